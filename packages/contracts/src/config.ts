@@ -1,0 +1,112 @@
+import { z } from "zod";
+import type { NodeType } from "./node-types";
+import { MediaType } from "./node-types";
+
+/**
+ * Config schemas per node type. Strict: an unknown key is a mistake the producer should hear about,
+ * not something silently ignored. Every field is optional with a documented default so a node can be
+ * created first and configured after.
+ */
+const Provider = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values).optional();
+
+export const AssetConfig = z.strictObject({});
+
+export const MergeVideosConfig = z.strictObject({
+  /** Where the work runs: this machine's ffmpeg (default) or the video-merger Lambda. */
+  provider: Provider(["ffmpeg", "lambda"]),
+  /** auto: stream copy when segments are compatible, re-encode otherwise. always: always re-encode. */
+  reencode: z.enum(["auto", "always"]).optional(),
+  /** Output size when re-encoding; defaults to the first segment's. */
+  width: z.number().int().min(16).max(7680).optional(),
+  height: z.number().int().min(16).max(4320).optional(),
+  fps: z.number().min(1).max(120).optional(),
+});
+
+export const TalkingHeadConfig = z.strictObject({
+  provider: Provider(["heygen", "local"]),
+  avatarId: z.string().max(200).optional(),
+  voiceId: z.string().max(200).optional(),
+});
+
+export const GenerateVoiceoverConfig = z.strictObject({
+  provider: Provider(["elevenlabs", "local"]),
+  voiceId: z.string().max(200).optional(),
+  modelId: z.string().max(200).optional(),
+  speed: z.number().min(0.25).max(4).optional(),
+  pitch: z.number().min(0).max(99).optional(),
+});
+
+export const GenerateAnimationConfig = z.strictObject({
+  provider: Provider(["veo3", "runway", "local"]),
+  prompt: z.string().max(4000).optional(),
+  durationSeconds: z.number().min(1).max(60).optional(),
+});
+
+export const RenderCodeConfig = z.strictObject({
+  provider: Provider(["remotion"]),
+  code: z.string().max(100_000).optional(),
+  language: z.string().max(40).optional(),
+  theme: z.enum(["dark", "light"]).optional(),
+  /** Characters typed per second. */
+  typingSpeed: z.number().min(1).max(500).optional(),
+  highlightLines: z.array(z.number().int().min(1)).max(1000).optional(),
+});
+
+export const MixAudioConfig = z.strictObject({
+  provider: Provider(["ffmpeg", "lambda"]),
+  /** What happens when the audio and the video differ in length. */
+  lengthMismatch: z.enum(["pad", "trim"]).optional(),
+  /** replace: the new audio replaces the original. duck: the original stays underneath at originalGain. */
+  mode: z.enum(["replace", "duck"]).optional(),
+  originalGain: z.number().min(0).max(1).optional(),
+});
+
+export const OverlayConfig = z.strictObject({
+  position: z.enum(["top-left", "top-right", "bottom-left", "bottom-right", "center", "custom"]).optional(),
+  x: z.number().int().min(0).optional(),
+  y: z.number().int().min(0).optional(),
+  /** Width of the overlay as a fraction of the background's width. */
+  size: z.number().min(0.05).max(1).optional(),
+  startSeconds: z.number().min(0).optional(),
+  cornerRadius: z.number().int().min(0).max(500).optional(),
+  borderWidth: z.number().int().min(0).max(100).optional(),
+});
+
+export const ComposeVideoConfig = z.strictObject({
+  provider: Provider(["ffmpeg", "lambda"]),
+  overlays: z.array(OverlayConfig).max(8).optional(),
+  audio: z.enum(["background", "overlay", "mix"]).optional(),
+});
+
+export const CONFIG_SCHEMAS = {
+  asset: AssetConfig,
+  "talking-head": TalkingHeadConfig,
+  "generate-animation": GenerateAnimationConfig,
+  "generate-voiceover": GenerateVoiceoverConfig,
+  "render-code": RenderCodeConfig,
+  "mix-audio": MixAudioConfig,
+  "merge-videos": MergeVideosConfig,
+  "compose-video": ComposeVideoConfig,
+} as const satisfies Record<NodeType, z.ZodType>;
+
+export type MergeVideosConfig = z.infer<typeof MergeVideosConfig>;
+
+/**
+ * The asset column of an asset node as a client may write it. `source` (the storage key) is set only by
+ * the gateway's upload route, never by a client, so no user-controlled path ever reaches storage.
+ */
+export const AssetInput = z.strictObject({
+  type: MediaType,
+  /** Inline content for text and json assets (a script, a prompt). */
+  content: z.string().max(1_000_000).optional(),
+});
+export type AssetInput = z.infer<typeof AssetInput>;
+
+/** The asset column as stored. */
+export const Asset = AssetInput.extend({
+  source: z.string().optional(),
+  size: z.number().int().nonnegative().optional(),
+  contentType: z.string().optional(),
+  uploadedAt: z.string().optional(),
+});
+export type Asset = z.infer<typeof Asset>;

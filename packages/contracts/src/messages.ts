@@ -1,0 +1,134 @@
+import { z } from "zod";
+import { Id } from "./ids";
+import { NodeStatus, NodeType } from "./node-types";
+import { NodeMetadata, NodeOutput, SerializedNodeSchema } from "./state";
+
+/**
+ * Every message on the bus. Wire schemas carry `v` and never use `.transform()`.
+ * Additive change: no bump. Breaking change: a new `v`.
+ */
+
+/** Gateway -> scheduler (VP_COMMANDS): a producer pressed play on one node. */
+export const ExecuteCommand = z.object({
+  v: z.literal(1),
+  commandId: z.string().min(1),
+  /** Chosen by the gateway; becomes metadata.jobId when the claim succeeds. */
+  jobId: z.string().min(1),
+  pipelineId: Id,
+  nodeId: Id,
+  requestedAt: z.string(),
+});
+export type ExecuteCommand = z.infer<typeof ExecuteCommand>;
+
+/** Scheduler -> gateway (core NATS reply to the inbox named in the command's Vp-Reply-To header). */
+export const ExecuteVerdict = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), jobId: z.string() }),
+  z.object({ ok: z.literal(false), reason: z.string() }),
+]);
+export type ExecuteVerdict = z.infer<typeof ExecuteVerdict>;
+
+/** Scheduler -> executor (VP_JOBS, subject per node type): do the work of one claimed node. */
+export const JobMessage = z.object({
+  v: z.literal(1),
+  jobId: z.string().min(1),
+  pipelineId: Id,
+  nodeId: Id,
+  type: NodeType,
+  dispatchedAt: z.string(),
+});
+export type JobMessage = z.infer<typeof JobMessage>;
+
+/** Executor -> state-writer (VP_STATE): facts about a running job. */
+const StateBase = {
+  v: z.literal(1),
+  pipelineId: Id,
+  nodeId: Id,
+  jobId: z.string().min(1),
+  /** The delivery attempt that produced the fact; the state-writer rejects facts of superseded attempts. */
+  attempt: z.number().int().min(1),
+  at: z.string(),
+};
+export const JobProgress = z.object({ ...StateBase, kind: z.literal("progress"), percent: z.number().min(0).max(100) });
+export const JobCompleted = z.object({
+  ...StateBase,
+  kind: z.literal("completed"),
+  output: NodeOutput,
+  cost: z.number().nonnegative(),
+  /** Seconds the executor spent on the work itself (for orchestration-overhead measurements). */
+  workSeconds: z.number().nonnegative().optional(),
+});
+export const JobFailed = z.object({
+  ...StateBase,
+  kind: z.literal("failed"),
+  error: z.string().min(1),
+  /** Final: fail regardless of attempt (given up after the last delivery, or a poison job). */
+  final: z.boolean().optional(),
+});
+export const StateEvent = z.discriminatedUnion("kind", [JobProgress, JobCompleted, JobFailed]);
+export type JobProgress = z.infer<typeof JobProgress>;
+export type JobCompleted = z.infer<typeof JobCompleted>;
+export type JobFailed = z.infer<typeof JobFailed>;
+export type StateEvent = z.infer<typeof StateEvent>;
+
+/**
+ * Guarded transitions that need an answer before money is spent (core NATS request-reply to the
+ * state-writer's queue group).
+ * - claim-queued: pending -> queued with jobId (scheduler, before dispatch). Idempotent for the same jobId.
+ * - claim-running: queued -> in_progress for jobId at `attempt` (executor, before work). A redelivery of the
+ *   same job moves `attempt` forward and counts metadata.retries.
+ */
+export const TransitionRequest = z.discriminatedUnion("kind", [
+  z.object({ v: z.literal(1), kind: z.literal("claim-queued"), pipelineId: Id, nodeId: Id, jobId: z.string().min(1) }),
+  z.object({
+    v: z.literal(1),
+    kind: z.literal("claim-running"),
+    pipelineId: Id,
+    nodeId: Id,
+    jobId: z.string().min(1),
+    attempt: z.number().int().min(1),
+  }),
+]);
+export type TransitionRequest = z.infer<typeof TransitionRequest>;
+
+export const TRANSITION_REJECTIONS = ["not_ready", "not_found", "already_done", "stale", "unavailable"] as const;
+export const TransitionReply = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), node: SerializedNodeSchema }),
+  z.object({
+    ok: z.literal(false),
+    code: z.enum(TRANSITION_REJECTIONS),
+    reason: z.string(),
+    node: SerializedNodeSchema.optional(),
+  }),
+]);
+export type TransitionReply = z.infer<typeof TransitionReply>;
+
+/**
+ * State-writer -> everyone (VP_EVENTS, subject per pipeline): a change that is committed in Postgres.
+ * Carries the node's whole execution state, so a consumer that sees it twice or late converges.
+ * `stateVersion` grows with every committed write of the node; consumers drop lower versions.
+ */
+export const NodeChanged = z.object({
+  v: z.literal(1),
+  kind: z.literal("node"),
+  eventId: z.string(),
+  pipelineId: Id,
+  nodeId: Id,
+  type: NodeType,
+  status: NodeStatus,
+  stateVersion: z.number().int(),
+  metadata: NodeMetadata.nullable(),
+  output: NodeOutput.nullable(),
+  pipelineMetadata: z.record(z.string(), z.unknown()),
+  at: z.string(),
+});
+export type NodeChanged = z.infer<typeof NodeChanged>;
+export const CommittedEvent = NodeChanged;
+export type CommittedEvent = NodeChanged;
+
+/** Header names used on the bus. */
+export const HEADERS = {
+  /** Core NATS inbox the scheduler answers an execute command on. */
+  replyTo: "Vp-Reply-To",
+  traceparent: "traceparent",
+  tracestate: "tracestate",
+} as const;

@@ -1,0 +1,5 @@
+export * from "./db";
+export * from "./nats";
+export * from "./clips";
+export * from "./sse";
+export * from "./processes";
