@@ -1,0 +1,114 @@
+import "reflect-metadata";
+import { Controller, Module } from "@nestjs/common";
+import { NestFactory } from "@nestjs/core";
+import { Ctx, EventPattern, Payload } from "@nestjs/microservices";
+import { z } from "zod";
+import { createTopology, JobMessage, type NodeType } from "@vp/contracts";
+import { connectBus, ensureTopology, JetStreamServer, type ConsumeContext } from "@vp/bus";
+import { createPool, DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
+import { createLocalStorage, type Storage } from "@vp/storage";
+import { createLogger, startTracing, type Logger } from "@vp/telemetry";
+import { createJobRunner } from "./job-runner";
+import { registerShutdown, startHealthServer } from "./lifecycle";
+import type { WorkFunction } from "./work";
+
+/** Environment every executor reads (each service may extend it). */
+export function executorEnvSchema(defaults: { workRoot: string; healthPort: number }) {
+  return z.object({
+    /** Postgres as vp_reader: executors report results as facts, the state-writer writes them. */
+    DATABASE_URL: z.string().default(roleUrl(process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL, "vp_reader")),
+    NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+    /** Prefix of every stream and subject; "" in production, random per test run. */
+    BUS_NAMESPACE: z.string().default(""),
+    /** Root directory of the local-disk storage backend (shared with the gateway). */
+    STORAGE_ROOT: z.string().default(".data/storage"),
+    /** Scratch space: one directory per job attempt, removed afterwards. */
+    WORK_ROOT: z.string().default(defaults.workRoot),
+    /** How long a job may go without a heartbeat before JetStream hands it to another replica. */
+    JOB_ACK_WAIT_MS: z.coerce.number().int().min(1000).default(30_000),
+    /** Deliveries of one job before the node fails with the last error. */
+    JOB_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(5),
+    /** Jobs of one node type in flight across all replicas (the consumer's max ack pending). */
+    JOB_CONCURRENCY: z.coerce.number().int().min(1).default(2),
+    /** Port of GET /health and /ready. */
+    HEALTH_PORT: z.coerce.number().int().min(0).default(defaults.healthPort),
+    LOG_LEVEL: z.string().default("info"),
+  });
+}
+export type ExecutorEnv = z.infer<ReturnType<typeof executorEnvSchema>>;
+
+export const jobPattern = (type: NodeType) => `job.${type}`;
+
+/** A Nest module whose one controller binds every served job consumer to the shared job runner. */
+function executorModule(types: readonly NodeType[], handleJob: (job: JobMessage, ctx: ConsumeContext) => Promise<void>) {
+  @Controller()
+  class ExecutorController {
+    @EventPattern(types.map(jobPattern))
+    run(@Payload() job: JobMessage, @Ctx() ctx: ConsumeContext) {
+      return handleJob(job, ctx);
+    }
+  }
+  @Module({ controllers: [ExecutorController] })
+  class ExecutorModule {}
+  return ExecutorModule;
+}
+
+/**
+ * Wires an executor process: logger, tracing, pool, NATS, its job consumers (declared by the executor that
+ * owns them), storage, the job runner and a NestJS microservice on the JetStream transport; registers
+ * shutdown in reverse order. The service's main.ts only names its types and work functions.
+ */
+export async function runExecutor(options: {
+  service: string;
+  types: readonly NodeType[];
+  env: ExecutorEnv;
+  works: (deps: { storage: Storage; logger: Logger }) => Partial<Record<NodeType, WorkFunction>>;
+  beforeStart?: (deps: { logger: Logger }) => Promise<void>;
+}) {
+  const { service, types, env } = options;
+  const logger = createLogger({ service, level: env.LOG_LEVEL });
+  const tracing = startTracing({ serviceName: service });
+  await options.beforeStart?.({ logger });
+  const db = createPool({ url: env.DATABASE_URL, applicationName: service });
+  const bus = await connectBus({ servers: env.NATS_URL, name: service, logger });
+  const topology = createTopology({
+    namespace: env.BUS_NAMESPACE,
+    jobAckWaitMs: env.JOB_ACK_WAIT_MS,
+    jobMaxAttempts: env.JOB_MAX_ATTEMPTS,
+    jobConcurrency: Object.fromEntries(types.map((t) => [t, env.JOB_CONCURRENCY])),
+  });
+  await ensureTopology(bus, topology, { consumers: types.map((t) => topology.consumers.job(t)) });
+  const storage = createLocalStorage({ root: env.STORAGE_ROOT });
+  const runner = createJobRunner({ bus, topology, db, storage, workRoot: env.WORK_ROOT, works: options.works({ storage, logger }) });
+
+  const app = await NestFactory.createMicroservice(executorModule(types, runner.handleJob), {
+    strategy: new JetStreamServer({
+      bus,
+      logger,
+      bindings: Object.fromEntries(
+        types.map((type) => [
+          jobPattern(type),
+          {
+            consumer: topology.consumers.job(type),
+            schema: JobMessage,
+            concurrency: env.JOB_CONCURRENCY,
+            onGiveUp: (job: JobMessage, info: { reason: string; ctx?: { attempt: number } }) =>
+              runner.failJob(job, info.reason, info.ctx?.attempt ?? 1),
+          },
+        ]),
+      ),
+    }),
+    logger: false,
+  });
+  await app.listen();
+  const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
+  logger.info({ healthPort: env.HEALTH_PORT, types }, `${service} ready`);
+
+  registerShutdown(logger, [
+    ["stop consuming", () => app.close()],
+    ["drain NATS", () => bus.close()],
+    ["close pool", () => db.end()],
+    ["stop health", () => new Promise((resolve) => health.close(resolve))],
+    ["flush traces", () => tracing.shutdown()],
+  ]);
+}

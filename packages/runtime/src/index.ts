@@ -1,0 +1,5 @@
+export * from "./lifecycle";
+export * from "./work";
+export * from "./job-runner";
+export * from "./executor";
+export * from "./unavailable";

@@ -1,0 +1,147 @@
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  JobCompleted,
+  JobFailed,
+  JobProgress,
+  TransitionReply,
+  TransitionRequest,
+  type JobMessage,
+  type NodeType,
+  type SerializedNode,
+  type Topology,
+} from "@vp/contracts";
+import { NonRetryableError, publish, request, type Bus, type ConsumeContext } from "@vp/bus";
+import { getNodes, toSerializedNode, type Queryable } from "@vp/db";
+import type { Storage } from "@vp/storage";
+import { WorkInputError, type WorkFunction } from "./work";
+
+export interface JobRunnerDeps {
+  bus: Bus;
+  topology: Topology;
+  /** Postgres as vp_reader: executors never write execution state themselves. */
+  db: Queryable;
+  storage: Storage;
+  /** Parent of the per-attempt work directories. */
+  workRoot: string;
+  works: Partial<Record<NodeType, WorkFunction>>;
+  /** Minimum time between forwarded progress ticks. */
+  progressIntervalMs?: number;
+  claimTimeoutMs?: number;
+}
+
+/**
+ * The executor side of a job, identical for every node type:
+ * 1. claim queued -> in_progress for this job and delivery attempt (through the state-writer) before any
+ *    work or spending; a job that is already done or superseded is acknowledged without work;
+ * 2. load the node and its inputs, run the type's work function in a fresh directory;
+ * 3. publish the result as a fact for the state-writer; only then is the job message acknowledged.
+ * A crash anywhere before 3 leaves the message unacknowledged: JetStream redelivers it and the claim of
+ * the next attempt supersedes this one, so a late result of this attempt is rejected.
+ */
+export function createJobRunner(deps: JobRunnerDeps) {
+  const { bus, topology, db, storage, workRoot, works } = deps;
+  const progressIntervalMs = deps.progressIntervalMs ?? 300;
+
+  async function handleJob(job: JobMessage, ctx: ConsumeContext): Promise<void> {
+    const work = works[job.type];
+    if (!work) throw new NonRetryableError(`no executor for node type ${job.type} in this process`);
+    const attempt = ctx.attempt;
+    const ids = { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt };
+    const logger = ctx.logger.child(ids);
+
+    const claim = await request(
+      bus,
+      topology.subjects.transition,
+      TransitionRequest,
+      { v: 1, kind: "claim-running", pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt },
+      TransitionReply,
+      { timeoutMs: deps.claimTimeoutMs ?? 10_000 },
+    );
+    if (!claim.ok) {
+      // already_done, stale, not_found: nothing to do, and retrying cannot change that.
+      logger.warn({ code: claim.code, reason: claim.reason }, "job not claimed; skipping");
+      return;
+    }
+
+    const node = claim.node;
+    const inputs = await loadInputs(db, node);
+    const workDir = join(workRoot, `${job.jobId}-${attempt}`);
+    await mkdir(workDir, { recursive: true });
+
+    let lastSent = 0;
+    let lastPercent = -1;
+    const progress = (percent: number) => {
+      const now = Date.now();
+      const rounded = Math.max(0, Math.min(99, Math.floor(percent)));
+      if (rounded <= lastPercent || now - lastSent < progressIntervalMs) return;
+      lastSent = now;
+      lastPercent = rounded;
+      const tick: JobProgress = { v: 1, kind: "progress", ...ids, percent: rounded, at: new Date(now).toISOString() };
+      publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobProgress, tick, {
+        msgId: `${job.jobId}:progress:${attempt}:${rounded}`,
+      }).catch((error: unknown) => logger.debug({ err: error }, "progress tick not published"));
+    };
+
+    const started = process.hrtime.bigint();
+    try {
+      logger.info({ type: job.type }, "work started");
+      const result = await work({ job, attempt, node, inputs, storage, workDir, signal: ctx.signal, progress, logger });
+      const workSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const completed: JobCompleted = {
+        v: 1,
+        kind: "completed",
+        ...ids,
+        output: result.output,
+        cost: result.cost,
+        workSeconds,
+        at: new Date().toISOString(),
+      };
+      await publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobCompleted, completed, {
+        msgId: `${job.jobId}:completed:${attempt}`,
+      });
+      logger.info({ workSeconds, cost: result.cost, s3Key: result.output.s3Key }, "work completed");
+    } catch (error) {
+      if (error instanceof WorkInputError) throw new NonRetryableError(error.message, { cause: error });
+      throw error;
+    } finally {
+      await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Called by the consume helper when a job will not be retried: the node fails with the reason. */
+  async function failJob(job: JobMessage, reason: string, attempt: number): Promise<void> {
+    const failed: JobFailed = {
+      v: 1,
+      kind: "failed",
+      pipelineId: job.pipelineId,
+      nodeId: job.nodeId,
+      jobId: job.jobId,
+      attempt,
+      error: reason,
+      final: true,
+      at: new Date().toISOString(),
+    };
+    await publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobFailed, failed, {
+      msgId: `${job.jobId}:failed`,
+    });
+  }
+
+  return { handleJob, failJob };
+}
+
+export async function loadInputs(db: Queryable, node: SerializedNode): Promise<Record<string, SerializedNode[]>> {
+  const ids = Object.values(node.inputs).flat();
+  const rows = ids.length ? await getNodes(db, node.pipeline_id, [...new Set(ids)]) : [];
+  const byId = new Map(rows.map((row) => [row.id, toSerializedNode(row)]));
+  const inputs: Record<string, SerializedNode[]> = {};
+  for (const [slot, slotIds] of Object.entries(node.inputs)) {
+    inputs[slot] = slotIds.map((id) => {
+      const upstream = byId.get(id);
+      if (!upstream) throw new WorkInputError(`input "${slot}" refers to node "${id}", which no longer exists`);
+      return upstream;
+    });
+  }
+  return inputs;
+}
+

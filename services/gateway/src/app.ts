@@ -1,0 +1,54 @@
+import { randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import type { GatewayDeps } from "./deps";
+import { createErrorHandler, HttpError } from "./errors";
+import { eventRoutes } from "./routes/events";
+import { executeRoutes } from "./routes/execute";
+import { fileRoutes } from "./routes/files";
+import { nodeRoutes } from "./routes/nodes";
+import { pipelineRoutes } from "./routes/pipelines";
+
+const JSON_BODY_LIMIT = 1024 * 1024;
+
+export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean> } = { ready: async () => true }) {
+  const app = new Hono();
+  app.onError(createErrorHandler(deps.logger));
+  app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
+
+  app.use("*", async (c, next) => {
+    const requestId = c.req.header("x-request-id") ?? randomUUID();
+    const started = performance.now();
+    c.header("x-request-id", requestId);
+    await next();
+    if (c.req.path !== "/health" && c.req.path !== "/ready") {
+      deps.logger.info(
+        { requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+        "request",
+      );
+    }
+  });
+  app.use("/v1/*", cors({ origin: deps.corsOrigins, allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], exposeHeaders: ["x-request-id"] }));
+  // JSON bodies are small; only the asset upload route streams large bodies (with its own limit).
+  app.use("/v1/*", async (c, next) => {
+    if (c.req.method === "PUT" && c.req.path.endsWith("/asset")) return next();
+    return bodyLimit({
+      maxSize: JSON_BODY_LIMIT,
+      onError: () => {
+        throw new HttpError(413, `Request body exceeds ${JSON_BODY_LIMIT} bytes`);
+      },
+    })(c, next);
+  });
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/ready", async (c) => ((await health.ready()) ? c.json({ status: "ready" }) : c.json({ status: "unavailable" }, 503)));
+
+  const base = "/v1/video_production/pipelines";
+  app.route(base, pipelineRoutes(deps));
+  app.route(base, eventRoutes(deps));
+  app.route(`${base}/:pipeline_id/nodes`, nodeRoutes(deps));
+  app.route(`${base}/:pipeline_id/nodes`, executeRoutes(deps));
+  app.route(`${base}/:pipeline_id/nodes`, fileRoutes(deps));
+  return app;
+}

@@ -1,0 +1,26 @@
+import type { Topology } from "@vp/contracts";
+import type { Bus } from "@vp/bus";
+import type { Queryable } from "@vp/db";
+import type { Storage } from "@vp/storage";
+import type { Logger } from "@vp/telemetry";
+
+export interface GatewayDeps {
+  /** Postgres as vp_reader: every read. */
+  reader: Queryable;
+  /** Postgres as vp_editor: structure writes only (title, type, inputs, config, asset). */
+  editor: Queryable;
+  bus: Bus;
+  topology: Topology;
+  storage: Storage;
+  logger: Logger;
+  /** Largest accepted asset upload, in bytes. */
+  maxUploadBytes: number;
+  /** How long an execute request waits for the scheduler's verdict before answering 202. */
+  executeVerdictTimeoutMs: number;
+  /** Origins allowed by CORS (the editor). */
+  corsOrigins: string[];
+  /** Seconds between SSE keep-alive comments. */
+  sseKeepAliveSeconds?: number;
+  /** Resolves when the gateway shuts down: open SSE streams end so clients reconnect elsewhere. */
+  closing: Promise<void>;
+}

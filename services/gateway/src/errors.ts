@@ -1,0 +1,55 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { ZodError } from "zod";
+import { BusUnavailableError, RequestTimeoutError } from "@vp/bus";
+import { ConflictError, NotFoundError as DbNotFoundError } from "@vp/db";
+import { NotFoundError as StorageNotFoundError, StorageKeyError, TooLargeError } from "@vp/storage";
+import type { Logger } from "@vp/telemetry";
+
+/** An error whose message is safe and useful to show the client, with its HTTP status. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409 | 413 | 415 | 416 | 422 | 503,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+export const notFound = (what: "Pipeline" | "Node" | "Output") => new HttpError(404, `${what} not found`);
+
+export function zodMessage(error: ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.length ? issue.path.join(".") : "body";
+      return `${path}: ${issue.message}`;
+    })
+    .join("; ");
+}
+
+/** The one place domain errors become HTTP statuses. Anything unexpected is a 500 without internals. */
+export function createErrorHandler(logger: Logger) {
+  return (error: Error, c: Context) => {
+    if (error instanceof HttpError) return c.json({ error: error.message, ...error.details }, error.status);
+    if (error instanceof ZodError) return c.json({ error: zodMessage(error) }, 422);
+    if (error instanceof ConflictError) return c.json({ error: error.message }, 409);
+    if (error instanceof DbNotFoundError) return c.json({ error: error.message }, 404);
+    if (error instanceof StorageNotFoundError) return c.json({ error: "Output file not found in storage" }, 404);
+    if (error instanceof StorageKeyError) return c.json({ error: "Invalid storage key" }, 400);
+    if (error instanceof TooLargeError) return c.json({ error: error.message }, 413);
+    if (error instanceof BusUnavailableError || error instanceof RequestTimeoutError) {
+      logger.warn({ err: error }, "bus unavailable");
+      return c.json({ error: `The message bus is unavailable, nothing was queued: ${error.message}. Try again shortly.` }, 503);
+    }
+    if (error instanceof HTTPException) return c.json({ error: error.message || "Bad request" }, error.status);
+    const pgCode = (error as { code?: string }).code;
+    if (pgCode === "ECONNREFUSED" || pgCode === "57P01" || pgCode === "57P03") {
+      logger.warn({ err: error }, "database unavailable");
+      return c.json({ error: "The database is unavailable. Try again shortly." }, 503);
+    }
+    logger.error({ err: error, path: c.req.path, method: c.req.method }, "unhandled error");
+    return c.json({ error: "Internal server error" }, 500);
+  };
+}

@@ -1,0 +1,55 @@
+import { serve } from "@hono/node-server";
+import { createTopology } from "@vp/contracts";
+import { connectBus, ensureTopology } from "@vp/bus";
+import { createPool } from "@vp/db";
+import { registerShutdown } from "@vp/runtime";
+import { createLocalStorage } from "@vp/storage";
+import { createLogger, startTracing } from "@vp/telemetry";
+import { createApp } from "./app";
+import { loadEnv } from "./env";
+
+const env = loadEnv();
+const logger = createLogger({ service: "gateway", level: env.LOG_LEVEL });
+const tracing = startTracing({ serviceName: "gateway" });
+const reader = createPool({ url: env.DATABASE_URL, applicationName: "gateway-reader" });
+const editor = createPool({ url: env.EDITOR_DATABASE_URL, applicationName: "gateway-editor" });
+const bus = await connectBus({ servers: env.NATS_URL, name: "gateway", logger });
+const topology = createTopology({ namespace: env.BUS_NAMESPACE });
+await ensureTopology(bus, topology);
+const storage = createLocalStorage({ root: env.STORAGE_ROOT });
+
+let close!: () => void;
+const closing = new Promise<void>((resolve) => (close = resolve));
+const app = createApp(
+  {
+    reader,
+    editor,
+    bus,
+    topology,
+    storage,
+    logger,
+    maxUploadBytes: env.MAX_UPLOAD_BYTES,
+    executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS,
+    corsOrigins: env.CORS_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean),
+    closing,
+  },
+  {
+    ready: async () => {
+      if (bus.nc.isClosed()) return false;
+      await reader.query("select 1");
+      return true;
+    },
+  },
+);
+
+const server = serve({ fetch: app.fetch, port: env.PORT, hostname: "0.0.0.0" }, (info) =>
+  logger.info({ port: info.port }, "gateway listening"),
+);
+
+registerShutdown(logger, [
+  ["end SSE streams", () => close()],
+  ["stop HTTP", () => new Promise<void>((resolve) => server.close(() => resolve()))],
+  ["drain NATS", () => bus.close()],
+  ["close pools", () => Promise.all([reader.end(), editor.end()])],
+  ["flush traces", () => tracing.shutdown()],
+]);

@@ -1,0 +1,83 @@
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import { NodeChanged } from "@vp/contracts";
+import { replayEvents } from "@vp/bus";
+import { listNodes, toSerializedNode } from "@vp/db";
+import type { GatewayDeps } from "../deps";
+import { HttpError, notFound } from "../errors";
+import { pathId } from "../validation";
+import { getPipeline } from "@vp/db";
+
+/**
+ * GET /pipelines/:id/events — Server-Sent Events of every committed change of the pipeline.
+ * `id:` is the VP_EVENTS stream sequence. A new client gets a `snapshot` event first (the pipeline and
+ * its nodes, read after noting the stream position, so nothing committed in between is missed). A client
+ * that reconnects with Last-Event-ID gets exactly the events after that id; if those have expired from the
+ * stream it gets a fresh snapshot instead of a silent gap.
+ */
+export function eventRoutes(deps: GatewayDeps) {
+  const app = new Hono();
+
+  app.get("/:id/events", async (c) => {
+    const pipelineId = pathId(c.req.param("id"), "Pipeline");
+    const pipeline = await getPipeline(deps.reader, pipelineId);
+    if (!pipeline) throw notFound("Pipeline");
+
+    const rawLast = c.req.header("last-event-id") ?? c.req.query("lastEventId");
+    let lastEventId: number | null = null;
+    if (rawLast !== undefined && rawLast !== "") {
+      if (!/^\d{1,15}$/.test(rawLast)) throw new HttpError(400, "Last-Event-ID must be a non-negative integer");
+      lastEventId = Number(rawLast);
+    }
+
+    const streamName = deps.topology.streams.events.name;
+    const subject = deps.topology.subjects.events(pipelineId);
+    const logger = deps.logger.child({ pipelineId, sse: true });
+
+    return streamSSE(c, async (sse) => {
+      // Writes are chained so events leave in stream order even though replay callbacks are synchronous.
+      let chain = Promise.resolve();
+      const send = (message: { event: string; id: string; data: string; retry?: number }) => {
+        chain = chain.then(() => sse.writeSSE(message)).catch(() => undefined);
+        return chain;
+      };
+
+      const info = await deps.bus.jsm.streams.info(streamName);
+      const { first_seq: firstSeq, last_seq: lastSeq } = info.state;
+      let startSeq: number;
+      if (lastEventId !== null && lastEventId <= lastSeq && lastEventId + 1 >= firstSeq) {
+        startSeq = lastEventId + 1;
+      } else {
+        if (lastEventId !== null) logger.info({ lastEventId, firstSeq, lastSeq }, "Last-Event-ID outside the stream; sending a snapshot");
+        const fresh = await getPipeline(deps.reader, pipelineId);
+        const nodes = (await listNodes(deps.reader, pipelineId)).map(toSerializedNode);
+        await send({ event: "snapshot", id: String(lastSeq), data: JSON.stringify({ pipeline: { ...fresh, nodes } }), retry: 2000 });
+        startSeq = lastSeq + 1;
+      }
+
+      const replay = await replayEvents(deps.bus, {
+        stream: streamName,
+        subject,
+        startSeq,
+        schema: NodeChanged,
+        onEvent: (seq: number, event: NodeChanged) => {
+          void send({ event: "node", id: String(seq), data: JSON.stringify(event) });
+        },
+        onError: (error: unknown) => logger.warn({ err: error }, "event replay error"),
+      });
+
+      const keepAlive = setInterval(() => {
+        chain = chain.then(() => sse.write(": keep-alive\n\n")).then(() => undefined).catch(() => undefined);
+      }, (deps.sseKeepAliveSeconds ?? 15) * 1000);
+
+      await new Promise<void>((resolve) => {
+        sse.onAbort(() => resolve());
+        deps.closing.then(() => resolve());
+      });
+      clearInterval(keepAlive);
+      await replay.stop();
+    });
+  });
+
+  return app;
+}

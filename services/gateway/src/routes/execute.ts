@@ -1,0 +1,59 @@
+import { randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import { ExecuteCommand, ExecuteVerdict, HEADERS } from "@vp/contracts";
+import { publish, waitForReply } from "@vp/bus";
+import { getNodes, toSerializedNode } from "@vp/db";
+import { formatProblems, lookup, notReadyReason, readyToExecute, validateForExecution, type GraphNode } from "@vp/flow-graph";
+import type { GatewayDeps } from "../deps";
+import { HttpError } from "../errors";
+import { requireNode } from "./nodes";
+
+/**
+ * POST .../nodes/:id/execute. The gateway checks readiness from its read-only view (a fast, clear 422),
+ * stores the command in JetStream (only then is anything accepted) and waits briefly for the scheduler's
+ * verdict: 200 { status: "queued", job_id } once the node is claimed and its job dispatched, 422 when the
+ * scheduler refuses (someone else claimed it first), 202 when the verdict is late (stored, will run).
+ */
+export function executeRoutes(deps: GatewayDeps) {
+  const app = new Hono();
+
+  app.post("/:id/execute", async (c) => {
+    const { pipeline, node } = await requireNode(deps.reader, c);
+    const upstream = Object.values(node.inputs).flat();
+    const inputs = upstream.length ? (await getNodes(deps.reader, pipeline.id, [...new Set(upstream)])).map(toSerializedNode) : [];
+    const nodes = lookup([node, ...inputs] as GraphNode[]);
+    if (!readyToExecute(node as GraphNode, nodes)) throw new HttpError(422, notReadyReason(node as GraphNode, nodes));
+    const problems = validateForExecution(node as GraphNode, nodes);
+    if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
+
+    const jobId = randomUUID();
+    const commandId = randomUUID();
+    const command: ExecuteCommand = {
+      v: 1,
+      commandId,
+      jobId,
+      pipelineId: pipeline.id,
+      nodeId: node.id,
+      requestedAt: new Date().toISOString(),
+    };
+    const ids = { pipelineId: pipeline.id, nodeId: node.id, jobId, commandId };
+    const verdict = await waitForReply(deps.bus, ExecuteVerdict, deps.executeVerdictTimeoutMs, (inbox) =>
+      publish(deps.bus, deps.topology.subjects.execute, ExecuteCommand, command, {
+        msgId: commandId,
+        headers: { [HEADERS.replyTo]: inbox },
+      }),
+    );
+    if (verdict === null) {
+      deps.logger.warn(ids, "execute accepted; scheduler verdict not received in time");
+      return c.json({ status: "accepted", job_id: jobId, command_id: commandId }, 202);
+    }
+    if (!verdict.ok) {
+      deps.logger.info({ ...ids, reason: verdict.reason }, "execute refused by scheduler");
+      return c.json({ error: verdict.reason }, 422);
+    }
+    deps.logger.info(ids, "execute queued");
+    return c.json({ status: "queued", job_id: verdict.jobId });
+  });
+
+  return app;
+}

@@ -1,0 +1,140 @@
+import { randomUUID } from "node:crypto";
+import { Readable } from "node:stream";
+import { Hono } from "hono";
+import { stream } from "hono/streaming";
+import { updateNodeStructure, toSerializedNode } from "@vp/db";
+import { assetKey, TooLargeError } from "@vp/storage";
+import type { GatewayDeps } from "../deps";
+import { HttpError, notFound } from "../errors";
+import { requireNode } from "./nodes";
+
+/** Content types accepted for uploads, with the extension the stored file gets. Anything else is a 415. */
+const UPLOAD_TYPES: Record<string, { ext: string; media: string }> = {
+  "video/mp4": { ext: "mp4", media: "video" },
+  "video/quicktime": { ext: "mov", media: "video" },
+  "video/webm": { ext: "webm", media: "video" },
+  "video/x-matroska": { ext: "mkv", media: "video" },
+  "audio/mpeg": { ext: "mp3", media: "audio" },
+  "audio/wav": { ext: "wav", media: "audio" },
+  "audio/x-wav": { ext: "wav", media: "audio" },
+  "audio/mp4": { ext: "m4a", media: "audio" },
+  "audio/ogg": { ext: "ogg", media: "audio" },
+  "image/png": { ext: "png", media: "image" },
+  "image/jpeg": { ext: "jpg", media: "image" },
+  "text/plain": { ext: "txt", media: "text" },
+  "application/json": { ext: "json", media: "json" },
+};
+
+const OUTPUT_CONTENT_TYPES: Record<string, string> = {
+  video: "video/mp4",
+  audio: "audio/mpeg",
+  text: "text/plain; charset=utf-8",
+  json: "application/json",
+  image: "image/png",
+};
+
+/** Parses a single `bytes=a-b` range against a size. Returns null for no/unsupported range, "invalid" if unsatisfiable. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | "invalid" {
+  if (!header) return null;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match) return null;
+  const [, a = "", b = ""] = match;
+  if (a === "" && b === "") return "invalid";
+  let start: number;
+  let end: number;
+  if (a === "") {
+    const suffix = Number(b);
+    if (suffix === 0) return "invalid";
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(a);
+    end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
+  }
+  if (start >= size || start > end) return "invalid";
+  return { start, end };
+}
+
+export function fileRoutes(deps: GatewayDeps) {
+  const app = new Hono();
+
+  /** Upload an asset node's file: the raw body streamed to storage under a generated key, size-limited. */
+  app.put("/:id/asset", async (c) => {
+    const { pipeline, node } = await requireNode(deps.reader, c);
+    if (node.type !== "asset") throw new HttpError(422, `Only asset nodes take an upload, this node is ${node.type}`);
+    if (node.status !== "pending") throw new HttpError(409, `The asset can only be replaced while the node is pending (it is ${node.status})`);
+    const contentType = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    const kind = UPLOAD_TYPES[contentType];
+    if (!kind) {
+      throw new HttpError(415, `Unsupported Content-Type "${contentType || "(none)"}"; use one of ${Object.keys(UPLOAD_TYPES).join(", ")}`);
+    }
+    const declared = (node.asset as { type?: string } | null)?.type;
+    if (declared && declared !== kind.media) {
+      throw new HttpError(422, `This asset is declared as ${declared}, but the upload is ${contentType}`);
+    }
+    const length = Number(c.req.header("content-length") ?? NaN);
+    if (Number.isFinite(length) && length > deps.maxUploadBytes) {
+      throw new HttpError(413, `Upload is ${length} bytes; the limit is ${deps.maxUploadBytes} bytes`);
+    }
+    const body = c.req.raw.body;
+    if (!body) throw new HttpError(400, "The request has no body; send the file as the raw request body");
+
+    const key = assetKey(pipeline.id, node.id, randomUUID(), kind.ext);
+    let size: number;
+    try {
+      ({ size } = await deps.storage.put(key, Readable.fromWeb(body as import("node:stream/web").ReadableStream), {
+        maxBytes: deps.maxUploadBytes,
+        contentType,
+      }));
+    } catch (error) {
+      if (error instanceof TooLargeError) throw new HttpError(413, `Upload exceeds the limit of ${deps.maxUploadBytes} bytes`);
+      throw error;
+    }
+    if (size === 0) {
+      await deps.storage.delete(key);
+      throw new HttpError(422, "The uploaded file is empty");
+    }
+    const row = await updateNodeStructure(deps.editor, pipeline.id, node.id, {
+      assetPatch: { type: declared ?? kind.media, source: key, size, contentType, uploadedAt: new Date().toISOString() },
+    });
+    if (!row) {
+      await deps.storage.delete(key);
+      throw notFound("Node");
+    }
+    const previous = (node.asset as { source?: string } | null)?.source;
+    if (previous && previous !== key) await deps.storage.delete(previous).catch(() => undefined);
+    deps.logger.info({ pipelineId: pipeline.id, nodeId: node.id, size, key }, "asset uploaded");
+    return c.json({ node: toSerializedNode(row) });
+  });
+
+  /** A node's output bytes, with single-range support so players can seek. */
+  app.get("/:id/output", async (c) => {
+    const { node } = await requireNode(deps.reader, c);
+    const key = node.output?.s3Key;
+    if (!key) throw new HttpError(404, `Node has no output yet (status: ${node.status})`);
+    const info = await deps.storage.stat(key);
+    if (!info) throw notFound("Output");
+    const contentType = (node.output?.contentType as string | undefined) ?? OUTPUT_CONTENT_TYPES[node.output!.type] ?? "application/octet-stream";
+    const range = parseRange(c.req.header("range"), info.size);
+    c.header("Accept-Ranges", "bytes");
+    c.header("Content-Type", contentType);
+    if (range === "invalid") {
+      c.header("Content-Range", `bytes */${info.size}`);
+      return c.body(null, 416);
+    }
+    const { start, end } = range ?? { start: 0, end: info.size - 1 };
+    c.header("Content-Length", String(end - start + 1));
+    if (range) {
+      c.status(206);
+      c.header("Content-Range", `bytes ${start}-${end}/${info.size}`);
+    }
+    if (c.req.method === "HEAD" || info.size === 0) return c.body(null);
+    return stream(c, async (out) => {
+      const source = deps.storage.createReadStream(key, { start, end });
+      out.onAbort(() => source.destroy());
+      for await (const chunk of source) await out.write(chunk as Uint8Array);
+    });
+  });
+
+  return app;
+}

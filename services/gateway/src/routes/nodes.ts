@@ -1,0 +1,128 @@
+import { randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import { CONFIG_SCHEMAS, type NodeType } from "@vp/contracts";
+import {
+  createNode,
+  deleteNode,
+  findDependants,
+  getNode,
+  getPipeline,
+  listNodes,
+  toSerializedNode,
+  updateNodeStructure,
+  type Queryable,
+} from "@vp/db";
+import { findCycle, formatProblems, lookup, validateStructure, type GraphNode } from "@vp/flow-graph";
+import type { GatewayDeps } from "../deps";
+import { HttpError, notFound, zodMessage } from "../errors";
+import { CreateNodeBody, jsonBody, pathId, UpdateNodeBody } from "../validation";
+
+export async function requirePipeline(db: Queryable, c: { req: { param(name: string): string | undefined } }) {
+  const pipelineId = pathId(c.req.param("pipeline_id"), "Pipeline");
+  const pipeline = await getPipeline(db, pipelineId);
+  if (!pipeline) throw notFound("Pipeline");
+  return pipeline;
+}
+
+export async function requireNode(db: Queryable, c: { req: { param(name: string): string | undefined } }) {
+  const pipeline = await requirePipeline(db, c);
+  const nodeId = pathId(c.req.param("id"), "Node");
+  const row = await getNode(db, pipeline.id, nodeId);
+  if (!row) throw notFound("Node");
+  return { pipeline, node: toSerializedNode(row) };
+}
+
+function checkConfig(type: NodeType, config: Record<string, unknown>, partial: boolean) {
+  const schema = CONFIG_SCHEMAS[type];
+  const parsed = (partial ? schema.partial() : schema).safeParse(config);
+  if (!parsed.success) throw new HttpError(422, `config: ${zodMessage(parsed.error)}`);
+}
+
+/** Structure checks against the rest of the pipeline: slots, counts, existing inputs, media types, cycles. */
+async function checkGraph(db: Queryable, pipelineId: string, candidate: GraphNode) {
+  const nodes = lookup((await listNodes(db, pipelineId)).map((row) => toSerializedNode(row) as GraphNode));
+  nodes.set(candidate.id, candidate);
+  const problems = validateStructure(candidate, nodes);
+  if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
+  const cycle = findCycle(nodes);
+  if (cycle) throw new HttpError(422, `inputs would create a cycle: ${cycle.join(" -> ")}`);
+}
+
+export function nodeRoutes(deps: GatewayDeps) {
+  const app = new Hono();
+
+  app.get("/", async (c) => {
+    const pipeline = await requirePipeline(deps.reader, c);
+    const nodes = (await listNodes(deps.reader, pipeline.id)).map(toSerializedNode);
+    return c.json({ nodes });
+  });
+
+  app.post("/", async (c) => {
+    const pipeline = await requirePipeline(deps.reader, c);
+    const body = await jsonBody(c, CreateNodeBody);
+    if (body.type === "asset" && !body.asset) throw new HttpError(422, "asset: required for asset nodes ({ type: video|audio|text|json|image })");
+    if (body.type !== "asset" && body.asset) throw new HttpError(422, `asset: only asset nodes have an asset, not ${body.type}`);
+    checkConfig(body.type, body.config, false);
+    const id = body.id ?? randomUUID();
+    await checkGraph(deps.reader, pipeline.id, { id, type: body.type, inputs: body.inputs, status: "pending", asset: body.asset ?? null });
+    const row = await createNode(deps.editor, {
+      pipelineId: pipeline.id,
+      id,
+      title: body.title,
+      type: body.type,
+      inputs: body.inputs,
+      config: body.config,
+      asset: body.asset ?? null,
+    });
+    deps.logger.info({ pipelineId: pipeline.id, nodeId: id, type: body.type }, "node created");
+    return c.json({ node: toSerializedNode(row) }, 201);
+  });
+
+  app.get("/:id", async (c) => {
+    const { node } = await requireNode(deps.reader, c);
+    return c.json({ node });
+  });
+
+  app.get("/:id/status", async (c) => {
+    const { node } = await requireNode(deps.reader, c);
+    return c.json({ id: node.id, status: node.status, metadata: node.metadata ?? {}, output: node.output ?? {} });
+  });
+
+  app.patch("/:id", async (c) => {
+    const { pipeline, node } = await requireNode(deps.reader, c);
+    const body = await jsonBody(c, UpdateNodeBody);
+    if (body.config) checkConfig(node.type, body.config, true);
+    if (body.asset && node.type !== "asset") throw new HttpError(422, `asset: only asset nodes have an asset, not ${node.type}`);
+    if (body.inputs) {
+      await checkGraph(deps.reader, pipeline.id, {
+        ...(node as GraphNode),
+        inputs: { ...node.inputs, ...body.inputs },
+        asset: body.asset ? { ...node.asset, ...body.asset } : node.asset,
+      });
+    }
+    const row = await updateNodeStructure(deps.editor, pipeline.id, node.id, {
+      title: body.title,
+      inputsPatch: body.inputs,
+      configPatch: body.config,
+      assetPatch: body.asset,
+    });
+    if (!row) throw notFound("Node");
+    return c.json({ node: toSerializedNode(row) });
+  });
+
+  app.delete("/:id", async (c) => {
+    const { pipeline, node } = await requireNode(deps.reader, c);
+    const dependants = await findDependants(deps.reader, pipeline.id, node.id);
+    if (dependants.length) {
+      throw new HttpError(409, `Node is an input of ${dependants.join(", ")}; remove it from their inputs first`, { dependants });
+    }
+    if (node.status === "queued" || node.status === "in_progress") {
+      throw new HttpError(409, `Node is ${node.status}; wait for it to finish before deleting it`);
+    }
+    await deleteNode(deps.editor, pipeline.id, node.id);
+    deps.logger.info({ pipelineId: pipeline.id, nodeId: node.id }, "node deleted");
+    return c.body(null, 204);
+  });
+
+  return app;
+}

@@ -1,0 +1,54 @@
+import { randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import { createPipeline, deletePipeline, getPipeline, listNodes, listPipelines, toSerializedNode, updatePipeline } from "@vp/db";
+import type { GatewayDeps } from "../deps";
+import { notFound } from "../errors";
+import { CreatePipelineBody, jsonBody, PageQuery, pathId, UpdatePipelineBody } from "../validation";
+import { HttpError, zodMessage } from "../errors";
+
+export function pipelineRoutes(deps: GatewayDeps) {
+  const app = new Hono();
+
+  app.get("/", async (c) => {
+    const query = PageQuery.safeParse({ page: c.req.query("page"), per: c.req.query("per") });
+    if (!query.success) throw new HttpError(422, zodMessage(query.error));
+    const { page, per } = query.data;
+    const { pipelines, totalCount } = await listPipelines(deps.reader, { page, per });
+    return c.json({
+      pipelines,
+      meta: { current_page: page, total_pages: Math.ceil(totalCount / per), total_count: totalCount },
+    });
+  });
+
+  app.post("/", async (c) => {
+    const body = await jsonBody(c, CreatePipelineBody);
+    const pipeline = await createPipeline(deps.editor, { id: body.id ?? randomUUID(), title: body.title, config: body.config ?? {} });
+    deps.logger.info({ pipelineId: pipeline.id }, "pipeline created");
+    return c.json({ pipeline }, 201);
+  });
+
+  app.get("/:id", async (c) => {
+    const id = pathId(c.req.param("id"), "Pipeline");
+    const pipeline = await getPipeline(deps.reader, id);
+    if (!pipeline) throw notFound("Pipeline");
+    const nodes = (await listNodes(deps.reader, id)).map(toSerializedNode);
+    return c.json({ pipeline: { ...pipeline, nodes } });
+  });
+
+  app.patch("/:id", async (c) => {
+    const id = pathId(c.req.param("id"), "Pipeline");
+    const body = await jsonBody(c, UpdatePipelineBody);
+    const pipeline = await updatePipeline(deps.editor, id, { title: body.title, configPatch: body.config });
+    if (!pipeline) throw notFound("Pipeline");
+    return c.json({ pipeline });
+  });
+
+  app.delete("/:id", async (c) => {
+    const id = pathId(c.req.param("id"), "Pipeline");
+    if (!(await deletePipeline(deps.editor, id))) throw notFound("Pipeline");
+    deps.logger.info({ pipelineId: id }, "pipeline deleted");
+    return c.body(null, 204);
+  });
+
+  return app;
+}

@@ -1,0 +1,58 @@
+import type { ExecuteCommand, ExecuteVerdict, JobMessage, TransitionReply } from "@vp/contracts";
+import type { ConsumeContext } from "@vp/bus";
+import { getNode, getNodes, toSerializedNode, type Queryable } from "@vp/db";
+import { formatProblems, lookup, notReadyReason, readyToExecute, validateForExecution, type GraphNode } from "@vp/flow-graph";
+
+export interface ExecuteDeps {
+  /** Postgres as vp_reader. */
+  db: Queryable;
+  /** pending -> queued for the command's jobId, decided by the state-writer. */
+  claim(cmd: ExecuteCommand): Promise<TransitionReply>;
+  /** Publishes the job on its type's subject, deduplicated by jobId. */
+  dispatch(job: JobMessage): Promise<void>;
+  /** Answers the gateway waiting on the command (no-op when nobody waits). */
+  reply(ctx: ConsumeContext, verdict: ExecuteVerdict): void;
+}
+
+/**
+ * An execute command: check readiness (the seeds' ready_to_execute?) and validate the inputs against the
+ * node type's schema before anything is spent, claim the node through the state-writer, dispatch one job.
+ * Redelivery-safe: a command whose jobId already owns the node skips the checks and re-dispatches, which
+ * JetStream deduplicates by jobId.
+ */
+export function createExecuteHandler(deps: ExecuteDeps) {
+  return async (cmd: ExecuteCommand, ctx: ConsumeContext): Promise<void> => {
+    const refuse = (reason: string) => {
+      ctx.logger.info({ pipelineId: cmd.pipelineId, nodeId: cmd.nodeId, reason }, "execute refused");
+      deps.reply(ctx, { ok: false, reason });
+    };
+
+    const row = await getNode(deps.db, cmd.pipelineId, cmd.nodeId);
+    if (!row) return refuse("Node not found");
+    const node = toSerializedNode(row);
+    const ownedByThisCommand = node.metadata?.jobId === cmd.jobId && node.status !== "pending";
+
+    if (!ownedByThisCommand) {
+      const upstream = Object.values(node.inputs).flat();
+      const inputs = upstream.length ? (await getNodes(deps.db, cmd.pipelineId, [...new Set(upstream)])).map(toSerializedNode) : [];
+      const nodes = lookup([node, ...inputs] as GraphNode[]);
+      if (!readyToExecute(node as GraphNode, nodes)) return refuse(notReadyReason(node as GraphNode, nodes));
+      const problems = validateForExecution(node as GraphNode, nodes);
+      if (problems.length) return refuse(formatProblems(problems));
+    }
+
+    const claimed = await deps.claim(cmd);
+    if (!claimed.ok) return refuse(claimed.reason);
+
+    await deps.dispatch({
+      v: 1,
+      jobId: cmd.jobId,
+      pipelineId: cmd.pipelineId,
+      nodeId: cmd.nodeId,
+      type: node.type,
+      dispatchedAt: new Date().toISOString(),
+    });
+    ctx.logger.info({ pipelineId: cmd.pipelineId, nodeId: cmd.nodeId, jobId: cmd.jobId, type: node.type }, "job dispatched");
+    deps.reply(ctx, { ok: true, jobId: cmd.jobId });
+  };
+}

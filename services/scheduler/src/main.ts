@@ -1,0 +1,68 @@
+import "reflect-metadata";
+import { NestFactory } from "@nestjs/core";
+import { createTopology, ExecuteCommand, ExecuteVerdict, HEADERS, JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
+import { connectBus, ensureTopology, JetStreamServer, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
+import { createPool } from "@vp/db";
+import { registerShutdown, startHealthServer } from "@vp/runtime";
+import { createLogger, startTracing } from "@vp/telemetry";
+import { loadEnv } from "./env";
+import { createExecuteHandler } from "./handlers/execute";
+import { EXECUTE_PATTERN, SchedulerModule } from "./scheduler.module";
+
+const env = loadEnv();
+const logger = createLogger({ service: "scheduler", level: env.LOG_LEVEL });
+const tracing = startTracing({ serviceName: "scheduler" });
+const db = createPool({ url: env.DATABASE_URL, applicationName: "scheduler" });
+const bus = await connectBus({ servers: env.NATS_URL, name: "scheduler", logger });
+const topology = createTopology({ namespace: env.BUS_NAMESPACE });
+await ensureTopology(bus, topology);
+
+const reply = (ctx: ConsumeContext, verdict: ExecuteVerdict) => {
+  const inbox = ctx.headers?.get(HEADERS.replyTo);
+  if (inbox) publishReply(bus, inbox, ExecuteVerdict, verdict);
+};
+const execute = createExecuteHandler({
+  db,
+  claim: (cmd) =>
+    request(
+      bus,
+      topology.subjects.transition,
+      TransitionRequest,
+      { v: 1, kind: "claim-queued", pipelineId: cmd.pipelineId, nodeId: cmd.nodeId, jobId: cmd.jobId },
+      TransitionReply,
+      { timeoutMs: 10_000 },
+    ),
+  dispatch: async (job) => {
+    await publish(bus, topology.subjects.job(job.type), JobMessage, job, { msgId: job.jobId });
+  },
+  reply,
+});
+
+const app = await NestFactory.createMicroservice(SchedulerModule.with({ execute }), {
+  strategy: new JetStreamServer({
+    bus,
+    logger,
+    bindings: {
+      [EXECUTE_PATTERN]: {
+        consumer: topology.consumers.scheduler,
+        schema: ExecuteCommand,
+        onGiveUp: async (cmd: ExecuteCommand, info: { reason: string; ctx?: ConsumeContext }) => {
+          logger.error({ pipelineId: cmd.pipelineId, nodeId: cmd.nodeId, jobId: cmd.jobId, reason: info.reason }, "execute command given up");
+          if (info.ctx) reply(info.ctx, { ok: false, reason: `Could not schedule the node: ${info.reason}` });
+        },
+      },
+    },
+  }),
+  logger: false,
+});
+await app.listen();
+const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
+logger.info({ healthPort: env.HEALTH_PORT }, "scheduler ready");
+
+registerShutdown(logger, [
+  ["stop consuming", () => app.close()],
+  ["drain NATS", () => bus.close()],
+  ["close pool", () => db.end()],
+  ["stop health", () => new Promise((resolve) => health.close(resolve))],
+  ["flush traces", () => tracing.shutdown()],
+]);
