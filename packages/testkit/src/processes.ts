@@ -1,1 +1,177 @@
-export {};
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+
+export type ServiceName = "gateway" | "scheduler" | "state-writer" | "executor-ffmpeg" | "executor-ai";
+
+/** A free TCP port on loopback (for the gateway under test). */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface ServiceProcess {
+  name: ServiceName;
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  /** Every JSON log line the process printed (parsed), for assertions and for debugging a failure. */
+  logs: Array<Record<string, unknown>>;
+  /** Waits for a log line matching `predicate` (checks earlier lines too). */
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): void;
+  /** Resolves with the exit code/signal once the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+}
+
+const READY = /(ready|listening)$/;
+
+/**
+ * Starts one service as a real process (`node --import tsx services/<name>/src/main.ts`) with the given
+ * environment and waits until it logs that it is ready.
+ */
+export async function startService(name: ServiceName, env: Record<string, string>, { readyTimeoutMs = 60_000 } = {}): Promise<ServiceProcess> {
+  const proc = spawn(process.execPath, ["--import", "tsx", `services/${name}/src/main.ts`], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, LOG_LEVEL: "debug", HEALTH_PORT: "0", ...env, LOG_PRETTY: "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const listeners = new Set<() => void>();
+  const stderr: string[] = [];
+  let buffer = "";
+  proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ msg: line });
+      }
+    }
+    for (const l of listeners) l();
+  });
+  proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr.push(chunk);
+    if (process.env.VP_TEST_VERBOSE) process.stderr.write(`[${name}] ${chunk}`);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) =>
+    proc.once("exit", (code, signal) => {
+      for (const l of listeners) l();
+      resolveExit({ code, signal });
+    }),
+  );
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+
+  const waitForLog: ServiceProcess["waitForLog"] = (predicate, timeoutMs = 30_000) =>
+    new Promise((resolveLine, reject) => {
+      const check = () => {
+        const found = logs.find(predicate);
+        if (found) {
+          cleanup();
+          resolveLine(found);
+        } else if (hasExited) {
+          cleanup();
+          reject(new Error(`${name} exited before the expected log line; stderr: ${stderr.join("").slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`${name}: expected log line not seen within ${timeoutMs} ms; stderr: ${stderr.join("").slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        listeners.delete(check);
+      };
+      listeners.add(check);
+      check();
+    });
+
+  const service: ServiceProcess = {
+    name,
+    proc,
+    pid: proc.pid!,
+    logs,
+    waitForLog,
+    exited,
+    kill: (signal = "SIGKILL") => {
+      if (!hasExited) proc.kill(signal);
+    },
+    stop: async () => {
+      if (hasExited) return;
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  await waitForLog((line) => typeof line.msg === "string" && READY.test(line.msg), readyTimeoutMs);
+  return service;
+}
+
+export interface StackOptions {
+  /** Admin URL of the test database; each service derives its own role's URL from it. */
+  databaseAdminUrl: string;
+  namespace: string;
+  storageRoot: string;
+  workRoot: string;
+  env?: Record<string, string>;
+  services?: ServiceName[];
+}
+
+export interface Stack {
+  baseUrl: string;
+  env: Record<string, string>;
+  services: Map<ServiceName, ServiceProcess>;
+  /** Starts (or restarts) one service with the stack's environment. */
+  start(name: ServiceName): Promise<ServiceProcess>;
+  stop(): Promise<void>;
+}
+
+/** The five services as real processes against one test database and one bus namespace. */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const port = await freePort();
+  const env: Record<string, string> = {
+    DATABASE_ADMIN_URL: options.databaseAdminUrl,
+    BUS_NAMESPACE: options.namespace,
+    STORAGE_ROOT: options.storageRoot,
+    WORK_ROOT: options.workRoot,
+    PORT: String(port),
+    ...options.env,
+  };
+  const services = new Map<ServiceName, ServiceProcess>();
+  const start = async (name: ServiceName) => {
+    const service = await startService(name, env);
+    services.set(name, service);
+    return service;
+  };
+  const names = options.services ?? ["state-writer", "scheduler", "executor-ffmpeg", "executor-ai", "gateway"];
+  try {
+    await Promise.all(names.map(start));
+  } catch (error) {
+    await Promise.all([...services.values()].map((s) => s.stop()));
+    throw error;
+  }
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    env,
+    services,
+    start,
+    stop: async () => {
+      await Promise.all([...services.values()].map((s) => s.stop()));
+    },
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * `npm start`: migrate, start the five services in this terminal with readable logs, run the demo
+ * pipeline (three generated clips uploaded as assets and merged), print the final MP4's path, keep serving.
+ * `npm run services` (--services-only): migrate and start the services, no demo.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { DEFAULT_DATABASE_URL, migrate } from "@vp/db";
+import { makeTestClip } from "@vp/media";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const servicesOnly = process.argv.includes("--services-only");
+const adminUrl = process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL;
+const port = Number(process.env.PORT ?? 3061);
+const base = `http://127.0.0.1:${port}/v1/video_production`;
+const storageRoot = resolve(ROOT, process.env.STORAGE_ROOT ?? ".data/storage");
+
+const COLORS: Record<string, string> = { gateway: "36", scheduler: "35", "state-writer": "33", "executor-ffmpeg": "32", "executor-ai": "34", demo: "97" };
+const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+const say = (name: string, text: string) => console.log(`\x1b[${COLORS[name] ?? "0"}m${name.padEnd(15)}\x1b[0m ${text}`);
+
+/** One readable line per JSON log line: level, message, then the ids and fields. */
+function formatLog(line: string): string {
+  try {
+    const { level, time: _t, pid: _p, hostname: _h, service: _s, msg, ...rest } = JSON.parse(line) as Record<string, unknown>;
+    const fields = Object.entries(rest)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+      .join(" ");
+    return `${(LEVELS[level as number] ?? String(level)).padEnd(5)} ${String(msg)}${fields ? `  \x1b[2m${fields}\x1b[0m` : ""}`;
+  } catch {
+    return line;
+  }
+}
+
+const children: ChildProcess[] = [];
+function startService(name: string, readyPattern: RegExp): Promise<void> {
+  return new Promise((resolveReady, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", `services/${name}/src/main.ts`], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_ADMIN_URL: adminUrl, STORAGE_ROOT: storageRoot, PORT: String(port) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    let buffer = "";
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      buffer += chunk;
+      let i: number;
+      while ((i = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        const text = formatLog(line);
+        say(name, text);
+        if (readyPattern.test(text)) resolveReady();
+      }
+    });
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => say(name, chunk.trimEnd()));
+    child.once("exit", (code, signal) => {
+      say(name, `exited (${signal ?? code})`);
+      reject(new Error(`${name} exited before it was ready`));
+    });
+  });
+}
+
+async function api<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json", ...headers } : headers,
+    body: body === undefined ? undefined : body instanceof Uint8Array ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path} -> ${response.status}: ${text}`);
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
+type Node = { id: string; status: string; metadata: Record<string, unknown> | null; output: Record<string, unknown> | null };
+
+/** Follows the pipeline's SSE stream and prints each node's progress until `until` holds. */
+async function follow(pipelineId: string, until: (nodes: Map<string, Node>) => boolean) {
+  const nodes = new Map<string, Node>();
+  const controller = new AbortController();
+  const response = await fetch(`${base}/pipelines/${pipelineId}/events`, { signal: controller.signal });
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, i);
+      buffer = buffer.slice(i + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+      if (!data) continue;
+      const payload = JSON.parse(data);
+      if (event === "snapshot") for (const n of payload.pipeline.nodes as Node[]) nodes.set(n.id, n);
+      if (event === "node") {
+        nodes.set(payload.nodeId, { id: payload.nodeId, status: payload.status, metadata: payload.metadata, output: payload.output });
+        const progress = payload.metadata?.progress;
+        say("demo", `${payload.nodeId.padEnd(10)} ${payload.status}${payload.status === "in_progress" && progress !== undefined ? ` ${progress}%` : ""}${payload.metadata?.error ? `: ${payload.metadata.error}` : ""}`);
+      }
+      if (until(nodes)) {
+        controller.abort();
+        return nodes;
+      }
+    }
+  }
+  return nodes;
+}
+
+async function demo() {
+  const work = await mkdtemp(join(tmpdir(), "vp-demo-"));
+  try {
+    const clips = [
+      { id: "intro", title: "Intro", durationSeconds: 2, width: 640, height: 360 },
+      { id: "middle", title: "Middle", durationSeconds: 1.5, width: 640, height: 360 },
+      { id: "outro", title: "Outro (smaller)", durationSeconds: 3, width: 480, height: 270 },
+    ];
+    const { pipeline } = await api<{ pipeline: { id: string } }>("POST", "/pipelines", { title: `Demo ${new Date().toISOString()}` });
+    say("demo", `pipeline ${pipeline.id}`);
+    for (const clip of clips) {
+      const path = join(work, `${clip.id}.mp4`);
+      await makeTestClip({ path, durationSeconds: clip.durationSeconds, width: clip.width, height: clip.height, fps: 30, audio: true });
+      await api("POST", `/pipelines/${pipeline.id}/nodes`, { id: clip.id, title: clip.title, type: "asset", asset: { type: "video" } });
+      await api("PUT", `/pipelines/${pipeline.id}/nodes/${clip.id}/asset`, new Uint8Array(await readFile(path)), { "content-type": "video/mp4" });
+      say("demo", `uploaded ${clip.id} (${clip.durationSeconds}s, ${clip.width}x${clip.height})`);
+    }
+    await api("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "merged",
+      title: "Final cut",
+      type: "merge-videos",
+      inputs: { segments: clips.map((c) => c.id) },
+    });
+
+    const done = (ids: string[]) => (nodes: Map<string, Node>) => ids.every((id) => ["completed", "failed"].includes(nodes.get(id)?.status ?? ""));
+    const assetsDone = follow(pipeline.id, done(clips.map((c) => c.id)));
+    for (const clip of clips) await api("POST", `/pipelines/${pipeline.id}/nodes/${clip.id}/execute`);
+    await assetsDone;
+    const mergeDone = follow(pipeline.id, done(["merged"]));
+    const { job_id } = await api<{ job_id: string }>("POST", `/pipelines/${pipeline.id}/nodes/merged/execute`);
+    say("demo", `merge queued as job ${job_id}`);
+    const nodes = await mergeDone;
+    const merged = nodes.get("merged")!;
+    if (merged.status !== "completed") throw new Error(`merge ${merged.status}: ${String(merged.metadata?.error)}`);
+    const output = merged.output as { s3Key: string; duration: number; size: number };
+    say("demo", `done: ${output.duration.toFixed(2)} s, ${output.size} bytes, cost $${String(merged.metadata?.cost)}`);
+    say("demo", `final MP4: ${join(storageRoot, output.s3Key)}`);
+    say("demo", `stream it:  curl -o merged.mp4 ${base}/pipelines/${pipeline.id}/nodes/merged/output`);
+    say("demo", "services keep running; press Ctrl+C to stop");
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  say("demo", `migrating ${adminUrl.replace(/:[^:@/]*@/, ":***@")}`);
+  await migrate({ adminUrl, log: (msg: string) => say("demo", msg) });
+  await mkdir(storageRoot, { recursive: true });
+  await Promise.all([
+    startService("state-writer", /ready/),
+    startService("scheduler", /ready/),
+    startService("executor-ffmpeg", /ready/),
+    startService("executor-ai", /ready/),
+  ]);
+  await startService("gateway", /listening/);
+  say("demo", `API on http://127.0.0.1:${port}`);
+  if (!servicesOnly) await demo();
+}
+
+const stop = () => {
+  for (const child of children) child.kill("SIGTERM");
+  setTimeout(() => process.exit(0), 3000).unref();
+};
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);
+
+main().catch((error: unknown) => {
+  say("demo", `failed: ${error instanceof Error ? error.message : String(error)}`);
+  for (const child of children) child.kill("SIGTERM");
+  process.exitCode = 1;
+  setTimeout(() => process.exit(1), 3000).unref();
+});
