@@ -1,0 +1,125 @@
+import pg from "pg";
+
+/** Where the services find Postgres when nothing else is configured (local development). */
+export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/video_production";
+
+/** The three login roles the migration creates (architecture section 3: column ownership). */
+export const DB_ROLES = {
+  editor: "vp_editor",
+  stateWriter: "vp_state_writer",
+  reader: "vp_reader",
+} as const;
+export type DbRole = (typeof DB_ROLES)[keyof typeof DB_ROLES];
+
+/** What every query helper needs: a pg.Pool or a checked-out pg.PoolClient. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/** Something a transaction can be run on: a pool (a client is checked out) or a client not inside a transaction. */
+export type Db = pg.Pool | pg.PoolClient;
+
+export interface CreatePoolOptions {
+  url: string;
+  /** Shows up in pg_stat_activity and in Postgres logs. */
+  applicationName: string;
+  max?: number;
+  /** Called when an idle client errors (the server restarted, the network dropped). Default: console.warn. */
+  onError?: (err: Error) => void;
+}
+
+export function createPool(opts: CreatePoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    application_name: opts.applicationName,
+    max: opts.max ?? 10,
+  });
+  // Without this listener an idle client's error (e.g. the server terminated the connection) is an
+  // unhandled 'error' event and crashes the process. The pool drops the broken client by itself.
+  pool.on("error", (err) => {
+    if (opts.onError) opts.onError(err);
+    else console.warn(`[db] idle client error (${opts.applicationName}): ${err.message}`);
+  });
+  return pool;
+}
+
+/** `VP_EDITOR_PASSWORD`, `VP_STATE_WRITER_PASSWORD`, `VP_READER_PASSWORD`. */
+export function rolePasswordEnv(role: DbRole): string {
+  return `${role.toUpperCase()}_PASSWORD`;
+}
+
+/**
+ * The admin URL with the user replaced by `role`. The password comes from the env variable
+ * `VP_<ROLE>_PASSWORD` (e.g. VP_STATE_WRITER_PASSWORD) if set, else none (trust auth locally).
+ */
+export function roleUrl(adminUrl: string, role: DbRole, env: NodeJS.ProcessEnv = process.env): string {
+  const u = new URL(adminUrl);
+  u.username = role;
+  const password = env[rolePasswordEnv(role)];
+  u.password = password ? encodeURIComponent(password) : "";
+  return u.toString();
+}
+
+/** The database name in a postgres:// URL, validated so it can be interpolated into DDL. */
+export function databaseName(url: string): string {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ""));
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) {
+    throw new Error(`Invalid database name ${JSON.stringify(name)} in URL (expected /^[a-z_][a-z0-9_]*$/)`);
+  }
+  return name;
+}
+
+/** The same URL pointing at another database on the same server (e.g. the `postgres` maintenance db). */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** A URL with the password hidden, for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "<invalid url>";
+  }
+}
+
+function isPool(db: Db): db is pg.Pool {
+  return db instanceof pg.Pool || !("release" in db);
+}
+
+const RETRYABLE = new Set(["40P01", "40001"]);
+
+/**
+ * Runs `fn` in one transaction (BEGIN ... COMMIT, ROLLBACK on error). Given a pool, a client is checked
+ * out for it; given a client, it must not already be inside a transaction. A deadlock or serialization
+ * failure (which the lock order should prevent) is retried a few times.
+ */
+export async function withTransaction<T>(db: Db, fn: (client: Queryable) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const client = isPool(db) ? await db.connect() : db;
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      try {
+        const result = await fn(client);
+        await client.query("COMMIT");
+        return result;
+      } catch (err) {
+        await client.query("ROLLBACK").catch((rollbackErr: Error) => {
+          broken = rollbackErr;
+        });
+        throw err;
+      }
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code && RETRYABLE.has(code) && attempt < 4) continue;
+      throw err;
+    } finally {
+      if (client !== db) (client as pg.PoolClient).release(broken);
+    }
+  }
+}

@@ -1,0 +1,209 @@
+import type { NodeType, SerializedPipeline } from "@vp/contracts";
+import { withTransaction, type Db, type Queryable } from "./connection";
+import { ConflictError, NotFoundError, PG, ValidationError, pgCode } from "./errors";
+import { NODE_COLUMNS, PIPELINE_COLUMNS, toSerializedPipeline, type NodeRow, type PipelineRow } from "./rows";
+
+/**
+ * Editor queries (run as vp_editor): structure columns only. Every JSONB write is a partial merge
+ * (`COALESCE(col, '{}') || $patch`), never a whole-column write. Every write to a node first bumps
+ * the pipeline's updated_at (locking the pipeline row), the same lock order as the state-writer
+ * (pipeline row, then node row), so the two never deadlock.
+ */
+
+function json(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+function mapWriteError(err: unknown, what: string): never {
+  switch (pgCode(err)) {
+    case PG.uniqueViolation:
+      throw new ConflictError(`${what} already exists`, { cause: err });
+    case PG.foreignKeyViolation:
+      throw new NotFoundError("Pipeline not found", { cause: err });
+    case PG.checkViolation:
+    case PG.notNullViolation:
+    case PG.invalidText:
+      throw new ValidationError(`Invalid ${what.toLowerCase()}: ${(err as Error).message}`, { cause: err });
+    default:
+      throw err;
+  }
+}
+
+export interface CreatePipelineInput {
+  id: string;
+  title: string;
+  version?: string;
+  config?: Record<string, unknown>;
+}
+
+export async function createPipeline(db: Queryable, input: CreatePipelineInput): Promise<SerializedPipeline> {
+  try {
+    const { rows } = await db.query<PipelineRow>(
+      `INSERT INTO video_production_pipelines (id, title, version, config)
+       VALUES ($1, $2, COALESCE($3, '1.0'), COALESCE($4::jsonb, '{}'::jsonb))
+       RETURNING ${PIPELINE_COLUMNS}`,
+      [input.id, input.title, input.version ?? null, json(input.config)],
+    );
+    return toSerializedPipeline(rows[0]!);
+  } catch (err) {
+    mapWriteError(err, `Pipeline ${input.id}`);
+  }
+}
+
+export interface UpdatePipelineInput {
+  title?: string;
+  version?: string;
+  /** Merged into config (top-level keys replaced). */
+  configPatch?: Record<string, unknown>;
+}
+
+/** Partial update; always bumps updated_at. Null when the pipeline does not exist. */
+export async function updatePipeline(
+  db: Queryable,
+  id: string,
+  patch: UpdatePipelineInput,
+): Promise<SerializedPipeline | null> {
+  try {
+    const { rows } = await db.query<PipelineRow>(
+      `UPDATE video_production_pipelines
+       SET title = COALESCE($2, title),
+           version = COALESCE($3, version),
+           config = COALESCE(config, '{}'::jsonb) || COALESCE($4::jsonb, '{}'::jsonb),
+           updated_at = now()
+       WHERE id = $1
+       RETURNING ${PIPELINE_COLUMNS}`,
+      [id, patch.title ?? null, patch.version ?? null, json(patch.configPatch)],
+    );
+    return rows[0] ? toSerializedPipeline(rows[0]) : null;
+  } catch (err) {
+    mapWriteError(err, `Pipeline ${id}`);
+  }
+}
+
+/** Deletes the pipeline and (cascade) its nodes. False when it did not exist. */
+export async function deletePipeline(db: Queryable, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`DELETE FROM video_production_pipelines WHERE id = $1`, [id]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** Locks the pipeline row (first in the lock order) by bumping updated_at; false when it is missing. */
+async function touchPipeline(db: Queryable, pipelineId: string): Promise<boolean> {
+  const { rowCount } = await db.query(`UPDATE video_production_pipelines SET updated_at = now() WHERE id = $1`, [
+    pipelineId,
+  ]);
+  return (rowCount ?? 0) > 0;
+}
+
+export interface CreateNodeInput {
+  pipelineId: string;
+  id: string;
+  title: string;
+  type: NodeType;
+  inputs?: Record<string, string[]>;
+  config?: Record<string, unknown>;
+  asset?: Record<string, unknown> | null;
+}
+
+/** Inserts a pending node (status, metadata, output take their defaults) and bumps the pipeline's updated_at. */
+export async function createNode(db: Db, input: CreateNodeInput): Promise<NodeRow> {
+  return withTransaction(db, async (tx) => {
+    if (!(await touchPipeline(tx, input.pipelineId))) {
+      throw new NotFoundError(`Pipeline ${input.pipelineId} not found`);
+    }
+    try {
+      const { rows } = await tx.query<NodeRow>(
+        `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset)
+         VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, '{}'::jsonb), COALESCE($6::jsonb, '{}'::jsonb), $7::jsonb)
+         RETURNING ${NODE_COLUMNS}`,
+        [
+          input.id,
+          input.pipelineId,
+          input.title,
+          input.type,
+          json(input.inputs),
+          json(input.config),
+          input.asset == null ? null : JSON.stringify(input.asset),
+        ],
+      );
+      return rows[0]!;
+    } catch (err) {
+      mapWriteError(err, `Node ${input.id}`);
+    }
+  });
+}
+
+export interface UpdateNodeStructureInput {
+  title?: string;
+  type?: NodeType;
+  /** Merged into inputs: each given slot replaces that slot's list. */
+  inputsPatch?: Record<string, string[]>;
+  /** Slots to remove from inputs (applied before inputsPatch). */
+  inputsRemove?: readonly string[];
+  /** Merged into config (top-level keys). */
+  configPatch?: Record<string, unknown>;
+  /** Top-level config keys to remove (applied before configPatch). */
+  configRemove?: readonly string[];
+  /** Merged into asset (NULL asset is treated as {}). */
+  assetPatch?: Record<string, unknown>;
+}
+
+/**
+ * Partial structure update of one node in one transaction: bump (and lock) the pipeline, then update
+ * the node. Null when the pipeline or node does not exist.
+ */
+export async function updateNodeStructure(
+  db: Db,
+  pipelineId: string,
+  nodeId: string,
+  patch: UpdateNodeStructureInput,
+): Promise<NodeRow | null> {
+  const missing = Symbol("missing");
+  try {
+    return await withTransaction(db, async (tx) => {
+      if (!(await touchPipeline(tx, pipelineId))) throw missing;
+      try {
+        const { rows } = await tx.query<NodeRow>(
+          `UPDATE video_production_nodes
+           SET title = COALESCE($3, title),
+               type = COALESCE($4, type),
+               inputs = (COALESCE(inputs, '{}'::jsonb) - COALESCE($6::text[], '{}'::text[])) || COALESCE($5::jsonb, '{}'::jsonb),
+               config = (COALESCE(config, '{}'::jsonb) - COALESCE($8::text[], '{}'::text[])) || COALESCE($7::jsonb, '{}'::jsonb),
+               asset = CASE WHEN $9::jsonb IS NULL THEN asset ELSE COALESCE(asset, '{}'::jsonb) || $9::jsonb END
+           WHERE pipeline_id = $1 AND id = $2
+           RETURNING ${NODE_COLUMNS}`,
+          [
+            pipelineId,
+            nodeId,
+            patch.title ?? null,
+            patch.type ?? null,
+            json(patch.inputsPatch),
+            patch.inputsRemove ? [...patch.inputsRemove] : null,
+            json(patch.configPatch),
+            patch.configRemove ? [...patch.configRemove] : null,
+            json(patch.assetPatch),
+          ],
+        );
+        if (!rows[0]) throw missing; // roll back the pipeline bump
+        return rows[0];
+      } catch (err) {
+        if (err === missing) throw err;
+        mapWriteError(err, `Node ${nodeId}`);
+      }
+    });
+  } catch (err) {
+    if (err === missing) return null;
+    throw err;
+  }
+}
+
+/** Deletes one node (bumping the pipeline first, same lock order). False when it did not exist. */
+export async function deleteNode(db: Db, pipelineId: string, nodeId: string): Promise<boolean> {
+  return withTransaction(db, async (tx) => {
+    if (!(await touchPipeline(tx, pipelineId))) return false;
+    const { rowCount } = await tx.query(`DELETE FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`, [
+      pipelineId,
+      nodeId,
+    ]);
+    return (rowCount ?? 0) > 0;
+  });
+}

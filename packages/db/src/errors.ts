@@ -1,0 +1,55 @@
+/** Errors the db package throws for expected conditions; callers map them to 4xx answers. */
+
+export class DbError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DbError";
+  }
+}
+
+/** A row that must exist does not (missing pipeline on createNode, ...). */
+export class NotFoundError extends DbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "NotFoundError";
+  }
+}
+
+/** A row with the same id already exists. */
+export class ConflictError extends DbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ConflictError";
+  }
+}
+
+/** A value the schema refuses (CHECK constraint: unknown node type or status, malformed JSON, ...). */
+export class ValidationError extends DbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ValidationError";
+  }
+}
+
+/** The Postgres SQLSTATE of an error thrown by pg, if any. */
+export function pgCode(err: unknown): string | undefined {
+  if (typeof err === "object" && err !== null && "code" in err) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === "string" ? code : undefined;
+  }
+  return undefined;
+}
+
+export const PG = {
+  uniqueViolation: "23505",
+  foreignKeyViolation: "23503",
+  checkViolation: "23514",
+  notNullViolation: "23502",
+  invalidText: "22P02",
+  insufficientPrivilege: "42501",
+  deadlock: "40P01",
+  serializationFailure: "40001",
+  duplicateDatabase: "42P04",
+  objectInUse: "55006",
+  invalidCatalogName: "3D000",
+} as const;

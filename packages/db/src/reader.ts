@@ -1,0 +1,84 @@
+import type { SerializedPipeline } from "@vp/contracts";
+import type { Queryable } from "./connection";
+import { NODE_COLUMNS, PIPELINE_COLUMNS, toSerializedPipeline, type NodeRow, type PipelineRow } from "./rows";
+
+/** Reader queries: plain SELECTs, fine for every role. */
+
+export interface ListPipelinesOptions {
+  /** 1-based. */
+  page?: number;
+  per?: number;
+}
+
+export async function listPipelines(
+  db: Queryable,
+  { page = 1, per = 25 }: ListPipelinesOptions = {},
+): Promise<{ pipelines: SerializedPipeline[]; totalCount: number }> {
+  const limit = Math.max(1, Math.floor(per));
+  const offset = (Math.max(1, Math.floor(page)) - 1) * limit;
+  const [rows, count] = await Promise.all([
+    db.query<PipelineRow>(
+      `SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines ORDER BY updated_at DESC, id LIMIT $1 OFFSET $2`,
+      [limit, offset],
+    ),
+    db.query<{ n: string }>(`SELECT count(*) AS n FROM video_production_pipelines`),
+  ]);
+  return { pipelines: rows.rows.map((r) => toSerializedPipeline(r)), totalCount: Number(count.rows[0]?.n ?? 0) };
+}
+
+export async function getPipelineRow(db: Queryable, id: string): Promise<PipelineRow | null> {
+  const { rows } = await db.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines WHERE id = $1`, [
+    id,
+  ]);
+  return rows[0] ?? null;
+}
+
+/** The serialized pipeline, with its nodes when `withNodes` (the show endpoint). */
+export async function getPipeline(
+  db: Queryable,
+  id: string,
+  opts: { withNodes?: boolean } = {},
+): Promise<SerializedPipeline | null> {
+  const row = await getPipelineRow(db, id);
+  if (!row) return null;
+  return toSerializedPipeline(row, opts.withNodes ? await listNodes(db, id) : undefined);
+}
+
+export async function listNodes(db: Queryable, pipelineId: string): Promise<NodeRow[]> {
+  const { rows } = await db.query<NodeRow>(
+    `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 ORDER BY created_at, id`,
+    [pipelineId],
+  );
+  return rows;
+}
+
+export async function getNode(db: Queryable, pipelineId: string, nodeId: string): Promise<NodeRow | null> {
+  const { rows } = await db.query<NodeRow>(
+    `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`,
+    [pipelineId, nodeId],
+  );
+  return rows[0] ?? null;
+}
+
+/** The nodes with these ids (missing ones are simply absent), ordered by created_at, id. */
+export async function getNodes(db: Queryable, pipelineId: string, ids: readonly string[]): Promise<NodeRow[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<NodeRow>(
+    `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = ANY($2::varchar[])
+     ORDER BY created_at, id`,
+    [pipelineId, [...ids]],
+  );
+  return rows;
+}
+
+/** Ids of the nodes of the pipeline whose inputs (any slot) name `nodeId`, ordered by created_at, id. */
+export async function findDependants(db: Queryable, pipelineId: string, nodeId: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM video_production_nodes
+     WHERE pipeline_id = $1
+       AND jsonb_path_exists(inputs, '$.*[*] ? (@ == $id)', jsonb_build_object('id', $2::text))
+     ORDER BY created_at, id`,
+    [pipelineId, nodeId],
+  );
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, insertNodeFixture, insertPipelineFixture, type TestDatabase } from "../../testkit/src/db";
+import { createNode } from "./editor";
+
+// Architecture invariant 1: only the state-writer can change status, metadata or output, and it can
+// change nothing else. Enforced by Postgres column grants, so these tests talk SQL directly.
+
+let t: TestDatabase;
+const P = "p-roles";
+const N = "n-roles";
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  await insertPipelineFixture(t.admin, { id: P });
+  await insertNodeFixture(t.admin, { pipelineId: P, id: N });
+});
+afterAll(async () => {
+  await t?.drop();
+});
+
+const DENIED = /permission denied/;
+
+describe("roles", () => {
+  it("are LOGIN NOINHERIT and not superusers", async () => {
+    const { rows } = await t.admin.query(
+      `SELECT rolname, rolcanlogin, rolinherit, rolsuper FROM pg_roles WHERE rolname LIKE 'vp\\_%' ORDER BY rolname`,
+    );
+    const byName = Object.fromEntries(rows.map((r) => [r.rolname, r]));
+    for (const role of ["vp_editor", "vp_state_writer", "vp_reader"]) {
+      expect(byName[role]).toMatchObject({ rolcanlogin: true, rolinherit: false, rolsuper: false });
+    }
+  });
+
+  it("hold no table-level UPDATE or INSERT (column grants only) and PUBLIC holds nothing", async () => {
+    const { rows } = await t.admin.query(
+      `SELECT grantee, table_name, privilege_type FROM information_schema.table_privileges
+       WHERE table_name LIKE 'video_production_%' AND grantee <> 'postgres' ORDER BY 1, 2, 3`,
+    );
+    const grants = rows.map((r) => `${r.grantee}:${r.table_name}:${r.privilege_type}`);
+    expect(grants.filter((g) => /:(UPDATE|INSERT|TRUNCATE|REFERENCES|TRIGGER)$/.test(g))).toEqual([]);
+    expect(grants.filter((g) => g.startsWith("PUBLIC:"))).toEqual([]);
+  });
+});
+
+describe("vp_editor", () => {
+  it.each([
+    [`UPDATE video_production_nodes SET status = 'completed' WHERE id = '${N}'`],
+    [`UPDATE video_production_nodes SET metadata = '{"cost": 1}' WHERE id = '${N}'`],
+    [`UPDATE video_production_nodes SET output = '{}' WHERE id = '${N}'`],
+    [`UPDATE video_production_nodes SET state_version = 99 WHERE id = '${N}'`],
+    [`UPDATE video_production_pipelines SET metadata = '{}' WHERE id = '${P}'`],
+    [`INSERT INTO video_production_nodes (id, pipeline_id, title, type, status) VALUES ('x', '${P}', 'X', 'asset', 'completed')`],
+    [`INSERT INTO video_production_nodes (id, pipeline_id, title, type, metadata) VALUES ('x', '${P}', 'X', 'asset', '{}')`],
+    [`INSERT INTO video_production_nodes (id, pipeline_id, title, type, output) VALUES ('x', '${P}', 'X', 'asset', '{}')`],
+    [`INSERT INTO video_production_pipelines (id, title, metadata) VALUES ('px', 'X', '{}')`],
+  ])("is denied: %s", async (sql) => {
+    await expect(t.pools.editor.query(sql)).rejects.toThrow(DENIED);
+  });
+
+  it("may write structure columns, insert pending nodes and delete", async () => {
+    const r = await t.pools.editor.query(
+      `UPDATE video_production_nodes
+       SET title = 'T2', type = 'merge-videos', inputs = '{"segments": []}', config = config || '{"a": 1}', asset = '{"type": "video"}'
+       WHERE pipeline_id = $1 AND id = $2`,
+      [P, N],
+    );
+    expect(r.rowCount).toBe(1);
+    await t.pools.editor.query(
+      `UPDATE video_production_pipelines SET title = 'P2', version = '1.1', config = '{}', updated_at = now() WHERE id = $1`,
+      [P],
+    );
+    await t.pools.editor.query(
+      `INSERT INTO video_production_pipelines (id, version, title, config, created_at, updated_at) VALUES ('p-ed', '1.0', 'E', '{}', now(), now())`,
+    );
+    const node = await createNode(t.pools.editor, { pipelineId: "p-ed", id: "n1", title: "N", type: "asset" });
+    expect(node).toMatchObject({ status: "pending", metadata: null, output: null, state_version: 0 });
+    expect((await t.pools.editor.query(`DELETE FROM video_production_nodes WHERE pipeline_id = 'p-ed'`)).rowCount).toBe(1);
+    expect((await t.pools.editor.query(`DELETE FROM video_production_pipelines WHERE id = 'p-ed'`)).rowCount).toBe(1);
+  });
+});
+
+describe("vp_state_writer", () => {
+  it.each([
+    [`UPDATE video_production_nodes SET title = 'hacked' WHERE id = '${N}'`],
+    [`UPDATE video_production_nodes SET type = 'asset' WHERE id = '${N}'`],
+    [`UPDATE video_production_nodes SET inputs = '{}' WHERE id = '${N}'`],
+    [`UPDATE video_production_nodes SET config = '{}' WHERE id = '${N}'`],
+    [`UPDATE video_production_nodes SET asset = NULL WHERE id = '${N}'`],
+    [`UPDATE video_production_pipelines SET title = 'hacked' WHERE id = '${P}'`],
+    [`UPDATE video_production_pipelines SET config = '{}' WHERE id = '${P}'`],
+    [`UPDATE video_production_pipelines SET updated_at = now() WHERE id = '${P}'`],
+    [`INSERT INTO video_production_nodes (id, pipeline_id, title, type) VALUES ('y', '${P}', 'Y', 'asset')`],
+    [`INSERT INTO video_production_pipelines (id, title) VALUES ('py', 'Y')`],
+    [`DELETE FROM video_production_nodes WHERE id = '${N}'`],
+    [`DELETE FROM video_production_pipelines WHERE id = '${P}'`],
+  ])("is denied: %s", async (sql) => {
+    await expect(t.pools.stateWriter.query(sql)).rejects.toThrow(DENIED);
+  });
+
+  it("may write status, metadata, output, state_version and pipeline metadata", async () => {
+    const r = await t.pools.stateWriter.query(
+      `UPDATE video_production_nodes
+       SET status = 'queued', metadata = COALESCE(metadata, '{}') || '{"jobId": "j"}', output = '{}', state_version = state_version + 1
+       WHERE pipeline_id = $1 AND id = $2`,
+      [P, N],
+    );
+    expect(r.rowCount).toBe(1);
+    const p = await t.pools.stateWriter.query(
+      `UPDATE video_production_pipelines SET metadata = metadata || '{"x": 1}' WHERE id = $1`,
+      [P],
+    );
+    expect(p.rowCount).toBe(1);
+    // Locking the pipeline row (first step of every state transition) is allowed.
+    await expect(
+      t.pools.stateWriter.query(`SELECT id FROM video_production_pipelines WHERE id = $1 FOR UPDATE`, [P]),
+    ).resolves.toBeTruthy();
+  });
+});
+
+describe("vp_reader", () => {
+  it.each([
+    [`UPDATE video_production_nodes SET status = 'completed' WHERE id = '${N}'`],
+    [`UPDATE video_production_nodes SET title = 'x' WHERE id = '${N}'`],
+    [`UPDATE video_production_nodes SET metadata = '{}' WHERE id = '${N}'`],
+    [`UPDATE video_production_pipelines SET title = 'x' WHERE id = '${P}'`],
+    [`UPDATE video_production_pipelines SET metadata = '{}' WHERE id = '${P}'`],
+    [`INSERT INTO video_production_nodes (id, pipeline_id, title, type) VALUES ('z', '${P}', 'Z', 'asset')`],
+    [`INSERT INTO video_production_pipelines (id, title) VALUES ('pz', 'Z')`],
+    [`DELETE FROM video_production_nodes WHERE id = '${N}'`],
+    [`DELETE FROM video_production_pipelines WHERE id = '${P}'`],
+    [`SELECT id FROM video_production_nodes FOR UPDATE`],
+  ])("is denied: %s", async (sql) => {
+    await expect(t.pools.reader.query(sql)).rejects.toThrow(DENIED);
+  });
+
+  it("may read both tables", async () => {
+    const nodes = await t.pools.reader.query(`SELECT * FROM video_production_nodes WHERE pipeline_id = $1`, [P]);
+    const pipes = await t.pools.reader.query(`SELECT * FROM video_production_pipelines WHERE id = $1`, [P]);
+    expect(nodes.rowCount).toBe(1);
+    expect(pipes.rowCount).toBe(1);
+  });
+});

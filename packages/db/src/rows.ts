@@ -1,0 +1,68 @@
+import type { NodeMetadata, NodeOutput, NodeStatus, NodeType, SerializedNode, SerializedPipeline } from "@vp/contracts";
+
+/** A row of video_production_pipelines as pg returns it. */
+export interface PipelineRow {
+  id: string;
+  version: string;
+  title: string;
+  config: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** A row of video_production_nodes as pg returns it (plus the added columns). */
+export interface NodeRow {
+  id: string;
+  pipeline_id: string;
+  title: string;
+  type: NodeType;
+  inputs: Record<string, string[]>;
+  config: Record<string, unknown>;
+  asset: Record<string, unknown> | null;
+  status: NodeStatus;
+  metadata: NodeMetadata | null;
+  output: NodeOutput | null;
+  /** Grows by one with every state-writer write of the row. Not part of the API shape. */
+  state_version: number;
+  created_at: Date;
+}
+
+export const PIPELINE_COLUMNS = "id, version, title, config, metadata, created_at, updated_at";
+export const NODE_COLUMNS =
+  "id, pipeline_id, title, type, inputs, config, asset, status, metadata, output, state_version, created_at";
+
+function iso(value: Date | string): string {
+  return (value instanceof Date ? value : new Date(value)).toISOString();
+}
+
+/** The seeds' SerializeVideoProduction::Node. */
+export function toSerializedNode(row: NodeRow): SerializedNode {
+  return {
+    id: row.id,
+    pipeline_id: row.pipeline_id,
+    title: row.title,
+    type: row.type,
+    inputs: row.inputs ?? {},
+    config: row.config ?? {},
+    asset: row.asset ?? null,
+    status: row.status,
+    metadata: row.metadata ?? null,
+    output: row.output ?? null,
+  };
+}
+
+/** The seeds' SerializeVideoProduction::Pipeline; `nodes` is included when given (show endpoint). */
+export function toSerializedPipeline(row: PipelineRow, nodes?: readonly NodeRow[]): SerializedPipeline {
+  const out: SerializedPipeline = {
+    id: row.id,
+    version: row.version,
+    title: row.title,
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+    config: row.config ?? {},
+    metadata: row.metadata ?? {},
+  };
+  if (nodes) out.nodes = nodes.map(toSerializedNode);
+  return out;
+}

@@ -1,0 +1,372 @@
+import type { NodeOutput, NodeStatus } from "@vp/contracts";
+import { withTransaction, type Db, type Queryable } from "./connection";
+import { NODE_COLUMNS, type NodeRow } from "./rows";
+
+/**
+ * State-writer queries (run as vp_state_writer): the only writes to status, metadata and output.
+ *
+ * Every function is one transaction:
+ *  (a) lock the pipeline row (`SELECT ... FOR UPDATE`), then the node row: the same order the editor
+ *      uses (it bumps the pipeline's updated_at before touching a node), so the two never deadlock;
+ *  (b) decide on the locked row, then run a guarded UPDATE of the node that also bumps state_version;
+ *      JSONB changes go through `||` / `-` only, never a whole-column write;
+ *  (c) when the status changed, recompute the pipeline's metadata.progress and metadata.totalCost with
+ *      a fresh statement (it sees every committed node plus this transaction's write).
+ *
+ * Timestamps written into metadata are the database's now() as ISO 8601 in UTC with a Z
+ * (`2025-01-01T12:00:00.000Z`, the same shape as Date#toISOString()).
+ */
+
+export type StateOutcome = "applied" | "already" | "rejected";
+export type StateRejectCode = "not_ready" | "not_found" | "already_done" | "stale";
+
+export interface StateResult {
+  outcome: StateOutcome;
+  code?: StateRejectCode;
+  reason?: string;
+  /** The node after the write (applied) or as it is (already / rejected); null when it does not exist. */
+  node: NodeRow | null;
+  /** The pipeline's metadata after the transaction ({} when the pipeline does not exist). */
+  pipelineMetadata: Record<string, unknown>;
+}
+
+/** now() as an ISO 8601 UTC string with millisecond precision and a Z, as jsonb. */
+const NOW_ISO = `to_jsonb(to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
+const META = `COALESCE(metadata, '{}'::jsonb)`;
+
+type Decision =
+  | {
+      kind: "apply";
+      /** SET list (without state_version); parameters start at $3. */
+      set: string;
+      /** Extra WHERE condition re-checking what the decision relied on. */
+      guard: string;
+      params: unknown[];
+    }
+  | { kind: "already" }
+  | { kind: "reject"; code: StateRejectCode; reason: string };
+
+interface PipelineLockRow {
+  metadata: Record<string, unknown> | null;
+}
+
+function storedAttempt(node: NodeRow): number {
+  const a = node.metadata?.attempt;
+  return typeof a === "number" ? a : 0;
+}
+
+function storedJob(node: NodeRow): string | undefined {
+  const j = node.metadata?.jobId;
+  return typeof j === "string" ? j : undefined;
+}
+
+function describe(node: NodeRow): string {
+  const job = storedJob(node);
+  return `status: ${node.status}, job: ${job ?? "none"}, attempt: ${storedAttempt(node)}`;
+}
+
+async function transition(
+  db: Db,
+  pipelineId: string,
+  nodeId: string,
+  decide: (node: NodeRow) => Decision,
+  opts: { asyncCommit?: boolean } = {},
+): Promise<StateResult> {
+  return withTransaction(db, async (tx) => {
+    if (opts.asyncCommit) {
+      // A lost progress tick is harmless; terminal writes keep full durability.
+      await tx.query("SET LOCAL synchronous_commit = off");
+    }
+    const pipeline = await tx.query<PipelineLockRow>(
+      `SELECT metadata FROM video_production_pipelines WHERE id = $1 FOR UPDATE`,
+      [pipelineId],
+    );
+    const pipelineRow = pipeline.rows[0];
+    if (!pipelineRow) {
+      return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
+    }
+    let pipelineMetadata = pipelineRow.metadata ?? {};
+    const current = await tx.query<NodeRow>(
+      `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2 FOR UPDATE`,
+      [pipelineId, nodeId],
+    );
+    const node = current.rows[0];
+    if (!node) {
+      return { outcome: "rejected", code: "not_found", reason: "Node not found", node: null, pipelineMetadata };
+    }
+    const decision = decide(node);
+    if (decision.kind === "already") return { outcome: "already", node, pipelineMetadata };
+    if (decision.kind === "reject") {
+      return { outcome: "rejected", code: decision.code, reason: decision.reason, node, pipelineMetadata };
+    }
+    const updated = await tx.query<NodeRow>(
+      `UPDATE video_production_nodes
+       SET ${decision.set}, state_version = state_version + 1
+       WHERE pipeline_id = $1 AND id = $2 AND (${decision.guard})
+       RETURNING ${NODE_COLUMNS}`,
+      [pipelineId, nodeId, ...decision.params],
+    );
+    const after = updated.rows[0];
+    if (!after) {
+      // Cannot happen while the row is locked, but never report a write that did not happen.
+      return { outcome: "rejected", code: "stale", reason: `Node changed concurrently (${describe(node)})`, node, pipelineMetadata };
+    }
+    if (after.status !== node.status) pipelineMetadata = await recomputePipelineMetadata(tx, pipelineId);
+    return { outcome: "applied", node: after, pipelineMetadata };
+  });
+}
+
+/**
+ * Recomputes metadata.progress (counts by status) and metadata.totalCost (sum of the nodes'
+ * metadata.cost) of a pipeline, merged into its metadata. Returns the new metadata.
+ */
+export async function recomputePipelineMetadata(db: Queryable, pipelineId: string): Promise<Record<string, unknown>> {
+  const { rows } = await db.query<{ metadata: Record<string, unknown> }>(
+    `UPDATE video_production_pipelines p
+     SET metadata = COALESCE(p.metadata, '{}'::jsonb) || jsonb_build_object(
+       'progress', jsonb_build_object(
+         'completed', c.completed, 'in_progress', c.in_progress, 'pending', c.pending,
+         'failed', c.failed, 'queued', c.queued, 'cancelled', c.cancelled, 'total', c.total),
+       'totalCost', c.total_cost)
+     FROM (
+       SELECT count(*) FILTER (WHERE status = 'completed') AS completed,
+              count(*) FILTER (WHERE status = 'in_progress') AS in_progress,
+              count(*) FILTER (WHERE status = 'pending') AS pending,
+              count(*) FILTER (WHERE status = 'failed') AS failed,
+              count(*) FILTER (WHERE status = 'queued') AS queued,
+              count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+              count(*) AS total,
+              COALESCE(sum(CASE WHEN jsonb_typeof(metadata -> 'cost') = 'number'
+                                THEN (metadata ->> 'cost')::numeric END), 0) AS total_cost
+       FROM video_production_nodes WHERE pipeline_id = $1
+     ) c
+     WHERE p.id = $1
+     RETURNING p.metadata`,
+    [pipelineId],
+  );
+  return rows[0]?.metadata ?? {};
+}
+
+export interface ClaimQueuedInput {
+  pipelineId: string;
+  nodeId: string;
+  jobId: string;
+}
+
+/**
+ * pending -> queued for jobId (the scheduler, before dispatch). metadata gets jobId, queuedAt and
+ * attempt 0; the previous run's error, startedAt, completedAt, progress and retries are dropped (a new job).
+ * The same jobId again while queued / in_progress / completed -> "already" (idempotent redelivery).
+ */
+export function claimQueued(db: Db, { pipelineId, nodeId, jobId }: ClaimQueuedInput): Promise<StateResult> {
+  return transition(db, pipelineId, nodeId, (node) => {
+    if (node.status === "pending") {
+      return {
+        kind: "apply",
+        set: `status = 'queued',
+              metadata = (${META} - '{error,startedAt,completedAt,progress,retries}'::text[])
+                         || jsonb_build_object('jobId', $3::text, 'queuedAt', ${NOW_ISO}, 'attempt', 0)`,
+        guard: `status = 'pending'`,
+        params: [jobId],
+      };
+    }
+    const sameJob = storedJob(node) === jobId;
+    if (sameJob && (node.status === "queued" || node.status === "in_progress" || node.status === "completed")) {
+      return { kind: "already" };
+    }
+    return { kind: "reject", code: "not_ready", reason: `Node not ready (status: ${node.status})` };
+  });
+}
+
+export interface ClaimRunningInput {
+  pipelineId: string;
+  nodeId: string;
+  jobId: string;
+  /** The delivery attempt (1-based) of the job message. */
+  attempt: number;
+}
+
+/**
+ * queued -> in_progress for jobId at `attempt` (the executor, before it spends money). A redelivery of
+ * the same job at a higher attempt while in_progress moves `attempt` forward and counts a retry.
+ */
+export function claimRunning(db: Db, { pipelineId, nodeId, jobId, attempt }: ClaimRunningInput): Promise<StateResult> {
+  return transition(db, pipelineId, nodeId, (node) => {
+    const sameJob = storedJob(node) === jobId;
+    const stored = storedAttempt(node);
+    if (sameJob && node.status === "queued") {
+      return {
+        kind: "apply",
+        set: `status = 'in_progress',
+              metadata = ${META} || jsonb_build_object(
+                'startedAt', COALESCE(metadata -> 'startedAt', ${NOW_ISO}),
+                'attempt', $4::int,
+                'retries', $4::int - 1)`,
+        guard: `status = 'queued' AND metadata ->> 'jobId' = $3`,
+        params: [jobId, attempt],
+      };
+    }
+    if (sameJob && node.status === "in_progress") {
+      if (attempt > stored) {
+        const prevRetries = typeof node.metadata?.retries === "number" ? node.metadata.retries : 0;
+        return {
+          kind: "apply",
+          set: `metadata = ${META} || jsonb_build_object('attempt', $4::int, 'retries', $5::int)`,
+          guard: `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($6::int)`,
+          params: [jobId, attempt, Math.max(prevRetries, attempt - 1), stored],
+        };
+      }
+      if (attempt === stored) return { kind: "already" };
+      return {
+        kind: "reject",
+        code: "stale",
+        reason: `Attempt ${attempt} of job ${jobId} was superseded by attempt ${stored}`,
+      };
+    }
+    if (sameJob && node.status === "completed") {
+      return { kind: "reject", code: "already_done", reason: `Node already completed by job ${jobId}` };
+    }
+    return {
+      kind: "reject",
+      code: "stale",
+      reason: `Job ${jobId} (attempt ${attempt}) cannot start: node is not queued for it (${describe(node)})`,
+    };
+  });
+}
+
+export interface RecordProgressInput {
+  pipelineId: string;
+  nodeId: string;
+  jobId: string;
+  attempt: number;
+  /** 0..100 */
+  percent: number;
+}
+
+/** metadata.progress = percent, only while in_progress for this job and attempt. Committed asynchronously. */
+export function recordProgress(
+  db: Db,
+  { pipelineId, nodeId, jobId, attempt, percent }: RecordProgressInput,
+): Promise<StateResult> {
+  return transition(
+    db,
+    pipelineId,
+    nodeId,
+    (node) => {
+      if (node.status === "in_progress" && storedJob(node) === jobId && storedAttempt(node) === attempt) {
+        return {
+          kind: "apply",
+          set: `metadata = ${META} || jsonb_build_object('progress', $5::float8)`,
+          guard: `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($4::int)`,
+          params: [jobId, attempt, percent],
+        };
+      }
+      return {
+        kind: "reject",
+        code: "stale",
+        reason: `Progress of job ${jobId} attempt ${attempt} ignored (${describe(node)})`,
+      };
+    },
+    { asyncCommit: true },
+  );
+}
+
+export interface CompleteNodeInput {
+  pipelineId: string;
+  nodeId: string;
+  jobId: string;
+  attempt: number;
+  output: NodeOutput | Record<string, unknown>;
+  cost: number;
+}
+
+/**
+ * in_progress (this job and attempt) -> completed: metadata completedAt, cost, progress 100; output
+ * merged. The same job's completion again -> "already"; a superseded attempt's late result -> stale.
+ */
+export function completeNode(
+  db: Db,
+  { pipelineId, nodeId, jobId, attempt, output, cost }: CompleteNodeInput,
+): Promise<StateResult> {
+  return transition(db, pipelineId, nodeId, (node) => {
+    const sameJob = storedJob(node) === jobId;
+    const stored = storedAttempt(node);
+    if (node.status === "in_progress" && sameJob && stored === attempt) {
+      return {
+        kind: "apply",
+        set: `status = 'completed',
+              metadata = ${META} || jsonb_build_object('completedAt', ${NOW_ISO}, 'cost', $5::numeric, 'progress', 100),
+              output = COALESCE(output, '{}'::jsonb) || $6::jsonb`,
+        guard: `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($4::int)`,
+        params: [jobId, attempt, cost, JSON.stringify(output ?? {})],
+      };
+    }
+    if (node.status === "completed" && sameJob) return { kind: "already" };
+    return {
+      kind: "reject",
+      code: "stale",
+      reason: sameJob
+        ? `Result of attempt ${attempt} of job ${jobId} rejected: the node is ${node.status} at attempt ${stored}`
+        : `Result of attempt ${attempt} of job ${jobId} rejected: the node belongs to ${describe(node)}`,
+    };
+  });
+}
+
+export interface FailNodeInput {
+  pipelineId: string;
+  nodeId: string;
+  jobId: string;
+  attempt: number;
+  error: string;
+  /** Fail regardless of attempt (given up after the last delivery, or a poison job). */
+  final?: boolean;
+}
+
+/**
+ * queued / in_progress (this job; unless final, this attempt) -> failed with metadata error and
+ * completedAt. While queued no attempt has claimed the node yet, so any attempt of the job may fail it.
+ * Already failed for the same job -> "already".
+ */
+export function failNode(
+  db: Db,
+  { pipelineId, nodeId, jobId, attempt, error, final = false }: FailNodeInput,
+): Promise<StateResult> {
+  return transition(db, pipelineId, nodeId, (node) => {
+    const sameJob = storedJob(node) === jobId;
+    const stored = storedAttempt(node);
+    const current =
+      sameJob &&
+      ((node.status === "queued" && (final || attempt >= stored)) ||
+        (node.status === "in_progress" && (final || attempt === stored)));
+    if (current) {
+      return {
+        kind: "apply",
+        set: `status = 'failed',
+              metadata = ${META} || jsonb_build_object('error', $4::text, 'completedAt', ${NOW_ISO})`,
+        guard: `status = $5 AND metadata ->> 'jobId' = $3`,
+        params: [jobId, error, node.status satisfies NodeStatus],
+      };
+    }
+    if (node.status === "failed" && sameJob) return { kind: "already" };
+    return {
+      kind: "reject",
+      code: "stale",
+      reason: `Failure of attempt ${attempt} of job ${jobId} rejected: the node is at ${describe(node)}`,
+    };
+  });
+}
+
+/** Generic partial write: metadata = COALESCE(metadata, '{}') || patch (state_version + 1). */
+export function patchNodeMetadata(
+  db: Db,
+  pipelineId: string,
+  nodeId: string,
+  patch: Record<string, unknown>,
+): Promise<StateResult> {
+  return transition(db, pipelineId, nodeId, () => ({
+    kind: "apply",
+    set: `metadata = ${META} || $3::jsonb`,
+    guard: "true",
+    params: [JSON.stringify(patch)],
+  }));
+}
