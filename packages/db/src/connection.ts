@@ -16,8 +16,12 @@ export interface Queryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
-/** Something a transaction can be run on: a pool (a client is checked out) or a client not inside a transaction. */
-export type Db = pg.Pool | pg.PoolClient;
+/**
+ * Something a transaction can be run on: a pg.Pool (a client is checked out for the transaction), a
+ * pg.PoolClient or a connected pg.Client that is not inside a transaction. Same shape as Queryable, so
+ * every query helper accepts whatever the caller holds; withTransaction checks at run time.
+ */
+export type Db = Queryable;
 
 export interface CreatePoolOptions {
   url: string;
@@ -87,8 +91,25 @@ export function redactUrl(url: string): string {
   }
 }
 
-function isPool(db: Db): db is pg.Pool {
-  return db instanceof pg.Pool || !("release" in db);
+interface Checkout {
+  client: Queryable;
+  release?: (err?: Error) => void;
+}
+
+async function checkout(db: Queryable): Promise<Checkout> {
+  if (db instanceof pg.Pool) {
+    const client = await db.connect();
+    return { client, release: (err) => client.release(err) };
+  }
+  // A checked-out pool client, or a plain connected client: run the transaction on it.
+  if ("release" in db || db instanceof pg.Client) return { client: db };
+  // A pool from another copy of pg (duck-typed).
+  const maybePool = db as { connect?: () => Promise<pg.PoolClient> };
+  if (typeof maybePool.connect === "function") {
+    const client = await maybePool.connect();
+    return { client, release: (err) => client.release(err) };
+  }
+  throw new TypeError("A transaction needs a pg.Pool, a pg.PoolClient or a pg.Client");
 }
 
 const RETRYABLE = new Set(["40P01", "40001"]);
@@ -98,9 +119,9 @@ const RETRYABLE = new Set(["40P01", "40001"]);
  * out for it; given a client, it must not already be inside a transaction. A deadlock or serialization
  * failure (which the lock order should prevent) is retried a few times.
  */
-export async function withTransaction<T>(db: Db, fn: (client: Queryable) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(db: Queryable, fn: (client: Queryable) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const client = isPool(db) ? await db.connect() : db;
+    const { client, release } = await checkout(db);
     let broken: Error | undefined;
     try {
       await client.query("BEGIN");
@@ -119,7 +140,7 @@ export async function withTransaction<T>(db: Db, fn: (client: Queryable) => Prom
       if (code && RETRYABLE.has(code) && attempt < 4) continue;
       throw err;
     } finally {
-      if (client !== db) (client as pg.PoolClient).release(broken);
+      release?.(broken);
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { NodeType, SerializedPipeline } from "@vp/contracts";
-import { withTransaction, type Db, type Queryable } from "./connection";
+import { withTransaction, type Queryable } from "./connection";
 import { ConflictError, NotFoundError, PG, ValidationError, pgCode } from "./errors";
 import { NODE_COLUMNS, PIPELINE_COLUMNS, toSerializedPipeline, type NodeRow, type PipelineRow } from "./rows";
 
@@ -105,7 +105,7 @@ export interface CreateNodeInput {
 }
 
 /** Inserts a pending node (status, metadata, output take their defaults) and bumps the pipeline's updated_at. */
-export async function createNode(db: Db, input: CreateNodeInput): Promise<NodeRow> {
+export async function createNode(db: Queryable, input: CreateNodeInput): Promise<NodeRow> {
   return withTransaction(db, async (tx) => {
     if (!(await touchPipeline(tx, input.pipelineId))) {
       throw new NotFoundError(`Pipeline ${input.pipelineId} not found`);
@@ -152,7 +152,7 @@ export interface UpdateNodeStructureInput {
  * the node. Null when the pipeline or node does not exist.
  */
 export async function updateNodeStructure(
-  db: Db,
+  db: Queryable,
   pipelineId: string,
   nodeId: string,
   patch: UpdateNodeStructureInput,
@@ -197,7 +197,7 @@ export async function updateNodeStructure(
 }
 
 /** Deletes one node (bumping the pipeline first, same lock order). False when it did not exist. */
-export async function deleteNode(db: Db, pipelineId: string, nodeId: string): Promise<boolean> {
+export async function deleteNode(db: Queryable, pipelineId: string, nodeId: string): Promise<boolean> {
   return withTransaction(db, async (tx) => {
     if (!(await touchPipeline(tx, pipelineId))) return false;
     const { rowCount } = await tx.query(`DELETE FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`, [

@@ -124,7 +124,7 @@ describe("editor and reader queries", () => {
     const P = "rd";
     await insertPipelineFixture(t.admin, { id: P });
     await insertNodeFixture(t.admin, { pipelineId: P, id: "s1", traits: ["completed"] });
-    await insertNodeFixture(t.admin, { pipelineId: P, id: "s2", traits: ["completed"] });
+    await insertNodeFixture(t.admin, { pipelineId: P, id: "s2", completed: true });
     await insertNodeFixture(t.admin, { pipelineId: P, id: "merge", type: "merge-videos", inputs: { segments: ["s1", "s2"] } });
     await insertNodeFixture(t.admin, { pipelineId: P, id: "mix", type: "mix-audio", inputs: { video: ["merge"], audio: ["s2"] } });
     await insertNodeFixture(t.admin, { pipelineId: P, id: "other", inputs: {} });

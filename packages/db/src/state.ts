@@ -1,5 +1,5 @@
 import type { NodeOutput, NodeStatus } from "@vp/contracts";
-import { withTransaction, type Db, type Queryable } from "./connection";
+import { withTransaction, type Queryable } from "./connection";
 import { NODE_COLUMNS, type NodeRow } from "./rows";
 
 /**
@@ -66,7 +66,7 @@ function describe(node: NodeRow): string {
 }
 
 async function transition(
-  db: Db,
+  db: Queryable,
   pipelineId: string,
   nodeId: string,
   decide: (node: NodeRow) => Decision,
@@ -158,7 +158,7 @@ export interface ClaimQueuedInput {
  * attempt 0; the previous run's error, startedAt, completedAt, progress and retries are dropped (a new job).
  * The same jobId again while queued / in_progress / completed -> "already" (idempotent redelivery).
  */
-export function claimQueued(db: Db, { pipelineId, nodeId, jobId }: ClaimQueuedInput): Promise<StateResult> {
+export function claimQueued(db: Queryable, { pipelineId, nodeId, jobId }: ClaimQueuedInput): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, (node) => {
     if (node.status === "pending") {
       return {
@@ -190,7 +190,7 @@ export interface ClaimRunningInput {
  * queued -> in_progress for jobId at `attempt` (the executor, before it spends money). A redelivery of
  * the same job at a higher attempt while in_progress moves `attempt` forward and counts a retry.
  */
-export function claimRunning(db: Db, { pipelineId, nodeId, jobId, attempt }: ClaimRunningInput): Promise<StateResult> {
+export function claimRunning(db: Queryable, { pipelineId, nodeId, jobId, attempt }: ClaimRunningInput): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, (node) => {
     const sameJob = storedJob(node) === jobId;
     const stored = storedAttempt(node);
@@ -245,7 +245,7 @@ export interface RecordProgressInput {
 
 /** metadata.progress = percent, only while in_progress for this job and attempt. Committed asynchronously. */
 export function recordProgress(
-  db: Db,
+  db: Queryable,
   { pipelineId, nodeId, jobId, attempt, percent }: RecordProgressInput,
 ): Promise<StateResult> {
   return transition(
@@ -285,7 +285,7 @@ export interface CompleteNodeInput {
  * merged. The same job's completion again -> "already"; a superseded attempt's late result -> stale.
  */
 export function completeNode(
-  db: Db,
+  db: Queryable,
   { pipelineId, nodeId, jobId, attempt, output, cost }: CompleteNodeInput,
 ): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, (node) => {
@@ -328,7 +328,7 @@ export interface FailNodeInput {
  * Already failed for the same job -> "already".
  */
 export function failNode(
-  db: Db,
+  db: Queryable,
   { pipelineId, nodeId, jobId, attempt, error, final = false }: FailNodeInput,
 ): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, (node) => {
@@ -358,7 +358,7 @@ export function failNode(
 
 /** Generic partial write: metadata = COALESCE(metadata, '{}') || patch (state_version + 1). */
 export function patchNodeMetadata(
-  db: Db,
+  db: Queryable,
   pipelineId: string,
   nodeId: string,
   patch: Record<string, unknown>,

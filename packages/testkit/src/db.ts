@@ -234,6 +234,8 @@ export interface NodeFixture {
   created_at?: Date | string;
   /** FactoryBot traits; explicit fields win over traits. */
   traits?: readonly NodeTrait[];
+  /** Shorthand for `traits: ["completed"]`. */
+  completed?: boolean;
 }
 
 function traitDefaults(traits: readonly NodeTrait[]): Partial<NodeFixture> {
@@ -265,7 +267,7 @@ function traitDefaults(traits: readonly NodeTrait[]): Partial<NodeFixture> {
 
 /** factory :video_production_node (traits :completed, :merge_videos, :talking_head) */
 export async function insertNodeFixture(admin: Queryable, fx: NodeFixture = {}): Promise<NodeRow> {
-  const t = traitDefaults(fx.traits ?? []);
+  const t = traitDefaults([...(fx.traits ?? []), ...(fx.completed ? (["completed"] as const) : [])]);
   const pipelineId = fx.pipelineId ?? (await insertPipelineFixture(admin)).id;
   const has = <K extends keyof NodeFixture>(k: K) => Object.prototype.hasOwnProperty.call(fx, k) && fx[k] !== undefined;
   const pick = <K extends keyof NodeFixture>(k: K, fallback: NodeFixture[K]): NodeFixture[K] =>
