@@ -1,0 +1,215 @@
+import { rm, symlink, writeFile } from "node:fs/promises";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import { FfmpegError, MediaError } from "./errors";
+import { concatList, fileArg, SAFE_FILE_NAME } from "./paths";
+import { probe, type ProbeResult } from "./probe";
+import { runFfmpeg, type MediaLogger } from "./run";
+
+export type MergeMode = "auto" | "always";
+export type MergeStrategy = "copy" | "reencode";
+
+export interface MergeVideosOptions {
+  /** Local files, in play order, under names the caller generated. */
+  inputs: readonly string[];
+  /** Local path of the MP4 to write. */
+  output: string;
+  /** A directory owned by this run, for the concat list and links. */
+  workDir: string;
+  /** auto: stream copy when the inputs are compatible; always: re-encode regardless. */
+  mode?: MergeMode;
+  /** Re-encode target; default the first input's size, rounded down to even numbers (yuv420p needs that). */
+  width?: number;
+  height?: number;
+  /** Re-encode target; default the first input's rate, else 30. */
+  fps?: number;
+  signal?: AbortSignal;
+  onProgress?: (percent: number) => void;
+  timeoutMs?: number;
+  logger?: MediaLogger;
+  /** probe() of each input, when the caller already has them (saves probing again). */
+  probes?: readonly ProbeResult[];
+}
+
+export interface MergeVideosResult {
+  strategy: MergeStrategy;
+  /** The merged file. */
+  probe: ProbeResult;
+}
+
+/** Codecs the MP4 muxer takes as they are; anything else is re-encoded even when all inputs agree. */
+const MP4_COPY_VIDEO = new Set(["h264", "hevc", "mpeg4", "av1"]);
+const MP4_COPY_AUDIO = new Set(["aac", "mp3"]);
+const DEFAULT_FPS = 30;
+const AUDIO_RATE = 48_000;
+
+/**
+ * Whether the concat demuxer can join these files with `-c copy`: the same video codec, size, frame rate
+ * and pixel format, and the same audio (present in all or none; same codec, rate and channels), in codecs
+ * an MP4 can carry.
+ */
+export function compatible(probes: readonly ProbeResult[]): boolean {
+  const first = probes[0];
+  if (!first?.video) return false;
+  if (!MP4_COPY_VIDEO.has(first.video.codec)) return false;
+  if (first.audio && !MP4_COPY_AUDIO.has(first.audio.codec)) return false;
+  return probes.every((p) => {
+    const v = p.video;
+    const a = p.audio;
+    if (!v) return false;
+    if (v.codec !== first.video!.codec || v.width !== first.video!.width || v.height !== first.video!.height) return false;
+    if (v.pixFmt !== first.video!.pixFmt || Math.abs(v.fps - first.video!.fps) > 0.01) return false;
+    if (Boolean(a) !== Boolean(first.audio)) return false;
+    if (a && first.audio) {
+      if (a.codec !== first.audio.codec || a.sampleRate !== first.audio.sampleRate || a.channels !== first.audio.channels) return false;
+    }
+    return true;
+  });
+}
+
+const even = (n: number) => Math.max(2, Math.floor(n / 2) * 2);
+/** Seconds with the precision ffmpeg's filters parse without surprises. */
+const secs = (n: number) => n.toFixed(6);
+
+export interface ReencodeTarget {
+  width: number;
+  height: number;
+  fps: number;
+}
+
+export function reencodeTarget(probes: readonly ProbeResult[], config: { width?: number; height?: number; fps?: number }): ReencodeTarget {
+  const firstVideo = probes[0]?.video;
+  const width = even(config.width ?? firstVideo?.width ?? 0);
+  const height = even(config.height ?? firstVideo?.height ?? 0);
+  if (width < 16 || height < 16) throw new MediaError(`cannot merge to ${width}x${height}: the size is too small`);
+  const firstFps = firstVideo?.fps;
+  const fps = config.fps ?? (firstFps && firstFps > 0 && firstFps <= 240 ? firstFps : DEFAULT_FPS);
+  return { width, height, fps };
+}
+
+/** `-f concat` over a list of names next to the list: safe mode (the default) accepts only such names. */
+export function buildCopyArgs(listPath: string, output: string, hasAudio: boolean): string[] {
+  return [
+    "-protocol_whitelist", "file",
+    "-f", "concat",
+    "-i", fileArg(listPath),
+    "-map", "0:v:0",
+    ...(hasAudio ? ["-map", "0:a:0"] : []),
+    "-c", "copy",
+    "-movflags", "+faststart",
+    "-f", "mp4",
+    fileArg(output),
+  ];
+}
+
+/**
+ * The concat *filter* over inputs normalised to one format: each scaled into the target box with its aspect
+ * kept and padded, square pixels, the target rate, yuv420p; audio as 48 kHz stereo, with generated silence
+ * for a segment that has none so every segment has both streams (concat's a=1 needs that). Every stream is
+ * cut to its segment's container duration, so the result lasts exactly the sum of the inputs.
+ */
+export function buildReencodeArgs(inputs: readonly string[], probes: readonly ProbeResult[], target: ReencodeTarget, output: string): string[] {
+  const { width: w, height: h, fps } = target;
+  const withAudio = probes.some((p) => p.audio);
+  const chains: string[] = [];
+  const pads: string[] = [];
+  probes.forEach((p, i) => {
+    const d = secs(p.durationSeconds);
+    chains.push(
+      `[${i}:v:0]setpts=PTS-STARTPTS,scale=${w}:${h}:force_original_aspect_ratio=decrease,` +
+        `pad=${w}:${h}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=${fps},format=yuv420p,` +
+        // A video stream shorter than its segment holds its last frame rather than leaving a gap.
+        `tpad=stop_mode=clone:stop_duration=${d},trim=duration=${d},setpts=PTS-STARTPTS[v${i}]`,
+    );
+    pads.push(`[v${i}]`);
+    if (withAudio) {
+      chains.push(
+        p.audio
+          ? `[${i}:a:0]asetpts=PTS-STARTPTS,aformat=sample_fmts=fltp:sample_rates=${AUDIO_RATE}:channel_layouts=stereo,` +
+              `apad,atrim=duration=${d},asetpts=PTS-STARTPTS[a${i}]`
+          : `anullsrc=r=${AUDIO_RATE}:cl=stereo,atrim=duration=${d},aformat=sample_fmts=fltp[a${i}]`,
+      );
+      pads.push(`[a${i}]`);
+    }
+  });
+  const graph = [...chains, `${pads.join("")}concat=n=${probes.length}:v=1:a=${withAudio ? 1 : 0}[vout]${withAudio ? "[aout]" : ""}`].join(";");
+  return [
+    ...inputs.flatMap((input) => ["-protocol_whitelist", "file", "-i", fileArg(input)]),
+    "-filter_complex", graph,
+    "-map", "[vout]",
+    ...(withAudio ? ["-map", "[aout]"] : []),
+    "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
+    ...(withAudio ? ["-c:a", "aac", "-b:a", "128k", "-ar", String(AUDIO_RATE), "-ac", "2"] : []),
+    "-movflags", "+faststart",
+    "-f", "mp4",
+    fileArg(output),
+  ];
+}
+
+/**
+ * Names for the concat list, relative to workDir. An input already in workDir under a generated name is
+ * used as it is; any other is linked into workDir as `concat-NNN<ext>`, so the list never holds a path.
+ */
+async function concatNames(inputs: readonly string[], workDir: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const [i, input] of inputs.entries()) {
+    const abs = resolve(input);
+    const name = basename(abs);
+    if (dirname(abs) === workDir && SAFE_FILE_NAME.test(name)) {
+      names.push(name);
+      continue;
+    }
+    const ext = extname(name).toLowerCase();
+    const link = `concat-${String(i).padStart(3, "0")}${/^\.[a-z0-9]{1,8}$/.test(ext) ? ext : ""}`;
+    await rm(join(workDir, link), { force: true });
+    await symlink(abs, join(workDir, link));
+    names.push(link);
+  }
+  return names;
+}
+
+/**
+ * Joins local video files into one MP4: stream copy through the concat demuxer when the inputs are
+ * compatible and mode is auto, else a re-encode through the concat filter. Progress covers the total
+ * duration. A copy that ffmpeg rejects falls back to a re-encode.
+ */
+export async function mergeVideos(options: MergeVideosOptions): Promise<MergeVideosResult> {
+  const { inputs, output, signal, onProgress, timeoutMs, logger } = options;
+  const workDir = resolve(options.workDir);
+  const mode = options.mode ?? "auto";
+  if (inputs.length === 0) throw new MediaError("nothing to merge: no inputs");
+
+  if (options.probes && options.probes.length !== inputs.length) throw new MediaError("probes must match inputs one to one");
+  const probes: ProbeResult[] = [];
+  for (const [i, input] of inputs.entries()) {
+    const p = options.probes?.[i] ?? (await probe(input, { signal }));
+    if (!p.video) throw new MediaError(`input ${i + 1} (${basename(input)}) has no video stream`);
+    probes.push(p);
+  }
+  const totalSeconds = probes.reduce((sum, p) => sum + p.durationSeconds, 0);
+  const hasAudio = probes.some((p) => p.audio);
+  const run = (args: string[]) => runFfmpeg(args, { signal, timeoutMs, totalSeconds, onProgress, workDir, logger });
+
+  let strategy: MergeStrategy = mode === "auto" && compatible(probes) ? "copy" : "reencode";
+  try {
+    if (strategy === "copy") {
+      const listPath = join(workDir, "concat.txt");
+      await writeFile(listPath, concatList(await concatNames(inputs, workDir)));
+      try {
+        await run(buildCopyArgs(listPath, output, hasAudio));
+      } catch (error) {
+        if (!(error instanceof FfmpegError)) throw error;
+        logger?.warn({ err: error }, "stream copy failed; re-encoding instead");
+        strategy = "reencode";
+      }
+    }
+    if (strategy === "reencode") {
+      const target = reencodeTarget(probes, options);
+      logger?.debug({ target, inputs: inputs.length, totalSeconds }, "re-encoding segments");
+      await run(buildReencodeArgs(inputs, probes, target, output));
+    }
+  } catch (error) {
+    await rm(output, { force: true });
+    throw error;
+  }
+  return { strategy, probe: await probe(output, { signal }) };
+}

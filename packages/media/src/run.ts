@@ -1,0 +1,231 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants, rmSync, writeFileSync } from "node:fs";
+import { basename, delimiter, join } from "node:path";
+import { CancelledError, FfmpegError, TimeoutError } from "./errors";
+
+/** The subset of a pino logger media needs; `@vp/telemetry`'s Logger satisfies it. */
+export interface MediaLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface RunFfmpegOptions {
+  /** Abort kills the whole process group and rejects with CancelledError. */
+  signal?: AbortSignal;
+  /** Kills the process group and rejects with TimeoutError after this long. */
+  timeoutMs?: number;
+  /** Seconds of output expected, for turning ffmpeg's out_time into a percentage. */
+  totalSeconds?: number;
+  /** Percent done, 0-100, never decreasing. */
+  onProgress?: (percent: number) => void;
+  /** Working directory of ffmpeg; defaults to workDir. */
+  cwd?: string;
+  /**
+   * The job's work directory: `<workDir>/ffmpeg.pid` names the running process group while it runs, so
+   * reapOrphans can kill it after a crash of this process. One ffmpeg at a time per workDir.
+   */
+  workDir?: string;
+  logger?: MediaLogger;
+}
+
+export const FFMPEG_PID_FILE = "ffmpeg.pid";
+
+/** Stderr kept in memory per run; the tail is all an error message needs. */
+const STDERR_KEEP_BYTES = 64 * 1024;
+const STDERR_TAIL_LINES = 5;
+
+/** Process groups of ffmpeg runs in flight, killed if this process exits while they run. */
+const running = new Set<number>();
+let exitHookInstalled = false;
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const pid of running) killGroup(pid);
+  });
+}
+
+let setprivPath: string | null | undefined;
+
+/**
+ * util-linux `setpriv --pdeathsig KILL`, when this machine has it (Debian always does: util-linux is
+ * essential). ffmpeg 5.1 ignores SIGPIPE, so it does NOT die when the reader of its `-progress pipe:1`
+ * goes away: without a parent-death signal a SIGKILLed executor would leave its ffmpeg running for the
+ * whole encode. The kernel delivers the signal when the thread that spawned ffmpeg dies; Node spawns from
+ * its main thread, which lives as long as the process.
+ */
+function findSetpriv(): string | null {
+  if (setprivPath !== undefined) return setprivPath;
+  setprivPath = null;
+  if (process.platform !== "linux") return setprivPath;
+  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(delimiter)) {
+    const candidate = join(dir || ".", "setpriv");
+    try {
+      accessSync(candidate, constants.X_OK);
+      setprivPath = candidate;
+      break;
+    } catch {
+      // not here
+    }
+  }
+  return setprivPath;
+}
+
+/** Replaces `file:/abs/path` and `/abs/path` occurrences with the bare file name. */
+export function scrubPaths(text: string, paths: readonly string[]): string {
+  let out = text;
+  for (const p of [...paths].sort((a, b) => b.length - a.length)) {
+    if (!p) continue;
+    out = out.split(p).join(basename(p.replace(/^file:/, "")));
+  }
+  return out;
+}
+
+/** The last meaningful lines of ffmpeg's stderr. */
+export function stderrTail(stderr: string, lines = STDERR_TAIL_LINES): string {
+  const meaningful = stderr
+    .split(/\r?\n|\r/)
+    // "[mov,mp4,m4a @ 0x55f1412820c0] moov atom not found": the address only makes messages differ.
+    .map((l) => l.replace(/\[([^\]@]+?) @ 0x[0-9a-f]+\]/g, "[$1]").trim())
+    .filter((l) => l.length > 0);
+  // "Conversion failed!" only repeats what the lines above it said.
+  const withoutTrailer = meaningful.length > 1 ? meaningful.filter((l) => l !== "Conversion failed!") : meaningful;
+  return withoutTrailer.slice(-lines).join("\n");
+}
+
+function hasOption(args: readonly string[], ...names: string[]): boolean {
+  return args.some((a) => names.includes(a));
+}
+
+/**
+ * Runs ffmpeg with `args` (no shell, ever). Prepends `-nostdin -hide_banner -y -progress pipe:1 -nostats`
+ * and `-v error` unless the caller set a log level. ffmpeg runs in its own process group (detached), so
+ * cancel and timeout kill everything it started with one `kill(-pgid)`.
+ */
+export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {}): Promise<void> {
+  const { signal, timeoutMs, totalSeconds, onProgress, workDir, logger } = options;
+  const cwd = options.cwd ?? workDir;
+  if (signal?.aborted) return Promise.reject(new CancelledError(undefined, { cause: signal.reason }));
+
+  const fullArgs = [
+    "-nostdin",
+    "-hide_banner",
+    "-y",
+    ...(hasOption(args, "-v", "-loglevel") ? [] : ["-v", "error"]),
+    "-progress",
+    "pipe:1",
+    "-nostats",
+    ...args,
+  ];
+  const setpriv = findSetpriv();
+  const [command, commandArgs] = setpriv
+    ? [setpriv, ["--pdeathsig", "KILL", "--", "ffmpeg", ...fullArgs]]
+    : ["ffmpeg", fullArgs];
+  const pathArgs = args.filter((a) => a.startsWith("file:") || a.startsWith("/"));
+  if (cwd) pathArgs.push(cwd);
+
+  return new Promise<void>((resolvePromise, rejectPromise) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(command, commandArgs, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    } catch (error) {
+      rejectPromise(error);
+      return;
+    }
+    const pid = child.pid;
+    const pidFile = workDir ? join(workDir, FFMPEG_PID_FILE) : undefined;
+    if (pid !== undefined) {
+      running.add(pid);
+      installExitHook();
+      if (pidFile) {
+        try {
+          writeFileSync(pidFile, `${pid}\n`);
+        } catch (error) {
+          logger?.warn({ err: error, pidFile }, "could not write ffmpeg pid file");
+        }
+      }
+    }
+    logger?.debug({ pid, args: scrubPaths(args.join(" "), pathArgs) }, "ffmpeg started");
+
+    let stopReason: CancelledError | TimeoutError | undefined;
+    const stop = (reason: CancelledError | TimeoutError) => {
+      if (stopReason) return;
+      stopReason = reason;
+      if (pid !== undefined) killGroup(pid);
+    };
+    const onAbort = () => stop(new CancelledError(undefined, { cause: signal?.reason }));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const timer = timeoutMs !== undefined ? setTimeout(() => stop(new TimeoutError(timeoutMs)), timeoutMs) : undefined;
+
+    let lastPercent = -1;
+    const report = (percent: number) => {
+      if (!onProgress) return;
+      const p = Math.max(0, Math.min(100, percent));
+      if (p <= lastPercent) return;
+      lastPercent = p;
+      try {
+        onProgress(p);
+      } catch (error) {
+        logger?.warn({ err: error }, "progress callback threw");
+      }
+    };
+
+    let stdoutBuffer = "";
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (chunk: string) => {
+      stdoutBuffer += chunk;
+      let nl: number;
+      while ((nl = stdoutBuffer.indexOf("\n")) >= 0) {
+        const line = stdoutBuffer.slice(0, nl).trim();
+        stdoutBuffer = stdoutBuffer.slice(nl + 1);
+        // out_time_ms is microseconds too (a long-standing ffmpeg misnomer); out_time_us is the honest name.
+        const m = /^out_time_(?:us|ms)=(\d+)$/.exec(line);
+        if (m && totalSeconds && totalSeconds > 0) report((Number(m[1]) / 1e6 / totalSeconds) * 100);
+      }
+    });
+
+    let stderr = "";
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (chunk: string) => {
+      stderr += chunk;
+      if (stderr.length > STDERR_KEEP_BYTES * 2) stderr = stderr.slice(-STDERR_KEEP_BYTES);
+    });
+
+    const finish = () => {
+      if (pid !== undefined) running.delete(pid);
+      if (pidFile) rmSync(pidFile, { force: true });
+      signal?.removeEventListener("abort", onAbort);
+      if (timer) clearTimeout(timer);
+    };
+
+    child.once("error", (error) => {
+      finish();
+      rejectPromise(error);
+    });
+    child.once("close", (code, sig) => {
+      finish();
+      if (stopReason) {
+        rejectPromise(stopReason);
+        return;
+      }
+      if (code === 0) {
+        report(100);
+        resolvePromise();
+        return;
+      }
+      const tail = scrubPaths(stderrTail(stderr), pathArgs);
+      const message = tail.split("\n").join("; ") || (sig ? `ffmpeg was killed by ${sig}` : `ffmpeg exited with code ${code}`);
+      rejectPromise(new FfmpegError(message, { exitCode: code, signal: sig, stderrTail: tail }));
+    });
+  });
+}

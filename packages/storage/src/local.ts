@@ -1,0 +1,234 @@
+import { randomUUID } from "node:crypto";
+import { constants, createWriteStream } from "node:fs";
+import { copyFile, lstat, mkdir, open, realpath, rename, rm, stat as fsStat, unlink, writeFile, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join, resolve, sep } from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { NotFoundError, StorageKeyError, TooLargeError } from "./errors";
+import { validateKey } from "./keys";
+import type { ByteRange, ObjectStat, PutOptions, Storage } from "./types";
+
+export interface LocalStorageOptions {
+  /** Directory that holds every object; created on first use. */
+  root: string;
+}
+
+function errCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** Counts bytes through a pipeline and fails it with TooLargeError past the limit. */
+function byteCounter(maxBytes: number | undefined, counted: { size: number }): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      counted.size += chunk.length;
+      if (maxBytes !== undefined && counted.size > maxBytes) callback(new TooLargeError(maxBytes));
+      else callback(null, chunk);
+    },
+  });
+}
+
+function checkRange(range: ByteRange | undefined): { start?: number; end?: number } {
+  if (!range) return {};
+  const { start, end } = range;
+  for (const [name, v] of [["start", start], ["end", end]] as const) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new RangeError(`range ${name} must be a non-negative integer`);
+  }
+  if (start !== undefined && end !== undefined && end < start) throw new RangeError("range end is before its start");
+  return { start, end };
+}
+
+/**
+ * Objects as files under `root`, one file per key. Containment is checked on every operation twice: the
+ * key rules plus the resolved path staying under root (no `..`), and the real path of the object's
+ * directory staying under the real root (no symlinked directory leading out). Objects themselves are
+ * opened with O_NOFOLLOW, so a symlink planted at a key is refused rather than followed.
+ */
+export function createLocalStorage(options: LocalStorageOptions): Storage {
+  const root = resolve(options.root);
+  let realRootPromise: Promise<string> | undefined;
+  const realRoot = () =>
+    (realRootPromise ??= mkdir(root, { recursive: true }).then(() => realpath(root)).catch((error: unknown) => {
+      realRootPromise = undefined;
+      throw error;
+    }));
+
+  function pathOf(key: string): string {
+    validateKey(key);
+    const abs = resolve(root, key);
+    if (!abs.startsWith(root + sep)) throw new StorageKeyError(`storage key resolves outside the storage root: ${JSON.stringify(key)}`);
+    return abs;
+  }
+
+  async function assertInside(real: string, key: string): Promise<void> {
+    const base = await realRoot();
+    if (real !== base && !real.startsWith(base + sep)) {
+      throw new StorageKeyError(`storage key leads outside the storage root through a symlink: ${JSON.stringify(key)}`);
+    }
+  }
+
+  /** The real directory of an existing object's parent, checked; null when it does not exist. */
+  async function existingParent(abs: string, key: string): Promise<string | null> {
+    await realRoot();
+    let real: string;
+    try {
+      real = await realpath(dirname(abs));
+    } catch (error) {
+      if (errCode(error) === "ENOENT" || errCode(error) === "ENOTDIR") return null;
+      throw error;
+    }
+    await assertInside(real, key);
+    return real;
+  }
+
+  /** Creates the object's directory without ever creating anything through a symlink that leads out. */
+  async function ensureParent(abs: string, key: string): Promise<void> {
+    await realRoot();
+    const parent = dirname(abs);
+    // The deepest ancestor that exists must already be inside; directories created below it then are too.
+    let ancestor = parent;
+    for (;;) {
+      try {
+        await assertInside(await realpath(ancestor), key);
+        break;
+      } catch (error) {
+        if (errCode(error) !== "ENOENT") throw error;
+        ancestor = dirname(ancestor);
+      }
+    }
+    await mkdir(parent, { recursive: true });
+    await assertInside(await realpath(parent), key);
+  }
+
+  async function openForRead(abs: string, key: string): Promise<FileHandle> {
+    if ((await existingParent(abs, key)) === null) throw new NotFoundError(key);
+    let fh: FileHandle;
+    try {
+      fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (error) {
+      const code = errCode(error);
+      if (code === "ENOENT" || code === "ENOTDIR") throw new NotFoundError(key, { cause: error });
+      if (code === "ELOOP") throw new StorageKeyError(`storage key is a symlink: ${JSON.stringify(key)}`, { cause: error });
+      throw error;
+    }
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      throw new NotFoundError(key);
+    }
+    return fh;
+  }
+
+  const tempPathFor = (abs: string) => join(dirname(abs), `.${basename(abs)}.${randomUUID()}.tmp`);
+
+  async function commit(tmp: string, abs: string): Promise<ObjectStat> {
+    const { size } = await fsStat(tmp);
+    await rename(tmp, abs);
+    return { size };
+  }
+
+  const storage: Storage = {
+    backend: "local",
+
+    async put(key, body, putOptions = {}) {
+      const abs = pathOf(key);
+      const { maxBytes } = putOptions;
+      if (body instanceof Uint8Array && maxBytes !== undefined && body.byteLength > maxBytes) throw new TooLargeError(maxBytes);
+      await ensureParent(abs, key);
+      const tmp = tempPathFor(abs);
+      try {
+        if (body instanceof Uint8Array) {
+          await writeFile(tmp, body, { flag: "wx" });
+        } else {
+          await pipeline(body, byteCounter(maxBytes, { size: 0 }), createWriteStream(tmp, { flags: "wx" }));
+        }
+        return await commit(tmp, abs);
+      } catch (error) {
+        await rm(tmp, { force: true });
+        throw error;
+      }
+    },
+
+    async putFile(key, localPath) {
+      const abs = pathOf(key);
+      await ensureParent(abs, key);
+      const tmp = tempPathFor(abs);
+      try {
+        await copyFile(localPath, tmp, constants.COPYFILE_EXCL);
+        return await commit(tmp, abs);
+      } catch (error) {
+        await rm(tmp, { force: true });
+        throw error;
+      }
+    },
+
+    async download(key, localPath) {
+      const abs = pathOf(key);
+      const fh = await openForRead(abs, key);
+      const counted = { size: 0 };
+      try {
+        await pipeline(fh.createReadStream({ autoClose: false }), byteCounter(undefined, counted), createWriteStream(localPath));
+      } catch (error) {
+        await rm(localPath, { force: true });
+        throw error;
+      } finally {
+        await fh.close();
+      }
+      return { size: counted.size };
+    },
+
+    createReadStream(key, range) {
+      const abs = pathOf(key);
+      const { start, end } = checkRange(range);
+      async function* chunks() {
+        const fh = await openForRead(abs, key);
+        try {
+          yield* fh.createReadStream({ start, end, autoClose: false });
+        } finally {
+          await fh.close();
+        }
+      }
+      return Readable.from(chunks(), { objectMode: false });
+    },
+
+    async getBuffer(key, getOptions = {}) {
+      const { maxBytes } = getOptions;
+      const abs = pathOf(key);
+      const fh = await openForRead(abs, key);
+      try {
+        if (maxBytes !== undefined && (await fh.stat()).size > maxBytes) throw new TooLargeError(maxBytes);
+        return await fh.readFile();
+      } finally {
+        await fh.close();
+      }
+    },
+
+    async stat(key) {
+      const abs = pathOf(key);
+      if ((await existingParent(abs, key)) === null) return null;
+      try {
+        const st = await lstat(abs);
+        if (st.isSymbolicLink()) throw new StorageKeyError(`storage key is a symlink: ${JSON.stringify(key)}`);
+        return st.isFile() ? { size: st.size } : null;
+      } catch (error) {
+        if (errCode(error) === "ENOENT") return null;
+        throw error;
+      }
+    },
+
+    async delete(key) {
+      const abs = pathOf(key);
+      if ((await existingParent(abs, key)) === null) return;
+      try {
+        await unlink(abs);
+      } catch (error) {
+        if (errCode(error) !== "ENOENT") throw error;
+      }
+    },
+
+    async exists(key) {
+      return (await storage.stat(key)) !== null;
+    },
+  };
+  return storage;
+}

@@ -1,0 +1,48 @@
+import type { Readable } from "node:stream";
+
+export interface PutOptions {
+  /** Abort with TooLargeError once the body grows past this many bytes; nothing is left behind. */
+  maxBytes?: number;
+  /** Kept by backends that store metadata (S3); the local backend ignores it. */
+  contentType?: string;
+}
+
+export interface ByteRange {
+  /** First byte, default 0. */
+  start?: number;
+  /** Last byte, inclusive (as in an HTTP Range header); default the end of the object. */
+  end?: number;
+}
+
+export interface ObjectStat {
+  size: number;
+}
+
+/**
+ * Object storage addressed by keys (see validateKey), never by paths. Local disk and S3 implement the same
+ * interface, so nothing outside a backend knows where bytes live; local files enter and leave only
+ * through putFile and download, into paths the caller chose.
+ *
+ * Every method rejects an invalid key with StorageKeyError; reads of a missing key reject with NotFoundError.
+ */
+export interface Storage {
+  readonly backend: "local" | "s3";
+  /** Stores a body atomically: readers see the old object or the whole new one, never a partial one. */
+  put(key: string, body: Readable | Buffer | Uint8Array, options?: PutOptions): Promise<ObjectStat>;
+  /** Stores a copy of a local file. */
+  putFile(key: string, localPath: string, options?: Omit<PutOptions, "maxBytes">): Promise<ObjectStat>;
+  /** Writes the object to a local file (created or replaced). */
+  download(key: string, localPath: string): Promise<ObjectStat>;
+  /**
+   * Streams the object or a byte range of it. Key errors throw at once; a missing object surfaces as a
+   * NotFoundError on the stream's 'error' event (call stat first when you must know before streaming).
+   */
+  createReadStream(key: string, range?: ByteRange): Readable;
+  /** Reads a whole (small) object into memory; TooLargeError past maxBytes. */
+  getBuffer(key: string, options?: { maxBytes?: number }): Promise<Buffer>;
+  /** null when there is no object at the key. */
+  stat(key: string): Promise<ObjectStat | null>;
+  /** Idempotent: deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  exists(key: string): Promise<boolean>;
+}
