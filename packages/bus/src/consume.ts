@@ -1,0 +1,380 @@
+import { JetStreamApiCodes, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import type { MsgHdrs } from "@nats-io/nats-core";
+import type { ConsumerSpec } from "@vp/contracts";
+import { activeContext, extractTraceContext, recordError, SpanKind, withSpan, type Context, type Logger } from "@vp/telemetry";
+import type { z } from "zod";
+import type { Bus } from "./connect";
+import { errorMessage } from "./connect";
+import { NonRetryableError, RetryAfterError } from "./errors";
+import { formatIssues } from "./publish";
+import { ensureConsumer, isApiError } from "./topology";
+
+/** What a handler knows about the delivery it is working on. */
+export interface ConsumeContext {
+  /** JetStream delivery count of this message, 1-based (counts every delivery: failures, crashes, retry-afters). */
+  attempt: number;
+  subject: string;
+  /** Stream sequence. */
+  seq: number;
+  headers?: MsgHdrs;
+  /** Child logger with subject, seq, attempt and pipelineId/nodeId/jobId when the payload has them. */
+  logger: Logger;
+  /** Aborted when the consumer stops (shutdown): long work should give up early; the message is redelivered. */
+  signal: AbortSignal;
+  /** Context of this message's span (a child of the producer's traceparent). */
+  traceContext: Context;
+}
+
+export interface GiveUpInfo {
+  /** Readable reason for the failed node: the NonRetryableError's or last error's message, or "gave up after N deliveries". */
+  reason: string;
+  error?: unknown;
+  ctx: ConsumeContext;
+}
+
+export interface InvalidMessageInfo {
+  subject: string;
+  raw: string;
+  reason: string;
+  seq: number;
+  headers?: MsgHdrs;
+}
+
+export interface ConsumeOptions<S extends z.ZodType> {
+  bus: Bus;
+  consumer: ConsumerSpec;
+  schema: S;
+  handler: (payload: z.output<S>, ctx: ConsumeContext) => Promise<void>;
+  logger: Logger;
+  /** Handlers in flight in this process; default min(consumer.maxAckPending, 16). */
+  concurrency?: number;
+  /**
+   * The message will not be retried any more (NonRetryableError, attempts exhausted, or a delivery that arrives
+   * after maxAttempts because the process died on every earlier one). Typically publishes a final failed state.
+   * If it throws, the message is nak'ed and onGiveUp runs again on its next delivery; nothing is dropped.
+   */
+  onGiveUp?: (payload: z.output<S>, info: GiveUpInfo) => Promise<void>;
+  /** The payload was not JSON or failed the schema; the message has been terminated. */
+  onInvalid?: (info: InvalidMessageInfo) => Promise<void> | void;
+  /** RetryAfterError naks allowed per message on top of maxAttempts; default 30. */
+  maxRetryAfters?: number;
+  /** How long stop() waits for in-flight handlers before nak'ing them for another replica; default 10 s. */
+  stopTimeoutMs?: number;
+  /** Expiry of each pull request; default 10 s. */
+  pullExpiresMs?: number;
+}
+
+export interface ConsumerHandle {
+  /** Stops pulling, waits for in-flight handlers (up to stopTimeoutMs), then naks the rest. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * THE ack policy of the system. Every JetStream consumer goes through here:
+ *
+ * | outcome                                         | action                                              |
+ * |-------------------------------------------------|-----------------------------------------------------|
+ * | payload not JSON / fails schema                 | term, onInvalid (never redelivered)                 |
+ * | delivery arrives with its attempts already used | onGiveUp("gave up after N deliveries"), term        |
+ * | handler resolves                                | ack (confirmed with ackAck)                         |
+ * | NonRetryableError                               | onGiveUp(err.message), term                         |
+ * | RetryAfterError                                 | nak(delayMs), within its own budget (see below)     |
+ * | any other error                                 | nak(backoff), or onGiveUp + term on the last attempt |
+ * | handler still running                           | working() every ackWait/3, so it is not redelivered |
+ *
+ * Consumers are created with max_deliver -1: exhaustion is decided here so that it always ends in onGiveUp.
+ *
+ * RetryAfter accounting. JetStream counts every delivery, and a header-free message cannot carry how many of
+ * its deliveries were retry-afters. This process remembers, per stream sequence, how many RetryAfterError naks
+ * it issued; those deliveries do not count toward maxAttempts, but are capped by maxRetryAfters. If the
+ * redelivery lands on another replica (or after a restart) that memory is missing and the retry-afters count as
+ * failures: the message may then give up earlier than ideal, but always through onGiveUp, never silently.
+ */
+export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): ConsumerHandle {
+  const { bus, consumer: spec, schema, handler } = options;
+  const log = options.logger.child({ consumer: spec.durable, stream: spec.stream });
+  const concurrency = Math.max(1, options.concurrency ?? Math.min(spec.maxAckPending, 16));
+  const maxRetryAfters = options.maxRetryAfters ?? 30;
+  const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
+  const pullExpiresMs = Math.max(1_000, options.pullExpiresMs ?? 10_000);
+  const heartbeatMs = Math.max(100, Math.floor(spec.ackWaitMs / 3));
+
+  const abort = new AbortController();
+  const inFlight = new Map<Delivery, Promise<void>>();
+  const retryAfters = new Map<number, number>();
+  let currentPull: ConsumerMessages | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  const loop = (async () => {
+    let jsConsumer: Consumer | undefined;
+    let failures = 0;
+    while (!abort.signal.aborted) {
+      try {
+        if (inFlight.size >= concurrency) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          continue;
+        }
+        jsConsumer ??= await bus.js.consumers.get(spec.stream, spec.durable);
+        if (abort.signal.aborted) break;
+        const pull = await jsConsumer.fetch({ max_messages: concurrency - inFlight.size, expires: pullExpiresMs });
+        currentPull = pull;
+        for await (const msg of pull) {
+          if (abort.signal.aborted) {
+            msg.nak();
+            continue;
+          }
+          start(msg);
+        }
+        currentPull = undefined;
+        if (failures > 0) log.info({ failures }, "pulling messages again");
+        failures = 0;
+      } catch (err) {
+        currentPull = undefined;
+        jsConsumer = undefined;
+        if (abort.signal.aborted) break;
+        failures++;
+        const delayMs = backoffMs(failures);
+        log.warn({ err: errorMessage(err), failures, delayMs }, "pulling messages failed; retrying");
+        if (isApiError(err, JetStreamApiCodes.ConsumerNotFound)) {
+          try {
+            await ensureConsumer(bus, spec);
+            log.warn("consumer was missing; recreated it from its spec");
+          } catch (e) {
+            log.warn({ err: errorMessage(e) }, "could not recreate the consumer");
+          }
+        }
+        await sleep(delayMs, abort.signal);
+      }
+    }
+  })();
+
+  function start(msg: JsMsg) {
+    const delivery: Delivery = { msg, settled: false };
+    const done = handleDelivery(delivery)
+      .catch((err) => log.error({ err }, "consume helper failed on a message; it will be redelivered"))
+      .finally(() => {
+        inFlight.delete(delivery);
+        notify();
+      });
+    inFlight.set(delivery, done);
+  }
+
+  async function handleDelivery(delivery: Delivery): Promise<void> {
+    const { msg } = delivery;
+    const attempt = msg.info.deliveryCount;
+    const seq = msg.seq;
+    const subject = msg.subject;
+    const raw = msg.string();
+
+    const parsed = parsePayload(raw, schema);
+    if (!parsed.ok) {
+      log.error({ subject, seq, attempt, reason: parsed.reason }, "invalid message; terminating it");
+      settle(delivery, () => msg.term());
+      try {
+        await options.onInvalid?.({ subject, raw, reason: parsed.reason, seq, headers: msg.headers });
+      } catch (err) {
+        log.error({ err, subject, seq }, "onInvalid failed");
+      }
+      return;
+    }
+    const payload = parsed.data;
+
+    await withSpan(
+      `process ${spec.durable}`,
+      {
+        parent: extractTraceContext(msg.headers),
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          "messaging.system": "nats",
+          "messaging.operation.type": "process",
+          "messaging.destination.name": subject,
+          "messaging.consumer.group.name": spec.durable,
+          "messaging.message.id": msg.headers?.get("Nats-Msg-Id") ?? "",
+          "vp.delivery.attempt": attempt,
+          "vp.stream.seq": seq,
+        },
+      },
+      async (span) => {
+        const ctx: ConsumeContext = {
+          attempt,
+          subject,
+          seq,
+          headers: msg.headers,
+          logger: log.child({ subject, seq, attempt, ...correlationIds(payload) }),
+          signal: abort.signal,
+          traceContext: activeContext(),
+        };
+        const heartbeat = setInterval(() => {
+          if (!delivery.settled) msg.working();
+        }, heartbeatMs);
+        try {
+          const delays = retryAfters.get(seq) ?? 0;
+          const failedBefore = attempt - 1 - delays;
+          if (failedBefore >= spec.maxAttempts || attempt > spec.maxAttempts + maxRetryAfters) {
+            await giveUp(delivery, payload, ctx, `gave up after ${attempt - 1} deliveries`);
+            return;
+          }
+          try {
+            await handler(payload, ctx);
+          } catch (err) {
+            recordError(span, err);
+            await onFailure(delivery, payload, ctx, err, delays);
+            return;
+          }
+          if (!settle(delivery)) return;
+          retryAfters.delete(seq);
+          try {
+            await msg.ackAck();
+          } catch (err) {
+            ctx.logger.warn({ err: errorMessage(err) }, "ack not confirmed; the message may be redelivered");
+          }
+        } finally {
+          clearInterval(heartbeat);
+        }
+      },
+    );
+  }
+
+  async function onFailure(delivery: Delivery, payload: z.output<S>, ctx: ConsumeContext, err: unknown, delays: number) {
+    const { msg } = delivery;
+    if (delivery.settled) return;
+    if (err instanceof NonRetryableError) {
+      await giveUp(delivery, payload, ctx, err.message, err);
+      return;
+    }
+    if (abort.signal.aborted) {
+      ctx.logger.info({ err: errorMessage(err) }, "handler interrupted by shutdown; message goes back to the stream");
+      settle(delivery, () => msg.nak());
+      return;
+    }
+    if (err instanceof RetryAfterError) {
+      if (delays >= maxRetryAfters) {
+        await giveUp(delivery, payload, ctx, `still asked to retry later after ${delays} delays: ${err.message}`, err);
+        return;
+      }
+      rememberRetryAfter(ctx.seq, delays + 1);
+      ctx.logger.info({ delayMs: err.delayMs, reason: err.message }, "retrying after the requested delay");
+      settle(delivery, () => msg.nak(err.delayMs));
+      return;
+    }
+    const failures = ctx.attempt - delays;
+    if (failures >= spec.maxAttempts) {
+      await giveUp(delivery, payload, ctx, errorMessage(err), err);
+      return;
+    }
+    const delayMs = backoffMs(failures);
+    ctx.logger.warn({ err, delayMs, maxAttempts: spec.maxAttempts }, "handler failed; will retry");
+    settle(delivery, () => msg.nak(delayMs));
+  }
+
+  async function giveUp(delivery: Delivery, payload: z.output<S>, ctx: ConsumeContext, reason: string, error?: unknown) {
+    const { msg } = delivery;
+    ctx.logger.error({ reason, err: error }, "giving up on message");
+    if (options.onGiveUp) {
+      try {
+        await options.onGiveUp(payload, { reason, error, ctx });
+      } catch (err) {
+        const delayMs = backoffMs(ctx.attempt);
+        ctx.logger.error({ err, delayMs }, "onGiveUp failed; the message will be redelivered and given up again");
+        settle(delivery, () => msg.nak(delayMs));
+        return;
+      }
+    }
+    retryAfters.delete(ctx.seq);
+    settle(delivery, () => msg.term());
+  }
+
+  function rememberRetryAfter(seq: number, count: number) {
+    retryAfters.delete(seq);
+    retryAfters.set(seq, count);
+    if (retryAfters.size > 10_000) {
+      const oldest = retryAfters.keys().next().value;
+      if (oldest !== undefined) retryAfters.delete(oldest);
+    }
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stop: () => {
+      stopping ??= (async () => {
+        abort.abort();
+        notify();
+        await currentPull?.close().catch(() => {});
+        await loop;
+        if (inFlight.size > 0) {
+          const drained = Promise.allSettled([...inFlight.values()]).then(() => true);
+          const inTime = await Promise.race([drained, sleep(stopTimeoutMs).then(() => false)]);
+          if (!inTime) {
+            log.warn({ inFlight: inFlight.size }, "handlers still running at stop; handing their messages back");
+            for (const d of inFlight.keys()) settle(d, () => d.msg.nak());
+          }
+        }
+      })();
+      return stopping;
+    },
+  };
+}
+
+interface Delivery {
+  msg: JsMsg;
+  /** An outcome (ack/nak/term) was sent; later outcomes for this delivery are dropped. */
+  settled: boolean;
+}
+
+/** Marks the delivery settled and runs `send` unless an outcome was already sent. */
+function settle(delivery: Delivery, send?: () => void): boolean {
+  if (delivery.settled) return false;
+  delivery.settled = true;
+  send?.();
+  return true;
+}
+
+function parsePayload<S extends z.ZodType>(
+  raw: string,
+  schema: S,
+): { ok: true; data: z.output<S> } | { ok: false; reason: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    return { ok: false, reason: `not JSON: ${errorMessage(err)}` };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) return { ok: false, reason: formatIssues(parsed.error) };
+  return { ok: true, data: parsed.data };
+}
+
+function correlationIds(payload: unknown): Record<string, string> {
+  const ids: Record<string, string> = {};
+  if (payload && typeof payload === "object") {
+    for (const key of ["pipelineId", "nodeId", "jobId"] as const) {
+      const v = (payload as Record<string, unknown>)[key];
+      if (typeof v === "string") ids[key] = v;
+    }
+  }
+  return ids;
+}
+
+/** Exponential backoff 500 ms .. 30 s with jitter (between half and all of the step). */
+export function backoffMs(failures: number): number {
+  const step = Math.min(30_000, 500 * 2 ** Math.max(0, failures - 1));
+  return Math.round(step / 2 + Math.random() * (step / 2));
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

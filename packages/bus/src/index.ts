@@ -1,0 +1,20 @@
+export { NonRetryableError, RetryAfterError, BusUnavailableError, RequestTimeoutError, InvalidPayloadError, RemoteHandlerError } from "./errors";
+export { connectBus, type Bus, type ConnectBusOptions } from "./connect";
+export { ensureTopology, ensureStream, ensureConsumer, streamConfig, consumerConfig, type EnsureTopologyOptions } from "./topology";
+export { publish, type PublishOptions } from "./publish";
+export {
+  consume,
+  backoffMs,
+  type ConsumeContext,
+  type ConsumeOptions,
+  type ConsumerHandle,
+  type GiveUpInfo,
+  type InvalidMessageInfo,
+} from "./consume";
+export { serve, request, publishReply, waitForReply, type Responder, type ServeContext, type ServeOptions, type RequestOptions, type InvalidRequestReply } from "./rpc";
+export { replayEvents, lastSequence, type Replay, type ReplayOptions } from "./replay";
+export { startHealthServer, type HealthServer } from "./health";
+export { JetStreamServer, BusExceptionFilter, type JetStreamBinding, type JetStreamServerOptions } from "./nest/jetstream-server";
+export { createWorker, nestLogger, type CreateWorkerOptions } from "./nest/worker";
+export type { MsgHdrs } from "@nats-io/nats-core";
+export type { PubAck } from "@nats-io/jetstream";

@@ -1,0 +1,90 @@
+import type { PubAck } from "@nats-io/jetstream";
+import { errors as natsErrors, headers as createHeaders, type MsgHdrs } from "@nats-io/nats-core";
+import { injectTraceHeaders } from "@vp/telemetry";
+import type { z } from "zod";
+import type { Bus } from "./connect";
+import { BusUnavailableError, InvalidPayloadError } from "./errors";
+
+export interface PublishOptions {
+  /** Stable id of the fact/command; JetStream drops a second message with the same id inside the stream's duplicate window. */
+  msgId: string;
+  /** Extra headers (traceparent is added from the active context). */
+  headers?: MsgHdrs | Record<string, string>;
+  /** Wait for the stream's ack at most this long; default 5 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Validates, encodes and publishes one message to JetStream and waits for the stream's ack.
+ * A payload that fails its schema is a producer bug and throws InvalidPayloadError before anything is sent.
+ * `PubAck.duplicate` is true when the msgId was already stored.
+ */
+export async function publish<S extends z.ZodType>(
+  bus: Bus,
+  subject: string,
+  schema: S,
+  payload: z.input<S>,
+  options: PublishOptions,
+): Promise<PubAck> {
+  const data = encode(subject, schema, payload);
+  const hdrs = toHeaders(options.headers);
+  injectTraceHeaders(hdrs);
+  try {
+    return await bus.js.publish(subject, data, { msgID: options.msgId, headers: hdrs, timeout: options.timeoutMs ?? 5_000 });
+  } catch (err) {
+    throw mapNatsError(err, `publish to ${subject}`, bus);
+  }
+}
+
+export function encode<S extends z.ZodType>(subject: string, schema: S, payload: unknown): Uint8Array {
+  const parsed = schema.safeParse(payload);
+  if (!parsed.success) {
+    throw new InvalidPayloadError(`invalid payload for ${subject}: ${formatIssues(parsed.error)}`, { cause: parsed.error });
+  }
+  return new TextEncoder().encode(JSON.stringify(parsed.data));
+}
+
+export function toHeaders(input?: MsgHdrs | Record<string, string>): MsgHdrs {
+  if (input && typeof (input as MsgHdrs).set === "function" && typeof (input as MsgHdrs).keys === "function") {
+    const copy = createHeaders();
+    for (const k of (input as MsgHdrs).keys()) for (const v of (input as MsgHdrs).values(k)) copy.append(k, v);
+    return copy;
+  }
+  const h = createHeaders();
+  for (const [k, v] of Object.entries((input as Record<string, string> | undefined) ?? {})) h.set(k, v);
+  return h;
+}
+
+export function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`).join("; ");
+}
+
+/** Connection-level failures become BusUnavailableError / RequestTimeoutError; API errors pass through. */
+export function mapNatsError(err: unknown, what: string, bus: Bus): unknown {
+  // The JetStream client reports "no responders" on publish as JetStreamNotEnabled; the usual cause is that no
+  // stream captures the subject (or JetStream is off), which callers can only wait out or fix in config.
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (cause instanceof natsErrors.RequestError && cause.isNoResponders()) {
+    return new BusUnavailableError(`${what}: no stream captures this subject, or JetStream is off (NATS at ${bus.servers})`, { cause: err });
+  }
+  if (err instanceof natsErrors.TimeoutError) {
+    return new BusUnavailableError(`${what} timed out (NATS at ${bus.servers})`, { cause: err });
+  }
+  if (err instanceof natsErrors.RequestError) {
+    if (err.isNoResponders()) {
+      return new BusUnavailableError(`${what}: no stream or responder listens on this subject (NATS at ${bus.servers})`, { cause: err });
+    }
+    if (err.cause instanceof natsErrors.TimeoutError) {
+      return new BusUnavailableError(`${what} timed out (NATS at ${bus.servers})`, { cause: err });
+    }
+    return new BusUnavailableError(`${what} failed: ${err.message}`, { cause: err });
+  }
+  if (
+    err instanceof natsErrors.ClosedConnectionError ||
+    err instanceof natsErrors.DrainingConnectionError ||
+    err instanceof natsErrors.ConnectionError
+  ) {
+    return new BusUnavailableError(`${what}: NATS connection unavailable (${err.message})`, { cause: err });
+  }
+  return err;
+}

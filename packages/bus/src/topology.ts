@@ -1,0 +1,135 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  type StreamConfig,
+  type StreamInfo,
+} from "@nats-io/jetstream";
+import { nanos } from "@nats-io/nats-core";
+import type { ConsumerSpec, StreamSpec, Topology } from "@vp/contracts";
+import type { Bus } from "./connect";
+
+/**
+ * Creates or updates every stream and durable consumer the topology declares. Idempotent, and safe to run
+ * concurrently from several processes at start-up: a lost create race falls back to compare-and-update.
+ */
+export async function ensureTopology(bus: Bus, topology: Topology, options: EnsureTopologyOptions = {}): Promise<void> {
+  for (const stream of topology.allStreams()) await ensureStream(bus, stream);
+  await Promise.all((options.consumers ?? topology.allConsumers()).map((c) => ensureConsumer(bus, c)));
+}
+
+export interface EnsureTopologyOptions {
+  /** Only these consumers (e.g. an executor's own job types); default: all of the topology's. Streams: always all. */
+  consumers?: ConsumerSpec[];
+}
+
+export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: string } {
+  return {
+    name: spec.name,
+    subjects: spec.subjects,
+    retention: spec.retention === "workqueue" ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(spec.maxAgeSeconds * 1000),
+    duplicate_window: nanos(spec.duplicateWindowSeconds * 1000),
+    num_replicas: 1,
+  };
+}
+
+/**
+ * A durable pull consumer with one `filter_subject` (never `filter_subjects`: nats-server 2.9 has no
+ * multi-filter consumers). max_deliver is unlimited on purpose: consume() counts deliveries itself so that
+ * running out of attempts always ends in onGiveUp (a failed node with a reason), never in a message the
+ * server silently stops delivering.
+ */
+export function consumerConfig(spec: ConsumerSpec): Partial<ConsumerConfig> {
+  return {
+    durable_name: spec.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(spec.ackWaitMs),
+    max_deliver: -1,
+    max_ack_pending: spec.maxAckPending,
+    filter_subject: spec.filterSubject,
+  };
+}
+
+export async function ensureStream(bus: Bus, spec: StreamSpec): Promise<StreamInfo> {
+  const wanted = streamConfig(spec);
+  const existing = await streamInfo(bus, spec.name);
+  if (!existing) {
+    try {
+      return await bus.jsm.streams.add(wanted);
+    } catch (err) {
+      // Another process created it between our info and add (or with a config that differs): update below.
+      if (!(await streamInfo(bus, spec.name))) throw err;
+    }
+  }
+  const current = existing ?? (await streamInfo(bus, spec.name));
+  if (current && sameStream(current.config, wanted)) return current;
+  const { name: _name, retention: _retention, storage: _storage, ...updatable } = wanted;
+  return bus.jsm.streams.update(spec.name, updatable);
+}
+
+export async function ensureConsumer(bus: Bus, spec: ConsumerSpec): Promise<ConsumerInfo> {
+  const wanted = consumerConfig(spec);
+  const existing = await consumerInfo(bus, spec.stream, spec.durable);
+  if (existing && sameConsumer(existing.config, wanted)) return existing;
+  if (!existing) {
+    try {
+      return await bus.jsm.consumers.add(spec.stream, wanted);
+    } catch (err) {
+      const raced = await consumerInfo(bus, spec.stream, spec.durable);
+      if (!raced) throw err;
+      if (sameConsumer(raced.config, wanted)) return raced;
+    }
+  }
+  const { durable_name: _d, ack_policy: _a, deliver_policy: _p, ...updatable } = wanted;
+  return bus.jsm.consumers.update(spec.stream, spec.durable, updatable);
+}
+
+async function streamInfo(bus: Bus, name: string): Promise<StreamInfo | null> {
+  try {
+    return await bus.jsm.streams.info(name);
+  } catch (err) {
+    if (isApiError(err, JetStreamApiCodes.StreamNotFound)) return null;
+    throw err;
+  }
+}
+
+async function consumerInfo(bus: Bus, stream: string, durable: string): Promise<ConsumerInfo | null> {
+  try {
+    return await bus.jsm.consumers.info(stream, durable);
+  } catch (err) {
+    if (isApiError(err, JetStreamApiCodes.ConsumerNotFound)) return null;
+    throw err;
+  }
+}
+
+export function isApiError(err: unknown, code: number): boolean {
+  return err instanceof JetStreamApiError && err.code === code;
+}
+
+function sameStream(a: StreamConfig, b: Partial<StreamConfig>): boolean {
+  return (
+    JSON.stringify([...(a.subjects ?? [])].sort()) === JSON.stringify([...(b.subjects ?? [])].sort()) &&
+    a.retention === b.retention &&
+    a.storage === b.storage &&
+    a.max_age === b.max_age &&
+    a.duplicate_window === b.duplicate_window
+  );
+}
+
+function sameConsumer(a: ConsumerConfig, b: Partial<ConsumerConfig>): boolean {
+  return (
+    a.ack_policy === b.ack_policy &&
+    a.ack_wait === b.ack_wait &&
+    a.max_deliver === b.max_deliver &&
+    a.max_ack_pending === b.max_ack_pending &&
+    (a.filter_subject ?? "") === (b.filter_subject ?? "")
+  );
+}

@@ -1,0 +1,15 @@
+export { createLogger, REDACT_PATHS, type Logger, type LoggerOptions } from "./logger";
+export { startTracing, type Tracing } from "./tracing";
+export {
+  injectTraceHeaders,
+  extractTraceContext,
+  withSpan,
+  traceIds,
+  recordError,
+  activeContext,
+  SpanKind,
+  type HeaderCarrier,
+  type WithSpanOptions,
+  type Context,
+  type Span,
+} from "./trace-context";

@@ -1,0 +1,87 @@
+import {
+  type Attributes,
+  type Context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  ROOT_CONTEXT,
+  context,
+  isSpanContextValid,
+  trace,
+} from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+
+/**
+ * The part of NATS `MsgHdrs` the trace context needs. Structural, so this package does not depend on the
+ * NATS client; `MsgHdrs` from @nats-io/nats-core satisfies it (its `get` returns "" for a missing key).
+ */
+export interface HeaderCarrier {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+}
+
+// A module-level propagator rather than the global one: injecting/extracting `traceparent` must work
+// even in a process (or test) that never called startTracing().
+const propagator = new W3CTraceContextPropagator();
+
+const tracer = () => trace.getTracer("@vp/telemetry");
+
+/** Writes `traceparent` (and `tracestate`) of `ctx` (default: the active context) into NATS headers. */
+export function injectTraceHeaders(headers: HeaderCarrier, ctx: Context = context.active()): void {
+  propagator.inject(ctx, headers, {
+    set: (carrier, key, value) => carrier.set(key, value),
+  });
+}
+
+/** The context a message's `traceparent` names, or ROOT_CONTEXT when it has none. */
+export function extractTraceContext(headers?: HeaderCarrier | null): Context {
+  if (!headers) return ROOT_CONTEXT;
+  return propagator.extract(ROOT_CONTEXT, headers, {
+    get: (carrier, key) => carrier.get(key) || undefined,
+    keys: () => ["traceparent", "tracestate"],
+  });
+}
+
+export interface WithSpanOptions {
+  /** Parent context (e.g. extractTraceContext(msg.headers)); default: the active context. */
+  parent?: Context;
+  attributes?: Attributes;
+  kind?: SpanKind;
+}
+
+/**
+ * Runs `fn` inside a new active span: records a thrown exception, sets ERROR status, always ends the span.
+ * Without startTracing() the tracer is a no-op that still carries the parent's ids.
+ */
+export async function withSpan<T>(name: string, options: WithSpanOptions, fn: (span: Span) => Promise<T>): Promise<T> {
+  const parent = options.parent ?? context.active();
+  const span = tracer().startSpan(name, { attributes: options.attributes, kind: options.kind ?? SpanKind.INTERNAL }, parent);
+  try {
+    return await context.with(trace.setSpan(parent, span), () => fn(span));
+  } catch (err) {
+    recordError(span, err);
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+/** Marks the span failed with this error (for errors a caller handles instead of rethrowing). */
+export function recordError(span: Span, err: unknown): void {
+  span.recordException(err instanceof Error ? err : new Error(String(err)));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+}
+
+/** The active OpenTelemetry context (ROOT_CONTEXT when tracing was never started). */
+export function activeContext(): Context {
+  return context.active();
+}
+
+/** traceId/spanId of the span in `ctx` (default: active); empty when there is no valid span. */
+export function traceIds(ctx: Context = context.active()): { traceId?: string; spanId?: string } {
+  const sc = trace.getSpanContext(ctx);
+  if (!sc || !isSpanContextValid(sc)) return {};
+  return { traceId: sc.traceId, spanId: sc.spanId };
+}
+
+export { SpanKind, type Context, type Span };

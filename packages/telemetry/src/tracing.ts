@@ -1,0 +1,69 @@
+import { createRequire } from "node:module";
+import { context, propagation, trace } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
+import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
+import { NodeSDK, node } from "@opentelemetry/sdk-node";
+
+export interface Tracing {
+  shutdown(): Promise<void>;
+}
+
+let active: Tracing | undefined;
+
+/**
+ * Starts OpenTelemetry for this process. Call it first in main.ts, before pg is imported (e.g. import the
+ * rest of the service dynamically after it), so the pg instrumentation can patch it. Outgoing HTTP through
+ * node:http/https gets client spans; global fetch (undici) does not (no undici instrumentation installed).
+ *
+ * - OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://jaeger:4318): the full NodeSDK, OTLP/HTTP trace exporter,
+ *   pg + http instrumentations. Metrics and log exporters stay off (Jaeger takes traces only).
+ * - Otherwise: no exporter, but still a real tracer provider (sampled spans with ids, dropped on end — no
+ *   span processor, so the cost is a few object allocations per span), the AsyncLocalStorage context
+ *   manager and the W3C propagator. We chose this over "propagate the incoming traceparent only" because
+ *   it keeps trace ids starting at the gateway and flowing through every hop and log line in local runs
+ *   and tests, where nobody runs Jaeger.
+ *
+ * Idempotent within a process: a second call returns the first one's handle.
+ */
+export function startTracing(options: { serviceName: string }): Tracing {
+  if (active) return active;
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    const sdk = new NodeSDK({
+      serviceName: options.serviceName,
+      traceExporter: new OTLPTraceExporter(),
+      instrumentations: [new HttpInstrumentation(), new PgInstrumentation()],
+      textMapPropagator: new W3CTraceContextPropagator(),
+      metricReaders: [],
+      logRecordProcessors: [],
+    });
+    sdk.start();
+    // The instrumentations patch modules as they are require()d. node:http/https were already loaded (the
+    // exporter uses them) and ESM imports of builtins do not go through require, so require them once now:
+    // that patches the shared builtin objects, which ESM importers see too. pg (CommonJS) is patched when it
+    // is first imported, so import it after startTracing.
+    const require = createRequire(import.meta.url);
+    require("node:http");
+    require("node:https");
+    active = {
+      shutdown: async () => {
+        active = undefined;
+        await sdk.shutdown();
+      },
+    };
+    return active;
+  }
+  const provider = new node.NodeTracerProvider();
+  provider.register({ propagator: new W3CTraceContextPropagator() });
+  active = {
+    shutdown: async () => {
+      active = undefined;
+      await provider.shutdown();
+      trace.disable();
+      context.disable();
+      propagation.disable();
+    },
+  };
+  return active;
+}
