@@ -68,7 +68,7 @@ async function api<T>(method: string, path: string, body?: unknown, headers: Rec
   const response = await fetch(`${base}${path}`, {
     method,
     headers: body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json", ...headers } : headers,
-    body: body === undefined ? undefined : body instanceof Uint8Array ? body : JSON.stringify(body),
+    body: body === undefined ? undefined : body instanceof Uint8Array ? (body as unknown as BodyInit) : JSON.stringify(body),
   });
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path} -> ${response.status}: ${text}`);

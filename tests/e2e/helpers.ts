@@ -23,7 +23,7 @@ export function client(baseUrl: string) {
     const response = await fetch(`${root}${path}`, {
       method,
       headers: body !== undefined && !isBytes ? { "content-type": "application/json", ...headers } : headers,
-      body: body === undefined ? undefined : isBytes ? body : JSON.stringify(body),
+      body: body === undefined ? undefined : isBytes ? (body as unknown as BodyInit) : JSON.stringify(body),
     });
     const text = await response.text();
     let json: any = undefined;

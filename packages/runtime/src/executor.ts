@@ -1,15 +1,14 @@
 import "reflect-metadata";
 import { Controller, Module } from "@nestjs/common";
-import { NestFactory } from "@nestjs/core";
 import { Ctx, EventPattern, Payload } from "@nestjs/microservices";
 import { z } from "zod";
 import { createTopology, JobMessage, type NodeType } from "@vp/contracts";
-import { connectBus, ensureTopology, JetStreamServer, type ConsumeContext } from "@vp/bus";
+import { connectBus, createWorker, ensureTopology, JetStreamServer, startHealthServer, type ConsumeContext } from "@vp/bus";
 import { createPool, DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 import { createLocalStorage, type Storage } from "@vp/storage";
 import { createLogger, startTracing, type Logger } from "@vp/telemetry";
 import { createJobRunner } from "./job-runner";
-import { registerShutdown, startHealthServer } from "./lifecycle";
+import { registerShutdown } from "./lifecycle";
 import type { WorkFunction } from "./work";
 
 /** Environment every executor reads (each service may extend it). */
@@ -81,7 +80,9 @@ export async function runExecutor(options: {
   const storage = createLocalStorage({ root: env.STORAGE_ROOT });
   const runner = createJobRunner({ bus, topology, db, storage, workRoot: env.WORK_ROOT, works: options.works({ storage, logger }) });
 
-  const app = await NestFactory.createMicroservice(executorModule(types, runner.handleJob), {
+  const app = await createWorker({
+    module: executorModule(types, runner.handleJob),
+    logger,
     strategy: new JetStreamServer({
       bus,
       logger,
@@ -98,9 +99,7 @@ export async function runExecutor(options: {
         ]),
       ),
     }),
-    logger: false,
   });
-  await app.listen();
   const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
   logger.info({ healthPort: env.HEALTH_PORT, types }, `${service} ready`);
 
@@ -108,7 +107,7 @@ export async function runExecutor(options: {
     ["stop consuming", () => app.close()],
     ["drain NATS", () => bus.close()],
     ["close pool", () => db.end()],
-    ["stop health", () => new Promise((resolve) => health.close(resolve))],
+    ["stop health", () => health.close()],
     ["flush traces", () => tracing.shutdown()],
   ]);
 }

@@ -1,4 +1,3 @@
-import { createServer, type Server } from "node:http";
 import type { Logger } from "@vp/telemetry";
 
 export type ShutdownStep = readonly [name: string, run: () => Promise<unknown> | unknown];
@@ -34,17 +33,4 @@ export function registerShutdown(logger: Logger, steps: ShutdownStep[], { graceM
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
   return shutdown;
-}
-
-/** GET /health (process is up) and GET /ready (dependencies connected) for Kubernetes probes. */
-export function startHealthServer(port: number, isReady: () => boolean): Promise<Server> {
-  const server = createServer((req, res) => {
-    const ok = req.url === "/health" || (req.url === "/ready" && isReady());
-    res.writeHead(ok ? 200 : req.url === "/ready" ? 503 : 404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ status: ok ? "ok" : "unavailable" }));
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "0.0.0.0", () => resolve(server));
-  });
 }

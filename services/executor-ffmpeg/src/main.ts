@@ -12,7 +12,9 @@ await runExecutor({
   types: ["asset", "merge-videos", "mix-audio", "compose-video", "render-code"],
   env,
   // ffmpeg children of a previous process that was killed are still ours to stop.
-  beforeStart: () => reapOrphans(env.WORK_ROOT),
+  beforeStart: async ({ logger }) => {
+    await reapOrphans(env.WORK_ROOT, { logger });
+  },
   works: () => ({
     asset: createAssetWork(),
     "merge-videos": createMergeVideosWork({ ffmpegTimeoutMs: env.FFMPEG_TIMEOUT_MS }),

@@ -15,7 +15,7 @@ const reader = createPool({ url: env.DATABASE_URL, applicationName: "gateway-rea
 const editor = createPool({ url: env.EDITOR_DATABASE_URL, applicationName: "gateway-editor" });
 const bus = await connectBus({ servers: env.NATS_URL, name: "gateway", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
-await ensureTopology(bus, topology);
+await ensureTopology(bus, topology, { consumers: [] });
 const storage = createLocalStorage({ root: env.STORAGE_ROOT });
 
 let close!: () => void;

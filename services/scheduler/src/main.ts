@@ -1,9 +1,8 @@
 import "reflect-metadata";
-import { NestFactory } from "@nestjs/core";
 import { createTopology, ExecuteCommand, ExecuteVerdict, HEADERS, JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
-import { connectBus, ensureTopology, JetStreamServer, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
+import { connectBus, ensureTopology, createWorker, JetStreamServer, startHealthServer, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
 import { createPool } from "@vp/db";
-import { registerShutdown, startHealthServer } from "@vp/runtime";
+import { registerShutdown } from "@vp/runtime";
 import { createLogger, startTracing } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createExecuteHandler } from "./handlers/execute";
@@ -15,7 +14,7 @@ const tracing = startTracing({ serviceName: "scheduler" });
 const db = createPool({ url: env.DATABASE_URL, applicationName: "scheduler" });
 const bus = await connectBus({ servers: env.NATS_URL, name: "scheduler", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
-await ensureTopology(bus, topology);
+await ensureTopology(bus, topology, { consumers: [topology.consumers.scheduler] });
 
 const reply = (ctx: ConsumeContext, verdict: ExecuteVerdict) => {
   const inbox = ctx.headers?.get(HEADERS.replyTo);
@@ -38,7 +37,9 @@ const execute = createExecuteHandler({
   reply,
 });
 
-const app = await NestFactory.createMicroservice(SchedulerModule.with({ execute }), {
+const app = await createWorker({
+  module: SchedulerModule.with({ execute }),
+  logger,
   strategy: new JetStreamServer({
     bus,
     logger,
@@ -53,9 +54,7 @@ const app = await NestFactory.createMicroservice(SchedulerModule.with({ execute 
       },
     },
   }),
-  logger: false,
 });
-await app.listen();
 const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
 logger.info({ healthPort: env.HEALTH_PORT }, "scheduler ready");
 
@@ -63,6 +62,6 @@ registerShutdown(logger, [
   ["stop consuming", () => app.close()],
   ["drain NATS", () => bus.close()],
   ["close pool", () => db.end()],
-  ["stop health", () => new Promise((resolve) => health.close(resolve))],
+  ["stop health", () => health.close()],
   ["flush traces", () => tracing.shutdown()],
 ]);

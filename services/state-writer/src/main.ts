@@ -1,9 +1,8 @@
 import "reflect-metadata";
-import { NestFactory } from "@nestjs/core";
 import { createTopology, StateEvent, TransitionRequest } from "@vp/contracts";
-import { connectBus, ensureTopology, JetStreamServer, serve } from "@vp/bus";
+import { connectBus, ensureTopology, createWorker, JetStreamServer, startHealthServer, serve } from "@vp/bus";
 import { createPool } from "@vp/db";
-import { registerShutdown, startHealthServer } from "@vp/runtime";
+import { registerShutdown } from "@vp/runtime";
 import { createLogger, startTracing } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createApplyStateEvent } from "./handlers/apply-state-event";
@@ -17,7 +16,7 @@ const tracing = startTracing({ serviceName: "state-writer" });
 const db = createPool({ url: env.DATABASE_URL, applicationName: "state-writer" });
 const bus = await connectBus({ servers: env.NATS_URL, name: "state-writer", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
-await ensureTopology(bus, topology);
+await ensureTopology(bus, topology, { consumers: [topology.consumers.stateWriter] });
 
 const queue = createKeyedQueue();
 const publishCommitted = createCommittedPublisher({ bus, topology, logger });
@@ -25,7 +24,9 @@ const applyStateEvent = createApplyStateEvent({ db, publishCommitted, queue });
 const transition = createTransitionHandler({ db, publishCommitted, queue });
 
 const rpc = serve(bus, topology.subjects.transition, { queue: "state-writer", requestSchema: TransitionRequest, logger }, transition);
-const app = await NestFactory.createMicroservice(StateWriterModule.with({ applyStateEvent }), {
+const app = await createWorker({
+  module: StateWriterModule.with({ applyStateEvent }),
+  logger,
   strategy: new JetStreamServer({
     bus,
     logger,
@@ -39,9 +40,7 @@ const app = await NestFactory.createMicroservice(StateWriterModule.with({ applyS
       },
     },
   }),
-  logger: false,
 });
-await app.listen();
 const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
 logger.info({ healthPort: env.HEALTH_PORT }, "state-writer ready");
 
@@ -50,6 +49,6 @@ registerShutdown(logger, [
   ["stop transitions", () => rpc.stop()],
   ["drain NATS", () => bus.close()],
   ["close pool", () => db.end()],
-  ["stop health", () => new Promise((resolve) => health.close(resolve))],
+  ["stop health", () => health.close()],
   ["flush traces", () => tracing.shutdown()],
 ]);

@@ -131,7 +131,9 @@ export function fileRoutes(deps: GatewayDeps) {
     if (c.req.method === "HEAD" || info.size === 0) return c.body(null);
     return stream(c, async (out) => {
       const source = deps.storage.createReadStream(key, { start, end });
-      out.onAbort(() => source.destroy());
+      out.onAbort(() => {
+        source.destroy();
+      });
       for await (const chunk of source) await out.write(chunk as Uint8Array);
     });
   });
