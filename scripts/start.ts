@@ -84,7 +84,10 @@ async function follow(pipelineId: string, until: (nodes: Map<string, Node>) => b
   const response = await fetch(`${base}/pipelines/${pipelineId}/events`, { signal: controller.signal });
   const decoder = new TextDecoder();
   let buffer = "";
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { value: chunk, done } = await reader.read();
+    if (done) break;
     buffer += decoder.decode(chunk, { stream: true });
     let i: number;
     while ((i = buffer.indexOf("\n\n")) >= 0) {
@@ -101,6 +104,7 @@ async function follow(pipelineId: string, until: (nodes: Map<string, Node>) => b
         say("demo", `${payload.nodeId.padEnd(10)} ${payload.status}${payload.status === "in_progress" && progress !== undefined ? ` ${progress}%` : ""}${payload.metadata?.error ? `: ${payload.metadata.error}` : ""}`);
       }
       if (until(nodes)) {
+        await reader.cancel().catch(() => undefined);
         controller.abort();
         return nodes;
       }
