@@ -82,7 +82,7 @@ async function measureBullmq(): Promise<number[]> {
     const times: number[] = [];
     for (let i = 0; i < NODES + WARMUP; i++) {
       const t0 = performance.now();
-      const job = await queue.add("node", { i }, { removeOnComplete: true });
+      const job = await queue.add("node", { i });
       await job.waitUntilFinished(events, 30_000);
       if (i >= WARMUP) times.push(performance.now() - t0);
     }

@@ -113,6 +113,15 @@ describe("merge-videos through HTTP", () => {
     const beyond = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: { range: `bytes=${bytes.length}-` } });
     expect(beyond.status).toBe(416);
 
+    // One trace from the HTTP request through scheduler, executor and state-writer (traceparent in NATS headers).
+    const logOf = (name: Parameters<typeof stack.services.get>[0], msg: string) =>
+      stack.services.get(name)!.logs.find((l) => l.msg === msg && l.pipelineId === pipeline.id && l.nodeId === "merge");
+    const traceId = logOf("gateway", "execute queued")?.traceId;
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(logOf("scheduler", "job dispatched")?.traceId).toBe(traceId);
+    expect(logOf("executor-ffmpeg", "work completed")?.traceId).toBe(traceId);
+    expect(stack.services.get("state-writer")!.logs.find((l) => l.msg === "state committed" && l.nodeId === "merge" && l.status === "completed")?.traceId).toBe(traceId);
+
     const { pipeline: after } = await api.ok("GET", `/pipelines/${pipeline.id}`);
     expect(after.metadata.progress).toMatchObject({ completed: 4, pending: 0, total: 4 });
   });

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { extractTraceContext, SpanKind, withSpan } from "@vp/telemetry";
 import type { GatewayDeps } from "./deps";
 import { createErrorHandler, HttpError } from "./errors";
 import { eventRoutes } from "./routes/events";
@@ -17,6 +18,18 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
   app.onError(createErrorHandler(deps.logger));
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
 
+  // One server span per request, continuing the caller's traceparent if it sent one: everything the
+  // request publishes carries it, so gateway -> scheduler -> executor -> state-writer is one trace.
+  app.use("*", (c, next) =>
+    withSpan(
+      `${c.req.method} ${c.req.routePath}`,
+      { kind: SpanKind.SERVER, parent: extractTraceContext({ get: (key) => c.req.header(key), set: () => undefined }), attributes: { "http.request.method": c.req.method, "url.path": c.req.path } },
+      async (span) => {
+        await next();
+        span.setAttribute("http.response.status_code", c.res.status);
+      },
+    ),
+  );
   app.use("*", async (c, next) => {
     const requestId = c.req.header("x-request-id") ?? randomUUID();
     const started = performance.now();
