@@ -1,4 +1,4 @@
-import type { NodeMetadata, NodeOutput, NodeStatus, NodeType, SerializedNode, SerializedPipeline } from "@vp/contracts";
+import type { SerializedNode, SerializedPipeline } from "@vp/contracts";
 
 /** A row of video_production_pipelines as pg returns it. */
 export interface PipelineRow {
@@ -11,18 +11,8 @@ export interface PipelineRow {
   updated_at: Date;
 }
 
-/** A row of video_production_nodes as pg returns it (plus the added columns). */
-export interface NodeRow {
-  id: string;
-  pipeline_id: string;
-  title: string;
-  type: NodeType;
-  inputs: Record<string, string[]>;
-  config: Record<string, unknown>;
-  asset: Record<string, unknown> | null;
-  status: NodeStatus;
-  metadata: NodeMetadata | null;
-  output: NodeOutput | null;
+/** A row of video_production_nodes as pg returns it: the API shape plus the added columns. */
+export interface NodeRow extends SerializedNode {
   /** Grows by one with every state-writer write of the row. Not part of the API shape. */
   state_version: number;
   created_at: Date;
