@@ -198,4 +198,22 @@ describe("merge-videos through HTTP", () => {
     expect(restarted.logs.filter((l) => l.msg === "work completed" && l.nodeId === "m")).toHaveLength(1);
     expect(await ffmpegProcessesUnder(workRoot)).toEqual([]);
   });
+
+  it("fails a node with ffmpeg's reason when the uploaded file is not media, visibly over SSE", async () => {
+    const { pipeline } = await api.ok("POST", "/pipelines", { title: "E2E bad upload" });
+    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "bad", title: "Not a video", type: "asset", asset: { type: "video" } });
+    await api.ok("PUT", `/pipelines/${pipeline.id}/nodes/bad/asset`, new TextEncoder().encode("this is not an mp4\n".repeat(100)), { "content-type": "video/mp4" });
+    const watcher = openSse(`${api.root}/pipelines/${pipeline.id}/events`);
+    await api.ok("POST", `/pipelines/${pipeline.id}/nodes/bad/execute`);
+    const events = await watcher.waitFor((all) => statusChanges(all, "bad").includes("failed"));
+    await watcher.close();
+    const failed = events.find((e) => e.event === "node" && (e.data as { status: string }).status === "failed")!.data as { metadata: { error: string } };
+    expect(failed.metadata.error).toMatch(/Invalid data found when processing input|moov atom not found/);
+    expect(failed.metadata.error).not.toContain(stack.env.STORAGE_ROOT!); // no server paths leak to users
+    const node = await api.node(pipeline.id, "bad");
+    expect(node.status).toBe("failed");
+    expect(node.metadata!.retries ?? 0).toBe(0); // not retried: no retry can fix the input
+    const { pipeline: after } = await api.ok("GET", `/pipelines/${pipeline.id}`);
+    expect(after.metadata.progress).toMatchObject({ failed: 1, total: 1 });
+  });
 });

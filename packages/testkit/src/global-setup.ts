@@ -17,6 +17,7 @@ import {
   listDatabases,
   testServerUrl,
 } from "./db";
+import { ensureTestServices } from "./containers";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -51,6 +52,8 @@ async function dropLeftovers(serverUrl: string, shouldDrop: (name: string, pid: 
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Local services when they run (always here and in CI); testcontainers on a laptop with Docker.
+  const stopContainers = await ensureTestServices();
   const serverUrl = testServerUrl();
   // Fails loudly (never a silent skip) when Postgres is down.
   const probe = await connectMaintenance(serverUrl);
@@ -76,5 +79,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     await dropLeftovers(serverUrl, (_name, pid) => pid === process.pid);
+    await stopContainers();
   };
 }

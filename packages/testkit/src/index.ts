@@ -3,3 +3,4 @@ export * from "./nats";
 export * from "./clips";
 export * from "./sse";
 export * from "./processes";
+export * from "./containers";
