@@ -111,9 +111,8 @@ describe("vp_state_writer", () => {
     );
     expect(p.rowCount).toBe(1);
     // Locking the pipeline row (first step of every state transition) is allowed.
-    await expect(
-      t.pools.stateWriter.query(`SELECT id FROM video_production_pipelines WHERE id = $1 FOR UPDATE`, [P]),
-    ).resolves.toBeTruthy();
+    const locked = await t.pools.stateWriter.query(`SELECT id FROM video_production_pipelines WHERE id = $1 FOR UPDATE`, [P]);
+    expect(locked.rows).toEqual([{ id: P }]);
   });
 });
 
