@@ -42,6 +42,10 @@ export const PipelineProgress = z.object({
 });
 export type PipelineProgress = z.infer<typeof PipelineProgress>;
 
+/** Where the editor draws a node (canvas coordinates). Structure, written only by the editor. */
+export const NodePosition = z.strictObject({ x: z.number().min(-1e6).max(1e6), y: z.number().min(-1e6).max(1e6) });
+export type NodePosition = z.infer<typeof NodePosition>;
+
 /** A node as the API serializes it (the seeds' SerializeVideoProduction::Node). */
 export interface SerializedNode {
   id: string;
@@ -54,6 +58,8 @@ export interface SerializedNode {
   status: NodeStatus;
   metadata: NodeMetadata | null;
   output: NodeOutput | null;
+  /** Canvas position (added; null until the editor places the node). */
+  position?: NodePosition | null;
 }
 
 /** A pipeline as the API serializes it (the seeds' SerializeVideoProduction::Pipeline). */
@@ -79,4 +85,5 @@ export const SerializedNodeSchema = z.object({
   status: NodeStatus,
   metadata: NodeMetadata.nullable(),
   output: NodeOutput.nullable(),
+  position: NodePosition.nullable().optional(),
 });

@@ -1,4 +1,4 @@
-import type { NodeType, SerializedPipeline } from "@vp/contracts";
+import type { NodePosition, NodeType, SerializedPipeline } from "@vp/contracts";
 import { withTransaction, type Queryable } from "./connection";
 import { ConflictError, NotFoundError, PG, ValidationError, pgCode } from "./errors";
 import { NODE_COLUMNS, PIPELINE_COLUMNS, toSerializedPipeline, type NodeRow, type PipelineRow } from "./rows";
@@ -102,6 +102,8 @@ export interface CreateNodeInput {
   inputs?: Record<string, string[]>;
   config?: Record<string, unknown>;
   asset?: Record<string, unknown> | null;
+  /** Canvas position (editor only). */
+  position?: NodePosition | null;
 }
 
 /** Inserts a pending node (status, metadata, output take their defaults) and bumps the pipeline's updated_at. */
@@ -112,8 +114,8 @@ export async function createNode(db: Queryable, input: CreateNodeInput): Promise
     }
     try {
       const { rows } = await tx.query<NodeRow>(
-        `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset)
-         VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, '{}'::jsonb), COALESCE($6::jsonb, '{}'::jsonb), $7::jsonb)
+        `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset, position)
+         VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, '{}'::jsonb), COALESCE($6::jsonb, '{}'::jsonb), $7::jsonb, $8::jsonb)
          RETURNING ${NODE_COLUMNS}`,
         [
           input.id,
@@ -123,6 +125,7 @@ export async function createNode(db: Queryable, input: CreateNodeInput): Promise
           json(input.inputs),
           json(input.config),
           input.asset == null ? null : JSON.stringify(input.asset),
+          input.position == null ? null : JSON.stringify(input.position),
         ],
       );
       return rows[0]!;
@@ -145,6 +148,8 @@ export interface UpdateNodeStructureInput {
   configRemove?: readonly string[];
   /** Merged into asset (NULL asset is treated as {}). */
   assetPatch?: Record<string, unknown>;
+  /** Replaces the canvas position (its own column: moving a node is not a config change). */
+  position?: NodePosition;
 }
 
 /**
@@ -168,7 +173,8 @@ export async function updateNodeStructure(
                type = COALESCE($4, type),
                inputs = (COALESCE(inputs, '{}'::jsonb) - COALESCE($6::text[], '{}'::text[])) || COALESCE($5::jsonb, '{}'::jsonb),
                config = (COALESCE(config, '{}'::jsonb) - COALESCE($8::text[], '{}'::text[])) || COALESCE($7::jsonb, '{}'::jsonb),
-               asset = CASE WHEN $9::jsonb IS NULL THEN asset ELSE COALESCE(asset, '{}'::jsonb) || $9::jsonb END
+               asset = CASE WHEN $9::jsonb IS NULL THEN asset ELSE COALESCE(asset, '{}'::jsonb) || $9::jsonb END,
+               position = COALESCE($10::jsonb, position)
            WHERE pipeline_id = $1 AND id = $2
            RETURNING ${NODE_COLUMNS}`,
           [
@@ -181,6 +187,7 @@ export async function updateNodeStructure(
             json(patch.configPatch),
             patch.configRemove ? [...patch.configRemove] : null,
             json(patch.assetPatch),
+            json(patch.position),
           ],
         );
         if (!rows[0]) throw missing; // roll back the pipeline bump
@@ -205,5 +212,47 @@ export async function deleteNode(db: Queryable, pipelineId: string, nodeId: stri
       nodeId,
     ]);
     return (rowCount ?? 0) > 0;
+  });
+}
+
+export interface ImportPipelineInput {
+  pipeline: CreatePipelineInput;
+  nodes: ReadonlyArray<Omit<CreateNodeInput, "pipelineId">>;
+}
+
+/**
+ * Creates a pipeline and every one of its nodes in one transaction (pipeline as code): either the whole
+ * graph exists afterwards or nothing does. The caller validates the graph first.
+ */
+export async function importPipeline(
+  db: Queryable,
+  input: ImportPipelineInput,
+): Promise<{ pipeline: SerializedPipeline; nodes: NodeRow[] }> {
+  return withTransaction(db, async (tx) => {
+    const pipeline = await createPipeline(tx, input.pipeline);
+    const nodes: NodeRow[] = [];
+    for (const node of input.nodes) {
+      try {
+        const { rows } = await tx.query<NodeRow>(
+          `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset, position)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb)
+           RETURNING ${NODE_COLUMNS}`,
+          [
+            node.id,
+            pipeline.id,
+            node.title,
+            node.type,
+            JSON.stringify(node.inputs ?? {}),
+            JSON.stringify(node.config ?? {}),
+            node.asset == null ? null : JSON.stringify(node.asset),
+            node.position == null ? null : JSON.stringify(node.position),
+          ],
+        );
+        nodes.push(rows[0]!);
+      } catch (err) {
+        mapWriteError(err, `Node ${node.id}`);
+      }
+    }
+    return { pipeline, nodes };
   });
 }

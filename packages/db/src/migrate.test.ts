@@ -3,7 +3,14 @@ import { afterAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { dropDatabase, testServerUrl } from "../../testkit/src/db";
 import { databaseName, withDatabase } from "./connection";
-import { migrate } from "./migrate";
+import { readdirSync } from "node:fs";
+import { MIGRATIONS_DIR, migrate } from "./migrate";
+
+/** Every migration file, in the order node-pg-migrate runs them (numeric prefix). */
+const ALL = readdirSync(MIGRATIONS_DIR)
+  .filter((f) => f.endsWith(".sql"))
+  .map((f) => f.replace(/\.sql$/, ""))
+  .sort((a, b) => Number(a.split("_")[0]) - Number(b.split("_")[0]));
 
 const created: string[] = [];
 function throwawayName(): string {
@@ -35,7 +42,8 @@ describe("migrate", () => {
     const logs: string[] = [];
     const first = await migrate({ adminUrl, log: (m) => logs.push(m) });
     expect(first.createdDatabase).toBe(true);
-    expect(first.applied).toEqual(["1735689600000_init"]);
+    expect(first.applied).toEqual(ALL);
+    expect(ALL[0]).toBe("1735689600000_init");
     expect(logs.join("\n")).toContain("1735689600000_init");
     expect(await tables(adminUrl)).toEqual(["pgmigrations", "video_production_nodes", "video_production_pipelines"]);
 
@@ -46,7 +54,7 @@ describe("migrate", () => {
   it("is safe to run twice concurrently (the second waits for the lock, then has nothing to do)", async () => {
     const adminUrl = withDatabase(testServerUrl(), throwawayName());
     const results = await Promise.all([migrate({ adminUrl }), migrate({ adminUrl }), migrate({ adminUrl })]);
-    expect(results.flatMap((r) => r.applied)).toEqual(["1735689600000_init"]);
+    expect(results.flatMap((r) => r.applied)).toEqual(ALL);
     expect(results.filter((r) => r.createdDatabase)).toHaveLength(1);
   });
 

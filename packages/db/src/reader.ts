@@ -82,3 +82,23 @@ export async function findDependants(db: Queryable, pipelineId: string, nodeId: 
   );
   return rows.map((r) => r.id);
 }
+
+/** Per pipeline: how many nodes it has in each status, for the pipeline list (one grouped query). */
+export async function countNodesByStatus(
+  db: Queryable,
+  pipelineIds: readonly string[],
+): Promise<Map<string, Record<string, number>>> {
+  const counts = new Map<string, Record<string, number>>();
+  if (pipelineIds.length === 0) return counts;
+  const { rows } = await db.query<{ pipeline_id: string; status: string; n: string }>(
+    `SELECT pipeline_id, status, count(*) AS n FROM video_production_nodes
+     WHERE pipeline_id = ANY($1::varchar[]) GROUP BY pipeline_id, status`,
+    [[...pipelineIds]],
+  );
+  for (const row of rows) {
+    const entry = counts.get(row.pipeline_id) ?? {};
+    entry[row.status] = Number(row.n);
+    counts.set(row.pipeline_id, entry);
+  }
+  return counts;
+}
