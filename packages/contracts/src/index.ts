@@ -5,3 +5,4 @@ export * from "./config";
 export * from "./state";
 export * from "./messages";
 export * from "./topology";
+export * from "./document";

@@ -9,6 +9,11 @@ ALTER TABLE video_production_nodes ADD CONSTRAINT video_production_nodes_positio
 GRANT INSERT (position) ON video_production_nodes TO vp_editor;
 GRANT UPDATE (position) ON video_production_nodes TO vp_editor;
 
+-- Nodes list in created_at order. An imported pipeline inserts all its nodes in one transaction, where
+-- now() is one value; clock_timestamp() keeps the document's order.
+ALTER TABLE video_production_nodes ALTER COLUMN created_at SET DEFAULT clock_timestamp();
+
 -- Down Migration
 
+ALTER TABLE video_production_nodes ALTER COLUMN created_at SET DEFAULT now();
 ALTER TABLE video_production_nodes DROP COLUMN IF EXISTS position;

@@ -178,3 +178,6 @@ export function formatProblems(problems: Problem[]): string {
 export function lookup(nodes: Iterable<GraphNode>): Map<string, GraphNode> {
   return new Map([...nodes].map((n) => [n.id, n]));
 }
+
+export * from "./connection";
+export * from "./document";

@@ -5,6 +5,7 @@ import { cors } from "hono/cors";
 import { extractTraceContext, SpanKind, withSpan } from "@vp/telemetry";
 import type { GatewayDeps } from "./deps";
 import { createErrorHandler, HttpError } from "./errors";
+import { documentRoutes } from "./routes/documents";
 import { eventRoutes } from "./routes/events";
 import { executeRoutes } from "./routes/execute";
 import { fileRoutes } from "./routes/files";
@@ -60,6 +61,7 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
   const base = "/v1/video_production/pipelines";
   app.route(base, pipelineRoutes(deps));
   app.route(base, eventRoutes(deps));
+  app.route(base, documentRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, nodeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, executeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, fileRoutes(deps));

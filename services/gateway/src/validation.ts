@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { z } from "zod";
-import { AssetInput, Id, NodeType, Title } from "@vp/contracts";
+import { AssetInput, Id, NodePosition, NodeType, Title } from "@vp/contracts";
 import { HttpError, zodMessage } from "./errors";
 
 /** Parses a JSON body; malformed JSON and non-objects are a 400 with the reason. */
@@ -52,16 +52,21 @@ export const CreateNodeBody = z.strictObject({
   inputs: Inputs.default({}),
   config: z.record(z.string(), z.unknown()).default({}),
   asset: AssetInput.optional(),
+  /** Canvas position (the editor's). */
+  position: NodePosition.optional(),
 });
 
 export const UpdateNodeBody = z
   .strictObject({
     title: Title.optional(),
     inputs: Inputs.optional(),
+    /** Merged into config; a key set to null is removed (JSON merge patch). */
     config: z.record(z.string(), z.unknown()).optional(),
     asset: AssetInput.partial().optional(),
+    /** Canvas position: its own column, never a config change. */
+    position: NodePosition.optional(),
   })
-  .refine((b) => Object.values(b).some((v) => v !== undefined), "nothing to update (title, inputs, config or asset)");
+  .refine((b) => Object.values(b).some((v) => v !== undefined), "nothing to update (title, inputs, config, asset or position)");
 
 export const PageQuery = z.object({
   page: z.coerce.number().int().min(1).max(1_000_000).default(1),

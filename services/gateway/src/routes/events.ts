@@ -50,8 +50,11 @@ export function eventRoutes(deps: GatewayDeps) {
       } else {
         if (lastEventId !== null) logger.info({ lastEventId, firstSeq, lastSeq }, "Last-Event-ID outside the stream; sending a snapshot");
         const fresh = await getPipeline(deps.reader, pipelineId);
-        const nodes = (await listNodes(deps.reader, pipelineId)).map(toSerializedNode);
-        await send({ event: "snapshot", id: String(lastSeq), data: JSON.stringify({ pipeline: { ...fresh, nodes } }), retry: 2000 });
+        const rows = await listNodes(deps.reader, pipelineId);
+        const nodes = rows.map(toSerializedNode);
+        // Each node's stateVersion as read, so a client drops a replayed event older than the snapshot.
+        const stateVersions = Object.fromEntries(rows.map((row) => [row.id, row.state_version]));
+        await send({ event: "snapshot", id: String(lastSeq), data: JSON.stringify({ pipeline: { ...fresh, nodes }, stateVersions }), retry: 2000 });
         startSeq = lastSeq + 1;
       }
 

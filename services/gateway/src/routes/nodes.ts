@@ -12,7 +12,7 @@ import {
   updateNodeStructure,
   type Queryable,
 } from "@vp/db";
-import { findCycle, formatProblems, lookup, validateStructure, type GraphNode } from "@vp/flow-graph";
+import { findCycle, formatProblems, lookup, upstreamIds, validateStructure, type GraphNode } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
 import { HttpError, notFound, zodMessage } from "../errors";
 import { CreateNodeBody, jsonBody, pathId, UpdateNodeBody } from "../validation";
@@ -38,11 +38,19 @@ function checkConfig(type: NodeType, config: Record<string, unknown>, partial: b
   if (!parsed.success) throw new HttpError(422, `config: ${zodMessage(parsed.error)}`);
 }
 
-/** Structure checks against the rest of the pipeline: slots, counts, existing inputs, media types, cycles. */
+/**
+ * Structure checks against the rest of the pipeline: slots, counts, existing inputs, media types, cycles.
+ * Nodes that take the candidate as an input are checked too (an asset whose media type changes must still
+ * be something its downstream slots accept).
+ */
 async function checkGraph(db: Queryable, pipelineId: string, candidate: GraphNode) {
   const nodes = lookup((await listNodes(db, pipelineId)).map((row) => toSerializedNode(row) as GraphNode));
   nodes.set(candidate.id, candidate);
   const problems = validateStructure(candidate, nodes);
+  for (const other of nodes.values()) {
+    if (other.id === candidate.id || !upstreamIds(other).includes(candidate.id)) continue;
+    problems.push(...validateStructure(other, nodes).filter((p) => p.message.includes(`node "${candidate.id}"`)));
+  }
   if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
   const cycle = findCycle(nodes);
   if (cycle) throw new HttpError(422, `inputs would create a cycle: ${cycle.join(" -> ")}`);
@@ -73,6 +81,7 @@ export function nodeRoutes(deps: GatewayDeps) {
       inputs: body.inputs,
       config: body.config,
       asset: body.asset ?? null,
+      position: body.position ?? null,
     });
     deps.logger.info({ pipelineId: pipeline.id, nodeId: id, type: body.type }, "node created");
     return c.json({ node: toSerializedNode(row) }, 201);
@@ -91,9 +100,13 @@ export function nodeRoutes(deps: GatewayDeps) {
   app.patch("/:id", async (c) => {
     const { pipeline, node } = await requireNode(deps.reader, c);
     const body = await jsonBody(c, UpdateNodeBody);
-    if (body.config) checkConfig(node.type, body.config, true);
+    // JSON merge patch: a config key set to null is removed (every config field is optional).
+    const configRemove = body.config ? Object.keys(body.config).filter((key) => body.config![key] === null) : [];
+    const configPatch = body.config ? Object.fromEntries(Object.entries(body.config).filter(([, value]) => value !== null)) : undefined;
+    if (configPatch) checkConfig(node.type, configPatch, true);
     if (body.asset && node.type !== "asset") throw new HttpError(422, `asset: only asset nodes have an asset, not ${node.type}`);
-    if (body.inputs) {
+    const assetTypeChanges = body.asset?.type !== undefined && body.asset.type !== (node.asset as { type?: string } | null)?.type;
+    if (body.inputs || assetTypeChanges) {
       await checkGraph(deps.reader, pipeline.id, {
         ...(node as GraphNode),
         inputs: { ...node.inputs, ...body.inputs },
@@ -103,8 +116,10 @@ export function nodeRoutes(deps: GatewayDeps) {
     const row = await updateNodeStructure(deps.editor, pipeline.id, node.id, {
       title: body.title,
       inputsPatch: body.inputs,
-      configPatch: body.config,
+      configPatch,
+      configRemove: configRemove.length ? configRemove : undefined,
       assetPatch: body.asset,
+      position: body.position,
     });
     if (!row) throw notFound("Node");
     return c.json({ node: toSerializedNode(row) });

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { createPipeline, deletePipeline, getPipeline, listNodes, listPipelines, toSerializedNode, updatePipeline } from "@vp/db";
+import { NODE_STATUSES } from "@vp/contracts";
+import { countNodesByStatus, createPipeline, deletePipeline, getPipeline, listNodes, listPipelines, toSerializedNode, updatePipeline } from "@vp/db";
 import type { GatewayDeps } from "../deps";
 import { notFound } from "../errors";
 import { CreatePipelineBody, jsonBody, PageQuery, pathId, UpdatePipelineBody } from "../validation";
@@ -14,8 +15,14 @@ export function pipelineRoutes(deps: GatewayDeps) {
     if (!query.success) throw new HttpError(422, zodMessage(query.error));
     const { page, per } = query.data;
     const { pipelines, totalCount } = await listPipelines(deps.reader, { page, per });
+    // Live node counts for the editor's list (metadata.progress only moves when a status changes).
+    const counts = await countNodesByStatus(deps.reader, pipelines.map((p) => p.id));
     return c.json({
-      pipelines,
+      pipelines: pipelines.map((p) => {
+        const byStatus = counts.get(p.id) ?? {};
+        const nodeCounts = Object.fromEntries(NODE_STATUSES.map((status) => [status, byStatus[status] ?? 0]));
+        return { ...p, node_counts: { total: Object.values(byStatus).reduce((a, b) => a + b, 0), ...nodeCounts } };
+      }),
       meta: { current_page: page, total_pages: Math.ceil(totalCount / per), total_count: totalCount },
     });
   });

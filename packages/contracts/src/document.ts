@@ -1,0 +1,34 @@
+import { z } from "zod";
+import { AssetInput } from "./config";
+import { Id, Title } from "./ids";
+import { NodeType } from "./node-types";
+import { NodePosition } from "./state";
+
+/**
+ * "Pipeline as code": a pipeline's structure as a versioned JSON document that can live in a repository.
+ * Only structure travels (titles, types, inputs, config, inline asset content, canvas positions), never
+ * execution state or storage keys: an imported pipeline starts pending and its media assets are uploaded
+ * again. Slots, media types, cycles and config are checked by @vp/flow-graph's validatePipelineDocument.
+ */
+export const PIPELINE_DOCUMENT_FORMAT = "video-pipelines/pipeline";
+export const PIPELINE_DOCUMENT_VERSION = 1;
+
+export const DocumentNode = z.strictObject({
+  id: Id,
+  title: Title,
+  type: NodeType,
+  inputs: z.record(z.string(), z.array(Id).max(100)).optional(),
+  config: z.record(z.string(), z.unknown()).optional(),
+  /** Asset nodes only: the media type and, for text/json, the inline content. No `source`: strict. */
+  asset: AssetInput.optional(),
+  position: NodePosition.optional(),
+});
+export type DocumentNode = z.infer<typeof DocumentNode>;
+
+export const PipelineDocument = z.strictObject({
+  format: z.literal(PIPELINE_DOCUMENT_FORMAT),
+  version: z.literal(PIPELINE_DOCUMENT_VERSION),
+  title: Title,
+  nodes: z.array(DocumentNode).max(500),
+});
+export type PipelineDocument = z.infer<typeof PipelineDocument>;

@@ -1,0 +1,157 @@
+import {
+  CONFIG_SCHEMAS,
+  DocumentNode,
+  PIPELINE_DOCUMENT_FORMAT,
+  PIPELINE_DOCUMENT_VERSION,
+  PipelineDocument,
+  Title,
+  type MediaType,
+  type NodePosition,
+  type SerializedNode,
+} from "@vp/contracts";
+import { findCycle, lookup, validateStructure, type GraphNode } from "./index";
+
+/** One problem of an imported document; `node` names the node it belongs to (its id, or `#<n>` if it has none). */
+export interface DocumentProblem {
+  node?: string;
+  /** Where in the node (or document): `inputs.segments`, `config.width`, `title`. */
+  path?: string;
+  message: string;
+}
+
+export type DocumentValidation =
+  | { ok: true; document: PipelineDocument }
+  | { ok: false; problems: DocumentProblem[] };
+
+interface ZodLikeIssue {
+  path: PropertyKey[];
+  message: string;
+}
+
+const pathOf = (path: PropertyKey[]) => path.map(String).join(".");
+
+/**
+ * Validates a whole pipeline document and reports every problem, node by node, before anything is
+ * created: the envelope, each node's fields and config (the contracts' schemas), asset rules, duplicate
+ * ids, and the graph (slots, counts, media types, missing inputs, cycles) with the same rules the
+ * gateway and the scheduler apply.
+ */
+export function validatePipelineDocument(raw: unknown): DocumentValidation {
+  const problems: DocumentProblem[] = [];
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return { ok: false, problems: [{ message: "the document must be a JSON object" }] };
+  }
+  const doc = raw as Record<string, unknown>;
+  if (doc.format !== PIPELINE_DOCUMENT_FORMAT) {
+    problems.push({ path: "format", message: `must be "${PIPELINE_DOCUMENT_FORMAT}" (got ${JSON.stringify(doc.format) ?? "nothing"})` });
+  }
+  if (doc.version !== PIPELINE_DOCUMENT_VERSION) {
+    problems.push({ path: "version", message: `must be ${PIPELINE_DOCUMENT_VERSION} (got ${JSON.stringify(doc.version) ?? "nothing"})` });
+  }
+  const title = Title.safeParse(doc.title);
+  if (!title.success) problems.push({ path: "title", message: title.error.issues.map((i) => i.message).join("; ") });
+  const known = new Set(["format", "version", "title", "nodes"]);
+  for (const key of Object.keys(doc)) if (!known.has(key)) problems.push({ path: key, message: "unknown field" });
+
+  if (!Array.isArray(doc.nodes)) {
+    problems.push({ path: "nodes", message: "must be a list of nodes" });
+    return { ok: false, problems };
+  }
+
+  const parsed: DocumentNode[] = [];
+  const seen = new Map<string, number>();
+  doc.nodes.forEach((rawNode, index) => {
+    const rawId = (rawNode as { id?: unknown } | null)?.id;
+    const name = typeof rawId === "string" && rawId ? rawId : `#${index + 1}`;
+    const result = DocumentNode.safeParse(rawNode);
+    if (!result.success) {
+      for (const issue of result.error.issues as ZodLikeIssue[]) {
+        problems.push({ node: name, path: pathOf(issue.path) || undefined, message: issue.message });
+      }
+      return;
+    }
+    const node = result.data;
+    const first = seen.get(node.id);
+    if (first !== undefined) {
+      problems.push({ node: node.id, path: "id", message: `duplicate id (also node #${first + 1})` });
+      return;
+    }
+    seen.set(node.id, index);
+
+    const config = CONFIG_SCHEMAS[node.type].safeParse(node.config ?? {});
+    if (!config.success) {
+      for (const issue of config.error.issues as ZodLikeIssue[]) {
+        problems.push({ node: node.id, path: pathOf(["config", ...issue.path]), message: issue.message });
+      }
+    }
+    if (node.type === "asset" && !node.asset) {
+      problems.push({ node: node.id, path: "asset", message: "asset nodes need an asset ({ type: video|audio|text|json|image })" });
+    }
+    if (node.type !== "asset" && node.asset) {
+      problems.push({ node: node.id, path: "asset", message: `only asset nodes have an asset, not ${node.type}` });
+    }
+    parsed.push(node);
+  });
+
+  // The graph, over every node that parsed (so a missing input is reported even next to other problems).
+  const graph = lookup(parsed.map(toGraphNode));
+  for (const node of graph.values()) {
+    for (const problem of validateStructure(node, graph)) {
+      problems.push({ node: node.id, path: problem.slot ? `inputs.${problem.slot}` : "inputs", message: problem.message });
+    }
+  }
+  const cycle = findCycle(graph);
+  if (cycle) problems.push({ node: cycle[0], path: "inputs", message: `inputs form a cycle: ${cycle.join(" -> ")}` });
+
+  if (problems.length) {
+    // Node by node, in document order (the document's own problems first); stable within a node.
+    const order = new Map<string, number>();
+    doc.nodes.forEach((rawNode, index) => {
+      const rawId = (rawNode as { id?: unknown } | null)?.id;
+      const name = typeof rawId === "string" && rawId ? rawId : `#${index + 1}`;
+      if (!order.has(name)) order.set(name, index);
+    });
+    const rank = (p: DocumentProblem) => (p.node === undefined ? -1 : (order.get(p.node) ?? Number.MAX_SAFE_INTEGER));
+    return { ok: false, problems: problems.map((p, i) => ({ p, i })).sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i).map(({ p }) => p) };
+  }
+  // Everything checked above; the strict parse also applies Title's trimming.
+  return { ok: true, document: PipelineDocument.parse(raw) };
+}
+
+function toGraphNode(node: DocumentNode): GraphNode {
+  return { id: node.id, type: node.type, inputs: node.inputs ?? {}, status: "pending", asset: node.asset ?? null };
+}
+
+export function formatDocumentProblems(problems: DocumentProblem[]): string {
+  return problems.map(describeProblem).join("; ");
+}
+
+export function describeProblem(p: DocumentProblem): string {
+  const where = [p.node !== undefined ? `node "${p.node}"` : undefined, p.path].filter(Boolean).join(" ");
+  return where ? `${where}: ${p.message}` : p.message;
+}
+
+/**
+ * The document of a pipeline: structure only. Assets keep their media type and inline content, never
+ * their storage key; config is copied as is; positions are kept so the canvas looks the same.
+ */
+export function toPipelineDocument(
+  pipeline: { title: string },
+  nodes: ReadonlyArray<Pick<SerializedNode, "id" | "title" | "type" | "inputs" | "config" | "asset"> & { position?: NodePosition | null }>,
+): PipelineDocument {
+  return {
+    format: PIPELINE_DOCUMENT_FORMAT,
+    version: PIPELINE_DOCUMENT_VERSION,
+    title: pipeline.title,
+    nodes: nodes.map((node) => {
+      const out: DocumentNode = { id: node.id, title: node.title, type: node.type, inputs: node.inputs ?? {}, config: node.config ?? {} };
+      const asset = node.asset as { type?: MediaType; content?: unknown } | null;
+      if (node.type === "asset" && asset?.type) {
+        out.asset = { type: asset.type };
+        if (typeof asset.content === "string") out.asset.content = asset.content;
+      }
+      if (node.position) out.position = { x: node.position.x, y: node.position.y };
+      return out;
+    }),
+  };
+}

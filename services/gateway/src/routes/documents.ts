@@ -1,0 +1,64 @@
+import { randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import { getPipeline, importPipeline, listNodes, toSerializedNode } from "@vp/db";
+import { describeProblem, toPipelineDocument, validatePipelineDocument } from "@vp/flow-graph";
+import type { GatewayDeps } from "../deps";
+import { HttpError, notFound } from "../errors";
+import { pathId } from "../validation";
+
+/** A file name for the download, from the title (letters, digits and dashes only). */
+function fileName(title: string): string {
+  const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60);
+  return `${slug || "pipeline"}.pipeline.json`;
+}
+
+/**
+ * Pipeline as code. GET /pipelines/:id/export answers the pipeline's structure as a versioned document
+ * (@vp/contracts PipelineDocument); POST /pipelines/import validates a whole document (every problem,
+ * node by node, in one 422) and only then creates the pipeline and all its nodes in one editor transaction.
+ */
+export function documentRoutes(deps: GatewayDeps) {
+  const app = new Hono();
+
+  app.get("/:id/export", async (c) => {
+    const id = pathId(c.req.param("id"), "Pipeline");
+    const pipeline = await getPipeline(deps.reader, id);
+    if (!pipeline) throw notFound("Pipeline");
+    const nodes = (await listNodes(deps.reader, id)).map(toSerializedNode);
+    c.header("Content-Disposition", `attachment; filename="${fileName(pipeline.title)}"`);
+    return c.json(toPipelineDocument(pipeline, nodes));
+  });
+
+  app.post("/import", async (c) => {
+    let raw: unknown;
+    try {
+      raw = await c.req.json();
+    } catch (error) {
+      throw new HttpError(400, `Malformed JSON body: ${(error as Error).message}`);
+    }
+    const result = validatePipelineDocument(raw);
+    if (!result.ok) {
+      const count = result.problems.length;
+      throw new HttpError(422, `The pipeline document has ${count} problem${count === 1 ? "" : "s"}; nothing was created`, {
+        problems: result.problems.map((p) => ({ ...p, text: describeProblem(p) })),
+      });
+    }
+    const { document } = result;
+    const { pipeline, nodes } = await importPipeline(deps.editor, {
+      pipeline: { id: randomUUID(), title: document.title },
+      nodes: document.nodes.map((node) => ({
+        id: node.id,
+        title: node.title,
+        type: node.type,
+        inputs: node.inputs ?? {},
+        config: node.config ?? {},
+        asset: node.asset ?? null,
+        position: node.position ?? null,
+      })),
+    });
+    deps.logger.info({ pipelineId: pipeline.id, nodes: nodes.length }, "pipeline imported");
+    return c.json({ pipeline: { ...pipeline, nodes: nodes.map(toSerializedNode) } }, 201);
+  });
+
+  return app;
+}
