@@ -22,24 +22,54 @@ export const MergeVideosConfig = z.strictObject({
   fps: z.number().min(1).max(120).optional(),
 });
 
+/**
+ * AI nodes. `provider` omitted: "local" unless the paid provider's API key is configured on the executor.
+ * voiceId/avatarId/modelId are the provider's own ids (for "local" voiceId is an espeak-ng voice, e.g. "en-us").
+ */
+export const AI_PROVIDERS = {
+  "talking-head": ["local", "heygen"],
+  "generate-voiceover": ["local", "elevenlabs"],
+  "generate-animation": ["local", "veo3", "runway"],
+} as const;
+
+/** Text an AI node speaks, when no `script` input (a text asset) is connected. */
+const Script = z.string().trim().min(1).max(10_000);
+/** A provider id as the provider spells it: no spaces, quotes or control characters. */
+const ProviderId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$/, "must be a provider id (letters, digits, . _ : + -)");
+
 export const TalkingHeadConfig = z.strictObject({
   provider: Provider(["heygen", "local"]),
-  avatarId: z.string().max(200).optional(),
-  voiceId: z.string().max(200).optional(),
+  avatarId: ProviderId.optional(),
+  voiceId: ProviderId.optional(),
+  script: Script.optional(),
+  /** Speech rate (1 = normal) and, for the local voice, espeak-ng pitch 0-99. */
+  speed: z.number().min(0.5).max(1.5).optional(),
+  pitch: z.number().min(0).max(99).optional(),
+  /** Output frame, e.g. 1280x720 (HeyGen dimension; the local card uses it too). */
+  width: z.number().int().min(128).max(3840).multipleOf(2).optional(),
+  height: z.number().int().min(128).max(3840).multipleOf(2).optional(),
 });
 
 export const GenerateVoiceoverConfig = z.strictObject({
   provider: Provider(["elevenlabs", "local"]),
-  voiceId: z.string().max(200).optional(),
-  modelId: z.string().max(200).optional(),
+  voiceId: ProviderId.optional(),
+  modelId: ProviderId.optional(),
+  script: Script.optional(),
   speed: z.number().min(0.25).max(4).optional(),
   pitch: z.number().min(0).max(99).optional(),
+  /** ElevenLabs voice_settings. */
+  stability: z.number().min(0).max(1).optional(),
+  similarityBoost: z.number().min(0).max(1).optional(),
 });
 
 export const GenerateAnimationConfig = z.strictObject({
   provider: Provider(["veo3", "runway", "local"]),
   prompt: z.string().max(4000).optional(),
   durationSeconds: z.number().min(1).max(60).optional(),
+  /** Veo: veo-3.0-generate-001, veo-3.0-fast-generate-001. Runway: gen4_turbo (image), gen4.5. */
+  modelId: ProviderId.optional(),
+  aspectRatio: z.enum(["16:9", "9:16"]).optional(),
+  negativePrompt: z.string().max(1000).optional(),
 });
 
 export const RenderCodeConfig = z.strictObject({

@@ -14,11 +14,12 @@ export interface InputSlot {
  */
 export const INPUT_SCHEMAS: Record<NodeType, Readonly<Record<string, InputSlot>>> = {
   asset: {},
+  // min 0: config.script can supply the text instead; the executor checks that one of the two is there.
   "talking-head": {
-    script: { min: 1, max: 1, accepts: ["text"], description: "the script the avatar speaks" },
+    script: { min: 0, max: 1, accepts: ["text"], description: "the script the avatar speaks (else config.script)" },
   },
   "generate-voiceover": {
-    script: { min: 1, max: 1, accepts: ["text"], description: "the text to speak" },
+    script: { min: 0, max: 1, accepts: ["text"], description: "the text to speak (else config.script)" },
   },
   "generate-animation": {
     prompt: { min: 0, max: 1, accepts: ["text"], description: "prompt text (else config.prompt)" },

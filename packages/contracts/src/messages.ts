@@ -76,7 +76,42 @@ export type StateEvent = z.infer<typeof StateEvent>;
  * - claim-queued: pending -> queued with jobId (scheduler, before dispatch). Idempotent for the same jobId.
  * - claim-running: queued -> in_progress for jobId at `attempt` (executor, before work). A redelivery of the
  *   same job moves `attempt` forward and counts metadata.retries.
+ * - record-provider-job: what an AI executor is about to pay for, or has paid for (executor, around a paid
+ *   provider's create call). Only the attempt that holds the node may record; the first providerJobId recorded
+ *   for a job is never overwritten, so a redelivered attempt finds it and resumes polling instead of paying again.
  */
+export const PROVIDER_JOB_PHASES = [
+  /** A local (free) provider runs the work; nothing is created anywhere. */
+  "local",
+  /** The create request is about to be sent; its outcome is unknown until "created" or "refused". */
+  "creating",
+  /** The provider accepted the create and returned providerJobId. */
+  "created",
+  /** The provider definitely created nothing (4xx, 429, 5xx answer, connection refused): creating again is safe. */
+  "refused",
+] as const;
+export const ProviderJobPhase = z.enum(PROVIDER_JOB_PHASES);
+export type ProviderJobPhase = z.infer<typeof ProviderJobPhase>;
+
+export const RecordProviderJob = z.object({
+  v: z.literal(1),
+  kind: z.literal("record-provider-job"),
+  pipelineId: Id,
+  nodeId: Id,
+  jobId: z.string().min(1),
+  attempt: z.number().int().min(1),
+  /** "heygen", "elevenlabs", "veo3", "runway", "local". */
+  provider: z.string().regex(/^[a-z0-9_-]{1,40}$/),
+  phase: ProviderJobPhase,
+  /** The provider's id of the paid job (HeyGen video_id, Veo operation name, Runway task id, ElevenLabs request-id). */
+  providerJobId: z.string().min(1).max(500).optional(),
+  /** Our reference sent with the create request (title/callback id), for finding the job after a lost reply. */
+  clientRef: z.string().min(1).max(200).optional(),
+  /** US dollars, from the price table, before any money is spent. */
+  estimatedCost: z.number().nonnegative().optional(),
+});
+export type RecordProviderJob = z.infer<typeof RecordProviderJob>;
+
 export const TransitionRequest = z.discriminatedUnion("kind", [
   z.object({ v: z.literal(1), kind: z.literal("claim-queued"), pipelineId: Id, nodeId: Id, jobId: z.string().min(1) }),
   z.object({
@@ -87,10 +122,11 @@ export const TransitionRequest = z.discriminatedUnion("kind", [
     jobId: z.string().min(1),
     attempt: z.number().int().min(1),
   }),
+  RecordProviderJob,
 ]);
 export type TransitionRequest = z.infer<typeof TransitionRequest>;
 
-export const TRANSITION_REJECTIONS = ["not_ready", "not_found", "already_done", "stale", "unavailable"] as const;
+export const TRANSITION_REJECTIONS = ["not_ready", "not_found", "already_done", "stale", "unavailable", "conflict"] as const;
 export const TransitionReply = z.discriminatedUnion("ok", [
   z.object({ ok: z.literal(true), node: SerializedNodeSchema }),
   z.object({

@@ -9,6 +9,7 @@ import {
   failNode,
   patchNodeMetadata,
   recordProgress,
+  recordProviderJob,
 } from "./state";
 
 const ISO_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -249,5 +250,77 @@ describe("patchNodeMetadata", () => {
     const r2 = await patchNodeMetadata(sw, P, "a", { y: null, z: { deep: true } });
     expect(r2.node).toMatchObject({ metadata: { x: 1, y: null, z: { deep: true } }, state_version: 2 });
     expect((await patchNodeMetadata(sw, P, "missing", { x: 1 })).code).toBe("not_found");
+  });
+});
+
+describe("recordProviderJob", () => {
+  const base = { jobId: "j1", provider: "heygen" };
+  beforeEach(async () => {
+    await insertNodeFixture(t.admin, { pipelineId: P, id: "a", type: "talking-head", metadata: { cost: 1 } });
+    await claimQueued(sw, { pipelineId: P, nodeId: "a", jobId: "j1" });
+    await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 1 });
+  });
+
+  it("records creating, then the id once; the same id again is 'already', another id or a new create is a conflict", async () => {
+    const creating = await recordProviderJob(sw, {
+      pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "creating", clientRef: "vp-j1", estimatedCost: 2.5,
+    });
+    expect(creating.outcome).toBe("applied");
+    expect(creating.node?.metadata).toMatchObject({
+      jobId: "j1", attempt: 1, cost: 1, provider: "heygen", estimatedCost: 2.5,
+      providerJob: { provider: "heygen", phase: "creating", clientRef: "vp-j1", attempt: 1 },
+    });
+    expect((creating.node?.metadata?.providerJob as { at: string }).at).toMatch(ISO_Z);
+    expect(creating.node?.metadata).not.toHaveProperty("providerJobId");
+    // A caller that lost the reply asks again.
+    expect((await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "creating", clientRef: "vp-j1" })).outcome).toBe("already");
+
+    const created = await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "created", providerJobId: "v-1", clientRef: "vp-j1" });
+    expect(created.outcome).toBe("applied");
+    expect(created.node?.metadata).toMatchObject({ providerJobId: "v-1", estimatedCost: 2.5, providerJob: { phase: "created", id: "v-1" } });
+    const version = created.node!.state_version;
+
+    expect((await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "created", providerJobId: "v-1" })).outcome).toBe("already");
+    expect(await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "created", providerJobId: "v-2" })).toMatchObject({
+      outcome: "rejected",
+      code: "conflict",
+    });
+    // A redelivered attempt may not start another paid job either: it must resume v-1.
+    await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2 });
+    const again = await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 2, phase: "creating" });
+    expect(again).toMatchObject({ outcome: "rejected", code: "conflict" });
+    expect(again.reason).toContain("v-1");
+    const row = await getNode(t.admin, P, "a");
+    expect(row?.metadata).toMatchObject({ providerJobId: "v-1", attempt: 2 });
+    expect(row?.state_version).toBe(version + 1); // only the second claim wrote
+  });
+
+  it("only the attempt holding the node may record; not after completion, not for another job", async () => {
+    await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2 });
+    const old = await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "created", providerJobId: "v-9" });
+    expect(old).toMatchObject({ outcome: "rejected", code: "stale" });
+    const other = await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, jobId: "j2", attempt: 2, phase: "creating" });
+    expect(other).toMatchObject({ outcome: "rejected", code: "stale" });
+    await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2, output: video, cost: 0.1 });
+    const late = await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 2, phase: "created", providerJobId: "v-9" });
+    expect(late).toMatchObject({ outcome: "rejected", code: "stale" });
+    expect((await getNode(t.admin, P, "a"))?.metadata).not.toHaveProperty("providerJobId");
+  });
+
+  it("a refused create can be tried again by the next attempt; a new job starts without the old provider job", async () => {
+    await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "creating", estimatedCost: 1 });
+    const refused = await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "refused" });
+    expect(refused.node?.metadata).toMatchObject({ providerJob: { phase: "refused", attempt: 1 }, estimatedCost: 1 });
+    await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2 });
+    expect((await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 2, phase: "creating" })).outcome).toBe("applied");
+    const created = await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 2, phase: "created", providerJobId: "v-3" });
+    expect(created.node?.metadata).toMatchObject({ providerJobId: "v-3", providerJob: { attempt: 2, phase: "created" } });
+    expect(await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 2, phase: "created" })).toMatchObject({ code: "conflict" });
+
+    await failNode(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2, error: "x", final: true });
+    await t.admin.query(`UPDATE video_production_nodes SET status = 'pending' WHERE pipeline_id = $1 AND id = 'a'`, [P]);
+    const next = await claimQueued(sw, { pipelineId: P, nodeId: "a", jobId: "j2" });
+    expect(next.node?.metadata).toMatchObject({ jobId: "j2", cost: 1 });
+    for (const key of ["provider", "providerJobId", "providerJob", "estimatedCost"]) expect(next.node?.metadata).not.toHaveProperty(key);
   });
 });

@@ -18,7 +18,7 @@ import { NODE_COLUMNS, type NodeRow } from "./rows";
  */
 
 export type StateOutcome = "applied" | "already" | "rejected";
-export type StateRejectCode = "not_ready" | "not_found" | "already_done" | "stale";
+export type StateRejectCode = "not_ready" | "not_found" | "already_done" | "stale" | "conflict";
 
 export interface StateResult {
   outcome: StateOutcome;
@@ -164,7 +164,7 @@ export function claimQueued(db: Queryable, { pipelineId, nodeId, jobId }: ClaimQ
       return {
         kind: "apply",
         set: `status = 'queued',
-              metadata = (${META} - '{error,startedAt,completedAt,progress,retries}'::text[])
+              metadata = (${META} - '{error,startedAt,completedAt,progress,retries,provider,providerJobId,providerJob,estimatedCost}'::text[])
                          || jsonb_build_object('jobId', $3::text, 'queuedAt', ${NOW_ISO}, 'attempt', 0)`,
         guard: `status = 'pending'`,
         params: [jobId],
@@ -352,6 +352,82 @@ export function failNode(
       kind: "reject",
       code: "stale",
       reason: `Failure of attempt ${attempt} of job ${jobId} rejected: the node is at ${describe(node)}`,
+    };
+  });
+}
+
+export interface RecordProviderJobInput {
+  pipelineId: string;
+  nodeId: string;
+  jobId: string;
+  attempt: number;
+  provider: string;
+  phase: ProviderJobPhase;
+  providerJobId?: string;
+  clientRef?: string;
+  estimatedCost?: number;
+}
+
+type ProviderJobPhase = "local" | "creating" | "created" | "refused";
+
+interface StoredProviderJob {
+  provider?: unknown;
+  phase?: unknown;
+  id?: unknown;
+  clientRef?: unknown;
+  attempt?: unknown;
+}
+
+/**
+ * Records what an AI executor is about to pay for or has paid for, while the node is in_progress for this job
+ * at this attempt (a superseded attempt is rejected as stale). Writes metadata.provider, metadata.providerJob
+ * ({ provider, phase, id, clientRef, attempt, at }), metadata.providerJobId once known, and
+ * metadata.estimatedCost when given; all through `||`.
+ *
+ * Never pay twice: once a providerJobId is recorded for the job it is never replaced or cleared. Recording the
+ * same id again is "already" (a caller that lost the reply asks again); a different id, or "creating"/"refused"
+ * after an id exists, is a conflict: the caller must resume the recorded job instead of creating another.
+ */
+export function recordProviderJob(db: Queryable, input: RecordProviderJobInput): Promise<StateResult> {
+  const { pipelineId, nodeId, jobId, attempt, provider, phase, providerJobId, clientRef, estimatedCost } = input;
+  return transition(db, pipelineId, nodeId, (node) => {
+    const sameJob = storedJob(node) === jobId;
+    const stored = storedAttempt(node);
+    if (!(node.status === "in_progress" && sameJob && stored === attempt)) {
+      return {
+        kind: "reject",
+        code: "stale",
+        reason: `Provider job of attempt ${attempt} of job ${jobId} not recorded: the node is at ${describe(node)}`,
+      };
+    }
+    if (phase === "created" && !providerJobId) {
+      return { kind: "reject", code: "conflict", reason: "a created provider job needs its providerJobId" };
+    }
+    const recordedId = typeof node.metadata?.providerJobId === "string" ? node.metadata.providerJobId : undefined;
+    const current = (node.metadata?.providerJob ?? {}) as StoredProviderJob;
+    if (recordedId !== undefined) {
+      if (phase === "created" && providerJobId === recordedId && current.provider === provider) return { kind: "already" };
+      return {
+        kind: "reject",
+        code: "conflict",
+        reason: `job ${jobId} already has ${String(current.provider)} job ${recordedId}; resume it instead of creating another`,
+      };
+    }
+    if (current.phase === phase && current.provider === provider && current.attempt === attempt && phase !== "created") {
+      return { kind: "already" };
+    }
+    const entry: Record<string, unknown> = { provider, phase, attempt };
+    if (providerJobId !== undefined) entry.id = providerJobId;
+    if (clientRef !== undefined) entry.clientRef = clientRef;
+    const patch: Record<string, unknown> = { provider, providerJob: entry };
+    if (providerJobId !== undefined) patch.providerJobId = providerJobId;
+    if (estimatedCost !== undefined) patch.estimatedCost = estimatedCost;
+    return {
+      kind: "apply",
+      set: `metadata = ${META} || $5::jsonb || jsonb_build_object('providerJob', $6::jsonb || jsonb_build_object('at', ${NOW_ISO}))`,
+      guard: `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($4::int)
+              AND NOT (${META} ? 'providerJobId')`,
+      params: [jobId, attempt, JSON.stringify(patch), JSON.stringify(entry)],
     };
   });
 }

@@ -63,8 +63,11 @@ export async function runExecutor(options: {
   env: ExecutorEnv;
   works: (deps: { storage: Storage; logger: Logger }) => Partial<Record<NodeType, WorkFunction>>;
   beforeStart?: (deps: { logger: Logger }) => Promise<void>;
+  /** Jobs in flight per node type across all replicas (max ack pending), where it differs from JOB_CONCURRENCY. */
+  concurrency?: Partial<Record<NodeType, number>>;
 }) {
   const { service, types, env } = options;
+  const concurrencyOf = (type: NodeType) => options.concurrency?.[type] ?? env.JOB_CONCURRENCY;
   const logger = createLogger({ service, level: env.LOG_LEVEL });
   const tracing = startTracing({ serviceName: service });
   await options.beforeStart?.({ logger });
@@ -74,7 +77,7 @@ export async function runExecutor(options: {
     namespace: env.BUS_NAMESPACE,
     jobAckWaitMs: env.JOB_ACK_WAIT_MS,
     jobMaxAttempts: env.JOB_MAX_ATTEMPTS,
-    jobConcurrency: Object.fromEntries(types.map((t) => [t, env.JOB_CONCURRENCY])),
+    jobConcurrency: Object.fromEntries(types.map((t) => [t, concurrencyOf(t)])),
   });
   await ensureTopology(bus, topology, { consumers: types.map((t) => topology.consumers.job(t)) });
   const storage = createLocalStorage({ root: env.STORAGE_ROOT });
@@ -92,7 +95,7 @@ export async function runExecutor(options: {
           {
             consumer: topology.consumers.job(type),
             schema: JobMessage,
-            concurrency: env.JOB_CONCURRENCY,
+            concurrency: concurrencyOf(type),
             onGiveUp: (job: JobMessage, info: { reason: string; ctx?: { attempt: number } }) =>
               runner.failJob(job, info.reason, info.ctx?.attempt ?? 1),
           },
@@ -101,7 +104,7 @@ export async function runExecutor(options: {
     }),
   });
   const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
-  logger.info({ healthPort: env.HEALTH_PORT, types }, `${service} ready`);
+  logger.info({ healthPort: env.HEALTH_PORT, types, concurrency: Object.fromEntries(types.map((t) => [t, concurrencyOf(t)])) }, `${service} ready`);
 
   registerShutdown(logger, [
     ["stop consuming", () => app.close()],

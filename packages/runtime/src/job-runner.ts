@@ -14,7 +14,7 @@ import {
 import { NonRetryableError, publish, request, type Bus, type ConsumeContext } from "@vp/bus";
 import { getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
-import { WorkInputError, type WorkFunction } from "./work";
+import { ProviderJobConflictError, SupersededError, WorkInputError, type ProviderJobRecord, type WorkFunction } from "./work";
 
 export interface JobRunnerDeps {
   bus: Bus;
@@ -83,10 +83,27 @@ export function createJobRunner(deps: JobRunnerDeps) {
       }).catch((error: unknown) => logger.debug({ err: error }, "progress tick not published"));
     };
 
+    const recordProviderJob = async (record: ProviderJobRecord) => {
+      const reply = await request(
+        bus,
+        topology.subjects.transition,
+        TransitionRequest,
+        { v: 1, kind: "record-provider-job", pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt, ...record },
+        TransitionReply,
+        { timeoutMs: deps.claimTimeoutMs ?? 10_000 },
+      );
+      if (reply.ok) {
+        logger.info({ provider: record.provider, phase: record.phase, providerJobId: record.providerJobId }, "provider job recorded");
+        return reply.node.metadata ?? {};
+      }
+      if (reply.code === "conflict") throw new ProviderJobConflictError(reply.reason);
+      throw new SupersededError(reply.reason);
+    };
+
     const started = process.hrtime.bigint();
     try {
       logger.info({ type: job.type }, "work started");
-      const result = await work({ job, attempt, node, inputs, storage, workDir, signal: ctx.signal, progress, logger });
+      const result = await work({ job, attempt, node, inputs, storage, workDir, signal: ctx.signal, progress, logger, recordProviderJob });
       const workSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       const completed: JobCompleted = {
         v: 1,
@@ -103,6 +120,11 @@ export function createJobRunner(deps: JobRunnerDeps) {
       logger.info({ workSeconds, cost: result.cost, s3Key: result.output.s3Key }, "work completed");
     } catch (error) {
       if (error instanceof WorkInputError) throw new NonRetryableError(error.message, { cause: error });
+      if (error instanceof SupersededError) {
+        // Same policy as a stale claim: the newer attempt owns the node and reports its result.
+        logger.warn({ reason: error.message }, "attempt superseded; stopping without a result");
+        return;
+      }
       throw error;
     } finally {
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);

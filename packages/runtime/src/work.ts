@@ -1,4 +1,4 @@
-import type { JobMessage, NodeOutput, SerializedNode } from "@vp/contracts";
+import type { JobMessage, NodeMetadata, NodeOutput, ProviderJobPhase, SerializedNode } from "@vp/contracts";
 import type { Storage } from "@vp/storage";
 import type { Logger } from "@vp/telemetry";
 
@@ -21,6 +21,23 @@ export interface WorkContext {
   /** Percent done, 0-100. The runner throttles what it forwards. */
   progress(percent: number): void;
   logger: Logger;
+  /**
+   * Records, through the state-writer, the paid provider job this attempt is about to create or has created
+   * (committed before it returns). Call it with phase "creating" before the create request and "created" with
+   * the provider's id before polling: a redelivered attempt then finds `node.metadata.providerJobId` and resumes
+   * instead of paying again. Resolves the node's metadata after the write. Throws SupersededError when a newer
+   * attempt holds the node, ProviderJobConflictError when another provider job is already recorded for the job.
+   * Always set by the job runner; optional only so hand-built contexts of work that never pays stay valid.
+   */
+  recordProviderJob?(record: ProviderJobRecord): Promise<NodeMetadata>;
+}
+
+export interface ProviderJobRecord {
+  provider: string;
+  phase: ProviderJobPhase;
+  providerJobId?: string;
+  clientRef?: string;
+  estimatedCost?: number;
 }
 
 export interface WorkResult {
@@ -40,5 +57,24 @@ export class WorkInputError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "WorkInputError";
+  }
+}
+
+/**
+ * A newer attempt of the same job holds the node (this one was frozen or too slow): stop without reporting.
+ * The job runner logs it and lets the newer attempt finish.
+ */
+export class SupersededError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SupersededError";
+  }
+}
+
+/** The state-writer refused a provider-job record because a different one is already recorded for the job. */
+export class ProviderJobConflictError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ProviderJobConflictError";
   }
 }

@@ -1,11 +1,12 @@
-import type { TransitionReply, TransitionRequest } from "@vp/contracts";
-import { claimQueued, claimRunning, toSerializedNode, type Queryable, type StateResult } from "@vp/db";
+import { assertNever, type TransitionReply, type TransitionRequest } from "@vp/contracts";
+import { claimQueued, claimRunning, recordProviderJob, toSerializedNode, type Queryable, type StateResult } from "@vp/db";
 import { isApplied, type KeyedQueue, type PublishCommitted } from "./committed";
 
 /**
  * Answers guarded transitions that must be decided before money is spent: the scheduler's claim
- * (pending -> queued) and an executor's claim (queued -> in_progress). Both are idempotent for the same
- * job, so a caller that lost the reply can simply ask again.
+ * (pending -> queued), an executor's claim (queued -> in_progress), and an AI executor's record of the paid
+ * provider job it is creating or polling. All are idempotent for the same job, so a caller that lost the reply
+ * can simply ask again.
  */
 export function createTransitionHandler(deps: { db: Queryable; publishCommitted: PublishCommitted; queue: KeyedQueue }) {
   const { db, publishCommitted, queue } = deps;
@@ -13,12 +14,21 @@ export function createTransitionHandler(deps: { db: Queryable; publishCommitted:
     queue(req.pipelineId, async () => {
       let result: StateResult;
       let eventId: string;
-      if (req.kind === "claim-queued") {
-        result = await claimQueued(db, req);
-        eventId = `${req.jobId}:queued`;
-      } else {
-        result = await claimRunning(db, req);
-        eventId = `${req.jobId}:running:${req.attempt}`;
+      switch (req.kind) {
+        case "claim-queued":
+          result = await claimQueued(db, req);
+          eventId = `${req.jobId}:queued`;
+          break;
+        case "claim-running":
+          result = await claimRunning(db, req);
+          eventId = `${req.jobId}:running:${req.attempt}`;
+          break;
+        case "record-provider-job":
+          result = await recordProviderJob(db, req);
+          eventId = `${req.jobId}:provider:${req.attempt}:${req.phase}`;
+          break;
+        default:
+          return assertNever(req, "transition request");
       }
       if (isApplied(result)) {
         await publishCommitted(result.node, result.pipelineMetadata, eventId);
