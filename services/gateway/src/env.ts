@@ -3,7 +3,7 @@ import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 
 const admin = () => process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL;
 
-const Env = z.object({
+export const Env = z.object({
   /** HTTP port of the API and SSE stream. */
   PORT: z.coerce.number().int().min(0).default(3061),
   /** Postgres as vp_reader (every read). */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 
-const Env = z.object({
+export const Env = z.object({
   /** Postgres as vp_reader: the scheduler decides, the state-writer writes. */
   DATABASE_URL: z.string().default(roleUrl(process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL, "vp_reader")),
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 
-const Env = z.object({
+export const Env = z.object({
   /** Postgres as vp_state_writer: the only role that may write status, metadata and output. */
   DATABASE_URL: z.string().default(roleUrl(process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL, "vp_state_writer")),
   /** NATS with JetStream. */
