@@ -1,5 +1,9 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { extname, join } from "node:path";
 import { MediaError } from "./errors";
-import { fileArg } from "./paths";
+import { fileArg, inputArgs } from "./paths";
 import { runFfmpeg } from "./run";
 
 export interface TestClipOptions {
@@ -11,6 +15,8 @@ export interface TestClipOptions {
   fps: number;
   /** A 440 Hz tone as AAC; default true. */
   audio?: boolean;
+  /** Frequency of the tone, default 440 Hz. */
+  toneHz?: number;
   /** 48000 unless set (to make clips whose audio differs). */
   sampleRate?: number;
   /** A solid colour (name like "red" or hex "#336699") instead of the moving test pattern. */
@@ -43,7 +49,7 @@ export async function makeTestClip(options: TestClipOptions): Promise<void> {
   }
   const args = [
     "-f", "lavfi", "-i", videoSource(options),
-    ...(audio ? ["-f", "lavfi", "-i", `sine=frequency=440:sample_rate=${Math.round(sampleRate)}:duration=${d}`] : []),
+    ...(audio ? ["-f", "lavfi", "-i", `sine=frequency=${Math.round(options.toneHz ?? 440)}:sample_rate=${Math.round(sampleRate)}:duration=${d}`] : []),
     "-map", "0:v",
     ...(audio ? ["-map", "1:a", "-c:a", "aac", "-b:a", "96k", "-ac", "2"] : []),
     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
@@ -53,4 +59,39 @@ export async function makeTestClip(options: TestClipOptions): Promise<void> {
     fileArg(options.path),
   ];
   await runFfmpeg(args, { signal: options.signal });
+}
+
+export interface SpeechClipOptions {
+  /** Local path of the audio file to write (.wav, .m4a or .mp3; the format follows the extension). */
+  path: string;
+  text: string;
+  /** The clip is padded with silence or cut to exactly this long. */
+  durationSeconds: number;
+  /** A directory for espeak-ng's raw output (one generated file, removed afterwards). */
+  workDir: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * A spoken clip from espeak-ng (Debian's espeak-ng package), resampled to 48 kHz and padded or cut to an
+ * exact duration: a real voice for tests and benchmarks of audio mixing.
+ */
+export async function makeSpeechClip(options: SpeechClipOptions): Promise<void> {
+  const { text, durationSeconds: d, signal } = options;
+  if (!Number.isFinite(d) || d <= 0) throw new MediaError("speech clip durationSeconds must be a positive number");
+  const raw = join(options.workDir, `speech-${randomUUID()}.wav`);
+  try {
+    await new Promise<void>((resolvePromise, rejectPromise) => {
+      // `--` ends options: the text is never read as one.
+      execFile("espeak-ng", ["-s", "165", "-w", raw, "--", text], { signal }, (error) => (error ? rejectPromise(error) : resolvePromise()));
+    });
+    const ext = extname(options.path).toLowerCase();
+    const codec = ext === ".m4a" ? ["-c:a", "aac", "-b:a", "128k", "-f", "mp4"] : ext === ".mp3" ? ["-c:a", "libmp3lame", "-f", "mp3"] : ["-c:a", "pcm_s16le", "-f", "wav"];
+    await runFfmpeg(
+      [...inputArgs(raw), "-af", `aresample=48000,apad,atrim=duration=${d}`, "-ac", "1", ...codec, fileArg(options.path)],
+      { signal },
+    );
+  } finally {
+    await rm(raw, { force: true });
+  }
 }

@@ -1,11 +1,41 @@
 /**
- * US dollars per wall-clock second of ffmpeg work, wherever it runs. It is the Lambda price of the
- * video-merger's size (3008 MB x $0.0000166667 per GB-second ~ $0.00005/s), so a node costs the same
- * whether the executor's own ffmpeg or the Lambda did the work.
+ * What a node's compute costs, in US dollars, rounded to a millionth of a dollar.
+ *
+ * Local ffmpeg: CPU-seconds (user + system, as measured by runFfmpeg) times a configured rate. The rate
+ * defaults to 0: the executor's machine is paid for whether or not it encodes, and a made-up price would
+ * only make totals wrong. Operators who want to charge it back set FFMPEG_COST_PER_CPU_SECOND_USD.
+ *
+ * Lambda: AWS bills GB-seconds (configured memory x billed duration, in 1 ms steps) plus a price per
+ * request, so a node run there reports exactly that.
  */
-export const COMPUTE_COST_PER_SECOND_USD = 0.00005;
 
-/** Cost of `seconds` of compute, rounded to 6 decimals (a millionth of a dollar). */
-export function computeCost(seconds: number): number {
-  return Math.round(Math.max(0, seconds) * COMPUTE_COST_PER_SECOND_USD * 1e6) / 1e6;
+/** Environment variable the executor and the lambdas read the local rate from. */
+export const CPU_SECOND_RATE_ENV = "FFMPEG_COST_PER_CPU_SECOND_USD";
+export const DEFAULT_CPU_SECOND_RATE_USD = 0;
+
+/** AWS Lambda on x86_64, first pricing tier (us-east-1 and most regions). */
+export const LAMBDA_GB_SECOND_USD = 0.0000166667;
+export const LAMBDA_REQUEST_USD = 0.0000002;
+
+const round6 = (usd: number) => Math.round(usd * 1e6) / 1e6;
+
+/** The local rate from an environment (process.env by default); a value that is not a number >= 0 is a start-up error. */
+export function cpuSecondRateFromEnv(env: Record<string, string | undefined> = process.env): number {
+  const raw = env[CPU_SECOND_RATE_ENV];
+  if (raw === undefined || raw.trim() === "") return DEFAULT_CPU_SECOND_RATE_USD;
+  const rate = Number(raw);
+  if (!Number.isFinite(rate) || rate < 0) throw new RangeError(`${CPU_SECOND_RATE_ENV} must be a number >= 0, got ${JSON.stringify(raw)}`);
+  return rate;
+}
+
+/** Cost of `cpuSeconds` of local compute at `ratePerCpuSecond` dollars. */
+export function computeCost(cpuSeconds: number, ratePerCpuSecond: number = DEFAULT_CPU_SECOND_RATE_USD): number {
+  return round6(Math.max(0, cpuSeconds) * Math.max(0, ratePerCpuSecond));
+}
+
+/** Cost of one Lambda invocation: memory (MB) x duration rounded up to the millisecond x the GB-second price, plus the request. */
+export function lambdaCost(options: { durationMs: number; memoryMb: number; pricePerGbSecond?: number; requestUsd?: number }): number {
+  const { durationMs, memoryMb, pricePerGbSecond = LAMBDA_GB_SECOND_USD, requestUsd = LAMBDA_REQUEST_USD } = options;
+  const billedSeconds = Math.ceil(Math.max(0, durationMs)) / 1000;
+  return round6((memoryMb / 1024) * billedSeconds * pricePerGbSecond + requestUsd);
 }

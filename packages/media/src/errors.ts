@@ -24,6 +24,12 @@ const INVALID_INPUT_PATTERNS: readonly RegExp[] = [
   /Invalid frame dimensions/i,
   /Output file is empty, nothing was encoded/i,
   /Unknown input format/i,
+  /partial file/i,
+  /corrupt input packet/i,
+  /Format not on whitelist/i,
+  /Format not allowed/i,
+  /Impossible to open/i,
+  /stream ends prematurely/i,
 ];
 
 /** ffmpeg ran and exited non-zero. `message` is the meaningful end of its stderr (no banner, no stats). */

@@ -1,5 +1,5 @@
 export { MediaError, FfmpegError, CancelledError, TimeoutError, isInvalidMediaError } from "./errors";
-export { runFfmpeg, scrubPaths, stderrTail, FFMPEG_PID_FILE, type RunFfmpegOptions, type MediaLogger } from "./run";
+export { runFfmpeg, scrubPaths, stderrTail, FFMPEG_PID_FILE, type RunFfmpegOptions, type RunFfmpegResult, type MediaLogger } from "./run";
 export {
   probe,
   parseProbeOutput,
@@ -21,7 +21,48 @@ export {
   type MergeStrategy,
   type ReencodeTarget,
 } from "./merge";
-export { makeTestClip, type TestClipOptions } from "./clips";
+export { makeTestClip, makeSpeechClip, type TestClipOptions, type SpeechClipOptions } from "./clips";
 export { reapOrphans, type ReapResult } from "./reap";
-export { fileArg, concatLine, concatList, SAFE_FILE_NAME } from "./paths";
-export { COMPUTE_COST_PER_SECOND_USD, computeCost } from "./cost";
+export { fileArg, inputArgs, concatLine, concatList, SAFE_FILE_NAME, SAFE_INPUT_FORMATS } from "./paths";
+export {
+  computeCost,
+  lambdaCost,
+  cpuSecondRateFromEnv,
+  CPU_SECOND_RATE_ENV,
+  DEFAULT_CPU_SECOND_RATE_USD,
+  LAMBDA_GB_SECOND_USD,
+  LAMBDA_REQUEST_USD,
+} from "./cost";
+export {
+  mixAudio,
+  planMix,
+  buildMixAudioArgs,
+  DEFAULT_ORIGINAL_GAIN,
+  type MixAudioOptions,
+  type MixAudioResult,
+  type MixPlan,
+  type LengthMismatch,
+  type MixMode,
+} from "./mix";
+export {
+  composeVideo,
+  overlayLayout,
+  buildComposeArgs,
+  MAX_OVERLAYS,
+  type ComposeVideoOptions,
+  type ComposeVideoResult,
+  type OverlaySpec,
+  type OverlayLayout,
+  type OverlayPosition,
+  type ComposeAudio,
+} from "./compose";
+export {
+  streamSummary,
+  audioLevel,
+  decodeFrame,
+  regionDifference,
+  streamHash,
+  type StreamSummary,
+  type AudioLevel,
+  type Frame,
+} from "./analyze";

@@ -1,7 +1,7 @@
 import { rm, symlink, writeFile } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { FfmpegError, MediaError } from "./errors";
-import { concatList, fileArg, SAFE_FILE_NAME } from "./paths";
+import { concatList, fileArg, inputArgs, SAFE_FILE_NAME } from "./paths";
 import { probe, type ProbeResult } from "./probe";
 import { runFfmpeg, type MediaLogger } from "./run";
 
@@ -34,6 +34,8 @@ export interface MergeVideosResult {
   strategy: MergeStrategy;
   /** The merged file. */
   probe: ProbeResult;
+  /** CPU time of the ffmpeg runs (for cost). */
+  cpuSeconds: number;
 }
 
 /** Codecs the MP4 muxer takes as they are; anything else is re-encoded even when all inputs agree. */
@@ -89,9 +91,8 @@ export function reencodeTarget(probes: readonly ProbeResult[], config: { width?:
 /** `-f concat` over a list of names next to the list: safe mode (the default) accepts only such names. */
 export function buildCopyArgs(listPath: string, output: string, hasAudio: boolean): string[] {
   return [
-    "-protocol_whitelist", "file",
     "-f", "concat",
-    "-i", fileArg(listPath),
+    ...inputArgs(listPath, ["concat"]),
     "-map", "0:v:0",
     ...(hasAudio ? ["-map", "0:a:0"] : []),
     "-c", "copy",
@@ -133,7 +134,7 @@ export function buildReencodeArgs(inputs: readonly string[], probes: readonly Pr
   });
   const graph = [...chains, `${pads.join("")}concat=n=${probes.length}:v=1:a=${withAudio ? 1 : 0}[vout]${withAudio ? "[aout]" : ""}`].join(";");
   return [
-    ...inputs.flatMap((input) => ["-protocol_whitelist", "file", "-i", fileArg(input)]),
+    ...inputs.flatMap((input) => inputArgs(input)),
     "-filter_complex", graph,
     "-map", "[vout]",
     ...(withAudio ? ["-map", "[aout]"] : []),
@@ -179,21 +180,27 @@ export async function mergeVideos(options: MergeVideosOptions): Promise<MergeVid
   if (inputs.length === 0) throw new MediaError("nothing to merge: no inputs");
 
   if (options.probes && options.probes.length !== inputs.length) throw new MediaError("probes must match inputs one to one");
-  const probes: ProbeResult[] = [];
-  for (const [i, input] of inputs.entries()) {
-    const p = options.probes?.[i] ?? (await probe(input, { signal }));
-    if (!p.video) throw new MediaError(`input ${i + 1} (${basename(input)}) has no video stream`);
-    probes.push(p);
-  }
+  // Probed side by side: each ffprobe is mostly process start-up.
+  const probes = await Promise.all(inputs.map((input, i) => options.probes?.[i] ?? probe(input, { signal })));
+  probes.forEach((p, i) => {
+    if (!p.video) throw new MediaError(`input ${i + 1} (${basename(inputs[i]!)}) has no video stream`);
+  });
   const totalSeconds = probes.reduce((sum, p) => sum + p.durationSeconds, 0);
   const hasAudio = probes.some((p) => p.audio);
-  const run = (args: string[]) => runFfmpeg(args, { signal, timeoutMs, totalSeconds, onProgress, workDir, logger });
+  let cpuSeconds = 0;
+  const run = async (args: string[]) => {
+    cpuSeconds += (await runFfmpeg(args, { signal, timeoutMs, totalSeconds, onProgress, workDir, logger })).cpuSeconds;
+  };
 
   let strategy: MergeStrategy = mode === "auto" && compatible(probes) ? "copy" : "reencode";
+  /** The concat list and links: removed again when the merge fails, so a failed run leaves only its inputs. */
+  const generated: string[] = [];
   try {
     if (strategy === "copy") {
       const listPath = join(workDir, "concat.txt");
-      await writeFile(listPath, concatList(await concatNames(inputs, workDir)));
+      const names = await concatNames(inputs, workDir);
+      generated.push(listPath, ...names.filter((n) => n.startsWith("concat-")).map((n) => join(workDir, n)));
+      await writeFile(listPath, concatList(names));
       try {
         await run(buildCopyArgs(listPath, output, hasAudio));
       } catch (error) {
@@ -208,8 +215,8 @@ export async function mergeVideos(options: MergeVideosOptions): Promise<MergeVid
       await run(buildReencodeArgs(inputs, probes, target, output));
     }
   } catch (error) {
-    await rm(output, { force: true });
+    await Promise.all([output, ...generated].map((path) => rm(path, { force: true })));
     throw error;
   }
-  return { strategy, probe: await probe(output, { signal }) };
+  return { strategy, probe: await probe(output, { signal }), cpuSeconds };
 }

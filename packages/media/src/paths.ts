@@ -20,6 +20,33 @@ export function fileArg(path: string): string {
   return `file:${abs}`;
 }
 
+/**
+ * Demuxers ffmpeg may pick for an input file: containers of one media file each. Everything that makes
+ * ffmpeg open *other* files or URLs named inside the data is left out (hls/applehttp, dash, concat, imf,
+ * ffconcat, sdp, rtp, image sequences, tee, playlists), so a file whose bytes are really an `#EXTM3U`
+ * playlist naming /etc/passwd or another user's video is refused instead of followed (invariant 8).
+ * The whitelist is inherited by nested inputs (the concat demuxer's children).
+ */
+export const SAFE_INPUT_FORMATS = [
+  "mov", "mp4", "m4a", "3gp", "3g2", "mj2",
+  "matroska", "webm",
+  "mp3", "wav", "ogg", "aac", "flac", "avi", "mpegts",
+  "png_pipe", "jpeg_pipe", "webp_pipe",
+] as const;
+
+/**
+ * The options that go before every `-i` of a local file: only the file protocol, only single-file
+ * containers (plus `extraFormats` the caller forces, e.g. concat over a list it generated), then the file
+ * as a `file:` path.
+ */
+export function inputArgs(path: string, extraFormats: readonly string[] = []): string[] {
+  return [
+    "-protocol_whitelist", "file",
+    "-format_whitelist", [...extraFormats, ...SAFE_INPUT_FORMATS].join(","),
+    "-i", fileArg(path),
+  ];
+}
+
 /** One line of an ffmpeg concat script: `file '<name>'`, quoted per the concat syntax. */
 export function concatLine(name: string): string {
   if (!SAFE_FILE_NAME.test(name)) throw new MediaError(`concat list entry is not a generated file name: ${JSON.stringify(name)}`);

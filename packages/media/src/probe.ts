@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { CancelledError, MediaError, TimeoutError } from "./errors";
-import { fileArg } from "./paths";
+import { fileArg, SAFE_INPUT_FORMATS } from "./paths";
 import { scrubPaths, stderrTail } from "./run";
 
 export interface VideoStreamInfo {
@@ -123,7 +123,13 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
     throw new MediaError(`cannot read ${basename(input)}`, { cause: error });
   }
 
-  const args = ["-v", "error", "-protocol_whitelist", "file", "-print_format", "json", "-show_format", "-show_streams", input];
+  const args = [
+    "-v", "error",
+    "-protocol_whitelist", "file",
+    "-format_whitelist", SAFE_INPUT_FORMATS.join(","),
+    "-print_format", "json", "-show_format", "-show_streams",
+    input,
+  ];
   const { code, stdout, stderr, stopped } = await new Promise<{
     code: number | null;
     stdout: string;
@@ -159,6 +165,9 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
   if (stopped) throw stopped;
 
   const reason = (text: string) => {
+    // A playlist, a concat script or another container that names further files: say what it is, not the list.
+    const refused = /\[([^\] @]+) @ 0x[0-9a-f]+\] Format not on whitelist/.exec(text);
+    if (refused) return `its format (${refused[1]}) is not an accepted media container`;
     // ffprobe prefixes its reason with the input name; the reason is what matters to a person.
     const cleaned = text.split(`${input}: `).join("");
     return scrubPaths(stderrTail(cleaned, 3), [input]).split("\n").join("; ") || `ffprobe exited with code ${code}`;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, delimiter, join } from "node:path";
 import { CancelledError, FfmpegError, TimeoutError } from "./errors";
 
@@ -27,9 +27,44 @@ export interface RunFfmpegOptions {
    */
   workDir?: string;
   logger?: MediaLogger;
+  /**
+   * ffmpeg 5.1 treats a read error in the middle of an input (a truncated MP4's "partial file", a corrupt
+   * packet) as the end of that input and exits 0 with a shorter output. By default such a run is a failure
+   * (FfmpegError with invalidInput); set this to accept whatever could be read.
+   */
+  acceptDamagedInput?: boolean;
+}
+
+export interface RunFfmpegResult {
+  /** CPU time (user + system) ffmpeg used, read from /proc while it ran (0 where there is no /proc). */
+  cpuSeconds: number;
+  wallSeconds: number;
 }
 
 export const FFMPEG_PID_FILE = "ffmpeg.pid";
+
+/** USER_HZ: the unit of utime/stime in /proc/<pid>/stat; 100 on every Linux ABI Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** utime + stime of a live process in seconds, or undefined once it is gone. */
+function cpuSecondsOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // "pid (comm) state ppid ..." - comm may hold spaces; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks / CLOCK_TICKS_PER_SECOND : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Errors ffmpeg prints about an input while still exiting 0 (it stops reading the damaged input and
+ * finishes the output from what it had).
+ */
+const DAMAGED_INPUT =
+  /partial file|Invalid NAL unit size|corrupt input packet|Error while decoding stream|Invalid data found when processing input|stream ends prematurely|error reading header|Format not on whitelist|Impossible to open/i;
 
 /** Stderr kept in memory per run; the tail is all an error message needs. */
 const STDERR_KEEP_BYTES = 64 * 1024;
@@ -96,7 +131,13 @@ export function stderrTail(stderr: string, lines = STDERR_TAIL_LINES): string {
   const meaningful = stderr
     .split(/\r?\n|\r/)
     // "[mov,mp4,m4a @ 0x55f1412820c0] moov atom not found": the address only makes messages differ.
-    .map((l) => l.replace(/\[([^\]@]+?) @ 0x[0-9a-f]+\]/g, "[$1]").trim())
+    .map((l) =>
+      l
+        .replace(/\[([^\]@]+?) @ 0x[0-9a-f]+\]/g, "[$1]")
+        // The whitelist itself is long and says nothing to a producer.
+        .replace(/Format not on whitelist '[^']*'/, "Format not allowed: not a single media file")
+        .trim(),
+    )
     .filter((l) => l.length > 0);
   // "Conversion failed!" only repeats what the lines above it said.
   const withoutTrailer = meaningful.length > 1 ? meaningful.filter((l) => l !== "Conversion failed!") : meaningful;
@@ -112,8 +153,9 @@ function hasOption(args: readonly string[], ...names: string[]): boolean {
  * and `-v error` unless the caller set a log level. ffmpeg runs in its own process group (detached), so
  * cancel and timeout kill everything it started with one `kill(-pgid)`.
  */
-export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {}): Promise<void> {
+export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {}): Promise<RunFfmpegResult> {
   const { signal, timeoutMs, totalSeconds, onProgress, workDir, logger } = options;
+  const startedAt = performance.now();
   const cwd = options.cwd ?? workDir;
   if (signal?.aborted) return Promise.reject(new CancelledError(undefined, { cause: signal.reason }));
 
@@ -134,7 +176,7 @@ export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {
   const pathArgs = args.filter((a) => a.startsWith("file:") || a.startsWith("/"));
   if (cwd) pathArgs.push(cwd);
 
-  return new Promise<void>((resolvePromise, rejectPromise) => {
+  return new Promise<RunFfmpegResult>((resolvePromise, rejectPromise) => {
     let child: ChildProcess;
     try {
       child = spawn(command, commandArgs, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
@@ -180,6 +222,15 @@ export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {
       }
     };
 
+    // Sampled at every progress block (every 0.5 s) and at "progress=end", which ffmpeg prints when the work
+    // is done; after exit the kernel has reaped the process and its counters with it.
+    let cpuSeconds = 0;
+    const sampleCpu = () => {
+      if (pid === undefined) return;
+      const now = cpuSecondsOf(pid);
+      if (now !== undefined && now > cpuSeconds) cpuSeconds = now;
+    };
+
     let stdoutBuffer = "";
     child.stdout?.setEncoding("utf8");
     child.stdout?.on("data", (chunk: string) => {
@@ -191,6 +242,7 @@ export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {
         // out_time_ms is microseconds too (a long-standing ffmpeg misnomer); out_time_us is the honest name.
         const m = /^out_time_(?:us|ms)=(\d+)$/.exec(line);
         if (m && totalSeconds && totalSeconds > 0) report((Number(m[1]) / 1e6 / totalSeconds) * 100);
+        if (line.startsWith("progress=")) sampleCpu();
       }
     });
 
@@ -218,12 +270,17 @@ export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {
         rejectPromise(stopReason);
         return;
       }
-      if (code === 0) {
+      const tail = scrubPaths(stderrTail(stderr), pathArgs);
+      if (code === 0 && (options.acceptDamagedInput || !DAMAGED_INPUT.test(stderr))) {
         report(100);
-        resolvePromise();
+        resolvePromise({ cpuSeconds, wallSeconds: (performance.now() - startedAt) / 1000 });
         return;
       }
-      const tail = scrubPaths(stderrTail(stderr), pathArgs);
+      if (code === 0) {
+        // Exit code 1 for the caller: ffmpeg stopped at damage in the data (FfmpegError.invalidInput).
+        rejectPromise(new FfmpegError(tail.split("\n").join("; "), { exitCode: 1, signal: null, stderrTail: tail }));
+        return;
+      }
       const message = tail.split("\n").join("; ") || (sig ? `ffmpeg was killed by ${sig}` : `ffmpeg exited with code ${code}`);
       rejectPromise(new FfmpegError(message, { exitCode: code, signal: sig, stderrTail: tail }));
     });

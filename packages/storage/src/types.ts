@@ -45,4 +45,18 @@ export interface Storage {
   /** Idempotent: deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
+  /**
+   * A time-limited URL a browser can GET the object from directly (S3 only; the local backend has none and
+   * its objects are served through the gateway's output route).
+   */
+  presignGet?(key: string, options?: PresignOptions): Promise<string>;
+}
+
+export interface PresignOptions {
+  /** Default one hour. */
+  expiresInSeconds?: number;
+  /** Content-Type the response carries. */
+  contentType?: string;
+  /** Offer the object as a download under this name. */
+  downloadName?: string;
 }

@@ -1,20 +1,16 @@
 import { join } from "node:path";
 import { MergeVideosConfig, type NodeOutput, type SerializedNode } from "@vp/contracts";
-import { computeCost, COMPUTE_COST_PER_SECOND_USD, mergeVideos, probe, type ProbeResult } from "@vp/media";
+import { computeCost, mergeVideos, probe, type ProbeResult } from "@vp/media";
 import { outputKey, validateKey } from "@vp/storage";
 import { asInputError, WorkInputError } from "./errors";
 import { localExtension, round3 } from "./files";
 import type { WorkFunction } from "./types";
 
-/**
- * Cost of this work: wall seconds x the Lambda-equivalent rate, so merging here or in the video-merger
- * Lambda costs the same (see COMPUTE_COST_PER_SECOND_USD in @vp/media).
- */
-export const MERGE_COST_PER_SECOND_USD = COMPUTE_COST_PER_SECOND_USD;
-
 export interface MergeVideosWorkOptions {
   /** Upper bound of one ffmpeg run; a longer one is killed and the attempt fails (and is retried). */
   ffmpegTimeoutMs?: number;
+  /** Dollars per CPU-second of ffmpeg (FFMPEG_COST_PER_CPU_SECOND_USD); default 0. */
+  costPerCpuSecond?: number;
 }
 
 /** Share of the progress bar spent downloading segments; the merge itself gets the rest but the last 5 %. */
@@ -109,6 +105,6 @@ export function createMergeVideosWork(options: MergeVideosWorkOptions = {}): Wor
     };
     // Keys that are undefined would be dropped by JSON anyway; keep the stored output tidy.
     for (const k of Object.keys(output) as (keyof NodeOutput)[]) if (output[k] === undefined) delete output[k];
-    return { output, cost: computeCost(workSeconds) };
+    return { output, cost: computeCost(merged.cpuSeconds, options.costPerCpuSecond) };
   };
 }

@@ -1,0 +1,148 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bundle } from "@remotion/bundler";
+import { makeCancelSignal, renderMedia, type ChromiumOptions } from "@remotion/renderer";
+import { COMPOSITION_ENTRY } from "./index";
+import { COMPOSITION_ID, type CodeAnimationProps } from "./props";
+import { codeTiming } from "./timing";
+
+/** Debian's chromium package. Remotion must never download a browser of its own. */
+export const DEFAULT_BROWSER_EXECUTABLE = "/usr/bin/chromium";
+
+/**
+ * Software GL (ANGLE on SwiftShader): the machines this runs on have no GPU, and Remotion's defaults
+ * already pass --no-sandbox, --disable-background-networking, --disable-component-update, --disable-sync
+ * and --no-first-run.
+ */
+const CHROMIUM_OPTIONS: ChromiumOptions = { gl: "swangle", headless: true };
+
+export interface RenderLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface CodeRendererOptions {
+  /** Chromium to drive; default Debian's /usr/bin/chromium. */
+  browserExecutable?: string;
+  /** Browser tabs rendering frames in parallel; default 1 (Chromium's own processes use the other core). */
+  concurrency?: number;
+  /** A frame that takes longer than this fails the render. */
+  frameTimeoutMs?: number;
+  logger?: RenderLogger;
+}
+
+export interface RenderCodeOptions {
+  props: CodeAnimationProps;
+  /** Local path of the MP4 to write. */
+  output: string;
+  signal?: AbortSignal;
+  /** 0-100, increasing. */
+  onProgress?: (percent: number) => void;
+}
+
+export interface CodeRenderer {
+  /** Bundles the composition (once per renderer); renders call it themselves, so this only warms up. */
+  prepare(): Promise<string>;
+  render(options: RenderCodeOptions): Promise<{ durationInFrames: number; fps: number }>;
+  /** Removes the bundle directory. */
+  close(): Promise<void>;
+}
+
+/** Rendering was cancelled through the signal; Remotion closed its browser and compositor. */
+export class RenderCancelledError extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super("render cancelled", options);
+    this.name = "RenderCancelledError";
+  }
+}
+
+/**
+ * Renders the code-typing composition to H.264 MP4 with @remotion/renderer. The webpack bundle is built once
+ * per renderer (i.e. once per process) and served to every render; each render launches its own Chromium
+ * (through setpriv --pdeathsig, in its own process group) and closes it when it ends or is cancelled, so a
+ * cancelled job leaves no browser behind.
+ */
+export function createCodeRenderer(options: CodeRendererOptions = {}): CodeRenderer {
+  const browserExecutable = options.browserExecutable ?? DEFAULT_BROWSER_EXECUTABLE;
+  const { logger } = options;
+  let bundleDir: string | undefined;
+  let bundling: Promise<string> | undefined;
+
+  const prepare = () =>
+    (bundling ??= (async () => {
+      const started = performance.now();
+      bundleDir = await mkdtemp(join(tmpdir(), "vp-code-animation-bundle-"));
+      const serveUrl = await bundle({ entryPoint: COMPOSITION_ENTRY, outDir: bundleDir, enableCaching: false, onProgress: () => undefined });
+      logger?.info({ ms: Math.round(performance.now() - started) }, "code animation bundled");
+      return serveUrl;
+    })().catch((error: unknown) => {
+      bundling = undefined;
+      throw error;
+    }));
+
+  async function render({ props, output, signal, onProgress }: RenderCodeOptions) {
+    if (!existsSync(browserExecutable)) throw new Error(`Chromium not found at ${browserExecutable}`);
+    const serveUrl = await prepare();
+    if (signal?.aborted) throw new RenderCancelledError({ cause: signal.reason });
+    const { durationInFrames } = codeTiming({ code: props.code, typingSpeed: props.typingSpeed, fps: props.fps });
+    const { cancelSignal, cancel } = makeCancelSignal();
+    const onAbort = () => cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await renderMedia({
+        // The metadata calculateMetadata would compute, known here without opening a browser for it.
+        composition: {
+          id: COMPOSITION_ID,
+          width: props.width,
+          height: props.height,
+          fps: props.fps,
+          durationInFrames,
+          defaultProps: props,
+          props,
+          defaultCodec: null,
+          defaultOutName: null,
+          defaultVideoImageFormat: null,
+          defaultPixelFormat: null,
+          defaultProResProfile: null,
+          defaultSampleRate: null,
+        },
+        serveUrl,
+        inputProps: props,
+        codec: "h264",
+        pixelFormat: "yuv420p",
+        crf: 20,
+        x264Preset: "veryfast",
+        imageFormat: "jpeg",
+        outputLocation: output,
+        overwrite: true,
+        browserExecutable,
+        chromeMode: "chrome-for-testing",
+        chromiumOptions: CHROMIUM_OPTIONS,
+        concurrency: options.concurrency ?? 1,
+        timeoutInMilliseconds: options.frameTimeoutMs ?? 30_000,
+        cancelSignal,
+        logLevel: "error",
+        onProgress: ({ progress }) => onProgress?.(progress * 100),
+      });
+    } catch (error) {
+      if (signal?.aborted) throw new RenderCancelledError({ cause: error });
+      throw error;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    return { durationInFrames, fps: props.fps };
+  }
+
+  return {
+    prepare,
+    render,
+    async close() {
+      bundling = undefined;
+      if (bundleDir) await rm(bundleDir, { recursive: true, force: true });
+      bundleDir = undefined;
+    },
+  };
+}

@@ -1,0 +1,128 @@
+import { rm } from "node:fs/promises";
+import { basename, resolve } from "node:path";
+import { MediaError } from "./errors";
+import { fileArg, inputArgs } from "./paths";
+import { probe, type ProbeResult } from "./probe";
+import { runFfmpeg, type MediaLogger } from "./run";
+
+/** pad: the output lasts as long as the video (short audio gets silence, long audio is cut). trim: as long as the shorter. */
+export type LengthMismatch = "pad" | "trim";
+/** replace: the new audio is the only audio. duck: the video's own audio stays underneath at originalGain. */
+export type MixMode = "replace" | "duck";
+
+export const DEFAULT_ORIGINAL_GAIN = 0.2;
+const AUDIO_RATE = 48_000;
+/** Video codecs an MP4 carries as they are; anything else is encoded to H.264 (once). */
+const MP4_VIDEO = new Set(["h264", "hevc", "mpeg4", "av1", "vp9"]);
+
+export interface MixAudioOptions {
+  /** Local files under names the caller generated. */
+  video: string;
+  audio: string;
+  /** Local path of the MP4 to write. */
+  output: string;
+  /** A directory owned by this run (ffmpeg's cwd and pid file). */
+  workDir: string;
+  lengthMismatch?: LengthMismatch;
+  mode?: MixMode;
+  /** 0-1, duck mode only. */
+  originalGain?: number;
+  /** probe() of the inputs when the caller already has them. */
+  probes?: { video?: ProbeResult; audio?: ProbeResult };
+  signal?: AbortSignal;
+  onProgress?: (percent: number) => void;
+  timeoutMs?: number;
+  logger?: MediaLogger;
+}
+
+export interface MixAudioResult {
+  probe: ProbeResult;
+  /** The duration the output was cut to (seconds). */
+  targetSeconds: number;
+  /** false when the video codec had to be encoded to H.264 to fit an MP4. */
+  videoCopied: boolean;
+  cpuSeconds: number;
+}
+
+export interface MixPlan {
+  targetSeconds: number;
+  copyVideo: boolean;
+  duck: boolean;
+  gain: number;
+}
+
+const secs = (n: number) => n.toFixed(6);
+const audioFormat = `aresample=${AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo`;
+
+/** Checks the streams and decides durations and codecs; throws MediaError with the reason a producer can act on. */
+export function planMix(video: ProbeResult, audio: ProbeResult, options: Pick<MixAudioOptions, "lengthMismatch" | "mode" | "originalGain">): MixPlan {
+  if (!video.video) throw new MediaError("the video input has no video stream");
+  if (!audio.audio) throw new MediaError("the audio input has no audio stream");
+  if (!(video.durationSeconds > 0)) throw new MediaError("the video input has no duration");
+  if (!(audio.durationSeconds > 0)) throw new MediaError("the audio input has no duration");
+  const lengthMismatch = options.lengthMismatch ?? "pad";
+  const targetSeconds = lengthMismatch === "trim" ? Math.min(video.durationSeconds, audio.durationSeconds) : video.durationSeconds;
+  const gain = options.originalGain ?? DEFAULT_ORIGINAL_GAIN;
+  if (!(gain >= 0 && gain <= 1)) throw new MediaError("originalGain must be between 0 and 1");
+  return {
+    targetSeconds,
+    copyVideo: MP4_VIDEO.has(video.video.codec),
+    // Nothing to duck under when the video is silent: the new audio simply replaces nothing.
+    duck: (options.mode ?? "replace") === "duck" && Boolean(video.audio),
+    gain,
+  };
+}
+
+/**
+ * ffmpeg arguments for a mix: the video stream copied (or H.264 when its codec cannot go in an MP4), the
+ * new audio resampled to 48 kHz stereo, padded with silence and cut to the target, mixed over the video's
+ * own audio at `gain` in duck mode, and encoded once to AAC.
+ */
+export function buildMixAudioArgs(video: string, audio: string, plan: MixPlan, output: string): string[] {
+  const d = secs(plan.targetSeconds);
+  const fresh = `[1:a:0]${audioFormat},apad,atrim=duration=${d},asetpts=PTS-STARTPTS`;
+  const graph = plan.duck
+    ? `${fresh}[new];[0:a:0]${audioFormat},volume=${plan.gain.toFixed(4)},apad,atrim=duration=${d},asetpts=PTS-STARTPTS[orig];` +
+      `[new][orig]amix=inputs=2:duration=first:normalize=0[aout]`
+    : `${fresh}[aout]`;
+  return [
+    ...inputArgs(video),
+    ...inputArgs(audio),
+    "-filter_complex", graph,
+    "-map", "0:v:0",
+    "-map", "[aout]",
+    ...(plan.copyVideo ? ["-c:v", "copy"] : ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"]),
+    "-c:a", "aac", "-b:a", "192k", "-ar", String(AUDIO_RATE), "-ac", "2",
+    "-t", d,
+    "-movflags", "+faststart",
+    "-f", "mp4",
+    fileArg(output),
+  ];
+}
+
+/** Replaces (or ducks) a video's audio with another audio file, writing an MP4. */
+export async function mixAudio(options: MixAudioOptions): Promise<MixAudioResult> {
+  const { video, audio, output, signal, onProgress, timeoutMs, logger } = options;
+  const workDir = resolve(options.workDir);
+  const [pv, pa] = await Promise.all([
+    options.probes?.video ?? probe(video, { signal }),
+    options.probes?.audio ?? probe(audio, { signal }),
+  ]);
+  const plan = planMix(pv, pa, options);
+  logger?.debug({ plan, video: basename(video), audio: basename(audio) }, "mixing audio");
+  let cpuSeconds: number;
+  try {
+    ({ cpuSeconds } = await runFfmpeg(buildMixAudioArgs(video, audio, plan, output), {
+      signal,
+      timeoutMs,
+      totalSeconds: plan.targetSeconds,
+      onProgress,
+      workDir,
+      logger,
+    }));
+  } catch (error) {
+    await rm(output, { force: true });
+    throw error;
+  }
+  return { probe: await probe(output, { signal }), targetSeconds: plan.targetSeconds, videoCopied: plan.copyVideo, cpuSeconds };
+}

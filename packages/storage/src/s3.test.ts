@@ -1,0 +1,130 @@
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { text } from "node:stream/consumers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createStorageFromEnv, NotFoundError, StorageKeyError, TooLargeError, type S3Storage } from "./index";
+import { startTestS3, type TestS3 } from "./testing";
+
+let s3: TestS3;
+let storage: S3Storage;
+let dir: string;
+
+beforeAll(async () => {
+  s3 = await startTestS3();
+  storage = s3.storage("unit");
+  dir = await mkdtemp(join(tmpdir(), "vp-s3-test-"));
+});
+afterAll(async () => {
+  await s3?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("S3 storage (against s3rver)", () => {
+  it.each(["../../etc/passwd", "/etc/passwd", "a/../b", "a//b", "%2e%2e/x", "a b", ".hidden"])("rejects the key %j like the local backend", async (key) => {
+    await expect(storage.put(key, Buffer.from("x"))).rejects.toBeInstanceOf(StorageKeyError);
+    await expect(storage.putFile(key, join(dir, "nope"))).rejects.toBeInstanceOf(StorageKeyError);
+    await expect(storage.download(key, join(dir, "out"))).rejects.toBeInstanceOf(StorageKeyError);
+    await expect(storage.stat(key)).rejects.toBeInstanceOf(StorageKeyError);
+    await expect(storage.delete(key)).rejects.toBeInstanceOf(StorageKeyError);
+    await expect(storage.getBuffer(key)).rejects.toBeInstanceOf(StorageKeyError);
+    expect(() => storage.createReadStream(key)).toThrow(StorageKeyError);
+    await expect(storage.presignGet(key)).rejects.toBeInstanceOf(StorageKeyError);
+  });
+
+  it("round-trips put, stat, read, ranges, download and delete", async () => {
+    const key = "pipelines/p1/nodes/n1/j1/output.txt";
+    expect(await storage.stat(key)).toBeNull();
+    expect(await storage.put(key, Buffer.from("0123456789"), { contentType: "text/plain" })).toEqual({ size: 10 });
+    expect(await storage.stat(key)).toEqual({ size: 10 });
+    expect(await storage.exists(key)).toBe(true);
+    expect((await storage.getBuffer(key)).toString()).toBe("0123456789");
+    expect(await text(storage.createReadStream(key))).toBe("0123456789");
+    expect(await text(storage.createReadStream(key, { start: 2, end: 4 }))).toBe("234");
+    expect(await text(storage.createReadStream(key, { start: 7 }))).toBe("789");
+    expect(await text(storage.createReadStream(key, { end: 0 }))).toBe("0");
+    expect(() => storage.createReadStream(key, { start: 5, end: 2 })).toThrow(RangeError);
+    await expect(storage.getBuffer(key, { maxBytes: 5 })).rejects.toBeInstanceOf(TooLargeError);
+
+    const local = join(dir, "copy.txt");
+    expect(await storage.download(key, local)).toEqual({ size: 10 });
+    expect(await readFile(local, "utf8")).toBe("0123456789");
+
+    await storage.delete(key);
+    await storage.delete(key);
+    expect(await storage.exists(key)).toBe(false);
+  });
+
+  it("keeps objects under its prefix", async () => {
+    await storage.put("a/b.txt", Buffer.from("prefixed"));
+    const root = s3.storage();
+    expect((await root.getBuffer("unit/a/b.txt")).toString()).toBe("prefixed");
+    expect(await root.stat("a/b.txt")).toBeNull();
+    expect(() => s3.storage("../x")).toThrow(StorageKeyError);
+  });
+
+  it("streams a large body as a multipart upload and reads it back", async () => {
+    const big = s3.storage("multipart");
+    async function* body() {
+      for (let i = 0; i < 12; i++) yield Buffer.alloc(1024 * 1024, i);
+    }
+    expect(await big.put("big.bin", Readable.from(body()))).toEqual({ size: 12 * 1024 * 1024 });
+    const local = join(dir, "big.bin");
+    expect(await big.download("big.bin", local)).toEqual({ size: 12 * 1024 * 1024 });
+    const back = await readFile(local);
+    expect(back[0]).toBe(0);
+    expect(back[12 * 1024 * 1024 - 1]).toBe(11);
+    const tail = await text(big.createReadStream("big.bin", { start: 12 * 1024 * 1024 - 2 }));
+    expect(Buffer.from(tail, "latin1")).toEqual(Buffer.from([11, 11]));
+  });
+
+  it("stores a local file with putFile", async () => {
+    const local = join(dir, "in.txt");
+    await writeFile(local, "hello");
+    expect(await storage.putFile("x/in.txt", local, { contentType: "text/plain" })).toEqual({ size: 5 });
+    expect((await storage.getBuffer("x/in.txt")).toString()).toBe("hello");
+  });
+
+  it("aborts an oversized body, keeping the previous object", async () => {
+    const key = "up/big.bin";
+    await storage.put(key, Buffer.from("previous"));
+    async function* body() {
+      for (let i = 0; i < 10; i++) yield Buffer.alloc(1000, i);
+    }
+    await expect(storage.put(key, Readable.from(body()), { maxBytes: 2500 })).rejects.toBeInstanceOf(TooLargeError);
+    await expect(storage.put("up/other.bin", Buffer.alloc(3000), { maxBytes: 2500 })).rejects.toBeInstanceOf(TooLargeError);
+    expect((await storage.getBuffer(key)).toString()).toBe("previous");
+    expect(await storage.stat("up/other.bin")).toBeNull();
+  });
+
+  it("reports missing objects as NotFoundError and leaves no partial download", async () => {
+    await expect(storage.getBuffer("no/such.txt")).rejects.toBeInstanceOf(NotFoundError);
+    const before = await readdir(dir);
+    await expect(storage.download("no/such.txt", join(dir, "x"))).rejects.toBeInstanceOf(NotFoundError);
+    expect(await readdir(dir)).toEqual(before);
+    await expect(text(storage.createReadStream("no/such.txt"))).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("presigns a GET a browser can use, with ranges", async () => {
+    await storage.put("out/video.mp4", Buffer.from("not really a video"), { contentType: "video/mp4" });
+    const url = await storage.presignGet("out/video.mp4", { expiresInSeconds: 60 });
+    expect(url).toContain("X-Amz-Signature=");
+    expect(url).toContain("X-Amz-Expires=60");
+    const full = await fetch(url);
+    expect(full.status).toBe(200);
+    expect(await full.text()).toBe("not really a video");
+    const ranged = await fetch(url, { headers: { range: "bytes=4-9" } });
+    expect(ranged.status).toBe(206);
+    expect(await ranged.text()).toBe("really");
+  });
+
+  it("createStorageFromEnv picks the backend from STORAGE", async () => {
+    const fromEnv = createStorageFromEnv({ ...s3.env, S3_PREFIX: "unit" });
+    expect(fromEnv.backend).toBe("s3");
+    expect((await fromEnv.getBuffer("x/in.txt")).toString()).toBe("hello");
+    expect(createStorageFromEnv({ STORAGE_ROOT: join(dir, "root") }).backend).toBe("local");
+    expect(() => createStorageFromEnv({ STORAGE: "s3" })).toThrow(/S3_BUCKET/);
+    expect(() => createStorageFromEnv({ STORAGE: "ftp" })).toThrow(/local" or "s3/);
+  });
+});

@@ -1,0 +1,274 @@
+import { createReadStream as fsReadStream, createWriteStream } from "node:fs";
+import { rename, rm, stat as fsStat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { NotFoundError, StorageKeyError, TooLargeError } from "./errors";
+import { KEY_SEGMENT, validateKey } from "./keys";
+import type { ByteRange, ObjectStat, PresignOptions, PutOptions, Storage } from "./types";
+
+export interface S3StorageOptions {
+  bucket: string;
+  /** Prepended to every key (`videos/` -> `videos/pipelines/...`); segments follow the key rules. */
+  prefix?: string;
+  region?: string;
+  /** An S3-compatible endpoint (MinIO, s3rver, LocalStack); default AWS. */
+  endpoint?: string;
+  /** Bucket in the path instead of the host name (what local S3 servers need). */
+  forcePathStyle?: boolean;
+  /** Default: the SDK's credential chain (env, shared config, instance role). */
+  credentials?: S3ClientConfig["credentials"];
+  /** Multipart part size for uploads; S3's minimum is 5 MiB. */
+  partSizeBytes?: number;
+  /** Parts uploaded in parallel. */
+  queueSize?: number;
+  /** A client to use instead of building one (tests, shared agents). */
+  client?: S3Client;
+}
+
+const MIN_PART = 5 * 1024 * 1024;
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === "NoSuchKey" || e?.name === "NotFound" || e?.$metadata?.httpStatusCode === 404;
+}
+
+function normalizePrefix(prefix: string | undefined): string {
+  const trimmed = (prefix ?? "").replace(/^\/+|\/+$/g, "");
+  if (!trimmed) return "";
+  for (const segment of trimmed.split("/")) {
+    if (!KEY_SEGMENT.test(segment) || segment === "." || segment === "..") {
+      throw new StorageKeyError(`S3 prefix segment ${JSON.stringify(segment)} breaks the key rules`);
+    }
+  }
+  return `${trimmed}/`;
+}
+
+function checkRange(range: ByteRange | undefined): string | undefined {
+  if (!range || (range.start === undefined && range.end === undefined)) return undefined;
+  const { start, end } = range;
+  for (const [name, v] of [["start", start], ["end", end]] as const) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new RangeError(`range ${name} must be a non-negative integer`);
+  }
+  if (start !== undefined && end !== undefined && end < start) throw new RangeError("range end is before its start");
+  return `bytes=${start ?? 0}-${end ?? ""}`;
+}
+
+/** Counts bytes through a pipeline and fails it with TooLargeError past the limit. */
+function byteCounter(maxBytes: number | undefined, counted: { size: number }): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      counted.size += chunk.length;
+      if (maxBytes !== undefined && counted.size > maxBytes) callback(new TooLargeError(maxBytes));
+      else callback(null, chunk);
+    },
+  });
+}
+
+export interface S3Storage extends Storage {
+  readonly backend: "s3";
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly client: S3Client;
+  presignGet(key: string, options?: PresignOptions): Promise<string>;
+}
+
+/**
+ * Objects in one S3 bucket (under an optional prefix), with the same key rules as the local backend. Uploads
+ * go through lib-storage's Upload (multipart above one part, so a 2 GiB asset never sits in memory); reads
+ * stream GetObject bodies, with HTTP ranges for seeking players; presignGet hands a browser a time-limited URL.
+ * A PUT or a completed multipart upload replaces an object atomically, as the interface promises.
+ */
+export function createS3Storage(options: S3StorageOptions): S3Storage {
+  const { bucket } = options;
+  if (!bucket) throw new Error("S3 storage needs a bucket");
+  const prefix = normalizePrefix(options.prefix);
+  const client =
+    options.client ??
+    new S3Client({
+      region: options.region ?? "us-east-1",
+      endpoint: options.endpoint,
+      forcePathStyle: options.forcePathStyle,
+      credentials: options.credentials,
+    });
+  const partSize = Math.max(MIN_PART, options.partSizeBytes ?? 8 * 1024 * 1024);
+  const queueSize = Math.max(1, options.queueSize ?? 4);
+  const objectKey = (key: string) => prefix + validateKey(key);
+
+  async function upload(key: string, body: Readable | Buffer | Uint8Array, contentType: string | undefined) {
+    const up = new Upload({
+      client,
+      params: { Bucket: bucket, Key: objectKey(key), Body: body, ContentType: contentType },
+      partSize,
+      queueSize,
+      leavePartsOnError: false,
+    });
+    try {
+      await up.done();
+    } catch (error) {
+      // A body that failed (too large, a broken upload stream) aborts the multipart upload: nothing is stored.
+      await up.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async function getObject(key: string, range?: string) {
+    const k = objectKey(key);
+    try {
+      return await client.send(new GetObjectCommand({ Bucket: bucket, Key: k, Range: range }));
+    } catch (error) {
+      if (isNotFound(error)) throw new NotFoundError(key, { cause: error });
+      throw error;
+    }
+  }
+
+  const storage: S3Storage = {
+    backend: "s3",
+    bucket,
+    prefix,
+    client,
+
+    async put(key, body, putOptions: PutOptions = {}) {
+      objectKey(key);
+      const { maxBytes, contentType } = putOptions;
+      if (body instanceof Uint8Array) {
+        if (maxBytes !== undefined && body.byteLength > maxBytes) throw new TooLargeError(maxBytes);
+        await upload(key, Buffer.from(body.buffer, body.byteOffset, body.byteLength), contentType);
+        return { size: body.byteLength };
+      }
+      const counted = { size: 0 };
+      const counter = byteCounter(maxBytes, counted);
+      // The source's errors (a client that hung up mid-upload) must fail the upload too.
+      body.once("error", (error) => counter.destroy(error));
+      let failure: unknown;
+      counter.once("error", (error) => (failure ??= error));
+      try {
+        await upload(key, body.pipe(counter), contentType);
+      } catch (error) {
+        throw failure ?? error;
+      }
+      if (failure) throw failure;
+      return { size: counted.size };
+    },
+
+    async putFile(key, localPath, putOptions = {}) {
+      objectKey(key);
+      const { size } = await fsStat(localPath);
+      await upload(key, fsReadStream(localPath), putOptions.contentType);
+      return { size };
+    },
+
+    async download(key, localPath) {
+      const response = await getObject(key);
+      const counted = { size: 0 };
+      // Written next to the destination and renamed, so a failed download never leaves half a file.
+      const tmp = join(dirname(localPath), `.${basename(localPath)}.${randomUUID()}.part`);
+      try {
+        await pipeline(response.Body as Readable, byteCounter(undefined, counted), createWriteStream(tmp, { flags: "wx" }));
+        await rename(tmp, localPath);
+      } catch (error) {
+        await rm(tmp, { force: true });
+        throw error;
+      }
+      return { size: counted.size };
+    },
+
+    createReadStream(key, range) {
+      objectKey(key);
+      const rangeHeader = checkRange(range);
+      let body: Readable | undefined;
+      async function* chunks() {
+        const response = await getObject(key, rangeHeader);
+        body = response.Body as Readable;
+        const served = /^bytes (\d+)-(\d+)\//.exec(response.ContentRange ?? "");
+        const wantStart = range?.start ?? 0;
+        const wantEnd = range?.end;
+        if (!rangeHeader || (served && Number(served[1]) === wantStart && (wantEnd === undefined || Number(served[2]) <= wantEnd))) {
+          yield* body;
+          return;
+        }
+        // A server that served more than the range (some S3 emulators ignore "bytes=0-0"): cut it out here.
+        let skip = wantStart - (served ? Number(served[1]) : 0);
+        let left = range?.end !== undefined ? range.end - skip + 1 : Number.POSITIVE_INFINITY;
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          let part = chunk;
+          if (skip > 0) {
+            const drop = Math.min(skip, part.length);
+            part = part.subarray(drop);
+            skip -= drop;
+          }
+          if (part.length > left) part = part.subarray(0, left);
+          if (part.length > 0) {
+            left -= part.length;
+            yield part;
+          }
+          if (left <= 0) break;
+        }
+      }
+      const stream = Readable.from(chunks(), { objectMode: false });
+      stream.once("close", () => body?.destroy());
+      return stream;
+    },
+
+    async getBuffer(key, getOptions = {}) {
+      const response = await getObject(key);
+      const body = response.Body as Readable;
+      const { maxBytes } = getOptions;
+      if (maxBytes !== undefined && (response.ContentLength ?? 0) > maxBytes) {
+        body.destroy();
+        throw new TooLargeError(maxBytes);
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of body) {
+        size += (chunk as Buffer).length;
+        if (maxBytes !== undefined && size > maxBytes) {
+          body.destroy();
+          throw new TooLargeError(maxBytes);
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return Buffer.concat(chunks);
+    },
+
+    async stat(key): Promise<ObjectStat | null> {
+      try {
+        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey(key) }));
+        return { size: head.ContentLength ?? 0 };
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        throw error;
+      }
+    },
+
+    async delete(key) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey(key) }));
+    },
+
+    async exists(key) {
+      return (await storage.stat(key)) !== null;
+    },
+
+    async presignGet(key, presignOptions = {}) {
+      const { expiresInSeconds = 3600, contentType, downloadName } = presignOptions;
+      const command = new GetObjectCommand({
+        Bucket: bucket,
+        Key: objectKey(key),
+        ResponseContentType: contentType,
+        ResponseContentDisposition: downloadName ? `attachment; filename="${downloadName.replace(/[^A-Za-z0-9._-]/g, "_")}"` : undefined,
+      });
+      return getSignedUrl(client, command, { expiresIn: expiresInSeconds });
+    },
+  };
+  return storage;
+}
