@@ -80,6 +80,10 @@ export const RenderCodeConfig = z.strictObject({
   /** Characters typed per second. */
   typingSpeed: z.number().min(1).max(500).optional(),
   highlightLines: z.array(z.number().int().min(1)).max(1000).optional(),
+  /** Output frame size (rounded to even numbers) and rate; default 1280x720 at 30 fps. */
+  width: z.number().int().min(64).max(3840).optional(),
+  height: z.number().int().min(64).max(2160).optional(),
+  fps: z.number().int().min(1).max(60).optional(),
 });
 
 export const MixAudioConfig = z.strictObject({
@@ -100,6 +104,10 @@ export const OverlayConfig = z.strictObject({
   startSeconds: z.number().min(0).optional(),
   cornerRadius: z.number().int().min(0).max(500).optional(),
   borderWidth: z.number().int().min(0).max(100).optional(),
+  /** A colour name or #RRGGBB; default white. */
+  borderColor: z.string().regex(/^(?:[A-Za-z]{1,32}|#[0-9A-Fa-f]{6})$/, "a colour name or #RRGGBB").optional(),
+  /** Distance from the frame's edges for the corner presets, in pixels; default 2.5 % of the shorter side. */
+  margin: z.number().int().min(0).max(1000).optional(),
 });
 
 export const ComposeVideoConfig = z.strictObject({
@@ -120,6 +128,61 @@ export const CONFIG_SCHEMAS = {
 } as const satisfies Record<NodeType, z.ZodType>;
 
 export type MergeVideosConfig = z.infer<typeof MergeVideosConfig>;
+export type MixAudioConfig = z.infer<typeof MixAudioConfig>;
+export type ComposeVideoConfig = z.infer<typeof ComposeVideoConfig>;
+export type OverlayConfig = z.infer<typeof OverlayConfig>;
+export type RenderCodeConfig = z.infer<typeof RenderCodeConfig>;
+
+/**
+ * Invoke payloads of the ffmpeg Lambda functions (lambdas/video-merger, audio-mixer, video-composer) and
+ * what they return: the seeds' `{ s3_key, duration, size, cost }` plus what the node's output records.
+ * Keys are storage keys (validated again by the function against the key rules), never URLs or paths;
+ * `config` is the node's own config, checked with the node type's schema on both sides.
+ */
+const StorageKeyField = z.string().min(1).max(512);
+
+export const VideoMergerEvent = z.strictObject({
+  /** The segments, in play order. */
+  input_keys: z.array(StorageKeyField).min(1).max(100),
+  output_key: StorageKeyField,
+  /** true / "always": re-encode regardless; false / "auto" (default): stream copy when compatible. */
+  reencode: z.union([z.boolean(), z.enum(["auto", "always"])]).optional(),
+  width: z.number().int().min(16).max(7680).optional(),
+  height: z.number().int().min(16).max(4320).optional(),
+  fps: z.number().min(1).max(120).optional(),
+});
+export type VideoMergerEvent = z.infer<typeof VideoMergerEvent>;
+
+export const AudioMixerEvent = z.strictObject({
+  video_key: StorageKeyField,
+  audio_key: StorageKeyField,
+  output_key: StorageKeyField,
+  config: MixAudioConfig.optional(),
+});
+export type AudioMixerEvent = z.infer<typeof AudioMixerEvent>;
+
+export const VideoComposerEvent = z.strictObject({
+  background_key: StorageKeyField,
+  overlay_keys: z.array(StorageKeyField).min(1).max(8),
+  output_key: StorageKeyField,
+  config: ComposeVideoConfig.optional(),
+});
+export type VideoComposerEvent = z.infer<typeof VideoComposerEvent>;
+
+export const LambdaMediaResult = z.looseObject({
+  s3_key: z.string(),
+  /** Seconds. */
+  duration: z.number().nonnegative(),
+  size: z.number().int().nonnegative(),
+  /** US dollars: GB-seconds of the invocation. */
+  cost: z.number().nonnegative(),
+  width: z.number().int().positive().optional(),
+  height: z.number().int().positive().optional(),
+  video_codec: z.string().optional(),
+  audio_codec: z.string().optional(),
+  strategy: z.enum(["copy", "reencode"]).optional(),
+});
+export type LambdaMediaResult = z.infer<typeof LambdaMediaResult>;
 
 /**
  * The asset column of an asset node as a client may write it. `source` (the storage key) is set only by

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { createTopology, JobMessage, type NodeType } from "@vp/contracts";
 import { connectBus, createWorker, ensureTopology, JetStreamServer, startHealthServer, type ConsumeContext } from "@vp/bus";
 import { createPool, DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
-import { createLocalStorage, type Storage } from "@vp/storage";
+import { createStorageFromEnv, type Storage } from "@vp/storage";
 import { createLogger, startTracing, type Logger } from "@vp/telemetry";
 import { createJobRunner } from "./job-runner";
 import { registerShutdown } from "./lifecycle";
@@ -80,7 +80,7 @@ export async function runExecutor(options: {
     jobConcurrency: Object.fromEntries(types.map((t) => [t, concurrencyOf(t)])),
   });
   await ensureTopology(bus, topology, { consumers: types.map((t) => topology.consumers.job(t)) });
-  const storage = createLocalStorage({ root: env.STORAGE_ROOT });
+  const storage = createStorageFromEnv({ ...process.env, STORAGE_ROOT: env.STORAGE_ROOT });
   const runner = createJobRunner({ bus, topology, db, storage, workRoot: env.WORK_ROOT, works: options.works({ storage, logger }) });
 
   const app = await createWorker({

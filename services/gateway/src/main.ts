@@ -3,7 +3,7 @@ import { createTopology } from "@vp/contracts";
 import { connectBus, ensureTopology } from "@vp/bus";
 import { createPool } from "@vp/db";
 import { registerShutdown } from "@vp/runtime";
-import { createLocalStorage } from "@vp/storage";
+import { createStorageFromEnv } from "@vp/storage";
 import { createLogger, startTracing } from "@vp/telemetry";
 import { createApp } from "./app";
 import { loadEnv } from "./env";
@@ -16,7 +16,7 @@ const editor = createPool({ url: env.EDITOR_DATABASE_URL, applicationName: "gate
 const bus = await connectBus({ servers: env.NATS_URL, name: "gateway", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
 await ensureTopology(bus, topology, { consumers: [] });
-const storage = createLocalStorage({ root: env.STORAGE_ROOT });
+const storage = createStorageFromEnv({ ...process.env, STORAGE_ROOT: env.STORAGE_ROOT });
 
 let close!: () => void;
 const closing = new Promise<void>((resolve) => (close = resolve));
