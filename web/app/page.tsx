@@ -1,0 +1,5 @@
+import { PipelineList } from "@/components/pipeline-list";
+
+export default function Home() {
+  return <PipelineList />;
+}

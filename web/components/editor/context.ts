@@ -1,0 +1,41 @@
+"use client";
+
+import { createContext, useContext } from "react";
+import type { NodeLookup } from "@vp/flow-graph";
+import type { Api } from "@/lib/api";
+import type { EditorNode } from "@/lib/graph-state";
+
+export interface NodePatch {
+  title?: string;
+  inputs?: Record<string, string[]>;
+  config?: Record<string, unknown>;
+  asset?: { type?: string; content?: string };
+}
+
+/** What node cards and the panel need from the editor: the model and the one write path. */
+export interface EditorContextValue {
+  pipelineId: string;
+  api: Api;
+  nodes: ReadonlyMap<string, EditorNode>;
+  lookup: NodeLookup;
+  /** Saves a structure change through the gateway; resolves false (and shows why) when it was refused. */
+  updateNode(id: string, patch: NodePatch): Promise<boolean>;
+  execute(id: string): Promise<void>;
+  executing: ReadonlySet<string>;
+  upload(id: string, file: File): Promise<void>;
+  /** Upload progress per node (0..1) while a file is being sent. */
+  uploads: ReadonlyMap<string, number>;
+  /** Text/JSON asset content as typed (saved debounced), shared by the node and the panel. */
+  textDraft(id: string): string | undefined;
+  setTextDraft(id: string, text: string): void;
+  toast(message: string, kind?: "error" | "info"): void;
+  select(id: string | null): void;
+}
+
+export const EditorContext = createContext<EditorContextValue | null>(null);
+
+export function useEditor(): EditorContextValue {
+  const value = useContext(EditorContext);
+  if (!value) throw new Error("useEditor outside the editor");
+  return value;
+}

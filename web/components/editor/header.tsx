@@ -1,0 +1,63 @@
+"use client";
+
+import Link from "next/link";
+import { formatCost } from "@/lib/format";
+import type { StatusCounts } from "@/lib/graph-state";
+import type { LiveStatus } from "@/lib/use-pipeline";
+
+/** The pipeline page's header: title, live progress counts and total cost, connection state, actions. */
+export function EditorHeader({
+  title,
+  counts,
+  cost,
+  live,
+  onFitView,
+  onExport,
+}: {
+  title: string;
+  counts: StatusCounts;
+  cost: number;
+  live: LiveStatus;
+  onFitView: () => void;
+  onExport: () => void;
+}) {
+  const running = counts.in_progress + counts.queued;
+  const pct = (n: number) => (counts.total ? `${(n / counts.total) * 100}%` : "0%");
+  return (
+    <header className="editor-header">
+      <Link href="/" className="back-link" aria-label="Back to the pipelines">
+        ← Pipelines
+      </Link>
+      <h1 className="editor-title" title={title} data-testid="pipeline-title">
+        {title}
+      </h1>
+      <div className="header-progress" data-testid="pipeline-progress" data-completed={counts.completed} data-total={counts.total}>
+        <div className="bar stacked" aria-hidden>
+          <div className="bar-fill completed" style={{ width: pct(counts.completed) }} />
+          <div className="bar-fill running" style={{ width: pct(running) }} />
+          <div className="bar-fill failed" style={{ width: pct(counts.failed) }} />
+        </div>
+        <span className="small">
+          <strong>{counts.completed}</strong>/{counts.total} completed
+          {running ? ` · ${running} running` : ""}
+          {counts.failed ? ` · ${counts.failed} failed` : ""}
+        </span>
+      </div>
+      <div className="header-cost small" data-testid="pipeline-cost">
+        Total <strong>{formatCost(cost)}</strong>
+      </div>
+      <div className={`live-indicator ${live}`} data-testid="live-status" data-live={live} role="status">
+        <span className="badge-dot" aria-hidden />
+        {live === "live" ? "Live" : live === "connecting" ? "Connecting…" : "Reconnecting…"}
+      </div>
+      <div className="row">
+        <button type="button" className="button secondary small" onClick={onFitView} data-testid="fit-view">
+          Fit view
+        </button>
+        <button type="button" className="button secondary small" onClick={onExport} data-testid="export-button">
+          Export JSON
+        </button>
+      </div>
+    </header>
+  );
+}

@@ -1,0 +1,128 @@
+"use client";
+
+import { memo } from "react";
+import { Handle, Position, type NodeProps } from "@xyflow/react";
+import { outputMediaType, type MediaType } from "@vp/contracts";
+import { formatCost, formatDuration } from "@/lib/format";
+import { inputSlots, MEDIA_LABEL, NODE_TYPE_INFO } from "@/lib/node-types";
+import type { EditorNode } from "@/lib/graph-state";
+import { NodeTypeIcon, PlayIcon } from "../icons";
+import { AssetText, AssetUpload, isTextAsset } from "./asset-body";
+import { useEditor } from "./context";
+import { OutputPreview } from "./output-preview";
+import { ProgressBar, runnability, StatusBadge } from "./status";
+
+/** The seeds' NodeHeader: icon, title and type, status badge, and the play button when the node can run. */
+function NodeHeader({ node }: { node: EditorNode }) {
+  const { lookup, execute, executing } = useEditor();
+  const info = NODE_TYPE_INFO[node.type];
+  const { canRun, reason } = runnability(node, lookup);
+  const busy = executing.has(node.id);
+  return (
+    <div className="node-header">
+      <span className="node-icon" style={{ color: info.color, background: info.tint }}>
+        <NodeTypeIcon type={node.type} />
+      </span>
+      <div className="node-titles">
+        <div className="node-title" title={node.title} data-testid={`node-title-${node.id}`}>
+          {node.title}
+        </div>
+        <div className="node-type">{info.label}</div>
+      </div>
+      <div className="node-actions">
+        <StatusBadge status={node.status} testId={`status-${node.id}`} />
+        {node.status === "pending" && (
+          <button
+            type="button"
+            className="play nodrag"
+            disabled={!canRun || busy}
+            title={canRun ? "Run this node" : reason}
+            aria-label={canRun ? `Run ${node.title}` : `Cannot run ${node.title}: ${reason}`}
+            onClick={(e) => {
+              e.stopPropagation();
+              void execute(node.id);
+            }}
+            data-testid={`execute-${node.id}`}
+          >
+            <PlayIcon />
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function NodeCardImpl({ id, selected }: NodeProps) {
+  const { nodes } = useEditor();
+  const node = nodes.get(id);
+  if (!node) return null;
+  const info = NODE_TYPE_INFO[node.type];
+  const slots = inputSlots(node.type);
+  const produces = outputMediaType(node.type, node.asset as { type?: MediaType } | null);
+  const metadata = node.metadata ?? {};
+  const running = node.status === "in_progress";
+  const isAsset = node.type === "asset";
+
+  return (
+    <div
+      className={`node-card status-${node.status}${selected ? " selected" : ""}`}
+      style={{ ["--accent" as string]: info.color, ["--tint" as string]: info.tint }}
+      data-testid={`node-${node.id}`}
+      data-node-type={node.type}
+    >
+      <NodeHeader node={node} />
+
+      {slots.length > 0 && (
+        <div className="node-slots">
+          {slots.map((slot) => {
+            const count = node.inputs?.[slot.slot]?.length ?? 0;
+            return (
+              <div className="node-slot" key={slot.slot} data-testid={`slot-${node.id}-${slot.slot}`}>
+                <Handle type="target" position={Position.Left} id={slot.slot} className="handle handle-in" />
+                <span className="slot-name">{slot.slot}</span>
+                <span className={`slot-hint${count < slot.min ? " short" : ""}`} title={slot.description}>
+                  {count} · {slot.hint}
+                </span>
+              </div>
+            );
+          })}
+        </div>
+      )}
+
+      <div className="node-body">
+        {node.status === "completed" && node.output ? (
+          <OutputPreview node={node} />
+        ) : isAsset && isTextAsset(node) ? (
+          <AssetText node={node} rows={4} />
+        ) : isAsset ? (
+          <AssetUpload node={node} />
+        ) : (
+          <div className="placeholder small">{running ? "Working…" : node.status === "queued" ? "Queued, starting soon…" : "The output shows here"}</div>
+        )}
+      </div>
+
+      {running && (
+        <div className="node-progress">
+          <ProgressBar percent={metadata.progress} testId={`progress-${node.id}`} label={`${node.title} progress`} />
+          <span className="small">{metadata.progress !== undefined ? `${Math.round(metadata.progress)}%` : "started"}</span>
+        </div>
+      )}
+      {node.status === "failed" && metadata.error && (
+        <div className="node-error" title={metadata.error} data-testid={`error-${node.id}`}>
+          {metadata.error}
+        </div>
+      )}
+
+      <div className="node-footer">
+        <span className="small muted" data-testid={`cost-${node.id}`}>
+          {metadata.cost !== undefined ? formatCost(metadata.cost) : "—"}
+          {node.output?.duration !== undefined ? ` · ${formatDuration(node.output.duration)}` : ""}
+        </span>
+        <span className="out-label small">{produces ? `${MEDIA_LABEL[produces]} out` : "out"}</span>
+        <Handle type="source" position={Position.Right} id="out" className="handle handle-out" />
+      </div>
+    </div>
+  );
+}
+
+export const NodeCard = memo(NodeCardImpl);

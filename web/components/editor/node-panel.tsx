@@ -1,0 +1,236 @@
+"use client";
+
+import { useEffect, useRef, useState } from "react";
+import { MEDIA_TYPES, Title, type MediaType } from "@vp/contracts";
+import { formatBytes, formatCost, formatDuration } from "@/lib/format";
+import { inputSlots, MEDIA_LABEL, NODE_TYPE_INFO, STATUS_LABEL } from "@/lib/node-types";
+import type { EditorNode } from "@/lib/graph-state";
+import { NodeTypeIcon } from "../icons";
+import { AssetText, AssetUpload, isTextAsset } from "./asset-body";
+import { ConfigForm } from "./config-form";
+import { useEditor } from "./context";
+import { OutputPreview } from "./output-preview";
+import { StatusBadge } from "./status";
+
+const TITLE_SAVE_DELAY_MS = 450;
+
+/** The side panel of the selected node: title, asset, inputs (with the segment order), config, run. */
+export function NodePanel({ node, onClose }: { node: EditorNode; onClose: () => void }) {
+  const info = NODE_TYPE_INFO[node.type];
+  return (
+    <aside className="panel" aria-label={`${node.title} settings`} data-testid="node-panel">
+      <div className="panel-head" style={{ borderTopColor: info.color }}>
+        <span className="node-icon" style={{ color: info.color, background: info.tint }}>
+          <NodeTypeIcon type={node.type} />
+        </span>
+        <div className="node-titles">
+          <div className="panel-type">{info.label}</div>
+          <div className="muted small mono" title="Node id">
+            {node.id}
+          </div>
+        </div>
+        <button type="button" className="icon-button" aria-label="Close panel (Escape)" onClick={onClose}>
+          ×
+        </button>
+      </div>
+      <div className="panel-scroll">
+        <TitleField key={`title-${node.id}`} node={node} />
+        {node.type === "asset" && <AssetSection node={node} />}
+        {inputSlots(node.type).length > 0 && <InputsSection node={node} />}
+        {node.type !== "asset" && (
+          <section className="panel-section">
+            <h3>Settings</h3>
+            <ConfigForm key={`config-${node.id}`} node={node} />
+          </section>
+        )}
+        <RunSection node={node} />
+      </div>
+    </aside>
+  );
+}
+
+function TitleField({ node }: { node: EditorNode }) {
+  const { updateNode } = useEditor();
+  const [value, setValue] = useState(node.title);
+  const [error, setError] = useState<string | null>(null);
+  const [editing, setEditing] = useState(false);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => {
+    if (!editing) setValue(node.title);
+  }, [node.title, editing]);
+  useEffect(() => () => clearTimeout(timer.current), []);
+  return (
+    <section className="panel-section">
+      <div className={`field${error ? " invalid" : ""}`}>
+        <label htmlFor="node-title">Title</label>
+        <input
+          id="node-title"
+          value={value}
+          data-testid="panel-title"
+          aria-invalid={!!error}
+          onFocus={() => setEditing(true)}
+          onBlur={() => setEditing(false)}
+          onChange={(e) => {
+            const next = e.target.value;
+            setValue(next);
+            clearTimeout(timer.current);
+            const parsed = Title.safeParse(next);
+            if (!parsed.success) {
+              setError(`Title ${parsed.error.issues[0]?.message ?? "is invalid"}; not saved`);
+              return;
+            }
+            setError(null);
+            timer.current = setTimeout(() => {
+              if (parsed.data !== node.title) void updateNode(node.id, { title: parsed.data });
+            }, TITLE_SAVE_DELAY_MS);
+          }}
+        />
+        {error && (
+          <span className="field-error" data-testid="title-error">
+            {error}
+          </span>
+        )}
+      </div>
+    </section>
+  );
+}
+
+function AssetSection({ node }: { node: EditorNode }) {
+  const { updateNode } = useEditor();
+  const asset = (node.asset ?? {}) as { type?: MediaType; source?: string };
+  const pending = node.status === "pending";
+  return (
+    <section className="panel-section">
+      <h3>Asset</h3>
+      <div className="field">
+        <label htmlFor="asset-type">Media type</label>
+        <select
+          id="asset-type"
+          value={asset.type ?? ""}
+          disabled={!pending || !!asset.source}
+          title={asset.source ? "Fixed by the uploaded file" : undefined}
+          onChange={(e) => void updateNode(node.id, { asset: { type: e.target.value } })}
+          data-testid="asset-type"
+        >
+          {MEDIA_TYPES.map((t) => (
+            <option key={t} value={t}>
+              {MEDIA_LABEL[t]}
+            </option>
+          ))}
+        </select>
+      </div>
+      {isTextAsset(node) ? <AssetText node={node} rows={8} /> : <AssetUpload node={node} compact />}
+    </section>
+  );
+}
+
+/** Connected inputs per slot; a slot that takes several (merge-videos segments) can be reordered. */
+function InputsSection({ node }: { node: EditorNode }) {
+  const { nodes, updateNode } = useEditor();
+  const reorder = (slot: string, ids: string[], from: number, to: number) => {
+    const next = [...ids];
+    const [moved] = next.splice(from, 1);
+    next.splice(to, 0, moved!);
+    void updateNode(node.id, { inputs: { [slot]: next } });
+  };
+  return (
+    <section className="panel-section">
+      <h3>Inputs</h3>
+      {inputSlots(node.type).map((slot) => {
+        const ids = node.inputs?.[slot.slot] ?? [];
+        return (
+          <div className="slot-list" key={slot.slot} data-testid={`panel-slot-${slot.slot}`}>
+            <div className="slot-list-head">
+              <strong>{slot.slot}</strong>
+              <span className="muted small">
+                {slot.description} · {slot.hint}
+              </span>
+            </div>
+            {ids.length === 0 && <p className="muted small">Drag from a node&apos;s output onto the “{slot.slot}” handle.</p>}
+            <ol>
+              {ids.map((id, index) => (
+                <li key={id} data-testid="slot-item" data-id={id}>
+                  <span className="order">{index + 1}</span>
+                  <span className="slot-item-title" title={id}>
+                    {nodes.get(id)?.title ?? id}
+                  </span>
+                  {slot.max > 1 && (
+                    <>
+                      <button type="button" className="icon-button" disabled={index === 0} aria-label={`Move ${nodes.get(id)?.title ?? id} up`} onClick={() => reorder(slot.slot, ids, index, index - 1)}>
+                        ↑
+                      </button>
+                      <button
+                        type="button"
+                        className="icon-button"
+                        disabled={index === ids.length - 1}
+                        aria-label={`Move ${nodes.get(id)?.title ?? id} down`}
+                        onClick={() => reorder(slot.slot, ids, index, index + 1)}
+                      >
+                        ↓
+                      </button>
+                    </>
+                  )}
+                  <button
+                    type="button"
+                    className="icon-button"
+                    aria-label={`Disconnect ${nodes.get(id)?.title ?? id}`}
+                    onClick={() => void updateNode(node.id, { inputs: { [slot.slot]: ids.filter((x) => x !== id) } })}
+                  >
+                    ×
+                  </button>
+                </li>
+              ))}
+            </ol>
+          </div>
+        );
+      })}
+    </section>
+  );
+}
+
+function RunSection({ node }: { node: EditorNode }) {
+  const { api, pipelineId } = useEditor();
+  const m = node.metadata ?? {};
+  const output = node.output;
+  const rows: Array<[string, string]> = [];
+  if (m.jobId) rows.push(["Job", String(m.jobId)]);
+  if (m.startedAt) rows.push(["Started", new Date(m.startedAt).toLocaleTimeString("en-GB")]);
+  if (m.completedAt) rows.push(["Finished", new Date(m.completedAt).toLocaleTimeString("en-GB")]);
+  if (m.retries) rows.push(["Retries", String(m.retries)]);
+  if (m.cost !== undefined) rows.push(["Cost", formatCost(m.cost)]);
+  if (output?.duration !== undefined) rows.push(["Duration", formatDuration(output.duration)]);
+  if (output?.size !== undefined) rows.push(["Size", formatBytes(output.size)]);
+  if (output?.width && output.height) rows.push(["Frame", `${output.width}×${output.height}`]);
+  return (
+    <section className="panel-section">
+      <h3>Run</h3>
+      <div className="row">
+        <StatusBadge status={node.status} />
+        <span className="muted small">{STATUS_LABEL[node.status]}</span>
+      </div>
+      {rows.length > 0 && (
+        <dl className="facts">
+          {rows.map(([k, v]) => (
+            <div key={k}>
+              <dt>{k}</dt>
+              <dd className={k === "Job" ? "mono" : undefined}>{v}</dd>
+            </div>
+          ))}
+        </dl>
+      )}
+      {node.status === "failed" && m.error && (
+        <p className="node-error full" data-testid="panel-error">
+          {m.error}
+        </p>
+      )}
+      {node.status === "completed" && output && (
+        <>
+          <OutputPreview node={node} large />
+          <a className="link-button" href={api.outputUrl(pipelineId, node.id)} download>
+            Download output
+          </a>
+        </>
+      )}
+    </section>
+  );
+}

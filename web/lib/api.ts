@@ -1,0 +1,132 @@
+import type { NodePosition, NodeType, PipelineDocument, SerializedNode, SerializedPipeline } from "@vp/contracts";
+import type { DocumentProblem } from "@vp/flow-graph";
+
+/** A node as the API serializes it, with the editor's canvas position. */
+export type ApiNode = SerializedNode & { position?: NodePosition | null };
+
+export interface NodeCounts {
+  total: number;
+  pending: number;
+  queued: number;
+  in_progress: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+}
+
+export type ListedPipeline = SerializedPipeline & { node_counts?: NodeCounts };
+
+/** A failed call to the gateway, with the reason to show. `status` 0 means the gateway was unreachable. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly problems?: Array<DocumentProblem & { text?: string }>,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+  get unreachable(): boolean {
+    return this.status === 0 || this.status === 503;
+  }
+}
+
+/**
+ * The gateway's HTTP API as the browser uses it. Every structure write goes through these validated
+ * routes (the one write path); nothing in the editor writes execution state.
+ */
+export function createApi(gatewayUrl: string) {
+  const root = `${gatewayUrl.replace(/\/+$/, "")}/v1/video_production`;
+
+  async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${root}${path}`, {
+        method,
+        headers: body === undefined ? {} : { "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+      });
+    } catch (error) {
+      throw new ApiError(0, `Cannot reach the gateway at ${gatewayUrl} (${(error as Error).message}). Is it running?`);
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!response.ok) {
+      const payload = json as { error?: string; problems?: ApiError["problems"] } | undefined;
+      throw new ApiError(response.status, payload?.error ?? `The gateway answered ${response.status} ${response.statusText}`, payload?.problems);
+    }
+    return json as T;
+  }
+
+  const nodePath = (pipelineId: string, nodeId?: string) =>
+    `/pipelines/${encodeURIComponent(pipelineId)}/nodes${nodeId === undefined ? "" : `/${encodeURIComponent(nodeId)}`}`;
+
+  return {
+    root,
+    gatewayUrl,
+    listPipelines: (page = 1, per = 50) =>
+      request<{ pipelines: ListedPipeline[]; meta: { current_page: number; total_pages: number; total_count: number } }>(
+        "GET",
+        `/pipelines?page=${page}&per=${per}`,
+      ),
+    getPipeline: (id: string) => request<{ pipeline: SerializedPipeline & { nodes: ApiNode[] } }>("GET", `/pipelines/${encodeURIComponent(id)}`),
+    createPipeline: (title: string) => request<{ pipeline: SerializedPipeline }>("POST", "/pipelines", { title }),
+    renamePipeline: (id: string, title: string) => request<{ pipeline: SerializedPipeline }>("PATCH", `/pipelines/${encodeURIComponent(id)}`, { title }),
+    deletePipeline: (id: string) => request<void>("DELETE", `/pipelines/${encodeURIComponent(id)}`),
+    exportPipeline: (id: string) => request<PipelineDocument>("GET", `/pipelines/${encodeURIComponent(id)}/export`),
+    importPipeline: (document: unknown) => request<{ pipeline: SerializedPipeline & { nodes: ApiNode[] } }>("POST", "/pipelines/import", document),
+
+    createNode: (
+      pipelineId: string,
+      node: { id: string; title: string; type: NodeType; inputs?: Record<string, string[]>; config?: Record<string, unknown>; asset?: { type: string; content?: string }; position?: NodePosition },
+    ) => request<{ node: ApiNode }>("POST", nodePath(pipelineId), node),
+    updateNode: (
+      pipelineId: string,
+      nodeId: string,
+      patch: { title?: string; inputs?: Record<string, string[]>; config?: Record<string, unknown>; asset?: { type?: string; content?: string }; position?: NodePosition },
+    ) => request<{ node: ApiNode }>("PATCH", nodePath(pipelineId, nodeId), patch),
+    deleteNode: (pipelineId: string, nodeId: string) => request<void>("DELETE", nodePath(pipelineId, nodeId)),
+    executeNode: (pipelineId: string, nodeId: string) =>
+      request<{ status: "queued" | "accepted"; job_id: string }>("POST", `${nodePath(pipelineId, nodeId)}/execute`),
+
+    outputUrl: (pipelineId: string, nodeId: string, version?: string) =>
+      `${root}${nodePath(pipelineId, nodeId)}/output${version ? `?v=${encodeURIComponent(version)}` : ""}`,
+    eventsUrl: (pipelineId: string) => `${root}/pipelines/${encodeURIComponent(pipelineId)}/events`,
+
+    /** PUT the raw file with upload progress (fetch has none), streamed to storage by the gateway. */
+    uploadAsset(pipelineId: string, nodeId: string, file: File, contentType: string, onProgress: (fraction: number) => void): Promise<{ node: ApiNode }> {
+      return new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open("PUT", `${root}${nodePath(pipelineId, nodeId)}/asset`);
+        xhr.setRequestHeader("content-type", contentType);
+        xhr.upload.onprogress = (event) => {
+          if (event.lengthComputable) onProgress(event.loaded / event.total);
+        };
+        xhr.onload = () => {
+          let payload: { error?: string; node?: ApiNode } | undefined;
+          try {
+            payload = JSON.parse(xhr.responseText);
+          } catch {
+            payload = undefined;
+          }
+          if (xhr.status >= 200 && xhr.status < 300 && payload?.node) resolve({ node: payload.node });
+          else reject(new ApiError(xhr.status, payload?.error ?? `Upload failed with ${xhr.status}`));
+        };
+        xhr.onerror = () => reject(new ApiError(0, `Cannot reach the gateway at ${gatewayUrl} to upload ${file.name}`));
+        xhr.send(file);
+      });
+    },
+  };
+}
+
+export type Api = ReturnType<typeof createApi>;
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
