@@ -1,0 +1,508 @@
+/**
+ * deploy/k8s, checked without a cluster: every YAML parses; base and both overlays render with
+ * `kubectl kustomize`; every core object validates against its Kubernetes schema (kubernetes-models);
+ * KEDA ScaledObjects and the CloudNativePG Cluster have what those operators require; and the environment
+ * the manifests give each service is cross-checked against the service's own zod env schema.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { createTopology, EXECUTOR_OF, NODE_TYPES, type NodeType } from "@vp/contracts";
+import { DB_ROLES, rolePasswordEnv, type DbRole } from "@vp/db";
+import { Env as GatewayEnv } from "../../services/gateway/src/env";
+import { Env as SchedulerEnv } from "../../services/scheduler/src/env";
+import { Env as StateWriterEnv } from "../../services/state-writer/src/env";
+import { Env as ExecutorFfmpegEnv } from "../../services/executor-ffmpeg/src/env";
+import { Env as ExecutorAiEnv } from "../../services/executor-ai/src/env";
+import {
+  containerEnv,
+  containers,
+  find,
+  get,
+  isCore,
+  K8S_DIR,
+  kustomize,
+  OVERLAYS,
+  parseYaml,
+  podLabels,
+  podSpec,
+  probePort,
+  readText,
+  rel,
+  requireKubectl,
+  ROOT,
+  validateCore,
+  walk,
+  yamlFiles,
+  type Container,
+  type K8sObject,
+  type Overlay,
+} from "./k8s";
+
+const NAMESPACE = "video-pipelines";
+const topology = createTopology();
+
+/** The five backend services: their env schema, and the database roles whose password each one gets. */
+const SERVICES = {
+  gateway: { schema: GatewayEnv, roles: [DB_ROLES.reader, DB_ROLES.editor], portVar: "PORT" },
+  scheduler: { schema: SchedulerEnv, roles: [DB_ROLES.reader], portVar: "HEALTH_PORT" },
+  "state-writer": { schema: StateWriterEnv, roles: [DB_ROLES.stateWriter], portVar: "HEALTH_PORT" },
+  "executor-ffmpeg": { schema: ExecutorFfmpegEnv, roles: [DB_ROLES.reader], portVar: "HEALTH_PORT" },
+  "executor-ai": { schema: ExecutorAiEnv, roles: [DB_ROLES.reader], portVar: "HEALTH_PORT" },
+} satisfies Record<string, { schema: z.ZodObject; roles: DbRole[]; portVar: string }>;
+type ServiceName = keyof typeof SERVICES;
+const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
+
+/**
+ * Variables a service reads outside its zod schema, each with where it is read. The test below checks each
+ * named file really mentions the variable, so this list cannot silently go stale.
+ */
+const READ_OUTSIDE_SCHEMA: { name: string; readIn: string[]; why: string }[] = [
+  {
+    name: "DATABASE_ADMIN_URL",
+    readIn: ["services/gateway/src/env.ts", "services/scheduler/src/env.ts", "services/state-writer/src/env.ts", "packages/runtime/src/executor.ts"],
+    why: "base URL (host, port, database; no credentials here) from which the DATABASE_URL defaults derive each role's URL with roleUrl()",
+  },
+  {
+    name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+    readIn: ["packages/telemetry/src/tracing.ts"],
+    why: "turns on the OTLP/HTTP trace exporter (and is read again by the OpenTelemetry SDK)",
+  },
+  { name: "LOG_PRETTY", readIn: ["packages/telemetry/src/logger.ts"], why: "human-readable logs (local runs only)" },
+];
+/** The roles' passwords: read by roleUrl() in packages/db/src/connection.ts under rolePasswordEnv(role). */
+const PASSWORD_VARS = new Map(Object.values(DB_ROLES).map((role) => [rolePasswordEnv(role), role]));
+/** Prefixes read by libraries: OTEL_* by the OpenTelemetry SDK (NodeSDK reads its env configuration), NODE_* by Node. */
+const LIBRARY_PREFIXES = ["OTEL_", "NODE_"];
+
+/** Secrets the manifests reference and the operator creates (deploy/k8s/README.md "Secrets"), or CloudNativePG does. */
+const OPERATOR_SECRETS = ["vp-db-editor", "vp-db-state-writer", "vp-db-reader", "vp-provider-keys"];
+const GENERATED_SECRETS = ["vp-postgres-app"];
+
+/** Node types whose work costs money (paid providers, headless Chromium): their executors may idle at zero. */
+const EXPENSIVE: NodeType[] = ["talking-head", "generate-animation", "generate-voiceover", "render-code"];
+
+let base: K8sObject[];
+const rendered = {} as Record<Overlay, K8sObject[]>;
+
+beforeAll(() => {
+  requireKubectl();
+  base = kustomize(join(K8S_DIR, "base"));
+  for (const overlay of OVERLAYS) rendered[overlay] = kustomize(join(K8S_DIR, "overlays", overlay));
+});
+
+const ours = (objs: K8sObject[]) => objs.filter((o) => o.metadata?.labels?.["app.kubernetes.io/part-of"] === "video-pipelines");
+const serviceDeployment = (objs: K8sObject[], name: ServiceName) => get(objs, "Deployment", name);
+const serviceContainer = (objs: K8sObject[], name: ServiceName): Container => {
+  const c = containers(serviceDeployment(objs, name)).find((x) => x.name === name);
+  if (!c) throw new Error(`Deployment/${name} has no container named ${name}`);
+  return c;
+};
+
+describe("deploy/k8s YAML", () => {
+  it("every YAML file parses (multi-document) into objects with apiVersion and kind", () => {
+    const files = yamlFiles();
+    expect(files.length).toBeGreaterThan(10);
+    for (const file of files) {
+      const docs = parseYaml(readFileSync(file, "utf8"), rel(file));
+      expect(docs.length, `${rel(file)} has no document`).toBeGreaterThan(0);
+      for (const doc of docs) {
+        expect(doc, rel(file)).toMatchObject({ apiVersion: expect.any(String), kind: expect.any(String) });
+      }
+    }
+  });
+
+  it("every kustomization renders, and the overlays render the whole base", () => {
+    expect(base.length).toBeGreaterThan(30);
+    for (const overlay of OVERLAYS) {
+      const names = new Set(rendered[overlay].map((o) => `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, "")}`));
+      for (const o of base) expect(names, `${overlay} lacks ${o.kind}/${o.metadata.name}`).toContain(`${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, "")}`);
+    }
+  });
+});
+
+describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
+  const objs = () => (which === "base" ? base : rendered[which]);
+
+  it("validates every core Kubernetes object against its schema (kubernetes-models)", () => {
+    const core = objs().filter(isCore);
+    expect(core.length).toBeGreaterThan(25);
+    for (const obj of core) validateCore(obj);
+    const other = objs().filter((o) => !isCore(o)).map((o) => `${o.apiVersion} ${o.kind}`);
+    // Everything else is checked field by field below.
+    expect(new Set(other)).toEqual(new Set(["keda.sh/v1alpha1 ScaledObject", "postgresql.cnpg.io/v1 Cluster"]));
+  });
+
+  it("puts everything in one namespace, labelled with its apply stage", () => {
+    for (const o of objs()) {
+      if (o.kind === "Namespace") expect(o.metadata.name).toBe(NAMESPACE);
+      else expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(NAMESPACE);
+      expect(o.metadata.labels?.["app.kubernetes.io/part-of"], `${o.kind}/${o.metadata.name}`).toBe("video-pipelines");
+      expect(["platform", "migrate", "app"], `${o.kind}/${o.metadata.name} vp-stage`).toContain(o.metadata.labels?.["vp-stage"]);
+    }
+    const stage = (kind: string, name: string) => get(objs(), kind, name).metadata.labels?.["vp-stage"];
+    expect(stage("Namespace", NAMESPACE)).toBe("platform");
+    expect(stage("StatefulSet", "nats")).toBe("platform");
+    expect(stage("Cluster", "vp-postgres")).toBe("platform");
+    expect(stage("Job", "vp-migrate")).toBe("migrate");
+    for (const name of [...SERVICE_NAMES, "web"]) expect(stage("Deployment", name)).toBe("app");
+  });
+
+  it("holds no Secret values: only references to the Secrets the README tells the operator to create", () => {
+    expect(objs().filter((o) => o.kind === "Secret")).toEqual([]);
+    const readme = readText("deploy/k8s/README.md");
+    const referenced = new Set<string>();
+    for (const o of objs()) {
+      for (const c of containers(o)) {
+        for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) referenced.add(e.valueFrom.secretKeyRef.name);
+        for (const f of c.envFrom ?? []) if (f.secretRef) referenced.add(f.secretRef.name);
+      }
+      for (const v of podSpec(o)?.volumes ?? []) if (v.secret) referenced.add(v.secret.secretName);
+      for (const r of o.kind === "Cluster" ? (o.spec.managed?.roles ?? []) : []) if (r.passwordSecret) referenced.add(r.passwordSecret.name);
+    }
+    for (const name of referenced) {
+      expect([...OPERATOR_SECRETS, ...GENERATED_SECRETS], `unexpected Secret ${name}`).toContain(name);
+      expect(readme, `deploy/k8s/README.md does not mention the Secret ${name}`).toContain(name);
+    }
+  });
+
+  it("pins every image (a tag or a digest, never latest), NATS at 2.10.23 or newer", () => {
+    for (const o of objs()) {
+      for (const c of containers(o)) {
+        expect(c.image, `${o.kind}/${o.metadata.name}`).toMatch(/^[^@\s]+(:[\w][\w.-]*|@sha256:[0-9a-f]{64})$/);
+        expect(c.image).not.toMatch(/:latest$/);
+      }
+    }
+    const nats = containers(get(objs(), "StatefulSet", "nats")).find((c) => c.name === "nats")!;
+    const [major, minor, patch] = /^nats:(\d+)\.(\d+)\.(\d+)/.exec(nats.image)!.slice(1).map(Number) as [number, number, number];
+    expect(major * 1e6 + minor * 1e3 + patch, nats.image).toBeGreaterThanOrEqual(2_010_023);
+    const pg = get(objs(), "Cluster", "vp-postgres");
+    expect(pg.spec.imageName).toMatch(/:\d+(\.\d+)*(-[\w.-]+)?$|@sha256:/);
+  });
+
+  it("runs every pod as non-root, without privilege escalation or capabilities, and without API tokens", () => {
+    for (const o of objs().filter(podSpec)) {
+      const spec = podSpec(o);
+      const what = `${o.kind}/${o.metadata.name}`;
+      expect(spec.securityContext?.runAsNonRoot, what).toBe(true);
+      expect(spec.securityContext?.runAsUser, what).toBeGreaterThan(0);
+      expect(spec.securityContext?.seccompProfile?.type, what).toBe("RuntimeDefault");
+      expect(spec.automountServiceAccountToken, what).toBe(false);
+      expect(find(objs(), "ServiceAccount", spec.serviceAccountName), `${what}: ServiceAccount ${spec.serviceAccountName}`).toBeDefined();
+      for (const c of containers(o)) {
+        expect(c.securityContext?.allowPrivilegeEscalation, `${what} ${c.name}`).toBe(false);
+        expect(c.securityContext?.capabilities?.drop, `${what} ${c.name}`).toEqual(["ALL"]);
+        expect(c.resources?.requests?.memory, `${what} ${c.name} memory request`).toBeDefined();
+        expect(c.resources?.limits?.memory, `${what} ${c.name} memory limit`).toBeDefined();
+      }
+    }
+    // The five services also run on a read-only root file system (their writable paths are volumes).
+    for (const name of SERVICE_NAMES) expect(serviceContainer(objs(), name).securityContext.readOnlyRootFilesystem, name).toBe(true);
+  });
+
+  it("gives each service exactly the variables its env schema knows, and every one it requires", () => {
+    for (const name of SERVICE_NAMES) {
+      const { schema, roles } = SERVICES[name];
+      const c = serviceContainer(objs(), name);
+      const { env, secretImports } = containerEnv(objs(), c);
+      const known = new Set(Object.keys(schema.shape));
+      for (const key of env.keys()) {
+        const outside =
+          READ_OUTSIDE_SCHEMA.some((v) => v.name === key) || PASSWORD_VARS.has(key) || LIBRARY_PREFIXES.some((p) => key.startsWith(p));
+        expect(known.has(key) || outside, `${name}: ${key} is set by the manifests but unknown to its env schema and to the allowlist`).toBe(true);
+      }
+      // Required without a default: a schema field that does not accept "unset".
+      for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+        if (!field.safeParse(undefined).success) expect(env.has(key), `${name}: ${key} is required by its env schema and not set`).toBe(true);
+      }
+      // The literal values parse with the service's own schema (ports are numbers, etc.).
+      const values: Record<string, string> = {};
+      for (const [key, v] of env) values[key] = v.kind === "value" ? v.value : "from-a-secret";
+      const parsed = schema.safeParse(values);
+      expect(parsed.success, `${name}: ${parsed.success ? "" : z.prettifyError(parsed.error)}`).toBe(true);
+      // Database roles: each service gets the password of exactly the roles it uses (only the state-writer
+      // ever holds vp_state_writer's), from the Secret CloudNativePG uses for that role.
+      const cluster = get(objs(), "Cluster", "vp-postgres");
+      const passwords = [...env.keys()].filter((k) => PASSWORD_VARS.has(k));
+      expect(passwords.sort(), name).toEqual(roles.map(rolePasswordEnv).sort());
+      for (const role of roles) {
+        const ref = env.get(rolePasswordEnv(role));
+        const managed = cluster.spec.managed.roles.find((r: { name: string }) => r.name === role);
+        expect(ref, `${name} ${role}`).toEqual({ kind: "secret", secret: managed.passwordSecret.name, key: "password" });
+      }
+      // Secrets imported whole must be optional (the service works without them) and documented.
+      for (const imported of secretImports) {
+        expect(imported.optional, `${name} imports Secret ${imported.name}`).toBe(true);
+        expect(OPERATOR_SECRETS).toContain(imported.name);
+      }
+    }
+  });
+
+  it("keeps the allowlist of variables read outside the schemas honest", () => {
+    for (const v of READ_OUTSIDE_SCHEMA) {
+      for (const file of v.readIn) expect(readText(file), `${v.name} is not read in ${file} (${v.why})`).toContain(v.name);
+    }
+  });
+
+  it("probes each service on the port its schema resolves (/ready for readiness, /health for liveness)", () => {
+    for (const name of SERVICE_NAMES) {
+      const { schema, portVar } = SERVICES[name];
+      const c = serviceContainer(objs(), name);
+      const { env } = containerEnv(objs(), c);
+      const values = Object.fromEntries([...env].map(([k, v]) => [k, v.kind === "value" ? v.value : "x"]));
+      const port = (schema.parse(values) as Record<string, unknown>)[portVar];
+      expect(c.readinessProbe?.httpGet?.path, name).toBe("/ready");
+      expect(c.livenessProbe?.httpGet?.path, name).toBe("/health");
+      expect(probePort(c, c.readinessProbe), `${name} readiness port`).toBe(port);
+      expect(probePort(c, c.livenessProbe), `${name} liveness port`).toBe(port);
+    }
+    const web = containers(get(objs(), "Deployment", "web"))[0]!;
+    expect(probePort(web, web.readinessProbe)).toBe(3065);
+  });
+
+  it("sets on the editor only variables it reads (web sources) or Next.js reads", () => {
+    const sources = walk(join(ROOT, "web"), (p) => /\.(ts|tsx|js|mjs|cjs)$/.test(p)).map((p) => readFileSync(p, "utf8"));
+    const read = new Set(sources.flatMap((s) => [...s.matchAll(/process\.env(?:\.([A-Z0-9_]+)|\[["']([A-Z0-9_]+)["']\])/g)].map((m) => m[1] ?? m[2]!)));
+    const nextReads = ["PORT", "HOSTNAME", "NODE_ENV", "NEXT_TELEMETRY_DISABLED"];
+    for (const c of containers(get(objs(), "Deployment", "web"))) {
+      for (const key of containerEnv(objs(), c).env.keys()) expect(read.has(key) || nextReads.includes(key), `web: ${key}`).toBe(true);
+    }
+  });
+
+  it("runs the migration with the database owner's URL, from the gateway image, before the services", () => {
+    const job = get(objs(), "Job", "vp-migrate");
+    const [c] = containers(job);
+    expect(c!.command).toEqual(["node", "--import", "tsx", "packages/db/src/cli.ts"]);
+    expect(existsSync(join(ROOT, "packages/db/src/cli.ts"))).toBe(true);
+    expect(c!.image).toBe(serviceContainer(objs(), "gateway").image);
+    const { env } = containerEnv(objs(), c!);
+    expect([...env.keys()]).toEqual(["DATABASE_ADMIN_URL"]);
+    expect(readText("packages/db/src/cli.ts")).toContain("process.env.DATABASE_ADMIN_URL");
+    const cluster = get(objs(), "Cluster", "vp-postgres");
+    // CloudNativePG names the owner's generated Secret <cluster>-app; its `uri` key is a complete URL.
+    expect(env.get("DATABASE_ADMIN_URL")).toEqual({ kind: "secret", secret: `${cluster.metadata.name}-app`, key: "uri" });
+    expect(podSpec(job).restartPolicy).toMatch(/^(OnFailure|Never)$/);
+  });
+
+  it("lets only the pods that use Postgres, NATS or the collector reach them (NetworkPolicies and pod labels agree)", () => {
+    const policies = objs().filter((o) => o.kind === "NetworkPolicy");
+    const deny = policies.find((p) => p.metadata.name === "default-deny-ingress")!;
+    expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ["Ingress"] });
+    const policyFor = (selector: Record<string, string>) =>
+      policies.find((p) => JSON.stringify(p.spec.podSelector?.matchLabels) === JSON.stringify(selector));
+    const clientLabel = (policy: K8sObject | undefined, port: number) =>
+      policy?.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === port) && r.from?.[0]?.podSelector?.matchLabels)?.from[0].podSelector.matchLabels;
+
+    const cluster = get(objs(), "Cluster", "vp-postgres");
+    const pgPolicy = policyFor({ "cnpg.io/cluster": cluster.metadata.name });
+    expect(clientLabel(pgPolicy, 5432), "postgres policy").toEqual({ "vp-postgres-client": "true" });
+    const natsLabels = get(objs(), "StatefulSet", "nats").spec.template.metadata.labels;
+    const natsPolicy = policyFor({ "app.kubernetes.io/name": natsLabels["app.kubernetes.io/name"] });
+    expect(clientLabel(natsPolicy, 4222), "nats policy").toEqual({ "vp-nats-client": "true" });
+    const otelPolicy = policyFor({ "app.kubernetes.io/name": "otel-collector" });
+    expect(clientLabel(otelPolicy, 4318), "collector policy").toEqual({ "vp-otel-client": "true" });
+
+    for (const o of objs().filter(podSpec)) {
+      const env = new Set(containers(o).flatMap((c) => [...containerEnv(objs(), c).env.keys()]));
+      const labels = podLabels(o);
+      const usesPg = [...env].some((k) => k === "DATABASE_ADMIN_URL" || k === "DATABASE_URL" || PASSWORD_VARS.has(k));
+      const what = `${o.kind}/${o.metadata.name}`;
+      expect(labels["vp-postgres-client"] === "true", `${what} postgres label`).toBe(usesPg);
+      expect(labels["vp-nats-client"] === "true", `${what} nats label`).toBe(env.has("NATS_URL"));
+      expect(labels["vp-otel-client"] === "true", `${what} collector label`).toBe(env.has("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    }
+  });
+
+  it("points the services at the in-cluster NATS, Postgres and collector", () => {
+    const common = get(objs(), "ConfigMap", "vp-common").data!;
+    const natsUrl = new URL(common.NATS_URL!);
+    expect(get(objs(), "Service", natsUrl.hostname).spec.ports.map((p: any) => p.port)).toContain(Number(natsUrl.port));
+    expect(common.BUS_NAMESPACE).toBe("");
+    const pgUrl = new URL(common.DATABASE_ADMIN_URL!);
+    // CloudNativePG's read-write Service of the cluster; no credentials in the ConfigMap.
+    expect(pgUrl.hostname).toBe(`${get(objs(), "Cluster", "vp-postgres").metadata.name}-rw`);
+    expect(pgUrl.username + pgUrl.password).toBe("");
+    expect(pgUrl.pathname.slice(1)).toBe(get(objs(), "Cluster", "vp-postgres").spec.bootstrap.initdb.database);
+    const otel = new URL(common.OTEL_EXPORTER_OTLP_ENDPOINT!);
+    expect(get(objs(), "Service", otel.hostname).spec.ports.map((p: any) => p.port)).toContain(Number(otel.port));
+  });
+
+  it("scales every executor node type with KEDA on its JetStream consumer's pending messages", () => {
+    const scaled = objs().filter((o) => o.kind === "ScaledObject");
+    const covered = new Map<string, string>();
+    const headless = get(objs(), "Service", get(objs(), "StatefulSet", "nats").spec.serviceName);
+    expect(headless.spec.clusterIP).toBe("None");
+    for (const so of scaled) {
+      const what = `ScaledObject/${so.metadata.name}`;
+      expect(so.apiVersion).toBe("keda.sh/v1alpha1");
+      // Required by KEDA: the target (a Deployment by default) and at least one trigger with type + metadata.
+      const target = get(objs(), "Deployment", so.spec.scaleTargetRef.name);
+      expect(so.spec.scaleTargetRef.kind ?? "Deployment").toBe("Deployment");
+      expect(target.spec.replicas, `${what}: the Deployment must not set replicas (KEDA owns them)`).toBeUndefined();
+      expect(scaled.filter((x) => x.spec.scaleTargetRef.name === target.metadata.name), "one ScaledObject per workload").toHaveLength(1);
+      expect(Number.isInteger(so.spec.minReplicaCount) && Number.isInteger(so.spec.maxReplicaCount), what).toBe(true);
+      expect(so.spec.minReplicaCount).toBeLessThanOrEqual(so.spec.maxReplicaCount);
+      expect(so.spec.maxReplicaCount).toBeGreaterThanOrEqual(1);
+      expect(so.spec.triggers.length, what).toBeGreaterThan(0);
+      const types: NodeType[] = [];
+      for (const t of so.spec.triggers) {
+        expect(t.type, what).toBe("nats-jetstream");
+        const m = t.metadata as Record<string, unknown>;
+        // KEDA's trigger metadata is a map of strings.
+        for (const [k, v] of Object.entries(m)) expect(typeof v, `${what} ${k}`).toBe("string");
+        for (const k of ["natsServerMonitoringEndpoint", "account", "stream", "consumer", "lagThreshold"]) expect(m[k], `${what} ${k}`).toBeTruthy();
+        expect(m.lagThreshold).toMatch(/^[1-9]\d*$/);
+        expect(m.account).toBe("$G");
+        expect(m.stream).toBe(topology.streams.jobs.name);
+        const type = NODE_TYPES.find((nt) => topology.consumers.job(nt).durable === m.consumer);
+        expect(type, `${what}: ${String(m.consumer)} is no executor consumer`).toBeDefined();
+        expect(covered.has(type!), `${type} scaled twice`).toBe(false);
+        covered.set(type!, target.metadata.name);
+        types.push(type!);
+        // The scaler asks <server_name>.<endpoint host> for a clustered consumer's leader: the endpoint must
+        // be the StatefulSet's headless Service, fully qualified in this namespace, on the monitoring port.
+        expect(m.natsServerMonitoringEndpoint).toBe(`${headless.metadata.name}.${NAMESPACE}.svc.cluster.local:8222`);
+      }
+      if (types.every((t) => EXPENSIVE.includes(t))) expect(so.spec.minReplicaCount, `${what} serves only expensive types`).toBe(0);
+      // Maximum from the per-type caps: each type's in-flight jobs across ALL replicas are capped by its
+      // concurrency (the consumer's max ack pending: <TYPE>_CONCURRENCY where the schema has one, else
+      // JOB_CONCURRENCY), so more replicas than the sum of the caps could never all have work.
+      const name = target.metadata.name as ServiceName;
+      const { schema } = SERVICES[name];
+      const values = Object.fromEntries([...containerEnv(objs(), serviceContainer(objs(), name)).env].map(([k, v]) => [k, v.kind === "value" ? v.value : "x"]));
+      const env = schema.parse(values) as Record<string, unknown>;
+      const cap = (t: NodeType) => Number(env[`${t.toUpperCase().replace(/-/g, "_")}_CONCURRENCY`] ?? env.JOB_CONCURRENCY);
+      const caps = types.map(cap);
+      expect(caps.every((c) => c >= 1), `${what} caps ${caps}`).toBe(true);
+      expect(so.spec.maxReplicaCount, `${what}: maxReplicaCount above the sum of the per-type caps ${caps}`).toBeLessThanOrEqual(caps.reduce((a, b) => a + b, 0));
+    }
+    // Every node type is scaled, on the Deployment of the executor that serves it (contracts + main.ts).
+    for (const type of NODE_TYPES) expect(covered.get(type), type).toBe(EXECUTOR_OF[type]);
+    for (const executor of ["executor-ffmpeg", "executor-ai"]) {
+      const main = readText(`services/${executor}/src/main.ts`);
+      const served = JSON.parse(/types:\s*(\[[^\]]*\])/.exec(main)![1]!.replace(/'/g, '"')) as string[];
+      expect(served.sort(), executor).toEqual(NODE_TYPES.filter((t) => covered.get(t) === executor).sort());
+    }
+  });
+
+  it("scales the gateway with an HPA", () => {
+    const hpa = get(objs(), "HorizontalPodAutoscaler", "gateway");
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: "gateway" });
+    expect(serviceDeployment(objs(), "gateway").spec.replicas).toBeUndefined();
+    expect(serviceContainer(objs(), "gateway").resources.requests.cpu, "CPU utilisation needs a CPU request").toBeDefined();
+  });
+
+  it("declares the CloudNativePG Cluster with the fields the operator requires and the three roles", () => {
+    const pg = get(objs(), "Cluster", "vp-postgres");
+    expect(pg.apiVersion).toBe("postgresql.cnpg.io/v1");
+    expect(Number.isInteger(pg.spec.instances) && pg.spec.instances >= 1).toBe(true);
+    expect(pg.spec.storage.size).toMatch(/^\d+(Mi|Gi|Ti)$/);
+    expect(pg.spec.bootstrap.initdb).toMatchObject({ database: "video_production", owner: expect.any(String) });
+    expect(pg.spec.enableSuperuserAccess).toBe(false);
+    const roles = pg.spec.managed.roles as { name: string; ensure?: string; login?: boolean; inherit?: boolean; passwordSecret?: { name: string } }[];
+    for (const role of Object.values(DB_ROLES)) {
+      const r = roles.find((x) => x.name === role);
+      // LOGIN NOINHERIT, like the migration's CREATE ROLE (packages/db/migrations).
+      expect(r, role).toMatchObject({ ensure: "present", login: true, inherit: false, passwordSecret: { name: expect.any(String) } });
+    }
+    const owner = roles.find((x) => x.name === pg.spec.bootstrap.initdb.owner);
+    expect(owner, "the owner runs the migration, which may create the roles").toMatchObject({ login: true, createrole: true });
+    expect(readText("packages/db/migrations/1735689600000_init.sql")).toMatch(/CREATE ROLE %I LOGIN NOINHERIT/);
+  });
+
+  it("configures NATS as JetStream on file storage with fsync on every write", () => {
+    const sts = get(objs(), "StatefulSet", "nats");
+    const cm = get(objs(), "ConfigMap", sts.spec.template.spec.volumes.find((v: any) => v.name === "config").configMap.name);
+    const conf = cm.data!["nats.conf"]!;
+    expect(conf).toMatch(/^server_name: \$POD_NAME$/m);
+    expect(conf).toMatch(/store_dir: \/data/);
+    expect(conf).toMatch(/sync_interval: always/);
+    const mount = sts.spec.template.spec.containers[0].volumeMounts.find((m: any) => m.mountPath === "/data");
+    expect(sts.spec.volumeClaimTemplates.map((t: any) => t.metadata.name)).toContain(mount.name);
+    const routes = [...conf.matchAll(/nats:\/\/([\w-]+)\.([\w-]+):6222/g)];
+    if (sts.spec.replicas > 1) {
+      // One route per server, through the headless Service's per-pod names.
+      expect(routes.map((r) => r[1])).toEqual(Array.from({ length: sts.spec.replicas }, (_, i) => `${sts.metadata.name}-${i}`));
+      for (const r of routes) expect(r[2]).toBe(sts.spec.serviceName);
+    } else {
+      expect(conf).not.toMatch(/cluster\s*{/);
+    }
+  });
+});
+
+describe("overlays", () => {
+  it("dev: one replica of everything, Jaeger all-in-one in the cluster, single-node NATS, small Postgres", () => {
+    const objs = rendered.dev;
+    for (const o of objs.filter((x) => x.kind === "Deployment" || x.kind === "StatefulSet")) {
+      expect(o.spec.replicas ?? 1, `${o.kind}/${o.metadata.name}`).toBe(1);
+    }
+    expect(get(objs, "HorizontalPodAutoscaler", "gateway").spec.maxReplicas).toBe(1);
+    for (const so of objs.filter((x) => x.kind === "ScaledObject")) expect(so.spec.maxReplicaCount).toBe(1);
+    expect(get(objs, "Cluster", "vp-postgres").spec.instances).toBe(1);
+    const jaeger = containers(get(objs, "Deployment", "jaeger"))[0]!;
+    expect(jaeger.image).toMatch(/jaegertracing\/jaeger:2\./);
+    const collector = containers(get(objs, "Deployment", "otel-collector"))[0]!;
+    const endpoint = collector.env!.find((e: any) => e.name === "JAEGER_OTLP_ENDPOINT").value as string;
+    const [host, port] = endpoint.split(":");
+    expect(get(objs, "Service", host!).spec.ports.map((p: any) => p.port)).toContain(Number(port));
+    expect(find(rendered.prod, "Deployment", "jaeger"), "prod uses the production Jaeger").toBeUndefined();
+  });
+
+  it("collector: OTLP in on 4317/4318, forwarded to Jaeger's OTLP/gRPC endpoint", () => {
+    for (const overlay of OVERLAYS) {
+      const cm = get(rendered[overlay], "ConfigMap", "otel-collector-config");
+      const config = parseYaml(cm.data!["config.yaml"]!, "collector config")[0] as any;
+      expect(config.receivers.otlp.protocols.http.endpoint).toBe("0.0.0.0:4318");
+      expect(config.exporters["otlp_grpc/jaeger"].endpoint).toBe("${env:JAEGER_OTLP_ENDPOINT}");
+      expect(config.service.pipelines.traces).toMatchObject({ receivers: ["otlp"], exporters: ["otlp_grpc/jaeger"] });
+    }
+  });
+
+  it("prod: replicas, resources, PodDisruptionBudgets, topology spread, NATS one server per node, synchronous Postgres", () => {
+    const objs = rendered.prod;
+    const workloads = ours(objs).filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet");
+    const pdbs = objs.filter((o) => o.kind === "PodDisruptionBudget");
+    for (const w of workloads) {
+      const labels = podLabels(w);
+      const pdb = pdbs.find((p) => Object.entries(p.spec.selector.matchLabels).every(([k, v]) => labels[k] === v));
+      expect(pdb, `${w.kind}/${w.metadata.name} has no PodDisruptionBudget`).toBeDefined();
+      for (const c of containers(w)) expect(c.resources?.requests?.cpu, `${w.metadata.name} cpu request`).toBeDefined();
+    }
+    for (const name of [...SERVICE_NAMES, "web"]) {
+      const spread = podSpec(get(objs, "Deployment", name)).topologySpreadConstraints ?? [];
+      expect(spread.map((s: any) => s.topologyKey).sort(), name).toEqual(["kubernetes.io/hostname", "topology.kubernetes.io/zone"]);
+      for (const s of spread) expect(s.labelSelector.matchLabels["app.kubernetes.io/name"]).toBe(name);
+    }
+    for (const name of ["scheduler", "state-writer", "web"]) expect(get(objs, "Deployment", name).spec.replicas, name).toBeGreaterThanOrEqual(2);
+    expect(get(objs, "HorizontalPodAutoscaler", "gateway").spec.minReplicas).toBeGreaterThanOrEqual(2);
+    const nats = get(objs, "StatefulSet", "nats");
+    expect(nats.spec.replicas).toBe(3);
+    expect(podSpec(nats).affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe("kubernetes.io/hostname");
+    const pg = get(objs, "Cluster", "vp-postgres");
+    expect(pg.spec.instances).toBe(3);
+    expect(pg.spec.postgresql.synchronous).toMatchObject({ method: "any", number: 1 });
+    expect(pg.spec.affinity).toMatchObject({ enablePodAntiAffinity: true, topologyKey: "kubernetes.io/hostname" });
+    expect(get(objs, "PersistentVolumeClaim", "vp-storage").spec.accessModes).toEqual(["ReadWriteMany"]);
+  });
+});
+
+describe("deploy/k8s/README.md", () => {
+  it("lists the apply order: platform, wait, migrate, wait for the Job, app", () => {
+    const readme = readText("deploy/k8s/README.md");
+    const steps = [
+      "kubectl apply -k deploy/k8s/overlays/dev -l vp-stage=platform",
+      "kubectl -n video-pipelines wait cluster/vp-postgres --for=condition=Ready",
+      "kubectl apply -k deploy/k8s/overlays/dev -l vp-stage=migrate",
+      "kubectl -n video-pipelines wait --for=condition=complete job/vp-migrate",
+      "kubectl apply -k deploy/k8s/overlays/dev -l vp-stage=app",
+    ];
+    let at = -1;
+    for (const step of steps) {
+      const next = readme.indexOf(step, at + 1);
+      expect(next, `README lacks (or misorders) \`${step}\``).toBeGreaterThan(at);
+      at = next;
+    }
+    for (const secret of OPERATOR_SECRETS) expect(readme).toContain(`kubectl -n video-pipelines create secret generic ${secret}`);
+  });
+});
