@@ -70,11 +70,19 @@ const READ_OUTSIDE_SCHEMA: { name: string; readIn: string[]; why: string }[] = [
     why: "turns on the OTLP/HTTP trace exporter (and is read again by the OpenTelemetry SDK)",
   },
   { name: "LOG_PRETTY", readIn: ["packages/telemetry/src/logger.ts"], why: "human-readable logs (local runs only)" },
+  ...["S3_BUCKET", "S3_PREFIX", "S3_REGION", "S3_ENDPOINT", "S3_FORCE_PATH_STYLE"].map((name) => ({
+    name,
+    readIn: ["packages/storage/src/env.ts"],
+    why: "the S3 storage backend (createStorageFromEnv), selected by STORAGE=s3",
+  })),
 ];
 /** The roles' passwords: read by roleUrl() in packages/db/src/connection.ts under rolePasswordEnv(role). */
 const PASSWORD_VARS = new Map(Object.values(DB_ROLES).map((role) => [rolePasswordEnv(role), role]));
-/** Prefixes read by libraries: OTEL_* by the OpenTelemetry SDK (NodeSDK reads its env configuration), NODE_* by Node. */
-const LIBRARY_PREFIXES = ["OTEL_", "NODE_"];
+/**
+ * Prefixes read by libraries: OTEL_* by the OpenTelemetry SDK (NodeSDK reads its env configuration), NODE_*
+ * by Node, AWS_* by the AWS SDK's credential and region chain (and packages/storage/src/env.ts).
+ */
+const LIBRARY_PREFIXES = ["OTEL_", "NODE_", "AWS_"];
 
 /** Secrets the manifests reference and the operator creates (deploy/k8s/README.md "Secrets"), or CloudNativePG does. */
 const OPERATOR_SECRETS = ["vp-db-editor", "vp-db-state-writer", "vp-db-reader", "vp-provider-keys"];
@@ -268,6 +276,14 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
     for (const c of containers(get(objs(), "Deployment", "web"))) {
       for (const key of containerEnv(objs(), c).env.keys()) expect(read.has(key) || nextReads.includes(key), `web: ${key}`).toBe(true);
     }
+  });
+
+  it("tells the editor where the browser finds the gateway, and lets the gateway answer the editor's origin", () => {
+    const web = containerEnv(objs(), containers(get(objs(), "Deployment", "web"))[0]!).env.get("GATEWAY_URL");
+    expect(web?.kind).toBe("value");
+    expect(new URL((web as { value: string }).value).protocol).toMatch(/^https?:$/);
+    const cors = containerEnv(objs(), serviceContainer(objs(), "gateway")).env.get("CORS_ORIGINS") as { value: string };
+    for (const origin of cors.value.split(",")) expect(new URL(origin.trim()).origin, "CORS_ORIGINS lists origins").toBe(origin.trim());
   });
 
   it("runs the migration with the database owner's URL, from the gateway image, before the services", () => {
