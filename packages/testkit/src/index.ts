@@ -4,3 +4,4 @@ export * from "./clips";
 export * from "./sse";
 export * from "./processes";
 export * from "./containers";
+export * from "./fakes";

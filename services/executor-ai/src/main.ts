@@ -1,13 +1,41 @@
-import { createUnavailableWork, runExecutor } from "@vp/runtime";
+import { reapOrphans } from "@vp/media";
+import { runExecutor } from "@vp/runtime";
+import { createAiWorks } from "./work/works";
 import { loadEnv } from "./env";
+import { createClients } from "./clients";
+import { createPricing, loadPriceTable } from "./pricing";
 
-// Provider clients (HeyGen, ElevenLabs, Veo 3, Runway, local) arrive in a later issue; until then the
-// consumers run and fail each job at once with that reason.
-const unavailable = createUnavailableWork();
+const env = loadEnv();
 
 await runExecutor({
   service: "executor-ai",
   types: ["talking-head", "generate-voiceover", "generate-animation"],
-  env: loadEnv(),
-  works: () => ({ "talking-head": unavailable, "generate-voiceover": unavailable, "generate-animation": unavailable }),
+  env,
+  concurrency: {
+    "talking-head": env.TALKING_HEAD_CONCURRENCY,
+    "generate-voiceover": env.GENERATE_VOICEOVER_CONCURRENCY,
+    "generate-animation": env.GENERATE_ANIMATION_CONCURRENCY,
+  },
+  // espeak-ng/ffmpeg children of a previous process that was killed are still ours to stop.
+  beforeStart: async ({ logger }) => {
+    await reapOrphans(env.WORK_ROOT, { logger });
+  },
+  works: ({ logger }) => {
+    const { clients, secrets, urlPolicy, configured } = createClients(env, logger);
+    const pricing = createPricing(loadPriceTable(env.PRICE_TABLE_FILE));
+    logger.info({ providers: ["local", ...configured], pricesReadOn: pricing.prices.readOn }, "AI providers");
+    return createAiWorks({
+      clients,
+      secrets,
+      pricing,
+      urlPolicy,
+      pollIntervalMs: env.PROVIDER_POLL_INTERVAL_MS,
+      maxWaitMs: env.PROVIDER_MAX_WAIT_MS,
+      httpTimeoutMs: env.PROVIDER_HTTP_TIMEOUT_MS,
+      maxDownloadBytes: env.PROVIDER_MAX_DOWNLOAD_BYTES,
+      localFontFile: env.LOCAL_FONT_FILE,
+      localTimeoutMs: env.LOCAL_RENDER_TIMEOUT_MS,
+      logger,
+    });
+  },
 });

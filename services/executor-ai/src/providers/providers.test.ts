@@ -1,0 +1,289 @@
+/**
+ * The four provider clients against the fake providers of @vp/testkit: real HTTP servers on 127.0.0.1 that speak
+ * each provider's documented endpoints and return real media.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { probe } from "@vp/media";
+import { startFakeProviders, type FakeProviders } from "@vp/testkit";
+import { RetryAfterError } from "@vp/bus";
+import { ProviderRejectedError, ProviderTimeoutError, ProviderUnavailableError, UnsafeUrlError, createdNothing } from "../errors";
+import { checkProviderUrl, downloadToFile, isBlockedAddress } from "./download";
+import { createElevenlabsClient } from "./elevenlabs";
+import { createHeygenClient } from "./heygen";
+import { parseRetryAfter } from "./http";
+import { createRunwayClient } from "./runway";
+import { createVeoClient } from "./veo";
+
+let fakes: FakeProviders;
+let dir: string;
+const common = { timeoutMs: 400, retries: 2, retryBaseMs: 20, defaultRetryAfterMs: 30_000 };
+
+beforeAll(async () => {
+  fakes = await startFakeProviders({ pollsUntilDone: 1 });
+  dir = await mkdtemp(join(tmpdir(), "vp-providers-"));
+});
+afterAll(async () => {
+  await fakes?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+beforeEach(() => fakes.reset());
+
+const heygen = () => createHeygenClient({ ...common, baseUrl: fakes.heygen.url, apiKey: fakes.heygen.apiKey });
+const policy = () => ({ trustedOrigins: [fakes.heygen.url, fakes.elevenlabs.url, fakes.veo.url, fakes.runway.url] });
+const video = { avatarId: "Daisy-inskirt-20220818", voiceId: "2d5b0e6cf36f460aa7fc47e3eee4ba54", script: "Hello there.", width: 1280, height: 720, clientRef: "vp-job-1", title: "Intro [vp-job-1]" };
+
+async function pollUntilDone(poll: () => Promise<{ state: string }>) {
+  for (let i = 0; i < 10; i++) {
+    const r = await poll();
+    if (r.state !== "running") return r;
+  }
+  throw new Error("still running");
+}
+
+describe("HeyGen client", () => {
+  it("creates a video, polls it to completed, downloads a playable MP4 without sending the key to the file URL", async () => {
+    const client = heygen();
+    const { id } = await client.createVideo(video);
+    expect(fakes.heygen.creates).toBe(1);
+    const sent = fakes.heygen.jobs.get(id)!.request as { video_inputs: Array<Record<string, any>>; dimension: unknown; callback_id: string };
+    expect(sent.video_inputs[0]).toMatchObject({ character: { type: "avatar", avatar_id: video.avatarId }, voice: { type: "text", voice_id: video.voiceId, input_text: "Hello there." } });
+    expect(sent).toMatchObject({ dimension: { width: 1280, height: 720 }, callback_id: "vp-job-1" });
+    expect(await client.poll(id)).toEqual({ state: "running" });
+    const done = await client.poll(id);
+    expect(done).toMatchObject({ state: "succeeded", durationSeconds: 1 });
+    const dest = join(dir, "heygen.mp4");
+    await downloadToFile({ provider: "heygen", url: (done as { url: string }).url, dest, policy: policy(), idleTimeoutMs: 2000, maxBytes: 50e6, secrets: [] });
+    const p = await probe(dest);
+    expect(p.video?.codec).toBe("h264");
+    expect(p.audio?.codec).toBe("aac");
+    expect(fakes.heygen.keyLeaks).toBe(0);
+    expect(fakes.heygen.inFlight).toBe(0);
+  });
+
+  it("finds a video by our reference after a lost create reply", async () => {
+    const client = heygen();
+    const { id } = await client.createVideo(video);
+    expect(await client.findByClientRef("vp-job-1")).toBe(id);
+    expect(await client.findByClientRef("vp-job-2")).toBeUndefined();
+  });
+
+  it("maps 429 + Retry-After to RetryAfterError (nothing created)", async () => {
+    fakes.heygen.fail("create", { kind: "429", retryAfterSeconds: 3 });
+    const error = await heygen().createVideo(video).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RetryAfterError);
+    expect((error as RetryAfterError).delayMs).toBe(3000);
+    expect((error as Error).message).toMatch(/^HeyGen rate limit on create video: Too many requests \(retry after 3 s\)$/);
+    expect(createdNothing(error)).toBe(true);
+    expect(fakes.heygen.creates).toBe(0);
+  });
+
+  it("retries a 500 in-process and succeeds; gives up after its retries with a retryable error", async () => {
+    fakes.heygen.fail("create", { kind: "500" });
+    await heygen().createVideo(video);
+    expect(fakes.heygen.calls.map((c) => c.status)).toEqual([500, 200]);
+    expect(fakes.heygen.creates).toBe(1);
+
+    fakes.heygen.reset();
+    fakes.heygen.fail("status", { kind: "500" }, { kind: "500" }, { kind: "500" });
+    const error = await heygen().poll("nope").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProviderUnavailableError);
+    expect((error as Error).message).toBe("HeyGen unavailable: video status answered 500: Internal server error");
+    expect(fakes.heygen.calls).toHaveLength(3);
+  });
+
+  it("fails a 400 at once with HeyGen's own message, and redacts the key if an answer echoes it", async () => {
+    fakes.heygen.fail("create", { kind: "reject", message: "Avatar Daisy-inskirt-20220818 not found", code: "avatar_not_found" });
+    const error = await heygen().createVideo(video).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProviderRejectedError);
+    expect((error as Error).message).toBe("HeyGen rejected the request (400 avatar_not_found): Avatar Daisy-inskirt-20220818 not found");
+    expect(createdNothing(error)).toBe(true);
+
+    fakes.heygen.fail("create", { kind: "reject", status: 403, message: `key ${fakes.heygen.apiKey} has no access` });
+    const leaked = await heygen().createVideo(video).catch((e: unknown) => e);
+    expect((leaked as Error).message).toBe("HeyGen rejected the request (403 invalid_parameter): key [redacted] has no access");
+
+    const wrongKey = createHeygenClient({ ...common, baseUrl: fakes.heygen.url, apiKey: "wrong-key-123" });
+    expect(await wrongKey.createVideo(video).catch((e: Error) => e.message)).toBe("HeyGen rejected the request (401 unauthorized): Invalid API key");
+  });
+
+  it("a hang fails by timeout: retryable, and for a create the outcome is unknown", async () => {
+    fakes.heygen.fail("create", { kind: "hang" });
+    const started = Date.now();
+    const error = await heygen().createVideo(video).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProviderTimeoutError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(390);
+    expect(createdNothing(error)).toBe(false);
+    // The hung create did create the video: exactly what a lost reply looks like.
+    expect(fakes.heygen.creates).toBe(1);
+    expect(fakes.heygen.calls.filter((c) => c.endpoint === "create")).toHaveLength(1);
+  });
+
+  it("reports a job that fails after polling with HeyGen's reason", async () => {
+    fakes.heygen.failNextJob("Video is too long (> 3600.0s)");
+    const client = heygen();
+    const { id } = await client.createVideo(video);
+    expect(await pollUntilDone(() => client.poll(id))).toEqual({ state: "failed", reason: "Video is too long (> 3600.0s): Video is too long (> 3600.0s)" });
+  });
+});
+
+describe("ElevenLabs client", () => {
+  const client = () => createElevenlabsClient({ ...common, timeoutMs: 5000, baseUrl: fakes.elevenlabs.url, apiKey: fakes.elevenlabs.apiKey });
+
+  it("posts text, model and voice settings and writes the returned MP3", async () => {
+    const dest = join(dir, "speech.mp3");
+    const { requestId, bytes } = await client().textToSpeech({ voiceId: "JBFqnCBsd6RMkjVDRZzb", modelId: "eleven_multilingual_v2", text: "Loops repeat work.", stability: 0.4 }, dest);
+    const job = [...fakes.elevenlabs.jobs.values()][0]!;
+    expect(requestId).toBe(job.id);
+    expect(job.request).toEqual({ text: "Loops repeat work.", model_id: "eleven_multilingual_v2", voice_settings: { stability: 0.4 } });
+    expect(job.extra).toMatchObject({ voiceId: "JBFqnCBsd6RMkjVDRZzb", outputFormat: "mp3_44100_128" });
+    expect(bytes).toBe((await readFile(dest)).length);
+    const p = await probe(dest);
+    expect(p.audio?.codec).toBe("mp3");
+    expect(p.durationSeconds).toBeGreaterThan(0.5);
+  });
+
+  it("fails with ElevenLabs' own message", async () => {
+    fakes.elevenlabs.fail("create", { kind: "reject", status: 404, message: "A voice with the voice_id nope was not found.", code: "voice_not_found" });
+    const error = await client().textToSpeech({ voiceId: "nope", modelId: "m", text: "x" }, join(dir, "x.mp3")).catch((e: Error) => e);
+    expect(error.message).toBe("ElevenLabs rejected the request (404 voice_not_found): A voice with the voice_id nope was not found.");
+  });
+});
+
+describe("Veo client", () => {
+  const client = () => createVeoClient({ ...common, baseUrl: fakes.veo.url, apiKey: fakes.veo.apiKey });
+
+  it("starts a long-running operation, polls it, and downloads through the redirect sending the key only to the API", async () => {
+    const c = client();
+    const { id } = await c.generate({ model: "veo-3.0-generate-001", prompt: "a paper boat", aspectRatio: "16:9", durationSeconds: 8, image: { base64: "aGk=", mimeType: "image/png" } });
+    expect(id).toMatch(/^models\/veo-3.0-generate-001\/operations\/[a-f0-9]+$/);
+    expect([...fakes.veo.jobs.values()][0]!.request).toEqual({
+      instances: [{ prompt: "a paper boat", image: { bytesBase64Encoded: "aGk=", mimeType: "image/png" } }],
+      parameters: { aspectRatio: "16:9", durationSeconds: 8 },
+    });
+    const done = await pollUntilDone(() => c.poll(id));
+    expect(done.state).toBe("succeeded");
+    const dest = join(dir, "veo.mp4");
+    await downloadToFile({
+      provider: "veo3",
+      url: (done as { url: string }).url,
+      dest,
+      policy: policy(),
+      headersFor: (u) => (u.origin === c.http.origin && u.pathname.startsWith("/v1beta/") ? { "x-goog-api-key": fakes.veo.apiKey } : {}),
+      idleTimeoutMs: 2000,
+      maxBytes: 50e6,
+      secrets: [],
+    });
+    expect((await probe(dest)).video?.codec).toBe("h264");
+    expect(fakes.veo.keyLeaks).toBe(0);
+  });
+
+  it("reports a filtered result and an operation error as failures with the reason", async () => {
+    const c = client();
+    fakes.veo.filterNextJob("The prompt could not be submitted (celebrity likeness).");
+    const a = await c.generate({ model: "veo-3.0-generate-001", prompt: "x", aspectRatio: "16:9", durationSeconds: 4 });
+    expect(await pollUntilDone(() => c.poll(a.id))).toEqual({ state: "failed", reason: "filtered by the safety policy: The prompt could not be submitted (celebrity likeness)." });
+    fakes.veo.failNextJob("Internal error while generating");
+    const b = await c.generate({ model: "veo-3.0-generate-001", prompt: "x", aspectRatio: "16:9", durationSeconds: 4 });
+    expect(await pollUntilDone(() => c.poll(b.id))).toEqual({ state: "failed", reason: "Internal error while generating" });
+  });
+
+  it("refuses operation names that are not the API's shape", async () => {
+    await expect(client().poll("../../v1/files/x")).rejects.toThrow("not a Veo operation name");
+  });
+});
+
+describe("Runway client", () => {
+  const client = () => createRunwayClient({ ...common, baseUrl: fakes.runway.url, apiKey: fakes.runway.apiKey });
+
+  it("image to video with a data URI, text to video, polling to SUCCEEDED, and cancel", async () => {
+    const c = client();
+    const img = await c.generate({ model: "gen4_turbo", promptText: "waves", promptImage: "data:image/png;base64,aGk=", ratio: "1280:720", duration: 5 });
+    const txt = await c.generate({ model: "gen4.5", promptText: "waves", ratio: "720:1280", duration: 4 });
+    expect(fakes.runway.jobs.get(img.id)!.extra.kind).toBe("image");
+    expect(fakes.runway.jobs.get(txt.id)!.request).toEqual({ model: "gen4.5", promptText: "waves", ratio: "720:1280", duration: 4 });
+    expect(await c.poll(img.id)).toEqual({ state: "running", progress: undefined });
+    expect((await c.poll(img.id)).state).toBe("succeeded");
+    await c.cancel(txt.id);
+    expect(fakes.runway.cancels).toBe(1);
+    expect(await c.poll(txt.id)).toEqual({ state: "failed", reason: "the task was cancelled" });
+  });
+
+  it("reports a failed task with Runway's failure and code", async () => {
+    fakes.runway.failNextJob("The output did not pass moderation");
+    const c = client();
+    const { id } = await c.generate({ model: "gen4.5", promptText: "x", ratio: "1280:720", duration: 5 });
+    expect(await pollUntilDone(() => c.poll(id))).toEqual({ state: "failed", reason: "The output did not pass moderation (INTERNAL.BAD_OUTPUT)" });
+  });
+});
+
+describe("result URLs (no SSRF)", () => {
+  it("accepts public https and the configured origins; refuses http, private, loopback and link-local addresses", () => {
+    const p = { trustedOrigins: ["http://127.0.0.1:9999"] };
+    expect(checkProviderUrl("https://files.heygen.ai/v/1.mp4?x=1", p, "url").host).toBe("files.heygen.ai");
+    expect(checkProviderUrl("http://127.0.0.1:9999/files/1.mp4", p, "url").port).toBe("9999");
+    for (const bad of [
+      "http://files.heygen.ai/v.mp4",
+      "https://127.0.0.1/v.mp4",
+      "https://127.0.0.1:9998/v.mp4",
+      "https://169.254.169.254/latest/meta-data",
+      "https://10.1.2.3/x",
+      "https://[::1]/x",
+      "https://[::ffff:127.0.0.1]/x",
+      "https://localhost/x",
+      "https://user:pw@example.com/x",
+      "file:///etc/passwd",
+      "not a url",
+    ]) {
+      expect(() => checkProviderUrl(bad, p, "url"), bad).toThrow(UnsafeUrlError);
+    }
+    expect(isBlockedAddress("8.8.8.8")).toBe(false);
+    expect(isBlockedAddress("2001:4860:4860::8888")).toBe(false);
+    expect(isBlockedAddress("fe80::1")).toBe(true);
+  });
+
+  it("refuses a redirect from a trusted origin to an untrusted local one, before connecting to it", async () => {
+    // The Veo file URI redirects to a signed URL; here the signed URL points at another local server.
+    fakes.veo.redirectOrigin = fakes.heygen.url;
+    const c = createVeoClient({ ...common, baseUrl: fakes.veo.url, apiKey: fakes.veo.apiKey });
+    const { id } = await c.generate({ model: "veo-3.0-generate-001", prompt: "x", aspectRatio: "16:9", durationSeconds: 4 });
+    const done = (await pollUntilDone(() => c.poll(id))) as { url: string };
+    const error = await downloadToFile({
+      provider: "veo3",
+      url: done.url,
+      dest: join(dir, "never.mp4"),
+      policy: { trustedOrigins: [fakes.veo.url] },
+      headersFor: () => ({ "x-goog-api-key": fakes.veo.apiKey }),
+      idleTimeoutMs: 1000,
+      maxBytes: 1e6,
+      secrets: [],
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnsafeUrlError);
+    expect((error as Error).message).toBe("result URL (redirect) must be https, got http");
+    expect(fakes.veo.calls.map((call) => call.endpoint)).toEqual(["create", "status", "status", "download"]);
+    expect(fakes.heygen.calls).toHaveLength(0);
+  });
+
+  it("stops a download larger than the limit", async () => {
+    const c = createRunwayClient({ ...common, baseUrl: fakes.runway.url, apiKey: fakes.runway.apiKey });
+    const { id } = await c.generate({ model: "gen4.5", promptText: "x", ratio: "1280:720", duration: 5 });
+    const done = (await pollUntilDone(() => c.poll(id))) as { url: string };
+    await expect(downloadToFile({ provider: "runway", url: done.url, dest: join(dir, "big.mp4"), policy: policy(), idleTimeoutMs: 1000, maxBytes: 1000, secrets: [] })).rejects.toThrow(
+      "result URL: result is larger than 1000 bytes",
+    );
+  });
+});
+
+describe("Retry-After", () => {
+  it("reads seconds and HTTP dates", () => {
+    expect(parseRetryAfter("3")).toBe(3000);
+    expect(parseRetryAfter("0.5")).toBe(500);
+    expect(parseRetryAfter(new Date(Date.UTC(2030, 0, 1, 0, 0, 10)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(10_000);
+    expect(parseRetryAfter(null)).toBeUndefined();
+    expect(parseRetryAfter("soon")).toBeUndefined();
+  });
+});
+
+

@@ -1,0 +1,309 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { NodeOutput } from "@vp/contracts";
+import type { WorkContext, WorkFunction, WorkResult } from "@vp/runtime";
+import { outputKey } from "@vp/storage";
+import type { Logger } from "@vp/telemetry";
+import { createdNothing, WorkInputError, type PaidProvider } from "../errors";
+import { renderLocalAnimation, renderLocalTalkingHead, renderLocalVoiceover } from "../local/render";
+import { spokenSeconds, type Pricing } from "../pricing";
+import { downloadToFile, type UrlPolicy } from "../providers/download";
+import { ELEVENLABS_DEFAULT_MODEL, ELEVENLABS_DEFAULT_VOICE, ELEVENLABS_MAX_CHARACTERS, type ElevenlabsClient } from "../providers/elevenlabs";
+import type { HeygenClient } from "../providers/heygen";
+import { RUNWAY_IMAGE_MODEL, RUNWAY_TEXT_MODEL, type RunwayClient } from "../providers/runway";
+import { VEO_DEFAULT_MODEL, VEO_DURATIONS, type VeoClient } from "../providers/veo";
+import {
+  parseConfig,
+  progressRange,
+  providerFields,
+  requireRecorder,
+  resolveImage,
+  resolvePrompt,
+  resolveScript,
+  selectProvider,
+  storeResult,
+  type ProviderName,
+} from "./common";
+import { clientRefOf, runPaidJob } from "./paid-job";
+
+export interface AiClients {
+  heygen?: HeygenClient;
+  elevenlabs?: ElevenlabsClient;
+  veo3?: VeoClient;
+  runway?: RunwayClient;
+}
+
+export interface AiWorkDeps {
+  clients: AiClients;
+  /** API keys, sent only with downloads from the provider's own origin, and redacted from messages. */
+  secrets: Partial<Record<PaidProvider, string>>;
+  pricing: Pricing;
+  urlPolicy: UrlPolicy;
+  pollIntervalMs: number;
+  maxWaitMs: number;
+  httpTimeoutMs: number;
+  maxDownloadBytes: number;
+  localFontFile?: string;
+  localTimeoutMs: number;
+  logger?: Logger;
+}
+
+/** HeyGen's limit for one avatar's text input. */
+const HEYGEN_MAX_CHARACTERS = 5000;
+/** Largest first frame sent inline (Veo bytesBase64Encoded, Runway data URI). */
+const MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024;
+
+const elapsedSeconds = (started: number) => (performance.now() - started) / 1000;
+
+/** The work functions of executor-ai: talking-head, generate-voiceover, generate-animation. */
+export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "generate-voiceover" | "generate-animation", WorkFunction> {
+  const configured = new Set(Object.entries(deps.clients).filter(([, c]) => c).map(([p]) => p as PaidProvider));
+  const secrets = Object.values(deps.secrets).filter((s): s is string => !!s);
+
+  /** Downloads a finished provider result into the work directory (never handing its URL to anything else). */
+  async function download(ctx: WorkContext, provider: PaidProvider, url: string, name: string, keyHeader?: Record<string, string>) {
+    const dest = join(ctx.workDir, name);
+    const origin = deps.clients[provider]?.http.origin;
+    await downloadToFile({
+      provider,
+      url,
+      dest,
+      policy: deps.urlPolicy,
+      // The key goes only to the provider's own API origin (Veo's download URI), never to a CDN or a redirect.
+      headersFor: (u) => (keyHeader && u.origin === origin ? keyHeader : {}),
+      idleTimeoutMs: deps.httpTimeoutMs,
+      maxBytes: deps.maxDownloadBytes,
+      secrets,
+      signal: ctx.signal,
+    });
+    return dest;
+  }
+
+  async function recordLocal(ctx: WorkContext, estimatedCost: number) {
+    await requireRecorder(ctx)({ provider: "local", phase: "local", estimatedCost });
+  }
+
+  const talkingHead: WorkFunction = async (ctx) => {
+    const config = parseConfig(ctx.node, "talking-head");
+    const provider = selectProvider("talking-head", config.provider, configured);
+    const script = await resolveScript(ctx, config.script, provider === "heygen" ? HEYGEN_MAX_CHARACTERS : 10_000);
+    const started = performance.now();
+
+    if (provider === "local") {
+      await recordLocal(ctx, deps.pricing.local(spokenSeconds(script, config.speed) * 0.3));
+      ctx.progress(5);
+      const { path } = await renderLocalTalkingHead({
+        workDir: ctx.workDir,
+        signal: ctx.signal,
+        fontFile: deps.localFontFile,
+        timeoutMs: deps.localTimeoutMs,
+        title: ctx.node.title,
+        text: script,
+        voice: config.voiceId,
+        speed: config.speed,
+        pitch: config.pitch,
+        width: config.width,
+        height: config.height,
+        onProgress: progressRange(ctx, 10, 90),
+      });
+      const { output } = await storeResult(ctx, path, { type: "video", ext: "mp4", contentType: "video/mp4", what: "the local talking head" });
+      return { output: { ...output, ...providerFields("local") }, cost: deps.pricing.local(elapsedSeconds(started)) };
+    }
+
+    const heygen = deps.clients.heygen!;
+    if (!config.avatarId) throw new WorkInputError("talking-head with provider heygen needs config.avatarId (a HeyGen avatar id)");
+    if (!config.voiceId) throw new WorkInputError("talking-head with provider heygen needs config.voiceId (a HeyGen voice id)");
+    const width = config.width ?? 1280;
+    const height = config.height ?? 720;
+    const job = await runPaidJob(
+      ctx,
+      {
+        provider: "heygen",
+        estimatedCost: deps.pricing.heygen(spokenSeconds(script, config.speed)),
+        create: (clientRef, signal) =>
+          heygen.createVideo(
+            { avatarId: config.avatarId!, voiceId: config.voiceId!, script, speed: config.speed, width, height, clientRef, title: `${ctx.node.title} [${clientRef}]` },
+            signal,
+          ),
+        poll: (id, signal) => heygen.poll(id, signal),
+        findByClientRef: (ref, signal) => heygen.findByClientRef(ref, signal),
+      },
+      { pollIntervalMs: deps.pollIntervalMs, maxWaitMs: deps.maxWaitMs, onProgress: progressRange(ctx, 10, 80) },
+    );
+    ctx.progress(82);
+    const file = await download(ctx, "heygen", job.url, "heygen.mp4");
+    const { output, probe: p } = await storeResult(ctx, file, { type: "video", ext: "mp4", contentType: "video/mp4", what: "the HeyGen video" });
+    return {
+      output: { ...output, ...providerFields("heygen", { providerJobId: job.id, avatarId: config.avatarId, voiceId: config.voiceId }) },
+      cost: deps.pricing.heygen(p.durationSeconds),
+    };
+  };
+
+  const voiceover: WorkFunction = async (ctx) => {
+    const config = parseConfig(ctx.node, "generate-voiceover");
+    const provider = selectProvider("generate-voiceover", config.provider, configured);
+    const script = await resolveScript(ctx, config.script, provider === "elevenlabs" ? ELEVENLABS_MAX_CHARACTERS : 10_000);
+    const started = performance.now();
+
+    if (provider === "local") {
+      await recordLocal(ctx, deps.pricing.local(spokenSeconds(script, config.speed) * 0.05));
+      ctx.progress(5);
+      const { path } = await renderLocalVoiceover({
+        workDir: ctx.workDir,
+        signal: ctx.signal,
+        timeoutMs: deps.localTimeoutMs,
+        text: script,
+        voice: config.voiceId,
+        speed: config.speed,
+        pitch: config.pitch,
+      });
+      ctx.progress(80);
+      const { output } = await storeResult(ctx, path, { type: "audio", ext: "m4a", contentType: "audio/mp4", what: "the local voiceover" });
+      return { output: { ...output, ...providerFields("local", { voiceId: config.voiceId ?? "en-us" }) }, cost: deps.pricing.local(elapsedSeconds(started)) };
+    }
+    return elevenlabsVoiceover(ctx, script, config);
+  };
+
+  /**
+   * ElevenLabs answers with the audio itself: there is no job to resume, so the stored output is the
+   * checkpoint. The audio is stored under the job's output key before anything else; an attempt that finds it
+   * there (an earlier one crashed after paying) reuses it instead of paying again. The remaining window is a
+   * crash while the audio is being received: then the next attempt pays again (at most a few cents: the
+   * script's characters), which this node type accepts rather than failing.
+   */
+  async function elevenlabsVoiceover(
+    ctx: WorkContext,
+    script: string,
+    config: { voiceId?: string; modelId?: string; speed?: number; stability?: number; similarityBoost?: number },
+  ): Promise<WorkResult> {
+    const client = deps.clients.elevenlabs!;
+    const record = requireRecorder(ctx);
+    const model = config.modelId ?? ELEVENLABS_DEFAULT_MODEL;
+    const voiceId = config.voiceId ?? ELEVENLABS_DEFAULT_VOICE;
+    const cost = deps.pricing.elevenlabs(script.length, model);
+    const key = outputKey(ctx.job.pipelineId, ctx.job.nodeId, ctx.job.jobId, "mp3");
+    const file = join(ctx.workDir, "elevenlabs.mp3");
+    const meta = (ctx.node.metadata ?? {}) as Record<string, unknown>;
+    let requestId = typeof meta.providerJobId === "string" ? meta.providerJobId : undefined;
+
+    if (await ctx.storage.exists(key)) {
+      ctx.logger.info({ s3Key: key }, "reusing the audio an earlier attempt already paid for");
+      await ctx.storage.download(key, file);
+    } else {
+      await record({ provider: "elevenlabs", phase: "creating", clientRef: clientRefOf(ctx.job.jobId), estimatedCost: cost });
+      ctx.progress(10);
+      try {
+        requestId = (
+          await client.textToSpeech(
+            { voiceId, modelId: model, text: script, speed: config.speed, stability: config.stability, similarityBoost: config.similarityBoost },
+            file,
+            ctx.signal,
+          )
+        ).requestId;
+      } catch (error) {
+        if (createdNothing(error)) await record({ provider: "elevenlabs", phase: "refused" }).catch(() => undefined);
+        throw error;
+      }
+    }
+    ctx.progress(80);
+    const { output } = await storeResult(ctx, file, { type: "audio", ext: "mp3", contentType: "audio/mpeg", what: "the ElevenLabs audio" });
+    const providerJobId = requestId ?? `${clientRefOf(ctx.job.jobId)}-audio`;
+    if (typeof meta.providerJobId !== "string") {
+      await record({ provider: "elevenlabs", phase: "created", providerJobId, clientRef: clientRefOf(ctx.job.jobId), estimatedCost: cost });
+    }
+    return {
+      output: { ...output, ...providerFields("elevenlabs", { providerJobId, voiceId, modelId: model, characters: script.length }) } as NodeOutput,
+      cost,
+    };
+  }
+
+  const animation: WorkFunction = async (ctx) => {
+    const config = parseConfig(ctx.node, "generate-animation");
+    const provider: ProviderName = selectProvider("generate-animation", config.provider, configured);
+    const prompt = await resolvePrompt(ctx, config.prompt);
+    const image = await resolveImage(ctx);
+    const aspectRatio = config.aspectRatio ?? "16:9";
+    const started = performance.now();
+
+    if (provider === "local") {
+      const seconds = config.durationSeconds ?? 4;
+      await recordLocal(ctx, deps.pricing.local(seconds * 0.2));
+      ctx.progress(5);
+      const { path } = await renderLocalAnimation({
+        workDir: ctx.workDir,
+        signal: ctx.signal,
+        fontFile: deps.localFontFile,
+        timeoutMs: deps.localTimeoutMs,
+        prompt,
+        durationSeconds: seconds,
+        aspectRatio,
+        image: image ? { path: image.path, format: image.format } : undefined,
+        onProgress: progressRange(ctx, 10, 90),
+      });
+      const { output } = await storeResult(ctx, path, { type: "video", ext: "mp4", contentType: "video/mp4", what: "the local animation" });
+      return { output: { ...output, ...providerFields("local", { imageToVideo: !!image }) }, cost: deps.pricing.local(elapsedSeconds(started)) };
+    }
+
+    if (image && image.bytes > MAX_INLINE_IMAGE_BYTES) {
+      throw new WorkInputError(`input "image" is ${Math.round(image.bytes / 1024)} KiB; ${provider} takes at most ${MAX_INLINE_IMAGE_BYTES / 1024 ** 2} MiB inline`);
+    }
+    const imageBase64 = image ? (await readFile(image.path)).toString("base64") : undefined;
+
+    if (provider === "veo3") {
+      const veo = deps.clients.veo3!;
+      const model = config.modelId ?? VEO_DEFAULT_MODEL;
+      const wanted = config.durationSeconds ?? 8;
+      // Veo 3 renders 4, 6 or 8 seconds: the nearest one, never longer than asked unless asked for less than 4.
+      const durationSeconds = [...VEO_DURATIONS].reverse().find((d) => d <= wanted) ?? VEO_DURATIONS[0];
+      const job = await runPaidJob(
+        ctx,
+        {
+          provider: "veo3",
+          estimatedCost: deps.pricing.veo3(durationSeconds, model),
+          create: (_ref, signal) =>
+            veo.generate(
+              { model, prompt, negativePrompt: config.negativePrompt, aspectRatio, durationSeconds, image: image && imageBase64 ? { base64: imageBase64, mimeType: image.mimeType } : undefined },
+              signal,
+            ),
+          poll: (id, signal) => veo.poll(id, signal),
+        },
+        { pollIntervalMs: deps.pollIntervalMs, maxWaitMs: deps.maxWaitMs, onProgress: progressRange(ctx, 10, 80) },
+      );
+      ctx.progress(82);
+      const file = await download(ctx, "veo3", job.url, "veo.mp4", { "x-goog-api-key": deps.secrets.veo3! });
+      const { output, probe: p } = await storeResult(ctx, file, { type: "video", ext: "mp4", contentType: "video/mp4", what: "the Veo video" });
+      return {
+        output: { ...output, ...providerFields("veo3", { providerJobId: job.id, modelId: model, imageToVideo: !!image }) },
+        cost: deps.pricing.veo3(Math.round(p.durationSeconds), model),
+      };
+    }
+
+    const runway = deps.clients.runway!;
+    const model = config.modelId ?? (image ? RUNWAY_IMAGE_MODEL : RUNWAY_TEXT_MODEL);
+    if (model === RUNWAY_IMAGE_MODEL && !image) throw new WorkInputError(`Runway ${RUNWAY_IMAGE_MODEL} needs an image input (first frame)`);
+    const duration = Math.round(Math.min(10, Math.max(2, config.durationSeconds ?? 5)));
+    const promptImage = image && imageBase64 ? `data:${image.mimeType};base64,${imageBase64}` : undefined;
+    const job = await runPaidJob(
+      ctx,
+      {
+        provider: "runway",
+        estimatedCost: deps.pricing.runway(duration, model),
+        create: (_ref, signal) =>
+          runway.generate({ model, promptText: prompt.slice(0, 1000), promptImage, ratio: aspectRatio === "9:16" ? "720:1280" : "1280:720", duration }, signal),
+        poll: (id, signal) => runway.poll(id, signal),
+        cancel: (id) => runway.cancel(id),
+      },
+      { pollIntervalMs: deps.pollIntervalMs, maxWaitMs: deps.maxWaitMs, onProgress: progressRange(ctx, 10, 80) },
+    );
+    ctx.progress(82);
+    const file = await download(ctx, "runway", job.url, "runway.mp4");
+    const { output } = await storeResult(ctx, file, { type: "video", ext: "mp4", contentType: "video/mp4", what: "the Runway video" });
+    // Runway charges the requested duration's credits.
+    return {
+      output: { ...output, ...providerFields("runway", { providerJobId: job.id, modelId: model, imageToVideo: !!image }) },
+      cost: deps.pricing.runway(duration, model),
+    };
+  };
+
+  return { "talking-head": talkingHead, "generate-voiceover": voiceover, "generate-animation": animation };
+}
