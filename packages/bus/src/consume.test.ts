@@ -257,6 +257,26 @@ describe("consume (the ack policy) against the real nats-server", () => {
     expect(receivedAt - stoppedAt).toBeLessThan(ACK_WAIT_MS / 2);
   });
 
+  it("stop() lets in-flight work that finishes within the grace period complete and be acknowledged", async () => {
+    await setup();
+    let finished = false;
+    let sawAbort = false;
+    const first = run(async (_p, ctx) => {
+      await delay(200);
+      sawAbort = ctx.signal.aborted;
+      finished = true;
+    });
+    await send(job());
+    await waitFor(async () => (await consumerInfo()).num_ack_pending === 1, 5_000);
+    await first.stop(); // stopTimeoutMs 500 > the 200 ms of work left
+    expect(finished).toBe(true);
+    expect(sawAbort).toBe(false);
+    const info = await consumerInfo();
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.num_pending).toBe(0);
+    expect(info.num_redelivered).toBe(0);
+  });
+
   it("propagates the trace: the consumer's trace id is the publisher's", async () => {
     await setup();
     const seen: { traceId?: string; logged?: string }[] = [];

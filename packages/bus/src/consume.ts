@@ -19,7 +19,10 @@ export interface ConsumeContext {
   headers?: MsgHdrs;
   /** Child logger with subject, seq, attempt and pipelineId/nodeId/jobId when the payload has them. */
   logger: Logger;
-  /** Aborted when the consumer stops (shutdown): long work should give up early; the message is redelivered. */
+  /**
+   * Aborted when a stopping consumer's in-flight work did not finish within stopTimeoutMs (shutdown):
+   * the work should give up at once; its message goes back to the stream for another replica.
+   */
   signal: AbortSignal;
   /** Context of this message's span (a child of the producer's traceparent). */
   traceContext: Context;
@@ -58,7 +61,10 @@ export interface ConsumeOptions<S extends z.ZodType> {
   onInvalid?: (info: InvalidMessageInfo) => Promise<void> | void;
   /** RetryAfterError naks allowed per message on top of maxAttempts; default 30. */
   maxRetryAfters?: number;
-  /** How long stop() waits for in-flight handlers before nak'ing them for another replica; default 10 s. */
+  /**
+   * How long stop() lets in-flight handlers finish before aborting them (ctx.signal) and nak'ing their
+   * messages for another replica; default 10 s. Set it a little under the pod's termination grace period.
+   */
   stopTimeoutMs?: number;
   /** Expiry of each pull request; default 10 s. */
   pullExpiresMs?: number;
@@ -100,6 +106,8 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
   const heartbeatMs = Math.max(100, Math.floor(spec.ackWaitMs / 3));
 
   const abort = new AbortController();
+  // Separate from `abort` (stop pulling): in-flight work keeps running during the grace period.
+  const interrupt = new AbortController();
   const inFlight = new Map<Delivery, Promise<void>>();
   const retryAfters = new Map<number, number>();
   let currentPull: ConsumerMessages | undefined;
@@ -206,7 +214,7 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
           seq,
           headers: msg.headers,
           logger: log.child({ subject, seq, attempt, ...correlationIds(payload) }),
-          signal: abort.signal,
+          signal: interrupt.signal,
           traceContext: activeContext(),
         };
         const heartbeat = setInterval(() => {
@@ -247,7 +255,7 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
       await giveUp(delivery, payload, ctx, err.message, err);
       return;
     }
-    if (abort.signal.aborted) {
+    if (interrupt.signal.aborted) {
       ctx.logger.info({ err: errorMessage(err) }, "handler interrupted by shutdown; message goes back to the stream");
       settle(delivery, () => msg.nak());
       return;
@@ -310,7 +318,8 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
           const drained = Promise.allSettled([...inFlight.values()]).then(() => true);
           const inTime = await Promise.race([drained, sleep(stopTimeoutMs).then(() => false)]);
           if (!inTime) {
-            log.warn({ inFlight: inFlight.size }, "handlers still running at stop; handing their messages back");
+            log.warn({ inFlight: inFlight.size }, "handlers still running at stop; interrupting them and handing their messages back");
+            interrupt.abort();
             for (const d of inFlight.keys()) settle(d, () => d.msg.nak());
           }
         }
