@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { existsSync, rmSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bundle } from "@remotion/bundler";
@@ -31,6 +31,8 @@ export interface CodeRendererOptions {
   concurrency?: number;
   /** A frame that takes longer than this fails the render. */
   frameTimeoutMs?: number;
+  /** Parent of the bundle directory (removed on close and when the process exits); default the OS temp dir. */
+  bundleRoot?: string;
   logger?: RenderLogger;
 }
 
@@ -74,7 +76,10 @@ export function createCodeRenderer(options: CodeRendererOptions = {}): CodeRende
   const prepare = () =>
     (bundling ??= (async () => {
       const started = performance.now();
-      bundleDir = await mkdtemp(join(tmpdir(), "vp-code-animation-bundle-"));
+      if (options.bundleRoot) await mkdir(options.bundleRoot, { recursive: true });
+      bundleDir = await mkdtemp(join(options.bundleRoot ?? tmpdir(), "code-animation-bundle-"));
+      const dir = bundleDir;
+      process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
       const serveUrl = await bundle({ entryPoint: COMPOSITION_ENTRY, outDir: bundleDir, enableCaching: false, onProgress: () => undefined });
       logger?.info({ ms: Math.round(performance.now() - started) }, "code animation bundled");
       return serveUrl;
@@ -113,6 +118,9 @@ export function createCodeRenderer(options: CodeRendererOptions = {}): CodeRende
         inputProps: props,
         codec: "h264",
         pixelFormat: "yuv420p",
+        // Limited-range BT.709 (what every other clip of a pipeline is), so a merge can stream-copy it:
+        // Chromium's JPEG frames are full range and would otherwise make a yuvj420p stream.
+        colorSpace: "bt709",
         crf: 20,
         x264Preset: "veryfast",
         imageFormat: "jpeg",

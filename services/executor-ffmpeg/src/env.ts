@@ -1,9 +1,43 @@
 import { z } from "zod";
 import { executorEnvSchema } from "@vp/runtime";
 
-export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", healthPort: 3073 }).extend({
-  /** Upper bound of one ffmpeg run. */
-  FFMPEG_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30 * 60_000),
-});
+const flag = z.enum(["true", "false", "1", "0"]).default("false").transform((v) => v === "true" || v === "1");
+
+export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", healthPort: 3073 })
+  .extend({
+    /** Upper bound of one ffmpeg run. */
+    FFMPEG_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30 * 60_000),
+    /**
+     * Where merge-videos, mix-audio and compose-video run when a node's config.provider does not say:
+     * local (this process's ffmpeg) or lambda (the video-merger / audio-mixer / video-composer functions,
+     * which read and write the same S3 bucket, so lambda needs STORAGE=s3).
+     */
+    FFMPEG_BACKEND: z.enum(["local", "lambda"]).default("local"),
+    /** Dollars per CPU-second of local ffmpeg (and per second of a Remotion render); 0 reports local work as free. */
+    FFMPEG_COST_PER_CPU_SECOND_USD: z.coerce.number().min(0).default(0),
+    /** Storage backend (read by createStorageFromEnv with S3_BUCKET, S3_PREFIX, S3_REGION, S3_ENDPOINT, S3_FORCE_PATH_STYLE). */
+    STORAGE: z.enum(["local", "s3"]).default("local"),
+    /** An endpoint for the Lambda API other than AWS's (a local test endpoint). */
+    LAMBDA_ENDPOINT: z.string().url().optional(),
+    /** Region of the functions; default AWS_REGION, else us-east-1. */
+    LAMBDA_REGION: z.string().optional(),
+    /** Deployed names or ARNs of the three functions. */
+    LAMBDA_FUNCTION_VIDEO_MERGER: z.string().default("video-merger"),
+    LAMBDA_FUNCTION_AUDIO_MIXER: z.string().default("audio-mixer"),
+    LAMBDA_FUNCTION_VIDEO_COMPOSER: z.string().default("video-composer"),
+    /** Chromium for render-code (Remotion's browserExecutable): Debian's package. Never downloaded. */
+    CHROMIUM_PATH: z.string().default("/usr/bin/chromium"),
+    /** render-code jobs in flight across all replicas: each runs a Chromium. */
+    RENDER_CODE_CONCURRENCY: z.coerce.number().int().min(1).default(1),
+    /** Browser tabs one render uses for frames. */
+    REMOTION_CONCURRENCY: z.coerce.number().int().min(1).default(1),
+    /** Bundle the composition at start-up instead of on the first render-code job. */
+    RENDER_CODE_PREPARE_AT_START: flag,
+  })
+  .superRefine((env, ctx) => {
+    if (env.FFMPEG_BACKEND === "lambda" && env.STORAGE !== "s3") {
+      ctx.addIssue({ code: "custom", path: ["FFMPEG_BACKEND"], message: "FFMPEG_BACKEND=lambda needs STORAGE=s3: the functions read and write S3" });
+    }
+  });
 export type Env = z.infer<typeof Env>;
 export const loadEnv = (source: NodeJS.ProcessEnv = process.env): Env => Env.parse(source);

@@ -1,26 +1,64 @@
+import { join } from "node:path";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { createCodeRenderer } from "@vp/code-animation/render";
 import { reapOrphans } from "@vp/media";
-import { createUnavailableWork, runExecutor } from "@vp/runtime";
+import { runExecutor } from "@vp/runtime";
 import { loadEnv } from "./env";
 import { createAssetWork } from "./handlers/asset";
+import type { FfmpegWorkOptions } from "./handlers/common";
+import { createComposeVideoWork } from "./handlers/compose-video";
+import { createLambdaInvoker } from "./handlers/lambda";
 import { createMergeVideosWork } from "./handlers/merge-videos";
+import { createMixAudioWork } from "./handlers/mix-audio";
+import { createRenderCodeWork } from "./handlers/render-code";
 
 const env = loadEnv();
-const unavailable = createUnavailableWork();
 
+const lambda =
+  env.FFMPEG_BACKEND === "lambda"
+    ? createLambdaInvoker({
+        // One attempt per job delivery: a retry re-runs paid work, so JetStream's redelivery decides it.
+        client: new LambdaClient({ region: env.LAMBDA_REGION ?? process.env.AWS_REGION ?? "us-east-1", endpoint: env.LAMBDA_ENDPOINT, maxAttempts: 1 }),
+        functionNames: {
+          "video-merger": env.LAMBDA_FUNCTION_VIDEO_MERGER,
+          "audio-mixer": env.LAMBDA_FUNCTION_AUDIO_MIXER,
+          "video-composer": env.LAMBDA_FUNCTION_VIDEO_COMPOSER,
+        },
+      })
+    : undefined;
+const ffmpeg: FfmpegWorkOptions = {
+  ffmpegTimeoutMs: env.FFMPEG_TIMEOUT_MS,
+  costPerCpuSecond: env.FFMPEG_COST_PER_CPU_SECOND_USD,
+  defaultBackend: env.FFMPEG_BACKEND,
+  lambda,
+};
 await runExecutor({
   service: "executor-ffmpeg",
   types: ["asset", "merge-videos", "mix-audio", "compose-video", "render-code"],
   env,
+  concurrency: { "render-code": env.RENDER_CODE_CONCURRENCY },
   // ffmpeg children of a previous process that was killed are still ours to stop.
   beforeStart: async ({ logger }) => {
     await reapOrphans(env.WORK_ROOT, { logger });
   },
-  works: () => ({
-    asset: createAssetWork(),
-    "merge-videos": createMergeVideosWork({ ffmpegTimeoutMs: env.FFMPEG_TIMEOUT_MS }),
-    // mix-audio, compose-video and render-code arrive with the media issue.
-    "mix-audio": unavailable,
-    "compose-video": unavailable,
-    "render-code": unavailable,
-  }),
+  works: ({ logger }) => {
+    // One renderer for the whole process: the composition is bundled once (on the first render-code job,
+    // or now when asked) into WORK_ROOT, so a killed process's bundle is reaped with its job directories.
+    const renderer = createCodeRenderer({
+      browserExecutable: env.CHROMIUM_PATH,
+      concurrency: env.REMOTION_CONCURRENCY,
+      bundleRoot: join(env.WORK_ROOT, "_code-animation"),
+      logger,
+    });
+    if (env.RENDER_CODE_PREPARE_AT_START) {
+      renderer.prepare().catch((error: unknown) => logger.error({ err: error }, "bundling the code animation failed; the first render-code job retries"));
+    }
+    return {
+      asset: createAssetWork(),
+      "merge-videos": createMergeVideosWork(ffmpeg),
+      "mix-audio": createMixAudioWork(ffmpeg),
+      "compose-video": createComposeVideoWork(ffmpeg),
+      "render-code": createRenderCodeWork({ renderer, costPerCpuSecond: env.FFMPEG_COST_PER_CPU_SECOND_USD }),
+    };
+  },
 });

@@ -2,49 +2,75 @@ import { join } from "node:path";
 import { MergeVideosConfig, type NodeOutput, type SerializedNode } from "@vp/contracts";
 import { computeCost, mergeVideos, probe, type ProbeResult } from "@vp/media";
 import { outputKey, validateKey } from "@vp/storage";
+import { chooseBackend, estimateProgress, outputOfProbe, parseConfig, videoOutput, type FfmpegWorkOptions } from "./common";
 import { asInputError, WorkInputError } from "./errors";
-import { localExtension, round3 } from "./files";
+import { localExtension } from "./files";
 import type { WorkFunction } from "./types";
 
-export interface MergeVideosWorkOptions {
-  /** Upper bound of one ffmpeg run; a longer one is killed and the attempt fails (and is retried). */
-  ffmpegTimeoutMs?: number;
-  /** Dollars per CPU-second of ffmpeg (FFMPEG_COST_PER_CPU_SECOND_USD); default 0. */
-  costPerCpuSecond?: number;
-}
+export type MergeVideosWorkOptions = FfmpegWorkOptions;
 
 /** Share of the progress bar spent downloading segments; the merge itself gets the rest but the last 5 %. */
 const DOWNLOAD_SHARE = 10;
 const MERGE_SHARE = 85;
 
-function segmentOutput(segment: SerializedNode): NodeOutput {
+function segmentOutput(segment: SerializedNode): NodeOutput & { s3Key: string } {
   const output = segment.output;
   if (segment.status !== "completed" || !output || typeof output.s3Key !== "string" || output.type !== "video") {
     throw new WorkInputError(`segment "${segment.id}" has no completed video output`);
   }
-  return output;
+  if (output.videoCodec === undefined && output.audioCodec !== undefined) {
+    throw new WorkInputError(`segment "${segment.id}" is an audio file, not a video`);
+  }
+  return output as NodeOutput & { s3Key: string };
 }
 
 /**
  * Joins the video outputs of the `segments` inputs, in order, into one MP4 (stream copy when they are
- * compatible, else a re-encode to one format). Files reach ffmpeg only as `seg-NNN.<ext>` in the job's
- * work directory (invariant 8): keys are downloaded by the storage layer, never handed to ffmpeg.
+ * compatible, else a re-encode to one format), here or in the video-merger Lambda. Files reach ffmpeg
+ * only as `seg-NNN.<ext>` in the job's work directory (invariant 8): keys are downloaded by the storage
+ * layer, never handed to ffmpeg.
  */
 export function createMergeVideosWork(options: MergeVideosWorkOptions = {}): WorkFunction {
   return async (ctx) => {
-    const started = performance.now();
     const { job, node, storage, workDir, signal, logger } = ctx;
-
-    const parsedConfig = MergeVideosConfig.safeParse(node.config ?? {});
-    if (!parsedConfig.success) {
-      const reason = parsedConfig.error.issues.map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ");
-      throw new WorkInputError(`merge-videos config is invalid: ${reason}`);
-    }
-    const config = parsedConfig.data;
-
+    const config = parseConfig(MergeVideosConfig, "merge-videos", node.config);
     const segments = ctx.inputs.segments ?? [];
     if (segments.length === 0) throw new WorkInputError("merge-videos has no segments");
     const outputs = segments.map(segmentOutput);
+    const backend = chooseBackend("merge-videos", config.provider, options);
+    const key = outputKey(job.pipelineId, job.nodeId, job.jobId, "mp4");
+
+    if (backend === "lambda") {
+      outputs.forEach((o, i) => {
+        try {
+          validateKey(o.s3Key);
+        } catch (error) {
+          throw asInputError(error, `segment "${segments[i]!.id}"`);
+        }
+      });
+      const stop = estimateProgress(ctx, outputs.reduce((sum, o) => sum + (o.duration ?? 5), 0) / 4);
+      try {
+        const result = await options.lambda!.invoke(
+          "video-merger",
+          { input_keys: outputs.map((o) => o.s3Key), output_key: key, reencode: config.reencode, width: config.width, height: config.height, fps: config.fps },
+          { signal },
+        );
+        logger.info({ backend, segments: segments.length, duration: result.duration, size: result.size, cost: result.cost }, "segments merged");
+        return {
+          output: videoOutput(result.s3_key, result.size, {
+            duration: result.duration,
+            width: result.width,
+            height: result.height,
+            videoCodec: result.video_codec,
+            audioCodec: result.audio_codec,
+            strategy: result.strategy,
+          }),
+          cost: result.cost,
+        };
+      } finally {
+        stop();
+      }
+    }
 
     const inputs: string[] = [];
     const probes: ProbeResult[] = [];
@@ -85,26 +111,9 @@ export function createMergeVideosWork(options: MergeVideosWorkOptions = {}): Wor
       throw asInputError(error, "ffmpeg could not merge the segments");
     }
 
-    const key = outputKey(job.pipelineId, job.nodeId, job.jobId, "mp4");
     const { size } = await storage.putFile(key, mergedPath, { contentType: "video/mp4" });
-    const workSeconds = (performance.now() - started) / 1000;
-    const { probe: result, strategy } = merged;
-    logger.info({ strategy, segments: segments.length, duration: result.durationSeconds, size, workSeconds }, "segments merged");
-
-    const output: NodeOutput = {
-      type: "video",
-      s3Key: key,
-      duration: round3(result.durationSeconds),
-      size,
-      width: result.video?.width,
-      height: result.video?.height,
-      videoCodec: result.video?.codec,
-      audioCodec: result.audio?.codec,
-      contentType: "video/mp4",
-      strategy,
-    };
-    // Keys that are undefined would be dropped by JSON anyway; keep the stored output tidy.
-    for (const k of Object.keys(output) as (keyof NodeOutput)[]) if (output[k] === undefined) delete output[k];
-    return { output, cost: computeCost(merged.cpuSeconds, options.costPerCpuSecond) };
+    const { probe: result, strategy, cpuSeconds } = merged;
+    logger.info({ backend, strategy, segments: segments.length, duration: result.durationSeconds, size, cpuSeconds }, "segments merged");
+    return { output: outputOfProbe(key, size, result, strategy), cost: computeCost(cpuSeconds, options.costPerCpuSecond) };
   };
 }

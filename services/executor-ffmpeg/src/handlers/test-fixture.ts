@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { NodeType, SerializedNode } from "@vp/contracts";
+import type { NodeOutput, NodeType, SerializedNode } from "@vp/contracts";
 import { makeTestClip, type TestClipOptions } from "@vp/media";
 import { createLocalStorage, type Storage } from "@vp/storage";
 import { createLogger } from "@vp/telemetry";
@@ -18,6 +18,8 @@ export interface HandlerFixture {
   storage: Storage;
   node(id: string, type: NodeType, fields?: Partial<SerializedNode>): SerializedNode;
   completedVideo(id: string, s3Key: string): SerializedNode;
+  /** A completed node whose output describes a stored file the way the asset work would (probed fields included). */
+  completed(id: string, output: NodeOutput): SerializedNode;
   context(
     target: SerializedNode,
     inputs?: Record<string, SerializedNode[]>,
@@ -28,9 +30,9 @@ export interface HandlerFixture {
   cleanup(): Promise<void>;
 }
 
-export async function createHandlerFixture(): Promise<HandlerFixture> {
+export async function createHandlerFixture(options: { storage?: Storage } = {}): Promise<HandlerFixture> {
   const dir = await mkdtemp(join(tmpdir(), "vp-exec-ffmpeg-"));
-  const storage = createLocalStorage({ root: join(dir, "storage") });
+  const storage = options.storage ?? createLocalStorage({ root: join(dir, "storage") });
   const logger = createLogger({ service: "executor-ffmpeg-test", level: "silent" });
   let jobs = 0;
   let clips = 0;
@@ -52,6 +54,7 @@ export async function createHandlerFixture(): Promise<HandlerFixture> {
     storage,
     node,
     completedVideo: (id, s3Key) => node(id, "asset", { status: "completed", output: { type: "video", s3Key, contentType: "video/mp4" } }),
+    completed: (id, output) => node(id, "asset", { status: "completed", output }),
     async context(target, inputs = {}, signal = new AbortController().signal) {
       const jobId = `job-${++jobs}`;
       const workDir = join(dir, "work", jobId);
@@ -78,4 +81,53 @@ export async function createHandlerFixture(): Promise<HandlerFixture> {
     },
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  /** The kernel's short name (comm): "ffmpeg", "chromium", "remotion", "setpriv". */
+  comm: string;
+  state: string;
+}
+
+/** Every live process on the machine, from /proc. */
+export async function listProcesses(): Promise<ProcessInfo[]> {
+  const { readdir, readFile } = await import("node:fs/promises");
+  const out: ProcessInfo[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.push({ pid: Number(entry), ppid: Number(fields[1]), comm, state: fields[0]! });
+    } catch {
+      // Gone while listing.
+    }
+  }
+  return out;
+}
+
+/** The processes below `root` (children, grandchildren, ...), zombies excluded. */
+export async function descendantsOf(root: number): Promise<ProcessInfo[]> {
+  const all = await listProcesses();
+  const found: ProcessInfo[] = [];
+  const frontier = [root];
+  while (frontier.length) {
+    const parent = frontier.pop()!;
+    for (const p of all) {
+      if (p.ppid === parent && p.state !== "Z") {
+        found.push(p);
+        frontier.push(p.pid);
+      }
+    }
+  }
+  return found;
+}
+
+/** Which of `pids` are still running (not gone, not zombies). */
+export async function stillRunning(pids: readonly number[]): Promise<ProcessInfo[]> {
+  const alive = new Map((await listProcesses()).filter((p) => p.state !== "Z").map((p) => [p.pid, p]));
+  return pids.map((pid) => alive.get(pid)).filter((p): p is ProcessInfo => p !== undefined);
 }

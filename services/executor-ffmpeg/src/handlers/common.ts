@@ -1,0 +1,135 @@
+import { join } from "node:path";
+import type { z } from "zod";
+import type { NodeOutput, NodeType, SerializedNode } from "@vp/contracts";
+import { probe, type ProbeResult } from "@vp/media";
+import { validateKey } from "@vp/storage";
+import { asInputError, WorkInputError } from "./errors";
+import { localExtension, round3 } from "./files";
+import type { LambdaInvoker } from "./lambda";
+import type { WorkContext } from "./types";
+
+/** Where an ffmpeg node's work runs: this process's ffmpeg, or the node type's Lambda function. */
+export type FfmpegBackend = "local" | "lambda";
+
+/** What every ffmpeg-shaped work function is built with. */
+export interface FfmpegWorkOptions {
+  /** Upper bound of one ffmpeg run; a longer one is killed and the attempt fails (and is retried). */
+  ffmpegTimeoutMs?: number;
+  /** Dollars per CPU-second of local ffmpeg (FFMPEG_COST_PER_CPU_SECOND_USD); default 0. */
+  costPerCpuSecond?: number;
+  /** Where nodes without a config.provider run (FFMPEG_BACKEND); default local. */
+  defaultBackend?: FfmpegBackend;
+  /** Present when the executor is configured for Lambda (FFMPEG_BACKEND=lambda). */
+  lambda?: LambdaInvoker;
+}
+
+/** The node's config checked against its type's schema; a mistake fails the node with the field named. */
+export function parseConfig<S extends z.ZodType>(schema: S, type: NodeType, config: unknown): z.output<S> {
+  const parsed = schema.safeParse(config ?? {});
+  if (!parsed.success) {
+    const reason = parsed.error.issues.map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ");
+    throw new WorkInputError(`${type} config is invalid: ${reason}`);
+  }
+  return parsed.data;
+}
+
+/** The backend a node runs on: its config.provider ("ffmpeg" or "lambda") when set, else the executor's default. */
+export function chooseBackend(type: NodeType, provider: string | undefined, options: FfmpegWorkOptions): FfmpegBackend {
+  const backend: FfmpegBackend = provider === "lambda" ? "lambda" : provider === "ffmpeg" ? "local" : (options.defaultBackend ?? "local");
+  if (backend === "lambda" && !options.lambda) {
+    throw new WorkInputError(`${type} is set to run on Lambda, but this executor has no Lambda backend (FFMPEG_BACKEND=lambda with S3 storage)`);
+  }
+  return backend;
+}
+
+export type MediaKind = "video" | "audio";
+
+/**
+ * The media contract of one input, checked on what the upstream node recorded about its output before any
+ * work starts: completed, a stored output of the slot's media type, and (where the upstream probed its file)
+ * the stream the slot needs. "a video" given where an audio is needed is refused here, not by ffmpeg.
+ */
+export function requireMediaInput(slot: string, upstream: SerializedNode | undefined, kind: MediaKind): NodeOutput & { s3Key: string } {
+  if (!upstream) throw new WorkInputError(`input "${slot}" is missing`);
+  const output = upstream.output;
+  if (upstream.status !== "completed" || !output || typeof output.s3Key !== "string" || !output.s3Key) {
+    throw new WorkInputError(`input "${slot}": node "${upstream.id}" has no completed ${kind} output`);
+  }
+  if (output.type !== kind) {
+    throw new WorkInputError(`input "${slot}": node "${upstream.id}" produces ${output.type}, but ${slot} needs ${kind === "audio" ? "an audio file" : "a video"}`);
+  }
+  if (kind === "video" && output.videoCodec === undefined && output.audioCodec !== undefined) {
+    throw new WorkInputError(`input "${slot}": node "${upstream.id}" is an audio file, but ${slot} needs a video`);
+  }
+  if (kind === "audio" && output.audioCodec === undefined && output.videoCodec !== undefined) {
+    throw new WorkInputError(`input "${slot}": node "${upstream.id}" has no audio stream`);
+  }
+  return output as NodeOutput & { s3Key: string };
+}
+
+/**
+ * Downloads one input under a generated name (`<name>.<ext>` in the work directory; the extension from a
+ * fixed list, never from the key) and probes it. Anything wrong with the file fails the node naming the input.
+ */
+export async function fetchInput(
+  ctx: WorkContext,
+  input: { slot: string; node: SerializedNode; output: NodeOutput & { s3Key: string }; name: string; kind: MediaKind },
+): Promise<{ path: string; probe: ProbeResult }> {
+  const { slot, node, output, name, kind } = input;
+  const path = join(ctx.workDir, `${name}.${localExtension(output.contentType, kind === "audio" ? "m4a" : "mp4")}`);
+  const context = `input "${slot}" (node "${node.id}")`;
+  try {
+    validateKey(output.s3Key);
+    await ctx.storage.download(output.s3Key, path);
+    const p = await probe(path, { signal: ctx.signal });
+    if (kind === "video" && !p.video) throw new WorkInputError(`${context}: expected a video file but it has no video stream`);
+    if (kind === "audio" && !p.audio) throw new WorkInputError(`${context}: expected an audio file but it has no audio stream`);
+    return { path, probe: p };
+  } catch (error) {
+    throw asInputError(error, context);
+  }
+}
+
+/** The node's output for a stored MP4. */
+export function videoOutput(key: string, size: number, fields: { duration: number; width?: number; height?: number; videoCodec?: string; audioCodec?: string; strategy?: string }): NodeOutput {
+  const output: NodeOutput = {
+    type: "video",
+    s3Key: key,
+    duration: round3(fields.duration),
+    size,
+    width: fields.width,
+    height: fields.height,
+    videoCodec: fields.videoCodec,
+    audioCodec: fields.audioCodec,
+    contentType: "video/mp4",
+    strategy: fields.strategy,
+  };
+  // Keys that are undefined would be dropped by JSON anyway; keep the stored output tidy.
+  for (const k of Object.keys(output) as (keyof NodeOutput)[]) if (output[k] === undefined) delete output[k];
+  return output;
+}
+
+export function outputOfProbe(key: string, size: number, p: ProbeResult, strategy?: string): NodeOutput {
+  return videoOutput(key, size, {
+    duration: p.durationSeconds,
+    width: p.video?.width,
+    height: p.video?.height,
+    videoCodec: p.video?.codec,
+    audioCodec: p.audio?.codec,
+    strategy,
+  });
+}
+
+/**
+ * A Lambda invoked RequestResponse says nothing until it returns: the bar moves on an estimate instead,
+ * approaching 95 % as the expected time passes (never claiming done). Returns the stop function.
+ */
+export function estimateProgress(ctx: WorkContext, expectedSeconds: number, from = 5): () => void {
+  const started = Date.now();
+  const tau = Math.max(1, expectedSeconds);
+  const timer = setInterval(() => {
+    const t = (Date.now() - started) / 1000;
+    ctx.progress(from + (95 - from) * (1 - Math.exp(-t / tau)));
+  }, 500);
+  return () => clearInterval(timer);
+}
