@@ -1,0 +1,182 @@
+/**
+ * Acceptance 4: the merge, mix and compose scenarios on three setups, with the same inputs:
+ *   local  - local disk storage, this process's ffmpeg;
+ *   s3     - STORAGE=s3 against a local S3 server (s3rver), this process's ffmpeg;
+ *   lambda - S3 as above, FFMPEG_BACKEND=lambda: the real Lambda client invokes the three functions through
+ *            the local Invoke endpoint, which runs the lambdas/ handlers on the same bucket.
+ * The outputs are compared byte for byte (ffmpeg and x264 are deterministic for the same input and
+ * arguments) and by probe.
+ */
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NodeOutput, SerializedNode } from "@vp/contracts";
+import { makeSpeechClip, makeTestClip, probe, type ProbeResult } from "@vp/media";
+import { outputKey, type Storage } from "@vp/storage";
+import { startTestS3, type TestS3 } from "@vp/storage/testing";
+import { createHandler as createAudioMixer } from "../../../../lambdas/audio-mixer/handler";
+import { startLocalLambda, type LocalLambda } from "../../../../lambdas/local-invoke/server";
+import { createHandler as createVideoComposer } from "../../../../lambdas/video-composer/handler";
+import { createHandler as createVideoMerger } from "../../../../lambdas/video-merger/handler";
+import type { FfmpegWorkOptions } from "./common";
+import { WorkInputError } from "./errors";
+import { createComposeVideoWork } from "./compose-video";
+import { createLambdaInvoker } from "./lambda";
+import { createMergeVideosWork } from "./merge-videos";
+import { createMixAudioWork } from "./mix-audio";
+import { createHandlerFixture, PIPELINE, type HandlerFixture } from "./test-fixture";
+import type { WorkFunction } from "./types";
+
+type Setup = "local" | "s3" | "lambda";
+const SETUPS: Setup[] = ["local", "s3", "lambda"];
+
+let s3: TestS3;
+let lambda: LocalLambda;
+let client: LambdaClient;
+const fixtures = {} as Record<Setup, HandlerFixture>;
+const options = {} as Record<Setup, FfmpegWorkOptions>;
+/** The upstream nodes, identical bytes in every setup's storage. */
+const inputs = {} as Record<Setup, Record<string, SerializedNode>>;
+
+async function storeInputs(f: HandlerFixture, files: Record<string, { path: string; output: Omit<NodeOutput, "s3Key"> }>) {
+  const nodes: Record<string, SerializedNode> = {};
+  for (const [id, { path, output }] of Object.entries(files)) {
+    const key = outputKey(PIPELINE, id, "j", path.endsWith(".wav") ? "wav" : "mp4");
+    await f.storage.putFile(key, path);
+    nodes[id] = f.completed(id, { ...output, s3Key: key } as NodeOutput);
+  }
+  return nodes;
+}
+
+beforeAll(async () => {
+  s3 = await startTestS3();
+  const lambdaStorage: Storage = s3.storage("backends");
+  fixtures.local = await createHandlerFixture();
+  fixtures.s3 = await createHandlerFixture({ storage: s3.storage("backends") });
+  fixtures.lambda = await createHandlerFixture({ storage: lambdaStorage });
+  const tmpRoot = fixtures.lambda.dir;
+  lambda = await startLocalLambda({
+    "video-merger": createVideoMerger({ storage: lambdaStorage, tmpRoot }),
+    "audio-mixer": createAudioMixer({ storage: lambdaStorage, tmpRoot }),
+    "video-composer": createVideoComposer({ storage: lambdaStorage, tmpRoot }),
+  });
+  client = new LambdaClient({ endpoint: lambda.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts: 1 });
+  options.local = { ffmpegTimeoutMs: 60_000 };
+  options.s3 = { ffmpegTimeoutMs: 60_000 };
+  options.lambda = { ffmpegTimeoutMs: 60_000, defaultBackend: "lambda", lambda: createLambdaInvoker({ client }) };
+
+  const dir = fixtures.local.dir;
+  const clip = (name: string) => join(dir, name);
+  await Promise.all([
+    makeTestClip({ path: clip("a.mp4"), durationSeconds: 2, width: 320, height: 240, fps: 30 }),
+    makeTestClip({ path: clip("b.mp4"), durationSeconds: 1.5, width: 320, height: 240, fps: 30, color: "#336699" }),
+    makeTestClip({ path: clip("c.mp4"), durationSeconds: 1, width: 256, height: 144, fps: 30 }),
+    makeTestClip({ path: clip("bg.mp4"), durationSeconds: 2, width: 1280, height: 720, fps: 25 }),
+    makeTestClip({ path: clip("ov.mp4"), durationSeconds: 2, width: 640, height: 360, fps: 25, color: "red" }),
+    makeTestClip({ path: clip("v4.mp4"), durationSeconds: 4, width: 320, height: 240, fps: 30 }),
+    makeSpeechClip({ path: clip("voice.wav"), text: "The same voice on every backend.", durationSeconds: 3, workDir: dir }),
+  ]);
+  const video = (d: number, w: number, h: number) => ({ type: "video" as const, duration: d, width: w, height: h, videoCodec: "h264", audioCodec: "aac", contentType: "video/mp4" });
+  for (const setup of SETUPS) {
+    inputs[setup] = await storeInputs(fixtures[setup], {
+      a: { path: clip("a.mp4"), output: video(2, 320, 240) },
+      b: { path: clip("b.mp4"), output: video(1.5, 320, 240) },
+      c: { path: clip("c.mp4"), output: video(1, 256, 144) },
+      bg: { path: clip("bg.mp4"), output: video(2, 1280, 720) },
+      ov: { path: clip("ov.mp4"), output: video(2, 640, 360) },
+      v4: { path: clip("v4.mp4"), output: video(4, 320, 240) },
+      voice: { path: clip("voice.wav"), output: { type: "audio", duration: 3, audioCodec: "pcm_s16le", contentType: "audio/wav" } },
+    });
+  }
+});
+afterAll(async () => {
+  client?.destroy();
+  await lambda?.close();
+  await s3?.close();
+  for (const f of Object.values(fixtures)) await f.cleanup();
+});
+
+interface Outcome {
+  output: NodeOutput;
+  cost: number;
+  md5: string;
+  probe: ProbeResult;
+}
+
+async function runEverywhere(
+  id: string,
+  create: (o: FfmpegWorkOptions) => WorkFunction,
+  node: (f: HandlerFixture) => SerializedNode,
+  slots: (n: Record<string, SerializedNode>) => Record<string, SerializedNode[]>,
+): Promise<Record<Setup, Outcome>> {
+  const outcomes = {} as Record<Setup, Outcome>;
+  for (const setup of SETUPS) {
+    const f = fixtures[setup];
+    const { ctx } = await f.context(node(f), slots(inputs[setup]));
+    const { output, cost } = await create(options[setup])(ctx);
+    const local = join(f.dir, `${id}-${setup}.mp4`);
+    await f.storage.download(output.s3Key, local);
+    outcomes[setup] = { output, cost, md5: createHash("md5").update(await readFile(local)).digest("hex"), probe: await probe(local) };
+  }
+  return outcomes;
+}
+
+function expectSameEverywhere(o: Record<Setup, Outcome>) {
+  const describeOutput = (x: Outcome) => {
+    const { s3Key: _key, ...rest } = x.output;
+    return rest;
+  };
+  for (const setup of ["s3", "lambda"] as const) {
+    expect(o[setup].md5, `${setup} output bytes`).toBe(o.local.md5);
+    expect(o[setup].probe).toEqual(o.local.probe);
+    expect(describeOutput(o[setup])).toEqual(describeOutput(o.local));
+  }
+  // Local work is free by default; the Lambda reports its GB-seconds.
+  expect(o.local.cost).toBe(0);
+  expect(o.s3.cost).toBe(0);
+  expect(o.lambda.cost).toBeGreaterThan(0);
+  expect(lambda.invocations.at(-1)?.ok).toBe(true);
+}
+
+describe("the same scenarios on local disk, on S3, and on Lambda + S3", () => {
+  it("merge-videos: a stream copy and a re-encode", async () => {
+    const copy = await runEverywhere("merge-copy", createMergeVideosWork, (f) => f.node("mc", "merge-videos"), (n) => ({ segments: [n.a!, n.b!, n.a!] }));
+    expect(copy.local.output).toMatchObject({ strategy: "copy" });
+    expect(Math.abs(copy.local.output.duration! - 5.5)).toBeLessThanOrEqual(0.1);
+    expectSameEverywhere(copy);
+    const reencode = await runEverywhere("merge-reencode", createMergeVideosWork, (f) => f.node("mr", "merge-videos"), (n) => ({ segments: [n.a!, n.c!] }));
+    expect(reencode.local.output).toMatchObject({ strategy: "reencode", width: 320, height: 240 });
+    expectSameEverywhere(reencode);
+    expect(lambda.invocations.filter((i) => i.functionName === "video-merger")).toHaveLength(2);
+  });
+
+  it("mix-audio: a 3.0 s voice over a 4.0 s video, padded", async () => {
+    const mixed = await runEverywhere("mix", createMixAudioWork, (f) => f.node("mx", "mix-audio", { config: { lengthMismatch: "pad" } }), (n) => ({
+      video: [n.v4!],
+      audio: [n.voice!],
+    }));
+    expect(Math.abs(mixed.local.output.duration! - 4)).toBeLessThanOrEqual(0.05);
+    expectSameEverywhere(mixed);
+  });
+
+  it("compose-video: an overlay at bottom-right over a 1280x720 background", async () => {
+    const composed = await runEverywhere(
+      "compose",
+      createComposeVideoWork,
+      (f) => f.node("cv", "compose-video", { config: { overlays: [{ position: "bottom-right", size: 0.25, cornerRadius: 12 }] } }),
+      (n) => ({ background: [n.bg!], overlays: [n.ov!] }),
+    );
+    expect(composed.local.output).toMatchObject({ width: 1280, height: 720 });
+    expectSameEverywhere(composed);
+  });
+
+  it("a Lambda function error fails the node with the function's reason", async () => {
+    const f = fixtures.lambda;
+    // An upstream that says "video" without probed fields, whose file is the voice: only the function can tell.
+    const voiceAsVideo = f.completed("fake", { type: "video", s3Key: inputs.lambda.voice!.output!.s3Key });
+    const { ctx } = await f.context(f.node("bad", "mix-audio"), { video: [voiceAsVideo], audio: [inputs.lambda.voice!] });
+    await expect(createMixAudioWork(options.lambda)(ctx)).rejects.toThrow(new WorkInputError("Lambda error: the video input has no video stream"));
+  });
+});
