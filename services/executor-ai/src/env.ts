@@ -24,8 +24,11 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ai", healt
     ELEVENLABS_BASE_URL: baseUrl(ELEVENLABS_DEFAULT_BASE_URL),
     VEO_BASE_URL: baseUrl(VEO_DEFAULT_BASE_URL),
     RUNWAY_BASE_URL: baseUrl(RUNWAY_DEFAULT_BASE_URL),
-    /** One provider HTTP call may stall this long (no answer / no bytes); must stay below JOB_ACK_WAIT_MS. */
-    PROVIDER_HTTP_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
+    /**
+     * One provider HTTP call may stall this long (no answer / no bytes); must stay below JOB_ACK_WAIT_MS.
+     * Default: two thirds of the ack wait, at most 20 s.
+     */
+    PROVIDER_HTTP_TIMEOUT_MS: z.coerce.number().int().min(100).optional(),
     /** In-process retries of a 5xx answer or a refused connection, with backoff. */
     PROVIDER_HTTP_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
     /** Time between two status calls of a provider job. */
@@ -46,10 +49,15 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ai", healt
     LOCAL_FONT_FILE: z.string().optional(),
     /** Upper bound of one local render (espeak-ng + ffmpeg). */
     LOCAL_RENDER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(10 * 60_000),
-  })
-  .refine((env) => env.PROVIDER_HTTP_TIMEOUT_MS < env.JOB_ACK_WAIT_MS, {
-    message: "PROVIDER_HTTP_TIMEOUT_MS must be shorter than JOB_ACK_WAIT_MS",
-    path: ["PROVIDER_HTTP_TIMEOUT_MS"],
   });
-export type Env = z.infer<typeof Env>;
-export const loadEnv = (source: NodeJS.ProcessEnv = process.env): Env => Env.parse(source);
+export type Env = Omit<z.infer<typeof Env>, "PROVIDER_HTTP_TIMEOUT_MS"> & { PROVIDER_HTTP_TIMEOUT_MS: number };
+
+/** Parses the environment; the provider timeout defaults from, and must stay below, the job ack wait. */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const env = Env.parse(source);
+  const timeout = env.PROVIDER_HTTP_TIMEOUT_MS ?? Math.min(20_000, Math.floor((env.JOB_ACK_WAIT_MS * 2) / 3));
+  if (timeout >= env.JOB_ACK_WAIT_MS) {
+    throw new Error(`PROVIDER_HTTP_TIMEOUT_MS (${timeout}) must be shorter than JOB_ACK_WAIT_MS (${env.JOB_ACK_WAIT_MS})`);
+  }
+  return { ...env, PROVIDER_HTTP_TIMEOUT_MS: timeout };
+}

@@ -35,7 +35,7 @@ const heygen = () => createHeygenClient({ ...common, baseUrl: fakes.heygen.url, 
 const policy = () => ({ trustedOrigins: [fakes.heygen.url, fakes.elevenlabs.url, fakes.veo.url, fakes.runway.url] });
 const video = { avatarId: "Daisy-inskirt-20220818", voiceId: "2d5b0e6cf36f460aa7fc47e3eee4ba54", script: "Hello there.", width: 1280, height: 720, clientRef: "vp-job-1", title: "Intro [vp-job-1]" };
 
-async function pollUntilDone(poll: () => Promise<{ state: string }>) {
+async function pollUntilDone<T extends { state: string }>(poll: () => Promise<T>): Promise<T> {
   for (let i = 0; i < 10; i++) {
     const r = await poll();
     if (r.state !== "running") return r;
@@ -147,8 +147,8 @@ describe("ElevenLabs client", () => {
 
   it("fails with ElevenLabs' own message", async () => {
     fakes.elevenlabs.fail("create", { kind: "reject", status: 404, message: "A voice with the voice_id nope was not found.", code: "voice_not_found" });
-    const error = await client().textToSpeech({ voiceId: "nope", modelId: "m", text: "x" }, join(dir, "x.mp3")).catch((e: Error) => e);
-    expect(error.message).toBe("ElevenLabs rejected the request (404 voice_not_found): A voice with the voice_id nope was not found.");
+    const error = await client().textToSpeech({ voiceId: "nope", modelId: "m", text: "x" }, join(dir, "x.mp3")).then(() => undefined, (e: Error) => e);
+    expect(error?.message).toBe("ElevenLabs rejected the request (404 voice_not_found): A voice with the voice_id nope was not found.");
   });
 });
 
@@ -171,7 +171,7 @@ describe("Veo client", () => {
       url: (done as { url: string }).url,
       dest,
       policy: policy(),
-      headersFor: (u) => (u.origin === c.http.origin && u.pathname.startsWith("/v1beta/") ? { "x-goog-api-key": fakes.veo.apiKey } : {}),
+      headersFor: (u): Record<string, string> => (u.origin === c.http.origin && u.pathname.startsWith("/v1beta/") ? { "x-goog-api-key": fakes.veo.apiKey } : {}),
       idleTimeoutMs: 2000,
       maxBytes: 50e6,
       secrets: [],
