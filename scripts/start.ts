@@ -1,7 +1,8 @@
 /**
- * `npm start`: migrate, start the five services in this terminal with readable logs, run the demo
- * pipeline (three generated clips uploaded as assets and merged), print the final MP4's path, keep serving.
- * `npm run services` (--services-only): migrate and start the services, no demo.
+ * `npm start`: migrate, start the five services in this terminal with readable logs, start the editor on
+ * http://localhost:3065 (building it first when its sources changed), run the demo pipeline (three
+ * generated clips uploaded as assets and merged), print the final MP4's path, keep serving.
+ * `npm run services` (--services-only): migrate and start the services, no editor, no demo.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
@@ -9,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_DATABASE_URL, migrate } from "@vp/db";
 import { makeTestClip } from "@vp/media";
+import { ensureWebBuild, startWeb, type WebProcess } from "./web";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const servicesOnly = process.argv.includes("--services-only");
@@ -16,8 +18,13 @@ const adminUrl = process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL;
 const port = Number(process.env.PORT ?? 3061);
 const base = `http://127.0.0.1:${port}/v1/video_production`;
 const storageRoot = resolve(ROOT, process.env.STORAGE_ROOT ?? ".data/storage");
+const webPort = Number(process.env.WEB_PORT ?? 3065);
+const editorUrl = `http://localhost:${webPort}`;
+// The browser calls the gateway directly; allow the editor's origin whichever host name it is opened with.
+const corsOrigins = process.env.CORS_ORIGINS ?? `http://localhost:${webPort},http://127.0.0.1:${webPort}`;
+let web: WebProcess | undefined;
 
-const COLORS: Record<string, string> = { gateway: "36", scheduler: "35", "state-writer": "33", "executor-ffmpeg": "32", "executor-ai": "34", demo: "97" };
+const COLORS: Record<string, string> = { gateway: "36", scheduler: "35", "state-writer": "33", "executor-ffmpeg": "32", "executor-ai": "34", web: "94", demo: "97" };
 const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
 const say = (name: string, text: string) => console.log(`\x1b[${COLORS[name] ?? "0"}m${name.padEnd(15)}\x1b[0m ${text}`);
 
@@ -40,7 +47,7 @@ function startService(name: string, readyPattern: RegExp): Promise<void> {
   return new Promise((resolveReady, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", `services/${name}/src/main.ts`], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_ADMIN_URL: adminUrl, STORAGE_ROOT: storageRoot, PORT: String(port) },
+      env: { ...process.env, DATABASE_ADMIN_URL: adminUrl, STORAGE_ROOT: storageRoot, PORT: String(port), CORS_ORIGINS: corsOrigins },
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.push(child);
@@ -123,10 +130,11 @@ async function demo() {
     ];
     const { pipeline } = await api<{ pipeline: { id: string } }>("POST", "/pipelines", { title: `Demo ${new Date().toISOString()}` });
     say("demo", `pipeline ${pipeline.id}`);
-    for (const clip of clips) {
+    say("demo", `watch it in the editor: ${editorUrl}/pipelines/${pipeline.id}`);
+    for (const [index, clip] of clips.entries()) {
       const path = join(work, `${clip.id}.mp4`);
       await makeTestClip({ path, durationSeconds: clip.durationSeconds, width: clip.width, height: clip.height, fps: 30, audio: true });
-      await api("POST", `/pipelines/${pipeline.id}/nodes`, { id: clip.id, title: clip.title, type: "asset", asset: { type: "video" } });
+      await api("POST", `/pipelines/${pipeline.id}/nodes`, { id: clip.id, title: clip.title, type: "asset", asset: { type: "video" }, position: { x: 0, y: index * 290 } });
       await api("PUT", `/pipelines/${pipeline.id}/nodes/${clip.id}/asset`, new Uint8Array(await readFile(path)), { "content-type": "video/mp4" });
       say("demo", `uploaded ${clip.id} (${clip.durationSeconds}s, ${clip.width}x${clip.height})`);
     }
@@ -135,6 +143,7 @@ async function demo() {
       title: "Final cut",
       type: "merge-videos",
       inputs: { segments: clips.map((c) => c.id) },
+      position: { x: 380, y: 290 },
     });
 
     const done = (ids: string[]) => (nodes: Map<string, Node>) => ids.every((id) => ["completed", "failed"].includes(nodes.get(id)?.status ?? ""));
@@ -151,6 +160,7 @@ async function demo() {
     say("demo", `done: ${output.duration.toFixed(2)} s, ${output.size} bytes, cost $${String(merged.metadata?.cost)}`);
     say("demo", `final MP4: ${join(storageRoot, output.s3Key)}`);
     say("demo", `stream it:  curl -o merged.mp4 ${base}/pipelines/${pipeline.id}/nodes/merged/output`);
+    if (web) say("demo", `open it in the editor: ${editorUrl}/pipelines/${pipeline.id}`);
     say("demo", "services keep running; press Ctrl+C to stop");
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -161,6 +171,9 @@ async function main() {
   say("demo", `migrating ${adminUrl.replace(/:[^:@/]*@/, ":***@")}`);
   await migrate({ adminUrl, log: (msg: string) => say("demo", msg) });
   await mkdir(storageRoot, { recursive: true });
+  // The editor builds (only when its sources changed) while the services start.
+  const build = servicesOnly ? undefined : ensureWebBuild((line) => say("web", line));
+  build?.catch(() => undefined);
   await Promise.all([
     startService("state-writer", /ready/),
     startService("scheduler", /ready/),
@@ -169,11 +182,20 @@ async function main() {
   ]);
   await startService("gateway", /listening/);
   say("demo", `API on http://127.0.0.1:${port}`);
-  if (!servicesOnly) await demo();
+  if (servicesOnly) return;
+  try {
+    await build;
+    web = await startWeb({ port: webPort, gatewayUrl: `http://localhost:${port}`, onLine: (line) => say("web", line.trim()) });
+    say("web", `editor on ${editorUrl}`);
+  } catch (error) {
+    say("web", `the editor did not start: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  await demo();
 }
 
 const stop = () => {
   for (const child of children) child.kill("SIGTERM");
+  void web?.stop();
   setTimeout(() => process.exit(0), 3000).unref();
 };
 process.on("SIGINT", stop);
@@ -182,6 +204,7 @@ process.on("SIGTERM", stop);
 main().catch((error: unknown) => {
   say("demo", `failed: ${error instanceof Error ? error.message : String(error)}`);
   for (const child of children) child.kill("SIGTERM");
+  void web?.stop();
   process.exitCode = 1;
   setTimeout(() => process.exit(1), 3000).unref();
 });

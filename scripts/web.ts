@@ -127,16 +127,16 @@ export interface WebProcess {
 
 /**
  * `next start` on `port` with the gateway URL the browser should use. Resolves when the server answers.
- * The process is its own group leader so stop() also ends anything it started.
+ * `next start` serves from this one process (no workers), so stopping it stops the editor.
  */
 export async function startWeb(options: { port: number; gatewayUrl: string; hostname?: string; onLine?: (line: string) => void }): Promise<WebProcess> {
-  const host = options.hostname ?? "127.0.0.1";
+  // Without a hostname Next listens on every interface (IPv4 and IPv6), so http://localhost works either way.
+  const host = options.hostname;
   const output: string[] = [];
-  const proc = spawn(process.execPath, [NEXT_BIN, "start", "-p", String(options.port), "-H", host], {
+  const proc = spawn(process.execPath, [NEXT_BIN, "start", "-p", String(options.port), ...(host ? ["-H", host] : [])], {
     cwd: WEB_DIR,
     env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production", GATEWAY_URL: options.gatewayUrl },
     stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
   });
   const onData = (chunk: string) => {
     output.push(chunk);
@@ -151,12 +151,13 @@ export async function startWeb(options: { port: number; gatewayUrl: string; host
       r();
     }),
   );
-  const url = `http://${host === "0.0.0.0" ? "localhost" : host}:${options.port}`;
+  const url = `http://${host && host !== "0.0.0.0" ? host : "localhost"}:${options.port}`;
+  const probe = `http://${host && host !== "0.0.0.0" ? host : "127.0.0.1"}:${options.port}/icon.svg`;
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (exited) throw new Error(`next start exited before it was ready:\n${output.join("").slice(-3000)}`);
     try {
-      const response = await fetch(`${url}/icon.svg`);
+      const response = await fetch(probe);
       if (response.ok) break;
     } catch {
       /* not listening yet */
@@ -170,18 +171,8 @@ export async function startWeb(options: { port: number; gatewayUrl: string; host
     output,
     stop: async () => {
       if (exited) return;
-      try {
-        process.kill(-proc.pid!, "SIGTERM");
-      } catch {
-        /* already gone */
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-proc.pid!, "SIGKILL");
-        } catch {
-          /* gone */
-        }
-      }, 5000);
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
       await exit;
       clearTimeout(timer);
     },

@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeClipBuffer } from "@vp/testkit";
+import { formatCost } from "../../web/lib/format";
+import { createCompletedClips } from "../e2e/helpers";
 import {
   dragConnection,
   node,
@@ -115,7 +117,8 @@ describe("the editor in Chromium", () => {
     expect(played.duration).toBeCloseTo(5, 0);
 
     await page.locator('[data-testid="pipeline-progress"][data-completed="4"][data-total="4"]').waitFor();
-    expect(await page.getByTestId("pipeline-cost").textContent()).toMatch(/Total \$0\.\d+/);
+    const { rows: costs } = await env.db.admin.query("select coalesce(sum((metadata->>'cost')::float8), 0) as total from video_production_nodes where pipeline_id = $1", [pipelineId]);
+    expect(await page.getByTestId("pipeline-cost").textContent()).toBe(`Total ${formatCost(Number(costs[0].total))}`);
     await page.getByTestId("fit-view").click();
     await page.waitForTimeout(400);
     await screenshot(page, "03-canvas-completed");
@@ -128,8 +131,98 @@ describe("the editor in Chromium", () => {
     expect(cells[0]).toBe("Episode 1 intro");
     expect(cells[1]).toBe("4");
     expect(cells[2]).toMatch(/^4\/4/);
-    expect(cells[3]).toMatch(/^\$0\.\d+/);
+    expect(cells[3]).toBe(formatCost(Number(costs[0].total)));
     await screenshot(page, "04-list");
+    expectNoErrors();
+  });
+
+  it("acceptance 2: refuses an audio asset into merge-videos.segments with the reason, and does not save an invalid config value", async () => {
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Refusals" });
+    const p = `/pipelines/${pipeline.id}/nodes`;
+    await env.api.ok("POST", p, { id: "clip", title: "Clip", type: "asset", asset: { type: "video" }, position: { x: 0, y: 0 } });
+    await env.api.ok("POST", p, { id: "music", title: "Music", type: "asset", asset: { type: "audio" }, position: { x: 0, y: 300 } });
+    await env.api.ok("POST", p, { id: "clip2", title: "Clip 2", type: "asset", asset: { type: "video" }, position: { x: 0, y: 600 } });
+    await env.api.ok("POST", p, { id: "merge", title: "Merge", type: "merge-videos", inputs: { segments: ["clip"] }, position: { x: 380, y: 80 } });
+
+    const { page, expectNoErrors } = await openPage(env.browser);
+    await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);
+    await page.locator(node("merge")).waitFor();
+    await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+
+    // While dragging over the segments handle, the connection is refused and the reason is on screen.
+    await dragConnection(page, "music", "merge", "segments", { release: false });
+    const hint = page.locator('[data-testid="connection-hint"][data-kind="invalid"]');
+    await hint.waitFor();
+    expect(await hint.textContent()).toBe('Cannot connect: input "segments" accepts video, but node "music" produces audio');
+    await screenshot(page, "05-refused-connection");
+    await page.mouse.up();
+    await page.locator('[data-testid="toast"]', { hasText: 'Not connected: input "segments" accepts video, but node "music" produces audio' }).waitFor();
+    expect(await page.locator('[data-testid="rf__edge-music->merge.segments"]').count()).toBe(0);
+    expect((await nodeRow(pipeline.id, "merge")).inputs).toEqual({ segments: ["clip"] });
+
+    // A valid drag still connects (the same check allows what the gateway accepts).
+    await dragConnection(page, "clip2", "merge", "segments");
+    await page.locator('[data-testid="rf__edge-clip2->merge.segments"]').waitFor();
+    expect((await nodeRow(pipeline.id, "merge")).inputs).toEqual({ segments: ["clip", "clip2"] });
+
+    // An invalid config value: inline error, nothing saved; a valid one is saved.
+    await page.locator(node("merge")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("node-panel").waitFor();
+    await page.getByTestId("field-width").fill("5");
+    await page.getByTestId("field-error-width").waitFor();
+    expect(await page.getByTestId("field-error-width").textContent()).toBe("Too small: expected number to be >=16");
+    expect(await page.getByTestId("config-save-state").textContent()).toBe("Not saved: fix the field marked in red");
+    await page.getByTestId("field-fps").fill("thirty");
+    expect(await page.getByTestId("field-error-fps").textContent()).toBe("must be a number");
+    await screenshot(page, "06-invalid-config");
+    await page.waitForTimeout(1200); // well past the save delay
+    expect((await nodeRow(pipeline.id, "merge")).config).toEqual({});
+
+    await page.getByTestId("field-width").fill("640");
+    await page.getByTestId("field-fps").fill("");
+    await page.locator('[data-testid="config-save-state"]', { hasText: "Saved" }).waitFor();
+    expect((await nodeRow(pipeline.id, "merge")).config).toEqual({ width: 640 });
+    await page.getByTestId("field-width").fill("");
+    await page.locator('[data-testid="config-save-state"]', { hasText: "Saved" }).waitFor();
+    await expect.poll(async () => (await nodeRow(pipeline.id, "merge")).config).toEqual({});
+    expectNoErrors();
+  });
+
+  it("acceptance 5: editing a running node's title and config keeps both the edits and the execution", async () => {
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Edit while running" });
+    await createCompletedClips(env.api, pipeline.id, [
+      { id: "a", durationSeconds: 14, width: 640, height: 360 },
+      { id: "b", durationSeconds: 14, width: 480, height: 270 },
+    ]);
+    await env.api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "final", title: "Final cut", type: "merge-videos", inputs: { segments: ["a", "b"] }, config: { reencode: "always" } });
+
+    const { page, expectNoErrors } = await openPage(env.browser);
+    await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);
+    await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+    await page.getByTestId("execute-final").click();
+    await page.locator('[data-testid="status-final"][data-status="in_progress"]').waitFor({ timeout: 60_000 });
+
+    await page.locator(node("final")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("panel-title").fill("Final cut (director's edit)");
+    await page.getByTestId("field-fps").fill("24");
+    await page.locator('[data-testid="config-save-state"]', { hasText: "Saved" }).waitFor();
+    await expect.poll(async () => (await nodeRow(pipeline.id, "final")).title).toBe("Final cut (director's edit)");
+    const during = await nodeRow(pipeline.id, "final");
+    // Both edits landed while the node was executing.
+    expect(during.status).toBe("in_progress");
+    expect(during.config).toEqual({ reencode: "always", fps: 24 });
+    expect(await page.getByTestId("node-title-final").textContent()).toBe("Final cut (director's edit)");
+
+    await page.locator('[data-testid="status-final"][data-status="completed"]').waitFor({ timeout: 120_000 });
+    const after = await nodeRow(pipeline.id, "final");
+    expect(after).toMatchObject({
+      title: "Final cut (director's edit)",
+      config: { reencode: "always", fps: 24 },
+      status: "completed",
+      metadata: { jobId: during.metadata.jobId, startedAt: expect.any(String), completedAt: expect.any(String) },
+      output: { type: "video", s3Key: expect.stringMatching(/output\.mp4$/) },
+    });
+    expect(after.output.duration).toBeCloseTo(28, 0);
     expectNoErrors();
   });
 });

@@ -61,7 +61,7 @@ export async function startEditorStack(options: { jobAckWaitMs?: number } = {}):
     workRoot: join(scratch, "work"),
     env: { CORS_ORIGINS: webOrigin, ...(options.jobAckWaitMs ? { JOB_ACK_WAIT_MS: String(options.jobAckWaitMs) } : {}) },
   });
-  const [web, browser] = await Promise.all([startWeb({ port: webPort, gatewayUrl: stack.baseUrl }), launchChromium()]);
+  const [web, browser] = await Promise.all([startWeb({ port: webPort, gatewayUrl: stack.baseUrl, hostname: "127.0.0.1" }), launchChromium()]);
   await mkdir(SCREENSHOT_DIR, { recursive: true });
   return {
     db,
@@ -105,6 +105,7 @@ export async function openPage(browser: Browser): Promise<WatchedPage> {
     page,
     errors,
     expectNoErrors(allowed?: RegExp) {
+      if (process.env.VP_TEST_VERBOSE) console.log("page errors:", errors);
       expect(errors.filter((e) => !allowed || !allowed.test(e))).toEqual([]);
     },
   };

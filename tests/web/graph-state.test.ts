@@ -1,0 +1,121 @@
+/** The editor's model, without a browser: the stale-status guard, snapshots, edges, ids and layout. */
+import { describe, expect, it } from "vitest";
+import { emptyGraph, edgesOf, graphReducer, inputsWithout, nextNodeId, statusCounts, totalCost, type GraphState } from "../../web/lib/graph-state";
+import { layoutMissing, placeNewNode, NODE_WIDTH } from "../../web/lib/layout";
+import type { ApiNode } from "../../web/lib/api";
+
+const pipeline = { id: "p", version: "1.0", title: "P", created_at: "", updated_at: "", config: {}, metadata: {} };
+const apiNode = (over: Partial<ApiNode> & { id: string }): ApiNode => ({
+  pipeline_id: "p",
+  title: over.id,
+  type: "asset",
+  inputs: {},
+  config: {},
+  asset: { type: "video" },
+  status: "pending",
+  metadata: null,
+  output: null,
+  position: null,
+  ...over,
+});
+const event = (nodeId: string, status: ApiNode["status"], stateVersion: number, extra: Record<string, unknown> = {}) => ({
+  kind: "event" as const,
+  event: { nodeId, status, stateVersion, metadata: { ...extra }, output: null, pipelineMetadata: { progress: { completed: 0 } } },
+});
+
+function loaded(...nodes: ApiNode[]): GraphState {
+  return graphReducer(emptyGraph, { kind: "loaded", pipeline, nodes });
+}
+
+describe("graphReducer", () => {
+  it("applies node events in version order and drops older or repeated ones (no stale status)", () => {
+    let s = graphReducer(loaded(apiNode({ id: "m" })), { kind: "snapshot", pipeline, nodes: [apiNode({ id: "m" })], stateVersions: { m: 3 } });
+    s = graphReducer(s, event("m", "queued", 4));
+    s = graphReducer(s, event("m", "in_progress", 5, { progress: 10 }));
+    s = graphReducer(s, event("m", "completed", 7));
+    expect(s.nodes.get("m")).toMatchObject({ status: "completed", stateVersion: 7 });
+    // A replayed progress tick and a duplicate completion change nothing.
+    const after = graphReducer(s, event("m", "in_progress", 6, { progress: 90 }));
+    expect(after).toBe(s);
+    expect(graphReducer(s, event("m", "completed", 7))).toBe(s);
+    expect(s.pipeline?.metadata).toEqual({ progress: { completed: 0 } });
+  });
+
+  it("drops events the snapshot already covers", () => {
+    let s = graphReducer(emptyGraph, { kind: "snapshot", pipeline, nodes: [apiNode({ id: "m", status: "completed" })], stateVersions: { m: 9 } });
+    s = graphReducer(s, event("m", "in_progress", 8));
+    expect(s.nodes.get("m")!.status).toBe("completed");
+  });
+
+  it("keeps newer streamed state over an older snapshot and over REST reads, but takes their structure", () => {
+    let s = loaded(apiNode({ id: "m", title: "Old" }));
+    s = graphReducer(s, event("m", "in_progress", 5));
+    s = graphReducer(s, { kind: "snapshot", pipeline, nodes: [apiNode({ id: "m", title: "New", status: "pending" })], stateVersions: { m: 2 } });
+    expect(s.nodes.get("m")).toMatchObject({ title: "New", status: "in_progress", stateVersion: 5 });
+    s = graphReducer(s, { kind: "loaded", pipeline, nodes: [apiNode({ id: "m", title: "Newer", status: "pending" })] });
+    expect(s.nodes.get("m")).toMatchObject({ title: "Newer", status: "in_progress", stateVersion: 5 });
+  });
+
+  it("takes only structure from write answers", () => {
+    let s = loaded(apiNode({ id: "m", status: "in_progress" }));
+    s = graphReducer(s, { kind: "saved", node: apiNode({ id: "m", title: "Renamed", config: { fps: 24 }, status: "pending", position: { x: 1, y: 2 } }) });
+    expect(s.nodes.get("m")).toMatchObject({ title: "Renamed", config: { fps: 24 }, status: "in_progress", position: { x: 1, y: 2 } });
+  });
+
+  it("flags events of unknown nodes so the page reloads the structure", () => {
+    expect(graphReducer(loaded(), event("ghost", "queued", 1)).stale).toBe(true);
+  });
+
+  it("adds and removes nodes", () => {
+    let s = graphReducer(loaded(apiNode({ id: "a" })), { kind: "added", node: apiNode({ id: "b" }) });
+    expect([...s.nodes.keys()]).toEqual(["a", "b"]);
+    s = graphReducer(s, { kind: "removed", id: "a" });
+    expect([...s.nodes.keys()]).toEqual(["b"]);
+  });
+});
+
+describe("derived views", () => {
+  const nodes = loaded(
+    apiNode({ id: "a", status: "completed", metadata: { cost: 0.25 } }),
+    apiNode({ id: "b", status: "failed", metadata: { cost: 0.5 } }),
+    apiNode({ id: "m", type: "merge-videos", asset: null, inputs: { segments: ["b", "a", "ghost"] } }),
+  ).nodes;
+  it("draws one edge per input, numbered in slot order, skipping unknown nodes", () => {
+    expect(edgesOf(nodes)).toEqual([
+      { id: "b->m.segments", source: "b", target: "m", slot: "segments", order: 1, slotSize: 3 },
+      { id: "a->m.segments", source: "a", target: "m", slot: "segments", order: 2, slotSize: 3 },
+    ]);
+  });
+  it("counts statuses and sums cost", () => {
+    expect(statusCounts(nodes.values())).toMatchObject({ completed: 1, failed: 1, pending: 1, total: 3 });
+    expect(totalCost(nodes.values())).toBe(0.75);
+  });
+  it("removes a node from inputs and names new nodes readably", () => {
+    expect(inputsWithout({ segments: ["a", "b"], other: ["c"] }, "a")).toEqual({ segments: ["b"] });
+    expect(inputsWithout({ segments: ["a", "b"] }, "a", "nope")).toEqual({});
+    expect(nextNodeId("asset", ["asset-1", "asset-3"])).toBe("asset-2");
+  });
+});
+
+describe("layout", () => {
+  it("places nodes without a position in layers by depth and keeps stored positions", () => {
+    const positions = layoutMissing([
+      { id: "a", type: "asset", inputs: {} },
+      { id: "b", type: "asset", inputs: {}, position: { x: 5, y: 6 } },
+      { id: "m", type: "merge-videos", inputs: { segments: ["a", "b"] } },
+      { id: "mix", type: "mix-audio", inputs: { video: ["m"] } },
+    ]);
+    expect(positions.get("a")).toEqual({ x: 0, y: 0 });
+    expect(positions.get("b")).toEqual({ x: 5, y: 6 });
+    expect(positions.get("m")!.x).toBeGreaterThan(NODE_WIDTH);
+    expect(positions.get("mix")!.x).toBeGreaterThan(positions.get("m")!.x);
+  });
+  it("puts new sources in the first column and other nodes to the right, below what is there", () => {
+    expect(placeNewNode("asset", [])).toEqual({ x: 0, y: 0 });
+    const first = placeNewNode("asset", [{ position: { x: 0, y: 0 }, height: 200 }]);
+    expect(first).toEqual({ x: 0, y: 236 });
+    const merge = placeNewNode("merge-videos", [{ position: { x: 0, y: 0 }, height: 200 }, { position: { x: 0, y: 236 }, height: 200 }]);
+    expect(merge.x).toBeGreaterThan(NODE_WIDTH);
+    expect(merge.y).toBe(0);
+  });
+});
