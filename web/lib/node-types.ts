@@ -46,7 +46,13 @@ export function inputSlots(type: NodeType) {
 
 /** Human label of a config key: `typingSpeed` -> `Typing speed`. */
 export function fieldLabel(key: string): string {
-  const words = key.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
+  const ACRONYMS: Record<string, string> = { fps: "FPS", id: "ID", url: "URL", json: "JSON" };
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .toLowerCase()
+    .split(" ")
+    .map((w) => ACRONYMS[w] ?? w)
+    .join(" ");
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 

@@ -97,7 +97,7 @@ export function AssetUpload({ node, compact }: { node: EditorNode; compact?: boo
     >
       <UploadIcon />
       <span className="small">
-        Drop a {asset.type ? MEDIA_LABEL[asset.type].toLowerCase() : ""} file or <u>choose one</u>
+        Drop {asset.type === "audio" || asset.type === "image" ? "an" : "a"} {asset.type ? MEDIA_LABEL[asset.type].toLowerCase() : ""} file or <u>choose one</u>
       </span>
       {chooser}
     </div>
