@@ -83,7 +83,7 @@ export interface DownloadOptions {
   /** Where the bytes go (a generated name in the job's work directory). */
   dest: string;
   policy: UrlPolicy;
-  /** Extra headers for a URL (the API key, only for the provider's own origin). */
+  /** Extra headers for the first request (the API key, only for the provider's own origin); never sent on redirects. */
   headersFor?: (url: URL) => Record<string, string>;
   /** No bytes for this long fails the download (ProviderTimeoutError). */
   idleTimeoutMs: number;
@@ -96,7 +96,7 @@ export interface DownloadOptions {
 
 /**
  * Streams a provider's result to a local file. Every hop (redirects included) passes checkProviderUrl; headers
- * from headersFor are sent only to the URL they were computed for, so a redirect to another host never
+ * from headersFor go with the first request only, so a redirect (a signed CDN URL, or anything else) never
  * receives the key. The response is never handed to ffmpeg or a browser: the caller probes the file and
  * stores it under a generated key.
  */
@@ -105,7 +105,7 @@ export async function downloadToFile(options: DownloadOptions): Promise<{ bytes:
   const what = options.what ?? "result URL";
   let current = checkProviderUrl(options.url, options.policy, what);
   for (let hop = 0; ; hop++) {
-    const response = await open(current, options);
+    const response = await open(current, options, hop === 0 ? (options.headersFor?.(current) ?? {}) : {});
     const status = response.statusCode ?? 0;
     if (status >= 300 && status < 400 && response.headers.location) {
       response.resume();
@@ -139,7 +139,7 @@ export async function downloadToFile(options: DownloadOptions): Promise<{ bytes:
   }
 }
 
-function open(url: URL, options: DownloadOptions): Promise<http.IncomingMessage> {
+function open(url: URL, options: DownloadOptions, headers: Record<string, string>): Promise<http.IncomingMessage> {
   const trusted = options.policy.trustedOrigins.includes(url.origin);
   const client = url.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
@@ -147,7 +147,7 @@ function open(url: URL, options: DownloadOptions): Promise<http.IncomingMessage>
       url,
       {
         method: "GET",
-        headers: { accept: "*/*", ...(options.headersFor?.(url) ?? {}) },
+        headers: { accept: "*/*", ...headers },
         // Trusted (configured) origins may be loopback test fakes; everything else is checked at connect time.
         ...(trusted ? {} : { lookup: guardedLookup }),
         signal: options.signal,
