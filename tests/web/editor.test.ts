@@ -225,4 +225,45 @@ describe("the editor in Chromium", () => {
     expect(after.output.duration).toBeCloseTo(28, 0);
     expectNoErrors();
   });
+
+  it("types text assets in place, takes a dropped file, and gives code animations a code editor with a language picker", async () => {
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Panels" });
+    const { page, expectNoErrors } = await openPage(env.browser);
+    await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);
+    await page.getByTestId("canvas-empty").waitFor();
+
+    // A text asset: switch the media type in the panel, type the script on the node itself.
+    await page.getByTestId("palette-asset").click();
+    await page.locator(node("asset-1")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("asset-type").selectOption("text");
+    await page.getByTestId("asset-text-asset-1").first().waitFor();
+    await page.keyboard.press("Escape");
+    await page.locator(`${node("asset-1")} [data-testid="asset-text-asset-1"]`).fill("Hello from the editor");
+    await expect.poll(async () => (await nodeRow(pipeline.id, "asset-1")).asset).toEqual({ type: "text", content: "Hello from the editor" });
+    await page.locator('[data-testid="execute-asset-1"]:not([disabled])').waitFor();
+
+    // A dropped file is uploaded like a chosen one.
+    await page.getByTestId("palette-asset").click();
+    const clip = await makeClipBuffer({ durationSeconds: 1, width: 160, height: 120, fps: 25, audio: false });
+    await page.getByTestId("dropzone-asset-2").evaluate((zone, bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], "dropped.mp4", { type: "video/mp4" }));
+      zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, [...clip]);
+    await page.getByTestId("asset-uploaded-asset-2").waitFor();
+    expect((await nodeRow(pipeline.id, "asset-2")).asset).toMatchObject({ type: "video", size: clip.length, contentType: "video/mp4", source: expect.stringMatching(/^pipelines\//) });
+
+    // A code animation: language picker and a code editor, saved as typed.
+    await page.getByTestId("palette-render-code").click();
+    await page.locator(node("render-code-1")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("field-language").selectOption("python");
+    await page.locator('[data-testid="code-editor"] .cm-content').click();
+    await page.keyboard.type("print('hi')");
+    await expect.poll(async () => (await nodeRow(pipeline.id, "render-code-1")).config).toMatchObject({ language: "python", code: "print('hi')" });
+    // Highlighted as Python (CodeMirror marks the string token).
+    expect(await page.locator('[data-testid="code-editor"] .cm-line span').allTextContents()).toContain("'hi'");
+    await screenshot(page, "10-code-animation-panel");
+    expectNoErrors();
+  });
 });

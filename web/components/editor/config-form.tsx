@@ -40,7 +40,7 @@ type SaveState = "idle" | "pending" | "saving" | "saved" | "invalid" | "failed";
  */
 export function ConfigForm({ node }: { node: EditorNode }) {
   const { updateNode } = useEditor();
-  const fields = configFields(node.type);
+  const fields = orderFields(node.type, configFields(node.type));
   const stored = node.config ?? {};
   const [raw, setRaw] = useState<Record<string, string>>(() => rawOf(fields, stored));
   const [touched, setTouched] = useState(false);
@@ -107,6 +107,15 @@ export function ConfigForm({ node }: { node: EditorNode }) {
       </p>
     </div>
   );
+}
+
+/** The language picker goes above the code it highlights; everything else keeps the schema's order. */
+function orderFields(type: NodeType, fields: ConfigField[]): ConfigField[] {
+  if (type !== "render-code") return fields;
+  const language = fields.find((f) => f.key === "language");
+  const rest = fields.filter((f) => f.key !== "language");
+  const at = rest.findIndex((f) => f.key === "code");
+  return language && at >= 0 ? [...rest.slice(0, at), language, ...rest.slice(at)] : fields;
 }
 
 function rawOf(fields: ConfigField[], stored: Record<string, unknown>): Record<string, string> {
