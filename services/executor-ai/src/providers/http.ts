@@ -1,4 +1,4 @@
-import type { Logger } from "@vp/telemetry";
+import { SpanKind, withSpan, type Logger } from "@vp/telemetry";
 import {
   PROVIDER_LABEL,
   ProviderRejectedError,
@@ -184,7 +184,12 @@ export function createProviderHttp(options: ProviderHttpOptions) {
   async function call(req: ProviderRequest, binary = false): Promise<ProviderResponse> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await once(req, binary);
+        // One client span per provider call (a child of the job's span), without query strings or headers.
+        return await withSpan(
+          `${provider} ${req.what}`,
+          { kind: SpanKind.CLIENT, attributes: { "http.request.method": req.method, "url.path": req.path, "vp.provider": provider, "vp.http.attempt": attempt } },
+          () => once(req, binary),
+        );
       } catch (error) {
         const retryable = error instanceof ProviderUnavailableError && !(error instanceof ProviderTimeoutError) && error.created === "no";
         if (!retryable || attempt >= retries || req.signal?.aborted) throw error;
