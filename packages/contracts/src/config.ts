@@ -203,3 +203,122 @@ export const Asset = AssetInput.extend({
   uploadedAt: z.string().optional(),
 });
 export type Asset = z.infer<typeof Asset>;
+
+// ---------------------------------------------------------------------------------------------------
+// AI provider prices: one table, shared by executor-ai (estimate before paying, real cost after), budgets
+// and the editor (estimate shown before running). Read from the providers' pages on `readOn`; sources in
+// docs/providers.md. executor-ai may replace sections with PRICE_TABLE_FILE.
+
+export const PriceTable = z.object({
+  /** When the prices were read from the providers' pages (YYYY-MM-DD). */
+  readOn: z.string().regex(/^\d{4}-\d\d-\d\d$/),
+  /** HeyGen bills per second of generated video (API, Avatar IV, 720p/1080p). */
+  heygen: z.object({ usdPerVideoSecond: z.number().nonnegative() }),
+  /** ElevenLabs bills per character, by model ("default" for models not listed). */
+  elevenlabs: z.object({ usdPer1kCharacters: z.record(z.string(), z.number().nonnegative()) }),
+  /** Veo bills per generated second, by model. */
+  veo3: z.object({ usdPerVideoSecond: z.record(z.string(), z.number().nonnegative()) }),
+  /** Runway bills credits per second of output, by model; credits have one dollar price. */
+  runway: z.object({ usdPerCredit: z.number().nonnegative(), creditsPerSecond: z.record(z.string(), z.number().nonnegative()) }),
+  /** Local providers cost this machine's compute, per wall-clock second. */
+  local: z.object({ usdPerComputeSecond: z.number().nonnegative() }),
+});
+export type PriceTable = z.infer<typeof PriceTable>;
+
+export const DEFAULT_PRICES: PriceTable = {
+  readOn: "2026-11-21",
+  heygen: { usdPerVideoSecond: 0.0667 },
+  elevenlabs: {
+    usdPer1kCharacters: { eleven_multilingual_v2: 0.1, eleven_v3: 0.1, eleven_flash_v2_5: 0.05, eleven_turbo_v2_5: 0.05, default: 0.1 },
+  },
+  veo3: { usdPerVideoSecond: { "veo-3.0-generate-001": 0.4, "veo-3.0-fast-generate-001": 0.15, default: 0.4 } },
+  runway: { usdPerCredit: 0.01, creditsPerSecond: { gen4_turbo: 5, "gen4.5": 12, default: 12 } },
+  local: { usdPerComputeSecond: 0.00005 },
+};
+
+/** Provider defaults the estimate and executor-ai share. */
+export const AI_DEFAULTS = {
+  elevenlabsModel: "eleven_multilingual_v2",
+  veoModel: "veo-3.0-generate-001",
+  /** Durations Veo 3 renders. */
+  veoDurations: [4, 6, 8] as const,
+  runwayImageModel: "gen4_turbo",
+  runwayTextModel: "gen4.5",
+  localAnimationSeconds: 4,
+} as const;
+
+/** The Veo duration for a wish: the longest allowed one not above it (4 when asked for less). */
+export function veoDurationFor(wanted = 8): (typeof AI_DEFAULTS.veoDurations)[number] {
+  return [...AI_DEFAULTS.veoDurations].reverse().find((d) => d <= wanted) ?? AI_DEFAULTS.veoDurations[0];
+}
+
+/** Runway renders 2-10 whole seconds; default 5. */
+export function runwayDurationFor(wanted = 5): number {
+  return Math.round(Math.min(10, Math.max(2, wanted)));
+}
+
+/** Spoken seconds of a script at `speed` (150 words per minute at speed 1), at least one second. */
+export function spokenSeconds(script: string, speed = 1): number {
+  const words = script.trim().split(/\s+/).filter(Boolean).length;
+  return Math.max(1, words / 2.5 / speed);
+}
+
+const usd = (n: number) => Math.round(Math.max(0, n) * 1e6) / 1e6;
+const byModel = (table: Record<string, number>, model: string) => table[model] ?? table.default ?? 0;
+
+/** Dollar amounts in each provider's own unit. */
+export function createPricing(prices: PriceTable = DEFAULT_PRICES) {
+  return {
+    prices,
+    heygen: (videoSeconds: number) => usd(videoSeconds * prices.heygen.usdPerVideoSecond),
+    elevenlabs: (characters: number, model: string) => usd((characters / 1000) * byModel(prices.elevenlabs.usdPer1kCharacters, model)),
+    veo3: (videoSeconds: number, model: string) => usd(videoSeconds * byModel(prices.veo3.usdPerVideoSecond, model)),
+    runway: (videoSeconds: number, model: string) => usd(videoSeconds * byModel(prices.runway.creditsPerSecond, model) * prices.runway.usdPerCredit),
+    local: (computeSeconds: number) => usd(computeSeconds * prices.local.usdPerComputeSecond),
+  };
+}
+export type Pricing = ReturnType<typeof createPricing>;
+
+export interface AiCostInput {
+  /** The text a talking head or voiceover speaks (input asset or config.script). */
+  script?: string;
+  speed?: number;
+  modelId?: string;
+  durationSeconds?: number;
+  /** An image input is connected (Runway then defaults to its image model). */
+  hasImage?: boolean;
+}
+
+/**
+ * What running an AI node is expected to cost, before anything is paid: the same numbers executor-ai records as
+ * metadata.estimatedCost. `provider` is the one that will run ("local" when none is named and no key is set).
+ */
+export function estimateAiCost(
+  type: "talking-head" | "generate-voiceover" | "generate-animation",
+  provider: string,
+  input: AiCostInput,
+  pricing: Pricing = createPricing(),
+): number {
+  const script = input.script ?? "";
+  switch (`${type}/${provider}`) {
+    case "talking-head/heygen":
+      return pricing.heygen(spokenSeconds(script, input.speed));
+    case "talking-head/local":
+      return pricing.local(spokenSeconds(script, input.speed) * 0.3);
+    case "generate-voiceover/elevenlabs":
+      return pricing.elevenlabs(script.length, input.modelId ?? AI_DEFAULTS.elevenlabsModel);
+    case "generate-voiceover/local":
+      return pricing.local(spokenSeconds(script, input.speed) * 0.05);
+    case "generate-animation/veo3":
+      return pricing.veo3(veoDurationFor(input.durationSeconds), input.modelId ?? AI_DEFAULTS.veoModel);
+    case "generate-animation/runway":
+      return pricing.runway(
+        runwayDurationFor(input.durationSeconds),
+        input.modelId ?? (input.hasImage ? AI_DEFAULTS.runwayImageModel : AI_DEFAULTS.runwayTextModel),
+      );
+    case "generate-animation/local":
+      return pricing.local((input.durationSeconds ?? AI_DEFAULTS.localAnimationSeconds) * 0.2);
+    default:
+      return 0;
+  }
+}

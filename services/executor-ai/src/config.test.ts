@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { createClients } from "./clients";
 import { loadEnv } from "./env";
 import { WorkInputError, type PaidProvider } from "./errors";
-import { createPricing, DEFAULT_PRICES, loadPriceTable, spokenSeconds } from "./pricing";
+import { createPricing, DEFAULT_PRICES, estimateAiCost, loadPriceTable, spokenSeconds } from "./pricing";
 import { selectProvider } from "./work/common";
 
 const none = new Set<PaidProvider>();
@@ -66,6 +66,17 @@ describe("prices", () => {
     expect(p.runway(10, "gen4_turbo")).toBe(0.5);
     expect(p.runway(10, "gen4.5")).toBe(1.2);
     expect(DEFAULT_PRICES.readOn).toBe("2026-11-21");
+  });
+
+  it("estimates a node before it runs with the same rules the executor applies (shared from @vp/contracts)", () => {
+    const script = Array.from({ length: 75 }, (_, i) => `w${i}`).join(" "); // 75 words = 30 s at 150 wpm
+    expect(estimateAiCost("talking-head", "heygen", { script })).toBe(2.001);
+    expect(estimateAiCost("generate-voiceover", "elevenlabs", { script: "x".repeat(1200) })).toBe(0.12);
+    expect(estimateAiCost("generate-animation", "veo3", { durationSeconds: 5 })).toBe(1.6); // Veo renders 4 s
+    expect(estimateAiCost("generate-animation", "veo3", {})).toBe(3.2); // 8 s by default
+    expect(estimateAiCost("generate-animation", "runway", { hasImage: true })).toBe(0.25); // gen4_turbo, 5 s
+    expect(estimateAiCost("generate-animation", "runway", { durationSeconds: 30 })).toBe(1.2); // gen4.5, capped at 10 s
+    expect(estimateAiCost("generate-animation", "local", {})).toBeLessThan(0.001);
   });
 
   it("takes sections of a price file and validates it", async () => {

@@ -10,7 +10,6 @@ import { createProviderHttp, type ProviderHttpOptions } from "./http";
 export const ELEVENLABS_DEFAULT_BASE_URL = "https://api.elevenlabs.io";
 /** "George", the voice of ElevenLabs' own examples. */
 export const ELEVENLABS_DEFAULT_VOICE = "JBFqnCBsd6RMkjVDRZzb";
-export const ELEVENLABS_DEFAULT_MODEL = "eleven_multilingual_v2";
 /** Per-request text limit of eleven_multilingual_v2. */
 export const ELEVENLABS_MAX_CHARACTERS = 10_000;
 

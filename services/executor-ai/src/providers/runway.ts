@@ -10,10 +10,6 @@ import type { JobPoll } from "./types";
  */
 export const RUNWAY_DEFAULT_BASE_URL = "https://api.dev.runwayml.com";
 export const RUNWAY_API_VERSION = "2024-11-06";
-/** Image to video (an image is required). */
-export const RUNWAY_IMAGE_MODEL = "gen4_turbo";
-/** Text to video (and image to video). */
-export const RUNWAY_TEXT_MODEL = "gen4.5";
 
 export interface RunwayGenerate {
   model: string;

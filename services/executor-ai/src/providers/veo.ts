@@ -11,16 +11,13 @@ import type { JobPoll } from "./types";
  * a signed URL). Errors: `{ error: { code, message, status } }`. Operations of the Developer API have no cancel.
  */
 export const VEO_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
-export const VEO_DEFAULT_MODEL = "veo-3.0-generate-001";
-/** Durations Veo 3 accepts. */
-export const VEO_DURATIONS = [4, 6, 8] as const;
 
 export interface VeoGenerate {
   model: string;
   prompt: string;
   negativePrompt?: string;
   aspectRatio: "16:9" | "9:16";
-  durationSeconds: (typeof VEO_DURATIONS)[number];
+  durationSeconds: 4 | 6 | 8;
   image?: { base64: string; mimeType: string };
 }
 

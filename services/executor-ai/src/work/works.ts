@@ -6,12 +6,13 @@ import { outputKey } from "@vp/storage";
 import type { Logger } from "@vp/telemetry";
 import { createdNothing, WorkInputError, type PaidProvider } from "../errors";
 import { renderLocalAnimation, renderLocalTalkingHead, renderLocalVoiceover } from "../local/render";
-import { spokenSeconds, type Pricing } from "../pricing";
+import { AI_DEFAULTS, estimateAiCost, runwayDurationFor, veoDurationFor } from "@vp/contracts";
+import type { Pricing } from "../pricing";
 import { downloadToFile, type UrlPolicy } from "../providers/download";
-import { ELEVENLABS_DEFAULT_MODEL, ELEVENLABS_DEFAULT_VOICE, ELEVENLABS_MAX_CHARACTERS, type ElevenlabsClient } from "../providers/elevenlabs";
+import { ELEVENLABS_DEFAULT_VOICE, ELEVENLABS_MAX_CHARACTERS, type ElevenlabsClient } from "../providers/elevenlabs";
 import type { HeygenClient } from "../providers/heygen";
-import { RUNWAY_IMAGE_MODEL, RUNWAY_TEXT_MODEL, type RunwayClient } from "../providers/runway";
-import { VEO_DEFAULT_MODEL, VEO_DURATIONS, type VeoClient } from "../providers/veo";
+import type { RunwayClient } from "../providers/runway";
+import type { VeoClient } from "../providers/veo";
 import {
   parseConfig,
   progressRange,
@@ -90,7 +91,7 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     const started = performance.now();
 
     if (provider === "local") {
-      await recordLocal(ctx, deps.pricing.local(spokenSeconds(script, config.speed) * 0.3));
+      await recordLocal(ctx, estimateAiCost("talking-head", "local", { script, speed: config.speed }, deps.pricing));
       ctx.progress(5);
       const { path } = await renderLocalTalkingHead({
         workDir: ctx.workDir,
@@ -119,7 +120,7 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
       ctx,
       {
         provider: "heygen",
-        estimatedCost: deps.pricing.heygen(spokenSeconds(script, config.speed)),
+        estimatedCost: estimateAiCost("talking-head", "heygen", { script, speed: config.speed }, deps.pricing),
         create: (clientRef, signal) =>
           heygen.createVideo(
             { avatarId: config.avatarId!, voiceId: config.voiceId!, script, speed: config.speed, width, height, clientRef, title: `${ctx.node.title} [${clientRef}]` },
@@ -146,7 +147,7 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     const started = performance.now();
 
     if (provider === "local") {
-      await recordLocal(ctx, deps.pricing.local(spokenSeconds(script, config.speed) * 0.05));
+      await recordLocal(ctx, estimateAiCost("generate-voiceover", "local", { script, speed: config.speed }, deps.pricing));
       ctx.progress(5);
       const { path } = await renderLocalVoiceover({
         workDir: ctx.workDir,
@@ -178,9 +179,10 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
   ): Promise<WorkResult> {
     const client = deps.clients.elevenlabs!;
     const record = requireRecorder(ctx);
-    const model = config.modelId ?? ELEVENLABS_DEFAULT_MODEL;
+    const model = config.modelId ?? AI_DEFAULTS.elevenlabsModel;
     const voiceId = config.voiceId ?? ELEVENLABS_DEFAULT_VOICE;
-    const cost = deps.pricing.elevenlabs(script.length, model);
+    // Characters are the billing unit and known up front: the estimate is the cost.
+    const cost = estimateAiCost("generate-voiceover", "elevenlabs", { script, modelId: model }, deps.pricing);
     const key = outputKey(ctx.job.pipelineId, ctx.job.nodeId, ctx.job.jobId, "mp3");
     const file = join(ctx.workDir, "elevenlabs.mp3");
     const meta = (ctx.node.metadata ?? {}) as Record<string, unknown>;
@@ -226,8 +228,8 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     const started = performance.now();
 
     if (provider === "local") {
-      const seconds = config.durationSeconds ?? 4;
-      await recordLocal(ctx, deps.pricing.local(seconds * 0.2));
+      const seconds = config.durationSeconds ?? AI_DEFAULTS.localAnimationSeconds;
+      await recordLocal(ctx, estimateAiCost("generate-animation", "local", { durationSeconds: seconds }, deps.pricing));
       ctx.progress(5);
       const { path } = await renderLocalAnimation({
         workDir: ctx.workDir,
@@ -251,15 +253,14 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
 
     if (provider === "veo3") {
       const veo = deps.clients.veo3!;
-      const model = config.modelId ?? VEO_DEFAULT_MODEL;
-      const wanted = config.durationSeconds ?? 8;
-      // Veo 3 renders 4, 6 or 8 seconds: the nearest one, never longer than asked unless asked for less than 4.
-      const durationSeconds = [...VEO_DURATIONS].reverse().find((d) => d <= wanted) ?? VEO_DURATIONS[0];
+      const model = config.modelId ?? AI_DEFAULTS.veoModel;
+      // Veo 3 renders 4, 6 or 8 seconds: the longest not above the wish, 4 when asked for less.
+      const durationSeconds = veoDurationFor(config.durationSeconds);
       const job = await runPaidJob(
         ctx,
         {
           provider: "veo3",
-          estimatedCost: deps.pricing.veo3(durationSeconds, model),
+          estimatedCost: estimateAiCost("generate-animation", "veo3", { durationSeconds, modelId: model }, deps.pricing),
           create: (_ref, signal) =>
             veo.generate(
               { model, prompt, negativePrompt: config.negativePrompt, aspectRatio, durationSeconds, image: image && imageBase64 ? { base64: imageBase64, mimeType: image.mimeType } : undefined },
@@ -279,15 +280,15 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     }
 
     const runway = deps.clients.runway!;
-    const model = config.modelId ?? (image ? RUNWAY_IMAGE_MODEL : RUNWAY_TEXT_MODEL);
-    if (model === RUNWAY_IMAGE_MODEL && !image) throw new WorkInputError(`Runway ${RUNWAY_IMAGE_MODEL} needs an image input (first frame)`);
-    const duration = Math.round(Math.min(10, Math.max(2, config.durationSeconds ?? 5)));
+    const model = config.modelId ?? (image ? AI_DEFAULTS.runwayImageModel : AI_DEFAULTS.runwayTextModel);
+    if (model === AI_DEFAULTS.runwayImageModel && !image) throw new WorkInputError(`Runway ${model} needs an image input (first frame)`);
+    const duration = runwayDurationFor(config.durationSeconds);
     const promptImage = image && imageBase64 ? `data:${image.mimeType};base64,${imageBase64}` : undefined;
     const job = await runPaidJob(
       ctx,
       {
         provider: "runway",
-        estimatedCost: deps.pricing.runway(duration, model),
+        estimatedCost: estimateAiCost("generate-animation", "runway", { durationSeconds: duration, modelId: model, hasImage: !!image }, deps.pricing),
         create: (_ref, signal) =>
           runway.generate({ model, promptText: prompt.slice(0, 1000), promptImage, ratio: aspectRatio === "9:16" ? "720:1280" : "1280:720", duration }, signal),
         poll: (id, signal) => runway.poll(id, signal),
