@@ -9,8 +9,6 @@
  * request, so a node run there reports exactly that.
  */
 
-/** Environment variable the executor and the lambdas read the local rate from. */
-export const CPU_SECOND_RATE_ENV = "FFMPEG_COST_PER_CPU_SECOND_USD";
 export const DEFAULT_CPU_SECOND_RATE_USD = 0;
 
 /** AWS Lambda on x86_64, first pricing tier (us-east-1 and most regions). */
@@ -18,15 +16,6 @@ export const LAMBDA_GB_SECOND_USD = 0.0000166667;
 export const LAMBDA_REQUEST_USD = 0.0000002;
 
 const round6 = (usd: number) => Math.round(usd * 1e6) / 1e6;
-
-/** The local rate from an environment (process.env by default); a value that is not a number >= 0 is a start-up error. */
-export function cpuSecondRateFromEnv(env: Record<string, string | undefined> = process.env): number {
-  const raw = env[CPU_SECOND_RATE_ENV];
-  if (raw === undefined || raw.trim() === "") return DEFAULT_CPU_SECOND_RATE_USD;
-  const rate = Number(raw);
-  if (!Number.isFinite(rate) || rate < 0) throw new RangeError(`${CPU_SECOND_RATE_ENV} must be a number >= 0, got ${JSON.stringify(raw)}`);
-  return rate;
-}
 
 /** Cost of `cpuSeconds` of local compute at `ratePerCpuSecond` dollars. */
 export function computeCost(cpuSeconds: number, ratePerCpuSecond: number = DEFAULT_CPU_SECOND_RATE_USD): number {

@@ -27,8 +27,6 @@ export { fileArg, inputArgs, concatLine, concatList, SAFE_FILE_NAME, SAFE_INPUT_
 export {
   computeCost,
   lambdaCost,
-  cpuSecondRateFromEnv,
-  CPU_SECOND_RATE_ENV,
   DEFAULT_CPU_SECOND_RATE_USD,
   LAMBDA_GB_SECOND_USD,
   LAMBDA_REQUEST_USD,
