@@ -151,6 +151,21 @@ describe("other hostile inputs", () => {
     expect(await readdir(workDir)).toEqual(["seg-000.mp4"]);
   });
 
+  it("a decoder's complaint about one bad frame is not damage: real files have those and still play", async () => {
+    const workDir = await jobDir();
+    const mp3 = join(workDir, "audio.mp3");
+    await runFfmpeg(["-f", "lavfi", "-i", "sine=duration=3", "-c:a", "libmp3lame", "-f", "mp3", `file:${mp3}`]);
+    const bytes = await readFile(mp3);
+    const middle = Math.floor(bytes.length / 2);
+    // 0x00..0xff eight times in the middle: ffmpeg says "[mp3float] Header missing" and
+    // "Error while decoding stream #0:0: Invalid data found when processing input", and exits 0.
+    const junk = Buffer.from(Array.from({ length: 2048 }, (_, i) => i % 256));
+    await writeFile(mp3, Buffer.concat([bytes.subarray(0, middle), junk, bytes.subarray(middle)]));
+    await runFfmpeg([...inputArgs(mp3), "-f", "null", "-"], { workDir });
+    const result = await mixAudio({ video: good, audio: mp3, output: join(workDir, "output.mp4"), workDir });
+    expect(result.probe.audio?.codec).toBe("aac");
+  });
+
   it("an audio file given as a video", async () => {
     const workDir = await jobDir();
     const output = join(workDir, "output.mp4");

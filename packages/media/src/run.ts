@@ -61,10 +61,14 @@ function cpuSecondsOf(pid: number): number | undefined {
 
 /**
  * Errors ffmpeg prints about an input while still exiting 0 (it stops reading the damaged input and
- * finishes the output from what it had).
+ * finishes the output from what it had): the demuxer's, about the file's structure, and an input's read
+ * error ("<input>: Invalid data found when processing input", a copy's bitstream filter failing on a cut
+ * packet). A decoder's complaint
+ * about one bad frame ("Error while decoding stream", an MP3's junk "Header missing") is not one of them:
+ * real files have those and still play.
  */
 const DAMAGED_INPUT =
-  /partial file|Invalid NAL unit size|corrupt input packet|Error while decoding stream|Invalid data found when processing input|stream ends prematurely|error reading header|Format not on whitelist|Impossible to open/i;
+  /partial file|corrupt input packet|ended prematurely|error reading header|Format not on whitelist|Impossible to open|filter failed to receive output packet|^(?!Error while decoding)[^\n]*: Invalid data found when processing input$/im;
 
 /** Stderr kept in memory per run; the tail is all an error message needs. */
 const STDERR_KEEP_BYTES = 64 * 1024;
