@@ -241,6 +241,9 @@ describe("the editor in Chromium", () => {
     await page.locator(`${node("asset-1")} [data-testid="asset-text-asset-1"]`).fill("Hello from the editor");
     await expect.poll(async () => (await nodeRow(pipeline.id, "asset-1")).asset).toEqual({ type: "text", content: "Hello from the editor" });
     await page.locator('[data-testid="execute-asset-1"]:not([disabled])').waitFor();
+    // Run it: the text output is shown on the node.
+    await page.getByTestId("execute-asset-1").click();
+    await page.locator('[data-testid="output-text-asset-1"]', { hasText: "Hello from the editor" }).waitFor({ timeout: 60_000 });
 
     // A dropped file is uploaded like a chosen one.
     await page.getByTestId("palette-asset").click();

@@ -214,6 +214,25 @@ describe("the editor in Chromium, live", () => {
     expectNoErrors();
   });
 
+  it("a failed node shows its error on the node and in the panel", async () => {
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Failure" });
+    await env.api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "bad", title: "Not a video", type: "asset", asset: { type: "video" }, position: { x: 0, y: 0 } });
+    await env.api.ok("PUT", `/pipelines/${pipeline.id}/nodes/bad/asset`, new TextEncoder().encode("this is not a video at all\n".repeat(20)), { "content-type": "video/mp4" });
+
+    const { page, expectNoErrors } = await openPage(env.browser);
+    await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);
+    await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+    await page.getByTestId("execute-bad").click();
+    await page.locator('[data-testid="status-bad"][data-status="failed"]').waitFor({ timeout: 60_000 });
+    const stored = (await nodeRow(pipeline.id, "bad")).metadata.error as string;
+    expect(stored.length).toBeGreaterThan(0);
+    expect(await page.getByTestId("error-bad").textContent()).toBe(stored);
+    await page.locator(node("bad")).click({ position: { x: 120, y: 20 } });
+    expect(await page.getByTestId("panel-error").textContent()).toBe(stored);
+    await page.locator('[data-testid="pipeline-progress"]', { hasText: "1 failed" }).waitFor();
+    expectNoErrors();
+  });
+
   it("the list renames and deletes pipelines; an unknown pipeline gets a readable message", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "To rename" });
     const { page, expectNoErrors } = await openPage(env.browser);
