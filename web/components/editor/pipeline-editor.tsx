@@ -372,6 +372,26 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
 
   const selectedIds = rfNodes.filter((n) => n.selected).map((n) => n.id);
   const selectedNode = selectedIds.length === 1 ? state.nodes.get(selectedIds[0]!) : undefined;
+  // Opening the panel narrows the canvas: bring the selected node into view if it ended up behind the edge.
+  const selectedId = selectedNode?.id;
+  useEffect(() => {
+    if (!selectedId) return;
+    const frame = requestAnimationFrame(() => {
+      const element = document.querySelector(`.react-flow__node[data-id="${CSS.escape(selectedId)}"]`);
+      const canvas = document.querySelector(".canvas");
+      const internal = rf.getInternalNode(selectedId);
+      if (!element || !canvas || !internal) return;
+      const box = element.getBoundingClientRect();
+      const view = canvas.getBoundingClientRect();
+      if (box.left >= view.left && box.right <= view.right && box.top >= view.top && box.bottom <= view.bottom) return;
+      const width = internal.measured.width ?? 264;
+      const height = internal.measured.height ?? 250;
+      const { x, y } = internal.internals.positionAbsolute;
+      void rf.setCenter(x + width / 2, y + height / 2, { zoom: rf.getZoom(), duration: 150 });
+    });
+    return () => cancelAnimationFrame(frame);
+  }, [selectedId, rf]);
+
   const counts = useMemo(() => statusCounts(state.nodes.values()), [state.nodes]);
   const cost = useMemo(() => totalCost(state.nodes.values()), [state.nodes]);
 
@@ -390,21 +410,25 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
     }
   }, [api, pipelineId, toast]);
 
-  const context: EditorContextValue = {
-    pipelineId,
-    api,
-    nodes: state.nodes,
-    lookup,
-    updateNode,
-    execute,
-    executing,
-    upload,
-    uploads,
-    textDraft: (id) => drafts.get(id),
-    setTextDraft,
-    toast,
-    select,
-  };
+  // Node cards read this context; it changes with the model, not with every drag tick of React Flow.
+  const context: EditorContextValue = useMemo(
+    () => ({
+      pipelineId,
+      api,
+      nodes: state.nodes,
+      lookup,
+      updateNode,
+      execute,
+      executing,
+      upload,
+      uploads,
+      textDraft: (id: string) => drafts.get(id),
+      setTextDraft,
+      toast,
+      select,
+    }),
+    [pipelineId, api, state.nodes, lookup, updateNode, execute, executing, upload, uploads, drafts, setTextDraft, toast, select],
+  );
 
   return (
     <EditorContext.Provider value={context}>
