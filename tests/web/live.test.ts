@@ -205,12 +205,19 @@ describe("the editor in Chromium, live", () => {
     expect(await nodeRow(pipeline.id, "a")).toBeUndefined();
     expect((await nodeRow(pipeline.id, "m")).inputs).toEqual({ segments: ["b"] });
 
+    // Or from the panel.
+    await page.locator(node("b")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("delete-node").click();
+    await page.locator(node("b")).waitFor({ state: "detached" });
+    expect((await nodeRow(pipeline.id, "m")).inputs).toEqual({ segments: [] });
+
     // After a reload everything is where it was left.
     await page.reload();
     await page.locator(node("m")).waitFor();
     const transform = await page.locator(node("m")).evaluate((el) => (el as HTMLElement).style.transform);
     expect(transform).toBe(`translate(${moved.position.x}px, ${moved.position.y}px)`);
-    expect(await page.locator(".react-flow__edge").count()).toBe(1);
+    expect(await page.locator(".react-flow__node").count()).toBe(2);
+    expect(await page.locator(".react-flow__edge").count()).toBe(0);
     expectNoErrors();
   });
 

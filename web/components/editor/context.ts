@@ -28,6 +28,8 @@ export interface EditorContextValue {
   /** Text/JSON asset content as typed (saved debounced), shared by the node and the panel. */
   textDraft(id: string): string | undefined;
   setTextDraft(id: string, text: string): void;
+  /** Deletes a node through the gateway (taking it out of its dependants' inputs first). */
+  removeNode(id: string): Promise<void>;
   toast(message: string, kind?: "error" | "info"): void;
   select(id: string | null): void;
 }

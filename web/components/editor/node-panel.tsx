@@ -44,6 +44,7 @@ export function NodePanel({ node, onClose }: { node: EditorNode; onClose: () => 
           </section>
         )}
         <RunSection node={node} />
+        <DeleteSection node={node} />
       </div>
     </aside>
   );
@@ -231,6 +232,25 @@ function RunSection({ node }: { node: EditorNode }) {
           </a>
         </>
       )}
+    </section>
+  );
+}
+
+function DeleteSection({ node }: { node: EditorNode }) {
+  const { removeNode } = useEditor();
+  const running = node.status === "queued" || node.status === "in_progress";
+  return (
+    <section className="panel-section">
+      <button
+        type="button"
+        className="button small danger"
+        disabled={running}
+        title={running ? "Wait until it has finished" : "Delete this node (or press Delete on the canvas)"}
+        onClick={() => void removeNode(node.id)}
+        data-testid="delete-node"
+      >
+        Delete node
+      </button>
     </section>
   );
 }

@@ -424,10 +424,11 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
       uploads,
       textDraft: (id: string) => drafts.get(id),
       setTextDraft,
+      removeNode,
       toast,
       select,
     }),
-    [pipelineId, api, state.nodes, lookup, updateNode, execute, executing, upload, uploads, drafts, setTextDraft, toast, select],
+    [pipelineId, api, state.nodes, lookup, updateNode, execute, executing, upload, uploads, drafts, setTextDraft, removeNode, toast, select],
   );
 
   return (
