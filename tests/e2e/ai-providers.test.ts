@@ -291,7 +291,13 @@ describe("SIGKILL while polling (acceptance 2)", () => {
       expect(node.status, executorLog("n")).toBe("completed");
       expect(fake.creates).toBe(1);
       expect(fake.createTimes).toHaveLength(1);
-      expect(node.metadata!.retries as number).toBeGreaterThanOrEqual(1);
+      // The restarted executor found the recorded id and resumed polling it instead of creating.
+      const restarted = stack.services.get("executor-ai")!;
+      expect(restarted.pid).not.toBe(executor.pid);
+      expect(
+        restarted.logs.some((l) => l.nodeId === "n" && l.msg === "resuming the provider job of an earlier attempt" && String(l.providerJobId).includes(jobId)),
+        `${executorLog("n")} metadata=${JSON.stringify(node.metadata)}`,
+      ).toBe(true);
       expect(String(node.output!.providerJobId)).toContain(jobId);
       expect(await playable(p, "n")).toEqual(["audio", "video"]);
     });
