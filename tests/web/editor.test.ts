@@ -77,6 +77,8 @@ describe("the editor in Chromium", () => {
     expect((await nodeRow(pipelineId, "merge-videos-1")).config).toEqual({ reencode: "always" });
     await page.keyboard.press("Escape");
     await page.getByTestId("node-panel").waitFor({ state: "detached" });
+    await page.getByTestId("fit-view").click();
+    await page.waitForTimeout(300);
 
     // Play on each asset, then on the merge; the badges change without a reload.
     for (let i = 1; i <= 3; i++) await page.getByTestId(`execute-asset-${i}`).click();
@@ -87,6 +89,10 @@ describe("the editor in Chromium", () => {
     await page.getByTestId("execute-merge-videos-1").click();
     await page.locator('[data-testid="status-merge-videos-1"][data-status="in_progress"]').waitFor({ timeout: 60_000 });
     await page.getByTestId("progress-merge-videos-1").waitFor();
+    // For the picture only: a moment for the first progress tick (the merge may also finish first).
+    await page
+      .waitForFunction(() => Number(document.querySelector('[data-testid="progress-merge-videos-1"]')?.getAttribute("aria-valuenow")) > 0, null, { timeout: 3000 })
+      .catch(() => undefined);
     await screenshot(page, "02-canvas-mid-run");
     await page.locator('[data-testid="status-merge-videos-1"][data-status="completed"]').waitFor({ timeout: 90_000 });
 

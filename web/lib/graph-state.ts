@@ -40,6 +40,12 @@ export type GraphAction =
   | { kind: "removed"; id: string }
   | { kind: "pipeline"; pipeline: SerializedPipeline };
 
+/** The pipeline's own fields; its nodes live in the node map. */
+function withoutNodes(pipeline: SerializedPipeline): SerializedPipeline {
+  const { nodes: _nodes, ...rest } = pipeline;
+  return rest;
+}
+
 export const emptyGraph: GraphState = { pipeline: null, nodes: new Map(), stale: false };
 
 const structureOf = (node: ApiNode) => ({
@@ -66,7 +72,7 @@ export function graphReducer(state: GraphState, action: GraphAction): GraphState
             : { ...node, ...structureOf(node), ...executionOf(node), stateVersion: known?.stateVersion ?? -1 },
         );
       }
-      return { pipeline: { ...state.pipeline, ...action.pipeline }, nodes, stale: false };
+      return { pipeline: withoutNodes({ ...state.pipeline, ...action.pipeline }), nodes, stale: false };
     }
     case "snapshot": {
       const nodes = new Map<string, EditorNode>();
@@ -76,8 +82,7 @@ export function graphReducer(state: GraphState, action: GraphAction): GraphState
         const keepState = known !== undefined && known.stateVersion > version;
         nodes.set(node.id, { ...node, ...structureOf(node), ...(keepState ? executionOf(known) : executionOf(node)), stateVersion: keepState ? known.stateVersion : version });
       }
-      const { nodes: _omit, ...pipeline } = action.pipeline as SerializedPipeline & { nodes?: unknown };
-      return { pipeline, nodes, stale: false };
+      return { pipeline: withoutNodes(action.pipeline), nodes, stale: false };
     }
     case "event": {
       const { event } = action;
