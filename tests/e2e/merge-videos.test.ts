@@ -186,7 +186,10 @@ describe("merge-videos through HTTP", () => {
     const restarted = await stack.start("executor-ffmpeg");
     const node = await api.waitForStatus(pipeline.id, "m", ["completed", "failed"], 90_000);
     expect(node.status, JSON.stringify(node.metadata)).toBe("completed");
-    expect(node.metadata!.retries).toBe(1);
+    // The redelivery is counted. Usually exactly once; a pull request the killed process left on the server
+    // can take one more delivery before it expires, so the count is attempt - 1, not a fixed number.
+    expect(node.metadata!.retries).toBeGreaterThanOrEqual(1);
+    expect(node.metadata!.retries).toBe((node.metadata!.attempt as number) - 1);
     expect(node.output!.duration as number).toBeCloseTo(24, 0);
 
     // Exactly once: one completion committed, one completed work in the new process, no ffmpeg left.
