@@ -101,7 +101,7 @@ describe("media nodes through HTTP", () => {
     expect(node.metadata!.cost).toBe(0);
     const file = await downloadOutput(pipeline.id, "pip");
     expect((await streamSummary(file)).map((s) => s.type)).toEqual(["video", "audio"]);
-  });
+  }, 180_000);
 
   it("mix-audio replaces a video's tone with an uploaded voice (acceptance 1)", async () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "E2E mix" });
@@ -167,13 +167,15 @@ describe("media nodes through HTTP", () => {
     await stack.start("executor-ffmpeg");
     const node = await api.waitForStatus(pipeline.id, "anim", ["completed", "failed"], 180_000);
     expect(node.status, JSON.stringify(node.metadata)).toBe("completed");
-    expect(node.metadata!.retries).toBe(1);
+    // The redelivery is counted (attempt - 1; a pull the killed process left behind may take one more).
+    expect(node.metadata!.retries).toBeGreaterThanOrEqual(1);
+    expect(node.metadata!.retries).toBe((node.metadata!.attempt as number) - 1);
     // 0.5 s + ceil(chars / 40 * 15) frames + 1.5 s, at 15 fps.
     const frames = 8 + Math.ceil((code.length / 40) * 15) + 23;
     expect(Math.abs((node.output!.duration as number) - frames / 15)).toBeLessThanOrEqual(1 / 15 + 1e-6);
     expect(node.output).toMatchObject({ width: 480, height: 270, videoCodec: "h264" });
     await downloadOutput(pipeline.id, "anim");
-  });
+  }, 360_000);
 
   it("an uploaded 'video' that is an HLS playlist fails its node with the reason", async () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "E2E hostile" });

@@ -82,7 +82,7 @@ describe("render-code work", () => {
     expect(p2.durationSeconds).toBeLessThan(p.durationSeconds);
     const end2 = await decodeFrame(second, p2.durationSeconds - 0.2, SIZE);
     expect(regionDifference(end, end2, { x: 0, y: 0, ...SIZE })).toBeGreaterThan(2);
-  });
+  }, 240_000);
 
   it("fails at once on empty code, a non-text code input, or an animation over the length limit", async () => {
     const { ctx } = await f.context(f.node("e1", "render-code", { config: { code: "  \n\t\n" } }));
@@ -123,5 +123,5 @@ describe("render-code work", () => {
     }
     expect(left.filter((p) => seen.get(p.pid) === p.comm)).toEqual([]);
     expect(await readdir(ctx.workDir)).not.toContain("output.mp4");
-  });
+  }, 180_000);
 });
