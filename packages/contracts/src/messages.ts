@@ -64,7 +64,10 @@ export const JobFailed = z.object({
   /** Final: fail regardless of attempt (given up after the last delivery, or a poison job). */
   final: z.boolean().optional(),
 });
-export const StateEvent = z.discriminatedUnion("kind", [JobProgress, JobCompleted, JobFailed]);
+/** The executor holding the attempt is alive (sent every third of the ack wait); not published to SSE. */
+export const JobHeartbeat = z.object({ ...StateBase, kind: z.literal("heartbeat") });
+export type JobHeartbeat = z.infer<typeof JobHeartbeat>;
+export const StateEvent = z.discriminatedUnion("kind", [JobProgress, JobCompleted, JobFailed, JobHeartbeat]);
 export type JobProgress = z.infer<typeof JobProgress>;
 export type JobCompleted = z.infer<typeof JobCompleted>;
 export type JobFailed = z.infer<typeof JobFailed>;
@@ -120,7 +123,10 @@ export const TransitionRequest = z.discriminatedUnion("kind", [
     pipelineId: Id,
     nodeId: Id,
     jobId: z.string().min(1),
+    /** JetStream's delivery count (recorded, not trusted for ordering). */
     attempt: z.number().int().min(1),
+    /** Unique per delivery: asking again with it is idempotent; another delivery takes the node over. */
+    claimId: z.string().min(1).optional(),
   }),
   RecordProviderJob,
 ]);

@@ -102,3 +102,20 @@ export async function countNodesByStatus(
   }
   return counts;
 }
+
+/**
+ * Nodes in_progress whose executor stopped heart-beating more than `stalledAfterMs` ago (or never did):
+ * the reconciler's candidates for revival. Oldest first.
+ */
+export async function findStalledNodes(db: Queryable, { stalledAfterMs, limit = 100 }: { stalledAfterMs: number; limit?: number }): Promise<NodeRow[]> {
+  const { rows } = await db.query<NodeRow>(
+    `SELECT ${NODE_COLUMNS} FROM video_production_nodes
+     WHERE status = 'in_progress'
+       AND COALESCE((metadata ->> 'heartbeatAt')::timestamptz, (metadata ->> 'startedAt')::timestamptz, 'epoch')
+           < now() - make_interval(secs => $1::float8 / 1000)
+     ORDER BY COALESCE((metadata ->> 'heartbeatAt')::timestamptz, 'epoch')
+     LIMIT $2`,
+    [stalledAfterMs, limit],
+  );
+  return rows;
+}

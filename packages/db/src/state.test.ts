@@ -5,6 +5,7 @@ import { getNode, getPipelineRow } from "./reader";
 import {
   claimQueued,
   claimRunning,
+  recordHeartbeat,
   completeNode,
   failNode,
   patchNodeMetadata,
@@ -92,33 +93,52 @@ describe("claimRunning", () => {
     await claimQueued(sw, { pipelineId: P, nodeId: "a", jobId: "j1" });
   });
 
-  it("queued -> in_progress; a redelivery after a crash counts a retry and keeps startedAt", async () => {
-    const r1 = await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 1 });
+  it("queued -> in_progress; a redelivery after a crash takes over with the next attempt and keeps startedAt", async () => {
+    const r1 = await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 1, claimId: "c1" });
     expect(r1.outcome).toBe("applied");
     expect(r1.node?.status).toBe("in_progress");
-    expect(r1.node?.metadata).toMatchObject({ jobId: "j1", attempt: 1, retries: 0 });
+    expect(r1.node?.metadata).toMatchObject({ jobId: "j1", attempt: 1, retries: 0, delivery: 1, claimId: "c1" });
     const startedAt = r1.node?.metadata?.startedAt;
     expect(startedAt).toMatch(ISO_Z);
+    expect(r1.node?.metadata?.heartbeatAt).toMatch(ISO_Z);
 
-    expect((await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 1 })).outcome).toBe("already");
+    // The same delivery asking again (a lost reply) is idempotent.
+    expect((await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 1, claimId: "c1" })).outcome).toBe("already");
 
-    const r2 = await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2 });
+    const r2 = await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2, claimId: "c2" });
     expect(r2.outcome).toBe("applied");
-    expect(r2.node?.metadata).toMatchObject({ attempt: 2, retries: 1, startedAt });
+    expect(r2.node?.metadata).toMatchObject({ attempt: 2, retries: 1, startedAt, claimId: "c2" });
     expect(r2.node?.state_version).toBe(3);
 
-    const late = await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 1 });
+    // JetStream's delivery count is not trusted for order: any other delivery takes over with attempt 3,
+    // and the results of attempts 1 and 2 are now stale.
+    const relabelled = await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 1, claimId: "c3" });
+    expect(relabelled.outcome).toBe("applied");
+    expect(relabelled.node?.metadata).toMatchObject({ attempt: 3, retries: 2, delivery: 1 });
+    const late = await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2, output: video, cost: 0 });
     expect(late).toMatchObject({ outcome: "rejected", code: "stale" });
-    expect(late.reason).toContain("superseded by attempt 2");
 
-    const otherJob = await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j2", attempt: 1 });
+    const otherJob = await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j2", attempt: 1, claimId: "c4" });
     expect(otherJob).toMatchObject({ outcome: "rejected", code: "stale" });
-    expect((await getNode(t.admin, P, "a"))?.state_version).toBe(3);
+    expect((await getNode(t.admin, P, "a"))?.state_version).toBe(4);
   });
 
-  it("a first claim at a later attempt counts the earlier deliveries as retries", async () => {
-    const r = await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 3 });
-    expect(r.node?.metadata).toMatchObject({ attempt: 3, retries: 2 });
+  it("numbers attempts itself, whatever delivery count the first claim carries", async () => {
+    const r = await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 3, claimId: "c1" });
+    expect(r.node?.metadata).toMatchObject({ attempt: 1, retries: 0, delivery: 3 });
+  });
+
+  it("records heartbeats of the attempt holding the node only", async () => {
+    await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 1, claimId: "c1" });
+    await t.admin.query(
+      `UPDATE video_production_nodes SET metadata = metadata || '{"heartbeatAt": "2000-01-01T00:00:00.000Z"}' WHERE pipeline_id = $1 AND id = 'a'`,
+      [P],
+    );
+    expect((await recordHeartbeat(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2 })).outcome).toBe("rejected");
+    expect((await getNode(t.admin, P, "a"))?.metadata?.heartbeatAt).toBe("2000-01-01T00:00:00.000Z");
+    const beat = await recordHeartbeat(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 1 });
+    expect(beat.outcome).toBe("applied");
+    expect(Date.parse(String(beat.node?.metadata?.heartbeatAt))).toBeGreaterThan(Date.now() - 60_000);
   });
 
   it("rejects a completed node of the same job with already_done, failed/pending with stale", async () => {

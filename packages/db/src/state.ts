@@ -182,45 +182,43 @@ export interface ClaimRunningInput {
   pipelineId: string;
   nodeId: string;
   jobId: string;
-  /** The delivery attempt (1-based) of the job message. */
+  /** JetStream's delivery count of the job message (informational: recorded, never trusted for order). */
   attempt: number;
+  /**
+   * Unique per delivery. Asking again with the same claimId (a lost reply) is idempotent; any other
+   * delivery of the same job supersedes the current holder.
+   */
+  claimId?: string;
 }
 
 /**
- * queued -> in_progress for jobId at `attempt` (the executor, before it spends money). A redelivery of
- * the same job at a higher attempt while in_progress moves `attempt` forward and counts a retry.
+ * queued -> in_progress for jobId (the executor, before it spends money), or, when the node is already
+ * in_progress for the same job, a takeover by a new delivery (the previous holder stopped heart-beating:
+ * it crashed, froze, or its message was handed back). The attempt number is the database's own counter,
+ * not JetStream's delivery count (which nats-server 2.9 does not keep monotonic across a killed client's
+ * pull requests or a consumer update), so every takeover gets a higher attempt and results of superseded
+ * attempts are rejected. metadata.retries = attempt - 1.
  */
-export function claimRunning(db: Queryable, { pipelineId, nodeId, jobId, attempt }: ClaimRunningInput): Promise<StateResult> {
+export function claimRunning(db: Queryable, { pipelineId, nodeId, jobId, attempt: delivery, claimId }: ClaimRunningInput): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, (node) => {
     const sameJob = storedJob(node) === jobId;
     const stored = storedAttempt(node);
-    if (sameJob && node.status === "queued") {
+    if (sameJob && node.status === "in_progress" && claimId !== undefined && node.metadata?.claimId === claimId) {
+      return { kind: "already" };
+    }
+    if (sameJob && (node.status === "queued" || node.status === "in_progress")) {
       return {
         kind: "apply",
         set: `status = 'in_progress',
               metadata = ${META} || jsonb_build_object(
                 'startedAt', COALESCE(metadata -> 'startedAt', ${NOW_ISO}),
-                'attempt', $4::int,
-                'retries', $4::int - 1)`,
-        guard: `status = 'queued' AND metadata ->> 'jobId' = $3`,
-        params: [jobId, attempt],
-      };
-    }
-    if (sameJob && node.status === "in_progress") {
-      if (attempt > stored) {
-        const prevRetries = typeof node.metadata?.retries === "number" ? node.metadata.retries : 0;
-        return {
-          kind: "apply",
-          set: `metadata = ${META} || jsonb_build_object('attempt', $4::int, 'retries', $5::int)`,
-          guard: `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($6::int)`,
-          params: [jobId, attempt, Math.max(prevRetries, attempt - 1), stored],
-        };
-      }
-      if (attempt === stored) return { kind: "already" };
-      return {
-        kind: "reject",
-        code: "stale",
-        reason: `Attempt ${attempt} of job ${jobId} was superseded by attempt ${stored}`,
+                'heartbeatAt', ${NOW_ISO},
+                'attempt', $5::int + 1,
+                'retries', $5::int,
+                'delivery', $4::int,
+                'claimId', $6::text)`,
+        guard: `status IN ('queued', 'in_progress') AND metadata ->> 'jobId' = $3 AND COALESCE((metadata ->> 'attempt')::int, 0) = $5::int`,
+        params: [jobId, delivery, stored, claimId ?? null],
       };
     }
     if (sameJob && node.status === "completed") {
@@ -229,9 +227,40 @@ export function claimRunning(db: Queryable, { pipelineId, nodeId, jobId, attempt
     return {
       kind: "reject",
       code: "stale",
-      reason: `Job ${jobId} (attempt ${attempt}) cannot start: node is not queued for it (${describe(node)})`,
+      reason: `Job ${jobId} (delivery ${delivery}) cannot start: node is not queued for it (${describe(node)})`,
     };
   });
+}
+
+export interface HeartbeatInput {
+  pipelineId: string;
+  nodeId: string;
+  jobId: string;
+  attempt: number;
+}
+
+/**
+ * metadata.heartbeatAt = now while in_progress for this job and attempt: the executor is alive. The
+ * scheduler's reconciler revives in_progress nodes whose heartbeat stopped. Committed asynchronously.
+ */
+export function recordHeartbeat(db: Queryable, { pipelineId, nodeId, jobId, attempt }: HeartbeatInput): Promise<StateResult> {
+  return transition(
+    db,
+    pipelineId,
+    nodeId,
+    (node) => {
+      if (node.status === "in_progress" && storedJob(node) === jobId && storedAttempt(node) === attempt) {
+        return {
+          kind: "apply",
+          set: `metadata = ${META} || jsonb_build_object('heartbeatAt', ${NOW_ISO})`,
+          guard: `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($4::int)`,
+          params: [jobId, attempt],
+        };
+      }
+      return { kind: "reject", code: "stale", reason: `Heartbeat of job ${jobId} attempt ${attempt} ignored (${describe(node)})` };
+    },
+    { asyncCommit: true },
+  );
 }
 
 export interface RecordProgressInput {

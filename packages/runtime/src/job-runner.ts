@@ -1,8 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import {
   JobCompleted,
   JobFailed,
+  JobHeartbeat,
   JobProgress,
   TransitionReply,
   TransitionRequest,
@@ -46,23 +48,26 @@ export function createJobRunner(deps: JobRunnerDeps) {
   async function handleJob(job: JobMessage, ctx: ConsumeContext): Promise<void> {
     const work = works[job.type];
     if (!work) throw new NonRetryableError(`no executor for node type ${job.type} in this process`);
-    const attempt = ctx.attempt;
-    const ids = { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt };
-    const logger = ctx.logger.child(ids);
-
+    const delivery = ctx.attempt;
+    const claimId = randomUUID();
     const claim = await request(
       bus,
       topology.subjects.transition,
       TransitionRequest,
-      { v: 1, kind: "claim-running", pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt },
+      { v: 1, kind: "claim-running", pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: delivery, claimId },
       TransitionReply,
       { timeoutMs: deps.claimTimeoutMs ?? 10_000 },
     );
     if (!claim.ok) {
-      // already_done, stale, not_found: nothing to do, and retrying cannot change that.
-      logger.warn({ code: claim.code, reason: claim.reason }, "job not claimed; skipping");
+      // already_done, stale, not_found: nothing to do, and retrying cannot change that. If a newer holder
+      // dies later, the scheduler's reconciler revives the node from its stopped heartbeat.
+      ctx.logger.warn({ jobId: job.jobId, delivery, code: claim.code, reason: claim.reason }, "job not claimed; skipping");
       return;
     }
+    // The database's attempt counter, not JetStream's delivery count, orders attempts.
+    const attempt = Number(claim.node.metadata?.attempt ?? delivery);
+    const ids = { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt };
+    const logger = ctx.logger.child({ ...ids, delivery });
 
     const node = claim.node;
     const inputs = await loadInputs(db, node);
@@ -100,6 +105,15 @@ export function createJobRunner(deps: JobRunnerDeps) {
       throw new SupersededError(reply.reason);
     };
 
+    // Liveness for the reconciler, independent of progress (a provider poll can be silent for minutes).
+    let beats = 0;
+    const heartbeat = setInterval(() => {
+      const beat: JobHeartbeat = { v: 1, kind: "heartbeat", ...ids, at: new Date().toISOString() };
+      publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobHeartbeat, beat, {
+        msgId: `${job.jobId}:heartbeat:${attempt}:${++beats}`,
+      }).catch((error: unknown) => logger.debug({ err: error }, "heartbeat not published"));
+    }, Math.max(1000, Math.floor(topology.consumers.job(job.type).ackWaitMs / 3)));
+
     const started = process.hrtime.bigint();
     try {
       logger.info({ type: job.type }, "work started");
@@ -127,6 +141,7 @@ export function createJobRunner(deps: JobRunnerDeps) {
       }
       throw error;
     } finally {
+      clearInterval(heartbeat);
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
   }

@@ -7,6 +7,12 @@ export const Env = z.object({
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
   /** Prefix of every stream and subject; "" in production, random per test run. */
   BUS_NAMESPACE: z.string().default(""),
+  /** How often the reconciler looks for in_progress nodes whose executor stopped heart-beating. */
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
+  /** Silence after which an in_progress node is revived (three job ack waits by default). */
+  STALLED_AFTER_MS: z.coerce.number().int().min(100).default(90_000),
+  /** Attempts after which a node that keeps losing its executor fails instead. */
+  MAX_NODE_ATTEMPTS: z.coerce.number().int().min(1).default(8),
   HEALTH_PORT: z.coerce.number().int().min(0).default(3071),
   LOG_LEVEL: z.string().default("info"),
 });

@@ -1,11 +1,12 @@
 import "reflect-metadata";
-import { createTopology, ExecuteCommand, ExecuteVerdict, HEADERS, JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
+import { createTopology, ExecuteCommand, ExecuteVerdict, HEADERS, JobFailed, JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
 import { connectBus, ensureTopology, createWorker, JetStreamServer, startHealthServer, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
 import { createPool } from "@vp/db";
 import { registerShutdown } from "@vp/runtime";
 import { createLogger, startTracing } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createExecuteHandler } from "./handlers/execute";
+import { createReconciler } from "./handlers/reconcile";
 import { EXECUTE_PATTERN, SchedulerModule } from "./scheduler.module";
 
 const env = loadEnv();
@@ -55,10 +56,32 @@ const app = await createWorker({
     },
   }),
 });
+const reconcileOnce = createReconciler({
+  db,
+  publishJob: async (job, msgId) => {
+    await publish(bus, topology.subjects.job(job.type), JobMessage, job, { msgId });
+  },
+  publishFailed: async (fact) => {
+    await publish(bus, topology.subjects.state(fact.pipelineId, fact.nodeId), JobFailed, fact, { msgId: `${fact.jobId}:failed` });
+  },
+  stalledAfterMs: env.STALLED_AFTER_MS,
+  maxAttempts: env.MAX_NODE_ATTEMPTS,
+  logger,
+});
+let reconciling = false;
+const reconciler = setInterval(() => {
+  if (reconciling) return;
+  reconciling = true;
+  reconcileOnce()
+    .catch((error: unknown) => logger.warn({ err: error }, "reconcile pass failed; will try again"))
+    .finally(() => (reconciling = false));
+}, env.RECONCILE_INTERVAL_MS);
+
 const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
 logger.info({ healthPort: env.HEALTH_PORT }, "scheduler ready");
 
 registerShutdown(logger, [
+  ["stop reconciler", () => clearInterval(reconciler)],
   ["stop consuming", () => app.close()],
   ["drain NATS", () => bus.close()],
   ["close pool", () => db.end()],

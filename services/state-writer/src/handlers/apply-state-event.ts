@@ -1,6 +1,6 @@
 import type { StateEvent } from "@vp/contracts";
 import { assertNever } from "@vp/contracts";
-import { completeNode, failNode, recordProgress, type Queryable, type StateResult } from "@vp/db";
+import { completeNode, failNode, recordHeartbeat, recordProgress, type Queryable, type StateResult } from "@vp/db";
 import type { ConsumeContext } from "@vp/bus";
 import { isApplied, type KeyedQueue, type PublishCommitted } from "./committed";
 
@@ -12,6 +12,8 @@ export function eventIdOf(event: StateEvent): string {
       return `${event.jobId}:completed`;
     case "failed":
       return `${event.jobId}:failed`;
+    case "heartbeat":
+      return `${event.jobId}:heartbeat:${event.attempt}:${event.at}`;
     default:
       return assertNever(event, "state event");
   }
@@ -26,6 +28,12 @@ export function createApplyStateEvent(deps: { db: Queryable; publishCommitted: P
   const { db, publishCommitted, queue } = deps;
   return async (event: StateEvent, ctx: Pick<ConsumeContext, "logger">): Promise<void> => {
     const ids = { pipelineId: event.pipelineId, nodeId: event.nodeId, jobId: event.jobId, attempt: event.attempt };
+    if (event.kind === "heartbeat") {
+      // Liveness only: stored for the scheduler's reconciler, not published (it changes nothing a user sees).
+      const result = await recordHeartbeat(db, ids);
+      if (!isApplied(result)) ctx.logger.debug({ ...ids, code: result.code, reason: result.reason }, "heartbeat ignored");
+      return;
+    }
     await queue(event.pipelineId, async () => {
       let result: StateResult;
       switch (event.kind) {
