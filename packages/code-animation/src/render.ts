@@ -2,11 +2,14 @@ import { existsSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { bundle } from "@remotion/bundler";
 import { makeCancelSignal, renderMedia, type ChromiumOptions } from "@remotion/renderer";
-import { COMPOSITION_ENTRY } from "./index";
 import { COMPOSITION_ID, type CodeAnimationProps } from "./props";
 import { codeTiming } from "./timing";
+
+/** The file the Remotion bundler starts from. */
+export const COMPOSITION_ENTRY = fileURLToPath(new URL("./entry.ts", import.meta.url));
 
 /** Debian's chromium package. Remotion must never download a browser of its own. */
 export const DEFAULT_BROWSER_EXECUTABLE = "/usr/bin/chromium";
