@@ -5,3 +5,4 @@ export * from "./reader";
 export * from "./editor";
 export * from "./state";
 export * from "./migrate";
+export * from "./runs";

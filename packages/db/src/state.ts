@@ -151,6 +151,8 @@ export interface ClaimQueuedInput {
   pipelineId: string;
   nodeId: string;
   jobId: string;
+  /** The run dispatching the node (recorded as metadata.runId; dropped when absent). */
+  runId?: string;
 }
 
 /**
@@ -158,16 +160,17 @@ export interface ClaimQueuedInput {
  * attempt 0; the previous run's error, startedAt, completedAt, progress and retries are dropped (a new job).
  * The same jobId again while queued / in_progress / completed -> "already" (idempotent redelivery).
  */
-export function claimQueued(db: Queryable, { pipelineId, nodeId, jobId }: ClaimQueuedInput): Promise<StateResult> {
+export function claimQueued(db: Queryable, { pipelineId, nodeId, jobId, runId }: ClaimQueuedInput): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, (node) => {
     if (node.status === "pending") {
       return {
         kind: "apply",
         set: `status = 'queued',
-              metadata = (${META} - '{error,startedAt,completedAt,progress,retries,provider,providerJobId,providerJob,estimatedCost}'::text[])
-                         || jsonb_build_object('jobId', $3::text, 'queuedAt', ${NOW_ISO}, 'attempt', 0)`,
+              metadata = (${META} - '{error,startedAt,completedAt,progress,retries,provider,providerJobId,providerJob,estimatedCost,runId,cancelledAt,cancelledBy}'::text[])
+                         || jsonb_build_object('jobId', $3::text, 'queuedAt', ${NOW_ISO}, 'attempt', 0)
+                         || jsonb_strip_nulls(jsonb_build_object('runId', $4::text))`,
         guard: `status = 'pending'`,
-        params: [jobId],
+        params: [jobId, runId ?? null],
       };
     }
     const sameJob = storedJob(node) === jobId;
@@ -474,4 +477,60 @@ export function patchNodeMetadata(
     guard: "true",
     params: [JSON.stringify(patch)],
   }));
+}
+
+export interface CancelNodeInput {
+  pipelineId: string;
+  nodeId: string;
+  /** Why, shown as metadata.error ("upstream <id> failed", "cancelled by <who>"). */
+  reason: string;
+  /** Who or what cancelled (a run id, "user"). */
+  by: string;
+  runId?: string;
+}
+
+/**
+ * pending / queued -> cancelled with metadata.error = reason, cancelledAt and cancelledBy (a queued job's
+ * executor then finds the node not queued for it and never starts). Already cancelled -> "already"; a node
+ * that is running or done is not cancelled here (rejected with its status).
+ */
+export function cancelNode(db: Queryable, { pipelineId, nodeId, reason, by, runId }: CancelNodeInput): Promise<StateResult> {
+  return transition(db, pipelineId, nodeId, (node) => {
+    if (node.status === "pending" || node.status === "queued") {
+      return {
+        kind: "apply",
+        set: `status = 'cancelled',
+              metadata = ${META} || jsonb_build_object('error', $3::text, 'cancelledAt', ${NOW_ISO}, 'cancelledBy', $4::text)
+                         || jsonb_strip_nulls(jsonb_build_object('runId', $6::text))`,
+        guard: `status = $5`,
+        params: [reason, by, node.status, runId ?? null],
+      };
+    }
+    if (node.status === "cancelled") return { kind: "already" };
+    return { kind: "reject", code: "not_ready", reason: `Node cannot be cancelled (status: ${node.status})` };
+  });
+}
+
+/**
+ * failed / cancelled -> pending, so a run (or a retry) can claim the node again. The previous attempt's
+ * status, error, jobId and time are appended to metadata.history; error, cancellation and progress fields
+ * are dropped. Already pending -> "already".
+ */
+export function resetNode(db: Queryable, { pipelineId, nodeId }: { pipelineId: string; nodeId: string }): Promise<StateResult> {
+  return transition(db, pipelineId, nodeId, (node) => {
+    if (node.status === "failed" || node.status === "cancelled") {
+      return {
+        kind: "apply",
+        set: `status = 'pending',
+              metadata = (${META} - '{error,cancelledAt,cancelledBy,progress,completedAt}'::text[])
+                         || jsonb_build_object('history', COALESCE(metadata -> 'history', '[]'::jsonb) || jsonb_build_array(
+                              jsonb_build_object('status', status, 'error', metadata -> 'error', 'jobId', metadata -> 'jobId',
+                                                 'runId', metadata -> 'runId', 'at', ${NOW_ISO})))`,
+        guard: `status = $3`,
+        params: [node.status],
+      };
+    }
+    if (node.status === "pending") return { kind: "already" };
+    return { kind: "reject", code: "not_ready", reason: `Node cannot be reset (status: ${node.status})` };
+  });
 }
