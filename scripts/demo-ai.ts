@@ -12,6 +12,8 @@ export interface AiDemoOptions {
   /** Progress lines for a terminal. */
   log?: (line: string) => void;
   timeoutMs?: number;
+  /** Canvas position of the script node (the others are placed around it); default: left to the editor's layout. */
+  origin?: { x: number; y: number };
 }
 
 export interface AiDemoNode {
@@ -72,11 +74,12 @@ export async function runAiDemo(options: AiDemoOptions): Promise<AiDemoResult> {
   const { apiRoot } = options;
   const log = options.log ?? (() => undefined);
   const timeoutMs = options.timeoutMs ?? 120_000;
+  const at = (dx: number, dy: number) => (options.origin ? { position: { x: options.origin.x + dx, y: options.origin.y + dy } } : {});
   const pipelineId =
     options.pipelineId ??
     (await call<{ pipeline: { id: string } }>(apiRoot, "POST", "/pipelines", { title: `AI demo ${new Date().toISOString()}` })).pipeline.id;
 
-  await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes`, { id: "script", title: "Lesson script", type: "asset", asset: { type: "text", content: AI_DEMO_SCRIPT } });
+  await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes`, { id: "script", title: "Lesson script", type: "asset", asset: { type: "text", content: AI_DEMO_SCRIPT }, ...at(0, 0) });
   await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes/script/execute`);
   await waitForNodes(apiRoot, pipelineId, ["script"], timeoutMs, log);
 
@@ -86,6 +89,7 @@ export async function runAiDemo(options: AiDemoOptions): Promise<AiDemoResult> {
     type: "generate-voiceover",
     inputs: { script: ["script"] },
     config: { voiceId: "en-us", speed: 1.05 },
+    ...at(380, 0),
   });
   await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes`, {
     id: "presenter",
@@ -93,12 +97,14 @@ export async function runAiDemo(options: AiDemoOptions): Promise<AiDemoResult> {
     type: "talking-head",
     inputs: { script: ["script"] },
     config: {},
+    ...at(380, 290),
   });
   await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes`, {
     id: "animation",
     title: "Ocean intro",
     type: "generate-animation",
     config: { prompt: AI_DEMO_PROMPT, durationSeconds: 4 },
+    ...at(760, 0),
   });
   for (const id of ["voiceover", "presenter", "animation"]) await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes/${id}/execute`);
   const done = await waitForNodes(apiRoot, pipelineId, ["script", "voiceover", "presenter", "animation"], timeoutMs, log);

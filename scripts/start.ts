@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_DATABASE_URL, migrate } from "@vp/db";
 import { makeTestClip } from "@vp/media";
+import { runAiDemo } from "./demo-ai";
 import { ensureWebBuild, startWeb, type WebProcess } from "./web";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -160,6 +161,9 @@ async function demo() {
     say("demo", `done: ${output.duration.toFixed(2)} s, ${output.size} bytes, cost $${String(merged.metadata?.cost)}`);
     say("demo", `final MP4: ${join(storageRoot, output.s3Key)}`);
     say("demo", `stream it:  curl -o merged.mp4 ${base}/pipelines/${pipeline.id}/nodes/merged/output`);
+    // The AI part on local providers (espeak-ng voice, presenter card, prompt animation): no API keys needed.
+    say("demo", "AI nodes on local providers: script -> voiceover, talking head, animation");
+    await runAiDemo({ apiRoot: base, pipelineId: pipeline.id, origin: { x: 0, y: 900 }, log: (line) => say("demo", line) });
     if (web) say("demo", `open it in the editor: ${editorUrl}/pipelines/${pipeline.id}`);
     say("demo", "services keep running; press Ctrl+C to stop");
   } finally {
