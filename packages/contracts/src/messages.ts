@@ -116,7 +116,30 @@ export const RecordProviderJob = z.object({
 export type RecordProviderJob = z.infer<typeof RecordProviderJob>;
 
 export const TransitionRequest = z.discriminatedUnion("kind", [
-  z.object({ v: z.literal(1), kind: z.literal("claim-queued"), pipelineId: Id, nodeId: Id, jobId: z.string().min(1) }),
+  z.object({
+    v: z.literal(1),
+    kind: z.literal("claim-queued"),
+    pipelineId: Id,
+    nodeId: Id,
+    jobId: z.string().min(1),
+    /** The run dispatching the node, recorded as metadata.runId (absent for a single execute). */
+    runId: z.string().min(1).optional(),
+  }),
+  /** pending / queued -> cancelled with metadata.error = reason (a run cancelling a failed node's dependants). */
+  z.object({
+    v: z.literal(1),
+    kind: z.literal("cancel"),
+    pipelineId: Id,
+    nodeId: Id,
+    reason: z.string().min(1).max(500),
+    /** Who cancelled: a run id or "user". */
+    by: z.string().min(1).max(100),
+    runId: z.string().min(1).optional(),
+    /** Stable per decision (the run or the cancel command): the committed event's id derives from it. */
+    requestId: z.string().min(1),
+  }),
+  /** failed / cancelled -> pending, the previous error kept in metadata.history (a run or a retry). */
+  z.object({ v: z.literal(1), kind: z.literal("reset"), pipelineId: Id, nodeId: Id, requestId: z.string().min(1) }),
   z.object({
     v: z.literal(1),
     kind: z.literal("claim-running"),
@@ -166,6 +189,77 @@ export const NodeChanged = z.object({
 export type NodeChanged = z.infer<typeof NodeChanged>;
 export const CommittedEvent = NodeChanged;
 export type CommittedEvent = NodeChanged;
+
+/**
+ * Gateway -> scheduler (VP_COMMANDS, `vp.cmd.run`): run every node of the pipeline that is not completed
+ * ("run all"), or `targetNodeId` and whatever it needs first ("run to here"). The scheduler answers a
+ * RunVerdict on the Vp-Reply-To inbox.
+ */
+export const RunCommand = z.object({
+  v: z.literal(1),
+  kind: z.literal("run"),
+  commandId: z.string().min(1),
+  /** Chosen by the gateway; the run's id (video_production_runs.id). */
+  runId: Id,
+  pipelineId: Id,
+  targetNodeId: Id.optional(),
+  requestedAt: z.string(),
+});
+export type RunCommand = z.infer<typeof RunCommand>;
+
+/** Everything the scheduler consumes from VP_COMMANDS (one consumer, one filter subject on nats-server 2.9). */
+export const SchedulerCommand = z.union([RunCommand, ExecuteCommand]);
+export type SchedulerCommand = z.infer<typeof SchedulerCommand>;
+
+export const GraphProblem = z.object({ nodeId: z.string(), slot: z.string().optional(), message: z.string() });
+export type GraphProblem = z.infer<typeof GraphProblem>;
+
+/** Scheduler -> gateway: the run was recorded and its first nodes dispatched, or why nothing runs. */
+export const RunVerdict = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), runId: z.string(), nodeIds: z.array(z.string()) }),
+  z.object({ ok: z.literal(false), reason: z.string(), problems: z.array(GraphProblem).optional() }),
+]);
+export type RunVerdict = z.infer<typeof RunVerdict>;
+
+/** Scheduler -> state-writer (core NATS request, `vp.rpc.run`): run records are execution state. */
+export const RunRequest = z.discriminatedUnion("kind", [
+  z.object({
+    v: z.literal(1),
+    kind: z.literal("create"),
+    runId: Id,
+    pipelineId: Id,
+    runKind: z.enum(["all", "upstream"]),
+    targetNodeId: Id.optional(),
+    nodeIds: z.array(Id),
+  }),
+  z.object({
+    v: z.literal(1),
+    kind: z.literal("finish"),
+    runId: Id,
+    status: z.enum(["completed", "failed", "cancelled"]),
+    summary: z.record(z.string(), z.unknown()),
+  }),
+]);
+export type RunRequest = z.infer<typeof RunRequest>;
+
+export const RunRecord = z.object({
+  id: z.string(),
+  pipeline_id: z.string(),
+  kind: z.enum(["all", "upstream"]),
+  target_node_id: z.string().nullable(),
+  node_ids: z.array(z.string()),
+  status: z.enum(["running", "completed", "failed", "cancelled"]),
+  metadata: z.record(z.string(), z.unknown()),
+  created_at: z.string(),
+  finished_at: z.string().nullable(),
+});
+export type RunRecord = z.infer<typeof RunRecord>;
+
+export const RunReply = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), run: RunRecord }),
+  z.object({ ok: z.literal(false), reason: z.string() }),
+]);
+export type RunReply = z.infer<typeof RunReply>;
 
 /** Header names used on the bus. */
 export const HEADERS = {

@@ -46,9 +46,15 @@ export interface Topology {
     events(pipelineId: string): string;
     /** Core NATS request-reply subject for guarded transitions (state-writer queue group). */
     transition: string;
+    /** Run all / run to here commands (VP_COMMANDS). */
+    run: string;
+    /** Core NATS request-reply subject for run records (state-writer queue group). */
+    runRecord: string;
   };
   consumers: {
     scheduler: ConsumerSpec;
+    /** The scheduler learns completions of run members from committed events (VP_EVENTS is a limits stream). */
+    schedulerEvents: ConsumerSpec;
     job(type: NodeType): ConsumerSpec;
     stateWriter: ConsumerSpec;
   };
@@ -77,6 +83,8 @@ export function createTopology(options: TopologyOptions = {}): Topology {
     state: (pipelineId, nodeId) => s(`vp.state.${pipelineId}.${nodeId}`),
     events: (pipelineId) => s(`vp.events.${pipelineId}`),
     transition: s("vp.rpc.transition"),
+    run: s("vp.cmd.run"),
+    runRecord: s("vp.rpc.run"),
   };
 
   const consumers: Topology["consumers"] = {
@@ -84,6 +92,14 @@ export function createTopology(options: TopologyOptions = {}): Topology {
       stream: streams.commands.name,
       durable: "scheduler",
       filterSubject: s("vp.cmd.>"),
+      ackWaitMs: 30_000,
+      maxAttempts: 20,
+      maxAckPending: 256,
+    },
+    schedulerEvents: {
+      stream: streams.events.name,
+      durable: "scheduler-events",
+      filterSubject: s("vp.events.>"),
       ackWaitMs: 30_000,
       maxAttempts: 20,
       maxAckPending: 256,
@@ -112,6 +128,6 @@ export function createTopology(options: TopologyOptions = {}): Topology {
     subjects,
     consumers,
     allStreams: () => Object.values(streams),
-    allConsumers: () => [consumers.scheduler, consumers.stateWriter, ...NODE_TYPES.map((t) => consumers.job(t))],
+    allConsumers: () => [consumers.scheduler, consumers.schedulerEvents, consumers.stateWriter, ...NODE_TYPES.map((t) => consumers.job(t))],
   };
 }

@@ -39,7 +39,12 @@ export function checkPipeline(all: Iterable<GraphNode>, members?: Iterable<strin
     }
     problems.push(...validateForExecution(node, view));
   }
-  return problems;
+  // A slot naming the same node twice (merge [a, a]) reports its problem once.
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = `${p.nodeId}\u0000${p.slot ?? ""}\u0000${p.message}`;
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
 }
 
 /**
@@ -57,7 +62,7 @@ export function findCycles(nodes: NodeLookup, ids: Iterable<string> = nodes.keys
     const push = (id: string) => {
       state.set(id, "visiting");
       const n = nodes.get(id);
-      stack.push({ id, ups: n ? upstreamIds(n).filter((u) => scope.has(u) && nodes.has(u)) : [], i: 0 });
+      stack.push({ id, ups: n ? [...new Set(upstreamIds(n))].filter((u) => scope.has(u) && nodes.has(u)) : [], i: 0 });
     };
     push(root);
     while (stack.length) {
@@ -83,4 +88,27 @@ export function requiredSlots(type: GraphNode["type"]): string[] {
   return Object.entries(INPUT_SCHEMAS[type] ?? {})
     .filter(([, spec]) => spec.min > 0)
     .map(([slot]) => slot);
+}
+
+/**
+ * The members of a run: every node that is not completed (run all), or the targets and everything upstream
+ * of them that is not completed (run to here). Upstream of a completed node is not followed: its output
+ * is what the run uses.
+ */
+export function selectRunMembers(nodes: Iterable<Pick<GraphNode, "id" | "inputs" | "status">>, targets?: string[]): string[] {
+  const byId = new Map<string, Pick<GraphNode, "id" | "inputs" | "status">>();
+  for (const n of nodes) byId.set(n.id, n);
+  if (!targets) return [...byId.values()].filter((n) => n.status !== "completed").map((n) => n.id);
+  const seen = new Set<string>();
+  const queue = targets.filter((t) => byId.get(t) && byId.get(t)!.status !== "completed");
+  for (const t of queue) seen.add(t);
+  for (let i = 0; i < queue.length; i++) {
+    for (const up of Object.values(byId.get(queue[i]!)!.inputs ?? {}).flat()) {
+      const n = byId.get(up);
+      if (!n || n.status === "completed" || seen.has(up)) continue;
+      seen.add(up);
+      queue.push(up);
+    }
+  }
+  return [...byId.keys()].filter((id) => seen.has(id));
 }

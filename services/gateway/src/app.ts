@@ -11,6 +11,7 @@ import { executeRoutes } from "./routes/execute";
 import { fileRoutes } from "./routes/files";
 import { nodeRoutes } from "./routes/nodes";
 import { pipelineRoutes } from "./routes/pipelines";
+import { runRoutes } from "./routes/runs";
 
 const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -62,6 +63,7 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
   app.route(base, pipelineRoutes(deps));
   app.route(base, eventRoutes(deps));
   app.route(base, documentRoutes(deps));
+  app.route(base, runRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, nodeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, executeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, fileRoutes(deps));

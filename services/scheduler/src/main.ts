@@ -7,7 +7,9 @@ import { createLogger, startTracing } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createExecuteHandler } from "./handlers/execute";
 import { createReconciler } from "./handlers/reconcile";
-import { EXECUTE_PATTERN, SchedulerModule } from "./scheduler.module";
+import { EVENTS_PATTERN, EXECUTE_PATTERN, SchedulerModule } from "./scheduler.module";
+import { NodeChanged, RunReply, RunRequest, RunVerdict, SchedulerCommand } from "@vp/contracts";
+import { createRunCoordinator } from "./handlers/run";
 
 const env = loadEnv();
 const logger = createLogger({ service: "scheduler", level: env.LOG_LEVEL });
@@ -15,7 +17,7 @@ const tracing = startTracing({ serviceName: "scheduler" });
 const db = createPool({ url: env.DATABASE_URL, applicationName: "scheduler" });
 const bus = await connectBus({ servers: env.NATS_URL, name: "scheduler", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
-await ensureTopology(bus, topology, { consumers: [topology.consumers.scheduler] });
+await ensureTopology(bus, topology, { consumers: [topology.consumers.scheduler, topology.consumers.schedulerEvents] });
 
 const reply = (ctx: ConsumeContext, verdict: ExecuteVerdict) => {
   const inbox = ctx.headers?.get(HEADERS.replyTo);
@@ -38,8 +40,24 @@ const execute = createExecuteHandler({
   reply,
 });
 
+const runs = createRunCoordinator({
+  db,
+  recordRun: (req) => request(bus, topology.subjects.runRecord, RunRequest, req, RunReply, { timeoutMs: 10_000 }),
+  transition: (req) => request(bus, topology.subjects.transition, TransitionRequest, req, TransitionReply, { timeoutMs: 10_000 }),
+  dispatch: async (job) => {
+    await publish(bus, topology.subjects.job(job.type), JobMessage, job, { msgId: job.jobId });
+  },
+  reply: (ctx, verdict) => {
+    const inbox = ctx.headers?.get(HEADERS.replyTo);
+    if (inbox) publishReply(bus, inbox, RunVerdict, verdict);
+  },
+  logger,
+});
+// Before consuming anything: running runs are rebuilt from the database (members in the runs table, statuses in the nodes).
+await runs.resume();
+
 const app = await createWorker({
-  module: SchedulerModule.with({ execute }),
+  module: SchedulerModule.with({ execute, run: runs.start, event: (event) => runs.onEvent(event) }),
   logger,
   strategy: new JetStreamServer({
     bus,
@@ -47,10 +65,17 @@ const app = await createWorker({
     bindings: {
       [EXECUTE_PATTERN]: {
         consumer: topology.consumers.scheduler,
-        schema: ExecuteCommand,
-        onGiveUp: async (cmd: ExecuteCommand, info: { reason: string; ctx?: ConsumeContext }) => {
-          logger.error({ pipelineId: cmd.pipelineId, nodeId: cmd.nodeId, jobId: cmd.jobId, reason: info.reason }, "execute command given up");
+        schema: SchedulerCommand,
+        onGiveUp: async (cmd: SchedulerCommand, info: { reason: string; ctx?: ConsumeContext }) => {
+          logger.error({ pipelineId: cmd.pipelineId, command: cmd, reason: info.reason }, "command given up");
           if (info.ctx) reply(info.ctx, { ok: false, reason: `Could not schedule the node: ${info.reason}` });
+        },
+      },
+      [EVENTS_PATTERN]: {
+        consumer: topology.consumers.schedulerEvents,
+        schema: NodeChanged,
+        onGiveUp: async (event: NodeChanged, info: { reason: string }) => {
+          logger.error({ pipelineId: event.pipelineId, nodeId: event.nodeId, eventId: event.eventId, reason: info.reason }, "committed event dropped by the run coordinator");
         },
       },
     },

@@ -175,25 +175,4 @@ function isTerminal(s: MemberState): boolean {
   return s === "completed" || s === "failed" || s === "cancelled";
 }
 
-/**
- * The members of a run: every node that is not completed (run all), or the targets and everything upstream
- * of them that is not completed (run to here). Upstream of a completed node is not followed: its output
- * is what the run uses.
- */
-export function selectMembers(nodes: Iterable<PlanNode>, targets?: string[]): string[] {
-  const byId = new Map<string, PlanNode>();
-  for (const n of nodes) byId.set(n.id, n);
-  if (!targets) return [...byId.values()].filter((n) => n.status !== "completed").map((n) => n.id);
-  const seen = new Set<string>();
-  const queue = targets.filter((t) => byId.get(t) && byId.get(t)!.status !== "completed");
-  for (const t of queue) seen.add(t);
-  for (let i = 0; i < queue.length; i++) {
-    for (const up of Object.values(byId.get(queue[i]!)!.inputs ?? {}).flat()) {
-      const n = byId.get(up);
-      if (!n || n.status === "completed" || seen.has(up)) continue;
-      seen.add(up);
-      queue.push(up);
-    }
-  }
-  return [...byId.keys()].filter((id) => seen.has(id));
-}
+export { selectRunMembers as selectMembers } from "@vp/flow-graph";

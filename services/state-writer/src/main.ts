@@ -9,6 +9,8 @@ import { createApplyStateEvent } from "./handlers/apply-state-event";
 import { createCommittedPublisher, createKeyedQueue } from "./handlers/committed";
 import { createTransitionHandler } from "./handlers/transition";
 import { STATE_PATTERN, StateWriterModule } from "./state-writer.module";
+import { RunRequest } from "@vp/contracts";
+import { createRunRecordHandler } from "./handlers/run-record";
 
 const env = loadEnv();
 const logger = createLogger({ service: "state-writer", level: env.LOG_LEVEL });
@@ -24,6 +26,7 @@ const applyStateEvent = createApplyStateEvent({ db, publishCommitted, queue });
 const transition = createTransitionHandler({ db, publishCommitted, queue });
 
 const rpc = serve(bus, topology.subjects.transition, { queue: "state-writer", requestSchema: TransitionRequest, logger }, transition);
+const runRecords = serve(bus, topology.subjects.runRecord, { queue: "state-writer", requestSchema: RunRequest, logger }, createRunRecordHandler({ db }));
 const app = await createWorker({
   module: StateWriterModule.with({ applyStateEvent }),
   logger,
@@ -47,6 +50,7 @@ logger.info({ healthPort: env.HEALTH_PORT }, "state-writer ready");
 registerShutdown(logger, [
   ["stop consuming", () => app.close()],
   ["stop transitions", () => rpc.stop()],
+  ["stop run records", () => runRecords.stop()],
   ["drain NATS", () => bus.close()],
   ["close pool", () => db.end()],
   ["stop health", () => health.close()],

@@ -1,11 +1,12 @@
 import { assertNever, type TransitionReply, type TransitionRequest } from "@vp/contracts";
-import { claimQueued, claimRunning, recordProviderJob, toSerializedNode, type Queryable, type StateResult } from "@vp/db";
+import { cancelNode, claimQueued, claimRunning, recordProviderJob, resetNode, toSerializedNode, type Queryable, type StateResult } from "@vp/db";
 import { isApplied, type KeyedQueue, type PublishCommitted } from "./committed";
 
 /**
  * Answers guarded transitions that must be decided before money is spent: the scheduler's claim
- * (pending -> queued), an executor's claim (queued -> in_progress), and an AI executor's record of the paid
- * provider job it is creating or polling. All are idempotent for the same job, so a caller that lost the reply
+ * (pending -> queued), an executor's claim (queued -> in_progress), an AI executor's record of the paid
+ * provider job it is creating or polling, and a run's cancel (pending/queued -> cancelled) and reset
+ * (failed/cancelled -> pending). All are idempotent for the same job, so a caller that lost the reply
  * can simply ask again.
  */
 export function createTransitionHandler(deps: { db: Queryable; publishCommitted: PublishCommitted; queue: KeyedQueue }) {
@@ -22,6 +23,14 @@ export function createTransitionHandler(deps: { db: Queryable; publishCommitted:
         case "claim-running":
           result = await claimRunning(db, req);
           eventId = `${req.jobId}:running:${req.attempt}`;
+          break;
+        case "cancel":
+          result = await cancelNode(db, req);
+          eventId = `${req.requestId}:${req.nodeId}:cancelled`;
+          break;
+        case "reset":
+          result = await resetNode(db, req);
+          eventId = `${req.requestId}:${req.nodeId}:reset`;
           break;
         case "record-provider-job":
           result = await recordProviderJob(db, req);

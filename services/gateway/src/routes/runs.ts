@@ -1,0 +1,74 @@
+import { randomUUID } from "node:crypto";
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import { HEADERS, RunCommand, RunVerdict } from "@vp/contracts";
+import { publish, waitForReply } from "@vp/bus";
+import { listNodes, listRuns, toSerializedRun } from "@vp/db";
+import { checkPipeline, formatProblems, selectRunMembers, type GraphNode } from "@vp/flow-graph";
+import type { GatewayDeps } from "../deps";
+import { HttpError } from "../errors";
+import { requirePipeline } from "./nodes";
+
+/**
+ * Starts a run ("run all", or "run to here" with a target): the whole graph is checked from the gateway's
+ * read-only view first (one 422 listing every problem, node by node, before anything is published), then a
+ * RunCommand is stored in JetStream and the scheduler's verdict awaited like an execute: 200 { status:
+ * "running", run_id, node_ids } once the run is recorded and its first nodes dispatched, 422 when refused,
+ * 202 when the verdict is late (stored, will run).
+ */
+export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string, targetNodeId?: string) {
+  const rows = await listNodes(deps.reader, pipelineId);
+  if (targetNodeId) {
+    const target = rows.find((r) => r.id === targetNodeId);
+    if (target?.status === "completed") throw new HttpError(422, `Nothing to run: node ${targetNodeId} is already completed`);
+  }
+  const members = selectRunMembers(rows, targetNodeId ? [targetNodeId] : undefined);
+  if (!members.length) throw new HttpError(422, "Nothing to run: every node is completed");
+  const problems = checkPipeline(rows as GraphNode[], members);
+  if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
+
+  const runId = randomUUID();
+  const commandId = randomUUID();
+  const command: RunCommand = {
+    v: 1,
+    kind: "run",
+    commandId,
+    runId,
+    pipelineId,
+    ...(targetNodeId ? { targetNodeId } : {}),
+    requestedAt: new Date().toISOString(),
+  };
+  const ids = { pipelineId, runId, commandId, targetNodeId };
+  const verdict = await waitForReply(deps.bus, RunVerdict, deps.executeVerdictTimeoutMs, (inbox) =>
+    publish(deps.bus, deps.topology.subjects.run, RunCommand, command, { msgId: commandId, headers: { [HEADERS.replyTo]: inbox } }),
+  );
+  if (verdict === null) {
+    deps.logger.warn(ids, "run accepted; scheduler verdict not received in time");
+    return c.json({ status: "accepted", run_id: runId, command_id: commandId }, 202);
+  }
+  if (!verdict.ok) {
+    deps.logger.info({ ...ids, reason: verdict.reason }, "run refused by scheduler");
+    return c.json({ error: verdict.reason, ...(verdict.problems ? { problems: verdict.problems } : {}) }, 422);
+  }
+  deps.logger.info({ ...ids, members: verdict.nodeIds.length }, "run started");
+  return c.json({ status: "running", run_id: verdict.runId, node_ids: verdict.nodeIds });
+}
+
+/** POST /pipelines/:pipeline_id/execute (run all) and GET /pipelines/:pipeline_id/runs (run history, newest first). */
+export function runRoutes(deps: GatewayDeps) {
+  const app = new Hono();
+
+  app.post("/:pipeline_id/execute", async (c) => {
+    const pipeline = await requirePipeline(deps.reader, c);
+    return startRun(deps, c, pipeline.id);
+  });
+
+  app.get("/:pipeline_id/runs", async (c) => {
+    const pipeline = await requirePipeline(deps.reader, c);
+    const limit = z.coerce.number().int().min(1).max(200).catch(50).parse(c.req.query("limit") ?? 50);
+    const runs = await listRuns(deps.reader, pipeline.id, { limit });
+    return c.json({ runs: runs.map(toSerializedRun) });
+  });
+
+  return app;
+}

@@ -1,0 +1,203 @@
+/**
+ * The run coordinator against the real database: the state-writer's transitions are called directly (the same
+ * db functions its handlers call), executors are simulated by claimRunning + completeNode/failNode, and every
+ * applied transition is fed back as the committed event the scheduler-events consumer would deliver.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { JobMessage, NodeChanged, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
+import type { ConsumeContext } from "@vp/bus";
+import {
+  cancelNode,
+  claimQueued,
+  claimRunning,
+  completeNode,
+  createRun,
+  failNode,
+  finishRun,
+  getRun,
+  listNodes,
+  resetNode,
+  toSerializedNode,
+  toSerializedRun,
+  type NodeRow,
+  type StateResult,
+} from "@vp/db";
+import { createTestDatabase, insertNodeFixture, insertPipelineFixture, type TestDatabase } from "@vp/testkit";
+import { createLogger } from "@vp/telemetry";
+import { createRunCoordinator } from "./run";
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase();
+});
+afterAll(async () => {
+  await t?.drop();
+});
+
+const logger = createLogger({ service: "scheduler-test", level: "silent" });
+
+function harness() {
+  const sw = t.pools.stateWriter;
+  const events: NodeChanged[] = [];
+  const jobs: JobMessage[] = [];
+  const verdicts: RunVerdict[] = [];
+  const emit = (r: StateResult) => {
+    if ((r.outcome === "applied" || r.outcome === "already") && r.node) {
+      const n = r.node;
+      events.push({ v: 1, kind: "node", eventId: `${n.id}:${n.state_version}`, pipelineId: n.pipeline_id, nodeId: n.id, type: n.type, status: n.status, stateVersion: n.state_version, metadata: n.metadata ?? null, output: n.output ?? null, pipelineMetadata: r.pipelineMetadata, at: "" });
+    }
+  };
+  const reply = (r: StateResult): TransitionReply =>
+    r.outcome === "rejected"
+      ? { ok: false, code: r.code ?? "not_ready", reason: r.reason ?? "", ...(r.node ? { node: toSerializedNode(r.node) } : {}) }
+      : { ok: true, node: toSerializedNode(r.node!) };
+  const coordinator = () =>
+    createRunCoordinator({
+      db: t.pools.reader,
+      logger,
+      recordRun: async (req: RunRequest): Promise<RunReply> => {
+        const run =
+          req.kind === "create"
+            ? await createRun(sw, { id: req.runId, pipelineId: req.pipelineId, kind: req.runKind, targetNodeId: req.targetNodeId, nodeIds: req.nodeIds })
+            : await finishRun(sw, { id: req.runId, status: req.status, summary: req.summary });
+        return { ok: true, run: toSerializedRun(run!) };
+      },
+      transition: async (req: TransitionRequest) => {
+        const r =
+          req.kind === "claim-queued" ? await claimQueued(sw, req) : req.kind === "cancel" ? await cancelNode(sw, req) : req.kind === "reset" ? await resetNode(sw, req) : null;
+        if (!r) throw new Error(`unexpected ${req.kind}`);
+        if (r.outcome === "applied") emit(r);
+        return reply(r);
+      },
+      dispatch: async (job) => void jobs.push(job),
+      reply: (_ctx, v) => void verdicts.push(v),
+    });
+  const ctx = { logger, headers: undefined } as unknown as ConsumeContext;
+
+  /** Executors and the events consumer until nothing moves: `fail` lists nodes whose work fails. */
+  async function pump(c: ReturnType<typeof coordinator>, fail = new Set<string>(), order: string[] = []) {
+    for (;;) {
+      if (events.length) {
+        await c.onEvent(events.shift()!);
+        continue;
+      }
+      const job = jobs.shift();
+      if (!job) return order;
+      order.push(job.nodeId);
+      const running = await claimRunning(sw, { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: 1 });
+      if (running.outcome !== "applied") continue;
+      emit(running);
+      emit(
+        fail.has(job.nodeId)
+          ? await failNode(sw, { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: 1, error: "provider said 400", final: true })
+          : await completeNode(sw, { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: 1, output: { type: "video", s3Key: `k/${job.nodeId}` }, cost: 0.01 }),
+      );
+    }
+  }
+  return { coordinator, ctx, pump, jobs, events, verdicts };
+}
+
+let seq = 0;
+async function pipelineWith(nodes: { id: string; inputs?: string[]; status?: "completed" | "failed" }[]) {
+  const P = `run${++seq}`;
+  await insertPipelineFixture(t.admin, { id: P });
+  for (const n of nodes) {
+    await insertNodeFixture(t.admin, {
+      pipelineId: P,
+      id: n.id,
+      type: n.inputs ? "merge-videos" : "asset",
+      inputs: n.inputs ? { segments: n.inputs.length > 1 ? n.inputs : [n.inputs[0]!, n.inputs[0]!] } : {},
+      asset: n.inputs ? null : { type: "video", source: `k/${n.id}` },
+      ...(n.status === "completed" ? { status: "completed", output: { type: "video", s3Key: `k/${n.id}` } } : {}),
+      ...(n.status === "failed" ? { status: "failed", metadata: { error: "old", jobId: "old-job" } } : {}),
+    });
+  }
+  return P;
+}
+const statuses = async (P: string) => Object.fromEntries((await listNodes(t.admin, P)).map((n: NodeRow) => [n.id, n.status]));
+
+describe("run coordinator", () => {
+  it("runs every node that is not completed, in dependency order, and records the run", async () => {
+    const P = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["a"] }, { id: "c", inputs: ["b"] }, { id: "x", status: "completed" }, { id: "y", inputs: ["x"] }]);
+    const h = harness();
+    const c = h.coordinator();
+    await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r1`, pipelineId: P, requestedAt: "" }, h.ctx);
+    expect(h.verdicts).toEqual([{ ok: true, runId: `${P}-r1`, nodeIds: ["a", "b", "c", "y"] }]);
+    expect(h.jobs.map((j) => j.nodeId)).toEqual(["a", "y"]);
+    expect(await h.pump(c)).toEqual(["a", "y", "b", "c"]);
+    expect(await statuses(P)).toEqual({ a: "completed", b: "completed", c: "completed", x: "completed", y: "completed" });
+    expect(await getRun(t.admin, `${P}-r1`)).toMatchObject({ status: "completed", metadata: { counts: { completed: 4 } } });
+    expect(c.active().size).toBe(0);
+  });
+
+  it("a failure cancels its dependants with the reason; the independent branch completes; progress counts are right", async () => {
+    const P = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["a"] }, { id: "c", inputs: ["b"] }, { id: "d", inputs: ["c"] }, { id: "z" }, { id: "z2", inputs: ["z"] }]);
+    const h = harness();
+    const c = h.coordinator();
+    await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r`, pipelineId: P, requestedAt: "" }, h.ctx);
+    await h.pump(c, new Set(["b"]));
+    const nodes = Object.fromEntries((await listNodes(t.admin, P)).map((n) => [n.id, n]));
+    expect(Object.fromEntries(Object.entries(nodes).map(([k, n]) => [k, n.status]))).toEqual({ a: "completed", b: "failed", c: "cancelled", d: "cancelled", z: "completed", z2: "completed" });
+    expect(nodes.c!.metadata).toMatchObject({ error: "upstream b failed", cancelledBy: `${P}-r`, runId: `${P}-r` });
+    expect(nodes.d!.metadata).toMatchObject({ error: "upstream b failed" });
+    const pipeline = await t.admin.query(`SELECT metadata FROM video_production_pipelines WHERE id = $1`, [P]);
+    expect(pipeline.rows[0].metadata.progress).toMatchObject({ completed: 3, failed: 1, cancelled: 2, pending: 0, in_progress: 0, total: 6 });
+    expect(await getRun(t.admin, `${P}-r`)).toMatchObject({ status: "failed", metadata: { counts: { completed: 3, failed: 1, cancelled: 2 } } });
+  });
+
+  it("run to here runs only the target and what it needs; failed members are reset with their history", async () => {
+    const P = await pipelineWith([{ id: "a", status: "failed" }, { id: "b", inputs: ["a"] }, { id: "c", inputs: ["b"] }, { id: "d", inputs: ["c"] }, { id: "e", inputs: ["d"] }, { id: "side" }]);
+    const h = harness();
+    const c = h.coordinator();
+    await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r`, pipelineId: P, targetNodeId: "d", requestedAt: "" }, h.ctx);
+    expect(h.verdicts[0]).toEqual({ ok: true, runId: `${P}-r`, nodeIds: ["a", "b", "c", "d"] });
+    expect(await h.pump(c)).toEqual(["a", "b", "c", "d"]);
+    expect(await statuses(P)).toMatchObject({ a: "completed", d: "completed", e: "pending", side: "pending" });
+    const a = (await listNodes(t.admin, P)).find((n) => n.id === "a")!;
+    expect(a.metadata!.history).toEqual([expect.objectContaining({ status: "failed", error: "old", jobId: "old-job" })]);
+  });
+
+  it("refuses with every graph problem at once, and a second run over the same nodes", async () => {
+    const P = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["ghost"] }, { id: "c", inputs: ["d"] }, { id: "d", inputs: ["c"] }]);
+    const h = harness();
+    const c = h.coordinator();
+    await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-bad`, pipelineId: P, requestedAt: "" }, h.ctx);
+    expect(h.verdicts[0]).toMatchObject({ ok: false, problems: [{ nodeId: "c" }, { nodeId: "d" }, { nodeId: "b", slot: "segments" }] });
+    expect(h.jobs).toEqual([]);
+    expect(await getRun(t.admin, `${P}-bad`)).toBeNull();
+
+    const Q = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["a"] }]);
+    await c.start({ v: 1, kind: "run", commandId: "c2", runId: `${Q}-1`, pipelineId: Q, requestedAt: "" }, h.ctx);
+    await c.start({ v: 1, kind: "run", commandId: "c3", runId: `${Q}-2`, pipelineId: Q, targetNodeId: "b", requestedAt: "" }, h.ctx);
+    expect(h.verdicts.slice(1)).toEqual([
+      { ok: true, runId: `${Q}-1`, nodeIds: ["a", "b"] },
+      { ok: false, reason: `Pipeline already has run ${Q}-1 over some of these nodes; cancel it or wait` },
+    ]);
+    // The same command again (a redelivery) is answered from the run it started.
+    await c.start({ v: 1, kind: "run", commandId: "c2", runId: `${Q}-1`, pipelineId: Q, requestedAt: "" }, h.ctx);
+    expect(h.verdicts.at(-1)).toEqual({ ok: true, runId: `${Q}-1`, nodeIds: ["a", "b"] });
+    expect(h.jobs.map((j) => j.nodeId)).toEqual(["a"]);
+  });
+
+  it("a restarted scheduler rebuilds running runs from the database and finishes them, never claiming a node twice", async () => {
+    const P = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["a"] }, { id: "c", inputs: ["b"] }, { id: "f" }, { id: "g", inputs: ["f"] }]);
+    const h = harness();
+    const first = h.coordinator();
+    await first.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r`, pipelineId: P, requestedAt: "" }, h.ctx);
+    // "a" completes and "f" fails while the scheduler is down: their events are never seen by the first one.
+    const [ja, jf] = [h.jobs.shift()!, h.jobs.shift()!];
+    const sw = t.pools.stateWriter;
+    await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1 });
+    await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1, output: { type: "video", s3Key: "k/a" }, cost: 0 });
+    await claimRunning(sw, { pipelineId: P, nodeId: "f", jobId: jf.jobId, attempt: 1 });
+    await failNode(sw, { pipelineId: P, nodeId: "f", jobId: jf.jobId, attempt: 1, error: "boom", final: true });
+    h.events.length = 0;
+
+    const second = h.coordinator();
+    expect(await second.resume()).toBeGreaterThanOrEqual(1);
+    expect(h.jobs.map((j) => j.nodeId)).toEqual(["b"]);
+    expect(await h.pump(second)).toEqual(["b", "c"]);
+    expect(await statuses(P)).toEqual({ a: "completed", b: "completed", c: "completed", f: "failed", g: "cancelled" });
+    expect(await getRun(t.admin, `${P}-r`)).toMatchObject({ status: "failed", metadata: { counts: { completed: 3, failed: 1, cancelled: 1 } } });
+  });
+});

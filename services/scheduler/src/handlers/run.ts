@@ -1,0 +1,195 @@
+import type { GraphProblem, JobMessage, NodeChanged, NodeType, RunCommand, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
+import type { ConsumeContext } from "@vp/bus";
+import { getNodes, getRun, listNodes, listRunningRuns, type NodeRow, type Queryable, type RunRow } from "@vp/db";
+import { checkPipeline, formatProblems, type GraphNode } from "@vp/flow-graph";
+import type { Logger } from "@vp/telemetry";
+import { RunPlan, selectMembers, type MemberState, type PlanNode, type PlanStep } from "../run-plan";
+
+export interface RunDeps {
+  /** Postgres as vp_reader. */
+  db: Queryable;
+  /** Run records, written by the state-writer. */
+  recordRun(req: RunRequest): Promise<RunReply>;
+  /** Guarded node transitions through the state-writer: claim-queued, cancel, reset. */
+  transition(req: TransitionRequest): Promise<TransitionReply>;
+  /** Publishes a job on its type's subject, deduplicated by jobId. */
+  dispatch(job: JobMessage): Promise<void>;
+  /** Answers the gateway waiting on the run command (no-op when nobody waits). */
+  reply(ctx: ConsumeContext, verdict: RunVerdict): void;
+  logger: Logger;
+}
+
+interface ActiveRun {
+  id: string;
+  pipelineId: string;
+  plan: RunPlan;
+  types: Map<string, NodeType>;
+  finishing: boolean;
+}
+
+/** A run's job id for a member: deterministic, so a claim or dispatch repeated after a restart is idempotent. */
+export const runJobId = (runId: string, nodeId: string) => `${runId}-${nodeId}`;
+
+/**
+ * The DAG engine of issue 6. A run command is checked as a whole (checkPipeline: every problem at once),
+ * recorded through the state-writer, and its members' readiness kept in a RunPlan (pending-input counters).
+ * Committed events of members (the scheduler-events consumer) drive it: a completion decrements its
+ * dependants' counters and dispatches those at zero through the same guarded claim as a single execute;
+ * a failure or cancellation cancels every dependant through the state-writer ("upstream <id> failed") while
+ * independent branches go on. How many run at once is bounded by the executors' consumers (max ack pending).
+ *
+ * The plans live in memory and are rebuilt from the database on start (`resume`): the runs table keeps each
+ * run's members, the nodes keep their statuses (metadata.runId tells which failures belong to the run).
+ * One scheduler replica drives runs; a second would ignore events of runs it does not hold.
+ */
+export function createRunCoordinator(deps: RunDeps) {
+  const runs = new Map<string, ActiveRun>();
+  const byNode = new Map<string, ActiveRun>();
+  const key = (pipelineId: string, nodeId: string) => `${pipelineId}/${nodeId}`;
+
+  function register(run: ActiveRun) {
+    runs.set(run.id, run);
+    for (const id of run.types.keys()) byNode.set(key(run.pipelineId, id), run);
+  }
+  function unregister(run: ActiveRun) {
+    runs.delete(run.id);
+    for (const id of run.types.keys()) if (byNode.get(key(run.pipelineId, id)) === run) byNode.delete(key(run.pipelineId, id));
+  }
+
+  /** Builds, registers and starts a run over `rows` (the pipeline's nodes as read), then catches up. */
+  async function adopt(record: Pick<RunRow, "id" | "pipeline_id" | "node_ids">, rows: NodeRow[]): Promise<ActiveRun> {
+    const members = new Set(record.node_ids);
+    const present = rows.filter((r) => members.has(r.id));
+    const planNodes: PlanNode[] = rows.map((r) => ({
+      id: r.id,
+      inputs: r.inputs,
+      status: r.status,
+      stateVersion: r.state_version,
+      memberState: endedInRun(r, record.id),
+    }));
+    const run: ActiveRun = {
+      id: record.id,
+      pipelineId: record.pipeline_id,
+      plan: new RunPlan(planNodes, present.map((r) => r.id)),
+      types: new Map(present.map((r) => [r.id, r.type])),
+      finishing: false,
+    };
+    register(run);
+    // Failed or cancelled before this run: back to pending (history kept) so the run can claim them.
+    const stale = present.filter((r) => (r.status === "failed" || r.status === "cancelled") && !endedInRun(r, record.id));
+    await Promise.all(stale.map((r) => deps.transition({ v: 1, kind: "reset", pipelineId: run.pipelineId, nodeId: r.id, requestId: run.id })));
+    await apply(run, run.plan.start());
+    // Members that were queued/in_progress elsewhere may have finished between the read and the registration.
+    const running = present.filter((r) => run.plan.state(r.id) === "running").map((r) => r.id);
+    if (running.length) {
+      for (const r of await getNodes(deps.db, run.pipelineId, running)) await apply(run, run.plan.observe(r.id, r.status, r.state_version));
+    }
+    await maybeFinish(run);
+    return run;
+  }
+
+  async function apply(run: ActiveRun, step: PlanStep): Promise<void> {
+    await Promise.all([
+      ...step.cancel.map(async ({ nodeId, cause }) => {
+        const reason = `upstream ${cause} ${run.plan.state(cause) === "cancelled" ? "was cancelled" : "failed"}`;
+        const r = await deps.transition({ v: 1, kind: "cancel", pipelineId: run.pipelineId, nodeId, reason, by: run.id, runId: run.id, requestId: run.id });
+        if (!r.ok) deps.logger.warn({ runId: run.id, pipelineId: run.pipelineId, nodeId, reason: r.reason }, "dependant not cancelled");
+      }),
+      ...step.ready.map((nodeId) => launch(run, nodeId)),
+    ]);
+  }
+
+  async function launch(run: ActiveRun, nodeId: string): Promise<void> {
+    const jobId = runJobId(run.id, nodeId);
+    run.plan.dispatched(nodeId);
+    const claimed = await deps.transition({ v: 1, kind: "claim-queued", pipelineId: run.pipelineId, nodeId, jobId, runId: run.id });
+    if (!claimed.ok) {
+      // Someone else holds the node (a single execute) or it ended: follow what it is now.
+      deps.logger.info({ runId: run.id, pipelineId: run.pipelineId, nodeId, reason: claimed.reason }, "run member not claimed");
+      if (claimed.node) await apply(run, run.plan.observe(nodeId, claimed.node.status));
+      return;
+    }
+    await deps.dispatch({ v: 1, jobId, pipelineId: run.pipelineId, nodeId, type: run.types.get(nodeId)!, dispatchedAt: new Date().toISOString() });
+    deps.logger.info({ runId: run.id, pipelineId: run.pipelineId, nodeId, jobId }, "run member dispatched");
+  }
+
+  async function maybeFinish(run: ActiveRun): Promise<void> {
+    if (!run.plan.done || run.finishing) return;
+    run.finishing = true;
+    const counts = run.plan.counts();
+    const status = counts.failed > 0 ? "failed" : counts.cancelled > 0 ? "cancelled" : "completed";
+    const reply = await deps.recordRun({ v: 1, kind: "finish", runId: run.id, status, summary: { counts } });
+    if (!reply.ok) deps.logger.warn({ runId: run.id, reason: reply.reason }, "run not finished");
+    unregister(run);
+    deps.logger.info({ runId: run.id, pipelineId: run.pipelineId, status, counts }, "run finished");
+  }
+
+  /** A run command: check the whole graph, record the run, dispatch what is ready. Redelivery-safe. */
+  async function start(cmd: RunCommand, ctx: ConsumeContext): Promise<void> {
+    const refuse = (reason: string, problems?: GraphProblem[]) => {
+      ctx.logger.info({ runId: cmd.runId, pipelineId: cmd.pipelineId, reason }, "run refused");
+      deps.reply(ctx, { ok: false, reason, ...(problems ? { problems } : {}) });
+    };
+    const held = runs.get(cmd.runId);
+    if (held) return deps.reply(ctx, { ok: true, runId: held.id, nodeIds: [...held.types.keys()] });
+    const recorded = await getRun(deps.db, cmd.runId);
+    if (recorded) {
+      if (recorded.status === "running") await adopt(recorded, await listNodes(deps.db, recorded.pipeline_id));
+      return deps.reply(ctx, { ok: true, runId: recorded.id, nodeIds: recorded.node_ids });
+    }
+
+    const rows = await listNodes(deps.db, cmd.pipelineId);
+    if (cmd.targetNodeId) {
+      const target = rows.find((r) => r.id === cmd.targetNodeId);
+      if (!target) return refuse("Node not found");
+      if (target.status === "completed") return refuse(`Nothing to run: node ${target.id} is already completed`);
+    }
+    const members = selectMembers(rows, cmd.targetNodeId ? [cmd.targetNodeId] : undefined);
+    if (!members.length) return refuse("Nothing to run: every node is completed");
+    const problems = checkPipeline(rows as GraphNode[], members);
+    if (problems.length) return refuse(formatProblems(problems), problems);
+    const busy = members.map((id) => byNode.get(key(cmd.pipelineId, id))).find(Boolean);
+    if (busy) return refuse(`Pipeline already has run ${busy.id} over some of these nodes; cancel it or wait`);
+
+    const created = await deps.recordRun({
+      v: 1,
+      kind: "create",
+      runId: cmd.runId,
+      pipelineId: cmd.pipelineId,
+      runKind: cmd.targetNodeId ? "upstream" : "all",
+      ...(cmd.targetNodeId ? { targetNodeId: cmd.targetNodeId } : {}),
+      nodeIds: members,
+    });
+    if (!created.ok) return refuse(created.reason);
+    ctx.logger.info({ runId: cmd.runId, pipelineId: cmd.pipelineId, members: members.length }, "run started");
+    await adopt({ id: cmd.runId, pipeline_id: cmd.pipelineId, node_ids: members }, rows);
+    deps.reply(ctx, { ok: true, runId: cmd.runId, nodeIds: members });
+  }
+
+  /** A committed node change (VP_EVENTS): advance the run holding the node, if any. */
+  async function onEvent(event: NodeChanged): Promise<void> {
+    const run = byNode.get(key(event.pipelineId, event.nodeId));
+    if (!run) return;
+    await apply(run, run.plan.observe(event.nodeId, event.status, event.stateVersion));
+    await maybeFinish(run);
+  }
+
+  /** On start: rebuild every running run from the database and carry on where it stopped. */
+  async function resume(): Promise<number> {
+    const running = await listRunningRuns(deps.db);
+    for (const record of running) {
+      if (runs.has(record.id)) continue;
+      await adopt(record, await listNodes(deps.db, record.pipeline_id));
+      deps.logger.info({ runId: record.id, pipelineId: record.pipeline_id }, "run resumed");
+    }
+    return running.length;
+  }
+
+  return { start, onEvent, resume, active: (): ReadonlyMap<string, { pipelineId: string; plan: RunPlan }> => runs };
+}
+
+/** A member that already failed or was cancelled in this run keeps that state on a rebuild. */
+function endedInRun(row: NodeRow, runId: string): MemberState | undefined {
+  if ((row.status === "failed" || row.status === "cancelled") && row.metadata?.runId === runId) return row.status;
+  return undefined;
+}

@@ -1,0 +1,148 @@
+/**
+ * Pipeline runs end to end (issue 6), through HTTP only, with the five services as processes: run all with a
+ * failing branch, run to here on a chain of 4, and one 422 listing every graph problem before anything runs.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTestClip } from "@vp/media";
+import { createTestBus, createTestDatabase, insertNodeFixture, openSse, startStack, type Stack, type TestBus, type TestDatabase } from "@vp/testkit";
+import { client, type Client } from "./helpers";
+
+let db: TestDatabase;
+let bus: TestBus;
+let stack: Stack;
+let api: Client;
+let scratch: string;
+let clip: Uint8Array;
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), "vp-e2e-runs-"));
+  db = await createTestDatabase();
+  bus = await createTestBus({ jobAckWaitMs: 3000 });
+  stack = await startStack({
+    databaseAdminUrl: db.adminUrl,
+    namespace: bus.topology.namespace,
+    storageRoot: join(scratch, "storage"),
+    workRoot: join(scratch, "work"),
+    env: { JOB_ACK_WAIT_MS: "3000" },
+  });
+  api = client(stack.baseUrl);
+  const path = join(scratch, "clip.mp4");
+  await makeTestClip({ path, durationSeconds: 1, width: 160, height: 120, fps: 15, audio: true });
+  clip = new Uint8Array(await readFile(path));
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await bus?.cleanup();
+  await db?.drop();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** A video asset with an uploaded file, not executed (a run executes it). */
+async function videoAsset(pipelineId: string, id: string, bytes: Uint8Array = clip) {
+  await api.ok("POST", `/pipelines/${pipelineId}/nodes`, { id, title: id, type: "asset", asset: { type: "video" } });
+  await api.ok("PUT", `/pipelines/${pipelineId}/nodes/${id}/asset`, bytes, { "content-type": "video/mp4" });
+}
+const merge = (pipelineId: string, id: string, segments: string[]) =>
+  api.ok("POST", `/pipelines/${pipelineId}/nodes`, { id, title: id, type: "merge-videos", inputs: { segments } });
+
+async function waitForRun(pipelineId: string, runId: string, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { runs } = await api.ok("GET", `/pipelines/${pipelineId}/runs`);
+    const run = runs.find((r: { id: string }) => r.id === runId);
+    if (run && run.status !== "running") return run;
+    if (Date.now() > deadline) throw new Error(`run ${runId} still ${run?.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+describe("pipeline runs through HTTP", () => {
+  it("run all: every node in dependency order; a failing branch cancels its dependants with the reason, the other completes", async () => {
+    const { pipeline } = await api.ok("POST", "/pipelines", { title: "Run all" });
+    const P = pipeline.id;
+    await videoAsset(P, "a");
+    await videoAsset(P, "b");
+    await videoAsset(P, "bad", new TextEncoder().encode("definitely not a video"));
+    await api.ok("POST", `/pipelines/${P}/nodes`, { id: "t", title: "t", type: "asset", asset: { type: "text", content: "hello" } });
+    await merge(P, "m1", ["a", "b"]);
+    await merge(P, "m2", ["m1", "b"]);
+    await merge(P, "mb", ["bad", "a"]);
+    await merge(P, "mb2", ["mb", "m2"]);
+
+    const watcher = openSse(`${api.root}/pipelines/${P}/events`);
+    await watcher.waitFor((events) => events.some((e) => e.event === "snapshot"));
+    const res = await api.call("POST", `/pipelines/${P}/execute`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toEqual({ status: "running", run_id: expect.any(String), node_ids: ["a", "b", "bad", "t", "m1", "m2", "mb", "mb2"] });
+
+    const run = await waitForRun(P, res.body.run_id);
+    expect(run).toMatchObject({ kind: "all", status: "failed", metadata: { counts: { completed: 5, failed: 1, cancelled: 2 } } });
+    const nodes = Object.fromEntries((await api.ok("GET", `/pipelines/${P}/nodes`)).nodes.map((n: { id: string }) => [n.id, n]));
+    expect(Object.fromEntries(Object.entries(nodes).map(([id, n]: [string, any]) => [id, n.status]))).toEqual({
+      a: "completed", b: "completed", bad: "failed", t: "completed", m1: "completed", m2: "completed", mb: "cancelled", mb2: "cancelled",
+    });
+    expect(nodes.mb.metadata).toMatchObject({ error: "upstream bad failed", runId: res.body.run_id });
+    expect(nodes.mb2.metadata).toMatchObject({ error: "upstream bad failed" });
+    // m2 started only after m1 completed.
+    expect(Date.parse(nodes.m2.metadata.queuedAt)).toBeGreaterThanOrEqual(Date.parse(nodes.m1.metadata.completedAt));
+    const { pipeline: after } = await api.ok("GET", `/pipelines/${P}`);
+    expect(after.metadata.progress).toMatchObject({ completed: 5, failed: 1, cancelled: 2, pending: 0, in_progress: 0, queued: 0, total: 8 });
+
+    await watcher.waitFor((events) => events.some((e) => e.event === "node" && (e.data as any).nodeId === "mb2" && (e.data as any).status === "cancelled"));
+    const m2 = watcher.events.filter((e) => e.event === "node" && (e.data as any).nodeId === "m2").map((e) => (e.data as any).status);
+    expect([...new Set(m2)]).toEqual(["queued", "in_progress", "completed"]);
+    await watcher.close();
+  });
+
+  it("run to here on the last node of a chain of 4 runs exactly those 4", async () => {
+    const { pipeline } = await api.ok("POST", "/pipelines", { title: "Run to here" });
+    const P = pipeline.id;
+    await videoAsset(P, "c");
+    await merge(P, "c1", ["c", "c"]);
+    await merge(P, "c2", ["c1", "c"]);
+    await merge(P, "c3", ["c2", "c1"]);
+    await merge(P, "after", ["c3", "c"]);
+    await api.ok("POST", `/pipelines/${P}/nodes`, { id: "side", title: "side", type: "asset", asset: { type: "text", content: "x" } });
+
+    const res = await api.call("POST", `/pipelines/${P}/nodes/c3/execute`, { upstream: true });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.node_ids).toEqual(["c", "c1", "c2", "c3"]);
+    expect(await waitForRun(P, res.body.run_id)).toMatchObject({ kind: "upstream", target_node_id: "c3", status: "completed", node_ids: ["c", "c1", "c2", "c3"] });
+    const statuses = Object.fromEntries((await api.ok("GET", `/pipelines/${P}/nodes`)).nodes.map((n: { id: string; status: string }) => [n.id, n.status]));
+    expect(statuses).toEqual({ c: "completed", c1: "completed", c2: "completed", c3: "completed", after: "pending", side: "pending" });
+
+    // Nothing left upstream of c3: a second run to here is refused; a plain execute body is validated.
+    expect(await api.call("POST", `/pipelines/${P}/nodes/c3/execute`, { upstream: true })).toMatchObject({ status: 422, body: { error: "Nothing to run: node c3 is already completed" } });
+    expect((await api.call("POST", `/pipelines/${P}/nodes/after/execute`, { upstream: "yes" })).status).toBe(422);
+    const { runs } = await api.ok("GET", `/pipelines/${P}/runs`);
+    expect(runs).toHaveLength(1);
+  });
+
+  it("graph errors: a cycle, a dangling input and a type mismatch in one pipeline -> one 422 listing all, nothing runs", async () => {
+    const { pipeline } = await api.ok("POST", "/pipelines", { title: "Broken" });
+    const P = pipeline.id;
+    await videoAsset(P, "v");
+    await api.ok("POST", `/pipelines/${P}/nodes`, { id: "txt", title: "txt", type: "asset", asset: { type: "text", content: "x" } });
+    // The editor's routes refuse these edges, so they are written behind its back (an old or imported graph).
+    await insertNodeFixture(db.admin, { pipelineId: P, id: "x", type: "merge-videos", inputs: { segments: ["v", "y"] } });
+    await insertNodeFixture(db.admin, { pipelineId: P, id: "y", type: "merge-videos", inputs: { segments: ["v", "x"] } });
+    await insertNodeFixture(db.admin, { pipelineId: P, id: "dangling", type: "merge-videos", inputs: { segments: ["v", "ghost"] } });
+    await insertNodeFixture(db.admin, { pipelineId: P, id: "mismatch", type: "merge-videos", inputs: { segments: ["v", "txt"] } });
+
+    const res = await api.call("POST", `/pipelines/${P}/execute`);
+    expect(res.status).toBe(422);
+    expect(res.body.problems).toEqual([
+      { nodeId: "x", message: "is part of a cycle: x -> y -> x" },
+      { nodeId: "y", message: "is part of a cycle: x -> y -> x" },
+      { nodeId: "dangling", slot: "segments", message: 'input "segments" refers to node "ghost", which does not exist in this pipeline' },
+      { nodeId: "mismatch", slot: "segments", message: 'input "segments" accepts video, but node "txt" produces text' },
+    ]);
+    expect(res.body.error).toContain("x: is part of a cycle");
+    expect((await api.ok("GET", `/pipelines/${P}/runs`)).runs).toEqual([]);
+    expect((await api.node(P, "v")).status).toBe("pending");
+  });
+});
