@@ -46,7 +46,7 @@ function formatLog(line: string): string {
 const children: ChildProcess[] = [];
 function startService(name: string, readyPattern: RegExp): Promise<void> {
   return new Promise((resolveReady, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", `services/${name}/src/main.ts`], {
+    const child = spawn(process.execPath, ["--import", "tsx", "--import", "./packages/telemetry/src/register.ts", `services/${name}/src/main.ts`], {
       cwd: ROOT,
       env: { ...process.env, DATABASE_ADMIN_URL: adminUrl, STORAGE_ROOT: storageRoot, PORT: String(port), CORS_ORIGINS: corsOrigins },
       stdio: ["ignore", "pipe", "pipe"],

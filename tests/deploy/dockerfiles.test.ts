@@ -102,7 +102,8 @@ describe.each(SERVICES)("services/%s image", (service) => {
     // tsx is the loader the service runs under in production: a production dependency, not a dev one.
     expect(pkg.dependencies.tsx, `${service}/package.json dependencies.tsx`).toBeDefined();
     const cmd = final.lines.find((l) => /^CMD\s/i.test(l))!;
-    expect(JSON.parse(cmd.replace(/^CMD\s+/i, ""))).toEqual(["node", "--import", "tsx", `services/${service}/src/main.ts`]);
+    // register.ts starts OpenTelemetry before main.ts's imports load pg (see packages/telemetry/src/register.ts).
+    expect(JSON.parse(cmd.replace(/^CMD\s+/i, ""))).toEqual(["node", "--import", "tsx", "--import", "./packages/telemetry/src/register.ts", `services/${service}/src/main.ts`]);
     expect(existsSync(join(ROOT, `services/${service}/src/main.ts`))).toBe(true);
   });
 

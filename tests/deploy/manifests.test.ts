@@ -209,6 +209,17 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
     for (const name of SERVICE_NAMES) expect(serviceContainer(objs(), name).securityContext.readOnlyRootFilesystem, name).toBe(true);
   });
 
+  it("sets each service's SHUTDOWN_GRACE_MS under its pod's terminationGracePeriodSeconds (executors: most of 120 s)", () => {
+    for (const name of SERVICE_NAMES) {
+      const grace = containerEnv(objs(), serviceContainer(objs(), name)).env.get("SHUTDOWN_GRACE_MS");
+      expect(grace?.kind, name).toBe("value");
+      const ms = Number((grace as { value: string }).value);
+      const podSeconds = get(objs(), "Deployment", name).spec.template.spec.terminationGracePeriodSeconds ?? 30;
+      expect(ms, name).toBeLessThan(podSeconds * 1000);
+      expect(ms, name).toBeGreaterThanOrEqual(podSeconds * 1000 * 0.8);
+    }
+  });
+
   it("gives each service exactly the variables its env schema knows, and every one it requires", () => {
     for (const name of SERVICE_NAMES) {
       const { schema, roles } = SERVICES[name];

@@ -1,7 +1,7 @@
 import { JetStreamApiCodes, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/nats-core";
 import type { ConsumerSpec } from "@vp/contracts";
-import { activeContext, extractTraceContext, recordError, SpanKind, withSpan, type Context, type Logger } from "@vp/telemetry";
+import { activeContext, extractTraceContext, metrics, recordError, SpanKind, watchConsumer, withSpan, type Context, type Logger } from "@vp/telemetry";
 import type { z } from "zod";
 import type { Bus } from "./connect";
 import { errorMessage } from "./connect";
@@ -104,6 +104,13 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
   const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
   const pullExpiresMs = Math.max(1_000, options.pullExpiresMs ?? 10_000);
   const heartbeatMs = Math.max(100, Math.floor(spec.ackWaitMs / 3));
+  // Metrics: per consumer and its subject filter (never the concrete subject: it names pipelines and nodes).
+  const labels = { subject: spec.filterSubject, consumer: spec.durable };
+  const failed = (reason: string) => metrics.messagesFailed.inc({ ...labels, reason });
+  const unwatch = watchConsumer(spec.stream, spec.durable, async () => {
+    const info = await bus.jsm.consumers.info(spec.stream, spec.durable);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  });
 
   const abort = new AbortController();
   // Separate from `abort` (stop pulling): in-flight work keeps running during the grace period.
@@ -182,6 +189,7 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
     const parsed = parsePayload(raw, schema);
     if (!parsed.ok) {
       log.error({ subject, seq, attempt, reason: parsed.reason }, "invalid message; terminating it");
+      failed("invalid");
       settle(delivery, () => msg.term());
       try {
         await options.onInvalid?.({ subject, raw, reason: parsed.reason, seq, headers: msg.headers });
@@ -205,6 +213,7 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
           "messaging.message.id": msg.headers?.get("Nats-Msg-Id") ?? "",
           "vp.delivery.attempt": attempt,
           "vp.stream.seq": seq,
+          ...spanIds(payload),
         },
       },
       async (span) => {
@@ -235,6 +244,7 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
             return;
           }
           if (!settle(delivery)) return;
+          metrics.messagesHandled.inc(labels);
           retryAfters.delete(seq);
           try {
             await msg.ackAck();
@@ -251,6 +261,7 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
   async function onFailure(delivery: Delivery, payload: z.output<S>, ctx: ConsumeContext, err: unknown, delays: number) {
     const { msg } = delivery;
     if (delivery.settled) return;
+    failed(interrupt.signal.aborted ? "interrupted" : err instanceof NonRetryableError ? "non_retryable" : err instanceof RetryAfterError ? "retry_after" : "error");
     if (err instanceof NonRetryableError) {
       await giveUp(delivery, payload, ctx, err.message, err);
       return;
@@ -310,6 +321,7 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
   return {
     stop: () => {
       stopping ??= (async () => {
+        unwatch();
         abort.abort();
         notify();
         await currentPull?.close().catch(() => {});
@@ -367,6 +379,18 @@ function correlationIds(payload: unknown): Record<string, string> {
     }
   }
   return ids;
+}
+
+/** Span attributes naming the pipeline, node, job and node type a message is about (when its payload has them). */
+function spanIds(payload: unknown): Record<string, string> {
+  const ids = correlationIds(payload);
+  const attrs: Record<string, string> = {};
+  if (ids.pipelineId) attrs["vp.pipeline.id"] = ids.pipelineId;
+  if (ids.nodeId) attrs["vp.node.id"] = ids.nodeId;
+  if (ids.jobId) attrs["vp.job.id"] = ids.jobId;
+  const type = payload && typeof payload === "object" ? (payload as Record<string, unknown>).type : undefined;
+  if (typeof type === "string") attrs["vp.node.type"] = type;
+  return attrs;
 }
 
 /** Exponential backoff 500 ms .. 30 s with jitter (between half and all of the step). */

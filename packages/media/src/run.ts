@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, delimiter, join } from "node:path";
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { CancelledError, FfmpegError, TimeoutError } from "./errors";
 
 /** The subset of a pino logger media needs; `@vp/telemetry`'s Logger satisfies it. */
@@ -158,6 +159,34 @@ function hasOption(args: readonly string[], ...names: string[]): boolean {
  * cancel and timeout kill everything it started with one `kill(-pgid)`.
  */
 export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {}): Promise<RunFfmpegResult> {
+  // One "ffmpeg" span per run, a child of the active span (the executor's job span). A no-op when the
+  // process never started OpenTelemetry (lambdas, tests).
+  return trace.getTracer("@vp/media").startActiveSpan(
+    "ffmpeg",
+    {
+      kind: SpanKind.INTERNAL,
+      attributes: {
+        "process.executable.name": "ffmpeg",
+        "vp.ffmpeg.arg_count": args.length,
+        ...(options.totalSeconds !== undefined ? { "vp.ffmpeg.total_seconds": options.totalSeconds } : {}),
+        ...(options.timeoutMs !== undefined ? { "vp.ffmpeg.timeout_ms": options.timeoutMs } : {}),
+      },
+    },
+    async (span) => {
+      try {
+        return await runFfmpegProcess(args, options);
+      } catch (err) {
+        span.recordException(err instanceof Error ? err : new Error(String(err)));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.name : "ffmpeg failed" });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+function runFfmpegProcess(args: readonly string[], options: RunFfmpegOptions): Promise<RunFfmpegResult> {
   const { signal, timeoutMs, totalSeconds, onProgress, workDir, logger } = options;
   const startedAt = performance.now();
   const cwd = options.cwd ?? workDir;

@@ -6,9 +6,9 @@ import { createTopology, JobMessage, type NodeType } from "@vp/contracts";
 import { connectBus, createWorker, ensureTopology, JetStreamServer, startHealthServer, type ConsumeContext } from "@vp/bus";
 import { createPool, DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 import { createStorageFromEnv, type Storage } from "@vp/storage";
-import { createLogger, startTracing, type Logger } from "@vp/telemetry";
+import { createLogger, initMetrics, startTracing, type Logger } from "@vp/telemetry";
 import { createJobRunner } from "./job-runner";
-import { registerShutdown } from "./lifecycle";
+import { DEFAULT_SHUTDOWN_GRACE_MS, registerShutdown, workGraceMs } from "./lifecycle";
 import type { WorkFunction } from "./work";
 
 /** Environment every executor reads (each service may extend it). */
@@ -32,6 +32,12 @@ export function executorEnvSchema(defaults: { workRoot: string; healthPort: numb
     /** Port of GET /health and /ready. */
     HEALTH_PORT: z.coerce.number().int().min(0).default(defaults.healthPort),
     LOG_LEVEL: z.string().default("info"),
+    /**
+     * Time from SIGTERM to exit: in-flight jobs may finish during all of it but a reserve (a fifth, at most
+     * 5 s), then they are interrupted and handed back to the stream for another replica. Keep it under the
+     * pod's terminationGracePeriodSeconds.
+     */
+    SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(DEFAULT_SHUTDOWN_GRACE_MS),
   });
 }
 export type ExecutorEnv = z.infer<ReturnType<typeof executorEnvSchema>>;
@@ -70,6 +76,7 @@ export async function runExecutor(options: {
   const concurrencyOf = (type: NodeType) => options.concurrency?.[type] ?? env.JOB_CONCURRENCY;
   const logger = createLogger({ service, level: env.LOG_LEVEL });
   const tracing = startTracing({ serviceName: service });
+  initMetrics(service);
   await options.beforeStart?.({ logger });
   const db = createPool({ url: env.DATABASE_URL, applicationName: service });
   const bus = await connectBus({ servers: env.NATS_URL, name: service, logger });
@@ -89,6 +96,7 @@ export async function runExecutor(options: {
     strategy: new JetStreamServer({
       bus,
       logger,
+      stopTimeoutMs: workGraceMs(env.SHUTDOWN_GRACE_MS),
       bindings: Object.fromEntries(
         types.map((type) => [
           jobPattern(type),
@@ -104,7 +112,7 @@ export async function runExecutor(options: {
     }),
   });
   const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
-  logger.info({ healthPort: env.HEALTH_PORT, types, concurrency: Object.fromEntries(types.map((t) => [t, concurrencyOf(t)])) }, `${service} ready`);
+  logger.info({ healthPort: health.port, types, concurrency: Object.fromEntries(types.map((t) => [t, concurrencyOf(t)])) }, `${service} ready`);
 
   registerShutdown(logger, [
     ["stop consuming", () => app.close()],
@@ -112,5 +120,5 @@ export async function runExecutor(options: {
     ["close pool", () => db.end()],
     ["stop health", () => health.close()],
     ["flush traces", () => tracing.shutdown()],
-  ]);
+  ], { graceMs: env.SHUTDOWN_GRACE_MS });
 }

@@ -16,6 +16,7 @@ import {
 import { NonRetryableError, publish, request, type Bus, type ConsumeContext } from "@vp/bus";
 import { getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
+import { metrics, withSpan } from "@vp/telemetry";
 import { ProviderJobConflictError, SupersededError, WorkInputError, type ProviderJobRecord, type WorkFunction } from "./work";
 
 export interface JobRunnerDeps {
@@ -115,9 +116,15 @@ export function createJobRunner(deps: JobRunnerDeps) {
     }, Math.max(1000, Math.floor(topology.consumers.job(job.type).ackWaitMs / 3)));
 
     const started = process.hrtime.bigint();
+    const endTimer = metrics.jobDuration.startTimer({ type: job.type });
+    metrics.jobsInFlight.inc({ type: job.type });
+    let outcome = "error";
     try {
       logger.info({ type: job.type }, "work started");
-      const result = await work({ job, attempt, node, inputs, storage, workDir, signal: ctx.signal, progress, logger, recordProviderJob });
+      const spanAttributes = { "vp.pipeline.id": job.pipelineId, "vp.node.id": job.nodeId, "vp.job.id": job.jobId, "vp.node.type": job.type, "vp.job.attempt": attempt };
+      const result = await withSpan(`job ${job.type}`, { attributes: spanAttributes }, () =>
+        work({ job, attempt, node, inputs, storage, workDir, signal: ctx.signal, progress, logger, recordProviderJob }),
+      );
       const workSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       const completed: JobCompleted = {
         v: 1,
@@ -131,8 +138,10 @@ export function createJobRunner(deps: JobRunnerDeps) {
       await publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobCompleted, completed, {
         msgId: `${job.jobId}:completed:${attempt}`,
       });
+      outcome = "completed";
       logger.info({ workSeconds, cost: result.cost, s3Key: result.output.s3Key }, "work completed");
     } catch (error) {
+      outcome = ctx.signal.aborted ? "interrupted" : error instanceof SupersededError ? "superseded" : "error";
       if (error instanceof WorkInputError) throw new NonRetryableError(error.message, { cause: error });
       if (error instanceof SupersededError) {
         // Same policy as a stale claim: the newer attempt owns the node and reports its result.
@@ -141,6 +150,8 @@ export function createJobRunner(deps: JobRunnerDeps) {
       }
       throw error;
     } finally {
+      metrics.jobsInFlight.dec({ type: job.type });
+      endTimer({ outcome });
       clearInterval(heartbeat);
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }

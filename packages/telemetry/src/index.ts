@@ -13,3 +13,4 @@ export {
   type Context,
   type Span,
 } from "./trace-context";
+export { metrics, registry, initMetrics, watchConsumer, timed, metricsText, type ConsumerInfoSample } from "./metrics";

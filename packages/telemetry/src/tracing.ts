@@ -4,7 +4,7 @@ import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
 import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
-import { NodeSDK, node } from "@opentelemetry/sdk-node";
+import { NodeSDK, node, resources } from "@opentelemetry/sdk-node";
 
 export interface Tracing {
   shutdown(): Promise<void>;
@@ -13,8 +13,8 @@ export interface Tracing {
 let active: Tracing | undefined;
 
 /**
- * Starts OpenTelemetry for this process. Call it first in main.ts, before pg is imported (e.g. import the
- * rest of the service dynamically after it), so the pg instrumentation can patch it. Outgoing HTTP through
+ * Starts OpenTelemetry for this process. Services start it from the preload `register.ts` (see there: under
+ * ESM, main.ts's static imports load pg before main's body runs, too late for the pg instrumentation). Outgoing HTTP through
  * node:http/https gets client spans; global fetch (undici) does not (no undici instrumentation installed).
  *
  * - OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://jaeger:4318): the full NodeSDK, OTLP/HTTP trace exporter,
@@ -27,11 +27,14 @@ let active: Tracing | undefined;
  *
  * Idempotent within a process: a second call returns the first one's handle.
  */
-export function startTracing(options: { serviceName: string }): Tracing {
+export function startTracing(options: { serviceName: string; serviceVersion?: string }): Tracing {
   if (active) return active;
+  const serviceVersion = options.serviceVersion ?? process.env.SERVICE_VERSION;
   if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
     const sdk = new NodeSDK({
       serviceName: options.serviceName,
+      // service.name and service.version on every span (env OTEL_RESOURCE_ATTRIBUTES is merged in too).
+      ...(serviceVersion ? { resource: resources.resourceFromAttributes({ "service.version": serviceVersion }) } : {}),
       traceExporter: new OTLPTraceExporter(),
       instrumentations: [new HttpInstrumentation(), new PgInstrumentation()],
       textMapPropagator: new W3CTraceContextPropagator(),

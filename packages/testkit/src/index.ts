@@ -5,3 +5,4 @@ export * from "./sse";
 export * from "./processes";
 export * from "./containers";
 export * from "./fakes";
+export * from "./otlp";

@@ -36,11 +36,13 @@ export interface ServiceProcess {
 const READY = /(ready|listening)$/;
 
 /**
- * Starts one service as a real process (`node --import tsx services/<name>/src/main.ts`) with the given
+ * Starts one service as a real process (`node --import tsx --import ./packages/telemetry/src/register.ts
+ * services/<name>/src/main.ts`) with the given
  * environment and waits until it logs that it is ready.
  */
 export async function startService(name: ServiceName, env: Record<string, string>, { readyTimeoutMs = 60_000 } = {}): Promise<ServiceProcess> {
-  const proc = spawn(process.execPath, ["--import", "tsx", `services/${name}/src/main.ts`], {
+  // register.ts starts OpenTelemetry before main.ts's static imports load pg (as in the images' CMD).
+  const proc = spawn(process.execPath, ["--import", "tsx", "--import", "./packages/telemetry/src/register.ts", `services/${name}/src/main.ts`], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: "debug", HEALTH_PORT: "0", ...env, LOG_PRETTY: "0" },
     stdio: ["ignore", "pipe", "pipe"],

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { extractTraceContext, SpanKind, withSpan } from "@vp/telemetry";
+import { activeContext, extractTraceContext, metricsText, SpanKind, traceIds, withSpan } from "@vp/telemetry";
 import type { GatewayDeps } from "./deps";
 import { createErrorHandler, HttpError } from "./errors";
 import { documentRoutes } from "./routes/documents";
@@ -25,7 +25,12 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
   app.use("*", (c, next) =>
     withSpan(
       `${c.req.method} ${c.req.routePath}`,
-      { kind: SpanKind.SERVER, parent: extractTraceContext({ get: (key) => c.req.header(key), set: () => undefined }), attributes: { "http.request.method": c.req.method, "url.path": c.req.path } },
+      {
+        kind: SpanKind.SERVER,
+        // Under the http instrumentation's server span when it is on (it already took the caller's traceparent).
+        parent: traceIds().traceId ? activeContext() : extractTraceContext({ get: (key) => c.req.header(key), set: () => undefined }),
+        attributes: { "http.request.method": c.req.method, "url.path": c.req.path },
+      },
       async (span) => {
         await next();
         span.setAttribute("http.response.status_code", c.res.status);
@@ -57,6 +62,11 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
   });
 
   app.get("/health", (c) => c.json({ status: "ok" }));
+  // Prometheus metrics of this process (@vp/telemetry's registry).
+  app.get("/metrics", async (c) => {
+    const { contentType, body } = await metricsText();
+    return c.body(body, 200, { "content-type": contentType });
+  });
   app.get("/ready", async (c) => ((await health.ready()) ? c.json({ status: "ready" }) : c.json({ status: "unavailable" }, 503)));
 
   const base = "/v1/video_production/pipelines";

@@ -22,6 +22,8 @@ export const Env = z.object({
   /** Comma-separated origins allowed by CORS (the editor). */
   CORS_ORIGINS: z.string().default("http://localhost:3065"),
   LOG_LEVEL: z.string().default("info"),
+  /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
 });
 export type Env = z.infer<typeof Env>;
 export const loadEnv = (source: NodeJS.ProcessEnv = process.env): Env => Env.parse(source);

@@ -4,13 +4,14 @@ import { connectBus, ensureTopology } from "@vp/bus";
 import { createPool } from "@vp/db";
 import { registerShutdown } from "@vp/runtime";
 import { createStorageFromEnv } from "@vp/storage";
-import { createLogger, startTracing } from "@vp/telemetry";
+import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
 import { createApp } from "./app";
 import { loadEnv } from "./env";
 
 const env = loadEnv();
 const logger = createLogger({ service: "gateway", level: env.LOG_LEVEL });
 const tracing = startTracing({ serviceName: "gateway" });
+initMetrics("gateway");
 const reader = createPool({ url: env.DATABASE_URL, applicationName: "gateway-reader" });
 const editor = createPool({ url: env.EDITOR_DATABASE_URL, applicationName: "gateway-editor" });
 const bus = await connectBus({ servers: env.NATS_URL, name: "gateway", logger });
@@ -52,4 +53,4 @@ registerShutdown(logger, [
   ["drain NATS", () => bus.close()],
   ["close pools", () => Promise.all([reader.end(), editor.end()])],
   ["flush traces", () => tracing.shutdown()],
-]);
+], { graceMs: env.SHUTDOWN_GRACE_MS });

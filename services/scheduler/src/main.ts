@@ -2,8 +2,8 @@ import "reflect-metadata";
 import { createTopology, ExecuteCommand, ExecuteVerdict, HEADERS, JobFailed, JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
 import { connectBus, ensureTopology, createWorker, JetStreamServer, startHealthServer, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
 import { createPool } from "@vp/db";
-import { registerShutdown } from "@vp/runtime";
-import { createLogger, startTracing } from "@vp/telemetry";
+import { registerShutdown, workGraceMs } from "@vp/runtime";
+import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createExecuteHandler } from "./handlers/execute";
 import { createReconciler } from "./handlers/reconcile";
@@ -14,6 +14,7 @@ import { createRunCoordinator } from "./handlers/run";
 const env = loadEnv();
 const logger = createLogger({ service: "scheduler", level: env.LOG_LEVEL });
 const tracing = startTracing({ serviceName: "scheduler" });
+initMetrics("scheduler");
 const db = createPool({ url: env.DATABASE_URL, applicationName: "scheduler" });
 const bus = await connectBus({ servers: env.NATS_URL, name: "scheduler", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
@@ -62,6 +63,7 @@ const app = await createWorker({
   strategy: new JetStreamServer({
     bus,
     logger,
+    stopTimeoutMs: workGraceMs(env.SHUTDOWN_GRACE_MS),
     bindings: {
       [EXECUTE_PATTERN]: {
         consumer: topology.consumers.scheduler,
@@ -103,7 +105,7 @@ const reconciler = setInterval(() => {
 }, env.RECONCILE_INTERVAL_MS);
 
 const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
-logger.info({ healthPort: env.HEALTH_PORT }, "scheduler ready");
+logger.info({ healthPort: health.port }, "scheduler ready");
 
 registerShutdown(logger, [
   ["stop reconciler", () => clearInterval(reconciler)],
@@ -112,4 +114,4 @@ registerShutdown(logger, [
   ["close pool", () => db.end()],
   ["stop health", () => health.close()],
   ["flush traces", () => tracing.shutdown()],
-]);
+], { graceMs: env.SHUTDOWN_GRACE_MS });

@@ -11,6 +11,8 @@ export const Env = z.object({
   /** Port of GET /health and /ready. */
   HEALTH_PORT: z.coerce.number().int().min(0).default(3072),
   LOG_LEVEL: z.string().default("info"),
+  /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
 });
 export type Env = z.infer<typeof Env>;
 export const loadEnv = (source: NodeJS.ProcessEnv = process.env): Env => Env.parse(source);

@@ -2,8 +2,8 @@ import "reflect-metadata";
 import { createTopology, StateEvent, TransitionRequest } from "@vp/contracts";
 import { connectBus, ensureTopology, createWorker, JetStreamServer, startHealthServer, serve } from "@vp/bus";
 import { createPool } from "@vp/db";
-import { registerShutdown } from "@vp/runtime";
-import { createLogger, startTracing } from "@vp/telemetry";
+import { registerShutdown, workGraceMs } from "@vp/runtime";
+import { createLogger, initMetrics, metrics, startTracing, timed } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createApplyStateEvent } from "./handlers/apply-state-event";
 import { createCommittedPublisher, createKeyedQueue } from "./handlers/committed";
@@ -15,6 +15,7 @@ import { createRunRecordHandler } from "./handlers/run-record";
 const env = loadEnv();
 const logger = createLogger({ service: "state-writer", level: env.LOG_LEVEL });
 const tracing = startTracing({ serviceName: "state-writer" });
+initMetrics("state-writer");
 const db = createPool({ url: env.DATABASE_URL, applicationName: "state-writer" });
 const bus = await connectBus({ servers: env.NATS_URL, name: "state-writer", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
@@ -22,8 +23,11 @@ await ensureTopology(bus, topology, { consumers: [topology.consumers.stateWriter
 
 const queue = createKeyedQueue();
 const publishCommitted = createCommittedPublisher({ bus, topology, logger });
-const applyStateEvent = createApplyStateEvent({ db, publishCommitted, queue });
-const transition = createTransitionHandler({ db, publishCommitted, queue });
+const applyStateEventUntimed = createApplyStateEvent({ db, publishCommitted, queue });
+const applyStateEvent: typeof applyStateEventUntimed = (event, ctx) =>
+  timed(metrics.stateTransactionSeconds, { kind: event.kind }, () => applyStateEventUntimed(event, ctx));
+const transitionUntimed = createTransitionHandler({ db, publishCommitted, queue });
+const transition: typeof transitionUntimed = (req) => timed(metrics.stateTransactionSeconds, { kind: req.kind }, () => transitionUntimed(req));
 
 const rpc = serve(bus, topology.subjects.transition, { queue: "state-writer", requestSchema: TransitionRequest, logger }, transition);
 const runRecords = serve(bus, topology.subjects.runRecord, { queue: "state-writer", requestSchema: RunRequest, logger }, createRunRecordHandler({ db }));
@@ -33,6 +37,7 @@ const app = await createWorker({
   strategy: new JetStreamServer({
     bus,
     logger,
+    stopTimeoutMs: workGraceMs(env.SHUTDOWN_GRACE_MS),
     bindings: {
       [STATE_PATTERN]: {
         consumer: topology.consumers.stateWriter,
@@ -45,7 +50,7 @@ const app = await createWorker({
   }),
 });
 const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
-logger.info({ healthPort: env.HEALTH_PORT }, "state-writer ready");
+logger.info({ healthPort: health.port }, "state-writer ready");
 
 registerShutdown(logger, [
   ["stop consuming", () => app.close()],
@@ -55,4 +60,4 @@ registerShutdown(logger, [
   ["close pool", () => db.end()],
   ["stop health", () => health.close()],
   ["flush traces", () => tracing.shutdown()],
-]);
+], { graceMs: env.SHUTDOWN_GRACE_MS });

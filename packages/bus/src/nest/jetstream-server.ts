@@ -51,6 +51,11 @@ export interface JetStreamServerOptions {
   /** pattern (as in @EventPattern) -> the consumer that feeds it. */
   bindings: Record<string, JetStreamBinding<any>>;
   logger: Logger;
+  /**
+   * How long close() lets in-flight handlers finish before interrupting them and handing their messages back
+   * (consume's stopTimeoutMs); services derive it from SHUTDOWN_GRACE_MS. Default: consume's (10 s).
+   */
+  stopTimeoutMs?: number;
 }
 
 export class JetStreamServer extends Server implements CustomTransportStrategy {
@@ -82,6 +87,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
             concurrency: binding.concurrency,
             onGiveUp: binding.onGiveUp,
             onInvalid: binding.onInvalid,
+            stopTimeoutMs: this.options.stopTimeoutMs,
             handler: (payload, ctx) => this.invoke(handler, payload, ctx),
           }),
         );

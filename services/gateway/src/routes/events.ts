@@ -7,6 +7,7 @@ import type { GatewayDeps } from "../deps";
 import { HttpError, notFound } from "../errors";
 import { pathId } from "../validation";
 import { getPipeline } from "@vp/db";
+import { metrics } from "@vp/telemetry";
 
 /**
  * GET /pipelines/:id/events — Server-Sent Events of every committed change of the pipeline.
@@ -73,12 +74,24 @@ export function eventRoutes(deps: GatewayDeps) {
         chain = chain.then(() => sse.write(": keep-alive\n\n")).then(() => undefined).catch(() => undefined);
       }, (deps.sseKeepAliveSeconds ?? 15) * 1000);
 
-      await new Promise<void>((resolve) => {
-        sse.onAbort(() => resolve());
-        deps.closing.then(() => resolve());
-      });
+      metrics.sseConnections.inc();
+      let shuttingDown = false;
+      try {
+        await new Promise<void>((resolve) => {
+          sse.onAbort(() => resolve());
+          deps.closing.then(() => {
+            shuttingDown = true;
+            resolve();
+          });
+        });
+      } finally {
+        metrics.sseConnections.dec();
+      }
       clearInterval(keepAlive);
       await replay.stop();
+      // The gateway is shutting down: tell the browser to reconnect soon (to another replica) with its
+      // Last-Event-ID, then end the stream.
+      if (shuttingDown) await chain.then(() => sse.write("retry: 1000\n\n")).catch(() => undefined);
     });
   });
 
