@@ -96,6 +96,21 @@ describe("pipeline runs through HTTP", () => {
     const m2 = watcher.events.filter((e) => e.event === "node" && (e.data as any).nodeId === "m2").map((e) => (e.data as any).status);
     expect([...new Set(m2)]).toEqual(["queued", "in_progress", "completed"]);
     await watcher.close();
+
+    // Retry: a completed node is refused; the failed one is reset (its error kept in history) and rerun with its
+    // dependants. Its file is still not a video, so it fails again and they are cancelled again.
+    expect(await api.call("POST", `/pipelines/${P}/nodes/m1/retry`)).toMatchObject({ status: 422, body: { error: "Node cannot be retried (status: completed); only failed or cancelled nodes are" } });
+    const retry = await api.call("POST", `/pipelines/${P}/nodes/bad/retry`, { downstream: true });
+    expect(retry.status, JSON.stringify(retry.body)).toBe(200);
+    expect(retry.body.node_ids).toEqual(["bad", "mb", "mb2"]);
+    expect(await waitForRun(P, retry.body.run_id)).toMatchObject({ kind: "retry", target_node_id: "bad", status: "failed", metadata: { counts: { failed: 1, cancelled: 2 } } });
+    const bad = await api.node(P, "bad");
+    expect(bad.metadata).toMatchObject({ runId: retry.body.run_id, error: expect.stringContaining("not a readable media file") });
+    expect(bad.metadata!.history).toEqual([expect.objectContaining({ status: "failed", error: expect.stringContaining("not a readable media file"), runId: res.body.run_id })]);
+    const mb = await api.node(P, "mb");
+    expect(mb).toMatchObject({ status: "cancelled", metadata: { runId: retry.body.run_id, error: "upstream bad failed" } });
+    expect(mb.metadata!.history).toEqual([expect.objectContaining({ status: "cancelled", error: "upstream bad failed" })]);
+    expect((await api.ok("GET", `/pipelines/${P}/runs`)).runs.map((r: { kind: string }) => r.kind)).toEqual(["retry", "all"]);
   });
 
   it("run to here on the last node of a chain of 4 runs exactly those 4", async () => {

@@ -203,6 +203,10 @@ export const RunCommand = z.object({
   runId: Id,
   pipelineId: Id,
   targetNodeId: Id.optional(),
+  /** Retry: targetNodeId must be failed or cancelled; it is reset to pending (history kept) and run. */
+  retry: z.boolean().optional(),
+  /** With retry: the target's dependants that are not completed run after it. */
+  downstream: z.boolean().optional(),
   requestedAt: z.string(),
 });
 export type RunCommand = z.infer<typeof RunCommand>;
@@ -228,7 +232,7 @@ export const RunRequest = z.discriminatedUnion("kind", [
     kind: z.literal("create"),
     runId: Id,
     pipelineId: Id,
-    runKind: z.enum(["all", "upstream"]),
+    runKind: z.enum(["all", "upstream", "retry"]),
     targetNodeId: Id.optional(),
     nodeIds: z.array(Id),
   }),
@@ -245,7 +249,7 @@ export type RunRequest = z.infer<typeof RunRequest>;
 export const RunRecord = z.object({
   id: z.string(),
   pipeline_id: z.string(),
-  kind: z.enum(["all", "upstream"]),
+  kind: z.enum(["all", "upstream", "retry"]),
   target_node_id: z.string().nullable(),
   node_ids: z.array(z.string()),
   status: z.enum(["running", "completed", "failed", "cancelled"]),

@@ -13,7 +13,7 @@ CREATE TABLE video_production_runs (
   metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
   created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   finished_at timestamptz,
-  CONSTRAINT video_production_runs_kind_check CHECK (kind IN ('all', 'upstream')),
+  CONSTRAINT video_production_runs_kind_check CHECK (kind IN ('all', 'upstream', 'retry')),
   CONSTRAINT video_production_runs_status_check CHECK (status IN ('running', 'completed', 'failed', 'cancelled')),
   CONSTRAINT video_production_runs_node_ids_check CHECK (jsonb_typeof(node_ids) = 'array')
 );

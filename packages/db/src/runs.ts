@@ -4,7 +4,7 @@ import type { Queryable } from "./connection";
 export interface RunRow {
   id: string;
   pipeline_id: string;
-  kind: "all" | "upstream";
+  kind: RunKind;
   target_node_id: string | null;
   node_ids: string[];
   status: RunStatus;
@@ -12,6 +12,8 @@ export interface RunRow {
   created_at: Date;
   finished_at: Date | null;
 }
+/** all: every node not completed; upstream: run to here; retry: a failed/cancelled node (and its dependants). */
+export type RunKind = "all" | "upstream" | "retry";
 export type RunStatus = "running" | "completed" | "failed" | "cancelled";
 
 const RUN_COLUMNS = "id, pipeline_id, kind, target_node_id, node_ids, status, metadata, created_at, finished_at";
@@ -35,7 +37,7 @@ export type SerializedRun = ReturnType<typeof toSerializedRun>;
 export interface CreateRunInput {
   id: string;
   pipelineId: string;
-  kind: "all" | "upstream";
+  kind: RunKind;
   targetNodeId?: string;
   nodeIds: string[];
 }

@@ -112,3 +112,20 @@ export function selectRunMembers(nodes: Iterable<Pick<GraphNode, "id" | "inputs"
   }
   return [...byId.keys()].filter((id) => seen.has(id));
 }
+
+/** Every node downstream of `id` (its dependants, theirs, ...), in the order given; linear in nodes + edges. */
+export function downstreamIds(nodes: Iterable<Pick<GraphNode, "id" | "inputs">>, id: string): string[] {
+  const list = [...nodes];
+  const dependants = new Map<string, string[]>();
+  for (const n of list) for (const up of new Set(upstreamIds(n))) dependants.set(up, [...(dependants.get(up) ?? []), n.id]);
+  const seen = new Set<string>();
+  const queue = [id];
+  for (let i = 0; i < queue.length; i++) {
+    for (const d of dependants.get(queue[i]!) ?? []) {
+      if (seen.has(d) || d === id) continue;
+      seen.add(d);
+      queue.push(d);
+    }
+  }
+  return list.filter((n) => seen.has(n.id)).map((n) => n.id);
+}

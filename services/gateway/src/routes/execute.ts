@@ -7,9 +7,8 @@ import { formatProblems, lookup, notReadyReason, readyToExecute, validateForExec
 import type { GatewayDeps } from "../deps";
 import { HttpError } from "../errors";
 import { requireNode } from "./nodes";
-import { startRun } from "./runs";
+import { optionalBody, startRun } from "./runs";
 import { z } from "zod";
-import { jsonBody } from "../validation";
 
 /** Optional body of a node execute: `{ "upstream": true }` runs the node and whatever it needs first. */
 const ExecuteBody = z.strictObject({ upstream: z.boolean().optional() });
@@ -25,8 +24,7 @@ export function executeRoutes(deps: GatewayDeps) {
 
   app.post("/:id/execute", async (c) => {
     const { pipeline, node } = await requireNode(deps.reader, c);
-    const hasBody = c.req.header("content-length") !== undefined && c.req.header("content-length") !== "0";
-    const body = hasBody || c.req.header("transfer-encoding") ? await jsonBody(c, ExecuteBody) : {};
+    const body = await optionalBody(c, ExecuteBody);
     if (body.upstream) return startRun(deps, c, pipeline.id, node.id);
     const upstream = Object.values(node.inputs).flat();
     const inputs = upstream.length ? (await getNodes(deps.reader, pipeline.id, [...new Set(upstream)])).map(toSerializedNode) : [];

@@ -4,10 +4,20 @@ import { z } from "zod";
 import { HEADERS, RunCommand, RunVerdict } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
 import { listNodes, listRuns, toSerializedRun } from "@vp/db";
-import { checkPipeline, formatProblems, selectRunMembers, type GraphNode } from "@vp/flow-graph";
+import { checkPipeline, downstreamIds, formatProblems, selectRunMembers, type GraphNode } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
 import { HttpError } from "../errors";
-import { requirePipeline } from "./nodes";
+import { requireNode, requirePipeline } from "./nodes";
+import { jsonBody } from "../validation";
+
+const RetryBody = z.strictObject({ downstream: z.boolean().optional() });
+
+/** A JSON body that may be absent (no content): absent is `{}`. */
+export async function optionalBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
+  const length = c.req.header("content-length");
+  const present = (length !== undefined && length !== "0") || c.req.header("transfer-encoding") !== undefined;
+  return present ? jsonBody(c, schema) : schema.parse({});
+}
 
 /**
  * Starts a run ("run all", or "run to here" with a target): the whole graph is checked from the gateway's
@@ -16,13 +26,23 @@ import { requirePipeline } from "./nodes";
  * "running", run_id, node_ids } once the run is recorded and its first nodes dispatched, 422 when refused,
  * 202 when the verdict is late (stored, will run).
  */
-export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string, targetNodeId?: string) {
+export async function startRun(
+  deps: GatewayDeps,
+  c: Context,
+  pipelineId: string,
+  targetNodeId?: string,
+  retry?: { downstream: boolean },
+) {
   const rows = await listNodes(deps.reader, pipelineId);
   if (targetNodeId) {
     const target = rows.find((r) => r.id === targetNodeId);
+    if (retry && target && target.status !== "failed" && target.status !== "cancelled") {
+      throw new HttpError(422, `Node cannot be retried (status: ${target.status}); only failed or cancelled nodes are`);
+    }
     if (target?.status === "completed") throw new HttpError(422, `Nothing to run: node ${targetNodeId} is already completed`);
   }
-  const members = selectRunMembers(rows, targetNodeId ? [targetNodeId] : undefined);
+  const targets = targetNodeId ? [targetNodeId, ...(retry?.downstream ? downstreamIds(rows, targetNodeId) : [])] : undefined;
+  const members = selectRunMembers(rows, targets);
   if (!members.length) throw new HttpError(422, "Nothing to run: every node is completed");
   const problems = checkPipeline(rows as GraphNode[], members);
   if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
@@ -36,6 +56,7 @@ export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string
     runId,
     pipelineId,
     ...(targetNodeId ? { targetNodeId } : {}),
+    ...(retry ? { retry: true, downstream: retry.downstream } : {}),
     requestedAt: new Date().toISOString(),
   };
   const ids = { pipelineId, runId, commandId, targetNodeId };
@@ -61,6 +82,17 @@ export function runRoutes(deps: GatewayDeps) {
   app.post("/:pipeline_id/execute", async (c) => {
     const pipeline = await requirePipeline(deps.reader, c);
     return startRun(deps, c, pipeline.id);
+  });
+
+  /**
+   * POST /pipelines/:pipeline_id/nodes/:id/retry `{ downstream? }`: a failed or cancelled node goes back to
+   * pending through the state-writer (its error kept in metadata.history) and runs, as a run of kind "retry";
+   * with downstream its dependants that are not completed run after it.
+   */
+  app.post("/:pipeline_id/nodes/:id/retry", async (c) => {
+    const { pipeline, node } = await requireNode(deps.reader, c);
+    const body = await optionalBody(c, RetryBody);
+    return startRun(deps, c, pipeline.id, node.id, { downstream: body.downstream ?? false });
   });
 
   app.get("/:pipeline_id/runs", async (c) => {

@@ -157,6 +157,25 @@ describe("run coordinator", () => {
     expect(a.metadata!.history).toEqual([expect.objectContaining({ status: "failed", error: "old", jobId: "old-job" })]);
   });
 
+  it("retry: only a failed or cancelled node; downstream brings its cancelled dependants back", async () => {
+    const P = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["a"] }, { id: "c", inputs: ["b"] }, { id: "ok" }]);
+    const h = harness();
+    const c = h.coordinator();
+    await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-1`, pipelineId: P, requestedAt: "" }, h.ctx);
+    await h.pump(c, new Set(["b"]));
+    expect(await statuses(P)).toEqual({ a: "completed", b: "failed", c: "cancelled", ok: "completed" });
+
+    await c.start({ v: 1, kind: "run", commandId: "c2", runId: `${P}-2`, pipelineId: P, targetNodeId: "a", retry: true, requestedAt: "" }, h.ctx);
+    expect(h.verdicts.at(-1)).toEqual({ ok: false, reason: "Node cannot be retried (status: completed); only failed or cancelled nodes are" });
+    await c.start({ v: 1, kind: "run", commandId: "c3", runId: `${P}-3`, pipelineId: P, targetNodeId: "b", retry: true, downstream: true, requestedAt: "" }, h.ctx);
+    expect(h.verdicts.at(-1)).toEqual({ ok: true, runId: `${P}-3`, nodeIds: ["b", "c"] });
+    expect(await h.pump(c)).toEqual(["b", "c"]);
+    expect(await statuses(P)).toEqual({ a: "completed", b: "completed", c: "completed", ok: "completed" });
+    const b = (await listNodes(t.admin, P)).find((n) => n.id === "b")!;
+    expect(b.metadata!.history).toEqual([expect.objectContaining({ status: "failed", error: "provider said 400", runId: `${P}-1` })]);
+    expect(await getRun(t.admin, `${P}-3`)).toMatchObject({ kind: "retry", status: "completed" });
+  });
+
   it("refuses with every graph problem at once, and a second run over the same nodes", async () => {
     const P = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["ghost"] }, { id: "c", inputs: ["d"] }, { id: "d", inputs: ["c"] }]);
     const h = harness();

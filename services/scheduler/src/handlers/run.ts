@@ -1,7 +1,7 @@
 import type { GraphProblem, JobMessage, NodeChanged, NodeType, RunCommand, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 import { getNodes, getRun, listNodes, listRunningRuns, type NodeRow, type Queryable, type RunRow } from "@vp/db";
-import { checkPipeline, formatProblems, type GraphNode } from "@vp/flow-graph";
+import { checkPipeline, downstreamIds, formatProblems, type GraphNode } from "@vp/flow-graph";
 import type { Logger } from "@vp/telemetry";
 import { RunPlan, selectMembers, type MemberState, type PlanNode, type PlanStep } from "../run-plan";
 
@@ -142,9 +142,14 @@ export function createRunCoordinator(deps: RunDeps) {
     if (cmd.targetNodeId) {
       const target = rows.find((r) => r.id === cmd.targetNodeId);
       if (!target) return refuse("Node not found");
+      if (cmd.retry && target.status !== "failed" && target.status !== "cancelled") {
+        return refuse(`Node cannot be retried (status: ${target.status}); only failed or cancelled nodes are`);
+      }
       if (target.status === "completed") return refuse(`Nothing to run: node ${target.id} is already completed`);
     }
-    const members = selectMembers(rows, cmd.targetNodeId ? [cmd.targetNodeId] : undefined);
+    // Retry with downstream: the dependants join, and so does whatever else they need that is not completed.
+    const targets = cmd.targetNodeId ? [cmd.targetNodeId, ...(cmd.retry && cmd.downstream ? downstreamIds(rows, cmd.targetNodeId) : [])] : undefined;
+    const members = selectMembers(rows, targets);
     if (!members.length) return refuse("Nothing to run: every node is completed");
     const problems = checkPipeline(rows as GraphNode[], members);
     if (problems.length) return refuse(formatProblems(problems), problems);
@@ -156,7 +161,7 @@ export function createRunCoordinator(deps: RunDeps) {
       kind: "create",
       runId: cmd.runId,
       pipelineId: cmd.pipelineId,
-      runKind: cmd.targetNodeId ? "upstream" : "all",
+      runKind: cmd.retry ? "retry" : cmd.targetNodeId ? "upstream" : "all",
       ...(cmd.targetNodeId ? { targetNodeId: cmd.targetNodeId } : {}),
       nodeIds: members,
     });
