@@ -1,9 +1,14 @@
 /**
  * The editor end to end in Chromium: build a pipeline from an empty list, upload generated clips, connect
  * them, run everything and watch the merge go live (acceptance 1, 6); refused connections and invalid
- * config (acceptance 2); editing a running node (acceptance 5).
+ * config (acceptance 2); editing a running node (acceptance 5). Then the node types of issues 4 and 5: a
+ * compose-video over two generated clips (its panel, a moving progress bar, a playing output), and a script
+ * asset -> generate-voiceover and talking-head on the local providers (providers local first in the panel, the
+ * estimated cost before running, the real cost and the "local draft" label after, the talking head playing),
+ * then a mix-audio of the two.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { estimateAiCost } from "@vp/contracts";
 import { makeClipBuffer } from "@vp/testkit";
 import { formatCost } from "../../web/lib/format";
 import { createCompletedClips } from "../e2e/helpers";
@@ -11,7 +16,10 @@ import {
   dragConnection,
   node,
   openPage,
+  playFor,
+  recordedProgress,
   recordedStatuses,
+  recordProgress,
   recordStatuses,
   screenshot,
   startEditorStack,
@@ -273,6 +281,224 @@ describe("the editor in Chromium", () => {
     // Highlighted as Python (CodeMirror marks the string token).
     expect(await page.locator('[data-testid="code-editor"] .cm-line span').allTextContents()).toContain("'hi'");
     await screenshot(page, "10-code-animation-panel");
+    expectNoErrors();
+  });
+});
+
+describe("the editor with the media and AI nodes (issues 4 and 5)", () => {
+  it("issue 4: a compose-video over two generated clips, configured in its panel; the progress bar moves and the output plays", async () => {
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Picture in picture" });
+    await createCompletedClips(env.api, pipeline.id, [
+      { id: "bg", durationSeconds: 8, width: 640, height: 360 },
+      { id: "pip", durationSeconds: 8, width: 320, height: 180 },
+    ]);
+    await env.api.ok("PATCH", `/pipelines/${pipeline.id}/nodes/bg`, { title: "Background", position: { x: 0, y: 0 } });
+    await env.api.ok("PATCH", `/pipelines/${pipeline.id}/nodes/pip`, { title: "Presenter", position: { x: 0, y: 330 } });
+
+    const { page, expectNoErrors } = await openPage(env.browser);
+    await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);
+    await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+    await page.getByTestId("palette-compose-video").click();
+    await page.locator(node("compose-video-1")).waitFor();
+    await page.getByTestId("fit-view").click();
+    await page.waitForTimeout(300);
+    await dragConnection(page, "bg", "compose-video-1", "background");
+    await page.locator('[data-testid="rf__edge-bg->compose-video-1.background"]').waitFor();
+    await dragConnection(page, "pip", "compose-video-1", "overlays");
+    await page.locator('[data-testid="rf__edge-pip->compose-video-1.overlays"]').waitFor();
+    expect((await nodeRow(pipeline.id, "compose-video-1")).inputs).toEqual({ background: ["bg"], overlays: ["pip"] });
+
+    // The panel: one card per connected overlay (position, size, start, corners, border) and the audio choice.
+    await page.locator(node("compose-video-1")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("node-panel").waitFor();
+    await page.getByTestId("overlays-editor").waitFor();
+    await page.getByTestId("overlay-0-position").selectOption("top-left");
+    await page.getByTestId("overlay-0-size").fill("0.35");
+    await page.getByTestId("overlay-0-cornerRadius").fill("12");
+    await page.getByTestId("field-audio").selectOption("mix");
+    await page.locator('[data-testid="config-save-state"]', { hasText: "Saved" }).waitFor();
+    await expect
+      .poll(async () => (await nodeRow(pipeline.id, "compose-video-1")).config)
+      .toEqual({ overlays: [{ position: "top-left", size: 0.35, cornerRadius: 12 }], audio: "mix" });
+    // A value the schema refuses is shown under the field and not saved.
+    await page.getByTestId("overlay-0-size").fill("3");
+    await page.getByTestId("field-error-overlays").waitFor();
+    expect(await page.getByTestId("field-error-overlays").textContent()).toBe("Overlay 1 size: Too big: expected number to be <=1");
+    expect(await page.getByTestId("overlay-0-size").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.getByTestId("overlay-0-startSeconds").getAttribute("aria-invalid")).toBe("false");
+    await screenshot(page, "11-compose-panel");
+    await page.getByTestId("overlay-0-size").fill("0.35");
+    await page.locator('[data-testid="config-save-state"]', { hasText: "Saved" }).waitFor();
+    await page.keyboard.press("Escape");
+    await page.getByTestId("node-panel").waitFor({ state: "detached" });
+
+    await recordStatuses(page, "compose-video-1");
+    await recordProgress(page, "compose-video-1");
+    await page.getByTestId("execute-compose-video-1").click();
+    await page.getByTestId("progress-compose-video-1").waitFor({ timeout: 60_000 });
+    await page
+      .waitForFunction(() => Number(document.querySelector('[data-testid="progress-compose-video-1"]')?.getAttribute("aria-valuenow")) > 0, null, { timeout: 5000 })
+      .catch(() => undefined);
+    await screenshot(page, "12-compose-mid-run");
+    await page.locator('[data-testid="status-compose-video-1"][data-status="completed"]').waitFor({ timeout: 90_000 });
+
+    const { statuses, progressSeen } = await recordedStatuses(page, "compose-video-1");
+    expect(statuses).toEqual(["pending", "queued", "in_progress", "completed"]);
+    expect(progressSeen).toBe(true);
+    const progress = await recordedProgress(page, "compose-video-1");
+    // The bar moved: at least two increasing values above zero while the compose ran.
+    expect(progress.filter((v) => v > 0).length, JSON.stringify(progress)).toBeGreaterThanOrEqual(2);
+    expect([...progress].sort((a, b) => a - b)).toEqual(progress);
+
+    const composed = await nodeRow(pipeline.id, "compose-video-1");
+    expect(composed.output).toMatchObject({ type: "video", width: 640, height: 360 });
+    expect(composed.output.duration).toBeCloseTo(8, 0);
+    const played = await playFor(page, "output-video-compose-video-1");
+    expect(played.error).toBeNull();
+    expect(played.now - played.start).toBeGreaterThan(0.4);
+    expect({ width: played.width, height: played.height }).toEqual({ width: 640, height: 360 });
+    expect(await page.getByTestId("cost-compose-video-1").textContent()).toMatch(/^\$\d/);
+    await page.getByTestId("fit-view").click();
+    await page.waitForTimeout(400);
+    await screenshot(page, "13-compose-completed");
+    expectNoErrors();
+  });
+
+  it("issue 5: script -> generate-voiceover and talking-head on the local providers: providers, estimate before, cost and 'local draft' after", async () => {
+    const script = "Welcome to the show. Today we build a video pipeline on this machine, with local voices.";
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Local AI draft" });
+    const p = `/pipelines/${pipeline.id}/nodes`;
+    await env.api.ok("POST", p, { id: "script", title: "Script", type: "asset", asset: { type: "text", content: script }, position: { x: 0, y: 120 } });
+    await env.api.ok("POST", p, { id: "voice", title: "Voiceover", type: "generate-voiceover", inputs: { script: ["script"] }, position: { x: 360, y: 0 } });
+    await env.api.ok("POST", p, { id: "host", title: "Host", type: "talking-head", inputs: { script: ["script"] }, config: { width: 640, height: 360 }, position: { x: 360, y: 320 } });
+
+    const { page, expectNoErrors } = await openPage(env.browser);
+    await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);
+    await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+    await page.getByTestId("fit-view").click();
+
+    // The voiceover's panel: providers with local first, voice and model as config.
+    await page.locator(node("voice")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("node-panel").waitFor();
+    expect(await page.getByTestId("field-provider").locator("option").allTextContents()).toEqual([
+      "(default: local unless an API key is set)",
+      "Local draft (this machine, free)",
+      "ElevenLabs",
+    ]);
+    await page.getByTestId("field-provider").selectOption("local");
+    expect(await page.getByTestId("field-voiceId").getAttribute("placeholder")).toBe("espeak-ng voice, default en-us");
+    await page.getByTestId("field-voiceId").fill("en-gb");
+    await page.getByTestId("field-speed").fill("1.2");
+    await page.locator('[data-testid="config-save-state"]', { hasText: "Saved" }).waitFor();
+    await expect.poll(async () => (await nodeRow(pipeline.id, "voice")).config).toEqual({ provider: "local", voiceId: "en-gb", speed: 1.2 });
+    // The estimate before running: the shared price table's, for this script and speed, on the node and in the panel.
+    const voiceEstimate = estimateAiCost("generate-voiceover", "local", { script, speed: 1.2 });
+    await page.locator(`[data-testid="estimate-voice"][data-estimate="${voiceEstimate}"]`).waitFor();
+    expect(await page.getByTestId("panel-estimated").textContent()).toBe(formatCost(voiceEstimate));
+    expect(await page.getByTestId("fact-estimated").textContent()).toBe(formatCost(voiceEstimate));
+    await screenshot(page, "14-voiceover-panel");
+    await page.keyboard.press("Escape");
+
+    // The talking head's panel: avatar and voice ids, local first.
+    await page.locator(node("host")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("node-panel").waitFor();
+    expect(await page.getByTestId("field-provider").locator("option").allTextContents()).toEqual([
+      "(default: local unless an API key is set)",
+      "Local draft (this machine, free)",
+      "HeyGen",
+    ]);
+    await page.getByTestId("field-avatarId").waitFor();
+    await page.getByTestId("field-provider").selectOption("heygen");
+    expect(await page.getByTestId("field-avatarId").getAttribute("placeholder")).toBe("HeyGen avatar id");
+    const heygenEstimate = estimateAiCost("talking-head", "heygen", { script });
+    await page.locator(`[data-testid="estimate-host"][data-estimate="${heygenEstimate}"]`).waitFor();
+    await page.getByTestId("field-provider").selectOption("local");
+    await page.locator('[data-testid="config-save-state"]', { hasText: "Saved" }).waitFor();
+    await expect.poll(async () => (await nodeRow(pipeline.id, "host")).config).toEqual({ provider: "local", width: 640, height: 360 });
+    const hostEstimate = estimateAiCost("talking-head", "local", { script });
+    await page.locator(`[data-testid="estimate-host"][data-estimate="${hostEstimate}"]`).waitFor();
+    expect(await page.getByTestId("estimate-host").textContent()).toBe(`est. ${formatCost(hostEstimate)}`);
+    expect(await page.getByTestId("estimate-voice").textContent()).toBe(`est. ${formatCost(voiceEstimate)}`);
+    await page.keyboard.press("Escape");
+    await page.getByTestId("node-panel").waitFor({ state: "detached" });
+    await page.getByTestId("fit-view").click();
+    await page.waitForTimeout(400);
+    await screenshot(page, "15-ai-estimates");
+
+    // Run: the script, then both AI nodes.
+    await page.getByTestId("execute-script").click();
+    await page.locator('[data-testid="status-script"][data-status="completed"]').waitFor({ timeout: 60_000 });
+    await recordStatuses(page, "host");
+    await page.locator('[data-testid="execute-voice"]:not([disabled])').click();
+    await page.locator('[data-testid="execute-host"]:not([disabled])').click();
+    await page.locator('[data-testid="status-voice"][data-status="completed"]').waitFor({ timeout: 90_000 });
+    await page.locator('[data-testid="status-host"][data-status="completed"]').waitFor({ timeout: 90_000 });
+    const { statuses, progressSeen } = await recordedStatuses(page, "host");
+    expect(statuses).toEqual(["pending", "queued", "in_progress", "completed"]);
+    expect(progressSeen).toBe(true);
+
+    // After: the real cost (as recorded), the "local draft" label, the estimate the executor recorded.
+    for (const [id, estimate] of [["voice", voiceEstimate], ["host", hostEstimate]] as const) {
+      const row = await nodeRow(pipeline.id, id);
+      expect(row.output).toMatchObject({ provider: "local", label: "local draft" });
+      expect(row.metadata.estimatedCost).toBeCloseTo(estimate, 9);
+      await page.locator(`[data-testid="cost-${id}"][data-cost="${row.metadata.cost}"]`).waitFor();
+      expect(await page.getByTestId(`cost-${id}`).textContent()).toMatch(new RegExp(`^${formatCost(row.metadata.cost).replace("$", "\\$")}`));
+      expect(await page.getByTestId(`local-draft-${id}`).textContent()).toBe("local draft");
+      expect(await page.getByTestId(`local-draft-${id}`).isVisible()).toBe(true);
+    }
+    await page.getByTestId("output-audio-voice").waitFor();
+    const played = await playFor(page, "output-video-host");
+    expect(played.error).toBeNull();
+    expect(played.now - played.start).toBeGreaterThan(0.4);
+    expect({ width: played.width, height: played.height }).toEqual({ width: 640, height: 360 });
+    await page.getByTestId("fit-view").click();
+    await page.waitForTimeout(400);
+    await screenshot(page, "16-ai-local-drafts");
+
+    // The panel shows the estimate next to the real cost, and the label on the large preview.
+    await page.locator(node("host")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("panel-local-draft-host").waitFor();
+    expect(await page.getByTestId("fact-estimated").textContent()).toBe(formatCost(hostEstimate));
+    const hostCost = formatCost((await nodeRow(pipeline.id, "host")).metadata.cost);
+    expect(await page.getByTestId("fact-cost").textContent()).toBe(hostCost);
+    expect(await page.getByTestId("panel-cost").textContent()).toBe(hostCost);
+    await screenshot(page, "17-talking-head-panel");
+    await page.keyboard.press("Escape");
+    await page.getByTestId("node-panel").waitFor({ state: "detached" });
+
+    // And a mix-audio (issue 4): the talking head's picture with the voiceover as its only track, connected by hand.
+    await env.api.ok("POST", p, { id: "mix-audio-1", title: "Host, voiceover", type: "mix-audio", position: { x: 740, y: 160 } });
+    await page.reload();
+    await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+    await page.locator(node("mix-audio-1")).waitFor();
+    await page.getByTestId("fit-view").click();
+    await page.waitForTimeout(300);
+    await dragConnection(page, "host", "mix-audio-1", "video");
+    await page.locator('[data-testid="rf__edge-host->mix-audio-1.video"]').waitFor();
+    await dragConnection(page, "voice", "mix-audio-1", "audio");
+    await page.locator('[data-testid="rf__edge-voice->mix-audio-1.audio"]').waitFor();
+    await page.locator(node("mix-audio-1")).click({ position: { x: 120, y: 20 } });
+    expect(await page.getByTestId("field-mode").locator("option").allTextContents()).toEqual(["(default)", "replace", "duck"]);
+    await page.getByTestId("field-lengthMismatch").selectOption("pad");
+    await page.locator('[data-testid="config-save-state"]', { hasText: "Saved" }).waitFor();
+    await page.keyboard.press("Escape");
+    await page.getByTestId("node-panel").waitFor({ state: "detached" });
+    await recordStatuses(page, "mix-audio-1");
+    await page.locator('[data-testid="execute-mix-audio-1"]:not([disabled])').click();
+    await page.locator('[data-testid="status-mix-audio-1"][data-status="completed"]').waitFor({ timeout: 60_000 });
+    expect((await recordedStatuses(page, "mix-audio-1")).statuses).toEqual(["pending", "queued", "in_progress", "completed"]);
+    const mixed = await nodeRow(pipeline.id, "mix-audio-1");
+    expect(mixed.config).toEqual({ lengthMismatch: "pad" });
+    expect(mixed.output).toMatchObject({ type: "video", width: 640, height: 360 });
+    const mixPlayed = await playFor(page, "output-video-mix-audio-1", 600);
+    expect(mixPlayed.error).toBeNull();
+    expect(mixPlayed.now).toBeGreaterThan(mixPlayed.start);
+    // Not an AI provider's output: no draft label of its own.
+    expect(await page.getByTestId("local-draft-mix-audio-1").count()).toBe(0);
+    await page.getByTestId("fit-view").click();
+    await page.waitForTimeout(400);
+    await screenshot(page, "18-mix-audio-completed");
     expectNoErrors();
   });
 });

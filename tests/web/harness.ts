@@ -165,3 +165,34 @@ export async function recordedStatuses(page: Page, nodeId: string): Promise<{ st
 }
 
 export const node = (id: string) => `.react-flow__node[data-id="${id}"]`;
+
+/** Records, inside the page, every value a node's progress bar shows (aria-valuenow). */
+export async function recordProgress(page: Page, nodeId: string): Promise<void> {
+  await page.evaluate((id) => {
+    const w = window as unknown as { __vpProgress?: Record<string, number[]> };
+    w.__vpProgress ??= {};
+    const seen = (w.__vpProgress[id] = [] as number[]);
+    const check = () => {
+      const bar = document.querySelector(`[data-testid="progress-${id}"]`);
+      const value = bar ? Number(bar.getAttribute("aria-valuenow")) : undefined;
+      if (value !== undefined && seen[seen.length - 1] !== value) seen.push(value);
+    };
+    check();
+    new MutationObserver(check).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["aria-valuenow"] });
+  }, nodeId);
+}
+
+export const recordedProgress = (page: Page, nodeId: string) =>
+  page.evaluate((id) => (window as unknown as { __vpProgress?: Record<string, number[]> }).__vpProgress?.[id] ?? [], nodeId);
+
+/** Plays a video element muted for a moment; currentTime must advance. */
+export async function playFor(page: Page, testId: string, ms = 1000) {
+  return page.getByTestId(testId).evaluate(async (element, wait) => {
+    const v = element as HTMLVideoElement;
+    v.muted = true;
+    await v.play();
+    const start = v.currentTime;
+    await new Promise((r) => setTimeout(r, wait));
+    return { start, now: v.currentTime, duration: v.duration, width: v.videoWidth, height: v.videoHeight, error: v.error?.message ?? null };
+  }, ms);
+}

@@ -7,7 +7,10 @@ import { python } from "@codemirror/lang-python";
 import type { NodeType } from "@vp/contracts";
 import { configFields, configPatch, evaluateForm, toRaw, type ConfigField } from "@/lib/schema-form";
 import type { EditorNode } from "@/lib/graph-state";
+import { fieldLabel } from "@/lib/node-types";
+import { idSuggestions, isAiType, PROVIDER_LABEL, providersOf } from "@/lib/ai";
 import { useEditor } from "./context";
+import { OverlaysEditor } from "./overlays-editor";
 
 const SAVE_DELAY_MS = 450;
 
@@ -91,7 +94,7 @@ export function ConfigForm({ node }: { node: EditorNode }) {
   return (
     <div className="config-form" data-testid="config-form">
       {fields.map((field) => (
-        <FieldInput key={field.key} type={node.type} field={field} value={raw[field.key] ?? ""} error={result.errors[field.key]} onChange={(v) => change(field.key, v)} raw={raw} />
+        <FieldInput key={field.key} type={node.type} field={field} value={raw[field.key] ?? ""} error={result.errors[field.key]} onChange={(v) => change(field.key, v)} raw={raw} overlayCount={node.inputs?.overlays?.length ?? 0} />
       ))}
       {result.errors[""] && <p className="field-error">{result.errors[""]}</p>}
       <p className={`save-state ${save}`} data-testid="config-save-state" aria-live="polite">
@@ -129,7 +132,9 @@ function FieldInput({
   error,
   onChange,
   raw,
+  overlayCount,
 }: {
+  overlayCount?: number;
   type: NodeType;
   field: ConfigField;
   value: string;
@@ -166,6 +171,20 @@ function FieldInput({
         ))}
       </select>
     );
+  } else if (isAiType(type) && field.key === "provider") {
+    // Local first: the executor's default when the node names none and no API key is configured.
+    control = (
+      <select id={id} value={value} onChange={(e) => onChange(e.target.value)} aria-invalid={!!error} aria-describedby={describedBy} data-testid={`field-${field.key}`}>
+        <option value="">(default: local unless an API key is set)</option>
+        {providersOf(type).map((o) => (
+          <option key={o} value={o}>
+            {PROVIDER_LABEL[o] ?? o}
+          </option>
+        ))}
+      </select>
+    );
+  } else if (type === "compose-video" && field.key === "overlays") {
+    control = <OverlaysEditor value={value} onChange={onChange} overlayCount={overlayCount ?? 0} error={error} />;
   } else if (field.kind === "enum" || field.kind === "boolean") {
     const options = field.kind === "boolean" ? ["true", "false"] : (field.options ?? []);
     control = (
@@ -198,30 +217,53 @@ function FieldInput({
         : field.kind === "number-list"
           ? "e.g. 1, 4, 5"
           : "";
+    const ids = isAiType(type) ? idSuggestions(type, field.key, raw.provider || "local") : null;
+    const listId = ids?.options.length ? `${id}-options` : undefined;
     control = (
       <input
         id={id}
         type="text"
         inputMode={field.kind === "number" ? "decimal" : undefined}
         value={value}
-        placeholder={hint || "(default)"}
+        placeholder={ids?.placeholder ?? (hint || "(default)")}
+        list={listId}
         onChange={(e) => onChange(e.target.value)}
         aria-invalid={!!error}
         aria-describedby={describedBy}
         data-testid={`field-${field.key}`}
       />
     );
+    if (listId) {
+      control = (
+        <>
+          {control}
+          <datalist id={listId}>
+            {ids!.options.map((o) => (
+              <option key={o} value={o} />
+            ))}
+          </datalist>
+        </>
+      );
+    }
   }
+  // Overlay errors name the card and field ("Overlay 1 size: …") rather than the JSON path ("0.size: …").
+  const shownError = type === "compose-video" && field.key === "overlays" && error ? overlayError(error) : error;
   return (
-    <div className={`field${error ? " invalid" : ""}`}>
+    <div className={`field${error ? " invalid" : ""}${type === "compose-video" && field.key === "overlays" ? " overlays-field" : ""}`}>
       <label htmlFor={id}>{field.label}</label>
       {control}
       {field.description && <span className="field-help">{field.description}</span>}
       {error && (
         <span className="field-error" id={describedBy} data-testid={`field-error-${field.key}`}>
-          {error}
+          {shownError}
         </span>
       )}
     </div>
   );
+}
+
+function overlayError(error: string): string {
+  const match = /^(\d+)\.(\w+): (.*)$/.exec(error);
+  if (!match) return error;
+  return `Overlay ${Number(match[1]) + 1} ${fieldLabel(match[2]!).toLowerCase()}: ${match[3]}`;
 }

@@ -3,6 +3,7 @@
 import { memo } from "react";
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { outputMediaType, type MediaType } from "@vp/contracts";
+import { estimateNode, localDraftLabel } from "@/lib/ai";
 import { formatCost, formatDuration } from "@/lib/format";
 import { inputSlots, MEDIA_LABEL, NODE_TYPE_INFO } from "@/lib/node-types";
 import type { EditorNode } from "@/lib/graph-state";
@@ -52,6 +53,45 @@ function NodeHeader({ node }: { node: EditorNode }) {
   );
 }
 
+/** A visible "local draft" label on outputs made by a local provider (output.provider = "local"). */
+export function LocalDraftBadge({ node, prefix = "" }: { node: EditorNode; prefix?: string }) {
+  const label = localDraftLabel(node.output as Record<string, unknown> | null);
+  if (!label) return null;
+  return (
+    <span className="draft-badge" title="Made on this machine by a local stand-in provider: a draft, not the paid provider's result" data-testid={`${prefix}local-draft-${node.id}`}>
+      {label}
+    </span>
+  );
+}
+
+/** Footer text: the real cost once known, else (AI nodes) the estimate before running. */
+function CostLine({ node }: { node: EditorNode }) {
+  const { lookup } = useEditor();
+  const metadata = node.metadata ?? {};
+  const duration = node.output?.duration !== undefined ? ` · ${formatDuration(node.output.duration)}` : "";
+  if (metadata.cost !== undefined) {
+    return (
+      <span className="small muted" data-testid={`cost-${node.id}`} data-cost={metadata.cost}>
+        {formatCost(metadata.cost)}
+        {duration}
+      </span>
+    );
+  }
+  const estimate = estimateNode(node, lookup);
+  if (estimate) {
+    return (
+      <span className="small muted" data-testid={`estimate-${node.id}`} data-estimate={estimate.usd} title={`Estimated with the ${estimate.provider} provider's price`}>
+        est. {formatCost(estimate.usd)}
+      </span>
+    );
+  }
+  return (
+    <span className="small muted" data-testid={`cost-${node.id}`}>
+      —{duration}
+    </span>
+  );
+}
+
 function NodeCardImpl({ id, selected }: NodeProps) {
   const { nodes } = useEditor();
   const node = nodes.get(id);
@@ -91,7 +131,10 @@ function NodeCardImpl({ id, selected }: NodeProps) {
 
       <div className="node-body">
         {node.status === "completed" && node.output ? (
-          <OutputPreview node={node} />
+          <div className={`output-wrap output-${node.output.type}`}>
+            <LocalDraftBadge node={node} />
+            <OutputPreview node={node} />
+          </div>
         ) : isAsset && isTextAsset(node) ? (
           <AssetText node={node} rows={4} />
         ) : isAsset ? (
@@ -114,10 +157,7 @@ function NodeCardImpl({ id, selected }: NodeProps) {
       )}
 
       <div className="node-footer">
-        <span className="small muted" data-testid={`cost-${node.id}`}>
-          {metadata.cost !== undefined ? formatCost(metadata.cost) : "—"}
-          {node.output?.duration !== undefined ? ` · ${formatDuration(node.output.duration)}` : ""}
-        </span>
+        <CostLine node={node} />
         <span className="out-label small">{produces ? `${MEDIA_LABEL[produces]} out` : "out"}</span>
         <Handle type="source" position={Position.Right} id="out" className="handle handle-out" />
       </div>

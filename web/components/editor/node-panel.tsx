@@ -2,6 +2,7 @@
 
 import { useEffect, useRef, useState } from "react";
 import { MEDIA_TYPES, Title, type MediaType } from "@vp/contracts";
+import { estimateNode, isAiType, PROVIDER_LABEL } from "@/lib/ai";
 import { formatBytes, formatCost, formatDuration } from "@/lib/format";
 import { inputSlots, MEDIA_LABEL, NODE_TYPE_INFO, STATUS_LABEL } from "@/lib/node-types";
 import type { EditorNode } from "@/lib/graph-state";
@@ -9,6 +10,7 @@ import { NodeTypeIcon } from "../icons";
 import { AssetText, AssetUpload, isTextAsset } from "./asset-body";
 import { ConfigForm } from "./config-form";
 import { useEditor } from "./context";
+import { LocalDraftBadge } from "./node-card";
 import { OutputPreview } from "./output-preview";
 import { StatusBadge } from "./status";
 
@@ -40,6 +42,7 @@ export function NodePanel({ node, onClose }: { node: EditorNode; onClose: () => 
         {node.type !== "asset" && (
           <section className="panel-section">
             <h3>Settings</h3>
+            {isAiType(node.type) && <EstimateStrip node={node} />}
             <ConfigForm key={`config-${node.id}`} node={node} />
           </section>
         )}
@@ -189,11 +192,45 @@ function InputsSection({ node }: { node: EditorNode }) {
   );
 }
 
+/** AI nodes: what running is expected to cost (before), or what it cost (after), above the provider choice. */
+function EstimateStrip({ node }: { node: EditorNode }) {
+  const { lookup } = useEditor();
+  const estimate = estimateNode(node, lookup);
+  if (!estimate) return null;
+  const cost = node.metadata?.cost;
+  const provider = PROVIDER_LABEL[estimate.provider] ?? estimate.provider;
+  return (
+    <div className="estimate-strip" data-testid="panel-estimate">
+      {cost !== undefined ? (
+        <>
+          <span>
+            Cost <strong data-testid="panel-cost">{formatCost(cost)}</strong>
+          </span>
+          <span className="muted">estimated {formatCost(estimate.usd)}</span>
+        </>
+      ) : (
+        <>
+          <span>
+            Estimated cost <strong data-testid="panel-estimated">{formatCost(estimate.usd)}</strong>
+          </span>
+          <span className="muted">{provider.replace(/ \(.*\)$/, "")}</span>
+        </>
+      )}
+    </div>
+  );
+}
+
 function RunSection({ node }: { node: EditorNode }) {
-  const { api, pipelineId } = useEditor();
+  const { api, pipelineId, lookup } = useEditor();
   const m = node.metadata ?? {};
   const output = node.output;
   const rows: Array<[string, string]> = [];
+  const estimate = estimateNode(node, lookup);
+  if (isAiType(node.type)) {
+    const provider = String(output?.provider ?? m.provider ?? node.config?.provider ?? "local");
+    rows.push(["Provider", `${PROVIDER_LABEL[provider] ?? provider}${!m.provider && !node.config?.provider ? " unless an API key is set" : ""}`]);
+  }
+  if (estimate) rows.push(["Estimated", formatCost(estimate.usd)]);
   if (m.jobId) rows.push(["Job", String(m.jobId)]);
   if (m.startedAt) rows.push(["Started", new Date(m.startedAt).toLocaleTimeString("en-GB")]);
   if (m.completedAt) rows.push(["Finished", new Date(m.completedAt).toLocaleTimeString("en-GB")]);
@@ -214,7 +251,9 @@ function RunSection({ node }: { node: EditorNode }) {
           {rows.map(([k, v]) => (
             <div key={k}>
               <dt>{k}</dt>
-              <dd className={k === "Job" ? "mono" : undefined}>{v}</dd>
+              <dd className={k === "Job" ? "mono" : undefined} data-testid={`fact-${k.toLowerCase()}`}>
+                {v}
+              </dd>
             </div>
           ))}
         </dl>
@@ -226,6 +265,7 @@ function RunSection({ node }: { node: EditorNode }) {
       )}
       {node.status === "completed" && output && (
         <>
+          <LocalDraftBadge node={node} prefix="panel-" />
           <OutputPreview node={node} large />
           <a className="link-button" href={api.outputUrl(pipelineId, node.id)} download>
             Download output
