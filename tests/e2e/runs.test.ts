@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTestClip } from "@vp/media";
 import { createTestBus, createTestDatabase, insertNodeFixture, openSse, startStack, type Stack, type TestBus, type TestDatabase } from "@vp/testkit";
-import { client, type Client } from "./helpers";
+import { client, ffmpegProcessesUnder, type Client } from "./helpers";
 
 let db: TestDatabase;
 let bus: TestBus;
@@ -159,5 +159,41 @@ describe("pipeline runs through HTTP", () => {
     expect(res.body.error).toContain("x: is part of a cycle");
     expect((await api.ok("GET", `/pipelines/${P}/runs`)).runs).toEqual([]);
     expect((await api.node(P, "v")).status).toBe("pending");
+  });
+
+  it("cancel during a running merge kills ffmpeg within 2 s; its dependant is cancelled and the run ends cancelled", async () => {
+    const { pipeline } = await api.ok("POST", "/pipelines", { title: "Cancel" });
+    const P = pipeline.id;
+    const long = async (id: string, width: number, height: number) => {
+      const path = join(scratch, `${id}.mp4`);
+      await makeTestClip({ path, durationSeconds: 12, width, height, fps: 30, audio: true });
+      await videoAsset(P, id, new Uint8Array(await readFile(path)));
+    };
+    await long("p", 640, 360);
+    await long("q", 480, 270); // another resolution: the merge re-encodes, so it runs for seconds
+    await merge(P, "m", ["p", "q"]);
+    await merge(P, "after", ["m", "p"]);
+    const res = await api.call("POST", `/pipelines/${P}/execute`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+
+    await api.waitForStatus(P, "m", ["in_progress"], 60_000);
+    const workRoot = join(scratch, "work");
+    const deadline = Date.now() + 30_000;
+    while ((await ffmpegProcessesUnder(workRoot)).length === 0) {
+      if (Date.now() > deadline) throw new Error("merge ffmpeg never started");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const cancelledAt = Date.now();
+    expect(await api.call("POST", `/pipelines/${P}/nodes/m/cancel`)).toMatchObject({ status: 200, body: { status: "cancelled", cancelled: ["m"] } });
+    while ((await ffmpegProcessesUnder(workRoot)).length > 0) {
+      expect(Date.now() - cancelledAt, "ffmpeg still running 2 s after the cancel").toBeLessThan(2000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await waitForRun(P, res.body.run_id)).toMatchObject({ status: "cancelled", metadata: { counts: { completed: 2, cancelled: 2 } } });
+    expect(await api.node(P, "m")).toMatchObject({ status: "cancelled", metadata: { error: "cancelled by user", cancelledBy: "user" } });
+    expect(await api.node(P, "after")).toMatchObject({ status: "cancelled", metadata: { error: "upstream m was cancelled" } });
+    // A finished node cannot be cancelled; a pipeline cancel with nothing running cancels nothing.
+    expect((await api.call("POST", `/pipelines/${P}/nodes/p/cancel`)).status).toBe(422);
+    expect(await api.call("POST", `/pipelines/${P}/cancel`)).toMatchObject({ status: 200, body: { cancelled: [] } });
   });
 });

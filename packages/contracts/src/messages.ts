@@ -125,7 +125,10 @@ export const TransitionRequest = z.discriminatedUnion("kind", [
     /** The run dispatching the node, recorded as metadata.runId (absent for a single execute). */
     runId: z.string().min(1).optional(),
   }),
-  /** pending / queued -> cancelled with metadata.error = reason (a run cancelling a failed node's dependants). */
+  /**
+   * pending / queued -> cancelled with metadata.error = reason (a run cancelling a failed node's dependants);
+   * with `running`, in_progress -> cancelled too (a user's cancel; the executor is interrupted).
+   */
   z.object({
     v: z.literal(1),
     kind: z.literal("cancel"),
@@ -135,6 +138,7 @@ export const TransitionRequest = z.discriminatedUnion("kind", [
     /** Who cancelled: a run id or "user". */
     by: z.string().min(1).max(100),
     runId: z.string().min(1).optional(),
+    running: z.boolean().optional(),
     /** Stable per decision (the run or the cancel command): the committed event's id derives from it. */
     requestId: z.string().min(1),
   }),
@@ -211,8 +215,39 @@ export const RunCommand = z.object({
 });
 export type RunCommand = z.infer<typeof RunCommand>;
 
+/**
+ * Gateway -> scheduler (VP_COMMANDS, `vp.cmd.cancel`): cancel one node (`nodeId`) or the whole pipeline (every
+ * run member not yet done, every queued or running node). Queued nodes never start; running work is
+ * interrupted (JobInterrupt). The scheduler answers a CancelVerdict on the Vp-Reply-To inbox.
+ */
+export const CancelCommand = z.object({
+  v: z.literal(1),
+  kind: z.literal("cancel"),
+  commandId: z.string().min(1),
+  pipelineId: Id,
+  nodeId: Id.optional(),
+  /** Who asked ("user" until there is auth). */
+  by: z.string().min(1).max(100),
+  requestedAt: z.string(),
+});
+export type CancelCommand = z.infer<typeof CancelCommand>;
+
+export const CancelVerdict = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), cancelled: z.array(z.string()) }),
+  z.object({ ok: z.literal(false), reason: z.string() }),
+]);
+export type CancelVerdict = z.infer<typeof CancelVerdict>;
+
+/**
+ * Scheduler -> executors (core NATS, `vp.interrupt`, every replica): the node was cancelled while its job ran;
+ * the replica running `jobId` aborts the work (ffmpeg, Chromium and provider polls stop on the signal). Its late
+ * result would be rejected anyway: the node is no longer in_progress.
+ */
+export const JobInterrupt = z.object({ v: z.literal(1), pipelineId: Id, nodeId: Id, jobId: z.string().min(1), reason: z.string() });
+export type JobInterrupt = z.infer<typeof JobInterrupt>;
+
 /** Everything the scheduler consumes from VP_COMMANDS (one consumer, one filter subject on nats-server 2.9). */
-export const SchedulerCommand = z.union([RunCommand, ExecuteCommand]);
+export const SchedulerCommand = z.union([RunCommand, CancelCommand, ExecuteCommand]);
 export type SchedulerCommand = z.infer<typeof SchedulerCommand>;
 
 export const GraphProblem = z.object({ nodeId: z.string(), slot: z.string().optional(), message: z.string() });

@@ -50,6 +50,10 @@ export interface Topology {
     run: string;
     /** Core NATS request-reply subject for run records (state-writer queue group). */
     runRecord: string;
+    /** Cancel commands (VP_COMMANDS). */
+    cancel: string;
+    /** Core NATS broadcast to executors: abort the work of a cancelled job. */
+    interrupt: string;
   };
   consumers: {
     scheduler: ConsumerSpec;
@@ -85,6 +89,8 @@ export function createTopology(options: TopologyOptions = {}): Topology {
     transition: s("vp.rpc.transition"),
     run: s("vp.cmd.run"),
     runRecord: s("vp.rpc.run"),
+    cancel: s("vp.cmd.cancel"),
+    interrupt: s("vp.interrupt"),
   };
 
   const consumers: Topology["consumers"] = {

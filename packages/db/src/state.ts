@@ -487,16 +487,18 @@ export interface CancelNodeInput {
   /** Who or what cancelled (a run id, "user"). */
   by: string;
   runId?: string;
+  /** Also in_progress -> cancelled (a user's cancel: the executor is told to stop; its late result is rejected). */
+  running?: boolean;
 }
 
 /**
- * pending / queued -> cancelled with metadata.error = reason, cancelledAt and cancelledBy (a queued job's
+ * pending / queued (and, with `running`, in_progress) -> cancelled with metadata.error = reason, cancelledAt and cancelledBy (a queued job's
  * executor then finds the node not queued for it and never starts). Already cancelled -> "already"; a node
  * that is running or done is not cancelled here (rejected with its status).
  */
-export function cancelNode(db: Queryable, { pipelineId, nodeId, reason, by, runId }: CancelNodeInput): Promise<StateResult> {
+export function cancelNode(db: Queryable, { pipelineId, nodeId, reason, by, runId, running }: CancelNodeInput): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, (node) => {
-    if (node.status === "pending" || node.status === "queued") {
+    if (node.status === "pending" || node.status === "queued" || (running && node.status === "in_progress")) {
       return {
         kind: "apply",
         set: `status = 'cancelled',

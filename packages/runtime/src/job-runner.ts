@@ -5,6 +5,7 @@ import {
   JobCompleted,
   JobFailed,
   JobHeartbeat,
+  JobInterrupt,
   JobProgress,
   TransitionReply,
   TransitionRequest,
@@ -45,6 +46,18 @@ export interface JobRunnerDeps {
 export function createJobRunner(deps: JobRunnerDeps) {
   const { bus, topology, db, storage, workRoot, works } = deps;
   const progressIntervalMs = deps.progressIntervalMs ?? 300;
+
+  // A cancelled node's work is aborted: the scheduler broadcasts JobInterrupt (core NATS) to every replica and the
+  // one running the job aborts its signal (ffmpeg and Chromium are killed, provider polls stop). A missed
+  // interrupt costs only the work: the result is rejected, since the node is no longer in_progress.
+  const running = new Map<string, AbortController>();
+  const interrupts = bus.nc.subscribe(topology.subjects.interrupt);
+  void (async () => {
+    for await (const msg of interrupts) {
+      const parsed = JobInterrupt.safeParse((() => { try { return msg.json(); } catch { return null; } })());
+      if (parsed.success) running.get(parsed.data.jobId)?.abort(new Error(parsed.data.reason));
+    }
+  })();
 
   async function handleJob(job: JobMessage, ctx: ConsumeContext): Promise<void> {
     const work = works[job.type];
@@ -115,6 +128,9 @@ export function createJobRunner(deps: JobRunnerDeps) {
       }).catch((error: unknown) => logger.debug({ err: error }, "heartbeat not published"));
     }, Math.max(1000, Math.floor(topology.consumers.job(job.type).ackWaitMs / 3)));
 
+    const cancel = new AbortController();
+    running.set(job.jobId, cancel);
+    const signal = AbortSignal.any([ctx.signal, cancel.signal]);
     const started = process.hrtime.bigint();
     const endTimer = metrics.jobDuration.startTimer({ type: job.type });
     metrics.jobsInFlight.inc({ type: job.type });
@@ -123,7 +139,7 @@ export function createJobRunner(deps: JobRunnerDeps) {
       logger.info({ type: job.type }, "work started");
       const spanAttributes = { "vp.pipeline.id": job.pipelineId, "vp.node.id": job.nodeId, "vp.job.id": job.jobId, "vp.node.type": job.type, "vp.job.attempt": attempt };
       const result = await withSpan(`job ${job.type}`, { attributes: spanAttributes }, () =>
-        work({ job, attempt, node, inputs, storage, workDir, signal: ctx.signal, progress, logger, recordProviderJob }),
+        work({ job, attempt, node, inputs, storage, workDir, signal, progress, logger, recordProviderJob }),
       );
       const workSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       const completed: JobCompleted = {
@@ -141,7 +157,12 @@ export function createJobRunner(deps: JobRunnerDeps) {
       outcome = "completed";
       logger.info({ workSeconds, cost: result.cost, s3Key: result.output.s3Key }, "work completed");
     } catch (error) {
-      outcome = ctx.signal.aborted ? "interrupted" : error instanceof SupersededError ? "superseded" : "error";
+      outcome = cancel.signal.aborted ? "cancelled" : ctx.signal.aborted ? "interrupted" : error instanceof SupersededError ? "superseded" : "error";
+      if (cancel.signal.aborted) {
+        // The node is already cancelled by the state-writer: no result to report, nothing to retry.
+        logger.info({ reason: String((cancel.signal.reason as Error)?.message ?? "cancelled") }, "work cancelled");
+        return;
+      }
       if (error instanceof WorkInputError) throw new NonRetryableError(error.message, { cause: error });
       if (error instanceof SupersededError) {
         // Same policy as a stale claim: the newer attempt owns the node and reports its result.
@@ -150,6 +171,7 @@ export function createJobRunner(deps: JobRunnerDeps) {
       }
       throw error;
     } finally {
+      running.delete(job.jobId);
       metrics.jobsInFlight.dec({ type: job.type });
       endTimer({ outcome });
       clearInterval(heartbeat);

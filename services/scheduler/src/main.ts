@@ -8,7 +8,7 @@ import { loadEnv } from "./env";
 import { createExecuteHandler } from "./handlers/execute";
 import { createReconciler } from "./handlers/reconcile";
 import { EVENTS_PATTERN, EXECUTE_PATTERN, SchedulerModule } from "./scheduler.module";
-import { NodeChanged, RunReply, RunRequest, RunVerdict, SchedulerCommand } from "@vp/contracts";
+import { CancelVerdict, JobInterrupt, NodeChanged, RunReply, RunRequest, RunVerdict, SchedulerCommand } from "@vp/contracts";
 import { createRunCoordinator } from "./handlers/run";
 
 const env = loadEnv();
@@ -52,13 +52,18 @@ const runs = createRunCoordinator({
     const inbox = ctx.headers?.get(HEADERS.replyTo);
     if (inbox) publishReply(bus, inbox, RunVerdict, verdict);
   },
+  replyCancel: (ctx, verdict) => {
+    const inbox = ctx.headers?.get(HEADERS.replyTo);
+    if (inbox) publishReply(bus, inbox, CancelVerdict, verdict);
+  },
+  interrupt: (msg) => publishReply(bus, topology.subjects.interrupt, JobInterrupt, msg),
   logger,
 });
 // Before consuming anything: running runs are rebuilt from the database (members in the runs table, statuses in the nodes).
 await runs.resume();
 
 const app = await createWorker({
-  module: SchedulerModule.with({ execute, run: runs.start, event: (event) => runs.onEvent(event) }),
+  module: SchedulerModule.with({ execute, run: runs.start, cancel: runs.cancel, event: (event) => runs.onEvent(event) }),
   logger,
   strategy: new JetStreamServer({
     bus,

@@ -1,6 +1,6 @@
 import { Controller, Inject, Module, type DynamicModule } from "@nestjs/common";
 import { Ctx, EventPattern, Payload } from "@nestjs/microservices";
-import type { ExecuteCommand, NodeChanged, RunCommand, SchedulerCommand } from "@vp/contracts";
+import type { CancelCommand, ExecuteCommand, NodeChanged, RunCommand, SchedulerCommand } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 
 /** VP_COMMANDS (`vp.cmd.>`: execute and run commands, one consumer). */
@@ -12,6 +12,7 @@ const HANDLERS = Symbol("scheduler handlers");
 export interface SchedulerHandlers {
   execute(cmd: ExecuteCommand, ctx: ConsumeContext): Promise<void>;
   run(cmd: RunCommand, ctx: ConsumeContext): Promise<void>;
+  cancel(cmd: CancelCommand, ctx: ConsumeContext): Promise<void>;
   event(event: NodeChanged, ctx: ConsumeContext): Promise<void>;
 }
 
@@ -22,7 +23,9 @@ export class SchedulerController {
 
   @EventPattern(EXECUTE_PATTERN)
   execute(@Payload() cmd: SchedulerCommand, @Ctx() ctx: ConsumeContext) {
-    return "kind" in cmd && cmd.kind === "run" ? this.handlers.run(cmd, ctx) : this.handlers.execute(cmd as ExecuteCommand, ctx);
+    if ("kind" in cmd && cmd.kind === "run") return this.handlers.run(cmd, ctx);
+    if ("kind" in cmd && cmd.kind === "cancel") return this.handlers.cancel(cmd, ctx);
+    return this.handlers.execute(cmd as ExecuteCommand, ctx);
   }
 
   @EventPattern(EVENTS_PATTERN)

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { HEADERS, RunCommand, RunVerdict } from "@vp/contracts";
+import { CancelCommand, CancelVerdict, HEADERS, RunCommand, RunVerdict } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
 import { listNodes, listRuns, toSerializedRun } from "@vp/db";
 import { checkPipeline, downstreamIds, formatProblems, selectRunMembers, type GraphNode } from "@vp/flow-graph";
@@ -75,6 +75,26 @@ export async function startRun(
   return c.json({ status: "running", run_id: verdict.runId, node_ids: verdict.nodeIds });
 }
 
+/**
+ * Cancel through the scheduler (it holds the runs): 200 { status: "cancelled", cancelled: [ids] }, 422 when the
+ * node cannot be cancelled (completed, failed), 202 when the verdict is late (stored, will be applied).
+ */
+async function cancel(deps: GatewayDeps, c: Context, pipelineId: string, nodeId?: string) {
+  const commandId = randomUUID();
+  const command: CancelCommand = { v: 1, kind: "cancel", commandId, pipelineId, ...(nodeId ? { nodeId } : {}), by: "user", requestedAt: new Date().toISOString() };
+  const verdict = await waitForReply(deps.bus, CancelVerdict, deps.executeVerdictTimeoutMs, (inbox) =>
+    publish(deps.bus, deps.topology.subjects.cancel, CancelCommand, command, { msgId: commandId, headers: { [HEADERS.replyTo]: inbox } }),
+  );
+  const ids = { pipelineId, nodeId, commandId };
+  if (verdict === null) {
+    deps.logger.warn(ids, "cancel accepted; scheduler verdict not received in time");
+    return c.json({ status: "accepted", command_id: commandId }, 202);
+  }
+  if (!verdict.ok) return c.json({ error: verdict.reason }, 422);
+  deps.logger.info({ ...ids, cancelled: verdict.cancelled.length }, "cancelled");
+  return c.json({ status: "cancelled", cancelled: verdict.cancelled });
+}
+
 /** POST /pipelines/:pipeline_id/execute (run all) and GET /pipelines/:pipeline_id/runs (run history, newest first). */
 export function runRoutes(deps: GatewayDeps) {
   const app = new Hono();
@@ -93,6 +113,16 @@ export function runRoutes(deps: GatewayDeps) {
     const { pipeline, node } = await requireNode(deps.reader, c);
     const body = await optionalBody(c, RetryBody);
     return startRun(deps, c, pipeline.id, node.id, { downstream: body.downstream ?? false });
+  });
+
+  app.post("/:pipeline_id/cancel", async (c) => {
+    const pipeline = await requirePipeline(deps.reader, c);
+    return cancel(deps, c, pipeline.id);
+  });
+
+  app.post("/:pipeline_id/nodes/:id/cancel", async (c) => {
+    const { pipeline, node } = await requireNode(deps.reader, c);
+    return cancel(deps, c, pipeline.id, node.id);
   });
 
   app.get("/:pipeline_id/runs", async (c) => {

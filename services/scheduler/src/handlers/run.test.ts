@@ -4,7 +4,7 @@
  * applied transition is fed back as the committed event the scheduler-events consumer would deliver.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobMessage, NodeChanged, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
+import type { CancelVerdict, JobInterrupt, JobMessage, NodeChanged, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 import {
   cancelNode,
@@ -41,6 +41,8 @@ function harness() {
   const events: NodeChanged[] = [];
   const jobs: JobMessage[] = [];
   const verdicts: RunVerdict[] = [];
+  const cancels: CancelVerdict[] = [];
+  const interrupts: JobInterrupt[] = [];
   const emit = (r: StateResult) => {
     if ((r.outcome === "applied" || r.outcome === "already") && r.node) {
       const n = r.node;
@@ -71,6 +73,8 @@ function harness() {
       },
       dispatch: async (job) => void jobs.push(job),
       reply: (_ctx, v) => void verdicts.push(v),
+      replyCancel: (_ctx, v) => void cancels.push(v),
+      interrupt: (msg) => void interrupts.push(msg),
     });
   const ctx = { logger, headers: undefined } as unknown as ConsumeContext;
 
@@ -94,7 +98,7 @@ function harness() {
       );
     }
   }
-  return { coordinator, ctx, pump, jobs, events, verdicts };
+  return { coordinator, ctx, pump, jobs, events, verdicts, cancels, interrupts, emit };
 }
 
 let seq = 0;
@@ -123,8 +127,10 @@ describe("run coordinator", () => {
     const c = h.coordinator();
     await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r1`, pipelineId: P, requestedAt: "" }, h.ctx);
     expect(h.verdicts).toEqual([{ ok: true, runId: `${P}-r1`, nodeIds: ["a", "b", "c", "y"] }]);
-    expect(h.jobs.map((j) => j.nodeId)).toEqual(["a", "y"]);
-    expect(await h.pump(c)).toEqual(["a", "y", "b", "c"]);
+    expect(h.jobs.map((j) => j.nodeId).sort()).toEqual(["a", "y"]); // dispatched together
+    const order = await h.pump(c);
+    expect(order.slice(0, 2).sort()).toEqual(["a", "y"]);
+    expect(order.slice(2)).toEqual(["b", "c"]);
     expect(await statuses(P)).toEqual({ a: "completed", b: "completed", c: "completed", x: "completed", y: "completed" });
     expect(await getRun(t.admin, `${P}-r1`)).toMatchObject({ status: "completed", metadata: { counts: { completed: 4 } } });
     expect(c.active().size).toBe(0);
@@ -204,7 +210,9 @@ describe("run coordinator", () => {
     const first = h.coordinator();
     await first.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r`, pipelineId: P, requestedAt: "" }, h.ctx);
     // "a" completes and "f" fails while the scheduler is down: their events are never seen by the first one.
-    const [ja, jf] = [h.jobs.shift()!, h.jobs.shift()!];
+    const ja = h.jobs.find((j) => j.nodeId === "a")!;
+    const jf = h.jobs.find((j) => j.nodeId === "f")!;
+    h.jobs.length = 0;
     const sw = t.pools.stateWriter;
     await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1 });
     await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1, output: { type: "video", s3Key: "k/a" }, cost: 0 });
@@ -218,5 +226,36 @@ describe("run coordinator", () => {
     expect(await h.pump(second)).toEqual(["b", "c"]);
     expect(await statuses(P)).toEqual({ a: "completed", b: "completed", c: "completed", f: "failed", g: "cancelled" });
     expect(await getRun(t.admin, `${P}-r`)).toMatchObject({ status: "failed", metadata: { counts: { completed: 3, failed: 1, cancelled: 1 } } });
+  });
+
+  it("cancel: a running node is cancelled and its job interrupted, its dependants follow; a pipeline cancel stops every queued node", async () => {
+    const P = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["a"] }, { id: "c", inputs: ["b"] }, { id: "q" }, { id: "q2", inputs: ["q"] }]);
+    const h = harness();
+    const c = h.coordinator();
+    await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r`, pipelineId: P, requestedAt: "" }, h.ctx);
+    const ja = h.jobs.find((j) => j.nodeId === "a")!; // a: started by an executor, then cancelled by the user
+    h.jobs.splice(h.jobs.indexOf(ja), 1);
+    const started = await claimRunning(t.pools.stateWriter, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1 });
+    h.emit(started);
+    await c.cancel({ v: 1, kind: "cancel", commandId: "k1", pipelineId: P, nodeId: "a", by: "user", requestedAt: "" }, h.ctx);
+    expect(h.cancels).toEqual([{ ok: true, cancelled: ["a"] }]);
+    expect(h.interrupts).toEqual([{ v: 1, pipelineId: P, nodeId: "a", jobId: ja.jobId, reason: "cancelled by user" }]);
+    while (h.events.length) await c.onEvent(h.events.shift()!); // the scheduler-events consumer
+    // The executor's late result is rejected: the node is no longer in_progress.
+    expect((await completeNode(t.pools.stateWriter, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1, output: { type: "video", s3Key: "k" }, cost: 0 })).outcome).toBe("rejected");
+
+    // q is queued (its job not yet taken by an executor): the pipeline cancel stops it and q2 never starts.
+    await c.cancel({ v: 1, kind: "cancel", commandId: "k2", pipelineId: P, by: "user", requestedAt: "" }, h.ctx);
+    expect(h.cancels[1]).toMatchObject({ ok: true, cancelled: expect.arrayContaining(["q", "q2"]) });
+    expect(await h.pump(c)).toEqual(["q"]); // the executor finds q cancelled and never starts it
+    const nodes = Object.fromEntries((await listNodes(t.admin, P)).map((n) => [n.id, n]));
+    expect(Object.fromEntries(Object.entries(nodes).map(([k, n]) => [k, n.status]))).toEqual({ a: "cancelled", b: "cancelled", c: "cancelled", q: "cancelled", q2: "cancelled" });
+    expect(nodes.a!.metadata).toMatchObject({ error: "cancelled by user", cancelledBy: "user" });
+    expect(nodes.b!.metadata).toMatchObject({ error: "upstream a was cancelled" });
+    expect(nodes.q!.metadata!.startedAt).toBeUndefined();
+    expect(await getRun(t.admin, `${P}-r`)).toMatchObject({ status: "cancelled", metadata: { counts: { cancelled: 5 } } });
+    // Cancelling a node that is already cancelled is answered as done (idempotent); a completed one is refused.
+    await c.cancel({ v: 1, kind: "cancel", commandId: "k3", pipelineId: P, nodeId: "a", by: "user", requestedAt: "" }, h.ctx);
+    expect(h.cancels.at(-1)).toMatchObject({ ok: true });
   });
 });

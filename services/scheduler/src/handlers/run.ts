@@ -1,4 +1,4 @@
-import type { GraphProblem, JobMessage, NodeChanged, NodeType, RunCommand, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
+import type { CancelCommand, CancelVerdict, GraphProblem, JobInterrupt, JobMessage, NodeChanged, NodeType, RunCommand, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 import { getNodes, getRun, listNodes, listRunningRuns, type NodeRow, type Queryable, type RunRow } from "@vp/db";
 import { checkPipeline, downstreamIds, formatProblems, type GraphNode } from "@vp/flow-graph";
@@ -16,6 +16,10 @@ export interface RunDeps {
   dispatch(job: JobMessage): Promise<void>;
   /** Answers the gateway waiting on the run command (no-op when nobody waits). */
   reply(ctx: ConsumeContext, verdict: RunVerdict): void;
+  /** Answers the gateway waiting on a cancel command. */
+  replyCancel(ctx: ConsumeContext, verdict: CancelVerdict): void;
+  /** Tells every executor replica to abort the work of a cancelled job (core NATS, fire and forget). */
+  interrupt(msg: JobInterrupt): void;
   logger: Logger;
 }
 
@@ -25,6 +29,8 @@ interface ActiveRun {
   plan: RunPlan;
   types: Map<string, NodeType>;
   finishing: boolean;
+  /** The pipeline was cancelled: nothing more is dispatched. */
+  cancelling?: boolean;
 }
 
 /** A run's job id for a member: deterministic, so a claim or dispatch repeated after a restart is idempotent. */
@@ -101,6 +107,7 @@ export function createRunCoordinator(deps: RunDeps) {
 
   async function launch(run: ActiveRun, nodeId: string): Promise<void> {
     const jobId = runJobId(run.id, nodeId);
+    if (run.cancelling) return; // the pipeline's cancel cancels this pending member
     run.plan.dispatched(nodeId);
     const claimed = await deps.transition({ v: 1, kind: "claim-queued", pipelineId: run.pipelineId, nodeId, jobId, runId: run.id });
     if (!claimed.ok) {
@@ -179,6 +186,49 @@ export function createRunCoordinator(deps: RunDeps) {
     await maybeFinish(run);
   }
 
+  /**
+   * A cancel command. One node: pending, queued or in_progress -> cancelled through the state-writer, and its
+   * job interrupted; a run holding it then cancels its dependants ("upstream <id> was cancelled"). A pipeline:
+   * its runs stop dispatching, and every queued or running node and every pending run member is cancelled, so
+   * no queued node ever starts.
+   */
+  async function cancel(cmd: CancelCommand, ctx: ConsumeContext): Promise<void> {
+    const reason = `cancelled by ${cmd.by}`;
+    const cancelOne = async (nodeId: string) => {
+      const run = byNode.get(key(cmd.pipelineId, nodeId));
+      const r = await deps.transition({
+        v: 1,
+        kind: "cancel",
+        pipelineId: cmd.pipelineId,
+        nodeId,
+        reason,
+        by: cmd.by,
+        running: true,
+        requestId: cmd.commandId,
+        ...(run ? { runId: run.id } : {}),
+      });
+      const jobId = r.node?.metadata?.jobId;
+      if (r.ok && typeof jobId === "string") deps.interrupt({ v: 1, pipelineId: cmd.pipelineId, nodeId, jobId, reason });
+      return r;
+    };
+    if (cmd.nodeId) {
+      const r = await cancelOne(cmd.nodeId);
+      ctx.logger.info({ pipelineId: cmd.pipelineId, nodeId: cmd.nodeId, ok: r.ok }, "node cancel");
+      return deps.replyCancel(ctx, r.ok ? { ok: true, cancelled: [cmd.nodeId] } : { ok: false, reason: r.reason });
+    }
+    for (const run of runs.values()) if (run.pipelineId === cmd.pipelineId) run.cancelling = true;
+    const rows = await listNodes(deps.db, cmd.pipelineId);
+    const targets = rows.filter((r) => {
+      if (r.status === "queued" || r.status === "in_progress") return true;
+      const run = byNode.get(key(cmd.pipelineId, r.id));
+      return r.status === "pending" && run !== undefined && run.plan.has(r.id);
+    });
+    const results = await Promise.all(targets.map(async (r) => ({ id: r.id, reply: await cancelOne(r.id) })));
+    const cancelled = results.filter((x) => x.reply.ok).map((x) => x.id);
+    ctx.logger.info({ pipelineId: cmd.pipelineId, cancelled: cancelled.length }, "pipeline cancel");
+    deps.replyCancel(ctx, { ok: true, cancelled });
+  }
+
   /** On start: rebuild every running run from the database and carry on where it stopped. */
   async function resume(): Promise<number> {
     const running = await listRunningRuns(deps.db);
@@ -190,7 +240,7 @@ export function createRunCoordinator(deps: RunDeps) {
     return running.length;
   }
 
-  return { start, onEvent, resume, active: (): ReadonlyMap<string, { pipelineId: string; plan: RunPlan }> => runs };
+  return { start, cancel, onEvent, resume, active: (): ReadonlyMap<string, { pipelineId: string; plan: RunPlan }> => runs };
 }
 
 /** A member that already failed or was cancelled in this run keeps that state on a rebuild. */
