@@ -87,6 +87,9 @@ describe("tracing (OTLP/HTTP)", () => {
       const t = traceOf(spans);
       if (!t) return false;
       const inTrace = spans.filter((s) => s.traceId === t);
+      const ids = new Set(inTrace.map((s) => s.spanId));
+      // Parents end (and are exported) after their children: wait until only the root lacks its parent.
+      if (inTrace.filter((s) => !s.parentSpanId || !ids.has(s.parentSpanId)).length !== 1) return false;
       return (
         inTrace.some((s) => s.name === "ffmpeg") &&
         inTrace.some((s) => s.service === "state-writer" && s.scope === PG && isUpdate(s)) &&
@@ -94,8 +97,6 @@ describe("tracing (OTLP/HTTP)", () => {
       );
     };
     await otlp.waitFor(complete, 20_000);
-    // Late batches (the completed fact's spans) have a few hundred ms to arrive.
-    await new Promise((r) => setTimeout(r, 1_000));
 
     const traceId = traceOf(otlp.spans)!;
     const trace = otlp.spans.filter((s) => s.traceId === traceId);

@@ -33,6 +33,14 @@ async function readConsumers(): Promise<Array<{ probe: ConsumerProbe; sample?: C
   );
 }
 
+// Both consumer gauges are collected concurrently on a scrape: they share one read (per 500 ms).
+let lastRead: { at: number; result: ReturnType<typeof readConsumers> } | undefined;
+function readConsumersOnce(): ReturnType<typeof readConsumers> {
+  const now = Date.now();
+  if (!lastRead || now - lastRead.at > 500) lastRead = { at: now, result: readConsumers() };
+  return lastRead.result;
+}
+
 export const metrics = {
   /** Bus messages whose handler finished (ack, or an outcome the ack policy decided), per consumer subject filter. */
   messagesHandled: new client.Counter({
@@ -68,10 +76,8 @@ export const metrics = {
     labelNames: ["stream", "consumer"] as const,
     registers: [registry],
     async collect() {
-      for (const { probe, sample } of await readConsumers()) {
-        if (!sample) continue;
-        this.set({ stream: probe.stream, consumer: probe.consumer }, sample.pending);
-        metrics.consumerAckPending.set({ stream: probe.stream, consumer: probe.consumer }, sample.ackPending);
+      for (const { probe, sample } of await readConsumersOnce()) {
+        if (sample) this.set({ stream: probe.stream, consumer: probe.consumer }, sample.pending);
       }
     },
   }),
@@ -80,6 +86,11 @@ export const metrics = {
     help: "Messages delivered by a JetStream consumer this process consumes from and not yet acknowledged (num_ack_pending, read at scrape time)",
     labelNames: ["stream", "consumer"] as const,
     registers: [registry],
+    async collect() {
+      for (const { probe, sample } of await readConsumersOnce()) {
+        if (sample) this.set({ stream: probe.stream, consumer: probe.consumer }, sample.ackPending);
+      }
+    },
   }),
   sseConnections: new client.Gauge({
     name: "vp_sse_connections",
