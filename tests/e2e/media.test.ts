@@ -138,7 +138,7 @@ describe("media nodes through HTTP", () => {
       title: "Typing",
       type: "render-code",
       inputs: { code: ["code"] },
-      config: { language: "typescript", typingSpeed: 40, width: 480, height: 270, fps: 15 },
+      config: { language: "typescript", typingSpeed: 120, width: 320, height: 180, fps: 15 },
     });
     await api.ok("POST", `/pipelines/${pipeline.id}/nodes/anim/execute`);
 
@@ -165,15 +165,15 @@ describe("media nodes through HTTP", () => {
 
     // The restarted executor renders the job again (a retry) and the output is the expected length.
     await stack.start("executor-ffmpeg");
-    const node = await api.waitForStatus(pipeline.id, "anim", ["completed", "failed"], 180_000);
+    const node = await api.waitForStatus(pipeline.id, "anim", ["completed", "failed"], 300_000);
     expect(node.status, JSON.stringify(node.metadata)).toBe("completed");
     // The redelivery is counted (attempt - 1; a pull the killed process left behind may take one more).
     expect(node.metadata!.retries).toBeGreaterThanOrEqual(1);
     expect(node.metadata!.retries).toBe((node.metadata!.attempt as number) - 1);
-    // 0.5 s + ceil(chars / 40 * 15) frames + 1.5 s, at 15 fps.
-    const frames = 8 + Math.ceil((code.length / 40) * 15) + 23;
+    // 0.5 s + ceil(chars / 120 * 15) frames + 1.5 s, at 15 fps.
+    const frames = 8 + Math.ceil((code.length / 120) * 15) + 23;
     expect(Math.abs((node.output!.duration as number) - frames / 15)).toBeLessThanOrEqual(1 / 15 + 1e-6);
-    expect(node.output).toMatchObject({ width: 480, height: 270, videoCodec: "h264" });
+    expect(node.output).toMatchObject({ width: 320, height: 180, videoCodec: "h264" });
     await downloadOutput(pipeline.id, "anim");
   }, 360_000);
 
