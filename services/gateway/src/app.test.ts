@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type pg from "pg";
 import { createPool, roleUrl } from "@vp/db";
 import { createLocalStorage } from "@vp/storage";
-import { createLogger } from "@vp/telemetry";
+import { createLogger, metrics } from "@vp/telemetry";
 import {
   createTestBus,
   createTestDatabase,
@@ -237,5 +237,44 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
     const res = await call("GET", `/pipelines/${encodeURIComponent("../../etc/passwd")}/nodes/x`);
     expect(res.status).toBe(404);
     expect((await call("GET", `/pipelines/${pipelineId}/nodes/..%2F..%2Fetc%2Fpasswd/output`)).status).toBe(404);
+  });
+});
+
+describe("shutdown", () => {
+  it("ends SSE streams with a retry hint when the gateway closes, and counts open streams", async () => {
+    let close!: () => void;
+    const closing = new Promise<void>((resolve) => (close = resolve));
+    const closingApp = createApp({
+      reader,
+      editor,
+      bus: bus.bus,
+      topology: bus.topology,
+      storage: createLocalStorage({ root: join(scratch, "storage") }),
+      logger: createLogger({ service: "gateway-test", level: "warn" }),
+      maxUploadBytes: MAX_UPLOAD,
+      executeVerdictTimeoutMs: 10_000,
+      corsOrigins: [],
+      closing,
+    });
+    const { body } = await call("POST", "/pipelines", { title: "closing" });
+    const open = async () => (await metrics.sseConnections.get()).values[0]?.value ?? 0;
+    const before = await open();
+    const res = await closingApp.request(`/v1/video_production/pipelines/${body.pipeline.id}/events`);
+    expect(res.status).toBe(200);
+    const stream = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    while (!text.includes("event: snapshot")) text += decoder.decode((await stream.read()).value, { stream: true });
+    // The stream is counted once it is live.
+    for (let i = 0; i < 50 && (await open()) !== before + 1; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await open()).toBe(before + 1);
+    close();
+    for (;;) {
+      const { value, done } = await stream.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    expect(text.trimEnd().endsWith("retry: 1000")).toBe(true);
+    expect(await open()).toBe(before);
   });
 });
