@@ -196,4 +196,28 @@ describe("pipeline runs through HTTP", () => {
     expect((await api.call("POST", `/pipelines/${P}/nodes/p/cancel`)).status).toBe(422);
     expect(await api.call("POST", `/pipelines/${P}/cancel`)).toMatchObject({ status: 200, body: { cancelled: [] } });
   });
+
+  it("a run survives a SIGKILLed scheduler: the restarted one rebuilds it from the database and finishes it, each node run once", async () => {
+    const { pipeline } = await api.ok("POST", "/pipelines", { title: "Restart" });
+    const P = pipeline.id;
+    await videoAsset(P, "a");
+    await merge(P, "m1", ["a", "a"]);
+    await merge(P, "m2", ["m1", "a"]);
+    const res = await api.call("POST", `/pipelines/${P}/execute`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const scheduler = stack.services.get("scheduler")!;
+    scheduler.kill("SIGKILL");
+    await scheduler.exited;
+    // "a" completes while no scheduler is there to see it; nothing else can start.
+    await api.waitForStatus(P, "a", ["completed"], 60_000);
+    expect((await api.node(P, "m1")).status).toBe("pending");
+
+    await stack.start("scheduler");
+    const run = await waitForRun(P, res.body.run_id);
+    expect(run).toMatchObject({ status: "completed", metadata: { counts: { completed: 3 } } });
+    for (const id of ["a", "m1", "m2"]) {
+      expect((await api.node(P, id)).metadata).toMatchObject({ jobId: `${res.body.run_id}-${id}`, runId: res.body.run_id, retries: 0 });
+    }
+    expect(stack.services.get("scheduler")!.logs.some((l) => l.msg === "run resumed" && l.runId === res.body.run_id)).toBe(true);
+  });
 });
