@@ -2,11 +2,10 @@
  * The vertical slice end to end, through HTTP only, with the five services as real processes on the
  * machine's Postgres, NATS and ffmpeg (acceptance 2-5 of the core issue).
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestBus, createTestDatabase, openSse, startStack, type Stack, type TestBus, type TestDatabase } from "@vp/testkit";
+import { openSse, startTestStack, type Stack, type TestBus, type TestDatabase, type TestStack } from "@vp/testkit";
 import { client, createCompletedClips, ffmpegProcessesUnder, ffprobeDuration, type Client } from "./helpers";
 
 let db: TestDatabase;
@@ -15,25 +14,16 @@ let stack: Stack;
 let api: Client;
 let scratch: string;
 
+let fixture: TestStack;
+
 beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), "vp-e2e-"));
-  db = await createTestDatabase();
-  bus = await createTestBus({ jobAckWaitMs: 3000 });
-  stack = await startStack({
-    databaseAdminUrl: db.adminUrl,
-    namespace: bus.topology.namespace,
-    storageRoot: join(scratch, "storage"),
-    workRoot: join(scratch, "work"),
-    env: { JOB_ACK_WAIT_MS: "3000" },
-  });
+  fixture = await startTestStack({ prefix: "vp-e2e-", jobAckWaitMs: 3000 });
+  ({ db, bus, stack, scratch } = fixture);
   api = client(stack.baseUrl);
 });
 
 afterAll(async () => {
-  await stack?.stop();
-  await bus?.cleanup();
-  await db?.drop();
-  await rm(scratch, { recursive: true, force: true });
+  await fixture?.cleanup();
 });
 
 const statusChanges = (events: { event: string; data: unknown }[], nodeId: string) => {

@@ -4,11 +4,8 @@
  * notices the stopped heartbeat and publishes the job again; a node that keeps losing its executor fails
  * with the reason.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestBus, createTestDatabase, insertNodeFixture, insertPipelineFixture, startStack, type Stack, type TestBus, type TestDatabase } from "@vp/testkit";
+import { insertNodeFixture, insertPipelineFixture, startTestStack, type Stack, type TestBus, type TestDatabase, type TestStack } from "@vp/testkit";
 import { client, createCompletedClips, ffmpegProcessesUnder, type Client } from "./helpers";
 
 let db: TestDatabase;
@@ -17,26 +14,16 @@ let stack: Stack;
 let api: Client;
 let scratch: string;
 
+let fixture: TestStack;
+
 beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), "vp-reconcile-"));
-  db = await createTestDatabase();
-  bus = await createTestBus({ jobAckWaitMs: 3000 });
-  stack = await startStack({
-    databaseAdminUrl: db.adminUrl,
-    namespace: bus.topology.namespace,
-    storageRoot: join(scratch, "storage"),
-    workRoot: join(scratch, "work"),
-    env: { JOB_ACK_WAIT_MS: "3000", STALLED_AFTER_MS: "4000", RECONCILE_INTERVAL_MS: "500", MAX_NODE_ATTEMPTS: "3" },
-    services: ["state-writer", "scheduler", "executor-ffmpeg", "gateway"],
-  });
+  fixture = await startTestStack({ prefix: "vp-reconcile-", jobAckWaitMs: 3000, env: { STALLED_AFTER_MS: "4000", RECONCILE_INTERVAL_MS: "500", MAX_NODE_ATTEMPTS: "3" }, services: ["state-writer", "scheduler", "executor-ffmpeg", "gateway"] });
+  ({ db, bus, stack, scratch } = fixture);
   api = client(stack.baseUrl);
 });
 
 afterAll(async () => {
-  await stack?.stop();
-  await bus?.cleanup();
-  await db?.drop();
-  await rm(scratch, { recursive: true, force: true });
+  await fixture?.cleanup();
 });
 
 describe("reconciler", () => {

@@ -6,3 +6,4 @@ export * from "./processes";
 export * from "./containers";
 export * from "./fakes";
 export * from "./otlp";
+export * from "./stack";
