@@ -4,12 +4,11 @@
  * node that names a paid provider fails with "<PROVIDER>_API_KEY is not configured". Nothing leaves this machine.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestBus, createTestDatabase, openSse, startStack, type Stack, type TestBus, type TestDatabase } from "@vp/testkit";
+import { openSse, type Stack, type TestBus, type TestDatabase, startTestStack, type TestStack } from "@vp/testkit";
 import { runAiDemo, AI_DEMO_SCRIPT } from "../../scripts/demo-ai";
 import { client, type Client } from "./helpers";
 
@@ -24,25 +23,16 @@ let scratch: string;
 /** No key, whatever the developer's shell exports: an empty variable counts as not configured. */
 const NO_KEYS = { HEYGEN_API_KEY: "", ELEVENLABS_API_KEY: "", GEMINI_API_KEY: "", VEO_API_KEY: "", RUNWAY_API_KEY: "" };
 
+let fixture: TestStack;
+
 beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), "vp-e2e-ai-local-"));
-  db = await createTestDatabase();
-  bus = await createTestBus({ jobAckWaitMs: 5000 });
-  stack = await startStack({
-    databaseAdminUrl: db.adminUrl,
-    namespace: bus.topology.namespace,
-    storageRoot: join(scratch, "storage"),
-    workRoot: join(scratch, "work"),
-    env: { JOB_ACK_WAIT_MS: "5000", ...NO_KEYS },
-  });
+  fixture = await startTestStack({ prefix: "vp-e2e-ai-local-", jobAckWaitMs: 5000, env: NO_KEYS });
+  ({ db, bus, stack, scratch } = fixture);
   api = client(stack.baseUrl);
 });
 
 afterAll(async () => {
-  await stack?.stop();
-  await bus?.cleanup();
-  await db?.drop();
-  await rm(scratch, { recursive: true, force: true });
+  await fixture?.cleanup();
 });
 
 /** ffprobe of the bytes the gateway serves for a node's output. */

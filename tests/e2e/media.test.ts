@@ -3,13 +3,12 @@
  * local storage and this machine's ffmpeg and Chromium, driven through HTTP and SSE only.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { audioLevel, makeSpeechClip, makeTestClip, streamSummary, type TestClipOptions } from "@vp/media";
-import { createTestBus, createTestDatabase, openSse, startStack, type SseEvent, type Stack, type TestBus, type TestDatabase } from "@vp/testkit";
+import { openSse, type SseEvent, type Stack, type TestBus, type TestDatabase, startTestStack, type TestStack } from "@vp/testkit";
 import { client, type Client } from "./helpers";
 
 const exec = promisify(execFile);
@@ -20,25 +19,16 @@ let stack: Stack;
 let api: Client;
 let scratch: string;
 
+let fixture: TestStack;
+
 beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), "vp-e2e-media-"));
-  db = await createTestDatabase();
-  bus = await createTestBus({ jobAckWaitMs: 5000 });
-  stack = await startStack({
-    databaseAdminUrl: db.adminUrl,
-    namespace: bus.topology.namespace,
-    storageRoot: join(scratch, "storage"),
-    workRoot: join(scratch, "work"),
-    env: { JOB_ACK_WAIT_MS: "5000" },
-  });
+  fixture = await startTestStack({ prefix: "vp-e2e-media-", jobAckWaitMs: 5000 });
+  ({ db, bus, stack, scratch } = fixture);
   api = client(stack.baseUrl);
 });
 
 afterAll(async () => {
-  await stack?.stop();
-  await bus?.cleanup();
-  await db?.drop();
-  await rm(scratch, { recursive: true, force: true });
+  await fixture?.cleanup();
 });
 
 /** Uploads a file as an asset node and runs its ingest to completion. */

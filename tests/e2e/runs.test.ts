@@ -2,12 +2,11 @@
  * Pipeline runs end to end (issue 6), through HTTP only, with the five services as processes: run all with a
  * failing branch, run to here on a chain of 4, and one 422 listing every graph problem before anything runs.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTestClip } from "@vp/media";
-import { createTestBus, createTestDatabase, insertNodeFixture, openSse, startStack, type Stack, type TestBus, type TestDatabase } from "@vp/testkit";
+import { insertNodeFixture, openSse, type Stack, type TestBus, type TestDatabase, startTestStack, type TestStack } from "@vp/testkit";
 import { client, ffmpegProcessesUnder, type Client } from "./helpers";
 
 let db: TestDatabase;
@@ -17,17 +16,11 @@ let api: Client;
 let scratch: string;
 let clip: Uint8Array;
 
+let fixture: TestStack;
+
 beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), "vp-e2e-runs-"));
-  db = await createTestDatabase();
-  bus = await createTestBus({ jobAckWaitMs: 3000 });
-  stack = await startStack({
-    databaseAdminUrl: db.adminUrl,
-    namespace: bus.topology.namespace,
-    storageRoot: join(scratch, "storage"),
-    workRoot: join(scratch, "work"),
-    env: { JOB_ACK_WAIT_MS: "3000" },
-  });
+  fixture = await startTestStack({ prefix: "vp-e2e-runs-", jobAckWaitMs: 3000 });
+  ({ db, bus, stack, scratch } = fixture);
   api = client(stack.baseUrl);
   const path = join(scratch, "clip.mp4");
   await makeTestClip({ path, durationSeconds: 1, width: 160, height: 120, fps: 15, audio: true });
@@ -35,10 +28,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stack?.stop();
-  await bus?.cleanup();
-  await db?.drop();
-  await rm(scratch, { recursive: true, force: true });
+  await fixture?.cleanup();
 });
 
 /** A video asset with an uploaded file, not executed (a run executes it). */
