@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Id } from "./ids";
 import { NodeStatus, NodeType } from "./node-types";
-import { NodeMetadata, NodeOutput, SerializedNodeSchema } from "./state";
+import { CacheKey, NodeMetadata, NodeOutput, SerializedNodeSchema } from "./state";
 
 /**
  * Every message on the bus. Wire schemas carry `v` and never use `.transform()`.
@@ -124,6 +124,22 @@ export const TransitionRequest = z.discriminatedUnion("kind", [
     jobId: z.string().min(1),
     /** The run dispatching the node, recorded as metadata.runId (absent for a single execute). */
     runId: z.string().min(1).optional(),
+    /** The node's cache key (packages/flow-graph cache-key), recorded as metadata.cacheKey: its result fills the cache. */
+    cacheKey: CacheKey.optional(),
+  }),
+  /**
+   * pending -> completed from the cache entry `cacheKey` (a run found the node's result already made, here or in
+   * another pipeline): output copied, metadata.cached / cachedFrom / costSaved, cost 0. Rejected "not_found"
+   * when there is no such entry (the caller then claims and dispatches as usual).
+   */
+  z.object({
+    v: z.literal(1),
+    kind: z.literal("complete-from-cache"),
+    pipelineId: Id,
+    nodeId: Id,
+    cacheKey: CacheKey,
+    jobId: z.string().min(1),
+    runId: z.string().min(1),
   }),
   /**
    * pending / queued -> cancelled with metadata.error = reason (a run cancelling a failed node's dependants);
@@ -142,8 +158,12 @@ export const TransitionRequest = z.discriminatedUnion("kind", [
     /** Stable per decision (the run or the cancel command): the committed event's id derives from it. */
     requestId: z.string().min(1),
   }),
-  /** failed / cancelled -> pending, the previous error kept in metadata.history (a run or a retry). */
-  z.object({ v: z.literal(1), kind: z.literal("reset"), pipelineId: Id, nodeId: Id, requestId: z.string().min(1) }),
+  /**
+   * failed / cancelled -> pending, the previous error kept in metadata.history (a run or a retry). With `stale`,
+   * completed -> pending too: its config or an input's output changed since it ran (its cache key moved), so a
+   * run makes it again; the previous output's key and cache key go to metadata.history.
+   */
+  z.object({ v: z.literal(1), kind: z.literal("reset"), pipelineId: Id, nodeId: Id, requestId: z.string().min(1), stale: z.boolean().optional() }),
   z.object({
     v: z.literal(1),
     kind: z.literal("claim-running"),
@@ -209,8 +229,10 @@ export const RunCommand = z.object({
   targetNodeId: Id.optional(),
   /** Retry: targetNodeId must be failed or cancelled; it is reset to pending (history kept) and run. */
   retry: z.boolean().optional(),
-  /** With retry: the target's dependants that are not completed run after it. */
+  /** With retry: the target's dependants run after it (completed ones again when their inputs changed). */
   downstream: z.boolean().optional(),
+  /** Bypass the cache: every member executes (results still refresh the cache). */
+  force: z.boolean().optional(),
   requestedAt: z.string(),
 });
 export type RunCommand = z.infer<typeof RunCommand>;
@@ -254,9 +276,34 @@ export const GraphProblem = z.object({ nodeId: z.string(), slot: z.string().opti
 export type GraphProblem = z.infer<typeof GraphProblem>;
 
 /** Scheduler -> gateway: the run was recorded and its first nodes dispatched, or why nothing runs. */
+/** One member's estimate before a run: what it may cost, and whether the cache already holds its result. */
+export const NodeEstimate = z.object({
+  nodeId: z.string(),
+  type: NodeType,
+  /** US dollars if it executes (0 for local work and for members found in the cache or up to date). */
+  estimatedCost: z.number().nonnegative(),
+  /** "execute": will run; "cached": its result is in the cache; "up-to-date": completed and unchanged. */
+  source: z.enum(["execute", "cached", "up-to-date"]),
+  /** What a cached member cost when it was made (not paid again). */
+  costSaved: z.number().nonnegative().optional(),
+});
+export type NodeEstimate = z.infer<typeof NodeEstimate>;
+
+/** A run's estimate (run metadata.estimate; the budget check compares estimatedTotalCost with maxCost). */
+export const RunEstimate = z.object({
+  estimatedTotalCost: z.number().nonnegative(),
+  /** The pipeline's config.maxCost, null when it has none. */
+  maxCost: z.number().nonnegative().nullable(),
+  withinBudget: z.boolean(),
+  /** Sum of the cached members' costSaved. */
+  costSaved: z.number().nonnegative(),
+  nodes: z.array(NodeEstimate),
+});
+export type RunEstimate = z.infer<typeof RunEstimate>;
+
 export const RunVerdict = z.discriminatedUnion("ok", [
-  z.object({ ok: z.literal(true), runId: z.string(), nodeIds: z.array(z.string()) }),
-  z.object({ ok: z.literal(false), reason: z.string(), problems: z.array(GraphProblem).optional() }),
+  z.object({ ok: z.literal(true), runId: z.string(), nodeIds: z.array(z.string()), estimate: RunEstimate.optional() }),
+  z.object({ ok: z.literal(false), reason: z.string(), problems: z.array(GraphProblem).optional(), estimate: RunEstimate.optional() }),
 ]);
 export type RunVerdict = z.infer<typeof RunVerdict>;
 
@@ -270,6 +317,8 @@ export const RunRequest = z.discriminatedUnion("kind", [
     runKind: z.enum(["all", "upstream", "retry"]),
     targetNodeId: Id.optional(),
     nodeIds: z.array(Id),
+    /** Written to the run's metadata.estimate and the pipeline's metadata.estimatedTotalCost before dispatch. */
+    estimate: RunEstimate.optional(),
   }),
   z.object({
     v: z.literal(1),

@@ -25,6 +25,8 @@ export function pathId(value: string | undefined, what: "Pipeline" | "Node"): st
 const SafeName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export const PipelineConfig = z.strictObject({
+  /** Budget in US dollars: a run whose estimate exceeds it is refused (422 with the per-node estimate). null: none. */
+  maxCost: z.number().nonnegative().max(1_000_000).nullable().optional(),
   storage: z
     .strictObject({
       bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be a valid S3 bucket name").optional(),
