@@ -1,4 +1,4 @@
-import type { NodePosition, NodeType, PipelineDocument, SerializedNode, SerializedPipeline } from "@vp/contracts";
+import type { GraphProblem, NodePosition, NodeType, PipelineDocument, RunEstimate, RunRecord, SerializedNode, SerializedPipeline } from "@vp/contracts";
 import type { DocumentProblem } from "@vp/flow-graph";
 
 /** A node as the API serializes it, with the editor's canvas position. */
@@ -14,6 +14,10 @@ export interface NodeCounts {
   cancelled: number;
 }
 
+/** 200 (started, with the estimate once the scheduler reports it) or 202 (accepted; the verdict was late). */
+export type RunStarted = { status: "running"; run_id: string; node_ids: string[]; estimate?: RunEstimate } | { status: "accepted"; run_id: string };
+export type CancelAnswer = { status: "cancelled"; cancelled: string[] } | { status: "accepted" };
+
 export type ListedPipeline = SerializedPipeline & { node_counts?: NodeCounts };
 
 /** A failed call to the gateway, with the reason to show. `status` 0 means the gateway was unreachable. */
@@ -22,6 +26,8 @@ export class ApiError extends Error {
     readonly status: number,
     message: string,
     readonly problems?: Array<DocumentProblem & { text?: string }>,
+    /** The whole JSON answer (a refused run's `estimate`, say). */
+    readonly body?: unknown,
   ) {
     super(message);
     this.name = "ApiError";
@@ -59,7 +65,7 @@ export function createApi(gatewayUrl: string) {
     }
     if (!response.ok) {
       const payload = json as { error?: string; problems?: ApiError["problems"] } | undefined;
-      throw new ApiError(response.status, payload?.error ?? `The gateway answered ${response.status} ${response.statusText}`, payload?.problems);
+      throw new ApiError(response.status, payload?.error ?? `The gateway answered ${response.status} ${response.statusText}`, payload?.problems, json);
     }
     return json as T;
   }
@@ -94,6 +100,24 @@ export function createApi(gatewayUrl: string) {
     deleteNode: (pipelineId: string, nodeId: string) => request<void>("DELETE", nodePath(pipelineId, nodeId)),
     executeNode: (pipelineId: string, nodeId: string) =>
       request<{ status: "queued" | "accepted"; job_id: string }>("POST", `${nodePath(pipelineId, nodeId)}/execute`),
+
+    // Runs (issue 6): run all, run to here, retry, cancel, history, estimate and budget.
+    runAll: (pipelineId: string, options: { force?: boolean } = {}) =>
+      request<RunStarted>("POST", `/pipelines/${encodeURIComponent(pipelineId)}/execute`, options.force ? { force: true } : undefined),
+    runToHere: (pipelineId: string, nodeId: string, options: { force?: boolean } = {}) =>
+      request<RunStarted>("POST", `${nodePath(pipelineId, nodeId)}/execute`, { upstream: true, ...(options.force ? { force: true } : {}) }),
+    retryNode: (pipelineId: string, nodeId: string, options: { downstream?: boolean; force?: boolean } = {}) =>
+      request<RunStarted>("POST", `${nodePath(pipelineId, nodeId)}/retry`, {
+        ...(options.downstream ? { downstream: true } : {}),
+        ...(options.force ? { force: true } : {}),
+      }),
+    cancelPipeline: (pipelineId: string) => request<CancelAnswer>("POST", `/pipelines/${encodeURIComponent(pipelineId)}/cancel`),
+    cancelNode: (pipelineId: string, nodeId: string) => request<CancelAnswer>("POST", `${nodePath(pipelineId, nodeId)}/cancel`),
+    listRuns: (pipelineId: string, limit = 20) => request<{ runs: RunRecord[] }>("GET", `/pipelines/${encodeURIComponent(pipelineId)}/runs?limit=${limit}`),
+    estimate: (pipelineId: string, options: { force?: boolean } = {}) =>
+      request<{ estimate: RunEstimate; problems: GraphProblem[] }>("GET", `/pipelines/${encodeURIComponent(pipelineId)}/estimate${options.force ? "?force=true" : ""}`),
+    setBudget: (pipelineId: string, maxCost: number | null) =>
+      request<{ pipeline: SerializedPipeline }>("PATCH", `/pipelines/${encodeURIComponent(pipelineId)}`, { config: { maxCost } }),
 
     outputUrl: (pipelineId: string, nodeId: string, version?: string) =>
       `${root}${nodePath(pipelineId, nodeId)}/output${version ? `?v=${encodeURIComponent(version)}` : ""}`,
