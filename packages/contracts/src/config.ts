@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { NodeType } from "./node-types";
 import { MediaType } from "./node-types";
+import { MediaFacts } from "./state";
 
 /**
  * Config schemas per node type. Strict: an unknown key is a mistake the producer should hear about,
@@ -140,6 +141,11 @@ export type RenderCodeConfig = z.infer<typeof RenderCodeConfig>;
  * `config` is the node's own config, checked with the node type's schema on both sides.
  */
 const StorageKeyField = z.string().min(1).max(512);
+/**
+ * Probe facts of input files by their key, from the upstream nodes' stored outputs (optional; additive): the
+ * function then does not probe those inputs again. A key without complete facts is probed as before.
+ */
+const InputFacts = z.record(StorageKeyField, MediaFacts);
 
 export const VideoMergerEvent = z.strictObject({
   /** The segments, in play order. */
@@ -150,6 +156,7 @@ export const VideoMergerEvent = z.strictObject({
   width: z.number().int().min(16).max(7680).optional(),
   height: z.number().int().min(16).max(4320).optional(),
   fps: z.number().min(1).max(120).optional(),
+  input_facts: InputFacts.optional(),
 });
 export type VideoMergerEvent = z.infer<typeof VideoMergerEvent>;
 
@@ -158,6 +165,7 @@ export const AudioMixerEvent = z.strictObject({
   audio_key: StorageKeyField,
   output_key: StorageKeyField,
   config: MixAudioConfig.optional(),
+  input_facts: InputFacts.optional(),
 });
 export type AudioMixerEvent = z.infer<typeof AudioMixerEvent>;
 
@@ -166,6 +174,7 @@ export const VideoComposerEvent = z.strictObject({
   overlay_keys: z.array(StorageKeyField).min(1).max(8),
   output_key: StorageKeyField,
   config: ComposeVideoConfig.optional(),
+  input_facts: InputFacts.optional(),
 });
 export type VideoComposerEvent = z.infer<typeof VideoComposerEvent>;
 
@@ -181,6 +190,8 @@ export const LambdaMediaResult = z.looseObject({
   video_codec: z.string().optional(),
   audio_codec: z.string().optional(),
   strategy: z.enum(["copy", "reencode"]).optional(),
+  /** The output's probe facts, stored in the node's output for the nodes after it (additive). */
+  facts: MediaFacts.optional(),
 });
 export type LambdaMediaResult = z.infer<typeof LambdaMediaResult>;
 

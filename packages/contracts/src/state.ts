@@ -19,8 +19,42 @@ export const NodeOutput = z.looseObject({
   contentType: z.string().optional(),
   /** sha256 of the stored file's bytes (added by the executor runtime): inputs enter their dependants' cache keys by content. */
   contentHash: CacheKey.optional(),
+  /**
+   * More of what ffprobe saw when the file was made (additive; older outputs lack them): the facts a node
+   * reading this output needs to choose stream copy or re-encode without probing the file again.
+   */
+  formatName: z.string().optional(),
+  videoProfile: z.string().optional(),
+  pixFmt: z.string().optional(),
+  /** Frames per second of the video stream (0 when unknown). */
+  fps: z.number().nonnegative().optional(),
+  videoTimeBase: z.string().optional(),
+  sampleRate: z.number().int().nonnegative().optional(),
+  audioChannels: z.number().int().nonnegative().optional(),
+  audioChannelLayout: z.string().optional(),
 });
 export type NodeOutput = z.infer<typeof NodeOutput>;
+
+/** The probe facts of a stored media file, as its producing node recorded them in its output (MediaFacts of @vp/media). */
+export const MediaFacts = z.object(
+  NodeOutput.pick({
+    duration: true,
+    size: true,
+    width: true,
+    height: true,
+    videoCodec: true,
+    audioCodec: true,
+    formatName: true,
+    videoProfile: true,
+    pixFmt: true,
+    fps: true,
+    videoTimeBase: true,
+    sampleRate: true,
+    audioChannels: true,
+    audioChannelLayout: true,
+  }).shape,
+);
+export type MediaFacts = z.infer<typeof MediaFacts>;
 
 /** The metadata column of a node (seeds: `{ startedAt, completedAt, jobId, cost, retries, error }`). */
 export const NodeMetadata = z.looseObject({
