@@ -2,6 +2,7 @@ import { rm } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { MediaError } from "./errors";
 import { fileArg, inputArgs } from "./paths";
+import { probeInput, type MediaFacts } from "./facts";
 import { probe, type ProbeResult } from "./probe";
 import { runFfmpeg, type MediaLogger } from "./run";
 
@@ -55,7 +56,9 @@ export interface ComposeVideoOptions {
   output: string;
   /** A directory owned by this run (ffmpeg's cwd and pid file). */
   workDir: string;
-  probes?: { background?: ProbeResult; overlays?: readonly ProbeResult[] };
+  probes?: { background?: ProbeResult; overlays?: readonly (ProbeResult | undefined)[] };
+  /** What the inputs' producers stored about them (their node outputs): used instead of probing where complete. */
+  facts?: { background?: MediaFacts; overlays?: readonly (MediaFacts | undefined)[] };
   signal?: AbortSignal;
   onProgress?: (percent: number) => void;
   timeoutMs?: number;
@@ -225,9 +228,10 @@ export async function composeVideo(options: ComposeVideoOptions): Promise<Compos
   if (overlays.length === 0) throw new MediaError("compose-video needs at least one overlay");
   if (overlays.length > MAX_OVERLAYS) throw new MediaError(`compose-video takes at most ${MAX_OVERLAYS} overlays`);
   if (options.probes?.overlays && options.probes.overlays.length !== overlays.length) throw new MediaError("probes must match overlays one to one");
+  if (options.facts?.overlays && options.facts.overlays.length !== overlays.length) throw new MediaError("facts must match overlays one to one");
   const [pb, ...po] = await Promise.all([
-    options.probes?.background ?? probe(background, { signal }),
-    ...overlays.map((o, i) => options.probes?.overlays?.[i] ?? probe(o, { signal })),
+    options.probes?.background ?? probeInput(background, options.facts?.background, { signal }),
+    ...overlays.map((o, i) => options.probes?.overlays?.[i] ?? probeInput(o, options.facts?.overlays?.[i], { signal })),
   ]);
   const bg = pb!.video;
   if (!bg) throw new MediaError("the background has no video stream");

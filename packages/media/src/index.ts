@@ -21,6 +21,16 @@ export {
   type MergeStrategy,
   type ReencodeTarget,
 } from "./merge";
+export {
+  probeInput,
+  probeOfFacts,
+  factsOfProbe,
+  describeCopiedOutput,
+  MP4_FORMAT_NAME,
+  type MediaFacts,
+} from "./facts";
+export { readMp4Header, type Mp4Header } from "./mp4";
+export { watchFfprobe, type FfprobeWatch } from "./probe-watch";
 export { makeTestClip, makeSpeechClip, type TestClipOptions, type SpeechClipOptions } from "./clips";
 export { reapOrphans, type ReapResult } from "./reap";
 export { fileArg, inputArgs, concatLine, concatList, SAFE_FILE_NAME, SAFE_INPUT_FORMATS } from "./paths";

@@ -2,6 +2,7 @@ import { rm, symlink, writeFile } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { FfmpegError, MediaError } from "./errors";
 import { concatList, fileArg, inputArgs, SAFE_FILE_NAME } from "./paths";
+import { describeCopiedOutput, probeInput, type MediaFacts } from "./facts";
 import { probe, type ProbeResult } from "./probe";
 import { runFfmpeg, type MediaLogger } from "./run";
 
@@ -27,7 +28,9 @@ export interface MergeVideosOptions {
   timeoutMs?: number;
   logger?: MediaLogger;
   /** probe() of each input, when the caller already has them (saves probing again). */
-  probes?: readonly ProbeResult[];
+  probes?: readonly (ProbeResult | undefined)[];
+  /** What each input's producer stored about it (its node output): used instead of probing where complete (probeInput). */
+  facts?: readonly (MediaFacts | undefined)[];
 }
 
 export interface MergeVideosResult {
@@ -60,6 +63,8 @@ export function compatible(probes: readonly ProbeResult[]): boolean {
     if (!v) return false;
     if (v.codec !== first.video!.codec || v.width !== first.video!.width || v.height !== first.video!.height) return false;
     if (v.pixFmt !== first.video!.pixFmt || Math.abs(v.fps - first.video!.fps) > 0.01) return false;
+    // The concat demuxer keeps the first file's codec parameters: another profile's frames may not decode with them.
+    if ((v.profile ?? "") !== (first.video!.profile ?? "")) return false;
     if (Boolean(a) !== Boolean(first.audio)) return false;
     if (a && first.audio) {
       if (a.codec !== first.audio.codec || a.sampleRate !== first.audio.sampleRate || a.channels !== first.audio.channels) return false;
@@ -180,8 +185,9 @@ export async function mergeVideos(options: MergeVideosOptions): Promise<MergeVid
   if (inputs.length === 0) throw new MediaError("nothing to merge: no inputs");
 
   if (options.probes && options.probes.length !== inputs.length) throw new MediaError("probes must match inputs one to one");
-  // Probed side by side: each ffprobe is mostly process start-up.
-  const probes = await Promise.all(inputs.map((input, i) => options.probes?.[i] ?? probe(input, { signal })));
+  if (options.facts && options.facts.length !== inputs.length) throw new MediaError("facts must match inputs one to one");
+  // Probed side by side where the facts are not known: each ffprobe is mostly process start-up.
+  const probes = await Promise.all(inputs.map((input, i) => options.probes?.[i] ?? probeInput(input, options.facts?.[i], { signal })));
   probes.forEach((p, i) => {
     if (!p.video) throw new MediaError(`input ${i + 1} (${basename(inputs[i]!)}) has no video stream`);
   });
@@ -195,6 +201,7 @@ export async function mergeVideos(options: MergeVideosOptions): Promise<MergeVid
   let strategy: MergeStrategy = mode === "auto" && compatible(probes) ? "copy" : "reencode";
   /** The concat list and links: removed again when the merge fails, so a failed run leaves only its inputs. */
   const generated: string[] = [];
+  let result: ProbeResult;
   try {
     if (strategy === "copy") {
       const listPath = join(workDir, "concat.txt");
@@ -214,9 +221,16 @@ export async function mergeVideos(options: MergeVideosOptions): Promise<MergeVid
       logger?.debug({ target, inputs: inputs.length, totalSeconds }, "re-encoding segments");
       await run(buildReencodeArgs(inputs, probes, target, output));
     }
+    // A copy's streams are the first input's, so the output needs no ffprobe (~0.1 s, as much as the copy
+    // of a short clip); an encode's are whatever the encoder chose, so it is probed.
+    const first = probes[0]!;
+    result =
+      strategy === "copy"
+        ? await describeCopiedOutput(output, { video: first.video, audio: hasAudio ? first.audio : undefined }, totalSeconds, { signal })
+        : await probe(output, { signal });
   } catch (error) {
     await Promise.all([output, ...generated].map((path) => rm(path, { force: true })));
     throw error;
   }
-  return { strategy, probe: await probe(output, { signal }), cpuSeconds };
+  return { strategy, probe: result, cpuSeconds };
 }

@@ -2,6 +2,7 @@ import { rm } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { MediaError } from "./errors";
 import { fileArg, inputArgs } from "./paths";
+import { describeCopiedOutput, probeInput, type MediaFacts } from "./facts";
 import { probe, type ProbeResult } from "./probe";
 import { runFfmpeg, type MediaLogger } from "./run";
 
@@ -29,6 +30,8 @@ export interface MixAudioOptions {
   originalGain?: number;
   /** probe() of the inputs when the caller already has them. */
   probes?: { video?: ProbeResult; audio?: ProbeResult };
+  /** What the inputs' producers stored about them (their node outputs): used instead of probing where complete. */
+  facts?: { video?: MediaFacts; audio?: MediaFacts };
   signal?: AbortSignal;
   onProgress?: (percent: number) => void;
   timeoutMs?: number;
@@ -52,6 +55,8 @@ export interface MixPlan {
 }
 
 const secs = (n: number) => n.toFixed(6);
+/** The audio stream buildMixAudioArgs encodes. */
+const MIXED_AUDIO = { codec: "aac", sampleRate: AUDIO_RATE, channels: 2, channelLayout: "stereo" } as const;
 const audioFormat = `aresample=${AUDIO_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo`;
 
 /** Checks the streams and decides durations and codecs; throws MediaError with the reason a producer can act on. */
@@ -105,12 +110,13 @@ export async function mixAudio(options: MixAudioOptions): Promise<MixAudioResult
   const { video, audio, output, signal, onProgress, timeoutMs, logger } = options;
   const workDir = resolve(options.workDir);
   const [pv, pa] = await Promise.all([
-    options.probes?.video ?? probe(video, { signal }),
-    options.probes?.audio ?? probe(audio, { signal }),
+    options.probes?.video ?? probeInput(video, options.facts?.video, { signal }),
+    options.probes?.audio ?? probeInput(audio, options.facts?.audio, { signal }),
   ]);
   const plan = planMix(pv, pa, options);
   logger?.debug({ plan, video: basename(video), audio: basename(audio) }, "mixing audio");
   let cpuSeconds: number;
+  let result: ProbeResult;
   try {
     ({ cpuSeconds } = await runFfmpeg(buildMixAudioArgs(video, audio, plan, output), {
       signal,
@@ -120,9 +126,13 @@ export async function mixAudio(options: MixAudioOptions): Promise<MixAudioResult
       workDir,
       logger,
     }));
+    // A copied video and an audio encoded with fixed settings are known streams: no ffprobe of the output.
+    result = plan.copyVideo
+      ? await describeCopiedOutput(output, { video: pv.video, audio: MIXED_AUDIO }, plan.targetSeconds, { signal })
+      : await probe(output, { signal });
   } catch (error) {
     await rm(output, { force: true });
     throw error;
   }
-  return { probe: await probe(output, { signal }), targetSeconds: plan.targetSeconds, videoCopied: plan.copyVideo, cpuSeconds };
+  return { probe: result, targetSeconds: plan.targetSeconds, videoCopied: plan.copyVideo, cpuSeconds };
 }

@@ -7,6 +7,8 @@ import { scrubPaths, stderrTail } from "./run";
 
 export interface VideoStreamInfo {
   codec: string;
+  /** The codec's profile ("High", "Constrained Baseline"), when ffprobe names one. */
+  profile?: string;
   width: number;
   height: number;
   /** Frames per second (r_frame_rate, else avg_frame_rate); 0 when ffprobe does not know. */
@@ -41,6 +43,7 @@ export interface ProbeOptions {
 interface FfprobeStream {
   codec_type?: string;
   codec_name?: string;
+  profile?: string;
   width?: number;
   height?: number;
   r_frame_rate?: string;
@@ -90,6 +93,7 @@ export function parseProbeOutput(data: FfprobeOutput, sizeBytes: number): ProbeR
   if (v) {
     result.video = {
       codec: v.codec_name ?? "unknown",
+      ...(v.profile ? { profile: v.profile } : {}),
       width: v.width ?? 0,
       height: v.height ?? 0,
       fps: parseRate(v.r_frame_rate) ?? parseRate(v.avg_frame_rate) ?? 0,
