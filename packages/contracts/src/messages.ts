@@ -319,6 +319,8 @@ export const RunRequest = z.discriminatedUnion("kind", [
     nodeIds: z.array(Id),
     /** Written to the run's metadata.estimate and the pipeline's metadata.estimatedTotalCost before dispatch. */
     estimate: RunEstimate.optional(),
+    /** The run bypasses the cache (metadata.force, read back when a restarted scheduler rebuilds it). */
+    force: z.boolean().optional(),
   }),
   z.object({
     v: z.literal(1),

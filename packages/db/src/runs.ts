@@ -40,19 +40,28 @@ export interface CreateRunInput {
   kind: RunKind;
   targetNodeId?: string;
   nodeIds: string[];
+  /**
+   * Initial run metadata ({ estimate, force }). The pipeline's metadata gets lastRunId and, from the estimate,
+   * estimatedTotalCost.
+   */
+  metadata?: { estimate?: { estimatedTotalCost: number }; force?: boolean } & Record<string, unknown>;
 }
 
 /** State-writer: records a run; the same id again returns the stored run (idempotent). */
 export async function createRun(db: Queryable, input: CreateRunInput): Promise<RunRow> {
   const { rows } = await db.query<RunRow>(
     `WITH ins AS (
-       INSERT INTO video_production_runs (id, pipeline_id, kind, target_node_id, node_ids)
-       VALUES ($1, $2, $3, $4, $5::jsonb)
+       INSERT INTO video_production_runs (id, pipeline_id, kind, target_node_id, node_ids, metadata)
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
        ON CONFLICT (id) DO NOTHING
-       RETURNING ${RUN_COLUMNS})
+       RETURNING ${RUN_COLUMNS}),
+     pipeline AS (
+       UPDATE video_production_pipelines
+       SET metadata = COALESCE(metadata, '{}'::jsonb) || jsonb_strip_nulls(jsonb_build_object('lastRunId', $1::text, 'estimatedTotalCost', $7::numeric))
+       WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))
      SELECT ${RUN_COLUMNS} FROM ins
      UNION ALL SELECT ${RUN_COLUMNS} FROM video_production_runs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ins)`,
-    [input.id, input.pipelineId, input.kind, input.targetNodeId ?? null, JSON.stringify(input.nodeIds)],
+    [input.id, input.pipelineId, input.kind, input.targetNodeId ?? null, JSON.stringify(input.nodeIds), JSON.stringify(input.metadata ?? {}), input.metadata?.estimate?.estimatedTotalCost ?? null],
   );
   return rows[0]!;
 }

@@ -33,6 +33,9 @@ export interface StateResult {
 /** now() as an ISO 8601 UTC string with millisecond precision and a Z, as jsonb. */
 const NOW_ISO = `to_jsonb(to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
 const META = `COALESCE(metadata, '{}'::jsonb)`;
+/** metadata keys of a previous job, dropped when a node starts a new one (history is kept). */
+const DROPPED_ON_NEW_JOB =
+  "{error,startedAt,completedAt,progress,retries,provider,providerJobId,providerJob,estimatedCost,runId,cancelledAt,cancelledBy,cacheKey,cached,cachedFrom,costSaved,attempt,claimId,delivery,heartbeatAt,queuedAt}";
 
 type Decision =
   | {
@@ -70,7 +73,7 @@ async function transition(
   pipelineId: string,
   nodeId: string,
   decide: (node: NodeRow) => Decision,
-  opts: { asyncCommit?: boolean } = {},
+  opts: { asyncCommit?: boolean; afterApply?: (tx: Queryable, after: NodeRow) => Promise<void> } = {},
 ): Promise<StateResult> {
   return withTransaction(db, async (tx) => {
     if (opts.asyncCommit) {
@@ -111,14 +114,16 @@ async function transition(
       // Cannot happen while the row is locked, but never report a write that did not happen.
       return { outcome: "rejected", code: "stale", reason: `Node changed concurrently (${describe(node)})`, node, pipelineMetadata };
     }
+    if (opts.afterApply) await opts.afterApply(tx, after);
     if (after.status !== node.status) pipelineMetadata = await recomputePipelineMetadata(tx, pipelineId);
     return { outcome: "applied", node: after, pipelineMetadata };
   });
 }
 
 /**
- * Recomputes metadata.progress (counts by status) and metadata.totalCost (sum of the nodes'
- * metadata.cost) of a pipeline, merged into its metadata. Returns the new metadata.
+ * Recomputes metadata.progress (counts by status), metadata.totalCost (sum of the nodes' metadata.cost) and
+ * metadata.costSaved (sum of metadata.costSaved: results taken from the cache) of a pipeline, merged into its
+ * metadata. Returns the new metadata.
  */
 export async function recomputePipelineMetadata(db: Queryable, pipelineId: string): Promise<Record<string, unknown>> {
   const { rows } = await db.query<{ metadata: Record<string, unknown> }>(
@@ -127,7 +132,7 @@ export async function recomputePipelineMetadata(db: Queryable, pipelineId: strin
        'progress', jsonb_build_object(
          'completed', c.completed, 'in_progress', c.in_progress, 'pending', c.pending,
          'failed', c.failed, 'queued', c.queued, 'cancelled', c.cancelled, 'total', c.total),
-       'totalCost', c.total_cost)
+       'totalCost', c.total_cost, 'costSaved', c.cost_saved)
      FROM (
        SELECT count(*) FILTER (WHERE status = 'completed') AS completed,
               count(*) FILTER (WHERE status = 'in_progress') AS in_progress,
@@ -137,7 +142,9 @@ export async function recomputePipelineMetadata(db: Queryable, pipelineId: strin
               count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
               count(*) AS total,
               COALESCE(sum(CASE WHEN jsonb_typeof(metadata -> 'cost') = 'number'
-                                THEN (metadata ->> 'cost')::numeric END), 0) AS total_cost
+                                THEN (metadata ->> 'cost')::numeric END), 0) AS total_cost,
+              COALESCE(sum(CASE WHEN jsonb_typeof(metadata -> 'costSaved') = 'number'
+                                THEN (metadata ->> 'costSaved')::numeric END), 0) AS cost_saved
        FROM video_production_nodes WHERE pipeline_id = $1
      ) c
      WHERE p.id = $1
@@ -153,6 +160,8 @@ export interface ClaimQueuedInput {
   jobId: string;
   /** The run dispatching the node (recorded as metadata.runId; dropped when absent). */
   runId?: string;
+  /** The node's cache key (metadata.cacheKey): its completion fills the cache under it. */
+  cacheKey?: string;
 }
 
 /**
@@ -160,17 +169,17 @@ export interface ClaimQueuedInput {
  * attempt 0; the previous run's error, startedAt, completedAt, progress and retries are dropped (a new job).
  * The same jobId again while queued / in_progress / completed -> "already" (idempotent redelivery).
  */
-export function claimQueued(db: Queryable, { pipelineId, nodeId, jobId, runId }: ClaimQueuedInput): Promise<StateResult> {
+export function claimQueued(db: Queryable, { pipelineId, nodeId, jobId, runId, cacheKey }: ClaimQueuedInput): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, (node) => {
     if (node.status === "pending") {
       return {
         kind: "apply",
         set: `status = 'queued',
-              metadata = (${META} - '{error,startedAt,completedAt,progress,retries,provider,providerJobId,providerJob,estimatedCost,runId,cancelledAt,cancelledBy}'::text[])
+              metadata = (${META} - '${DROPPED_ON_NEW_JOB}'::text[])
                          || jsonb_build_object('jobId', $3::text, 'queuedAt', ${NOW_ISO}, 'attempt', 0)
-                         || jsonb_strip_nulls(jsonb_build_object('runId', $4::text))`,
+                         || jsonb_strip_nulls(jsonb_build_object('runId', $4::text, 'cacheKey', $5::text))`,
         guard: `status = 'pending'`,
-        params: [jobId, runId ?? null],
+        params: [jobId, runId ?? null, cacheKey ?? null],
       };
     }
     const sameJob = storedJob(node) === jobId;
@@ -341,7 +350,97 @@ export function completeNode(
         ? `Result of attempt ${attempt} of job ${jobId} rejected: the node is ${node.status} at attempt ${stored}`
         : `Result of attempt ${attempt} of job ${jobId} rejected: the node belongs to ${describe(node)}`,
     };
-  });
+  }, { afterApply: fillCache });
+}
+
+/**
+ * A completed node made under a cache key stores its result there (the newest result of a key wins: a forced
+ * run refreshes it). In the completing transaction, so a result is never completed without being cached.
+ */
+async function fillCache(tx: Queryable, node: NodeRow): Promise<void> {
+  const key = node.metadata?.cacheKey;
+  if (typeof key !== "string" || !node.output || typeof node.output.s3Key !== "string") return;
+  const cost = typeof node.metadata?.cost === "number" ? node.metadata.cost : 0;
+  await tx.query(
+    `INSERT INTO video_production_cache (cache_key, node_type, output, cost, pipeline_id, node_id, run_id, job_id)
+     VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
+     ON CONFLICT (cache_key) DO UPDATE SET output = EXCLUDED.output, cost = EXCLUDED.cost, pipeline_id = EXCLUDED.pipeline_id,
+       node_id = EXCLUDED.node_id, run_id = EXCLUDED.run_id, job_id = EXCLUDED.job_id, created_at = clock_timestamp()`,
+    [key, node.type, JSON.stringify(node.output), cost, node.pipeline_id, node.id, stringOrNull(node.metadata?.runId), stringOrNull(node.metadata?.jobId)],
+  );
+}
+
+const stringOrNull = (v: unknown) => (typeof v === "string" ? v : null);
+
+export interface CacheEntry {
+  cache_key: string;
+  node_type: string;
+  output: Record<string, unknown>;
+  cost: number;
+  pipeline_id: string;
+  node_id: string;
+  run_id: string | null;
+  job_id: string | null;
+  created_at: Date;
+  hits: number;
+}
+
+/** The cache entries among `keys` (scheduler and gateway: reads only). */
+export async function getCacheEntries(db: Queryable, keys: string[]): Promise<Map<string, CacheEntry>> {
+  if (!keys.length) return new Map();
+  const { rows } = await db.query<CacheEntry & { cost: string | number }>(
+    `SELECT cache_key, node_type, output, cost, pipeline_id, node_id, run_id, job_id, created_at, hits
+     FROM video_production_cache WHERE cache_key = ANY($1::varchar[])`,
+    [keys],
+  );
+  return new Map(rows.map((r) => [r.cache_key, { ...r, cost: Number(r.cost) }]));
+}
+
+export interface CompleteFromCacheInput {
+  pipelineId: string;
+  nodeId: string;
+  cacheKey: string;
+  jobId: string;
+  runId: string;
+}
+
+/**
+ * pending -> completed from the cache entry of `cacheKey`: output copied (same stored file), metadata cached,
+ * cachedFrom { pipelineId, nodeId, runId }, cost 0 and costSaved = what the entry cost when it was made; the
+ * entry's hits counted. No entry -> rejected not_found (the caller executes instead). The same job again ->
+ * "already".
+ */
+export async function completeFromCache(db: Queryable, input: CompleteFromCacheInput): Promise<StateResult> {
+  const { pipelineId, nodeId, cacheKey, jobId, runId } = input;
+  const entry = (await getCacheEntries(db, [cacheKey])).get(cacheKey);
+  return transition(
+    db,
+    pipelineId,
+    nodeId,
+    (node) => {
+      if (node.status === "completed" && storedJob(node) === jobId) return { kind: "already" };
+      if (!entry) return { kind: "reject", code: "not_found", reason: `No cached result for key ${cacheKey}` };
+      if (node.status !== "pending") return { kind: "reject", code: "not_ready", reason: `Node not ready (status: ${node.status})` };
+      const cachedFrom = { pipelineId: entry.pipeline_id, nodeId: entry.node_id, runId: entry.run_id };
+      return {
+        kind: "apply",
+        set: `status = 'completed',
+              output = $3::jsonb,
+              metadata = (${META} - '${DROPPED_ON_NEW_JOB}'::text[]) || $4::jsonb
+                         || jsonb_build_object('queuedAt', ${NOW_ISO}, 'completedAt', ${NOW_ISO})`,
+        guard: `status = 'pending'`,
+        params: [
+          JSON.stringify(entry.output),
+          JSON.stringify({ jobId, runId, cacheKey, cached: true, cachedFrom, cost: 0, costSaved: entry.cost, progress: 100 }),
+        ],
+      };
+    },
+    {
+      afterApply: async (tx) => {
+        await tx.query(`UPDATE video_production_cache SET hits = hits + 1, last_hit_at = clock_timestamp() WHERE cache_key = $1`, [cacheKey]);
+      },
+    },
+  );
 }
 
 export interface FailNodeInput {
@@ -518,8 +617,23 @@ export function cancelNode(db: Queryable, { pipelineId, nodeId, reason, by, runI
  * status, error, jobId and time are appended to metadata.history; error, cancellation and progress fields
  * are dropped. Already pending -> "already".
  */
-export function resetNode(db: Queryable, { pipelineId, nodeId }: { pipelineId: string; nodeId: string }): Promise<StateResult> {
+export function resetNode(db: Queryable, { pipelineId, nodeId, stale }: { pipelineId: string; nodeId: string; stale?: boolean }): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, (node) => {
+    if (stale && node.status === "completed") {
+      // Its key moved: the previous result is kept in history (key, file, cost), the output cleared.
+      return {
+        kind: "apply",
+        set: `status = 'pending',
+              output = NULL,
+              metadata = (${META} - '${DROPPED_ON_NEW_JOB}'::text[] - 'cost')
+                         || jsonb_build_object('history', COALESCE(metadata -> 'history', '[]'::jsonb) || jsonb_build_array(
+                              jsonb_build_object('status', status, 'reason', 'stale', 'jobId', metadata -> 'jobId', 'runId', metadata -> 'runId',
+                                                 'cacheKey', metadata -> 'cacheKey', 's3Key', output -> 's3Key', 'cost', metadata -> 'cost',
+                                                 'at', ${NOW_ISO})))`,
+        guard: `status = 'completed'`,
+        params: [],
+      };
+    }
     if (node.status === "failed" || node.status === "cancelled") {
       return {
         kind: "apply",

@@ -182,3 +182,4 @@ export function lookup(nodes: Iterable<GraphNode>): Map<string, GraphNode> {
 export * from "./connection";
 export * from "./document";
 export * from "./pipeline-check";
+export * from "./estimate";

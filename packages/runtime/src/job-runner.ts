@@ -17,6 +17,7 @@ import {
 import { NonRetryableError, publish, request, type Bus, type ConsumeContext } from "@vp/bus";
 import { getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
+import { hashingStorage } from "./content-hash";
 import { metrics, withSpan } from "@vp/telemetry";
 import { ProviderJobConflictError, SupersededError, WorkInputError, type ProviderJobRecord, type WorkFunction } from "./work";
 
@@ -138,9 +139,12 @@ export function createJobRunner(deps: JobRunnerDeps) {
     try {
       logger.info({ type: job.type }, "work started");
       const spanAttributes = { "vp.pipeline.id": job.pipelineId, "vp.node.id": job.nodeId, "vp.job.id": job.jobId, "vp.node.type": job.type, "vp.job.attempt": attempt };
+      const hashing = hashingStorage(storage);
       const result = await withSpan(`job ${job.type}`, { attributes: spanAttributes }, () =>
-        work({ job, attempt, node, inputs, storage, workDir, signal, progress, logger, recordProviderJob }),
+        work({ job, attempt, node, inputs, storage: hashing.storage, workDir, signal, progress, logger, recordProviderJob }),
       );
+      // The bytes' sha256 enters the dependants' cache keys (a result made twice is recognised as the same).
+      if (!result.output.contentHash) result.output.contentHash = await hashing.hashOf(result.output.s3Key);
       const workSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       const completed: JobCompleted = {
         v: 1,

@@ -26,12 +26,12 @@ const reply = (ctx: ConsumeContext, verdict: ExecuteVerdict) => {
 };
 const execute = createExecuteHandler({
   db,
-  claim: (cmd) =>
+  claim: (cmd, cacheKey) =>
     request(
       bus,
       topology.subjects.transition,
       TransitionRequest,
-      { v: 1, kind: "claim-queued", pipelineId: cmd.pipelineId, nodeId: cmd.nodeId, jobId: cmd.jobId },
+      { v: 1, kind: "claim-queued", pipelineId: cmd.pipelineId, nodeId: cmd.nodeId, jobId: cmd.jobId, ...(cacheKey ? { cacheKey } : {}) },
       TransitionReply,
       { timeoutMs: 10_000 },
     ),

@@ -11,7 +11,7 @@ import { optionalBody, startRun } from "./runs";
 import { z } from "zod";
 
 /** Optional body of a node execute: `{ "upstream": true }` runs the node and whatever it needs first. */
-const ExecuteBody = z.strictObject({ upstream: z.boolean().optional() });
+const ExecuteBody = z.strictObject({ upstream: z.boolean().optional(), force: z.boolean().optional() });
 
 /**
  * POST .../nodes/:id/execute. The gateway checks readiness from its read-only view (a fast, clear 422),
@@ -25,7 +25,8 @@ export function executeRoutes(deps: GatewayDeps) {
   app.post("/:id/execute", async (c) => {
     const { pipeline, node } = await requireNode(deps.reader, c);
     const body = await optionalBody(c, ExecuteBody);
-    if (body.upstream) return startRun(deps, c, pipeline.id, node.id);
+    if (body.upstream) return startRun(deps, c, pipeline.id, node.id, undefined, body.force ?? false);
+    if (body.force) throw new HttpError(422, "force applies to runs: send { \"upstream\": true, \"force\": true } (a single execute never uses the cache)");
     const upstream = Object.values(node.inputs).flat();
     const inputs = upstream.length ? (await getNodes(deps.reader, pipeline.id, [...new Set(upstream)])).map(toSerializedNode) : [];
     const nodes = lookup([node, ...inputs] as GraphNode[]);

@@ -3,14 +3,16 @@ import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { CancelCommand, CancelVerdict, HEADERS, RunCommand, RunVerdict } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
-import { listNodes, listRuns, toSerializedRun } from "@vp/db";
-import { checkPipeline, downstreamIds, formatProblems, selectRunMembers, type GraphNode } from "@vp/flow-graph";
+import { getCacheEntries, getPipeline, listNodes, listRuns, toSerializedRun, type Queryable } from "@vp/db";
+import { checkPipeline, formatProblems, type GraphNode } from "@vp/flow-graph";
+import { estimateMembers, maxCostOf, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "../deps";
 import { HttpError } from "../errors";
 import { requireNode, requirePipeline } from "./nodes";
 import { jsonBody } from "../validation";
 
-const RetryBody = z.strictObject({ downstream: z.boolean().optional() });
+const RetryBody = z.strictObject({ downstream: z.boolean().optional(), force: z.boolean().optional() });
+const RunAllBody = z.strictObject({ force: z.boolean().optional() });
 
 /** A JSON body that may be absent (no content): absent is `{}`. */
 export async function optionalBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
@@ -32,18 +34,19 @@ export async function startRun(
   pipelineId: string,
   targetNodeId?: string,
   retry?: { downstream: boolean },
+  force = false,
 ) {
   const rows = await listNodes(deps.reader, pipelineId);
+  const stale = staleNodes(rows as KeyedNode[]);
   if (targetNodeId) {
     const target = rows.find((r) => r.id === targetNodeId);
     if (retry && target && target.status !== "failed" && target.status !== "cancelled") {
       throw new HttpError(422, `Node cannot be retried (status: ${target.status}); only failed or cancelled nodes are`);
     }
-    if (target?.status === "completed") throw new HttpError(422, `Nothing to run: node ${targetNodeId} is already completed`);
+    if (target?.status === "completed" && !stale.has(target.id)) throw new HttpError(422, `Nothing to run: node ${targetNodeId} is already completed`);
   }
-  const targets = targetNodeId ? [targetNodeId, ...(retry?.downstream ? downstreamIds(rows, targetNodeId) : [])] : undefined;
-  const members = selectRunMembers(rows, targets);
-  if (!members.length) throw new HttpError(422, "Nothing to run: every node is completed");
+  const members = runMembers(rows as KeyedNode[], stale, { targetNodeId, retry: retry !== undefined, downstream: retry?.downstream });
+  if (!members.length) throw new HttpError(422, "Nothing to run: the pipeline has no nodes");
   const problems = checkPipeline(rows as GraphNode[], members);
   if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
 
@@ -57,6 +60,7 @@ export async function startRun(
     pipelineId,
     ...(targetNodeId ? { targetNodeId } : {}),
     ...(retry ? { retry: true, downstream: retry.downstream } : {}),
+    ...(force ? { force: true } : {}),
     requestedAt: new Date().toISOString(),
   };
   const ids = { pipelineId, runId, commandId, targetNodeId };
@@ -69,10 +73,26 @@ export async function startRun(
   }
   if (!verdict.ok) {
     deps.logger.info({ ...ids, reason: verdict.reason }, "run refused by scheduler");
-    return c.json({ error: verdict.reason, ...(verdict.problems ? { problems: verdict.problems } : {}) }, 422);
+    return c.json(
+      { error: verdict.reason, ...(verdict.problems ? { problems: verdict.problems } : {}), ...(verdict.estimate ? { estimate: verdict.estimate } : {}) },
+      422,
+    );
   }
   deps.logger.info({ ...ids, members: verdict.nodeIds.length }, "run started");
-  return c.json({ status: "running", run_id: verdict.runId, node_ids: verdict.nodeIds });
+  return c.json({ status: "running", run_id: verdict.runId, node_ids: verdict.nodeIds, ...(verdict.estimate ? { estimate: verdict.estimate } : {}) });
+}
+
+/** What "run all" would cost now (the same computation the scheduler's budget check makes), and the graph's problems. */
+export async function pipelineEstimate(reader: Queryable, pipelineId: string, force: boolean) {
+  const [pipeline, rows] = await Promise.all([getPipeline(reader, pipelineId), listNodes(reader, pipelineId)]);
+  const stale = staleNodes(rows as KeyedNode[]);
+  const members = rows.map((r) => r.id);
+  const estimate = await estimateMembers(rows as KeyedNode[], members, stale, {
+    force,
+    maxCost: maxCostOf(pipeline?.config),
+    costsOf: async (keys) => new Map([...(await getCacheEntries(reader, keys))].map(([k, e]) => [k, e.cost])),
+  });
+  return { estimate, problems: checkPipeline(rows as GraphNode[], members) };
 }
 
 /**
@@ -101,7 +121,18 @@ export function runRoutes(deps: GatewayDeps) {
 
   app.post("/:pipeline_id/execute", async (c) => {
     const pipeline = await requirePipeline(deps.reader, c);
-    return startRun(deps, c, pipeline.id);
+    const body = await optionalBody(c, RunAllBody);
+    return startRun(deps, c, pipeline.id, undefined, undefined, body.force ?? false);
+  });
+
+  /**
+   * GET /pipelines/:pipeline_id/estimate[?force=true]: what "run all" would cost before it starts (per node:
+   * execute with its estimate, cached with the cost saved, or up to date), against the pipeline's maxCost, and
+   * every graph problem node by node.
+   */
+  app.get("/:pipeline_id/estimate", async (c) => {
+    const pipeline = await requirePipeline(deps.reader, c);
+    return c.json(await pipelineEstimate(deps.reader, pipeline.id, c.req.query("force") === "true"));
   });
 
   /**
@@ -112,7 +143,7 @@ export function runRoutes(deps: GatewayDeps) {
   app.post("/:pipeline_id/nodes/:id/retry", async (c) => {
     const { pipeline, node } = await requireNode(deps.reader, c);
     const body = await optionalBody(c, RetryBody);
-    return startRun(deps, c, pipeline.id, node.id, { downstream: body.downstream ?? false });
+    return startRun(deps, c, pipeline.id, node.id, { downstream: body.downstream ?? false }, body.force ?? false);
   });
 
   app.post("/:pipeline_id/cancel", async (c) => {

@@ -1,13 +1,14 @@
 import type { ExecuteCommand, ExecuteVerdict, JobMessage, TransitionReply } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 import { getNode, getNodes, toSerializedNode, type Queryable } from "@vp/db";
+import { cacheKey, type KeyedNode } from "@vp/flow-graph/cache-key";
 import { formatProblems, lookup, notReadyReason, readyToExecute, validateForExecution, type GraphNode } from "@vp/flow-graph";
 
 export interface ExecuteDeps {
   /** Postgres as vp_reader. */
   db: Queryable;
-  /** pending -> queued for the command's jobId, decided by the state-writer. */
-  claim(cmd: ExecuteCommand): Promise<TransitionReply>;
+  /** pending -> queued for the command's jobId, decided by the state-writer; the cache key is recorded so the result fills the cache. */
+  claim(cmd: ExecuteCommand, cacheKey?: string): Promise<TransitionReply>;
   /** Publishes the job on its type's subject, deduplicated by jobId. */
   dispatch(job: JobMessage): Promise<void>;
   /** Answers the gateway waiting on the command (no-op when nobody waits). */
@@ -32,16 +33,17 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const node = toSerializedNode(row);
     const ownedByThisCommand = node.metadata?.jobId === cmd.jobId && node.status !== "pending";
 
+    const upstream = Object.values(node.inputs).flat();
+    const inputs = upstream.length ? (await getNodes(deps.db, cmd.pipelineId, [...new Set(upstream)])).map(toSerializedNode) : [];
+    const nodes = lookup([node, ...inputs] as GraphNode[]);
     if (!ownedByThisCommand) {
-      const upstream = Object.values(node.inputs).flat();
-      const inputs = upstream.length ? (await getNodes(deps.db, cmd.pipelineId, [...new Set(upstream)])).map(toSerializedNode) : [];
-      const nodes = lookup([node, ...inputs] as GraphNode[]);
       if (!readyToExecute(node as GraphNode, nodes)) return refuse(notReadyReason(node as GraphNode, nodes));
       const problems = validateForExecution(node as GraphNode, nodes);
       if (problems.length) return refuse(formatProblems(problems));
     }
 
-    const claimed = await deps.claim(cmd);
+    // A single execute always executes (the user asked for it); its key is recorded so runs find the result.
+    const claimed = await deps.claim(cmd, cacheKey(node as KeyedNode, nodes as unknown as ReadonlyMap<string, KeyedNode>) ?? undefined);
     if (!claimed.ok) return refuse(claimed.reason);
 
     await deps.dispatch({

@@ -4,12 +4,13 @@
  * applied transition is fed back as the committed event the scheduler-events consumer would deliver.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CancelVerdict, JobInterrupt, JobMessage, NodeChanged, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
+import type { CancelVerdict, JobInterrupt, JobMessage, NodeChanged, RunCommand, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 import {
   cancelNode,
   claimQueued,
   claimRunning,
+  completeFromCache,
   completeNode,
   createRun,
   failNode,
@@ -60,13 +61,21 @@ function harness() {
       recordRun: async (req: RunRequest): Promise<RunReply> => {
         const run =
           req.kind === "create"
-            ? await createRun(sw, { id: req.runId, pipelineId: req.pipelineId, kind: req.runKind, targetNodeId: req.targetNodeId, nodeIds: req.nodeIds })
+            ? await createRun(sw, { id: req.runId, pipelineId: req.pipelineId, kind: req.runKind, targetNodeId: req.targetNodeId, nodeIds: req.nodeIds, metadata: { estimate: req.estimate } })
             : await finishRun(sw, { id: req.runId, status: req.status, summary: req.summary });
         return { ok: true, run: toSerializedRun(run!) };
       },
       transition: async (req: TransitionRequest) => {
         const r =
-          req.kind === "claim-queued" ? await claimQueued(sw, req) : req.kind === "cancel" ? await cancelNode(sw, req) : req.kind === "reset" ? await resetNode(sw, req) : null;
+          req.kind === "claim-queued"
+            ? await claimQueued(sw, req)
+            : req.kind === "cancel"
+              ? await cancelNode(sw, req)
+              : req.kind === "reset"
+                ? await resetNode(sw, req)
+                : req.kind === "complete-from-cache"
+                  ? await completeFromCache(sw, req)
+                  : null;
         if (!r) throw new Error(`unexpected ${req.kind}`);
         if (r.outcome === "applied") emit(r);
         return reply(r);
@@ -79,6 +88,9 @@ function harness() {
   const ctx = { logger, headers: undefined } as unknown as ConsumeContext;
 
   /** Executors and the events consumer until nothing moves: `fail` lists nodes whose work fails. */
+  /** Per node id: extra output fields (a contentHash) and the cost its executor reports. */
+  const outputs = new Map<string, Record<string, unknown>>();
+  const costs = new Map<string, number>();
   async function pump(c: ReturnType<typeof coordinator>, fail = new Set<string>(), order: string[] = []) {
     for (;;) {
       if (events.length) {
@@ -94,11 +106,11 @@ function harness() {
       emit(
         fail.has(job.nodeId)
           ? await failNode(sw, { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: 1, error: "provider said 400", final: true })
-          : await completeNode(sw, { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: 1, output: { type: "video", s3Key: `k/${job.nodeId}` }, cost: 0.01 }),
+          : await completeNode(sw, { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: 1, output: { type: "video", s3Key: `k/${job.pipelineId}/${job.nodeId}`, ...outputs.get(job.nodeId) }, cost: costs.get(job.nodeId) ?? 0.01 }),
       );
     }
   }
-  return { coordinator, ctx, pump, jobs, events, verdicts, cancels, interrupts, emit };
+  return { coordinator, ctx, pump, jobs, events, verdicts, cancels, interrupts, emit, outputs, costs };
 }
 
 let seq = 0;
@@ -111,8 +123,8 @@ async function pipelineWith(nodes: { id: string; inputs?: string[]; status?: "co
       id: n.id,
       type: n.inputs ? "merge-videos" : "asset",
       inputs: n.inputs ? { segments: n.inputs.length > 1 ? n.inputs : [n.inputs[0]!, n.inputs[0]!] } : {},
-      asset: n.inputs ? null : { type: "video", source: `k/${n.id}` },
-      ...(n.status === "completed" ? { status: "completed", output: { type: "video", s3Key: `k/${n.id}` } } : {}),
+      asset: n.inputs ? null : { type: "video", source: `k/${P}/${n.id}` },
+      ...(n.status === "completed" ? { status: "completed", output: { type: "video", s3Key: `k/${P}/${n.id}` } } : {}),
       ...(n.status === "failed" ? { status: "failed", metadata: { error: "old", jobId: "old-job" } } : {}),
     });
   }
@@ -126,13 +138,14 @@ describe("run coordinator", () => {
     const h = harness();
     const c = h.coordinator();
     await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r1`, pipelineId: P, requestedAt: "" }, h.ctx);
-    expect(h.verdicts).toEqual([{ ok: true, runId: `${P}-r1`, nodeIds: ["a", "b", "c", "y"] }]);
+    // Run all covers every node: x is completed and current (nothing to do), the rest execute.
+    expect(h.verdicts).toMatchObject([{ ok: true, runId: `${P}-r1`, nodeIds: ["a", "b", "c", "x", "y"] }]);
     expect(h.jobs.map((j) => j.nodeId).sort()).toEqual(["a", "y"]); // dispatched together
     const order = await h.pump(c);
     expect(order.slice(0, 2).sort()).toEqual(["a", "y"]);
     expect(order.slice(2)).toEqual(["b", "c"]);
     expect(await statuses(P)).toEqual({ a: "completed", b: "completed", c: "completed", x: "completed", y: "completed" });
-    expect(await getRun(t.admin, `${P}-r1`)).toMatchObject({ status: "completed", metadata: { counts: { completed: 4 } } });
+    expect(await getRun(t.admin, `${P}-r1`)).toMatchObject({ status: "completed", metadata: { counts: { completed: 5 }, executed: 4, cached: 0, upToDate: 1 } });
     expect(c.active().size).toBe(0);
   });
 
@@ -156,7 +169,7 @@ describe("run coordinator", () => {
     const h = harness();
     const c = h.coordinator();
     await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r`, pipelineId: P, targetNodeId: "d", requestedAt: "" }, h.ctx);
-    expect(h.verdicts[0]).toEqual({ ok: true, runId: `${P}-r`, nodeIds: ["a", "b", "c", "d"] });
+    expect(h.verdicts[0]).toMatchObject({ ok: true, runId: `${P}-r`, nodeIds: ["a", "b", "c", "d"] });
     expect(await h.pump(c)).toEqual(["a", "b", "c", "d"]);
     expect(await statuses(P)).toMatchObject({ a: "completed", d: "completed", e: "pending", side: "pending" });
     const a = (await listNodes(t.admin, P)).find((n) => n.id === "a")!;
@@ -174,7 +187,7 @@ describe("run coordinator", () => {
     await c.start({ v: 1, kind: "run", commandId: "c2", runId: `${P}-2`, pipelineId: P, targetNodeId: "a", retry: true, requestedAt: "" }, h.ctx);
     expect(h.verdicts.at(-1)).toEqual({ ok: false, reason: "Node cannot be retried (status: completed); only failed or cancelled nodes are" });
     await c.start({ v: 1, kind: "run", commandId: "c3", runId: `${P}-3`, pipelineId: P, targetNodeId: "b", retry: true, downstream: true, requestedAt: "" }, h.ctx);
-    expect(h.verdicts.at(-1)).toEqual({ ok: true, runId: `${P}-3`, nodeIds: ["b", "c"] });
+    expect(h.verdicts.at(-1)).toMatchObject({ ok: true, runId: `${P}-3`, nodeIds: ["b", "c"] });
     expect(await h.pump(c)).toEqual(["b", "c"]);
     expect(await statuses(P)).toEqual({ a: "completed", b: "completed", c: "completed", ok: "completed" });
     const b = (await listNodes(t.admin, P)).find((n) => n.id === "b")!;
@@ -194,7 +207,7 @@ describe("run coordinator", () => {
     const Q = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["a"] }]);
     await c.start({ v: 1, kind: "run", commandId: "c2", runId: `${Q}-1`, pipelineId: Q, requestedAt: "" }, h.ctx);
     await c.start({ v: 1, kind: "run", commandId: "c3", runId: `${Q}-2`, pipelineId: Q, targetNodeId: "b", requestedAt: "" }, h.ctx);
-    expect(h.verdicts.slice(1)).toEqual([
+    expect(h.verdicts.slice(1)).toMatchObject([
       { ok: true, runId: `${Q}-1`, nodeIds: ["a", "b"] },
       { ok: false, reason: `Pipeline already has run ${Q}-1 over some of these nodes; cancel it or wait` },
     ]);
@@ -215,7 +228,7 @@ describe("run coordinator", () => {
     h.jobs.length = 0;
     const sw = t.pools.stateWriter;
     await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1 });
-    await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1, output: { type: "video", s3Key: "k/a" }, cost: 0 });
+    await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1, output: { type: "video", s3Key: `k/${P}/a` }, cost: 0 });
     await claimRunning(sw, { pipelineId: P, nodeId: "f", jobId: jf.jobId, attempt: 1 });
     await failNode(sw, { pipelineId: P, nodeId: "f", jobId: jf.jobId, attempt: 1, error: "boom", final: true });
     h.events.length = 0;
@@ -257,5 +270,116 @@ describe("run coordinator", () => {
     // Cancelling a node that is already cancelled is answered as done (idempotent); a completed one is refused.
     await c.cancel({ v: 1, kind: "cancel", commandId: "k3", pipelineId: P, nodeId: "a", by: "user", requestedAt: "" }, h.ctx);
     expect(h.cancels.at(-1)).toMatchObject({ ok: true });
+  });
+
+  describe("cache and budgets", () => {
+    /** a (asset: the same uploaded file key in every pipeline that passes `shared`) -> b (merge) -> c (merge). */
+    async function chain(shared: string, config: Record<string, unknown> = {}) {
+      const P = `cache${++seq}`;
+      await insertPipelineFixture(t.admin, { id: P });
+      await insertNodeFixture(t.admin, { pipelineId: P, id: "a", type: "asset", asset: { type: "video", source: `k/${shared}/a` } });
+      await insertNodeFixture(t.admin, { pipelineId: P, id: "b", type: "merge-videos", inputs: { segments: ["a", "a"] }, config });
+      await insertNodeFixture(t.admin, { pipelineId: P, id: "c", type: "merge-videos", inputs: { segments: ["b", "b"] } });
+      return P;
+    }
+    const nodesOf = async (P: string) => Object.fromEntries((await listNodes(t.admin, P)).map((n) => [n.id, n]));
+    const hash = (c: string) => c.repeat(64);
+    const run = (h: ReturnType<typeof harness>, c: ReturnType<ReturnType<typeof harness>["coordinator"]>, P: string, runId: string, extra: Partial<RunCommand> = {}) =>
+      c.start({ v: 1, kind: "run", commandId: runId, runId, pipelineId: P, requestedAt: "", ...extra }, h.ctx);
+
+    it("the same work in another pipeline completes from the cache; a config edit reruns only that node and its dependants; an identical rerun executes nothing", async () => {
+      const shared = `shared${seq}`;
+      const h = harness();
+      const c = h.coordinator();
+      h.outputs.set("a", { contentHash: hash("a") }).set("b", { contentHash: hash("b") }).set("c", { contentHash: hash("c") });
+      h.costs.set("a", 0).set("b", 0.25).set("c", 0.5);
+      const P1 = await chain(shared);
+      await run(h, c, P1, `${P1}-1`);
+      expect(await h.pump(c)).toEqual(["a", "b", "c"]);
+
+      // Another pipeline, same file and config: nothing executes, every node is taken from the cache.
+      const P2 = await chain(shared);
+      await run(h, c, P2, `${P2}-1`);
+      expect(await h.pump(c)).toEqual([]);
+      const n2 = await nodesOf(P2);
+      for (const id of ["a", "b", "c"]) {
+        expect(n2[id]!.status).toBe("completed");
+        expect(n2[id]!.metadata).toMatchObject({ cached: true, cachedFrom: { pipelineId: P1, nodeId: id, runId: `${P1}-1` }, cost: 0, runId: `${P2}-1` });
+        expect(n2[id]!.output).toEqual((await nodesOf(P1))[id]!.output);
+      }
+      expect(n2.c!.metadata!.costSaved).toBe(0.5);
+      expect(await getRun(t.admin, `${P2}-1`)).toMatchObject({ status: "completed", metadata: { executed: 0, cached: 3, costSaved: 0.75 } });
+      const pipeline = await t.admin.query(`SELECT metadata FROM video_production_pipelines WHERE id = $1`, [P2]);
+      expect(pipeline.rows[0].metadata).toMatchObject({ totalCost: 0, costSaved: 0.75 });
+
+      // A config edit of b in P1: b and its dependant c run again (b's new bytes change c's key), a does not.
+      await t.admin.query(`UPDATE video_production_nodes SET config = '{"reencode":"always"}' WHERE pipeline_id = $1 AND id = 'b'`, [P1]);
+      h.outputs.set("b", { contentHash: hash("d") });
+      await run(h, c, P1, `${P1}-2`);
+      expect(await h.pump(c)).toEqual(["b", "c"]);
+      const n1 = await nodesOf(P1);
+      expect(n1.b!.metadata!.history).toEqual([expect.objectContaining({ status: "completed", reason: "stale", runId: `${P1}-1`, cost: 0.25 })]);
+      expect(await getRun(t.admin, `${P1}-2`)).toMatchObject({ status: "completed", metadata: { executed: 2, cached: 0, upToDate: 1 } });
+
+      // The same run again: nothing executes; the run reports what it did not pay again.
+      await run(h, c, P1, `${P1}-3`);
+      expect(await h.pump(c)).toEqual([]);
+      expect(await getRun(t.admin, `${P1}-3`)).toMatchObject({ status: "completed", metadata: { executed: 0, upToDate: 3, costSaved: 0.75 } });
+
+      // Editing b back finds its first result in the cache; c is keyed on that result and is found there too.
+      await t.admin.query(`UPDATE video_production_nodes SET config = '{}' WHERE pipeline_id = $1 AND id = 'b'`, [P1]);
+      await run(h, c, P1, `${P1}-4`);
+      expect(await h.pump(c)).toEqual([]);
+      expect(await nodesOf(P1)).toMatchObject({ b: { metadata: { cached: true, costSaved: 0.25 } }, c: { metadata: { cached: true, costSaved: 0.5 } } });
+    });
+
+    it("force bypasses the cache; the estimate counts cached members as saved", async () => {
+      const shared = `forced${seq}`;
+      const h = harness();
+      const c = h.coordinator();
+      h.outputs.set("a", { contentHash: hash("1") }).set("b", { contentHash: hash("2") }).set("c", { contentHash: hash("3") });
+      const P1 = await chain(shared);
+      await run(h, c, P1, `${P1}-1`);
+      await h.pump(c);
+      const P2 = await chain(shared);
+      await run(h, c, P2, `${P2}-1`, { force: true });
+      expect(h.verdicts.at(-1)).toMatchObject({ ok: true, estimate: { nodes: [{ source: "execute" }, { source: "execute" }, { source: "execute" }] } });
+      expect(await h.pump(c)).toEqual(["a", "b", "c"]);
+      const P3 = await chain(shared);
+      await run(h, c, P3, `${P3}-1`);
+      // Only a's key is known before the run (b and c wait for their inputs): a is estimated as cached.
+      expect(h.verdicts.at(-1)).toMatchObject({ ok: true, estimate: { nodes: [{ nodeId: "a", source: "cached" }, { nodeId: "b", source: "execute" }, { nodeId: "c", source: "execute" }] } });
+      expect(await h.pump(c)).toEqual([]);
+    });
+
+    it("a run whose estimate exceeds the pipeline's maxCost is refused with the per-node estimate; nothing runs", async () => {
+      const P = `budget${++seq}`;
+      await insertPipelineFixture(t.admin, { id: P, config: { maxCost: 0.5 } });
+      await insertNodeFixture(t.admin, { pipelineId: P, id: "script", type: "asset", asset: { type: "text", content: "Hello there. ".repeat(40) } });
+      await insertNodeFixture(t.admin, { pipelineId: P, id: "head", type: "talking-head", inputs: { script: ["script"] }, config: { provider: "heygen" } });
+      await insertNodeFixture(t.admin, { pipelineId: P, id: "voice", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "local" } });
+      const h = harness();
+      const c = h.coordinator();
+      await run(h, c, P, `${P}-1`);
+      const verdict = h.verdicts.at(-1)!;
+      expect(verdict.ok).toBe(false);
+      if (verdict.ok) return;
+      expect(verdict.reason).toMatch(/^Estimated cost \$\d+\.\d\d exceeds the pipeline's budget \(maxCost\) of \$0\.50: head \$/);
+      expect(verdict.estimate).toMatchObject({ maxCost: 0.5, withinBudget: false, nodes: [{ nodeId: "script", estimatedCost: 0 }, { nodeId: "head", source: "execute" }, { nodeId: "voice" }] });
+      expect(verdict.estimate!.nodes[1]!.estimatedCost).toBeGreaterThan(0.5);
+      expect(verdict.estimate!.estimatedTotalCost).toBe(verdict.estimate!.nodes.reduce((sum, n) => sum + n.estimatedCost, 0));
+      expect(h.jobs).toEqual([]);
+      expect(await getRun(t.admin, `${P}-1`)).toBeNull();
+      expect(await statuses(P)).toEqual({ script: "pending", head: "pending", voice: "pending" });
+
+      // Within budget: the run starts and the estimate is recorded on the run and the pipeline.
+      await t.admin.query(`UPDATE video_production_pipelines SET config = '{"maxCost": 100}' WHERE id = $1`, [P]);
+      await run(h, c, P, `${P}-2`);
+      expect(h.verdicts.at(-1)).toMatchObject({ ok: true, estimate: { withinBudget: true, maxCost: 100 } });
+      const recorded = await getRun(t.admin, `${P}-2`);
+      expect(recorded!.metadata.estimate).toMatchObject({ estimatedTotalCost: verdict.estimate!.estimatedTotalCost });
+      const pipeline = await t.admin.query(`SELECT metadata FROM video_production_pipelines WHERE id = $1`, [P]);
+      expect(pipeline.rows[0].metadata).toMatchObject({ lastRunId: `${P}-2`, estimatedTotalCost: verdict.estimate!.estimatedTotalCost });
+    });
   });
 });

@@ -1,9 +1,10 @@
 import type { CancelCommand, CancelVerdict, GraphProblem, JobInterrupt, JobMessage, NodeChanged, NodeType, RunCommand, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
-import { getNodes, getRun, listNodes, listRunningRuns, type NodeRow, type Queryable, type RunRow } from "@vp/db";
-import { checkPipeline, downstreamIds, formatProblems, type GraphNode } from "@vp/flow-graph";
+import { getCacheEntries, getNodes, getPipeline, getRun, listNodes, listRunningRuns, type NodeRow, type Queryable, type RunRow } from "@vp/db";
+import { checkPipeline, formatProblems, overBudgetReason, type GraphNode } from "@vp/flow-graph";
+import { cacheKey, estimateMembers, maxCostOf, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { Logger } from "@vp/telemetry";
-import { RunPlan, selectMembers, type MemberState, type PlanNode, type PlanStep } from "../run-plan";
+import { RunPlan, type MemberState, type PlanNode, type PlanStep } from "../run-plan";
 
 export interface RunDeps {
   /** Postgres as vp_reader. */
@@ -28,6 +29,10 @@ interface ActiveRun {
   pipelineId: string;
   plan: RunPlan;
   types: Map<string, NodeType>;
+  /** Upstream ids of each member (to key it when it becomes ready). */
+  upstream: Map<string, string[]>;
+  /** Bypass the cache (results still fill it). */
+  force: boolean;
   finishing: boolean;
   /** The pipeline was cancelled: nothing more is dispatched. */
   cancelling?: boolean;
@@ -63,27 +68,31 @@ export function createRunCoordinator(deps: RunDeps) {
   }
 
   /** Builds, registers and starts a run over `rows` (the pipeline's nodes as read), then catches up. */
-  async function adopt(record: Pick<RunRow, "id" | "pipeline_id" | "node_ids">, rows: NodeRow[]): Promise<ActiveRun> {
+  async function adopt(record: Pick<RunRow, "id" | "pipeline_id" | "node_ids"> & { force?: boolean }, rows: NodeRow[]): Promise<ActiveRun> {
     const members = new Set(record.node_ids);
     const present = rows.filter((r) => members.has(r.id));
+    // Completed members whose result no longer matches the graph wait like pending ones; launching re-keys them.
+    const stale = staleNodes(rows as KeyedNode[]);
     const planNodes: PlanNode[] = rows.map((r) => ({
       id: r.id,
       inputs: r.inputs,
       status: r.status,
       stateVersion: r.state_version,
-      memberState: endedInRun(r, record.id),
+      memberState: endedInRun(r, record.id) ?? (stale.has(r.id) && members.has(r.id) ? "waiting" : undefined),
     }));
     const run: ActiveRun = {
       id: record.id,
       pipelineId: record.pipeline_id,
       plan: new RunPlan(planNodes, present.map((r) => r.id)),
       types: new Map(present.map((r) => [r.id, r.type])),
+      upstream: new Map(present.map((r) => [r.id, [...new Set(Object.values(r.inputs ?? {}).flat())]])),
+      force: record.force ?? false,
       finishing: false,
     };
     register(run);
     // Failed or cancelled before this run: back to pending (history kept) so the run can claim them.
-    const stale = present.filter((r) => (r.status === "failed" || r.status === "cancelled") && !endedInRun(r, record.id));
-    await Promise.all(stale.map((r) => deps.transition({ v: 1, kind: "reset", pipelineId: run.pipelineId, nodeId: r.id, requestId: run.id })));
+    const ended = present.filter((r) => (r.status === "failed" || r.status === "cancelled") && !endedInRun(r, record.id));
+    await Promise.all(ended.map((r) => deps.transition({ v: 1, kind: "reset", pipelineId: run.pipelineId, nodeId: r.id, requestId: run.id })));
     await apply(run, run.plan.start());
     // Members that were queued/in_progress elsewhere may have finished between the read and the registration.
     const running = present.filter((r) => run.plan.state(r.id) === "running").map((r) => r.id);
@@ -105,11 +114,56 @@ export function createRunCoordinator(deps: RunDeps) {
     ]);
   }
 
+  /**
+   * A member whose inputs are all complete: key it (type, config, inputs' content). Completed and still under
+   * the same key: up to date, nothing to do. Completed under another key: back to pending (stale). Then the
+   * cache: a stored result for the key completes it at once (unless the run is forced); otherwise it is
+   * claimed and dispatched with the key, so its result fills the cache.
+   */
   async function launch(run: ActiveRun, nodeId: string): Promise<void> {
     const jobId = runJobId(run.id, nodeId);
     if (run.cancelling) return; // the pipeline's cancel cancels this pending member
     run.plan.dispatched(nodeId);
-    const claimed = await deps.transition({ v: 1, kind: "claim-queued", pipelineId: run.pipelineId, nodeId, jobId, runId: run.id });
+    const ids = { runId: run.id, pipelineId: run.pipelineId, nodeId };
+    const fresh = await getNodes(deps.db, run.pipelineId, [nodeId, ...(run.upstream.get(nodeId) ?? [])]);
+    const byId = new Map(fresh.map((r) => [r.id, r as KeyedNode]));
+    const row = fresh.find((r) => r.id === nodeId);
+    const key = row ? cacheKey(row as KeyedNode, byId) : null;
+    if (row?.status === "completed") {
+      const recorded = row.metadata?.cacheKey;
+      if (typeof recorded !== "string" || recorded === key) {
+        deps.logger.info(ids, "run member up to date");
+        return apply(run, run.plan.observe(nodeId, "completed"));
+      }
+      const reset = await deps.transition({ v: 1, kind: "reset", pipelineId: run.pipelineId, nodeId, requestId: run.id, stale: true });
+      if (!reset.ok) {
+        deps.logger.warn({ ...ids, reason: reset.reason }, "stale member not reset");
+        if (reset.node) await apply(run, run.plan.observe(nodeId, reset.node.status));
+        return;
+      }
+      deps.logger.info({ ...ids, from: recorded, to: key }, "run member stale: its key changed");
+    }
+    if (key && !run.force && (await getCacheEntries(deps.db, [key])).has(key)) {
+      const hit = await deps.transition({ v: 1, kind: "complete-from-cache", pipelineId: run.pipelineId, nodeId, cacheKey: key, jobId, runId: run.id });
+      if (hit.ok) {
+        deps.logger.info({ ...ids, cacheKey: key, costSaved: hit.node.metadata?.costSaved }, "run member completed from cache");
+        return apply(run, run.plan.observe(nodeId, "completed"));
+      }
+      if (hit.code !== "not_found") {
+        deps.logger.info({ ...ids, reason: hit.reason }, "run member not completed from cache");
+        if (hit.node) await apply(run, run.plan.observe(nodeId, hit.node.status));
+        return;
+      }
+    }
+    const claimed = await deps.transition({
+      v: 1,
+      kind: "claim-queued",
+      pipelineId: run.pipelineId,
+      nodeId,
+      jobId,
+      runId: run.id,
+      ...(key ? { cacheKey: key } : {}),
+    });
     if (!claimed.ok) {
       // Someone else holds the node (a single execute) or it ended: follow what it is now.
       deps.logger.info({ runId: run.id, pipelineId: run.pipelineId, nodeId, reason: claimed.reason }, "run member not claimed");
@@ -125,10 +179,11 @@ export function createRunCoordinator(deps: RunDeps) {
     run.finishing = true;
     const counts = run.plan.counts();
     const status = counts.failed > 0 ? "failed" : counts.cancelled > 0 ? "cancelled" : "completed";
-    const reply = await deps.recordRun({ v: 1, kind: "finish", runId: run.id, status, summary: { counts } });
+    const summary = { counts, ...summarise(run.id, await getNodes(deps.db, run.pipelineId, [...run.types.keys()])) };
+    const reply = await deps.recordRun({ v: 1, kind: "finish", runId: run.id, status, summary });
     if (!reply.ok) deps.logger.warn({ runId: run.id, reason: reply.reason }, "run not finished");
     unregister(run);
-    deps.logger.info({ runId: run.id, pipelineId: run.pipelineId, status, counts }, "run finished");
+    deps.logger.info({ runId: run.id, pipelineId: run.pipelineId, status, counts, executed: summary.executed, cached: summary.cached }, "run finished");
   }
 
   /** A run command: check the whole graph, record the run, dispatch what is ready. Redelivery-safe. */
@@ -141,27 +196,38 @@ export function createRunCoordinator(deps: RunDeps) {
     if (held) return deps.reply(ctx, { ok: true, runId: held.id, nodeIds: [...held.types.keys()] });
     const recorded = await getRun(deps.db, cmd.runId);
     if (recorded) {
-      if (recorded.status === "running") await adopt(recorded, await listNodes(deps.db, recorded.pipeline_id));
+      if (recorded.status === "running") await adopt({ ...recorded, force: runForced(recorded) }, await listNodes(deps.db, recorded.pipeline_id));
       return deps.reply(ctx, { ok: true, runId: recorded.id, nodeIds: recorded.node_ids });
     }
 
     const rows = await listNodes(deps.db, cmd.pipelineId);
+    const stale = staleNodes(rows as KeyedNode[]);
     if (cmd.targetNodeId) {
       const target = rows.find((r) => r.id === cmd.targetNodeId);
       if (!target) return refuse("Node not found");
       if (cmd.retry && target.status !== "failed" && target.status !== "cancelled") {
         return refuse(`Node cannot be retried (status: ${target.status}); only failed or cancelled nodes are`);
       }
-      if (target.status === "completed") return refuse(`Nothing to run: node ${target.id} is already completed`);
+      if (target.status === "completed" && !stale.has(target.id)) return refuse(`Nothing to run: node ${target.id} is already completed`);
     }
-    // Retry with downstream: the dependants join, and so does whatever else they need that is not completed.
-    const targets = cmd.targetNodeId ? [cmd.targetNodeId, ...(cmd.retry && cmd.downstream ? downstreamIds(rows, cmd.targetNodeId) : [])] : undefined;
-    const members = selectMembers(rows, targets);
-    if (!members.length) return refuse("Nothing to run: every node is completed");
+    const members = runMembers(rows as KeyedNode[], stale, cmd);
+    if (!members.length) return refuse("Nothing to run: the pipeline has no nodes");
     const problems = checkPipeline(rows as GraphNode[], members);
     if (problems.length) return refuse(formatProblems(problems), problems);
     const busy = members.map((id) => byNode.get(key(cmd.pipelineId, id))).find(Boolean);
     if (busy) return refuse(`Pipeline already has run ${busy.id} over some of these nodes; cancel it or wait`);
+
+    // Budget: what the members will cost, before anything is dispatched (cache hits and current results are free).
+    const pipeline = await getPipeline(deps.db, cmd.pipelineId);
+    const estimate = await estimateMembers(rows as KeyedNode[], members, stale, {
+      force: cmd.force ?? false,
+      maxCost: maxCostOf(pipeline?.config),
+      costsOf: async (keys) => new Map([...(await getCacheEntries(deps.db, keys))].map(([k, e]) => [k, e.cost])),
+    });
+    if (!estimate.withinBudget) {
+      ctx.logger.info({ runId: cmd.runId, pipelineId: cmd.pipelineId, estimate: estimate.estimatedTotalCost, maxCost: estimate.maxCost }, "run refused: over budget");
+      return deps.reply(ctx, { ok: false, reason: overBudgetReason(estimate), estimate });
+    }
 
     const created = await deps.recordRun({
       v: 1,
@@ -171,11 +237,13 @@ export function createRunCoordinator(deps: RunDeps) {
       runKind: cmd.retry ? "retry" : cmd.targetNodeId ? "upstream" : "all",
       ...(cmd.targetNodeId ? { targetNodeId: cmd.targetNodeId } : {}),
       nodeIds: members,
+      estimate,
+      ...(cmd.force ? { force: true } : {}),
     });
     if (!created.ok) return refuse(created.reason);
-    ctx.logger.info({ runId: cmd.runId, pipelineId: cmd.pipelineId, members: members.length }, "run started");
-    await adopt({ id: cmd.runId, pipeline_id: cmd.pipelineId, node_ids: members }, rows);
-    deps.reply(ctx, { ok: true, runId: cmd.runId, nodeIds: members });
+    ctx.logger.info({ runId: cmd.runId, pipelineId: cmd.pipelineId, members: members.length, estimate: estimate.estimatedTotalCost }, "run started");
+    await adopt({ id: cmd.runId, pipeline_id: cmd.pipelineId, node_ids: members, force: cmd.force ?? false }, rows);
+    deps.reply(ctx, { ok: true, runId: cmd.runId, nodeIds: members, estimate });
   }
 
   /** A committed node change (VP_EVENTS): advance the run holding the node, if any. */
@@ -234,7 +302,7 @@ export function createRunCoordinator(deps: RunDeps) {
     const running = await listRunningRuns(deps.db);
     for (const record of running) {
       if (runs.has(record.id)) continue;
-      await adopt(record, await listNodes(deps.db, record.pipeline_id));
+      await adopt({ ...record, force: runForced(record) }, await listNodes(deps.db, record.pipeline_id));
       deps.logger.info({ runId: record.id, pipelineId: record.pipeline_id }, "run resumed");
     }
     return running.length;
@@ -247,4 +315,35 @@ export function createRunCoordinator(deps: RunDeps) {
 function endedInRun(row: NodeRow, runId: string): MemberState | undefined {
   if ((row.status === "failed" || row.status === "cancelled") && row.metadata?.runId === runId) return row.status;
   return undefined;
+}
+
+/** A forced run says so in its estimate (every member "execute"), which is what a rebuild can read back. */
+function runForced(record: Pick<RunRow, "metadata">): boolean {
+  return record.metadata?.force === true;
+}
+
+/** What a finished run did, from its members' rows: made here, taken from the cache, already current; costs. */
+export function summarise(runId: string, rows: NodeRow[]) {
+  let executed = 0;
+  let cached = 0;
+  let upToDate = 0;
+  let totalCost = 0;
+  let costSaved = 0;
+  const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+  for (const r of rows) {
+    if (r.status !== "completed") continue;
+    const m = r.metadata ?? {};
+    if (m.runId === runId && m.cached === true) {
+      cached += 1;
+      costSaved += num(m.costSaved);
+    } else if (m.runId === runId) {
+      executed += 1;
+      totalCost += num(m.cost);
+    } else {
+      upToDate += 1;
+      costSaved += num(m.cost) + num(m.costSaved);
+    }
+  }
+  const round = (n: number) => Math.round(n * 1e6) / 1e6;
+  return { executed, cached, upToDate, totalCost: round(totalCost), costSaved: round(costSaved) };
 }

@@ -9,7 +9,14 @@ import { createRun, finishRun, toSerializedRun, type Queryable } from "@vp/db";
 export function createRunRecordHandler({ db }: { db: Queryable }) {
   return async (req: RunRequest): Promise<RunReply> => {
     if (req.kind === "create") {
-      const run = await createRun(db, { id: req.runId, pipelineId: req.pipelineId, kind: req.runKind, targetNodeId: req.targetNodeId, nodeIds: req.nodeIds });
+      const run = await createRun(db, {
+        id: req.runId,
+        pipelineId: req.pipelineId,
+        kind: req.runKind,
+        targetNodeId: req.targetNodeId,
+        nodeIds: req.nodeIds,
+        metadata: { ...(req.estimate ? { estimate: req.estimate } : {}), ...(req.force ? { force: true } : {}) },
+      });
       return { ok: true, run: toSerializedRun(run) };
     }
     const run = await finishRun(db, { id: req.runId, status: req.status, summary: req.summary });

@@ -1,5 +1,5 @@
 import { assertNever, type TransitionReply, type TransitionRequest } from "@vp/contracts";
-import { cancelNode, claimQueued, claimRunning, recordProviderJob, resetNode, toSerializedNode, type Queryable, type StateResult } from "@vp/db";
+import { cancelNode, claimQueued, claimRunning, completeFromCache, recordProviderJob, resetNode, toSerializedNode, type Queryable, type StateResult } from "@vp/db";
 import { isApplied, type KeyedQueue, type PublishCommitted } from "./committed";
 
 /**
@@ -28,9 +28,13 @@ export function createTransitionHandler(deps: { db: Queryable; publishCommitted:
           result = await cancelNode(db, req);
           eventId = `${req.requestId}:${req.nodeId}:cancelled`;
           break;
+        case "complete-from-cache":
+          result = await completeFromCache(db, req);
+          eventId = `${req.jobId}:cached`;
+          break;
         case "reset":
           result = await resetNode(db, req);
-          eventId = `${req.requestId}:${req.nodeId}:reset`;
+          eventId = `${req.requestId}:${req.nodeId}:${req.stale ? "stale" : "reset"}`;
           break;
         case "record-provider-job":
           result = await recordProviderJob(db, req);
