@@ -37,7 +37,7 @@ async function measurePipeline(): Promise<number[]> {
     const post = async (path: string, body?: unknown) => {
       const res = await fetch(`${root}${path}`, {
         method: "POST",
-        headers: body ? { "content-type": "application/json" } : {},
+        headers: { authorization: `Bearer ${await stack.token()}`, ...(body ? { "content-type": "application/json" } : {}) },
         body: body ? JSON.stringify(body) : undefined,
       });
       if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);

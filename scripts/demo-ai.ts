@@ -7,6 +7,8 @@
 export interface AiDemoOptions {
   /** The gateway's API root, e.g. http://127.0.0.1:3061/v1/video_production */
   apiRoot: string;
+  /** Bearer token with editor and operator roles (the dev login's). */
+  token?: string;
   /** Adds the nodes to this pipeline; default: a new pipeline "AI demo <time>". */
   pipelineId?: string;
   /** Progress lines for a terminal. */
@@ -34,10 +36,13 @@ export const AI_DEMO_SCRIPT =
 
 export const AI_DEMO_PROMPT = "a calm ocean at dawn, slow waves, soft light";
 
+let bearer: string | undefined;
+
 async function call<T>(apiRoot: string, method: string, path: string, body?: unknown): Promise<T> {
+  const auth: Record<string, string> = bearer ? { authorization: `Bearer ${bearer}` } : {};
   const response = await fetch(`${apiRoot}${path}`, {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
+    headers: body === undefined ? auth : { ...auth, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -72,6 +77,7 @@ async function waitForNodes(apiRoot: string, pipelineId: string, ids: string[], 
  */
 export async function runAiDemo(options: AiDemoOptions): Promise<AiDemoResult> {
   const { apiRoot } = options;
+  bearer = options.token;
   const log = options.log ?? (() => undefined);
   const timeoutMs = options.timeoutMs ?? 120_000;
   const at = (dx: number, dy: number) => (options.origin ? { position: { x: options.origin.x + dx, y: options.origin.y + dy } } : {});

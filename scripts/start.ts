@@ -5,9 +5,10 @@
  * `npm run services` (--services-only): migrate and start the services, no editor, no demo.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { generateSecret, MIN_SECRET_BYTES } from "@vp/auth";
 import { DEFAULT_DATABASE_URL, migrate } from "@vp/db";
 import { makeTestClip } from "@vp/media";
 import { runAiDemo } from "./demo-ai";
@@ -24,6 +25,29 @@ const editorUrl = `http://localhost:${webPort}`;
 // The browser calls the gateway directly; allow the editor's origin whichever host name it is opened with.
 const corsOrigins = process.env.CORS_ORIGINS ?? `http://localhost:${webPort},http://127.0.0.1:${webPort}`;
 let web: WebProcess | undefined;
+/** The demo's bearer token, from the dev login (what the editor does too). */
+let token: string | undefined;
+
+/**
+ * Local auth with nothing to set up: a secret generated once under .data/ (ignored by git, kept across
+ * restarts so tokens stay valid) and the dev login the editor signs in with. AUTH_SECRET in the environment
+ * wins; AUTH_MODE=off turns auth off (the gateway says so loudly).
+ */
+async function localAuthEnv(): Promise<Record<string, string>> {
+  const env: Record<string, string> = { AUTH_DEV_LOGIN: process.env.AUTH_DEV_LOGIN ?? "1" };
+  if (process.env.AUTH_SECRET) return env;
+  const file = resolve(ROOT, ".data/auth-secret");
+  let secret = (await readFile(file, "utf8").catch(() => "")).trim();
+  if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    secret = generateSecret();
+    await mkdir(resolve(ROOT, ".data"), { recursive: true });
+    await writeFile(file, `${secret}\n`, { mode: 0o600 });
+    await chmod(file, 0o600);
+    say("demo", "generated a local auth secret in .data/auth-secret (the dev login signs tokens with it)");
+  }
+  return { ...env, AUTH_SECRET: secret };
+}
+let authEnv: Record<string, string> = {};
 
 const COLORS: Record<string, string> = { gateway: "36", scheduler: "35", "state-writer": "33", "executor-ffmpeg": "32", "executor-ai": "34", web: "94", demo: "97" };
 const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
@@ -48,7 +72,7 @@ function startService(name: string, readyPattern: RegExp): Promise<void> {
   return new Promise((resolveReady, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", "--import", "./packages/telemetry/src/register.ts", `services/${name}/src/main.ts`], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_ADMIN_URL: adminUrl, STORAGE_ROOT: storageRoot, PORT: String(port), CORS_ORIGINS: corsOrigins },
+      env: { ...process.env, ...authEnv, DATABASE_ADMIN_URL: adminUrl, STORAGE_ROOT: storageRoot, PORT: String(port), CORS_ORIGINS: corsOrigins },
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.push(child);
@@ -72,7 +96,22 @@ function startService(name: string, readyPattern: RegExp): Promise<void> {
   });
 }
 
-async function api<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+const authorization = (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
+
+/** Signs in through the dev login, as the editor does; without it (turned off) the demo calls without a token. */
+async function devLogin() {
+  const response = await fetch(`http://127.0.0.1:${port}/v1/video_production/auth/dev-login`, { method: "POST" });
+  if (response.ok) token = ((await response.json()) as { token: string }).token;
+  else say("demo", `dev login refused (${response.status}): ${(await response.text()).slice(0, 200)}`);
+}
+
+async function streamToken(pipelineId: string): Promise<string> {
+  const { token: stream } = await api<{ token: string }>("POST", `/pipelines/${pipelineId}/events/token`);
+  return stream;
+}
+
+async function api<T>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+  const headers = { ...authorization(), ...extra };
   const response = await fetch(`${base}${path}`, {
     method,
     headers: body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json", ...headers } : headers,
@@ -89,7 +128,8 @@ type Node = { id: string; status: string; metadata: Record<string, unknown> | nu
 async function follow(pipelineId: string, until: (nodes: Map<string, Node>) => boolean) {
   const nodes = new Map<string, Node>();
   const controller = new AbortController();
-  const response = await fetch(`${base}/pipelines/${pipelineId}/events`, { signal: controller.signal });
+  const response = await fetch(`${base}/pipelines/${pipelineId}/events?token=${encodeURIComponent(await streamToken(pipelineId))}`, { signal: controller.signal });
+  if (!response.ok) throw new Error(`GET events -> ${response.status}: ${await response.text()}`);
   const decoder = new TextDecoder();
   let buffer = "";
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
@@ -122,6 +162,7 @@ async function follow(pipelineId: string, until: (nodes: Map<string, Node>) => b
 }
 
 async function demo() {
+  await devLogin();
   const work = await mkdtemp(join(tmpdir(), "vp-demo-"));
   try {
     const clips = [
@@ -160,10 +201,11 @@ async function demo() {
     const output = merged.output as { s3Key: string; duration: number; size: number };
     say("demo", `done: ${output.duration.toFixed(2)} s, ${output.size} bytes, cost $${String(merged.metadata?.cost)}`);
     say("demo", `final MP4: ${join(storageRoot, output.s3Key)}`);
-    say("demo", `stream it:  curl -o merged.mp4 ${base}/pipelines/${pipeline.id}/nodes/merged/output`);
+    say("demo", `stream it:  TOKEN=$(curl -s -X POST http://127.0.0.1:${port}/v1/video_production/auth/dev-login | jq -r .token)`);
+    say("demo", `            curl -H "authorization: Bearer $TOKEN" -o merged.mp4 ${base}/pipelines/${pipeline.id}/nodes/merged/output`);
     // The AI part on local providers (espeak-ng voice, presenter card, prompt animation): no API keys needed.
     say("demo", "AI nodes on local providers: script -> voiceover, talking head, animation");
-    await runAiDemo({ apiRoot: base, pipelineId: pipeline.id, origin: { x: 0, y: 900 }, log: (line) => say("demo", line) });
+    await runAiDemo({ apiRoot: base, token, pipelineId: pipeline.id, origin: { x: 0, y: 900 }, log: (line) => say("demo", line) });
     if (web) say("demo", `open it in the editor: ${editorUrl}/pipelines/${pipeline.id}`);
     say("demo", "services keep running; press Ctrl+C to stop");
   } finally {
@@ -174,6 +216,7 @@ async function demo() {
 async function main() {
   say("demo", `migrating ${adminUrl.replace(/:[^:@/]*@/, ":***@")}`);
   await migrate({ adminUrl, log: (msg: string) => say("demo", msg) });
+  authEnv = await localAuthEnv();
   await mkdir(storageRoot, { recursive: true });
   // The editor builds (only when its sources changed) while the services start.
   const build = servicesOnly ? undefined : ensureWebBuild((line) => say("web", line));

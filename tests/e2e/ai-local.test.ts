@@ -37,7 +37,7 @@ afterAll(async () => {
 
 /** ffprobe of the bytes the gateway serves for a node's output. */
 async function probeOutput(pipelineId: string, nodeId: string) {
-  const response = await fetch(`${api.root}/pipelines/${pipelineId}/nodes/${nodeId}/output`);
+  const response = await fetch(`${api.root}/pipelines/${pipelineId}/nodes/${nodeId}/output`, { headers: await api.authHeader() });
   expect(response.status).toBe(200);
   const file = join(scratch, `${pipelineId}-${nodeId}`);
   await writeFile(file, Buffer.from(await response.arrayBuffer()));
@@ -54,7 +54,7 @@ describe("AI nodes with local providers (no API keys)", () => {
     const watcher = openSse(`${api.root}/pipelines/${pipeline.id}/events`);
     await watcher.waitFor((events) => events.some((e) => e.event === "snapshot"));
 
-    const demo = await runAiDemo({ apiRoot: api.root, pipelineId: pipeline.id, timeoutMs: 90_000 });
+    const demo = await runAiDemo({ apiRoot: api.root, token: await stack.token(), pipelineId: pipeline.id, timeoutMs: 90_000 });
     const { voiceover, presenter, animation } = demo.nodes;
 
     for (const node of [voiceover, presenter, animation]) {

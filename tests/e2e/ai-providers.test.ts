@@ -109,7 +109,7 @@ function executorLog(nodeId: string): string {
 
 /** Downloads the output through the gateway and decodes every frame (a playable file, not just a header). */
 async function playable(pipelineId: string, nodeId: string) {
-  const response = await fetch(`${api.root}/pipelines/${pipelineId}/nodes/${nodeId}/output`);
+  const response = await fetch(`${api.root}/pipelines/${pipelineId}/nodes/${nodeId}/output`, { headers: await api.authHeader() });
   expect(response.status).toBe(200);
   const file = join(scratch, `${pipelineId}-${nodeId}.out`);
   await writeFile(file, Buffer.from(await response.arrayBuffer()));

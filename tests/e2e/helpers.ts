@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "vitest";
+import type { Role } from "@vp/auth";
 import { makeTestClip } from "@vp/media";
+import { testToken } from "@vp/testkit";
 
 const exec = promisify(execFile);
 
@@ -15,10 +17,17 @@ export type Node = {
   output: Record<string, unknown> | null;
 };
 
-/** A small HTTP client for the gateway under test; every call returns status and parsed body. */
-export function client(baseUrl: string) {
+/**
+ * A small HTTP client for the gateway under test; every call returns status and parsed body. It sends a
+ * bearer token of the testkit's key (startTestStack's gateway accepts it) with `roles` (default all three),
+ * or `token` as given (null: no Authorization header).
+ */
+export function client(baseUrl: string, options: { roles?: Role[]; token?: string | null } = {}) {
   const root = `${baseUrl}/v1/video_production`;
-  async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const bearer = async () => (options.token !== undefined ? options.token : await testToken(options.roles));
+  async function call(method: string, path: string, body?: unknown, extra: Record<string, string> = {}) {
+    const token = await bearer();
+    const headers: Record<string, string> = { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...extra };
     const isBytes = body instanceof Uint8Array;
     const response = await fetch(`${root}${path}`, {
       method,
@@ -37,6 +46,11 @@ export function client(baseUrl: string) {
   return {
     root,
     call,
+    /** The Authorization header this client sends, for direct fetch calls (outputs, ranges). */
+    async authHeader(): Promise<Record<string, string>> {
+      const token = await bearer();
+      return token === null ? {} : { authorization: `Bearer ${token}` };
+    },
     async ok(method: string, path: string, body?: unknown, headers?: Record<string, string>) {
       const res = await call(method, path, body, headers);
       expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBeLessThan(300);

@@ -75,7 +75,7 @@ async function run(pipelineId: string, id: string) {
   await api.ok("POST", `/pipelines/${pipelineId}/nodes/${id}/execute`);
   const node = await api.waitForStatus(pipelineId, id, ["completed", "failed"], 90_000);
   expect(node.status, JSON.stringify(node.metadata)).toBe("completed");
-  const response = await fetch(`${api.root}/pipelines/${pipelineId}/nodes/${id}/output`);
+  const response = await fetch(`${api.root}/pipelines/${pipelineId}/nodes/${id}/output`, { headers: await api.authHeader() });
   expect(response.status).toBe(200);
   const bytes = Buffer.from(await response.arrayBuffer());
   expect(bytes.length).toBe(node.output!.size);
@@ -135,7 +135,7 @@ describe("STORAGE=s3 and FFMPEG_BACKEND=lambda through HTTP", () => {
     expect(executor.logs.filter((l) => l.msg === "ffmpeg started")).toEqual([]);
 
     // Ranged reads of an S3 output through the gateway.
-    const ranged = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/pip/output`, { headers: { range: "bytes=10-1033" } });
+    const ranged = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/pip/output`, { headers: { range: "bytes=10-1033", ...(await api.authHeader()) } });
     expect(ranged.status).toBe(206);
     expect(Buffer.from(await ranged.arrayBuffer())).toEqual(composed.bytes.subarray(10, 1034));
 

@@ -48,7 +48,7 @@ async function uploadClip(pipelineId: string, id: string, clip: Omit<TestClipOpt
 }
 
 async function downloadOutput(pipelineId: string, nodeId: string): Promise<string> {
-  const response = await fetch(`${api.root}/pipelines/${pipelineId}/nodes/${nodeId}/output`);
+  const response = await fetch(`${api.root}/pipelines/${pipelineId}/nodes/${nodeId}/output`, { headers: await api.authHeader() });
   expect(response.status).toBe(200);
   const file = join(scratch, `${pipelineId}-${nodeId}-output.mp4`);
   await writeFile(file, Buffer.from(await response.arrayBuffer()));

@@ -85,7 +85,7 @@ describe("merge-videos through HTTP", () => {
     expect(node.output!.duration as number).toBeCloseTo(6.5, 1);
 
     // The output route serves those bytes, and ranges of them.
-    const full = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`);
+    const full = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: await api.authHeader() });
     expect(full.status).toBe(200);
     expect(full.headers.get("accept-ranges")).toBe("bytes");
     const bytes = new Uint8Array(await full.arrayBuffer());
@@ -94,13 +94,13 @@ describe("merge-videos through HTTP", () => {
     await writeFile(file, bytes);
     expect(Math.abs((await ffprobeDuration(file)) - 6.5)).toBeLessThanOrEqual(0.1);
 
-    const ranged = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: { range: "bytes=100-1123" } });
+    const ranged = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: { range: "bytes=100-1123", ...(await api.authHeader()) } });
     expect(ranged.status).toBe(206);
     expect(ranged.headers.get("content-range")).toBe(`bytes 100-1123/${bytes.length}`);
     expect(new Uint8Array(await ranged.arrayBuffer())).toEqual(bytes.slice(100, 1124));
-    const suffix = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: { range: "bytes=-500" } });
+    const suffix = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: { range: "bytes=-500", ...(await api.authHeader()) } });
     expect(new Uint8Array(await suffix.arrayBuffer())).toEqual(bytes.slice(bytes.length - 500));
-    const beyond = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: { range: `bytes=${bytes.length}-` } });
+    const beyond = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: { range: `bytes=${bytes.length}-`, ...(await api.authHeader()) } });
     expect(beyond.status).toBe(416);
 
     // One trace from the HTTP request through scheduler, executor and state-writer (traceparent in NATS headers).

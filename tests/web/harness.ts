@@ -59,7 +59,8 @@ export async function startEditorStack(options: { jobAckWaitMs?: number } = {}):
     namespace: bus.topology.namespace,
     storageRoot: join(scratch, "storage"),
     workRoot: join(scratch, "work"),
-    env: { CORS_ORIGINS: webOrigin, ...(options.jobAckWaitMs ? { JOB_ACK_WAIT_MS: String(options.jobAckWaitMs) } : {}) },
+    // The editor signs in through the dev login, as with `npm start`.
+    env: { CORS_ORIGINS: webOrigin, AUTH_DEV_LOGIN: "1", ...(options.jobAckWaitMs ? { JOB_ACK_WAIT_MS: String(options.jobAckWaitMs) } : {}) },
   });
   const [web, browser] = await Promise.all([startWeb({ port: webPort, gatewayUrl: stack.baseUrl, hostname: "127.0.0.1" }), launchChromium()]);
   await mkdir(SCREENSHOT_DIR, { recursive: true });

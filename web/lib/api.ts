@@ -1,5 +1,6 @@
 import type { GraphProblem, NodePosition, NodeType, PipelineDocument, RunEstimate, RunRecord, SerializedNode, SerializedPipeline } from "@vp/contracts";
 import type { DocumentProblem } from "@vp/flow-graph";
+import { createAuth, SignInUnreachableError, type Auth } from "./auth";
 
 /** A node as the API serializes it, with the editor's canvas position. */
 export type ApiNode = SerializedNode & { position?: NodePosition | null };
@@ -41,20 +42,36 @@ export class ApiError extends Error {
  * The gateway's HTTP API as the browser uses it. Every structure write goes through these validated
  * routes (the one write path); nothing in the editor writes execution state.
  */
-export function createApi(gatewayUrl: string) {
+export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl)) {
   const root = `${gatewayUrl.replace(/\/+$/, "")}/v1/video_production`;
 
-  async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async function bearer(): Promise<Record<string, string>> {
+    try {
+      const token = await auth.token();
+      return token ? { authorization: `Bearer ${token}` } : {};
+    } catch (error) {
+      if (error instanceof SignInUnreachableError) throw new ApiError(0, error.message);
+      throw error;
+    }
+  }
+
+  async function request<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
     let response: Response;
+    const authorization = await bearer();
     try {
       response = await fetch(`${root}${path}`, {
         method,
-        headers: body === undefined ? {} : { "content-type": "application/json" },
+        headers: body === undefined ? authorization : { ...authorization, "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
         cache: "no-store",
       });
     } catch (error) {
       throw new ApiError(0, `Cannot reach the gateway at ${gatewayUrl} (${(error as Error).message}). Is it running?`);
+    }
+    // The token expired or the gateway's key changed: sign in again once.
+    if (response.status === 401 && authorization.authorization && !retried) {
+      auth.invalidate();
+      return request<T>(method, path, body, true);
     }
     const text = await response.text();
     let json: unknown;
@@ -122,13 +139,25 @@ export function createApi(gatewayUrl: string) {
     outputUrl: (pipelineId: string, nodeId: string, version?: string) =>
       `${root}${nodePath(pipelineId, nodeId)}/output${version ? `?v=${encodeURIComponent(version)}` : ""}`,
     eventsUrl: (pipelineId: string) => `${root}/pipelines/${encodeURIComponent(pipelineId)}/events`,
+    /**
+     * The URL to open the event stream with: a fresh stream token (EventSource cannot send headers; the
+     * token opens the stream within a minute), and the last event seen so the gateway replays what was missed.
+     */
+    async streamUrl(pipelineId: string, lastEventId?: string): Promise<string> {
+      const { token } = await request<{ token: string }>("POST", `/pipelines/${encodeURIComponent(pipelineId)}/events/token`);
+      const query = new URLSearchParams({ token });
+      if (lastEventId) query.set("lastEventId", lastEventId);
+      return `${root}/pipelines/${encodeURIComponent(pipelineId)}/events?${query}`;
+    },
 
     /** PUT the raw file with upload progress (fetch has none), streamed to storage by the gateway. */
-    uploadAsset(pipelineId: string, nodeId: string, file: File, contentType: string, onProgress: (fraction: number) => void): Promise<{ node: ApiNode }> {
+    async uploadAsset(pipelineId: string, nodeId: string, file: File, contentType: string, onProgress: (fraction: number) => void): Promise<{ node: ApiNode }> {
+      const authorization = await bearer();
       return new Promise((resolve, reject) => {
         const xhr = new XMLHttpRequest();
         xhr.open("PUT", `${root}${nodePath(pipelineId, nodeId)}/asset`);
         xhr.setRequestHeader("content-type", contentType);
+        if (authorization.authorization) xhr.setRequestHeader("authorization", authorization.authorization);
         xhr.upload.onprogress = (event) => {
           if (event.lengthComputable) onProgress(event.loaded / event.total);
         };

@@ -11,14 +11,15 @@ export type Load = { phase: "loading" } | { phase: "ready" } | { phase: "error";
 export type LiveStatus = "connecting" | "live" | "reconnecting";
 
 const RETRY_MS = 3000;
-/** If the browser gives up on the stream (it does after a non-200 answer), we reopen it ourselves. */
+/** After the stream dropped: reopen soon (the gateway's shutdown hint is 1 s). */
+const RECONNECT_MS = 1000;
+/** While the gateway cannot mint a stream token (it is down): try again every two seconds. */
 const REOPEN_MS = 2000;
 
 /**
  * One pipeline, live: the structure from GET /pipelines/:id, then the execution state from the SSE
- * stream (a `snapshot`, then `node` events). The browser's EventSource resends Last-Event-ID when it
- * reconnects, so after a dropped connection the gateway replays exactly the missed events; if the browser
- * closes the stream for good we reopen it with ?lastEventId= ourselves.
+ * stream (a `snapshot`, then `node` events). After a dropped connection we reopen the stream ourselves with
+ * a new stream token and ?lastEventId=, so the gateway replays exactly the missed events.
  */
 export function usePipeline(api: Api, pipelineId: string) {
   const [state, dispatch] = useReducer(graphReducer, emptyGraph);
@@ -61,9 +62,21 @@ export function usePipeline(api: Api, pipelineId: string) {
     let reopen: ReturnType<typeof setTimeout> | undefined;
     let stopped = false;
 
-    const open = () => {
-      const resume = lastEventId.current;
-      source = new EventSource(`${api.eventsUrl(pipelineId)}${resume ? `?lastEventId=${encodeURIComponent(resume)}` : ""}`);
+    // Every (re)connect mints a fresh stream token: the browser's own reconnect would reuse the old URL,
+    // whose token is only good for opening a stream within a minute. So on any error the stream is closed
+    // and reopened here, resuming after the last event seen (?lastEventId=, replayed by the gateway).
+    const open = async () => {
+      let url: string;
+      try {
+        url = await api.streamUrl(pipelineId, lastEventId.current);
+      } catch {
+        if (stopped) return;
+        setLive("reconnecting");
+        reopen = setTimeout(() => void open(), REOPEN_MS);
+        return;
+      }
+      if (stopped) return;
+      source = new EventSource(url);
       source.onopen = () => setLive("live");
       source.addEventListener("snapshot", (event) => {
         const message = event as MessageEvent<string>;
@@ -80,13 +93,12 @@ export function usePipeline(api: Api, pipelineId: string) {
       source.onerror = () => {
         if (stopped) return;
         setLive("reconnecting");
-        if (source?.readyState === EventSource.CLOSED) {
-          source.close();
-          reopen = setTimeout(open, REOPEN_MS);
-        }
+        source?.close();
+        clearTimeout(reopen);
+        reopen = setTimeout(() => void open(), RECONNECT_MS);
       };
     };
-    open();
+    void open();
     return () => {
       stopped = true;
       clearTimeout(reopen);

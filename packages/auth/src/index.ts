@@ -1,1 +1,3 @@
-export {};
+export * from "./errors";
+export * from "./roles";
+export * from "./tokens";

@@ -7,3 +7,4 @@ export * from "./containers";
 export * from "./fakes";
 export * from "./otlp";
 export * from "./stack";
+export * from "./auth";

@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Role } from "@vp/auth";
+import { testAuthEnv, testToken } from "./auth";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 
@@ -140,10 +142,15 @@ export interface Stack {
   services: Map<ServiceName, ServiceProcess>;
   /** Starts (or restarts) one service with the stack's environment. */
   start(name: ServiceName): Promise<ServiceProcess>;
+  /** A bearer token this stack's gateway accepts, with the given role(s) (default: viewer, editor and operator). */
+  token(roles?: Role | Role[]): Promise<string>;
   stop(): Promise<void>;
 }
 
-/** The five services as real processes against one test database and one bus namespace. */
+/**
+ * The five services as real processes against one test database and one bus namespace. The gateway checks
+ * tokens signed with the testkit's key (testAuthEnv); `options.env` may override any of it.
+ */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const port = await freePort();
   const env: Record<string, string> = {
@@ -152,6 +159,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     STORAGE_ROOT: options.storageRoot,
     WORK_ROOT: options.workRoot,
     PORT: String(port),
+    ...testAuthEnv(),
     ...options.env,
   };
   const services = new Map<ServiceName, ServiceProcess>();
@@ -172,6 +180,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     env,
     services,
     start,
+    token: (roles) => testToken(roles),
     stop: async () => {
       await Promise.all([...services.values()].map((s) => s.stop()));
     },

@@ -1,4 +1,5 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { testToken } from "./auth";
 
 export interface SseEvent {
   event: string;
@@ -7,10 +8,22 @@ export interface SseEvent {
 }
 
 /**
- * A real SSE client over fetch (what a browser's EventSource does), recording every event so a test can
- * assert order, ids and gaps. `close()` drops the connection like a browser closing a tab.
+ * Mints a stream token for an events URL (`POST <url>/token` with a bearer token), what the editor does
+ * before each EventSource (which cannot send an Authorization header).
  */
-export function openSse(url: string, options: { lastEventId?: string } = {}) {
+export async function mintStreamToken(eventsUrl: string, bearer?: string): Promise<string> {
+  const response = await fetch(`${eventsUrl}/token`, { method: "POST", headers: { authorization: `Bearer ${bearer ?? (await testToken())}` } });
+  if (!response.ok) throw new Error(`POST ${eventsUrl}/token answered ${response.status}: ${await response.text()}`);
+  return ((await response.json()) as { token: string }).token;
+}
+
+/**
+ * A real SSE client over fetch (what a browser's EventSource does), recording every event so a test can
+ * assert order, ids and gaps. `close()` drops the connection like a browser closing a tab. It opens the
+ * stream with a freshly minted stream token (from `bearer`, default the testkit's all-roles token), or with
+ * `streamToken` as given (null: none).
+ */
+export function openSse(url: string, options: { lastEventId?: string; bearer?: string; streamToken?: string | null } = {}) {
   const events: SseEvent[] = [];
   const waiters: Array<() => void> = [];
   const controller = new AbortController();
@@ -37,7 +50,8 @@ export function openSse(url: string, options: { lastEventId?: string } = {}) {
 
   const done = (async () => {
     try {
-      const response = await fetch(url, {
+      const token = options.streamToken !== undefined ? options.streamToken : await mintStreamToken(url, options.bearer);
+      const response = await fetch(token === null ? url : `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`, {
         headers: { accept: "text/event-stream", ...(options.lastEventId ? { "last-event-id": options.lastEventId } : {}) },
         signal: controller.signal,
       });

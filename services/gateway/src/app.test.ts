@@ -17,11 +17,21 @@ import {
   insertNodeFixture,
   insertPipelineFixture,
   startStack,
+  TEST_AUTH,
+  testToken,
   type Stack,
   type TestBus,
   type TestDatabase,
 } from "@vp/testkit";
 import { createApp } from "./app";
+import { createGatewayAuth } from "./auth";
+
+/** The gateway's auth as the testkit's stacks configure it (tokens from testToken()). */
+const testAuth = () =>
+  createGatewayAuth(
+    { mode: "jwt", secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience, devLogin: false, devLoginTtlSeconds: 3600 },
+    createLogger({ service: "gateway-test", level: "warn" }),
+  );
 
 let db: TestDatabase;
 let bus: TestBus;
@@ -52,6 +62,7 @@ beforeAll(async () => {
     topology: bus.topology,
     storage: createLocalStorage({ root: join(scratch, "storage") }),
     logger: createLogger({ service: "gateway-test", level: "warn" }),
+    auth: testAuth(),
     maxUploadBytes: MAX_UPLOAD,
     executeVerdictTimeoutMs: 10_000,
     corsOrigins: ["http://localhost:3065"],
@@ -69,7 +80,7 @@ afterAll(async () => {
 });
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const init: RequestInit = { method, headers: { ...headers } };
+  const init: RequestInit = { method, headers: { authorization: `Bearer ${await testToken()}`, ...headers } };
   if (typeof body === "string" || body instanceof Uint8Array) init.body = body as BodyInit;
   else if (body !== undefined) {
     init.body = JSON.stringify(body);
@@ -251,6 +262,7 @@ describe("shutdown", () => {
       topology: bus.topology,
       storage: createLocalStorage({ root: join(scratch, "storage") }),
       logger: createLogger({ service: "gateway-test", level: "warn" }),
+    auth: testAuth(),
       maxUploadBytes: MAX_UPLOAD,
       executeVerdictTimeoutMs: 10_000,
       corsOrigins: [],
@@ -259,7 +271,8 @@ describe("shutdown", () => {
     const { body } = await call("POST", "/pipelines", { title: "closing" });
     const open = async () => (await metrics.sseConnections.get()).values[0]?.value ?? 0;
     const before = await open();
-    const res = await closingApp.request(`/v1/video_production/pipelines/${body.pipeline.id}/events`);
+    const minted = await call("POST", `/pipelines/${body.pipeline.id}/events/token`);
+    const res = await closingApp.request(`/v1/video_production/pipelines/${body.pipeline.id}/events?token=${minted.body.token}`);
     expect(res.status).toBe(200);
     const stream = res.body!.getReader();
     const decoder = new TextDecoder();

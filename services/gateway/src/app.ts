@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { activeContext, extractTraceContext, metricsText, SpanKind, traceIds, withSpan } from "@vp/telemetry";
+import { authMiddleware, authRoutes } from "./auth";
 import type { GatewayDeps } from "./deps";
 import { createErrorHandler, HttpError } from "./errors";
 import { documentRoutes } from "./routes/documents";
@@ -42,14 +43,27 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
     const started = performance.now();
     c.header("x-request-id", requestId);
     await next();
+    // The path only: the query may hold a stream token, and headers are never logged.
     if (c.req.path !== "/health" && c.req.path !== "/ready") {
       deps.logger.info(
-        { requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+        { requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started), sub: c.get("principal")?.subject },
         "request",
       );
     }
   });
-  app.use("/v1/*", cors({ origin: deps.corsOrigins, allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], exposeHeaders: ["x-request-id"] }));
+  // Only the configured origins (the editor) get CORS headers; any other origin gets none at all, so its
+  // pages cannot read answers. Credentials: the editor's output cookie (see auth.ts).
+  const allowCors = cors({
+    origin: deps.corsOrigins,
+    credentials: true,
+    allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    exposeHeaders: ["x-request-id", "www-authenticate"],
+  });
+  app.use("/v1/*", (c, next) => {
+    const origin = c.req.header("origin");
+    return origin && deps.corsOrigins.includes(origin) ? allowCors(c, next) : next();
+  });
+  app.use("/v1/*", authMiddleware(deps.auth));
   // JSON bodies are small; only the asset upload route streams large bodies (with its own limit).
   app.use("/v1/*", async (c, next) => {
     if (c.req.method === "PUT" && c.req.path.endsWith("/asset")) return next();
@@ -69,6 +83,7 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
   });
   app.get("/ready", async (c) => ((await health.ready()) ? c.json({ status: "ready" }) : c.json({ status: "unavailable" }, 503)));
 
+  app.route("/v1/video_production/auth", authRoutes(deps.auth));
   const base = "/v1/video_production/pipelines";
   app.route(base, pipelineRoutes(deps));
   app.route(base, eventRoutes(deps));

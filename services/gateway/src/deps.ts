@@ -3,6 +3,7 @@ import type { Bus } from "@vp/bus";
 import type { Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
 import type { Logger } from "@vp/telemetry";
+import type { GatewayAuth } from "./auth";
 
 export interface GatewayDeps {
   /** Postgres as vp_reader: every read. */
@@ -17,7 +18,9 @@ export interface GatewayDeps {
   maxUploadBytes: number;
   /** How long an execute request waits for the scheduler's verdict before answering 202. */
   executeVerdictTimeoutMs: number;
-  /** Origins allowed by CORS (the editor). */
+  /** Token checks, the role table's verdicts and the dev login (createGatewayAuth). */
+  auth: GatewayAuth;
+  /** Origins allowed by CORS (the editor); any other origin gets no CORS header at all. */
   corsOrigins: string[];
   /** Seconds between SSE keep-alive comments. */
   sseKeepAliveSeconds?: number;

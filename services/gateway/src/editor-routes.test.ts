@@ -12,8 +12,16 @@ import { PIPELINE_DOCUMENT_FORMAT } from "@vp/contracts";
 import { createPool, roleUrl } from "@vp/db";
 import { createLocalStorage } from "@vp/storage";
 import { createLogger } from "@vp/telemetry";
-import { createTestBus, createTestDatabase, insertNodeFixture, insertPipelineFixture, type TestBus, type TestDatabase } from "@vp/testkit";
+import { createTestBus, createTestDatabase, insertNodeFixture, insertPipelineFixture, TEST_AUTH, testToken, type TestBus, type TestDatabase } from "@vp/testkit";
 import { createApp } from "./app";
+import { createGatewayAuth } from "./auth";
+
+/** The gateway's auth as the testkit's stacks configure it (tokens from testToken()). */
+const testAuth = () =>
+  createGatewayAuth(
+    { mode: "jwt", secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience, devLogin: false, devLoginTtlSeconds: 3600 },
+    createLogger({ service: "gateway-test", level: "warn" }),
+  );
 
 let db: TestDatabase;
 let bus: TestBus;
@@ -35,6 +43,7 @@ beforeAll(async () => {
     topology: bus.topology,
     storage: createLocalStorage({ root: join(scratch, "storage") }),
     logger: createLogger({ service: "gateway-test", level: "warn" }),
+    auth: testAuth(),
     maxUploadBytes: 1024 * 1024,
     executeVerdictTimeoutMs: 5_000,
     corsOrigins: ["http://localhost:3065"],
@@ -51,7 +60,7 @@ afterAll(async () => {
 });
 
 async function call(method: string, path: string, body?: unknown) {
-  const init: RequestInit = { method, headers: {} };
+  const init: RequestInit = { method, headers: { authorization: `Bearer ${await testToken()}` } };
   if (typeof body === "string") {
     init.body = body;
     (init.headers as Record<string, string>)["content-type"] = "application/json";
@@ -131,7 +140,8 @@ describe("SSE snapshot", () => {
   it("carries each node's stateVersion", async () => {
     const pipeline = await insertPipelineFixture(db.admin, { title: "Snap" });
     await insertNodeFixture(db.admin, { pipelineId: pipeline.id, id: "a", completed: true, state_version: 7 });
-    const res = await app.request(`/v1/video_production/pipelines/${pipeline.id}/events`);
+    const minted = await call("POST", `/pipelines/${pipeline.id}/events/token`);
+    const res = await app.request(`/v1/video_production/pipelines/${pipeline.id}/events?token=${minted.body.token}`);
     expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
     const reader = res.body!.getReader();
     let text = "";

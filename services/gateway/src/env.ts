@@ -22,6 +22,31 @@ export const Env = z.object({
   /** Comma-separated origins allowed by CORS (the editor). */
   CORS_ORIGINS: z.string().default("http://localhost:3065"),
   LOG_LEVEL: z.string().default("info"),
+  /** "jwt": every /v1 route needs a bearer JWT (the default); "off": no auth at all, announced loudly at start-up. */
+  AUTH_MODE: z.enum(["jwt", "off"]).default("jwt"),
+  /**
+   * HS256 key (at least 32 bytes): verifies bearer tokens when AUTH_JWKS_URL is unset, and always signs the
+   * gateway's short-lived stream tokens, so every replica must share it. Required unless AUTH_MODE=off.
+   */
+  AUTH_SECRET: z.string().optional(),
+  /** Verify bearer tokens against this JWKS (RS256/ES256) of the identity provider instead of AUTH_SECRET. */
+  AUTH_JWKS_URL: z.url().optional(),
+  /** Expected `iss` of bearer tokens. */
+  AUTH_ISSUER: z.string().min(1).default("vp-local"),
+  /** Expected `aud` of bearer tokens. */
+  AUTH_AUDIENCE: z.string().min(1).default("vp-api"),
+  /** Comma-separated accepted algorithms; default HS256 with AUTH_SECRET, RS256,ES256 with AUTH_JWKS_URL. */
+  AUTH_ALGORITHMS: z.string().optional(),
+  /** Claim holding the roles (viewer, editor, operator); a dotted path reaches nested claims. */
+  AUTH_ROLES_CLAIM: z.string().min(1).default("roles"),
+  /** Tolerated clock skew on exp/nbf, seconds. */
+  AUTH_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
+  /** How long a stream token may be used to open the event stream (the stream itself may stay open longer). */
+  AUTH_STREAM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
+  /** POST /v1/video_production/auth/dev-login hands out all-roles tokens: local use only (npm start turns it on). */
+  AUTH_DEV_LOGIN: z.stringbool().default(false),
+  /** Lifetime of a dev-login token, seconds. */
+  AUTH_DEV_LOGIN_TTL_SECONDS: z.coerce.number().int().positive().default(12 * 3600),
   /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
 });

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ZodError } from "zod";
+import { ForbiddenError, KeySourceUnavailableError, UnauthenticatedError } from "@vp/auth";
 import { BusUnavailableError, RequestTimeoutError } from "@vp/bus";
 import { ConflictError, NotFoundError as DbNotFoundError } from "@vp/db";
 import { NotFoundError as StorageNotFoundError, StorageKeyError, TooLargeError } from "@vp/storage";
@@ -33,6 +34,16 @@ export function zodMessage(error: ZodError): string {
 export function createErrorHandler(logger: Logger) {
   return (error: Error, c: Context) => {
     if (error instanceof HttpError) return c.json({ error: error.message, ...error.details }, error.status);
+    if (error instanceof UnauthenticatedError) {
+      // RFC 6750: the challenge names the scheme and why; the reason never quotes the token.
+      const challenge = `Bearer realm="vp", error="${error.code}", error_description="${error.message.replace(/["\\]/g, "'")}"`;
+      return c.json({ error: error.message }, 401, { "www-authenticate": challenge });
+    }
+    if (error instanceof ForbiddenError) return c.json({ error: error.message, ...(error.missingRole ? { missing_role: error.missingRole } : {}) }, 403);
+    if (error instanceof KeySourceUnavailableError) {
+      logger.warn({ err: error }, "auth keys unavailable");
+      return c.json({ error: error.message }, 503);
+    }
     if (error instanceof ZodError) return c.json({ error: zodMessage(error) }, 422);
     if (error instanceof ConflictError) return c.json({ error: error.message }, 409);
     if (error instanceof DbNotFoundError) return c.json({ error: error.message }, 404);

@@ -6,12 +6,29 @@ import { registerShutdown } from "@vp/runtime";
 import { createStorageFromEnv } from "@vp/storage";
 import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
 import { createApp } from "./app";
+import { createGatewayAuth } from "./auth";
 import { loadEnv } from "./env";
 
 const env = loadEnv();
 const logger = createLogger({ service: "gateway", level: env.LOG_LEVEL });
 const tracing = startTracing({ serviceName: "gateway" });
 initMetrics("gateway");
+const auth = createGatewayAuth(
+  {
+    mode: env.AUTH_MODE,
+    secret: env.AUTH_SECRET,
+    jwksUrl: env.AUTH_JWKS_URL,
+    issuer: env.AUTH_ISSUER,
+    audience: env.AUTH_AUDIENCE,
+    algorithms: env.AUTH_ALGORITHMS?.split(",").map((s) => s.trim()).filter(Boolean),
+    rolesClaim: env.AUTH_ROLES_CLAIM,
+    clockToleranceSeconds: env.AUTH_CLOCK_TOLERANCE_SECONDS,
+    streamTokenTtlSeconds: env.AUTH_STREAM_TOKEN_TTL_SECONDS,
+    devLogin: env.AUTH_DEV_LOGIN,
+    devLoginTtlSeconds: env.AUTH_DEV_LOGIN_TTL_SECONDS,
+  },
+  logger,
+);
 const reader = createPool({ url: env.DATABASE_URL, applicationName: "gateway-reader" });
 const editor = createPool({ url: env.EDITOR_DATABASE_URL, applicationName: "gateway-editor" });
 const bus = await connectBus({ servers: env.NATS_URL, name: "gateway", logger });
@@ -29,6 +46,7 @@ const app = createApp(
     topology,
     storage,
     logger,
+    auth,
     maxUploadBytes: env.MAX_UPLOAD_BYTES,
     executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS,
     corsOrigins: env.CORS_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean),

@@ -44,7 +44,8 @@ function TextOutput({ url, json, testId }: { url: string; json: boolean; testId:
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     let cancelled = false;
-    fetch(url)
+    // With the gateway's output cookie (web/lib/auth.ts), like the <video> and <img> elements.
+    fetch(url, { credentials: "include" })
       .then(async (response) => {
         if (!response.ok) throw new Error(`the gateway answered ${response.status}`);
         const body = await response.text();

@@ -14,10 +14,23 @@ import { metrics } from "@vp/telemetry";
  * `id:` is the VP_EVENTS stream sequence. A new client gets a `snapshot` event first (the pipeline and
  * its nodes, read after noting the stream position, so nothing committed in between is missed). A client
  * that reconnects with Last-Event-ID gets exactly the events after that id; if those have expired from the
- * stream it gets a fresh snapshot instead of a silent gap.
+ * stream it gets a fresh snapshot instead of a silent gap. The auth middleware lets it open only with a
+ * stream token of this pipeline in `?token=` (never logged: request logs carry the path only).
  */
 export function eventRoutes(deps: GatewayDeps) {
   const app = new Hono();
+
+  /**
+   * POST /pipelines/:id/events/token (viewer): a stream token for this pipeline's events, to pass as
+   * `?token=` (EventSource cannot send an Authorization header). It must be used within its lifetime (60 s by
+   * default) to open the stream; an open stream outlives it. Mint a new one for every (re)connect.
+   */
+  app.post("/:id/events/token", async (c) => {
+    const pipelineId = pathId(c.req.param("id"), "Pipeline");
+    if (!(await getPipeline(deps.reader, pipelineId))) throw notFound("Pipeline");
+    const { token, expiresAt } = await deps.auth.tokens.mintStreamToken(c.get("principal").subject, pipelineId);
+    return c.json({ token, expires_at: expiresAt.toISOString() }, 201);
+  });
 
   app.get("/:id/events", async (c) => {
     const pipelineId = pathId(c.req.param("id"), "Pipeline");

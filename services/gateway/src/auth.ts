@@ -1,0 +1,211 @@
+import { Hono, type MiddlewareHandler } from "hono";
+import { getCookie, setCookie } from "hono/cookie";
+import { z } from "zod";
+import {
+  ALL_ROLES,
+  createTokenService,
+  ForbiddenError,
+  generateSecret,
+  ROLES,
+  signAccessToken,
+  UnauthenticatedError,
+  type AuthConfig,
+  type Principal,
+  type Role,
+  type TokenService,
+} from "@vp/auth";
+import type { Logger } from "@vp/telemetry";
+import { HttpError } from "./errors";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** Who is calling (set by the auth middleware on every /v1 route it lets through). */
+    principal: Principal;
+  }
+}
+
+/** The cookie that lets a browser's <video>/<img>/<audio> (which cannot send headers) fetch node outputs. */
+export const OUTPUT_COOKIE = "vp_output";
+const COOKIE_PATH = "/v1/video_production/pipelines";
+
+export interface GatewayAuth {
+  /** "off" only when AUTH_MODE=off was set explicitly: every request is let through as all roles. */
+  mode: "jwt" | "off";
+  tokens: TokenService;
+  /** The dev login (POST /v1/video_production/auth/dev-login): mints all-roles tokens with the secret. Local use only. */
+  devLogin: { enabled: false } | { enabled: true; issuer: string; audience: string; secret: string; ttlSeconds: number; rolesClaim?: string };
+}
+
+export interface GatewayAuthOptions extends Omit<AuthConfig, "secret"> {
+  mode: "jwt" | "off";
+  secret?: string;
+  devLogin: boolean;
+  devLoginTtlSeconds: number;
+}
+
+const OFF_PRINCIPAL: Principal = { subject: "anonymous (AUTH_MODE=off)", roles: new Set(ALL_ROLES) };
+
+/**
+ * Builds the gateway's auth from its settings, failing at start-up when they cannot work. AUTH_MODE=off is
+ * the only way to turn auth off, and it is announced loudly.
+ */
+export function createGatewayAuth(options: GatewayAuthOptions, logger: Logger): GatewayAuth {
+  if (options.mode === "off") {
+    const banner = "AUTH IS OFF (AUTH_MODE=off): every request is accepted without a token, as viewer, editor and operator. Never run this way where anyone else can reach the gateway.";
+    logger.warn({ authMode: "off" }, banner);
+    process.stderr.write(`\n${"!".repeat(100)}\n!! ${banner}\n${"!".repeat(100)}\n\n`);
+    // Stream tokens are still minted (the editor asks for them) with a throwaway key; nothing checks them.
+    const tokens = createTokenService({ ...options, secret: options.secret ?? generateSecret() });
+    return { mode: "off", tokens, devLogin: options.devLogin ? devLoginOf(options, options.secret ?? generateSecret()) : { enabled: false } };
+  }
+  if (!options.secret) {
+    throw new Error(
+      "AUTH_SECRET is not set: the gateway needs it to verify HS256 tokens and to sign its stream tokens (set AUTH_SECRET to at least 32 random bytes, e.g. openssl rand -hex 32; add AUTH_JWKS_URL to take bearer tokens from an identity provider; AUTH_MODE=off turns auth off for local experiments)",
+    );
+  }
+  if (options.devLogin && options.jwksUrl) throw new Error("AUTH_DEV_LOGIN cannot be on with AUTH_JWKS_URL: dev tokens are signed with AUTH_SECRET, which then verifies no bearer token");
+  const tokens = createTokenService({ ...options, secret: options.secret });
+  logger.info(
+    { authMode: "jwt", keySource: tokens.keySource, algorithms: tokens.algorithms, issuer: options.issuer, audience: options.audience, devLogin: options.devLogin },
+    "auth: bearer JWT required on /v1",
+  );
+  if (options.devLogin) logger.warn({ devLogin: true }, "auth: the dev login is on (POST /v1/video_production/auth/dev-login hands out all-roles tokens); local use only");
+  return { mode: "jwt", tokens, devLogin: options.devLogin ? devLoginOf(options, options.secret) : { enabled: false } };
+}
+
+function devLoginOf(options: GatewayAuthOptions, secret: string): GatewayAuth["devLogin"] {
+  return { enabled: true, issuer: options.issuer, audience: options.audience, secret, ttlSeconds: options.devLoginTtlSeconds, rolesClaim: options.rolesClaim };
+}
+
+export type Access =
+  | { kind: "public" }
+  | { kind: "stream"; pipelineId: string }
+  | { kind: "role"; role: Role; cookie: boolean }
+  | { kind: "deny"; reason: string };
+
+const EVENTS = /^\/v1\/video_production\/pipelines\/([^/]+)\/events$/;
+const EVENTS_TOKEN = /^\/v1\/video_production\/pipelines\/[^/]+\/events\/token$/;
+const OUTPUT = /^\/v1\/video_production\/pipelines\/[^/]+\/nodes\/[^/]+\/output$/;
+const OPERATOR_ACTIONS = /\/(execute|cancel|retry)$/;
+
+const decode = (segment: string) => {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+};
+
+/**
+ * The route -> role table, by method and path so that a route added later is covered by default: reads need
+ * viewer, POST .../execute|cancel|retry need operator, every other write needs editor, and a method not
+ * listed is refused.
+ */
+export function requiredAccess(method: string, path: string): Access {
+  if (!path.startsWith("/v1/")) return { kind: "public" };
+  if (method === "POST" && path === "/v1/video_production/auth/dev-login") return { kind: "public" };
+  // CORS preflights of allowed origins never get here (the CORS middleware answers them).
+  if (method === "OPTIONS") return { kind: "public" };
+  if (method === "GET" || method === "HEAD") {
+    const events = EVENTS.exec(path);
+    if (events) return { kind: "stream", pipelineId: decode(events[1]!) };
+    return { kind: "role", role: "viewer", cookie: OUTPUT.test(path) };
+  }
+  if (method === "POST" && EVENTS_TOKEN.test(path)) return { kind: "role", role: "viewer", cookie: false };
+  if (method === "POST" && path === "/v1/video_production/auth/session") return { kind: "role", role: "viewer", cookie: false };
+  if (method === "POST" && OPERATOR_ACTIONS.test(path)) return { kind: "role", role: "operator", cookie: false };
+  if (method === "POST" || method === "PUT" || method === "PATCH" || method === "DELETE") return { kind: "role", role: "editor", cookie: false };
+  return { kind: "deny", reason: `${method} is not an allowed method on the API` };
+}
+
+function bearerFrom(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>"', "invalid_request");
+  return match[1];
+}
+
+const roleList = (principal: Principal) => (principal.roles.size ? [...principal.roles].join(", ") : "none");
+
+/** Checks every /v1 request against the role table; the reason of a refusal names what is missing. */
+export function authMiddleware(auth: GatewayAuth): MiddlewareHandler {
+  return async (c, next) => {
+    const access = requiredAccess(c.req.method, c.req.path);
+    if (access.kind === "public") return next();
+    if (auth.mode === "off") {
+      c.set("principal", OFF_PRINCIPAL);
+      return next();
+    }
+    if (access.kind === "deny") throw new ForbiddenError(access.reason);
+    if (access.kind === "stream") {
+      const token = c.req.query("token");
+      if (!token) {
+        throw new UnauthenticatedError(
+          "The event stream needs a stream token: POST .../events/token with your bearer token, then open .../events?token=<token> (EventSource cannot send an Authorization header)",
+          "invalid_request",
+        );
+      }
+      c.set("principal", await auth.tokens.verifyStreamToken(token, access.pipelineId));
+      return next();
+    }
+    const token = bearerFrom(c.req.header("authorization")) ?? (access.cookie ? getCookie(c, OUTPUT_COOKIE) : undefined);
+    if (!token) {
+      const hint = auth.devLogin.enabled ? " (locally: POST /v1/video_production/auth/dev-login gives one)" : "";
+      throw new UnauthenticatedError(`This API needs a bearer token: send Authorization: Bearer <token>${hint}`, "invalid_request");
+    }
+    const principal = await auth.tokens.verifyBearer(token);
+    if (!principal.roles.has(access.role)) {
+      throw new ForbiddenError(`${c.req.method} ${c.req.path} needs the ${access.role} role; this token's roles: ${roleList(principal)}`, access.role);
+    }
+    c.set("principal", principal);
+    return next();
+  };
+}
+
+/** Sets the HttpOnly output cookie (read only on GET .../nodes/:id/output) to the given bearer token. */
+function setOutputCookie(c: Parameters<MiddlewareHandler>[0], token: string, maxAgeSeconds: number) {
+  const secure = new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
+  setCookie(c, OUTPUT_COOKIE, token, { httpOnly: true, sameSite: "Strict", path: COOKIE_PATH, maxAge: Math.max(0, maxAgeSeconds), secure });
+}
+
+const DevLoginBody = z.strictObject({ roles: z.array(z.enum(ROLES)).min(1).optional(), subject: z.string().min(1).max(200).optional() });
+
+/**
+ * /v1/video_production/auth: POST /dev-login (local only: an all-roles token, when AUTH_DEV_LOGIN is on) and POST /session
+ * (sets the output cookie from the caller's bearer token, so media elements can load outputs).
+ */
+export function authRoutes(auth: GatewayAuth) {
+  const app = new Hono();
+
+  app.post("/dev-login", async (c) => {
+    const dev = auth.devLogin;
+    if (!dev.enabled) throw new ForbiddenError("The dev login is off: it is for local use (npm start sets AUTH_DEV_LOGIN=1); use a token from your identity provider");
+    const text = await c.req.text();
+    const body = DevLoginBody.parse(text ? JSON.parse(text) : {});
+    const roles = body.roles ?? ALL_ROLES;
+    const subject = body.subject ?? "dev";
+    const token = await signAccessToken({ secret: dev.secret, issuer: dev.issuer, audience: dev.audience, subject, roles, ttlSeconds: dev.ttlSeconds, rolesClaim: dev.rolesClaim });
+    const expiresAt = new Date(Date.now() + dev.ttlSeconds * 1000);
+    return c.json({ token, token_type: "Bearer", expires_at: expiresAt.toISOString(), roles, subject }, 201);
+  });
+
+  app.post("/session", async (c) => {
+    const token = bearerFrom(c.req.header("authorization"));
+    if (!token) throw new HttpError(400, "POST /v1/video_production/auth/session needs the bearer token in the Authorization header");
+    const exp = auth.mode === "jwt" ? decodeExp(token) : undefined;
+    setOutputCookie(c, token, exp ? exp - Math.floor(Date.now() / 1000) : 3600);
+    return c.body(null, 204);
+  });
+
+  return app;
+}
+
+/** exp of a token the middleware has already verified. */
+function decodeExp(token: string): number | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { exp?: unknown };
+    return typeof payload.exp === "number" ? payload.exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
