@@ -85,7 +85,7 @@ const PASSWORD_VARS = new Map(Object.values(DB_ROLES).map((role) => [rolePasswor
 const LIBRARY_PREFIXES = ["OTEL_", "NODE_", "AWS_"];
 
 /** Secrets the manifests reference and the operator creates (deploy/k8s/README.md "Secrets"), or CloudNativePG does. */
-const OPERATOR_SECRETS = ["vp-db-editor", "vp-db-state-writer", "vp-db-reader", "vp-provider-keys"];
+const OPERATOR_SECRETS = ["vp-db-editor", "vp-db-state-writer", "vp-db-reader", "vp-provider-keys", "vp-gateway-auth"];
 const GENERATED_SECRETS = ["vp-postgres-app"];
 
 /** Node types whose work costs money (paid providers, headless Chromium): their executors may idle at zero. */
@@ -287,6 +287,20 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
     for (const c of containers(get(objs(), "Deployment", "web"))) {
       for (const key of containerEnv(objs(), c).env.keys()) expect(read.has(key) || nextReads.includes(key), `web: ${key}`).toBe(true);
     }
+  });
+
+  it("requires bearer JWTs at the gateway: auth on, issuer and audience set, the signing secret from a Secret; prod keys from a JWKS, no dev login", () => {
+    const { env } = containerEnv(objs(), serviceContainer(objs(), "gateway"));
+    const value = (key: string) => (env.get(key) as { kind: string; value?: string } | undefined)?.value;
+    expect(value("AUTH_MODE")).toBe("jwt");
+    expect(value("AUTH_ISSUER")).toBeTruthy();
+    expect(value("AUTH_AUDIENCE")).toBeTruthy();
+    expect(env.get("AUTH_SECRET")).toEqual({ kind: "secret", secret: "vp-gateway-auth", key: "secret" });
+    if (which === "prod") {
+      expect(new URL(value("AUTH_JWKS_URL")!).protocol).toBe("https:");
+      expect(new URL(value("AUTH_ISSUER")!).protocol).toBe("https:");
+    }
+    expect(["true", "1"].includes(value("AUTH_DEV_LOGIN") ?? ""), "the dev login is for laptop clusters only").toBe(which === "dev");
   });
 
   it("tells the editor where the browser finds the gateway, and lets the gateway answer the editor's origin", () => {
