@@ -36,7 +36,14 @@ export function startTracing(options: { serviceName: string; serviceVersion?: st
       // service.name and service.version on every span (env OTEL_RESOURCE_ATTRIBUTES is merged in too).
       ...(serviceVersion ? { resource: resources.resourceFromAttributes({ "service.version": serviceVersion }) } : {}),
       traceExporter: new OTLPTraceExporter(),
-      instrumentations: [new HttpInstrumentation(), new PgInstrumentation()],
+      instrumentations: [
+        // The gateway's stream tokens ride in ?token= (EventSource cannot send headers): redacted in url.query
+        // like the library's default list (signed-URL parameters), so no token reaches a trace.
+        new HttpInstrumentation({
+          redactedQueryParamsServer: ["token", "sig", "Signature", "AWSAccessKeyId", "X-Goog-Signature", "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token"],
+        }),
+        new PgInstrumentation(),
+      ],
       textMapPropagator: new W3CTraceContextPropagator(),
       metricReaders: [],
       logRecordProcessors: [],
