@@ -26,6 +26,7 @@ export function createHandler(deps: LambdaDeps) {
         audio,
         output,
         workDir: dir,
+        facts: { video: e.input_facts?.[e.video_key], audio: e.input_facts?.[e.audio_key] },
         lengthMismatch: config.lengthMismatch,
         mode: config.mode,
         originalGain: config.originalGain,

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import type { z } from "zod";
 import type { LambdaMediaResult } from "@vp/contracts";
-import { lambdaCost, type ProbeResult } from "@vp/media";
+import { factsOfProbe, lambdaCost, type ProbeResult } from "@vp/media";
 import { createStorageFromEnv, validateKey, type Storage } from "@vp/storage";
 
 /** The event breaks the function's contract; invoking again with the same event cannot succeed. */
@@ -79,6 +79,8 @@ export function mediaResult(key: string, size: number, p: ProbeResult, startedMs
     height: p.video?.height,
     video_codec: p.video?.codec,
     audio_codec: p.audio?.codec,
+    // All the output's probe facts, for the node's output: the nodes after it then need not probe the file.
+    facts: { ...factsOfProbe(p), size },
     ...extra,
   };
   for (const k of Object.keys(result)) if (result[k] === undefined) delete result[k];

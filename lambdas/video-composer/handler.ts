@@ -33,6 +33,7 @@ export function createHandler(deps: LambdaDeps) {
         audio: config.audio,
         output,
         workDir: dir,
+        facts: { background: e.input_facts?.[e.background_key], overlays: e.overlay_keys.map((key) => e.input_facts?.[key]) },
         timeoutMs: deps.ffmpegTimeoutMs,
       });
       const { size } = await storage.putFile(e.output_key, output, { contentType: "video/mp4" });

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestClip, probe } from "@vp/media";
+import { factsOfProbe, makeTestClip, probe, probeOfFacts, watchFfprobe } from "@vp/media";
 import { createLocalStorage, NotFoundError, type Storage } from "@vp/storage";
 import { createHandler, VideoMergerEventError } from "./handler";
 
@@ -49,6 +49,34 @@ describe("video-merger handler", () => {
     const copy = await handler({ input_keys: ["in/a.mp4", "in/b.mp4"], output_key: "out/copy.mp4", reencode: false });
     expect(copy.strategy).toBe("copy");
     expect(Math.abs(copy.duration - 3.5)).toBeLessThanOrEqual(0.1);
+  });
+
+  it("takes the inputs' stored probe facts from the event (no ffprobe of them) and answers with the output's", async () => {
+    const handler = createHandler({ storage, tmpRoot });
+    const facts = Object.fromEntries(
+      await Promise.all(
+        ["in/a.mp4", "in/b.mp4"].map(async (key) => {
+          const local = join(dir, `facts-${key.replace("/", "-")}`);
+          await storage.download(key, local);
+          return [key, factsOfProbe(await probe(local))] as const;
+        }),
+      ),
+    );
+    await mkdir(join(dir, "bin"), { recursive: true });
+    const watch = await watchFfprobe(join(dir, "bin"));
+    try {
+      const result = await handler({ input_keys: ["in/a.mp4", "in/b.mp4", "in/a.mp4"], output_key: "out/facts.mp4", input_facts: facts });
+      expect(await watch.count()).toBe(0);
+      expect(result.strategy).toBe("copy");
+      const local = join(dir, "facts-check.mp4");
+      await storage.download("out/facts.mp4", local);
+      const real = await probe(local);
+      expect(probeOfFacts(result.facts)).toEqual({ ...real, durationSeconds: result.facts!.duration });
+      expect(result.facts!.size).toBe(result.size);
+    } finally {
+      watch.stop();
+    }
+    expect(await readdir(tmpRoot)).toEqual([]);
   });
 
   it("rejects events that break the contract before touching storage", async () => {

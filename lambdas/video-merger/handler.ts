@@ -24,7 +24,18 @@ export function createHandler(deps: LambdaDeps) {
         inputs.push(local);
       }
       const output = join(dir, "output.mp4");
-      const merged = await mergeVideos({ inputs, output, workDir: dir, mode, width: e.width, height: e.height, fps: e.fps, timeoutMs: deps.ffmpegTimeoutMs });
+      const merged = await mergeVideos({
+        inputs,
+        // The segments' stored probe facts, when the executor sent them: no ffprobe of those inputs.
+        facts: e.input_keys.map((key) => e.input_facts?.[key]),
+        output,
+        workDir: dir,
+        mode,
+        width: e.width,
+        height: e.height,
+        fps: e.fps,
+        timeoutMs: deps.ffmpegTimeoutMs,
+      });
       const { size } = await storage.putFile(e.output_key, output, { contentType: "video/mp4" });
       return mediaResult(e.output_key, size, merged.probe, started, deps, { strategy: merged.strategy });
     });

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { readdir } from "node:fs/promises";
-import { makeTestClip, runFfmpeg } from "@vp/media";
+import { makeTestClip, probe, probeOfFacts, runFfmpeg } from "@vp/media";
 import { assetKey, outputKey } from "@vp/storage";
 import { createAssetWork } from "./asset";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,6 +26,19 @@ describe("asset work", () => {
     expect(output).toMatchObject({ type: "video", s3Key: key, width: 320, height: 240, videoCodec: "h264", audioCodec: "aac", contentType: "video/mp4" });
     expect(output.duration).toBeCloseTo(1, 1);
     expect(output.size).toBe((await f.storage.stat(key))!.size);
+    // The rest of the probe, so the nodes reading this file need not probe it again.
+    const p = await probe(join(ctx.workDir, "asset.mp4"));
+    expect(output).toMatchObject({
+      formatName: p.formatName,
+      videoProfile: p.video!.profile,
+      pixFmt: "yuv420p",
+      fps: 30,
+      videoTimeBase: p.video!.timeBase,
+      sampleRate: 48000,
+      audioChannels: 2,
+      audioChannelLayout: "stereo",
+    });
+    expect(probeOfFacts(output)).toEqual({ ...p, durationSeconds: output.duration });
     expect(await readdir(ctx.workDir)).toEqual(["asset.mp4"]);
   });
 
@@ -38,8 +51,9 @@ describe("asset work", () => {
     await f.storage.putFile(key, local);
     const { ctx } = await f.context(f.node("a1", "asset", { asset: { type: "audio", source: key, contentType: "audio/mp4" } }));
     const { output } = await work(ctx);
-    expect(output).toMatchObject({ type: "audio", s3Key: key, audioCodec: "aac" });
+    expect(output).toMatchObject({ type: "audio", s3Key: key, audioCodec: "aac", sampleRate: 48000, audioChannels: 2, formatName: expect.stringContaining("mp4") });
     expect(output.width).toBeUndefined();
+    expect(output.pixFmt).toBeUndefined();
   });
 
   it("describes an uploaded image", async () => {

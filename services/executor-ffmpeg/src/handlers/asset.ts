@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { MediaType, type NodeOutput } from "@vp/contracts";
-import { probe, type ProbeResult } from "@vp/media";
+import { factsOfProbe, probe, type ProbeResult } from "@vp/media";
 import { outputKey, validateKey } from "@vp/storage";
 import { asInputError, WorkInputError } from "./errors";
 import { localExtension, round3 } from "./files";
@@ -58,6 +58,19 @@ async function ingestMedia(ctx: WorkContext, asset: AssetFields & { type: "video
   }
   if (asset.type !== "image" && p.audio) output.audioCodec = p.audio.codec;
   if (asset.contentType) output.contentType = asset.contentType;
+  if (asset.type === "image") return output;
+  // The rest of the probe, for the nodes that read this file (they skip their own ffprobe): only of the
+  // streams recorded above, so the output describes one consistent view of the file. An image has no
+  // duration, so no node could use them.
+  const facts = factsOfProbe(p);
+  output.formatName = facts.formatName;
+  if (output.videoCodec !== undefined) {
+    Object.assign(output, { videoProfile: facts.videoProfile, pixFmt: facts.pixFmt, fps: facts.fps, videoTimeBase: facts.videoTimeBase });
+  }
+  if (output.audioCodec !== undefined) {
+    Object.assign(output, { sampleRate: facts.sampleRate, audioChannels: facts.audioChannels, audioChannelLayout: facts.audioChannelLayout });
+  }
+  for (const k of Object.keys(output) as (keyof NodeOutput)[]) if (output[k] === undefined) delete output[k];
   return output;
 }
 

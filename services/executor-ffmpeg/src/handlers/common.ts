@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { z } from "zod";
 import type { NodeOutput, NodeType, SerializedNode } from "@vp/contracts";
-import { probe, type ProbeResult } from "@vp/media";
+import { factsOfProbe, probeInput, type MediaFacts, type ProbeResult } from "@vp/media";
 import { validateKey } from "@vp/storage";
 import { asInputError, WorkInputError } from "./errors";
 import { localExtension, round3 } from "./files";
@@ -69,7 +69,9 @@ export function requireMediaInput(slot: string, upstream: SerializedNode | undef
 
 /**
  * Downloads one input under a generated name (`<name>.<ext>` in the work directory; the extension from a
- * fixed list, never from the key) and probes it. Anything wrong with the file fails the node naming the input.
+ * fixed list, never from the key) and describes it: from the probe facts its producer stored in its output
+ * when they are complete and match the downloaded file's size, else by probing it (probeInput). Anything
+ * wrong with the file fails the node naming the input.
  */
 export async function fetchInput(
   ctx: WorkContext,
@@ -81,7 +83,7 @@ export async function fetchInput(
   try {
     validateKey(output.s3Key);
     await ctx.storage.download(output.s3Key, path);
-    const p = await probe(path, { signal: ctx.signal });
+    const p = await probeInput(path, output, { signal: ctx.signal });
     if (kind === "video" && !p.video) throw new WorkInputError(`${context}: expected a video file but it has no video stream`);
     if (kind === "audio" && !p.audio) throw new WorkInputError(`${context}: expected an audio file but it has no audio stream`);
     return { path, probe: p };
@@ -90,19 +92,31 @@ export async function fetchInput(
   }
 }
 
-/** The node's output for a stored MP4. */
-export function videoOutput(key: string, size: number, fields: { duration: number; width?: number; height?: number; videoCodec?: string; audioCodec?: string; strategy?: string }): NodeOutput {
+/**
+ * The node's output for a stored MP4: the seeds' fields, then the rest of the file's probe facts, which
+ * the nodes reading this output use instead of probing the file again.
+ */
+export function videoOutput(key: string, size: number, fields: Omit<MediaFacts, "size" | "duration"> & { duration: number; strategy?: string }): NodeOutput {
+  const { duration, width, height, videoCodec, audioCodec, strategy, ...facts } = fields;
   const output: NodeOutput = {
     type: "video",
     s3Key: key,
-    duration: round3(fields.duration),
+    duration: round3(duration),
     size,
-    width: fields.width,
-    height: fields.height,
-    videoCodec: fields.videoCodec,
-    audioCodec: fields.audioCodec,
+    width,
+    height,
+    videoCodec,
+    audioCodec,
     contentType: "video/mp4",
-    strategy: fields.strategy,
+    strategy,
+    formatName: facts.formatName,
+    videoProfile: facts.videoProfile,
+    pixFmt: facts.pixFmt,
+    fps: facts.fps,
+    videoTimeBase: facts.videoTimeBase,
+    sampleRate: facts.sampleRate,
+    audioChannels: facts.audioChannels,
+    audioChannelLayout: facts.audioChannelLayout,
   };
   // Keys that are undefined would be dropped by JSON anyway; keep the stored output tidy.
   for (const k of Object.keys(output) as (keyof NodeOutput)[]) if (output[k] === undefined) delete output[k];
@@ -110,14 +124,16 @@ export function videoOutput(key: string, size: number, fields: { duration: numbe
 }
 
 export function outputOfProbe(key: string, size: number, p: ProbeResult, strategy?: string): NodeOutput {
-  return videoOutput(key, size, {
-    duration: p.durationSeconds,
-    width: p.video?.width,
-    height: p.video?.height,
-    videoCodec: p.video?.codec,
-    audioCodec: p.audio?.codec,
-    strategy,
-  });
+  const { size: _probedSize, ...facts } = factsOfProbe(p);
+  return videoOutput(key, size, { ...facts, duration: p.durationSeconds, strategy });
+}
+
+/** The probe facts of an input for a Lambda event (input_facts), from the output that describes it. */
+export function factsOfOutput(output: NodeOutput): MediaFacts {
+  const { duration, size, width, height, videoCodec, audioCodec, formatName, videoProfile, pixFmt, fps, videoTimeBase, sampleRate, audioChannels, audioChannelLayout } = output;
+  const facts: MediaFacts = { duration, size, width, height, videoCodec, audioCodec, formatName, videoProfile, pixFmt, fps, videoTimeBase, sampleRate, audioChannels, audioChannelLayout };
+  for (const k of Object.keys(facts) as (keyof MediaFacts)[]) if (facts[k] === undefined) delete facts[k];
+  return facts;
 }
 
 /**

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { ComposeVideoConfig } from "@vp/contracts";
 import { computeCost, composeVideo } from "@vp/media";
 import { outputKey } from "@vp/storage";
-import { chooseBackend, estimateProgress, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions } from "./common";
+import { chooseBackend, estimateProgress, factsOfOutput, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions } from "./common";
 import { asInputError, WorkInputError } from "./errors";
 import type { WorkFunction } from "./types";
 
@@ -35,11 +35,18 @@ export function createComposeVideoWork(options: FfmpegWorkOptions = {}): WorkFun
       try {
         const result = await options.lambda!.invoke(
           "video-composer",
-          { background_key: backgroundOut.s3Key, overlay_keys: overlayOuts.map((o) => o.s3Key), output_key: key, config },
+          {
+            background_key: backgroundOut.s3Key,
+            overlay_keys: overlayOuts.map((o) => o.s3Key),
+            output_key: key,
+            config,
+            input_facts: Object.fromEntries([backgroundOut, ...overlayOuts].map((o) => [o.s3Key, factsOfOutput(o)])),
+          },
           { signal },
         );
         logger.info({ backend, duration: result.duration, size: result.size, cost: result.cost }, "video composed");
         const output = videoOutput(result.s3_key, result.size, {
+          ...result.facts,
           duration: result.duration,
           width: result.width,
           height: result.height,

@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { MergeVideosConfig, type NodeOutput, type SerializedNode } from "@vp/contracts";
-import { computeCost, mergeVideos, probe, type ProbeResult } from "@vp/media";
+import { computeCost, mergeVideos, probeInput, type ProbeResult } from "@vp/media";
 import { outputKey, validateKey } from "@vp/storage";
-import { chooseBackend, estimateProgress, outputOfProbe, parseConfig, videoOutput, type FfmpegWorkOptions } from "./common";
+import { chooseBackend, estimateProgress, factsOfOutput, outputOfProbe, parseConfig, videoOutput, type FfmpegWorkOptions } from "./common";
 import { asInputError, WorkInputError } from "./errors";
 import { localExtension } from "./files";
 import type { WorkFunction } from "./types";
@@ -52,12 +52,21 @@ export function createMergeVideosWork(options: MergeVideosWorkOptions = {}): Wor
       try {
         const result = await options.lambda!.invoke(
           "video-merger",
-          { input_keys: outputs.map((o) => o.s3Key), output_key: key, reencode: config.reencode, width: config.width, height: config.height, fps: config.fps },
+          {
+            input_keys: outputs.map((o) => o.s3Key),
+            output_key: key,
+            reencode: config.reencode,
+            width: config.width,
+            height: config.height,
+            fps: config.fps,
+            input_facts: Object.fromEntries(outputs.map((o) => [o.s3Key, factsOfOutput(o)])),
+          },
           { signal },
         );
         logger.info({ backend, segments: segments.length, duration: result.duration, size: result.size, cost: result.cost }, "segments merged");
         return {
           output: videoOutput(result.s3_key, result.size, {
+            ...result.facts,
             duration: result.duration,
             width: result.width,
             height: result.height,
@@ -80,7 +89,8 @@ export function createMergeVideosWork(options: MergeVideosWorkOptions = {}): Wor
       try {
         validateKey(output.s3Key);
         await storage.download(output.s3Key, local);
-        const p = await probe(local, { signal });
+        // The segment's stored probe facts stand in for an ffprobe when they describe this file.
+        const p = await probeInput(local, output, { signal });
         if (!p.video) throw new WorkInputError(`segment "${segment.id}": expected a video file but it has no video stream`);
         probes.push(p);
       } catch (error) {

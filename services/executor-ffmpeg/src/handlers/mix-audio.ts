@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { MixAudioConfig } from "@vp/contracts";
 import { computeCost, mixAudio } from "@vp/media";
 import { outputKey } from "@vp/storage";
-import { chooseBackend, estimateProgress, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions } from "./common";
+import { chooseBackend, estimateProgress, factsOfOutput, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions } from "./common";
 import { asInputError } from "./errors";
 import type { WorkFunction } from "./types";
 
@@ -29,9 +29,20 @@ export function createMixAudioWork(options: FfmpegWorkOptions = {}): WorkFunctio
     if (backend === "lambda") {
       const stop = estimateProgress(ctx, (videoOut.duration ?? 10) / 8);
       try {
-        const result = await options.lambda!.invoke("audio-mixer", { video_key: videoOut.s3Key, audio_key: audioOut.s3Key, output_key: key, config }, { signal });
+        const result = await options.lambda!.invoke(
+          "audio-mixer",
+          {
+            video_key: videoOut.s3Key,
+            audio_key: audioOut.s3Key,
+            output_key: key,
+            config,
+            input_facts: { [videoOut.s3Key]: factsOfOutput(videoOut), [audioOut.s3Key]: factsOfOutput(audioOut) },
+          },
+          { signal },
+        );
         logger.info({ backend, duration: result.duration, size: result.size, cost: result.cost }, "audio mixed");
         const output = videoOutput(result.s3_key, result.size, {
+          ...result.facts,
           duration: result.duration,
           width: result.width,
           height: result.height,
