@@ -466,6 +466,7 @@ describe("the dev login and the output cookie", () => {
     expect(login.status).toBe(201);
     expect(login.body).toMatchObject({ token_type: "Bearer", roles: ALL_ROLES, subject: "dev" });
     expect((await call("POST", "/pipelines", { token: login.body.token, body: { title: "dev" } })).status).toBe(201);
+    expect((await call("POST", "/auth/dev-login", { token: null, body: { roles: ["admin"] } })).status).toBe(422);
     const viewer = await call("POST", "/auth/dev-login", { token: null, body: { roles: ["viewer"] } });
     expect((await call("POST", "/pipelines", { token: viewer.body.token, body: { title: "no" } })).status).toBe(403);
   });

@@ -181,7 +181,13 @@ export function authRoutes(auth: GatewayAuth) {
     const dev = auth.devLogin;
     if (!dev.enabled) throw new ForbiddenError("The dev login is off: it is for local use (npm start sets AUTH_DEV_LOGIN=1); use a token from your identity provider");
     const text = await c.req.text();
-    const body = DevLoginBody.parse(text ? JSON.parse(text) : {});
+    let json: unknown = {};
+    try {
+      if (text) json = JSON.parse(text);
+    } catch {
+      throw new HttpError(400, "The dev login body must be JSON: { roles?: [...], subject? }");
+    }
+    const body = DevLoginBody.parse(json);
     const roles = body.roles ?? ALL_ROLES;
     const subject = body.subject ?? "dev";
     const token = await signAccessToken({ secret: dev.secret, issuer: dev.issuer, audience: dev.audience, subject, roles, ttlSeconds: dev.ttlSeconds, rolesClaim: dev.rolesClaim });
