@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createTopology, EXECUTOR_OF, NODE_TYPES, type NodeType } from "@vp/contracts";
 import { DB_ROLES, rolePasswordEnv, type DbRole } from "@vp/db";
+import { executorEnvSchema } from "@vp/runtime";
 import { Env as GatewayEnv } from "../../services/gateway/src/env";
 import { Env as SchedulerEnv } from "../../services/scheduler/src/env";
 import { Env as StateWriterEnv } from "../../services/state-writer/src/env";
@@ -256,6 +257,19 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
         expect(OPERATOR_SECRETS).toContain(imported.name);
       }
     }
+  });
+
+  it("spells out executor-ffmpeg's own settings (local backend by default): every one with a default, none that is optional without one", () => {
+    const { env } = containerEnv(objs(), serviceContainer(objs(), "executor-ffmpeg"));
+    const common = new Set(Object.keys(executorEnvSchema({ workRoot: "/work", healthPort: 3073 }).shape));
+    for (const [key, field] of Object.entries(ExecutorFfmpegEnv.shape as Record<string, z.ZodType>)) {
+      if (common.has(key)) continue;
+      // LAMBDA_ENDPOINT / LAMBDA_REGION: unset means "AWS itself" and "AWS_REGION"; an empty value would not.
+      const optionalWithoutDefault = field.safeParse(undefined).success && field.parse(undefined) === undefined;
+      expect(env.has(key), `executor-ffmpeg: ${key} ${optionalWithoutDefault ? "is optional without a default and must stay unset" : "is not set"}`).toBe(!optionalWithoutDefault);
+    }
+    const values = Object.fromEntries([...env].map(([k, v]) => [k, v.kind === "value" ? v.value : "x"]));
+    expect(ExecutorFfmpegEnv.parse(values)).toMatchObject({ FFMPEG_BACKEND: "local", STORAGE: "local" });
   });
 
   it("keeps the allowlist of variables read outside the schemas honest", () => {
