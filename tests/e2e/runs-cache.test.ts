@@ -325,4 +325,27 @@ describe("runs with the cache and budgets", () => {
     }
     expect(stack.services.get("executor-ffmpeg")!.logs.filter((l) => l.msg === "work started" && l.pipelineId === Q)).toEqual([]);
   }, 180_000);
+
+  it("cancelling a node whose paid provider job is running cancels it at the provider (Runway's DELETE)", async () => {
+    const P = await newPipeline("Cancel at the provider");
+    await add(P, { id: "gen", type: "generate-animation", config: { provider: "runway", prompt: "a lighthouse at night", durationSeconds: 5 } });
+    fakes.runway.fail("status", { kind: "hang" });
+    const started = await api.call("POST", `/pipelines/${P}/execute`);
+    expect(started.status).toBe(200);
+    const deadline = Date.now() + 30_000;
+    while (typeof (await api.node(P, "gen")).metadata?.providerJobId !== "string") {
+      if (Date.now() > deadline) throw new Error("the Runway task was never recorded");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await api.ok("POST", `/pipelines/${P}/nodes/gen/cancel`)).toEqual({ status: "cancelled", cancelled: ["gen"] });
+    const until = Date.now() + 10_000;
+    while (fakes.runway.cancels < 1) {
+      if (Date.now() > until) throw new Error(`Runway saw no cancel; calls: ${JSON.stringify(fakes.runway.calls.map((c) => c.endpoint))}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(fakes.runway.cancels).toBe(1);
+    expect(fakes.runway.creates).toBe(1);
+    expect((await waitForRun(P, started.body.run_id)).status).toBe("cancelled");
+    expect(await api.node(P, "gen")).toMatchObject({ status: "cancelled", metadata: { error: "cancelled by user" } });
+  }, 60_000);
 });

@@ -18,6 +18,11 @@ export interface WorkContext {
   workDir: string;
   /** Aborted on cancel, timeout or shutdown: kill child processes and throw. */
   signal: AbortSignal;
+  /**
+   * Aborted only when the user cancelled the node (not on shutdown or a lost lease): paid provider jobs are then
+   * cancelled at the provider where its API allows it, instead of being left for the next attempt to resume.
+   */
+  cancelled?: AbortSignal;
   /** Percent done, 0-100. The runner throttles what it forwards. */
   progress(percent: number): void;
   logger: Logger;

@@ -94,6 +94,23 @@ export async function runPaidJob(ctx: WorkContext, spec: PaidJobSpec, options: P
     await record({ provider: spec.provider, phase: "created", providerJobId: id, clientRef, estimatedCost: spec.estimatedCost });
   }
 
+  try {
+    return await pollUntilDone(ctx, spec, options, id, label);
+  } catch (error) {
+    // The user cancelled the node: stop the provider's work too where its API allows (a shutdown or a lost
+    // lease does not: the next attempt resumes the recorded job).
+    if (ctx.cancelled?.aborted && spec.cancel) {
+      await spec.cancel(id).then(
+        () => ctx.logger.info({ provider: spec.provider, providerJobId: id }, "provider job cancelled at the provider"),
+        (e: unknown) => ctx.logger.warn({ provider: spec.provider, providerJobId: id, err: e }, "provider job could not be cancelled at the provider"),
+      );
+    }
+    throw error;
+  }
+}
+
+async function pollUntilDone(ctx: WorkContext, spec: PaidJobSpec, options: PaidJobOptions, id: string, label: string) {
+  const signal = ctx.signal;
   const started = Date.now();
   options.onProgress(0);
   for (;;) {
