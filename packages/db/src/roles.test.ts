@@ -139,3 +139,24 @@ describe("vp_reader", () => {
     expect(pipes.rowCount).toBe(1);
   });
 });
+
+describe("video_production_cache (issue 6): filled only by the state-writer", () => {
+  const KEY = "c".repeat(64);
+  const insert = `INSERT INTO video_production_cache (cache_key, node_type, output, cost, pipeline_id, node_id) VALUES ('${KEY}', 'asset', '{"type":"text","s3Key":"k"}', 0.5, '${P}', '${N}')`;
+  it.each([["editor" as const], ["reader" as const]])("%s may not insert, change or delete cache entries", async (role) => {
+    const pool = t.pools[role];
+    await expect(pool.query(insert)).rejects.toThrow(DENIED);
+    await expect(pool.query(`UPDATE video_production_cache SET cost = 0`)).rejects.toThrow(DENIED);
+    await expect(pool.query(`DELETE FROM video_production_cache`)).rejects.toThrow(DENIED);
+  });
+
+  it("the state-writer inserts and counts hits but cannot delete; the reader reads; keys and outputs are checked", async () => {
+    await t.pools.stateWriter.query(insert);
+    await t.pools.stateWriter.query(`UPDATE video_production_cache SET hits = hits + 1 WHERE cache_key = '${KEY}'`);
+    await expect(t.pools.stateWriter.query(`DELETE FROM video_production_cache`)).rejects.toThrow(DENIED);
+    const { rows } = await t.pools.reader.query(`SELECT hits, cost FROM video_production_cache WHERE cache_key = '${KEY}'`);
+    expect(rows).toEqual([{ hits: 1, cost: "0.5" }]);
+    await expect(t.pools.stateWriter.query(insert.replace(KEY, "not-a-sha256"))).rejects.toThrow(/video_production_cache_key_check/);
+    await expect(t.pools.stateWriter.query(insert.replace(KEY, "d".repeat(64)).replace(`'{"type":"text","s3Key":"k"}'`, `'{"type":"text"}'`))).rejects.toThrow(/video_production_cache_output_check/);
+  });
+});
