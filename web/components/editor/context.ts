@@ -4,6 +4,7 @@ import { createContext, useContext } from "react";
 import type { NodeLookup } from "@vp/flow-graph";
 import type { Api } from "@/lib/api";
 import type { EditorNode } from "@/lib/graph-state";
+import type { RunsController } from "./use-runs";
 
 export interface NodePatch {
   title?: string;
@@ -32,6 +33,8 @@ export interface EditorContextValue {
   removeNode(id: string): Promise<void>;
   toast(message: string, kind?: "error" | "info"): void;
   select(id: string | null): void;
+  /** Runs: run to here, cancel, retry, and the graph problems a run would be refused for, per node. */
+  runs: RunsController;
 }
 
 export const EditorContext = createContext<EditorContextValue | null>(null);

@@ -10,6 +10,7 @@ import type { EditorNode } from "@/lib/graph-state";
 import { NodeTypeIcon, PlayIcon } from "../icons";
 import { AssetText, AssetUpload, isTextAsset } from "./asset-body";
 import { useEditor } from "./context";
+import { CachedBadge, CardRunButtons, ProblemMarker, waitingUpstream } from "./node-run-actions";
 import { OutputPreview } from "./output-preview";
 import { ProgressBar, runnability, StatusBadge } from "./status";
 
@@ -32,7 +33,7 @@ function NodeHeader({ node }: { node: EditorNode }) {
       </div>
       <div className="node-actions">
         <StatusBadge status={node.status} testId={`status-${node.id}`} />
-        {node.status === "pending" && (
+        {node.status === "pending" && !waitingUpstream(node, lookup) && (
           <button
             type="button"
             className="play nodrag"
@@ -48,6 +49,7 @@ function NodeHeader({ node }: { node: EditorNode }) {
             <PlayIcon />
           </button>
         )}
+        <CardRunButtons node={node} />
       </div>
     </div>
   );
@@ -93,9 +95,10 @@ function CostLine({ node }: { node: EditorNode }) {
 }
 
 function NodeCardImpl({ id, selected }: NodeProps) {
-  const { nodes } = useEditor();
+  const { nodes, runs } = useEditor();
   const node = nodes.get(id);
   if (!node) return null;
+  const hasProblems = !!runs.problemsByNode.get(id)?.length;
   const info = NODE_TYPE_INFO[node.type];
   const slots = inputSlots(node.type);
   const produces = outputMediaType(node.type, node.asset as { type?: MediaType } | null);
@@ -105,7 +108,7 @@ function NodeCardImpl({ id, selected }: NodeProps) {
 
   return (
     <div
-      className={`node-card status-${node.status}${selected ? " selected" : ""}`}
+      className={`node-card status-${node.status}${selected ? " selected" : ""}${hasProblems ? " has-problems" : ""}`}
       style={{ ["--accent" as string]: info.color, ["--tint" as string]: info.tint }}
       data-testid={`node-${node.id}`}
       data-node-type={node.type}
@@ -130,6 +133,7 @@ function NodeCardImpl({ id, selected }: NodeProps) {
       )}
 
       <div className="node-body">
+        <CachedBadge node={node} />
         {node.status === "completed" && node.output ? (
           <div className={`output-wrap output-${node.output.type}`}>
             <LocalDraftBadge node={node} />
@@ -150,11 +154,12 @@ function NodeCardImpl({ id, selected }: NodeProps) {
           <span className="small">{metadata.progress !== undefined ? `${Math.round(metadata.progress)}%` : "started"}</span>
         </div>
       )}
-      {node.status === "failed" && metadata.error && (
-        <div className="node-error" title={metadata.error} data-testid={`error-${node.id}`}>
+      {(node.status === "failed" || node.status === "cancelled") && metadata.error && (
+        <div className={`node-error${node.status === "cancelled" ? " cancelled" : ""}`} title={metadata.error} data-testid={`error-${node.id}`}>
           {metadata.error}
         </div>
       )}
+      <ProblemMarker node={node} />
 
       <div className="node-footer">
         <CostLine node={node} />

@@ -11,6 +11,7 @@ import { AssetText, AssetUpload, isTextAsset } from "./asset-body";
 import { ConfigForm } from "./config-form";
 import { useEditor } from "./context";
 import { LocalDraftBadge } from "./node-card";
+import { CachedBadge, PanelRunActions } from "./node-run-actions";
 import { OutputPreview } from "./output-preview";
 import { StatusBadge } from "./status";
 
@@ -236,6 +237,10 @@ function RunSection({ node }: { node: EditorNode }) {
   if (m.completedAt) rows.push(["Finished", new Date(m.completedAt).toLocaleTimeString("en-GB")]);
   if (m.retries) rows.push(["Retries", String(m.retries)]);
   if (m.cost !== undefined) rows.push(["Cost", formatCost(m.cost)]);
+  if (m.cached && node.status === "completed") {
+    rows.push(["Saved", formatCost(m.costSaved ?? 0)]);
+    if (m.cachedFrom) rows.push(["Cached from", `${m.cachedFrom.nodeId}${m.cachedFrom.pipelineId === node.pipeline_id ? "" : " (another pipeline)"}`]);
+  }
   if (output?.duration !== undefined) rows.push(["Duration", formatDuration(output.duration)]);
   if (output?.size !== undefined) rows.push(["Size", formatBytes(output.size)]);
   if (output?.width && output.height) rows.push(["Frame", `${output.width}×${output.height}`]);
@@ -258,14 +263,16 @@ function RunSection({ node }: { node: EditorNode }) {
           ))}
         </dl>
       )}
-      {node.status === "failed" && m.error && (
-        <p className="node-error full" data-testid="panel-error">
+      {(node.status === "failed" || node.status === "cancelled") && m.error && (
+        <p className={`node-error full${node.status === "cancelled" ? " cancelled" : ""}`} data-testid="panel-error">
           {m.error}
         </p>
       )}
+      <PanelRunActions node={node} />
       {node.status === "completed" && output && (
         <>
           <LocalDraftBadge node={node} prefix="panel-" />
+          <CachedBadge node={node} prefix="panel-" />
           <OutputPreview node={node} large />
           <a className="link-button" href={api.outputUrl(pipelineId, node.id)} download>
             Download output

@@ -33,7 +33,10 @@ import { EditorHeader } from "./header";
 import { NodeCard } from "./node-card";
 import { NodePanel } from "./node-panel";
 import { Palette } from "./palette";
+import { RefusalBanner, RunBar } from "./run-controls";
+import { RunHistory } from "./run-history";
 import { Toasts, useToasts } from "./toasts";
+import { useRuns } from "./use-runs";
 
 const NODE_TYPES_RF = { vp: NodeCard };
 const TEXT_SAVE_DELAY_MS = 500;
@@ -392,6 +395,17 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
     return () => cancelAnimationFrame(frame);
   }, [selectedId, rf]);
 
+  const runs = useRuns({ api, pipelineId, state, dispatch, toast });
+  // The history column narrows (or widens) the canvas: fit the graph to what is left.
+  const historyOpen = runs.historyOpen;
+  const firstRender = useRef(true);
+  useEffect(() => {
+    if (firstRender.current) {
+      firstRender.current = false;
+      return;
+    }
+    fitSoon();
+  }, [historyOpen, fitSoon]);
   const counts = useMemo(() => statusCounts(state.nodes.values()), [state.nodes]);
   const cost = useMemo(() => totalCost(state.nodes.values()), [state.nodes]);
 
@@ -427,8 +441,9 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
       removeNode,
       toast,
       select,
+      runs,
     }),
-    [pipelineId, api, state.nodes, lookup, updateNode, execute, executing, upload, uploads, drafts, setTextDraft, removeNode, toast, select],
+    [pipelineId, api, state.nodes, lookup, updateNode, execute, executing, upload, uploads, drafts, setTextDraft, removeNode, toast, select, runs],
   );
 
   return (
@@ -442,7 +457,8 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
           onFitView={() => void rf.fitView({ ...FIT, duration: 200 })}
           onExport={() => void exportJson()}
         />
-        <div className={`editor-body${selectedNode ? " with-panel" : ""}`}>
+        <RunBar runs={runs} counts={counts} nodes={state.nodes} select={select} />
+        <div className={`editor-body${selectedNode ? " with-panel" : ""}${runs.historyOpen ? " with-history" : ""}`}>
           <Palette onAdd={(type) => void addNode(type)} disabled={adding} />
           <div className="canvas" data-testid="canvas">
             {live === "reconnecting" && (
@@ -482,6 +498,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
               />
               <ConnectionHint />
             </ReactFlow>
+            <RefusalBanner runs={runs} nodes={state.nodes} select={select} />
             {state.nodes.size === 0 && (
               <div className="canvas-empty" data-testid="canvas-empty">
                 <strong>This pipeline has no nodes yet</strong>
@@ -489,6 +506,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
               </div>
             )}
           </div>
+          <RunHistory runs={runs} nodes={state.nodes} />
           {selectedNode && <NodePanel key={selectedNode.id} node={selectedNode} onClose={() => select(null)} />}
         </div>
         <Toasts toasts={toasts} dismiss={dismiss} />
