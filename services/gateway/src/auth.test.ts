@@ -52,7 +52,7 @@ const baseOptions = (over: Partial<GatewayAuthOptions> = {}): GatewayAuthOptions
   ...over,
 });
 
-function gateway(options: Partial<GatewayAuthOptions> = {}) {
+function gateway(options: Partial<GatewayAuthOptions> = {}, sseKeepAliveSeconds?: number) {
   const logs = capture();
   const logger = createLogger({ service: "gateway-auth-test", level: "debug", destination: logs.destination });
   const auth = createGatewayAuth(baseOptions(options), logger);
@@ -68,6 +68,7 @@ function gateway(options: Partial<GatewayAuthOptions> = {}) {
     // No scheduler runs here: an accepted execute answers 202 after this wait.
     executeVerdictTimeoutMs: 200,
     corsOrigins: [EDITOR_ORIGIN],
+    sseKeepAliveSeconds,
     closing: new Promise(() => {}),
   });
   const call = async (method: string, path: string, options: { token?: string | null; headers?: Record<string, string>; body?: unknown } = {}) => {
@@ -365,6 +366,28 @@ describe("the event stream", () => {
 
     // Minting needs a bearer token.
     expect((await call("POST", `${events}/token`, { token: null })).status).toBe(401);
+  });
+});
+
+describe("the event stream's lifetime", () => {
+  it("stays open after its stream token expired; the same token cannot open it again", async () => {
+    const { call } = gateway({ streamTokenTtlSeconds: 1, clockToleranceSeconds: 0 }, 1);
+    const pipelineId = await pipelineWithAsset();
+    const events = `/pipelines/${pipelineId}/events`;
+    const { token: stream } = (await call("POST", `${events}/token`)).body;
+    const open = await call("GET", `${events}?token=${stream}`, { token: null });
+    expect(open.status).toBe(200);
+    const reader = open.res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    while (!text.includes("event: snapshot")) text += decoder.decode((await reader.read()).value, { stream: true });
+    // Keep-alives (one a second) still arrive on the open stream well past the token's expiry (1 s).
+    const keepAlives = () => text.split(": keep-alive").length - 1;
+    while (keepAlives() < 3) text += decoder.decode((await reader.read()).value, { stream: true });
+    const again = await call("GET", `${events}?token=${stream}`, { token: null });
+    expect(again.status).toBe(401);
+    expect(again.body.error).toMatch(/^The stream token expired/);
+    await reader.cancel();
   });
 });
 
