@@ -3,7 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["packages/*/src/**/*.test.ts", "services/*/src/**/*.test.ts", "lambdas/*/**/*.test.ts", "tests/**/*.test.ts"],
-    exclude: ["**/node_modules/**"],
+    // The fault suite (`npm run test:faults`, vitest.faults.config.ts) runs after this one, alone.
+    exclude: ["**/node_modules/**", "tests/faults/**"],
     globalSetup: ["packages/testkit/src/global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,

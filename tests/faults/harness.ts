@@ -1,0 +1,234 @@
+/**
+ * The fault suite's own infrastructure (issue 8): faults are injected only into servers and processes the
+ * suite starts itself — its own nats-server (JetStream on file storage) and its own PostgreSQL cluster, on
+ * free ports, from the binaries on the machine — never into the machine's shared services.
+ *
+ *   const infra = await startFaultInfra("faults-1");   // own nats-server + own Postgres cluster
+ *   const fx = await infra.stack({ jobAckWaitMs: 3000 }); // migrated database, topology, the five services
+ *   await infra.nats.restart(); await infra.postgres.stop(); ...
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { chmod, chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { connectBus, ensureTopology, type Bus } from "@vp/bus";
+import { createTopology, type Topology } from "@vp/contracts";
+import { migrate } from "@vp/db";
+import { createLogger } from "@vp/telemetry";
+import { startStack, type ServiceName, type Stack } from "@vp/testkit";
+import { client, type Client } from "../e2e/helpers";
+
+const exec = promisify(execFile);
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what} not ready within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+async function tcpOpen(port: number): Promise<boolean> {
+  const { connect } = await import("node:net");
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+export interface OwnNats {
+  url: string;
+  port: number;
+  /** SIGKILL (default) or SIGTERM the server; JetStream's file store survives. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  start(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A nats-server of our own: `-js -sd <dir>` on a free port. */
+export async function startOwnNats(dir: string): Promise<OwnNats> {
+  const port = await freePort();
+  const storeDir = join(dir, "jetstream");
+  await mkdir(storeDir, { recursive: true });
+  let proc: ChildProcess | undefined;
+  const start = async () => {
+    proc = spawn("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: "ignore" });
+    await waitUntil(`nats-server on ${port}`, () => tcpOpen(port));
+  };
+  const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
+    const p = proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((r) => p.once("exit", () => r()));
+    p.kill(signal);
+    await exited;
+  };
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    kill,
+    start,
+    restart: async () => {
+      await kill("SIGKILL");
+      await start();
+    },
+    stop: () => kill("SIGTERM"),
+  };
+}
+
+export interface OwnPostgres {
+  /** Superuser URL of database `db` on this cluster. */
+  url(db: string): string;
+  port: number;
+  /** pg_ctl stop: "immediate" is a crash (no checkpoint), "fast" a clean stop. */
+  stop(mode?: "immediate" | "fast"): Promise<void>;
+  start(): Promise<void>;
+  /** Removes the cluster. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL cluster of our own (initdb + pg_ctl from the machine's binaries) on a free port, trust auth,
+ * socket in its own directory. Postgres refuses to run as root, so as root it runs as the `postgres` user.
+ */
+export async function startOwnPostgres(dir: string): Promise<OwnPostgres> {
+  const port = await freePort();
+  const data = join(dir, "pgdata");
+  const asRoot = process.getuid?.() === 0;
+  const run = async (cmd: string, args: string[]) => {
+    const [file, argv] = asRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
+    return exec(file, argv, { maxBuffer: 8 * 1024 * 1024 });
+  };
+  await mkdir(data, { recursive: true });
+  if (asRoot) {
+    const { uid, gid } = await exec("id", ["-u", "postgres"]).then(async (u) => ({ uid: Number(u.stdout.trim()), gid: Number((await exec("id", ["-g", "postgres"])).stdout.trim()) }));
+    await chown(dir, uid, gid);
+    await chown(data, uid, gid);
+  }
+  await chmod(data, 0o700);
+  await run("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]);
+  const start = async () => {
+    await run("pg_ctl", ["-D", data, "-l", join(data, "server.log"), "-w", "-t", "60", "-o", `-p ${port} -k ${data} -c listen_addresses=127.0.0.1 -c max_connections=200`, "start"]);
+  };
+  await start();
+  return {
+    url: (db) => `postgres://postgres@127.0.0.1:${port}/${db}`,
+    port,
+    stop: async (mode = "immediate") => {
+      await run("pg_ctl", ["-D", data, "-m", mode, "-w", "stop"]);
+    },
+    start,
+    destroy: async () => {
+      await run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface FaultStack {
+  stack: Stack;
+  api: Client;
+  bus: Bus;
+  topology: Topology;
+  adminUrl: string;
+  scratch: string;
+  stop(): Promise<void>;
+}
+
+export interface FaultInfra {
+  dir: string;
+  nats: OwnNats;
+  postgres: OwnPostgres;
+  /** A migrated database on our cluster, a topology on our nats-server, and the services as processes. */
+  stack(options: { jobAckWaitMs: number; env?: Record<string, string>; services?: ServiceName[] }): Promise<FaultStack>;
+  destroy(): Promise<void>;
+}
+
+let stacks = 0;
+
+export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
+  const dir = await mkdtemp(join(tmpdir(), `vp-${prefix}-`));
+  await chmod(dir, 0o755);
+  const nats = await startOwnNats(join(dir, "nats"));
+  const pgDir = join(dir, "pg");
+  await mkdir(pgDir);
+  const postgres = await startOwnPostgres(pgDir);
+  const logger = createLogger({ service: "faults", level: process.env.LOG_LEVEL ?? "warn" });
+  const open: FaultStack[] = [];
+  return {
+    dir,
+    nats,
+    postgres,
+    async stack({ jobAckWaitMs, env, services }) {
+      const n = ++stacks;
+      const adminUrl = postgres.url(`vp_faults_${n}`);
+      await migrate({ adminUrl });
+      const topology = createTopology({ namespace: `f${n}`, jobAckWaitMs });
+      const bus = await connectBus({ servers: nats.url, name: `faults-${n}`, logger });
+      await ensureTopology(bus, topology);
+      const scratch = join(dir, `stack-${n}`);
+      const stack = await startStack({
+        databaseAdminUrl: adminUrl,
+        namespace: topology.namespace,
+        storageRoot: join(scratch, "storage"),
+        workRoot: join(scratch, "work"),
+        env: { NATS_URL: nats.url, JOB_ACK_WAIT_MS: String(jobAckWaitMs), ...env },
+        services,
+      });
+      const fx: FaultStack = {
+        stack,
+        api: client(stack.baseUrl),
+        bus,
+        topology,
+        adminUrl,
+        scratch,
+        stop: async () => {
+          await stack.stop();
+          await bus.close().catch(() => undefined);
+        },
+      };
+      open.push(fx);
+      return fx;
+    },
+    async destroy() {
+      for (const fx of open) await fx.stop().catch(() => undefined);
+      await nats.kill("SIGKILL").catch(() => undefined);
+      await postgres.destroy().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Exactly-once bookkeeping every scenario ends with: each accepted command ran exactly once (one "work started"
+ * per job across every executor process that ever ran, one completed node per accepted id) and no paid
+ * provider job was created twice.
+ */
+export function workStartsByJob(logs: Array<Record<string, unknown>>): Map<string, number> {
+  const starts = new Map<string, number>();
+  for (const line of logs) {
+    if (line.msg === "work started" && typeof line.jobId === "string") starts.set(line.jobId, (starts.get(line.jobId) ?? 0) + 1);
+  }
+  return starts;
+}
