@@ -228,6 +228,9 @@ describe("metrics (/metrics on every service)", () => {
     expect(txCount(after["state-writer"], "claim-queued")).toBe(txCount(before["state-writer"], "claim-queued") + 1);
     expect(txCount(after["state-writer"], "claim-running")).toBe(txCount(before["state-writer"], "claim-running") + 1);
     expect(txCount(after["state-writer"], "completed")).toBe(txCount(before["state-writer"], "completed") + 1);
+    // The transaction alone: every applied transition of this execute (claim-queued, claim-running, progress ticks, completed).
+    const dbTx = (text: string) => sample(text, "vp_state_db_transaction_seconds_count", { outcome: "applied" }) ?? 0;
+    expect(dbTx(after["state-writer"]) - dbTx(before["state-writer"])).toBeGreaterThanOrEqual(3);
     expect(sample(after.gateway, "vp_sse_connections")).toBe(0);
   });
 });

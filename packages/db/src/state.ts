@@ -68,7 +68,33 @@ function describe(node: NodeRow): string {
   return `status: ${node.status}, job: ${job ?? "none"}, attempt: ${storedAttempt(node)}`;
 }
 
+type TransactionObserver = (seconds: number, outcome: StateOutcome | "error") => void;
+let transactionObserver: TransactionObserver | undefined;
+
+/** The state-writer's metrics hook: called with every state transaction's duration (BEGIN to COMMIT) and outcome. */
+export function observeStateTransactions(observer: TransactionObserver | undefined): void {
+  transactionObserver = observer;
+}
+
 async function transition(
+  db: Queryable,
+  pipelineId: string,
+  nodeId: string,
+  decide: (node: NodeRow) => Decision,
+  opts: { asyncCommit?: boolean; afterApply?: (tx: Queryable, after: NodeRow) => Promise<void> } = {},
+): Promise<StateResult> {
+  const started = performance.now();
+  try {
+    const result = await transactionBody(db, pipelineId, nodeId, decide, opts);
+    transactionObserver?.((performance.now() - started) / 1000, result.outcome);
+    return result;
+  } catch (error) {
+    transactionObserver?.((performance.now() - started) / 1000, "error");
+    throw error;
+  }
+}
+
+async function transactionBody(
   db: Queryable,
   pipelineId: string,
   nodeId: string,

@@ -104,6 +104,13 @@ export const metrics = {
     buckets: TX_BUCKETS,
     registers: [registry],
   }),
+  stateDbTransactionSeconds: new client.Histogram({
+    name: "vp_state_db_transaction_seconds",
+    help: "State-writer: the Postgres transaction alone (BEGIN to COMMIT, lock waits included), per outcome (applied, already, rejected, error)",
+    labelNames: ["outcome"] as const,
+    buckets: TX_BUCKETS,
+    registers: [registry],
+  }),
 };
 
 let defaultsOn = false;

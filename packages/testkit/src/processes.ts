@@ -42,7 +42,7 @@ const READY = /(ready|listening)$/;
  * services/<name>/src/main.ts`) with the given
  * environment and waits until it logs that it is ready.
  */
-export async function startService(name: ServiceName, env: Record<string, string>, { readyTimeoutMs = 60_000 } = {}): Promise<ServiceProcess> {
+export async function startService(name: ServiceName, env: Record<string, string>, { readyTimeoutMs = Number(process.env.VP_SERVICE_READY_TIMEOUT_MS ?? 120_000) } = {}): Promise<ServiceProcess> {
   // register.ts starts OpenTelemetry before main.ts's static imports load pg (as in the images' CMD).
   const proc = spawn(process.execPath, ["--import", "tsx", "--import", "./packages/telemetry/src/register.ts", `services/${name}/src/main.ts`], {
     cwd: REPO_ROOT,

@@ -1,11 +1,11 @@
 import "reflect-metadata";
 import { createTopology, StateEvent, TransitionRequest } from "@vp/contracts";
-import { connectBus, ensureTopology, createWorker, JetStreamServer, startHealthServer, serve } from "@vp/bus";
-import { createPool } from "@vp/db";
+import { connectBus, ensureTopology, createWorker, JetStreamServer, startHealthServer, serve, type InvalidMessageInfo } from "@vp/bus";
+import { createPool, observeStateTransactions } from "@vp/db";
 import { registerShutdown, workGraceMs } from "@vp/runtime";
 import { createLogger, initMetrics, metrics, startTracing, timed } from "@vp/telemetry";
 import { loadEnv } from "./env";
-import { createApplyStateEvent } from "./handlers/apply-state-event";
+import { createApplyStateEvent, createRejectInvalidStateEvent } from "./handlers/apply-state-event";
 import { createCommittedPublisher, createKeyedQueue } from "./handlers/committed";
 import { createTransitionHandler } from "./handlers/transition";
 import { STATE_PATTERN, StateWriterModule } from "./state-writer.module";
@@ -17,6 +17,8 @@ const logger = createLogger({ service: "state-writer", level: env.LOG_LEVEL });
 const tracing = startTracing({ serviceName: "state-writer" });
 initMetrics("state-writer");
 const db = createPool({ url: env.DATABASE_URL, applicationName: "state-writer" });
+// vp_state_db_transaction_seconds: the Postgres transaction alone (vp_state_transaction_seconds adds the queue and the publish).
+observeStateTransactions((seconds, outcome) => metrics.stateDbTransactionSeconds.observe({ outcome }, seconds));
 const bus = await connectBus({ servers: env.NATS_URL, name: "state-writer", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
 await ensureTopology(bus, topology, { consumers: [topology.consumers.stateWriter] });
@@ -24,6 +26,7 @@ await ensureTopology(bus, topology, { consumers: [topology.consumers.stateWriter
 const queue = createKeyedQueue();
 const publishCommitted = createCommittedPublisher({ bus, topology, logger });
 const applyStateEventUntimed = createApplyStateEvent({ db, publishCommitted, queue });
+const rejectInvalidStateEvent = createRejectInvalidStateEvent({ db, publishCommitted, queue });
 const applyStateEvent: typeof applyStateEventUntimed = (event, ctx) =>
   timed(metrics.stateTransactionSeconds, { kind: event.kind }, () => applyStateEventUntimed(event, ctx));
 const transitionUntimed = createTransitionHandler({ db, publishCommitted, queue });
@@ -45,6 +48,7 @@ const app = await createWorker({
         onGiveUp: async (event: StateEvent, info: { reason: string }) => {
           logger.error({ pipelineId: event.pipelineId, nodeId: event.nodeId, jobId: event.jobId, reason: info.reason }, "state event dropped after retries");
         },
+        onInvalid: (info: InvalidMessageInfo) => rejectInvalidStateEvent(info, logger),
       },
     },
   }),
