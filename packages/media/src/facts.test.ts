@@ -3,12 +3,14 @@
  * paths describe their output from the streams they copied and the file's header. Each claim is checked
  * against a real ffprobe of the same file, and every ffprobe start is counted through a PATH wrapper.
  */
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, open, readdir, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  buildCopyArgs,
   composeVideo,
+  concatList,
   describeCopiedOutput,
   factsOfProbe,
   FfmpegError,
@@ -18,10 +20,13 @@ import {
   MediaError,
   mergeVideos,
   mixAudio,
+  moovReservation,
+  moovReservationTooSmall,
   probe,
   probeInput,
   probeOfFacts,
   readMp4Header,
+  runFfmpeg,
   watchFfprobe,
   type FfprobeWatch,
   type MediaFacts,
@@ -45,7 +50,7 @@ beforeAll(async () => {
     makeSpeechClip({ path: voice, text: "stored facts", durationSeconds: 2, workDir: dir }),
   ]);
   // What the asset node stores for each file when it is uploaded.
-  [factsA, factsB, factsVoice] = await Promise.all([a, b, voice].map(async (p) => factsOfProbe(await probe(p))));
+  [factsA, factsB, factsVoice] = (await Promise.all([a, b, voice].map(async (p) => factsOfProbe(await probe(p))))) as [MediaFacts, MediaFacts, MediaFacts];
   await mkdir(join(dir, "bin"));
   watch = await watchFfprobe(join(dir, "bin"));
 });
@@ -59,6 +64,24 @@ async function jobDir(): Promise<string> {
   const workDir = join(dir, `job-${++runs}`);
   await mkdir(workDir);
   return workDir;
+}
+
+/** Types of the first top-level boxes of a file. */
+async function leadingBoxes(path: string, count = 3): Promise<string[]> {
+  const file = await open(path, "r");
+  try {
+    const types: string[] = [];
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const header = Buffer.alloc(8);
+      if ((await file.read(header, 0, 8, offset)).bytesRead < 8) break;
+      types.push(header.toString("latin1", 4, 8));
+      offset += header.readUInt32BE(0);
+    }
+    return types;
+  } finally {
+    await file.close();
+  }
 }
 
 /** The fields a probe of an output and its description from facts must agree on. */
@@ -136,6 +159,25 @@ describe("the copy paths describe their output without ffprobe", () => {
     expect(result.strategy).toBe("copy");
     expect(comparable(result.probe)).toEqual(comparable(await probe(output)));
     expect(result.probe.durationSeconds).toBeCloseTo(5.5, 1);
+    // The moov is at the front (playable while it downloads), written into a reservation, not by a second pass.
+    expect(await leadingBoxes(output)).toEqual(["ftyp", "moov", "free"]);
+  });
+
+  it("a moov reservation that proves too small fails the run as not the input's fault, and the copy is repeated with +faststart", async () => {
+    const workDir = await jobDir();
+    await Promise.all([copyFile(a, join(workDir, "seg-000.mp4")), copyFile(b, join(workDir, "seg-001.mp4"))]);
+    await writeFile(join(workDir, "concat.txt"), concatList(["seg-000.mp4", "seg-001.mp4"]));
+    const error = await runFfmpeg(buildCopyArgs(join(workDir, "concat.txt"), join(workDir, "small.mp4"), true, 1000), { workDir }).catch((e: unknown) => e);
+    // ffmpeg 5.1 exits 0 here with a file that has no moov: runFfmpeg fails it.
+    expect(error).toBeInstanceOf(FfmpegError);
+    expect(moovReservationTooSmall(error)).toBe(true);
+    expect((error as FfmpegError).invalidInput).toBe(false);
+    // Sized from the inputs, the reservation holds.
+    const reserved = await moovReservation([join(workDir, "seg-000.mp4"), join(workDir, "seg-001.mp4")]);
+    expect(reserved).toBeGreaterThan(64 * 1024);
+    await runFfmpeg(buildCopyArgs(join(workDir, "concat.txt"), join(workDir, "ok.mp4"), true, reserved), { workDir });
+    expect(await leadingBoxes(join(workDir, "ok.mp4"))).toEqual(["ftyp", "moov", "free"]);
+    expect(await moovReservation([voice])).toBeUndefined();
   });
 
   it("mix-audio (video copied, audio encoded): no ffprobe at all, and the description is what ffprobe says of the file", async () => {
@@ -146,6 +188,7 @@ describe("the copy paths describe their output without ffprobe", () => {
     expect(await watch.count()).toBe(0);
     expect(result.videoCopied).toBe(true);
     expect(comparable(result.probe)).toEqual(comparable(await probe(output)));
+    expect(await leadingBoxes(output)).toEqual(["ftyp", "moov", "free"]);
   });
 
   it("compose-video (an encode) takes the inputs' facts and probes only its output", async () => {

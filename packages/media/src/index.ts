@@ -29,7 +29,7 @@ export {
   MP4_FORMAT_NAME,
   type MediaFacts,
 } from "./facts";
-export { readMp4Header, type Mp4Header } from "./mp4";
+export { readMp4Header, moovReservation, moovFrontArgs, moovReservationTooSmall, type Mp4Header } from "./mp4";
 export { watchFfprobe, type FfprobeWatch } from "./probe-watch";
 export { makeTestClip, makeSpeechClip, type TestClipOptions, type SpeechClipOptions } from "./clips";
 export { reapOrphans, type ReapResult } from "./reap";

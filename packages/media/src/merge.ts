@@ -3,6 +3,7 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import { FfmpegError, MediaError } from "./errors";
 import { concatList, fileArg, inputArgs, SAFE_FILE_NAME } from "./paths";
 import { describeCopiedOutput, probeInput, type MediaFacts } from "./facts";
+import { moovFrontArgs, moovReservation, moovReservationTooSmall } from "./mp4";
 import { probe, type ProbeResult } from "./probe";
 import { runFfmpeg, type MediaLogger } from "./run";
 
@@ -93,15 +94,18 @@ export function reencodeTarget(probes: readonly ProbeResult[], config: { width?:
   return { width, height, fps };
 }
 
-/** `-f concat` over a list of names next to the list: safe mode (the default) accepts only such names. */
-export function buildCopyArgs(listPath: string, output: string, hasAudio: boolean): string[] {
+/**
+ * `-f concat` over a list of names next to the list: safe mode (the default) accepts only such names. The
+ * moov goes to the front: into `moovBytes` reserved there when given (moovReservation), else by `+faststart`.
+ */
+export function buildCopyArgs(listPath: string, output: string, hasAudio: boolean, moovBytes?: number): string[] {
   return [
     "-f", "concat",
     ...inputArgs(listPath, ["concat"]),
     "-map", "0:v:0",
     ...(hasAudio ? ["-map", "0:a:0"] : []),
     "-c", "copy",
-    "-movflags", "+faststart",
+    ...moovFrontArgs(moovBytes),
     "-f", "mp4",
     fileArg(output),
   ];
@@ -208,8 +212,16 @@ export async function mergeVideos(options: MergeVideosOptions): Promise<MergeVid
       const names = await concatNames(inputs, workDir);
       generated.push(listPath, ...names.filter((n) => n.startsWith("concat-")).map((n) => join(workDir, n)));
       await writeFile(listPath, concatList(names));
+      // A copy is mostly I/O: +faststart's second pass over the whole output would cost as much again.
+      const moovBytes = await moovReservation(inputs);
       try {
-        await run(buildCopyArgs(listPath, output, hasAudio));
+        try {
+          await run(buildCopyArgs(listPath, output, hasAudio, moovBytes));
+        } catch (error) {
+          if (moovBytes === undefined || !moovReservationTooSmall(error)) throw error;
+          logger?.warn({ moovBytes }, "the moov reservation was too small; copying again with +faststart");
+          await run(buildCopyArgs(listPath, output, hasAudio));
+        }
       } catch (error) {
         if (!(error instanceof FfmpegError)) throw error;
         logger?.warn({ err: error }, "stream copy failed; re-encoding instead");

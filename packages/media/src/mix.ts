@@ -3,6 +3,7 @@ import { basename, resolve } from "node:path";
 import { MediaError } from "./errors";
 import { fileArg, inputArgs } from "./paths";
 import { describeCopiedOutput, probeInput, type MediaFacts } from "./facts";
+import { moovFrontArgs, moovReservation, moovReservationTooSmall } from "./mp4";
 import { probe, type ProbeResult } from "./probe";
 import { runFfmpeg, type MediaLogger } from "./run";
 
@@ -83,7 +84,7 @@ export function planMix(video: ProbeResult, audio: ProbeResult, options: Pick<Mi
  * new audio resampled to 48 kHz stereo, padded with silence and cut to the target, mixed over the video's
  * own audio at `gain` in duck mode, and encoded once to AAC.
  */
-export function buildMixAudioArgs(video: string, audio: string, plan: MixPlan, output: string): string[] {
+export function buildMixAudioArgs(video: string, audio: string, plan: MixPlan, output: string, moovBytes?: number): string[] {
   const d = secs(plan.targetSeconds);
   const fresh = `[1:a:0]${audioFormat},apad,atrim=duration=${d},asetpts=PTS-STARTPTS`;
   const graph = plan.duck
@@ -99,7 +100,8 @@ export function buildMixAudioArgs(video: string, audio: string, plan: MixPlan, o
     ...(plan.copyVideo ? ["-c:v", "copy"] : ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"]),
     "-c:a", "aac", "-b:a", "192k", "-ar", String(AUDIO_RATE), "-ac", "2",
     "-t", d,
-    "-movflags", "+faststart",
+    // The moov at the front: into a reservation when the caller sized one (moovReservation), else a second pass.
+    ...moovFrontArgs(moovBytes),
     "-f", "mp4",
     fileArg(output),
   ];
@@ -118,14 +120,17 @@ export async function mixAudio(options: MixAudioOptions): Promise<MixAudioResult
   let cpuSeconds: number;
   let result: ProbeResult;
   try {
-    ({ cpuSeconds } = await runFfmpeg(buildMixAudioArgs(video, audio, plan, output), {
-      signal,
-      timeoutMs,
-      totalSeconds: plan.targetSeconds,
-      onProgress,
-      workDir,
-      logger,
-    }));
+    const run = (moovBytes?: number) =>
+      runFfmpeg(buildMixAudioArgs(video, audio, plan, output, moovBytes), { signal, timeoutMs, totalSeconds: plan.targetSeconds, onProgress, workDir, logger });
+    // With the video copied, the output's sample tables are the video's plus the new AAC frames' (1024 samples each).
+    const moovBytes = plan.copyVideo ? await moovReservation([video], Math.ceil((plan.targetSeconds * AUDIO_RATE) / 1024)) : undefined;
+    try {
+      ({ cpuSeconds } = await run(moovBytes));
+    } catch (error) {
+      if (moovBytes === undefined || !moovReservationTooSmall(error)) throw error;
+      logger?.warn({ moovBytes }, "the moov reservation was too small; mixing again with +faststart");
+      ({ cpuSeconds } = await run());
+    }
     // A copied video and an audio encoded with fixed settings are known streams: no ffprobe of the output.
     result = plan.copyVideo
       ? await describeCopiedOutput(output, { video: pv.video, audio: MIXED_AUDIO }, plan.targetSeconds, { signal })

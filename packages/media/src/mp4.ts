@@ -5,6 +5,8 @@ import { MediaError } from "./errors";
 export interface Mp4Header {
   /** moov/mvhd: the movie's duration, what ffprobe reports as the format's duration. */
   durationSeconds: number;
+  /** Size of the whole moov box (the sample tables): what a copy of these samples needs at the front of a file. */
+  moovBytes: number;
   /** Each trak's handler ("vide", "soun", ...) and media timescale (ffprobe's stream time_base is 1/timescale). */
   tracks: Array<{ handler: string; timescale: number }>;
 }
@@ -34,7 +36,7 @@ export async function readMp4Header(path: string): Promise<Mp4Header> {
       const handler = (await readAt(file, hdlr.body + 8, 4)).toString("latin1");
       tracks.push({ handler, timescale: (await timing(file, mdhd)).timescale });
     }
-    return { durationSeconds: duration / timescale, tracks };
+    return { durationSeconds: duration / timescale, moovBytes: moov.end - moov.start, tracks };
   } finally {
     await file.close();
   }
@@ -52,6 +54,8 @@ async function timing(file: FileHandle, box: Box): Promise<{ timescale: number; 
 }
 
 interface Box {
+  /** Offset of the box's header. */
+  start: number;
   /** Offset of the box's payload. */
   body: number;
   /** Offset just past the box. */
@@ -88,10 +92,42 @@ async function findBoxes(file: FileHandle, from: number, to: number, type: strin
     }
     if (length < headerLength || offset + length > to) throw new MediaError("not an MP4: a box runs past its parent");
     if (header.toString("latin1", 4, 8) === type) {
-      found.push({ body: offset + headerLength, end: offset + length });
+      found.push({ start: offset, body: offset + headerLength, end: offset + length });
       if (found.length >= limit) break;
     }
     offset += length;
   }
   return found;
+}
+
+/**
+ * Bytes to reserve at the front of an MP4 for its moov (`-moov_size`) when its samples are copied from
+ * `inputs`, plus `extraSamples` newly encoded ones: the inputs' own moov sizes with half again as margin (the
+ * muxer chunks differently, 64-bit offsets past 4 GB) and 64 KiB. Written in place at the end, so the output
+ * starts with its moov (playable while it downloads) without `+faststart`'s second pass over the whole file.
+ * Undefined when an input is not an MP4/MOV (nothing to size from): then `+faststart`. A reservation that
+ * still proves too small fails the run ("reserved_moov_size is too small"), and the caller repeats it with
+ * `+faststart`.
+ */
+export async function moovReservation(inputs: readonly string[], extraSamples = 0): Promise<number | undefined> {
+  let total = 0;
+  for (const input of inputs) {
+    try {
+      total += (await readMp4Header(input)).moovBytes;
+    } catch {
+      return undefined;
+    }
+  }
+  // Per new sample: a size (stsz), a share of a chunk offset and of a time-to-sample entry.
+  return Math.ceil(total * 1.5 + extraSamples * 12 + 64 * 1024);
+}
+
+/** The ffmpeg arguments that put the moov at the front: a reservation when known, else a second pass. */
+export function moovFrontArgs(reservedBytes: number | undefined): string[] {
+  return reservedBytes === undefined ? ["-movflags", "+faststart"] : ["-moov_size", String(reservedBytes)];
+}
+
+/** Whether a run failed only because its moov reservation was too small (repeat it with `+faststart`). */
+export function moovReservationTooSmall(error: unknown): boolean {
+  return error instanceof Error && "stderrTail" in error && /reserved_moov_size is too small/.test(String((error as { stderrTail: unknown }).stderrTail));
 }

@@ -71,6 +71,12 @@ function cpuSecondsOf(pid: number): number | undefined {
 const DAMAGED_INPUT =
   /partial file|corrupt input packet|ended prematurely|error reading header|Format not on whitelist|Impossible to open|filter failed to receive output packet|^(?!Error while decoding)[^\n]*: Invalid data found when processing input$/im;
 
+/**
+ * ffmpeg 5.1 also exits 0 when it could not finish the output: "Error writing trailer" (an MP4 without its
+ * moov, e.g. a full disk or a `-moov_size` reservation that was too small) is not a playable file.
+ */
+const OUTPUT_UNFINISHED = /Error writing trailer/i;
+
 /** Stderr kept in memory per run; the tail is all an error message needs. */
 const STDERR_KEEP_BYTES = 64 * 1024;
 const STDERR_TAIL_LINES = 5;
@@ -307,6 +313,11 @@ function runFfmpegProcess(args: readonly string[], options: RunFfmpegOptions): P
         return;
       }
       const tail = scrubPaths(stderrTail(stderr), pathArgs);
+      if (code === 0 && OUTPUT_UNFINISHED.test(stderr)) {
+        // Not the input's fault (FfmpegError.invalidInput stays false unless the input was damaged too).
+        rejectPromise(new FfmpegError(tail.split("\n").join("; "), { exitCode: 1, signal: null, stderrTail: tail }));
+        return;
+      }
       if (code === 0 && (options.acceptDamagedInput || !DAMAGED_INPUT.test(stderr))) {
         report(100);
         resolvePromise({ cpuSeconds, wallSeconds: (performance.now() - startedAt) / 1000 });
