@@ -17,7 +17,7 @@ import { connectBus, ensureTopology, type Bus } from "@vp/bus";
 import { createTopology, type Topology } from "@vp/contracts";
 import { migrate } from "@vp/db";
 import { createLogger } from "@vp/telemetry";
-import { startStack, type ServiceName, type Stack } from "@vp/testkit";
+import { startService, startStack, type ServiceName, type ServiceProcess, type Stack } from "@vp/testkit";
 import { client, type Client } from "../e2e/helpers";
 
 const exec = promisify(execFile);
@@ -153,6 +153,12 @@ export interface FaultStack {
   topology: Topology;
   adminUrl: string;
   scratch: string;
+  /** Another process of a service with the stack's environment (a second replica), stopped with the stack. */
+  replica(name: ServiceName): Promise<ServiceProcess>;
+  /** Every process of the service this stack ever ran (first start, restarts through stack.start, replicas), in start order. */
+  processesOf(name: ServiceName): ServiceProcess[];
+  /** Every log line of every process of the service (restarts and replicas included). */
+  logsOf(name: ServiceName): Array<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -196,6 +202,15 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
         env: { NATS_URL: nats.url, JOB_ACK_WAIT_MS: String(jobAckWaitMs), ...env },
         services,
       });
+      const started: ServiceProcess[] = [...stack.services.values()];
+      const replicas: ServiceProcess[] = [];
+      const startOne = stack.start;
+      stack.start = async (name) => {
+        const service = await startOne(name);
+        started.push(service);
+        return service;
+      };
+      const processesOf = (name: ServiceName) => started.filter((p) => p.name === name);
       const fx: FaultStack = {
         stack,
         api: client(stack.baseUrl),
@@ -203,7 +218,16 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
         topology,
         adminUrl,
         scratch,
+        replica: async (name) => {
+          const service = await startService(name, { ...stack.env, HEALTH_PORT: "0" });
+          started.push(service);
+          replicas.push(service);
+          return service;
+        },
+        processesOf,
+        logsOf: (name) => processesOf(name).flatMap((p) => p.logs),
         stop: async () => {
+          await Promise.all(replicas.map((r) => r.stop()));
           await stack.stop();
           await bus.close().catch(() => undefined);
         },
