@@ -3,7 +3,7 @@ import { Controller, Module } from "@nestjs/common";
 import { Ctx, EventPattern, Payload } from "@nestjs/microservices";
 import { z } from "zod";
 import { createTopology, JobMessage, type NodeType } from "@vp/contracts";
-import { connectBus, createWorker, ensureTopology, JetStreamServer, startHealthServer, type ConsumeContext } from "@vp/bus";
+import { connectBus, createWorker, ensureTopology, JetStreamServer, startHealthServer, type ConsumeContext, type InvalidMessageInfo } from "@vp/bus";
 import { createPool, DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 import { createStorageFromEnv, type Storage } from "@vp/storage";
 import { createLogger, initMetrics, startTracing, type Logger } from "@vp/telemetry";
@@ -106,6 +106,7 @@ export async function runExecutor(options: {
             concurrency: concurrencyOf(type),
             onGiveUp: (job: JobMessage, info: { reason: string; ctx?: { attempt: number } }) =>
               runner.failJob(job, info.reason, info.ctx?.attempt ?? 1),
+            onInvalid: (info: InvalidMessageInfo) => runner.rejectInvalidJob(info, logger),
           },
         ]),
       ),

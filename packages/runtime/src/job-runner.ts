@@ -6,19 +6,20 @@ import {
   JobFailed,
   JobHeartbeat,
   JobInterrupt,
+  JobMessage,
   JobProgress,
   TransitionReply,
   TransitionRequest,
-  type JobMessage,
   type NodeType,
   type SerializedNode,
   type Topology,
 } from "@vp/contracts";
-import { NonRetryableError, publish, request, type Bus, type ConsumeContext } from "@vp/bus";
+import { NonRetryableError, publish, request, type Bus, type ConsumeContext, type InvalidMessageInfo } from "@vp/bus";
 import { getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
 import { hashingStorage } from "./content-hash";
-import { metrics, withSpan } from "@vp/telemetry";
+import { untilStored } from "./until-stored";
+import { metrics, withSpan, type Logger } from "@vp/telemetry";
 import { ProviderJobConflictError, SupersededError, WorkInputError, type ProviderJobRecord, type WorkFunction } from "./work";
 
 export interface JobRunnerDeps {
@@ -155,9 +156,12 @@ export function createJobRunner(deps: JobRunnerDeps) {
         workSeconds,
         at: new Date().toISOString(),
       };
-      await publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobCompleted, completed, {
-        msgId: `${job.jobId}:completed:${attempt}`,
-      });
+      await untilStored(
+        () => publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobCompleted, completed, { msgId: `${job.jobId}:completed:${attempt}` }),
+        ctx.signal,
+        logger,
+        "result",
+      );
       outcome = "completed";
       logger.info({ workSeconds, cost: result.cost, s3Key: result.output.s3Key }, "work completed");
     } catch (error) {
@@ -201,7 +205,45 @@ export function createJobRunner(deps: JobRunnerDeps) {
     });
   }
 
-  return { handleJob, failJob };
+  /**
+   * Called by the consume helper for a job message that is not JSON or fails the schema (it is terminated, never
+   * redelivered). Its node was claimed (queued) for the job by the scheduler and would wait for it forever, so when
+   * the payload still names a pipeline, node and job, the node fails with the reason (visible over SSE). The
+   * state-writer applies the failure only to a node queued or running for that job; otherwise it logs the
+   * rejection. A payload that names nothing is only logged (by the consume helper, with the reason).
+   */
+  async function rejectInvalidJob(info: InvalidMessageInfo, logger: Logger): Promise<void> {
+    const ids = namedJob(info.raw);
+    if (!ids) {
+      logger.error({ subject: info.subject, seq: info.seq, reason: info.reason }, "invalid job message names no node; rejected");
+      return;
+    }
+    const failed: JobFailed = {
+      v: 1,
+      kind: "failed",
+      ...ids,
+      attempt: 1,
+      error: `The job message for this node could not be read (${info.reason}); nothing was run. Run the node again`,
+      final: true,
+      at: new Date().toISOString(),
+    };
+    await publish(bus, topology.subjects.state(ids.pipelineId, ids.nodeId), JobFailed, failed, { msgId: `${ids.jobId}:invalid:${info.seq}` });
+    logger.error({ ...ids, subject: info.subject, seq: info.seq, reason: info.reason }, "invalid job message rejected; its node fails");
+  }
+
+  return { handleJob, failJob, rejectInvalidJob };
+}
+
+/** pipelineId, nodeId and jobId of an unreadable job payload, when it still carries them in a usable form. */
+function namedJob(raw: string): { pipelineId: string; nodeId: string; jobId: string } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const ids = JobMessage.pick({ pipelineId: true, nodeId: true, jobId: true }).safeParse(value);
+  return ids.success ? ids.data : undefined;
 }
 
 export async function loadInputs(db: Queryable, node: SerializedNode): Promise<Record<string, SerializedNode[]>> {

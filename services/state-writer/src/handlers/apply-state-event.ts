@@ -1,7 +1,8 @@
 import type { StateEvent } from "@vp/contracts";
-import { assertNever } from "@vp/contracts";
+import { assertNever, Id } from "@vp/contracts";
 import { completeNode, failNode, recordHeartbeat, recordProgress, type Queryable, type StateResult } from "@vp/db";
-import type { ConsumeContext } from "@vp/bus";
+import type { ConsumeContext, InvalidMessageInfo } from "@vp/bus";
+import type { Logger } from "@vp/telemetry";
 import { isApplied, type KeyedQueue, type PublishCommitted } from "./committed";
 
 export function eventIdOf(event: StateEvent): string {
@@ -58,5 +59,53 @@ export function createApplyStateEvent(deps: { db: Queryable; publishCommitted: P
         ctx.logger.warn({ ...ids, kind: event.kind, code: result.code, reason: result.reason }, "late or stale result rejected");
       }
     });
+  };
+}
+
+/**
+ * A VP_STATE message that is not JSON or fails the schema (terminated by the consume helper, never redelivered).
+ * An unreadable result (kind completed or failed, naming its job and attempt) is the only report the node's
+ * executor will send for that attempt (it acknowledged its job once the fact was stored), so the node would sit
+ * in_progress until the reconciler revived it, only to get the same unreadable report again. It fails now with
+ * the reason, visible over SSE, if it is still running that job at that attempt; anything else is a logged
+ * rejection with the reason. The subject names the node (`…vp.state.<pipelineId>.<nodeId>`).
+ */
+export function createRejectInvalidStateEvent(deps: { db: Queryable; publishCommitted: PublishCommitted; queue: KeyedQueue }) {
+  const { db, publishCommitted, queue } = deps;
+  return async (info: InvalidMessageInfo, logger: Logger): Promise<void> => {
+    const [nodeId, pipelineId] = info.subject.split(".").reverse();
+    const fact = readableFields(info.raw);
+    const ids = { pipelineId, nodeId, jobId: fact.jobId, attempt: fact.attempt };
+    const isResult = fact.kind === "completed" || fact.kind === "failed";
+    if (!isResult || !fact.jobId || !fact.attempt || !Id.safeParse(pipelineId).success || !Id.safeParse(nodeId).success) {
+      logger.error({ ...ids, subject: info.subject, seq: info.seq, kind: fact.kind, reason: info.reason }, "invalid state event rejected");
+      return;
+    }
+    const error = `The executor's ${fact.kind} report for attempt ${fact.attempt} could not be read (${info.reason}); run the node again`;
+    await queue(pipelineId!, async () => {
+      const result = await failNode(db, { pipelineId: pipelineId!, nodeId: nodeId!, jobId: fact.jobId!, attempt: fact.attempt!, error });
+      if (isApplied(result)) {
+        await publishCommitted(result.node, result.pipelineMetadata, `${fact.jobId}:invalid:${info.seq}`);
+        logger.error({ ...ids, status: result.node.status, reason: info.reason }, "invalid state event: the node fails");
+      } else {
+        logger.error({ ...ids, subject: info.subject, seq: info.seq, kind: fact.kind, reason: info.reason, code: result.code, state: result.reason }, "invalid state event rejected");
+      }
+    });
+  };
+}
+
+function readableFields(raw: string): { kind?: string; jobId?: string; attempt?: number } {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return {};
+  }
+  if (!value || typeof value !== "object") return {};
+  const { kind, jobId, attempt } = value as Record<string, unknown>;
+  return {
+    kind: typeof kind === "string" ? kind : undefined,
+    jobId: typeof jobId === "string" && jobId.length > 0 ? jobId : undefined,
+    attempt: Number.isInteger(attempt) && (attempt as number) >= 1 ? (attempt as number) : undefined,
   };
 }
