@@ -125,6 +125,46 @@ describe("runs in the editor", () => {
     expectNoErrors();
   });
 
+  it("Run to here runs the node and what it needs first, nothing else; the history names the target", async () => {
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Run to here" });
+    const P = pipeline.id;
+    const clip = await makeClipBuffer({ durationSeconds: 1, width: 160, height: 120, fps: 15, audio: true });
+    await videoAsset(P, "c", clip, { x: 0, y: 120 });
+    const p = `/pipelines/${P}/nodes`;
+    await env.api.ok("POST", p, { id: "twice", title: "Twice", type: "merge-videos", inputs: { segments: ["c", "c"] }, position: { x: 360, y: 0 } });
+    await env.api.ok("POST", p, { id: "thrice", title: "Thrice", type: "merge-videos", inputs: { segments: ["twice", "c"] }, position: { x: 720, y: 0 } });
+    await env.api.ok("POST", p, { id: "side", title: "Side note", type: "asset", asset: { type: "text", content: "not in this run" }, position: { x: 0, y: 440 } });
+
+    const { page, expectNoErrors } = await openEditor(P);
+    // Waiting on an upstream node: the card offers Run to here instead of the play button.
+    expect(await page.getByTestId("execute-twice").count()).toBe(0);
+    expect(await page.getByTestId("run-to-here-twice").getAttribute("title")).toBe('Run to here: this node and what it needs first (waiting for "Clip c")');
+    await page.getByTestId("run-to-here-twice").click();
+    await page.locator(status("twice", "completed")).waitFor({ timeout: 60_000 });
+    expect((await nodeRow(P, "c")).status).toBe("completed");
+    for (const id of ["thrice", "side"]) expect((await nodeRow(P, id)).status, id).toBe("pending");
+    // Its inputs are done now: the next node has its play button back, and no Run to here.
+    await page.locator('[data-testid="execute-thrice"]:not([disabled])').waitFor();
+    expect(await page.getByTestId("run-to-here-thrice").count()).toBe(0);
+
+    const { runs } = await env.api.ok("GET", `/pipelines/${P}/runs`);
+    expect(runs).toMatchObject([{ kind: "upstream", target_node_id: "twice", node_ids: ["c", "twice"] }]);
+    await page.getByTestId("history-toggle").click();
+    const row = page.locator(`[data-testid="run-row"][data-run-id="${runs[0].id}"][data-status="completed"]`);
+    await row.waitFor();
+    expect(await row.locator(".run-label").textContent()).toBe("Run to here · Twice");
+    expect(await row.getByTestId("run-counts").textContent()).toBe("2/2 completed");
+
+    // From the side panel too: the last node, whose inputs are complete, runs alone.
+    await page.locator(node("thrice")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("panel-run-to-here").click();
+    await page.locator(status("thrice", "completed")).waitFor({ timeout: 60_000 });
+    await page.locator('[data-testid="run-row"][data-kind="upstream"][data-status="completed"] .run-label', { hasText: "Run to here · Thrice" }).waitFor();
+    expect((await nodeRow(P, "side")).status).toBe("pending");
+    await screenshot(page, "runs-11-run-to-here");
+    expectNoErrors();
+  });
+
   it("graph problems are marked on the offending nodes before a run, live as the graph changes; Run all is refused with every problem listed", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Broken graph" });
     const P = pipeline.id;
