@@ -42,7 +42,7 @@ export function createApplyStateEvent(deps: { db: Queryable; publishCommitted: P
           result = await recordProgress(db, { ...ids, percent: event.percent });
           break;
         case "completed":
-          result = await completeNode(db, { ...ids, output: event.output, cost: event.cost });
+          result = lateCompletion(event, await completeNode(db, { ...ids, output: event.output, cost: event.cost }));
           break;
         case "failed":
           result = await failNode(db, { ...ids, error: event.error, final: event.final ?? false });
@@ -59,6 +59,23 @@ export function createApplyStateEvent(deps: { db: Queryable; publishCommitted: P
         ctx.logger.warn({ ...ids, kind: event.kind, code: result.code, reason: result.reason }, "late or stale result rejected");
       }
     });
+  };
+}
+
+/**
+ * completeNode answers "already" for any completion of the job once the node is completed, so that a redelivered
+ * fact (the state-writer died between commit and publish) is published again. Only the attempt that completed the
+ * node can be that redelivery: a completion from another attempt is a superseded executor's late result (it froze
+ * past its ack wait while another took the job over) and is rejected like one, not re-announced as committed.
+ */
+function lateCompletion(event: StateEvent & { kind: "completed" }, result: StateResult): StateResult {
+  const completedBy = Number(result.node?.metadata?.attempt);
+  if (result.outcome !== "already" || completedBy === event.attempt) return result;
+  return {
+    ...result,
+    outcome: "rejected",
+    code: "stale",
+    reason: `Result of attempt ${event.attempt} of job ${event.jobId} rejected: the node is completed at attempt ${completedBy}`,
   };
 }
 
