@@ -61,9 +61,38 @@ export function createJobRunner(deps: JobRunnerDeps) {
     }
   })();
 
+  // JetStream may deliver a job again while (or just after) this process runs it: nats-server 2.9 does so after a
+  // crash and restart (fault scenario 3, tests/faults/nats-outage.test.ts). A second delivery's claim would take
+  // the node over and run the work again, so a duplicate waits for this process's own attempt and is only
+  // acknowledged when that attempt's result is stored. Results stored here are remembered for a while.
+  const outcomes = new Map<string, Promise<boolean>>();
+  const remember = (jobId: string, outcome: Promise<boolean>) => {
+    outcomes.set(jobId, outcome);
+    if (outcomes.size > 10_000) outcomes.delete(outcomes.keys().next().value!);
+  };
+
   async function handleJob(job: JobMessage, ctx: ConsumeContext): Promise<void> {
     const work = works[job.type];
     if (!work) throw new NonRetryableError(`no executor for node type ${job.type} in this process`);
+    const earlier = outcomes.get(job.jobId);
+    if (earlier && (await earlier)) {
+      ctx.logger.warn({ jobId: job.jobId, delivery: ctx.attempt }, "duplicate delivery of a job this process already finished; acknowledged without work");
+      return;
+    }
+    let stored!: (ok: boolean) => void;
+    remember(job.jobId, new Promise<boolean>((resolve) => (stored = resolve)));
+    try {
+      await runJob(job, ctx, work);
+      stored(true);
+    } catch (error) {
+      stored(false);
+      outcomes.delete(job.jobId);
+      throw error;
+    }
+  }
+
+  /** One delivery of a job; resolves once its result is stored (or nothing is left to do), throws to retry. */
+  async function runJob(job: JobMessage, ctx: ConsumeContext, work: WorkFunction): Promise<void> {
     const delivery = ctx.attempt;
     const claimId = randomUUID();
     const claim = await request(
