@@ -153,8 +153,12 @@ export interface FaultStack {
   topology: Topology;
   adminUrl: string;
   scratch: string;
-  /** Another process of a service with the stack's environment (a second replica), stopped with the stack. */
-  replica(name: ServiceName): Promise<ServiceProcess>;
+  /**
+   * Another process of a service with the stack's environment plus `env` (a second replica), stopped with the
+   * stack. It gets a WORK_ROOT of its own unless `env` names one: an executor reaps everything under its WORK_ROOT
+   * when it starts, so two live executors must never share one.
+   */
+  replica(name: ServiceName, env?: Record<string, string>): Promise<ServiceProcess>;
   /** Every process of the service this stack ever ran (first start, restarts through stack.start, replicas), in start order. */
   processesOf(name: ServiceName): ServiceProcess[];
   /** Every log line of every process of the service (restarts and replicas included). */
@@ -204,6 +208,7 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
       });
       const started: ServiceProcess[] = [...stack.services.values()];
       const replicas: ServiceProcess[] = [];
+      let replicaCount = 0;
       const startOne = stack.start;
       stack.start = async (name) => {
         const service = await startOne(name);
@@ -218,8 +223,9 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
         topology,
         adminUrl,
         scratch,
-        replica: async (name) => {
-          const service = await startService(name, { ...stack.env, HEALTH_PORT: "0" });
+        replica: async (name, env = {}) => {
+          const workRoot = join(scratch, `work-replica-${++replicaCount}`);
+          const service = await startService(name, { ...stack.env, HEALTH_PORT: "0", WORK_ROOT: workRoot, ...env });
           started.push(service);
           replicas.push(service);
           return service;
