@@ -11,6 +11,13 @@ export const Env = z.object({
   /** Port of GET /health and /ready. */
   HEALTH_PORT: z.coerce.number().int().min(0).default(3072),
   LOG_LEVEL: z.string().default("info"),
+  /**
+   * Fault injection, for the fault suite only (tests/faults/state-writer-crash.test.ts): "after-commit-before-publish"
+   * SIGKILLs the process once, after a transition committed and before its event is published. Unset: inert.
+   */
+  VP_FAULT_POINT: z.enum(["after-commit-before-publish"]).optional(),
+  /** With VP_FAULT_POINT: only a change whose event id contains this (e.g. ":completed") triggers it. */
+  VP_FAULT_POINT_MATCH: z.string().default(""),
   /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
 });

@@ -24,7 +24,8 @@ const topology = createTopology({ namespace: env.BUS_NAMESPACE });
 await ensureTopology(bus, topology, { consumers: [topology.consumers.stateWriter] });
 
 const queue = createKeyedQueue();
-const publishCommitted = createCommittedPublisher({ bus, topology, logger });
+const faultPoint = env.VP_FAULT_POINT ? { point: env.VP_FAULT_POINT, match: env.VP_FAULT_POINT_MATCH } : undefined;
+const publishCommitted = createCommittedPublisher({ bus, topology, logger, faultPoint });
 const applyStateEventUntimed = createApplyStateEvent({ db, publishCommitted, queue });
 const rejectInvalidStateEvent = createRejectInvalidStateEvent({ db, publishCommitted, queue });
 const applyStateEvent: typeof applyStateEventUntimed = (event, ctx) =>

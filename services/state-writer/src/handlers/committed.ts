@@ -10,8 +10,26 @@ import type { Logger } from "@vp/telemetry";
  */
 export type PublishCommitted = (node: NodeRow, pipelineMetadata: Record<string, unknown>, eventId: string) => Promise<void>;
 
-export function createCommittedPublisher({ bus, topology }: { bus: Bus; topology: Topology; logger: Logger }): PublishCommitted {
+/**
+ * Fault injection for the fault suite (issue 8, scenario 5; tests/faults/state-writer-crash.test.ts). Inert unless
+ * `VP_FAULT_POINT=after-commit-before-publish` is set: then the first committed change whose event id contains
+ * `match` (all when empty) kills this process with SIGKILL after its transaction committed and before its
+ * event is published, once per process. Never set in production (deploy/k8s does not know the variable).
+ */
+export interface FaultPoint {
+  point: "after-commit-before-publish";
+  match: string;
+}
+
+export function createCommittedPublisher({ bus, topology, logger, faultPoint }: { bus: Bus; topology: Topology; logger: Logger; faultPoint?: FaultPoint }): PublishCommitted {
+  let faultArmed = faultPoint?.point === "after-commit-before-publish";
   return async (node, pipelineMetadata, eventId) => {
+    if (faultArmed && eventId.includes(faultPoint!.match)) {
+      faultArmed = false;
+      logger.warn({ pipelineId: node.pipeline_id, nodeId: node.id, eventId, faultPoint: faultPoint!.point }, "fault point: killing the state-writer after commit, before publish");
+      process.kill(process.pid, "SIGKILL");
+      await new Promise(() => undefined);
+    }
     const event: NodeChanged = {
       v: 1,
       kind: "node",
