@@ -195,16 +195,65 @@ export const LambdaMediaResult = z.looseObject({
 });
 export type LambdaMediaResult = z.infer<typeof LambdaMediaResult>;
 
+/** Longest accepted asset URL, in characters. */
+export const ASSET_URL_MAX_LENGTH = 2048;
+
+/**
+ * Where a video, audio or image asset is downloaded from, checked as text only: http or https, a host, no user
+ * name or password, no whitespace or control characters. Which addresses may be reached is decided by the
+ * executor at connect time (executor-ffmpeg refuses loopback, private, link-local and other internal
+ * addresses, after DNS and on every redirect), never here: a name's address can change after this check.
+ */
+export const AssetUrl = z
+  .string()
+  .max(ASSET_URL_MAX_LENGTH, `must be at most ${ASSET_URL_MAX_LENGTH} characters`)
+  .superRefine((value, ctx) => {
+    const problem = assetUrlSyntaxProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+
+/** Why `value` is not an acceptable asset URL (syntax only), or null. */
+export function assetUrlSyntaxProblem(value: string): string | null {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f-\u009f\\]/.test(value)) return "must not contain whitespace, control characters or backslashes";
+  if (!/^https?:\/\//i.test(value)) return "must be an http:// or https:// URL";
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return "is not a valid URL";
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http:// or https:// URL";
+  if (url.username || url.password) return "must not contain a user name or password";
+  if (!url.hostname) return "must name a host";
+  return null;
+}
+
 /**
  * The asset column of an asset node as a client may write it. `source` (the storage key) is set only by
- * the gateway's upload route, never by a client, so no user-controlled path ever reaches storage.
+ * the gateway's upload route, never by a client, so no user-controlled path ever reaches storage. A media
+ * asset (video, audio, image) comes from an upload or from `url`, which executor-ffmpeg downloads when the
+ * node runs; text and json assets take `content` or an upload.
  */
 export const AssetInput = z.strictObject({
   type: MediaType,
   /** Inline content for text and json assets (a script, a prompt). */
   content: z.string().max(1_000_000).optional(),
+  /** A video, audio or image asset's media, fetched by the executor (see AssetUrl). */
+  url: AssetUrl.optional(),
 });
 export type AssetInput = z.infer<typeof AssetInput>;
+
+/**
+ * Why the asset's `url` does not fit its other fields (kept out of AssetInput so that it stays extendable and
+ * partial): a url only on media assets, and not together with inline content. Null when it fits.
+ */
+export function assetUrlProblem(asset: { type?: unknown; content?: unknown; url?: unknown }): string | null {
+  if (typeof asset.url !== "string") return null;
+  if (asset.type === "text" || asset.type === "json") return `${asset.type} assets take inline content or an upload, not a url`;
+  if (asset.content !== undefined && asset.content !== null) return "an asset takes content or a url, not both";
+  return null;
+}
 
 /** The asset column as stored. */
 export const Asset = AssetInput.extend({

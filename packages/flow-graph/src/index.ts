@@ -135,9 +135,9 @@ export function validateForExecution(node: GraphNode, nodes: NodeLookup): Proble
     }
   }
   if (node.type === "asset") {
-    const asset = node.asset as { type?: string; source?: string; content?: string } | null | undefined;
+    const asset = node.asset as { type?: string; source?: string; content?: string; url?: string | null } | null | undefined;
     if (!asset?.type) problems.push({ nodeId: node.id, message: "asset has no type" });
-    else if (!asset.source && asset.content === undefined) {
+    else if (!asset.source && asset.content === undefined && typeof asset.url !== "string") {
       problems.push({ nodeId: node.id, message: "asset has no uploaded file or content" });
     }
   }

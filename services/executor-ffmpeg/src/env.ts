@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { executorEnvSchema } from "@vp/runtime";
+import { parseCidrList } from "./handlers/url-fetch";
 
 const flag = z.enum(["true", "false", "1", "0"]).default("false").transform((v) => v === "true" || v === "1");
 
@@ -33,6 +34,22 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", h
     REMOTION_CONCURRENCY: z.coerce.number().int().min(1).default(1),
     /** Bundle the composition at start-up instead of on the first render-code job. */
     RENDER_CODE_PREPARE_AT_START: flag,
+    /**
+     * URL assets: internal ranges the asset download may reach after all (comma-separated CIDRs or addresses,
+     * e.g. an internal media server's 10.20.0.0/16). Empty (default): loopback, private, link-local (cloud
+     * metadata), CGNAT, multicast, broadcast and reserved addresses are all refused.
+     */
+    ASSET_URL_ALLOW_CIDRS: z.string().default("").superRefine((value, ctx) => {
+      try {
+        parseCidrList(value);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+      }
+    }),
+    /** Largest URL asset downloaded, in bytes (default 2 GiB). */
+    ASSET_URL_MAX_BYTES: z.coerce.number().int().min(1).default(2 * 1024 ** 3),
+    /** Upper bound of one URL asset download, redirects included (default 10 min). */
+    ASSET_URL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(10 * 60_000),
   })
   .superRefine((env, ctx) => {
     if (env.FFMPEG_BACKEND === "lambda" && env.STORAGE !== "s3") {

@@ -11,6 +11,7 @@ import { createLambdaInvoker } from "./handlers/lambda";
 import { createMergeVideosWork } from "./handlers/merge-videos";
 import { createMixAudioWork } from "./handlers/mix-audio";
 import { createRenderCodeWork } from "./handlers/render-code";
+import { parseCidrList } from "./handlers/url-fetch";
 
 const env = loadEnv();
 
@@ -54,7 +55,9 @@ await runExecutor({
       renderer.prepare().catch((error: unknown) => logger.error({ err: error }, "bundling the code animation failed; the first render-code job retries"));
     }
     return {
-      asset: createAssetWork(),
+      asset: createAssetWork({
+        urls: { allow: parseCidrList(env.ASSET_URL_ALLOW_CIDRS), maxBytes: env.ASSET_URL_MAX_BYTES, timeoutMs: env.ASSET_URL_TIMEOUT_MS },
+      }),
       "merge-videos": createMergeVideosWork(ffmpeg),
       "mix-audio": createMixAudioWork(ffmpeg),
       "compose-video": createComposeVideoWork(ffmpeg),

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { z } from "zod";
-import { AssetInput, Id, NodePosition, NodeType, Title } from "@vp/contracts";
+import { AssetInput, assetUrlProblem, Id, NodePosition, NodeType, Title } from "@vp/contracts";
 import { HttpError, zodMessage } from "./errors";
 
 /** Parses a JSON body; malformed JSON and non-objects are a 400 with the reason. */
@@ -56,6 +56,9 @@ export const CreateNodeBody = z.strictObject({
   asset: AssetInput.optional(),
   /** Canvas position (the editor's). */
   position: NodePosition.optional(),
+}).superRefine((body, ctx) => {
+  const problem = body.asset ? assetUrlProblem(body.asset) : null;
+  if (problem) ctx.addIssue({ code: "custom", path: ["asset", "url"], message: problem });
 });
 
 export const UpdateNodeBody = z
@@ -69,6 +72,29 @@ export const UpdateNodeBody = z
     position: NodePosition.optional(),
   })
   .refine((b) => Object.values(b).some((v) => v !== undefined), "nothing to update (title, inputs, config, asset or position)");
+
+/** Keys of an uploaded file in the asset column (set by the upload route). */
+const UPLOAD_FIELDS = ["source", "size", "contentType", "uploadedAt"] as const;
+
+/**
+ * The asset patch to write for a PATCH of an asset node. An asset has one origin, the last one set: a url
+ * drops an earlier upload and inline content; inline content, or a change to text/json, drops a url (the
+ * upload route drops a url too). Cleared keys are written as null (the column takes partial writes only;
+ * readers treat null as absent). 422 when the url does not fit the asset.
+ */
+export function assetPatchFor(current: unknown, patch: z.infer<typeof UpdateNodeBody>["asset"] & object): Record<string, unknown> {
+  const existing = (current && typeof current === "object" ? current : {}) as Record<string, unknown>;
+  const type = patch.type ?? existing.type;
+  if (patch.url !== undefined) {
+    const problem = assetUrlProblem({ type, content: patch.content, url: patch.url });
+    if (problem) throw new HttpError(422, `asset.url: ${problem}`);
+    const cleared = [...UPLOAD_FIELDS, "content"].filter((key) => existing[key] !== undefined && existing[key] !== null);
+    return { ...patch, ...Object.fromEntries(cleared.map((key) => [key, null])) };
+  }
+  const hasUrl = typeof existing.url === "string";
+  if (hasUrl && (patch.content !== undefined || type === "text" || type === "json")) return { ...patch, url: null };
+  return patch;
+}
 
 export const PageQuery = z.object({
   page: z.coerce.number().int().min(1).max(1_000_000).default(1),

@@ -1,10 +1,12 @@
+import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { makeTestClip, probe, probeOfFacts, runFfmpeg } from "@vp/media";
 import { assetKey, outputKey } from "@vp/storage";
 import { createAssetWork } from "./asset";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WorkInputError } from "./errors";
+import { parseCidr } from "./url-fetch";
 import { createHandlerFixture, PIPELINE, type HandlerFixture } from "./test-fixture";
 
 let f: HandlerFixture;
@@ -121,3 +123,84 @@ describe("asset work", () => {
   });
 });
 
+
+describe("asset work: URL assets", () => {
+  /** A fake media host on 127.0.0.2 (the only internal address these tests allow), and a trap on 127.0.0.1. */
+  let media: Server;
+  let trap: Server;
+  let mediaOrigin = "";
+  let trapPort = 0;
+  const trapped: string[] = [];
+  const files = new Map<string, { type: string; body: Buffer }>();
+  const work = createAssetWork({ urls: { allow: [parseCidr("127.0.0.2/32")], maxBytes: 50 * 1024 * 1024, timeoutMs: 20_000 } });
+
+  beforeAll(async () => {
+    const clip = join(f.dir, "url-clip.mp4");
+    await makeTestClip({ path: clip, durationSeconds: 1, width: 160, height: 120, fps: 10 });
+    files.set("/clip.mp4", { type: "video/mp4", body: await readFile(clip) });
+    files.set("/clip-as-html", { type: "text/html", body: await readFile(clip) });
+    files.set("/page.html", { type: "text/html", body: Buffer.from("<html>not a video</html>") });
+    media = createServer((req, res) => {
+      const path = new URL(req.url!, "http://x").pathname;
+      if (path === "/to-loopback") return res.writeHead(302, { location: `http://127.0.0.1:${trapPort}/secret` }).end();
+      const file = files.get(path);
+      if (!file) return res.writeHead(404).end();
+      res.writeHead(200, { "content-type": file.type, "content-length": file.body.length }).end(file.body);
+    });
+    trap = createServer((req, res) => {
+      trapped.push(req.url!);
+      res.end("secret");
+    });
+    await new Promise<void>((r) => media.listen(0, "127.0.0.2", r));
+    await new Promise<void>((r) => trap.listen(0, "127.0.0.1", r));
+    mediaOrigin = `http://127.0.0.2:${(media.address() as { port: number }).port}`;
+    trapPort = (trap.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    await new Promise((r) => media?.close(r));
+    await new Promise((r) => trap?.close(r));
+  });
+
+  it("downloads, probes and stores a video under the node's output key", async () => {
+    const { ctx, jobId, progress } = await f.context(f.node("u1", "asset", { asset: { type: "video", url: `${mediaOrigin}/clip.mp4` } }));
+    const { output, cost } = await work(ctx);
+    const key = outputKey(PIPELINE, "u1", jobId, "mp4");
+    expect(cost).toBe(0);
+    expect(output).toMatchObject({ type: "video", s3Key: key, width: 160, height: 120, videoCodec: "h264", audioCodec: "aac", contentType: "video/mp4", fps: 10 });
+    expect(output.size).toBe(files.get("/clip.mp4")!.body.length);
+    expect((await f.storage.getBuffer(key)).equals(files.get("/clip.mp4")!.body)).toBe(true);
+    expect(await readdir(ctx.workDir)).toEqual(["asset.mp4"]);
+    expect(progress.at(-1)).toBe(50);
+  });
+
+  it("takes neither an extension nor a content type from a server that says something else", async () => {
+    const { ctx, jobId } = await f.context(f.node("u2", "asset", { asset: { type: "video", url: `${mediaOrigin}/clip-as-html` } }));
+    const { output } = await work(ctx);
+    expect(output.s3Key).toBe(outputKey(PIPELINE, "u2", jobId, "mp4"));
+    expect(output.contentType).toBeUndefined();
+  });
+
+  it("fails the node with the reason: refused addresses, redirects into loopback, non-2xx, not media", async () => {
+    const cases: Array<[string, RegExp]> = [
+      [`http://localhost:${trapPort}/secret`, /^refusing to fetch http:\/\/localhost:\d+\/secret: localhost resolves to 127\.0\.0\.1, a loopback address$/],
+      [`http://2130706433:${trapPort}/secret`, /^refusing to fetch http:\/\/127\.0\.0\.1:\d+\/secret: 127\.0\.0\.1 is a loopback address$/],
+      ["http://169.254.169.254/latest/meta-data/", /169\.254\.169\.254 is a link-local address/],
+      [`${mediaOrigin}/to-loopback`, /\(redirect 1 to http:\/\/127\.0\.0\.1:\d+\/secret\): 127\.0\.0\.1 is a loopback address$/],
+      [`${mediaOrigin}/missing.mp4`, /^Asset URL: http:\/\/127\.0\.0\.2:\d+\/missing\.mp4 answered 404 Not Found$/],
+      [`${mediaOrigin}/page.html`, /^Asset URL: not a readable media file/],
+    ];
+    for (const [url, reason] of cases) {
+      const { ctx, jobId } = await f.context(f.node("u3", "asset", { asset: { type: "video", url } }));
+      const error = await work(ctx).catch((e: unknown) => e);
+      expect(error, url).toBeInstanceOf(WorkInputError);
+      expect((error as Error).message, url).toMatch(reason);
+      expect(await f.storage.stat(outputKey(PIPELINE, "u3", jobId, "mp4"))).toBeNull();
+    }
+    expect(trapped).toEqual([]);
+  });
+
+  it("refuses a url on a text or json asset", async () => {
+    const { ctx } = await f.context(f.node("u4", "asset", { asset: { type: "text", url: `${mediaOrigin}/clip.mp4` } }));
+    await expect(work(ctx)).rejects.toThrow(new WorkInputError("Asset: text assets take inline content or an upload, not a url"));
+  });
+});

@@ -94,8 +94,10 @@ export function fileRoutes(deps: GatewayDeps) {
       await deps.storage.delete(key);
       throw new HttpError(422, "The uploaded file is empty");
     }
+    // The upload becomes the asset's one origin: a url set before is dropped (null: the column takes partial writes).
+    const hadUrl = typeof (node.asset as { url?: unknown } | null)?.url === "string";
     const row = await updateNodeStructure(deps.editor, pipeline.id, node.id, {
-      assetPatch: { type: declared ?? kind.media, source: key, size, contentType, uploadedAt: new Date().toISOString() },
+      assetPatch: { type: declared ?? kind.media, source: key, size, contentType, uploadedAt: new Date().toISOString(), ...(hadUrl ? { url: null } : {}) },
     });
     if (!row) {
       await deps.storage.delete(key);

@@ -15,7 +15,7 @@ import {
 import { findCycle, formatProblems, lookup, upstreamIds, validateStructure, type GraphNode } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
 import { HttpError, notFound, zodMessage } from "../errors";
-import { CreateNodeBody, jsonBody, pathId, UpdateNodeBody } from "../validation";
+import { assetPatchFor, CreateNodeBody, jsonBody, pathId, UpdateNodeBody } from "../validation";
 
 export async function requirePipeline(db: Queryable, c: { req: { param(name: string): string | undefined } }) {
   const pipelineId = pathId(c.req.param("pipeline_id"), "Pipeline");
@@ -105,12 +105,13 @@ export function nodeRoutes(deps: GatewayDeps) {
     const configPatch = body.config ? Object.fromEntries(Object.entries(body.config).filter(([, value]) => value !== null)) : undefined;
     if (configPatch) checkConfig(node.type, configPatch, true);
     if (body.asset && node.type !== "asset") throw new HttpError(422, `asset: only asset nodes have an asset, not ${node.type}`);
+    const assetPatch = body.asset ? assetPatchFor(node.asset, body.asset) : undefined;
     const assetTypeChanges = body.asset?.type !== undefined && body.asset.type !== (node.asset as { type?: string } | null)?.type;
     if (body.inputs || assetTypeChanges) {
       await checkGraph(deps.reader, pipeline.id, {
         ...(node as GraphNode),
         inputs: { ...node.inputs, ...body.inputs },
-        asset: body.asset ? { ...node.asset, ...body.asset } : node.asset,
+        asset: assetPatch ? { ...node.asset, ...assetPatch } : node.asset,
       });
     }
     const row = await updateNodeStructure(deps.editor, pipeline.id, node.id, {
@@ -118,7 +119,7 @@ export function nodeRoutes(deps: GatewayDeps) {
       inputsPatch: body.inputs,
       configPatch,
       configRemove: configRemove.length ? configRemove : undefined,
-      assetPatch: body.asset,
+      assetPatch,
       position: body.position,
     });
     if (!row) throw notFound("Node");

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { HttpError } from "./errors";
+import { assetPatchFor, CreateNodeBody, UpdateNodeBody } from "./validation";
+
+const node = (asset: Record<string, unknown>) => CreateNodeBody.safeParse({ title: "a", type: "asset", asset });
+const messages = (r: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
+  r.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+
+describe("URL assets in the node bodies", () => {
+  it("accepts an http(s) url on a video, audio or image asset", () => {
+    for (const type of ["video", "audio", "image"]) {
+      expect(node({ type, url: "https://media.example.com/clip.mp4" }).success).toBe(true);
+      expect(node({ type, url: "http://media.example.com:8080/a/b.mp3?x=1" }).success).toBe(true);
+    }
+  });
+
+  it.each([
+    ["ftp://media.example.com/clip.mp4", "asset.url: must be an http:// or https:// URL"],
+    ["file:///etc/passwd", "asset.url: must be an http:// or https:// URL"],
+    ["javascript:alert(1)", "asset.url: must be an http:// or https:// URL"],
+    ["/etc/passwd", "asset.url: must be an http:// or https:// URL"],
+    ["../../etc/passwd", "asset.url: must be an http:// or https:// URL"],
+    ["http://user:secret@media.example.com/clip.mp4", "asset.url: must not contain a user name or password"],
+    ["http://media.example.com/a b.mp4", "asset.url: must not contain whitespace, control characters or backslashes"],
+    ["http://media.example.com/\u0000", "asset.url: must not contain whitespace, control characters or backslashes"],
+    ["http:\\\\media.example.com\\clip.mp4", "asset.url: must not contain whitespace, control characters or backslashes"],
+    ["http://", "asset.url: is not a valid URL"],
+    [`https://media.example.com/${"a".repeat(2048)}`, "asset.url: must be at most 2048 characters"],
+  ])("refuses %s", (url, reason) => {
+    expect(messages(node({ type: "video", url }))).toEqual([reason]);
+  });
+
+  it("refuses a url on text and json assets, and next to inline content", () => {
+    expect(messages(node({ type: "text", url: "https://x.example/a.txt" }))).toEqual(["asset.url: text assets take inline content or an upload, not a url"]);
+    expect(messages(node({ type: "video", url: "https://x.example/a.mp4", content: "hi" }))).toEqual(["asset.url: an asset takes content or a url, not both"]);
+    expect(messages(node({ type: "video", url: 42 }))).toEqual(["asset.url: Invalid input: expected string, received number"]);
+  });
+
+  it("gives an asset one origin on PATCH: a url drops an upload and content, content or text drops a url", () => {
+    const uploaded = { type: "video", source: "pipelines/p/nodes/n/assets/u.mp4", size: 10, contentType: "video/mp4", uploadedAt: "2026-11-21T00:00:00Z" };
+    const patch = (asset: unknown) => UpdateNodeBody.parse({ asset }).asset!;
+    expect(assetPatchFor(uploaded, patch({ url: "https://x.example/a.mp4" }))).toEqual({
+      url: "https://x.example/a.mp4",
+      source: null,
+      size: null,
+      contentType: null,
+      uploadedAt: null,
+    });
+    expect(assetPatchFor(null, patch({ url: "https://x.example/a.mp4" }))).toEqual({ url: "https://x.example/a.mp4" });
+    const linked = { type: "video", url: "https://x.example/a.mp4" };
+    expect(assetPatchFor(linked, patch({ type: "text", content: "hello" }))).toEqual({ type: "text", content: "hello", url: null });
+    expect(assetPatchFor(linked, patch({ type: "audio" }))).toEqual({ type: "audio" });
+    expect(() => assetPatchFor({ type: "json", content: "{}" }, patch({ url: "https://x.example/a.json" }))).toThrow(
+      new HttpError(422, "asset.url: json assets take inline content or an upload, not a url"),
+    );
+  });
+});
