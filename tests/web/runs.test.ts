@@ -123,7 +123,7 @@ describe("runs in the editor", () => {
     expect(await page.getByTestId("run-to-here-mix").count()).toBe(0);
     await screenshot(page, "runs-02-run-all-completed");
     expectNoErrors();
-  });
+  }, 240_000);
 
   it("Run to here runs the node and what it needs first, nothing else; the history names the target", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Run to here" });
@@ -163,7 +163,7 @@ describe("runs in the editor", () => {
     expect((await nodeRow(P, "side")).status).toBe("pending");
     await screenshot(page, "runs-11-run-to-here");
     expectNoErrors();
-  });
+  }, 240_000);
 
   it("graph problems are marked on the offending nodes before a run, live as the graph changes; Run all is refused with every problem listed", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Broken graph" });
@@ -239,7 +239,7 @@ describe("runs in the editor", () => {
     await page.keyboard.press("Escape");
     await screenshot(page, "runs-04-run-all-refused");
     expectNoErrors(refusedRun);
-  });
+  }, 240_000);
 
   it("cancel: a node's Cancel and the pipeline's Cancel run show cancelled; the cancelled node is retried from its card and its panel", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Cancel and retry" });
@@ -319,7 +319,7 @@ describe("runs in the editor", () => {
     await page.waitForTimeout(300);
     await screenshot(page, "runs-06-retried");
     expectNoErrors();
-  });
+  }, 240_000);
   it("a second run of an identical imported pipeline completes from the cache: 'cached' badges with the cost saved, and the history says so", async () => {
     expect(six, "the 6-node pipeline of the first test").toBeDefined();
     const original = six!;
@@ -376,7 +376,7 @@ describe("runs in the editor", () => {
     await page.getByTestId("panel-cached-voice").waitFor();
     await screenshot(page, "runs-08-cached");
     expectNoErrors();
-  });
+  }, 240_000);
 
   it("budget: set in Run all's dialog, an estimate over it is red before the run, the gateway refuses the run with the per-node estimates; cleared again", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Over budget" });
@@ -429,5 +429,5 @@ describe("runs in the editor", () => {
     expect(await page.getByTestId("run-budget").textContent()).toBe("none");
     expect((await env.api.ok("GET", `/pipelines/${P}`)).pipeline.config.maxCost ?? null).toBeNull();
     expectNoErrors(refusedRun);
-  });
+  }, 240_000);
 });

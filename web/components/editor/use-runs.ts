@@ -92,7 +92,11 @@ export function useRuns({
   const budget = budgetOf(state.pipeline?.config);
   const structure = useMemo(() => structureSignature(state.nodes), [state.nodes]);
   const statuses = useMemo(() => statusSignature(state.nodes), [state.nodes]);
-  const live = useMemo(() => pipelineProblems(state.nodes), [state.nodes]);
+  // Checked when the structure (or which nodes are completed) changes, not on every progress event: the check
+  // is not free on a large graph, and progress cannot change its answer.
+  const nodesRef = useRef(state.nodes);
+  nodesRef.current = state.nodes;
+  const live = useMemo(() => (structure ? pipelineProblems(nodesRef.current) : []), [structure]);
 
   // The gateway's problems stand until the graph they were found in changes.
   const serverProblems = useMemo(() => (server && server.signature === structure ? server.problems : []), [server, structure]);
