@@ -38,6 +38,35 @@ interface ActiveRun {
   cancelling?: boolean;
 }
 
+/**
+ * Transitions one pipeline's runs keep in flight at once. The state-writer applies a pipeline's transitions one
+ * at a time (a durable commit each), so a wide run's first wave sent all at once (1,000 claims) queued there past
+ * the request timeout: the claims that timed out left their members without a job and the run never finished
+ * (bench/runs.bench.ts). The state-writer stays just as busy with a bounded queue; throughput is unchanged, and
+ * other pipelines (applied in parallel by the state-writer) do not wait behind this one.
+ */
+export const MAX_TRANSITIONS_IN_FLIGHT = 32;
+
+/** `fn` with at most `max` calls pending at once per key; the rest wait in call order. Only for leaf calls (no re-entry). */
+function limitedPerKey<A, R>(max: number, keyOf: (arg: A) => string, fn: (arg: A) => Promise<R>): (arg: A) => Promise<R> {
+  const slots = new Map<string, { active: number; waiting: Array<() => void> }>();
+  return async (arg) => {
+    const key = keyOf(arg);
+    let slot = slots.get(key);
+    if (!slot) slots.set(key, (slot = { active: 0, waiting: [] }));
+    const held = slot;
+    if (held.active < max) held.active += 1;
+    else await new Promise<void>((resolve) => held.waiting.push(resolve)); // a finishing call hands its place over
+    try {
+      return await fn(arg);
+    } finally {
+      const next = held.waiting.shift();
+      if (next) next();
+      else if (--held.active === 0) slots.delete(key);
+    }
+  };
+}
+
 /** A run's job id for a member: deterministic, so a claim or dispatch repeated after a restart is idempotent. */
 export const runJobId = (runId: string, nodeId: string) => `${runId}-${nodeId}`;
 
@@ -56,6 +85,7 @@ export const runJobId = (runId: string, nodeId: string) => `${runId}-${nodeId}`;
 export function createRunCoordinator(deps: RunDeps) {
   const runs = new Map<string, ActiveRun>();
   const byNode = new Map<string, ActiveRun>();
+  const transition = limitedPerKey(MAX_TRANSITIONS_IN_FLIGHT, (req: TransitionRequest) => req.pipelineId, deps.transition);
   const key = (pipelineId: string, nodeId: string) => `${pipelineId}/${nodeId}`;
 
   function register(run: ActiveRun) {
@@ -92,7 +122,7 @@ export function createRunCoordinator(deps: RunDeps) {
     register(run);
     // Failed or cancelled before this run: back to pending (history kept) so the run can claim them.
     const ended = present.filter((r) => (r.status === "failed" || r.status === "cancelled") && !endedInRun(r, record.id));
-    await Promise.all(ended.map((r) => deps.transition({ v: 1, kind: "reset", pipelineId: run.pipelineId, nodeId: r.id, requestId: run.id })));
+    await Promise.all(ended.map((r) => transition({ v: 1, kind: "reset", pipelineId: run.pipelineId, nodeId: r.id, requestId: run.id })));
     await apply(run, run.plan.start());
     // Members that were queued/in_progress elsewhere may have finished between the read and the registration.
     const running = present.filter((r) => run.plan.state(r.id) === "running").map((r) => r.id);
@@ -107,7 +137,7 @@ export function createRunCoordinator(deps: RunDeps) {
     await Promise.all([
       ...step.cancel.map(async ({ nodeId, cause }) => {
         const reason = `upstream ${cause} ${run.plan.state(cause) === "cancelled" ? "was cancelled" : "failed"}`;
-        const r = await deps.transition({ v: 1, kind: "cancel", pipelineId: run.pipelineId, nodeId, reason, by: run.id, runId: run.id, requestId: run.id });
+        const r = await transition({ v: 1, kind: "cancel", pipelineId: run.pipelineId, nodeId, reason, by: run.id, runId: run.id, requestId: run.id });
         if (!r.ok) deps.logger.warn({ runId: run.id, pipelineId: run.pipelineId, nodeId, reason: r.reason }, "dependant not cancelled");
       }),
       ...step.ready.map((nodeId) => launch(run, nodeId)),
@@ -135,7 +165,7 @@ export function createRunCoordinator(deps: RunDeps) {
         deps.logger.info(ids, "run member up to date");
         return apply(run, run.plan.observe(nodeId, "completed"));
       }
-      const reset = await deps.transition({ v: 1, kind: "reset", pipelineId: run.pipelineId, nodeId, requestId: run.id, stale: true });
+      const reset = await transition({ v: 1, kind: "reset", pipelineId: run.pipelineId, nodeId, requestId: run.id, stale: true });
       if (!reset.ok) {
         deps.logger.warn({ ...ids, reason: reset.reason }, "stale member not reset");
         if (reset.node) await apply(run, run.plan.observe(nodeId, reset.node.status));
@@ -144,7 +174,7 @@ export function createRunCoordinator(deps: RunDeps) {
       deps.logger.info({ ...ids, from: recorded, to: key }, "run member stale: its key changed");
     }
     if (key && !run.force && (await getCacheEntries(deps.db, [key])).has(key)) {
-      const hit = await deps.transition({ v: 1, kind: "complete-from-cache", pipelineId: run.pipelineId, nodeId, cacheKey: key, jobId, runId: run.id });
+      const hit = await transition({ v: 1, kind: "complete-from-cache", pipelineId: run.pipelineId, nodeId, cacheKey: key, jobId, runId: run.id });
       if (hit.ok) {
         deps.logger.info({ ...ids, cacheKey: key, costSaved: hit.node.metadata?.costSaved }, "run member completed from cache");
         return apply(run, run.plan.observe(nodeId, "completed"));
@@ -155,7 +185,7 @@ export function createRunCoordinator(deps: RunDeps) {
         return;
       }
     }
-    const claimed = await deps.transition({
+    const claimed = await transition({
       v: 1,
       kind: "claim-queued",
       pipelineId: run.pipelineId,
@@ -264,7 +294,7 @@ export function createRunCoordinator(deps: RunDeps) {
     const reason = `cancelled by ${cmd.by}`;
     const cancelOne = async (nodeId: string) => {
       const run = byNode.get(key(cmd.pipelineId, nodeId));
-      const r = await deps.transition({
+      const r = await transition({
         v: 1,
         kind: "cancel",
         pipelineId: cmd.pipelineId,
