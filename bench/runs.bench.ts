@@ -1,0 +1,330 @@
+/**
+ * `npm run bench`, part (b) of issue 8 / acceptance 8 of issue 6: whole-pipeline runs of 1,000 nodes through the
+ * real services, beside a BullMQ flow of the same shape on the local Redis, in the same run on the same machine.
+ *
+ * Shapes (BENCH_RUN_NODES, default 1,000 nodes each):
+ * - wide: 1,000 independent nodes in one run: all ready at once (the scheduler claims them through the
+ *   state-writer, 32 pending at a time per pipeline); jobs in flight bounded by the executors' max ack pending
+ *   (JOB_CONCURRENCY = BENCH_RUN_CONCURRENCY, default 8, the BullMQ worker's concurrency too).
+ * - chain: a video and an audio source, then 998 mix-audio nodes each taking the previous one's video:
+ *   1,000 nodes, 999 of them strictly one after another.
+ * Each shape runs twice: "cold" (every node executes) and "cached" (the same nodes in a fresh pipeline, every
+ * one completed from the content-addressed cache: the scheduler keys it and the state-writer commits it, no
+ * executor involved).
+ *
+ * What the work is, and what "orchestration time" means here:
+ * - wide cold runs text assets (distinct inline content) on the real executor-ffmpeg: its work is a small
+ *   storage write and its hash (a few ms; each "work completed" says). The figure is the run's whole wall time,
+ *   work included (conservative).
+ * - chain cold cannot use real cheap work: only assets take no inputs and every type that takes a video
+ *   (mix-audio, merge-videos, compose-video) runs ffmpeg (~0.1-1 s each: minutes for 1,000). It runs on
+ *   bench/noop-executor.ts instead: the product's executor runtime (same consumer, claim transaction,
+ *   heartbeats, result fact, ack) with a work function that stores a few bytes, the counterpart of BullMQ's
+ *   no-op worker. executor-ffmpeg is stopped for that phase (they would share the durable consumers).
+ * - orchestration total = run wall time - the work time on the critical path. Wall time runs from just before
+ *   the execute request to the scheduler's "run finished" log line (its timestamp; written after the run's
+ *   record is finished). For the chain the critical path is every node, so the executors' reported
+ *   workSeconds ("work completed") are subtracted; for wide the work overlaps and nothing is subtracted.
+ *   Per node = total / nodes; nodes/s = nodes / total. The execute request itself may answer 202 (a wide run's
+ *   first wave outlasts the gateway's verdict timeout); the run goes on and the wall time is unaffected.
+ * - BullMQ: wide = 1,000 jobs added in one addBulk, a no-op worker of the same concurrency, until the last
+ *   completes; chain = one FlowProducer flow 1,000 deep (each job the only child of the next), until the
+ *   root completes.
+ *
+ * Setup (creating the pipelines) writes the nodes straight into the bench database in one transaction each
+ * (importPipeline; the gateway's import takes at most 500 nodes) and is not measured; the run is checked as a
+ * whole by the scheduler like any other. Prints a markdown table and writes bench/results/runs.json.
+ *
+ * Profiling: BENCH_RUN_PROFILE_DIR=dir writes a V8 CPU profile per service (bench/cpu-profile.mjs);
+ * BENCH_RUN_LOGS_DIR=dir keeps every service's log lines (timestamps of dispatch, work, commits per node).
+ */
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { FlowProducer, Queue, Worker, type FlowJob } from "bullmq";
+import { createTestBus, startStack, dropDatabase, testServerUrl, REPO_ROOT, type ServiceProcess } from "@vp/testkit";
+import { createPool, importPipeline, migrate, withDatabase } from "@vp/db";
+
+const NODES = Number(process.env.BENCH_RUN_NODES ?? 1000);
+const CONCURRENCY = Number(process.env.BENCH_RUN_CONCURRENCY ?? 8);
+const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT_MS ?? 300_000);
+/** A directory: every service of the stack writes a V8 CPU profile there when it stops (bench/cpu-profile.mjs). */
+const PROFILE_DIR = process.env.BENCH_RUN_PROFILE_DIR;
+/** A directory: the services' JSON log lines are written there (one file per service) when the bench ends. */
+const LOGS_DIR = process.env.BENCH_RUN_LOGS_DIR;
+
+type Log = Record<string, unknown>;
+interface Measured {
+  shape: "wide" | "chain";
+  mode: "cold" | "cached";
+  nodes: number;
+  wallMs: number;
+  /** Time until the execute request was answered (the run recorded and its first wave dispatched). */
+  acceptedMs: number;
+  workMs: number;
+  orchestrationMs: number;
+  executed: number;
+  cached: number;
+}
+
+const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The first log line at or after `from` matching `predicate` (scans only new lines; the bench shares 2 cores). */
+async function nextLog(logs: Log[], from: number, predicate: (l: Log) => boolean, timeoutMs: number): Promise<Log> {
+  const deadline = Date.now() + timeoutMs;
+  let i = from;
+  for (;;) {
+    for (; i < logs.length; i++) if (predicate(logs[i]!)) return logs[i]!;
+    if (Date.now() > deadline) throw new Error(`log line not seen within ${timeoutMs} ms; last: ${JSON.stringify(logs.slice(-3))}`);
+    await sleep(10);
+  }
+}
+
+const wideNodes = (tag: string) =>
+  Array.from({ length: NODES }, (_, i) => ({
+    id: `w${i}`,
+    title: `Wide ${i}`,
+    type: "asset" as const,
+    inputs: {},
+    asset: { type: "text", content: `bench ${tag} wide node ${i}` },
+  }));
+
+/** Two sources, then NODES - 2 mix-audio nodes, each taking the previous one's video and the shared audio. */
+const chainNodes = (tag: string) => [
+  { id: "video", title: `Video ${tag}`, type: "asset" as const, inputs: {}, asset: { type: "video", source: `uploads/bench/${tag}/video.mp4` } },
+  { id: "audio", title: `Audio ${tag}`, type: "asset" as const, inputs: {}, asset: { type: "audio", source: `uploads/bench/${tag}/audio.m4a` } },
+  ...Array.from({ length: NODES - 2 }, (_, i) => ({
+    id: `c${i}`,
+    title: `Chain ${i}`,
+    type: "mix-audio" as const,
+    inputs: { video: [i === 0 ? "video" : `c${i - 1}`], audio: ["audio"] },
+    config: { bench: tag },
+  })),
+];
+
+/** Starts bench/noop-executor.ts with the stack's environment; resolves once it is ready. */
+async function startNoopExecutor(env: Record<string, string>): Promise<{ logs: Log[]; stop(): Promise<void> }> {
+  const proc = spawn(process.execPath, ["--import", "tsx", "bench/noop-executor.ts"], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, HEALTH_PORT: "0", LOG_PRETTY: "0" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const logs: Log[] = [];
+  let buffer = "";
+  proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      try {
+        logs.push(JSON.parse(line) as Log);
+      } catch {
+        logs.push({ msg: line });
+      }
+    }
+  });
+  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  await Promise.race([
+    nextLog(logs, 0, (l) => l.msg === "executor-bench ready", 60_000),
+    exited.then(() => Promise.reject(new Error("noop executor exited before it was ready"))),
+  ]);
+  return {
+    logs,
+    stop: async () => {
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function measurePipelines(): Promise<Measured[]> {
+  const scratch = await mkdtemp(join(tmpdir(), "vp-bench-runs-"));
+  const dbName = `vp_bench_runs_${process.pid}`;
+  const adminUrl = withDatabase(testServerUrl(), dbName);
+  await migrate({ adminUrl });
+  const admin = createPool({ url: adminUrl, applicationName: "bench-runs-setup", max: 2 });
+  const bus = await createTestBus();
+  const release = async () => {
+    await bus.cleanup();
+    await admin.end();
+    await dropDatabase(dbName);
+    await rm(scratch, { recursive: true, force: true });
+  };
+  const stack = await startStack({
+    databaseAdminUrl: adminUrl,
+    namespace: bus.topology.namespace,
+    storageRoot: join(scratch, "storage"),
+    workRoot: join(scratch, "work"),
+    env: {
+      LOG_LEVEL: "info",
+      JOB_CONCURRENCY: String(CONCURRENCY),
+      ...(PROFILE_DIR
+        ? {
+            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${resolve(import.meta.dirname, "cpu-profile.mjs")}`.trim(),
+            VP_CPU_PROFILE_DIR: resolve(PROFILE_DIR),
+          }
+        : {}),
+    },
+    services: ["state-writer", "scheduler", "executor-ffmpeg", "gateway"],
+  }).catch(async (error: unknown) => {
+    await release();
+    throw error;
+  });
+  let noop: Awaited<ReturnType<typeof startNoopExecutor>> | undefined;
+  try {
+    const root = `${stack.baseUrl}/v1/video_production`;
+    const token = await stack.token();
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${root}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${(await res.text()).slice(0, 500)}`);
+      return res.json() as Promise<any>;
+    };
+    const scheduler = stack.services.get("scheduler")!;
+    const tag = randomUUID().slice(0, 8);
+
+    const create = async (title: string, nodes: ReturnType<typeof wideNodes> | ReturnType<typeof chainNodes>) => {
+      const { pipeline } = await importPipeline(admin, { pipeline: { id: randomUUID(), title }, nodes });
+      return pipeline.id;
+    };
+
+    const run = async (pipelineId: string, shape: Measured["shape"], mode: Measured["mode"], workLogs: () => Log[]): Promise<Measured> => {
+      const from = scheduler.logs.length;
+      const t0 = Date.now();
+      const started = await call("POST", `/pipelines/${pipelineId}/execute`);
+      const acceptedMs = Date.now() - t0;
+      const runId = started.run_id as string;
+      const finished = await nextLog(scheduler.logs, from, (l) => l.msg === "run finished" && l.runId === runId, RUN_TIMEOUT_MS);
+      const wallMs = Date.parse(String(finished.time)) - t0;
+      if (finished.status !== "completed") throw new Error(`run ${runId} ended ${String(finished.status)}: ${JSON.stringify(finished.counts)}`);
+      const workMs = workLogs()
+        .filter((l) => l.msg === "work completed" && l.pipelineId === pipelineId)
+        .reduce((sum, l) => sum + Number(l.workSeconds) * 1000, 0);
+      const orchestrationMs = shape === "chain" ? wallMs - workMs : wallMs;
+      const m: Measured = {
+        shape,
+        mode,
+        nodes: NODES,
+        wallMs,
+        acceptedMs,
+        workMs: round(workMs),
+        orchestrationMs,
+        executed: Number(finished.executed),
+        cached: Number(finished.cached),
+      };
+      console.error(`[bench:runs] ${shape} ${mode}: ${JSON.stringify(m)} (load ${loadavg().map((x) => x.toFixed(2)).join(" ")})`);
+      return m;
+    };
+
+    const results: Measured[] = [];
+    const executorFfmpeg = stack.services.get("executor-ffmpeg")! as ServiceProcess;
+    results.push(await run(await create("bench wide", wideNodes(tag)), "wide", "cold", () => executorFfmpeg.logs));
+    results.push(await run(await create("bench wide (cached)", wideNodes(tag)), "wide", "cached", () => executorFfmpeg.logs));
+
+    await executorFfmpeg.stop();
+    noop = await startNoopExecutor(stack.env);
+    const noopLogs = noop.logs;
+    results.push(await run(await create("bench chain", chainNodes(tag)), "chain", "cold", () => noopLogs));
+    results.push(await run(await create("bench chain (cached)", chainNodes(tag)), "chain", "cached", () => noopLogs));
+    return results;
+  } finally {
+    if (LOGS_DIR) {
+      await mkdir(LOGS_DIR, { recursive: true });
+      const all: [string, Log[]][] = [...[...stack.services].map(([n, s]): [string, Log[]] => [n, s.logs]), ...(noop ? [["executor-bench", noop.logs] as [string, Log[]]] : [])];
+      for (const [n, logs] of all) await writeFile(join(LOGS_DIR, `${n}.jsonl`), logs.map((l) => JSON.stringify(l)).join("\n"));
+    }
+    await noop?.stop();
+    await stack.stop();
+    await release();
+  }
+}
+
+interface BullMeasured {
+  shape: "wide" | "chain";
+  nodes: number;
+  wallMs: number;
+}
+
+async function measureBullmq(): Promise<BullMeasured[]> {
+  const connection = { host: "127.0.0.1", port: 6379 };
+  const name = `vp-bench-runs-${process.pid}`;
+  const queue = new Queue(name, { connection });
+  const flows = new FlowProducer({ connection });
+  let onCompleted: (id: string) => void = () => undefined;
+  const worker = new Worker(name, async () => ({ ok: true }), { connection, concurrency: CONCURRENCY });
+  worker.on("completed", (job) => onCompleted(job.id!));
+  await Promise.all([queue.waitUntilReady(), worker.waitUntilReady(), flows.waitUntilReady()]);
+  try {
+    const results: BullMeasured[] = [];
+
+    // Wide: independent jobs, until every one has completed.
+    {
+      let left = NODES;
+      const done = new Promise<void>((r) => (onCompleted = () => --left === 0 && r()));
+      const t0 = performance.now();
+      await queue.addBulk(Array.from({ length: NODES }, (_, i) => ({ name: "node", data: { i } })));
+      await done;
+      results.push({ shape: "wide", nodes: NODES, wallMs: performance.now() - t0 });
+    }
+
+    // Chain: each job the only child of the next; the root runs last.
+    {
+      let flow: FlowJob = { name: "node", queueName: name, data: { i: 0 } };
+      for (let i = 1; i < NODES; i++) flow = { name: "node", queueName: name, data: { i }, children: [flow] };
+      let rootId = "";
+      const done = new Promise<void>((r) => (onCompleted = (id) => id === rootId && r()));
+      const t0 = performance.now();
+      const tree = await flows.add(flow);
+      rootId = tree.job.id!;
+      await done;
+      results.push({ shape: "chain", nodes: NODES, wallMs: performance.now() - t0 });
+    }
+    return results;
+  } finally {
+    await worker.close();
+    await flows.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
+}
+
+const loadAtStart = loadavg();
+const ours = await measurePipelines();
+const bull = await measureBullmq();
+const loadAtEnd = loadavg();
+
+const perSecond = (nodes: number, ms: number) => (nodes / ms) * 1000;
+const rows = ours.map((m) => {
+  const b = bull.find((x) => x.shape === m.shape)!;
+  const oursRate = perSecond(m.nodes, m.orchestrationMs);
+  const bullRate = perSecond(b.nodes, b.wallMs);
+  return { ...m, perNodeMs: m.orchestrationMs / m.nodes, nodesPerSecond: oursRate, bullmq: { ...b, perNodeMs: b.wallMs / b.nodes, nodesPerSecond: bullRate }, ratio: oursRate / bullRate };
+});
+
+console.log(`\n| shape | run | nodes | ours: wall ms | work ms (subtracted) | orchestration ms | per node ms | nodes/s | BullMQ ms | BullMQ per node ms | BullMQ nodes/s | ours / BullMQ (nodes/s) |`);
+console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|`);
+for (const r of rows) {
+  const subtracted = r.shape === "chain" ? `${round(r.workMs, 0)}` : `0 (${round(r.workMs, 0)} overlapped)`;
+  console.log(
+    `| ${r.shape} | ${r.mode} (${r.executed} executed, ${r.cached} cached) | ${r.nodes} | ${round(r.wallMs, 0)} | ${subtracted} | ${round(r.orchestrationMs, 0)} | ${round(r.perNodeMs)} | ${round(r.nodesPerSecond, 0)} | ${round(r.bullmq.wallMs, 0)} | ${round(r.bullmq.perNodeMs, 3)} | ${round(r.bullmq.nodesPerSecond, 0)} | ${round(r.ratio, 3)}x |`,
+  );
+}
+const wideCold = rows.find((r) => r.shape === "wide" && r.mode === "cold")!;
+const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
+console.log(`\nTargets (issue 8 b): wide >= 1,000 nodes/s -> ${verdict(wideCold.nodesPerSecond >= 1000)} (${round(wideCold.nodesPerSecond, 0)} cold);`);
+for (const r of rows) console.log(`  >= 0.5x BullMQ, ${r.shape} ${r.mode} -> ${verdict(r.ratio >= 0.5)} (${round(r.ratio, 3)}x)`);
+console.log(`Load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(" ")}, at end ${loadAtEnd.map((x) => x.toFixed(2)).join(" ")}; executor concurrency ${CONCURRENCY}.`);
+
+const out = resolve(import.meta.dirname, "results");
+await mkdir(out, { recursive: true });
+await writeFile(join(out, "runs.json"), JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, loadAtStart, loadAtEnd, rows }, null, 2));
+process.exit(0);
