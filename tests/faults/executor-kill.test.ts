@@ -2,9 +2,10 @@
  * Fault scenario 1 (issue 8): executors killed with SIGKILL mid-job, repeatedly, across 200 nodes.
  *
  * 20 pipelines of 10 nodes (two uploaded clips, their merge, two HeyGen talking heads on the fake HeyGen, five text
- * assets), each dispatched by one run command (force: every member really runs). Two replicas of each executor;
- * while the runs go on, one replica of each is SIGKILLed whenever it holds work, and restarted,
- * over and over; the other replica keeps going. At the end, for every accepted run:
+ * assets), each dispatched by one run command (force: every member really runs), one every 2 s. Two processes of
+ * each executor; while the runs go on, whichever holds the most work is SIGKILLed mid-job and restarted, over and
+ * over, one at a time (HeyGen keeps its jobs running until executor-ai was killed under them twice). At the
+ * end, for every accepted run:
  * - every member is completed (nothing lost) by the job the run dispatched,
  * - exactly one completion per node was committed (state-writer) and published on VP_EVENTS,
  * - every talking head created exactly one HeyGen job (creates == talking heads; no job without its node),
@@ -31,13 +32,20 @@ let fx: FaultStack;
 let fakes: FakeProviders;
 let clip: Uint8Array;
 
-/** Executor processes by slot; the first slot of each executor is killed again and again, the second never. */
+/**
+ * Two executor processes ("slots") per executor. Kills alternate between them, one at a time: the slot holding the
+ * most work is killed, and restarted before the next kill, so each executor always has a live process.
+ */
 const SLOTS = [
-  { id: "ffmpeg-1", name: "executor-ffmpeg" as const, killed: true },
-  { id: "ffmpeg-2", name: "executor-ffmpeg" as const, killed: false },
-  { id: "ai-1", name: "executor-ai" as const, killed: true },
-  { id: "ai-2", name: "executor-ai" as const, killed: false },
+  { id: "ffmpeg-1", name: "executor-ffmpeg" as const },
+  { id: "ffmpeg-2", name: "executor-ffmpeg" as const },
+  { id: "ai-1", name: "executor-ai" as const },
+  { id: "ai-2", name: "executor-ai" as const },
 ];
+/** SIGKILLs mid-job per executor before HeyGen lets its jobs finish (until then every talking head is in flight). */
+const AI_KILLS_WHILE_HELD = 2;
+/** Time between two run commands: the work keeps flowing for a while, so kills keep landing mid-job. */
+const RUN_SPACING_MS = 2000;
 const current = new Map<string, ServiceProcess>();
 
 beforeAll(async () => {
@@ -74,13 +82,12 @@ afterAll(async () => {
   await fakes?.close();
 });
 
-/** Jobs (jobId:attempt) a process started and has not finished, from its log. */
+/** Jobs a process started and has not finished, from its log (a process works on one job at most once at a time). */
 function inFlight(p: ServiceProcess): number {
   const open = new Set<string>();
   for (const l of p.logs) {
-    const key = `${String(l.jobId)}:${String(l.attempt)}`;
-    if (l.msg === "work started") open.add(key);
-    else if (["work completed", "work cancelled", "attempt superseded; stopping without a result", "handler failed; will retry", "giving up on message"].includes(String(l.msg))) open.delete(key);
+    if (l.msg === "work started") open.add(String(l.jobId));
+    else if (["work completed", "work cancelled", "attempt superseded; stopping without a result", "handler failed; will retry", "giving up on message"].includes(String(l.msg))) open.delete(String(l.jobId));
   }
   return open.size;
 }
@@ -91,22 +98,43 @@ interface Kill {
   pid: number;
   inFlight: number;
   signal: NodeJS.Signals | null;
+  /** ffmpeg processes of the victim still running 3 s after it died. */
+  strays: number;
 }
 
-/** SIGKILLs the slot's process whenever it holds work (or has been idle for 5 s) and restarts it, again and again. */
-function killRepeatedly(slot: (typeof SLOTS)[number], kills: Kill[], stop: { now: boolean }): Promise<void> {
+/**
+ * Kills, again and again until `stop`, the process of `name` that holds the most work (waiting until one holds
+ * some: every kill is mid-job), and restarts it in its slot before the next kill.
+ */
+function killRepeatedly(name: ServiceName, kills: Kill[], stop: { now: boolean }): Promise<void> {
+  const slots = SLOTS.filter((slot) => slot.name === name);
   return (async () => {
     while (!stop.now) {
-      await new Promise((r) => setTimeout(r, 1500 + Math.random() * 1500));
+      await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000));
+      let slot: (typeof SLOTS)[number] | undefined;
+      while (!stop.now) {
+        const busiest = [...slots].sort((x, y) => inFlight(current.get(y.id)!) - inFlight(current.get(x.id)!))[0]!;
+        if (inFlight(current.get(busiest.id)!) > 0) {
+          slot = busiest;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      if (!slot) break;
       const victim = current.get(slot.id)!;
-      const idleSince = Date.now();
-      while (!stop.now && inFlight(victim) === 0 && Date.now() - idleSince < 5000) await new Promise((r) => setTimeout(r, 50));
-      if (stop.now) break;
       const holding = inFlight(victim);
       victim.kill("SIGKILL");
       const { signal } = await victim.exited;
-      kills.push({ slot: slot.id, name: slot.name, pid: victim.pid, inFlight: holding, signal });
-      current.set(slot.id, await fx.replica(slot.name, { WORK_ROOT: join(fx.scratch, `work-${slot.id}`) }));
+      // Before the restart reaps anything: the kernel (setpriv --pdeathsig) already ended the victim's ffmpeg.
+      const workRoot = join(fx.scratch, `work-${slot.id}`);
+      const deadline = Date.now() + 3000;
+      let strays = await ffmpegProcessesUnder(workRoot);
+      while (strays.length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        strays = await ffmpegProcessesUnder(workRoot);
+      }
+      kills.push({ slot: slot.id, name, pid: victim.pid, inFlight: holding, signal, strays: strays.length });
+      current.set(slot.id, await fx.replica(name, { WORK_ROOT: workRoot }));
     }
   })();
 }
@@ -137,7 +165,17 @@ describe("fault 1: executors SIGKILLed mid-job, repeatedly, across 200 nodes", (
 
     const kills: Kill[] = [];
     const stop = { now: false };
-    const killers = SLOTS.filter((slot) => slot.killed).map((slot) => killRepeatedly(slot, kills, stop));
+    // Every talking head stays in flight (polling a running HeyGen job) until executor-ai was killed under it a few
+    // times; then HeyGen finishes them.
+    fakes.heygen.hold();
+    const killers = [killRepeatedly("executor-ffmpeg", kills, stop), killRepeatedly("executor-ai", kills, stop)];
+    const release = (async () => {
+      const deadline = Date.now() + 120_000;
+      while (!stop.now && kills.filter((k) => k.name === "executor-ai").length < AI_KILLS_WHILE_HELD && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      fakes.heygen.release();
+    })();
 
     // One run command per pipeline; the accepted ones (200 running / 202 accepted, each with its run id) are the
     // commands every check below is about.
@@ -147,6 +185,7 @@ describe("fault 1: executors SIGKILLed mid-job, repeatedly, across 200 nodes", (
         const res = await api.call("POST", `/pipelines/${P}/execute`, { force: true });
         expect([200, 202], JSON.stringify(res.body)).toContain(res.status);
         accepted.set(P, res.body.run_id as string);
+        await new Promise((r) => setTimeout(r, RUN_SPACING_MS));
       }
       for (const P of pipelines) {
         const deadline = Date.now() + 300_000;
@@ -165,7 +204,7 @@ describe("fault 1: executors SIGKILLed mid-job, repeatedly, across 200 nodes", (
       }
     } finally {
       stop.now = true;
-      await Promise.all(killers);
+      await Promise.all([...killers, release]);
     }
     const runSeconds = (Date.now() - started) / 1000;
 
@@ -226,8 +265,10 @@ describe("fault 1: executors SIGKILLed mid-job, repeatedly, across 200 nodes", (
     // The kills happened, mid-job, to both executors, and cost work that was then taken over.
     const midJob = kills.filter((k) => k.inFlight > 0);
     expect(kills.every((k) => k.signal === "SIGKILL")).toBe(true);
-    expect(midJob.filter((k) => k.name === "executor-ffmpeg").length, JSON.stringify(kills)).toBeGreaterThanOrEqual(2);
-    expect(midJob.filter((k) => k.name === "executor-ai").length, JSON.stringify(kills)).toBeGreaterThanOrEqual(2);
+    expect(kills.filter((k) => k.strays > 0), "ffmpeg outliving its executor").toEqual([]);
+    expect(midJob).toEqual(kills);
+    expect(kills.filter((k) => k.name === "executor-ffmpeg").length, JSON.stringify(kills)).toBeGreaterThanOrEqual(2);
+    expect(kills.filter((k) => k.name === "executor-ai").length, JSON.stringify(kills)).toBeGreaterThanOrEqual(AI_KILLS_WHILE_HELD);
     expect(retried).toBeGreaterThan(0);
 
     // No ffmpeg outlives its executor (setpriv --pdeathsig) or is left by anyone.
