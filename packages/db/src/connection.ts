@@ -40,9 +40,22 @@ export function createPool(opts: CreatePoolOptions): pg.Pool {
   });
   // Without this listener an idle client's error (e.g. the server terminated the connection) is an
   // unhandled 'error' event and crashes the process. The pool drops the broken client by itself.
-  pool.on("error", (err) => {
+  const report = (err: Error, state: "idle" | "checked-out") => {
     if (opts.onError) opts.onError(err);
-    else console.warn(`[db] idle client error (${opts.applicationName}): ${err.message}`);
+    else console.warn(`[db] ${state} client error (${opts.applicationName}): ${err.message}`);
+  };
+  pool.on("error", (err) => report(err, "idle"));
+  // pg-pool removes its listener while a client is checked out, so a connection lost between two queries of a
+  // transaction (the server stopped or restarted) was an unhandled 'error' event that killed the process (fault
+  // scenario 4, tests/faults/postgres-outage.test.ts). The transaction's next query fails instead, and the pool
+  // drops the broken client when it is released.
+  const checkedOut = new WeakSet<pg.PoolClient>();
+  pool.on("acquire", (client) => checkedOut.add(client));
+  pool.on("release", (_err, client) => checkedOut.delete(client));
+  pool.on("connect", (client) => {
+    client.on("error", (err) => {
+      if (checkedOut.has(client)) report(err, "checked-out");
+    });
   });
   return pool;
 }

@@ -18,7 +18,7 @@ import { NonRetryableError, publish, request, type Bus, type ConsumeContext, typ
 import { getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
 import { hashingStorage } from "./content-hash";
-import { untilStored } from "./until-stored";
+import { retryLaterIfUnavailable, untilStored } from "./until-stored";
 import { metrics, withSpan, type Logger } from "@vp/telemetry";
 import { ProviderJobConflictError, SupersededError, WorkInputError, type ProviderJobRecord, type WorkFunction } from "./work";
 
@@ -102,7 +102,9 @@ export function createJobRunner(deps: JobRunnerDeps) {
       { v: 1, kind: "claim-running", pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: delivery, claimId },
       TransitionReply,
       { timeoutMs: deps.claimTimeoutMs ?? 10_000 },
-    );
+    ).catch((error: unknown) => {
+      throw retryLaterIfUnavailable(error, "the node could not be claimed");
+    });
     if (!claim.ok) {
       // already_done, stale, not_found: nothing to do, and retrying cannot change that. If a newer holder
       // dies later, the scheduler's reconciler revives the node from its stopped heartbeat.
@@ -115,7 +117,9 @@ export function createJobRunner(deps: JobRunnerDeps) {
     const logger = ctx.logger.child({ ...ids, delivery });
 
     const node = claim.node;
-    const inputs = await loadInputs(db, node);
+    const inputs = await loadInputs(db, node).catch((error: unknown) => {
+      throw retryLaterIfUnavailable(error, "the node's inputs could not be read");
+    });
     const workDir = join(workRoot, `${job.jobId}-${attempt}`);
     await mkdir(workDir, { recursive: true });
 

@@ -1,4 +1,4 @@
-import { BusUnavailableError, RequestTimeoutError } from "@vp/bus";
+import { BusUnavailableError, RemoteHandlerError, RequestTimeoutError, RetryAfterError } from "@vp/bus";
 import type { Logger } from "@vp/telemetry";
 
 /**
@@ -31,4 +31,27 @@ export async function untilStored<T>(publishOnce: () => Promise<T>, signal: Abor
       });
     }
   }
+}
+
+/** Postgres is down, restarting or cut off (connection refused/reset, admin shutdown, starting up, lost connection). */
+const PG_UNAVAILABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "57P01", "57P02", "57P03", "08000", "08003", "08006"]);
+
+/**
+ * Before any work or spending, a job that cannot be claimed or read because the state-writer, its database or
+ * NATS is unavailable is retried later (RetryAfterError: those retries have their own budget, see consume.ts)
+ * instead of counting as a failed attempt. Counted, a 10 s Postgres outage used up a job's attempts and failed
+ * nodes that had nothing wrong with them (fault scenario 4, tests/faults/postgres-outage.test.ts). Other errors
+ * are returned unchanged.
+ */
+export function retryLaterIfUnavailable(error: unknown, what: string, delayMs = 2_000): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  const unavailable =
+    error instanceof RemoteHandlerError ||
+    error instanceof RequestTimeoutError ||
+    error instanceof BusUnavailableError ||
+    (typeof code === "string" && PG_UNAVAILABLE.has(code)) ||
+    (error instanceof Error && /Connection terminated|not queryable/i.test(error.message));
+  if (!unavailable) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new RetryAfterError(delayMs, `${what}: ${message}`, { cause: error });
 }
