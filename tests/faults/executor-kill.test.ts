@@ -228,10 +228,17 @@ describe("fault 1: executors SIGKILLed mid-job, repeatedly, across 200 nodes", (
     // Exactly one committed completion per node: in the state-writer's commits and on VP_EVENTS.
     const key = (p: unknown, n: unknown) => `${String(p)}/${String(n)}`;
     const expected = pipelines.flatMap((P) => nodeIds.map((n) => key(P, n))).sort();
-    const commits = new Map<string, number>();
-    for (const l of stack.services.get("state-writer")!.logs) {
-      if (l.msg === "state committed" && l.status === "completed" && l.outcome === "applied") commits.set(key(l.pipelineId, l.nodeId), (commits.get(key(l.pipelineId, l.nodeId)) ?? 0) + 1);
-    }
+    const countCommits = () => {
+      const counts = new Map<string, number>();
+      for (const l of stack.services.get("state-writer")!.logs) {
+        if (l.msg === "state committed" && l.status === "completed" && l.outcome === "applied") counts.set(key(l.pipelineId, l.nodeId), (counts.get(key(l.pipelineId, l.nodeId)) ?? 0) + 1);
+      }
+      return counts;
+    };
+    // (A commit's log line is written after its event is published, so it may trail the run's end a little.)
+    const logsBy = Date.now() + 15_000;
+    while (countCommits().size < expected.length && Date.now() < logsBy) await new Promise((r) => setTimeout(r, 100));
+    const commits = countCommits();
     expect([...commits.keys()].sort()).toEqual(expected);
     expect([...commits].filter(([, n]) => n !== 1)).toEqual([]);
 

@@ -106,8 +106,11 @@ describe("fault 7: poison messages and a job that fails on every delivery", () =
     expect(String(garbage.reason)).toMatch(/^not JSON: /);
     const nameless = executor.logs.find((l) => l.msg === "invalid job message names no node; rejected" && l.seq === namelessSeq)!;
     expect(String(nameless.reason)).toMatch(/jobId|pipelineId|nodeId|dispatchedAt/);
-    expect(executor.logs.some((l) => l.msg === "invalid job message rejected; its node fails" && l.jobId === jobId)).toBe(true);
-    const committed = stack.services.get("state-writer")!.logs.filter((l) => l.msg === "state committed" && l.nodeId === "m" && l.pipelineId === P);
+    // (Log lines are written after the publish they follow, so they may arrive after the SSE event.)
+    await executor.waitForLog((l) => l.msg === "invalid job message rejected; its node fails" && l.jobId === jobId);
+    const writerLogs = stack.services.get("state-writer")!;
+    await writerLogs.waitForLog((l) => l.msg === "state committed" && l.nodeId === "m" && l.pipelineId === P);
+    const committed = writerLogs.logs.filter((l) => l.msg === "state committed" && l.nodeId === "m" && l.pipelineId === P);
     expect(committed.map((l) => l.status)).toEqual(["failed"]);
 
     // Terminated, not redelivered: after more than an ack wait nothing is pending and each was logged once.
@@ -146,6 +149,8 @@ describe("fault 7: poison messages and a job that fails on every delivery", () =
     expect(failed.metadata!.error).toMatch(new RegExp(`^The executor's completed report for attempt ${attempt} could not be read \\(.*(output|cost).*\\); run the node again$`));
 
     const writer = stack.services.get("state-writer")!;
+    // (Log lines are written after the publish they follow, so they may arrive after the SSE event.)
+    await writer.waitForLog((l) => l.msg === "invalid state event: the node fails" && l.nodeId === "th" && l.pipelineId === P);
     for (const seq of [tickSeq, garbageSeq, resultSeq]) {
       const lines = writer.logs.filter((l) => l.msg === "invalid message; terminating it" && l.seq === seq);
       expect(lines, `seq ${seq}`).toHaveLength(1);
@@ -155,7 +160,7 @@ describe("fault 7: poison messages and a job that fails on every delivery", () =
     expect(rejected.map((l) => l.seq).sort()).toEqual([tickSeq, garbageSeq].sort());
     expect(String(rejected.find((l) => l.seq === tickSeq)!.reason)).toMatch(/percent/);
     expect(String(rejected.find((l) => l.seq === garbageSeq)!.reason)).toMatch(/^not JSON: /);
-    expect(writer.logs.filter((l) => l.msg === "invalid state event: the node fails" && l.nodeId === "th")).toHaveLength(1);
+    expect(writer.logs.filter((l) => l.msg === "invalid state event: the node fails" && l.nodeId === "th" && l.pipelineId === P)).toHaveLength(1);
 
     // The executor's own result, when it comes, no longer applies: rejected and logged, the node stays failed.
     fakes.heygen.release();
