@@ -4,8 +4,8 @@
  * 503 with a reason, and a 503 node is still pending with nothing dispatched for it (never "nothing was
  * queued" for a command that then runs). The services reconnect by themselves: none exits, all keep working.
  *
- * Nodes are text assets (the executor's work takes milliseconds), one execute per node, fired in small
- * concurrent batches while a fault task kills and restarts the suite's own nats-server (its JetStream file
+ * Nodes are text assets (the executor's work takes milliseconds), one execute per node, fired at a steady pace
+ * (up to 40 in flight) while a fault task kills and restarts the suite's own nats-server (its JetStream file
  * store survives).
  */
 import pg from "pg";
@@ -14,7 +14,8 @@ import { startFaultInfra, workStartsByJob, type FaultInfra, type FaultStack } fr
 
 const NODES = 1000;
 const PIPELINES = 10;
-const BATCH = 10;
+const IN_FLIGHT = 40;
+const PACE_MS = 15;
 const OUTAGE_MS = 4000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -77,19 +78,28 @@ describe("fault 3: nats-server killed and restarted during 1,000 executes", () =
       }
     })();
 
-    for (let i = 0; i < targets.length; i += BATCH) {
-      const began = Date.now();
-      await Promise.all(
-        targets.slice(i, i + BATCH).map(async (t) => {
-          const at = phase;
+    // Executes go out at a steady pace with up to IN_FLIGHT outstanding, so each outage catches a few dozen
+    // requests in flight (the in-doubt window) and gets new ones while NATS is down.
+    let inFlight = 0;
+    const requests: Array<Promise<void>> = [];
+    for (const t of targets) {
+      while (inFlight >= IN_FLIGHT) await sleep(5);
+      inFlight++;
+      const at = phase;
+      requests.push(
+        (async () => {
           const t0 = Date.now();
-          const res = await api.call("POST", `/pipelines/${t.pipelineId}/nodes/${t.nodeId}/execute`);
-          sent.push({ ...t, status: res.status, body: res.body, ms: Date.now() - t0, phase: at });
-        }),
+          try {
+            const res = await api.call("POST", `/pipelines/${t.pipelineId}/nodes/${t.nodeId}/execute`);
+            sent.push({ ...t, status: res.status, body: res.body, ms: Date.now() - t0, phase: at });
+          } finally {
+            inFlight--;
+          }
+        })(),
       );
-      // Paced so that each outage sees a share of the requests rather than all that are left.
-      await sleep(Math.max(0, 150 - (Date.now() - began)));
+      await sleep(PACE_MS);
     }
+    await Promise.all(requests);
     await faults;
 
     const byStatus = new Map<number, number>();
