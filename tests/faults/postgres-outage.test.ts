@@ -50,6 +50,9 @@ describe("fault 4: PostgreSQL stopped for 10 s during a run", () => {
         ),
       );
     }
+    // A node outside the run, executed while the database is down.
+    const { pipeline: other } = await api.ok("POST", "/pipelines", { title: "executed during the outage" });
+    await api.ok("POST", `/pipelines/${other.id}/nodes`, { id: "late", title: "late", type: "asset", asset: { type: "text", content: "late" } });
     // Every committed event of the pipeline, straight from JetStream.
     const statuses: Array<{ nodeId: string; status: string; error?: unknown }> = [];
     const watch = replayEvents(bus, {
@@ -76,6 +79,9 @@ describe("fault 4: PostgreSQL stopped for 10 s during a run", () => {
     const during = await api.call("GET", `/pipelines/${P}`);
     expect(during.status, JSON.stringify(during.body)).toBe(503);
     expect(during.body.error).toMatch(/database/i);
+    const refused = await api.call("POST", `/pipelines/${other.id}/nodes/late/execute`);
+    expect(refused.status, JSON.stringify(refused.body)).toBe(503);
+    expect(refused.body.error).toMatch(/database/i);
     await sleep(Math.max(0, OUTAGE_MS - (Date.now() - stoppedAt)));
     await infra.postgres.start();
     const completedAtRestart = await completed();
@@ -116,6 +122,10 @@ describe("fault 4: PostgreSQL stopped for 10 s during a run", () => {
     expect([...starts].filter(([, n]) => n !== 1)).toEqual([]);
     expect(starts.size).toBe(NODES);
     expect([...workStartsByJob(executor.logs).values()].every((n) => n === 1)).toBe(true);
+
+    // The execute refused during the outage queued nothing.
+    const [late] = await query<{ status: string; metadata: Record<string, unknown> | null }>("select status, metadata from video_production_nodes where pipeline_id = $1 and id = 'late'", [other.id]);
+    expect({ status: late!.status, jobId: late!.metadata?.jobId }).toEqual({ status: "pending", jobId: undefined });
 
     // No process crashed or restarted.
     for (const [name, service] of stack.services) {
