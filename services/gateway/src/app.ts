@@ -6,6 +6,7 @@ import { activeContext, extractTraceContext, metricsText, SpanKind, traceIds, wi
 import { authMiddleware, authRoutes } from "./auth";
 import type { GatewayDeps } from "./deps";
 import { createErrorHandler, HttpError } from "./errors";
+import { hasDotSegment } from "./validation";
 import { documentRoutes } from "./routes/documents";
 import { eventRoutes } from "./routes/events";
 import { executeRoutes } from "./routes/execute";
@@ -50,6 +51,12 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
         "request",
       );
     }
+  });
+  // The path as the client wrote it (Node's request target), before URL parsing resolved any dot segment.
+  app.use("*", async (c, next) => {
+    const raw = (c.env as { incoming?: { url?: unknown } } | undefined)?.incoming?.url;
+    if (typeof raw === "string" && hasDotSegment(raw)) throw new HttpError(400, "The request path must not contain '.' or '..' segments");
+    return next();
   });
   // Only the configured origins (the editor) get CORS headers; any other origin gets none at all, so its
   // pages cannot read answers. Credentials: the editor's output cookie (see auth.ts).

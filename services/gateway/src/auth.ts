@@ -16,6 +16,7 @@ import {
 } from "@vp/auth";
 import type { Logger } from "@vp/telemetry";
 import { HttpError } from "./errors";
+import { noBody } from "./validation";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -198,6 +199,7 @@ export function authRoutes(auth: GatewayAuth) {
   app.post("/session", async (c) => {
     const token = bearerFrom(c.req.header("authorization"));
     if (!token) throw new HttpError(400, "POST /v1/video_production/auth/session needs the bearer token in the Authorization header");
+    await noBody(c);
     const exp = auth.mode === "jwt" ? decodeExp(token) : undefined;
     setOutputCookie(c, token, exp ? exp - Math.floor(Date.now() / 1000) : 3600);
     return c.body(null, 204);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { HttpError } from "./errors";
-import { assetPatchFor, CreateNodeBody, UpdateNodeBody } from "./validation";
+import { assetPatchFor, CreateNodeBody, hasDotSegment, nulPath, UpdateNodeBody } from "./validation";
 
 const node = (asset: Record<string, unknown>) => CreateNodeBody.safeParse({ title: "a", type: "asset", asset });
 const messages = (r: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
@@ -53,5 +53,22 @@ describe("URL assets in the node bodies", () => {
     expect(() => assetPatchFor({ type: "json", content: "{}" }, patch({ url: "https://x.example/a.json" }))).toThrow(
       new HttpError(422, "asset.url: json assets take inline content or an upload, not a url"),
     );
+  });
+});
+
+describe("request hygiene", () => {
+  it("finds dot segments in the raw request target, however spelled", () => {
+    for (const target of ["/a/../b", "/a/./b", "/a/..", "/a/%2e%2e/b", "/a/%2E./b", "/a/.%2e", "/a/%2e/b", "/v1/x/nodes/../cancel?x=1"]) expect(hasDotSegment(target), target).toBe(true);
+    for (const target of ["/a/b", "/a/..b/c", "/a/b..", "/a/...", "/a/b?x=../..", "/a/%2e%2e%2fetc"]) expect(hasDotSegment(target), target).toBe(false);
+  });
+
+  it("finds NUL characters in strings and keys at any depth, without recursion", () => {
+    expect(nulPath({ a: [{ b: "ok" }, { c: "x\u0000" }] })).toBe("a.1.c");
+    expect(nulPath({ ["k\u0000"]: 1 })).toBe("k\u0000");
+    expect(nulPath("\u0000")).toBe("body");
+    expect(nulPath({ a: "fine", b: [1, true, null] })).toBeNull();
+    let deep: unknown = "x\u0000";
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(nulPath(deep)?.split(".").length).toBe(100_000);
   });
 });

@@ -3,17 +3,83 @@ import { z } from "zod";
 import { AssetInput, assetUrlProblem, Id, NodePosition, NodeType, Title } from "@vp/contracts";
 import { HttpError, zodMessage } from "./errors";
 
-/** Parses a JSON body; malformed JSON and non-objects are a 400 with the reason. */
-export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
+/**
+ * Where a string or a key in `value` holds a NUL character (`\u0000`), which Postgres text and jsonb cannot
+ * store (the write would fail as a 500), as a dotted path; null when there is none. Iterative: a body may nest
+ * as deep as its size allows.
+ */
+export function nulPath(value: unknown): string | null {
+  type Item = { v: unknown; parent?: Item; key?: string };
+  const at = (item: Item) => {
+    const keys: string[] = [];
+    for (let i: Item | undefined = item; i?.key !== undefined; i = i.parent) keys.push(i.key);
+    return keys.reverse().join(".") || "body";
+  };
+  const stack: Item[] = [{ v: value }];
+  while (stack.length) {
+    const item = stack.pop()!;
+    const { v } = item;
+    if (typeof v === "string") {
+      if (v.includes("\u0000")) return at(item);
+    } else if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) stack.push({ v: v[i], parent: item, key: String(i) });
+    } else if (v && typeof v === "object") {
+      for (const [key, child] of Object.entries(v)) {
+        const next = { v: child, parent: item, key };
+        if (key.includes("\u0000")) return at(next);
+        stack.push(next);
+      }
+    }
+  }
+  return null;
+}
+
+/** Reads a JSON body: malformed JSON is a 400, a NUL character in any string or key a 422, each with the reason. */
+export async function readJson(c: Context): Promise<unknown> {
   let raw: unknown;
   try {
     raw = await c.req.json();
   } catch (error) {
     throw new HttpError(400, `Malformed JSON body: ${(error as Error).message}`);
   }
-  const parsed = schema.safeParse(raw);
+  const nul = nulPath(raw);
+  if (nul !== null) throw new HttpError(422, `${nul}: must not contain NUL characters (\\u0000)`);
+  return raw;
+}
+
+/** Parses a JSON body against `schema`; malformed JSON is a 400, anything the schema refuses a 422, with the reason. */
+export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
+  const parsed = schema.safeParse(await readJson(c));
   if (!parsed.success) throw new HttpError(422, zodMessage(parsed.error));
   return parsed.data;
+}
+
+/** A JSON body that may be absent (no content): absent is `{}`. */
+export async function optionalBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
+  const length = c.req.header("content-length");
+  const present = (length !== undefined && length !== "0") || c.req.header("transfer-encoding") !== undefined;
+  return present ? jsonBody(c, schema) : schema.parse({});
+}
+
+const NoBody = z.strictObject({});
+
+/**
+ * For routes that take no body (DELETE, cancel, token and session POSTs): none, or `{}`. Anything else is refused
+ * (400 malformed, 422 with the unknown fields) instead of being ignored while the route acts, so a client that
+ * meant to send options learns that they do not exist.
+ */
+export async function noBody(c: Context): Promise<void> {
+  await optionalBody(c, NoBody);
+}
+
+/**
+ * True when the raw request target has a `.` or `..` segment (also spelled `%2e`): URL parsing resolves those
+ * before routing, so `.../nodes/../cancel` would reach another route (the pipeline's cancel) than the one
+ * written. No client sends them (browsers and fetch resolve them first); they are traversal probes.
+ */
+export function hasDotSegment(rawTarget: string): boolean {
+  const path = rawTarget.split(/[?#]/, 1)[0] ?? "";
+  return path.split("/").some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment));
 }
 
 /** Ids in the URL that cannot be valid ids cannot name anything: they are a 404, like any unknown id. */

@@ -4,7 +4,7 @@ import { getPipeline, importPipeline, listNodes, toSerializedNode } from "@vp/db
 import { describeProblem, toPipelineDocument, validatePipelineDocument } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
 import { HttpError, notFound } from "../errors";
-import { pathId } from "../validation";
+import { pathId, readJson } from "../validation";
 
 /** A file name for the download, from the title (letters, digits and dashes only). */
 function fileName(title: string): string {
@@ -30,13 +30,7 @@ export function documentRoutes(deps: GatewayDeps) {
   });
 
   app.post("/import", async (c) => {
-    let raw: unknown;
-    try {
-      raw = await c.req.json();
-    } catch (error) {
-      throw new HttpError(400, `Malformed JSON body: ${(error as Error).message}`);
-    }
-    const result = validatePipelineDocument(raw);
+    const result = validatePipelineDocument(await readJson(c));
     if (!result.ok) {
       const count = result.problems.length;
       throw new HttpError(422, `The pipeline document has ${count} problem${count === 1 ? "" : "s"}; nothing was created`, {

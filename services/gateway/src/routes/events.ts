@@ -5,7 +5,7 @@ import { replayEvents } from "@vp/bus";
 import { listNodes, toSerializedNode } from "@vp/db";
 import type { GatewayDeps } from "../deps";
 import { HttpError, notFound } from "../errors";
-import { pathId } from "../validation";
+import { noBody, pathId } from "../validation";
 import { getPipeline } from "@vp/db";
 import { metrics } from "@vp/telemetry";
 
@@ -28,6 +28,7 @@ export function eventRoutes(deps: GatewayDeps) {
   app.post("/:id/events/token", async (c) => {
     const pipelineId = pathId(c.req.param("id"), "Pipeline");
     if (!(await getPipeline(deps.reader, pipelineId))) throw notFound("Pipeline");
+    await noBody(c);
     const { token, expiresAt } = await deps.auth.tokens.mintStreamToken(c.get("principal").subject, pipelineId);
     return c.json({ token, expires_at: expiresAt.toISOString() }, 201);
   });

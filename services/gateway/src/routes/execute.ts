@@ -7,7 +7,8 @@ import { formatProblems, lookup, notReadyReason, readyToExecute, validateForExec
 import type { GatewayDeps } from "../deps";
 import { HttpError } from "../errors";
 import { requireNode } from "./nodes";
-import { optionalBody, startRun } from "./runs";
+import { startRun } from "./runs";
+import { optionalBody } from "../validation";
 import { z } from "zod";
 
 /** Optional body of a node execute: `{ "upstream": true }` runs the node and whatever it needs first. */

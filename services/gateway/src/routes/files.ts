@@ -79,10 +79,23 @@ export function fileRoutes(deps: GatewayDeps) {
     const body = c.req.raw.body;
     if (!body) throw new HttpError(400, "The request has no body; send the file as the raw request body");
 
+    // The first bytes before storage is touched: an empty upload is refused without leaving anything behind.
+    const chunks = Readable.fromWeb(body as import("node:stream/web").ReadableStream)[Symbol.asyncIterator]();
+    let first: IteratorResult<Uint8Array>;
+    do first = await chunks.next();
+    while (!first.done && first.value.length === 0);
+    if (first.done) throw new HttpError(422, "The uploaded file is empty");
+    const upload = Readable.from(
+      (async function* () {
+        yield first.value;
+        for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+      })(),
+    );
+
     const key = assetKey(pipeline.id, node.id, randomUUID(), kind.ext);
     let size: number;
     try {
-      ({ size } = await deps.storage.put(key, Readable.fromWeb(body as import("node:stream/web").ReadableStream), {
+      ({ size } = await deps.storage.put(key, upload, {
         maxBytes: deps.maxUploadBytes,
         contentType,
       }));

@@ -15,7 +15,7 @@ import {
 import { findCycle, formatProblems, lookup, upstreamIds, validateStructure, type GraphNode } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
 import { HttpError, notFound, zodMessage } from "../errors";
-import { assetPatchFor, CreateNodeBody, jsonBody, pathId, UpdateNodeBody } from "../validation";
+import { assetPatchFor, CreateNodeBody, jsonBody, noBody, pathId, UpdateNodeBody } from "../validation";
 
 export async function requirePipeline(db: Queryable, c: { req: { param(name: string): string | undefined } }) {
   const pipelineId = pathId(c.req.param("pipeline_id"), "Pipeline");
@@ -128,6 +128,7 @@ export function nodeRoutes(deps: GatewayDeps) {
 
   app.delete("/:id", async (c) => {
     const { pipeline, node } = await requireNode(deps.reader, c);
+    await noBody(c);
     const dependants = await findDependants(deps.reader, pipeline.id, node.id);
     if (dependants.length) {
       throw new HttpError(409, `Node is an input of ${dependants.join(", ")}; remove it from their inputs first`, { dependants });

@@ -4,7 +4,7 @@ import { NODE_STATUSES } from "@vp/contracts";
 import { countNodesByStatus, createPipeline, deletePipeline, getPipeline, listNodes, listPipelines, toSerializedNode, updatePipeline } from "@vp/db";
 import type { GatewayDeps } from "../deps";
 import { notFound } from "../errors";
-import { CreatePipelineBody, jsonBody, PageQuery, pathId, UpdatePipelineBody } from "../validation";
+import { CreatePipelineBody, jsonBody, noBody, PageQuery, pathId, UpdatePipelineBody } from "../validation";
 import { HttpError, zodMessage } from "../errors";
 
 export function pipelineRoutes(deps: GatewayDeps) {
@@ -52,6 +52,7 @@ export function pipelineRoutes(deps: GatewayDeps) {
 
   app.delete("/:id", async (c) => {
     const id = pathId(c.req.param("id"), "Pipeline");
+    await noBody(c);
     if (!(await deletePipeline(deps.editor, id))) throw notFound("Pipeline");
     deps.logger.info({ pipelineId: id }, "pipeline deleted");
     return c.body(null, 204);

@@ -7,19 +7,16 @@ import { getCacheEntries, getPipeline, listNodes, listRuns, toSerializedRun, typ
 import { checkPipeline, formatProblems, type GraphNode } from "@vp/flow-graph";
 import { estimateMembers, maxCostOf, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "../deps";
-import { HttpError } from "../errors";
+import { HttpError, zodMessage } from "../errors";
 import { requireNode, requirePipeline } from "./nodes";
-import { jsonBody } from "../validation";
+import { noBody, optionalBody } from "../validation";
 
 const RetryBody = z.strictObject({ downstream: z.boolean().optional(), force: z.boolean().optional() });
 const RunAllBody = z.strictObject({ force: z.boolean().optional() });
 
-/** A JSON body that may be absent (no content): absent is `{}`. */
-export async function optionalBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
-  const length = c.req.header("content-length");
-  const present = (length !== undefined && length !== "0") || c.req.header("transfer-encoding") !== undefined;
-  return present ? jsonBody(c, schema) : schema.parse({});
-}
+const RunsQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
+/** A boolean in the query: "true" or "false" (absent: false); anything else is a mistake, not a quiet false. */
+const BooleanQuery = z.enum(["true", "false"]).optional();
 
 /**
  * Starts a run ("run all", or "run to here" with a target): the whole graph is checked from the gateway's
@@ -132,7 +129,9 @@ export function runRoutes(deps: GatewayDeps) {
    */
   app.get("/:pipeline_id/estimate", async (c) => {
     const pipeline = await requirePipeline(deps.reader, c);
-    return c.json(await pipelineEstimate(deps.reader, pipeline.id, c.req.query("force") === "true"));
+    const force = BooleanQuery.safeParse(c.req.query("force"));
+    if (!force.success) throw new HttpError(422, 'force: must be "true" or "false"');
+    return c.json(await pipelineEstimate(deps.reader, pipeline.id, force.data === "true"));
   });
 
   /**
@@ -148,18 +147,21 @@ export function runRoutes(deps: GatewayDeps) {
 
   app.post("/:pipeline_id/cancel", async (c) => {
     const pipeline = await requirePipeline(deps.reader, c);
+    await noBody(c);
     return cancel(deps, c, pipeline.id);
   });
 
   app.post("/:pipeline_id/nodes/:id/cancel", async (c) => {
     const { pipeline, node } = await requireNode(deps.reader, c);
+    await noBody(c);
     return cancel(deps, c, pipeline.id, node.id);
   });
 
   app.get("/:pipeline_id/runs", async (c) => {
     const pipeline = await requirePipeline(deps.reader, c);
-    const limit = z.coerce.number().int().min(1).max(200).catch(50).parse(c.req.query("limit") ?? 50);
-    const runs = await listRuns(deps.reader, pipeline.id, { limit });
+    const query = RunsQuery.safeParse({ limit: c.req.query("limit") });
+    if (!query.success) throw new HttpError(422, zodMessage(query.error));
+    const runs = await listRuns(deps.reader, pipeline.id, { limit: query.data.limit });
     return c.json({ runs: runs.map(toSerializedRun) });
   });
 
