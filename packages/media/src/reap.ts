@@ -1,4 +1,4 @@
-import { readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { FFMPEG_PID_FILE, type MediaLogger } from "./run";
 
@@ -62,4 +62,55 @@ export async function reapOrphans(workRoot: string, options: { logger?: MediaLog
   }
   if (result.removed.length) options.logger?.info({ removed: result.removed.length, killed: result.killed.length }, "reaped stale job directories");
   return result;
+}
+
+/** The lock file naming the process that owns a work root. */
+export const WORK_ROOT_OWNER_FILE = ".owner.json";
+
+export class WorkRootInUseError extends Error {
+  constructor(workRoot: string, owner: { pid: number; service?: string }) {
+    super(
+      `WORK_ROOT ${workRoot} is in use by ${owner.service ?? "another executor"} (pid ${owner.pid}): every executor process needs its own ` +
+        "WORK_ROOT (it deletes what it finds there at start); set WORK_ROOT to a directory of its own",
+    );
+    this.name = "WorkRootInUseError";
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Takes a work root for this process before anything under it is reaped: an executor deletes every job
+ * directory it finds at start, so two live executors on one root would delete each other's work. The owner file
+ * of a process that is gone (killed, or a container restarted as the same pid) is taken over; one of a live
+ * other process refuses the start with WorkRootInUseError.
+ */
+export async function claimWorkRoot(workRoot: string, service: string): Promise<void> {
+  await mkdir(workRoot, { recursive: true });
+  const file = join(workRoot, WORK_ROOT_OWNER_FILE);
+  const mine = JSON.stringify({ pid: process.pid, service, at: new Date().toISOString() });
+  try {
+    await writeFile(file, mine, { flag: "wx" });
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+  let owner: { pid?: unknown; service?: unknown } = {};
+  try {
+    owner = JSON.parse(await readFile(file, "utf8")) as typeof owner;
+  } catch {
+    // Unreadable (a crash mid-write): nobody can be proven to own it.
+  }
+  const pid = typeof owner.pid === "number" ? owner.pid : undefined;
+  if (pid !== undefined && pid !== process.pid && alive(pid)) {
+    throw new WorkRootInUseError(workRoot, { pid, service: typeof owner.service === "string" ? owner.service : undefined });
+  }
+  await writeFile(file, mine);
 }

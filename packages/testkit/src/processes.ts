@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Role } from "@vp/auth";
 import { testAuthEnv, testToken } from "./auth";
@@ -163,8 +163,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     ...options.env,
   };
   const services = new Map<ServiceName, ServiceProcess>();
+  // Each executor its own work root (an executor reaps what it finds in its root at start), unless the caller chose one.
+  const ownWorkRoot = (name: ServiceName): Record<string, string> =>
+    name.startsWith("executor-") && !options.env?.WORK_ROOT ? { WORK_ROOT: join(options.workRoot, name) } : {};
   const start = async (name: ServiceName) => {
-    const service = await startService(name, env);
+    const service = await startService(name, { ...env, ...ownWorkRoot(name) });
     services.set(name, service);
     return service;
   };

@@ -1,4 +1,4 @@
-import { reapOrphans } from "@vp/media";
+import { claimWorkRoot, reapOrphans } from "@vp/media";
 import { runExecutor } from "@vp/runtime";
 import { createAiWorks } from "./work/works";
 import { loadEnv } from "./env";
@@ -18,6 +18,8 @@ await runExecutor({
   },
   // espeak-ng/ffmpeg children of a previous process that was killed are still ours to stop.
   beforeStart: async ({ logger }) => {
+    // Refuses to start on a work root another live executor owns (reaping would delete its running jobs).
+    await claimWorkRoot(env.WORK_ROOT, "executor-ai");
     await reapOrphans(env.WORK_ROOT, { logger });
   },
   works: ({ logger }) => {

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { createCodeRenderer } from "@vp/code-animation/render";
-import { reapOrphans } from "@vp/media";
+import { claimWorkRoot, reapOrphans } from "@vp/media";
 import { runExecutor } from "@vp/runtime";
 import { loadEnv } from "./env";
 import { createAssetWork } from "./handlers/asset";
@@ -40,6 +40,8 @@ await runExecutor({
   concurrency: { "render-code": env.RENDER_CODE_CONCURRENCY },
   // ffmpeg children of a previous process that was killed are still ours to stop.
   beforeStart: async ({ logger }) => {
+    // Refuses to start on a work root another live executor owns (reaping would delete its running jobs).
+    await claimWorkRoot(env.WORK_ROOT, "executor-ffmpeg");
     await reapOrphans(env.WORK_ROOT, { logger });
   },
   works: ({ logger }) => {
