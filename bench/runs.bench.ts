@@ -231,7 +231,7 @@ async function measurePipelines(): Promise<Measured[]> {
     results.push(await run(await create("bench wide (cached)", wideNodes(tag)), "wide", "cached", () => executorFfmpeg.logs));
 
     await executorFfmpeg.stop();
-    noop = await startNoopExecutor(stack.env);
+    noop = await startNoopExecutor({ ...stack.env, WORK_ROOT: join(stack.env.WORK_ROOT!, "executor-bench") });
     const noopLogs = noop.logs;
     results.push(await run(await create("bench chain", chainNodes(tag)), "chain", "cold", () => noopLogs));
     results.push(await run(await create("bench chain (cached)", chainNodes(tag)), "chain", "cached", () => noopLogs));
