@@ -1,6 +1,6 @@
 /**
  * Fault scenario 8 (issue 8): the gateway is killed (SIGKILL) while 50 SSE clients stream a running pipeline.
- * Each client reconnects with Last-Event-ID once a gateway is back and converges to the database's state with
+ * Each client reconnects with Last-Event-ID (header or ?lastEventId=) once a gateway is back and converges to the database's state with
  * no gap and no duplicate: its event ids are strictly increasing across both connections, the union of what it
  * got before and after equals what VP_EVENTS holds for the pipeline after its snapshot, and the node states it
  * ends with (snapshot + events, by stateVersion) equal the database's.
@@ -11,7 +11,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replayEvents } from "@vp/bus";
-import { openSse, type SseClient, type SseEvent } from "@vp/testkit";
+import { mintStreamToken, openSse, type SseClient, type SseEvent } from "@vp/testkit";
 import { startFaultInfra, type FaultInfra, type FaultStack } from "./harness";
 
 const CLIENTS = 50;
@@ -88,7 +88,12 @@ describe("fault 8: the gateway is killed while 50 SSE clients stream", () => {
 
     await stack.start("gateway");
     const completedAtRestart = await completedCount(P);
-    const after = await Promise.all(lastIds.map(async (lastEventId) => openSse(url, { lastEventId })));
+    // Half resume with the Last-Event-ID header (EventSource), half with ?lastEventId= (what the editor sends).
+    const after = await Promise.all(
+      lastIds.map(async (lastEventId, i) =>
+        i % 2 === 0 ? openSse(url, { lastEventId }) : openSse(`${url}?lastEventId=${lastEventId}`, { streamToken: await mintStreamToken(url) }),
+      ),
+    );
     open.push(...after);
 
     // The run goes on to the end; every reconnected client sees its last node complete.
