@@ -442,7 +442,7 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     console.log(
       `[soak] ${MINUTES} min (submitting until ${submittedAt} s, faults until ${faultsDoneAt} s, drained at ${drainedAt} s): runs accepted ${accepted.length} ` +
         `(${byKind("text")} text, ${byKind("media")} media, ${byKind("paid")} paid; ${accepted.filter((s) => s.status === 202).length} as 202) = ${acceptedNodes} nodes; ` +
-        `refused ${refused.length} (${refused.reduce((n, s) => n + s.nodeIds.length, 0)} nodes)`,
+        `refused ${refused.length} (${refused.reduce((n, s) => n + s.nodeIds.length, 0)} nodes; during ${JSON.stringify(Object.fromEntries([...new Set(refused.map((s) => String(s.during)))].map((d) => [d, refused.filter((s) => String(s.during) === d).length])))})`,
     );
     const faultCounts = Object.fromEntries(([1, 2, 3, 4] as const).map((k) => [`${k} ${FAULT_NAMES[k]}`, faults.filter((f) => f.kind === k).length]));
     console.log(`[soak] faults ${faults.length}: ${JSON.stringify(faultCounts)}`);
