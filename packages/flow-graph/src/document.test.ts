@@ -79,6 +79,14 @@ describe("validatePipelineDocument", () => {
     const again = validatePipelineDocument(JSON.parse(JSON.stringify(exported)));
     expect(again).toEqual({ ok: true, document: exported });
   });
+
+  it("keeps a URL asset's url (where the media comes from, not a storage key)", () => {
+    const exported = toPipelineDocument({ title: "Remote" }, [
+      { id: "u", title: "U", type: "asset", inputs: {}, config: {}, asset: { type: "video", url: "https://media.example.com/clip.mp4", source: "pipelines/p/nodes/u/x/output.mp4" } },
+    ]);
+    expect(exported.nodes[0]!.asset).toEqual({ type: "video", url: "https://media.example.com/clip.mp4" });
+    expect(validatePipelineDocument(JSON.parse(JSON.stringify(exported)))).toEqual({ ok: true, document: exported });
+  });
 });
 
 describe("connectionProblem (what the editor shows while dragging)", () => {

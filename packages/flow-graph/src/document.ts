@@ -145,10 +145,12 @@ export function toPipelineDocument(
     title: pipeline.title,
     nodes: nodes.map((node) => {
       const out: DocumentNode = { id: node.id, title: node.title, type: node.type, inputs: node.inputs ?? {}, config: node.config ?? {} };
-      const asset = node.asset as { type?: MediaType; content?: unknown } | null;
+      const asset = node.asset as { type?: MediaType; content?: unknown; url?: unknown } | null;
       if (node.type === "asset" && asset?.type) {
         out.asset = { type: asset.type };
         if (typeof asset.content === "string") out.asset.content = asset.content;
+        // A URL is where the media comes from, not a storage key: it travels with the document.
+        if (typeof asset.url === "string") out.asset.url = asset.url;
       }
       if (node.position) out.position = { x: node.position.x, y: node.position.y };
       return out;
