@@ -61,32 +61,34 @@ export function createJobRunner(deps: JobRunnerDeps) {
     }
   })();
 
-  // JetStream may deliver a job again while (or just after) this process runs it: nats-server 2.9 does so after a
-  // crash and restart (fault scenario 3, tests/faults/nats-outage.test.ts). A second delivery's claim would take
-  // the node over and run the work again, so a duplicate waits for this process's own attempt and is only
-  // acknowledged when that attempt's result is stored. Results stored here are remembered for a while.
+  // JetStream may deliver a job message again while (or just after) this process runs it: nats-server 2.9 does so
+  // after a crash and restart (fault scenario 3, tests/faults/nats-outage.test.ts). A second delivery's claim would
+  // take the node over and run the work again, so a duplicate of the same message (same stream sequence) waits for
+  // this process's own attempt and is only acknowledged when that attempt's result is stored. A new message for the
+  // job (the reconciler's revive) is never short-cut. Outcomes are remembered for the last 10,000 messages.
   const outcomes = new Map<string, Promise<boolean>>();
-  const remember = (jobId: string, outcome: Promise<boolean>) => {
-    outcomes.set(jobId, outcome);
+  const remember = (key: string, outcome: Promise<boolean>) => {
+    outcomes.set(key, outcome);
     if (outcomes.size > 10_000) outcomes.delete(outcomes.keys().next().value!);
   };
 
   async function handleJob(job: JobMessage, ctx: ConsumeContext): Promise<void> {
     const work = works[job.type];
     if (!work) throw new NonRetryableError(`no executor for node type ${job.type} in this process`);
-    const earlier = outcomes.get(job.jobId);
+    const key = `${job.jobId}@${ctx.seq}`;
+    const earlier = outcomes.get(key);
     if (earlier && (await earlier)) {
       ctx.logger.warn({ jobId: job.jobId, delivery: ctx.attempt }, "duplicate delivery of a job this process already finished; acknowledged without work");
       return;
     }
     let stored!: (ok: boolean) => void;
-    remember(job.jobId, new Promise<boolean>((resolve) => (stored = resolve)));
+    remember(key, new Promise<boolean>((resolve) => (stored = resolve)));
     try {
       await runJob(job, ctx, work);
       stored(true);
     } catch (error) {
       stored(false);
-      outcomes.delete(job.jobId);
+      outcomes.delete(key);
       throw error;
     }
   }
