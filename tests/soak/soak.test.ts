@@ -9,7 +9,7 @@
  * heads on the fake HeyGen (paid provider jobs) beside 18 texts. A run refused with 503 (an outage) is replaced by
  * a new pipeline, so the accepted node count stays near SOAK_NODES.
  *
- * Faults. Every 20-60 s (uniform) one of faults 1-4, drawn from a shuffled bag of the four so that each kind comes
+ * Faults. Every 20-60 s (uniform; SOAK_FAULT_GAP_S="lo-hi" to change it) one of faults 1-4, drawn from a shuffled bag of the four so that each kind comes
  * once in every four draws (random order and timing, no kind starved on a short soak):
  *   1. SIGKILL of an executor (the first replica of executor-ffmpeg or executor-ai, preferably while it holds work),
  *      restarted with its own WORK_ROOT;
@@ -57,7 +57,8 @@ const DURATION_MS = MINUTES * 60_000;
 const NODES_PER_RUN = 20;
 const ACK_WAIT_MS = 5000;
 const SAMPLE_MS = 5000;
-const FAULT_GAP_MS: [number, number] = [20_000, 60_000];
+/** Seconds between faults, uniform in [lo, hi]; SOAK_FAULT_GAP_S="lo-hi" makes a denser soak to hunt for defects. */
+const FAULT_GAP_MS = (process.env.SOAK_FAULT_GAP_S ?? "20-60").split("-").map((x) => Number(x) * 1000) as [number, number];
 const NATS_OUTAGE_MS: [number, number] = [3000, 6000];
 const PG_OUTAGE_MS = 10_000;
 const FLAT_RATIO = 1.25;
@@ -333,6 +334,7 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     // Fault loop.
     const faults: FaultRecord[] = [];
     const bag: Array<FaultRecord["kind"]> = [];
+    let faultError: unknown;
     const faultLoop = (async () => {
       for (;;) {
         await sleep(Math.min(between(FAULT_GAP_MS), Math.max(0, soakEnd - Date.now())));
@@ -350,7 +352,9 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
           during = null;
         }
       }
-    })();
+    })().catch((error: unknown) => {
+      faultError = error;
+    });
 
     // Submitters: run i is due at soakStart + i * interval; a refused run is owed and replaced by a new pipeline.
     const planned = Math.ceil(NODES / NODES_PER_RUN);
@@ -419,14 +423,16 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     const refused = submissions.filter((s) => s.status === 503);
     const runOf = new Map(accepted.map((s) => [s.pipelineId, String(s.body.run_id)]));
     const drainDeadline = Date.now() + DRAIN_TIMEOUT_MS;
+    let drainError: Error | undefined;
     let runs: Array<{ id: string; pipeline_id: string; status: string; metadata: Record<string, unknown> }> = [];
     for (;;) {
       runs = await query<(typeof runs)[number]>("select id, pipeline_id, status, metadata from video_production_runs").catch(() => runs);
       const finished = runs.filter((r) => runOf.get(r.pipeline_id) === r.id && r.status !== "running").length;
       if (finished === accepted.length) break;
       if (Date.now() > drainDeadline) {
-        const stuck = await query("select status, count(*)::int as n from video_production_nodes where pipeline_id = any($1) and status <> 'completed' group by status", [[...runOf.keys()]]);
-        throw new Error(`${accepted.length - finished} of ${accepted.length} accepted runs unfinished ${DRAIN_TIMEOUT_MS / 1000} s after the soak; nodes not completed: ${JSON.stringify(stuck)}`);
+        const stuck = await query("select status, count(*)::int as n from video_production_nodes where pipeline_id = any($1) and status <> 'completed' group by status", [[...runOf.keys()]]).catch(String);
+        drainError = new Error(`${accepted.length - finished} of ${accepted.length} accepted runs unfinished ${DRAIN_TIMEOUT_MS / 1000} s after the soak; nodes not completed: ${JSON.stringify(stuck)}`);
+        break;
       }
       await sleep(1000);
     }
@@ -435,6 +441,53 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     await sleep(3000);
     sampling = false;
     await sampler;
+
+    // ---- Memory: the RSS curve and the verdicts, printed before any assertion (a failing soak still shows its curve).
+    const columns = ["gateway", "scheduler", "state-writer", ...SLOTS.map((s) => s.id as string)];
+    const allSeries = [...series.values()];
+    const bucketMs = DURATION_MS >= 5 * 60_000 ? 60_000 : 20_000;
+    const lastT = Math.max(...allSeries.flatMap((s) => s.samples.map((x) => x.t)));
+    const lines: string[] = [];
+    const pad = (s: string, n: number) => s.padStart(n);
+    lines.push(["t (min)", ...columns].map((c, i) => pad(c, i ? 13 : 9)).join(""));
+    for (let b = 0; b * bucketMs <= lastT; b++) {
+      const lo = b * bucketMs;
+      const hi = lo + bucketMs;
+      const cells = columns.map((col) => {
+        const inBucket = allSeries.filter((s) => s.slot === col).flatMap((s) => s.samples.filter((x) => x.t >= lo && x.t < hi));
+        if (!inBucket.length) return "-";
+        const born = allSeries.some((s) => s.slot === col && s.generation > 1 && s.samples[0]!.t >= lo && s.samples[0]!.t < hi);
+        return `${median(inBucket.map((x) => x.mb)).toFixed(0)}${born ? "*" : ""}`;
+      });
+      const label = `${(lo / 60_000).toFixed(lo % 60_000 ? 2 : 0)}${lo >= DURATION_MS ? " d" : ""}`;
+      lines.push([label, ...cells].map((c, i) => pad(c, i ? 13 : 9)).join(""));
+    }
+    console.log(`[soak] RSS (MB, median per ${bucketMs / 1000} s; * = a new process of the slot started; d = drain after the soak)\n${lines.join("\n")}`);
+
+    const third = DURATION_MS / 3;
+    const verdicts: Array<{ process: string; pid: number; warm: number; middle: number; last: number; ratio: number; slope: number; flat: boolean }> = [];
+    for (const s of allSeries) {
+      const label = `${s.slot}${s.generation > 1 ? `#${s.generation}` : ""}`;
+      const soaked = s.samples.filter((x) => x.t <= DURATION_MS);
+      const wholeSoak = s.samples[0]!.t <= SAMPLE_MS && soaked.length > 0 && soaked[soaked.length - 1]!.t >= DURATION_MS - 2 * SAMPLE_MS;
+      const part = (lo: number, hi: number) => soaked.filter((x) => x.t >= lo && x.t < hi).map((x) => x.mb);
+      if (!wholeSoak) {
+        const mbs = s.samples.map((x) => x.mb);
+        console.log(`[soak] ${label} (pid ${s.pid}) lived ${(s.samples[0]!.t / 1000).toFixed(0)}-${(s.samples[s.samples.length - 1]!.t / 1000).toFixed(0)} s: RSS ${Math.min(...mbs).toFixed(0)}-${Math.max(...mbs).toFixed(0)} MB (not judged: not alive for the whole soak)`);
+        continue;
+      }
+      const warm = median(part(0, third));
+      const middle = median(part(third, 2 * third));
+      const last = median(part(2 * third, DURATION_MS + 1));
+      const ratio = last / middle;
+      verdicts.push({ process: label, pid: s.pid, warm, middle, last, ratio, slope: slopeMbPerMin(soaked.filter((x) => x.t >= third)), flat: ratio <= FLAT_RATIO });
+    }
+    console.log(
+      `[soak] flat after warm-up (median of the last third <= ${FLAT_RATIO}x the middle third's):\n` +
+        verdicts
+          .map((v) => `  ${v.process.padEnd(13)} warm-up ${v.warm.toFixed(0)} MB, middle ${v.middle.toFixed(0)} MB, last ${v.last.toFixed(0)} MB: x${v.ratio.toFixed(3)}, slope after warm-up ${v.slope >= 0 ? "+" : ""}${v.slope.toFixed(2)} MB/min ${v.flat ? "flat" : "GROWING"}`)
+          .join("\n"),
+    );
 
     // ---- Report: submissions and faults.
     const acceptedNodes = accepted.reduce((n, s) => n + s.nodeIds.length, 0);
@@ -446,6 +499,8 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     );
     const faultCounts = Object.fromEntries(([1, 2, 3, 4] as const).map((k) => [`${k} ${FAULT_NAMES[k]}`, faults.filter((f) => f.kind === k).length]));
     console.log(`[soak] faults ${faults.length}: ${JSON.stringify(faultCounts)}`);
+    if (faultError) throw faultError;
+    if (drainError) throw drainError;
 
     // ---- Every answer was 200/202 or a 503 with a reason.
     expect(unexpected, JSON.stringify(unexpected.slice(0, 10))).toEqual([]);
@@ -544,52 +599,6 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     const dupDeliveries = [...fx.logsOf("executor-ffmpeg"), ...fx.logsOf("executor-ai")].filter((l) => String(l.msg).startsWith("duplicate delivery")).length;
     console.log(`[soak] completions committed ${commits.size} (each once), published ${published.size} (each once); nodes retried ${retried}; late results rejected ${late}; duplicate deliveries acknowledged without work ${dupDeliveries}; HeyGen creates ${fakes.heygen.creates} for ${heads} talking heads`);
 
-    // ---- Memory: the RSS curve, and flat after warm-up for the processes that lived through the whole soak.
-    const columns = ["gateway", "scheduler", "state-writer", ...SLOTS.map((s) => s.id as string)];
-    const allSeries = [...series.values()];
-    const bucketMs = DURATION_MS >= 5 * 60_000 ? 60_000 : 20_000;
-    const lastT = Math.max(...allSeries.flatMap((s) => s.samples.map((x) => x.t)));
-    const lines: string[] = [];
-    const pad = (s: string, n: number) => s.padStart(n);
-    lines.push(["t (min)", ...columns].map((c, i) => pad(c, i ? 13 : 9)).join(""));
-    for (let b = 0; b * bucketMs <= lastT; b++) {
-      const lo = b * bucketMs;
-      const hi = lo + bucketMs;
-      const cells = columns.map((col) => {
-        const inBucket = allSeries.filter((s) => s.slot === col).flatMap((s) => s.samples.filter((x) => x.t >= lo && x.t < hi));
-        if (!inBucket.length) return "-";
-        const born = allSeries.some((s) => s.slot === col && s.generation > 1 && s.samples[0]!.t >= lo && s.samples[0]!.t < hi);
-        return `${median(inBucket.map((x) => x.mb)).toFixed(0)}${born ? "*" : ""}`;
-      });
-      const label = `${(lo / 60_000).toFixed(lo % 60_000 ? 2 : 0)}${lo >= DURATION_MS ? " d" : ""}`;
-      lines.push([label, ...cells].map((c, i) => pad(c, i ? 13 : 9)).join(""));
-    }
-    console.log(`[soak] RSS (MB, median per ${bucketMs / 1000} s; * = a new process of the slot started; d = drain after the soak)\n${lines.join("\n")}`);
-
-    const third = DURATION_MS / 3;
-    const verdicts: Array<{ process: string; pid: number; warm: number; middle: number; last: number; ratio: number; slope: number; flat: boolean }> = [];
-    for (const s of allSeries) {
-      const label = `${s.slot}${s.generation > 1 ? `#${s.generation}` : ""}`;
-      const soaked = s.samples.filter((x) => x.t <= DURATION_MS);
-      const wholeSoak = s.samples[0]!.t <= SAMPLE_MS && soaked.length > 0 && soaked[soaked.length - 1]!.t >= DURATION_MS - 2 * SAMPLE_MS;
-      const part = (lo: number, hi: number) => soaked.filter((x) => x.t >= lo && x.t < hi).map((x) => x.mb);
-      if (!wholeSoak) {
-        const mbs = s.samples.map((x) => x.mb);
-        console.log(`[soak] ${label} (pid ${s.pid}) lived ${(s.samples[0]!.t / 1000).toFixed(0)}-${(s.samples[s.samples.length - 1]!.t / 1000).toFixed(0)} s: RSS ${Math.min(...mbs).toFixed(0)}-${Math.max(...mbs).toFixed(0)} MB (not judged: not alive for the whole soak)`);
-        continue;
-      }
-      const warm = median(part(0, third));
-      const middle = median(part(third, 2 * third));
-      const last = median(part(2 * third, DURATION_MS + 1));
-      const ratio = last / middle;
-      verdicts.push({ process: label, pid: s.pid, warm, middle, last, ratio, slope: slopeMbPerMin(soaked.filter((x) => x.t >= third)), flat: ratio <= FLAT_RATIO });
-    }
-    console.log(
-      `[soak] flat after warm-up (median of the last third <= ${FLAT_RATIO}x the middle third's):\n` +
-        verdicts
-          .map((v) => `  ${v.process.padEnd(13)} warm-up ${v.warm.toFixed(0)} MB, middle ${v.middle.toFixed(0)} MB, last ${v.last.toFixed(0)} MB: x${v.ratio.toFixed(3)}, slope after warm-up ${v.slope >= 0 ? "+" : ""}${v.slope.toFixed(2)} MB/min ${v.flat ? "flat" : "GROWING"}`)
-          .join("\n"),
-    );
     for (const name of ["gateway", "scheduler", "state-writer", "ffmpeg-2", "ai-2"]) expect(verdicts.map((v) => v.process), `${name} sampled over the whole soak`).toContain(name);
     expect(verdicts.filter((v) => !v.flat)).toEqual([]);
   });
