@@ -128,11 +128,51 @@ async function checkout(db: Queryable): Promise<Checkout> {
 const RETRYABLE = new Set(["40P01", "40001"]);
 
 /**
+ * A client already inside a transaction that someone else began and will commit (the state-writer's group commit,
+ * `runStateBatch` in state.ts). withTransaction given one runs `fn` under a SAVEPOINT instead of BEGIN/COMMIT: a
+ * failing `fn` rolls back to its savepoint and the enclosing transaction goes on with the others' work.
+ */
+export interface TransactionScope extends Queryable {
+  readonly inTransaction: true;
+  /** A fresh savepoint name, unique within the enclosing transaction. */
+  nextSavepoint(): string;
+  /** Set when a rollback to a savepoint failed: the enclosing transaction is lost and must not commit. */
+  broken?: Error;
+}
+
+export function isTransactionScope(db: Queryable): db is TransactionScope {
+  return (db as Partial<TransactionScope>).inTransaction === true;
+}
+
+async function withSavepoint<T>(scope: TransactionScope, fn: (client: Queryable) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const name = scope.nextSavepoint();
+    await scope.query(`SAVEPOINT ${name}`);
+    try {
+      // Not released: a round trip less per member; the enclosing transaction's COMMIT ends them all.
+      return await fn(scope);
+    } catch (err) {
+      try {
+        await scope.query(`ROLLBACK TO SAVEPOINT ${name}`);
+      } catch (rollbackErr) {
+        scope.broken ??= rollbackErr as Error;
+        throw err;
+      }
+      const code = (err as { code?: string }).code;
+      if (code && RETRYABLE.has(code) && attempt < 4) continue;
+      throw err;
+    }
+  }
+}
+
+/**
  * Runs `fn` in one transaction (BEGIN ... COMMIT, ROLLBACK on error). Given a pool, a client is checked
  * out for it; given a client, it must not already be inside a transaction. A deadlock or serialization
- * failure (which the lock order should prevent) is retried a few times.
+ * failure (which the lock order should prevent) is retried a few times. Given a TransactionScope, `fn` runs under
+ * a savepoint of the enclosing transaction (retried the same way after a rollback to it).
  */
 export async function withTransaction<T>(db: Queryable, fn: (client: Queryable) => Promise<T>): Promise<T> {
+  if (isTransactionScope(db)) return withSavepoint(db, fn);
   for (let attempt = 1; ; attempt++) {
     const { client, release } = await checkout(db);
     let broken: Error | undefined;

@@ -1,5 +1,6 @@
+import type pg from "pg";
 import type { NodeOutput, NodeStatus } from "@vp/contracts";
-import { withTransaction, type Queryable } from "./connection";
+import { withTransaction, type Queryable, type TransactionScope } from "./connection";
 import { NODE_COLUMNS, type NodeRow } from "./rows";
 
 /**
@@ -102,19 +103,31 @@ async function transactionBody(
   opts: { asyncCommit?: boolean; afterApply?: (tx: Queryable, after: NodeRow) => Promise<void> } = {},
 ): Promise<StateResult> {
   return withTransaction(db, async (tx) => {
-    if (opts.asyncCommit) {
+    // Inside a group commit (runStateBatch) this runs under a savepoint: the batch locked the pipeline row, decides
+    // the commit's durability and recomputes the pipeline's metadata once at its end.
+    const scope = tx instanceof StateBatch ? tx : undefined;
+    const batch = scope?.pipelineId === pipelineId ? scope : undefined;
+    if (opts.asyncCommit && !scope) {
       // A lost progress tick is harmless; terminal writes keep full durability.
       await tx.query("SET LOCAL synchronous_commit = off");
     }
-    const pipeline = await tx.query<PipelineLockRow>(
-      `SELECT metadata FROM video_production_pipelines WHERE id = $1 FOR UPDATE`,
-      [pipelineId],
-    );
-    const pipelineRow = pipeline.rows[0];
-    if (!pipelineRow) {
-      return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
+    let pipelineMetadata: Record<string, unknown>;
+    if (batch) {
+      if (!batch.pipelineExists) {
+        return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
+      }
+      pipelineMetadata = batch.pipelineMetadata;
+    } else {
+      const pipeline = await tx.query<PipelineLockRow>(
+        `SELECT metadata FROM video_production_pipelines WHERE id = $1 FOR UPDATE`,
+        [pipelineId],
+      );
+      const pipelineRow = pipeline.rows[0];
+      if (!pipelineRow) {
+        return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
+      }
+      pipelineMetadata = pipelineRow.metadata ?? {};
     }
-    let pipelineMetadata = pipelineRow.metadata ?? {};
     const current = await tx.query<NodeRow>(
       `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2 FOR UPDATE`,
       [pipelineId, nodeId],
@@ -141,8 +154,97 @@ async function transactionBody(
       return { outcome: "rejected", code: "stale", reason: `Node changed concurrently (${describe(node)})`, node, pipelineMetadata };
     }
     if (opts.afterApply) await opts.afterApply(tx, after);
-    if (after.status !== node.status) pipelineMetadata = await recomputePipelineMetadata(tx, pipelineId);
+    if (after.status !== node.status) {
+      if (batch) batch.progressChanged = true;
+      else pipelineMetadata = await recomputePipelineMetadata(tx, pipelineId);
+    }
+    if (scope && !opts.asyncCommit) scope.durable = true;
     return { outcome: "applied", node: after, pipelineMetadata };
+  });
+}
+
+/**
+ * The enclosing transaction of a group commit: a checked-out client inside BEGIN, with the pipeline row already
+ * locked. State functions given one run under a savepoint (withTransaction) and leave the pipeline's progress and
+ * the commit's durability to runStateBatch.
+ */
+class StateBatch implements TransactionScope {
+  readonly inTransaction = true as const;
+  broken?: Error;
+  /** A member applied a change that needs a durable commit (anything but progress ticks and heartbeats). */
+  durable = false;
+  /** A member changed a node's status: the pipeline's progress is recomputed once, before COMMIT. */
+  progressChanged = false;
+  pipelineExists = false;
+  pipelineMetadata: Record<string, unknown> = {};
+  private savepoints = 0;
+
+  constructor(
+    private readonly client: Queryable,
+    readonly pipelineId: string,
+  ) {}
+
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]) {
+    return this.client.query<R>(text, values);
+  }
+
+  nextSavepoint(): string {
+    return `vp_member_${++this.savepoints}`;
+  }
+}
+
+export type BatchMember = (tx: Queryable) => Promise<StateResult>;
+export type BatchSettled = { ok: true; result: StateResult } | { ok: false; error: unknown };
+
+/**
+ * Group commit of one pipeline's state transitions (the state-writer's batching queue). One BEGIN; the pipeline
+ * row locked once; each member (a function calling state.ts transitions on the transaction it is given) under its
+ * own SAVEPOINT, so a rejected member changes nothing and a failing one rolls back to its savepoint and is reported
+ * alone while the others go on; the pipeline's metadata recomputed once if any status changed; one COMMIT,
+ * synchronous if any member applied a change that needs durability (progress ticks and heartbeats alone commit
+ * asynchronously, as on their own). Members run in order, so a later one sees what earlier ones wrote.
+ *
+ * Results come back in member order; every result of the pipeline carries the pipeline's metadata as committed
+ * by the batch. A single member runs as its own transaction, exactly as without batching. If the transaction
+ * itself fails (BEGIN, the lock, COMMIT, a lost connection) the whole call throws and nothing was committed.
+ */
+export async function runStateBatch(db: Queryable, pipelineId: string, members: BatchMember[]): Promise<BatchSettled[]> {
+  if (members.length === 1) {
+    try {
+      return [{ ok: true, result: await members[0]!(db) }];
+    } catch (error) {
+      return [{ ok: false, error }];
+    }
+  }
+  return withTransaction(db, async (client) => {
+    const batch = new StateBatch(client, pipelineId);
+    const locked = await client.query<PipelineLockRow>(
+      `SELECT metadata FROM video_production_pipelines WHERE id = $1 FOR UPDATE`,
+      [pipelineId],
+    );
+    batch.pipelineExists = locked.rows.length > 0;
+    batch.pipelineMetadata = locked.rows[0]?.metadata ?? {};
+    const settled: BatchSettled[] = [];
+    for (const member of members) {
+      try {
+        settled.push({ ok: true, result: await member(batch) });
+      } catch (error) {
+        // The rollback to the member's savepoint failed too: the transaction is lost, nothing may commit.
+        if (batch.broken) throw batch.broken;
+        // A member whose query failed outside a savepoint left the transaction aborted (25P02 here): then the
+        // whole batch fails rather than answering the others as committed.
+        await client.query("SELECT 1");
+        settled.push({ ok: false, error });
+      }
+    }
+    if (batch.progressChanged) batch.pipelineMetadata = await recomputePipelineMetadata(client, pipelineId);
+    if (!batch.durable) await client.query("SET LOCAL synchronous_commit = off");
+    if (batch.pipelineExists) {
+      for (const s of settled) {
+        if (s.ok && (s.result.node === null || s.result.node.pipeline_id === pipelineId)) s.result.pipelineMetadata = batch.pipelineMetadata;
+      }
+    }
+    return settled;
   });
 }
 

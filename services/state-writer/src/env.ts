@@ -18,6 +18,11 @@ export const Env = z.object({
   VP_FAULT_POINT: z.enum(["after-commit-before-publish"]).optional(),
   /** With VP_FAULT_POINT: only a change whose event id contains this (e.g. ":completed") triggers it. */
   VP_FAULT_POINT_MATCH: z.string().default(""),
+  /**
+   * Group commit: at most this many queued transitions of one pipeline share one transaction (a savepoint each,
+   * one COMMIT). 1 = one transaction per transition.
+   */
+  STATE_WRITER_BATCH_MAX: z.coerce.number().int().min(1).default(64),
   /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
 });

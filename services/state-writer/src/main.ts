@@ -6,7 +6,7 @@ import { registerShutdown, workGraceMs } from "@vp/runtime";
 import { createLogger, initMetrics, metrics, startTracing, timed } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createApplyStateEvent, createRejectInvalidStateEvent } from "./handlers/apply-state-event";
-import { createCommittedPublisher, createKeyedQueue } from "./handlers/committed";
+import { createBatchingQueue, createCommittedPublisher } from "./handlers/committed";
 import { createTransitionHandler } from "./handlers/transition";
 import { STATE_PATTERN, StateWriterModule } from "./state-writer.module";
 import { RunRequest } from "@vp/contracts";
@@ -23,14 +23,14 @@ const bus = await connectBus({ servers: env.NATS_URL, name: "state-writer", logg
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
 await ensureTopology(bus, topology, { consumers: [topology.consumers.stateWriter] });
 
-const queue = createKeyedQueue();
+const queue = createBatchingQueue({ db, batchMax: env.STATE_WRITER_BATCH_MAX });
 const faultPoint = env.VP_FAULT_POINT ? { point: env.VP_FAULT_POINT, match: env.VP_FAULT_POINT_MATCH } : undefined;
 const publishCommitted = createCommittedPublisher({ bus, topology, logger, faultPoint });
 const applyStateEventUntimed = createApplyStateEvent({ db, publishCommitted, queue });
-const rejectInvalidStateEvent = createRejectInvalidStateEvent({ db, publishCommitted, queue });
+const rejectInvalidStateEvent = createRejectInvalidStateEvent({ publishCommitted, queue });
 const applyStateEvent: typeof applyStateEventUntimed = (event, ctx) =>
   timed(metrics.stateTransactionSeconds, { kind: event.kind }, () => applyStateEventUntimed(event, ctx));
-const transitionUntimed = createTransitionHandler({ db, publishCommitted, queue });
+const transitionUntimed = createTransitionHandler({ publishCommitted, queue });
 const transition: typeof transitionUntimed = (req) => timed(metrics.stateTransactionSeconds, { kind: req.kind }, () => transitionUntimed(req));
 
 const rpc = serve(bus, topology.subjects.transition, { queue: "state-writer", requestSchema: TransitionRequest, logger }, transition);

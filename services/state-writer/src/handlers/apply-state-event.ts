@@ -35,21 +35,19 @@ export function createApplyStateEvent(deps: { db: Queryable; publishCommitted: P
       if (!isApplied(result)) ctx.logger.debug({ ...ids, code: result.code, reason: result.reason }, "heartbeat ignored");
       return;
     }
-    await queue(event.pipelineId, async () => {
-      let result: StateResult;
+    const apply = async (tx: Queryable): Promise<StateResult> => {
       switch (event.kind) {
         case "progress":
-          result = await recordProgress(db, { ...ids, percent: event.percent });
-          break;
+          return recordProgress(tx, { ...ids, percent: event.percent });
         case "completed":
-          result = lateCompletion(event, await completeNode(db, { ...ids, output: event.output, cost: event.cost }));
-          break;
+          return lateCompletion(event, await completeNode(tx, { ...ids, output: event.output, cost: event.cost }));
         case "failed":
-          result = await failNode(db, { ...ids, error: event.error, final: event.final ?? false });
-          break;
+          return failNode(tx, { ...ids, error: event.error, final: event.final ?? false });
         default:
           return assertNever(event, "state event");
       }
+    };
+    await queue(event.pipelineId, apply, async (result) => {
       if (isApplied(result)) {
         await publishCommitted(result.node, result.pipelineMetadata, eventIdOf(event));
         if (event.kind !== "progress") ctx.logger.info({ ...ids, status: result.node.status, outcome: result.outcome }, "state committed");
@@ -87,8 +85,8 @@ function lateCompletion(event: StateEvent & { kind: "completed" }, result: State
  * the reason, visible over SSE, if it is still running that job at that attempt; anything else is a logged
  * rejection with the reason. The subject names the node (`…vp.state.<pipelineId>.<nodeId>`).
  */
-export function createRejectInvalidStateEvent(deps: { db: Queryable; publishCommitted: PublishCommitted; queue: KeyedQueue }) {
-  const { db, publishCommitted, queue } = deps;
+export function createRejectInvalidStateEvent(deps: { publishCommitted: PublishCommitted; queue: KeyedQueue }) {
+  const { publishCommitted, queue } = deps;
   return async (info: InvalidMessageInfo, logger: Logger): Promise<void> => {
     const [nodeId, pipelineId] = info.subject.split(".").reverse();
     const fact = readableFields(info.raw);
@@ -99,8 +97,8 @@ export function createRejectInvalidStateEvent(deps: { db: Queryable; publishComm
       return;
     }
     const error = `The executor's ${fact.kind} report for attempt ${fact.attempt} could not be read (${info.reason}); run the node again`;
-    await queue(pipelineId!, async () => {
-      const result = await failNode(db, { pipelineId: pipelineId!, nodeId: nodeId!, jobId: fact.jobId!, attempt: fact.attempt!, error });
+    const apply = (tx: Queryable) => failNode(tx, { pipelineId: pipelineId!, nodeId: nodeId!, jobId: fact.jobId!, attempt: fact.attempt!, error });
+    await queue(pipelineId!, apply, async (result) => {
       if (isApplied(result)) {
         await publishCommitted(result.node, result.pipelineMetadata, `${fact.jobId}:invalid:${info.seq}`);
         logger.error({ ...ids, status: result.node.status, reason: info.reason }, "invalid state event: the node fails");

@@ -1,6 +1,6 @@
 import { NodeChanged, type Topology } from "@vp/contracts";
 import { publish, type Bus } from "@vp/bus";
-import type { NodeRow, StateResult } from "@vp/db";
+import { runStateBatch, type BatchMember, type BatchSettled, type NodeRow, type Queryable, type StateResult } from "@vp/db";
 import type { Logger } from "@vp/telemetry";
 
 /**
@@ -49,25 +49,76 @@ export function createCommittedPublisher({ bus, topology, logger, faultPoint }: 
 }
 
 /**
- * Runs `fn` for one key at a time, in call order. Commits and publishes of one pipeline are serialized so
- * SSE clients see a node's changes in commit order (state_version lets clients drop stragglers if several
- * state-writer replicas ever race).
+ * One pipeline's transitions, applied one batch at a time in call order (group commit). While a batch of a pipeline
+ * is being committed and published, further requests for it wait; the next batch takes up to `batchMax` of them
+ * into one transaction (`runStateBatch`: a savepoint per request, one pipeline lock, one progress recompute, one
+ * COMMIT). Then `after` runs for each committed request in order (publish the committed event, answer the caller;
+ * `after` must reach its publish without awaiting anything else) before the next batch starts, so SSE clients see a pipeline's changes in commit order (state_version lets clients
+ * drop stragglers if several state-writer replicas ever race). A request whose transition threw is answered with
+ * its error alone; if the batch's transaction fails, every request in it gets the error and nothing was committed.
+ * `batchMax` 1 is one transaction per request.
  */
-export function createKeyedQueue() {
-  const tails = new Map<string, Promise<unknown>>();
-  return function run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    tails.set(key, tail);
-    void tail.then(() => {
-      if (tails.get(key) === tail) tails.delete(key);
+export function createBatchingQueue({ db, batchMax }: { db: Queryable; batchMax: number }) {
+  if (!Number.isInteger(batchMax) || batchMax < 1) throw new RangeError(`batchMax must be a positive integer, got ${batchMax}`);
+  interface Pending {
+    apply: BatchMember;
+    after: (result: StateResult) => Promise<unknown>;
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+  }
+  const waiting = new Map<string, Pending[]>();
+
+  async function drain(key: string): Promise<void> {
+    for (;;) {
+      const list = waiting.get(key)!;
+      if (list.length === 0) {
+        waiting.delete(key);
+        return;
+      }
+      const batch = list.splice(0, batchMax);
+      let settled: BatchSettled[];
+      try {
+        settled = await runStateBatch(db, key, batch.map((p) => p.apply));
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+        continue;
+      }
+      // Every `after` is started in order before any is awaited: each runs synchronously up to its publish's
+      // write to the NATS connection, so the batch's events go out (and are stored) in commit order while their
+      // acks are awaited together. A caller is answered only once its own publish was acknowledged.
+      const done = batch.map((p, i): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> => {
+        const s = settled[i]!;
+        if (!s.ok) return Promise.resolve({ ok: false, error: s.error });
+        try {
+          return p.after(s.result).then((value) => ({ ok: true, value }), (error: unknown) => ({ ok: false, error }));
+        } catch (error) {
+          return Promise.resolve({ ok: false, error });
+        }
+      });
+      for (const [i, p] of batch.entries()) {
+        const answer = await done[i]!;
+        if (answer.ok) p.resolve(answer.value);
+        else p.reject(answer.error);
+      }
+    }
+  }
+
+  return function run<T>(key: string, apply: BatchMember, after: (result: StateResult) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const pending: Pending = { apply, after, resolve: resolve as (value: unknown) => void, reject };
+      const list = waiting.get(key);
+      if (list) {
+        list.push(pending);
+        return;
+      }
+      waiting.set(key, [pending]);
+      // Started after the current task, so requests that arrive together form the first batch too.
+      queueMicrotask(() => void drain(key));
     });
-    return next;
   };
 }
 
-export type KeyedQueue = ReturnType<typeof createKeyedQueue>;
+export type KeyedQueue = ReturnType<typeof createBatchingQueue>;
 
 export function isApplied(result: StateResult): result is StateResult & { node: NodeRow } {
   return (result.outcome === "applied" || result.outcome === "already") && result.node !== null;

@@ -9,49 +9,62 @@ import { isApplied, type KeyedQueue, type PublishCommitted } from "./committed";
  * (failed/cancelled -> pending). All are idempotent for the same job, so a caller that lost the reply
  * can simply ask again.
  */
-export function createTransitionHandler(deps: { db: Queryable; publishCommitted: PublishCommitted; queue: KeyedQueue }) {
-  const { db, publishCommitted, queue } = deps;
+export function createTransitionHandler(deps: { publishCommitted: PublishCommitted; queue: KeyedQueue }) {
+  const { publishCommitted, queue } = deps;
   return (req: TransitionRequest): Promise<TransitionReply> =>
-    queue(req.pipelineId, async () => {
-      let result: StateResult;
-      let eventId: string;
-      switch (req.kind) {
-        case "claim-queued":
-          result = await claimQueued(db, req);
-          eventId = `${req.jobId}:queued`;
-          break;
-        case "claim-running":
-          result = await claimRunning(db, req);
-          eventId = `${req.jobId}:running:${req.attempt}`;
-          break;
-        case "cancel":
-          result = await cancelNode(db, req);
-          eventId = `${req.requestId}:${req.nodeId}:cancelled`;
-          break;
-        case "complete-from-cache":
-          result = await completeFromCache(db, req);
-          eventId = `${req.jobId}:cached`;
-          break;
-        case "reset":
-          result = await resetNode(db, req);
-          eventId = `${req.requestId}:${req.nodeId}:${req.stale ? "stale" : "reset"}`;
-          break;
-        case "record-provider-job":
-          result = await recordProviderJob(db, req);
-          eventId = `${req.jobId}:provider:${req.attempt}:${req.phase}`;
-          break;
-        default:
-          return assertNever(req, "transition request");
-      }
-      if (isApplied(result)) {
-        await publishCommitted(result.node, result.pipelineMetadata, eventId);
-        return { ok: true, node: toSerializedNode(result.node) };
-      }
-      return {
-        ok: false,
-        code: result.code ?? "not_ready",
-        reason: result.reason ?? "transition refused",
-        ...(result.node ? { node: toSerializedNode(result.node) } : {}),
-      };
-    });
+    queue(
+      req.pipelineId,
+      (tx) => applyTransition(tx, req),
+      async (result) => {
+        if (isApplied(result)) {
+          await publishCommitted(result.node, result.pipelineMetadata, transitionEventId(req));
+          return { ok: true, node: toSerializedNode(result.node) };
+        }
+        return {
+          ok: false,
+          code: result.code ?? "not_ready",
+          reason: result.reason ?? "transition refused",
+          ...(result.node ? { node: toSerializedNode(result.node) } : {}),
+        };
+      },
+    );
+}
+
+function applyTransition(tx: Queryable, req: TransitionRequest): Promise<StateResult> {
+  switch (req.kind) {
+    case "claim-queued":
+      return claimQueued(tx, req);
+    case "claim-running":
+      return claimRunning(tx, req);
+    case "cancel":
+      return cancelNode(tx, req);
+    case "complete-from-cache":
+      return completeFromCache(tx, req);
+    case "reset":
+      return resetNode(tx, req);
+    case "record-provider-job":
+      return recordProviderJob(tx, req);
+    default:
+      return assertNever(req, "transition request");
+  }
+}
+
+/** The committed event's id (Nats-Msg-Id): the same request again publishes the same id. */
+export function transitionEventId(req: TransitionRequest): string {
+  switch (req.kind) {
+    case "claim-queued":
+      return `${req.jobId}:queued`;
+    case "claim-running":
+      return `${req.jobId}:running:${req.attempt}`;
+    case "cancel":
+      return `${req.requestId}:${req.nodeId}:cancelled`;
+    case "complete-from-cache":
+      return `${req.jobId}:cached`;
+    case "reset":
+      return `${req.requestId}:${req.nodeId}:${req.stale ? "stale" : "reset"}`;
+    case "record-provider-job":
+      return `${req.jobId}:provider:${req.attempt}:${req.phase}`;
+    default:
+      return assertNever(req, "transition request");
+  }
 }
