@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { NodeChanged } from "@vp/contracts";
-import { replayEvents } from "@vp/bus";
+import { lastSequence, replayEvents, type Replay } from "@vp/bus";
 import { listNodes, toSerializedNode } from "@vp/db";
 import type { GatewayDeps } from "../deps";
 import { HttpError, notFound } from "../errors";
@@ -19,6 +19,7 @@ import { metrics } from "@vp/telemetry";
  */
 export function eventRoutes(deps: GatewayDeps) {
   const app = new Hono();
+  const hubs = createHubs(deps);
 
   /**
    * POST /pipelines/:id/events/token (viewer): a stream token for this pipeline's events, to pass as
@@ -50,48 +51,83 @@ export function eventRoutes(deps: GatewayDeps) {
     const logger = deps.logger.child({ pipelineId, sse: true });
 
     return streamSSE(c, async (sse) => {
-      // Writes are chained so events leave in stream order even though replay callbacks are synchronous.
-      let chain = Promise.resolve();
-      const send = (message: { event: string; id: string; data: string; retry?: number }) => {
-        chain = chain.then(() => sse.writeSSE(message)).catch(() => undefined);
-        return chain;
+      // Writes coalesce: what arrives while a write is in flight leaves with the next one, in order (one socket
+      // write per burst instead of one per event: 1,000 streams of a busy pipeline are millions of events).
+      let pending = "";
+      let writing: Promise<void> | undefined;
+      const write = (text: string) => {
+        pending += text;
+        writing ??= (async () => {
+          while (pending) {
+            const out = pending;
+            pending = "";
+            await sse.write(out).catch(() => undefined);
+          }
+          writing = undefined;
+        })();
       };
 
-      const info = await deps.bus.jsm.streams.info(streamName);
-      const { first_seq: firstSeq, last_seq: lastSeq } = info.state;
-      let startSeq: number;
-      if (lastEventId !== null && lastEventId <= lastSeq && lastEventId + 1 >= firstSeq) {
-        startSeq = lastEventId + 1;
-      } else {
-        if (lastEventId !== null) logger.info({ lastEventId, firstSeq, lastSeq }, "Last-Event-ID outside the stream; sending a snapshot");
-        const fresh = await getPipeline(deps.reader, pipelineId);
-        const rows = await listNodes(deps.reader, pipelineId);
-        const nodes = rows.map(toSerializedNode);
-        // Each node's stateVersion as read, so a client drops a replayed event older than the snapshot.
-        const stateVersions = Object.fromEntries(rows.map((row) => [row.id, row.state_version]));
-        await send({ event: "snapshot", id: String(lastSeq), data: JSON.stringify({ pipeline: { ...fresh, nodes }, stateVersions }), retry: 2000 });
-        startSeq = lastSeq + 1;
-      }
-
-      const replay = await replayEvents(deps.bus, {
-        stream: streamName,
-        subject,
-        startSeq,
-        schema: NodeChanged,
-        onEvent: (seq: number, event: NodeChanged) => {
-          void send({ event: "node", id: String(seq), data: JSON.stringify(event) });
-        },
-        onError: (error: unknown) => logger.warn({ err: error }, "event replay error"),
-      });
-
-      const keepAlive = setInterval(() => {
-        chain = chain.then(() => sse.write(": keep-alive\n\n")).then(() => undefined).catch(() => undefined);
-      }, (deps.sseKeepAliveSeconds ?? 15) * 1000);
-
+      // Live events come from the pipeline's shared subscription. Until this stream knows where it starts
+      // (snapshot or resume point, and the private catch-up of a resume), they wait in `early`.
+      let live = false;
+      let startSeq = 0;
+      let lastSent = 0;
+      const early: Array<[number, string]> = [];
+      const deliver = (seq: number, frame: string) => {
+        if (seq < startSeq || seq <= lastSent) return;
+        lastSent = seq;
+        write(frame);
+      };
+      const detach = await hubs.attach(pipelineId, (seq, frame) => (live ? deliver(seq, frame) : void early.push([seq, frame])));
+      let catchUp: Replay | undefined;
       metrics.sseConnections.inc();
       let shuttingDown = false;
+      let keepAlive: NodeJS.Timeout | undefined;
       try {
+        // Read after attaching: every event above the shared subscription's position at attach time comes
+        // from it, and that position is at most the stream's last sequence read now.
+        const info = await deps.bus.jsm.streams.info(streamName);
+        const { first_seq: firstSeq, last_seq: lastSeq } = info.state;
+        if (lastEventId !== null && lastEventId <= lastSeq && lastEventId + 1 >= firstSeq) {
+          startSeq = lastEventId + 1;
+          // Events between the resume point and the subject's last one (read after attaching, so at or above
+          // the shared subscription's position) come from a private replay that ends there.
+          const last = await deps.bus.jsm.streams.getMessage(streamName, { last_by_subj: subject });
+          if (last && last.seq >= startSeq) {
+            await new Promise<void>((resolve) => {
+              catchUp = replayEvents(deps.bus, {
+                stream: streamName,
+                subject,
+                startSeq,
+                schema: NodeChanged,
+                onEvent: (seq: number, event: NodeChanged) => {
+                  if (seq <= last.seq) deliver(seq, nodeFrame(seq, event));
+                  if (seq >= last.seq) resolve();
+                },
+                onError: (error: unknown) => logger.warn({ err: error }, "event replay error"),
+              });
+              sse.onAbort(() => resolve());
+              void deps.closing.then(() => resolve());
+            });
+            await catchUp?.stop();
+            catchUp = undefined;
+          }
+        } else {
+          if (lastEventId !== null) logger.info({ lastEventId, firstSeq, lastSeq }, "Last-Event-ID outside the stream; sending a snapshot");
+          const fresh = await getPipeline(deps.reader, pipelineId);
+          const rows = await listNodes(deps.reader, pipelineId);
+          const nodes = rows.map(toSerializedNode);
+          // Each node's stateVersion as read, so a client drops a replayed event older than the snapshot.
+          const stateVersions = Object.fromEntries(rows.map((row) => [row.id, row.state_version]));
+          write(`event: snapshot\ndata: ${JSON.stringify({ pipeline: { ...fresh, nodes }, stateVersions })}\nid: ${lastSeq}\nretry: 2000\n\n`);
+          startSeq = lastSeq + 1;
+        }
+        for (const [seq, frame] of early.splice(0)) deliver(seq, frame);
+        live = true;
+
+        keepAlive = setInterval(() => write(": keep-alive\n\n"), (deps.sseKeepAliveSeconds ?? 15) * 1000);
         await new Promise<void>((resolve) => {
+          if (sse.aborted) resolve();
           sse.onAbort(() => resolve());
           deps.closing.then(() => {
             shuttingDown = true;
@@ -100,14 +136,80 @@ export function eventRoutes(deps: GatewayDeps) {
         });
       } finally {
         metrics.sseConnections.dec();
+        clearInterval(keepAlive);
+        await catchUp?.stop();
+        await detach();
       }
-      clearInterval(keepAlive);
-      await replay.stop();
       // The gateway is shutting down: tell the browser to reconnect soon (to another replica) with its
       // Last-Event-ID, then end the stream.
-      if (shuttingDown) await chain.then(() => sse.write("retry: 1000\n\n")).catch(() => undefined);
+      if (shuttingDown) {
+        write("retry: 1000\n\n");
+        await writing;
+      }
     });
   });
 
   return app;
+}
+
+/** An SSE `node` frame, formatted once and written to every stream of the pipeline. */
+function nodeFrame(seq: number, event: NodeChanged): string {
+  return `event: node\ndata: ${JSON.stringify(event)}\nid: ${seq}\n\n`;
+}
+
+type Listener = (seq: number, frame: string) => void;
+
+/**
+ * One subscription of VP_EVENTS per pipeline on this gateway, shared by all of the pipeline's open streams:
+ * each event is read, validated and formatted once, however many clients watch (one consumer per stream
+ * made nats-server deliver, and the gateway parse, every event once per client). A hub starts at the
+ * stream's last sequence + 1, read before its first listener attaches, and delivers every later event of the
+ * subject in order; it stops with its last listener.
+ */
+function createHubs(deps: GatewayDeps) {
+  const hubs = new Map<string, Promise<{ listeners: Set<Listener>; replay: Replay }>>();
+  const streamName = deps.topology.streams.events.name;
+
+  const open = (pipelineId: string) => {
+    const logger = deps.logger.child({ pipelineId, sse: true });
+    const hub = (async () => {
+      const listeners = new Set<Listener>();
+      const startSeq = (await lastSequence(deps.bus, streamName)) + 1;
+      const replay = replayEvents(deps.bus, {
+        stream: streamName,
+        subject: deps.topology.subjects.events(pipelineId),
+        startSeq,
+        schema: NodeChanged,
+        onEvent: (seq: number, event: NodeChanged) => {
+          const frame = nodeFrame(seq, event);
+          for (const listener of listeners) listener(seq, frame);
+        },
+        onError: (error: unknown) => logger.warn({ err: error }, "event replay error"),
+      });
+      return { listeners, replay };
+    })();
+    hubs.set(pipelineId, hub);
+    hub.catch(() => hubs.get(pipelineId) === hub && hubs.delete(pipelineId));
+    return hub;
+  };
+
+  return {
+    /** Adds `listener` to the pipeline's hub (opening it if needed); the returned function removes it. */
+    async attach(pipelineId: string, listener: Listener): Promise<() => Promise<void>> {
+      for (;;) {
+        const pending = hubs.get(pipelineId) ?? open(pipelineId);
+        const hub = await pending;
+        // The hub may have been closed by its last listener while this one waited for it to open.
+        if (hubs.get(pipelineId) !== pending) continue;
+        hub.listeners.add(listener);
+        return async () => {
+          hub.listeners.delete(listener);
+          if (hub.listeners.size === 0 && hubs.get(pipelineId) === pending) {
+            hubs.delete(pipelineId);
+            await hub.replay.stop();
+          }
+        };
+      }
+    },
+  };
 }
