@@ -1,5 +1,5 @@
 import type { JobMessage, NodeMetadata, NodeOutput, ProviderJobPhase, SerializedNode } from "@vp/contracts";
-import type { Storage } from "@vp/storage";
+import { outputKey, type Storage } from "@vp/storage";
 import type { Logger } from "@vp/telemetry";
 
 /**
@@ -52,6 +52,14 @@ export interface WorkResult {
 }
 
 export type WorkFunction = (ctx: WorkContext) => Promise<WorkResult>;
+
+/**
+ * Where this attempt stores its output: pipelines/<p>/nodes/<n>/<jobId>-a<attempt>/output.<ext>. Per attempt, so a
+ * superseded attempt that finishes late (a frozen executor resumed) never overwrites the committed result's bytes.
+ */
+export function jobOutputKey(ctx: Pick<WorkContext, "job" | "attempt">, ext: string): string {
+  return outputKey(ctx.job.pipelineId, ctx.job.nodeId, ctx.job.jobId, ext, ctx.attempt);
+}
 
 /**
  * Thrown by a work function when the node's inputs or config make the work impossible (a segment without

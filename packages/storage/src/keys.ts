@@ -60,10 +60,15 @@ function extension(ext: string): string {
 }
 
 /** Where a job's output is stored (architecture section 7). Only the system generates these keys. */
-export function outputKey(pipelineId: string, nodeId: string, jobId: string, ext: string): string {
-  return validateKey(
-    `pipelines/${part("pipelineId", pipelineId)}/nodes/${part("nodeId", nodeId)}/${part("jobId", jobId)}/output.${extension(ext)}`,
-  );
+export function outputKey(pipelineId: string, nodeId: string, jobId: string, ext: string, attempt?: number): string {
+  // With the attempt, a superseded attempt that finishes late writes beside the committed result, never over it.
+  const run = attempt === undefined ? part("jobId", jobId) : `${part("jobId", jobId)}-a${attemptNumber(attempt)}`;
+  return validateKey(`pipelines/${part("pipelineId", pipelineId)}/nodes/${part("nodeId", nodeId)}/${run}/output.${extension(ext)}`);
+}
+
+function attemptNumber(attempt: number): number {
+  if (!Number.isSafeInteger(attempt) || attempt < 0) throw new StorageKeyError(`attempt is not usable in a storage key: ${attempt}`);
+  return attempt;
 }
 
 /** Where the gateway stores the file uploaded for an asset node. */

@@ -66,6 +66,10 @@ describe("key rules", () => {
 
   it("builds system keys and validates their parts", () => {
     expect(outputKey("p1", "n1", "j1", "mp4")).toBe("pipelines/p1/nodes/n1/j1/output.mp4");
+    // Per attempt: a superseded attempt that finishes late writes beside the committed result.
+    expect(outputKey("p1", "n1", "j1", "mp4", 2)).toBe("pipelines/p1/nodes/n1/j1-a2/output.mp4");
+    expect(() => outputKey("p1", "n1", "j1", "mp4", -1)).toThrow(StorageKeyError);
+    expect(() => outputKey("p1", "n1", "j1", "mp4", 1.5)).toThrow(StorageKeyError);
     expect(assetKey("p1", "n1", "u1", "png")).toBe("pipelines/p1/nodes/n1/asset/u1.png");
     expect(() => outputKey("..", "n1", "j1", "mp4")).toThrow(StorageKeyError);
     expect(() => outputKey("p1", "a/b", "j1", "mp4")).toThrow(StorageKeyError);

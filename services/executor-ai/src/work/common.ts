@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { CONFIG_SCHEMAS, type NodeOutput, type NodeType, type SerializedNode } from "@vp/contracts";
 import { isInvalidMediaError, probe, type ProbeResult } from "@vp/media";
-import type { WorkContext } from "@vp/runtime";
-import { NotFoundError, outputKey, StorageKeyError, TooLargeError, validateKey } from "@vp/storage";
+import { jobOutputKey, type WorkContext } from "@vp/runtime";
+import { NotFoundError, StorageKeyError, TooLargeError, validateKey } from "@vp/storage";
 import type { z } from "zod";
 import { PROVIDER_LABEL, WorkInputError, type PaidProvider } from "../errors";
 
@@ -138,7 +138,7 @@ export async function storeResult(
   }
   if (expect.type === "video" && !p.video) throw new WorkInputError(`${expect.what} has no video stream`);
   if (expect.type === "audio" && !p.audio) throw new WorkInputError(`${expect.what} has no audio stream`);
-  const key = outputKey(ctx.job.pipelineId, ctx.job.nodeId, ctx.job.jobId, expect.ext);
+  const key = jobOutputKey(ctx, expect.ext);
   const { size } = await ctx.storage.putFile(key, file, { contentType: expect.contentType });
   const output: NodeOutput = { type: expect.type, s3Key: key, size, duration: Math.round(p.durationSeconds * 1000) / 1000, contentType: expect.contentType };
   if (p.video && expect.type === "video") {

@@ -1,8 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeOutput } from "@vp/contracts";
-import type { WorkContext, WorkFunction, WorkResult } from "@vp/runtime";
-import { outputKey } from "@vp/storage";
+import { jobOutputKey, type WorkContext, type WorkFunction, type WorkResult } from "@vp/runtime";
 import type { Logger } from "@vp/telemetry";
 import { createdNothing, WorkInputError, type PaidProvider } from "../errors";
 import { renderLocalAnimation, renderLocalTalkingHead, renderLocalVoiceover } from "../local/render";
@@ -183,7 +182,7 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     const voiceId = config.voiceId ?? ELEVENLABS_DEFAULT_VOICE;
     // Characters are the billing unit and known up front: the estimate is the cost.
     const cost = estimateAiCost("generate-voiceover", "elevenlabs", { script, modelId: model }, deps.pricing);
-    const key = outputKey(ctx.job.pipelineId, ctx.job.nodeId, ctx.job.jobId, "mp3");
+    const key = jobOutputKey(ctx, "mp3");
     const file = join(ctx.workDir, "elevenlabs.mp3");
     const meta = (ctx.node.metadata ?? {}) as Record<string, unknown>;
     let requestId = typeof meta.providerJobId === "string" ? meta.providerJobId : undefined;

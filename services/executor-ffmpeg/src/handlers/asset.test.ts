@@ -103,11 +103,11 @@ describe("asset work", () => {
   it("stores inline text and JSON as the node's output", async () => {
     const { ctx, jobId } = await f.context(f.node("t1", "asset", { asset: { type: "text", content: "Hello, world." } }));
     const { output } = await work(ctx);
-    expect(output).toEqual({ type: "text", s3Key: outputKey(PIPELINE, "t1", jobId, "txt"), size: 13, contentType: "text/plain; charset=utf-8" });
+    expect(output).toEqual({ type: "text", s3Key: outputKey(PIPELINE, "t1", jobId, "txt", 1), size: 13, contentType: "text/plain; charset=utf-8" });
     expect((await f.storage.getBuffer(output.s3Key)).toString()).toBe("Hello, world.");
 
     const { ctx: jctx, jobId: jJob } = await f.context(f.node("j1", "asset", { asset: { type: "json", content: '{"a":[1,2]}' } }));
-    expect((await work(jctx)).output).toMatchObject({ type: "json", s3Key: outputKey(PIPELINE, "j1", jJob, "json"), size: 11 });
+    expect((await work(jctx)).output).toMatchObject({ type: "json", s3Key: outputKey(PIPELINE, "j1", jJob, "json", 1), size: 11 });
 
     const { ctx: bad } = await f.context(f.node("j2", "asset", { asset: { type: "json", content: "{not json" } }));
     await expect(work(bad)).rejects.toThrow(/^Asset content is not valid JSON/);
@@ -164,7 +164,7 @@ describe("asset work: URL assets", () => {
   it("downloads, probes and stores a video under the node's output key", async () => {
     const { ctx, jobId, progress } = await f.context(f.node("u1", "asset", { asset: { type: "video", url: `${mediaOrigin}/clip.mp4` } }));
     const { output, cost } = await work(ctx);
-    const key = outputKey(PIPELINE, "u1", jobId, "mp4");
+    const key = outputKey(PIPELINE, "u1", jobId, "mp4", 1);
     expect(cost).toBe(0);
     expect(output).toMatchObject({ type: "video", s3Key: key, width: 160, height: 120, videoCodec: "h264", audioCodec: "aac", contentType: "video/mp4", fps: 10 });
     expect(output.size).toBe(files.get("/clip.mp4")!.body.length);
@@ -176,7 +176,7 @@ describe("asset work: URL assets", () => {
   it("takes neither an extension nor a content type from a server that says something else", async () => {
     const { ctx, jobId } = await f.context(f.node("u2", "asset", { asset: { type: "video", url: `${mediaOrigin}/clip-as-html` } }));
     const { output } = await work(ctx);
-    expect(output.s3Key).toBe(outputKey(PIPELINE, "u2", jobId, "mp4"));
+    expect(output.s3Key).toBe(outputKey(PIPELINE, "u2", jobId, "mp4", 1));
     expect(output.contentType).toBeUndefined();
   });
 
@@ -194,7 +194,7 @@ describe("asset work: URL assets", () => {
       const error = await work(ctx).catch((e: unknown) => e);
       expect(error, url).toBeInstanceOf(WorkInputError);
       expect((error as Error).message, url).toMatch(reason);
-      expect(await f.storage.stat(outputKey(PIPELINE, "u3", jobId, "mp4"))).toBeNull();
+      expect(await f.storage.stat(outputKey(PIPELINE, "u3", jobId, "mp4", 1))).toBeNull();
     }
     expect(trapped).toEqual([]);
   });

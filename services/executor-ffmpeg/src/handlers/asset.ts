@@ -2,7 +2,8 @@ import { rename } from "node:fs/promises";
 import { join } from "node:path";
 import { MediaType, type NodeOutput } from "@vp/contracts";
 import { factsOfProbe, probe, type ProbeResult } from "@vp/media";
-import { outputKey, validateKey } from "@vp/storage";
+import { jobOutputKey } from "@vp/runtime";
+import { validateKey } from "@vp/storage";
 import { asInputError, WorkInputError } from "./errors";
 import { localExtension, round3 } from "./files";
 import type { WorkContext, WorkFunction } from "./types";
@@ -107,7 +108,7 @@ async function ingestUrl(ctx: WorkContext, asset: MediaAsset & { url: string }, 
     throw asInputError(error, "Asset URL");
   }
   checkStreams(asset.type, p);
-  const key = outputKey(ctx.job.pipelineId, ctx.job.nodeId, ctx.job.jobId, ext);
+  const key = jobOutputKey(ctx, ext);
   await ctx.storage.putFile(key, local, contentType ? { contentType } : {});
   ctx.logger.info({ redirects: fetched.redirects, size: fetched.size, s3Key: key }, "asset URL downloaded");
   return describeMedia(asset.type, p, key, contentType);
@@ -146,7 +147,7 @@ async function ingestText(ctx: WorkContext, asset: AssetFields & { type: "text" 
   const contentType = asset.type === "json" ? "application/json" : "text/plain; charset=utf-8";
   if (asset.content !== undefined) {
     if (asset.type === "json") parseJson(asset.content);
-    const key = outputKey(job.pipelineId, job.nodeId, job.jobId, asset.type === "json" ? "json" : "txt");
+    const key = jobOutputKey(ctx, asset.type === "json" ? "json" : "txt");
     const { size } = await storage.put(key, Buffer.from(asset.content, "utf8"), { contentType });
     return { type: asset.type, s3Key: key, size, contentType };
   }

@@ -34,7 +34,7 @@ describe("compose-video work", () => {
     const config = { overlays: [{ position: "bottom-right", size: 0.25 }] };
     const { ctx, progress, jobId } = await f.context(f.node("pip", "compose-video", { config }), { background: [background], overlays: [overlay] });
     const { output, cost } = await work(ctx);
-    expect(output).toMatchObject({ type: "video", s3Key: outputKey(PIPELINE, "pip", jobId, "mp4"), width: 1280, height: 720, videoCodec: "h264", audioCodec: "aac" });
+    expect(output).toMatchObject({ type: "video", s3Key: outputKey(PIPELINE, "pip", jobId, "mp4", 1), width: 1280, height: 720, videoCodec: "h264", audioCodec: "aac" });
     expect(Math.abs(output.duration! - 2)).toBeLessThanOrEqual(0.05);
     expect(cost).toBe(0);
 

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { ComposeVideoConfig } from "@vp/contracts";
 import { computeCost, composeVideo } from "@vp/media";
-import { outputKey } from "@vp/storage";
+import { jobOutputKey } from "@vp/runtime";
 import { chooseBackend, estimateProgress, factsOfOutput, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions } from "./common";
 import { asInputError, WorkInputError } from "./errors";
 import type { WorkFunction } from "./types";
@@ -28,7 +28,7 @@ export function createComposeVideoWork(options: FfmpegWorkOptions = {}): WorkFun
       throw new WorkInputError(`config.overlays describes ${config.overlays!.length} overlays, but only ${overlayNodes.length} are connected`);
     }
     const backend = chooseBackend("compose-video", config.provider, options);
-    const key = outputKey(job.pipelineId, job.nodeId, job.jobId, "mp4");
+    const key = jobOutputKey(ctx, "mp4");
 
     if (backend === "lambda") {
       const stop = estimateProgress(ctx, backgroundOut.duration ?? 10);

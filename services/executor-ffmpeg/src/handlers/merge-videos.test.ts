@@ -35,7 +35,7 @@ describe("merge-videos work", () => {
     const { output, cost } = await work(ctx);
     expect(output).toMatchObject({
       type: "video",
-      s3Key: outputKey(PIPELINE, "m1", jobId, "mp4"),
+      s3Key: outputKey(PIPELINE, "m1", jobId, "mp4", 1),
       width: 320,
       height: 240,
       videoCodec: "h264",

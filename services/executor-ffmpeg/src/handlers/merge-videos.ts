@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import { MergeVideosConfig, type NodeOutput, type SerializedNode } from "@vp/contracts";
 import { computeCost, mergeVideos, probeInput, type ProbeResult } from "@vp/media";
-import { outputKey, validateKey } from "@vp/storage";
+import { jobOutputKey } from "@vp/runtime";
+import { validateKey } from "@vp/storage";
 import { chooseBackend, estimateProgress, factsOfOutput, outputOfProbe, parseConfig, videoOutput, type FfmpegWorkOptions } from "./common";
 import { asInputError, WorkInputError } from "./errors";
 import { localExtension } from "./files";
@@ -38,7 +39,7 @@ export function createMergeVideosWork(options: MergeVideosWorkOptions = {}): Wor
     if (segments.length === 0) throw new WorkInputError("merge-videos has no segments");
     const outputs = segments.map(segmentOutput);
     const backend = chooseBackend("merge-videos", config.provider, options);
-    const key = outputKey(job.pipelineId, job.nodeId, job.jobId, "mp4");
+    const key = jobOutputKey(ctx, "mp4");
 
     if (backend === "lambda") {
       outputs.forEach((o, i) => {

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { MixAudioConfig } from "@vp/contracts";
 import { computeCost, mixAudio } from "@vp/media";
-import { outputKey } from "@vp/storage";
+import { jobOutputKey } from "@vp/runtime";
 import { chooseBackend, estimateProgress, factsOfOutput, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions } from "./common";
 import { asInputError } from "./errors";
 import type { WorkFunction } from "./types";
@@ -24,7 +24,7 @@ export function createMixAudioWork(options: FfmpegWorkOptions = {}): WorkFunctio
     const videoOut = requireMediaInput("video", videoNode, "video");
     const audioOut = requireMediaInput("audio", audioNode, "audio");
     const backend = chooseBackend("mix-audio", config.provider, options);
-    const key = outputKey(job.pipelineId, job.nodeId, job.jobId, "mp4");
+    const key = jobOutputKey(ctx, "mp4");
 
     if (backend === "lambda") {
       const stop = estimateProgress(ctx, (videoOut.duration ?? 10) / 8);

@@ -56,7 +56,7 @@ describe("render-code work", () => {
     const chars = normalizeCode(SNIPPET).length;
     const frames = Math.round(0.5 * FPS) + Math.ceil((chars / SPEED) * FPS) + Math.round(1.5 * FPS);
     expect(codeTiming({ code: normalizeCode(SNIPPET), typingSpeed: SPEED, fps: FPS }).durationInFrames).toBe(frames);
-    expect(output).toMatchObject({ type: "video", s3Key: outputKey(PIPELINE, "rc", jobId, "mp4"), ...SIZE, videoCodec: "h264", contentType: "video/mp4" });
+    expect(output).toMatchObject({ type: "video", s3Key: outputKey(PIPELINE, "rc", jobId, "mp4", 1), ...SIZE, videoCodec: "h264", contentType: "video/mp4" });
     expect(Math.abs(output.duration! - frames / FPS)).toBeLessThanOrEqual(1 / FPS + 1e-6);
     expect(cost).toBe(0);
     expect(progress.length).toBeGreaterThan(3);

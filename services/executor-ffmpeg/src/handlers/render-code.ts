@@ -3,7 +3,8 @@ import { RenderCodeConfig } from "@vp/contracts";
 import { codeTiming, resolveProps } from "@vp/code-animation";
 import type { CodeRenderer } from "@vp/code-animation/render";
 import { computeCost, probe } from "@vp/media";
-import { NotFoundError, outputKey, TooLargeError, validateKey } from "@vp/storage";
+import { jobOutputKey } from "@vp/runtime";
+import { NotFoundError, TooLargeError, validateKey } from "@vp/storage";
 import { outputOfProbe, parseConfig } from "./common";
 import { asInputError, WorkInputError } from "./errors";
 import type { WorkFunction } from "./types";
@@ -80,7 +81,7 @@ export function createRenderCodeWork(options: RenderCodeWorkOptions): WorkFuncti
       onProgress: (percent) => ctx.progress(RENDER_FROM + (percent * RENDER_SHARE) / 100),
     });
     const p = await probe(rendered, { signal });
-    const key = outputKey(job.pipelineId, job.nodeId, job.jobId, "mp4");
+    const key = jobOutputKey(ctx, "mp4");
     const { size } = await storage.putFile(key, rendered, { contentType: "video/mp4" });
     const seconds = (performance.now() - started) / 1000;
     logger.info({ frames: timing.durationInFrames, fps: props.fps, chars: timing.chars, size, seconds }, "code rendered");
