@@ -27,7 +27,8 @@
  *   one job per accepted talking head, each used by exactly one node;
  * - refused submissions (503 with a reason) left nothing behind: no run recorded, every node pending, no job id;
  * - every answer was 200/202/503 (a 500 or a dropped connection during an outage is a failure);
- * - no process crashed: the only process exits are the SIGKILLs of fault 1; no ffmpeg outlives its executor.
+ * - no process crashed: the only process exits are the SIGKILLs of fault 1; no ffmpeg outlives its executor;
+ * - nothing left in flight: the work-queue streams (commands, jobs, state facts) are empty.
  *
  * Memory. VmRSS of every service process (replicas and restarted executors included; a restart starts a new
  * series) is read from /proc/<pid>/status every 5 s and printed as a table, one row per minute (per 20 s on soaks
@@ -297,7 +298,10 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     const soakStart = Date.now();
     const soakEnd = soakStart + DURATION_MS;
     const since = () => Math.round((Date.now() - soakStart) / 100) / 10;
-    let during: string | null = null;
+    /** The fault under way, or for 15 s after one ended "after <fault>" (clients reconnect within seconds). */
+    let faultNow: string | null = null;
+    let lastFault: { name: string; endedAt: number } | undefined;
+    const duringFault = () => faultNow ?? (lastFault && Date.now() - lastFault.endedAt < 15_000 ? `after ${lastFault.name}` : null);
 
     // RSS sampler: every service process alive at the tick, keyed by pid.
     const series = new Map<number, Series>();
@@ -343,13 +347,14 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
         const kind = bag.pop()!;
         const at = since();
         const t0 = Date.now();
-        during = FAULT_NAMES[kind];
+        faultNow = FAULT_NAMES[kind];
         try {
           const detail = kind === 1 ? await killExecutor() : kind === 2 ? await freezeExecutor() : kind === 3 ? await restartNats() : await bouncePostgres();
           faults.push({ kind, at, ms: Date.now() - t0, detail });
           console.log(`[soak ${at.toFixed(0)} s] fault ${kind} (${FAULT_NAMES[kind]}): ${detail}`);
         } finally {
-          during = null;
+          faultNow = null;
+          lastFault = { name: FAULT_NAMES[kind], endedAt: Date.now() };
         }
       }
     })().catch((error: unknown) => {
@@ -369,7 +374,7 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     /** A request that must eventually succeed (structure, uploads): retried through outages (503). */
     const retrying = async (what: string, method: string, path: string, body?: unknown, headers?: Record<string, string>) => {
       for (;;) {
-        const sentDuring = during;
+        const sentDuring = duringFault();
         const res = await api.call(method, path, body, headers).catch((error: Error) => ({ status: 0, body: String(error), headers: new Headers() }));
         if (res.status >= 200 && res.status < 300) return res.body;
         if (res.status !== 503) unexpected.push({ what, status: res.status, body: res.body, at: since(), during: sentDuring });
@@ -383,7 +388,7 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
       const { pipeline } = await retrying(`import ${index}`, "POST", "/pipelines/import", doc);
       const P = pipeline.id as string;
       if (kind === "media") for (const id of ["a", "b"]) await retrying(`upload ${P}/${id}`, "PUT", `/pipelines/${P}/nodes/${id}/asset`, clip, { "content-type": "video/mp4" });
-      const sentDuring = during;
+      const sentDuring = duringFault();
       const at = since();
       const res = await api.call("POST", `/pipelines/${P}/execute`, { force: true }).catch((error: Error) => ({ status: 0, body: String(error), headers: new Headers() }));
       const heads = kind === "paid" ? ["h1", "h2"] : [];
@@ -495,7 +500,7 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     console.log(
       `[soak] ${MINUTES} min (submitting until ${submittedAt} s, faults until ${faultsDoneAt} s, drained at ${drainedAt} s): runs accepted ${accepted.length} ` +
         `(${byKind("text")} text, ${byKind("media")} media, ${byKind("paid")} paid; ${accepted.filter((s) => s.status === 202).length} as 202) = ${acceptedNodes} nodes; ` +
-        `refused ${refused.length} (${refused.reduce((n, s) => n + s.nodeIds.length, 0)} nodes; during ${JSON.stringify(Object.fromEntries([...new Set(refused.map((s) => String(s.during)))].map((d) => [d, refused.filter((s) => String(s.during) === d).length])))})`,
+        `refused ${refused.length} (${refused.reduce((n, s) => n + s.nodeIds.length, 0)} nodes; during ${JSON.stringify(Object.fromEntries([...new Set(refused.map((s) => s.during ?? "no fault"))].map((d) => [d, refused.filter((s) => (s.during ?? "no fault") === d).length])))})`,
     );
     const faultCounts = Object.fromEntries(([1, 2, 3, 4] as const).map((k) => [`${k} ${FAULT_NAMES[k]}`, faults.filter((f) => f.kind === k).length]));
     console.log(`[soak] faults ${faults.length}: ${JSON.stringify(faultCounts)}`);
@@ -565,6 +570,18 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
       while (seen < lastSeq && Date.now() < deadline) await sleep(100);
       await replay.stop();
       expect(seen, "VP_EVENTS replayed to its end").toBe(lastSeq);
+
+      // Nothing left in flight: the work-queue streams (commands, jobs, facts) drain to empty once every message
+      // is acknowledged; a message nobody acknowledges would be work still pending behind the finished runs.
+      const queues = [fx.topology.streams.commands.name, fx.topology.streams.jobs.name, fx.topology.streams.state.name];
+      const left = async () => Object.fromEntries(await Promise.all(queues.map(async (q) => [q, (await verifier.jsm.streams.info(q)).state.messages] as const)));
+      const queueDeadline = Date.now() + 60_000;
+      let leftover = await left();
+      while (Object.values(leftover).some((n) => n > 0) && Date.now() < queueDeadline) {
+        await sleep(1000);
+        leftover = await left();
+      }
+      expect(leftover, "messages left in the work-queue streams").toEqual(Object.fromEntries(queues.map((q) => [q, 0])));
     } finally {
       await verifier.close().catch(() => undefined);
     }
@@ -574,6 +591,26 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
 
     // ---- No paid provider job created twice: one HeyGen job per accepted talking head, each used by one node.
     const heads = accepted.reduce((n, s) => n + s.heads.length, 0);
+    if (fakes.heygen.creates !== heads || new Set(providerJobs).size !== providerJobs.length) {
+      // Evidence for the report: every job whose reference (vp-<jobId>, in the title) was created more than once
+      // or is used by no node, with the executors' and the state-writer's lines about that job, in time order.
+      const used = new Set(providerJobs);
+      const byRef = new Map<string, Array<{ id: string; createdAt: string; used: boolean }>>();
+      for (const j of fakes.heygen.jobs.values()) {
+        const ref = /vp-[0-9a-f-]{36}/.exec(String(j.extra.title))?.[0] ?? String(j.extra.title);
+        byRef.set(ref, [...(byRef.get(ref) ?? []), { id: j.id, createdAt: new Date(j.createdAt).toISOString(), used: used.has(j.id) }]);
+      }
+      const suspicious = [...byRef].filter(([, jobs]) => jobs.length > 1 || jobs.some((j) => !j.used));
+      const faultTimeline = faults.map((f) => `${new Date(soakStart + f.at * 1000).toISOString()} fault ${f.kind}: ${f.detail}`);
+      for (const [ref, jobs] of suspicious) {
+        const jobId = ref.slice(3);
+        const lines = [...fx.processesOf("executor-ai"), ...fx.processesOf("state-writer")]
+          .flatMap((p) => p.logs.filter((l) => l.jobId === jobId).map((l) => ({ ...l, process: `${p.name}:${p.pid}` })))
+          .sort((a, b) => String(a.time).localeCompare(String(b.time)))
+          .map((l) => `${String(l.time)} ${l.process} attempt ${String(l.attempt)} ${String(l.msg)} ${JSON.stringify({ phase: l.phase, providerJobId: l.providerJobId, code: l.code, reason: l.reason, err: l.err })}`);
+        console.log(`[soak] HeyGen jobs for ${ref}: ${JSON.stringify(jobs)}\n  ${lines.join("\n  ")}\n  faults:\n  ${faultTimeline.join("\n  ")}`);
+      }
+    }
     expect(providerJobs).toHaveLength(heads);
     expect(new Set(providerJobs).size).toBe(heads);
     expect(fakes.heygen.creates).toBe(heads);
