@@ -605,7 +605,7 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
       for (const [ref, jobs] of suspicious) {
         const jobId = ref.slice(3);
         const lines = [...fx.processesOf("executor-ai"), ...fx.processesOf("state-writer")]
-          .flatMap((p) => p.logs.filter((l) => l.jobId === jobId).map((l) => ({ ...l, process: `${p.name}:${p.pid}` })))
+          .flatMap((p) => p.logs.filter((l) => l.jobId === jobId).map((l): Record<string, unknown> => ({ ...l, process: `${p.name}:${p.pid}` })))
           .sort((a, b) => String(a.time).localeCompare(String(b.time)))
           .map((l) => `${String(l.time)} ${l.process} attempt ${String(l.attempt)} ${String(l.msg)} ${JSON.stringify({ phase: l.phase, providerJobId: l.providerJobId, code: l.code, reason: l.reason, err: l.err })}`);
         console.log(`[soak] HeyGen jobs for ${ref}: ${JSON.stringify(jobs)}\n  ${lines.join("\n  ")}\n  faults:\n  ${faultTimeline.join("\n  ")}`);
