@@ -9,8 +9,8 @@
  * heads on the fake HeyGen (paid provider jobs) beside 18 texts. A run refused with 503 (an outage) is replaced by
  * a new pipeline, so the accepted node count stays near SOAK_NODES.
  *
- * Faults. Every 20-60 s (uniform; SOAK_FAULT_GAP_S="lo-hi" to change it) one of faults 1-4, drawn from a shuffled bag of the four so that each kind comes
- * once in every four draws (random order and timing, no kind starved on a short soak):
+ * Faults. Every 20-60 s (uniform; SOAK_FAULT_GAP_S="lo-hi" changes it) one of faults 1-4, drawn from a shuffled
+ * bag of the four so that each kind comes once in every four draws (random order and timing, none starved):
  *   1. SIGKILL of an executor (the first replica of executor-ffmpeg or executor-ai, preferably while it holds work),
  *      restarted with its own WORK_ROOT;
  *   2. SIGSTOP of the executor replica holding the most work, until the other replica of its type took one of its
@@ -33,12 +33,16 @@
  * Memory. VmRSS of every service process (replicas and restarted executors included; a restart starts a new
  * series) is read from /proc/<pid>/status every 5 s and printed as a table, one row per minute (per 20 s on soaks
  * shorter than 5 minutes), MB, the median of the samples in that row; `*` marks a row in which a new process of the
- * slot started. Criterion, for every process that lived through the whole soak: the first third is warm-up (V8
- * grows its heap until GC settles, module caches and connection pools fill); the median RSS of the last third must
- * be within 1.25x the median of the middle third. Medians, because a single sample can land just before a major
- * GC. What it catches: growth with the work done of more than a quarter of the process's footprint per third of the
- * soak (about 50 MB per ~1,700 nodes for a ~200 MB process, i.e. ~30 KB retained per node); a slower leak is not
- * proven absent, which is why the table and the post-warm-up slope (MB/min, least squares) are printed too.
+ * slot started. Criterion, for every process that lived through the whole soak: the first third is warm-up (the
+ * start-up's transpiling and module loading is released, V8 sizes its heap until GC settles, pools fill: RSS
+ * typically falls from ~190 MB to ~130-175 MB there); the median RSS of the last third must be within 1.25x the
+ * median of the middle third. Medians, because a single sample can land just before a major GC. What it catches:
+ * growth with the work done of more than a quarter of the process's footprint per third of the soak (~40 MB per
+ * ~1,700 nodes for a ~150 MB process, ~20 KB retained per node); a slower leak is not proven absent, which is why
+ * the table and the post-warm-up slope (MB/min, least squares) are printed too.
+ *
+ * Known defect this soak can hit (then "no paid job created twice" fails): a paid create sent by an executor
+ * frozen with its "creating" record in flight, after another replica took over; see paid-create-freeze.test.ts.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
