@@ -11,5 +11,8 @@ export default defineConfig({
     pool: "forks",
     // Two cores: more workers only make ffmpeg and Postgres fight.
     maxWorkers: 2,
+    // .ci/run sets VP_TEST_JSON to collect counts from this suite and the fault suite.
+    reporters: process.env.VP_TEST_JSON ? ["default", "json"] : ["default"],
+    outputFile: process.env.VP_TEST_JSON ? { json: ".vitest-results.json" } : undefined,
   },
 });

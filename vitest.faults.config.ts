@@ -14,5 +14,7 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: 1,
     fileParallelism: false,
+    reporters: process.env.VP_TEST_JSON ? ["default", "json"] : ["default"],
+    outputFile: process.env.VP_TEST_JSON ? { json: ".vitest-faults.json" } : undefined,
   },
 });
