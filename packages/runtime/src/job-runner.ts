@@ -177,7 +177,20 @@ export function createJobRunner(deps: JobRunnerDeps) {
       const spanAttributes = { "vp.pipeline.id": job.pipelineId, "vp.node.id": job.nodeId, "vp.job.id": job.jobId, "vp.node.type": job.type, "vp.job.attempt": attempt };
       const hashing = hashingStorage(storage);
       const result = await withSpan(`job ${job.type}`, { attributes: spanAttributes }, () =>
-        work({ job, attempt, node, inputs, storage: hashing.storage, workDir, signal, cancelled: cancel.signal, progress, logger, recordProviderJob }),
+        work({
+          job,
+          attempt,
+          node,
+          inputs,
+          storage: hashing.storage,
+          workDir,
+          signal,
+          cancelled: cancel.signal,
+          leaseMs: Math.floor(topology.consumers.job(job.type).ackWaitMs / 3),
+          progress,
+          logger,
+          recordProviderJob,
+        }),
       );
       // The bytes' sha256 enters the dependants' cache keys (a result made twice is recognised as the same).
       if (!result.output.contentHash) result.output.contentHash = await hashing.hashOf(result.output.s3Key);

@@ -23,6 +23,13 @@ export interface WorkContext {
    * cancelled at the provider where its API allows it, instead of being left for the next attempt to resume.
    */
   cancelled?: AbortSignal;
+  /**
+   * How long a confirmation that this attempt holds the node stays trustworthy, in ms (a third of the job's ack
+   * wait: another delivery can take the node over only after a full ack wait without this attempt's heartbeats).
+   * Work that is about to pay checks that its last confirmation is younger than this (a process frozen in between
+   * would otherwise act on a stale answer).
+   */
+  leaseMs?: number;
   /** Percent done, 0-100. The runner throttles what it forwards. */
   progress(percent: number): void;
   logger: Logger;

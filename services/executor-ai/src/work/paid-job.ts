@@ -80,7 +80,7 @@ export async function runPaidJob(ctx: WorkContext, spec: PaidJobSpec, options: P
   }
 
   if (!id) {
-    await record({ provider: spec.provider, phase: "creating", clientRef, estimatedCost: spec.estimatedCost });
+    await confirmCreating(ctx, record, { provider: spec.provider, phase: "creating", clientRef, estimatedCost: spec.estimatedCost });
     try {
       id = (await spec.create(clientRef, signal)).id;
     } catch (error) {
@@ -106,6 +106,25 @@ export async function runPaidJob(ctx: WorkContext, spec: PaidJobSpec, options: P
       );
     }
     throw error;
+  }
+}
+
+/**
+ * Records phase "creating" and makes sure the answer is fresh before the paid create is sent: an answer that took
+ * longer than the lease (the process was frozen or starved while it was in flight) may be stale — another delivery
+ * can have taken the node over meanwhile and created the job itself — so it is asked again ("already" for the
+ * holder, SupersededError for a superseded attempt) until an answer arrives within the lease. The remaining
+ * window is the few instructions between the last check and the request leaving the process.
+ */
+async function confirmCreating(ctx: WorkContext, record: ReturnType<typeof requireRecorder>, entry: Parameters<ReturnType<typeof requireRecorder>>[0]) {
+  const lease = ctx.leaseMs ?? Number.POSITIVE_INFINITY;
+  for (let tries = 1; ; tries++) {
+    const asked = performance.now();
+    await record(entry);
+    const took = performance.now() - asked;
+    if (took < lease) return;
+    ctx.logger.warn({ provider: entry.provider, tookMs: Math.round(took), leaseMs: lease, tries }, "the creating record's answer came late; confirming the node is still ours before paying");
+    if (tries >= 5) throw new Error(`could not confirm within ${lease} ms that this attempt still holds the node; not creating a paid job`);
   }
 }
 
