@@ -122,7 +122,14 @@ export async function startService(name: ServiceName, env: Record<string, string
       clearTimeout(timer);
     },
   };
-  await waitForLog((line) => typeof line.msg === "string" && READY.test(line.msg), readyTimeoutMs);
+  try {
+    await waitForLog((line) => typeof line.msg === "string" && READY.test(line.msg), readyTimeoutMs);
+  } catch (error) {
+    // A service that never got ready must not outlive the test that started it.
+    proc.kill("SIGKILL");
+    await exited;
+    throw error;
+  }
   return service;
 }
 
