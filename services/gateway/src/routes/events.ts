@@ -168,9 +168,10 @@ type Listener = (seq: number, frame: string) => void;
  */
 function createHubs(deps: GatewayDeps) {
   const hubs = new Map<string, Promise<{ listeners: Set<Listener>; replay: Replay }>>();
-  const streamName = deps.topology.streams.events.name;
 
   const open = (pipelineId: string) => {
+    // Read here, not when the routes are built: building the app needs no bus (route listings, tests).
+    const streamName = deps.topology.streams.events.name;
     const logger = deps.logger.child({ pipelineId, sse: true });
     const hub = (async () => {
       const listeners = new Set<Listener>();
