@@ -1,5 +1,5 @@
 /**
- * Known defect found by the soak (fault 10): a paid provider job created twice when an executor-ai replica is frozen
+ * Regression test of a defect found by the soak (fault 10): a paid provider job created twice when an executor-ai replica is frozen
  * (SIGSTOP, or any long pause) while its record("creating") request is in flight. Run alone with
  * `npx vitest run --config vitest.soak.config.ts tests/soak/paid-create-freeze.test.ts`.
  *
@@ -11,10 +11,12 @@
  *    1 never sent its create) and creates one ("HeyGen has no job for the lost create; creating it now"), and completes;
  * 3. attempt 1 resumes, reads the stale ok, sends its own create (a second paid video), and only then learns from the
  *    refused "created" record that it was superseded ("attempt superseded; stopping without a result").
- * No check made before the create closes this: an answer can always be stale by the time the request leaves. Each
- * try below freezes the replica the moment it logs "work started" for a fresh talking head; about half land in the
- * window. The assertion is the product's promise (one HeyGen create per node job); `it.fails` marks it as the
- * open defect until runPaidJob bounds when a create may still be sent (see the soak's report), then it becomes `it`.
+ * The fix (paid-job.ts confirmCreating): the "creating" answer must arrive within the lease (a third of the ack wait,
+ * WorkContext.leaseMs) before the create is sent; a late answer is confirmed again, and a superseded attempt stops
+ * ("the creating record's answer came late; confirming the node is still ours before paying", then "attempt
+ * superseded"). What remains is the few instructions between that check and the request leaving the process. Each
+ * try below freezes the replica the moment it logs "work started" for a fresh talking head; most land in the window
+ * (8 of 10 in the run after the fix, each caught). The assertion is the product's promise: one HeyGen create per job.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import pg from "pg";
@@ -48,7 +50,7 @@ afterAll(async () => {
   await fakes?.close();
 });
 
-it.fails("an executor-ai frozen with its 'creating' record in flight does not create a second HeyGen job after another replica took over", async () => {
+it("an executor-ai frozen with its 'creating' record in flight does not create a second HeyGen job after another replica took over", async () => {
   const { api } = fx;
   const tries: Array<{ jobId: string; phaseWhenFrozen: unknown; creates: number; victim: unknown[] }> = [];
   for (let i = 0; i < TRIES; i++) {
