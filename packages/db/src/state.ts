@@ -64,6 +64,14 @@ function storedJob(node: NodeRow): string | undefined {
   return typeof j === "string" ? j : undefined;
 }
 
+/** The node is in_progress for this job at this attempt: the one attempt allowed to report for it. */
+function holds(node: NodeRow, jobId: string, attempt: number): boolean {
+  return node.status === "in_progress" && storedJob(node) === jobId && storedAttempt(node) === attempt;
+}
+
+/** SQL re-check of `holds` in a guarded UPDATE, with the jobId as $3 and the attempt as $4. */
+const HOLDER_GUARD = `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($4::int)`;
+
 function describe(node: NodeRow): string {
   const job = storedJob(node);
   return `status: ${node.status}, job: ${job ?? "none"}, attempt: ${storedAttempt(node)}`;
@@ -389,11 +397,11 @@ export function recordHeartbeat(db: Queryable, { pipelineId, nodeId, jobId, atte
     pipelineId,
     nodeId,
     (node) => {
-      if (node.status === "in_progress" && storedJob(node) === jobId && storedAttempt(node) === attempt) {
+      if (holds(node, jobId, attempt)) {
         return {
           kind: "apply",
           set: `metadata = ${META} || jsonb_build_object('heartbeatAt', ${NOW_ISO})`,
-          guard: `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($4::int)`,
+          guard: HOLDER_GUARD,
           params: [jobId, attempt],
         };
       }
@@ -422,11 +430,11 @@ export function recordProgress(
     pipelineId,
     nodeId,
     (node) => {
-      if (node.status === "in_progress" && storedJob(node) === jobId && storedAttempt(node) === attempt) {
+      if (holds(node, jobId, attempt)) {
         return {
           kind: "apply",
           set: `metadata = ${META} || jsonb_build_object('progress', $5::float8)`,
-          guard: `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($4::int)`,
+          guard: HOLDER_GUARD,
           params: [jobId, attempt, percent],
         };
       }
@@ -460,13 +468,13 @@ export function completeNode(
   return transition(db, pipelineId, nodeId, (node) => {
     const sameJob = storedJob(node) === jobId;
     const stored = storedAttempt(node);
-    if (node.status === "in_progress" && sameJob && stored === attempt) {
+    if (holds(node, jobId, attempt)) {
       return {
         kind: "apply",
         set: `status = 'completed',
               metadata = ${META} || jsonb_build_object('completedAt', ${NOW_ISO}, 'cost', $5::numeric, 'progress', 100),
               output = COALESCE(output, '{}'::jsonb) || $6::jsonb`,
-        guard: `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($4::int)`,
+        guard: HOLDER_GUARD,
         params: [jobId, attempt, cost, JSON.stringify(output ?? {})],
       };
     }
@@ -522,6 +530,11 @@ export async function getCacheEntries(db: Queryable, keys: string[]): Promise<Ma
     [keys],
   );
   return new Map(rows.map((r) => [r.cache_key, { ...r, cost: Number(r.cost) }]));
+}
+
+/** What each cached key's result cost when it was made (budgets: members found in the cache are saved). */
+export async function getCacheCosts(db: Queryable, keys: string[]): Promise<Map<string, number>> {
+  return new Map([...(await getCacheEntries(db, keys))].map(([key, entry]) => [key, entry.cost]));
 }
 
 export interface CompleteFromCacheInput {
@@ -650,9 +663,7 @@ interface StoredProviderJob {
 export function recordProviderJob(db: Queryable, input: RecordProviderJobInput): Promise<StateResult> {
   const { pipelineId, nodeId, jobId, attempt, provider, phase, providerJobId, clientRef, estimatedCost } = input;
   return transition(db, pipelineId, nodeId, (node) => {
-    const sameJob = storedJob(node) === jobId;
-    const stored = storedAttempt(node);
-    if (!(node.status === "in_progress" && sameJob && stored === attempt)) {
+    if (!holds(node, jobId, attempt)) {
       return {
         kind: "reject",
         code: "stale",
@@ -684,8 +695,7 @@ export function recordProviderJob(db: Queryable, input: RecordProviderJobInput):
     return {
       kind: "apply",
       set: `metadata = ${META} || $5::jsonb || jsonb_build_object('providerJob', $6::jsonb || jsonb_build_object('at', ${NOW_ISO}))`,
-      guard: `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($4::int)
-              AND NOT (${META} ? 'providerJobId')`,
+      guard: `${HOLDER_GUARD} AND NOT (${META} ? 'providerJobId')`,
       params: [jobId, attempt, JSON.stringify(patch), JSON.stringify(entry)],
     };
   });

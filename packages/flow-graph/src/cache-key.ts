@@ -162,11 +162,6 @@ export function runMembers(
   );
 }
 
-export function maxCostOf(config: Record<string, unknown> | null | undefined): number | null {
-  const v = config?.maxCost;
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : null;
-}
-
 /**
  * The run's estimate: members already completed and current cost nothing; members whose key is known now and
  * in the cache cost nothing (their original cost is saved); the rest cost their type's estimate.

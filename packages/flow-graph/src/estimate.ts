@@ -39,6 +39,12 @@ export function estimateNodeCost(node: EstimatedNode, nodes: ReadonlyMap<string,
   });
 }
 
+/** A pipeline's budget: config.maxCost in US dollars, null when it has none. */
+export function maxCostOf(config: Record<string, unknown> | null | undefined): number | null {
+  const v = config?.maxCost;
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : null;
+}
+
 const cents = (n: number) => Math.round(n * 1e6) / 1e6;
 
 /**

@@ -32,7 +32,7 @@ export {
 export { readMp4Header, moovReservation, moovFrontArgs, moovReservationTooSmall, type Mp4Header } from "./mp4";
 export { watchFfprobe, type FfprobeWatch } from "./probe-watch";
 export { makeTestClip, makeSpeechClip, type TestClipOptions, type SpeechClipOptions } from "./clips";
-export { claimWorkRoot, reapOrphans, WorkRootInUseError, WORK_ROOT_OWNER_FILE, type ReapResult } from "./reap";
+export { claimWorkRoot, prepareWorkRoot, reapOrphans, WorkRootInUseError, WORK_ROOT_OWNER_FILE, type ReapResult } from "./reap";
 export { fileArg, inputArgs, concatLine, concatList, SAFE_FILE_NAME, SAFE_INPUT_FORMATS } from "./paths";
 export {
   computeCost,

@@ -114,3 +114,12 @@ export async function claimWorkRoot(workRoot: string, service: string): Promise<
   }
   await writeFile(file, mine);
 }
+
+/**
+ * An executor's start-up on its work root: claim it (refuse a root a live other executor owns), then reap what a
+ * previous life of this executor left there (orphaned ffmpeg groups, job directories).
+ */
+export async function prepareWorkRoot(workRoot: string, service: string, options: { logger?: MediaLogger } = {}): Promise<ReapResult> {
+  await claimWorkRoot(workRoot, service);
+  return reapOrphans(workRoot, options);
+}

@@ -1,4 +1,4 @@
-import { claimWorkRoot, reapOrphans } from "@vp/media";
+import { prepareWorkRoot } from "@vp/media";
 import { runExecutor } from "@vp/runtime";
 import { createAiWorks } from "./work/works";
 import { loadEnv } from "./env";
@@ -18,9 +18,8 @@ await runExecutor({
   },
   // espeak-ng/ffmpeg children of a previous process that was killed are still ours to stop.
   beforeStart: async ({ logger }) => {
-    // Refuses to start on a work root another live executor owns (reaping would delete its running jobs).
-    await claimWorkRoot(env.WORK_ROOT, "executor-ai");
-    await reapOrphans(env.WORK_ROOT, { logger });
+    // Refuses a work root another live executor owns, then reaps what a killed predecessor left.
+    await prepareWorkRoot(env.WORK_ROOT, "executor-ai", { logger });
   },
   works: ({ logger }) => {
     const { clients, secrets, urlPolicy, configured } = createClients(env, logger);

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { createCodeRenderer } from "@vp/code-animation/render";
-import { claimWorkRoot, reapOrphans } from "@vp/media";
+import { prepareWorkRoot } from "@vp/media";
 import { runExecutor } from "@vp/runtime";
 import { loadEnv } from "./env";
 import { createAssetWork } from "./handlers/asset";
@@ -40,9 +40,8 @@ await runExecutor({
   concurrency: { "render-code": env.RENDER_CODE_CONCURRENCY },
   // ffmpeg children of a previous process that was killed are still ours to stop.
   beforeStart: async ({ logger }) => {
-    // Refuses to start on a work root another live executor owns (reaping would delete its running jobs).
-    await claimWorkRoot(env.WORK_ROOT, "executor-ffmpeg");
-    await reapOrphans(env.WORK_ROOT, { logger });
+    // Refuses a work root another live executor owns, then reaps what a killed predecessor left.
+    await prepareWorkRoot(env.WORK_ROOT, "executor-ffmpeg", { logger });
   },
   works: ({ logger }) => {
     // One renderer for the whole process: the composition is bundled once (on the first render-code job,

@@ -3,9 +3,9 @@ import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { CancelCommand, CancelVerdict, HEADERS, RunCommand, RunVerdict } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
-import { getCacheEntries, getPipeline, listNodes, listRuns, toSerializedRun, type Queryable } from "@vp/db";
-import { checkPipeline, formatProblems, type GraphNode } from "@vp/flow-graph";
-import { estimateMembers, maxCostOf, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
+import { getCacheCosts, getPipeline, listNodes, listRuns, toSerializedRun, type Queryable } from "@vp/db";
+import { checkPipeline, formatProblems, maxCostOf, type GraphNode } from "@vp/flow-graph";
+import { estimateMembers, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "../deps";
 import { HttpError, zodMessage } from "../errors";
 import { requireNode, requirePipeline } from "./nodes";
@@ -87,7 +87,7 @@ export async function pipelineEstimate(reader: Queryable, pipelineId: string, fo
   const estimate = await estimateMembers(rows as KeyedNode[], members, stale, {
     force,
     maxCost: maxCostOf(pipeline?.config),
-    costsOf: async (keys) => new Map([...(await getCacheEntries(reader, keys))].map(([k, e]) => [k, e.cost])),
+    costsOf: (keys) => getCacheCosts(reader, keys),
   });
   return { estimate, problems: checkPipeline(rows as GraphNode[], members) };
 }

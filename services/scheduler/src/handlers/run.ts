@@ -1,8 +1,8 @@
 import type { CancelCommand, CancelVerdict, GraphProblem, JobInterrupt, JobMessage, NodeChanged, NodeType, RunCommand, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
-import { getCacheEntries, getNodes, getPipeline, getRun, listNodes, listRunningRuns, type NodeRow, type Queryable, type RunRow } from "@vp/db";
-import { checkPipeline, formatProblems, overBudgetReason, type GraphNode } from "@vp/flow-graph";
-import { cacheKey, estimateMembers, maxCostOf, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
+import { getCacheCosts, getCacheEntries, getNodes, getPipeline, getRun, listNodes, listRunningRuns, type NodeRow, type Queryable, type RunRow } from "@vp/db";
+import { checkPipeline, formatProblems, maxCostOf, overBudgetReason, type GraphNode } from "@vp/flow-graph";
+import { cacheKey, estimateMembers, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { Logger } from "@vp/telemetry";
 import { RunPlan, type MemberState, type PlanNode, type PlanStep } from "../run-plan";
 
@@ -252,7 +252,7 @@ export function createRunCoordinator(deps: RunDeps) {
     const estimate = await estimateMembers(rows as KeyedNode[], members, stale, {
       force: cmd.force ?? false,
       maxCost: maxCostOf(pipeline?.config),
-      costsOf: async (keys) => new Map([...(await getCacheEntries(deps.db, keys))].map(([k, e]) => [k, e.cost])),
+      costsOf: (keys) => getCacheCosts(deps.db, keys),
     });
     if (!estimate.withinBudget) {
       ctx.logger.info({ runId: cmd.runId, pipelineId: cmd.pipelineId, estimate: estimate.estimatedTotalCost, maxCost: estimate.maxCost }, "run refused: over budget");
