@@ -6,3 +6,4 @@ export * from "./editor";
 export * from "./state";
 export * from "./migrate";
 export * from "./runs";
+export * from "./ticks";

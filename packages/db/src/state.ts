@@ -69,16 +69,29 @@ function holds(node: NodeRow, jobId: string, attempt: number): boolean {
   return node.status === "in_progress" && storedJob(node) === jobId && storedAttempt(node) === attempt;
 }
 
+/** SQL re-check of `holds` for a jobId and an attempt given as SQL expressions (parameters or columns). */
+export function holderGuard(jobId: string, attempt: string): string {
+  return `status = 'in_progress' AND metadata ->> 'jobId' = ${jobId} AND metadata -> 'attempt' = to_jsonb(${attempt}::int)`;
+}
+
 /** SQL re-check of `holds` in a guarded UPDATE, with the jobId as $3 and the attempt as $4. */
-const HOLDER_GUARD = `status = 'in_progress' AND metadata ->> 'jobId' = $3 AND metadata -> 'attempt' = to_jsonb($4::int)`;
+const HOLDER_GUARD = holderGuard("$3", "$4");
 
 function describe(node: NodeRow): string {
   const job = storedJob(node);
   return `status: ${node.status}, job: ${job ?? "none"}, attempt: ${storedAttempt(node)}`;
 }
 
+// The progress-tick fast path (ticks.ts) decides with the same checks.
+export { holds as holdsAttempt, describe as describeNodeState };
+
 type TransactionObserver = (seconds: number, outcome: StateOutcome | "error") => void;
 let transactionObserver: TransactionObserver | undefined;
+
+/** Reports a state transaction run outside transition() (the progress-tick fast path, ticks.ts) to the observer. */
+export function reportStateTransaction(seconds: number, outcome: StateOutcome | "error"): void {
+  transactionObserver?.(seconds, outcome);
+}
 
 /** The state-writer's metrics hook: called with every state transaction's duration (BEGIN to COMMIT) and outcome. */
 export function observeStateTransactions(observer: TransactionObserver | undefined): void {
@@ -420,7 +433,11 @@ export interface RecordProgressInput {
   percent: number;
 }
 
-/** metadata.progress = percent, only while in_progress for this job and attempt. Committed asynchronously. */
+/**
+ * metadata.progress = percent, only while in_progress for this job and attempt. Committed asynchronously. This is the
+ * transaction form (pipeline and node locked), for a group commit of the pipeline; the state-writer's ticks take the
+ * single-statement fast path in ticks.ts (applyProgressTick / applyProgressTicks).
+ */
 export function recordProgress(
   db: Queryable,
   { pipelineId, nodeId, jobId, attempt, percent }: RecordProgressInput,

@@ -23,6 +23,12 @@ export const Env = z.object({
    * one COMMIT). 1 = one transaction per transition.
    */
   STATE_WRITER_BATCH_MAX: z.coerce.number().int().min(1).default(64),
+  /**
+   * Connections of the progress-tick pool (sessions with synchronous_commit off; beside the main pool). With
+   * STATE_WRITER_BATCH_MAX=1 also the most ticks written at once (one statement each); batched, ticks of many nodes
+   * share a multi-row statement and at most 2 run at once.
+   */
+  STATE_WRITER_TICK_CONNECTIONS: z.coerce.number().int().min(1).default(8),
   /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
 });

@@ -1,13 +1,15 @@
 import "reflect-metadata";
 import { createTopology, StateEvent, TransitionRequest } from "@vp/contracts";
 import { connectBus, ensureTopology, createWorker, JetStreamServer, startHealthServer, serve, type InvalidMessageInfo } from "@vp/bus";
-import { createPool, observeStateTransactions } from "@vp/db";
+import { createPool, createTickPool, observeStateTransactions } from "@vp/db";
 import { registerShutdown, workGraceMs } from "@vp/runtime";
 import { createLogger, initMetrics, metrics, startTracing, timed } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createApplyStateEvent, createRejectInvalidStateEvent } from "./handlers/apply-state-event";
 import { createBatchingQueue, createCommittedPublisher } from "./handlers/committed";
 import { createTransitionHandler } from "./handlers/transition";
+import { createPipelineMetadataLog } from "./handlers/pipeline-metadata";
+import { createTickQueue } from "./handlers/ticks";
 import { STATE_PATTERN, StateWriterModule } from "./state-writer.module";
 import { RunRequest } from "@vp/contracts";
 import { createRunRecordHandler } from "./handlers/run-record";
@@ -17,16 +19,26 @@ const logger = createLogger({ service: "state-writer", level: env.LOG_LEVEL });
 const tracing = startTracing({ serviceName: "state-writer" });
 initMetrics("state-writer");
 const db = createPool({ url: env.DATABASE_URL, applicationName: "state-writer" });
+// Progress ticks only: its sessions commit with synchronous_commit off (status changes stay on `db`, durable).
+const tickDb = createTickPool({ url: env.DATABASE_URL, applicationName: "state-writer-ticks", max: env.STATE_WRITER_TICK_CONNECTIONS });
 // vp_state_db_transaction_seconds: the Postgres transaction alone (vp_state_transaction_seconds adds the queue and the publish).
 observeStateTransactions((seconds, outcome) => metrics.stateDbTransactionSeconds.observe({ outcome }, seconds));
 const bus = await connectBus({ servers: env.NATS_URL, name: "state-writer", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
 await ensureTopology(bus, topology, { consumers: [topology.consumers.stateWriter] });
 
-const queue = createBatchingQueue({ db, batchMax: env.STATE_WRITER_BATCH_MAX });
+const pipelineMetadata = createPipelineMetadataLog();
+const queue = createBatchingQueue({ db, batchMax: env.STATE_WRITER_BATCH_MAX, pipelineMetadata });
 const faultPoint = env.VP_FAULT_POINT ? { point: env.VP_FAULT_POINT, match: env.VP_FAULT_POINT_MATCH } : undefined;
 const publishCommitted = createCommittedPublisher({ bus, topology, logger, faultPoint });
-const applyStateEventUntimed = createApplyStateEvent({ db, publishCommitted, queue });
+const ticks = createTickQueue({
+  db: tickDb,
+  publishCommitted,
+  batchMax: env.STATE_WRITER_BATCH_MAX,
+  concurrency: env.STATE_WRITER_BATCH_MAX === 1 ? env.STATE_WRITER_TICK_CONNECTIONS : undefined,
+  pipelineMetadata,
+});
+const applyStateEventUntimed = createApplyStateEvent({ db, publishCommitted, queue, ticks });
 const rejectInvalidStateEvent = createRejectInvalidStateEvent({ publishCommitted, queue });
 const applyStateEvent: typeof applyStateEventUntimed = (event, ctx) =>
   timed(metrics.stateTransactionSeconds, { kind: event.kind }, () => applyStateEventUntimed(event, ctx));
@@ -63,6 +75,7 @@ registerShutdown(logger, [
   ["stop run records", () => runRecords.stop()],
   ["drain NATS", () => bus.close()],
   ["close pool", () => db.end()],
+  ["close tick pool", () => tickDb.end()],
   ["stop health", () => health.close()],
   ["flush traces", () => tracing.shutdown()],
 ], { graceMs: env.SHUTDOWN_GRACE_MS });

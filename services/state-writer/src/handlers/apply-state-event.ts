@@ -4,11 +4,17 @@ import { completeNode, failNode, recordHeartbeat, recordProgress, type Queryable
 import type { ConsumeContext, InvalidMessageInfo } from "@vp/bus";
 import type { Logger } from "@vp/telemetry";
 import { isApplied, type KeyedQueue, type PublishCommitted } from "./committed";
+import type { TickQueue } from "./ticks";
 
+/**
+ * The committed event's id (Nats-Msg-Id), derived from the fact alone, so a redelivered fact publishes the same id.
+ * A progress tick's id has its exact percent: executors send whole percents (the same id as their own message id),
+ * and two ticks with different percents are two events (a rounded id made JetStream drop the second as a duplicate).
+ */
 export function eventIdOf(event: StateEvent): string {
   switch (event.kind) {
     case "progress":
-      return `${event.jobId}:progress:${event.attempt}:${Math.round(event.percent)}`;
+      return `${event.jobId}:progress:${event.attempt}:${event.percent}`;
     case "completed":
       return `${event.jobId}:completed`;
     case "failed":
@@ -24,11 +30,21 @@ export function eventIdOf(event: StateEvent): string {
  * Applies one executor fact (VP_STATE) as a guarded transition and publishes what got committed.
  * A fact that no longer applies (a superseded attempt's late result, progress after completion) is logged
  * and acknowledged: retrying it could never succeed.
+ *
+ * Progress ticks go to `ticks` (the single-statement fast path, ordered per node; ticks.ts) when given; without it
+ * they are queued with the pipeline's status changes as transactions (recordProgress).
  */
-export function createApplyStateEvent(deps: { db: Queryable; publishCommitted: PublishCommitted; queue: KeyedQueue }) {
-  const { db, publishCommitted, queue } = deps;
+export function createApplyStateEvent(deps: { db: Queryable; publishCommitted: PublishCommitted; queue: KeyedQueue; ticks?: TickQueue }) {
+  const { db, publishCommitted, queue, ticks } = deps;
   return async (event: StateEvent, ctx: Pick<ConsumeContext, "logger">): Promise<void> => {
     const ids = { pipelineId: event.pipelineId, nodeId: event.nodeId, jobId: event.jobId, attempt: event.attempt };
+    if (event.kind === "progress" && ticks) {
+      // Published by the tick queue; answered once the event is acknowledged (a failed publish throws: redelivered).
+      const answer = await ticks({ ...ids, percent: event.percent }, eventIdOf(event));
+      if (answer.outcome === "rejected") ctx.logger.debug({ ...ids, code: answer.code, reason: answer.reason }, "progress tick ignored");
+      else if (answer.outcome === "superseded") ctx.logger.debug({ ...ids, percent: event.percent, supersededBy: answer.supersededBy }, "progress tick superseded");
+      return;
+    }
     if (event.kind === "heartbeat") {
       // Liveness only: stored for the scheduler's reconciler, not published (it changes nothing a user sees).
       const result = await recordHeartbeat(db, ids);

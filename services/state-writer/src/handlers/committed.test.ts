@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type pg from "pg";
 import type { StateEvent, TransitionReply } from "@vp/contracts";
-import { claimQueued, getNode, type NodeRow, type Queryable } from "@vp/db";
+import { claimQueued, getNode, type Queryable } from "@vp/db";
 import type { Logger } from "@vp/telemetry";
 import { createTestDatabase, insertNodeFixture, insertPipelineFixture, type TestDatabase } from "../../../../packages/testkit/src/db";
 import { createApplyStateEvent } from "./apply-state-event";
@@ -39,7 +39,7 @@ interface Published {
 function recordingPublisher(opts: { failOnceOn?: string } = {}) {
   const published: Published[] = [];
   let failOn = opts.failOnceOn;
-  const publishCommitted: PublishCommitted = async (node: NodeRow, pipelineMetadata, eventId) => {
+  const publishCommitted: PublishCommitted = async (node, pipelineMetadata, eventId) => {
     if (failOn && eventId === failOn) {
       failOn = undefined;
       throw new Error(`publish of ${eventId} failed`);

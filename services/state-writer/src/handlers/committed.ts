@@ -1,14 +1,18 @@
 import { NodeChanged, type Topology } from "@vp/contracts";
 import { publish, type Bus } from "@vp/bus";
-import { runStateBatch, type BatchMember, type BatchSettled, type NodeRow, type Queryable, type StateResult } from "@vp/db";
+import { runStateBatch, type BatchMember, type BatchSettled, type Queryable, type StateResult, type TickNodeRow } from "@vp/db";
 import type { Logger } from "@vp/telemetry";
+import type { PipelineMetadataLog } from "./pipeline-metadata";
 
 /**
  * Publishes a committed change to VP_EVENTS. The event id is derived from the transition
  * (`<jobId>:completed`, ...) and used as Nats-Msg-Id, so re-applying an already-applied transition after
  * a crash between commit and publish republishes the same fact and JetStream drops the duplicate.
  */
-export type PublishCommitted = (node: NodeRow, pipelineMetadata: Record<string, unknown>, eventId: string) => Promise<void>;
+export type PublishCommitted = (node: CommittedNode, pipelineMetadata: Record<string, unknown>, eventId: string) => Promise<void>;
+
+/** What a committed event carries of the node (a full NodeRow is one). */
+export type CommittedNode = TickNodeRow;
 
 /**
  * Fault injection for the fault suite (issue 8, scenario 5; tests/faults/state-writer-crash.test.ts). Inert unless
@@ -27,6 +31,11 @@ export function createCommittedPublisher({ bus, topology, logger, faultPoint }: 
     if (faultArmed && eventId.includes(faultPoint!.match)) {
       faultArmed = false;
       logger.warn({ pipelineId: node.pipeline_id, nodeId: node.id, eventId, faultPoint: faultPoint!.point }, "fault point: killing the state-writer after commit, before publish");
+      // pino writes asynchronously: without the flush a loaded machine could lose the line (the fault suite looks for it).
+      await new Promise<void>((resolve) => {
+        setTimeout(resolve, 1000);
+        logger.flush(() => resolve());
+      });
       process.kill(process.pid, "SIGKILL");
       await new Promise(() => undefined);
     }
@@ -50,15 +59,21 @@ export function createCommittedPublisher({ bus, topology, logger, faultPoint }: 
 
 /**
  * One pipeline's transitions, applied one batch at a time in call order (group commit). While a batch of a pipeline
- * is being committed and published, further requests for it wait; the next batch takes up to `batchMax` of them
- * into one transaction (`runStateBatch`: a savepoint per request, one pipeline lock, one progress recompute, one
- * COMMIT). Then `after` runs for each committed request in order (publish the committed event, answer the caller;
- * `after` must reach its publish without awaiting anything else) before the next batch starts, so SSE clients see a pipeline's changes in commit order (state_version lets clients
- * drop stragglers if several state-writer replicas ever race). A request whose transition threw is answered with
- * its error alone; if the batch's transaction fails, every request in it gets the error and nothing was committed.
- * `batchMax` 1 is one transaction per request.
+ * is being committed, further requests for it wait; the next batch takes up to `batchMax` of them into one
+ * transaction (`runStateBatch`: a savepoint per request, one pipeline lock, one progress recompute, one COMMIT). Then
+ * `after` is started for each committed request in order (publish the committed event, answer the caller; `after`
+ * must reach its publish without awaiting anything else), so a batch's events are written to NATS before the next
+ * batch commits and SSE clients see a pipeline's changes in commit order (state_version lets clients drop stragglers
+ * if several state-writer replicas ever race). The next batch does not wait for the previous one's publish acks:
+ * the order is set when the events are written, and a caller is still answered only once its own event was
+ * acknowledged (a failed publish is that caller's error; its request comes back and answers "already"). A request
+ * whose transition threw is answered with its error alone; if the batch's transaction fails, every request in it
+ * gets the error and nothing was committed. `batchMax` 1 is one transaction per request.
+ *
+ * `pipelineMetadata` (optional) is told the pipeline metadata each batch committed, before its events are published:
+ * progress ticks, which run beside this queue, use it to never publish older pipeline metadata than a status change.
  */
-export function createBatchingQueue({ db, batchMax }: { db: Queryable; batchMax: number }) {
+export function createBatchingQueue({ db, batchMax, pipelineMetadata }: { db: Queryable; batchMax: number; pipelineMetadata?: PipelineMetadataLog }) {
   if (!Number.isInteger(batchMax) || batchMax < 1) throw new RangeError(`batchMax must be a positive integer, got ${batchMax}`);
   interface Pending {
     apply: BatchMember;
@@ -66,6 +81,7 @@ export function createBatchingQueue({ db, batchMax }: { db: Queryable; batchMax:
     resolve: (value: unknown) => void;
     reject: (error: unknown) => void;
   }
+  type Answer = { ok: true; value: unknown } | { ok: false; error: unknown };
   const waiting = new Map<string, Pending[]>();
 
   async function drain(key: string): Promise<void> {
@@ -83,10 +99,15 @@ export function createBatchingQueue({ db, batchMax }: { db: Queryable; batchMax:
         for (const p of batch) p.reject(error);
         continue;
       }
+      if (pipelineMetadata) {
+        const last = settled.findLast((s) => s.ok && s.result.outcome === "applied" && s.result.node?.pipeline_id === key);
+        if (last?.ok) pipelineMetadata.committed(key, last.result.pipelineMetadata);
+      }
       // Every `after` is started in order before any is awaited: each runs synchronously up to its publish's
       // write to the NATS connection, so the batch's events go out (and are stored) in commit order while their
-      // acks are awaited together. A caller is answered only once its own publish was acknowledged.
-      const done = batch.map((p, i): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> => {
+      // acks are awaited together, and beside the next batch. A caller is answered only once its own publish was
+      // acknowledged.
+      const done = batch.map((p, i): Promise<Answer> => {
         const s = settled[i]!;
         if (!s.ok) return Promise.resolve({ ok: false, error: s.error });
         try {
@@ -95,11 +116,15 @@ export function createBatchingQueue({ db, batchMax }: { db: Queryable; batchMax:
           return Promise.resolve({ ok: false, error });
         }
       });
-      for (const [i, p] of batch.entries()) {
-        const answer = await done[i]!;
-        if (answer.ok) p.resolve(answer.value);
-        else p.reject(answer.error);
-      }
+      void answer(batch, done);
+    }
+  }
+
+  async function answer(batch: Pending[], done: Promise<Answer>[]): Promise<void> {
+    for (const [i, p] of batch.entries()) {
+      const a = await done[i]!;
+      if (a.ok) p.resolve(a.value);
+      else p.reject(a.error);
     }
   }
 
@@ -120,6 +145,6 @@ export function createBatchingQueue({ db, batchMax }: { db: Queryable; batchMax:
 
 export type KeyedQueue = ReturnType<typeof createBatchingQueue>;
 
-export function isApplied(result: StateResult): result is StateResult & { node: NodeRow } {
+export function isApplied<R extends { outcome: string; node: unknown }>(result: R): result is R & { node: NonNullable<R["node"]> } {
   return (result.outcome === "applied" || result.outcome === "already") && result.node !== null;
 }
