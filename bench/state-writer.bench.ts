@@ -27,7 +27,8 @@
  *   - reference: the transaction form ticks had before (recordProgress through the pipeline's group-commit queue:
  *     BEGIN, pipeline FOR UPDATE, node FOR UPDATE, UPDATE, COMMIT; savepoints when batched), STATE_WRITER_BATCH_MAX=64.
  * Rates count committed node writes (the sum of state_version before and after) per second of the measurement.
- * Each mode runs BENCH_SW_ROUNDS times (default 3), alternating; the median is reported. Prints a markdown table
+ * Each state-writer mode first runs BENCH_SW_WARMUP_SECONDS (default 2) unmeasured; then each mode runs BENCH_SW_ROUNDS
+ * times (default 3), alternating; the median is reported. Prints a markdown table
  * and writes bench/results/state-writer.json. Targets: state-writer unbatched >= 0.7x pgbench; batched above it.
  */
 import { spawn } from "node:child_process";
@@ -48,6 +49,7 @@ const NODES = Number(process.env.BENCH_SW_NODES ?? 1000);
 const CLIENTS = Number(process.env.BENCH_SW_CLIENTS ?? 8);
 const SECONDS = Number(process.env.BENCH_SW_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_SW_ROUNDS ?? 3);
+const WARMUP_SECONDS = Number(process.env.BENCH_SW_WARMUP_SECONDS ?? 2);
 const BATCH_MAX = 64;
 const PGBENCH = existsSync("/usr/lib/postgresql/15/bin/pgbench") ? "/usr/lib/postgresql/15/bin/pgbench" : "pgbench";
 if (CLIENTS > NODES) throw new Error("BENCH_SW_CLIENTS must not exceed BENCH_SW_NODES");
@@ -133,7 +135,7 @@ try {
     return Number(rows[0]?.v ?? 0);
   };
 
-  const stateWriter = async (mode: Mode): Promise<{ written: number; answered: number }> => {
+  const stateWriter = async (mode: Mode, seconds = SECONDS): Promise<{ written: number; answered: number }> => {
     const batchMax = mode === "state-writer-unbatched" ? 1 : BATCH_MAX;
     const pipelineMetadata = createPipelineMetadataLog();
     const queue = createBatchingQueue({ db: t.pools.stateWriter, batchMax, pipelineMetadata });
@@ -148,7 +150,7 @@ try {
     const ctx = { logger };
     let answered = 0;
     const before = await committedVersions();
-    const until = performance.now() + SECONDS * 1000;
+    const until = performance.now() + seconds * 1000;
     const started = performance.now();
     const lanes = mode === "state-writer-backlog" ? BACKLOG : 1;
     await Promise.all(
@@ -170,6 +172,8 @@ try {
     return { written: committed / elapsed, answered: answered / elapsed };
   };
 
+  // Unmeasured: the JIT, the pools' connections and their prepared statements warm up before round 1.
+  for (const mode of MODES) if (!mode.startsWith("pgbench")) await stateWriter(mode, WARMUP_SECONDS);
   for (let round = 1; round <= ROUNDS; round++) {
     for (const mode of MODES) {
       let tps: number;
