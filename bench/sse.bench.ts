@@ -3,7 +3,8 @@
  * 1,000-node wide pipeline runs (the load of part (b)), beside the seeds' design (every client polls the
  * pipeline's nodes every 2 s), measured in the same run on the same gateway.
  *
- * Latency = the client's receive time (Date.now() when the chunk completing the event arrived) minus the commit
+ * Latency = the client's receive time (Date.now() first thing in the node:http 'data' callback of the chunk completing
+ * the event, before any parsing) minus the commit
  * instant. The commit instant is NodeChanged.at: the state-writer stamps it in createCommittedPublisher
  * (services/state-writer/src/handlers/committed.ts), which runs right after the transition's COMMIT returned and
  * before the JetStream publish, so the publish, the stream, the gateway and the client's socket are all inside
@@ -15,12 +16,16 @@
  *   a random phase, one request in flight at most (a tick that finds the previous poll unanswered is skipped).
  *
  * Clients live in BENCH_SSE_WORKERS (4) child processes of this file (`--worker`), never in the bench's own
- * event loop. Each phase (SSE 100, polling 100, SSE 1,000, polling 1,000) gets its own fresh pipeline of
- * BENCH_SSE_NODES (1,000) text assets run cold on the real executor-ffmpeg, like bench/runs.bench.ts.
+ * event loop; each reports its own CPU share, event-loop utilization and delay during the phase, so a client process
+ * short of CPU (whose queueing would be inside the figure) shows. Each phase (SSE 100, polling 100, SSE 1,000,
+ * polling 1,000) gets its own fresh pipeline of BENCH_SSE_NODES (1,000) text assets run cold on the real
+ * executor-ffmpeg, like bench/runs.bench.ts.
  * Prints a markdown table and writes bench/results/sse.json.
  * BENCH_SSE_PROFILE_DIR=dir writes a V8 CPU profile per service (bench/cpu-profile.mjs).
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { get as httpGet } from "node:http";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
@@ -37,12 +42,31 @@ interface WorkerResult {
   /** Commits never seen by a client (polling) or clients that ended short of the expected events (SSE). */
   missing: number;
   failures: string[];
+  /** This client process's own load between "opened" and "finish": is it the bottleneck? */
+  load: WorkerLoad;
+}
+interface WorkerLoad {
+  /** Event-loop utilization of the busiest 1 s window (1 = saturated), and over the whole window. */
+  busiestSecond: number;
+  overall: number;
+  /** Event-loop delay (how late a timer ran), ms. */
+  delayP99Ms: number;
+  delayMaxMs: number;
+  /** CPU time used (user + system) over wall time: the share of one core the process used. */
+  cpuShare: number;
 }
 type ToWorker =
   | { cmd: "open"; mode: "sse" | "poll"; root: string; pipelineId: string; bearer: string; count: number; intervalMs: number }
   | { cmd: "finish"; expected: number; commits: Array<[string, number, number]>; drainMs: number };
 type FromWorker = { ok: "opened" } | { ok: "finished"; result: WorkerResult } | { error: string };
 
+const FRAME_END = Buffer.from("\n\n");
+const NODE_FRAME = Buffer.from("event: node\n");
+const SNAPSHOT_FRAME = Buffer.from("event: snapshot\n");
+const AT_FIELD = Buffer.from('"at":"');
+/** Whether the frame buf[start, end) begins with `prefix`. */
+const frameIs = (buf: Buffer, start: number, end: number, prefix: Buffer) =>
+  end - start >= prefix.length && buf.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0;
 const RANK: Record<string, number> = { pending: 0, queued: 1, in_progress: 2, completed: 3, failed: 3, cancelled: 3 };
 const add = (h: Histogram, ms: number) => void (h[ms] = (h[ms] ?? 0) + 1);
 
@@ -55,50 +79,82 @@ async function runWorker() {
   let histogram: Histogram = {};
   let failures: string[] = [];
   let phase = { stopped: false };
-  let finish: (m: ToWorker & { cmd: "finish" }) => Promise<WorkerResult> = async () => ({ histogram, clients: 0, minEvents: 0, maxEvents: 0, missing: 0, failures });
+  let finish: (m: ToWorker & { cmd: "finish" }) => Promise<Omit<WorkerResult, "load">> = async () => ({ histogram, clients: 0, minEvents: 0, maxEvents: 0, missing: 0, failures });
+  // The process's own load while the phase runs (from "opened" to "finish").
+  let measure = (): WorkerLoad => ({ busiestSecond: NaN, overall: NaN, delayP99Ms: NaN, delayMaxMs: NaN, cpuShare: NaN });
+  const startMeasuring = () => {
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    const first = performance.eventLoopUtilization();
+    let last = first;
+    let busiest = 0;
+    const timer = setInterval(() => {
+      const now = performance.eventLoopUtilization();
+      busiest = Math.max(busiest, performance.eventLoopUtilization(now, last).utilization);
+      last = now;
+    }, 1000);
+    measure = () => {
+      clearInterval(timer);
+      delay.disable();
+      const overall = performance.eventLoopUtilization(performance.eventLoopUtilization(), first).utilization;
+      const cpu = process.cpuUsage(cpu0);
+      const cpuShare = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
+      return { busiestSecond: round(busiest, 2), overall: round(overall, 2), delayP99Ms: round(delay.percentile(99) / 1e6), delayMaxMs: round(delay.max / 1e6), cpuShare: round(cpuShare, 2) };
+    };
+  };
 
   const openSse = async (root: string, pipelineId: string, bearer: string) => {
+    const own = phase;
     const url = `${root}/pipelines/${pipelineId}/events`;
     const minted = await fetch(`${url}/token`, { method: "POST", headers: { authorization: `Bearer ${bearer}` } });
     if (!minted.ok) throw new Error(`token: ${minted.status} ${await minted.text()}`);
     const { token } = (await minted.json()) as { token: string };
-    const controller = new AbortController();
-    const response = await fetch(`${url}?token=${encodeURIComponent(token)}`, { headers: { accept: "text/event-stream" }, signal: controller.signal });
-    if (!response.ok || !response.body) throw new Error(`events: ${response.status} ${await response.text()}`);
-    const client = { events: 0, controller, snapshot: undefined as undefined | (() => void) };
-    const gotSnapshot = new Promise<void>((r) => (client.snapshot = r));
-    void (async () => {
-      const decoder = new TextDecoder();
-      let buffer = "";
-      let type = "message";
-      let data = "";
-      try {
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    const client = { events: 0, close: () => undefined as void, closed: false };
+    // node:http and Buffer scans, no fetch/web streams/TextDecoder: 250 clients per process take thousands of
+    // events each, and a client process short of CPU would add its own queueing to the figure. `now` is read
+    // first thing in the 'data' callback, before any parsing; `at` is found by a byte search in the frame.
+    await new Promise<void>((resolveSnapshot, reject) => {
+      const request = httpGet(`${url}?token=${encodeURIComponent(token)}`, { headers: { accept: "text/event-stream" } }, (response) => {
+        if (response.statusCode !== 200) {
+          reject(new Error(`events: ${response.statusCode}`));
+          response.resume();
+          return;
+        }
+        let tail: Buffer | undefined;
+        response.on("data", (chunk: Buffer) => {
           const now = Date.now();
-          buffer += decoder.decode(chunk, { stream: true });
-          let nl: number;
-          while ((nl = buffer.indexOf("\n")) >= 0) {
-            const line = buffer.slice(0, nl);
-            buffer = buffer.slice(nl + 1);
-            if (line === "") {
-              if (type === "snapshot") client.snapshot!();
-              else if (type === "node") {
-                // `at` is NodeChanged's last field; scanning for it keeps the client's own CPU out of the figure.
-                const i = data.lastIndexOf('"at":"');
-                add(histogram, now - Date.parse(data.slice(i + 6, data.indexOf('"', i + 6))));
+          const buf = tail ? Buffer.concat([tail, chunk]) : chunk;
+          let start = 0;
+          let end: number;
+          // A frame ends at a blank line; JSON data never holds a raw newline.
+          while ((end = buf.indexOf(FRAME_END, start)) >= 0) {
+            if (frameIs(buf, start, end, NODE_FRAME)) {
+              // `at` is NodeChanged's last field: the last `"at":"` of the frame.
+              const i = buf.lastIndexOf(AT_FIELD, end);
+              if (i >= start) {
+                const from = i + AT_FIELD.length;
+                add(histogram, now - Date.parse(buf.toString("latin1", from, buf.indexOf(0x22, from))));
                 client.events++;
               }
-              type = "message";
-              data = "";
-            } else if (line.startsWith("event:")) type = line.slice(6).trim();
-            else if (line.startsWith("data:")) data = line.slice(5).trimStart();
+            } else if (frameIs(buf, start, end, SNAPSHOT_FRAME)) resolveSnapshot();
+            start = end + FRAME_END.length;
           }
-        }
-      } catch (error) {
-        if (!controller.signal.aborted) failures.push(`stream: ${String(error)}`);
-      }
-    })();
-    await gotSnapshot;
+          tail = start < buf.length ? buf.subarray(start) : undefined;
+        });
+        response.on("close", () => {
+          client.closed = true;
+          if (!own.stopped && failures.length < 20) failures.push("stream: closed by the gateway");
+        });
+        response.on("error", () => undefined);
+      });
+      request.on("error", (error) => {
+        if (!own.stopped && failures.length < 20) failures.push(`stream: ${String(error)}`);
+        reject(error);
+      });
+      client.close = () => void request.destroy();
+    });
     return client;
   };
 
@@ -152,10 +208,12 @@ async function runWorker() {
         const clients: Awaited<ReturnType<typeof openSse>>[] = [];
         // A few at a time: each open reads a 1,000-node snapshot; opening is not measured.
         for (let i = 0; i < m.count; i += 10) clients.push(...(await Promise.all(Array.from({ length: Math.min(10, m.count - i) }, () => openSse(m.root, m.pipelineId, m.bearer)))));
+        startMeasuring();
         finish = async ({ expected, drainMs }) => {
           const deadline = Date.now() + drainMs;
           while (clients.some((c) => c.events < expected) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-          for (const c of clients) c.controller.abort();
+          phase.stopped = true;
+          for (const c of clients) c.close();
           const counts = clients.map((c) => c.events);
           return { histogram, clients: clients.length, minEvents: Math.min(...counts), maxEvents: Math.max(...counts), missing: counts.filter((n) => n < expected).length, failures };
         };
@@ -163,6 +221,7 @@ async function runWorker() {
       } else if (m.cmd === "open" && m.mode === "poll") {
         const pollers = Array.from({ length: m.count }, () => startPoller(m.root, m.pipelineId, m.bearer, m.intervalMs));
         await Promise.all(pollers.map((p) => p.firstPoll));
+        startMeasuring();
         finish = async ({ commits, drainMs }) => {
           // Poll on until every poller saw every node's last commit (or drainMs).
           const last = new Map<string, number>();
@@ -190,7 +249,8 @@ async function runWorker() {
         };
         send({ ok: "opened" });
       } else if (m.cmd === "finish") {
-        send({ ok: "finished", result: await finish(m) });
+        const result = await finish(m);
+        send({ ok: "finished", result: { ...result, load: measure() } });
       }
     } catch (error) {
       send({ error: error instanceof Error ? error.stack ?? error.message : String(error) });
@@ -253,10 +313,14 @@ interface Phase {
   gatewayFds?: number;
   eventConsumers?: number;
   gatewayCpuSeconds: number;
+  /** Flushes of the pipeline's hub in the gateway (each: one write per stream), over the whole phase. */
+  hubFlushes?: number;
   /** Commit -> the event on a plain NATS subscription in the bench process (the bus's share). */
   busP50: number;
   busP99: number;
   loadAtStart: string;
+  /** The client processes' own load (the busiest of them): event-loop utilization and delay. */
+  clientLoad: WorkerLoad;
 }
 
 async function main() {
@@ -360,6 +424,8 @@ async function main() {
 
         const answers = await Promise.all(workers.map((w) => w.ask({ cmd: "finish", expected: changes.length, commits, drainMs: DRAIN_MS })));
         const results = answers.map((a) => (a as { result: WorkerResult }).result);
+        // The gateway's hub of the pipeline closes with its last stream: how many events each flush carried.
+        const hubClosed = await gateway.waitForLog((l) => l.msg === "event hub closed" && l.pipelineId === pipeline.id, 10_000).catch(() => undefined);
         const histogram: Histogram = {};
         for (const r of results) for (const [k, v] of Object.entries(r.histogram)) histogram[Number(k)] = (histogram[Number(k)] ?? 0) + v;
         const events = Object.values(histogram).reduce((s, v) => s + v, 0);
@@ -379,9 +445,17 @@ async function main() {
           gatewayFds,
           eventConsumers,
           gatewayCpuSeconds: round(gatewayCpuSeconds, 2),
+          hubFlushes: hubClosed ? Number(hubClosed.flushes) : undefined,
           busP50: percentile(busHistogram, 0.5),
           busP99: percentile(busHistogram, 0.99),
           loadAtStart,
+          clientLoad: {
+            busiestSecond: Math.max(...results.map((r) => r.load.busiestSecond)),
+            overall: Math.max(...results.map((r) => r.load.overall)),
+            delayP99Ms: Math.max(...results.map((r) => r.load.delayP99Ms)),
+            delayMaxMs: Math.max(...results.map((r) => r.load.delayMaxMs)),
+            cpuShare: Math.max(...results.map((r) => r.load.cpuShare)),
+          },
         };
         console.error(`[bench:sse] ${JSON.stringify(phase)} (load ${load()})`);
         phases.push(phase);
@@ -424,7 +498,7 @@ if (process.argv.includes("--worker")) {
     const ok = at1000.sse.p99 <= 100 && at1000.ratioP99 >= 20;
     console.log(`\nTarget (issue 8 c): p99 <= 100 ms at 1,000 clients and >= 20x better than polling -> ${ok ? "met" : "NOT met"} (SSE p99 ${at1000.sse.p99} ms, ${round(at1000.ratioP99)}x).`);
   }
-  for (const p of phases) console.log(`  ${p.mode} ${p.clients}: run ${p.runMs} ms, commit -> NATS subscriber p50/p99 ${p.busP50}/${p.busP99} ms, gateway CPU ${p.gatewayCpuSeconds} s, gateway fds ${p.gatewayFds}, VP_EVENTS consumers ${p.eventConsumers}, load at start ${p.loadAtStart}`);
+  for (const p of phases) console.log(`  ${p.mode} ${p.clients}: run ${p.runMs} ms, commit -> NATS subscriber p50/p99 ${p.busP50}/${p.busP99} ms, gateway CPU ${p.gatewayCpuSeconds} s, hub flushes ${p.hubFlushes} (${round(p.commits / (p.hubFlushes ?? NaN))} events each), gateway fds ${p.gatewayFds}, VP_EVENTS consumers ${p.eventConsumers}, load at start ${p.loadAtStart}; busiest client process: event-loop utilization ${p.clientLoad.busiestSecond} (busiest second) / ${p.clientLoad.overall} (phase), loop delay p99/max ${p.clientLoad.delayP99Ms}/${p.clientLoad.delayMaxMs} ms, CPU ${Math.round(p.clientLoad.cpuShare * 100)} % of a core`);
   console.log(`Load average at start ${loadAtStart}, at end ${loadAtEnd}; ${WORKERS} client processes; ${NODES}-node wide pipeline per phase.`);
   const out = resolve(import.meta.dirname, "results");
   await mkdir(out, { recursive: true });

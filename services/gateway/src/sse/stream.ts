@@ -1,0 +1,91 @@
+import type { SseSink } from "./sink";
+
+/** Sent before ending a stream the gateway gives up on (shutdown, a client too far behind): reconnect in 1 s. */
+export const RETRY_SOON = Buffer.from("retry: 1000\n\n");
+
+export interface SseStreamOptions {
+  /** Most bytes one stream may hold for a client that does not read; beyond it the stream ends (see overflow). */
+  maxQueuedBytes: number;
+  /** Called once when the stream ends because its client fell too far behind. */
+  onOverflow?: (queuedBytes: number) => void;
+}
+
+/**
+ * One client's stream over a sink: whole frames in order, one socket write per call while the socket keeps up;
+ * while it does not (`needsDrain`), frames queue and leave together, concatenated, on 'drain'.
+ *
+ * A client that holds more than `maxQueuedBytes` unread is not dropped from silently: its stream ends with
+ * `retry:` after the frames the socket already took, and what was queued is discarded. The socket only ever
+ * got whole frames, so the browser's Last-Event-ID is the id of the last frame it received; it reconnects
+ * with it and the gateway resumes from JetStream right after that id (no gap, no duplicate), at the pace the
+ * client reads instead of in the gateway's memory.
+ */
+export function createSseStream(sink: SseSink, options: SseStreamOptions) {
+  let queue: Buffer[] = [];
+  let queuedBytes = 0;
+  let ended = false;
+  let destroyTimer: NodeJS.Timeout | undefined;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
+
+  const takeQueue = () => {
+    const out = queue.length === 1 ? queue[0]! : Buffer.concat(queue, queuedBytes);
+    queue = [];
+    queuedBytes = 0;
+    return out;
+  };
+
+  sink.onClose(() => {
+    ended = true;
+    queue = [];
+    queuedBytes = 0;
+    clearTimeout(destroyTimer);
+    resolveClosed();
+  });
+  sink.onDrain(() => {
+    if (!ended && queue.length > 0) sink.write(takeQueue());
+  });
+
+  const end = (last?: Buffer) => {
+    if (ended) return;
+    ended = true;
+    const out = queue.length > 0 ? (last ? Buffer.concat([...queue, last]) : takeQueue()) : last;
+    queue = [];
+    queuedBytes = 0;
+    resolveClosed();
+    sink.end(out);
+    // A client that does not read would keep the socket (and the frames it has not taken) forever.
+    destroyTimer = setTimeout(() => sink.destroy(), 30_000);
+    destroyTimer.unref();
+  };
+
+  return {
+    /** Resolves when the client went away or the stream ended. */
+    closed,
+    get ended() {
+      return ended;
+    },
+    /** Sends whole frames (the caller keeps them whole): now, or queued behind what the socket has not taken. */
+    write(frames: Buffer) {
+      if (ended) return;
+      if (queue.length === 0 && !sink.needsDrain) {
+        sink.write(frames);
+        return;
+      }
+      queue.push(frames);
+      queuedBytes += frames.length;
+      if (queuedBytes > options.maxQueuedBytes) {
+        const held = queuedBytes;
+        // Discard the queue (JetStream holds it) and end with a retry hint: see the type's comment.
+        queue = [];
+        queuedBytes = 0;
+        end(RETRY_SOON);
+        options.onOverflow?.(held);
+      }
+    },
+    /** Writes what is queued, then `last`, and ends the response. */
+    end,
+  };
+}
+
+export type SseStream = ReturnType<typeof createSseStream>;
