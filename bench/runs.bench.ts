@@ -25,8 +25,9 @@
  *   the execute request to the scheduler's "run finished" log line (its timestamp; written after the run's
  *   record is finished). For the chain the critical path is every node, so the executors' reported
  *   workSeconds ("work completed") are subtracted; for wide the work overlaps and nothing is subtracted.
- *   Per node = total / nodes; nodes/s = nodes / total. The execute request itself may answer 202 (a wide run's
- *   first wave outlasts the gateway's verdict timeout); the run goes on and the wall time is unaffected.
+ *   Per node = total / nodes; nodes/s = nodes / total. The execute request is answered once the run is recorded
+ *   and its first LAUNCH_CHUNK members dispatched ("acceptedMs"); it may still answer 202 under heavy load (the
+ *   verdict later than the gateway's timeout); the run goes on and the wall time is unaffected.
  * - BullMQ: wide = 1,000 jobs added in one addBulk, a no-op worker of the same concurrency, until the last
  *   completes; chain = one FlowProducer flow 1,000 deep (each job the only child of the next), until the
  *   root completes.
@@ -35,21 +36,33 @@
  * (importPipeline; the gateway's import takes at most 500 nodes) and is not measured; the run is checked as a
  * whole by the scheduler like any other. Prints a markdown table and writes bench/results/runs.json.
  *
+ * CPU accounting (issue 8 b, "is the target physical"): over each run, the CPU time (utime + stime from
+ * /proc/<pid>/stat) of every process of the stack: each service, the Postgres backends of the bench database
+ * (by application_name, found in pg_stat_activity every 250 ms, so backends that come and go are counted), the
+ * Postgres auxiliary processes (walwriter, checkpointer, background writer) and nats-server, printed as CPU ms
+ * per node per process. The machine has os.availableParallelism() cores (2 here): cores x 1,000 CPU-ms/s
+ * divided by the stack's CPU ms per node is the most nodes/s this design could reach on it with nothing else
+ * running (the physical ceiling). nats-server and the Postgres auxiliary processes are shared with whatever
+ * else runs on the machine (other engineers' tests), so their share is an upper bound; this bench process
+ * (which parses every service's log lines) is printed but not counted in the stack's total.
+ *
  * Profiling: BENCH_RUN_PROFILE_DIR=dir writes a V8 CPU profile per service (bench/cpu-profile.mjs);
  * BENCH_RUN_LOGS_DIR=dir keeps every service's log lines (timestamps of dispatch, work, commits per node).
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { FlowProducer, Queue, Worker, type FlowJob } from "bullmq";
 import { createTestBus, startStack, dropDatabase, testServerUrl, REPO_ROOT, type ServiceProcess } from "@vp/testkit";
-import { createPool, importPipeline, migrate, withDatabase } from "@vp/db";
+import { createPool, importPipeline, migrate, withDatabase, type Queryable } from "@vp/db";
 
 const NODES = Number(process.env.BENCH_RUN_NODES ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_RUN_CONCURRENCY ?? 8);
 const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT_MS ?? 300_000);
+/** Which shapes to run (comma-separated, default both): "wide" alone is a quicker comparison of two builds. */
+const SHAPES = new Set((process.env.BENCH_RUN_SHAPES ?? "wide,chain").split(",").map((x) => x.trim()));
 /** A directory: every service of the stack writes a V8 CPU profile there when it stops (bench/cpu-profile.mjs). */
 const PROFILE_DIR = process.env.BENCH_RUN_PROFILE_DIR;
 /** A directory: the services' JSON log lines are written there (one file per service) when the bench ends. */
@@ -67,6 +80,141 @@ interface Measured {
   orchestrationMs: number;
   executed: number;
   cached: number;
+  /** CPU ms spent during the run, per process label (see CpuMeter). */
+  cpu: CpuReport;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// CPU accounting per process over a run.
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+const CORES = availableParallelism();
+
+/** utime + stime of a process (all its threads) in ms, or undefined when it is gone. */
+async function cpuMsOf(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // Fields after "(comm)" (which may hold spaces): state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Processes whose /proc/<pid>/cmdline matches `re` (nats-server, the Postgres auxiliary processes). */
+async function pidsMatching(re: RegExp): Promise<Array<{ pid: number; cmd: string }>> {
+  const found: Array<{ pid: number; cmd: string }> = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    const cmd = await readFile(`/proc/${entry}/cmdline`, "utf8").then((c) => c.replace(/\0/g, " ").trim(), () => "");
+    if (re.test(cmd)) found.push({ pid: Number(entry), cmd });
+  }
+  return found;
+}
+
+export interface CpuReport {
+  /** Label -> CPU ms during the run. */
+  byProcess: Record<string, number>;
+  /** Sum over the stack's processes (everything but this bench process). */
+  stackMs: number;
+  /** This bench process (log parsing of every service, the poller). */
+  benchMs: number;
+  wallMs: number;
+}
+
+interface Tracked {
+  label: string;
+  first: number;
+  last: number;
+}
+
+/**
+ * Samples the CPU time of a set of processes from start() to stop(). Fixed processes are given by pid; the
+ * Postgres backends of `dbName` are listed from pg_stat_activity (through `monitor`, a connection to another
+ * database so the poller's own backend is not counted) every `everyMs`: a backend first seen after start()
+ * counts from 0 (it was born during the run), one that exits keeps its last sample.
+ */
+class CpuMeter {
+  private readonly tracked = new Map<number, Tracked>();
+  private timer: NodeJS.Timeout | undefined;
+  private sampling: Promise<void> = Promise.resolve();
+  private t0 = 0;
+  private bench0: NodeJS.CpuUsage = process.cpuUsage();
+
+  constructor(
+    private readonly fixed: () => Array<{ pid: number; label: string }>,
+    private readonly monitor: Queryable,
+    private readonly dbName: string,
+    private readonly everyMs = 250,
+  ) {}
+
+  private async backends(): Promise<Array<{ pid: number; label: string }>> {
+    const { rows } = await this.monitor.query<{ pid: number; application_name: string }>(
+      `SELECT pid, application_name FROM pg_stat_activity WHERE datname = $1`,
+      [this.dbName],
+    );
+    return rows.map((r) => ({ pid: r.pid, label: `postgres backends: ${r.application_name || "(unnamed)"}` }));
+  }
+
+  private async sample(initial: boolean): Promise<void> {
+    const procs = [...this.fixed(), ...(await this.backends().catch(() => []))];
+    await Promise.all(
+      procs.map(async ({ pid, label }) => {
+        const ms = await cpuMsOf(pid);
+        if (ms === undefined) return;
+        const t = this.tracked.get(pid);
+        if (t) t.last = ms;
+        else this.tracked.set(pid, { label, first: initial ? ms : 0, last: ms });
+      }),
+    );
+    // Already tracked processes no longer listed (a backend that is idle is still listed; one that exited is not).
+    await Promise.all(
+      [...this.tracked].map(async ([pid, t]) => {
+        const ms = await cpuMsOf(pid);
+        if (ms !== undefined && ms >= t.last) t.last = ms;
+      }),
+    );
+  }
+
+  async start(): Promise<void> {
+    this.tracked.clear();
+    this.t0 = Date.now();
+    this.bench0 = process.cpuUsage();
+    await this.sample(true);
+    this.timer = setInterval(() => {
+      this.sampling = this.sampling.then(() => this.sample(false)).catch(() => undefined);
+    }, this.everyMs);
+  }
+
+  async stop(): Promise<CpuReport> {
+    clearInterval(this.timer);
+    await this.sampling;
+    await this.sample(false);
+    const wallMs = Date.now() - this.t0;
+    const bench = process.cpuUsage(this.bench0);
+    const byProcess: Record<string, number> = {};
+    for (const t of this.tracked.values()) byProcess[t.label] = (byProcess[t.label] ?? 0) + (t.last - t.first);
+    const stackMs = Object.values(byProcess).reduce((a, b) => a + b, 0);
+    return { byProcess, stackMs, benchMs: (bench.user + bench.system) / 1000, wallMs };
+  }
+}
+
+/** One run's CPU table: ms and ms per node per process, cores busy, and the physical ceiling in nodes/s. */
+function printCpu(title: string, nodes: number, cpu: CpuReport): void {
+  const lines = Object.entries(cpu.byProcess).sort((a, b) => b[1] - a[1]);
+  const perNode = cpu.stackMs / nodes;
+  console.error(`[bench:runs] CPU during ${title} (wall ${cpu.wallMs} ms, ${nodes} nodes; CLK_TCK ${CLK_TCK}, ${CORES} cores):`);
+  for (const [label, ms] of lines) console.error(`    ${label.padEnd(44)} ${String(Math.round(ms)).padStart(7)} ms  ${(ms / nodes).toFixed(3).padStart(8)} ms/node`);
+  console.error(`    ${"stack total".padEnd(44)} ${String(Math.round(cpu.stackMs)).padStart(7)} ms  ${perNode.toFixed(3).padStart(8)} ms/node  (${(cpu.stackMs / cpu.wallMs).toFixed(2)} cores busy on average)`);
+  console.error(`    ${"(this bench process, not counted)".padEnd(44)} ${String(Math.round(cpu.benchMs)).padStart(7)} ms  ${(cpu.benchMs / nodes).toFixed(3).padStart(8)} ms/node`);
+  console.error(`    physical ceiling: ${CORES} x 1,000 CPU-ms/s / ${perNode.toFixed(3)} ms/node = ${Math.round((CORES * 1000) / perNode)} nodes/s`);
 }
 
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
@@ -106,7 +254,7 @@ const chainNodes = (tag: string) => [
 ];
 
 /** Starts bench/noop-executor.ts with the stack's environment; resolves once it is ready. */
-async function startNoopExecutor(env: Record<string, string>): Promise<{ logs: Log[]; stop(): Promise<void> }> {
+async function startNoopExecutor(env: Record<string, string>): Promise<{ pid: number; logs: Log[]; stop(): Promise<void> }> {
   const proc = spawn(process.execPath, ["--import", "tsx", "bench/noop-executor.ts"], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, HEALTH_PORT: "0", LOG_PRETTY: "0" },
@@ -133,6 +281,7 @@ async function startNoopExecutor(env: Record<string, string>): Promise<{ logs: L
     exited.then(() => Promise.reject(new Error("noop executor exited before it was ready"))),
   ]);
   return {
+    pid: proc.pid!,
     logs,
     stop: async () => {
       proc.kill("SIGTERM");
@@ -149,10 +298,13 @@ async function measurePipelines(): Promise<Measured[]> {
   const adminUrl = withDatabase(testServerUrl(), dbName);
   await migrate({ adminUrl });
   const admin = createPool({ url: adminUrl, applicationName: "bench-runs-setup", max: 2 });
+  // The CPU meter's connection: to the server's maintenance database, so its own backend is not one it counts.
+  const monitor = createPool({ url: testServerUrl(), applicationName: "bench-runs-cpu", max: 1 });
   const bus = await createTestBus();
   const release = async () => {
     await bus.cleanup();
     await admin.end();
+    await monitor.end();
     await dropDatabase(dbName);
     await rm(scratch, { recursive: true, force: true });
   };
@@ -191,6 +343,23 @@ async function measurePipelines(): Promise<Measured[]> {
     };
     const scheduler = stack.services.get("scheduler")!;
     const tag = randomUUID().slice(0, 8);
+    // Shared processes, found once: nats-server and the Postgres auxiliary processes (WAL writer, checkpointer...).
+    const shared = [
+      ...(await pidsMatching(/(^|\/)nats-server( |$)/)).map((p) => ({ pid: p.pid, label: "nats-server (shared)" })),
+      ...(await pidsMatching(/^postgres: .*(walwriter|checkpointer|background writer|autovacuum launcher|logical replication launcher|stats collector|archiver)/)).map((p) => ({
+        pid: p.pid,
+        label: "postgres auxiliary: walwriter, checkpointer... (shared)",
+      })),
+    ];
+    const meter = new CpuMeter(
+      () => [
+        ...[...stack.services].map(([name, s]) => ({ pid: s.pid, label: name })),
+        ...(noop ? [{ pid: noop.pid, label: "executor-bench (noop executor)" }] : []),
+        ...shared,
+      ],
+      monitor,
+      dbName,
+    );
 
     const create = async (title: string, nodes: ReturnType<typeof wideNodes> | ReturnType<typeof chainNodes>) => {
       const { pipeline } = await importPipeline(admin, { pipeline: { id: randomUUID(), title }, nodes });
@@ -199,11 +368,13 @@ async function measurePipelines(): Promise<Measured[]> {
 
     const run = async (pipelineId: string, shape: Measured["shape"], mode: Measured["mode"], workLogs: () => Log[]): Promise<Measured> => {
       const from = scheduler.logs.length;
+      await meter.start();
       const t0 = Date.now();
       const started = await call("POST", `/pipelines/${pipelineId}/execute`);
       const acceptedMs = Date.now() - t0;
       const runId = started.run_id as string;
       const finished = await nextLog(scheduler.logs, from, (l) => l.msg === "run finished" && l.runId === runId, RUN_TIMEOUT_MS);
+      const cpu = await meter.stop();
       const wallMs = Date.parse(String(finished.time)) - t0;
       if (finished.status !== "completed") throw new Error(`run ${runId} ended ${String(finished.status)}: ${JSON.stringify(finished.counts)}`);
       const workMs = workLogs()
@@ -220,15 +391,21 @@ async function measurePipelines(): Promise<Measured[]> {
         orchestrationMs,
         executed: Number(finished.executed),
         cached: Number(finished.cached),
+        cpu,
       };
-      console.error(`[bench:runs] ${shape} ${mode}: ${JSON.stringify(m)} (load ${loadavg().map((x) => x.toFixed(2)).join(" ")})`);
+      const { cpu: _cpu, ...shown } = m;
+      console.error(`[bench:runs] ${shape} ${mode}: ${JSON.stringify(shown)} (load ${loadavg().map((x) => x.toFixed(2)).join(" ")})`);
+      printCpu(`${shape} ${mode}`, NODES, cpu);
       return m;
     };
 
     const results: Measured[] = [];
     const executorFfmpeg = stack.services.get("executor-ffmpeg")! as ServiceProcess;
-    results.push(await run(await create("bench wide", wideNodes(tag)), "wide", "cold", () => executorFfmpeg.logs));
-    results.push(await run(await create("bench wide (cached)", wideNodes(tag)), "wide", "cached", () => executorFfmpeg.logs));
+    if (SHAPES.has("wide")) {
+      results.push(await run(await create("bench wide", wideNodes(tag)), "wide", "cold", () => executorFfmpeg.logs));
+      results.push(await run(await create("bench wide (cached)", wideNodes(tag)), "wide", "cached", () => executorFfmpeg.logs));
+    }
+    if (!SHAPES.has("chain")) return results;
 
     await executorFfmpeg.stop();
     noop = await startNoopExecutor({ ...stack.env, WORK_ROOT: join(stack.env.WORK_ROOT!, "executor-bench") });
@@ -318,10 +495,25 @@ for (const r of rows) {
     `| ${r.shape} | ${r.mode} (${r.executed} executed, ${r.cached} cached) | ${r.nodes} | ${round(r.wallMs, 0)} | ${subtracted} | ${round(r.orchestrationMs, 0)} | ${round(r.perNodeMs)} | ${round(r.nodesPerSecond, 0)} | ${round(r.bullmq.wallMs, 0)} | ${round(r.bullmq.perNodeMs, 3)} | ${round(r.bullmq.nodesPerSecond, 0)} | ${round(r.ratio, 3)}x |`,
   );
 }
-const wideCold = rows.find((r) => r.shape === "wide" && r.mode === "cold")!;
+const wideCold = rows.find((r) => r.shape === "wide" && r.mode === "cold");
 const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
-console.log(`\nTargets (issue 8 b): wide >= 1,000 nodes/s -> ${verdict(wideCold.nodesPerSecond >= 1000)} (${round(wideCold.nodesPerSecond, 0)} cold);`);
+if (wideCold) console.log(`\nTargets (issue 8 b): wide >= 1,000 nodes/s -> ${verdict(wideCold.nodesPerSecond >= 1000)} (${round(wideCold.nodesPerSecond, 0)} cold);`);
 for (const r of rows) console.log(`  >= 0.5x BullMQ, ${r.shape} ${r.mode} -> ${verdict(r.ratio >= 0.5)} (${round(r.ratio, 3)}x)`);
+
+// CPU per node per process, one column per run; the last rows give the physical ceiling on this machine.
+const labels = [...new Set(rows.flatMap((r) => Object.keys(r.cpu.byProcess)))].sort(
+  (a, b) => Math.max(...rows.map((r) => r.cpu.byProcess[b] ?? 0)) - Math.max(...rows.map((r) => r.cpu.byProcess[a] ?? 0)),
+);
+const cell = (ms: number | undefined, nodes: number) => (ms === undefined ? "-" : (ms / nodes).toFixed(2));
+console.log(`\nCPU ms per node, by process (utime + stime over the run; ${CORES} cores):\n`);
+console.log(`| process | ${rows.map((r) => `${r.shape} ${r.mode}`).join(" | ")} |`);
+console.log(`|---|${rows.map(() => "---").join("|")}|`);
+for (const label of labels) console.log(`| ${label} | ${rows.map((r) => cell(r.cpu.byProcess[label], r.nodes)).join(" | ")} |`);
+console.log(`| **stack total** | ${rows.map((r) => `**${cell(r.cpu.stackMs, r.nodes)}**`).join(" | ")} |`);
+console.log(`| cores busy on average (stack CPU / wall) | ${rows.map((r) => (r.cpu.stackMs / r.cpu.wallMs).toFixed(2)).join(" | ")} |`);
+console.log(`| physical ceiling, nodes/s (${CORES} x 1,000 / total) | ${rows.map((r) => String(Math.round((CORES * 1000 * r.nodes) / r.cpu.stackMs))).join(" | ")} |`);
+console.log(`| measured nodes/s | ${rows.map((r) => String(Math.round(r.nodesPerSecond))).join(" | ")} |`);
+console.log(`| (this bench process: log parsing, not counted) | ${rows.map((r) => cell(r.cpu.benchMs, r.nodes)).join(" | ")} |`);
 console.log(`Load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(" ")}, at end ${loadAtEnd.map((x) => x.toFixed(2)).join(" ")}; executor concurrency ${CONCURRENCY}.`);
 
 const out = resolve(import.meta.dirname, "results");
