@@ -39,6 +39,9 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1_000,
       waitOnFirstConnect: false,
+      // Otherwise every request (RPC, JetStream publish, API call) captures two stack traces up front in case it
+      // fails; errors still carry their message and cause, and callers map them (rpc.ts, publish.ts).
+      noAsyncTraces: true,
     });
   } catch (err) {
     throw new BusUnavailableError(`NATS is not reachable at ${shown}: ${errorMessage(err)}`, { cause: err });

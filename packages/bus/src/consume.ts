@@ -82,7 +82,7 @@ export interface ConsumerHandle {
  * |-------------------------------------------------|-----------------------------------------------------|
  * | payload not JSON / fails schema                 | term, onInvalid (never redelivered)                 |
  * | delivery arrives with its attempts already used | onGiveUp("gave up after N deliveries"), term        |
- * | handler resolves                                | ack (confirmed with ackAck)                         |
+ * | handler resolves                                | ack (confirmed with ackAck once stopping)           |
  * | NonRetryableError                               | onGiveUp(err.message), term                         |
  * | RetryAfterError                                 | nak(delayMs), within its own budget (see below)     |
  * | any other error                                 | nak(backoff), or onGiveUp + term on the last attempt |
@@ -217,12 +217,16 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
         },
       },
       async (span) => {
+        let logger: Logger | undefined;
         const ctx: ConsumeContext = {
           attempt,
           subject,
           seq,
           headers: msg.headers,
-          logger: log.child({ subject, seq, attempt, ...correlationIds(payload) }),
+          // Made on first use: most handlers of committed events never log.
+          get logger() {
+            return (logger ??= log.child({ subject, seq, attempt, ...correlationIds(payload) }));
+          },
           signal: interrupt.signal,
           traceContext: activeContext(),
         };
@@ -246,6 +250,13 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
           if (!settle(delivery)) return;
           metrics.messagesHandled.inc(labels);
           retryAfters.delete(seq);
+          if (!abort.signal.aborted) {
+            // Not ackAck(): waiting for the server's confirmation changed nothing but a log line (a lost ack is a
+            // redelivery after ackWait either way, which every handler absorbs), and cost a request per message.
+            msg.ack();
+            return;
+          }
+          // Stopping: stop() resolves once the acks of the work it waited for are confirmed.
           try {
             await msg.ackAck();
           } catch (err) {

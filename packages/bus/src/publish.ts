@@ -1,6 +1,6 @@
 import type { PubAck } from "@nats-io/jetstream";
 import { errors as natsErrors, headers as createHeaders, type MsgHdrs } from "@nats-io/nats-core";
-import { injectTraceHeaders } from "@vp/telemetry";
+import { injectTraceHeaders, SpanKind, withSpan } from "@vp/telemetry";
 import type { z } from "zod";
 import type { Bus } from "./connect";
 import { BusUnavailableError, InvalidPayloadError } from "./errors";
@@ -27,13 +27,20 @@ export async function publish<S extends z.ZodType>(
   options: PublishOptions,
 ): Promise<PubAck> {
   const data = encode(subject, schema, payload);
-  const hdrs = toHeaders(options.headers);
-  injectTraceHeaders(hdrs);
-  try {
-    return await bus.js.publish(subject, data, { msgID: options.msgId, headers: hdrs, timeout: options.timeoutMs ?? 5_000 });
-  } catch (err) {
-    throw mapNatsError(err, `publish to ${subject}`, bus);
-  }
+  // A producer span (the consumer's span is its child): in a trace, the time between the two is the bus's.
+  return withSpan(
+    `publish ${subject}`,
+    { kind: SpanKind.PRODUCER, attributes: { "messaging.system": "nats", "messaging.destination.name": subject, "messaging.message.id": options.msgId } },
+    async () => {
+      const hdrs = toHeaders(options.headers);
+      injectTraceHeaders(hdrs);
+      try {
+        return await bus.js.publish(subject, data, { msgID: options.msgId, headers: hdrs, timeout: options.timeoutMs ?? 5_000 });
+      } catch (err) {
+        throw mapNatsError(err, `publish to ${subject}`, bus);
+      }
+    },
+  );
 }
 
 export function encode<S extends z.ZodType>(subject: string, schema: S, payload: unknown): Uint8Array {

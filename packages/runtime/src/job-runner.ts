@@ -95,8 +95,23 @@ export function createJobRunner(deps: JobRunnerDeps) {
 
   /** One delivery of a job; resolves once its result is stored (or nothing is left to do), throws to retry. */
   async function runJob(job: JobMessage, ctx: ConsumeContext, work: WorkFunction): Promise<void> {
-    const delivery = ctx.attempt;
     const claimId = randomUUID();
+    // The attempt's directory is made while the claim is decided (a directory spends nothing; the claim still
+    // comes before any work), and removed whatever happens. Named by this delivery's claim, so it is this
+    // attempt's alone.
+    const workDir = join(workRoot, `${job.jobId}-${claimId.slice(0, 8)}`);
+    const madeDir = mkdir(workDir, { recursive: true });
+    madeDir.catch(() => undefined);
+    try {
+      await claimAndRun(job, ctx, work, claimId, workDir, madeDir);
+    } finally {
+      await madeDir.catch(() => undefined);
+      await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  async function claimAndRun(job: JobMessage, ctx: ConsumeContext, work: WorkFunction, claimId: string, workDir: string, madeDir: Promise<unknown>): Promise<void> {
+    const delivery = ctx.attempt;
     const claim = await request(
       bus,
       topology.subjects.transition,
@@ -122,8 +137,7 @@ export function createJobRunner(deps: JobRunnerDeps) {
     const inputs = await loadInputs(db, node).catch((error: unknown) => {
       throw retryLaterIfUnavailable(error, "the node's inputs could not be read");
     });
-    const workDir = join(workRoot, `${job.jobId}-${attempt}`);
-    await mkdir(workDir, { recursive: true });
+    await madeDir;
 
     let lastSent = 0;
     let lastPercent = -1;
@@ -231,7 +245,6 @@ export function createJobRunner(deps: JobRunnerDeps) {
       metrics.jobsInFlight.dec({ type: job.type });
       endTimer({ outcome });
       clearInterval(heartbeat);
-      await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 

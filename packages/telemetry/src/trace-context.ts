@@ -4,6 +4,7 @@ import {
   type Span,
   SpanKind,
   SpanStatusCode,
+  TraceFlags,
   ROOT_CONTEXT,
   context,
   isSpanContextValid,
@@ -51,19 +52,67 @@ export interface WithSpanOptions {
 
 /**
  * Runs `fn` inside a new active span: records a thrown exception, sets ERROR status, always ends the span.
- * Without startTracing() the tracer is a no-op that still carries the parent's ids.
+ * Without startTracing() the tracer is a no-op that still carries the parent's ids. When startTracing() found
+ * no exporter, the span only carries ids (see idsOnlySpan). Exported spans get sub-millisecond start and end
+ * times (the SDK's default start is Date.now()), so a trace shows the hops between processes.
  */
 export async function withSpan<T>(name: string, options: WithSpanOptions, fn: (span: Span) => Promise<T>): Promise<T> {
   const parent = options.parent ?? context.active();
-  const span = tracer().startSpan(name, { attributes: options.attributes, kind: options.kind ?? SpanKind.INTERNAL }, parent);
+  if (idsOnly) {
+    const light = idsOnlySpan(parent);
+    return context.with(trace.setSpan(parent, light), () => fn(light));
+  }
+  const span = tracer().startSpan(name, { attributes: options.attributes, kind: options.kind ?? SpanKind.INTERNAL, startTime: preciseNow() }, parent);
   try {
     return await context.with(trace.setSpan(parent, span), () => fn(span));
   } catch (err) {
     recordError(span, err);
     throw err;
   } finally {
-    span.end();
+    span.end(preciseNow());
   }
+}
+
+/** Epoch milliseconds with sub-millisecond resolution (what the SDK takes as a span time). */
+const preciseNow = () => performance.timeOrigin + performance.now();
+
+let idsOnly = false;
+
+/**
+ * Called by startTracing: `true` when no exporter is configured. Spans would then be built in full (attributes,
+ * times, events) only to be dropped at their end, on every message of every hop; withSpan mints ids instead,
+ * which is all that logs (traceId/spanId) and the traceparent headers need.
+ */
+export function setIdsOnlySpans(on: boolean): void {
+  idsOnly = on;
+}
+
+/**
+ * A non-recording span with a new span id, in the parent's trace (a new trace id without one), sampled like the
+ * SDK's default sampler (ParentBased(AlwaysOn)) would: a process that does export keeps recording the trace.
+ */
+function idsOnlySpan(parent: Context): Span {
+  const sc = trace.getSpanContext(parent);
+  const valid = !!sc && isSpanContextValid(sc);
+  return trace.wrapSpanContext({
+    traceId: valid ? sc.traceId : randomId(16),
+    spanId: randomId(8),
+    traceFlags: valid ? sc.traceFlags & TraceFlags.SAMPLED : TraceFlags.SAMPLED,
+    ...(valid && sc.traceState ? { traceState: sc.traceState } : {}),
+  });
+}
+
+const idBuffer = Buffer.allocUnsafe(16);
+/** Random hex id of `bytes` bytes (Math.random, like the SDK's RandomIdGenerator); never all zeros (invalid). */
+function randomId(bytes: 8 | 16): string {
+  let any = 0;
+  for (let i = 0; i < bytes; i += 4) {
+    const word = (Math.random() * 0x1_0000_0000) >>> 0;
+    any |= word;
+    idBuffer.writeUInt32BE(word, i);
+  }
+  if (any === 0) idBuffer[bytes - 1] = 1;
+  return idBuffer.toString("hex", 0, bytes);
 }
 
 /** Marks the span failed with this error (for errors a caller handles instead of rethrowing). */

@@ -5,6 +5,7 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
 import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
 import { NodeSDK, node, resources } from "@opentelemetry/sdk-node";
+import { setIdsOnlySpans } from "./trace-context";
 
 export interface Tracing {
   shutdown(): Promise<void>;
@@ -19,9 +20,10 @@ let active: Tracing | undefined;
  *
  * - OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://jaeger:4318): the full NodeSDK, OTLP/HTTP trace exporter,
  *   pg + http instrumentations. Metrics and log exporters stay off (Jaeger takes traces only).
- * - Otherwise: no exporter, but still a real tracer provider (sampled spans with ids, dropped on end — no
- *   span processor, so the cost is a few object allocations per span), the AsyncLocalStorage context
- *   manager and the W3C propagator. We chose this over "propagate the incoming traceparent only" because
+ * - Otherwise: no exporter, but still a tracer provider, the AsyncLocalStorage context manager and the W3C
+ *   propagator; withSpan then mints a new span id (and a trace id at the gateway) without building an SDK
+ *   span (a profile of the orchestration bench put the SDK's span start/end at ~5 % of each process's CPU, for
+ *   spans dropped at their end). We chose this over "propagate the incoming traceparent only" because
  *   it keeps trace ids starting at the gateway and flowing through every hop and log line in local runs
  *   and tests, where nobody runs Jaeger.
  *
@@ -49,6 +51,7 @@ export function startTracing(options: { serviceName: string; serviceVersion?: st
       logRecordProcessors: [],
     });
     sdk.start();
+    setIdsOnlySpans(false);
     // The instrumentations patch modules as they are require()d. node:http/https were already loaded (the
     // exporter uses them) and ESM imports of builtins do not go through require, so require them once now:
     // that patches the shared builtin objects, which ESM importers see too. pg (CommonJS) is patched when it
@@ -66,9 +69,13 @@ export function startTracing(options: { serviceName: string; serviceVersion?: st
   }
   const provider = new node.NodeTracerProvider();
   provider.register({ propagator: new W3CTraceContextPropagator() });
+  // Nothing exports: withSpan mints ids only (trace-context.ts). Spans started straight on a tracer (ffmpeg's) are
+  // still real SDK spans, dropped at their end.
+  setIdsOnlySpans(true);
   active = {
     shutdown: async () => {
       active = undefined;
+      setIdsOnlySpans(false);
       await provider.shutdown();
       trace.disable();
       context.disable();
