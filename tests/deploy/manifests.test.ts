@@ -294,6 +294,29 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
     expect(probePort(web, web.readinessProbe)).toBe(3065);
   });
 
+  it("lets Prometheus scrape each service's /metrics: annotations name the port its probes use, and the monitoring namespace may reach the workers' ports", () => {
+    const policies = objs().filter((o) => o.kind === "NetworkPolicy");
+    const metricsPolicy = policies.find((p) => p.metadata.name === "metrics");
+    expect(metricsPolicy?.spec.podSelector, "metrics policy").toEqual({ matchLabels: { "vp-metrics": "true" } });
+    const rule = metricsPolicy!.spec.ingress[0];
+    expect(rule.from).toEqual([{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }]);
+    const allowed = new Set(rule.ports.map((p: any) => p.port));
+    for (const name of SERVICE_NAMES) {
+      const deployment = get(objs(), "Deployment", name);
+      const annotations = deployment.spec.template.metadata.annotations ?? {};
+      const c = serviceContainer(objs(), name);
+      const port = probePort(c, c.readinessProbe);
+      expect(annotations["prometheus.io/scrape"], `${name} scrape`).toBe("true");
+      expect(annotations["prometheus.io/path"], `${name} path`).toBe("/metrics");
+      expect(Number(annotations["prometheus.io/port"]), `${name} metrics port`).toBe(port);
+      if (name === "gateway") continue; // its HTTP port is open to all (its own policy)
+      expect(podLabels(deployment)["vp-metrics"], `${name} vp-metrics label`).toBe("true");
+      expect(allowed.has(port), `${name} port ${port} open to the monitoring namespace`).toBe(true);
+    }
+    const web = get(objs(), "Deployment", "web");
+    expect(podLabels(web)["vp-metrics"], "the editor has no /metrics").toBeUndefined();
+  });
+
   it("sets on the editor only variables it reads (web sources) or Next.js reads", () => {
     const sources = walk(join(ROOT, "web"), (p) => /\.(ts|tsx|js|mjs|cjs)$/.test(p)).map((p) => readFileSync(p, "utf8"));
     const read = new Set(sources.flatMap((s) => [...s.matchAll(/process\.env(?:\.([A-Z0-9_]+)|\[["']([A-Z0-9_]+)["']\])/g)].map((m) => m[1] ?? m[2]!)));
