@@ -7,6 +7,7 @@ export {
   traceIds,
   recordError,
   activeContext,
+  runInContext,
   SpanKind,
   type HeaderCarrier,
   type WithSpanOptions,

@@ -126,6 +126,15 @@ export function activeContext(): Context {
   return context.active();
 }
 
+/**
+ * Runs `fn` with `ctx` as the active context: work that one caller queued and another caller's task runs (a group
+ * commit, a shared statement) keeps the queuing caller's trace, so its queries and its published event's
+ * traceparent belong to that caller's trace, not to whichever request happened to start the batch.
+ */
+export function runInContext<T>(ctx: Context, fn: () => T): T {
+  return context.with(ctx, fn);
+}
+
 /** traceId/spanId of the span in `ctx` (default: active); empty when there is no valid span. */
 export function traceIds(ctx: Context = context.active()): { traceId?: string; spanId?: string } {
   const sc = trace.getSpanContext(ctx);

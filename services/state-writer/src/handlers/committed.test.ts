@@ -2,7 +2,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type pg from "pg";
 import type { StateEvent, TransitionReply } from "@vp/contracts";
 import { claimQueued, getNode, type Queryable } from "@vp/db";
-import type { Logger } from "@vp/telemetry";
+import { runInContext, type Logger } from "@vp/telemetry";
+import { context as otelContext, createContextKey } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { createTestDatabase, insertNodeFixture, insertPipelineFixture, type TestDatabase } from "../../../../packages/testkit/src/db";
 import { createApplyStateEvent } from "./apply-state-event";
 import { createBatchingQueue, type PublishCommitted } from "./committed";
@@ -70,6 +72,39 @@ describe("createBatchingQueue", () => {
     expect(transactions.map((tx) => seen.filter((s) => s.tx === tx).length)).toEqual([3, 3, 1]);
     // The lone last request runs as its own transaction on the pool, as without batching.
     expect(transactions[2]).toBe(sw);
+  });
+
+  it("runs each request's transition and its publish in the caller's trace context, whoever's task drains the batch", async () => {
+    // The services' tracer provider installs this context manager; without one, contexts do not propagate at all.
+    const manager = new AsyncLocalStorageContextManager().enable();
+    otelContext.setGlobalContextManager(manager);
+    try {
+      await insertNodeFixture(t.admin, { pipelineId: P, id: "a" });
+      const caller = createContextKey("caller");
+      const queue = createBatchingQueue({ db: sw, batchMax: 64 });
+      const seen: string[] = [];
+      const callerOf = () => String(otelContext.active().getValue(caller));
+      // Four callers, each in its own context, arriving together: the first one's task drains all of them.
+      const calls = ["c0", "c1", "c2", "c3"].map((name) =>
+        runInContext(otelContext.active().setValue(caller, name), () =>
+          queue(
+            P,
+            async (tx) => {
+              seen.push(`apply ${name} in ${callerOf()}`);
+              return claimQueued(tx, { pipelineId: P, nodeId: "a", jobId: "ja" });
+            },
+            async () => {
+              seen.push(`after ${name} in ${callerOf()}`);
+              return name;
+            },
+          ),
+        ),
+      );
+      expect(await Promise.all(calls)).toEqual(["c0", "c1", "c2", "c3"]);
+      expect(seen).toEqual(["c0", "c1", "c2", "c3"].flatMap((name) => [`apply ${name} in ${name}`]).concat(["c0", "c1", "c2", "c3"].map((name) => `after ${name} in ${name}`)));
+    } finally {
+      otelContext.disable();
+    }
   });
 
   it("with batchMax 1 runs one transaction per request", async () => {

@@ -1,7 +1,7 @@
 import { NodeChanged, type Topology } from "@vp/contracts";
 import { publish, type Bus } from "@vp/bus";
 import { runStateBatch, type BatchMember, type BatchSettled, type Queryable, type StateResult, type TickNodeRow } from "@vp/db";
-import type { Logger } from "@vp/telemetry";
+import { activeContext, runInContext, type Context, type Logger } from "@vp/telemetry";
 import type { PipelineMetadataLog } from "./pipeline-metadata";
 
 /**
@@ -80,6 +80,8 @@ export function createBatchingQueue({ db, batchMax, pipelineMetadata }: { db: Qu
     after: (result: StateResult) => Promise<unknown>;
     resolve: (value: unknown) => void;
     reject: (error: unknown) => void;
+    /** The caller's trace context: its member and its publish run in it, whoever's task drains the batch. */
+    ctx: Context;
   }
   type Answer = { ok: true; value: unknown } | { ok: false; error: unknown };
   const waiting = new Map<string, Pending[]>();
@@ -94,7 +96,7 @@ export function createBatchingQueue({ db, batchMax, pipelineMetadata }: { db: Qu
       const batch = list.splice(0, batchMax);
       let settled: BatchSettled[];
       try {
-        settled = await runStateBatch(db, key, batch.map((p) => p.apply));
+        settled = await runStateBatch(db, key, batch.map((p) => (tx: Queryable) => runInContext(p.ctx, () => p.apply(tx))));
       } catch (error) {
         for (const p of batch) p.reject(error);
         continue;
@@ -111,7 +113,7 @@ export function createBatchingQueue({ db, batchMax, pipelineMetadata }: { db: Qu
         const s = settled[i]!;
         if (!s.ok) return Promise.resolve({ ok: false, error: s.error });
         try {
-          return p.after(s.result).then((value) => ({ ok: true, value }), (error: unknown) => ({ ok: false, error }));
+          return runInContext(p.ctx, () => p.after(s.result)).then((value) => ({ ok: true, value }), (error: unknown) => ({ ok: false, error }));
         } catch (error) {
           return Promise.resolve({ ok: false, error });
         }
@@ -130,7 +132,7 @@ export function createBatchingQueue({ db, batchMax, pipelineMetadata }: { db: Qu
 
   return function run<T>(key: string, apply: BatchMember, after: (result: StateResult) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { apply, after, resolve: resolve as (value: unknown) => void, reject };
+      const pending: Pending = { apply, after, resolve: resolve as (value: unknown) => void, reject, ctx: activeContext() };
       const list = waiting.get(key);
       if (list) {
         list.push(pending);

@@ -1,4 +1,5 @@
 import { applyProgressTicks, type ProgressTick, type TickDb, type TickResult } from "@vp/db";
+import { activeContext, runInContext, type Context } from "@vp/telemetry";
 import { isApplied, type PublishCommitted } from "./committed";
 import type { PipelineMetadataLog } from "./pipeline-metadata";
 
@@ -57,6 +58,8 @@ export function createTickQueue(options: TickQueueOptions) {
     eventId: string;
     resolve: (answer: TickAnswer) => void;
     reject: (error: unknown) => void;
+    /** The caller's trace context: its event is published in it (the statement is shared by the batch). */
+    ctx: Context;
   }
   interface Slot {
     /** A statement writing this node's tick is running. */
@@ -137,7 +140,7 @@ export function createTickQueue(options: TickQueueOptions) {
       const newer = pipelineMetadata?.since(p.winner.tick.pipelineId, marks[i]!);
       if (newer) result.pipelineMetadata = newer;
       try {
-        return publishCommitted(result.node, result.pipelineMetadata, p.winner.eventId).then(
+        return runInContext(p.winner.ctx, () => publishCommitted(result.node, result.pipelineMetadata, p.winner.eventId)).then(
           () => ({ ok: true }),
           (error: unknown) => ({ ok: false, error }),
         );
@@ -171,7 +174,7 @@ export function createTickQueue(options: TickQueueOptions) {
       const key = `${tick.pipelineId}\u0000${tick.nodeId}`;
       let slot = slots.get(key);
       if (!slot) slots.set(key, (slot = { busy: false, waiting: [] }));
-      slot.waiting.push({ tick, eventId, resolve, reject });
+      slot.waiting.push({ tick, eventId, resolve, reject, ctx: activeContext() });
       if (!slot.busy) {
         ready.add(key);
         schedule();
