@@ -9,15 +9,26 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..
 
 export type ServiceName = "gateway" | "scheduler" | "state-writer" | "executor-ffmpeg" | "executor-ai";
 
-/** A free TCP port on loopback (for the gateway under test). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+/**
+ * A free TCP port on loopback for a server under test, chosen below Linux's ephemeral range (32768-60999). A port the
+ * kernel hands out for `listen(0)` comes from that range, so between choosing it and the server binding it an
+ * outgoing connection (the stack's NATS and Postgres clients open dozens) could take it as its local port:
+ * `next start` then failed with EADDRINUSE in CI. Below the range only another listener can take it; each candidate
+ * is checked by binding it.
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error("no free TCP port found on 127.0.0.1 in 20000-31999 after 50 tries");
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
+    server.once("error", () => resolveFree(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolveFree(true)));
   });
 }
 
