@@ -5,7 +5,7 @@
  * against issue 8 (a) (p99 overhead <= 3x BullMQ's p99 of the same run), and writes bench/results/orchestration.json.
  * BENCH_TIMELINE=1 adds each hop's median across the processes (see printTimeline).
  */
-import { readFileSync } from "node:fs";
+import { cpuMsOf } from "./proc";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -38,15 +38,6 @@ interface NodeTimes {
   workSeconds: number;
 }
 
-/** CPU time (user + system) a process has used so far, in ms (Linux /proc; 0 elsewhere). */
-function cpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 async function measurePipeline(): Promise<number[]> {
   const otlp = TIMELINE ? await startOtlpReceiver() : undefined;
@@ -86,7 +77,7 @@ async function measurePipeline(): Promise<number[]> {
     const pids = [...stack.services.values()].map((s) => [s.name, s.pid] as const);
     let cpuAtStart: number[] = [];
     for (let i = 0; i < total; i++) {
-      if (i === WARMUP) cpuAtStart = pids.map(([, pid]) => cpuMs(pid));
+      if (i === WARMUP) cpuAtStart = await Promise.all(pids.map(async ([, pid]) => (await cpuMsOf(pid)) ?? 0));
       const nodeId = `n${i}`;
       const t0 = performance.now();
       await post(`/pipelines/${pipeline.id}/nodes/${nodeId}/execute`);
@@ -98,7 +89,8 @@ async function measurePipeline(): Promise<number[]> {
       const origin = performance.timeOrigin;
       if (i >= WARMUP) times.push({ nodeId, sent: origin + t0, answered: origin + answered, seen: origin + t0 + elapsed, workSeconds: Number(done.workSeconds) });
     }
-    const cpu = pids.map(([name, pid], i) => `${name} ${round((cpuMs(pid) - cpuAtStart[i]!) / NODES)}`);
+    const cpuAtEnd = await Promise.all(pids.map(async ([, pid]) => (await cpuMsOf(pid)) ?? 0));
+    const cpu = pids.map(([name], i) => `${name} ${round((cpuAtEnd[i]! - cpuAtStart[i]!) / NODES)}`);
     console.log(`CPU per node (ms, user + system, 10 ms resolution): ${cpu.join(", ")}`);
     await sse.close();
     if (otlp) await printTimeline(otlp, times);

@@ -49,7 +49,8 @@
  * Profiling: BENCH_RUN_PROFILE_DIR=dir writes a V8 CPU profile per service (bench/cpu-profile.mjs);
  * BENCH_RUN_LOGS_DIR=dir keeps every service's log lines (timestamps of dispatch, work, commits per node).
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
+import { CLK_TCK, cpuMsOf, profileEnv } from "./proc";
 import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -87,26 +88,7 @@ interface Measured {
 // ---------------------------------------------------------------------------------------------------------------
 // CPU accounting per process over a run.
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 const CORES = availableParallelism();
-
-/** utime + stime of a process (all its threads) in ms, or undefined when it is gone. */
-async function cpuMsOf(pid: number): Promise<number | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    // Fields after "(comm)" (which may hold spaces): state is field 3, utime 14, stime 15.
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Processes whose /proc/<pid>/cmdline matches `re` (nats-server, the Postgres auxiliary processes). */
 async function pidsMatching(re: RegExp): Promise<Array<{ pid: number; cmd: string }>> {
@@ -316,12 +298,7 @@ async function measurePipelines(): Promise<Measured[]> {
     env: {
       LOG_LEVEL: "info",
       JOB_CONCURRENCY: String(CONCURRENCY),
-      ...(PROFILE_DIR
-        ? {
-            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${resolve(import.meta.dirname, "cpu-profile.mjs")}`.trim(),
-            VP_CPU_PROFILE_DIR: resolve(PROFILE_DIR),
-          }
-        : {}),
+      ...profileEnv(PROFILE_DIR),
     },
     services: ["state-writer", "scheduler", "executor-ffmpeg", "gateway"],
   }).catch(async (error: unknown) => {

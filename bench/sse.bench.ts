@@ -326,7 +326,7 @@ interface Phase {
 async function main() {
   const { createTestBus, startStack, dropDatabase, testServerUrl, openSse } = await import("@vp/testkit");
   const { createPool, importPipeline, migrate, withDatabase } = await import("@vp/db");
-  const { readFile } = await import("node:fs/promises");
+  const { cpuMsOf, profileEnv } = await import("./proc");
 
   const scratch = await mkdtemp(join(tmpdir(), "vp-bench-sse-"));
   const dbName = `vp_bench_sse_${process.pid}`;
@@ -342,9 +342,7 @@ async function main() {
     env: {
       LOG_LEVEL: "info",
       JOB_CONCURRENCY: String(CONCURRENCY),
-      ...(PROFILE_DIR
-        ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${resolve(import.meta.dirname, "cpu-profile.mjs")}`.trim(), VP_CPU_PROFILE_DIR: resolve(PROFILE_DIR) }
-        : {}),
+      ...profileEnv(PROFILE_DIR),
     },
     services: ["state-writer", "scheduler", "executor-ffmpeg", "gateway"],
   });
@@ -358,10 +356,7 @@ async function main() {
     const bearer = await stack.token();
     const scheduler = stack.services.get("scheduler")!;
     const gateway = stack.services.get("gateway")!;
-    const cpuSeconds = async (pid: number) => {
-      const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ");
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    };
+    const cpuSeconds = async (pid: number) => ((await cpuMsOf(pid)) ?? 0) / 1000;
 
     for (const clients of CLIENT_COUNTS) {
       for (const mode of MODES) {
