@@ -11,6 +11,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { tracing } from "@opentelemetry/sdk-node";
 
 /**
  * The part of NATS `MsgHdrs` the trace context needs. Structural, so this package does not depend on the
@@ -95,25 +96,15 @@ function idsOnlySpan(parent: Context): Span {
   const sc = trace.getSpanContext(parent);
   const valid = !!sc && isSpanContextValid(sc);
   return trace.wrapSpanContext({
-    traceId: valid ? sc.traceId : randomId(16),
-    spanId: randomId(8),
+    traceId: valid ? sc.traceId : ids.generateTraceId(),
+    spanId: ids.generateSpanId(),
     traceFlags: valid ? sc.traceFlags & TraceFlags.SAMPLED : TraceFlags.SAMPLED,
     ...(valid && sc.traceState ? { traceState: sc.traceState } : {}),
   });
 }
 
-const idBuffer = Buffer.allocUnsafe(16);
-/** Random hex id of `bytes` bytes (Math.random, like the SDK's RandomIdGenerator); never all zeros (invalid). */
-function randomId(bytes: 8 | 16): string {
-  let any = 0;
-  for (let i = 0; i < bytes; i += 4) {
-    const word = (Math.random() * 0x1_0000_0000) >>> 0;
-    any |= word;
-    idBuffer.writeUInt32BE(word, i);
-  }
-  if (any === 0) idBuffer[bytes - 1] = 1;
-  return idBuffer.toString("hex", 0, bytes);
-}
+/** The SDK's own id generator (what its tracer uses), for the ids-only spans. */
+const ids = new tracing.RandomIdGenerator();
 
 /** Marks the span failed with this error (for errors a caller handles instead of rethrowing). */
 export function recordError(span: Span, err: unknown): void {
