@@ -62,7 +62,18 @@ export async function startEditorStack(options: { jobAckWaitMs?: number } = {}):
     // The editor signs in through the dev login, as with `npm start`.
     env: { CORS_ORIGINS: webOrigin, AUTH_DEV_LOGIN: "1", ...(options.jobAckWaitMs ? { JOB_ACK_WAIT_MS: String(options.jobAckWaitMs) } : {}) },
   });
-  const [web, browser] = await Promise.all([startWeb({ port: webPort, gatewayUrl: stack.baseUrl, hostname: "127.0.0.1" }), launchChromium()]);
+  const [webStart, browserStart] = await Promise.allSettled([startWeb({ port: webPort, gatewayUrl: stack.baseUrl, hostname: "127.0.0.1" }), launchChromium()]);
+  if (webStart.status === "rejected" || browserStart.status === "rejected") {
+    // Nobody gets a cleanup() for a stack that failed to start: stop what did start, so no service outlives the file.
+    if (browserStart.status === "fulfilled") await browserStart.value.close().catch(() => {});
+    if (webStart.status === "fulfilled") await webStart.value.stop().catch(() => {});
+    await stack.stop();
+    await bus.cleanup();
+    await db.drop();
+    await rm(scratch, { recursive: true, force: true });
+    throw webStart.status === "rejected" ? webStart.reason : (browserStart as PromiseRejectedResult).reason;
+  }
+  const [web, browser] = [webStart.value, browserStart.value];
   await mkdir(SCREENSHOT_DIR, { recursive: true });
   return {
     db,
