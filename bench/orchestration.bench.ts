@@ -3,9 +3,10 @@
  * SSE, minus the executor's own work time) beside a BullMQ add -> completed round trip on the local Redis,
  * measured in the same run on the same machine. Prints a markdown table, the services' CPU per node and the verdict
  * against issue 8 (a) (p99 overhead <= 3x BullMQ's p99 of the same run), and writes bench/results/orchestration.json.
- * BENCH_TIMELINE=1 adds each hop's median across the processes (see printTimeline).
+ * BENCH_TIMELINE=1 adds each hop's median across the processes (see printTimeline). BENCH_PROFILE_DIR=dir writes a V8 CPU
+ * profile per service (bench/cpu-profile.mjs).
  */
-import { cpuMsOf } from "./proc";
+import { cpuMsOf, profileEnv } from "./proc";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -52,7 +53,7 @@ async function measurePipeline(): Promise<number[]> {
     namespace: bus.topology.namespace,
     storageRoot: join(scratch, "storage"),
     workRoot: join(scratch, "work"),
-    env: { LOG_LEVEL: "info", JOB_CONCURRENCY: "8", ...(otlp ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: "1000" } : {}) },
+    env: { LOG_LEVEL: "info", JOB_CONCURRENCY: "8", ...profileEnv(process.env.BENCH_PROFILE_DIR), ...(otlp ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: "1000" } : {}) },
   });
   try {
     const root = `${stack.baseUrl}/v1/video_production`;

@@ -38,6 +38,8 @@ interface WorkerResult {
   clients: number;
   /** Fewest / most node events (SSE) or polls answered (polling) of one client. */
   minEvents: number;
+  /** SSE: bytes of all node frames received (every client), to show the average frame's size. */
+  frameBytes?: number;
   maxEvents: number;
   /** Commits never seen by a client (polling) or clients that ended short of the expected events (SSE). */
   missing: number;
@@ -111,7 +113,7 @@ async function runWorker() {
     const minted = await fetch(`${url}/token`, { method: "POST", headers: { authorization: `Bearer ${bearer}` } });
     if (!minted.ok) throw new Error(`token: ${minted.status} ${await minted.text()}`);
     const { token } = (await minted.json()) as { token: string };
-    const client = { events: 0, close: () => undefined as void, closed: false };
+    const client = { events: 0, frameBytes: 0, close: () => undefined as void, closed: false };
     // node:http and Buffer scans, no fetch/web streams/TextDecoder: 250 clients per process take thousands of
     // events each, and a client process short of CPU would add its own queueing to the figure. `now` is read
     // first thing in the 'data' callback, before any parsing; `at` is found by a byte search in the frame.
@@ -137,6 +139,7 @@ async function runWorker() {
                 const from = i + AT_FIELD.length;
                 add(histogram, now - Date.parse(buf.toString("latin1", from, buf.indexOf(0x22, from))));
                 client.events++;
+                client.frameBytes += end + FRAME_END.length - start;
               }
             } else if (frameIs(buf, start, end, SNAPSHOT_FRAME)) resolveSnapshot();
             start = end + FRAME_END.length;
@@ -215,7 +218,8 @@ async function runWorker() {
           phase.stopped = true;
           for (const c of clients) c.close();
           const counts = clients.map((c) => c.events);
-          return { histogram, clients: clients.length, minEvents: Math.min(...counts), maxEvents: Math.max(...counts), missing: counts.filter((n) => n < expected).length, failures };
+          const frameBytes = clients.reduce((sum, c) => sum + c.frameBytes, 0);
+          return { histogram, clients: clients.length, minEvents: Math.min(...counts), maxEvents: Math.max(...counts), missing: counts.filter((n) => n < expected).length, failures, frameBytes };
         };
         send({ ok: "opened" });
       } else if (m.cmd === "open" && m.mode === "poll") {
@@ -313,6 +317,8 @@ interface Phase {
   gatewayFds?: number;
   eventConsumers?: number;
   gatewayCpuSeconds: number;
+  /** SSE: the mean size of a node frame on the wire, bytes. */
+  frameBytesMean?: number;
   /** Flushes of the pipeline's hub in the gateway (each: one write per stream), over the whole phase. */
   hubFlushes?: number;
   /** Commit -> the event on a plain NATS subscription in the bench process (the bus's share). */
@@ -440,6 +446,7 @@ async function main() {
           gatewayFds,
           eventConsumers,
           gatewayCpuSeconds: round(gatewayCpuSeconds, 2),
+          frameBytesMean: mode === "sse" && events ? Math.round(results.reduce((sum, r) => sum + (r.frameBytes ?? 0), 0) / events) : undefined,
           hubFlushes: hubClosed ? Number(hubClosed.flushes) : undefined,
           busP50: percentile(busHistogram, 0.5),
           busP99: percentile(busHistogram, 0.99),
@@ -493,7 +500,7 @@ if (process.argv.includes("--worker")) {
     const ok = at1000.sse.p99 <= 100 && at1000.ratioP99 >= 20;
     console.log(`\nTarget (issue 8 c): p99 <= 100 ms at 1,000 clients and >= 20x better than polling -> ${ok ? "met" : "NOT met"} (SSE p99 ${at1000.sse.p99} ms, ${round(at1000.ratioP99)}x).`);
   }
-  for (const p of phases) console.log(`  ${p.mode} ${p.clients}: run ${p.runMs} ms, commit -> NATS subscriber p50/p99 ${p.busP50}/${p.busP99} ms, gateway CPU ${p.gatewayCpuSeconds} s, hub flushes ${p.hubFlushes} (${round(p.commits / (p.hubFlushes ?? NaN))} events each), gateway fds ${p.gatewayFds}, VP_EVENTS consumers ${p.eventConsumers}, load at start ${p.loadAtStart}; busiest client process: event-loop utilization ${p.clientLoad.busiestSecond} (busiest second) / ${p.clientLoad.overall} (phase), loop delay p99/max ${p.clientLoad.delayP99Ms}/${p.clientLoad.delayMaxMs} ms, CPU ${Math.round(p.clientLoad.cpuShare * 100)} % of a core`);
+  for (const p of phases) console.log(`  ${p.mode} ${p.clients}: run ${p.runMs} ms, commit -> NATS subscriber p50/p99 ${p.busP50}/${p.busP99} ms, gateway CPU ${p.gatewayCpuSeconds} s, ${p.frameBytesMean ? `mean node frame ${p.frameBytesMean} bytes, ` : ""}hub flushes ${p.hubFlushes} (${round(p.commits / (p.hubFlushes ?? NaN))} events each), gateway fds ${p.gatewayFds}, VP_EVENTS consumers ${p.eventConsumers}, load at start ${p.loadAtStart}; busiest client process: event-loop utilization ${p.clientLoad.busiestSecond} (busiest second) / ${p.clientLoad.overall} (phase), loop delay p99/max ${p.clientLoad.delayP99Ms}/${p.clientLoad.delayMaxMs} ms, CPU ${Math.round(p.clientLoad.cpuShare * 100)} % of a core`);
   console.log(`Load average at start ${loadAtStart}, at end ${loadAtEnd}; ${WORKERS} client processes; ${NODES}-node wide pipeline per phase.`);
   const out = resolve(import.meta.dirname, "results");
   await mkdir(out, { recursive: true });

@@ -34,12 +34,13 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createLogger } from "@vp/telemetry";
 import { createTestBus, createTestDatabase, insertNodeFixture, insertPipelineFixture } from "@vp/testkit";
 import type { StateEvent } from "@vp/contracts";
-import { createTickPool, PROGRESS_TICK_SQL } from "@vp/db";
+import { createPool, createTickPool, PROGRESS_TICK_SQL, withDatabase } from "@vp/db";
+import { CpuMeter, pidsMatching, type CpuReport } from "./proc";
 import { createApplyStateEvent } from "../services/state-writer/src/handlers/apply-state-event";
 import { createBatchingQueue, createCommittedPublisher } from "../services/state-writer/src/handlers/committed";
 import { createPipelineMetadataLog } from "../services/state-writer/src/handlers/pipeline-metadata";
@@ -87,11 +88,30 @@ const testBus = await createTestBus({ logger: createLogger({ service: "bench", l
 const logger = createLogger({ service: "state-writer-bench", level: "warn" });
 const workDir = await mkdtemp(join(tmpdir(), "vp-bench-sw-"));
 const samples = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
+/** CPU per committed write, by process group, of every measured run of each mode (µs; see cpuPerWrite). */
+const cpuSamples = new Map<Mode, Array<Record<string, number>>>(MODES.map((m) => [m, []]));
 /** Ticks answered per second (state-writer modes); equal to the committed writes unless ticks were coalesced. */
 const answeredSamples = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
 /** A distinct percent for every tick of the run (a node's ticks never repeat one: each is a write and an event). */
 let tickCount = 0;
 const nextPercent = () => (++tickCount % 10_000_000) / 100_000;
+
+// CPU accounting of each measurement: this process (the state-writer's handler and its clients, in-process), the test
+// database's Postgres backends by application (pgbench, the tick pool...), nats-server (shared) and the pgbench
+// client. Read from /proc every 100 ms through a monitor connection to another database (not counted).
+const monitor = createPool({ url: withDatabase(t.adminUrl, "postgres"), applicationName: "bench-cpu-monitor", max: 1, onError: () => {} });
+const natsServer = (await pidsMatching(/(^|\/)nats-server( |$)/)).map((p) => ({ pid: p.pid, label: "nats-server" }));
+let pgbenchPid: number | undefined;
+const meter = new CpuMeter(() => [...natsServer, ...(pgbenchPid ? [{ pid: pgbenchPid, label: "pgbench client" }] : [])], monitor, t.name, 100);
+/** µs of CPU per committed write, by group: "node" (this process), "postgres", "nats-server", "pgbench client". */
+const cpuPerWrite = (cpu: CpuReport, writes: number): Record<string, number> => {
+  const groups: Record<string, number> = { node: cpu.benchMs };
+  for (const [label, ms] of Object.entries(cpu.byProcess)) {
+    const group = label.startsWith("postgres backends") ? "postgres" : label;
+    groups[group] = (groups[group] ?? 0) + ms;
+  }
+  return Object.fromEntries(Object.entries(groups).map(([k, ms]) => [k, (ms * 1000) / writes]));
+};
 
 try {
   await insertPipelineFixture(t.admin, { id: PIPELINE });
@@ -113,20 +133,23 @@ try {
   );
 
   const pgbench = (synchronousCommit: "on" | "off") =>
-    new Promise<number>((done, fail) => {
+    new Promise<{ tps: number; writes: number }>((done, fail) => {
       const child = spawn(
         PGBENCH,
         ["-n", "-M", "prepared", "-c", String(CLIENTS), "-j", String(Math.min(CLIENTS, 2)), "-T", String(SECONDS), "-f", script, t.urls.stateWriter],
         { env: { ...process.env, PGOPTIONS: `-c synchronous_commit=${synchronousCommit}` }, stdio: ["ignore", "pipe", "pipe"] },
       );
+      pgbenchPid = child.pid;
       let out = "";
       child.stdout.on("data", (d) => (out += d));
       child.stderr.on("data", (d) => (out += d));
       child.on("error", fail);
       child.on("close", (code) => {
+        pgbenchPid = undefined;
         const tps = /tps = ([\d.]+)/.exec(out);
-        if (code !== 0 || !tps) fail(new Error(`pgbench exited ${code}: ${out}`));
-        else done(Number(tps[1]));
+        const processed = /number of transactions actually processed: (\d+)/.exec(out);
+        if (code !== 0 || !tps || !processed) fail(new Error(`pgbench exited ${code}: ${out}`));
+        else done({ tps: Number(tps[1]), writes: Number(processed[1]) });
       });
     });
 
@@ -135,7 +158,7 @@ try {
     return Number(rows[0]?.v ?? 0);
   };
 
-  const stateWriter = async (mode: Mode, seconds = SECONDS): Promise<{ written: number; answered: number }> => {
+  const stateWriter = async (mode: Mode, seconds = SECONDS): Promise<{ written: number; answered: number; writes: number }> => {
     const batchMax = mode === "state-writer-unbatched" ? 1 : BATCH_MAX;
     const pipelineMetadata = createPipelineMetadataLog();
     const queue = createBatchingQueue({ db: t.pools.stateWriter, batchMax, pipelineMetadata });
@@ -169,7 +192,7 @@ try {
     if (committed !== answered && mode !== "state-writer-backlog") {
       console.error(`[bench:state-writer] ${mode}: ${answered} ticks answered but ${committed} writes committed`);
     }
-    return { written: committed / elapsed, answered: answered / elapsed };
+    return { written: committed / elapsed, answered: answered / elapsed, writes: committed };
   };
 
   // Unmeasured: the JIT, the pools' connections and their prepared statements warm up before round 1.
@@ -178,9 +201,13 @@ try {
     for (const mode of MODES) {
       let tps: number;
       let answered: number | undefined;
-      if (mode === "pgbench") tps = await pgbench("off");
-      else if (mode === "pgbench-durable") tps = await pgbench("on");
-      else ({ written: tps, answered } = await stateWriter(mode));
+      let writes: number;
+      await meter.start();
+      if (mode === "pgbench") ({ tps, writes } = await pgbench("off"));
+      else if (mode === "pgbench-durable") ({ tps, writes } = await pgbench("on"));
+      else ({ written: tps, answered, writes } = await stateWriter(mode));
+      const cpu = cpuPerWrite(await meter.stop(), writes);
+      cpuSamples.get(mode)!.push(cpu);
       samples.get(mode)!.push(tps);
       if (answered !== undefined) answeredSamples.get(mode)!.push(answered);
       const ticks = answered !== undefined && Math.round(answered) !== Math.round(tps) ? ` (${answered.toFixed(0)} ticks answered/s)` : "";
@@ -190,6 +217,7 @@ try {
 } finally {
   await testBus.cleanup().catch(() => {});
   await tickPool.end().catch(() => {});
+  await monitor.end().catch(() => {});
   await t.drop().catch(() => {});
   await rm(workDir, { recursive: true, force: true });
 }
@@ -200,6 +228,31 @@ const median = (xs: number[]) => {
 };
 const m = Object.fromEntries(MODES.map((mode) => [mode, median(samples.get(mode)!)])) as Record<Mode, number>;
 const answeredMedian = Object.fromEntries(MODES.filter((mode) => answeredSamples.get(mode)!.length).map((mode) => [mode, median(answeredSamples.get(mode)!)]));
+// Where the CPU goes, per committed write (median per group over the rounds), and the ceiling that sets on this
+// machine's cores: the state-writer modes run in this process, so "this process" is the handler, its publishes and
+// its clients' loop; pgbench's own client is a separate C process.
+const CORES = availableParallelism();
+const GROUPS: Array<[string, string]> = [
+  ["node", "this process (state-writer handler + clients)"],
+  ["postgres", "Postgres backends"],
+  ["nats-server", "nats-server"],
+  ["pgbench client", "pgbench client"],
+];
+const cpuMedian = Object.fromEntries(
+  MODES.map((mode) => {
+    const runs = cpuSamples.get(mode)!;
+    const byGroup = Object.fromEntries(GROUPS.map(([g]) => [g, median(runs.map((r) => r[g] ?? 0))]));
+    return [mode, { ...byGroup, total: median(runs.map((r) => Object.values(r).reduce((a, b) => a + b, 0))) }];
+  }),
+) as unknown as Record<Mode, Record<string, number>>;
+console.log(`\nCPU per committed write, µs (utime + stime from /proc; median of the rounds; ${CORES} cores):\n`);
+console.log(`| mode | ${GROUPS.map(([, label]) => label).join(" | ")} | total | ceiling on ${CORES} cores, writes/s |`);
+console.log(`|---|${GROUPS.map(() => "---|").join("")}---|---|`);
+for (const mode of MODES) {
+  const c = cpuMedian[mode];
+  console.log(`| ${mode} | ${GROUPS.map(([g]) => c[g]!.toFixed(1)).join(" | ")} | ${c.total!.toFixed(1)} | ${Math.round((CORES * 1e6) / c.total!)} |`);
+}
+
 if (MODES.length < ALL_MODES.length) process.exit(0);
 const loadAtEnd = loadavg();
 const unbatchedRatio = m["state-writer-unbatched"] / m.pgbench;
@@ -252,7 +305,7 @@ console.log(
 const out = resolve(import.meta.dirname, "results", "state-writer.json");
 await writeFile(
   out,
-  JSON.stringify({ at: new Date().toISOString(), nodes: NODES, clients: CLIENTS, seconds: SECONDS, rounds: ROUNDS, batchMax: BATCH_MAX, loadAtStart, loadAtEnd, backlog: BACKLOG, samples: Object.fromEntries(samples), answeredSamples: Object.fromEntries(answeredSamples), median: m, answeredMedian, unbatchedRatio, batchedRatio }, null, 2) + "\n",
+  JSON.stringify({ at: new Date().toISOString(), nodes: NODES, clients: CLIENTS, seconds: SECONDS, rounds: ROUNDS, batchMax: BATCH_MAX, loadAtStart, loadAtEnd, backlog: BACKLOG, samples: Object.fromEntries(samples), answeredSamples: Object.fromEntries(answeredSamples), median: m, answeredMedian, cpuPerWriteUs: cpuMedian, unbatchedRatio, batchedRatio }, null, 2) + "\n",
 );
 console.error(`[bench:state-writer] wrote ${out}`);
 process.exit(0);

@@ -6,6 +6,7 @@ import { errorMessage } from "./connect";
 import { BusUnavailableError, InvalidPayloadError, RemoteHandlerError, RequestTimeoutError } from "./errors";
 import { encode, formatIssues } from "./publish";
 import { errors as natsErrors } from "@nats-io/nats-core";
+import { repliesOf, ReplyError } from "./replies";
 
 /** Header a responder sets when its handler threw; request() turns it into RemoteHandlerError. */
 const ERROR_HEADER = "Vp-Error";
@@ -123,7 +124,7 @@ export async function request<Req extends z.ZodType, Rep extends z.ZodType>(
     injectTraceHeaders(h);
     let msg: Msg;
     try {
-      msg = await bus.nc.request(subject, data, { timeout: options.timeoutMs, headers: h });
+      msg = await repliesOf(bus.nc).request(subject, data, { timeoutMs: options.timeoutMs, headers: h });
     } catch (err) {
       throw mapRequestError(err, subject, options.timeoutMs, bus);
     }
@@ -149,6 +150,11 @@ function isInvalidRequestReply(v: unknown): v is InvalidRequestReply {
 }
 
 function mapRequestError(err: unknown, subject: string, timeoutMs: number, bus: Bus): unknown {
+  if (err instanceof ReplyError) {
+    if (err.kind === "timeout") return new RequestTimeoutError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
+    if (err.kind === "no_responders") return new BusUnavailableError(`no responders on ${subject} (NATS at ${bus.servers})`, { cause: err });
+    return new BusUnavailableError(`request on ${subject} failed: ${err.message}`, { cause: err });
+  }
   const timedOut =
     err instanceof natsErrors.TimeoutError || (err instanceof natsErrors.RequestError && err.cause instanceof natsErrors.TimeoutError);
   if (timedOut) return new RequestTimeoutError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
