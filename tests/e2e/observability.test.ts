@@ -59,8 +59,13 @@ afterAll(async () => {
 });
 
 const PG = "@opentelemetry/instrumentation-pg";
-/** pg spans are named `pg.query:<VERB> <database>`. */
-const isUpdate = (s: ReceivedSpan) => s.name.startsWith("pg.query:UPDATE");
+/**
+ * pg spans are named `pg.query:<first word> <database>` and carry the statement as db.query.text. A node's write is
+ * an UPDATE, or a WITH whose first part updates the node (a transition recounts the pipeline in the same statement).
+ */
+const isUpdate = (s: ReceivedSpan) =>
+  s.name.startsWith("pg.query:UPDATE") ||
+  (s.name.startsWith("pg.query:WITH") && /^WITH n AS \(UPDATE video_production_nodes\b/.test(String(s.attributes["db.query.text"] ?? "").trim()));
 
 function ancestors(span: ReceivedSpan, byId: Map<string, ReceivedSpan>): ReceivedSpan[] {
   const chain: ReceivedSpan[] = [];

@@ -237,6 +237,26 @@ describe("failNode from queued", () => {
 });
 
 describe("pipeline metadata", () => {
+  it("stays exact when many nodes of one pipeline change status at once on separate connections", async () => {
+    // Each transition recounts in its UPDATE's statement; the pipeline's lock orders them, so no count is lost.
+    const ids = Array.from({ length: 24 }, (_, i) => `c${i}`);
+    for (const id of ids) await insertNodeFixture(t.admin, { pipelineId: P, id });
+    await Promise.all(
+      ids.map(async (id, i) => {
+        expect((await claimQueued(sw, { pipelineId: P, nodeId: id, jobId: `j${id}` })).outcome).toBe("applied");
+        expect((await claimRunning(sw, { pipelineId: P, nodeId: id, jobId: `j${id}`, attempt: 1 })).outcome).toBe("applied");
+        const done =
+          i % 3 === 0
+            ? await failNode(sw, { pipelineId: P, nodeId: id, jobId: `j${id}`, attempt: 1, error: "boom" })
+            : await completeNode(sw, { pipelineId: P, nodeId: id, jobId: `j${id}`, attempt: 1, output: video, cost: 0.01 });
+        expect(done.outcome).toBe("applied");
+      }),
+    );
+    const stored = await getPipelineRow(t.admin, P);
+    expect(stored?.metadata.progress).toEqual({ completed: 16, in_progress: 0, pending: 0, failed: 8, queued: 0, cancelled: 0, total: 24 });
+    expect(stored?.metadata.totalCost).toBeCloseTo(0.16, 10);
+  });
+
   it("counts nodes by status and sums their cost after every status change", async () => {
     await insertNodeFixture(t.admin, { pipelineId: P, id: "done", traits: ["completed"] }); // cost 0.05
     await insertNodeFixture(t.admin, { pipelineId: P, id: "a" });

@@ -7,12 +7,14 @@ import { NODE_COLUMNS, type NodeRow } from "./rows";
  * State-writer queries (run as vp_state_writer): the only writes to status, metadata and output.
  *
  * Every function is one transaction:
- *  (a) lock the pipeline row (`SELECT ... FOR UPDATE`), then the node row: the same order the editor
- *      uses (it bumps the pipeline's updated_at before touching a node), so the two never deadlock;
+ *  (a) lock the pipeline row, then the node row, in one statement (`FOR UPDATE OF p, n`): the same order the
+ *      editor uses (it bumps the pipeline's updated_at before touching a node), so the two never deadlock;
  *  (b) decide on the locked row, then run a guarded UPDATE of the node that also bumps state_version;
  *      JSONB changes go through `||` / `-` only, never a whole-column write;
- *  (c) when the status changed, recompute the pipeline's metadata.progress and metadata.totalCost with
- *      a fresh statement (it sees every committed node plus this transaction's write).
+ *  (c) when the status changed, recompute the pipeline's metadata.progress and metadata.totalCost in the
+ *      UPDATE's own statement: the other nodes as committed (the pipeline's lock is held, so none can change),
+ *      this node as the UPDATE returned it.
+ * So a transition is BEGIN, 2 statements (a 3rd to fill the cache on completion), COMMIT.
  *
  * Timestamps written into metadata are the database's now() as ISO 8601 in UTC with a Z
  * (`2025-01-01T12:00:00.000Z`, the same shape as Date#toISOString()).
@@ -49,6 +51,31 @@ type Decision =
     }
   | { kind: "already" }
   | { kind: "reject"; code: StateRejectCode; reason: string };
+
+/** NODE_COLUMNS of the node table aliased `n`. */
+const NODE_COLUMNS_OF_N = NODE_COLUMNS.split(", ").map((c) => `n.${c}`).join(", ");
+
+/** One row `c` of a pipeline's counts by status and cost sums, over `source` (rows with status and metadata). */
+const PROGRESS_COUNTS = (source: string) => `
+  SELECT count(*) FILTER (WHERE status = 'completed') AS completed,
+         count(*) FILTER (WHERE status = 'in_progress') AS in_progress,
+         count(*) FILTER (WHERE status = 'pending') AS pending,
+         count(*) FILTER (WHERE status = 'failed') AS failed,
+         count(*) FILTER (WHERE status = 'queued') AS queued,
+         count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+         count(*) AS total,
+         COALESCE(sum(CASE WHEN jsonb_typeof(metadata -> 'cost') = 'number'
+                           THEN (metadata ->> 'cost')::numeric END), 0) AS total_cost,
+         COALESCE(sum(CASE WHEN jsonb_typeof(metadata -> 'costSaved') = 'number'
+                           THEN (metadata ->> 'costSaved')::numeric END), 0) AS cost_saved
+  FROM ${source}`;
+
+/** The pipeline's metadata `p.metadata` with progress, totalCost and costSaved taken from counts `c`. */
+const PIPELINE_METADATA_FROM_COUNTS = `COALESCE(p.metadata, '{}'::jsonb) || jsonb_build_object(
+    'progress', jsonb_build_object(
+      'completed', c.completed, 'in_progress', c.in_progress, 'pending', c.pending,
+      'failed', c.failed, 'queued', c.queued, 'cancelled', c.cancelled, 'total', c.total),
+    'totalCost', c.total_cost, 'costSaved', c.cost_saved)`;
 
 interface PipelineLockRow {
   metadata: Record<string, unknown> | null;
@@ -132,28 +159,40 @@ async function transactionBody(
       // A lost progress tick is harmless; terminal writes keep full durability.
       await tx.query("SET LOCAL synchronous_commit = off");
     }
+    // Both rows locked by one statement (pipeline first, as everywhere); a batch already holds the pipeline's lock.
     let pipelineMetadata: Record<string, unknown>;
+    let node: NodeRow | undefined;
     if (batch) {
       if (!batch.pipelineExists) {
         return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
       }
       pipelineMetadata = batch.pipelineMetadata;
-    } else {
-      const pipeline = await tx.query<PipelineLockRow>(
-        `SELECT metadata FROM video_production_pipelines WHERE id = $1 FOR UPDATE`,
-        [pipelineId],
+      const current = await tx.query<NodeRow>(
+        `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2 FOR UPDATE`,
+        [pipelineId, nodeId],
       );
-      const pipelineRow = pipeline.rows[0];
-      if (!pipelineRow) {
-        return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
+      node = current.rows[0];
+    } else {
+      const locked = await tx.query<NodeRow & { vp_pipeline_metadata: Record<string, unknown> | null }>(
+        `SELECT p.metadata AS vp_pipeline_metadata, ${NODE_COLUMNS_OF_N}
+         FROM video_production_pipelines p JOIN video_production_nodes n ON n.pipeline_id = p.id AND n.id = $2
+         WHERE p.id = $1 FOR UPDATE OF p, n`,
+        [pipelineId, nodeId],
+      );
+      const row = locked.rows[0];
+      if (row) {
+        const { vp_pipeline_metadata, ...rest } = row;
+        pipelineMetadata = vp_pipeline_metadata ?? {};
+        node = rest;
+      } else {
+        // No such node, or no such pipeline: which one decides the answer (rare, so a second statement).
+        const pipeline = await tx.query<PipelineLockRow>(`SELECT metadata FROM video_production_pipelines WHERE id = $1 FOR UPDATE`, [pipelineId]);
+        if (!pipeline.rows[0]) {
+          return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
+        }
+        pipelineMetadata = pipeline.rows[0].metadata ?? {};
       }
-      pipelineMetadata = pipelineRow.metadata ?? {};
     }
-    const current = await tx.query<NodeRow>(
-      `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2 FOR UPDATE`,
-      [pipelineId, nodeId],
-    );
-    const node = current.rows[0];
     if (!node) {
       return { outcome: "rejected", code: "not_found", reason: "Node not found", node: null, pipelineMetadata };
     }
@@ -162,23 +201,44 @@ async function transactionBody(
     if (decision.kind === "reject") {
       return { outcome: "rejected", code: decision.code, reason: decision.reason, node, pipelineMetadata };
     }
-    const updated = await tx.query<NodeRow>(
-      `UPDATE video_production_nodes
+    const params = [pipelineId, nodeId, ...decision.params];
+    const update = `UPDATE video_production_nodes
        SET ${decision.set}, state_version = state_version + 1
        WHERE pipeline_id = $1 AND id = $2 AND (${decision.guard})
-       RETURNING ${NODE_COLUMNS}`,
-      [pipelineId, nodeId, ...decision.params],
-    );
-    const after = updated.rows[0];
+       RETURNING ${NODE_COLUMNS}`;
+    let after: NodeRow | undefined;
+    if (batch) {
+      // The batch recomputes the pipeline's metadata once, before its COMMIT.
+      after = (await tx.query<NodeRow>(update, params)).rows[0];
+      if (after && after.status !== node.status) batch.progressChanged = true;
+    } else {
+      // The node's UPDATE and, when its status changed, the pipeline's recount in one statement. The recount reads
+      // the other nodes from the statement's snapshot, taken while this transaction holds the pipeline's lock (every
+      // writer of a node's status or cost takes it first), and this node from the UPDATE's RETURNING.
+      const updated = await tx.query<NodeRow & { vp_pipeline_metadata: Record<string, unknown> | null }>(
+        `WITH n AS (${update}),
+         p AS (
+           UPDATE video_production_pipelines p SET metadata = ${PIPELINE_METADATA_FROM_COUNTS}
+           FROM (${PROGRESS_COUNTS(`(SELECT status, metadata FROM video_production_nodes WHERE pipeline_id = $1 AND id <> $2
+                                     UNION ALL SELECT status, metadata FROM n) s`)}) c
+           WHERE p.id = $1 AND EXISTS (SELECT 1 FROM n WHERE n.status IS DISTINCT FROM $${params.length + 1})
+           RETURNING p.metadata
+         )
+         SELECT n.*, (SELECT metadata FROM p) AS vp_pipeline_metadata FROM n`,
+        [...params, node.status],
+      );
+      const row = updated.rows[0];
+      if (row) {
+        const { vp_pipeline_metadata, ...rest } = row;
+        after = rest;
+        if (vp_pipeline_metadata) pipelineMetadata = vp_pipeline_metadata;
+      }
+    }
     if (!after) {
       // Cannot happen while the row is locked, but never report a write that did not happen.
       return { outcome: "rejected", code: "stale", reason: `Node changed concurrently (${describe(node)})`, node, pipelineMetadata };
     }
     if (opts.afterApply) await opts.afterApply(tx, after);
-    if (after.status !== node.status) {
-      if (batch) batch.progressChanged = true;
-      else pipelineMetadata = await recomputePipelineMetadata(tx, pipelineId);
-    }
     if (scope && !opts.asyncCommit) scope.durable = true;
     return { outcome: "applied", node: after, pipelineMetadata };
   });
@@ -277,25 +337,8 @@ export async function runStateBatch(db: Queryable, pipelineId: string, members: 
 export async function recomputePipelineMetadata(db: Queryable, pipelineId: string): Promise<Record<string, unknown>> {
   const { rows } = await db.query<{ metadata: Record<string, unknown> }>(
     `UPDATE video_production_pipelines p
-     SET metadata = COALESCE(p.metadata, '{}'::jsonb) || jsonb_build_object(
-       'progress', jsonb_build_object(
-         'completed', c.completed, 'in_progress', c.in_progress, 'pending', c.pending,
-         'failed', c.failed, 'queued', c.queued, 'cancelled', c.cancelled, 'total', c.total),
-       'totalCost', c.total_cost, 'costSaved', c.cost_saved)
-     FROM (
-       SELECT count(*) FILTER (WHERE status = 'completed') AS completed,
-              count(*) FILTER (WHERE status = 'in_progress') AS in_progress,
-              count(*) FILTER (WHERE status = 'pending') AS pending,
-              count(*) FILTER (WHERE status = 'failed') AS failed,
-              count(*) FILTER (WHERE status = 'queued') AS queued,
-              count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
-              count(*) AS total,
-              COALESCE(sum(CASE WHEN jsonb_typeof(metadata -> 'cost') = 'number'
-                                THEN (metadata ->> 'cost')::numeric END), 0) AS total_cost,
-              COALESCE(sum(CASE WHEN jsonb_typeof(metadata -> 'costSaved') = 'number'
-                                THEN (metadata ->> 'costSaved')::numeric END), 0) AS cost_saved
-       FROM video_production_nodes WHERE pipeline_id = $1
-     ) c
+     SET metadata = ${PIPELINE_METADATA_FROM_COUNTS}
+     FROM (${PROGRESS_COUNTS("video_production_nodes WHERE pipeline_id = $1")}) c
      WHERE p.id = $1
      RETURNING p.metadata`,
     [pipelineId],
