@@ -28,7 +28,7 @@ import { get as httpGet } from "node:http";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -317,6 +317,8 @@ interface Phase {
   gatewayFds?: number;
   eventConsumers?: number;
   gatewayCpuSeconds: number;
+  /** CPU used by every process of the machine's stack during the run (services, clients, Postgres, NATS, this one), in cores. */
+  coresBusy: number;
   /** SSE: the mean size of a node frame on the wire, bytes. */
   frameBytesMean?: number;
   /** Flushes of the pipeline's hub in the gateway (each: one write per stream), over the whole phase. */
@@ -332,7 +334,7 @@ interface Phase {
 async function main() {
   const { createTestBus, startStack, dropDatabase, testServerUrl, openSse } = await import("@vp/testkit");
   const { createPool, importPipeline, migrate, withDatabase } = await import("@vp/db");
-  const { cpuMsOf, profileEnv } = await import("./proc");
+  const { cpuMsOf, profileEnv, CpuMeter, pidsMatching } = await import("./proc");
 
   const scratch = await mkdtemp(join(tmpdir(), "vp-bench-sse-"));
   const dbName = `vp_bench_sse_${process.pid}`;
@@ -352,6 +354,7 @@ async function main() {
     },
     services: ["state-writer", "scheduler", "executor-ffmpeg", "gateway"],
   });
+  const monitor = createPool({ url: withDatabase(testServerUrl(), "postgres"), applicationName: "bench-sse-cpu-monitor", max: 1 });
   const workers = Array.from(
     { length: WORKERS },
     () => new Worker(fork(fileURLToPath(import.meta.url), ["--worker"], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] })),
@@ -363,6 +366,18 @@ async function main() {
     const scheduler = stack.services.get("scheduler")!;
     const gateway = stack.services.get("gateway")!;
     const cpuSeconds = async (pid: number) => ((await cpuMsOf(pid)) ?? 0) / 1000;
+    // How busy the whole machine is during a run: every service, the client processes, the database's backends,
+    // nats-server and this process (its recorder client), against the cores there are.
+    const natsServer = (await pidsMatching(/(^|\/)nats-server( |$)/)).map((p) => ({ pid: p.pid, label: "nats-server" }));
+    const meter = new CpuMeter(
+      () => [
+        ...[...stack.services].map(([name, svc]) => ({ pid: svc.pid, label: name })),
+        ...workers.flatMap((w) => (w.proc.pid ? [{ pid: w.proc.pid, label: "client processes" }] : [])),
+        ...natsServer,
+      ],
+      monitor,
+      dbName,
+    );
 
     for (const clients of CLIENT_COUNTS) {
       for (const mode of MODES) {
@@ -388,6 +403,7 @@ async function main() {
 
         const loadAtStart = load();
         const cpu0 = await cpuSeconds(gateway.pid);
+        await meter.start();
         const t0 = Date.now();
         const res = await fetch(`${root}/pipelines/${pipeline.id}/execute`, { method: "POST", headers: { authorization: `Bearer ${bearer}` } });
         if (!res.ok) throw new Error(`execute: ${res.status} ${await res.text()}`);
@@ -403,6 +419,8 @@ async function main() {
         const runMs = Date.parse(String(finished.time)) - t0;
         await sampled.catch(() => undefined);
         const gatewayCpuSeconds = (await cpuSeconds(gateway.pid)) - cpu0;
+        const machine = await meter.stop();
+        const coresBusy = round((machine.stackMs + machine.benchMs) / machine.wallMs, 2);
 
         // Every commit of the run, as the recorder saw it (it may lag; `at` is in each event): until every node's
         // completion arrived and nothing more came for 2 s.
@@ -446,6 +464,7 @@ async function main() {
           gatewayFds,
           eventConsumers,
           gatewayCpuSeconds: round(gatewayCpuSeconds, 2),
+          coresBusy,
           frameBytesMean: mode === "sse" && events ? Math.round(results.reduce((sum, r) => sum + (r.frameBytes ?? 0), 0) / events) : undefined,
           hubFlushes: hubClosed ? Number(hubClosed.flushes) : undefined,
           busP50: percentile(busHistogram, 0.5),
@@ -469,6 +488,7 @@ async function main() {
     await stack.stop();
     await testBus.cleanup();
     await admin.end();
+    await monitor.end().catch(() => {});
     await dropDatabase(dbName);
     await rm(scratch, { recursive: true, force: true });
   }
@@ -500,7 +520,7 @@ if (process.argv.includes("--worker")) {
     const ok = at1000.sse.p99 <= 100 && at1000.ratioP99 >= 20;
     console.log(`\nTarget (issue 8 c): p99 <= 100 ms at 1,000 clients and >= 20x better than polling -> ${ok ? "met" : "NOT met"} (SSE p99 ${at1000.sse.p99} ms, ${round(at1000.ratioP99)}x).`);
   }
-  for (const p of phases) console.log(`  ${p.mode} ${p.clients}: run ${p.runMs} ms, commit -> NATS subscriber p50/p99 ${p.busP50}/${p.busP99} ms, gateway CPU ${p.gatewayCpuSeconds} s, ${p.frameBytesMean ? `mean node frame ${p.frameBytesMean} bytes, ` : ""}hub flushes ${p.hubFlushes} (${round(p.commits / (p.hubFlushes ?? NaN))} events each), gateway fds ${p.gatewayFds}, VP_EVENTS consumers ${p.eventConsumers}, load at start ${p.loadAtStart}; busiest client process: event-loop utilization ${p.clientLoad.busiestSecond} (busiest second) / ${p.clientLoad.overall} (phase), loop delay p99/max ${p.clientLoad.delayP99Ms}/${p.clientLoad.delayMaxMs} ms, CPU ${Math.round(p.clientLoad.cpuShare * 100)} % of a core`);
+  for (const p of phases) console.log(`  ${p.mode} ${p.clients}: run ${p.runMs} ms, CPU of all processes ${p.coresBusy} cores of ${availableParallelism()}, commit -> NATS subscriber p50/p99 ${p.busP50}/${p.busP99} ms, gateway CPU ${p.gatewayCpuSeconds} s, ${p.frameBytesMean ? `mean node frame ${p.frameBytesMean} bytes, ` : ""}hub flushes ${p.hubFlushes} (${round(p.commits / (p.hubFlushes ?? NaN))} events each), gateway fds ${p.gatewayFds}, VP_EVENTS consumers ${p.eventConsumers}, load at start ${p.loadAtStart}; busiest client process: event-loop utilization ${p.clientLoad.busiestSecond} (busiest second) / ${p.clientLoad.overall} (phase), loop delay p99/max ${p.clientLoad.delayP99Ms}/${p.clientLoad.delayMaxMs} ms, CPU ${Math.round(p.clientLoad.cpuShare * 100)} % of a core`);
   console.log(`Load average at start ${loadAtStart}, at end ${loadAtEnd}; ${WORKERS} client processes; ${NODES}-node wide pipeline per phase.`);
   const out = resolve(import.meta.dirname, "results");
   await mkdir(out, { recursive: true });
