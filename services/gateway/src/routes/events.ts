@@ -35,19 +35,14 @@ export function eventRoutes(deps: GatewayDeps, options: EventRouteOptions = {}) 
   const hubs = createHubs(deps);
 
   // Shutdown, as a subscription each stream drops when it ends: a `.then` per stream on deps.closing (which settles
-  // only at shutdown) would keep every stream ever opened, its socket and buffers, reachable until then. Attached
-  // with the first stream: building the routes needs no running gateway (route listings, tests).
+  // only at shutdown) would keep every stream ever opened, its socket and buffers, reachable until then.
   const onShutdown = new Set<() => void>();
   let shutDown = false;
-  let watching = false;
+  void deps.closing.then(() => {
+    shutDown = true;
+    for (const notify of [...onShutdown]) notify();
+  });
   function untilShutdown(): { promise: Promise<void>; cancel: () => void } {
-    if (!watching) {
-      watching = true;
-      void deps.closing.then(() => {
-        shutDown = true;
-        for (const notify of [...onShutdown]) notify();
-      });
-    }
     let notify!: () => void;
     const promise = new Promise<void>((resolve) => (notify = resolve));
     if (shutDown) notify();
