@@ -334,7 +334,7 @@ interface Phase {
 async function main() {
   const { createTestBus, startStack, dropDatabase, testServerUrl, openSse } = await import("@vp/testkit");
   const { createPool, importPipeline, migrate, withDatabase } = await import("@vp/db");
-  const { profileEnv, CpuMeter, pidsMatching } = await import("./proc");
+  const { cpuMsOf, profileEnv, CpuMeter, pidsMatching } = await import("./proc");
 
   const scratch = await mkdtemp(join(tmpdir(), "vp-bench-sse-"));
   const dbName = `vp_bench_sse_${process.pid}`;
@@ -365,6 +365,7 @@ async function main() {
     const bearer = await stack.token();
     const scheduler = stack.services.get("scheduler")!;
     const gateway = stack.services.get("gateway")!;
+    const cpuSeconds = async (pid: number) => ((await cpuMsOf(pid)) ?? 0) / 1000;
     // How busy the whole machine is during a run: every service, the client processes, the database's backends,
     // nats-server and this process (its recorder client), against the cores there are.
     const natsServer = (await pidsMatching(/(^|\/)nats-server( |$)/)).map((p) => ({ pid: p.pid, label: "nats-server" }));
@@ -401,6 +402,7 @@ async function main() {
         await sleep(1000);
 
         const loadAtStart = load();
+        const cpu0 = await cpuSeconds(gateway.pid);
         await meter.start();
         const t0 = Date.now();
         const res = await fetch(`${root}/pipelines/${pipeline.id}/execute`, { method: "POST", headers: { authorization: `Bearer ${bearer}` } });
@@ -416,8 +418,8 @@ async function main() {
         const finished = await scheduler.waitForLog((l) => l.msg === "run finished" && l.runId === runId, RUN_TIMEOUT_MS);
         const runMs = Date.parse(String(finished.time)) - t0;
         await sampled.catch(() => undefined);
+        const gatewayCpuSeconds = (await cpuSeconds(gateway.pid)) - cpu0;
         const machine = await meter.stop();
-        const gatewayCpuSeconds = (machine.byProcess.gateway ?? 0) / 1000;
         const coresBusy = round((machine.stackMs + machine.benchMs) / machine.wallMs, 2);
 
         // Every commit of the run, as the recorder saw it (it may lag; `at` is in each event): until every node's

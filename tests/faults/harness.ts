@@ -9,6 +9,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { chmod, chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -16,11 +17,21 @@ import { connectBus, ensureTopology, type Bus } from "@vp/bus";
 import { createTopology, type Topology } from "@vp/contracts";
 import { migrate } from "@vp/db";
 import { createLogger } from "@vp/telemetry";
-import { freePort, startService, startStack, type ServiceName, type ServiceProcess, type Stack } from "@vp/testkit";
+import { startService, startStack, type ServiceName, type ServiceProcess, type Stack } from "@vp/testkit";
 import { client, type Client } from "../e2e/helpers";
 
 const exec = promisify(execFile);
 
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -63,18 +63,14 @@ export async function startEditorStack(options: { jobAckWaitMs?: number } = {}):
     env: { CORS_ORIGINS: webOrigin, AUTH_DEV_LOGIN: "1", ...(options.jobAckWaitMs ? { JOB_ACK_WAIT_MS: String(options.jobAckWaitMs) } : {}) },
   });
   const [webStart, browserStart] = await Promise.allSettled([startWeb({ port: webPort, gatewayUrl: stack.baseUrl, hostname: "127.0.0.1" }), launchChromium()]);
-  /** Stops the services, then drops the bus, the database and the scratch folder. */
-  const stopStack = async () => {
-    await stack.stop();
-    await bus.cleanup();
-    await db.drop();
-    await rm(scratch, { recursive: true, force: true });
-  };
   if (webStart.status === "rejected" || browserStart.status === "rejected") {
     // Nobody gets a cleanup() for a stack that failed to start: stop what did start, so no service outlives the file.
     if (browserStart.status === "fulfilled") await browserStart.value.close().catch(() => {});
     if (webStart.status === "fulfilled") await webStart.value.stop().catch(() => {});
-    await stopStack();
+    await stack.stop();
+    await bus.cleanup();
+    await db.drop();
+    await rm(scratch, { recursive: true, force: true });
     throw webStart.status === "rejected" ? webStart.reason : (browserStart as PromiseRejectedResult).reason;
   }
   const [web, browser] = [webStart.value, browserStart.value];
@@ -91,7 +87,10 @@ export async function startEditorStack(options: { jobAckWaitMs?: number } = {}):
     async cleanup() {
       await browser.close().catch(() => {});
       await web.stop();
-      await stopStack();
+      await stack.stop();
+      await bus.cleanup();
+      await db.drop();
+      await rm(scratch, { recursive: true, force: true });
     },
   };
 }

@@ -1,5 +1,5 @@
 import { JetStreamApiError, type PubAck } from "@nats-io/jetstream";
-import { headers as createHeaders, type Msg, type MsgHdrs } from "@nats-io/nats-core";
+import { errors as natsErrors, headers as createHeaders, type Msg, type MsgHdrs } from "@nats-io/nats-core";
 import { injectTraceHeaders, SpanKind, withSpan } from "@vp/telemetry";
 import type { z } from "zod";
 import type { Bus } from "./connect";
@@ -89,14 +89,39 @@ export function formatIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`).join("; ");
 }
 
-/** Why a publish got no ack (replies.ts), as BusUnavailableError; anything else passes through. */
+/** Connection-level failures become BusUnavailableError / RequestTimeoutError; API errors pass through. */
 export function mapNatsError(err: unknown, what: string, bus: Bus): unknown {
-  if (!(err instanceof ReplyError)) return err;
-  if (err.kind === "timeout") return new BusUnavailableError(`${what} timed out (NATS at ${bus.servers})`, { cause: err });
-  if (err.kind === "no_responders") {
-    // NATS answers "no responders" when no stream captures the subject (or JetStream is off): callers can only
-    // wait it out or fix the configuration.
+  if (err instanceof ReplyError) {
+    if (err.kind === "timeout") return new BusUnavailableError(`${what} timed out (NATS at ${bus.servers})`, { cause: err });
+    if (err.kind === "no_responders") {
+      return new BusUnavailableError(`${what}: no stream captures this subject, or JetStream is off (NATS at ${bus.servers})`, { cause: err });
+    }
+    return new BusUnavailableError(`${what}: NATS connection unavailable (${err.message})`, { cause: err });
+  }
+  // The JetStream client reports "no responders" on publish as JetStreamNotEnabled; the usual cause is that no
+  // stream captures the subject (or JetStream is off), which callers can only wait out or fix in config.
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (cause instanceof natsErrors.RequestError && cause.isNoResponders()) {
     return new BusUnavailableError(`${what}: no stream captures this subject, or JetStream is off (NATS at ${bus.servers})`, { cause: err });
   }
-  return new BusUnavailableError(`${what}: NATS connection unavailable (${err.message})`, { cause: err });
+  if (err instanceof natsErrors.TimeoutError) {
+    return new BusUnavailableError(`${what} timed out (NATS at ${bus.servers})`, { cause: err });
+  }
+  if (err instanceof natsErrors.RequestError) {
+    if (err.isNoResponders()) {
+      return new BusUnavailableError(`${what}: no stream or responder listens on this subject (NATS at ${bus.servers})`, { cause: err });
+    }
+    if (err.cause instanceof natsErrors.TimeoutError) {
+      return new BusUnavailableError(`${what} timed out (NATS at ${bus.servers})`, { cause: err });
+    }
+    return new BusUnavailableError(`${what} failed: ${err.message}`, { cause: err });
+  }
+  if (
+    err instanceof natsErrors.ClosedConnectionError ||
+    err instanceof natsErrors.DrainingConnectionError ||
+    err instanceof natsErrors.ConnectionError
+  ) {
+    return new BusUnavailableError(`${what}: NATS connection unavailable (${err.message})`, { cause: err });
+  }
+  return err;
 }

@@ -135,16 +135,9 @@ export class Replies {
 
 const byConnection = new WeakMap<NatsConnection, Replies>();
 
-/** The connection's reply inbox, made on first use (a ReplyError "closed" when the connection is already closed). */
+/** The connection's reply inbox, made on first use. */
 export function repliesOf(nc: NatsConnection): Replies {
   let replies = byConnection.get(nc);
-  if (!replies) {
-    try {
-      replies = new Replies(nc);
-    } catch (err) {
-      throw new ReplyError("closed", `NATS connection unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
-    byConnection.set(nc, replies);
-  }
+  if (!replies) byConnection.set(nc, (replies = new Replies(nc)));
   return replies;
 }

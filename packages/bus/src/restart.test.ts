@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { freePort } from "../../testkit/src/processes";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createTopology, JobMessage, NodeChanged } from "@vp/contracts";
@@ -18,6 +18,16 @@ import { delay, job, testLogger, waitFor } from "./test-helpers";
 
 const NATS_SERVER = "/usr/sbin/nats-server";
 
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 function startServer(port: number, dir: string): ChildProcess {
   return spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], { stdio: "ignore" });

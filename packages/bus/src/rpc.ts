@@ -5,6 +5,7 @@ import type { Bus } from "./connect";
 import { errorMessage } from "./connect";
 import { BusUnavailableError, InvalidPayloadError, RemoteHandlerError, RequestTimeoutError } from "./errors";
 import { encode, formatIssues } from "./publish";
+import { errors as natsErrors } from "@nats-io/nats-core";
 import { repliesOf, ReplyError } from "./replies";
 
 /** Header a responder sets when its handler threw; request() turns it into RemoteHandlerError. */
@@ -148,12 +149,20 @@ function isInvalidRequestReply(v: unknown): v is InvalidRequestReply {
   return !!v && typeof v === "object" && (v as InvalidRequestReply).ok === false && (v as InvalidRequestReply).code === "invalid";
 }
 
-/** Why a request got no reply (replies.ts), as RequestTimeoutError or BusUnavailableError. */
 function mapRequestError(err: unknown, subject: string, timeoutMs: number, bus: Bus): unknown {
-  if (!(err instanceof ReplyError)) return err;
-  if (err.kind === "timeout") return new RequestTimeoutError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
-  if (err.kind === "no_responders") return new BusUnavailableError(`no responders on ${subject} (NATS at ${bus.servers})`, { cause: err });
-  return new BusUnavailableError(`request on ${subject} failed: ${err.message}`, { cause: err });
+  if (err instanceof ReplyError) {
+    if (err.kind === "timeout") return new RequestTimeoutError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
+    if (err.kind === "no_responders") return new BusUnavailableError(`no responders on ${subject} (NATS at ${bus.servers})`, { cause: err });
+    return new BusUnavailableError(`request on ${subject} failed: ${err.message}`, { cause: err });
+  }
+  const timedOut =
+    err instanceof natsErrors.TimeoutError || (err instanceof natsErrors.RequestError && err.cause instanceof natsErrors.TimeoutError);
+  if (timedOut) return new RequestTimeoutError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
+  if (err instanceof natsErrors.RequestError && err.isNoResponders()) {
+    return new BusUnavailableError(`no responders on ${subject} (NATS at ${bus.servers})`, { cause: err });
+  }
+  if (err instanceof Error) return new BusUnavailableError(`request on ${subject} failed: ${err.message}`, { cause: err });
+  return err;
 }
 
 /**

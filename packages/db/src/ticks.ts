@@ -83,11 +83,6 @@ FROM locked JOIN t ON t.t_pipeline = locked.pipeline_id AND t.t_node = locked.id
 WHERE n.pipeline_id = locked.pipeline_id AND n.id = locked.id AND ${holderGuard("t.t_job", "t.t_attempt")} AND ${newPercent("t.t_percent")}
 RETURNING ${COLUMNS_OF_N}, (SELECT p.metadata FROM video_production_pipelines p WHERE p.id = n.pipeline_id) AS pipeline_metadata`;
 
-/** Why a tick wrote nothing: $1 pipeline, $2 node (no row: no pipeline; a row of NULL node columns: no node). */
-const TICK_REASON_SQL = `SELECT p.metadata AS pipeline_metadata, ${COLUMNS_OF_N}
-FROM video_production_pipelines p LEFT JOIN video_production_nodes n ON n.pipeline_id = p.id AND n.id = $2
-WHERE p.id = $1`;
-
 /** Statement names: each connection parses and plans them once. */
 const ONE = "vp_progress_tick";
 const MANY = "vp_progress_ticks";
@@ -133,12 +128,18 @@ async function tickAlone(db: TickDb, tick: ProgressTick): Promise<TickResult> {
  */
 async function reason(db: TickDb, tick: ProgressTick, final = false): Promise<TickResult | undefined> {
   const { pipelineId, nodeId, jobId, attempt, percent } = tick;
-  const { rows } = await db.query<ReturnedRow>({ name: WHY, text: TICK_REASON_SQL, values: [pipelineId, nodeId] });
+  const { rows } = await db.query<ReturnedRow & { pipeline_found: boolean }>({
+    name: WHY,
+    text: `SELECT true AS pipeline_found, p.metadata AS pipeline_metadata, ${TICK_NODE_COLUMNS.map((c) => `n.${c}`).join(", ")}
+           FROM video_production_pipelines p LEFT JOIN video_production_nodes n ON n.pipeline_id = p.id AND n.id = $2
+           WHERE p.id = $1`,
+    values: [pipelineId, nodeId],
+  });
   const row = rows[0];
   if (!row) return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
   const pipelineMetadata = row.pipeline_metadata ?? {};
   if (row.id === null) return { outcome: "rejected", code: "not_found", reason: "Node not found", node: null, pipelineMetadata };
-  const { pipeline_metadata: _m, ...node } = row;
+  const { pipeline_metadata: _m, pipeline_found: _f, ...node } = row;
   // holds() and describe() look at status and metadata only.
   const asNode = node as NodeRow;
   if (holdsAttempt(asNode, jobId, attempt)) {

@@ -97,12 +97,6 @@ export function cacheKey(node: KeyedNode, nodes: ReadonlyMap<string, KeyedNode>)
  * new key in the cache). A completed node without a recorded key (made before keys existed) counts as current
  * unless an input is stale. Linear in nodes + edges.
  */
-/** A completed node is current when its recorded key (if any) is the key it has now. */
-export function keyIsCurrent(node: Pick<KeyedNode, "metadata">, key: string | null): boolean {
-  const recorded = node.metadata?.cacheKey;
-  return typeof recorded !== "string" || recorded === key;
-}
-
 export function staleNodes(nodes: Iterable<KeyedNode>): Set<string> {
   const byId = new Map<string, KeyedNode>();
   for (const n of nodes) byId.set(n.id, n);
@@ -118,8 +112,8 @@ export function staleNodes(nodes: Iterable<KeyedNode>): Set<string> {
         const u = byId.get(up);
         if (!u || u.status !== "completed" || visit(up)) stale = true;
       }
-      // Only a recorded key can be out of date: the key is computed for those alone.
-      if (!stale && typeof n.metadata?.cacheKey === "string") stale = !keyIsCurrent(n, cacheKey(n, byId));
+      const recorded = n.metadata?.cacheKey;
+      if (!stale && typeof recorded === "string") stale = cacheKey(n, byId) !== recorded;
     }
     memo.set(id, stale);
     return stale;

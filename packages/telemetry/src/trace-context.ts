@@ -10,7 +10,7 @@ import {
   isSpanContextValid,
   trace,
 } from "@opentelemetry/api";
-import { hrTime, W3CTraceContextPropagator } from "@opentelemetry/core";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { tracing } from "@opentelemetry/sdk-node";
 
 /**
@@ -63,16 +63,19 @@ export async function withSpan<T>(name: string, options: WithSpanOptions, fn: (s
     const light = idsOnlySpan(parent);
     return context.with(trace.setSpan(parent, light), () => fn(light));
   }
-  const span = tracer().startSpan(name, { attributes: options.attributes, kind: options.kind ?? SpanKind.INTERNAL, startTime: hrTime() }, parent);
+  const span = tracer().startSpan(name, { attributes: options.attributes, kind: options.kind ?? SpanKind.INTERNAL, startTime: preciseNow() }, parent);
   try {
     return await context.with(trace.setSpan(parent, span), () => fn(span));
   } catch (err) {
     recordError(span, err);
     throw err;
   } finally {
-    span.end(hrTime());
+    span.end(preciseNow());
   }
 }
+
+/** Epoch milliseconds with sub-millisecond resolution (what the SDK takes as a span time). */
+const preciseNow = () => performance.timeOrigin + performance.now();
 
 let idsOnly = false;
 

@@ -51,6 +51,7 @@ export function startTracing(options: { serviceName: string; serviceVersion?: st
       logRecordProcessors: [],
     });
     sdk.start();
+    setIdsOnlySpans(false);
     // The instrumentations patch modules as they are require()d. node:http/https were already loaded (the
     // exporter uses them) and ESM imports of builtins do not go through require, so require them once now:
     // that patches the shared builtin objects, which ESM importers see too. pg (CommonJS) is patched when it

@@ -14,7 +14,7 @@ import { noBody, pathId } from "../validation";
  * Most bytes one stream holds for a client that does not keep up (beyond what its socket took): about 6,000
  * events of a wide run. Past it the stream ends with a retry hint and the client resumes from JetStream.
  */
-const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 const KEEP_ALIVE = Buffer.from(": keep-alive\n\n");
 
 export interface EventRouteOptions {
@@ -33,22 +33,6 @@ export interface EventRouteOptions {
 export function eventRoutes(deps: GatewayDeps, options: EventRouteOptions = {}) {
   const app = new Hono();
   const hubs = createHubs(deps);
-
-  // Shutdown, as a subscription each stream drops when it ends: a `.then` per stream on deps.closing (which settles
-  // only at shutdown) would keep every stream ever opened, its socket and buffers, reachable until then.
-  const onShutdown = new Set<() => void>();
-  let shutDown = false;
-  void deps.closing.then(() => {
-    shutDown = true;
-    for (const notify of [...onShutdown]) notify();
-  });
-  function untilShutdown(): { promise: Promise<void>; cancel: () => void } {
-    let notify!: () => void;
-    const promise = new Promise<void>((resolve) => (notify = resolve));
-    if (shutDown) notify();
-    else onShutdown.add(notify);
-    return { promise, cancel: () => onShutdown.delete(notify) };
-  }
 
   /**
    * POST /pipelines/:id/events/token (viewer): a stream token for this pipeline's events, to pass as
@@ -114,7 +98,6 @@ export function eventRoutes(deps: GatewayDeps, options: EventRouteOptions = {}) 
     let catchUp: Replay | undefined;
     let keepAlive: NodeJS.Timeout | undefined;
     let shuttingDown = false;
-    const shutdown = untilShutdown();
     metrics.sseConnections.inc();
     try {
       detach = await hubs.attach(pipelineId, (batch) => (live ? deliver(batch) : void early.push(batch)));
@@ -141,7 +124,7 @@ export function eventRoutes(deps: GatewayDeps, options: EventRouteOptions = {}) 
               onError: (error: unknown) => logger.warn({ err: error }, "event replay error"),
             });
             void stream.closed.then(() => resolve());
-            void shutdown.promise.then(() => resolve());
+            void deps.closing.then(() => resolve());
           });
           await catchUp?.stop();
           catchUp = undefined;
@@ -160,12 +143,11 @@ export function eventRoutes(deps: GatewayDeps, options: EventRouteOptions = {}) 
       live = true;
 
       keepAlive = setInterval(() => stream.write(KEEP_ALIVE), (deps.sseKeepAliveSeconds ?? 15) * 1000);
-      await Promise.race([stream.closed, shutdown.promise.then(() => void (shuttingDown = true))]);
+      await Promise.race([stream.closed, deps.closing.then(() => void (shuttingDown = true))]);
     } catch (error) {
       // The client reconnects (EventSource does on its own) with the last id it got.
       logger.warn({ err: error }, "SSE stream failed");
     } finally {
-      shutdown.cancel();
       metrics.sseConnections.dec();
       clearInterval(keepAlive);
       await catchUp?.stop();

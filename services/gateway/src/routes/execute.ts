@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { ExecuteCommand, ExecuteVerdict, HEADERS } from "@vp/contracts";
+import { ExecuteCommand, ExecuteVerdict, HEADERS, ID_PATTERN } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
-import { getNodes, toSerializedNode } from "@vp/db";
+import { getNode, getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import { formatProblems, lookup, notReadyReason, readyToExecute, validateForExecution, type GraphNode } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
 import { HttpError } from "../errors";
@@ -24,7 +24,7 @@ export function executeRoutes(deps: GatewayDeps) {
   const app = new Hono();
 
   app.post("/:id/execute", async (c) => {
-    const { pipeline, node } = await requireNode(deps.reader, c);
+    const { pipeline, node } = await findNode(deps.reader, c);
     const body = await optionalBody(c, ExecuteBody);
     if (body.upstream) return startRun(deps, c, pipeline.id, node.id, undefined, body.force ?? false);
     if (body.force) throw new HttpError(422, "force applies to runs: send { \"upstream\": true, \"force\": true } (a single execute never uses the cache)");
@@ -65,4 +65,16 @@ export function executeRoutes(deps: GatewayDeps) {
   });
 
   return app;
+}
+
+/**
+ * requireNode in one query on the hot path: a node that exists names an existing pipeline (foreign key), so only a
+ * missing node (or a malformed node id) takes requireNode's two reads, which say which of the two is missing.
+ */
+async function findNode(db: Queryable, c: Parameters<typeof requireNode>[1]): Promise<{ pipeline: { id: string }; node: ReturnType<typeof toSerializedNode> }> {
+  const pipelineId = pathId(c.req.param("pipeline_id"), "Pipeline");
+  const nodeId = c.req.param("id");
+  const row = nodeId !== undefined && ID_PATTERN.test(nodeId) ? await getNode(db, pipelineId, nodeId) : null;
+  if (!row) return requireNode(db, c);
+  return { pipeline: { id: pipelineId }, node: toSerializedNode(row) };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { CONFIG_SCHEMAS, ID_PATTERN, type NodeType } from "@vp/contracts";
+import { CONFIG_SCHEMAS, type NodeType } from "@vp/contracts";
 import {
   createNode,
   deleteNode,
@@ -24,23 +24,12 @@ export async function requirePipeline(db: Queryable, c: { req: { param(name: str
   return pipeline;
 }
 
-/**
- * The path's node, in one read when it exists (a node names an existing pipeline: foreign key). Only a missing
- * node, or a malformed id, reads the pipeline too, to say which of the two is missing.
- */
-export async function requireNode(
-  db: Queryable,
-  c: { req: { param(name: string): string | undefined } },
-): Promise<{ pipeline: { id: string }; node: ReturnType<typeof toSerializedNode> }> {
-  const pipelineId = pathId(c.req.param("pipeline_id"), "Pipeline");
-  const rawNodeId = c.req.param("id");
-  const found = rawNodeId !== undefined && ID_PATTERN.test(rawNodeId) ? await getNode(db, pipelineId, rawNodeId) : null;
-  if (found) return { pipeline: { id: pipelineId }, node: toSerializedNode(found) };
+export async function requireNode(db: Queryable, c: { req: { param(name: string): string | undefined } }) {
   const pipeline = await requirePipeline(db, c);
-  const nodeId = pathId(rawNodeId, "Node");
+  const nodeId = pathId(c.req.param("id"), "Node");
   const row = await getNode(db, pipeline.id, nodeId);
   if (!row) throw notFound("Node");
-  return { pipeline: { id: pipeline.id }, node: toSerializedNode(row) };
+  return { pipeline, node: toSerializedNode(row) };
 }
 
 function checkConfig(type: NodeType, config: Record<string, unknown>, partial: boolean) {

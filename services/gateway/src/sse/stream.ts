@@ -49,8 +49,7 @@ export function createSseStream(sink: SseSink, options: SseStreamOptions) {
   const end = (last?: Buffer) => {
     if (ended) return;
     ended = true;
-    if (last) queue.push(last);
-    const out = queue.length > 0 ? Buffer.concat(queue) : undefined;
+    const out = queue.length > 0 ? (last ? Buffer.concat([...queue, last]) : takeQueue()) : last;
     queue = [];
     queuedBytes = 0;
     resolveClosed();
@@ -63,6 +62,9 @@ export function createSseStream(sink: SseSink, options: SseStreamOptions) {
   return {
     /** Resolves when the client went away or the stream ended. */
     closed,
+    get ended() {
+      return ended;
+    },
     /** Sends whole frames (the caller keeps them whole): now, or queued behind what the socket has not taken. */
     write(frames: Buffer) {
       if (ended) return;
@@ -85,3 +87,5 @@ export function createSseStream(sink: SseSink, options: SseStreamOptions) {
     end,
   };
 }
+
+export type SseStream = ReturnType<typeof createSseStream>;

@@ -5,7 +5,7 @@
  * MAX_TRANSITIONS_IN_FLIGHT transitions of a pipeline pending; the run still dispatches every member.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { JobMessage, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
+import type { JobMessage, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 import { claimQueued, createRun, finishRun, toSerializedNode, toSerializedRun } from "@vp/db";
 import { createTestDatabase, insertNodeFixture, insertPipelineFixture, type TestDatabase } from "@vp/testkit";
@@ -20,37 +20,15 @@ afterAll(async () => {
   await t?.drop();
 });
 
-const logger = createLogger({ service: "scheduler-test", level: "silent" });
-const ctx = { logger, headers: undefined } as unknown as ConsumeContext;
-
-/** A pipeline `id` of `members` independent text assets n0..n(members-1). */
-async function seedWide(id: string, members: number, label: string) {
-  await insertPipelineFixture(t.admin, { id });
-  for (let i = 0; i < members; i++) {
-    await insertNodeFixture(t.admin, { pipelineId: id, id: `n${i}`, type: "asset", inputs: {}, asset: { type: "text", content: `${label} ${i}` } });
-  }
-}
-
-/** The state-writer's run records, as its handler writes them. */
-async function recordRun(req: RunRequest): Promise<RunReply> {
-  const sw = t.pools.stateWriter;
-  const run =
-    req.kind === "create"
-      ? await createRun(sw, { id: req.runId, pipelineId: req.pipelineId, kind: req.runKind, nodeIds: req.nodeIds, metadata: {} })
-      : await finishRun(sw, { id: req.runId, status: req.status, summary: req.summary });
-  return { ok: true, run: toSerializedRun(run!) };
-}
-
-/** A claim-queued transition, answered as the state-writer answers it. */
-async function claim(req: TransitionRequest & { kind: "claim-queued" }): Promise<TransitionReply> {
-  const r = await claimQueued(t.pools.stateWriter, req);
-  return r.outcome === "rejected" ? { ok: false, code: r.code ?? "not_ready", reason: r.reason ?? "" } : { ok: true, node: toSerializedNode(r.node!) };
-}
-
 it("keeps at most MAX_TRANSITIONS_IN_FLIGHT claims of a wide run pending at the state-writer, and dispatches every member", async () => {
+  const logger = createLogger({ service: "scheduler-test", level: "silent" });
   const P = "wide-limit";
   const members = 3 * MAX_TRANSITIONS_IN_FLIGHT + 5;
-  await seedWide(P, members, "line");
+  await insertPipelineFixture(t.admin, { id: P });
+  for (let i = 0; i < members; i++) {
+    await insertNodeFixture(t.admin, { pipelineId: P, id: `n${i}`, type: "asset", inputs: {}, asset: { type: "text", content: `line ${i}` } });
+  }
+  const sw = t.pools.stateWriter;
   let inFlight = 0;
   let maxInFlight = 0;
   const jobs: JobMessage[] = [];
@@ -58,13 +36,20 @@ it("keeps at most MAX_TRANSITIONS_IN_FLIGHT claims of a wide run pending at the 
   const coordinator = createRunCoordinator({
     db: t.pools.reader,
     logger,
-    recordRun,
+    recordRun: async (req) => {
+      const run =
+        req.kind === "create"
+          ? await createRun(sw, { id: req.runId, pipelineId: req.pipelineId, kind: req.runKind, nodeIds: req.nodeIds, metadata: {} })
+          : await finishRun(sw, { id: req.runId, status: req.status, summary: req.summary });
+      return { ok: true, run: toSerializedRun(run!) };
+    },
     transition: async (req: TransitionRequest): Promise<TransitionReply> => {
       if (req.kind !== "claim-queued") throw new Error(`unexpected ${req.kind}`);
       maxInFlight = Math.max(maxInFlight, ++inFlight);
       try {
         await new Promise((resolve) => setTimeout(resolve, 2)); // the state-writer's queue and commit
-        return await claim(req);
+        const r = await claimQueued(sw, req);
+        return r.outcome === "rejected" ? { ok: false, code: r.code ?? "not_ready", reason: r.reason ?? "" } : { ok: true, node: toSerializedNode(r.node!) };
       } finally {
         inFlight -= 1;
       }
@@ -74,6 +59,7 @@ it("keeps at most MAX_TRANSITIONS_IN_FLIGHT claims of a wide run pending at the 
     replyCancel: () => undefined,
     interrupt: () => undefined,
   });
+  const ctx = { logger, headers: undefined } as unknown as ConsumeContext;
   await coordinator.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r1`, pipelineId: P, requestedAt: "" }, ctx);
 
   expect(verdicts).toEqual([expect.objectContaining({ ok: true })]);
@@ -96,9 +82,14 @@ function countingReader(db: TestDatabase["pools"]["reader"]) {
 }
 
 it("answers a run once its first LAUNCH_CHUNK members are dispatched, not after the whole wave; one node read and one cache lookup per chunk", async () => {
+  const logger = createLogger({ service: "scheduler-test", level: "silent" });
   const P = "wide-wave";
   const members = 2 * LAUNCH_CHUNK + 7;
-  await seedWide(P, members, "wave");
+  await insertPipelineFixture(t.admin, { id: P });
+  for (let i = 0; i < members; i++) {
+    await insertNodeFixture(t.admin, { pipelineId: P, id: `n${i}`, type: "asset", inputs: {}, asset: { type: "text", content: `wave ${i}` } });
+  }
+  const sw = t.pools.stateWriter;
   const { reader, counts } = countingReader(t.pools.reader);
   const jobs: JobMessage[] = [];
   const verdicts: RunVerdict[] = [];
@@ -106,10 +97,17 @@ it("answers a run once its first LAUNCH_CHUNK members are dispatched, not after 
   const coordinator = createRunCoordinator({
     db: reader,
     logger,
-    recordRun,
+    recordRun: async (req) => {
+      const run =
+        req.kind === "create"
+          ? await createRun(sw, { id: req.runId, pipelineId: req.pipelineId, kind: req.runKind, nodeIds: req.nodeIds, metadata: {} })
+          : await finishRun(sw, { id: req.runId, status: req.status, summary: req.summary });
+      return { ok: true, run: toSerializedRun(run!) };
+    },
     transition: async (req: TransitionRequest): Promise<TransitionReply> => {
       if (req.kind !== "claim-queued") throw new Error(`unexpected ${req.kind}`);
-      return claim(req);
+      const r = await claimQueued(sw, req);
+      return r.outcome === "rejected" ? { ok: false, code: r.code ?? "not_ready", reason: r.reason ?? "" } : { ok: true, node: toSerializedNode(r.node!) };
     },
     dispatch: async (job) => void jobs.push(job),
     reply: (_ctx, v) => {
@@ -119,6 +117,7 @@ it("answers a run once its first LAUNCH_CHUNK members are dispatched, not after 
     replyCancel: () => undefined,
     interrupt: () => undefined,
   });
+  const ctx = { logger, headers: undefined } as unknown as ConsumeContext;
   const before = { ...counts };
   await coordinator.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r1`, pipelineId: P, requestedAt: "" }, ctx);
 
@@ -135,26 +134,39 @@ it("answers a run once its first LAUNCH_CHUNK members are dispatched, not after 
 });
 
 it("a first wave that fails after the answer unregisters the run: the command's redelivery adopts it again and dispatches every member once", async () => {
+  const logger = createLogger({ service: "scheduler-test", level: "silent" });
   const P = "wide-redelivered";
   const members = 10;
-  await seedWide(P, members, "again");
+  await insertPipelineFixture(t.admin, { id: P });
+  for (let i = 0; i < members; i++) {
+    await insertNodeFixture(t.admin, { pipelineId: P, id: `n${i}`, type: "asset", inputs: {}, asset: { type: "text", content: `again ${i}` } });
+  }
+  const sw = t.pools.stateWriter;
   const jobs: JobMessage[] = [];
   const verdicts: RunVerdict[] = [];
   let failures = 1;
   const coordinator = createRunCoordinator({
     db: t.pools.reader,
     logger,
-    recordRun,
+    recordRun: async (req) => {
+      const run =
+        req.kind === "create"
+          ? await createRun(sw, { id: req.runId, pipelineId: req.pipelineId, kind: req.runKind, nodeIds: req.nodeIds, metadata: {} })
+          : await finishRun(sw, { id: req.runId, status: req.status, summary: req.summary });
+      return { ok: true, run: toSerializedRun(run!) };
+    },
     transition: async (req: TransitionRequest): Promise<TransitionReply> => {
       if (req.kind !== "claim-queued") throw new Error(`unexpected ${req.kind}`);
       if (req.nodeId === "n3" && failures-- > 0) throw new Error("state-writer request timed out");
-      return claim(req);
+      const r = await claimQueued(sw, req);
+      return r.outcome === "rejected" ? { ok: false, code: r.code ?? "not_ready", reason: r.reason ?? "" } : { ok: true, node: toSerializedNode(r.node!) };
     },
     dispatch: async (job) => void jobs.push(job),
     reply: (_ctx, v) => void verdicts.push(v),
     replyCancel: () => undefined,
     interrupt: () => undefined,
   });
+  const ctx = { logger, headers: undefined } as unknown as ConsumeContext;
   const cmd = { v: 1, kind: "run", commandId: "c1", runId: `${P}-r1`, pipelineId: P, requestedAt: "" } as const;
   await expect(coordinator.start(cmd, ctx)).rejects.toThrow("timed out");
   expect(verdicts).toEqual([expect.objectContaining({ ok: true })]);

@@ -2,7 +2,7 @@ import type { CancelCommand, CancelVerdict, GraphProblem, JobInterrupt, JobMessa
 import type { ConsumeContext } from "@vp/bus";
 import { getCacheCosts, getCacheEntries, getNodes, getPipeline, getRun, listNodes, listRunningRuns, type NodeRow, type Queryable, type RunRow } from "@vp/db";
 import { checkPipeline, formatProblems, maxCostOf, overBudgetReason, type GraphNode } from "@vp/flow-graph";
-import { cacheKey, estimateMembers, keyIsCurrent, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
+import { cacheKey, estimateMembers, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { Logger } from "@vp/telemetry";
 import { RunPlan, type MemberState, type PlanNode, type PlanStep } from "../run-plan";
 
@@ -75,6 +75,12 @@ function limitedPerKey<A, R>(max: number, keyOf: (arg: A) => string, fn: (arg: A
  */
 export const LAUNCH_CHUNK = 128;
 
+/** A completed member is current when its recorded key (if any) is the key it has now. */
+function upToDate(row: KeyedNode, key: string | null): boolean {
+  const recorded = row.metadata?.cacheKey;
+  return typeof recorded !== "string" || recorded === key;
+}
+
 /** A run's job id for a member: deterministic, so a claim or dispatch repeated after a restart is idempotent. */
 export const runJobId = (runId: string, nodeId: string) => `${runId}-${nodeId}`;
 
@@ -106,8 +112,10 @@ export function createRunCoordinator(deps: RunDeps) {
   }
 
   /** Builds, registers and starts a run over `rows` (the pipeline's nodes as read), then catches up. */
-  async function adopt(record: Pick<RunRow, "id" | "pipeline_id" | "node_ids"> & { force?: boolean }, rows: NodeRow[]): Promise<void> {
-    await proceed(build(record, rows), rows);
+  async function adopt(record: Pick<RunRow, "id" | "pipeline_id" | "node_ids"> & { force?: boolean }, rows: NodeRow[]): Promise<ActiveRun> {
+    const run = build(record, rows);
+    await proceed(run, rows);
+    return run;
   }
 
   /** The run's plan over `rows`, registered: from here its members' events advance it. */
@@ -194,18 +202,24 @@ export function createRunCoordinator(deps: RunDeps) {
    * end if there was nothing to launch. Resolves when the wave and everything it led to have settled.
    */
   async function launch(run: ActiveRun, nodeIds: readonly string[], launched?: () => void): Promise<void> {
+    let told = false;
+    const tell = () => {
+      if (told) return;
+      told = true;
+      launched?.();
+    };
     const started: Promise<void>[] = [];
     try {
       for (let i = 0; i < nodeIds.length; i += LAUNCH_CHUNK) {
         if (run.cancelling) break; // the pipeline's cancel cancels the pending members not launched yet
         const chunk = nodeIds.slice(i, i + LAUNCH_CHUNK);
         for (const nodeId of chunk) run.plan.dispatched(nodeId);
-        const { rows, keys, hits } = await readWave(run, chunk);
-        const own = chunk.map((nodeId) => launchOne(run, nodeId, rows.get(nodeId), keys.get(nodeId) ?? null, hits));
+        const { rows, hits } = await readWave(run, chunk);
+        const own = chunk.map((nodeId) => launchOne(run, nodeId, rows, hits));
         for (const step of own) started.push(step.then((next) => (next ? apply(run, next) : undefined)));
-        if (i === 0) started.push(Promise.allSettled(own).then(() => launched?.()));
+        if (i === 0) started.push(Promise.allSettled(own).then(tell));
       }
-      if (!started.length) launched?.(); // nothing launched (none ready, or the pipeline is being cancelled)
+      if (!started.length) tell(); // nothing launched (none ready, or the pipeline is being cancelled)
     } finally {
       // Every launched member is settled before a failure is passed on (no launch outlives its caller).
       const settled = await Promise.allSettled(started);
@@ -214,50 +228,37 @@ export function createRunCoordinator(deps: RunDeps) {
     }
   }
 
-  /**
-   * One wave's reads: the members' rows and their inputs' rows, each member's cache key (null without a row or a
-   * key), and the cache entries of the keys.
-   */
-  async function readWave(
-    run: ActiveRun,
-    chunk: readonly string[],
-  ): Promise<{ rows: Map<string, KeyedNode>; keys: Map<string, string | null>; hits: ReadonlySet<string> }> {
+  /** One wave's reads: the members' rows and their inputs' rows, and the cache entries of the members' keys. */
+  async function readWave(run: ActiveRun, chunk: readonly string[]): Promise<{ rows: Map<string, KeyedNode>; hits: ReadonlySet<string> }> {
     const wanted = new Set(chunk);
     for (const nodeId of chunk) for (const up of run.upstream.get(nodeId) ?? []) wanted.add(up);
     const rows = new Map((await getNodes(deps.db, run.pipelineId, [...wanted])).map((r) => [r.id, r as KeyedNode]));
-    const keys = new Map(chunk.map((nodeId) => {
+    if (run.force) return { rows, hits: new Set() };
+    // Keys of the members that may need work (a current completed member needs no lookup; a stale one does).
+    const keys = new Set<string>();
+    for (const nodeId of chunk) {
       const row = rows.get(nodeId);
-      return [nodeId, row ? cacheKey(row, rows) : null] as const;
-    }));
-    if (run.force) return { rows, keys, hits: new Set() };
-    // Look up the keys of the members that may need work (a current completed member needs none; a stale one does).
-    const lookups = new Set<string>();
-    for (const [nodeId, key] of keys) {
-      const row = rows.get(nodeId)!;
-      if (key && !(row.status === "completed" && keyIsCurrent(row, key))) lookups.add(key);
+      if (!row) continue;
+      const key = cacheKey(row, rows);
+      if (key && !(row.status === "completed" && upToDate(row, key))) keys.add(key);
     }
-    return { rows, keys, hits: new Set((await getCacheEntries(deps.db, [...lookups])).keys()) };
+    return { rows, hits: new Set((await getCacheEntries(deps.db, [...keys])).keys()) };
   }
 
   /**
-   * One member of a wave, its inputs all complete, with its row and its key (type, config, inputs' content) as the
-   * wave read them.
+   * One member of a wave, its inputs all complete: key it (type, config, inputs' content) from the wave's rows.
    * Completed and still under the same key: up to date, nothing to do. Completed under another key: back to
    * pending (stale). Then the cache: a stored result for the key completes it at once (unless the run is forced);
    * otherwise it is claimed and dispatched with the key, so its result fills the cache. Returns the plan's next
    * step when the member ended here (completed, or found ended), for the caller to apply.
    */
-  async function launchOne(
-    run: ActiveRun,
-    nodeId: string,
-    row: KeyedNode | undefined,
-    key: string | null,
-    hits: ReadonlySet<string>,
-  ): Promise<PlanStep | undefined> {
+  async function launchOne(run: ActiveRun, nodeId: string, rows: ReadonlyMap<string, KeyedNode>, hits: ReadonlySet<string>): Promise<PlanStep | undefined> {
     const jobId = runJobId(run.id, nodeId);
     const ids = { runId: run.id, pipelineId: run.pipelineId, nodeId };
+    const row = rows.get(nodeId);
+    const key = row ? cacheKey(row, rows) : null;
     if (row?.status === "completed") {
-      if (keyIsCurrent(row, key)) {
+      if (upToDate(row, key)) {
         deps.logger.info(ids, "run member up to date");
         return run.plan.observe(nodeId, "completed");
       }
