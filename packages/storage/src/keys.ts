@@ -77,3 +77,31 @@ export function assetKey(pipelineId: string, nodeId: string, uploadId: string, e
     `pipelines/${part("pipelineId", pipelineId)}/nodes/${part("nodeId", nodeId)}/asset/${part("uploadId", uploadId)}.${extension(ext)}`,
   );
 }
+
+/**
+ * Checks a key prefix for list/deletePrefix: one or more key segments ending in `/` (never "" nor the whole
+ * store), so a prefix always names a directory-like subtree and `pipelines/p1/` never matches `pipelines/p10/`.
+ */
+export function validatePrefix(prefix: string): string {
+  if (typeof prefix !== "string" || !prefix.endsWith("/")) {
+    throw new StorageKeyError(`storage prefix must end with '/': ${JSON.stringify(prefix)}`);
+  }
+  validateKey(prefix.slice(0, -1));
+  return prefix;
+}
+
+/** Everything stored for a pipeline: its uploads and every attempt's outputs of every node. */
+export function pipelinePrefix(pipelineId: string): string {
+  return validatePrefix(`pipelines/${part("pipelineId", pipelineId)}/`);
+}
+
+/** Everything stored for one node of a pipeline. */
+export function nodePrefix(pipelineId: string, nodeId: string): string {
+  return validatePrefix(`pipelines/${part("pipelineId", pipelineId)}/nodes/${part("nodeId", nodeId)}/`);
+}
+
+/** The pipeline and node a generated key (output or upload) belongs to; null for any other key. */
+export function ownerOfKey(key: string): { pipelineId: string; nodeId: string } | null {
+  const match = /^pipelines\/([^/]+)\/nodes\/([^/]+)\//.exec(key);
+  return match ? { pipelineId: match[1]!, nodeId: match[2]! } : null;
+}

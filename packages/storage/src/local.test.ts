@@ -171,3 +171,56 @@ describe("objects", () => {
     await expect(storage.getBuffer("dir/file.txt/deeper")).rejects.toBeInstanceOf(NotFoundError);
   });
 });
+
+describe("prefixes", () => {
+  it("lists and deletes everything under a pipeline's prefix, keeping the named keys and other pipelines", async () => {
+    const upload = assetKey("p1", "n1", "u1", "mp4");
+    const first = outputKey("p1", "n2", "j1", "mp4", 1);
+    const second = outputKey("p1", "n2", "j1", "mp4", 2);
+    const other = outputKey("p10", "n1", "j9", "mp4", 1);
+    await storage.put(upload, Buffer.alloc(5));
+    await storage.put(first, Buffer.alloc(7));
+    await storage.put(second, Buffer.alloc(11));
+    await storage.put(other, Buffer.alloc(3));
+    // A put in flight leaves a temp file, which no listing shows and no deletion removes.
+    await writeFile(join(root, "pipelines/p1/nodes/n2/.output.mp4.x.tmp"), "partial");
+
+    const listed = [];
+    for await (const object of storage.list("pipelines/p1/")) listed.push(object);
+    expect(listed.sort((a, b) => a.key.localeCompare(b.key))).toEqual([
+      { key: upload, size: 5 },
+      { key: first, size: 7 },
+      { key: second, size: 11 },
+    ]);
+
+    const result = await storage.deletePrefix("pipelines/p1/", { keep: new Set([second]) });
+    expect(result).toEqual({ deleted: 2, bytes: 12, kept: [{ key: second, size: 11 }] });
+    expect(await storage.exists(upload)).toBe(false);
+    expect(await storage.exists(first)).toBe(false);
+    expect(await storage.exists(second)).toBe(true);
+    expect(await storage.exists(other)).toBe(true);
+    // Emptied directories go; those holding a kept object or a put in flight stay.
+    expect(await readdir(join(root, "pipelines/p1/nodes"))).toEqual(["n2"]);
+    expect((await readdir(join(root, "pipelines/p1/nodes/n2"))).sort()).toEqual([".output.mp4.x.tmp", "j1-a2"]);
+
+    expect(await storage.deletePrefix("pipelines/p1/")).toEqual({ deleted: 1, bytes: 11, kept: [] });
+    expect(await storage.deletePrefix("pipelines/nothing/")).toEqual({ deleted: 0, bytes: 0, kept: [] });
+    expect(await storage.exists(other)).toBe(true);
+  });
+
+  it("refuses prefixes that are not a key's directories, and follows no symlink out of the root", async () => {
+    for (const bad of ["", "/", "pipelines", "../", "pipelines/../", "/etc/", "a//"]) {
+      await expect(storage.deletePrefix(bad)).rejects.toBeInstanceOf(StorageKeyError);
+      await expect((async () => { for await (const _ of storage.list(bad)); })()).rejects.toBeInstanceOf(StorageKeyError);
+    }
+    const outside = join(dir, "outside");
+    await mkdir(join(outside, "deep"), { recursive: true });
+    await writeFile(join(outside, "deep", "secret.txt"), "secret");
+    await mkdir(join(root, "pipelines", "p2"), { recursive: true });
+    await symlink(outside, join(root, "pipelines", "p2", "nodes"));
+    await symlink(outside, join(root, "escape"));
+    expect(await storage.deletePrefix("pipelines/p2/")).toEqual({ deleted: 0, bytes: 0, kept: [] });
+    await expect(storage.deletePrefix("escape/")).rejects.toBeInstanceOf(StorageKeyError);
+    expect(await readFile(join(outside, "deep", "secret.txt"), "utf8")).toBe("secret");
+  });
+});

@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { constants, createWriteStream } from "node:fs";
-import { copyFile, lstat, mkdir, open, realpath, rename, rm, stat as fsStat, unlink, writeFile, type FileHandle } from "node:fs/promises";
+import { copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat as fsStat, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { NotFoundError, StorageKeyError, TooLargeError } from "./errors";
-import { validateKey } from "./keys";
-import type { ByteRange, ObjectStat, PutOptions, Storage } from "./types";
+import { KEY_SEGMENT, validateKey, validatePrefix } from "./keys";
+import type { ByteRange, ListedObject, ObjectStat, PutOptions, Storage } from "./types";
 
 export interface LocalStorageOptions {
   /** Directory that holds every object; created on first use. */
@@ -119,6 +119,47 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
     return fh;
   }
 
+  /**
+   * The prefix's directory, checked like a key's; null when it does not exist. Below it, walk() follows no
+   * symlink (a Dirent of a link is neither a file nor a directory to it).
+   */
+  async function prefixDir(prefix: string): Promise<string | null> {
+    validatePrefix(prefix);
+    const abs = pathOf(prefix.slice(0, -1));
+    let real: string;
+    try {
+      real = await realpath(abs);
+    } catch (error) {
+      if (errCode(error) === "ENOENT" || errCode(error) === "ENOTDIR") return null;
+      throw error;
+    }
+    await assertInside(real, prefix);
+    return (await lstat(real)).isDirectory() ? real : null;
+  }
+
+  /** Objects below `dir` (keyed from `keyPrefix`), depth first; directories are reported after their contents. */
+  async function* walk(dir: string, keyPrefix: string): AsyncGenerator<{ object?: ListedObject; path: string; directory?: true }> {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      if (errCode(error) === "ENOENT") return;
+      throw error;
+    }
+    for (const entry of entries) {
+      // Temp files of puts in flight (and anything else no key can name) are neither listed nor deleted.
+      if (!KEY_SEGMENT.test(entry.name)) continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        yield* walk(path, `${keyPrefix}${entry.name}/`);
+        yield { path, directory: true };
+      } else if (entry.isFile()) {
+        const st = await lstat(path).catch(() => null);
+        if (st?.isFile()) yield { path, object: { key: `${keyPrefix}${entry.name}`, size: st.size } };
+      }
+    }
+  }
+
   const tempPathFor = (abs: string) => join(dirname(abs), `.${basename(abs)}.${randomUUID()}.tmp`);
 
   async function commit(tmp: string, abs: string): Promise<ObjectStat> {
@@ -228,6 +269,39 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
 
     async exists(key) {
       return (await storage.stat(key)) !== null;
+    },
+
+    async *list(prefix) {
+      const dir = await prefixDir(prefix);
+      if (dir === null) return;
+      for await (const item of walk(dir, prefix)) if (item.object) yield item.object;
+    },
+
+    async deletePrefix(prefix, deleteOptions = {}) {
+      const keep = deleteOptions.keep ?? new Set<string>();
+      const result = { deleted: 0, bytes: 0, kept: [] as ListedObject[] };
+      const dir = await prefixDir(prefix);
+      if (dir === null) return result;
+      for await (const item of walk(dir, prefix)) {
+        if (item.object) {
+          if (keep.has(item.object.key)) {
+            result.kept.push(item.object);
+            continue;
+          }
+          try {
+            await unlink(item.path);
+            result.deleted += 1;
+            result.bytes += item.object.size;
+          } catch (error) {
+            if (errCode(error) !== "ENOENT") throw error;
+          }
+        } else {
+          // A directory still holding a kept object or a put in flight stays.
+          await rmdir(item.path).catch(() => undefined);
+        }
+      }
+      await rmdir(dir).catch(() => undefined);
+      return result;
     },
   };
   return storage;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStorageFromEnv, NotFoundError, StorageKeyError, TooLargeError, type S3Storage } from "./index";
+import { assetKey, createStorageFromEnv, NotFoundError, outputKey, StorageKeyError, TooLargeError, type S3Storage } from "./index";
 import { startTestS3, type TestS3 } from "./testing";
 
 let s3: TestS3;
@@ -127,4 +127,51 @@ describe("S3 storage (against s3rver)", () => {
     expect(() => createStorageFromEnv({ STORAGE: "s3" })).toThrow(/S3_BUCKET/);
     expect(() => createStorageFromEnv({ STORAGE: "ftp" })).toThrow(/local" or "s3/);
   });
+
+  it("lists and deletes everything under a pipeline's prefix, keeping the named keys and other pipelines", async () => {
+    const gc = s3.storage("gc");
+    const upload = assetKey("p1", "n1", "u1", "mp4");
+    const first = outputKey("p1", "n2", "j1", "mp4", 1);
+    const second = outputKey("p1", "n2", "j1", "mp4", 2);
+    const other = outputKey("p10", "n1", "j9", "mp4", 1);
+    await gc.put(upload, Buffer.alloc(5));
+    await gc.put(first, Buffer.alloc(7));
+    await gc.put(second, Buffer.alloc(11));
+    await gc.put(other, Buffer.alloc(3));
+    // Same keys outside this storage's S3 prefix are not its objects.
+    await s3.storage().put(first, Buffer.alloc(1));
+
+    const listed = [];
+    for await (const object of gc.list("pipelines/p1/")) listed.push(object);
+    expect(listed.sort((a, b) => a.key.localeCompare(b.key))).toEqual([
+      { key: upload, size: 5 },
+      { key: first, size: 7 },
+      { key: second, size: 11 },
+    ]);
+
+    expect(await gc.deletePrefix("pipelines/p1/", { keep: new Set([second]) })).toEqual({ deleted: 2, bytes: 12, kept: [{ key: second, size: 11 }] });
+    expect(await gc.exists(upload)).toBe(false);
+    expect(await gc.exists(first)).toBe(false);
+    expect(await gc.exists(second)).toBe(true);
+    expect(await gc.exists(other)).toBe(true);
+    expect(await s3.storage().exists(first)).toBe(true);
+    expect(await gc.deletePrefix("pipelines/p1/")).toEqual({ deleted: 1, bytes: 11, kept: [] });
+    expect(await gc.deletePrefix("pipelines/nothing/")).toEqual({ deleted: 0, bytes: 0, kept: [] });
+    for (const bad of ["", "/", "pipelines", "../", "pipelines/../"]) {
+      await expect(gc.deletePrefix(bad)).rejects.toBeInstanceOf(StorageKeyError);
+    }
+  });
+
+  it("deletes a prefix of more than one listing page and one delete request", async () => {
+    const many = s3.storage("many");
+    const keys = Array.from({ length: 1205 }, (_, i) => outputKey("p1", `n${i}`, "j", "txt", 1));
+    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => many.put(k, Buffer.from("x"))));
+    let count = 0;
+    for await (const _ of many.list("pipelines/p1/")) count++;
+    expect(count).toBe(1205);
+    expect((await many.deletePrefix("pipelines/p1/")).deleted).toBe(1205);
+    count = 0;
+    for await (const _ of many.list("pipelines/p1/")) count++;
+    expect(count).toBe(0);
+  }, 120_000);
 });

@@ -6,16 +6,18 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsCommand,
   S3Client,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { NotFoundError, StorageKeyError, TooLargeError } from "./errors";
-import { KEY_SEGMENT, validateKey } from "./keys";
-import type { ByteRange, ObjectStat, PresignOptions, PutOptions, Storage } from "./types";
+import { KEY_SEGMENT, validateKey, validatePrefix } from "./keys";
+import type { ByteRange, ListedObject, ObjectStat, PresignOptions, PutOptions, Storage } from "./types";
 
 export interface S3StorageOptions {
   bucket: string;
@@ -257,6 +259,54 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
 
     async exists(key) {
       return (await storage.stat(key)) !== null;
+    },
+
+    async *list(listPrefix) {
+      const full = prefix + validatePrefix(listPrefix);
+      // ListObjects (v1) paged by Marker, the last key seen: keys come in order, and no continuation token is
+      // involved (s3rver makes its v2 tokens with a cipher OpenSSL 3 no longer offers, failing every long listing).
+      let after: string | undefined;
+      for (;;) {
+        const page = await client.send(new ListObjectsCommand({ Bucket: bucket, Prefix: full, Marker: after }));
+        const contents = page.Contents ?? [];
+        for (const object of contents) {
+          if (object.Key?.startsWith(full)) yield { key: object.Key.slice(prefix.length), size: object.Size ?? 0 };
+        }
+        const last = contents.at(-1)?.Key;
+        if (!page.IsTruncated || !last) return;
+        after = last;
+      }
+    },
+
+    async deletePrefix(deletePrefixOf, deleteOptions = {}) {
+      const keep = deleteOptions.keep ?? new Set<string>();
+      const result = { deleted: 0, bytes: 0, kept: [] as ListedObject[] };
+      let batch: ListedObject[] = [];
+      // DeleteObjects takes up to 1,000 keys a request.
+      const flush = async () => {
+        if (!batch.length) return;
+        const objects = batch;
+        batch = [];
+        const response = await client.send(
+          new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects.map((o) => ({ Key: prefix + o.key })), Quiet: true } }),
+        );
+        const failed = response.Errors ?? [];
+        if (failed.length) {
+          throw new Error(`S3 refused to delete ${failed.length} object(s) under ${deletePrefixOf}: ${failed[0]!.Code ?? ""} ${failed[0]!.Message ?? ""}`.trim());
+        }
+        result.deleted += objects.length;
+        result.bytes += objects.reduce((sum, o) => sum + o.size, 0);
+      };
+      // Listed whole before deleting: a continuation token need not stay valid while its listing shrinks.
+      const listed: ListedObject[] = [];
+      for await (const object of storage.list(deletePrefixOf)) listed.push(object);
+      for (const object of listed) {
+        if (keep.has(object.key)) result.kept.push(object);
+        else batch.push(object);
+        if (batch.length >= 1000) await flush();
+      }
+      await flush();
+      return result;
     },
 
     async presignGet(key, presignOptions = {}) {

@@ -18,6 +18,25 @@ export interface ObjectStat {
   size: number;
 }
 
+/** One object found by list. */
+export interface ListedObject {
+  key: string;
+  size: number;
+}
+
+export interface DeletePrefixOptions {
+  /** Keys under the prefix that stay (still referenced elsewhere, e.g. by the result cache). */
+  keep?: ReadonlySet<string>;
+}
+
+export interface DeletePrefixResult {
+  /** Objects deleted and their bytes. */
+  deleted: number;
+  bytes: number;
+  /** Objects left because `keep` named them, with their sizes. */
+  kept: ListedObject[];
+}
+
 /**
  * Object storage addressed by keys (see validateKey), never by paths. Local disk and S3 implement the same
  * interface, so nothing outside a backend knows where bytes live; local files enter and leave only
@@ -45,6 +64,17 @@ export interface Storage {
   /** Idempotent: deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
+  /**
+   * Every object whose key starts with `prefix` (see validatePrefix: segments ending in `/`), in no set order.
+   * Objects a put is still writing are not listed until they are whole.
+   */
+  list(prefix: string): AsyncIterable<ListedObject>;
+  /**
+   * Deletes every object under `prefix` except the keys in `keep`. Idempotent; an object a put commits after
+   * the listing may survive, so a caller racing writers deletes after the writers' rows are gone and the
+   * writers check for their row after writing (see the job runner).
+   */
+  deletePrefix(prefix: string, options?: DeletePrefixOptions): Promise<DeletePrefixResult>;
   /**
    * A time-limited URL a browser can GET the object from directly (S3 only; the local backend has none and
    * its objects are served through the gateway's output route).
