@@ -8,6 +8,7 @@ import { createPool, DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 import { createStorageFromEnv, type Storage } from "@vp/storage";
 import { createLogger, initMetrics, startTracing, type Logger } from "@vp/telemetry";
 import { createJobRunner } from "./job-runner";
+import { pathSetting } from "./env";
 import { DEFAULT_SHUTDOWN_GRACE_MS, registerShutdown, workGraceMs } from "./lifecycle";
 import type { WorkFunction } from "./work";
 
@@ -19,10 +20,10 @@ export function executorEnvSchema(defaults: { workRoot: string; healthPort: numb
     NATS_URL: z.string().default("nats://127.0.0.1:4222"),
     /** Prefix of every stream and subject; "" in production, random per test run. */
     BUS_NAMESPACE: z.string().default(""),
-    /** Root directory of the local-disk storage backend (shared with the gateway). */
-    STORAGE_ROOT: z.string().default(".data/storage"),
-    /** Scratch space: one directory per job attempt, removed afterwards. */
-    WORK_ROOT: z.string().default(defaults.workRoot),
+    /** Root directory of the local-disk storage backend (shared with the gateway); made absolute at load. */
+    STORAGE_ROOT: pathSetting(".data/storage"),
+    /** Scratch space: one directory per job attempt, removed afterwards; made absolute at load. */
+    WORK_ROOT: pathSetting(defaults.workRoot),
     /** How long a job may go without a heartbeat before JetStream hands it to another replica. */
     JOB_ACK_WAIT_MS: z.coerce.number().int().min(1000).default(30_000),
     /** Deliveries of one job before the node fails with the last error. */

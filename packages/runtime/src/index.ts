@@ -2,4 +2,5 @@ export * from "./lifecycle";
 export * from "./work";
 export * from "./job-runner";
 export * from "./executor";
+export * from "./env";
 export * from "./unavailable";

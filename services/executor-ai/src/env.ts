@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { executorEnvSchema } from "@vp/runtime";
+import { executorEnvSchema, optionalPathSetting } from "@vp/runtime";
 import { ELEVENLABS_DEFAULT_BASE_URL } from "./providers/elevenlabs";
 import { HEYGEN_DEFAULT_BASE_URL } from "./providers/heygen";
 import { RUNWAY_DEFAULT_BASE_URL } from "./providers/runway";
@@ -44,9 +44,9 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ai", healt
     GENERATE_VOICEOVER_CONCURRENCY: concurrency,
     GENERATE_ANIMATION_CONCURRENCY: concurrency,
     /** JSON file replacing sections of the price table (services/executor-ai/src/pricing.ts). */
-    PRICE_TABLE_FILE: z.string().optional(),
+    PRICE_TABLE_FILE: optionalPathSetting(),
     /** TrueType font for the local presenter cards and animations (default: DejaVu/Liberation if installed). */
-    LOCAL_FONT_FILE: z.string().optional(),
+    LOCAL_FONT_FILE: optionalPathSetting(),
     /** Upper bound of one local render (espeak-ng + ffmpeg). */
     LOCAL_RENDER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(10 * 60_000),
   });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { executorEnvSchema } from "@vp/runtime";
+import { executorEnvSchema, pathSetting } from "@vp/runtime";
 import { parseCidrList } from "./handlers/url-fetch";
 
 const flag = z.enum(["true", "false", "1", "0"]).default("false").transform((v) => v === "true" || v === "1");
@@ -27,7 +27,7 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", h
     LAMBDA_FUNCTION_AUDIO_MIXER: z.string().default("audio-mixer"),
     LAMBDA_FUNCTION_VIDEO_COMPOSER: z.string().default("video-composer"),
     /** Chromium for render-code (Remotion's browserExecutable): Debian's package. Never downloaded. */
-    CHROMIUM_PATH: z.string().default("/usr/bin/chromium"),
+    CHROMIUM_PATH: pathSetting("/usr/bin/chromium"),
     /** render-code jobs in flight across all replicas: each runs a Chromium. */
     RENDER_CODE_CONCURRENCY: z.coerce.number().int().min(1).default(1),
     /** Browser tabs one render uses for frames. */

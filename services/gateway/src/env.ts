@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
+import { pathSetting } from "@vp/runtime";
 
 const admin = () => process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL;
 
@@ -13,8 +14,8 @@ export const Env = z.object({
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
   /** Prefix of every stream and subject; "" in production, random per test run. */
   BUS_NAMESPACE: z.string().default(""),
-  /** Root directory of the local-disk storage backend. */
-  STORAGE_ROOT: z.string().default(".data/storage"),
+  /** Root directory of the local-disk storage backend; made absolute at load. */
+  STORAGE_ROOT: pathSetting(".data/storage"),
   /** Largest accepted asset upload in bytes (default 2 GiB). */
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(2 * 1024 ** 3),
   /** How long an execute request waits for the scheduler's verdict before answering 202. */
