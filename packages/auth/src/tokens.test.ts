@@ -33,6 +33,22 @@ describe("createTokenService", () => {
     await expect(tokens.verifyBearer(await sign({ ttlSeconds: 60, now: Date.now() - 70_000 }))).rejects.toThrow(/expired/);
   });
 
+  it("refuses a bearer token whose sub is not a non-empty string (a number, an object, empty) as unauthenticated", async () => {
+    const tokens = createTokenService(config);
+    const now = Math.floor(Date.now() / 1000);
+    for (const sub of [42, { id: "u1" }, ["u1"], true, ""]) {
+      const token = await new SignJWT({ roles: ["viewer"], sub } as Record<string, unknown>)
+        .setProtectedHeader({ alg: "HS256" })
+        .setIssuer("iss-test")
+        .setAudience("aud-test")
+        .setExpirationTime(now + 600)
+        .sign(new TextEncoder().encode(secret));
+      const verdict = tokens.verifyBearer(token);
+      await expect(verdict, JSON.stringify(sub)).rejects.toThrow(UnauthenticatedError);
+      await expect(verdict, JSON.stringify(sub)).rejects.toThrow(/"sub" claim must be a non-empty string/);
+    }
+  });
+
   it("refuses a token that is not valid yet (nbf)", async () => {
     const tokens = createTokenService(config);
     const now = Math.floor(Date.now() / 1000);

@@ -135,7 +135,13 @@ export function createTokenService(config: AuthConfig): TokenService {
   const bearerExpect = { issuer: config.issuer, audience: config.audience, algorithms };
   const streamExpect = { issuer: STREAM_ISSUER, audience: STREAM_AUDIENCE, algorithms: ["HS256"] };
 
-  const subjectOf = (payload: JWTPayload) => payload.sub as string;
+  // jose checks that `sub` is present, not what it is: a number or an object would reach every use of the subject.
+  const subjectOf = (payload: JWTPayload, what: "token" | "stream token") => {
+    if (typeof payload.sub !== "string" || payload.sub.length === 0) {
+      throw new UnauthenticatedError(`The ${what}'s "sub" claim must be a non-empty string (got ${payload.sub === "" ? "an empty string" : typeof payload.sub})`, "invalid_token");
+    }
+    return payload.sub;
+  };
 
   return {
     keySource: config.jwksUrl ? "jwks" : "secret",
@@ -149,7 +155,7 @@ export function createTokenService(config: AuthConfig): TokenService {
       } catch (error) {
         throw explain(error, "token", bearerExpect);
       }
-      return { subject: subjectOf(payload), roles: rolesFromClaim(readClaim(payload, rolesClaim)) };
+      return { subject: subjectOf(payload, "token"), roles: rolesFromClaim(readClaim(payload, rolesClaim)) };
     },
     async mintStreamToken(subject, pipelineId) {
       const now = Math.floor(Date.now() / 1000);
@@ -174,7 +180,7 @@ export function createTokenService(config: AuthConfig): TokenService {
         throw explain(error, "stream token", streamExpect);
       }
       if (payload.pid !== pipelineId) throw new UnauthenticatedError("The stream token was minted for another pipeline");
-      return { subject: subjectOf(payload), roles: new Set<Role>(["viewer"]) };
+      return { subject: subjectOf(payload, "stream token"), roles: new Set<Role>(["viewer"]) };
     },
   };
 }
