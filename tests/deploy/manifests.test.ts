@@ -351,8 +351,9 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
   it("runs the migration with the database owner's URL, from the gateway image, before the services", () => {
     const job = get(objs(), "Job", "vp-migrate");
     const [c] = containers(job);
-    expect(c!.command).toEqual(["node", "--import", "tsx", "packages/db/src/cli.ts"]);
-    expect(existsSync(join(ROOT, "packages/db/src/cli.ts"))).toBe(true);
+    // The gateway image's compiled packages/db/src/cli.ts (scripts/bundle-service.mjs), run from /app/services/gateway.
+    expect(c!.command).toEqual(["node", "--enable-source-maps", "dist/migrate.js"]);
+    expect(readText("scripts/bundle-service.mjs")).toContain('migrate: join(root, "packages/db/src/cli.ts")');
     expect(c!.image).toBe(serviceContainer(objs(), "gateway").image);
     const { env } = containerEnv(objs(), c!);
     expect([...env.keys()]).toEqual(["DATABASE_ADMIN_URL"]);
