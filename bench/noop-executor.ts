@@ -26,6 +26,8 @@ const noop: WorkFunction = async (ctx) => {
 
 await runExecutor({
   service: "executor-bench",
+  // Stands in for executor-ffmpeg (asset and mix-audio are its types): its NATS permissions fit.
+  busService: "executor-ffmpeg",
   types: TYPES,
   env,
   works: () => Object.fromEntries(TYPES.map((t) => [t, noop])),

@@ -1,19 +1,23 @@
 /**
- * The fault suite's own infrastructure (issue 8): faults are injected only into servers and processes the
+ * The fault suite's own infrastructure: faults are injected only into servers and processes the
  * suite starts itself — its own nats-server (JetStream on file storage) and its own PostgreSQL cluster, on
- * free ports, from the binaries on the machine — never into the machine's shared services.
+ * free ports, from the binaries on the machine — never into the machine's shared services. The nats-server
+ * runs with the production authorization: each service connects as its own user with the permissions of
+ * @vp/bus busPermissions(), and a client without credentials is refused.
  *
  *   const infra = await startFaultInfra("faults-1");   // own nats-server + own Postgres cluster
  *   const fx = await infra.stack({ jobAckWaitMs: 3000 }); // migrated database, topology, the five services
  *   await infra.nats.restart(); await infra.postgres.stop(); ...
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { chmod, chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { connectBus, ensureTopology, type Bus } from "@vp/bus";
+import { BUS_SERVICES, busPermissions, connectBus, ensureTopology, natsAuthorizationConfig, type Bus, type NatsUser } from "@vp/bus";
+import { connect as connectNats } from "@nats-io/transport-node";
 import { createTopology, type Topology } from "@vp/contracts";
 import { migrate } from "@vp/db";
 import { createLogger } from "@vp/telemetry";
@@ -56,9 +60,18 @@ async function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
+export interface NatsCredentials {
+  user: string;
+  pass: string;
+}
+
 export interface OwnNats {
   url: string;
   port: number;
+  /** A user with every permission (the tests' own connections); the services get users of their own. */
+  admin: NatsCredentials;
+  /** Rewrites the server's users (the admin plus `users`) and reloads the config (SIGHUP), as an operator rotates them. */
+  setUsers(users: NatsUser[]): Promise<void>;
   /** SIGKILL (default) or SIGTERM the server; JetStream's file store survives. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   start(): Promise<void>;
@@ -66,14 +79,25 @@ export interface OwnNats {
   stop(): Promise<void>;
 }
 
-/** A nats-server of our own: `-js -sd <dir>` on a free port. */
+/** A nats-server of our own on a free port: JetStream on file storage, users from natsAuthorizationConfig(). */
 export async function startOwnNats(dir: string): Promise<OwnNats> {
   const port = await freePort();
   const storeDir = join(dir, "jetstream");
   await mkdir(storeDir, { recursive: true });
+  const configFile = join(dir, "nats.conf");
+  const admin: NatsCredentials = { user: "admin", pass: randomBytes(16).toString("hex") };
+  const writeConfig = (users: NatsUser[]) =>
+    writeFile(
+      configFile,
+      `listen: "127.0.0.1:${port}"
+jetstream { store_dir: ${JSON.stringify(storeDir)} }
+` +
+        natsAuthorizationConfig([{ user: admin.user, password: { literal: admin.pass } }, ...users]),
+    );
+  await writeConfig([]);
   let proc: ChildProcess | undefined;
   const start = async () => {
-    proc = spawn("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: "ignore" });
+    proc = spawn("/usr/sbin/nats-server", ["-c", configFile], { stdio: "ignore" });
     await waitUntil(`nats-server on ${port}`, () => tcpOpen(port));
   };
   const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
@@ -84,9 +108,24 @@ export async function startOwnNats(dir: string): Promise<OwnNats> {
     await exited;
   };
   await start();
+  const url = `nats://127.0.0.1:${port}`;
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url,
     port,
+    admin,
+    setUsers: async (users) => {
+      await writeConfig(users);
+      proc?.kill("SIGHUP");
+      // The reload is done once the last new user can connect.
+      const last = users.at(-1);
+      if (!last || !("literal" in last.password)) return;
+      const probe = { user: last.user, pass: last.password.literal };
+      await waitUntil("nats-server config reload", async () => {
+        const nc = await connectNats({ servers: url, name: "reload-probe", ...probe });
+        await nc.close();
+        return true;
+      });
+    },
     kill,
     start,
     restart: async () => {
@@ -149,8 +188,11 @@ export async function startOwnPostgres(dir: string): Promise<OwnPostgres> {
 export interface FaultStack {
   stack: Stack;
   api: Client;
+  /** The harness's own connection, as the server's admin user. */
   bus: Bus;
   topology: Topology;
+  /** Each service's NATS user and password on the stack's server. */
+  credentials: Record<ServiceName, NatsCredentials>;
   adminUrl: string;
   scratch: string;
   /**
@@ -163,6 +205,8 @@ export interface FaultStack {
   processesOf(name: ServiceName): ServiceProcess[];
   /** Every log line of every process of the service (restarts and replicas included). */
   logsOf(name: ServiceName): Array<Record<string, unknown>>;
+  /** Every "NATS permission denied" any process of the stack logged: a publish or subscribe its user may not make. */
+  permissionDenials(): Array<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -186,6 +230,7 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
   const postgres = await startOwnPostgres(pgDir);
   const logger = createLogger({ service: "faults", level: process.env.LOG_LEVEL ?? "warn" });
   const open: FaultStack[] = [];
+  const serviceUsers: NatsUser[] = [];
   return {
     dir,
     nats,
@@ -195,7 +240,15 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
       const adminUrl = postgres.url(`vp_faults_${n}`);
       await migrate({ adminUrl });
       const topology = createTopology({ namespace: `f${n}`, jobAckWaitMs });
-      const bus = await connectBus({ servers: nats.url, name: `faults-${n}`, logger });
+      // Each service its own user and permissions, for this stack's namespace.
+      const credentials = Object.fromEntries(
+        BUS_SERVICES.map((service) => [service, { user: `${topology.namespace}-${service}`, pass: randomBytes(16).toString("hex") }]),
+      ) as Record<ServiceName, NatsCredentials>;
+      serviceUsers.push(
+        ...BUS_SERVICES.map((service) => ({ user: credentials[service].user, password: { literal: credentials[service].pass }, permissions: busPermissions(service, topology) })),
+      );
+      await nats.setUsers(serviceUsers);
+      const bus = await connectBus({ servers: nats.url, name: `faults-${n}`, logger, ...nats.admin });
       await ensureTopology(bus, topology);
       const scratch = join(dir, `stack-${n}`);
       const stack = await startStack({
@@ -204,6 +257,7 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
         storageRoot: join(scratch, "storage"),
         workRoot: join(scratch, "work"),
         env: { NATS_URL: nats.url, JOB_ACK_WAIT_MS: String(jobAckWaitMs), ...env },
+        serviceEnv: Object.fromEntries(BUS_SERVICES.map((s) => [s, { NATS_USER: credentials[s].user, NATS_PASSWORD: credentials[s].pass }])),
         services,
       });
       const started: ServiceProcess[] = [...stack.services.values()];
@@ -221,17 +275,19 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
         api: client(stack.baseUrl),
         bus,
         topology,
+        credentials,
         adminUrl,
         scratch,
         replica: async (name, env = {}) => {
           const workRoot = join(scratch, `work-replica-${++replicaCount}`);
-          const service = await startService(name, { ...stack.env, HEALTH_PORT: "0", WORK_ROOT: workRoot, ...env });
+          const service = await startService(name, { ...stack.envOf(name), HEALTH_PORT: "0", WORK_ROOT: workRoot, ...env });
           started.push(service);
           replicas.push(service);
           return service;
         },
         processesOf,
         logsOf: (name) => processesOf(name).flatMap((p) => p.logs),
+        permissionDenials: () => started.flatMap((p) => p.logs.filter((l) => l.msg === "NATS permission denied").map((l) => ({ service: p.name, ...l }))),
         stop: async () => {
           await Promise.all(replicas.map((r) => r.stop()));
           await stack.stop();

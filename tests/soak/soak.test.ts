@@ -554,7 +554,7 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     expect(committedTwice.slice(0, 10), `${committedTwice.length} nodes committed completed more than once`).toEqual([]);
     expect([...commits.keys()].sort()).toEqual(expected);
 
-    const verifier = await connectBus({ servers: infra.nats.url, name: "soak-verify", logger: createLogger({ service: "soak", level: "warn" }) });
+    const verifier = await connectBus({ servers: infra.nats.url, name: "soak-verify", logger: createLogger({ service: "soak", level: "warn" }), ...infra.nats.admin });
     const published = new Map<string, number>();
     try {
       const stream = fx.topology.streams.events.name;

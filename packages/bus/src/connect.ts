@@ -1,5 +1,5 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { errors as natsErrors, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { Logger } from "@vp/telemetry";
 import { BusUnavailableError } from "./errors";
@@ -10,6 +10,10 @@ export interface Bus {
   jsm: JetStreamManager;
   /** The servers this bus was asked to connect to (for messages). */
   servers: string;
+  /** The NATS user this connection authenticated as; undefined when the server took it without credentials. */
+  user: string | undefined;
+  /** Prefix of every reply inbox of this connection (its user may subscribe only under it). */
+  inboxPrefix: string;
   logger: Logger;
   /** Drains subscriptions and pending publishes, then closes the connection. Idempotent. */
   close(): Promise<void>;
@@ -21,6 +25,11 @@ export interface ConnectBusOptions {
   /** Connection name shown by the server (`nats server report connections`). */
   name: string;
   logger: Logger;
+  /** NATS user and password (nats-server `authorization.users`); both or neither. */
+  user?: string;
+  pass?: string;
+  /** Reply inbox prefix (default `_INBOX`); a service's user may subscribe only under its own (permissions.ts). */
+  inboxPrefix?: string;
 }
 
 /**
@@ -31,11 +40,15 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   const servers = Array.isArray(options.servers) ? options.servers : options.servers.split(",").map((s) => s.trim());
   const shown = servers.join(",");
   const logger = options.logger.child({ component: "bus" });
+  if (!options.user !== !options.pass) throw new BusUnavailableError("NATS credentials need both a user and a password (NATS_USER and NATS_PASSWORD)");
+  const inboxPrefix = options.inboxPrefix ?? "_INBOX";
   let nc: NatsConnection;
   try {
     nc = await connect({
       servers,
       name: options.name,
+      ...(options.user ? { user: options.user, pass: options.pass } : {}),
+      inboxPrefix,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1_000,
       waitOnFirstConnect: false,
@@ -44,6 +57,10 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
       noAsyncTraces: true,
     });
   } catch (err) {
+    if (err instanceof natsErrors.AuthorizationError) {
+      const who = options.user ? `the credentials of user ${options.user}` : "a connection without credentials (set NATS_USER and NATS_PASSWORD)";
+      throw new BusUnavailableError(`NATS at ${shown} refused ${who}: ${errorMessage(err)}`, { cause: err });
+    }
     throw new BusUnavailableError(`NATS is not reachable at ${shown}: ${errorMessage(err)}`, { cause: err });
   }
   let jsm: JetStreamManager;
@@ -68,7 +85,10 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
           logger.info({ server: s.server }, "NATS reconnected");
           break;
         case "error":
-          logger.warn({ err: s.error }, "NATS error");
+          if (s.error instanceof natsErrors.PermissionViolationError) {
+            // The server and the code disagree on what this user may do (permissions.ts): loud, with the subject.
+            logger.error({ user: options.user, operation: s.error.operation, subject: s.error.subject }, "NATS permission denied");
+          } else logger.warn({ err: s.error }, "NATS error");
           break;
         case "ldm":
           logger.warn({ server: s.server }, "NATS server entering lame duck mode");
@@ -91,6 +111,8 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
     js,
     jsm,
     servers: shown,
+    user: options.user,
+    inboxPrefix,
     logger: options.logger,
     close: () => {
       closing ??= (async () => {

@@ -35,6 +35,17 @@ export class BusUnavailableError extends Error {
   }
 }
 
+/**
+ * nats-server refused a publish or subscribe outside this connection's user's permissions (permissions.ts): a
+ * deploy whose server config and code disagree. Retryable (a config reload can fix it without a restart).
+ */
+export class BusPermissionError extends BusUnavailableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BusPermissionError";
+  }
+}
+
 /** A core NATS request got no reply in time. Retryable. */
 export class RequestTimeoutError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

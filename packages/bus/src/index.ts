@@ -1,5 +1,18 @@
-export { NonRetryableError, RetryAfterError, BusUnavailableError, RequestTimeoutError, InvalidPayloadError, RemoteHandlerError } from "./errors";
+export { NonRetryableError, RetryAfterError, BusUnavailableError, BusPermissionError, RequestTimeoutError, InvalidPayloadError, RemoteHandlerError } from "./errors";
 export { connectBus, type Bus, type ConnectBusOptions } from "./connect";
+export {
+  BUS_SERVICES,
+  STREAM_MANAGER,
+  busInboxPrefix,
+  busPermissions,
+  deployNatsUsers,
+  natsAuthorizationConfig,
+  natsPasswordEnv,
+  servedTypes,
+  type BusPermissions,
+  type BusService,
+  type NatsUser,
+} from "./permissions";
 export { ensureTopology, ensureStream, ensureConsumer, streamConfig, consumerConfig, type EnsureTopologyOptions } from "./topology";
 export { publish, type PublishOptions } from "./publish";
 export {

@@ -3,7 +3,7 @@ import { errors as natsErrors, headers as createHeaders, type Msg, type MsgHdrs 
 import { injectTraceHeaders, SpanKind, withSpan } from "@vp/telemetry";
 import type { z } from "zod";
 import type { Bus } from "./connect";
-import { BusUnavailableError, InvalidPayloadError } from "./errors";
+import { BusPermissionError, BusUnavailableError, InvalidPayloadError } from "./errors";
 import { repliesOf, ReplyError } from "./replies";
 
 export interface PublishOptions {
@@ -89,10 +89,15 @@ export function formatIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`).join("; ");
 }
 
+export function deniedError(what: string, bus: Bus, cause: unknown): BusPermissionError {
+  return new BusPermissionError(`${what}: denied by NATS, outside the permissions of user ${bus.user ?? "(none)"} (packages/bus/src/permissions.ts)`, { cause });
+}
+
 /** Connection-level failures become BusUnavailableError / RequestTimeoutError; API errors pass through. */
 export function mapNatsError(err: unknown, what: string, bus: Bus): unknown {
   if (err instanceof ReplyError) {
     if (err.kind === "timeout") return new BusUnavailableError(`${what} timed out (NATS at ${bus.servers})`, { cause: err });
+    if (err.kind === "denied") return deniedError(what, bus, err);
     if (err.kind === "no_responders") {
       return new BusUnavailableError(`${what}: no stream captures this subject, or JetStream is off (NATS at ${bus.servers})`, { cause: err });
     }

@@ -1,13 +1,13 @@
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { createInbox, errors as natsErrors, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 
 /**
  * Why a reply did not come: the deadline passed, nobody listens on the subject (NATS answers 503 with no data),
- * or the connection is closed or refused the publish. Callers turn these into their own typed errors
+ * the connection is closed or refused the publish, or the server denied this user the publish (permissions). Callers turn these into their own typed errors
  * (publish.ts: BusUnavailableError; rpc.ts: RequestTimeoutError / BusUnavailableError).
  */
 export class ReplyError extends Error {
   constructor(
-    readonly kind: "timeout" | "no_responders" | "closed",
+    readonly kind: "timeout" | "no_responders" | "closed" | "denied",
     message: string,
     options?: ErrorOptions,
   ) {
@@ -62,6 +62,20 @@ export class Replies {
     this.prefix = `${createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix)}.`;
     this.sub = nc.subscribe(`${this.prefix}*`, { callback: (err, msg) => (err ? this.fail(err) : this.answer(msg)) });
     void nc.closed().then((err) => this.fail(err ?? new Error("connection closed")));
+    void this.watchDenials();
+  }
+
+  /** A publish outside the user's permissions is dropped by the server with an -ERR: fail its requests now, not at their deadline. */
+  private async watchDenials(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type !== "error" || !(s.error instanceof natsErrors.PermissionViolationError) || s.error.operation !== "publish") continue;
+      const denied = s.error;
+      for (const [token, p] of this.pending) {
+        if (p.subject !== denied.subject) continue;
+        this.settled(token);
+        p.reject(new ReplyError("denied", `the NATS user may not publish to ${denied.subject}`, { cause: denied }));
+      }
+    }
   }
 
   /** Publishes `data` to `subject` and resolves with the first reply (a 503 "no responders" rejects instead). */

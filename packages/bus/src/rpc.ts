@@ -4,7 +4,7 @@ import type { z } from "zod";
 import type { Bus } from "./connect";
 import { errorMessage } from "./connect";
 import { BusUnavailableError, InvalidPayloadError, RemoteHandlerError, RequestTimeoutError } from "./errors";
-import { encode, formatIssues } from "./publish";
+import { deniedError, encode, formatIssues } from "./publish";
 import { errors as natsErrors } from "@nats-io/nats-core";
 import { repliesOf, ReplyError } from "./replies";
 
@@ -153,6 +153,7 @@ function mapRequestError(err: unknown, subject: string, timeoutMs: number, bus: 
   if (err instanceof ReplyError) {
     if (err.kind === "timeout") return new RequestTimeoutError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
     if (err.kind === "no_responders") return new BusUnavailableError(`no responders on ${subject} (NATS at ${bus.servers})`, { cause: err });
+    if (err.kind === "denied") return deniedError(`request on ${subject}`, bus, err);
     return new BusUnavailableError(`request on ${subject} failed: ${err.message}`, { cause: err });
   }
   const timedOut =
@@ -192,7 +193,7 @@ export async function waitForReply<S extends z.ZodType>(
   timeoutMs: number,
   send: (inbox: string) => Promise<unknown>,
 ): Promise<z.output<S> | null> {
-  const inbox = createInbox();
+  const inbox = createInbox(bus.inboxPrefix);
   const sub = bus.nc.subscribe(inbox, { max: 1 });
   const first = (async () => {
     for await (const msg of sub) return msg;

@@ -13,19 +13,43 @@ import {
 import { nanos } from "@nats-io/nats-core";
 import type { ConsumerSpec, StreamSpec, Topology } from "@vp/contracts";
 import type { Bus } from "./connect";
+import { sleep } from "./consume";
 
 /**
  * Creates or updates every stream and durable consumer the topology declares. Idempotent, and safe to run
  * concurrently from several processes at start-up: a lost create race falls back to compare-and-update.
  */
 export async function ensureTopology(bus: Bus, topology: Topology, options: EnsureTopologyOptions = {}): Promise<void> {
-  for (const stream of topology.allStreams()) await ensureStream(bus, stream);
+  if (options.streams === "expect") for (const stream of topology.allStreams()) await awaitStream(bus, stream, options.signal);
+  else for (const stream of topology.allStreams()) await ensureStream(bus, stream);
   await Promise.all((options.consumers ?? topology.allConsumers()).map((c) => ensureConsumer(bus, c)));
 }
 
 export interface EnsureTopologyOptions {
   /** Only these consumers (e.g. an executor's own job types); default: all of the topology's. Streams: always all. */
   consumers?: ConsumerSpec[];
+  /**
+   * "manage" (default): create or update every stream. "expect": wait until each exists, for services whose NATS
+   * user may not manage streams (the stream manager, permissions.ts STREAM_MANAGER, creates them).
+   */
+  streams?: "manage" | "expect";
+  /** Stops an "expect" wait (shutdown during start-up). */
+  signal?: AbortSignal;
+}
+
+/** Waits until the stream exists, logging every 10 s what it waits for. */
+async function awaitStream(bus: Bus, spec: StreamSpec, signal?: AbortSignal): Promise<void> {
+  const started = Date.now();
+  let logged = started;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+    if (await streamInfo(bus, spec.name)) return;
+    if (Date.now() - logged >= 10_000) {
+      logged = Date.now();
+      bus.logger.warn({ stream: spec.name, waitedMs: logged - started }, "waiting for the stream manager to create a stream");
+    }
+    await sleep(wait, signal);
+    if (signal?.aborted) throw new Error(`stopped while waiting for stream ${spec.name}`);
+  }
 }
 
 export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: string } {

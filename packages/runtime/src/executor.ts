@@ -3,13 +3,14 @@ import { Controller, Module } from "@nestjs/common";
 import { Ctx, EventPattern, Payload } from "@nestjs/microservices";
 import { z } from "zod";
 import { createTopology, JobMessage, type NodeType } from "@vp/contracts";
-import { connectBus, createWorker, ensureTopology, JetStreamServer, startHealthServer, type ConsumeContext, type InvalidMessageInfo } from "@vp/bus";
+import { BUS_SERVICES, createWorker, ensureTopology, JetStreamServer, type BusService, startHealthServer, type ConsumeContext, type InvalidMessageInfo } from "@vp/bus";
 import { createPool, DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 import { createStorageFromEnv, type Storage } from "@vp/storage";
 import { createLogger, initMetrics, startTracing, type Logger } from "@vp/telemetry";
 import { createJobRunner } from "./job-runner";
 import { pathSetting } from "./env";
 import { DEFAULT_SHUTDOWN_GRACE_MS, registerShutdown, workGraceMs } from "./lifecycle";
+import { connectServiceBus, natsCredentialsEnv } from "./service-bus";
 import type { WorkFunction } from "./work";
 
 /** Environment every executor reads (each service may extend it). */
@@ -18,6 +19,7 @@ export function executorEnvSchema(defaults: { workRoot: string; healthPort: numb
     /** Postgres as vp_reader: executors report results as facts, the state-writer writes them. */
     DATABASE_URL: z.string().default(roleUrl(process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL, "vp_reader")),
     NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+    ...natsCredentialsEnv,
     /** Prefix of every stream and subject; "" in production, random per test run. */
     BUS_NAMESPACE: z.string().default(""),
     /** Root directory of the local-disk storage backend (shared with the gateway); made absolute at load. */
@@ -66,6 +68,8 @@ function executorModule(types: readonly NodeType[], handleJob: (job: JobMessage,
  */
 export async function runExecutor(options: {
   service: string;
+  /** The NATS identity (user permissions and reply inbox, @vp/bus busPermissions) it runs as; default: `service`. */
+  busService?: BusService;
   types: readonly NodeType[];
   env: ExecutorEnv;
   works: (deps: { storage: Storage; logger: Logger }) => Partial<Record<NodeType, WorkFunction>>;
@@ -80,14 +84,17 @@ export async function runExecutor(options: {
   initMetrics(service);
   await options.beforeStart?.({ logger });
   const db = createPool({ url: env.DATABASE_URL, applicationName: service });
-  const bus = await connectBus({ servers: env.NATS_URL, name: service, logger });
   const topology = createTopology({
     namespace: env.BUS_NAMESPACE,
     jobAckWaitMs: env.JOB_ACK_WAIT_MS,
     jobMaxAttempts: env.JOB_MAX_ATTEMPTS,
     jobConcurrency: Object.fromEntries(types.map((t) => [t, concurrencyOf(t)])),
   });
-  await ensureTopology(bus, topology, { consumers: types.map((t) => topology.consumers.job(t)) });
+  const busService = options.busService ?? ((BUS_SERVICES as readonly string[]).includes(service) ? (service as BusService) : undefined);
+  if (!busService) throw new Error(`${service} is no bus service: name the NATS identity it runs as (busService)`);
+  const bus = await connectServiceBus({ service: busService, env, topology, logger });
+  // Streams are the scheduler's to create (its NATS user may; an executor's may not).
+  await ensureTopology(bus, topology, { consumers: types.map((t) => topology.consumers.job(t)), streams: "expect" });
   const storage = createStorageFromEnv({ ...process.env, STORAGE_ROOT: env.STORAGE_ROOT });
   const runner = createJobRunner({ bus, topology, db, storage, workRoot: env.WORK_ROOT, works: options.works({ storage, logger }) });
 

@@ -4,3 +4,4 @@ export * from "./job-runner";
 export * from "./executor";
 export * from "./env";
 export * from "./unavailable";
+export * from "./service-bus";

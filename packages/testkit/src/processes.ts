@@ -151,12 +151,16 @@ export interface StackOptions {
   storageRoot: string;
   workRoot: string;
   env?: Record<string, string>;
+  /** Environment of one service only, over `env` (e.g. its NATS_USER and NATS_PASSWORD). */
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   services?: ServiceName[];
 }
 
 export interface Stack {
   baseUrl: string;
   env: Record<string, string>;
+  /** The environment `start(name)` gives that service: `env` plus its own. */
+  envOf(name: ServiceName): Record<string, string>;
   services: Map<ServiceName, ServiceProcess>;
   /** Starts (or restarts) one service with the stack's environment. */
   start(name: ServiceName): Promise<ServiceProcess>;
@@ -184,8 +188,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   // Each executor its own work root (an executor reaps what it finds in its root at start), unless the caller chose one.
   const ownWorkRoot = (name: ServiceName): Record<string, string> =>
     name.startsWith("executor-") && !options.env?.WORK_ROOT ? { WORK_ROOT: join(options.workRoot, name) } : {};
+  const envOf = (name: ServiceName) => ({ ...env, ...options.serviceEnv?.[name] });
   const start = async (name: ServiceName) => {
-    const service = await startService(name, { ...env, ...ownWorkRoot(name) });
+    const service = await startService(name, { ...envOf(name), ...ownWorkRoot(name) });
     services.set(name, service);
     return service;
   };
@@ -199,6 +204,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     env,
+    envOf,
     services,
     start,
     token: (roles) => testToken(roles),

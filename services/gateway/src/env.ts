@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
+import { natsCredentialsEnv } from "@vp/runtime";
 import { pathSetting } from "@vp/runtime";
 
 const admin = () => process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL;
@@ -12,6 +13,7 @@ export const Env = z.object({
   /** Postgres as vp_editor (structure writes: title, type, inputs, config, asset). */
   EDITOR_DATABASE_URL: z.string().default(roleUrl(admin(), "vp_editor")),
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  ...natsCredentialsEnv,
   /** Prefix of every stream and subject; "" in production, random per test run. */
   BUS_NAMESPACE: z.string().default(""),
   /** Root directory of the local-disk storage backend; made absolute at load. */

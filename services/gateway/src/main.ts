@@ -1,8 +1,8 @@
 import { serve } from "@hono/node-server";
 import { createTopology } from "@vp/contracts";
-import { connectBus, ensureTopology } from "@vp/bus";
+import { ensureTopology } from "@vp/bus";
 import { createPool } from "@vp/db";
-import { registerShutdown } from "@vp/runtime";
+import { connectServiceBus, registerShutdown } from "@vp/runtime";
 import { createStorageFromEnv } from "@vp/storage";
 import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
 import { createApp } from "./app";
@@ -31,9 +31,9 @@ const auth = createGatewayAuth(
 );
 const reader = createPool({ url: env.DATABASE_URL, applicationName: "gateway-reader" });
 const editor = createPool({ url: env.EDITOR_DATABASE_URL, applicationName: "gateway-editor" });
-const bus = await connectBus({ servers: env.NATS_URL, name: "gateway", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
-await ensureTopology(bus, topology, { consumers: [] });
+const bus = await connectServiceBus({ service: "gateway", env, topology, logger });
+await ensureTopology(bus, topology, { consumers: [], streams: "expect" });
 const storage = createStorageFromEnv({ ...process.env, STORAGE_ROOT: env.STORAGE_ROOT });
 
 let close!: () => void;

@@ -1,10 +1,12 @@
 import { z } from "zod";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
+import { natsCredentialsEnv } from "@vp/runtime";
 
 export const Env = z.object({
   /** Postgres as vp_reader: the scheduler decides, the state-writer writes. */
   DATABASE_URL: z.string().default(roleUrl(process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL, "vp_reader")),
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  ...natsCredentialsEnv,
   /** Prefix of every stream and subject; "" in production, random per test run. */
   BUS_NAMESPACE: z.string().default(""),
   /** How often the reconciler looks for in_progress nodes whose executor stopped heart-beating. */

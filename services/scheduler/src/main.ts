@@ -1,8 +1,8 @@
 import "reflect-metadata";
 import { createTopology, ExecuteCommand, ExecuteVerdict, HEADERS, JobFailed, JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
-import { connectBus, ensureTopology, createWorker, JetStreamServer, startHealthServer, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
+import { ensureTopology, createWorker, JetStreamServer, startHealthServer, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
 import { createPool } from "@vp/db";
-import { registerShutdown, workGraceMs } from "@vp/runtime";
+import { connectServiceBus, registerShutdown, workGraceMs } from "@vp/runtime";
 import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createExecuteHandler } from "./handlers/execute";
@@ -16,8 +16,9 @@ const logger = createLogger({ service: "scheduler", level: env.LOG_LEVEL });
 const tracing = startTracing({ serviceName: "scheduler" });
 initMetrics("scheduler");
 const db = createPool({ url: env.DATABASE_URL, applicationName: "scheduler" });
-const bus = await connectBus({ servers: env.NATS_URL, name: "scheduler", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
+const bus = await connectServiceBus({ service: "scheduler", env, topology, logger });
+// The scheduler is the stream manager (@vp/bus STREAM_MANAGER): it creates and updates the streams the others wait for.
 await ensureTopology(bus, topology, { consumers: [topology.consumers.scheduler, topology.consumers.schedulerEvents] });
 
 const reply = (ctx: ConsumeContext, verdict: ExecuteVerdict) => {

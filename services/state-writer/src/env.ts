@@ -1,11 +1,13 @@
 import { z } from "zod";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
+import { natsCredentialsEnv } from "@vp/runtime";
 
 export const Env = z.object({
   /** Postgres as vp_state_writer: the only role that may write status, metadata and output. */
   DATABASE_URL: z.string().default(roleUrl(process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL, "vp_state_writer")),
   /** NATS with JetStream. */
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  ...natsCredentialsEnv,
   /** Prefix of every stream and subject; "" in production, random per test run. */
   BUS_NAMESPACE: z.string().default(""),
   /** Port of GET /health and /ready. */

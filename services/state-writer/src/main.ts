@@ -1,8 +1,8 @@
 import "reflect-metadata";
 import { createTopology, StateEvent, TransitionRequest } from "@vp/contracts";
-import { connectBus, ensureTopology, createWorker, JetStreamServer, startHealthServer, serve, type InvalidMessageInfo } from "@vp/bus";
+import { ensureTopology, createWorker, JetStreamServer, startHealthServer, serve, type InvalidMessageInfo } from "@vp/bus";
 import { createPool, createTickPool, observeStateTransactions } from "@vp/db";
-import { registerShutdown, workGraceMs } from "@vp/runtime";
+import { connectServiceBus, registerShutdown, workGraceMs } from "@vp/runtime";
 import { createLogger, initMetrics, metrics, startTracing, timed } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createApplyStateEvent, createRejectInvalidStateEvent } from "./handlers/apply-state-event";
@@ -23,9 +23,9 @@ const db = createPool({ url: env.DATABASE_URL, applicationName: "state-writer" }
 const tickDb = createTickPool({ url: env.DATABASE_URL, applicationName: "state-writer-ticks", max: env.STATE_WRITER_TICK_CONNECTIONS });
 // vp_state_db_transaction_seconds: the Postgres transaction alone (vp_state_transaction_seconds adds the queue and the publish).
 observeStateTransactions((seconds, outcome) => metrics.stateDbTransactionSeconds.observe({ outcome }, seconds));
-const bus = await connectBus({ servers: env.NATS_URL, name: "state-writer", logger });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
-await ensureTopology(bus, topology, { consumers: [topology.consumers.stateWriter] });
+const bus = await connectServiceBus({ service: "state-writer", env, topology, logger });
+await ensureTopology(bus, topology, { consumers: [topology.consumers.stateWriter], streams: "expect" });
 
 const pipelineMetadata = createPipelineMetadataLog();
 const queue = createBatchingQueue({ db, batchMax: env.STATE_WRITER_BATCH_MAX, pipelineMetadata });
