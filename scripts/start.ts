@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { generateSecret, MIN_SECRET_BYTES } from "@vp/auth";
 import { DEFAULT_DATABASE_URL, migrate } from "@vp/db";
 import { makeTestClip } from "@vp/media";
+import { formatLogLine } from "@vp/telemetry";
 import { runAiDemo } from "./demo-ai";
 import { ensureWebBuild, startWeb, type WebProcess } from "./web";
 
@@ -50,22 +51,10 @@ async function localAuthEnv(): Promise<Record<string, string>> {
 let authEnv: Record<string, string> = {};
 
 const COLORS: Record<string, string> = { gateway: "36", scheduler: "35", "state-writer": "33", "executor-ffmpeg": "32", "executor-ai": "34", web: "94", demo: "97" };
-const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
 const say = (name: string, text: string) => console.log(`\x1b[${COLORS[name] ?? "0"}m${name.padEnd(15)}\x1b[0m ${text}`);
 
-/** One readable line per JSON log line: level, message, then the ids and fields. */
-function formatLog(line: string): string {
-  try {
-    const { level, time: _t, pid: _p, hostname: _h, service: _s, msg, ...rest } = JSON.parse(line) as Record<string, unknown>;
-    const fields = Object.entries(rest)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
-      .join(" ");
-    return `${(LEVELS[level as number] ?? String(level)).padEnd(5)} ${String(msg)}${fields ? `  \x1b[2m${fields}\x1b[0m` : ""}`;
-  } catch {
-    return line;
-  }
-}
+/** One readable line per JSON log line, every value escaped and capped (a logged value cannot forge a line). */
+const formatLog = formatLogLine;
 
 const children: ChildProcess[] = [];
 function startService(name: string, readyPattern: RegExp): Promise<void> {

@@ -1,4 +1,5 @@
-export { createLogger, REDACT_PATHS, type Logger, type LoggerOptions } from "./logger";
+export { createLogger, logText, REDACT_PATHS, type Logger, type LoggerOptions } from "./logger";
+export { formatLogLine } from "./pretty-line";
 export { startTracing, type Tracing } from "./tracing";
 export {
   injectTraceHeaders,

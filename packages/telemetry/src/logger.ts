@@ -29,6 +29,18 @@ export const REDACT_PATHS = [
   "*.secret",
 ];
 
+/** Control characters (C0, DEL, C1), line and paragraph separators, bidi controls: what can forge or hide a line in a terminal. */
+const UNSAFE_IN_TERMINAL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `value` as text safe to print on a terminal line: unsafe characters escaped (`\u001b`), at most `max`
+ * characters (the rest counted). For caller-controlled values (a token's subject, a request id) in logs.
+ */
+export function logText(value: unknown, max = 200): string {
+  const text = String(value).replace(UNSAFE_IN_TERMINAL, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return text.length > max ? `${text.slice(0, max)}…(+${text.length - max} chars)` : text;
+}
+
 /**
  * JSON logs, object first: `logger.info({ pipelineId, nodeId }, "job started")`. Every line carries the
  * traceId/spanId of the active OpenTelemetry span, so logs and Jaeger traces join on traceId.

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { activeContext, extractTraceContext, metricsText, SpanKind, traceIds, withSpan } from "@vp/telemetry";
+import { activeContext, extractTraceContext, logText, metricsText, SpanKind, traceIds, withSpan } from "@vp/telemetry";
 import { authMiddleware, authRoutes } from "./auth";
 import type { GatewayDeps } from "./deps";
 import { createErrorHandler, HttpError } from "./errors";
@@ -17,11 +17,22 @@ import { runRoutes } from "./routes/runs";
 
 const JSON_BODY_LIMIT = 1024 * 1024;
 
+/** A caller's request id is kept (echoed and logged) when it is at most 128 characters of [A-Za-z0-9._:-]; else a new one. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export const requestIdOf = (header: string | undefined) => (header !== undefined && REQUEST_ID.test(header) ? header : randomUUID());
+
 export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean> } = { ready: async () => true }) {
   const app = new Hono();
   app.onError(createErrorHandler(deps.logger));
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
 
+  // An answer given before the whole body arrived (413, 401, ...) closes the connection: the server then drops the
+  // rest of the body before closing (http-server.ts), so a client still sending reads the answer.
+  app.use("*", async (c, next) => {
+    await next();
+    const incoming = (c.env as { incoming?: { complete?: boolean } } | undefined)?.incoming;
+    if (incoming && incoming.complete === false && c.req.method !== "GET" && c.req.method !== "HEAD") c.header("connection", "close");
+  });
   // One server span per request, continuing the caller's traceparent if it sent one: everything the
   // request publishes carries it, so gateway -> scheduler -> executor -> state-writer is one trace.
   app.use("*", (c, next) =>
@@ -40,14 +51,16 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
     ),
   );
   app.use("*", async (c, next) => {
-    const requestId = c.req.header("x-request-id") ?? randomUUID();
+    const requestId = requestIdOf(c.req.header("x-request-id"));
     const started = performance.now();
     c.header("x-request-id", requestId);
     await next();
-    // The path only: the query may hold a stream token, and headers are never logged.
+    // The path only: the query may hold a stream token, and headers are never logged. The subject comes from a
+    // token (the dev login's is free text): escaped and capped, so it cannot forge a line in a terminal.
     if (c.req.path !== "/health" && c.req.path !== "/ready") {
+      const subject = c.get("principal")?.subject;
       deps.logger.info(
-        { requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started), sub: c.get("principal")?.subject },
+        { requestId, method: c.req.method, path: logText(c.req.path, 300), status: c.res.status, ms: Math.round(performance.now() - started), sub: subject === undefined ? undefined : logText(subject) },
         "request",
       );
     }

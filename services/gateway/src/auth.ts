@@ -34,7 +34,9 @@ export interface GatewayAuth {
   mode: "jwt" | "off";
   tokens: TokenService;
   /** The dev login (POST /v1/video_production/auth/dev-login): mints all-roles tokens with the secret. Local use only. */
-  devLogin: { enabled: false } | { enabled: true; issuer: string; audience: string; secret: string; ttlSeconds: number; rolesClaim?: string };
+  devLogin:
+    | { enabled: false }
+    | { enabled: true; issuer: string; audience: string; secret: string; ttlSeconds: number; rolesClaim?: string; allowedHosts: ReadonlySet<string> };
 }
 
 export interface GatewayAuthOptions extends Omit<AuthConfig, "secret"> {
@@ -42,6 +44,10 @@ export interface GatewayAuthOptions extends Omit<AuthConfig, "secret"> {
   secret?: string;
   devLogin: boolean;
   devLoginTtlSeconds: number;
+  /** Host names (AUTH_DEV_LOGIN_HOSTS) the dev login also answers, from any address. */
+  devLoginHosts?: string[];
+  /** The address the gateway listens on, for the start-up warning. */
+  listenHost?: string;
 }
 
 const OFF_PRINCIPAL: Principal = { subject: "anonymous (AUTH_MODE=off)", roles: new Set(ALL_ROLES) };
@@ -70,12 +76,52 @@ export function createGatewayAuth(options: GatewayAuthOptions, logger: Logger): 
     { authMode: "jwt", keySource: tokens.keySource, algorithms: tokens.algorithms, issuer: options.issuer, audience: options.audience, devLogin: options.devLogin },
     "auth: bearer JWT required on /v1",
   );
-  if (options.devLogin) logger.warn({ devLogin: true }, "auth: the dev login is on (POST /v1/video_production/auth/dev-login hands out all-roles tokens); local use only");
+  if (options.devLogin) {
+    logger.warn(
+      { devLogin: true, listenHost: options.listenHost, devLoginHosts: options.devLoginHosts ?? [] },
+      "auth: the dev login is on (POST /v1/video_production/auth/dev-login hands out all-roles tokens) for requests to localhost from this machine only",
+    );
+    if (options.listenHost && !isLoopbackAddress(options.listenHost)) {
+      const banner = `THE DEV LOGIN IS ON (AUTH_DEV_LOGIN) and the gateway listens on ${options.listenHost}: it hands all-roles tokens to requests for Host localhost/127.0.0.1/[::1] from a loopback address (kubectl port-forward)${options.devLoginHosts?.length ? ` and to ANY request for Host ${options.devLoginHosts.join(", ")}` : ""}. Never run this way where others can reach the gateway.`;
+      process.stderr.write(`\n${"!".repeat(100)}\n!! ${banner}\n${"!".repeat(100)}\n\n`);
+    }
+  }
   return { mode: "jwt", tokens, devLogin: options.devLogin ? devLoginOf(options, options.secret) : { enabled: false } };
 }
 
 function devLoginOf(options: GatewayAuthOptions, secret: string): GatewayAuth["devLogin"] {
-  return { enabled: true, issuer: options.issuer, audience: options.audience, secret, ttlSeconds: options.devLoginTtlSeconds, rolesClaim: options.rolesClaim };
+  const allowedHosts = new Set((options.devLoginHosts ?? []).map((h) => h.toLowerCase()));
+  return { enabled: true, issuer: options.issuer, audience: options.audience, secret, ttlSeconds: options.devLoginTtlSeconds, rolesClaim: options.rolesClaim, allowedHosts };
+}
+
+const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped form. */
+export function isLoopbackAddress(address: string): boolean {
+  const a = address.toLowerCase().replace(/^\[|\]$/g, "");
+  return a === "::1" || a === "localhost" || /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}
+
+/** The host name of a Host header value, lowercased, without its port (`[::1]` keeps its brackets). */
+export function hostNameOf(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1) || h;
+  return h.split(":", 1)[0]!;
+}
+
+/**
+ * Why the dev login refuses this request, or null. It answers a Host of localhost/127.0.0.1/[::1] from a loopback
+ * address, or an allowed Host from anywhere: a web page that rebinds its own name to 127.0.0.1 (DNS rebinding)
+ * sends its own name as Host and is refused. `peer` is undefined for in-process requests (app.request in tests).
+ */
+export function devLoginRefusal(host: string | undefined, peer: string | undefined, allowedHosts: ReadonlySet<string>): string | null {
+  const name = host ? hostNameOf(host) : "";
+  if (name && allowedHosts.has(name)) return null;
+  if (LOCAL_HOSTS.has(name) && (peer === undefined || isLoopbackAddress(peer))) return null;
+  const shown = JSON.stringify((host ?? "").slice(0, 100));
+  return LOCAL_HOSTS.has(name)
+    ? `The dev login answers only requests from this machine (this one came from ${peer}); use a token from your identity provider`
+    : `The dev login answers only requests for localhost, 127.0.0.1 or [::1] (this one is for Host ${shown}); open the editor at http://localhost, or add the name to AUTH_DEV_LOGIN_HOSTS`;
 }
 
 export type Access =
@@ -181,6 +227,11 @@ export function authRoutes(auth: GatewayAuth) {
   app.post("/dev-login", async (c) => {
     const dev = auth.devLogin;
     if (!dev.enabled) throw new ForbiddenError("The dev login is off: it is for local use (npm start sets AUTH_DEV_LOGIN=1); use a token from your identity provider");
+    // The raw Host header where there is one (an absolute request target could name another host in the URL).
+    const incoming = (c.env as { incoming?: { headers?: { host?: string }; socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+    const host = incoming ? incoming.headers?.host : new URL(c.req.url).host;
+    const refusal = devLoginRefusal(host, incoming ? (incoming.socket?.remoteAddress ?? "an unknown address") : undefined, dev.allowedHosts);
+    if (refusal) throw new ForbiddenError(refusal);
     const text = await c.req.text();
     let json: unknown = {};
     try {

@@ -1,4 +1,4 @@
-import type { Topology } from "@vp/contracts";
+import type { PipelineLimits, Topology } from "@vp/contracts";
 import type { Bus } from "@vp/bus";
 import type { Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
@@ -14,6 +14,8 @@ export interface GatewayDeps {
   topology: Topology;
   storage: Storage;
   logger: Logger;
+  /** How big one pipeline may grow (nodes, structure bytes), on every write path; default DEFAULT_PIPELINE_LIMITS. */
+  limits?: PipelineLimits;
   /** Largest accepted asset upload, in bytes. */
   maxUploadBytes: number;
   /** How long an execute request waits for the scheduler's verdict before answering 202. */

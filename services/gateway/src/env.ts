@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_PIPELINE_LIMITS } from "@vp/contracts";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 import { natsCredentialsEnv } from "@vp/runtime";
 import { pathSetting } from "@vp/runtime";
@@ -20,6 +21,13 @@ export const Env = z.object({
   STORAGE_ROOT: pathSetting(".data/storage"),
   /** Largest accepted asset upload in bytes (default 2 GiB). */
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(2 * 1024 ** 3),
+  /** Most nodes in one pipeline: POST .../nodes and import beyond it are a 422. */
+  MAX_PIPELINE_NODES: z.coerce.number().int().positive().default(DEFAULT_PIPELINE_LIMITS.maxNodes),
+  /**
+   * Most bytes of structure in one pipeline (its nodes' titles, inputs, config and assets as jsonb text): a
+   * write beyond it is a 413. Every reader of the pipeline (SSE snapshot, GET, estimate) pays for this much.
+   */
+  MAX_PIPELINE_STRUCTURE_BYTES: z.coerce.number().int().positive().default(DEFAULT_PIPELINE_LIMITS.maxStructureBytes),
   /** How long an execute request waits for the scheduler's verdict before answering 202. */
   EXECUTE_VERDICT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Comma-separated origins allowed by CORS (the editor). */

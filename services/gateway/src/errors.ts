@@ -10,7 +10,7 @@ import type { Logger } from "@vp/telemetry";
 /** An error whose message is safe and useful to show the client, with its HTTP status. */
 export class HttpError extends Error {
   constructor(
-    readonly status: 400 | 404 | 409 | 413 | 415 | 416 | 422 | 503,
+    readonly status: 400 | 404 | 408 | 409 | 413 | 415 | 416 | 422 | 503,
     message: string,
     readonly details?: Record<string, unknown>,
   ) {

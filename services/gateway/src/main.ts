@@ -48,6 +48,7 @@ const app = createApp(
     logger,
     auth,
     maxUploadBytes: env.MAX_UPLOAD_BYTES,
+    limits: { maxNodes: env.MAX_PIPELINE_NODES, maxStructureBytes: env.MAX_PIPELINE_STRUCTURE_BYTES },
     executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS,
     corsOrigins: env.CORS_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean),
     closing,

@@ -33,6 +33,14 @@ const OUTPUT_CONTENT_TYPES: Record<string, string> = {
   image: "image/png",
 };
 
+/** Text outputs are UTF-8 (the executors write them so): say it, so a browser never guesses another charset. */
+export function outputContentType(contentType: string): string {
+  const [type = "", ...params] = contentType.split(";").map((p) => p.trim());
+  const isText = /^text\//i.test(type) || /^application\/json$/i.test(type);
+  if (!isText || params.some((p) => /^charset=/i.test(p))) return contentType;
+  return [type, ...params, "charset=utf-8"].join("; ");
+}
+
 /** Parses a single `bytes=a-b` range against a size. Returns null for no/unsupported range, "invalid" if unsatisfiable. */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | "invalid" {
   if (!header) return null;
@@ -54,6 +62,32 @@ export function parseRange(header: string | undefined, size: number): { start: n
   if (start >= size || start > end) return "invalid";
   return { start, end };
 }
+
+/**
+ * `chunks` where each wait for the client may last at most `ms`: an upload may take as long as it keeps moving
+ * (no overall deadline: a 2 GiB file on a slow line takes hours), and one that stalls is cut with a 408.
+ */
+function idleTimeout<T>(chunks: AsyncIterator<T>, ms: number, onStall: () => void): AsyncIterator<T> {
+  return {
+    next: () =>
+      new Promise<IteratorResult<T>>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          onStall();
+          reject(new HttpError(408, `The upload stalled: no data arrived for ${Math.round(ms / 1000)} s; send the file again`));
+        }, ms);
+        chunks.next().then(
+          (result) => (clearTimeout(timer), resolve(result)),
+          (error: unknown) => (clearTimeout(timer), reject(error)),
+        );
+      }),
+  };
+}
+
+/** Headers of every output answer: the bytes are shown as what they are, never as a page of the gateway's origin. */
+const OUTPUT_HEADERS = {
+  "X-Content-Type-Options": "nosniff",
+  "Content-Security-Policy": "default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
+};
 
 export function fileRoutes(deps: GatewayDeps) {
   const app = new Hono();
@@ -80,7 +114,8 @@ export function fileRoutes(deps: GatewayDeps) {
     if (!body) throw new HttpError(400, "The request has no body; send the file as the raw request body");
 
     // The first bytes before storage is touched: an empty upload is refused without leaving anything behind.
-    const chunks = Readable.fromWeb(body as import("node:stream/web").ReadableStream)[Symbol.asyncIterator]();
+    const source = Readable.fromWeb(body as import("node:stream/web").ReadableStream);
+    const chunks = idleTimeout(source[Symbol.asyncIterator](), deps.uploadIdleTimeoutMs ?? 60_000, () => source.destroy());
     let first: IteratorResult<Uint8Array>;
     do first = await chunks.next();
     while (!first.done && first.value.length === 0);
@@ -129,10 +164,11 @@ export function fileRoutes(deps: GatewayDeps) {
     if (!key) throw new HttpError(404, `Node has no output yet (status: ${node.status})`);
     const info = await deps.storage.stat(key);
     if (!info) throw notFound("Output");
-    const contentType = (node.output?.contentType as string | undefined) ?? OUTPUT_CONTENT_TYPES[node.output!.type] ?? "application/octet-stream";
+    const contentType = outputContentType((node.output?.contentType as string | undefined) ?? OUTPUT_CONTENT_TYPES[node.output!.type] ?? "application/octet-stream");
     const range = parseRange(c.req.header("range"), info.size);
     c.header("Accept-Ranges", "bytes");
     c.header("Content-Type", contentType);
+    for (const [name, value] of Object.entries(OUTPUT_HEADERS)) c.header(name, value);
     if (range === "invalid") {
       c.header("Content-Range", `bytes */${info.size}`);
       return c.body(null, 416);
