@@ -13,11 +13,14 @@ import { NodePosition } from "./state";
 export const PIPELINE_DOCUMENT_FORMAT = "video-pipelines/pipeline";
 export const PIPELINE_DOCUMENT_VERSION = 1;
 
+/** A node's inputs: slot name -> the ids of the nodes feeding it (the same rule on every write path). */
+export const NodeInputs = z.record(z.string().regex(/^[a-z][a-zA-Z0-9_-]{0,31}$/, "is not an input slot name"), z.array(Id).max(100));
+
 export const DocumentNode = z.strictObject({
   id: Id,
   title: Title,
   type: NodeType,
-  inputs: z.record(z.string(), z.array(Id).max(100)).optional(),
+  inputs: NodeInputs.optional(),
   config: z.record(z.string(), z.unknown()).optional(),
   /** Asset nodes only: the media type and, for text/json, the inline content. No `source`: strict. */
   asset: AssetInput.optional(),
@@ -29,6 +32,7 @@ export const PipelineDocument = z.strictObject({
   format: z.literal(PIPELINE_DOCUMENT_FORMAT),
   version: z.literal(PIPELINE_DOCUMENT_VERSION),
   title: Title,
-  nodes: z.array(DocumentNode).max(500),
+  /** As many as the pipeline limits allow (validatePipelineDocument checks the count). */
+  nodes: z.array(DocumentNode),
 });
 export type PipelineDocument = z.infer<typeof PipelineDocument>;

@@ -6,3 +6,4 @@ export * from "./state";
 export * from "./messages";
 export * from "./topology";
 export * from "./document";
+export * from "./limits";

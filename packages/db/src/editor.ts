@@ -1,6 +1,6 @@
-import type { NodePosition, NodeType, SerializedPipeline } from "@vp/contracts";
+import type { NodePosition, NodeType, PipelineLimits, SerializedPipeline } from "@vp/contracts";
 import { withTransaction, type Queryable } from "./connection";
-import { ConflictError, NotFoundError, PG, ValidationError, pgCode } from "./errors";
+import { ConflictError, NotFoundError, PG, PipelineLimitError, ValidationError, pgCode } from "./errors";
 import { NODE_COLUMNS, PIPELINE_COLUMNS, toSerializedPipeline, type NodeRow, type PipelineRow } from "./rows";
 
 /**
@@ -23,9 +23,38 @@ function mapWriteError(err: unknown, what: string): never {
     case PG.checkViolation:
     case PG.notNullViolation:
     case PG.invalidText:
+    case PG.untranslatableCharacter:
       throw new ValidationError(`Invalid ${what.toLowerCase()}: ${(err as Error).message}`, { cause: err });
     default:
       throw err;
+  }
+}
+
+/**
+ * Refuses (PipelineLimitError, the transaction rolls back) a write that left the pipeline past its limits. Run
+ * inside the write's transaction after the write, with the pipeline row locked (touchPipeline, or the import's
+ * own new row): two writers of one pipeline take turns, so neither can slip past a limit the other reached.
+ */
+async function checkLimits(tx: Queryable, pipelineId: string, limits: PipelineLimits | undefined): Promise<void> {
+  if (!limits) return;
+  const { rows } = await tx.query<{ nodes: number; bytes: string }>(
+    `SELECT count(*)::int AS nodes,
+            COALESCE(sum(octet_length(title) + octet_length(inputs::text) + octet_length(config::text) + COALESCE(octet_length(asset::text), 0)), 0)::text AS bytes
+     FROM video_production_nodes WHERE pipeline_id = $1`,
+    [pipelineId],
+  );
+  const nodes = rows[0]?.nodes ?? 0;
+  const bytes = Number(rows[0]?.bytes ?? 0);
+  if (nodes > limits.maxNodes) {
+    throw new PipelineLimitError(`A pipeline has at most ${limits.maxNodes} nodes; this write would make it ${nodes}`, "nodes", limits.maxNodes, nodes);
+  }
+  if (bytes > limits.maxStructureBytes) {
+    throw new PipelineLimitError(
+      `A pipeline's structure (titles, inputs, config and assets of its nodes) is at most ${limits.maxStructureBytes} bytes; this write would make it ${bytes} bytes`,
+      "structureBytes",
+      limits.maxStructureBytes,
+      bytes,
+    );
   }
 }
 
@@ -106,8 +135,11 @@ export interface CreateNodeInput {
   position?: NodePosition | null;
 }
 
-/** Inserts a pending node (status, metadata, output take their defaults) and bumps the pipeline's updated_at. */
-export async function createNode(db: Queryable, input: CreateNodeInput): Promise<NodeRow> {
+/**
+ * Inserts a pending node (status, metadata, output take their defaults) and bumps the pipeline's updated_at.
+ * With `limits`, refuses (PipelineLimitError) a node that takes the pipeline past them.
+ */
+export async function createNode(db: Queryable, input: CreateNodeInput, limits?: PipelineLimits): Promise<NodeRow> {
   return withTransaction(db, async (tx) => {
     if (!(await touchPipeline(tx, input.pipelineId))) {
       throw new NotFoundError(`Pipeline ${input.pipelineId} not found`);
@@ -128,6 +160,7 @@ export async function createNode(db: Queryable, input: CreateNodeInput): Promise
           input.position == null ? null : JSON.stringify(input.position),
         ],
       );
+      await checkLimits(tx, input.pipelineId, limits);
       return rows[0]!;
     } catch (err) {
       mapWriteError(err, `Node ${input.id}`);
@@ -154,13 +187,15 @@ export interface UpdateNodeStructureInput {
 
 /**
  * Partial structure update of one node in one transaction: bump (and lock) the pipeline, then update
- * the node. Null when the pipeline or node does not exist.
+ * the node. Null when the pipeline or node does not exist. With `limits`, refuses (PipelineLimitError) an
+ * update that takes the pipeline past them (a move alone changes no structure and is not checked).
  */
 export async function updateNodeStructure(
   db: Queryable,
   pipelineId: string,
   nodeId: string,
   patch: UpdateNodeStructureInput,
+  limits?: PipelineLimits,
 ): Promise<NodeRow | null> {
   const missing = Symbol("missing");
   try {
@@ -191,9 +226,11 @@ export async function updateNodeStructure(
           ],
         );
         if (!rows[0]) throw missing; // roll back the pipeline bump
+        const grows = patch.title !== undefined || patch.inputsPatch || patch.configPatch || patch.assetPatch || patch.type;
+        if (grows) await checkLimits(tx, pipelineId, limits);
         return rows[0];
       } catch (err) {
-        if (err === missing) throw err;
+        if (err === missing || err instanceof PipelineLimitError) throw err;
         mapWriteError(err, `Node ${nodeId}`);
       }
     });
@@ -222,11 +259,13 @@ export interface ImportPipelineInput {
 
 /**
  * Creates a pipeline and every one of its nodes in one transaction (pipeline as code): either the whole
- * graph exists afterwards or nothing does. The caller validates the graph first.
+ * graph exists afterwards or nothing does. The caller validates the graph first. With `limits`, refuses
+ * (PipelineLimitError) a document past them.
  */
 export async function importPipeline(
   db: Queryable,
   input: ImportPipelineInput,
+  limits?: PipelineLimits,
 ): Promise<{ pipeline: SerializedPipeline; nodes: NodeRow[] }> {
   return withTransaction(db, async (tx) => {
     const pipeline = await createPipeline(tx, input.pipeline);
@@ -253,6 +292,7 @@ export async function importPipeline(
         mapWriteError(err, `Node ${node.id}`);
       }
     }
+    await checkLimits(tx, pipeline.id, limits);
     return { pipeline, nodes };
   });
 }

@@ -31,6 +31,19 @@ export class ValidationError extends DbError {
   }
 }
 
+/** A write would take a pipeline past one of its limits (@vp/contracts PipelineLimits); nothing was written. */
+export class PipelineLimitError extends DbError {
+  constructor(
+    message: string,
+    readonly limit: "nodes" | "structureBytes",
+    readonly max: number,
+    readonly actual: number,
+  ) {
+    super(message);
+    this.name = "PipelineLimitError";
+  }
+}
+
 /** The Postgres SQLSTATE of an error thrown by pg, if any. */
 export function pgCode(err: unknown): string | undefined {
   if (typeof err === "object" && err !== null && "code" in err) {
@@ -46,6 +59,7 @@ export const PG = {
   checkViolation: "23514",
   notNullViolation: "23502",
   invalidText: "22P02",
+  untranslatableCharacter: "22P05",
   insufficientPrivilege: "42501",
   deadlock: "40P01",
   serializationFailure: "40001",

@@ -1,5 +1,5 @@
 import {
-  CONFIG_SCHEMAS,
+  DEFAULT_PIPELINE_LIMITS,
   DocumentNode,
   PIPELINE_DOCUMENT_FORMAT,
   PIPELINE_DOCUMENT_VERSION,
@@ -10,6 +10,7 @@ import {
   type SerializedNode,
 } from "@vp/contracts";
 import { findCycle, lookup, validateStructure, type GraphNode } from "./index";
+import { nodeFieldProblems } from "./node-fields";
 
 /** One problem of an imported document; `node` names the node it belongs to (its id, or `#<n>` if it has none). */
 export interface DocumentProblem {
@@ -36,7 +37,7 @@ const pathOf = (path: PropertyKey[]) => path.map(String).join(".");
  * ids, and the graph (slots, counts, media types, missing inputs, cycles) with the same rules the
  * gateway and the scheduler apply.
  */
-export function validatePipelineDocument(raw: unknown): DocumentValidation {
+export function validatePipelineDocument(raw: unknown, { maxNodes = DEFAULT_PIPELINE_LIMITS.maxNodes }: { maxNodes?: number } = {}): DocumentValidation {
   const problems: DocumentProblem[] = [];
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return { ok: false, problems: [{ message: "the document must be a JSON object" }] };
@@ -55,6 +56,10 @@ export function validatePipelineDocument(raw: unknown): DocumentValidation {
 
   if (!Array.isArray(doc.nodes)) {
     problems.push({ path: "nodes", message: "must be a list of nodes" });
+    return { ok: false, problems };
+  }
+  if (doc.nodes.length > maxNodes) {
+    problems.push({ path: "nodes", message: `a pipeline has at most ${maxNodes} nodes; this document has ${doc.nodes.length}` });
     return { ok: false, problems };
   }
 
@@ -78,17 +83,9 @@ export function validatePipelineDocument(raw: unknown): DocumentValidation {
     }
     seen.set(node.id, index);
 
-    const config = CONFIG_SCHEMAS[node.type].safeParse(node.config ?? {});
-    if (!config.success) {
-      for (const issue of config.error.issues as ZodLikeIssue[]) {
-        problems.push({ node: node.id, path: pathOf(["config", ...issue.path]), message: issue.message });
-      }
-    }
-    if (node.type === "asset" && !node.asset) {
-      problems.push({ node: node.id, path: "asset", message: "asset nodes need an asset ({ type: video|audio|text|json|image })" });
-    }
-    if (node.type !== "asset" && node.asset) {
-      problems.push({ node: node.id, path: "asset", message: `only asset nodes have an asset, not ${node.type}` });
+    // The same field rules as adding or editing a node through the API.
+    for (const problem of nodeFieldProblems({ type: node.type, config: node.config ?? {}, asset: node.asset ?? null })) {
+      problems.push({ node: node.id, ...problem });
     }
     parsed.push(node);
   });

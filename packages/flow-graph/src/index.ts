@@ -181,5 +181,6 @@ export function lookup(nodes: Iterable<GraphNode>): Map<string, GraphNode> {
 
 export * from "./connection";
 export * from "./document";
+export * from "./node-fields";
 export * from "./pipeline-check";
 export * from "./estimate";

@@ -32,10 +32,11 @@ export function checkPipeline(all: Iterable<GraphNode>, members?: Iterable<strin
       problems.push(...structural);
       continue;
     }
-    const view = new Map(nodes);
+    // Only the node's inputs: a copy of the whole lookup per node made the check quadratic in pipeline size.
+    const view = new Map<string, GraphNode>();
     for (const up of upstreamIds(node)) {
       const n = nodes.get(up);
-      if (n && runIds.has(up)) view.set(up, { ...n, status: "pending" });
+      if (n) view.set(up, runIds.has(up) ? { ...n, status: "pending" } : n);
     }
     problems.push(...validateForExecution(node, view));
   }

@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { ZodError } from "zod";
 import { ForbiddenError, KeySourceUnavailableError, UnauthenticatedError } from "@vp/auth";
 import { BusUnavailableError, RequestTimeoutError } from "@vp/bus";
-import { ConflictError, NotFoundError as DbNotFoundError } from "@vp/db";
+import { ConflictError, NotFoundError as DbNotFoundError, PipelineLimitError, ValidationError as DbValidationError } from "@vp/db";
 import { NotFoundError as StorageNotFoundError, StorageKeyError, TooLargeError } from "@vp/storage";
 import type { Logger } from "@vp/telemetry";
 
@@ -47,6 +47,10 @@ export function createErrorHandler(logger: Logger) {
     if (error instanceof ZodError) return c.json({ error: zodMessage(error) }, 422);
     if (error instanceof ConflictError) return c.json({ error: error.message }, 409);
     if (error instanceof DbNotFoundError) return c.json({ error: error.message }, 404);
+    // Node count: the request is fine, the pipeline is full (422); structure bytes: the content is too large (413).
+    if (error instanceof PipelineLimitError) return c.json({ error: error.message, limit: error.limit, max: error.max }, error.limit === "nodes" ? 422 : 413);
+    // A value Postgres refuses to store (request checks catch these first; this keeps any other one a 4xx).
+    if (error instanceof DbValidationError) return c.json({ error: error.message }, 422);
     if (error instanceof StorageNotFoundError) return c.json({ error: "Output file not found in storage" }, 404);
     if (error instanceof StorageKeyError) return c.json({ error: "Invalid storage key" }, 400);
     if (error instanceof TooLargeError) return c.json({ error: error.message }, 413);

@@ -1,16 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { HttpError } from "./errors";
-import { assetPatchFor, CreateNodeBody, hasDotSegment, nulPath, UpdateNodeBody } from "./validation";
+import { nodeFieldProblems } from "@vp/flow-graph";
+import { assetPatchFor, CreateNodeBody, hasDotSegment, unstorablePath, UpdateNodeBody } from "./validation";
 
-const node = (asset: Record<string, unknown>) => CreateNodeBody.safeParse({ title: "a", type: "asset", asset });
 const messages = (r: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
-  r.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  r.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`) ?? [];
+/** What POST .../nodes says about an asset node: the body's shape, then the node's fields (the check every write path shares). */
+const node = (asset: Record<string, unknown>) => {
+  const r = CreateNodeBody.safeParse({ title: "a", type: "asset", asset });
+  if (!r.success) return messages(r);
+  return nodeFieldProblems({ type: r.data.type, config: r.data.config, asset: r.data.asset ?? null }).map((p) => `${p.path}: ${p.message}`);
+};
 
 describe("URL assets in the node bodies", () => {
   it("accepts an http(s) url on a video, audio or image asset", () => {
     for (const type of ["video", "audio", "image"]) {
-      expect(node({ type, url: "https://media.example.com/clip.mp4" }).success).toBe(true);
-      expect(node({ type, url: "http://media.example.com:8080/a/b.mp3?x=1" }).success).toBe(true);
+      expect(node({ type, url: "https://media.example.com/clip.mp4" })).toEqual([]);
+      expect(node({ type, url: "http://media.example.com:8080/a/b.mp3?x=1" })).toEqual([]);
     }
   });
 
@@ -27,13 +32,13 @@ describe("URL assets in the node bodies", () => {
     ["http://", "asset.url: is not a valid URL"],
     [`https://media.example.com/${"a".repeat(2048)}`, "asset.url: must be at most 2048 characters"],
   ])("refuses %s", (url, reason) => {
-    expect(messages(node({ type: "video", url }))).toEqual([reason]);
+    expect(node({ type: "video", url })).toEqual([reason]);
   });
 
   it("refuses a url on text and json assets, and next to inline content", () => {
-    expect(messages(node({ type: "text", url: "https://x.example/a.txt" }))).toEqual(["asset.url: text assets take inline content or an upload, not a url"]);
-    expect(messages(node({ type: "video", url: "https://x.example/a.mp4", content: "hi" }))).toEqual(["asset.url: an asset takes content or a url, not both"]);
-    expect(messages(node({ type: "video", url: 42 }))).toEqual(["asset.url: Invalid input: expected string, received number"]);
+    expect(node({ type: "text", url: "https://x.example/a.txt" })).toEqual(["asset.url: text assets take inline content or an upload, not a url"]);
+    expect(node({ type: "video", url: "https://x.example/a.mp4", content: "hi" })).toEqual(["asset.url: an asset takes content or a url, not both"]);
+    expect(node({ type: "video", url: 42 })).toEqual(["asset.url: Invalid input: expected string, received number"]);
   });
 
   it("gives an asset one origin on PATCH: a url drops an upload and content, content or text drops a url", () => {
@@ -50,9 +55,10 @@ describe("URL assets in the node bodies", () => {
     const linked = { type: "video", url: "https://x.example/a.mp4" };
     expect(assetPatchFor(linked, patch({ type: "text", content: "hello" }))).toEqual({ type: "text", content: "hello", url: null });
     expect(assetPatchFor(linked, patch({ type: "audio" }))).toEqual({ type: "audio" });
-    expect(() => assetPatchFor({ type: "json", content: "{}" }, patch({ url: "https://x.example/a.json" }))).toThrow(
-      new HttpError(422, "asset.url: json assets take inline content or an upload, not a url"),
-    );
+    // The patched asset goes through the one field check: a url does not fit a json asset.
+    const json = { type: "json", content: "{}" };
+    const merged = { ...json, ...assetPatchFor(json, patch({ url: "https://x.example/a.json" })) };
+    expect(nodeFieldProblems({ type: "asset", config: {}, asset: merged })).toEqual([{ path: "asset.url", message: "json assets take inline content or an upload, not a url" }]);
   });
 });
 
@@ -63,12 +69,19 @@ describe("request hygiene", () => {
   });
 
   it("finds NUL characters in strings and keys at any depth, without recursion", () => {
-    expect(nulPath({ a: [{ b: "ok" }, { c: "x\u0000" }] })).toBe("a.1.c");
-    expect(nulPath({ ["k\u0000"]: 1 })).toBe("k\u0000");
-    expect(nulPath("\u0000")).toBe("body");
-    expect(nulPath({ a: "fine", b: [1, true, null] })).toBeNull();
+    expect(unstorablePath({ a: [{ b: "ok" }, { c: "x\u0000" }] })?.path).toBe("a.1.c");
+    expect(unstorablePath({ ["k\u0000"]: 1 })?.path).toBe("k\u0000");
+    expect(unstorablePath("\u0000")?.path).toBe("body");
+    expect(unstorablePath({ a: "fine", b: [1, true, null] })).toBeNull();
     let deep: unknown = "x\u0000";
     for (let i = 0; i < 100_000; i++) deep = [deep];
-    expect(nulPath(deep)?.split(".").length).toBe(100_000);
+    expect(unstorablePath(deep)?.path.split(".").length).toBe(100_000);
+  });
+
+  it("finds lone UTF-16 surrogates in strings and keys, and lets paired ones (emoji) through", () => {
+    expect(unstorablePath({ config: { script: "hi \ud800" } })).toEqual({ path: "config.script", reason: expect.stringMatching(/lone UTF-16 surrogate/) });
+    expect(unstorablePath({ a: ["\udfffx"] })?.path).toBe("a.0");
+    expect(unstorablePath({ ["k\udc00"]: 1 })?.reason).toMatch(/lone UTF-16 surrogate/);
+    expect(unstorablePath({ title: "clip \ud83c\udfac", b: "\u{1F600}" })).toBeNull();
   });
 });

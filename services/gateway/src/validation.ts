@@ -1,14 +1,23 @@
 import type { Context } from "hono";
 import { z } from "zod";
-import { AssetInput, assetUrlProblem, Id, NodePosition, NodeType, Title } from "@vp/contracts";
+import { AssetInput, Id, NodeInputs, NodePosition, NodeType, Title } from "@vp/contracts";
 import { HttpError, zodMessage } from "./errors";
 
+/** A UTF-16 surrogate without its pair: JSON can escape one (`"\ud800"`), UTF-8 and Postgres cannot hold it. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Why Postgres text and jsonb cannot store `s` (the write would fail as a 500), or null. */
+function unstorable(s: string): string | null {
+  if (s.includes("\u0000")) return "must not contain NUL characters (\\u0000)";
+  if (LONE_SURROGATE.test(s)) return "must not contain a lone UTF-16 surrogate (\\ud800-\\udfff without its pair): it is not Unicode text";
+  return null;
+}
+
 /**
- * Where a string or a key in `value` holds a NUL character (`\u0000`), which Postgres text and jsonb cannot
- * store (the write would fail as a 500), as a dotted path; null when there is none. Iterative: a body may nest
- * as deep as its size allows.
+ * The first string or key in `value` that Postgres cannot store (a NUL character, a lone surrogate), as a
+ * dotted path and the reason; null when there is none. Iterative: a body may nest as deep as its size allows.
  */
-export function nulPath(value: unknown): string | null {
+export function unstorablePath(value: unknown): { path: string; reason: string } | null {
   type Item = { v: unknown; parent?: Item; key?: string };
   const at = (item: Item) => {
     const keys: string[] = [];
@@ -20,13 +29,15 @@ export function nulPath(value: unknown): string | null {
     const item = stack.pop()!;
     const { v } = item;
     if (typeof v === "string") {
-      if (v.includes("\u0000")) return at(item);
+      const reason = unstorable(v);
+      if (reason) return { path: at(item), reason };
     } else if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) stack.push({ v: v[i], parent: item, key: String(i) });
     } else if (v && typeof v === "object") {
       for (const [key, child] of Object.entries(v)) {
         const next = { v: child, parent: item, key };
-        if (key.includes("\u0000")) return at(next);
+        const reason = unstorable(key);
+        if (reason) return { path: at(next), reason };
         stack.push(next);
       }
     }
@@ -34,7 +45,10 @@ export function nulPath(value: unknown): string | null {
   return null;
 }
 
-/** Reads a JSON body: malformed JSON is a 400, a NUL character in any string or key a 422, each with the reason. */
+/**
+ * Reads a JSON body: malformed JSON is a 400; a string or key Postgres cannot store (NUL, a lone surrogate) a
+ * 422, each with the reason. Every route that stores JSON reads its body here.
+ */
 export async function readJson(c: Context): Promise<unknown> {
   let raw: unknown;
   try {
@@ -42,8 +56,8 @@ export async function readJson(c: Context): Promise<unknown> {
   } catch (error) {
     throw new HttpError(400, `Malformed JSON body: ${(error as Error).message}`);
   }
-  const nul = nulPath(raw);
-  if (nul !== null) throw new HttpError(422, `${nul}: must not contain NUL characters (\\u0000)`);
+  const bad = unstorablePath(raw);
+  if (bad) throw new HttpError(422, `${bad.path}: ${bad.reason}`);
   return raw;
 }
 
@@ -111,26 +125,21 @@ export const UpdatePipelineBody = z
   .strictObject({ title: Title.optional(), config: PipelineConfig.optional() })
   .refine((b) => b.title !== undefined || b.config !== undefined, "nothing to update (title or config)");
 
-const Inputs = z.record(z.string().regex(/^[a-z][a-zA-Z0-9_-]{0,31}$/, "is not an input slot name"), z.array(Id).max(100));
-
 export const CreateNodeBody = z.strictObject({
   id: Id.optional(),
   title: Title,
   type: NodeType,
-  inputs: Inputs.default({}),
+  inputs: NodeInputs.default({}),
   config: z.record(z.string(), z.unknown()).default({}),
   asset: AssetInput.optional(),
   /** Canvas position (the editor's). */
   position: NodePosition.optional(),
-}).superRefine((body, ctx) => {
-  const problem = body.asset ? assetUrlProblem(body.asset) : null;
-  if (problem) ctx.addIssue({ code: "custom", path: ["asset", "url"], message: problem });
 });
 
 export const UpdateNodeBody = z
   .strictObject({
     title: Title.optional(),
-    inputs: Inputs.optional(),
+    inputs: NodeInputs.optional(),
     /** Merged into config; a key set to null is removed (JSON merge patch). */
     config: z.record(z.string(), z.unknown()).optional(),
     asset: AssetInput.partial().optional(),
@@ -146,15 +155,13 @@ const UPLOAD_FIELDS = ["source", "size", "contentType", "uploadedAt"] as const;
  * The asset patch to write for a PATCH of an asset node. An asset has one origin, the last one set: a url
  * drops an earlier upload and inline content; inline content, or a change to text/json, drops a url (the
  * upload route drops a url too). Cleared keys are written as null (the column takes partial writes only;
- * readers treat null as absent). 422 when the url does not fit the asset.
+ * readers treat null as absent). Whether the result fits (a url on a text asset) is nodeFieldProblems' call.
  */
 export function assetPatchFor(current: unknown, patch: z.infer<typeof UpdateNodeBody>["asset"] & object): Record<string, unknown> {
   const existing = (current && typeof current === "object" ? current : {}) as Record<string, unknown>;
   const type = patch.type ?? existing.type;
   if (patch.url !== undefined) {
-    const problem = assetUrlProblem({ type, content: patch.content, url: patch.url });
-    if (problem) throw new HttpError(422, `asset.url: ${problem}`);
-    const cleared = [...UPLOAD_FIELDS, "content"].filter((key) => existing[key] !== undefined && existing[key] !== null);
+    const cleared = [...UPLOAD_FIELDS, "content"].filter((key) => (patch as Record<string, unknown>)[key] === undefined && existing[key] !== undefined && existing[key] !== null);
     return { ...patch, ...Object.fromEntries(cleared.map((key) => [key, null])) };
   }
   const hasUrl = typeof existing.url === "string";

@@ -3,8 +3,10 @@ import { Hono } from "hono";
 import { getPipeline, importPipeline, listNodes, toSerializedNode } from "@vp/db";
 import { describeProblem, toPipelineDocument, validatePipelineDocument } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
+import { readGateOf } from "../read-gate";
 import { HttpError, notFound } from "../errors";
 import { pathId, readJson } from "../validation";
+import { limitsOf } from "./nodes";
 
 /** A file name for the download, from the title (letters, digits and dashes only). */
 function fileName(title: string): string {
@@ -24,13 +26,16 @@ export function documentRoutes(deps: GatewayDeps) {
     const id = pathId(c.req.param("id"), "Pipeline");
     const pipeline = await getPipeline(deps.reader, id);
     if (!pipeline) throw notFound("Pipeline");
-    const nodes = (await listNodes(deps.reader, id)).map(toSerializedNode);
-    c.header("Content-Disposition", `attachment; filename="${fileName(pipeline.title)}"`);
-    return c.json(toPipelineDocument(pipeline, nodes));
+    return readGateOf(deps).run(async () => {
+      const nodes = (await listNodes(deps.reader, id)).map(toSerializedNode);
+      c.header("Content-Disposition", `attachment; filename="${fileName(pipeline.title)}"`);
+      return c.json(toPipelineDocument(pipeline, nodes));
+    });
   });
 
   app.post("/import", async (c) => {
-    const result = validatePipelineDocument(await readJson(c));
+    const limits = limitsOf(deps);
+    const result = validatePipelineDocument(await readJson(c), { maxNodes: limits.maxNodes });
     if (!result.ok) {
       const count = result.problems.length;
       throw new HttpError(422, `The pipeline document has ${count} problem${count === 1 ? "" : "s"}; nothing was created`, {
@@ -49,7 +54,7 @@ export function documentRoutes(deps: GatewayDeps) {
         asset: node.asset ?? null,
         position: node.position ?? null,
       })),
-    });
+    }, limits);
     deps.logger.info({ pipelineId: pipeline.id, nodes: nodes.length }, "pipeline imported");
     return c.json({ pipeline: { ...pipeline, nodes: nodes.map(toSerializedNode) } }, 201);
   });

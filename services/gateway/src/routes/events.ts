@@ -4,6 +4,8 @@ import { replayEvents, type Replay } from "@vp/bus";
 import { getPipeline, listNodes, toSerializedNode } from "@vp/db";
 import { metrics } from "@vp/telemetry";
 import type { GatewayDeps } from "../deps";
+import { readGateOf } from "../read-gate";
+import { limitsOf } from "./nodes";
 import { HttpError, notFound } from "../errors";
 import { createHubs, framesAfter, nodeFrame, singleFrame, type FrameBatch } from "../sse/hub";
 import { nodeResponseOf, nodeResponseSink, readableStreamSink, responseAlreadySent, sseHeaders, type SseSink } from "../sse/sink";
@@ -11,8 +13,9 @@ import { createSseStream, RETRY_SOON } from "../sse/stream";
 import { noBody, pathId } from "../validation";
 
 /**
- * Most bytes one stream holds for a client that does not keep up (beyond what its socket took): about 6,000
- * events of a wide run. Past it the stream ends with a retry hint and the client resumes from JetStream.
+ * Most bytes one stream holds for a client that does not keep up (queued, or written and not yet taken by its
+ * socket; the snapshot too): about 6,000 events of a wide run. Past it the stream ends with a retry hint and the
+ * client resumes from JetStream. At least twice the pipeline structure limit, so a snapshot always fits.
  */
 export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 const KEEP_ALIVE = Buffer.from(": keep-alive\n\n");
@@ -78,7 +81,7 @@ export function eventRoutes(deps: GatewayDeps, options: EventRouteOptions = {}) 
     const subject = deps.topology.subjects.events(pipelineId);
     const logger = deps.logger.child({ pipelineId, sse: true });
     const stream = createSseStream(sink, {
-      maxQueuedBytes: options.maxQueuedBytes ?? MAX_QUEUED_BYTES,
+      maxQueuedBytes: options.maxQueuedBytes ?? Math.max(MAX_QUEUED_BYTES, 2 * limitsOf(deps).maxStructureBytes),
       onOverflow: (queuedBytes) => logger.warn({ queuedBytes, lastSent }, "SSE client too far behind; ending its stream so it resumes with Last-Event-ID"),
     });
 
@@ -131,12 +134,16 @@ export function eventRoutes(deps: GatewayDeps, options: EventRouteOptions = {}) 
         }
       } else {
         if (lastEventId !== null) logger.info({ lastEventId, firstSeq, lastSeq }, "Last-Event-ID outside the stream; sending a snapshot");
-        const fresh = await getPipeline(deps.reader, pipelineId);
-        const rows = await listNodes(deps.reader, pipelineId);
-        const nodes = rows.map(toSerializedNode);
-        // Each node's stateVersion as read, so a client drops a replayed event older than the snapshot.
-        const stateVersions = Object.fromEntries(rows.map((row) => [row.id, row.state_version]));
-        stream.write(Buffer.from(`event: snapshot\ndata: ${JSON.stringify({ pipeline: { ...fresh, nodes }, stateVersions })}\nid: ${lastSeq}\nretry: 2000\n\n`));
+        // Like any frame, under the stream's cap (the pipeline limits keep a snapshot well below it).
+        const snapshot = await readGateOf(deps).run(async () => {
+          const fresh = await getPipeline(deps.reader, pipelineId);
+          const rows = await listNodes(deps.reader, pipelineId);
+          const nodes = rows.map(toSerializedNode);
+          // Each node's stateVersion as read, so a client drops a replayed event older than the snapshot.
+          const stateVersions = Object.fromEntries(rows.map((row) => [row.id, row.state_version]));
+          return Buffer.from(`event: snapshot\ndata: ${JSON.stringify({ pipeline: { ...fresh, nodes }, stateVersions })}\nid: ${lastSeq}\nretry: 2000\n\n`);
+        });
+        stream.write(snapshot);
         lastSent = lastSeq;
       }
       for (const batch of early.splice(0)) deliver(batch);

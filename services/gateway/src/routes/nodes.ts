@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { CONFIG_SCHEMAS, type NodeType } from "@vp/contracts";
+import { DEFAULT_PIPELINE_LIMITS, type NodeType } from "@vp/contracts";
 import {
   createNode,
   deleteNode,
@@ -12,9 +12,10 @@ import {
   updateNodeStructure,
   type Queryable,
 } from "@vp/db";
-import { findCycle, formatProblems, lookup, upstreamIds, validateStructure, type GraphNode } from "@vp/flow-graph";
+import { findCycle, formatFieldProblems, formatProblems, lookup, nodeFieldProblems, upstreamIds, validateStructure, type GraphNode } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
-import { HttpError, notFound, zodMessage } from "../errors";
+import { readGateOf } from "../read-gate";
+import { HttpError, notFound } from "../errors";
 import { assetPatchFor, CreateNodeBody, jsonBody, noBody, pathId, UpdateNodeBody } from "../validation";
 
 export async function requirePipeline(db: Queryable, c: { req: { param(name: string): string | undefined } }) {
@@ -32,19 +33,23 @@ export async function requireNode(db: Queryable, c: { req: { param(name: string)
   return { pipeline, node: toSerializedNode(row) };
 }
 
-function checkConfig(type: NodeType, config: Record<string, unknown>, partial: boolean) {
-  const schema = CONFIG_SCHEMAS[type];
-  const parsed = (partial ? schema.partial() : schema).safeParse(config);
-  if (!parsed.success) throw new HttpError(422, `config: ${zodMessage(parsed.error)}`);
+/** The node's own fields as they will be stored (the one check of every write path: add, edit, import). */
+function requireFields(node: { type: NodeType; config: unknown; asset: unknown }) {
+  const problems = nodeFieldProblems(node);
+  if (problems.length) throw new HttpError(422, formatFieldProblems(problems), { problems });
 }
+
+/** How big one pipeline may grow; enforced by the write itself (race-safe), see @vp/db's editor queries. */
+export const limitsOf = (deps: Pick<GatewayDeps, "limits">) => deps.limits ?? DEFAULT_PIPELINE_LIMITS;
 
 /**
  * Structure checks against the rest of the pipeline: slots, counts, existing inputs, media types, cycles.
  * Nodes that take the candidate as an input are checked too (an asset whose media type changes must still
  * be something its downstream slots accept).
  */
-async function checkGraph(db: Queryable, pipelineId: string, candidate: GraphNode) {
-  const nodes = lookup((await listNodes(db, pipelineId)).map((row) => toSerializedNode(row) as GraphNode));
+async function checkGraph(deps: GatewayDeps, pipelineId: string, candidate: GraphNode) {
+  const rows = await readGateOf(deps).run(() => listNodes(deps.reader, pipelineId));
+  const nodes = lookup(rows.map((row) => toSerializedNode(row) as GraphNode));
   nodes.set(candidate.id, candidate);
   const problems = validateStructure(candidate, nodes);
   for (const other of nodes.values()) {
@@ -61,18 +66,15 @@ export function nodeRoutes(deps: GatewayDeps) {
 
   app.get("/", async (c) => {
     const pipeline = await requirePipeline(deps.reader, c);
-    const nodes = (await listNodes(deps.reader, pipeline.id)).map(toSerializedNode);
-    return c.json({ nodes });
+    return readGateOf(deps).run(async () => c.json({ nodes: (await listNodes(deps.reader, pipeline.id)).map(toSerializedNode) }));
   });
 
   app.post("/", async (c) => {
     const pipeline = await requirePipeline(deps.reader, c);
     const body = await jsonBody(c, CreateNodeBody);
-    if (body.type === "asset" && !body.asset) throw new HttpError(422, "asset: required for asset nodes ({ type: video|audio|text|json|image })");
-    if (body.type !== "asset" && body.asset) throw new HttpError(422, `asset: only asset nodes have an asset, not ${body.type}`);
-    checkConfig(body.type, body.config, false);
+    requireFields({ type: body.type, config: body.config, asset: body.asset ?? null });
     const id = body.id ?? randomUUID();
-    await checkGraph(deps.reader, pipeline.id, { id, type: body.type, inputs: body.inputs, status: "pending", asset: body.asset ?? null });
+    await checkGraph(deps, pipeline.id, { id, type: body.type, inputs: body.inputs, status: "pending", asset: body.asset ?? null });
     const row = await createNode(deps.editor, {
       pipelineId: pipeline.id,
       id,
@@ -82,7 +84,7 @@ export function nodeRoutes(deps: GatewayDeps) {
       config: body.config,
       asset: body.asset ?? null,
       position: body.position ?? null,
-    });
+    }, limitsOf(deps));
     deps.logger.info({ pipelineId: pipeline.id, nodeId: id, type: body.type }, "node created");
     return c.json({ node: toSerializedNode(row) }, 201);
   });
@@ -103,12 +105,14 @@ export function nodeRoutes(deps: GatewayDeps) {
     // JSON merge patch: a config key set to null is removed (every config field is optional).
     const configRemove = body.config ? Object.keys(body.config).filter((key) => body.config![key] === null) : [];
     const configPatch = body.config ? Object.fromEntries(Object.entries(body.config).filter(([, value]) => value !== null)) : undefined;
-    if (configPatch) checkConfig(node.type, configPatch, true);
-    if (body.asset && node.type !== "asset") throw new HttpError(422, `asset: only asset nodes have an asset, not ${node.type}`);
     const assetPatch = body.asset ? assetPatchFor(node.asset, body.asset) : undefined;
+    if (body.config || body.asset) {
+      const config = Object.fromEntries(Object.entries(node.config ?? {}).filter(([key]) => !configRemove.includes(key)));
+      requireFields({ type: node.type, config: { ...config, ...configPatch }, asset: assetPatch ? { ...node.asset, ...assetPatch } : node.asset });
+    }
     const assetTypeChanges = body.asset?.type !== undefined && body.asset.type !== (node.asset as { type?: string } | null)?.type;
     if (body.inputs || assetTypeChanges) {
-      await checkGraph(deps.reader, pipeline.id, {
+      await checkGraph(deps, pipeline.id, {
         ...(node as GraphNode),
         inputs: { ...node.inputs, ...body.inputs },
         asset: assetPatch ? { ...node.asset, ...assetPatch } : node.asset,
@@ -121,7 +125,7 @@ export function nodeRoutes(deps: GatewayDeps) {
       configRemove: configRemove.length ? configRemove : undefined,
       assetPatch,
       position: body.position,
-    });
+    }, limitsOf(deps));
     if (!row) throw notFound("Node");
     return c.json({ node: toSerializedNode(row) });
   });

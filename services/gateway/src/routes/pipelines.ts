@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { NODE_STATUSES } from "@vp/contracts";
 import { countNodesByStatus, createPipeline, deletePipeline, getPipeline, listNodes, listPipelines, toSerializedNode, updatePipeline } from "@vp/db";
 import type { GatewayDeps } from "../deps";
+import { readGateOf } from "../read-gate";
 import { notFound } from "../errors";
 import { CreatePipelineBody, jsonBody, noBody, PageQuery, pathId, UpdatePipelineBody } from "../validation";
 import { HttpError, zodMessage } from "../errors";
@@ -36,10 +37,12 @@ export function pipelineRoutes(deps: GatewayDeps) {
 
   app.get("/:id", async (c) => {
     const id = pathId(c.req.param("id"), "Pipeline");
-    const pipeline = await getPipeline(deps.reader, id);
-    if (!pipeline) throw notFound("Pipeline");
-    const nodes = (await listNodes(deps.reader, id)).map(toSerializedNode);
-    return c.json({ pipeline: { ...pipeline, nodes } });
+    return readGateOf(deps).run(async () => {
+      const pipeline = await getPipeline(deps.reader, id);
+      if (!pipeline) throw notFound("Pipeline");
+      const nodes = (await listNodes(deps.reader, id)).map(toSerializedNode);
+      return c.json({ pipeline: { ...pipeline, nodes } });
+    });
   });
 
   app.patch("/:id", async (c) => {

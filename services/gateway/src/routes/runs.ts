@@ -7,6 +7,7 @@ import { getCacheCosts, getPipeline, listNodes, listRuns, toSerializedRun, type 
 import { checkPipeline, formatProblems, maxCostOf, type GraphNode } from "@vp/flow-graph";
 import { estimateMembers, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "../deps";
+import { readGateOf } from "../read-gate";
 import { HttpError, zodMessage } from "../errors";
 import { requireNode, requirePipeline } from "./nodes";
 import { noBody, optionalBody } from "../validation";
@@ -33,7 +34,7 @@ export async function startRun(
   retry?: { downstream: boolean },
   force = false,
 ) {
-  const rows = await listNodes(deps.reader, pipelineId);
+  const rows = await readGateOf(deps).run(() => listNodes(deps.reader, pipelineId));
   const stale = staleNodes(rows as KeyedNode[]);
   if (targetNodeId) {
     const target = rows.find((r) => r.id === targetNodeId);
@@ -131,7 +132,7 @@ export function runRoutes(deps: GatewayDeps) {
     const pipeline = await requirePipeline(deps.reader, c);
     const force = BooleanQuery.safeParse(c.req.query("force"));
     if (!force.success) throw new HttpError(422, 'force: must be "true" or "false"');
-    return c.json(await pipelineEstimate(deps.reader, pipeline.id, force.data === "true"));
+    return readGateOf(deps).run(async () => c.json(await pipelineEstimate(deps.reader, pipeline.id, force.data === "true")));
   });
 
   /**

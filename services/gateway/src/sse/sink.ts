@@ -11,6 +11,8 @@ export interface SseSink {
   write(chunk: Buffer): void;
   /** The socket has not taken what was written yet: queue, and write again on `onDrain`. */
   readonly needsDrain: boolean;
+  /** Bytes written that the socket has not taken yet (held in this process's memory). */
+  readonly bufferedBytes: number;
   onDrain(listener: () => void): void;
   /** The client went away (or the sink ended). Called once. */
   onClose(listener: () => void): void;
@@ -54,12 +56,17 @@ export function nodeResponseSink(res: ServerResponse, headers: Record<string, st
     get needsDrain() {
       return res.writableNeedDrain;
     },
+    get bufferedBytes() {
+      return res.writableLength;
+    },
     onDrain: (listener) => void res.on("drain", listener),
     onClose: (listener) => void res.once("close", listener),
     end: (last) => void (last ? res.end(last) : res.end()),
     destroy: () => void res.destroy(),
   };
 }
+
+const HIGH_WATER_MARK = 64 * 1024;
 
 /** A sink whose bytes come out of `body` (a Response body), with a 64 KiB queue as its "socket". */
 export function readableStreamSink(): { sink: SseSink; body: ReadableStream<Uint8Array> } {
@@ -80,7 +87,7 @@ export function readableStreamSink(): { sink: SseSink; body: ReadableStream<Uint
       },
       cancel: close,
     },
-    new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }),
+    new ByteLengthQueuingStrategy({ highWaterMark: HIGH_WATER_MARK }),
   );
   const sink: SseSink = {
     write: (chunk) => {
@@ -88,6 +95,9 @@ export function readableStreamSink(): { sink: SseSink; body: ReadableStream<Uint
     },
     get needsDrain() {
       return !ended && (controller.desiredSize ?? 1) <= 0;
+    },
+    get bufferedBytes() {
+      return ended ? 0 : Math.max(0, HIGH_WATER_MARK - (controller.desiredSize ?? HIGH_WATER_MARK));
     },
     onDrain: (listener) => void drainListeners.push(listener),
     onClose: (listener) => void closeListeners.push(listener),

@@ -4,7 +4,10 @@ import type { SseSink } from "./sink";
 export const RETRY_SOON = Buffer.from("retry: 1000\n\n");
 
 export interface SseStreamOptions {
-  /** Most bytes one stream may hold for a client that does not read; beyond it the stream ends (see overflow). */
+  /**
+   * Most bytes one stream may hold for a client that does not read, counting what its socket has not taken yet
+   * (the snapshot included); a write beyond it ends the stream instead (see overflow).
+   */
   maxQueuedBytes: number;
   /** Called once when the stream ends because its client fell too far behind. */
   onOverflow?: (queuedBytes: number) => void;
@@ -14,7 +17,8 @@ export interface SseStreamOptions {
  * One client's stream over a sink: whole frames in order, one socket write per call while the socket keeps up;
  * while it does not (`needsDrain`), frames queue and leave together, concatenated, on 'drain'.
  *
- * A client that holds more than `maxQueuedBytes` unread is not dropped from silently: its stream ends with
+ * A client that is behind and would hold more than `maxQueuedBytes` unread (queued here or still in the socket's
+ * buffer: a snapshot it has not taken counts like any frame) is not dropped from silently: its stream ends with
  * `retry:` after the frames the socket already took, and what was queued is discarded. The socket only ever
  * got whole frames, so the browser's Last-Event-ID is the id of the last frame it received; it reconnects
  * with it and the gateway resumes from JetStream right after that id (no gap, no duplicate), at the pace the
@@ -72,16 +76,18 @@ export function createSseStream(sink: SseSink, options: SseStreamOptions) {
         sink.write(frames);
         return;
       }
-      queue.push(frames);
-      queuedBytes += frames.length;
-      if (queuedBytes > options.maxQueuedBytes) {
-        const held = queuedBytes;
-        // Discard the queue (JetStream holds it) and end with a retry hint: see the type's comment.
+      // Behind: what the socket has not taken (a snapshot still in its buffer, say) counts with the queue.
+      const held = sink.bufferedBytes + queuedBytes + frames.length;
+      if (held > options.maxQueuedBytes) {
+        // Discard the queue and these frames (JetStream holds them) and end with a retry hint: see the type's comment.
         queue = [];
         queuedBytes = 0;
         end(RETRY_SOON);
         options.onOverflow?.(held);
+        return;
       }
+      queue.push(frames);
+      queuedBytes += frames.length;
     },
     /** Writes what is queued, then `last`, and ends the response. */
     end,
