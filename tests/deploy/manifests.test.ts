@@ -4,10 +4,16 @@
  * KEDA ScaledObjects and the CloudNativePG Cluster have what those operators require; and the environment
  * the manifests give each service is cross-checked against the service's own zod env schema.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { errors as natsErrors } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { BUS_SERVICES, busInboxPrefix, deployNatsAuthConf, natsPasswordEnv } from "@vp/bus";
 import { createTopology, EXECUTOR_OF, NODE_TYPES, type NodeType } from "@vp/contracts";
 import { DB_ROLES, rolePasswordEnv, type DbRole } from "@vp/db";
 import { executorEnvSchema } from "@vp/runtime";
@@ -86,7 +92,9 @@ const PASSWORD_VARS = new Map(Object.values(DB_ROLES).map((role) => [rolePasswor
 const LIBRARY_PREFIXES = ["OTEL_", "NODE_", "AWS_"];
 
 /** Secrets the manifests reference and the operator creates (deploy/k8s/README.md "Secrets"), or CloudNativePG does. */
-const OPERATOR_SECRETS = ["vp-db-editor", "vp-db-state-writer", "vp-db-reader", "vp-provider-keys", "vp-gateway-auth"];
+/** Each service's NATS password: `vp-nats-<service>`, key `password` (read by the service and by nats-server). */
+const natsSecret = (service: string) => `vp-nats-${service}`;
+const OPERATOR_SECRETS = ["vp-db-editor", "vp-db-state-writer", "vp-db-reader", "vp-provider-keys", "vp-gateway-auth", ...BUS_SERVICES.map(natsSecret)];
 const GENERATED_SECRETS = ["vp-postgres-app"];
 
 /** Node types whose work costs money (paid providers, headless Chromium): their executors may idle at zero. */
@@ -585,3 +593,104 @@ describe("deploy/k8s/README.md", () => {
     for (const secret of OPERATOR_SECRETS) expect(readme).toContain(`kubectl -n video-pipelines create secret generic ${secret}`);
   });
 });
+
+describe.each(["base", ...OVERLAYS] as const)("NATS users, rendered %s", (which) => {
+  const objs = () => (which === "base" ? base : rendered[which]);
+  const natsContainer = () => containers(get(objs(), "StatefulSet", "nats")).find((c) => c.name === "nats")!;
+  const natsConfig = () => {
+    const sts = get(objs(), "StatefulSet", "nats");
+    return get(objs(), "ConfigMap", sts.spec.template.spec.volumes.find((v: any) => v.name === "config").configMap.name).data!;
+  };
+
+  it("the server's users are the ones @vp/bus busPermissions() generates (auth.conf, included by nats.conf), with no anonymous user", () => {
+    const config = natsConfig();
+    expect(config["auth.conf"], "deploy/k8s/base/platform/nats/auth.conf is stale: run `node --import tsx scripts/nats-auth-conf.ts`").toBe(deployNatsAuthConf());
+    expect(config["nats.conf"]).toMatch(/^include \.\/auth\.conf$/m);
+    expect(config["nats.conf"] + config["auth.conf"]).not.toMatch(/no_auth_user|authorization\s*{[^}]*token/);
+  });
+
+  it("nats-server reads each service's password from that service's Secret, quoted for its config parser", () => {
+    const { env } = containerEnv(objs(), natsContainer());
+    // Unquoted references only ("$JS.API…" in quotes is a subject).
+    const referenced = [...config(natsConfig()["auth.conf"]!).matchAll(/:\s*\$([A-Za-z0-9_]+)\s*$/gm)].map((m) => m[1]!);
+    expect(referenced.sort()).toEqual(BUS_SERVICES.map(natsPasswordEnv).sort());
+    const order = (natsContainer().env ?? []).map((e: any) => e.name as string);
+    for (const service of BUS_SERVICES) {
+      const quoted = natsPasswordEnv(service);
+      expect(env.get(`${quoted}_VALUE`), service).toEqual({ kind: "secret", secret: natsSecret(service), key: "password" });
+      expect(env.get(quoted), service).toEqual({ kind: "value", value: `"$(${quoted}_VALUE)"` });
+      // Kubernetes expands $(X) only from entries defined earlier in the list.
+      expect(order.indexOf(`${quoted}_VALUE`), service).toBeLessThan(order.indexOf(quoted));
+    }
+  });
+
+  it("every service connects as its own user with its own Secret, and no workload holds another service's NATS password", () => {
+    for (const name of SERVICE_NAMES) {
+      const { env } = containerEnv(objs(), serviceContainer(objs(), name));
+      expect(env.get("NATS_USER"), name).toEqual({ kind: "value", value: name });
+      expect(env.get("NATS_PASSWORD"), name).toEqual({ kind: "secret", secret: natsSecret(name), key: "password" });
+    }
+    for (const o of objs().filter(podSpec)) {
+      for (const c of containers(o)) {
+        const secrets = (c.env ?? []).map((e: any) => e.valueFrom?.secretKeyRef?.name).filter((n: unknown): n is string => typeof n === "string" && n.startsWith("vp-nats-"));
+        const allowed = o.kind === "StatefulSet" && o.metadata.name === "nats" ? BUS_SERVICES.map(natsSecret) : [natsSecret(o.metadata.name)];
+        for (const s of secrets) expect(allowed, `${o.kind}/${o.metadata.name} reads ${s}`).toContain(s);
+        expect((c.envFrom ?? []).some((f: any) => f.secretRef?.name?.startsWith("vp-nats-")), `${o.kind}/${o.metadata.name} imports a NATS Secret whole`).toBe(false);
+      }
+    }
+  });
+
+  it("nats-server 2.9 runs the rendered users with the StatefulSet's environment: each service logs in with its Secret's password and only within its permissions; a client without credentials is refused", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vp-nats-auth-"));
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const secrets = new Map<string, string>();
+    // What the kubelet gives the container: Secret values, then $(VAR) expanded from the entries before.
+    const env: Record<string, string> = {};
+    for (const e of natsContainer().env ?? []) {
+      if (e.valueFrom?.secretKeyRef) {
+        // Hex from openssl rand, made to start with digits and an "e" (a float to a careless parser).
+        const value = `1e9${randomBytes(16).toString("hex")}`;
+        secrets.set(e.valueFrom.secretKeyRef.name, value);
+        env[e.name] = value;
+      } else if (e.value !== undefined) env[e.name] = String(e.value).replace(/\$\(([A-Za-z0-9_]+)\)/g, (_: string, v: string) => env[v] ?? "");
+    }
+    writeFileSync(join(dir, "auth.conf"), natsConfig()["auth.conf"]!);
+    writeFileSync(join(dir, "nats.conf"), `listen: "127.0.0.1:${port}"\ninclude ./auth.conf\n`);
+    const server = spawn("/usr/sbin/nats-server", ["-c", join(dir, "nats.conf")], { env: { ...env, PATH: process.env.PATH }, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    server.stderr!.on("data", (d) => (stderr += d));
+    try {
+      const url = `nats://127.0.0.1:${port}`;
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          await (await connect({ servers: url, user: "gateway", pass: secrets.get(natsSecret("gateway")), reconnect: false })).close();
+          break;
+        } catch (err) {
+          if (Date.now() > deadline || server.exitCode !== null) throw new Error(`nats-server did not accept the gateway: ${String(err)}; ${stderr}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      for (const service of BUS_SERVICES) {
+        const nc = await connect({ servers: url, user: service, pass: secrets.get(natsSecret(service)), reconnect: false, inboxPrefix: busInboxPrefix(service, topology) });
+        // Commands are the gateway's alone.
+        const outcome = await nc.request(topology.subjects.execute, new Uint8Array(), { timeout: 1_000 }).then(
+          () => "allowed",
+          (err: unknown) => (err instanceof natsErrors.PermissionViolationError || (err as Error).cause instanceof natsErrors.PermissionViolationError ? "denied" : "allowed"),
+        );
+        expect(outcome, service).toBe(service === "gateway" ? "allowed" : "denied");
+        await nc.close();
+      }
+      await expect(connect({ servers: url, reconnect: false })).rejects.toBeInstanceOf(natsErrors.AuthorizationError);
+      await expect(connect({ servers: url, user: "gateway", pass: secrets.get(natsSecret("scheduler")), reconnect: false })).rejects.toBeInstanceOf(natsErrors.AuthorizationError);
+    } finally {
+      server.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A nats-server config without its comment lines. */
+function config(text: string): string {
+  return text.replace(/^\s*#.*$/gm, "");
+}

@@ -5,6 +5,7 @@ export {
   STREAM_MANAGER,
   busInboxPrefix,
   busPermissions,
+  deployNatsAuthConf,
   deployNatsUsers,
   natsAuthorizationConfig,
   natsPasswordEnv,

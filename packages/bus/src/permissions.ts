@@ -1,4 +1,4 @@
-import { EXECUTOR_OF, NODE_TYPES, type ConsumerSpec, type Topology } from "@vp/contracts";
+import { createTopology, EXECUTOR_OF, NODE_TYPES, type ConsumerSpec, type Topology } from "@vp/contracts";
 
 /**
  * Who may publish and subscribe to what on the bus, per service, derived from the topology (subjects, streams,
@@ -121,7 +121,11 @@ export interface NatsUser {
   permissions?: BusPermissions;
 }
 
-/** The environment variable the deploy's nats-server reads a service's password from (`$NATS_PASSWORD_GATEWAY`). */
+/**
+ * The environment variable the deploy's nats-server reads a service's password from (`$NATS_PASSWORD_GATEWAY`).
+ * nats-server parses a referenced variable's value as config text, so it must hold the password in double quotes
+ * (a bare hex password such as 3e4a… would parse as a number, or not at all).
+ */
 export const natsPasswordEnv = (service: BusService) => `NATS_PASSWORD_${service.toUpperCase().replace(/-/g, "_")}`;
 
 /**
@@ -151,6 +155,15 @@ export function natsAuthorizationConfig(users: NatsUser[]): string {
 /** The deploy's users: one per service, named after it, its password from `natsPasswordEnv(service)`. */
 export function deployNatsUsers(topology: Topology): NatsUser[] {
   return BUS_SERVICES.map((service) => ({ user: service, password: { env: natsPasswordEnv(service) }, permissions: busPermissions(service, topology) }));
+}
+
+/** The deploy's auth.conf (deploy/k8s/base/platform/nats/auth.conf; `node --import tsx scripts/nats-auth-conf.ts` writes it). */
+export function deployNatsAuthConf(): string {
+  return (
+    "# Generated from packages/bus/src/permissions.ts (busPermissions) by `node --import tsx scripts/nats-auth-conf.ts`; do not edit.\n" +
+    "# One user per service, its password from the nats container's environment (the service's Secret vp-nats-<service>).\n" +
+    natsAuthorizationConfig(deployNatsUsers(createTopology()))
+  );
 }
 
 function quote(s: string): string {
