@@ -2,6 +2,7 @@ import type { NodePosition, NodeType, PipelineLimits, SerializedPipeline } from 
 import { withTransaction, type Queryable } from "./connection";
 import { ConflictError, NotFoundError, PG, PipelineLimitError, ValidationError, pgCode } from "./errors";
 import { NODE_COLUMNS, PIPELINE_COLUMNS, toSerializedPipeline, type NodeRow, type PipelineRow } from "./rows";
+import { nodeFilesPrefix, pipelineFilesPrefix, recordGarbagePrefix } from "./storage-files";
 
 /**
  * Editor queries (run as vp_editor): structure columns only. Every JSONB write is a partial merge
@@ -109,10 +110,17 @@ export async function updatePipeline(
   }
 }
 
-/** Deletes the pipeline and (cascade) its nodes. False when it did not exist. */
+/**
+ * Deletes the pipeline (its nodes and runs cascade) and records its stored files as garbage, in one transaction.
+ * False when it did not exist.
+ */
 export async function deletePipeline(db: Queryable, id: string): Promise<boolean> {
-  const { rowCount } = await db.query(`DELETE FROM video_production_pipelines WHERE id = $1`, [id]);
-  return (rowCount ?? 0) > 0;
+  return withTransaction(db, async (tx) => {
+    const { rowCount } = await tx.query(`DELETE FROM video_production_pipelines WHERE id = $1`, [id]);
+    if (!rowCount) return false;
+    await recordGarbagePrefix(tx, pipelineFilesPrefix(id), id);
+    return true;
+  });
 }
 
 /** Locks the pipeline row (first in the lock order) by bumping updated_at; false when it is missing. */
@@ -248,7 +256,10 @@ export async function deleteNode(db: Queryable, pipelineId: string, nodeId: stri
       pipelineId,
       nodeId,
     ]);
-    return (rowCount ?? 0) > 0;
+    if (!rowCount) return false;
+    // The node's stored files (uploads, every attempt's outputs) become garbage once this commits.
+    await recordGarbagePrefix(tx, nodeFilesPrefix(pipelineId, nodeId), pipelineId);
+    return true;
   });
 }
 

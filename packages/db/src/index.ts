@@ -7,3 +7,4 @@ export * from "./state";
 export * from "./migrate";
 export * from "./runs";
 export * from "./ticks";
+export * from "./storage-files";

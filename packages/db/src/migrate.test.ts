@@ -45,7 +45,7 @@ describe("migrate", () => {
     expect(first.applied).toEqual(ALL);
     expect(ALL[0]).toBe("1735689600000_init");
     expect(logs.join("\n")).toContain("1735689600000_init");
-    expect(await tables(adminUrl)).toEqual(["pgmigrations", "video_production_cache", "video_production_nodes", "video_production_pipelines", "video_production_runs"]);
+    expect(await tables(adminUrl)).toEqual(["pgmigrations", "video_production_cache", "video_production_nodes", "video_production_pipelines", "video_production_runs", "video_production_storage_garbage"]);
 
     const second = await migrate({ adminUrl });
     expect(second).toMatchObject({ createdDatabase: false, applied: [] });

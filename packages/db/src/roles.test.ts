@@ -150,13 +150,32 @@ describe("video_production_cache (issue 6): filled only by the state-writer", ()
     await expect(pool.query(`DELETE FROM video_production_cache`)).rejects.toThrow(DENIED);
   });
 
-  it("the state-writer inserts and counts hits but cannot delete; the reader reads; keys and outputs are checked", async () => {
+  it("the state-writer inserts, counts hits and evicts; the reader reads; keys and outputs are checked", async () => {
     await t.pools.stateWriter.query(insert);
     await t.pools.stateWriter.query(`UPDATE video_production_cache SET hits = hits + 1 WHERE cache_key = '${KEY}'`);
-    await expect(t.pools.stateWriter.query(`DELETE FROM video_production_cache`)).rejects.toThrow(DENIED);
     const { rows } = await t.pools.reader.query(`SELECT hits, cost FROM video_production_cache WHERE cache_key = '${KEY}'`);
     expect(rows).toEqual([{ hits: 1, cost: "0.5" }]);
+    await t.pools.stateWriter.query(`DELETE FROM video_production_cache WHERE cache_key = '${KEY}'`);
+    await t.pools.stateWriter.query(insert);
     await expect(t.pools.stateWriter.query(insert.replace(KEY, "not-a-sha256"))).rejects.toThrow(/video_production_cache_key_check/);
     await expect(t.pools.stateWriter.query(insert.replace(KEY, "d".repeat(64)).replace(`'{"type":"text","s3Key":"k"}'`, `'{"type":"text"}'`))).rejects.toThrow(/video_production_cache_output_check/);
+  });
+});
+
+describe("video_production_storage_garbage: recorded and collected only by the gateway's editor role", () => {
+  const insert = `INSERT INTO video_production_storage_garbage (s3_key, pipeline_id, bytes) VALUES ('pipelines/${P}/nodes/x/j-a1/output.mp4', '${P}', 5)`;
+  it.each([["stateWriter" as const], ["reader" as const]])("%s may read but not record, change or forget garbage", async (role) => {
+    const pool = t.pools[role];
+    await pool.query(`SELECT * FROM video_production_storage_garbage`);
+    await expect(pool.query(insert)).rejects.toThrow(DENIED);
+    await expect(pool.query(`UPDATE video_production_storage_garbage SET bytes = 0`)).rejects.toThrow(DENIED);
+    await expect(pool.query(`DELETE FROM video_production_storage_garbage`)).rejects.toThrow(DENIED);
+  });
+
+  it("the editor records, updates and forgets garbage under pipelines/ only", async () => {
+    await t.pools.editor.query(insert);
+    await t.pools.editor.query(`UPDATE video_production_storage_garbage SET bytes = 6`);
+    await expect(t.pools.editor.query(insert.replace(`'pipelines/${P}/`, `'elsewhere/`))).rejects.toThrow(/video_production_storage_garbage_key_check/);
+    expect((await t.pools.editor.query(`DELETE FROM video_production_storage_garbage`)).rowCount).toBe(1);
   });
 });

@@ -10,7 +10,7 @@ import type { Storage } from "@vp/storage";
  * what they store on the way in (no second read); an output stored some other way (an uploaded asset used in
  * place, a Lambda's upload) is hashed by streaming it back once.
  */
-export function hashingStorage(storage: Storage): { storage: Storage; hashOf(key: string): Promise<string> } {
+export function hashingStorage(storage: Storage): { storage: Storage; hashOf(key: string): Promise<string>; written(): string[] } {
   const hashes = new Map<string, Promise<string>>();
   const wrapped: Storage = Object.create(storage) as Storage;
   Object.defineProperty(wrapped, "backend", { value: storage.backend });
@@ -41,6 +41,8 @@ export function hashingStorage(storage: Storage): { storage: Storage; hashOf(key
   return {
     storage: wrapped,
     hashOf: (key) => hashes.get(key) ?? hashStream(storage.createReadStream(key)),
+    /** Keys stored through the wrapper (an attempt's own files). */
+    written: () => [...hashes.keys()],
   };
 }
 

@@ -15,7 +15,7 @@ import {
   type Topology,
 } from "@vp/contracts";
 import { NonRetryableError, publish, request, type Bus, type ConsumeContext, type InvalidMessageInfo } from "@vp/bus";
-import { getNodes, toSerializedNode, type Queryable } from "@vp/db";
+import { getNode, getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
 import { hashingStorage } from "./content-hash";
 import { retryLaterIfUnavailable, untilStored } from "./until-stored";
@@ -208,6 +208,17 @@ export function createJobRunner(deps: JobRunnerDeps) {
       );
       // The bytes' sha256 enters the dependants' cache keys (a result made twice is recognised as the same).
       if (!result.output.contentHash) result.output.contentHash = await hashing.hashOf(result.output.s3Key);
+      // A node deleted while it ran: the gateway deletes its files after the delete commits, so files stored before
+      // that are gone with them and files stored after it are this attempt's to delete (checked after storing).
+      if (!(await getNode(db, job.pipelineId, job.nodeId))) {
+        // What this attempt stored: through its storage, or elsewhere (a Lambda) under this attempt's own directory.
+        const ownDirectory = `pipelines/${job.pipelineId}/nodes/${job.nodeId}/${job.jobId}-a${attempt}/`;
+        const written = [...new Set([...hashing.written(), ...(result.output.s3Key.startsWith(ownDirectory) ? [result.output.s3Key] : [])])];
+        await Promise.all(written.map((key) => storage.delete(key)));
+        outcome = "deleted";
+        logger.warn({ deletedKeys: written.length }, "the node was deleted while it ran; its output is deleted, not reported");
+        return;
+      }
       const workSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       const completed: JobCompleted = {
         v: 1,

@@ -21,6 +21,13 @@ export const Env = z.object({
   STORAGE_ROOT: pathSetting(".data/storage"),
   /** Largest accepted asset upload in bytes (default 2 GiB). */
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(2 * 1024 ** 3),
+  /**
+   * Most bytes one pipeline may hold in storage (default 20 GiB): its uploads, its nodes' outputs and files kept for
+   * the cache after a delete. An upload past it is a 413 naming the quota and the use.
+   */
+  STORAGE_QUOTA_BYTES: z.coerce.number().int().positive().default(20 * 1024 ** 3),
+  /** How often the files of deleted pipelines and nodes left for later (kept for the cache, or a failed delete) are collected. */
+  STORAGE_COLLECT_INTERVAL_MS: z.coerce.number().int().positive().default(10 * 60_000),
   /** Most nodes in one pipeline: POST .../nodes and import beyond it are a 422. */
   MAX_PIPELINE_NODES: z.coerce.number().int().positive().default(DEFAULT_PIPELINE_LIMITS.maxNodes),
   /**

@@ -8,6 +8,7 @@ import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
 import { createApp } from "./app";
 import { createGatewayAuth } from "./auth";
 import { loadEnv } from "./env";
+import { startFileCollector } from "./storage-files";
 
 const env = loadEnv();
 const logger = createLogger({ service: "gateway", level: env.LOG_LEVEL });
@@ -48,6 +49,7 @@ const app = createApp(
     logger,
     auth,
     maxUploadBytes: env.MAX_UPLOAD_BYTES,
+    storageQuotaBytes: env.STORAGE_QUOTA_BYTES,
     limits: { maxNodes: env.MAX_PIPELINE_NODES, maxStructureBytes: env.MAX_PIPELINE_STRUCTURE_BYTES },
     executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS,
     corsOrigins: env.CORS_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean),
@@ -62,6 +64,8 @@ const app = createApp(
   },
 );
 
+const collector = startFileCollector({ reader, editor, storage, logger }, env.STORAGE_COLLECT_INTERVAL_MS);
+
 const server = serve({ fetch: app.fetch, port: env.PORT, hostname: "0.0.0.0" }, (info) =>
   logger.info({ port: info.port }, "gateway listening"),
 );
@@ -70,6 +74,7 @@ registerShutdown(logger, [
   ["end SSE streams", () => close()],
   ["stop HTTP", () => new Promise<void>((resolve) => server.close(() => resolve()))],
   ["drain NATS", () => bus.close()],
+  ["stop file collection", () => collector.stop()],
   ["close pools", () => Promise.all([reader.end(), editor.end()])],
   ["flush traces", () => tracing.shutdown()],
 ], { graceMs: env.SHUTDOWN_GRACE_MS });

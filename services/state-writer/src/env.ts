@@ -33,6 +33,15 @@ export const Env = z.object({
   STATE_WRITER_TICK_CONNECTIONS: z.coerce.number().int().min(1).default(8),
   /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  /** Result-cache entries neither made nor hit for this many days are evicted. */
+  CACHE_IDLE_DAYS: z.coerce.number().positive().default(30),
+  /**
+   * Most bytes of files kept only for the cache after their pipeline or node was deleted (default 100 GiB); past it
+   * the least recently used of those entries are evicted, and the gateway then deletes their files.
+   */
+  CACHE_MAX_KEPT_BYTES: z.coerce.number().int().min(0).default(100 * 1024 ** 3),
+  /** How often cache eviction runs. */
+  CACHE_EVICT_INTERVAL_MS: z.coerce.number().int().positive().default(60 * 60_000),
 });
 export type Env = z.infer<typeof Env>;
 export const loadEnv = (source: NodeJS.ProcessEnv = process.env): Env => Env.parse(source);

@@ -10,6 +10,7 @@ import { createBatchingQueue, createCommittedPublisher } from "./handlers/commit
 import { createTransitionHandler } from "./handlers/transition";
 import { createPipelineMetadataLog } from "./handlers/pipeline-metadata";
 import { createTickQueue } from "./handlers/ticks";
+import { startCacheEviction } from "./handlers/cache-eviction";
 import { STATE_PATTERN, StateWriterModule } from "./state-writer.module";
 import { RunRequest } from "@vp/contracts";
 import { createRunRecordHandler } from "./handlers/run-record";
@@ -66,6 +67,12 @@ const app = await createWorker({
     },
   }),
 });
+const eviction = startCacheEviction({
+  db,
+  logger,
+  policy: { idleMs: env.CACHE_IDLE_DAYS * 24 * 3600_000, maxKeptBytes: env.CACHE_MAX_KEPT_BYTES },
+  intervalMs: env.CACHE_EVICT_INTERVAL_MS,
+});
 const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
 logger.info({ healthPort: health.port }, "state-writer ready");
 
@@ -74,6 +81,7 @@ registerShutdown(logger, [
   ["stop transitions", () => rpc.stop()],
   ["stop run records", () => runRecords.stop()],
   ["drain NATS", () => bus.close()],
+  ["stop cache eviction", () => eviction.stop()],
   ["close pool", () => db.end()],
   ["close tick pool", () => tickDb.end()],
   ["stop health", () => health.close()],

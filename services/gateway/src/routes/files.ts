@@ -6,6 +6,7 @@ import { updateNodeStructure, toSerializedNode } from "@vp/db";
 import { assetKey, TooLargeError } from "@vp/storage";
 import type { GatewayDeps } from "../deps";
 import { HttpError, notFound } from "../errors";
+import { DEFAULT_STORAGE_QUOTA_BYTES, quotaExceeded, releaseFile, uploadAllowance } from "../storage-files";
 import { requireNode } from "./nodes";
 
 /** Content types accepted for uploads, with the extension the stored file gets. Anything else is a 415. */
@@ -112,6 +113,8 @@ export function fileRoutes(deps: GatewayDeps) {
     }
     const body = c.req.raw.body;
     if (!body) throw new HttpError(400, "The request has no body; send the file as the raw request body");
+    // The pipeline's storage quota: refused before streaming when it is full or the declared length does not fit.
+    const quota = await uploadAllowance(deps.reader, pipeline.id, deps.storageQuotaBytes ?? DEFAULT_STORAGE_QUOTA_BYTES, Number.isFinite(length) ? length : undefined);
 
     // The first bytes before storage is touched: an empty upload is refused without leaving anything behind.
     const source = Readable.fromWeb(body as import("node:stream/web").ReadableStream);
@@ -131,11 +134,15 @@ export function fileRoutes(deps: GatewayDeps) {
     let size: number;
     try {
       ({ size } = await deps.storage.put(key, upload, {
-        maxBytes: deps.maxUploadBytes,
+        // ... and while streaming: a body without (or lying about) its length stops where the quota does.
+        maxBytes: Math.min(deps.maxUploadBytes, quota.remainingBytes),
         contentType,
       }));
     } catch (error) {
-      if (error instanceof TooLargeError) throw new HttpError(413, `Upload exceeds the limit of ${deps.maxUploadBytes} bytes`);
+      if (error instanceof TooLargeError) {
+        if (quota.remainingBytes < deps.maxUploadBytes) throw quotaExceeded(quota.quotaBytes, quota.usedBytes);
+        throw new HttpError(413, `Upload exceeds the limit of ${deps.maxUploadBytes} bytes`);
+      }
       throw error;
     }
     if (size === 0) {
@@ -146,13 +153,18 @@ export function fileRoutes(deps: GatewayDeps) {
     const hadUrl = typeof (node.asset as { url?: unknown } | null)?.url === "string";
     const row = await updateNodeStructure(deps.editor, pipeline.id, node.id, {
       assetPatch: { type: declared ?? kind.media, source: key, size, contentType, uploadedAt: new Date().toISOString(), ...(hadUrl ? { url: null } : {}) },
+    }).catch(async (error: unknown) => {
+      await deps.storage.delete(key);
+      throw error;
     });
     if (!row) {
+      // The node was deleted while the file streamed: the file is not left behind.
       await deps.storage.delete(key);
       throw notFound("Node");
     }
+    // The replaced upload goes, unless the cache still refers to it (then it is kept until that entry is evicted).
     const previous = (node.asset as { source?: string } | null)?.source;
-    if (previous && previous !== key) await deps.storage.delete(previous).catch(() => undefined);
+    if (previous && previous !== key) await releaseFile(deps, pipeline.id, previous);
     deps.logger.info({ pipelineId: pipeline.id, nodeId: node.id, size, key }, "asset uploaded");
     return c.json({ node: toSerializedNode(row) });
   });

@@ -8,12 +8,14 @@ import {
   getNode,
   getPipeline,
   listNodes,
+  nodeFilesPrefix,
   toSerializedNode,
   updateNodeStructure,
   type Queryable,
 } from "@vp/db";
 import { findCycle, formatFieldProblems, formatProblems, lookup, nodeFieldProblems, upstreamIds, validateStructure, type GraphNode } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
+import { deleteFilesOf } from "../storage-files";
 import { readGateOf } from "../read-gate";
 import { HttpError, notFound } from "../errors";
 import { assetPatchFor, CreateNodeBody, jsonBody, noBody, pathId, UpdateNodeBody } from "../validation";
@@ -140,7 +142,10 @@ export function nodeRoutes(deps: GatewayDeps) {
     if (node.status === "queued" || node.status === "in_progress") {
       throw new HttpError(409, `Node is ${node.status}; wait for it to finish before deleting it`);
     }
-    await deleteNode(deps.editor, pipeline.id, node.id);
+    if (await deleteNode(deps.editor, pipeline.id, node.id)) {
+      // Its stored files go once the delete has committed (files still referred to by the cache are kept).
+      await deleteFilesOf(deps, nodeFilesPrefix(pipeline.id, node.id));
+    }
     deps.logger.info({ pipelineId: pipeline.id, nodeId: node.id }, "node deleted");
     return c.body(null, 204);
   });

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { NODE_STATUSES } from "@vp/contracts";
-import { countNodesByStatus, createPipeline, deletePipeline, getPipeline, listNodes, listPipelines, toSerializedNode, updatePipeline } from "@vp/db";
+import { countNodesByStatus, createPipeline, deletePipeline, getPipeline, listNodes, listPipelines, pipelineFilesPrefix, toSerializedNode, updatePipeline } from "@vp/db";
 import type { GatewayDeps } from "../deps";
 import { readGateOf } from "../read-gate";
+import { deleteFilesOf } from "../storage-files";
 import { notFound } from "../errors";
 import { CreatePipelineBody, jsonBody, noBody, PageQuery, pathId, UpdatePipelineBody } from "../validation";
 import { HttpError, zodMessage } from "../errors";
@@ -58,6 +59,8 @@ export function pipelineRoutes(deps: GatewayDeps) {
     await noBody(c);
     if (!(await deletePipeline(deps.editor, id))) throw notFound("Pipeline");
     deps.logger.info({ pipelineId: id }, "pipeline deleted");
+    // Its stored files go once the delete has committed (files still referred to by the cache are kept).
+    await deleteFilesOf(deps, pipelineFilesPrefix(id));
     return c.body(null, 204);
   });
 
