@@ -606,7 +606,7 @@ describe.each(["base", ...OVERLAYS] as const)("NATS users, rendered %s", (which)
     const config = natsConfig();
     expect(config["auth.conf"], "deploy/k8s/base/platform/nats/auth.conf is stale: run `node --import tsx scripts/nats-auth-conf.ts`").toBe(deployNatsAuthConf());
     expect(config["nats.conf"]).toMatch(/^include \.\/auth\.conf$/m);
-    expect(config["nats.conf"] + config["auth.conf"]).not.toMatch(/no_auth_user|authorization\s*{[^}]*token/);
+    expect(`${config["nats.conf"]}${config["auth.conf"]}`).not.toMatch(/no_auth_user|authorization\s*{[^}]*token/);
   });
 
   it("nats-server reads each service's password from that service's Secret, quoted for its config parser", () => {

@@ -57,7 +57,11 @@ async function publishing(nc: NatsConnection, subject: string): Promise<"denied"
 /** "denied" when the server refuses the subscription within a second. */
 async function subscribing(nc: NatsConnection, subject: string): Promise<"denied" | "allowed"> {
   const outcome = new Promise<"denied" | "allowed">((resolve) => {
-    const sub = nc.subscribe(subject, { callback: (err) => err && resolve(isDenial(err) ? "denied" : "allowed") });
+    const sub = nc.subscribe(subject, {
+      callback: (err) => {
+        if (err) resolve(isDenial(err) ? "denied" : "allowed");
+      },
+    });
     void nc.flush().then(() => setTimeout(() => (sub.unsubscribe(), resolve("allowed")), 1_000));
   });
   return outcome;
