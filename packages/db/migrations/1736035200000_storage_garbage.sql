@@ -28,6 +28,8 @@ GRANT DELETE ON video_production_cache TO vp_state_writer;
 
 -- "Does anything still refer to this stored file?" by key.
 CREATE INDEX index_video_production_cache_on_s3_key ON video_production_cache ((output ->> 's3Key'));
+-- A pipeline's storage use counts the results it put in the cache.
+CREATE INDEX index_video_production_cache_on_pipeline_id ON video_production_cache (pipeline_id);
 CREATE INDEX index_video_production_nodes_on_output_s3_key ON video_production_nodes ((output ->> 's3Key'));
 CREATE INDEX index_video_production_nodes_on_asset_source ON video_production_nodes ((asset ->> 'source'));
 
@@ -35,6 +37,7 @@ CREATE INDEX index_video_production_nodes_on_asset_source ON video_production_no
 
 DROP INDEX IF EXISTS index_video_production_nodes_on_asset_source;
 DROP INDEX IF EXISTS index_video_production_nodes_on_output_s3_key;
+DROP INDEX IF EXISTS index_video_production_cache_on_pipeline_id;
 DROP INDEX IF EXISTS index_video_production_cache_on_s3_key;
 REVOKE DELETE ON video_production_cache FROM vp_state_writer;
 DROP TABLE IF EXISTS video_production_storage_garbage;

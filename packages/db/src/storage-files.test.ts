@@ -74,6 +74,14 @@ describe("pipeline storage use", () => {
     await insertNodeFixture(t.admin, { pipelineId: Q, id: "text", type: "asset", asset: { type: "text", content: "inline" } });
     await keepGarbageKeys(t.pools.editor, Q, [{ key: `pipelines/${Q}/nodes/deleted/j-a1/output.mp4`, size: 5 }]);
     expect(await pipelineStorageUsage(t.pools.reader, Q)).toBe(1575);
+    // An earlier run's result the node no longer shows, still in the cache; and the current one, counted once.
+    for (const [n, name, bytes] of [[90, "j0-a1", 400], [91, "j-a1", 500]] as const) {
+      await t.pools.stateWriter.query(
+        `INSERT INTO video_production_cache (cache_key, node_type, output, cost, pipeline_id, node_id) VALUES ($1, 'merge-videos', $2::jsonb, 0, $3, 'merge')`,
+        [key(n), JSON.stringify({ type: "video", s3Key: `pipelines/${Q}/nodes/merge/${name}/output.mp4`, size: bytes }), Q],
+      );
+    }
+    expect(await pipelineStorageUsage(t.pools.reader, Q)).toBe(1975);
     expect(await pipelineStorageUsage(t.pools.reader, "no-such-pipeline")).toBe(0);
   });
 });

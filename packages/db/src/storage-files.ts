@@ -91,8 +91,9 @@ const size = (expr: string) => `CASE WHEN jsonb_typeof(${expr}) = 'number' THEN 
 
 /**
  * Bytes a pipeline holds in storage, from its rows (no listing): every distinct file its nodes refer to (uploaded
- * assets, outputs, including a cached output made elsewhere) plus the files kept past a deleted node's deletion.
- * Superseded attempts' outputs are not counted (not referenced by any row).
+ * assets, outputs, including a cached output made elsewhere), the results it put in the cache (an earlier run's
+ * output the node no longer shows), and the files kept past a deleted node's deletion. Outputs of superseded
+ * attempts are not counted (no row refers to them).
  */
 export async function pipelineStorageUsage(db: Queryable, pipelineId: string): Promise<number> {
   const { rows } = await db.query<{ bytes: string }>(
@@ -104,6 +105,8 @@ export async function pipelineStorageUsage(db: Queryable, pipelineId: string): P
          WHERE pipeline_id = $1 AND output ->> 's3Key' IS NOT NULL
        UNION ALL
        SELECT s3_key, bytes FROM video_production_storage_garbage WHERE pipeline_id = $1 AND right(s3_key, 1) <> '/'
+       UNION ALL
+       SELECT output ->> 's3Key', ${size("output -> 'size'")} FROM video_production_cache WHERE pipeline_id = $1
      )
      SELECT COALESCE(sum(bytes), 0)::text AS bytes FROM (SELECT key, max(bytes) AS bytes FROM refs GROUP BY key) per_key`,
     [pipelineId],
