@@ -8,12 +8,13 @@
  *   state-writer publishes committed events; nobody else reads the replies meant for another service;
  * - a client without credentials, or with a wrong password, is refused at connect.
  */
+import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { errors as natsErrors } from "@nats-io/nats-core";
-import { BUS_SERVICES, BusPermissionError, busInboxPrefix, connectBus, publish, request, type BusService } from "@vp/bus";
+import { BUS_SERVICES, BusPermissionError, busInboxPrefix, busPermissions, connectBus, publish, request, type BusService } from "@vp/bus";
 import { JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
 import { makeTestClip } from "@vp/media";
 import { openSse } from "@vp/testkit";
@@ -220,5 +221,28 @@ describe("the bus's users and permissions", () => {
     } finally {
       await bus.close();
     }
+  });
+
+  it("a rotated password: the service still holding the old one exits when the server refuses it, and starts again with the new one", async () => {
+    const { stack, topology } = fx;
+    const before = fx.processesOf("executor-ai").at(-1)!;
+    const rotated = randomBytes(16).toString("hex");
+    // What an operator does: the new password in the server's config (reload), the server restarted.
+    await infra.nats.setUsers(
+      BUS_SERVICES.map((service) => ({
+        user: fx.credentials[service].user,
+        password: { literal: service === "executor-ai" ? rotated : fx.credentials[service].pass },
+        permissions: busPermissions(service, topology),
+      })),
+    );
+    await infra.nats.restart();
+    expect(await before.exited).toEqual({ code: 1, signal: null });
+    expect(before.logs.find((l) => l.msg === "NATS connection lost for good; exiting so the process restarts with its current credentials")).toMatchObject({ level: 60 });
+    // The restarted process reads the new Secret.
+    const after = await fx.replica("executor-ai", { NATS_PASSWORD: rotated });
+    expect(after.logs.some((l) => l.msg === "executor-ai ready")).toBe(true);
+    // The others kept their passwords and reconnected.
+    for (const name of ["gateway", "scheduler", "state-writer", "executor-ffmpeg"] as const) expect(stack.services.get(name)!.proc.exitCode, name).toBeNull();
+    expect(fx.permissionDenials()).toEqual([]);
   });
 });

@@ -38,13 +38,13 @@ export async function connectServiceBus(options: { service: BusService; env: Ser
   });
   if (!env.NATS_USER) {
     logger.warn(
-      { service, natsUrl: bus.servers },
+      { natsUrl: bus.servers },
       "NATS without credentials: any client on the network may publish commands, read every pipeline's events and call the JetStream API; set NATS_USER and NATS_PASSWORD (deploy/k8s/README.md, NATS users)",
     );
   }
   void bus.nc.closed().then((err) => {
     if (!err) return; // closed by bus.close()
-    logger.fatal({ err, service, user: env.NATS_USER }, "NATS connection lost for good; exiting so the process restarts with its current credentials");
+    logger.fatal({ err, natsUser: env.NATS_USER }, "NATS connection lost for good; exiting so the process restarts with its current credentials");
     process.exit(1);
   });
   return bus;
