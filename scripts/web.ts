@@ -130,8 +130,9 @@ export interface WebProcess {
  * `next start` serves from this one process (no workers), so stopping it stops the editor.
  */
 export async function startWeb(options: { port: number; gatewayUrl: string; hostname?: string; onLine?: (line: string) => void }): Promise<WebProcess> {
-  // Without a hostname Next listens on every interface (IPv4 and IPv6), so http://localhost works either way.
-  const host = options.hostname;
+  // Loopback unless told otherwise (HOST, as for the gateway): the editor drives an API whose dev login hands out
+  // all-roles tokens, and it is no page for the network. Browsers fall back from ::1 to 127.0.0.1 for localhost.
+  const host = options.hostname ?? (process.env.HOST || "127.0.0.1");
   const output: string[] = [];
   const proc = spawn(process.execPath, [NEXT_BIN, "start", "-p", String(options.port), ...(host ? ["-H", host] : [])], {
     cwd: WEB_DIR,

@@ -346,6 +346,13 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
       expect(new URL(value("AUTH_ISSUER")!).protocol).toBe("https:");
     }
     expect(["true", "1"].includes(value("AUTH_DEV_LOGIN") ?? ""), "the dev login is for laptop clusters only").toBe(which === "dev");
+    // The dev login answers only kubectl port-forward (Host localhost from the pod's loopback): no extra names.
+    expect(env.has("AUTH_DEV_LOGIN_HOSTS"), "AUTH_DEV_LOGIN_HOSTS would open the dev login to anyone sending that Host").toBe(false);
+  });
+
+  it("has the gateway listen on the pod's interfaces explicitly (unset, it listens on loopback while the dev login is on)", () => {
+    const { env } = containerEnv(objs(), serviceContainer(objs(), "gateway"));
+    expect(env.get("HOST")).toEqual({ kind: "value", value: "0.0.0.0" });
   });
 
   it("tells the editor where the browser finds the gateway, and lets the gateway answer the editor's origin", () => {

@@ -218,6 +218,18 @@ describe("the pipeline storage quota", () => {
     expect(full.body).toMatchObject({ quota_bytes: QUOTA, used_bytes: 2500 });
   });
 
+  it("parallel uploads that fit one at a time but not together: one is stored, the other is a 413", async () => {
+    const pipelineId = await newPipeline("local");
+    for (const id of ["a", "b"]) {
+      expect((await call("local", "POST", `/pipelines/${pipelineId}/nodes`, { id, title: id, type: "asset", asset: { type: "text" } })).status).toBe(201);
+    }
+    const results = await Promise.all(["a", "b"].map((id) => upload("local", pipelineId, id, 1500)));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 413]);
+    expect(results.find((r) => r.status === 413)!.body).toMatchObject({ quota_bytes: QUOTA, used_bytes: 1500, upload_bytes: 1500 });
+    // The reservation ends with the upload: what is left is free again.
+    expect((await upload("local", pipelineId, results[0]!.status === 200 ? "b" : "a", 1000)).status).toBe(200);
+  });
+
   it("upload, delete, repeat never holds more than the quota, counting files kept for the cache", async () => {
     const pipelineId = await newPipeline("local");
     const stored = async () => {

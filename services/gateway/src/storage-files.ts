@@ -125,10 +125,16 @@ export function startFileCollector(deps: StorageFilesDeps, intervalMs: number): 
 
 export interface UploadAllowance {
   quotaBytes: number;
+  /** Stored, plus what this process's other uploads to the pipeline have reserved. */
   usedBytes: number;
-  /** Most bytes this upload may store. */
+  /** Most bytes this upload may store (reserved for it until release). */
   remainingBytes: number;
+  /** Ends the reservation (the upload is stored and its row written, or it failed). Idempotent. */
+  release(): void;
 }
+
+/** Bytes reserved by uploads in flight in this process, per pipeline: parallel uploads cannot each take the rest. */
+const reserved = new Map<string, number>();
 
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 
@@ -143,13 +149,37 @@ export function quotaExceeded(quota: number, used: number, upload?: number): Htt
 }
 
 /**
- * Room left in the pipeline's quota for an upload of `declared` bytes (Content-Length, when sent); throws the 413
- * when there is none. The upload streams with maxBytes = remainingBytes, so an undeclared body is stopped at the
- * quota too. Concurrent uploads to one pipeline are each checked against the same use.
+ * Room left in the pipeline's quota for an upload of `declared` bytes (Content-Length, when sent, else at most
+ * `maxBytes`); throws the 413 when there is none. The room is reserved until release(): uploads in flight in this
+ * process count as used, so parallel uploads cannot each fill the rest (across gateway replicas each replica can
+ * still overshoot by one upload's size). The upload streams with maxBytes = remainingBytes, so an undeclared or
+ * understated body is stopped at the quota too.
  */
-export async function uploadAllowance(db: Queryable, pipelineId: string, quotaBytes: number, declared?: number): Promise<UploadAllowance> {
-  const usedBytes = await pipelineStorageUsage(db, pipelineId);
-  const remainingBytes = quotaBytes - usedBytes;
-  if (remainingBytes <= 0 || (declared !== undefined && declared > remainingBytes)) throw quotaExceeded(quotaBytes, usedBytes, declared);
-  return { quotaBytes, usedBytes, remainingBytes };
+export async function uploadAllowance(
+  db: Queryable,
+  pipelineId: string,
+  quotaBytes: number,
+  options: { declared?: number; maxBytes: number },
+): Promise<UploadAllowance> {
+  const stored = await pipelineStorageUsage(db, pipelineId);
+  const usedBytes = stored + (reserved.get(pipelineId) ?? 0);
+  const room = quotaBytes - usedBytes;
+  const { declared } = options;
+  if (room <= 0 || (declared !== undefined && declared > room)) throw quotaExceeded(quotaBytes, usedBytes, declared);
+  const remainingBytes = Math.min(room, options.maxBytes);
+  const mine = declared ?? remainingBytes;
+  reserved.set(pipelineId, (reserved.get(pipelineId) ?? 0) + mine);
+  let released = false;
+  return {
+    quotaBytes,
+    usedBytes,
+    remainingBytes,
+    release() {
+      if (released) return;
+      released = true;
+      const left = (reserved.get(pipelineId) ?? 0) - mine;
+      if (left > 0) reserved.set(pipelineId, left);
+      else reserved.delete(pipelineId);
+    },
+  };
 }

@@ -113,60 +113,67 @@ export function fileRoutes(deps: GatewayDeps) {
     }
     const body = c.req.raw.body;
     if (!body) throw new HttpError(400, "The request has no body; send the file as the raw request body");
-    // The pipeline's storage quota: refused before streaming when it is full or the declared length does not fit.
-    const quota = await uploadAllowance(deps.reader, pipeline.id, deps.storageQuotaBytes ?? DEFAULT_STORAGE_QUOTA_BYTES, Number.isFinite(length) ? length : undefined);
-
-    // The first bytes before storage is touched: an empty upload is refused without leaving anything behind.
-    const source = Readable.fromWeb(body as import("node:stream/web").ReadableStream);
-    const chunks = idleTimeout(source[Symbol.asyncIterator](), deps.uploadIdleTimeoutMs ?? 60_000, () => source.destroy());
-    let first: IteratorResult<Uint8Array>;
-    do first = await chunks.next();
-    while (!first.done && first.value.length === 0);
-    if (first.done) throw new HttpError(422, "The uploaded file is empty");
-    const upload = Readable.from(
-      (async function* () {
-        yield first.value;
-        for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
-      })(),
-    );
-
-    const key = assetKey(pipeline.id, node.id, randomUUID(), kind.ext);
-    let size: number;
-    try {
-      ({ size } = await deps.storage.put(key, upload, {
-        // ... and while streaming: a body without (or lying about) its length stops where the quota does.
-        maxBytes: Math.min(deps.maxUploadBytes, quota.remainingBytes),
-        contentType,
-      }));
-    } catch (error) {
-      if (error instanceof TooLargeError) {
-        if (quota.remainingBytes < deps.maxUploadBytes) throw quotaExceeded(quota.quotaBytes, quota.usedBytes);
-        throw new HttpError(413, `Upload exceeds the limit of ${deps.maxUploadBytes} bytes`);
-      }
-      throw error;
-    }
-    if (size === 0) {
-      await deps.storage.delete(key);
-      throw new HttpError(422, "The uploaded file is empty");
-    }
-    // The upload becomes the asset's one origin: a url set before is dropped (null: the column takes partial writes).
-    const hadUrl = typeof (node.asset as { url?: unknown } | null)?.url === "string";
-    const row = await updateNodeStructure(deps.editor, pipeline.id, node.id, {
-      assetPatch: { type: declared ?? kind.media, source: key, size, contentType, uploadedAt: new Date().toISOString(), ...(hadUrl ? { url: null } : {}) },
-    }).catch(async (error: unknown) => {
-      await deps.storage.delete(key);
-      throw error;
+    // The pipeline's storage quota: refused before streaming when it is full or the declared length does not fit;
+    // the room is reserved for this upload until it is stored and recorded (or fails).
+    const quota = await uploadAllowance(deps.reader, pipeline.id, deps.storageQuotaBytes ?? DEFAULT_STORAGE_QUOTA_BYTES, {
+      declared: Number.isFinite(length) ? length : undefined,
+      maxBytes: deps.maxUploadBytes,
     });
-    if (!row) {
-      // The node was deleted while the file streamed: the file is not left behind.
-      await deps.storage.delete(key);
-      throw notFound("Node");
+    try {
+      // The first bytes before storage is touched: an empty upload is refused without leaving anything behind.
+      const source = Readable.fromWeb(body as import("node:stream/web").ReadableStream);
+      const chunks = idleTimeout(source[Symbol.asyncIterator](), deps.uploadIdleTimeoutMs ?? 60_000, () => source.destroy());
+      let first: IteratorResult<Uint8Array>;
+      do first = await chunks.next();
+      while (!first.done && first.value.length === 0);
+      if (first.done) throw new HttpError(422, "The uploaded file is empty");
+      const upload = Readable.from(
+        (async function* () {
+          yield first.value;
+          for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+        })(),
+      );
+
+      const key = assetKey(pipeline.id, node.id, randomUUID(), kind.ext);
+      let size: number;
+      try {
+        ({ size } = await deps.storage.put(key, upload, {
+          // ... and while streaming: a body without (or lying about) its length stops where the quota does.
+          maxBytes: Math.min(deps.maxUploadBytes, quota.remainingBytes),
+          contentType,
+        }));
+      } catch (error) {
+        if (error instanceof TooLargeError) {
+          if (quota.remainingBytes < deps.maxUploadBytes) throw quotaExceeded(quota.quotaBytes, quota.usedBytes);
+          throw new HttpError(413, `Upload exceeds the limit of ${deps.maxUploadBytes} bytes`);
+        }
+        throw error;
+      }
+      if (size === 0) {
+        await deps.storage.delete(key);
+        throw new HttpError(422, "The uploaded file is empty");
+      }
+      // The upload becomes the asset's one origin: a url set before is dropped (null: the column takes partial writes).
+      const hadUrl = typeof (node.asset as { url?: unknown } | null)?.url === "string";
+      const row = await updateNodeStructure(deps.editor, pipeline.id, node.id, {
+        assetPatch: { type: declared ?? kind.media, source: key, size, contentType, uploadedAt: new Date().toISOString(), ...(hadUrl ? { url: null } : {}) },
+      }).catch(async (error: unknown) => {
+        await deps.storage.delete(key);
+        throw error;
+      });
+      if (!row) {
+        // The node was deleted while the file streamed: the file is not left behind.
+        await deps.storage.delete(key);
+        throw notFound("Node");
+      }
+      // The replaced upload goes, unless the cache still refers to it (then it is kept until that entry is evicted).
+      const previous = (node.asset as { source?: string } | null)?.source;
+      if (previous && previous !== key) await releaseFile(deps, pipeline.id, previous);
+      deps.logger.info({ pipelineId: pipeline.id, nodeId: node.id, size, key }, "asset uploaded");
+      return c.json({ node: toSerializedNode(row) });
+    } finally {
+      quota.release();
     }
-    // The replaced upload goes, unless the cache still refers to it (then it is kept until that entry is evicted).
-    const previous = (node.asset as { source?: string } | null)?.source;
-    if (previous && previous !== key) await releaseFile(deps, pipeline.id, previous);
-    deps.logger.info({ pipelineId: pipeline.id, nodeId: node.id, size, key }, "asset uploaded");
-    return c.json({ node: toSerializedNode(row) });
   });
 
   /** A node's output bytes, with single-range support so players can seek. */
