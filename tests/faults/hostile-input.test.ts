@@ -25,6 +25,7 @@ import { createHash, createHmac, generateKeyPairSync, randomUUID, sign as crypto
 import { lookup } from "node:dns/promises";
 import { readdir, readFile, stat } from "node:fs/promises";
 import http, { type IncomingHttpHeaders } from "node:http";
+import { connect, type Socket } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import pg from "pg";
@@ -35,7 +36,7 @@ import { REPO_ROOT, TEST_AUTH } from "@vp/testkit";
 import { createApp } from "../../services/gateway/src/app";
 import { requiredAccess } from "../../services/gateway/src/auth";
 import type { GatewayDeps } from "../../services/gateway/src/deps";
-import { startFaultInfra, type FaultInfra, type FaultStack } from "./harness";
+import { freePort, startFaultInfra, type FaultInfra, type FaultStack } from "./harness";
 
 const API = "/v1/video_production";
 /** Every file or directory this run would create through a traversal is named with it. */
@@ -63,7 +64,7 @@ interface Reply {
   json: any;
 }
 
-function send(method: string, path: string, options: { headers?: Record<string, string>; body?: Buffer | string; chunked?: boolean } = {}): Promise<Reply> {
+function send(method: string, path: string, options: { headers?: Record<string, string>; body?: Buffer | string; chunked?: boolean; port?: number } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     let done = false;
     const headers: Record<string, string> = { ...options.headers };
@@ -71,7 +72,7 @@ function send(method: string, path: string, options: { headers?: Record<string, 
     if (body && !options.chunked) headers["content-length"] = String(body.length);
     // Explicit: Node's client frames GET/DELETE bodies only when told to.
     if (body && options.chunked) headers["transfer-encoding"] = "chunked";
-    const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
+    const req = http.request({ host: "127.0.0.1", port: options.port ?? port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -219,6 +220,8 @@ function forgedAuth(trapUrl: string): Array<[string, Record<string, string>]> {
     ["a kid with path traversal", bearer(hmacJwt(wrong, claims(), { kid: `../../../../tmp/${MARK}` }))],
     ["a jku / x5u pointing at the trap", bearer(hmacJwt(wrong, claims(), { jku: `${trapUrl}/jwks.json`, x5u: `${trapUrl}/cert.pem` }))],
     ["a stream token as a bearer token", bearer(streamToken)],
+    ["a sub that is a number", bearer(hmacJwt(TEST_AUTH.secret, claims({ sub: 42 })))],
+    ["a sub that is an object", bearer(hmacJwt(TEST_AUTH.secret, claims({ sub: { id: "mallory" } })))],
     ["garbage", bearer("garbage")],
     ["three empty parts", bearer("..")],
     ["base64 junk", bearer(`${b64("{{{")}.${b64("}}}")}.${b64("x")}`)],
@@ -497,6 +500,7 @@ function attacksFor(route: { method: string; path: string; key: string }, trapUr
       if (typeof leaf.value !== "string") continue;
       // NUL is hostile in any string, free text included (Postgres cannot store it).
       add(`${leaf.path.join(".")} with a NUL character`, { path, headers: jsonHeaders, body: json(setAt(b, leaf.path, `${leaf.value}\u0000`)) });
+      add(`${leaf.path.join(".")} with a lone UTF-16 surrogate`, { path, headers: jsonHeaders, body: json(setAt(b, leaf.path, `${leaf.value}\ud800`)) });
       if (FREE_TEXT.has(name)) continue;
       for (const t of TITLES.has(name) ? TITLE_ATTACKS : TRAVERSAL) add(`${leaf.path.join(".")} = ${json(t).slice(0, 40)}`, { path, headers: jsonHeaders, body: json(setAt(b, leaf.path, t)) });
     }
@@ -576,6 +580,156 @@ afterAll(async () => {
   await media?.close();
   await trap?.close();
   await infra?.destroy();
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Oversized pipelines: the limits on every write path, and what a pipeline at the limits costs the gateway.
+
+/** A request whose answer is never read: the socket stays open and paused (a stalled client). */
+function stalled(path: string, headers: Record<string, string> = {}): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => {
+      const head = Object.entries({ host: `127.0.0.1:${port}`, ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      socket.write(`GET ${path} HTTP/1.1\r\n${head}\r\n`);
+      socket.pause();
+      resolve(socket);
+    });
+    socket.once("error", reject);
+  });
+}
+
+/** Resident memory of a process, in bytes (VmRSS). */
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)![1]) * 1024;
+}
+
+const textNode = (id: string, content = "x") => ({ id, title: id, type: "asset", asset: { type: "text", content } });
+const pipelineDoc = (nodes: unknown[]) => ({ format: "video-pipelines/pipeline", version: 1, title: "oversized", nodes });
+/** The gateway's defaults (MAX_PIPELINE_NODES, MAX_PIPELINE_STRUCTURE_BYTES): the stack sets neither. */
+const MAX_NODES = 500;
+const MAX_STRUCTURE_BYTES = 2 * 1024 * 1024;
+const POD_MEMORY_LIMIT = 512 * 1024 * 1024;
+
+describe("hostile input: oversized pipelines", () => {
+  it("node count and structure size are refused with the limit on POST .../nodes, PATCH .../nodes/:id and import, and nothing is written", async () => {
+    const small = await freePort();
+    const replica = await fx.replica("gateway", { PORT: String(small), MAX_PIPELINE_NODES: "5", MAX_PIPELINE_STRUCTURE_BYTES: "100000" });
+    const call = (method: string, path: string, body?: unknown) =>
+      send(method, `${API}${path}`, { port: small, headers: { ...bearer(), "content-type": "application/json" }, body: body === undefined ? undefined : json(body) });
+    const { json: created } = await call("POST", "/pipelines", { title: "limits" });
+    const L = created.pipeline.id as string;
+    for (const id of ["a", "b", "c", "d"]) expect((await call("POST", `/pipelines/${L}/nodes`, textNode(id))).status).toBe(201);
+
+    // Node count: two adds racing for the last place, then one past it; an import with one node too many.
+    const race = await Promise.all(["e", "f"].map((id) => call("POST", `/pipelines/${L}/nodes`, textNode(id))));
+    expect(race.map((r) => r.status).sort()).toEqual([201, 422]);
+    const full = await call("POST", `/pipelines/${L}/nodes`, textNode("g"));
+    expect(full.status).toBe(422);
+    expect(full.json).toEqual({ error: "A pipeline has at most 5 nodes; this write would make it 6", limit: "nodes", max: 5 });
+    const imported = await call("POST", "/pipelines/import", pipelineDoc(["a", "b", "c", "d", "e", "f"].map((id) => textNode(id))));
+    expect(imported.status).toBe(422);
+    expect(imported.json.error).toBe("The pipeline document has 1 problem; nothing was created");
+    expect(imported.json.problems[0].text).toBe("nodes: a pipeline has at most 5 nodes; this document has 6");
+
+    // Structure size: a PATCH and an add that would pass it, and an import that would.
+    const { json: sized } = await call("POST", "/pipelines", { title: "sized" });
+    const S = sized.pipeline.id as string;
+    expect((await call("POST", `/pipelines/${S}/nodes`, textNode("a", "x".repeat(60_000)))).status).toBe(201);
+    expect((await call("POST", `/pipelines/${S}/nodes`, textNode("b"))).status).toBe(201);
+    const before = await state();
+    const sizeError = /^A pipeline's structure \(titles, inputs, config and assets of its nodes\) is at most 100000 bytes; this write would make it \d+ bytes$/;
+    for (const [method, path, body] of [
+      ["PATCH", `/pipelines/${S}/nodes/b`, { asset: { content: "y".repeat(50_000) } }],
+      ["PATCH", `/pipelines/${S}/nodes/b`, { config: {}, title: "t".repeat(10), asset: { content: "y".repeat(45_000) } }],
+      ["POST", `/pipelines/${S}/nodes`, textNode("c", "z".repeat(50_000))],
+      ["POST", `/pipelines/${L}/nodes`, textNode("h", "z".repeat(120_000))],
+      ["POST", "/pipelines/import", pipelineDoc([textNode("a", "x".repeat(60_000)), textNode("b", "x".repeat(60_000))])],
+    ] as Array<[string, string, unknown]>) {
+      const reply = await call(method, path, body);
+      // The node count is checked first: the full pipeline answers 422 for the add.
+      if (path.includes(L)) expect(reply.status, `${method} ${path}`).toBe(422);
+      else {
+        expect(reply.status, `${method} ${path}: ${reply.text.slice(0, 200)}`).toBe(413);
+        expect(reply.json.error).toMatch(sizeError);
+      }
+    }
+    expect((await state()).db).toEqual(before.db);
+    expect(replica.logs.filter((l) => l.msg === "unhandled error")).toEqual([]);
+    await replica.stop();
+  });
+
+  it("a pipeline at the limits, 20 event streams that never read, slow GETs and 40 estimates at once: the gateway stays under 512 MB and /health answers", async () => {
+    const gateway = fx.stack.services.get("gateway")!;
+    // At the limits: 500 nodes (one import), then about 2 MiB of text in three of them (three PATCHes).
+    const imported = await send("POST", `${API}/pipelines/import`, {
+      headers: { ...bearer(), "content-type": "application/json" },
+      body: json(pipelineDoc(Array.from({ length: MAX_NODES }, (_, i) => textNode(`n${i}`)))),
+    });
+    expect(imported.status, imported.text.slice(0, 300)).toBe(201);
+    const O = imported.json.pipeline.id as string;
+    const fill = Math.floor((MAX_STRUCTURE_BYTES - 40_000) / 3);
+    for (const id of ["n0", "n1", "n2"]) {
+      const reply = await send("PATCH", `${API}/pipelines/${O}/nodes/${id}`, { headers: { ...bearer(), "content-type": "application/json" }, body: json({ asset: { content: "x".repeat(fill) } }) });
+      expect(reply.status, reply.text.slice(0, 200)).toBe(200);
+    }
+    const over = await send("PATCH", `${API}/pipelines/${O}/nodes/n3`, { headers: { ...bearer(), "content-type": "application/json" }, body: json({ asset: { content: "x".repeat(60_000) } }) });
+    expect(over.status, over.text.slice(0, 200)).toBe(413);
+    const more = await send("POST", `${API}/pipelines/${O}/nodes`, { headers: { ...bearer(), "content-type": "application/json" }, body: json(textNode("one-more")) });
+    expect(more.status).toBe(422);
+    expect(more.json.error).toBe(`A pipeline has at most ${MAX_NODES} nodes; this write would make it ${MAX_NODES + 1}`);
+
+    const rssBefore = await rssOf(gateway.pid);
+    let peak = rssBefore;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        peak = Math.max(peak, await rssOf(gateway.pid));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const healthMs: number[] = [];
+    const prober = (async () => {
+      while (sampling) {
+        const started = performance.now();
+        const reply = await send("GET", "/health");
+        healthMs.push(performance.now() - started);
+        expect(reply.status).toBe(200);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const { token: t } = (await send("POST", `${API}/pipelines/${O}/events/token`, { headers: bearer() })).json;
+        sockets.push(await stalled(`${API}/pipelines/${O}/events?token=${t}`));
+      }
+      for (let i = 0; i < 5; i++) sockets.push(await stalled(`${API}/pipelines/${O}`, bearer()));
+      const estimates = await Promise.all(Array.from({ length: 40 }, () => send("GET", `${API}/pipelines/${O}/estimate`, { headers: bearer() })));
+      for (const e of estimates) expect(e.status, e.text.slice(0, 200)).toBe(200);
+      expect(estimates[0]!.json.estimate.nodes).toHaveLength(MAX_NODES);
+      // Held for a while: the stalled clients' bytes stay where they are.
+      await new Promise((r) => setTimeout(r, 3000));
+      // The gateway still serves the pipeline whole to a client that reads.
+      const whole = await send("GET", `${API}/pipelines/${O}`, { headers: bearer() });
+      expect(whole.json.pipeline.nodes).toHaveLength(MAX_NODES);
+    } finally {
+      sampling = false;
+      await Promise.all([sampler, prober]);
+      for (const socket of sockets) socket.destroy();
+    }
+    healthMs.sort((a, b) => a - b);
+    const median = healthMs[Math.floor(healthMs.length / 2)]!;
+    console.log(
+      `oversized pipeline attack: gateway RSS ${Math.round(rssBefore / 2 ** 20)} MB before, peak ${Math.round(peak / 2 ** 20)} MB; /health ${healthMs.length} probes, median ${Math.round(median)} ms, max ${Math.round(healthMs.at(-1)!)} ms`,
+    );
+    expect(peak).toBeLessThan(POD_MEMORY_LIMIT);
+    // Responsive throughout: the median is what a probe sees; the worst one is bounded by one shared read on a busy machine.
+    expect(median).toBeLessThan(250);
+    expect(healthMs.at(-1)!).toBeLessThan(5000);
+    expect(gateway.logs.filter((l) => l.msg === "unhandled error")).toEqual([]);
+  }, 300_000);
 });
 
 describe("fault 9: hostile input", () => {

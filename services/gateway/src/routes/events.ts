@@ -4,7 +4,7 @@ import { replayEvents, type Replay } from "@vp/bus";
 import { getPipeline, listNodes, toSerializedNode } from "@vp/db";
 import { metrics } from "@vp/telemetry";
 import type { GatewayDeps } from "../deps";
-import { readGateOf } from "../read-gate";
+import { wholeReadsOf } from "../read-gate";
 import { limitsOf } from "./nodes";
 import { HttpError, notFound } from "../errors";
 import { createHubs, framesAfter, nodeFrame, singleFrame, type FrameBatch } from "../sse/hub";
@@ -19,6 +19,7 @@ import { noBody, pathId } from "../validation";
  */
 export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 const KEEP_ALIVE = Buffer.from(": keep-alive\n\n");
+const SNAPSHOT_HEAD = Buffer.from("event: snapshot\ndata: ");
 
 export interface EventRouteOptions {
   /** See MAX_QUEUED_BYTES (tests set a small one). */
@@ -134,16 +135,20 @@ export function eventRoutes(deps: GatewayDeps, options: EventRouteOptions = {}) 
         }
       } else {
         if (lastEventId !== null) logger.info({ lastEventId, firstSeq, lastSeq }, "Last-Event-ID outside the stream; sending a snapshot");
-        // Like any frame, under the stream's cap (the pipeline limits keep a snapshot well below it).
-        const snapshot = await readGateOf(deps).run(async () => {
-          const fresh = await getPipeline(deps.reader, pipelineId);
-          const rows = await listNodes(deps.reader, pipelineId);
-          const nodes = rows.map(toSerializedNode);
-          // Each node's stateVersion as read, so a client drops a replayed event older than the snapshot.
-          const stateVersions = Object.fromEntries(rows.map((row) => [row.id, row.state_version]));
-          return Buffer.from(`event: snapshot\ndata: ${JSON.stringify({ pipeline: { ...fresh, nodes }, stateVersions })}\nid: ${lastSeq}\nretry: 2000\n\n`);
-        });
-        stream.write(snapshot);
+        // Read after `lastSeq` (streams opened together share one read that starts after each of them noted its
+        // position); one frame, under the stream's cap like any other (the pipeline limits keep it well below).
+        const { gate, snapshots } = wholeReadsOf(deps);
+        const data = await snapshots(pipelineId, () =>
+          gate.run(async () => {
+            const fresh = await getPipeline(deps.reader, pipelineId);
+            const rows = await listNodes(deps.reader, pipelineId);
+            const nodes = rows.map(toSerializedNode);
+            // Each node's stateVersion as read, so a client drops a replayed event older than the snapshot.
+            const stateVersions = Object.fromEntries(rows.map((row) => [row.id, row.state_version]));
+            return Buffer.from(JSON.stringify({ pipeline: { ...fresh, nodes }, stateVersions }));
+          }),
+        );
+        stream.write([SNAPSHOT_HEAD, data, Buffer.from(`\nid: ${lastSeq}\nretry: 2000\n\n`)]);
         lastSent = lastSeq;
       }
       for (const batch of early.splice(0)) deliver(batch);

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { NODE_STATUSES } from "@vp/contracts";
 import { countNodesByStatus, createPipeline, deletePipeline, getPipeline, listNodes, listPipelines, pipelineFilesPrefix, toSerializedNode, updatePipeline } from "@vp/db";
 import type { GatewayDeps } from "../deps";
-import { readGateOf } from "../read-gate";
+import { sharedJson } from "../read-gate";
 import { deleteFilesOf } from "../storage-files";
 import { notFound } from "../errors";
 import { CreatePipelineBody, jsonBody, noBody, PageQuery, pathId, UpdatePipelineBody } from "../validation";
@@ -38,12 +38,13 @@ export function pipelineRoutes(deps: GatewayDeps) {
 
   app.get("/:id", async (c) => {
     const id = pathId(c.req.param("id"), "Pipeline");
-    return readGateOf(deps).run(async () => {
+    const body = await sharedJson(deps, `pipeline:${id}`, async () => {
       const pipeline = await getPipeline(deps.reader, id);
       if (!pipeline) throw notFound("Pipeline");
       const nodes = (await listNodes(deps.reader, id)).map(toSerializedNode);
-      return c.json({ pipeline: { ...pipeline, nodes } });
+      return { pipeline: { ...pipeline, nodes } };
     });
+    return c.body(body, 200, { "content-type": "application/json" });
   });
 
   app.patch("/:id", async (c) => {

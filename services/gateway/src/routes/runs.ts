@@ -7,7 +7,7 @@ import { getCacheCosts, getPipeline, listNodes, listRuns, toSerializedRun, type 
 import { checkPipeline, formatProblems, maxCostOf, type GraphNode } from "@vp/flow-graph";
 import { estimateMembers, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "../deps";
-import { readGateOf } from "../read-gate";
+import { readGateOf, sharedJson } from "../read-gate";
 import { HttpError, zodMessage } from "../errors";
 import { requireNode, requirePipeline } from "./nodes";
 import { noBody, optionalBody } from "../validation";
@@ -132,7 +132,8 @@ export function runRoutes(deps: GatewayDeps) {
     const pipeline = await requirePipeline(deps.reader, c);
     const force = BooleanQuery.safeParse(c.req.query("force"));
     if (!force.success) throw new HttpError(422, 'force: must be "true" or "false"');
-    return readGateOf(deps).run(async () => c.json(await pipelineEstimate(deps.reader, pipeline.id, force.data === "true")));
+    const body = await sharedJson(deps, `estimate:${pipeline.id}:${force.data === "true"}`, () => pipelineEstimate(deps.reader, pipeline.id, force.data === "true"));
+    return c.body(body, 200, { "content-type": "application/json" });
   });
 
   /**

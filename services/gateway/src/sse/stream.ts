@@ -69,15 +69,20 @@ export function createSseStream(sink: SseSink, options: SseStreamOptions) {
     get ended() {
       return ended;
     },
-    /** Sends whole frames (the caller keeps them whole): now, or queued behind what the socket has not taken. */
-    write(frames: Buffer) {
+    /**
+     * Sends whole frames (the caller keeps them whole): now, or queued behind what the socket has not taken. A list
+     * is one frame in parts (a shared Buffer in the middle is written as is, never copied).
+     */
+    write(frames: Buffer | Buffer[]) {
       if (ended) return;
+      const parts = Array.isArray(frames) ? frames : [frames];
       if (queue.length === 0 && !sink.needsDrain) {
-        sink.write(frames);
+        for (const part of parts) sink.write(part);
         return;
       }
+      const length = parts.reduce((n, part) => n + part.length, 0);
       // Behind: what the socket has not taken (a snapshot still in its buffer, say) counts with the queue.
-      const held = sink.bufferedBytes + queuedBytes + frames.length;
+      const held = sink.bufferedBytes + queuedBytes + length;
       if (held > options.maxQueuedBytes) {
         // Discard the queue and these frames (JetStream holds them) and end with a retry hint: see the type's comment.
         queue = [];
@@ -86,8 +91,8 @@ export function createSseStream(sink: SseSink, options: SseStreamOptions) {
         options.onOverflow?.(held);
         return;
       }
-      queue.push(frames);
-      queuedBytes += frames.length;
+      queue.push(...parts);
+      queuedBytes += length;
     },
     /** Writes what is queued, then `last`, and ends the response. */
     end,
