@@ -3,7 +3,7 @@
 // <outdir>/dist; every other package stays an import of node_modules, so OpenTelemetry's pg and http
 // instrumentations still patch the real modules when they load (a bundled copy of pg would never be
 // patched). Plain JavaScript: it runs in the image's build stage with only esbuild installed.
-import { cpSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
 
@@ -59,12 +59,6 @@ const result = await build({
 
 // Files the bundled code reads at run time, next to where its import.meta.url points.
 if (service === "gateway") cpSync(join(root, "packages/db/migrations"), join(out, "migrations"), { recursive: true });
-if (service === "executor-ffmpeg") {
-  // render-code: Remotion's bundler compiles the composition (entry.ts and its imports) at the first render;
-  // render.ts finds it at ./entry.ts beside the code that imports it.
-  const src = join(root, "packages/code-animation/src");
-  for (const file of readdirSync(src).filter((f) => /\.tsx?$/.test(f) && !/\.test\.tsx?$/.test(f))) cpSync(join(src, file), join(out, "dist", file));
-}
 mkdirSync(out, { recursive: true });
 cpSync(join(serviceDir, "package.json"), join(out, "package.json"));
 const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);

@@ -136,6 +136,18 @@ describe(`${SERVICE_DOCKERFILE}: one pattern for every service`, () => {
     expect(final.lines).toContain('CMD ["node", "--enable-source-maps", "--import", "./dist/register.js", "dist/main.js"]');
   });
 
+  it("gives executor-ffmpeg the code animation bundled at build time, and keeps Remotion's bundler out of production dependencies", () => {
+    const system = stageNamed(stages, "system-executor-ffmpeg");
+    expect(system.lines).toContain("COPY --from=composition /out/code-animation /app/code-animation");
+    expect(system.lines).toContain("ENV CODE_ANIMATION_BUNDLE=/app/code-animation");
+    expect(stageNamed(stages, "composition").lines.some((l) => l.includes("node scripts/bundle-code-animation.mjs /out/code-animation"))).toBe(true);
+    for (const pkg of ["packages/code-animation", "services/executor-ffmpeg"]) {
+      const manifest = JSON.parse(readFileSync(join(ROOT, pkg, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+      expect(manifest.dependencies?.["@remotion/bundler"], `${pkg} dependencies`).toBeUndefined();
+    }
+    expect(readFileSync(join(ROOT, "packages/code-animation/src/render.ts"), "utf8")).not.toMatch(/^import .* from "@remotion\/bundler"/m);
+  });
+
   it.each(SERVICES)("has the system packages %s needs", (service) => {
     const needs: Record<(typeof SERVICES)[number], string[]> = {
       gateway: ["tini"],

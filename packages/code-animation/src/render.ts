@@ -3,7 +3,6 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { bundle } from "@remotion/bundler";
 import { makeCancelSignal, renderMedia, type ChromiumOptions } from "@remotion/renderer";
 import { COMPOSITION_ID, type CodeAnimationProps } from "./props";
 import { codeTiming } from "./timing";
@@ -36,6 +35,11 @@ export interface CodeRendererOptions {
   frameTimeoutMs?: number;
   /** Parent of the bundle directory (removed on close and when the process exits); default the OS temp dir. */
   bundleRoot?: string;
+  /**
+   * A bundle built ahead of time (scripts/bundle-code-animation.mjs, in the executor-ffmpeg image): served as is,
+   * never removed, and @remotion/bundler (a development dependency) is never loaded.
+   */
+  prebuiltBundle?: string;
   logger?: RenderLogger;
 }
 
@@ -78,7 +82,12 @@ export function createCodeRenderer(options: CodeRendererOptions = {}): CodeRende
 
   const prepare = () =>
     (bundling ??= (async () => {
+      if (options.prebuiltBundle) {
+        if (!existsSync(join(options.prebuiltBundle, "index.html"))) throw new Error(`No code animation bundle at ${options.prebuiltBundle} (index.html missing)`);
+        return options.prebuiltBundle;
+      }
       const started = performance.now();
+      const { bundle } = await import("@remotion/bundler");
       if (options.bundleRoot) await mkdir(options.bundleRoot, { recursive: true });
       bundleDir = await mkdtemp(join(options.bundleRoot ?? tmpdir(), "code-animation-bundle-"));
       const dir = bundleDir;

@@ -35,6 +35,11 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", h
     /** Bundle the composition at start-up instead of on the first render-code job. */
     RENDER_CODE_PREPARE_AT_START: flag,
     /**
+     * A directory with the composition already bundled (scripts/bundle-code-animation.mjs; the image sets it):
+     * render-code serves it as is and never bundles at run time. Unset: bundled on the first job.
+     */
+    CODE_ANIMATION_BUNDLE: z.string().min(1).optional(),
+    /**
      * URL assets: internal ranges the asset download may reach after all (comma-separated CIDRs or addresses,
      * e.g. an internal media server's 10.20.0.0/16). Empty (default): loopback, private, link-local (cloud
      * metadata), CGNAT, multicast, broadcast and reserved addresses are all refused.

@@ -50,6 +50,7 @@ await runExecutor({
       browserExecutable: env.CHROMIUM_PATH,
       concurrency: env.REMOTION_CONCURRENCY,
       bundleRoot: join(env.WORK_ROOT, "_code-animation"),
+      prebuiltBundle: env.CODE_ANIMATION_BUNDLE,
       logger,
     });
     if (env.RENDER_CODE_PREPARE_AT_START) {
