@@ -1,7 +1,8 @@
 /**
  * The AI part of the `npm start` demo, through the gateway's HTTP API only: a script asset, a voiceover and a
  * talking head speaking it, and a generated animation, all on the local providers (espeak-ng and ffmpeg on
- * this machine, no API key, no money). scripts/start.ts calls `runAiDemo` after the merge demo.
+ * this machine, no API key, no money). `npm start`'s demo (scripts/demo.ts) builds the same nodes into its pipeline
+ * of every node type and uses this file's client; `runAiDemo` runs the AI nodes alone (tests/e2e/ai-local.test.ts).
  */
 
 export interface AiDemoOptions {
@@ -36,37 +37,77 @@ export const AI_DEMO_SCRIPT =
 
 export const AI_DEMO_PROMPT = "a calm ocean at dawn, slow waves, soft light";
 
-let bearer: string | undefined;
+/** A small client of the gateway's API for the demos: JSON calls with the bearer token, and waiting for nodes. */
+export function demoApi(apiRoot: string, token?: string) {
+  const auth = (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
 
-async function call<T>(apiRoot: string, method: string, path: string, body?: unknown): Promise<T> {
-  const auth: Record<string, string> = bearer ? { authorization: `Bearer ${bearer}` } : {};
-  const response = await fetch(`${apiRoot}${path}`, {
-    method,
-    headers: body === undefined ? auth : { ...auth, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path} -> ${response.status}: ${text}`);
-  return (text ? JSON.parse(text) : {}) as T;
-}
-
-async function waitForNodes(apiRoot: string, pipelineId: string, ids: string[], timeoutMs: number, log: (line: string) => void) {
-  const deadline = Date.now() + timeoutMs;
-  const last = new Map<string, string>();
-  for (;;) {
-    const { nodes } = await call<{ nodes: AiDemoNode[] }>(apiRoot, "GET", `/pipelines/${pipelineId}/nodes`);
-    const wanted = nodes.filter((n) => ids.includes(n.id));
-    for (const n of wanted) {
-      const line = `${n.status}${n.status === "in_progress" && typeof n.metadata?.progress === "number" ? ` ${n.metadata.progress}%` : ""}`;
-      if (last.get(n.id) !== line) log(`${n.id.padEnd(10)} ${line}${n.metadata?.error ? `: ${String(n.metadata.error)}` : ""}`);
-      last.set(n.id, line);
-    }
-    if (wanted.length === ids.length && wanted.every((n) => n.status === "completed" || n.status === "failed")) {
-      return new Map(wanted.map((n) => [n.id, n]));
-    }
-    if (Date.now() > deadline) throw new Error(`AI demo: nodes not finished within ${timeoutMs} ms: ${JSON.stringify([...last])}`);
-    await new Promise((r) => setTimeout(r, 250));
+  async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const bytes = body instanceof Uint8Array;
+    const response = await fetch(`${apiRoot}${path}`, {
+      method,
+      headers: body === undefined || bytes ? { ...auth(), ...headers } : { ...auth(), "content-type": "application/json", ...headers },
+      body: body === undefined ? undefined : bytes ? (body as unknown as BodyInit) : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path} -> ${response.status}: ${text}`);
+    return (text ? JSON.parse(text) : {}) as T;
   }
+
+  /**
+   * Follows the pipeline's event stream (one request, however long the work takes) until every one of `ids` is
+   * done (completed, failed, or cancelled after a failed upstream), logging each change of status and progress in
+   * steps of a quarter; then reads the nodes once.
+   */
+  async function waitForNodes(pipelineId: string, ids: string[], timeoutMs: number, log: (line: string) => void): Promise<Map<string, AiDemoNode>> {
+    const { token: streamToken } = await call<{ token: string }>("POST", `/pipelines/${pipelineId}/events/token`);
+    const status = new Map<string, string>();
+    const last = new Map<string, string>();
+    const note = (id: string, nodeStatus: string, metadata: Record<string, unknown> | null) => {
+      if (!ids.includes(id)) return;
+      status.set(id, nodeStatus);
+      const progress = typeof metadata?.progress === "number" ? Math.floor(metadata.progress / 25) * 25 : 0;
+      const line = `${nodeStatus}${nodeStatus === "in_progress" && progress ? ` ${progress}%` : ""}`;
+      if (last.get(id) !== line) log(`${id.padEnd(10)} ${line}${metadata?.error ? `: ${String(metadata.error)}` : ""}`);
+      last.set(id, line);
+    };
+    const finished = () => ids.every((id) => ["completed", "failed", "cancelled"].includes(status.get(id) ?? ""));
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const response = await fetch(`${apiRoot}/pipelines/${pipelineId}/events?token=${encodeURIComponent(streamToken)}`, { signal: controller.signal });
+      if (!response.ok || !response.body) throw new Error(`GET events -> ${response.status}: ${await response.text()}`);
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      while (!finished()) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("the event stream ended before the nodes finished");
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+          if (!data) continue;
+          const payload = JSON.parse(data);
+          if (event === "snapshot") for (const n of payload.pipeline.nodes as AiDemoNode[]) note(n.id, n.status, n.metadata);
+          if (event === "node") note(payload.nodeId, payload.status, payload.metadata);
+        }
+      }
+      await reader.cancel().catch(() => undefined);
+    } catch (error) {
+      if (controller.signal.aborted) throw new Error(`nodes not finished within ${timeoutMs} ms: ${JSON.stringify([...last])}`);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      controller.abort();
+    }
+    const { nodes } = await call<{ nodes: AiDemoNode[] }>("GET", `/pipelines/${pipelineId}/nodes`);
+    return new Map(nodes.filter((n) => ids.includes(n.id)).map((n) => [n.id, n]));
+  }
+
+  return { call, waitForNodes };
 }
 
 /**
@@ -77,19 +118,19 @@ async function waitForNodes(apiRoot: string, pipelineId: string, ids: string[], 
  */
 export async function runAiDemo(options: AiDemoOptions): Promise<AiDemoResult> {
   const { apiRoot } = options;
-  bearer = options.token;
+  const { call, waitForNodes } = demoApi(apiRoot, options.token);
   const log = options.log ?? (() => undefined);
   const timeoutMs = options.timeoutMs ?? 120_000;
   const at = (dx: number, dy: number) => (options.origin ? { position: { x: options.origin.x + dx, y: options.origin.y + dy } } : {});
   const pipelineId =
     options.pipelineId ??
-    (await call<{ pipeline: { id: string } }>(apiRoot, "POST", "/pipelines", { title: `AI demo ${new Date().toISOString()}` })).pipeline.id;
+    (await call<{ pipeline: { id: string } }>("POST", "/pipelines", { title: `AI demo ${new Date().toISOString()}` })).pipeline.id;
 
-  await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes`, { id: "script", title: "Lesson script", type: "asset", asset: { type: "text", content: AI_DEMO_SCRIPT }, ...at(0, 0) });
-  await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes/script/execute`);
-  await waitForNodes(apiRoot, pipelineId, ["script"], timeoutMs, log);
+  await call("POST", `/pipelines/${pipelineId}/nodes`, { id: "script", title: "Lesson script", type: "asset", asset: { type: "text", content: AI_DEMO_SCRIPT }, ...at(0, 0) });
+  await call("POST", `/pipelines/${pipelineId}/nodes/script/execute`);
+  await waitForNodes(pipelineId, ["script"], timeoutMs, log);
 
-  await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes`, {
+  await call("POST", `/pipelines/${pipelineId}/nodes`, {
     id: "voiceover",
     title: "Narration",
     type: "generate-voiceover",
@@ -97,7 +138,7 @@ export async function runAiDemo(options: AiDemoOptions): Promise<AiDemoResult> {
     config: { voiceId: "en-us", speed: 1.05 },
     ...at(380, 0),
   });
-  await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes`, {
+  await call("POST", `/pipelines/${pipelineId}/nodes`, {
     id: "presenter",
     title: "Loops, lesson 1",
     type: "talking-head",
@@ -105,15 +146,15 @@ export async function runAiDemo(options: AiDemoOptions): Promise<AiDemoResult> {
     config: {},
     ...at(380, 290),
   });
-  await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes`, {
+  await call("POST", `/pipelines/${pipelineId}/nodes`, {
     id: "animation",
     title: "Ocean intro",
     type: "generate-animation",
     config: { prompt: AI_DEMO_PROMPT, durationSeconds: 4 },
     ...at(760, 0),
   });
-  for (const id of ["voiceover", "presenter", "animation"]) await call(apiRoot, "POST", `/pipelines/${pipelineId}/nodes/${id}/execute`);
-  const done = await waitForNodes(apiRoot, pipelineId, ["script", "voiceover", "presenter", "animation"], timeoutMs, log);
+  for (const id of ["voiceover", "presenter", "animation"]) await call("POST", `/pipelines/${pipelineId}/nodes/${id}/execute`);
+  const done = await waitForNodes(pipelineId, ["script", "voiceover", "presenter", "animation"], timeoutMs, log);
 
   const nodes = Object.fromEntries([...done]) as AiDemoResult["nodes"];
   const failed = Object.values(nodes).filter((n) => n.status !== "completed");
