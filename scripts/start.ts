@@ -106,8 +106,10 @@ async function demo() {
   });
   say("demo", `all ${lines.length} nodes completed, every output checked`);
   say("demo", `final MP4: ${join(storageRoot, finalKey)}`);
-  say("demo", `stream it:  TOKEN=$(curl -s -X POST http://127.0.0.1:${port}/v1/video_production/auth/dev-login | jq -r .token)`);
-  say("demo", `            curl -H "authorization: Bearer $TOKEN" -o final.mp4 ${base}/pipelines/${pipelineId}/nodes/final/output`);
+  if (!exitAfterDemo) {
+    say("demo", `stream it:  TOKEN=$(curl -s -X POST http://127.0.0.1:${port}/v1/video_production/auth/dev-login | jq -r .token)`);
+    say("demo", `            curl -H "authorization: Bearer $TOKEN" -o final.mp4 ${base}/pipelines/${pipelineId}/nodes/final/output`);
+  }
   if (web) say("demo", `open it in the editor: ${editorUrl}/pipelines/${pipelineId}`);
 }
 

@@ -7,8 +7,8 @@ import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
  * ReadableStream when there is no Node response (`app.request()` in tests). Writes are whole frames.
  */
 export interface SseSink {
-  /** Hands `chunk` to the socket (or the stream's queue). Call only while `needsDrain` is false. */
-  write(chunk: Buffer): void;
+  /** Hands `chunk` (a list: one frame in parts) to the socket (or the stream's queue). Call only while `needsDrain` is false. */
+  write(chunk: Buffer | Buffer[]): void;
   /** The socket has not taken what was written yet: queue, and write again on `onDrain`. */
   readonly needsDrain: boolean;
   /** Bytes written that the socket has not taken yet (held in this process's memory). */
@@ -52,7 +52,13 @@ export function nodeResponseSink(res: ServerResponse, headers: Record<string, st
   // A write racing the client's disconnect errors on the socket; the 'close' below is what matters.
   res.on("error", () => undefined);
   return {
-    write: (chunk) => void res.write(chunk),
+    write: (chunk) => {
+      if (!Array.isArray(chunk)) return void res.write(chunk);
+      // One frame in parts leaves in one socket write, the shared parts uncopied.
+      res.cork();
+      for (const part of chunk) res.write(part);
+      process.nextTick(() => res.uncork());
+    },
     get needsDrain() {
       return res.writableNeedDrain;
     },
@@ -91,7 +97,7 @@ export function readableStreamSink(): { sink: SseSink; body: ReadableStream<Uint
   );
   const sink: SseSink = {
     write: (chunk) => {
-      if (!ended) controller.enqueue(chunk);
+      if (!ended) controller.enqueue(Array.isArray(chunk) ? Buffer.concat(chunk) : chunk);
     },
     get needsDrain() {
       return !ended && (controller.desiredSize ?? 1) <= 0;

@@ -77,7 +77,7 @@ export function createSseStream(sink: SseSink, options: SseStreamOptions) {
       if (ended) return;
       const parts = Array.isArray(frames) ? frames : [frames];
       if (queue.length === 0 && !sink.needsDrain) {
-        for (const part of parts) sink.write(part);
+        sink.write(frames);
         return;
       }
       const length = parts.reduce((n, part) => n + part.length, 0);
