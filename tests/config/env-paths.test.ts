@@ -23,7 +23,7 @@ const LOADERS: Record<string, (source: NodeJS.ProcessEnv) => Record<string, unkn
 };
 
 /** Settings that name a file or directory, by the naming rule of the env schemas. */
-const PATH_KEY = /(_ROOT|_PATH|_FILE|_DIR)$/;
+const PATH_KEY = /(_ROOT|_PATH|_FILE|_DIR|_BUNDLE)$/;
 
 let cwd: string;
 let previous: string;
@@ -61,9 +61,10 @@ describe("path settings", () => {
   });
 
   it("resolves relative values against the working directory, keeps absolute ones, and treats blank as unset", () => {
-    expect(loadExecutorFfmpegEnv({ WORK_ROOT: "scratch/ffmpeg", STORAGE_ROOT: "/srv/media" })).toMatchObject({
+    expect(loadExecutorFfmpegEnv({ WORK_ROOT: "scratch/ffmpeg", STORAGE_ROOT: "/srv/media", CODE_ANIMATION_BUNDLE: "build/code-animation" })).toMatchObject({
       WORK_ROOT: join(cwd, "scratch/ffmpeg"),
       STORAGE_ROOT: "/srv/media",
+      CODE_ANIMATION_BUNDLE: join(cwd, "build/code-animation"),
     });
     expect(loadGatewayEnv({ STORAGE_ROOT: "../shared/./storage" }).STORAGE_ROOT).toBe(join(cwd, "../shared/storage"));
     expect(loadExecutorAiEnv({ PRICE_TABLE_FILE: "prices.json", LOCAL_FONT_FILE: "fonts/Sans.ttf" })).toMatchObject({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { executorEnvSchema, pathSetting } from "@vp/runtime";
+import { executorEnvSchema, optionalPathSetting, pathSetting } from "@vp/runtime";
 import { parseCidrList } from "./handlers/url-fetch";
 
 const flag = z.enum(["true", "false", "1", "0"]).default("false").transform((v) => v === "true" || v === "1");
@@ -38,7 +38,7 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", h
      * A directory with the composition already bundled (scripts/bundle-code-animation.mjs; the image sets it):
      * render-code serves it as is and never bundles at run time. Unset: bundled on the first job.
      */
-    CODE_ANIMATION_BUNDLE: z.string().min(1).optional(),
+    CODE_ANIMATION_BUNDLE: optionalPathSetting(),
     /**
      * URL assets: internal ranges the asset download may reach after all (comma-separated CIDRs or addresses,
      * e.g. an internal media server's 10.20.0.0/16). Empty (default): loopback, private, link-local (cloud
