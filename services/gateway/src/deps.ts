@@ -18,6 +18,8 @@ export interface GatewayDeps {
   limits?: PipelineLimits;
   /** Largest accepted asset upload, in bytes. */
   maxUploadBytes: number;
+  /** An asset upload is cut with a 408 when no byte arrived for this long (default 60 s); it has no other deadline. */
+  uploadIdleTimeoutMs?: number;
   /** Most bytes one pipeline may hold in storage (uploads, outputs, files kept for the cache); default 20 GiB. */
   storageQuotaBytes?: number;
   /** How long an execute request waits for the scheduler's verdict before answering 202. */

@@ -9,6 +9,18 @@ const admin = () => process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL;
 export const Env = z.object({
   /** HTTP port of the API and SSE stream. */
   PORT: z.coerce.number().int().min(0).default(3061),
+  /**
+   * Address to listen on. Unset: 127.0.0.1 while the dev login is on or auth is off (nothing else on the network
+   * can reach them), else 0.0.0.0. Set it (e.g. 0.0.0.0 in a pod) to listen elsewhere anyway.
+   */
+  HOST: z.string().min(1).optional(),
+  /** Time a request other than an asset upload has to arrive whole (headers and body); past it: 408. */
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(300_000),
+  /**
+   * An asset upload (up to MAX_UPLOAD_BYTES) may take as long as it keeps moving: it is cut with a 408 only when
+   * no byte arrived for this long.
+   */
+  UPLOAD_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   /** Postgres as vp_reader (every read). */
   DATABASE_URL: z.string().default(roleUrl(admin(), "vp_reader")),
   /** Postgres as vp_editor (structure writes: title, type, inputs, config, asset). */
@@ -63,6 +75,12 @@ export const Env = z.object({
   AUTH_STREAM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
   /** POST /v1/video_production/auth/dev-login hands out all-roles tokens: local use only (npm start turns it on). */
   AUTH_DEV_LOGIN: z.stringbool().default(false),
+  /**
+   * The dev login answers a request only when its Host is localhost, 127.0.0.1 or [::1] and it comes from a
+   * loopback address (so no web page can get a token through DNS rebinding), or when its Host (without port) is
+   * in this comma-separated list, from anywhere: an explicit opt-in for a machine reached by name.
+   */
+  AUTH_DEV_LOGIN_HOSTS: z.string().default(""),
   /** Lifetime of a dev-login token, seconds. */
   AUTH_DEV_LOGIN_TTL_SECONDS: z.coerce.number().int().positive().default(12 * 3600),
   /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */

@@ -1,4 +1,3 @@
-import { serve } from "@hono/node-server";
 import { createTopology } from "@vp/contracts";
 import { ensureTopology } from "@vp/bus";
 import { createPool } from "@vp/db";
@@ -8,6 +7,7 @@ import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
 import { createApp } from "./app";
 import { createGatewayAuth } from "./auth";
 import { loadEnv } from "./env";
+import { listenHost, startHttpServer } from "./http-server";
 import { startFileCollector } from "./storage-files";
 
 const env = loadEnv();
@@ -27,6 +27,8 @@ const auth = createGatewayAuth(
     streamTokenTtlSeconds: env.AUTH_STREAM_TOKEN_TTL_SECONDS,
     devLogin: env.AUTH_DEV_LOGIN,
     devLoginTtlSeconds: env.AUTH_DEV_LOGIN_TTL_SECONDS,
+    devLoginHosts: env.AUTH_DEV_LOGIN_HOSTS.split(",").map((s) => s.trim()).filter(Boolean),
+    listenHost: listenHost(env),
   },
   logger,
 );
@@ -49,6 +51,7 @@ const app = createApp(
     logger,
     auth,
     maxUploadBytes: env.MAX_UPLOAD_BYTES,
+    uploadIdleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS,
     storageQuotaBytes: env.STORAGE_QUOTA_BYTES,
     limits: { maxNodes: env.MAX_PIPELINE_NODES, maxStructureBytes: env.MAX_PIPELINE_STRUCTURE_BYTES },
     executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS,
@@ -66,8 +69,8 @@ const app = createApp(
 
 const collector = startFileCollector({ reader, editor, storage, logger }, env.STORAGE_COLLECT_INTERVAL_MS);
 
-const server = serve({ fetch: app.fetch, port: env.PORT, hostname: "0.0.0.0" }, (info) =>
-  logger.info({ port: info.port }, "gateway listening"),
+const server = startHttpServer(app.fetch, { port: env.PORT, hostname: listenHost(env), requestTimeoutMs: env.REQUEST_TIMEOUT_MS }, (info) =>
+  logger.info({ host: info.address, port: info.port }, "gateway listening"),
 );
 
 registerShutdown(logger, [
