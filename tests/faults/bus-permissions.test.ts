@@ -132,7 +132,7 @@ describe("the bus's users and permissions", () => {
         `_INBOX.${ns}.scheduler.x`,
       ],
       scheduler: [subjects.execute, subjects.run, subjects.cancel, subjects.events("p1"), `$JS.API.CONSUMER.MSG.NEXT.${jobs}.executor-merge-videos`, `_INBOX.${ns}.executor-ai.x`],
-      // allow_responses lets it answer requests it received, nothing more: no other inbox.
+      // It answers on the inboxes of the services that send it requests: not the gateway's.
       "state-writer": [subjects.execute, subjects.job("asset"), subjects.interrupt, subjects.transition, `$JS.API.STREAM.CREATE.${events}`, `$JS.API.CONSUMER.MSG.NEXT.${jobs}.executor-asset`, `_INBOX.${ns}.gateway.x`],
       "executor-ffmpeg": [
         subjects.execute,
@@ -174,6 +174,12 @@ describe("the bus's users and permissions", () => {
     for (const service of BUS_SERVICES) {
       const outcome = await publishing(await as(service), subjects.events("p1"));
       if (outcome !== (service === "state-writer" ? "allowed" : "denied")) wrong.push(`${service}: events publish ${outcome}`);
+    }
+    // The state-writer answers its requesters on their inboxes whether or not it received the request on this
+    // connection (an answer after a reconnect): a static permission, not allow_responses.
+    const stateWriter = await as("state-writer");
+    for (const requester of ["scheduler", "executor-ffmpeg", "executor-ai"] as const) {
+      if ((await publishing(stateWriter, `${busInboxPrefix(requester, fx.topology)}.x`)) !== "allowed") wrong.push(`state-writer may not answer ${requester}`);
     }
     const gateway = await as("gateway");
     if ((await publishing(gateway, `$JS.API.CONSUMER.INFO.${events}.sse`)) !== "allowed") wrong.push("gateway may not read its SSE consumers' info");

@@ -298,10 +298,13 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
       return fx;
     },
     async destroy() {
+      // Every scenario doubles as a check of the users' permissions: a refused publish or subscribe fails the file.
+      const denials = open.flatMap((fx) => fx.permissionDenials());
       for (const fx of open) await fx.stop().catch(() => undefined);
       await nats.kill("SIGKILL").catch(() => undefined);
       await postgres.destroy().catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
+      if (denials.length) throw new Error(`NATS refused ${denials.length} publish/subscribe(s) of the services (packages/bus/src/permissions.ts): ${JSON.stringify(denials.slice(0, 5))}`);
     },
   };
 }

@@ -8,8 +8,8 @@ import { createTopology, EXECUTOR_OF, NODE_TYPES, type ConsumerSpec, type Topolo
  * - scheduler: consumes commands and committed events, publishes jobs (and the reconciler's failed facts),
  *   asks the state-writer for transitions and run records, interrupts jobs, answers the gateway's verdict
  *   inbox, and is the one service that creates and updates the streams.
- * - state-writer: consumes state facts, answers transition and run-record requests (responses only), and is
- *   the only publisher of committed events.
+ * - state-writer: consumes state facts, answers transition and run-record requests (on the inboxes of the services
+ *   that may send them), and is the only publisher of committed events.
  * - executors: consume their own node types' job consumers, claim through the state-writer, publish state facts,
  *   hear interrupts. Never commands, jobs or events.
  * Every service also manages its own durable consumers (create, info, pull, ack) and reads stream info.
@@ -23,8 +23,6 @@ export const STREAM_MANAGER: BusService = "scheduler";
 export interface BusPermissions {
   publish: { allow: string[]; deny: string[] };
   subscribe: { allow: string[] };
-  /** May answer requests it received (core NATS request-reply), once each, on the requester's reply subject. */
-  allowResponses: boolean;
 }
 
 const JS_API = "$JS.API";
@@ -60,7 +58,6 @@ export function busPermissions(service: BusService, topology: Topology): BusPerm
   const publish: string[] = [`${JS_API}.INFO`, ...all.map((s) => `${JS_API}.STREAM.INFO.${s.name}`)];
   const deny: string[] = [];
   const subscribe: string[] = [inbox(service)];
-  let allowResponses = false;
 
   if (service === STREAM_MANAGER) {
     publish.push(...all.flatMap((s) => [`${JS_API}.STREAM.CREATE.${s.name}`, `${JS_API}.STREAM.UPDATE.${s.name}`]));
@@ -100,9 +97,11 @@ export function busPermissions(service: BusService, topology: Topology): BusPerm
       );
       break;
     case "state-writer":
-      publish.push(...streams.events.subjects, ...durable(consumers.stateWriter));
+      // Answers go to the inboxes of the services that may send requests. Not nats-server's allow_responses: it
+      // forgets the requests a connection received when that connection (or the server) restarts, and an answer
+      // after a reconnect would be refused.
+      publish.push(...streams.events.subjects, ...durable(consumers.stateWriter), ...requesters(topology).map(inbox));
       subscribe.push(subjects.transition, subjects.runRecord);
-      allowResponses = true;
       break;
     case "executor-ffmpeg":
     case "executor-ai":
@@ -110,7 +109,13 @@ export function busPermissions(service: BusService, topology: Topology): BusPerm
       subscribe.push(subjects.interrupt);
       break;
   }
-  return { publish: { allow: publish, deny }, subscribe: { allow: subscribe }, allowResponses };
+  return { publish: { allow: publish, deny }, subscribe: { allow: subscribe } };
+}
+
+/** The services that may send the state-writer's requests (transitions, run records). */
+function requesters(topology: Topology): BusService[] {
+  const { transition, runRecord } = topology.subjects;
+  return BUS_SERVICES.filter((s) => s !== "state-writer" && busPermissions(s, topology).publish.allow.some((p) => p === transition || p === runRecord));
 }
 
 export interface NatsUser {
@@ -143,7 +148,6 @@ export function natsAuthorizationConfig(users: NatsUser[]): string {
       lines.push("      permissions: {");
       lines.push(`        publish: { allow: ${list(p.publish.allow)}${p.publish.deny.length ? `, deny: ${list(p.publish.deny)}` : ""} }`);
       lines.push(`        subscribe: { allow: ${list(p.subscribe.allow)} }`);
-      if (p.allowResponses) lines.push("        allow_responses: true");
       lines.push("      }");
     }
     lines.push("    }");
