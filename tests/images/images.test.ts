@@ -1,0 +1,405 @@
+/**
+ * The images, built and run: every service image and the editor's build from the repository root with buildah
+ * (layer cache on), then run with podman as the rendered dev overlay runs them (its env names and values, its
+ * user, read-only root file system and writable mounts), against the machine's NATS and PostgreSQL. The
+ * migration Job's command migrates a fresh database from the gateway image; a pipeline of every node type
+ * runs through the containerised gateway, scheduler, executors and state-writer; an executor stopped with
+ * SIGTERM in the middle of a job loses nothing and the job completes once.
+ *
+ * Run with `npm run test:images` (scripts/ensure-images.sh installs buildah/podman and builds the local base).
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTestClip, type TestClipOptions } from "@vp/media";
+import { createTestBus, dropDatabase, freePort, startOtlpReceiver, testAuthEnv, testToken, type OtlpReceiver, type TestBus } from "@vp/testkit";
+import { containerEnv, containers, get, K8S_DIR, kustomize, podSpec, ROOT, type Container, type K8sObject } from "../deploy/k8s";
+import { buildImage, inspectImage, runContainer, shellIn, waitForHttpOk, type RunningContainer } from "./podman";
+
+const exec = promisify(execFile);
+
+const SERVICES = ["gateway", "scheduler", "state-writer", "executor-ffmpeg", "executor-ai"] as const;
+type Service = (typeof SERVICES)[number];
+type ImageName = Service | "web";
+const IMAGES: ImageName[] = [...SERVICES, "web"];
+
+/** Upper bounds of each image's size (MB of uncompressed layers, as podman counts them). */
+const SIZE_LIMIT_MB: Record<ImageName, number> = {
+  gateway: 350,
+  scheduler: 350,
+  "state-writer": 350,
+  // Debian's ffmpeg and espeak-ng (even without Mesa's GPU drivers and LLVM) take about 230 MB of their own.
+  "executor-ai": 600,
+  // ffmpeg and Chromium (render-code).
+  "executor-ffmpeg": 1100,
+  web: 250,
+};
+const READY_WITHIN_MS = 5000;
+
+const BASE_IMAGE = process.env.VP_BASE_IMAGE ?? "localhost/video-pipelines/node:24-bookworm-slim";
+const tagOf = (name: ImageName) => `localhost/video-pipelines/${name}:test`;
+const ARTIFACTS = join(ROOT, ".artifacts/images");
+
+const run = randomBytes(3).toString("hex");
+const dbName = `vp_img_${run}`;
+let scratch: string;
+let bus: TestBus;
+let otlp: OtlpReceiver;
+let objs: K8sObject[];
+const running = new Map<string, RunningContainer>();
+const report: Record<string, { buildSeconds?: number; sizeMb?: number; readyMs?: number }> = {};
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), "vp-images-"));
+  objs = kustomize(join(K8S_DIR, "overlays/dev"));
+  otlp = await startOtlpReceiver();
+  bus = await createTestBus({ namespace: `img${run}`, ensure: false });
+});
+
+afterAll(async () => {
+  await Promise.all([...running.values()].map((c) => c.remove()));
+  await bus?.cleanup();
+  await dropDatabase(dbName).catch(() => undefined);
+  await otlp?.close();
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+  const rows = Object.entries(report).map(([name, r]) => `${name.padEnd(16)} ${String(r.buildSeconds?.toFixed(0) ?? "-").padStart(6)} s build ${String(r.sizeMb?.toFixed(0) ?? "-").padStart(6)} MB ${String(r.readyMs?.toFixed(0) ?? "-").padStart(6)} ms to ready`);
+  console.log(`images:\n${rows.join("\n")}`);
+});
+
+// --- the manifests: env, user, mounts --------------------------------------------------------------------------
+
+function serviceContainer(name: string): { container: Container; pod: any } {
+  const deployment = get(objs, "Deployment", name);
+  const [container] = containers(deployment);
+  return { container: container!, pod: podSpec(deployment) };
+}
+
+/** Host directories for the pod's volumes: one per PersistentVolumeClaim (shared like the claim), one per emptyDir. */
+async function mountsOf(owner: string, container: Container, pod: any): Promise<Array<{ source: string; target: string }>> {
+  const uid = Number(pod.securityContext?.runAsUser ?? 1000);
+  const gid = Number(pod.securityContext?.fsGroup ?? pod.securityContext?.runAsGroup ?? uid);
+  const mounts: Array<{ source: string; target: string }> = [];
+  for (const m of container.volumeMounts ?? []) {
+    const volume = (pod.volumes ?? []).find((v: any) => v.name === m.name);
+    expect(volume, `volume ${m.name} of ${owner}`).toBeDefined();
+    const source = volume.persistentVolumeClaim ? join(scratch, "claims", volume.persistentVolumeClaim.claimName) : join(scratch, owner, m.name);
+    expect(volume.persistentVolumeClaim ?? volume.emptyDir, `${owner} volume ${m.name}: a claim or an emptyDir`).toBeDefined();
+    await mkdir(source, { recursive: true });
+    await chown(source, uid, gid);
+    mounts.push({ source, target: m.mountPath });
+  }
+  return mounts;
+}
+
+/** The container's env from the rendered overlay (ConfigMaps and values), with the machine's addresses in place of the cluster's. */
+function envOf(container: Container, local: Record<string, string>): Record<string, string> {
+  const { env } = containerEnv(objs, container);
+  const out: Record<string, string> = {};
+  for (const [k, v] of env) if (v.kind === "value") out[k] = v.value;
+  for (const k of Object.keys(local)) expect(env.has(k), `${container.name}: the manifests set ${k}`).toBe(true);
+  return { ...out, ...local };
+}
+
+function securityOf(container: Container, pod: any) {
+  const sc = container.securityContext ?? {};
+  const user = `${pod.securityContext?.runAsUser ?? sc.runAsUser}:${pod.securityContext?.runAsGroup ?? sc.runAsGroup}`;
+  expect(user).toMatch(/^\d+:\d+$/);
+  return {
+    user,
+    readOnlyRoot: sc.readOnlyRootFilesystem === true,
+    dropAllCapabilities: (sc.capabilities?.drop ?? []).includes("ALL"),
+    noNewPrivileges: sc.allowPrivilegeEscalation === false,
+  };
+}
+
+/** Addresses of this machine in place of the in-cluster ones, a fresh namespace and database, free ports. */
+async function localEnv(service: Service): Promise<Record<string, string>> {
+  const env: Record<string, string> = {
+    NATS_URL: "nats://127.0.0.1:4222",
+    // Without credentials: each service derives its role's URL (vp_reader, vp_state_writer...); trust auth here.
+    DATABASE_ADMIN_URL: `postgres://127.0.0.1:5432/${dbName}`,
+    BUS_NAMESPACE: bus.topology.namespace,
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+  };
+  if (service === "gateway") env.PORT = String(await freePort());
+  else env.HEALTH_PORT = String(await freePort());
+  return env;
+}
+
+const readyUrl = (env: Record<string, string>) => `http://127.0.0.1:${env.PORT ?? env.HEALTH_PORT}/ready`;
+
+async function startService(service: Service): Promise<{ container: RunningContainer; env: Record<string, string>; readyMs: number }> {
+  const { container, pod } = serviceContainer(service);
+  const env = envOf(container, await localEnv(service));
+  // The cluster's NATS has a user per service (its password from a Secret); the machine's NATS has none.
+  delete env.NATS_USER;
+  delete env.NATS_PASSWORD;
+  if (service === "gateway") {
+    Object.assign(env, testAuthEnv());
+    // The pod listens on its interfaces; on the host network here, loopback is enough.
+    if ("HOST" in env) env.HOST = "127.0.0.1";
+  }
+  const name = `vp-img-${run}-${service}-${randomBytes(2).toString("hex")}`;
+  const started = await runContainer({
+    name,
+    image: tagOf(service),
+    env,
+    ...securityOf(container, pod),
+    mounts: await mountsOf(service, container, pod),
+    logFile: join(ARTIFACTS, `${name}.log`),
+  });
+  running.set(name, started);
+  let exited = false;
+  void started.exited.then(() => (exited = true));
+  const readyMs = await waitForHttpOk(readyUrl(env), name, 60_000, () => !exited).catch(async (error: Error) => {
+    throw new Error(`${service}: ${error.message}; last lines: ${JSON.stringify(started.logs.slice(-10))}`);
+  });
+  return { container: started, env, readyMs };
+}
+
+// --- the pipeline ----------------------------------------------------------------------------------------------
+
+type ApiNode = { id: string; status: string; metadata: Record<string, any> | null; output: Record<string, any> | null };
+
+function api(baseUrl: string) {
+  const root = `${baseUrl}/v1/video_production`;
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const bytes = body instanceof Uint8Array;
+    const response = await fetch(`${root}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${await testToken()}`, ...(body !== undefined && !bytes ? { "content-type": "application/json" } : {}), ...headers },
+      body: body === undefined ? undefined : bytes ? (body as unknown as BodyInit) : JSON.stringify(body),
+    });
+    const text = await response.text();
+    expect(response.status, `${method} ${path}: ${text.slice(0, 500)}`).toBeLessThan(300);
+    return text ? JSON.parse(text) : {};
+  };
+  return {
+    root,
+    call,
+    node: async (P: string, id: string): Promise<ApiNode> => (await call("GET", `/pipelines/${P}/nodes/${id}`)).node,
+    async waitForNode(P: string, id: string, statuses: string[], timeoutMs: number): Promise<ApiNode> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const node = (await call("GET", `/pipelines/${P}/nodes/${id}`)).node as ApiNode;
+        if (statuses.includes(node.status)) return node;
+        if (Date.now() > deadline) throw new Error(`node ${id} still ${node.status} after ${timeoutMs} ms: ${JSON.stringify(node.metadata)}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    },
+    async waitForRun(P: string, runId: string, timeoutMs: number) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const { runs } = await call("GET", `/pipelines/${P}/runs`);
+        const found = runs.find((r: { id: string }) => r.id === runId);
+        if (found && found.status !== "running") return found;
+        if (Date.now() > deadline) throw new Error(`run ${runId} still ${found?.status} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    },
+  };
+}
+
+/**
+ * Every node type on local providers: three video assets and a text asset, a voiceover, a talking head and an
+ * animation from it, a code animation, merge(clipA, anim, clipB), mix(merged, vo), compose(mixed, [head, code]).
+ */
+async function everyNodeType(client: ReturnType<typeof api>, P: string) {
+  const add = (node: Record<string, unknown>) => client.call("POST", `/pipelines/${P}/nodes`, { title: String(node.id), ...node });
+  const clip = { width: 320, height: 180, fps: 15, audio: true } as const;
+  const clipAsset = async (id: string, options: Omit<TestClipOptions, "path">) => {
+    const path = join(scratch, `${P}-${id}.mp4`);
+    await makeTestClip({ ...options, path });
+    await add({ id, type: "asset", asset: { type: "video" } });
+    await client.call("PUT", `/pipelines/${P}/nodes/${id}/asset`, new Uint8Array(await readFile(path)), { "content-type": "video/mp4" });
+  };
+  await clipAsset("clipA", { ...clip, durationSeconds: 2, color: "navy" });
+  await clipAsset("clipB", { ...clip, durationSeconds: 2, color: "teal" });
+  await add({ id: "script", type: "asset", asset: { type: "text", content: "Welcome to the pipeline. Every node runs in a container." } });
+  await add({ id: "vo", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "local", voiceId: "en-us" } });
+  await add({ id: "head", type: "talking-head", inputs: { script: ["script"] }, config: { provider: "local", width: 320, height: 180 } });
+  await add({ id: "anim", type: "generate-animation", config: { provider: "local", prompt: "a lighthouse at night", durationSeconds: 2 } });
+  await add({ id: "code", type: "render-code", config: { code: "const run = await pipeline.execute();\nconsole.log(run.status);", language: "typescript", typingSpeed: 60, width: 320, height: 180, fps: 15 } });
+  await add({ id: "merged", type: "merge-videos", inputs: { segments: ["clipA", "anim", "clipB"] }, config: { width: 320, height: 180, fps: 15 } });
+  await add({ id: "mixed", type: "mix-audio", inputs: { video: ["merged"], audio: ["vo"] }, config: { lengthMismatch: "pad" } });
+  await add({
+    id: "pip",
+    type: "compose-video",
+    inputs: { background: ["mixed"], overlays: ["head", "code"] },
+    config: { overlays: [{ position: "top-right", size: 0.3 }, { position: "bottom-left", size: 0.3 }] },
+  });
+  return ["clipA", "clipB", "script", "vo", "head", "anim", "code", "merged", "mixed", "pip"];
+}
+
+const workLines = (c: RunningContainer, msg: string, nodeId: string) => c.logs.filter((l) => l.msg === msg && l.nodeId === nodeId);
+
+// --- the tests -------------------------------------------------------------------------------------------------
+
+describe("images", () => {
+  it.each(IMAGES)("%s builds from the repository root on Node 24 and stays within its size", async (name) => {
+    const buildSeconds = await buildImage({
+      file: name === "web" ? "web/Dockerfile" : "deploy/Dockerfile.service",
+      tag: tagOf(name),
+      context: ROOT,
+      buildArgs: { NODE_IMAGE: BASE_IMAGE, ...(name === "web" ? {} : { SERVICE: name }) },
+      logFile: join(ARTIFACTS, `build-${name}.log`),
+    });
+    const info = await inspectImage(tagOf(name));
+    const sizeMb = info.size / 1e6;
+    report[name] = { ...report[name], buildSeconds, sizeMb };
+    expect(sizeMb, `${name} image size`).toBeLessThanOrEqual(SIZE_LIMIT_MB[name]);
+    expect(info.user).toBe("1000:1000");
+    expect(info.labels["org.opencontainers.image.title"]).toContain(name);
+    expect(info.labels["org.opencontainers.image.version"]).toBeTruthy();
+    expect((await shellIn(tagOf(name), "node --version")).trim()).toMatch(/^v24\./);
+  });
+
+  it.each(SERVICES)("%s ships compiled JavaScript: no TypeScript source, no transpiler or bundler, no dev dependency", async (service) => {
+    const out = await shellIn(
+      tagOf(service),
+      [
+        "cd /app",
+        "echo sources: $(find services -name '*.ts' -not -path '*/node_modules/*' | sort | tr '\\n' ' ')",
+        "echo packages: $(ls -d packages 2>/dev/null)",
+        "echo tools: $(find node_modules -type d \\( -name tsx -o -name typescript -o -name esbuild -o -name vitest -o -name ts-node \\) | sort | tr '\\n' ' ')",
+        "echo main: $(ls services/*/dist/main.js services/*/dist/register.js)",
+      ].join("; "),
+    );
+    const line = (key: string) => (new RegExp(`^${key}:(.*)$`, "m").exec(out)?.[1] ?? "").trim();
+    expect(line("sources")).toBe("");
+    expect(line("packages")).toBe("");
+    expect(line("tools")).toBe("");
+    expect(line("main")).toBe(`services/${service}/dist/main.js services/${service}/dist/register.js`);
+  });
+
+  describe("run as the dev overlay runs them", () => {
+    let gateway: { container: RunningContainer; env: Record<string, string> };
+    const executors = new Map<Service, RunningContainer>();
+
+    it("the migration Job's command migrates a fresh database from the gateway image", async () => {
+      const job = get(objs, "Job", "vp-migrate");
+      const [container] = containers(job);
+      const pod = podSpec(job);
+      const { env } = containerEnv(objs, container!);
+      expect([...env.keys()]).toEqual(["DATABASE_ADMIN_URL"]);
+      expect(container!.image).toBe(serviceContainer("gateway").container.image);
+      const name = `vp-img-${run}-migrate`;
+      const started = await runContainer({
+        name,
+        image: tagOf("gateway"),
+        // The Secret's owner URL in the cluster; the machine's superuser here.
+        env: { DATABASE_ADMIN_URL: `postgres://postgres@127.0.0.1:5432/${dbName}` },
+        ...securityOf(container!, pod),
+        mounts: await mountsOf("migrate", container!, pod),
+        command: container!.command,
+        logFile: join(ARTIFACTS, `${name}.log`),
+      });
+      running.set(name, started);
+      expect(await started.exited, JSON.stringify(started.logs.slice(-10))).toBe(0);
+      expect(started.logs.some((l) => /^Applied \d+ migration\(s\) to vp_img_/.test(String(l.msg)))).toBe(true);
+    });
+
+    // The scheduler first: it manages the streams the others wait for (ensureTopology streams: "expect").
+    it.each(["scheduler", "state-writer", "executor-ffmpeg", "executor-ai", "gateway"] as const)(
+      "%s starts as its Deployment runs it (uid 1000, read-only root, the manifests' mounts) and is ready within 5 s",
+      async (service) => {
+        const { container, env, readyMs } = await startService(service);
+        report[service] = { ...report[service], readyMs };
+        if (service === "gateway") gateway = { container, env };
+        if (service.startsWith("executor-")) executors.set(service, container);
+        expect(readyMs, `${service} /ready`).toBeLessThanOrEqual(READY_WITHIN_MS);
+      },
+    );
+
+    it("the editor image serves the editor", async () => {
+      const deployment = get(objs, "Deployment", "web");
+      const [container] = containers(deployment);
+      const pod = podSpec(deployment);
+      const port = await freePort();
+      const env = { ...envOf(container!, {}), GATEWAY_URL: `http://127.0.0.1:${gateway.env.PORT}`, PORT: String(port), HOSTNAME: "127.0.0.1" };
+      const name = `vp-img-${run}-web`;
+      const started = await runContainer({
+        name,
+        image: tagOf("web"),
+        env,
+        ...securityOf(container!, pod),
+        mounts: await mountsOf("web", container!, pod),
+        logFile: join(ARTIFACTS, `${name}.log`),
+      });
+      running.set(name, started);
+      let exited = false;
+      void started.exited.then(() => (exited = true));
+      const readyMs = await waitForHttpOk(`http://127.0.0.1:${port}/`, name, 60_000, () => !exited);
+      report.web = { ...report.web, readyMs };
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      expect(html).toContain("<html");
+      // The page's scripts come from the image's .next/static.
+      const script = /src="(\/_next\/static\/[^"]+\.js)"/.exec(html)?.[1];
+      expect(script, "a /_next/static script in the page").toBeDefined();
+      expect((await fetch(`http://127.0.0.1:${port}${script}`)).status).toBe(200);
+      expect(readyMs).toBeLessThanOrEqual(READY_WITHIN_MS);
+    });
+
+    it("a pipeline of every node type runs through the containers, and every hop is traced (pg and http instrumented in the compiled services)", async () => {
+      const client = api(`http://127.0.0.1:${gateway.env.PORT}`);
+      const { pipeline } = await client.call("POST", "/pipelines", { title: "Images: every node type" });
+      const P = pipeline.id as string;
+      const ids = await everyNodeType(client, P);
+      const { run_id: runId } = await client.call("POST", `/pipelines/${P}/execute`);
+      const result = await client.waitForRun(P, runId, 8 * 60_000);
+      const { nodes } = await client.call("GET", `/pipelines/${P}/nodes`);
+      expect(result, JSON.stringify(nodes.filter((n: ApiNode) => n.status !== "completed").map((n: ApiNode) => [n.id, n.status, n.metadata?.error]))).toMatchObject({
+        status: "completed",
+        metadata: { counts: { completed: ids.length } },
+      });
+      // The final composite plays: every frame decodes.
+      const response = await fetch(`${client.root}/pipelines/${P}/nodes/pip/output`, { headers: { authorization: `Bearer ${await testToken()}` } });
+      expect(response.status).toBe(200);
+      const file = join(scratch, "pip.mp4");
+      await writeFile(file, Buffer.from(await response.arrayBuffer()));
+      const { stderr } = await exec("ffmpeg", ["-v", "error", "-i", file, "-f", "null", "-"]);
+      expect(stderr).toBe("");
+      // Each executor container did its node types' work.
+      for (const id of ["clipA", "merged", "mixed", "pip", "code"]) expect(workLines(executors.get("executor-ffmpeg")!, "work completed", id), id).toHaveLength(1);
+      for (const id of ["vo", "head", "anim"]) expect(workLines(executors.get("executor-ai")!, "work completed", id), id).toHaveLength(1);
+      // render-code served the composition bundled at build time: nothing was bundled in the container.
+      expect(executors.get("executor-ffmpeg")!.logs.filter((l) => l.msg === "code animation bundled")).toEqual([]);
+
+      await otlp.waitFor((spans) => spans.some((s) => s.service === "gateway" && s.scope === "@opentelemetry/instrumentation-http" && s.kind === 2), 30_000);
+      await otlp.waitFor((spans) => ["gateway", "scheduler", "state-writer"].every((svc) => spans.some((s) => s.service === svc && s.scope === "@opentelemetry/instrumentation-pg")), 30_000);
+    });
+
+    it("an executor stopped with SIGTERM in the middle of a job loses nothing: the job completes once", async () => {
+      const client = api(`http://127.0.0.1:${gateway.env.PORT}`);
+      const { pipeline } = await client.call("POST", "/pipelines", { title: "Images: SIGTERM mid-job" });
+      const P = pipeline.id as string;
+      const code = Array.from({ length: 8 }, (_, i) => `const step${i} = await pipeline.node("n${i}").execute();`).join("\n");
+      await client.call("POST", `/pipelines/${P}/nodes`, { id: "long", title: "long", type: "render-code", config: { code, language: "typescript", typingSpeed: 40, width: 320, height: 180, fps: 15 } });
+      await client.call("POST", `/pipelines/${P}/nodes/long/execute`);
+
+      const first = executors.get("executor-ffmpeg")!;
+      await first.waitForLog((l) => l.msg === "work started" && l.nodeId === "long" && l.pipelineId === P, 120_000);
+      await first.signal("SIGTERM");
+      // Under the manifest's SHUTDOWN_GRACE_MS the running job finishes (or is handed back), then node exits 0.
+      const code0 = await Promise.race([first.exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 150_000))]);
+      expect(code0, JSON.stringify(first.logs.slice(-10))).toBe(0);
+
+      // The Deployment's replacement pod.
+      const { container: second, readyMs } = await startService("executor-ffmpeg");
+      const node = await client.waitForNode(P, "long", ["completed", "failed"], 240_000);
+      expect(node.status, JSON.stringify(node.metadata)).toBe("completed");
+      // Give a duplicate delivery time to show itself, then count: exactly one completed work for the node.
+      await new Promise((r) => setTimeout(r, 3000));
+      const completed = [...workLines(first, "work completed", "long"), ...workLines(second, "work completed", "long")].filter((l) => l.pipelineId === P);
+      expect(completed).toHaveLength(1);
+      expect((await client.node(P, "long")).output).toMatchObject({ type: "video", width: 320, height: 180 });
+      expect(readyMs, "the replacement's /ready").toBeLessThanOrEqual(READY_WITHIN_MS);
+    });
+  });
+});
