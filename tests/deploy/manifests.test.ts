@@ -4,11 +4,11 @@
  * KEDA ScaledObjects and the CloudNativePG Cluster have what those operators require; and the environment
  * the manifests give each service is cross-checked against the service's own zod env schema.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { errors as natsErrors } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +17,7 @@ import { BUS_SERVICES, busInboxPrefix, deployNatsAuthConf, natsPasswordEnv } fro
 import { createTopology, EXECUTOR_OF, NODE_TYPES, type NodeType } from "@vp/contracts";
 import { DB_ROLES, rolePasswordEnv, type DbRole } from "@vp/db";
 import { executorEnvSchema } from "@vp/runtime";
+import { createStorageFromEnv } from "@vp/storage";
 import { Env as GatewayEnv } from "../../services/gateway/src/env";
 import { Env as SchedulerEnv } from "../../services/scheduler/src/env";
 import { Env as StateWriterEnv } from "../../services/state-writer/src/env";
@@ -117,6 +118,20 @@ const serviceContainer = (objs: K8sObject[], name: ServiceName): Container => {
   return c;
 };
 
+/** A ConfigMap made by a configMapGenerator: its name is `<name>-<content hash>`. */
+const generatedConfigMap = (objs: K8sObject[], name: string): K8sObject => {
+  const found = objs.filter((o) => o.kind === "ConfigMap" && new RegExp(`^${name}-[a-z0-9]{10}$`).test(o.metadata.name));
+  expect(found.map((o) => o.metadata.name), `one generated ConfigMap ${name}-<hash>`).toHaveLength(1);
+  return found[0]!;
+};
+
+/** The services that build a media storage with createStorageFromEnv (gateway main.ts, the executors' runtime). */
+const STORAGE_SERVICES: ServiceName[] = ["gateway", "executor-ffmpeg", "executor-ai"];
+
+/** A container's literal environment (values from Secrets as a placeholder). */
+const envValues = (objs: K8sObject[], c: Container): Record<string, string> =>
+  Object.fromEntries([...containerEnv(objs, c).env].map(([k, v]) => [k, v.kind === "value" ? v.value : "from-a-secret"]));
+
 describe("deploy/k8s YAML", () => {
   it("every YAML file parses (multi-document) into objects with apiVersion and kind", () => {
     const files = yamlFiles();
@@ -134,7 +149,12 @@ describe("deploy/k8s YAML", () => {
     expect(base.length).toBeGreaterThan(30);
     for (const overlay of OVERLAYS) {
       const names = new Set(rendered[overlay].map((o) => `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, "")}`));
-      for (const o of base) expect(names, `${overlay} lacks ${o.kind}/${o.metadata.name}`).toContain(`${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, "")}`);
+      // prod keeps media in S3: the shared claim is the one object it removes.
+      const removed = overlay === "prod" ? ["PersistentVolumeClaim/vp-storage"] : [];
+      for (const o of base) {
+        const id = `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, "")}`;
+        if (!removed.includes(id)) expect(names, `${overlay} lacks ${o.kind}/${o.metadata.name}`).toContain(id);
+      }
     }
   });
 });
@@ -214,7 +234,8 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
         expect(c.resources?.limits?.memory, `${what} ${c.name} memory limit`).toBeDefined();
       }
     }
-    // The five services also run on a read-only root file system (their writable paths are volumes).
+    // The five services and the editor also run on a read-only root file system (their writable paths are volumes).
+    expect(containers(get(objs(), "Deployment", "web"))[0]!.securityContext.readOnlyRootFilesystem, "web").toBe(true);
     for (const name of SERVICE_NAMES) expect(serviceContainer(objs(), name).securityContext.readOnlyRootFilesystem, name).toBe(true);
   });
 
@@ -277,12 +298,80 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
       expect(env.has(key), `executor-ffmpeg: ${key} ${optionalWithoutDefault ? "is optional without a default and must stay unset" : "is not set"}`).toBe(!optionalWithoutDefault);
     }
     const values = Object.fromEntries([...env].map(([k, v]) => [k, v.kind === "value" ? v.value : "x"]));
-    expect(ExecutorFfmpegEnv.parse(values)).toMatchObject({ FFMPEG_BACKEND: "local", STORAGE: "local" });
+    expect(ExecutorFfmpegEnv.parse(values)).toMatchObject({ FFMPEG_BACKEND: "local", STORAGE: which === "prod" ? "s3" : "local" });
   });
 
   it("keeps the allowlist of variables read outside the schemas honest", () => {
     for (const v of READ_OUTSIDE_SCHEMA) {
       for (const file of v.readIn) expect(readText(file), `${v.name} is not read in ${file} (${v.why})`).toContain(v.name);
+    }
+  });
+
+  it("keeps media where the gateway and both executors find it: local disk on the shared claim under STORAGE_ROOT, or an S3 bucket with no claim", () => {
+    // The services that build a storage are exactly the ones whose env schema declares STORAGE.
+    expect(SERVICE_NAMES.filter((name) => "STORAGE" in SERVICES[name].schema.shape)).toEqual(STORAGE_SERVICES);
+    const kinds = new Set<string>();
+    for (const name of STORAGE_SERVICES) {
+      const c = serviceContainer(objs(), name);
+      const pod = podSpec(serviceDeployment(objs(), name));
+      const values = envValues(objs(), c);
+      const parsed = SERVICES[name].schema.parse(values) as { STORAGE: string; STORAGE_ROOT: string };
+      kinds.add(parsed.STORAGE);
+      const claims = (c.volumeMounts ?? [])
+        .map((m: any) => ({ mountPath: m.mountPath as string, volume: pod.volumes.find((v: any) => v.name === m.name) }))
+        .filter((m: any) => m.volume?.persistentVolumeClaim);
+      if (parsed.STORAGE === "local") {
+        const under = claims.find((m: any) => parsed.STORAGE_ROOT.startsWith(`${m.mountPath}/`));
+        expect(under?.volume.persistentVolumeClaim.claimName, `${name}: STORAGE_ROOT ${parsed.STORAGE_ROOT} on the shared claim`).toBe("vp-storage");
+        expect(get(objs(), "PersistentVolumeClaim", "vp-storage")).toBeDefined();
+      } else {
+        expect(values.S3_BUCKET?.trim(), `${name}: STORAGE=s3 needs S3_BUCKET`).toBeTruthy();
+        expect(claims, `${name}: S3 needs no claim`).toEqual([]);
+        // The same call main.ts makes builds the S3 backend from the rendered settings.
+        expect(() => createStorageFromEnv(values), name).not.toThrow();
+      }
+    }
+    expect(kinds.size, "gateway and executors share one backend").toBe(1);
+    // One backend for all three: the same settings, from the same ConfigMap.
+    const refs = STORAGE_SERVICES.map((name) => (serviceContainer(objs(), name).envFrom ?? []).map((f: any) => f.configMapRef?.name).filter(Boolean));
+    const storageMap = generatedConfigMap(objs(), "vp-storage").metadata.name;
+    for (const [i, names] of refs.entries()) expect(names, STORAGE_SERVICES[i]).toContain(storageMap);
+  });
+
+  it("imports every ConfigMap's environment (envFrom) under its generated, content-hashed name, so changing a setting rolls the pods", () => {
+    const referenced = new Set<string>();
+    for (const o of objs().filter(podSpec)) {
+      for (const c of containers(o)) for (const f of c.envFrom ?? []) if (f.configMapRef) referenced.add(f.configMapRef.name);
+    }
+    expect(referenced.size).toBe(3);
+    for (const name of referenced) {
+      expect(name, "a generated name").toMatch(/-[a-z0-9]{10}$/);
+      expect(find(objs(), "ConfigMap", name), `ConfigMap ${name}`).toBeDefined();
+    }
+    for (const name of ["vp-common", "vp-storage", "vp-executor-ffmpeg"]) expect(referenced).toContain(generatedConfigMap(objs(), name).metadata.name);
+  });
+
+  it("runs the editor on a read-only root file system, writing only to emptyDirs for Next's cache and /tmp", () => {
+    const web = get(objs(), "Deployment", "web");
+    const c = containers(web)[0]!;
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    const volumes = podSpec(web).volumes ?? [];
+    const mounts = Object.fromEntries((c.volumeMounts ?? []).map((m: any) => [m.mountPath, volumes.find((v: any) => v.name === m.name)]));
+    // The image's working directory is /app/web (web/Dockerfile); Next writes .next/cache under it.
+    expect(readText("web/Dockerfile")).toMatch(/WORKDIR \/app\/web\n/);
+    for (const path of ["/app/web/.next/cache", "/tmp"]) expect(mounts[path]?.emptyDir, `${path} on an emptyDir`).toBeDefined();
+  });
+
+  it("gives the executors a writable HOME (the image user's /home/node) for fontconfig's and Chromium's caches", () => {
+    expect(readText("deploy/Dockerfile.service")).toMatch(/^USER 1000:1000$/m);
+    for (const name of ["executor-ffmpeg", "executor-ai"] as const) {
+      const c = serviceContainer(objs(), name);
+      expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+      const home = containerEnv(objs(), c).env.get("HOME");
+      const path = home?.kind === "value" ? home.value : "/home/node";
+      const mount = (c.volumeMounts ?? []).find((m: any) => m.mountPath === path);
+      expect(mount, `${name}: HOME ${path} is mounted`).toBeDefined();
+      expect(podSpec(serviceDeployment(objs(), name)).volumes.find((v: any) => v.name === mount.name).emptyDir, `${name}: HOME on an emptyDir`).toBeDefined();
     }
   });
 
@@ -409,7 +498,7 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
   });
 
   it("points the services at the in-cluster NATS, Postgres and collector", () => {
-    const common = get(objs(), "ConfigMap", "vp-common").data!;
+    const common = generatedConfigMap(objs(), "vp-common").data!;
     const natsUrl = new URL(common.NATS_URL!);
     expect(get(objs(), "Service", natsUrl.hostname).spec.ports.map((p: any) => p.port)).toContain(Number(natsUrl.port));
     expect(common.BUS_NAMESPACE).toBe("");
@@ -577,11 +666,78 @@ describe("overlays", () => {
     expect(pg.spec.instances).toBe(3);
     expect(pg.spec.postgresql.synchronous).toMatchObject({ method: "any", number: 1 });
     expect(pg.spec.affinity).toMatchObject({ enablePodAntiAffinity: true, topologyKey: "kubernetes.io/hostname" });
-    expect(get(objs, "PersistentVolumeClaim", "vp-storage").spec.accessModes).toEqual(["ReadWriteMany"]);
+  });
+});
+
+describe("prod storage", () => {
+  it("keeps media in S3: no PersistentVolumeClaim without a storageClassName, nothing ReadWriteMany, and every service that stores media has STORAGE=s3 and a bucket", () => {
+    const objs = rendered.prod;
+    for (const pvc of objs.filter((o) => o.kind === "PersistentVolumeClaim")) {
+      expect(pvc.spec.storageClassName, `PersistentVolumeClaim/${pvc.metadata.name} names its StorageClass`).toBeTruthy();
+    }
+    const claims = [
+      ...objs.filter((o) => o.kind === "PersistentVolumeClaim"),
+      ...objs.flatMap((o) => (o.kind === "StatefulSet" ? (o.spec.volumeClaimTemplates ?? []) : [])),
+    ];
+    for (const claim of claims) expect(claim.spec.accessModes, claim.metadata.name).not.toContain("ReadWriteMany");
+    for (const name of STORAGE_SERVICES) {
+      const values = envValues(objs, serviceContainer(objs, name));
+      expect(values.STORAGE, name).toBe("s3");
+      expect(values.S3_BUCKET?.trim(), `${name} S3_BUCKET`).toBeTruthy();
+      const volumes = podSpec(serviceDeployment(objs, name)).volumes ?? [];
+      expect(volumes.filter((v: any) => v.persistentVolumeClaim), `${name} mounts no claim`).toEqual([]);
+    }
+  });
+});
+
+describe("generated ConfigMaps", () => {
+  it("a changed vp-common value changes every service's pod template, so applying it rolls them", () => {
+    const copy = mkdtempSync(join(tmpdir(), "vp-k8s-"));
+    try {
+      cpSync(K8S_DIR, join(copy, "k8s"), { recursive: true });
+      const envFile = join(copy, "k8s/base/app/common.env");
+      writeFileSync(envFile, readFileSync(envFile, "utf8").replace(/^LOG_LEVEL=info$/m, "LOG_LEVEL=debug"));
+      const out = execFileSync("kubectl", ["kustomize", join(copy, "k8s/overlays/dev")], { encoding: "utf8", timeout: 60_000, maxBuffer: 32 * 1024 * 1024 });
+      const edited = parseYaml(out, "edited dev") as K8sObject[];
+      expect(generatedConfigMap(edited, "vp-common").data!.LOG_LEVEL).toBe("debug");
+      for (const name of SERVICE_NAMES) {
+        const before = JSON.stringify(get(rendered.dev, "Deployment", name).spec.template);
+        const after = JSON.stringify(get(edited, "Deployment", name).spec.template);
+        expect(after, `${name}'s pod template`).not.toBe(before);
+      }
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 });
 
 describe("deploy/k8s/README.md", () => {
+  it("names what the cluster and the operator need: metrics-server for the gateway's HPA, the kustomize CLI for `kustomize edit`", () => {
+    const readme = readText("deploy/k8s/README.md");
+    const prerequisites = readme.slice(readme.indexOf("### 1. Prerequisites"), readme.indexOf("### 2."));
+    expect(rendered.prod.some((o) => o.kind === "HorizontalPodAutoscaler" && o.spec.metrics?.some((m: any) => m.type === "Resource"))).toBe(true);
+    expect(prerequisites, "metrics-server (resource metrics of the gateway's HPA)").toMatch(/metrics-server/);
+    expect(readme).toMatch(/kustomize edit/);
+    expect(prerequisites, "how to install the standalone kustomize CLI").toMatch(/kubectl\.docs\.kubernetes\.io\/installation\/kustomize/);
+  });
+
+  it("every file a kustomization names, in its fields or its comments, exists", () => {
+    const kustomizations = walk(K8S_DIR, (p) => p.endsWith("kustomization.yaml"));
+    expect(kustomizations.length).toBeGreaterThanOrEqual(5);
+    for (const file of kustomizations) {
+      const text = readFileSync(file, "utf8");
+      // Directories it renders: its own and the kustomizations it builds on (resources that are directories).
+      const dirs = [dirname(file), ...((parseYaml(text, rel(file))[0] as { resources?: string[] }).resources ?? []).map((r) => join(dirname(file), r)).filter((d) => existsSync(d) && statSync(d).isDirectory())];
+      for (const [path] of text.matchAll(/[\w.\/-]+\.(?:ya?ml|md|conf|env)(?![\w=])/g)) {
+        // A path from the kustomization's directory or the repository root, or the bare name of a file it renders.
+        const found =
+          [join(dirname(file), path), join(ROOT, path)].some((c) => existsSync(c)) ||
+          (!path.includes("/") && dirs.some((d) => walk(d, (p) => p.endsWith(`/${path}`)).length > 0));
+        expect(found, `${rel(file)} names ${path}, which does not exist`).toBe(true);
+      }
+    }
+  });
+
   it("lists the apply order: platform, wait, migrate, wait for the Job, app", () => {
     const readme = readText("deploy/k8s/README.md");
     const steps = [

@@ -17,3 +17,10 @@ export const pathSetting = (fallback: string) =>
 /** An optional filesystem path setting: unset stays undefined, a set one is resolved like pathSetting's. */
 export const optionalPathSetting = () =>
   z.preprocess(blankIsUnset, z.string().optional()).transform((path) => (path === undefined ? undefined : resolve(path)));
+
+/**
+ * The storage backend: createStorageFromEnv (@vp/storage) reads STORAGE with STORAGE_ROOT (local) or S3_BUCKET,
+ * S3_PREFIX, S3_REGION, S3_ENDPOINT and S3_FORCE_PATH_STYLE (s3). Blank means local, as it does there.
+ */
+export const storageSetting = () =>
+  z.preprocess((v) => (typeof v === "string" ? v.trim().toLowerCase() || undefined : v), z.enum(["local", "s3"]).default("local"));

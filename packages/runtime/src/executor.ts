@@ -8,7 +8,7 @@ import { createPool, DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 import { createStorageFromEnv, type Storage } from "@vp/storage";
 import { createLogger, initMetrics, startTracing, type Logger } from "@vp/telemetry";
 import { createJobRunner } from "./job-runner";
-import { pathSetting } from "./env";
+import { pathSetting, storageSetting } from "./env";
 import { DEFAULT_SHUTDOWN_GRACE_MS, registerShutdown, workGraceMs } from "./lifecycle";
 import { connectServiceBus, natsCredentialsEnv } from "./service-bus";
 import type { WorkFunction } from "./work";
@@ -22,6 +22,8 @@ export function executorEnvSchema(defaults: { workRoot: string; healthPort: numb
     ...natsCredentialsEnv,
     /** Prefix of every stream and subject; "" in production, random per test run. */
     BUS_NAMESPACE: z.string().default(""),
+    /** Storage backend, local or s3 (createStorageFromEnv below reads it with the S3_* settings). */
+    STORAGE: storageSetting(),
     /** Root directory of the local-disk storage backend (shared with the gateway); made absolute at load. */
     STORAGE_ROOT: pathSetting(".data/storage"),
     /** Scratch space: one directory per job attempt, removed afterwards; made absolute at load. */

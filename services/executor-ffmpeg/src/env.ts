@@ -16,8 +16,6 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", h
     FFMPEG_BACKEND: z.enum(["local", "lambda"]).default("local"),
     /** Dollars per CPU-second of local ffmpeg (and per second of a Remotion render); 0 reports local work as free. */
     FFMPEG_COST_PER_CPU_SECOND_USD: z.coerce.number().min(0).default(0),
-    /** Storage backend (read by createStorageFromEnv with S3_BUCKET, S3_PREFIX, S3_REGION, S3_ENDPOINT, S3_FORCE_PATH_STYLE). */
-    STORAGE: z.enum(["local", "s3"]).default("local"),
     /** An endpoint for the Lambda API other than AWS's (a local test endpoint). */
     LAMBDA_ENDPOINT: z.string().url().optional(),
     /** Region of the functions; default AWS_REGION, else us-east-1. */

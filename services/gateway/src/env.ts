@@ -2,7 +2,7 @@ import { z } from "zod";
 import { DEFAULT_PIPELINE_LIMITS } from "@vp/contracts";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 import { natsCredentialsEnv } from "@vp/runtime";
-import { pathSetting } from "@vp/runtime";
+import { pathSetting, storageSetting } from "@vp/runtime";
 
 const admin = () => process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL;
 
@@ -29,6 +29,8 @@ export const Env = z.object({
   ...natsCredentialsEnv,
   /** Prefix of every stream and subject; "" in production, random per test run. */
   BUS_NAMESPACE: z.string().default(""),
+  /** Storage backend, local or s3 (main.ts builds it with createStorageFromEnv, which reads the S3_* settings). */
+  STORAGE: storageSetting(),
   /** Root directory of the local-disk storage backend; made absolute at load. */
   STORAGE_ROOT: pathSetting(".data/storage"),
   /** Largest accepted asset upload in bytes (default 2 GiB). */
