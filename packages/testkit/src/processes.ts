@@ -181,6 +181,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     STORAGE_ROOT: options.storageRoot,
     WORK_ROOT: options.workRoot,
     PORT: String(port),
+    // No load balancer in front of a test stack: a stopped gateway need not keep serving while routing changes.
+    SHUTDOWN_DRAIN_DELAY_MS: "0",
     ...testAuthEnv(),
     ...options.env,
   };

@@ -1,8 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_PIPELINE_LIMITS } from "@vp/contracts";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
-import { natsCredentialsEnv } from "@vp/runtime";
-import { pathSetting, storageSetting } from "@vp/runtime";
+import { natsCredentialsEnv, pathSetting, storageSetting } from "@vp/runtime";
 
 const admin = () => process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL;
 
@@ -87,6 +86,12 @@ export const Env = z.object({
   AUTH_DEV_LOGIN_TTL_SECONDS: z.coerce.number().int().positive().default(12 * 3600),
   /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  /**
+   * First part of SHUTDOWN_GRACE_MS: after SIGTERM `/ready` answers 503 and the gateway keeps serving this long
+   * (answers close their connections) before it stops listening, so the load balancer has stopped sending
+   * traffic here. At least Node's keep-alive timeout (5 s) lets idle keep-alive connections expire first.
+   */
+  SHUTDOWN_DRAIN_DELAY_MS: z.coerce.number().int().min(0).default(5_000),
 });
 export type Env = z.infer<typeof Env>;
 export const loadEnv = (source: NodeJS.ProcessEnv = process.env): Env => Env.parse(source);

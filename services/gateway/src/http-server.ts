@@ -95,3 +95,53 @@ function linger(socket: Socket, req: IncomingMessage, maxBytes: number, maxMs: n
   req.removeAllListeners("data");
   req.resume();
 }
+
+export interface HttpDrain {
+  /** True from `begin()` on: `/ready` answers 503 so the load balancer stops sending new connections here. */
+  readonly draining: boolean;
+  /** Starts draining: every answer from now on (and each in-flight one not yet sent) says `Connection: close`. */
+  begin(): void;
+  /** Stops accepting connections, closes idle keep-alive ones, and resolves once every connection has ended. */
+  close(): Promise<void>;
+}
+
+/**
+ * The HTTP side of a rolling restart. While draining, the gateway still serves whatever reaches it, but its
+ * answers close their connections, so keep-alive clients open new ones (which the load balancer, having seen
+ * `/ready` turn 503, sends to another replica). After the drain delay `close()` stops listening; connections
+ * still answering finish, and each one is closed as soon as it is idle.
+ */
+export function createHttpDrain(server: ServerType): HttpDrain {
+  const open = new Set<ServerResponse>();
+  let draining = false;
+  const closeAfter = (res: ServerResponse) => {
+    if (!res.headersSent) res.setHeader("Connection", "close");
+  };
+  (server as Server).on("request", (_req: IncomingMessage, res: ServerResponse) => {
+    if (draining) return closeAfter(res);
+    open.add(res);
+    res.once("close", () => open.delete(res));
+  });
+  return {
+    get draining() {
+      return draining;
+    },
+    begin() {
+      draining = true;
+      for (const res of open) closeAfter(res);
+      open.clear();
+    },
+    close() {
+      draining = true;
+      return new Promise<void>((resolve) => {
+        // A connection goes idle when its last answer ends (an SSE stream the shutdown just ended, say): close it then.
+        const idle = setInterval(() => (server as Server).closeIdleConnections(), 100);
+        (server as Server).close(() => {
+          clearInterval(idle);
+          resolve();
+        });
+        (server as Server).closeIdleConnections();
+      });
+    },
+  };
+}

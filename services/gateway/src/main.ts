@@ -7,8 +7,8 @@ import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
 import { createApp } from "./app";
 import { createGatewayAuth } from "./auth";
 import { loadEnv } from "./env";
-import { listenHost, startHttpServer } from "./http-server";
 import { startFileCollector } from "./storage-files";
+import { createHttpDrain, listenHost, startHttpServer } from "./http-server";
 
 const env = loadEnv();
 const logger = createLogger({ service: "gateway", level: env.LOG_LEVEL });
@@ -51,8 +51,8 @@ const app = createApp(
     logger,
     auth,
     maxUploadBytes: env.MAX_UPLOAD_BYTES,
-    uploadIdleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS,
     storageQuotaBytes: env.STORAGE_QUOTA_BYTES,
+    uploadIdleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS,
     limits: { maxNodes: env.MAX_PIPELINE_NODES, maxStructureBytes: env.MAX_PIPELINE_STRUCTURE_BYTES },
     executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS,
     corsOrigins: env.CORS_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean),
@@ -60,7 +60,7 @@ const app = createApp(
   },
   {
     ready: async () => {
-      if (bus.nc.isClosed()) return false;
+      if (drain.draining || bus.nc.isClosed()) return false;
       await reader.query("select 1");
       return true;
     },
@@ -72,10 +72,22 @@ const collector = startFileCollector({ reader, editor, storage, logger }, env.ST
 const server = startHttpServer(app.fetch, { port: env.PORT, hostname: listenHost(env), requestTimeoutMs: env.REQUEST_TIMEOUT_MS }, (info) =>
   logger.info({ host: info.address, port: info.port }, "gateway listening"),
 );
+const drain = createHttpDrain(server);
 
 registerShutdown(logger, [
-  ["end SSE streams", () => close()],
-  ["stop HTTP", () => new Promise<void>((resolve) => server.close(() => resolve()))],
+  // Rolling restart: /ready turns 503 and the gateway keeps serving until the load balancer stopped routing here.
+  ["drain", async () => {
+    drain.begin();
+    logger.info({ drainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS }, "draining: /ready answers 503, still serving");
+    await new Promise((resolve) => setTimeout(resolve, env.SHUTDOWN_DRAIN_DELAY_MS));
+  }],
+  // Stop listening, end SSE streams with a retry hint (clients resume with Last-Event-ID elsewhere), let
+  // in-flight requests finish and close connections as they go idle.
+  ["stop HTTP", () => {
+    const closed = drain.close();
+    close();
+    return closed;
+  }],
   ["drain NATS", () => bus.close()],
   ["stop file collection", () => collector.stop()],
   ["close pools", () => Promise.all([reader.end(), editor.end()])],

@@ -189,7 +189,7 @@ describe("SSE write path (Node response)", () => {
     expect(first!.headers).toMatchObject({
       "content-type": "text/event-stream",
       "cache-control": "no-cache",
-      connection: "keep-alive",
+      connection: "close",
       "x-accel-buffering": "no",
       "access-control-allow-origin": ORIGIN,
       "access-control-allow-credentials": "true",

@@ -26,7 +26,9 @@ export interface SseSink {
 const SSE_HEADERS = {
   "content-type": "text/event-stream",
   "cache-control": "no-cache",
-  connection: "keep-alive",
+  // The connection ends with the stream: a client must not reuse it for another request just as a gateway that is
+  // shutting down ends its streams and closes its connections (that request would fail).
+  connection: "close",
   // nginx (ingress) must not buffer the stream.
   "x-accel-buffering": "no",
 };
