@@ -250,6 +250,18 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
     }
   });
 
+  it("rolls the gateway without refusing connections: a preStop sleep, then a drain, all within terminationGracePeriodSeconds", () => {
+    const c = serviceContainer(objs(), "gateway") as Container & { lifecycle?: { preStop?: { sleep?: { seconds: number } } } };
+    const sleepSeconds = c.lifecycle?.preStop?.sleep?.seconds ?? 0;
+    expect(sleepSeconds, "preStop sleep while the endpoints change").toBeGreaterThanOrEqual(3);
+    const { env } = containerEnv(objs(), c);
+    const value = (key: string) => Number((env.get(key) as { value: string } | undefined)?.value);
+    const podSeconds = get(objs(), "Deployment", "gateway").spec.template.spec.terminationGracePeriodSeconds ?? 30;
+    expect(value("SHUTDOWN_DRAIN_DELAY_MS"), "drain delay").toBeGreaterThanOrEqual(5000);
+    expect(value("SHUTDOWN_DRAIN_DELAY_MS"), "drain delay inside the grace").toBeLessThan(value("SHUTDOWN_GRACE_MS"));
+    expect(sleepSeconds * 1000 + value("SHUTDOWN_GRACE_MS"), "preStop + grace").toBeLessThan(podSeconds * 1000);
+  });
+
   it("gives each service exactly the variables its env schema knows, and every one it requires", () => {
     for (const name of SERVICE_NAMES) {
       const { schema, roles } = SERVICES[name];
