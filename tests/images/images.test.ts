@@ -2,22 +2,22 @@
  * The images, built and run: every service image and the editor's build from the repository root with buildah
  * (layer cache on), then run with podman as the rendered dev overlay runs them (its env names and values, its
  * user, read-only root file system and writable mounts), against the machine's NATS and PostgreSQL. The
- * migration Job's command migrates a fresh database from the gateway image; a pipeline of every node type
- * runs through the containerised gateway, scheduler, executors and state-writer; an executor stopped with
+ * migration Job's command migrates a fresh database from the gateway image; npm start's demo pipeline (every
+ * node type) runs through the containerised gateway, scheduler, executors and state-writer; an executor stopped with
  * SIGTERM in the middle of a job loses nothing and the job completes once.
  *
  * Run with `npm run test:images` (scripts/ensure-images.sh installs buildah/podman and builds the local base).
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestClip, type TestClipOptions } from "@vp/media";
 import { createTestBus, dropDatabase, freePort, startOtlpReceiver, testAuthEnv, testToken, type OtlpReceiver, type TestBus } from "@vp/testkit";
 import { containerEnv, containers, get, K8S_DIR, kustomize, podSpec, ROOT, type Container, type K8sObject } from "../deploy/k8s";
+import { runDemo } from "../../scripts/demo";
 import { buildImage, inspectImage, runContainer, shellIn, waitForHttpOk, type RunningContainer } from "./podman";
 
 const exec = promisify(execFile);
@@ -204,37 +204,6 @@ function api(baseUrl: string) {
   };
 }
 
-/**
- * Every node type on local providers: three video assets and a text asset, a voiceover, a talking head and an
- * animation from it, a code animation, merge(clipA, anim, clipB), mix(merged, vo), compose(mixed, [head, code]).
- */
-async function everyNodeType(client: ReturnType<typeof api>, P: string) {
-  const add = (node: Record<string, unknown>) => client.call("POST", `/pipelines/${P}/nodes`, { title: String(node.id), ...node });
-  const clip = { width: 320, height: 180, fps: 15, audio: true } as const;
-  const clipAsset = async (id: string, options: Omit<TestClipOptions, "path">) => {
-    const path = join(scratch, `${P}-${id}.mp4`);
-    await makeTestClip({ ...options, path });
-    await add({ id, type: "asset", asset: { type: "video" } });
-    await client.call("PUT", `/pipelines/${P}/nodes/${id}/asset`, new Uint8Array(await readFile(path)), { "content-type": "video/mp4" });
-  };
-  await clipAsset("clipA", { ...clip, durationSeconds: 2, color: "navy" });
-  await clipAsset("clipB", { ...clip, durationSeconds: 2, color: "teal" });
-  await add({ id: "script", type: "asset", asset: { type: "text", content: "Welcome to the pipeline. Every node runs in a container." } });
-  await add({ id: "vo", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "local", voiceId: "en-us" } });
-  await add({ id: "head", type: "talking-head", inputs: { script: ["script"] }, config: { provider: "local", width: 320, height: 180 } });
-  await add({ id: "anim", type: "generate-animation", config: { provider: "local", prompt: "a lighthouse at night", durationSeconds: 2 } });
-  await add({ id: "code", type: "render-code", config: { code: "const run = await pipeline.execute();\nconsole.log(run.status);", language: "typescript", typingSpeed: 60, width: 320, height: 180, fps: 15 } });
-  await add({ id: "merged", type: "merge-videos", inputs: { segments: ["clipA", "anim", "clipB"] }, config: { width: 320, height: 180, fps: 15 } });
-  await add({ id: "mixed", type: "mix-audio", inputs: { video: ["merged"], audio: ["vo"] }, config: { lengthMismatch: "pad" } });
-  await add({
-    id: "pip",
-    type: "compose-video",
-    inputs: { background: ["mixed"], overlays: ["head", "code"] },
-    config: { overlays: [{ position: "top-right", size: 0.3 }, { position: "bottom-left", size: 0.3 }] },
-  });
-  return ["clipA", "clipB", "script", "vo", "head", "anim", "code", "merged", "mixed", "pip"];
-}
-
 const workLines = (c: RunningContainer, msg: string, nodeId: string) => c.logs.filter((l) => l.msg === msg && l.nodeId === nodeId);
 
 // --- the tests -------------------------------------------------------------------------------------------------
@@ -346,28 +315,21 @@ describe("images", () => {
       expect(readyMs).toBeLessThanOrEqual(READY_WITHIN_MS);
     });
 
-    it("a pipeline of every node type runs through the containers, and every hop is traced (pg and http instrumented in the compiled services)", async () => {
+    it("a pipeline of every node type (npm start's demo) runs through the containers, and every hop is traced (pg and http instrumented in the compiled services)", async () => {
       const client = api(`http://127.0.0.1:${gateway.env.PORT}`);
-      const { pipeline } = await client.call("POST", "/pipelines", { title: "Images: every node type" });
-      const P = pipeline.id as string;
-      const ids = await everyNodeType(client, P);
-      const { run_id: runId } = await client.call("POST", `/pipelines/${P}/execute`);
-      const result = await client.waitForRun(P, runId, 8 * 60_000);
-      const { nodes } = await client.call("GET", `/pipelines/${P}/nodes`);
-      expect(result, JSON.stringify(nodes.filter((n: ApiNode) => n.status !== "completed").map((n: ApiNode) => [n.id, n.status, n.metadata?.error]))).toMatchObject({
-        status: "completed",
-        metadata: { counts: { completed: ids.length } },
-      });
-      // The final composite plays: every frame decodes.
-      const response = await fetch(`${client.root}/pipelines/${P}/nodes/pip/output`, { headers: { authorization: `Bearer ${await testToken()}` } });
-      expect(response.status).toBe(200);
-      const file = join(scratch, "pip.mp4");
-      await writeFile(file, Buffer.from(await response.arrayBuffer()));
-      const { stderr } = await exec("ffmpeg", ["-v", "error", "-i", file, "-f", "null", "-"]);
+      // runDemo fails on any node that did not complete or whose output is wrong (type, duration, size, bytes served).
+      const result = await runDemo({ apiRoot: client.root, token: await testToken(), log: () => undefined, timeoutMs: 8 * 60_000 });
+      for (const [id, node] of result.nodes) expect(node.status, id).toBe("completed");
+      // The final composite, read from the storage volume the gateway and executors share, plays: every frame decodes.
+      const { stderr } = await exec("ffmpeg", ["-v", "error", "-i", join(scratch, "claims", "vp-storage", "storage", result.finalKey), "-f", "null", "-"]);
       expect(stderr).toBe("");
-      // Each executor container did its node types' work.
-      for (const id of ["clipA", "merged", "mixed", "pip", "code"]) expect(workLines(executors.get("executor-ffmpeg")!, "work completed", id), id).toHaveLength(1);
-      for (const id of ["vo", "head", "anim"]) expect(workLines(executors.get("executor-ai")!, "work completed", id), id).toHaveLength(1);
+      // Both executor containers did work, and no node's work completed twice.
+      const ffmpegWork = executors.get("executor-ffmpeg")!.logs.filter((l) => l.msg === "work completed" && l.pipelineId === result.pipelineId);
+      const aiWork = executors.get("executor-ai")!.logs.filter((l) => l.msg === "work completed" && l.pipelineId === result.pipelineId);
+      expect(ffmpegWork.length).toBeGreaterThan(0);
+      expect(aiWork.length).toBeGreaterThan(0);
+      const ids = [...ffmpegWork, ...aiWork].map((l) => String(l.nodeId));
+      expect(ids.length, JSON.stringify(ids)).toBe(new Set(ids).size);
       // render-code served the composition bundled at build time: nothing was bundled in the container.
       expect(executors.get("executor-ffmpeg")!.logs.filter((l) => l.msg === "code animation bundled")).toEqual([]);
 
