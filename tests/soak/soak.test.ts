@@ -236,12 +236,60 @@ async function freezeExecutor(): Promise<string> {
   return `${slot.id} pid ${victim.pid} frozen ${((Date.now() - frozenAt) / 1000).toFixed(1)} s holding ${held.size} job(s), ${taken} taken over by ${slot.sibling}`;
 }
 
+/** When nats-server was SIGKILLed (ms since the epoch): leftover messages are compared with these. */
+const natsKills: number[] = [];
+
 async function restartNats(): Promise<string> {
   const outage = between(NATS_OUTAGE_MS);
+  natsKills.push(Date.now());
   await infra.nats.kill("SIGKILL");
   await sleep(outage);
   await infra.nats.start();
   return `down ${(outage / 1000).toFixed(1)} s`;
+}
+
+/**
+ * Evidence for a work-queue stream that did not drain: each consumer's delivered and ack floor, and every message
+ * left (sequence, subject, time, job) with whether it lies at or below its consumer's ack floor (acknowledged as
+ * far as the consumer knows, yet still stored) and how long after the nearest nats-server kill it was stored.
+ */
+async function describeLeftovers(bus: Awaited<ReturnType<typeof connectBus>>, streams: string[], kills: number[]): Promise<string> {
+  const lines: string[] = ["[soak] messages left in the work-queue streams:"];
+  for (const stream of streams) {
+    const info = await bus.jsm.streams.info(stream);
+    if (info.state.messages === 0) continue;
+    const consumers = [];
+    for await (const c of bus.jsm.consumers.list(stream)) consumers.push(c);
+    for (const c of consumers) {
+      lines.push(
+        `  ${stream}/${c.name} filter ${c.config.filter_subject ?? "-"}: delivered stream seq ${c.delivered.stream_seq}, ack floor ${c.ack_floor.stream_seq}, pending ${c.num_pending}, ack pending ${c.num_ack_pending}, redelivered ${c.num_redelivered}`,
+      );
+    }
+    let shown = 0;
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && shown < 60; seq++) {
+      const m = await bus.jsm.streams.getMessage(stream, { seq }).catch(() => null);
+      if (!m) continue;
+      shown++;
+      const at = m.time.getTime();
+      const owner = consumers.find((c) => c.config.filter_subject === m.subject || (c.config.filter_subject ?? "").endsWith(">"));
+      const belowFloor = owner ? seq <= owner.ack_floor.stream_seq : undefined;
+      const sinceKill = kills.filter((k) => k <= at).map((k) => at - k).sort((a, b) => a - b)[0];
+      const untilKill = kills.filter((k) => k > at).map((k) => k - at).sort((a, b) => a - b)[0];
+      let job = "";
+      try {
+        const body = m.json<{ jobId?: string; pipelineId?: string; nodeId?: string }>();
+        job = `job ${body.jobId ?? "?"} node ${body.pipelineId ?? "?"}/${body.nodeId ?? "?"}`;
+      } catch {
+        job = `${m.data.length} bytes`;
+      }
+      lines.push(
+        `  seq ${seq} ${m.subject} ${m.time.toISOString()} ${job} msg-id ${m.header?.get("Nats-Msg-Id") ?? "-"}: ` +
+          `${belowFloor === undefined ? "no consumer" : belowFloor ? "at/below ack floor" : "above ack floor"}; ` +
+          `${untilKill !== undefined ? `${untilKill} ms before a nats-server kill` : "after the last kill"}${sinceKill !== undefined ? `, ${sinceKill} ms after one` : ""}`,
+      );
+    }
+  }
+  return lines.join("\n");
 }
 
 async function bouncePostgres(): Promise<string> {
@@ -585,6 +633,7 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
         await sleep(1000);
         leftover = await left();
       }
+      if (Object.values(leftover).some((n) => n > 0)) console.log(await describeLeftovers(verifier, queues, natsKills));
       expect(leftover, "messages left in the work-queue streams").toEqual(Object.fromEntries(queues.map((q) => [q, 0])));
     } finally {
       await verifier.close().catch(() => undefined);
