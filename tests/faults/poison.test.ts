@@ -9,8 +9,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { request } from "@vp/bus";
+import { busInboxPrefix, connectBus, request } from "@vp/bus";
 import { TransitionReply, TransitionRequest } from "@vp/contracts";
+import { createLogger } from "@vp/telemetry";
 import { openSse, startFakeProviders, type FakeProviders, type SseEvent } from "@vp/testkit";
 import { startFaultInfra, type FaultInfra, type FaultStack } from "./harness";
 
@@ -76,9 +77,17 @@ describe("fault 7: poison messages and a job that fails on every delivery", () =
     const sse = openSse(`${api.root}/pipelines/${P}/events`);
     await sse.opened;
 
-    // The scheduler's part, done by the test: claim the node for a job (pending -> queued) ...
+    // The scheduler's part, done by the test as the scheduler's NATS user (the state-writer answers only its
+    // requesters' inboxes): claim the node for a job (pending -> queued) ...
     const jobId = `job-${randomUUID()}`;
-    const claim = await request(bus, topology.subjects.transition, TransitionRequest, { v: 1, kind: "claim-queued", pipelineId: P, nodeId: "m", jobId }, TransitionReply, { timeoutMs: 30_000 });
+    const asScheduler = await connectBus({
+      servers: infra.nats.url,
+      name: "poison-as-scheduler",
+      logger: createLogger({ service: "faults", level: "warn" }),
+      ...fx.credentials.scheduler,
+      inboxPrefix: busInboxPrefix("scheduler", topology),
+    });
+    const claim = await request(asScheduler, topology.subjects.transition, TransitionRequest, { v: 1, kind: "claim-queued", pipelineId: P, nodeId: "m", jobId }, TransitionReply, { timeoutMs: 30_000 }).finally(() => asScheduler.close());
     expect(claim.ok, JSON.stringify(claim)).toBe(true);
     await sse.waitFor(reachedStatus("m", "queued"));
 

@@ -18,7 +18,7 @@ import { NonRetryableError, publish, request, type Bus, type ConsumeContext, typ
 import { getNode, getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
 import { hashingStorage } from "./content-hash";
-import { retryLaterIfUnavailable, untilStored } from "./until-stored";
+import { retryLaterIfUnavailable, untilRead, untilStored } from "./until-stored";
 import { metrics, withSpan, type Logger } from "@vp/telemetry";
 import { ProviderJobConflictError, SupersededError, WorkInputError, type ProviderJobRecord, type WorkFunction } from "./work";
 
@@ -210,7 +210,7 @@ export function createJobRunner(deps: JobRunnerDeps) {
       if (!result.output.contentHash) result.output.contentHash = await hashing.hashOf(result.output.s3Key);
       // A node deleted while it ran: the gateway deletes its files after the delete commits, so files stored before
       // that are gone with them and files stored after it are this attempt's to delete (checked after storing).
-      if (!(await getNode(db, job.pipelineId, job.nodeId))) {
+      if (!(await untilRead(() => getNode(db, job.pipelineId, job.nodeId), ctx.signal, logger, "the check that the node still exists"))) {
         // What this attempt stored: through its storage, or elsewhere (a Lambda) under this attempt's own directory.
         const ownDirectory = `pipelines/${job.pipelineId}/nodes/${job.nodeId}/${job.jobId}-a${attempt}/`;
         const written = [...new Set([...hashing.written(), ...(result.output.s3Key.startsWith(ownDirectory) ? [result.output.s3Key] : [])])];

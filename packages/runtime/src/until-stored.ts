@@ -9,17 +9,37 @@ import type { Logger } from "@vp/telemetry";
  * dropped as a duplicate. Only bus unavailability is retried; the consume helper keeps sending working()
  * while this waits, and `signal` (shutdown) ends the wait with the last error, handing the job back.
  */
-export async function untilStored<T>(publishOnce: () => Promise<T>, signal: AbortSignal, logger: Logger, what: string): Promise<T> {
+export function untilStored<T>(publishOnce: () => Promise<T>, signal: AbortSignal, logger: Logger, what: string): Promise<T> {
+  const busUnavailable = (error: unknown) => error instanceof BusUnavailableError || error instanceof RequestTimeoutError;
+  return whileUnavailable(publishOnce, busUnavailable, signal, logger, what, "the bus");
+}
+
+/**
+ * Reads the database after the work is done, waiting out a Postgres outage: failing the handler then would nak
+ * the job and run the finished work again on redelivery. `signal` (shutdown) ends the wait with the last error.
+ */
+export function untilRead<T>(readOnce: () => Promise<T>, signal: AbortSignal, logger: Logger, what: string): Promise<T> {
+  return whileUnavailable(readOnce, isPostgresUnavailable, signal, logger, what, "the database");
+}
+
+async function whileUnavailable<T>(
+  once: () => Promise<T>,
+  unavailable: (error: unknown) => boolean,
+  signal: AbortSignal,
+  logger: Logger,
+  what: string,
+  dependency: string,
+): Promise<T> {
   let failures = 0;
   for (;;) {
     try {
-      const stored = await publishOnce();
-      if (failures > 0) logger.info({ failures }, `${what} stored after the bus came back`);
-      return stored;
+      const done = await once();
+      if (failures > 0) logger.info({ failures }, `${what} done after ${dependency} came back`);
+      return done;
     } catch (error) {
-      if (!(error instanceof BusUnavailableError || error instanceof RequestTimeoutError) || signal.aborted) throw error;
+      if (!unavailable(error) || signal.aborted) throw error;
       failures++;
-      if (failures === 1) logger.warn({ err: error }, `${what} not stored: the bus is unavailable; retrying until it is`);
+      if (failures === 1) logger.warn({ err: error }, `${what} not done: ${dependency} is unavailable; retrying until it is`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.min(2_000, 250 * failures));
         function done() {
@@ -36,6 +56,11 @@ export async function untilStored<T>(publishOnce: () => Promise<T>, signal: Abor
 /** Postgres is down, restarting or cut off (connection refused/reset, admin shutdown, starting up, lost connection). */
 const PG_UNAVAILABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "57P01", "57P02", "57P03", "08000", "08003", "08006"]);
 
+function isPostgresUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (typeof code === "string" && PG_UNAVAILABLE.has(code)) || (error instanceof Error && /Connection terminated|not queryable|connect ECONNREFUSED/i.test(error.message));
+}
+
 /**
  * Before any work or spending, a job that cannot be claimed or read because the state-writer, its database or
  * NATS is unavailable is retried later (RetryAfterError: those retries have their own budget, see consume.ts)
@@ -44,13 +69,8 @@ const PG_UNAVAILABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "57P0
  * are returned unchanged.
  */
 export function retryLaterIfUnavailable(error: unknown, what: string, delayMs = 2_000): unknown {
-  const code = (error as { code?: unknown } | null)?.code;
   const unavailable =
-    error instanceof RemoteHandlerError ||
-    error instanceof RequestTimeoutError ||
-    error instanceof BusUnavailableError ||
-    (typeof code === "string" && PG_UNAVAILABLE.has(code)) ||
-    (error instanceof Error && /Connection terminated|not queryable/i.test(error.message));
+    error instanceof RemoteHandlerError || error instanceof RequestTimeoutError || error instanceof BusUnavailableError || isPostgresUnavailable(error);
   if (!unavailable) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new RetryAfterError(delayMs, `${what}: ${message}`, { cause: error });
