@@ -572,6 +572,15 @@ describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 a
     const rowOf = new Map(rows.map((r) => [key(r.pipeline_id, r.id), r]));
     const runById = new Map(runs.map((r) => [r.id, r]));
     const notCompletedRuns = accepted.filter((s) => runById.get(runOf.get(s.pipelineId)!)?.status !== "completed");
+    // Evidence for the report: each node of those runs that did not complete, with its reason and the services' lines about it.
+    for (const s of notCompletedRuns.slice(0, 5)) {
+      for (const row of rows.filter((r) => r.pipeline_id === s.pipelineId && r.status !== "completed")) {
+        const lines = (["scheduler", "state-writer", "executor-ai", "executor-ffmpeg"] as const).flatMap((name) =>
+          fx.logsOf(name).filter((l) => l.pipelineId === row.pipeline_id && l.nodeId === row.id).map((l) => `${name}: ${l.msg}${l.err ? ` ${JSON.stringify(l.err).slice(0, 300)}` : ""}`),
+        );
+        console.log(`[soak] not completed: ${row.pipeline_id}/${row.id} ${row.status}: ${JSON.stringify(row.metadata?.error ?? null)}\n  ${lines.slice(-40).join("\n  ")}`);
+      }
+    }
     expect(
       notCompletedRuns.map((s) => ({ pipelineId: s.pipelineId, run: runById.get(runOf.get(s.pipelineId)!) })).slice(0, 5),
       `${notCompletedRuns.length} accepted runs not completed`,
