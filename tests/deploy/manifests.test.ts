@@ -681,6 +681,17 @@ describe("overlays", () => {
   });
 });
 
+describe("stream replicas", () => {
+  it.each(["base", ...OVERLAYS] as const)("%s: the scheduler (the stream manager) creates every stream with one copy per NATS server", (which) => {
+    const objs = which === "base" ? base : rendered[which];
+    const servers = get(objs, "StatefulSet", "nats").spec.replicas as number;
+    const env = SchedulerEnv.parse(envValues(objs, serviceContainer(objs, "scheduler")));
+    const streams = createTopology({ namespace: env.BUS_NAMESPACE, streamReplicas: env.STREAM_REPLICAS }).allStreams();
+    expect(streams.map((st) => [st.name, st.replicas])).toEqual(streams.map((st) => [st.name, servers]));
+    expect(servers).toBe(which === "dev" ? 1 : 3);
+  });
+});
+
 describe("prod storage", () => {
   it("keeps media in S3: no PersistentVolumeClaim without a storageClassName, nothing ReadWriteMany, and every service that stores media has STORAGE=s3 and a bucket", () => {
     const objs = rendered.prod;

@@ -37,3 +37,16 @@ describe("ensureTopology without the right to create streams", () => {
     await expect(waiting).rejects.toThrow(`stopped while waiting for stream ${t.topology.streams.commands.name}`);
   });
 });
+
+describe("stream replicas on a single server", () => {
+  it("more replicas than the single server can hold is refused with the setting to change", async () => {
+    const t = await createTestBus({ ensure: false, logger: testLogger(), streamReplicas: 3 });
+    try {
+      await expect(ensureTopology(t.bus, t.topology, { consumers: [] })).rejects.toThrow(
+        new RegExp(`^stream ${t.topology.streams.commands.name}: could not create it with 3 replicas \\(.+\\); STREAM_REPLICAS must not exceed the servers of the NATS cluster \\(1 on a single server\\)$`),
+      );
+    } finally {
+      await t.cleanup();
+    }
+  });
+});

@@ -60,7 +60,7 @@ export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: 
     storage: StorageType.File,
     max_age: nanos(spec.maxAgeSeconds * 1000),
     duplicate_window: nanos(spec.duplicateWindowSeconds * 1000),
-    num_replicas: 1,
+    num_replicas: spec.replicas,
   };
 }
 
@@ -90,13 +90,27 @@ export async function ensureStream(bus: Bus, spec: StreamSpec): Promise<StreamIn
       return await bus.jsm.streams.add(wanted);
     } catch (err) {
       // Another process created it between our info and add (or with a config that differs): update below.
-      if (!(await streamInfo(bus, spec.name))) throw err;
+      if (!(await streamInfo(bus, spec.name))) throw spec.replicas > 1 ? replicasError(spec, `could not create it with ${spec.replicas} replicas`, err) : err;
     }
   }
   const current = existing ?? (await streamInfo(bus, spec.name));
   if (current && sameStream(current.config, wanted)) return current;
   const { name: _name, retention: _retention, storage: _storage, ...updatable } = wanted;
-  return bus.jsm.streams.update(spec.name, updatable);
+  try {
+    return await bus.jsm.streams.update(spec.name, updatable);
+  } catch (err) {
+    if (current && current.config.num_replicas !== wanted.num_replicas) {
+      throw replicasError(spec, `could not change its replicas from ${current.config.num_replicas} to ${spec.replicas}`, err);
+    }
+    throw err;
+  }
+}
+
+function replicasError(spec: StreamSpec, what: string, cause: unknown): Error {
+  return new Error(
+    `stream ${spec.name}: ${what} (${(cause as Error).message}); STREAM_REPLICAS must not exceed the servers of the NATS cluster (1 on a single server)`,
+    { cause },
+  );
 }
 
 export async function ensureConsumer(bus: Bus, spec: ConsumerSpec): Promise<ConsumerInfo> {
@@ -144,7 +158,8 @@ function sameStream(a: StreamConfig, b: Partial<StreamConfig>): boolean {
     a.retention === b.retention &&
     a.storage === b.storage &&
     a.max_age === b.max_age &&
-    a.duplicate_window === b.duplicate_window
+    a.duplicate_window === b.duplicate_window &&
+    a.num_replicas === b.num_replicas
   );
 }
 

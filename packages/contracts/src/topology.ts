@@ -13,6 +13,8 @@ export interface StreamSpec {
   maxAgeSeconds: number;
   /** Nats-Msg-Id dedupe window in seconds. */
   duplicateWindowSeconds: number;
+  /** Servers holding a copy (JetStream num_replicas): 1 on a single server, 3 on a production cluster. */
+  replicas: number;
 }
 
 export interface ConsumerSpec {
@@ -34,6 +36,8 @@ export interface TopologyOptions {
   jobMaxAttempts?: number;
   /** Max in-flight jobs per node type, across all executor replicas. */
   jobConcurrency?: Partial<Record<NodeType, number>>;
+  /** Replicas of every stream (default 1); set by the stream manager from STREAM_REPLICAS. */
+  streamReplicas?: number;
 }
 
 export interface Topology {
@@ -73,12 +77,14 @@ export function createTopology(options: TopologyOptions = {}): Topology {
   const n = (name: string) => (ns ? `${ns}_${name}` : name);
   const jobAckWaitMs = options.jobAckWaitMs ?? 30_000;
   const jobMaxAttempts = options.jobMaxAttempts ?? 5;
+  const replicas = options.streamReplicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new Error(`stream replicas must be an integer from 1 to 5 (JetStream's limit), got ${replicas}`);
 
   const streams = {
-    commands: { name: n("VP_COMMANDS"), subjects: [s("vp.cmd.>")], retention: "workqueue", maxAgeSeconds: 0, duplicateWindowSeconds: 120 },
-    jobs: { name: n("VP_JOBS"), subjects: [s("vp.job.>")], retention: "workqueue", maxAgeSeconds: 0, duplicateWindowSeconds: 120 },
-    state: { name: n("VP_STATE"), subjects: [s("vp.state.>")], retention: "workqueue", maxAgeSeconds: 0, duplicateWindowSeconds: 120 },
-    events: { name: n("VP_EVENTS"), subjects: [s("vp.events.>")], retention: "limits", maxAgeSeconds: 24 * 3600, duplicateWindowSeconds: 120 },
+    commands: { name: n("VP_COMMANDS"), subjects: [s("vp.cmd.>")], retention: "workqueue", maxAgeSeconds: 0, duplicateWindowSeconds: 120, replicas },
+    jobs: { name: n("VP_JOBS"), subjects: [s("vp.job.>")], retention: "workqueue", maxAgeSeconds: 0, duplicateWindowSeconds: 120, replicas },
+    state: { name: n("VP_STATE"), subjects: [s("vp.state.>")], retention: "workqueue", maxAgeSeconds: 0, duplicateWindowSeconds: 120, replicas },
+    events: { name: n("VP_EVENTS"), subjects: [s("vp.events.>")], retention: "limits", maxAgeSeconds: 24 * 3600, duplicateWindowSeconds: 120, replicas },
   } satisfies Topology["streams"];
 
   const subjects: Topology["subjects"] = {

@@ -9,6 +9,11 @@ export const Env = z.object({
   ...natsCredentialsEnv,
   /** Prefix of every stream and subject; "" in production, random per test run. */
   BUS_NAMESPACE: z.string().default(""),
+  /**
+   * Copies of every stream across the NATS cluster (JetStream num_replicas). The scheduler manages the streams and
+   * keeps this on every start: 1 for a single server, 3 for a 3-server cluster (a stream survives one server's loss).
+   */
+  STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** How often the reconciler looks for in_progress nodes whose executor stopped heart-beating. */
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
   /** Silence after which an in_progress node is revived (three job ack waits by default). */

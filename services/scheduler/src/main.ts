@@ -16,7 +16,7 @@ const logger = createLogger({ service: "scheduler", level: env.LOG_LEVEL });
 const tracing = startTracing({ serviceName: "scheduler" });
 initMetrics("scheduler");
 const db = createPool({ url: env.DATABASE_URL, applicationName: "scheduler" });
-const topology = createTopology({ namespace: env.BUS_NAMESPACE });
+const topology = createTopology({ namespace: env.BUS_NAMESPACE, streamReplicas: env.STREAM_REPLICAS });
 const bus = await connectServiceBus({ service: "scheduler", env, topology, logger });
 // The scheduler is the stream manager (@vp/bus STREAM_MANAGER): it creates and updates the streams the others wait for.
 await ensureTopology(bus, topology, { consumers: [topology.consumers.scheduler, topology.consumers.schedulerEvents] });
