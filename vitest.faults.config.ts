@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 
 /**
- * `npm run test:faults` (issue 8): scenarios that kill, freeze and restart processes and servers. Each file
+ * `npm run test:faults`: fault scenarios that kill, freeze and restart processes and servers. Each file
  * starts its own nats-server and PostgreSQL cluster (tests/faults/harness.ts), so faults never touch the
  * machine's shared services; files run one at a time (they are CPU-heavy on two cores).
  */

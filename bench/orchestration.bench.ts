@@ -2,7 +2,7 @@
  * `npm run bench`: orchestration overhead of the event-driven path (execute request -> completed event on
  * SSE, minus the executor's own work time) beside a BullMQ add -> completed round trip on the local Redis,
  * measured in the same run on the same machine. Prints a markdown table, the services' CPU per node and the verdict
- * against issue 8 (a) (p99 overhead <= 3x BullMQ's p99 of the same run), and writes bench/results/orchestration.json.
+ * against target (a) (p99 overhead <= 3x BullMQ's p99 of the same run), and writes bench/results/orchestration.json.
  * BENCH_TIMELINE=1 adds each hop's median across the processes (see printTimeline). BENCH_PROFILE_DIR=dir writes a V8 CPU
  * profile per service (bench/cpu-profile.mjs).
  */
@@ -230,11 +230,11 @@ const ratio = { p50: rows[0]!.p50 / rows[1]!.p50, p99: rows[0]!.p99 / rows[1]!.p
 console.log(`\n| path | n | p50 ms | p99 ms |\n|---|---|---|---|`);
 for (const r of rows) console.log(`| ${r.name} | ${r.n} | ${round(r.p50)} | ${round(r.p99)} |`);
 console.log(`| ratio (ours / BullMQ) | | ${round(ratio.p50)}x | ${round(ratio.p99)}x |`);
-// Issue 8 (a): the p99 overhead per node at most 3x BullMQ's p99 round trip, both measured in this run.
+// Target (a): the p99 overhead per node at most 3x BullMQ's p99 round trip, both measured in this run.
 const TARGET_P99_RATIO = 3;
 const met = ratio.p99 <= TARGET_P99_RATIO;
 console.log(
-  `\nTarget (issue 8 a): p99 overhead <= ${TARGET_P99_RATIO}x BullMQ's p99 in the same run (${round(TARGET_P99_RATIO * rows[1]!.p99)} ms here) -> ` +
+  `\nTarget (a): p99 overhead <= ${TARGET_P99_RATIO}x BullMQ's p99 in the same run (${round(TARGET_P99_RATIO * rows[1]!.p99)} ms here) -> ` +
     `${met ? "met" : "NOT met"}: ${round(rows[0]!.p99)} ms = ${round(ratio.p99)}x (load average ${loadBefore} at start, ${loadavg()[0]!.toFixed(2)} at end)`,
 );
 const out = resolve(import.meta.dirname, "results");

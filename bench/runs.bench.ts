@@ -1,5 +1,5 @@
 /**
- * `npm run bench`, part (b) of issue 8 / acceptance 8 of issue 6: whole-pipeline runs of 1,000 nodes through the
+ * `npm run bench`, part (b): whole-pipeline runs of 1,000 nodes through the
  * real services, beside a BullMQ flow of the same shape on the local Redis, in the same run on the same machine.
  *
  * Shapes (BENCH_RUN_NODES, default 1,000 nodes each):
@@ -36,7 +36,7 @@
  * (importPipeline; the gateway's import takes at most 500 nodes) and is not measured; the run is checked as a
  * whole by the scheduler like any other. Prints a markdown table and writes bench/results/runs.json.
  *
- * CPU accounting (issue 8 b, "is the target physical"): over each run, the CPU time (utime + stime from
+ * CPU accounting (is the target physically reachable on this machine?): over each run, the CPU time (utime + stime from
  * /proc/<pid>/stat) of every process of the stack: each service, the Postgres backends of the bench database
  * (by application_name, found in pg_stat_activity every 250 ms, so backends that come and go are counted), the
  * Postgres auxiliary processes (walwriter, checkpointer, background writer) and nats-server, printed as CPU ms
@@ -376,7 +376,7 @@ for (const r of rows) {
 }
 const wideCold = rows.find((r) => r.shape === "wide" && r.mode === "cold");
 const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
-if (wideCold) console.log(`\nTargets (issue 8 b): wide >= 1,000 nodes/s -> ${verdict(wideCold.nodesPerSecond >= 1000)} (${round(wideCold.nodesPerSecond, 0)} cold);`);
+if (wideCold) console.log(`\nTargets (b): wide >= 1,000 nodes/s -> ${verdict(wideCold.nodesPerSecond >= 1000)} (${round(wideCold.nodesPerSecond, 0)} cold);`);
 for (const r of rows) console.log(`  >= 0.5x BullMQ, ${r.shape} ${r.mode} -> ${verdict(r.ratio >= 0.5)} (${round(r.ratio, 3)}x)`);
 
 // CPU per node per process, one column per run; the last rows give the physical ceiling on this machine.

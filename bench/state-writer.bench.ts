@@ -1,5 +1,5 @@
 /**
- * `npm run bench`, part (e) of issue 8: state-writer transitions per second against pgbench running the identical
+ * `npm run bench`, part (e): state-writer transitions per second against pgbench running the identical
  * UPDATE with the same number of clients, on the same database, in the same run.
  *
  * Workload: progress ticks, the state-writer's most frequent transition. One pipeline of BENCH_SW_NODES nodes

@@ -1,5 +1,5 @@
 /**
- * The last step of `npm run bench`: one markdown table of every issue-8 ratio (a)-(e), read from the JSON the
+ * The last step of `npm run bench`: one markdown table of every benchmark ratio (a)-(e), read from the JSON the
  * five benches just wrote to bench/results/, each ratio against the baseline measured in the same run, with its
  * target and whether it is met. Writes bench/results/summary.json. A bench that did not run (or wrote nothing)
  * shows as "not measured", never as met.
@@ -63,7 +63,7 @@ if (runs?.rows?.length) {
   }
 } else missing("(b) runs", "nodes/s");
 
-// (c) SSE commit -> client latency against the seeds' 2 s polling, while a 1,000-node wide run goes.
+// (c) SSE commit -> client latency against clients polling every 2 s, while a 1,000-node wide run goes.
 const sse = read("sse.json");
 if (sse?.rows?.length) {
   for (const r of sse.rows) {
@@ -103,7 +103,7 @@ if (sw?.median) {
 const verdict = (m: boolean | null) => (m === null ? "" : m ? "met" : "**not met**");
 const at = new Date().toISOString();
 const load = loadavg().map((l) => l.toFixed(2)).join(" ");
-console.log(`\n## Issue 8 benchmarks, every ratio (${at}; ${cpus().length} cores, Node ${process.versions.node}; load now ${load})\n`);
+console.log(`\n## Benchmarks, every ratio (${at}; ${cpus().length} cores, Node ${process.versions.node}; load now ${load})\n`);
 console.log("| bench | measure | ours | baseline (same run) | ratio | target | verdict |\n|---|---|---|---|---|---|---|");
 for (const r of rows) console.log(`| ${r.bench} | ${r.measure} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.target} | ${verdict(r.met)} |`);
 const targets = rows.filter((r) => r.met !== null);

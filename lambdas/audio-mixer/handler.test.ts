@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 
 describe("audio-mixer handler (S3 on s3rver)", () => {
-  it("replaces the audio, uploads the MP4 and answers with the seeds' payload", async () => {
+  it("replaces the audio, uploads the MP4 and answers with the function payload", async () => {
     const handler = createHandler({ storage, tmpRoot, memoryMb: 2048 });
     const result = await handler({ video_key: "in/video.mp4", audio_key: "in/voice.wav", output_key: "out/mixed.mp4", config: { lengthMismatch: "pad" } });
     expect(result).toMatchObject({ s3_key: "out/mixed.mp4", width: 320, height: 240, video_codec: "h264", audio_codec: "aac" });

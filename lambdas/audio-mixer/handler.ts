@@ -7,7 +7,7 @@ export { LambdaEventError as AudioMixerEventError };
 export type { AudioMixerEvent };
 
 /**
- * audio-mixer (the seeds' "FFmpeg audio track replacement"): downloads the video and the audio under
+ * audio-mixer (FFmpeg audio track replacement): downloads the video and the audio under
  * generated names, replaces (or ducks) the video's audio with the shared mix core, uploads the MP4.
  */
 export function createHandler(deps: LambdaDeps) {

@@ -1,7 +1,7 @@
 /**
  * What every ffmpeg Lambda shares: parse the event with its contract schema, work in a fresh directory of
  * the function's ephemeral storage, download inputs under generated names, upload the output, and answer
- * with the seeds' payload `{ s3_key, duration, size, cost }`. The media work itself is @vp/media, the same
+ * with the contract's payload `{ s3_key, duration, size, cost }`. The media work itself is @vp/media, the same
  * code executor-ffmpeg runs locally.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -29,7 +29,7 @@ export interface LambdaDeps {
   memoryMb?: number;
 }
 
-/** The memory size Lambda runs the seeds' functions with (3008 MB) when the environment does not say. */
+/** The memory size Lambda runs the functions with (3008 MB, as deployed) when the environment does not say. */
 export const DEFAULT_MEMORY_MB = 3008;
 
 /** Parses an event with its schema and checks every key against the storage key rules. */

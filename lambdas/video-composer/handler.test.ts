@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 
 describe("video-composer handler (S3 on s3rver)", () => {
-  it("composes, uploads the MP4 and answers with the seeds' payload", async () => {
+  it("composes, uploads the MP4 and answers with the function payload", async () => {
     const handler = createHandler({ storage, tmpRoot });
     const result = await handler({
       background_key: "in/bg.mp4",

@@ -7,7 +7,7 @@ export { LambdaEventError as VideoComposerEventError };
 export type { VideoComposerEvent };
 
 /**
- * video-composer (the seeds' "FFmpeg picture-in-picture compositing"): downloads the background and the
+ * video-composer (FFmpeg picture-in-picture compositing): downloads the background and the
  * overlays under generated names, lays the overlays over the background with the shared compose core,
  * uploads the MP4.
  */

@@ -7,7 +7,7 @@ export { LambdaEventError as VideoMergerEventError };
 export type { VideoMergerEvent };
 
 /**
- * video-merger (the seeds' first function): downloads the segments under generated names, joins them with
+ * video-merger (FFmpeg concatenation): downloads the segments under generated names, joins them with
  * the shared merge core (stream copy when compatible, else one re-encode), uploads the MP4.
  */
 export function createHandler(deps: LambdaDeps) {

@@ -1,5 +1,5 @@
 /**
- * AI nodes with no API key configured (issue 5, acceptance 5 and the e2e of acceptance 8): the five services as
+ * AI nodes with no API key configured, end to end: the five services as
  * real processes; every AI node runs on the local providers (espeak-ng, ffmpeg) and produces playable files; a
  * node that names a paid provider fails with "<PROVIDER>_API_KEY is not configured". Nothing leaves this machine.
  */

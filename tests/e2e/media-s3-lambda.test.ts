@@ -1,5 +1,5 @@
 /**
- * Acceptance 4 end to end: the five services with STORAGE=s3 on a local S3 server (s3rver) and
+ * The S3 storage and Lambda backend end to end: the five services with STORAGE=s3 on a local S3 server (s3rver) and
  * FFMPEG_BACKEND=lambda, the executor invoking video-merger, audio-mixer and video-composer through the
  * real Lambda client against the local Invoke endpoint (which runs the lambdas/ handlers on the same bucket).
  * Uploads, outputs and ranged reads all go through S3.

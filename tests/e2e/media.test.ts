@@ -1,5 +1,5 @@
 /**
- * mix-audio, compose-video and render-code end to end (issue 4): the five services as real processes on
+ * mix-audio, compose-video and render-code end to end: the five services as real processes on
  * local storage and this machine's ffmpeg and Chromium, driven through HTTP and SSE only.
  */
 import { execFile } from "node:child_process";
@@ -61,7 +61,7 @@ const nodeEvents = (events: SseEvent[], nodeId: string) =>
   events.filter((e) => e.event === "node" && (e.data as { nodeId?: string }).nodeId === nodeId).map((e) => e.data as { status: string; metadata?: { progress?: number; error?: string } });
 
 describe("media nodes through HTTP", () => {
-  it("compose-video over a 20 s background: the progress bar moves on SSE (acceptance 5)", async () => {
+  it("compose-video over a 20 s background: the progress bar moves on SSE", async () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "E2E compose" });
     await uploadClip(pipeline.id, "bg", { durationSeconds: 20, width: 1280, height: 720, fps: 25 });
     await uploadClip(pipeline.id, "ov", { durationSeconds: 8, width: 640, height: 360, fps: 25, color: "orange" });
@@ -93,7 +93,7 @@ describe("media nodes through HTTP", () => {
     expect((await streamSummary(file)).map((s) => s.type)).toEqual(["video", "audio"]);
   }, 180_000);
 
-  it("mix-audio replaces a video's tone with an uploaded voice (acceptance 1)", async () => {
+  it("mix-audio replaces a video's tone with an uploaded voice", async () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "E2E mix" });
     await uploadClip(pipeline.id, "video", { durationSeconds: 4, width: 320, height: 240, fps: 30 });
     const voicePath = join(scratch, "voice.wav");
@@ -117,7 +117,7 @@ describe("media nodes through HTTP", () => {
     expect(JSON.stringify(refused.body)).toMatch(/input \\?"audio\\?" accepts audio, but node \\?"video\\?" produces video/);
   });
 
-  it("render-code: a code asset becomes a typing animation; a kill mid-render leaves no Chromium (acceptance 3, 6)", async () => {
+  it("render-code: a code asset becomes a typing animation; a kill mid-render leaves no Chromium", async () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "E2E render" });
     const code = Array.from({ length: 12 }, (_, i) => `const step${i} = await pipeline.run("node-${i}"); // ${i + 1}`).join("\n");
     await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "code", title: "Code", type: "asset", asset: { type: "text", content: code } });

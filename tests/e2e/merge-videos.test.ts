@@ -1,6 +1,7 @@
 /**
  * The vertical slice end to end, through HTTP only, with the five services as real processes on the
- * machine's Postgres, NATS and ffmpeg (acceptance 2-5 of the core issue).
+ * machine's Postgres, NATS and ffmpeg: a merge watched live over SSE, racing executes that run the work
+ * once, an executor SIGKILLed mid-merge, and a non-media upload failing with ffmpeg's reason.
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 /**
- * Issue 7, acceptance 2 and 5: one execute of a merge-videos node is one trace across the four backend
+ * Tracing and metrics: one execute of a merge-videos node is one trace across the four backend
  * services (exported over OTLP/HTTP to a local receiver), and /metrics of every service exposes the named
  * series, whose values move when a node runs. Services are real processes, started like in production
  * (with the telemetry preload).

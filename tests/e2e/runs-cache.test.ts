@@ -1,5 +1,5 @@
 /**
- * Pipeline runs with the cache and budgets, end to end (issue 6, acceptance 1, 3, 4, 5, 6): the five services as
+ * Pipeline runs with the cache and budgets, end to end: the five services as
  * processes, local AI providers (espeak-ng, the presenter card, the prompt animation), Remotion on Debian's
  * Chromium, ffmpeg, and the fake paid providers as real HTTP servers. HTTP and SSE only.
  */
@@ -142,7 +142,7 @@ const INPUTS: Record<string, string[]> = {
 describe("runs with the cache and budgets", () => {
   let P12: string;
 
-  it("a 12-node pipeline of every type runs with one request in dependency order; SSE sees every transition; the final compose plays (acceptance 1)", async () => {
+  it("a 12-node pipeline of every type runs with one request in dependency order; SSE sees every transition; the final compose plays", async () => {
     P12 = await newPipeline("Twelve nodes");
     await twelveNodes(P12);
     const watcher = openSse(`${api.root}/pipelines/${P12}/events`);
@@ -175,7 +175,7 @@ describe("runs with the cache and budgets", () => {
     expect(pipeline.metadata).toMatchObject({ progress: { completed: 12, total: 12 }, lastRunId: runId });
   }, 300_000);
 
-  it("after a config edit only that node and its dependants execute; an identical rerun executes nothing and reports the cost saved; the cache is shared and survives a restart of every service (acceptance 5)", async () => {
+  it("after a config edit only that node and its dependants execute; an identical rerun executes nothing and reports the cost saved; the cache is shared and survives a restart of every service", async () => {
     // Edit the voiceover: vo, then mixed, pip and final (downstream of it) execute; the rest are current.
     await api.ok("PATCH", `/pipelines/${P12}/nodes/vo`, { config: { provider: "local", voiceId: "en-gb" } });
     const second = await runAll(P12);
@@ -222,7 +222,7 @@ describe("runs with the cache and budgets", () => {
     expect(executedIn(forced.runId)).toEqual(["final", "mixed", "pip", "vo"]);
   }, 300_000);
 
-  it("a paid provider's 400 fails its node; dependants end cancelled with the reason, the other branch completes, progress counts are right (acceptance 3)", async () => {
+  it("a paid provider's 400 fails its node; dependants end cancelled with the reason, the other branch completes, progress counts are right", async () => {
     const P = await newPipeline("Failing branch");
     await add(P, { id: "script", type: "asset", asset: { type: "text", content: "A narration the provider refuses." } });
     await add(P, { id: "vo", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "elevenlabs" } });
@@ -246,7 +246,7 @@ describe("runs with the cache and budgets", () => {
     expect(run.metadata.counts).toMatchObject({ completed: 4, failed: 1, cancelled: 2 });
   }, 120_000);
 
-  it("maxCost below the estimate: 422 with the per-node estimates and nothing executed; the estimate route agrees (acceptance 6)", async () => {
+  it("maxCost below the estimate: 422 with the per-node estimates and nothing executed; the estimate route agrees", async () => {
     const P = await newPipeline("Budget", { maxCost: 0.05 });
     const script = "This presenter speaks for a good while, which is what makes the estimate exceed the budget. ".repeat(6);
     await add(P, { id: "script", type: "asset", asset: { type: "text", content: script } });
@@ -278,7 +278,7 @@ describe("runs with the cache and budgets", () => {
     expect(fakes.elevenlabs.calls).toEqual([]);
   });
 
-  it("cancel during a running compose-video kills ffmpeg within 2 s and leaves no child; a pipeline cancel stops every queued node (acceptance 4)", async () => {
+  it("cancel during a running compose-video kills ffmpeg within 2 s and leaves no child; a pipeline cancel stops every queued node", async () => {
     const P = await newPipeline("Cancel compose");
     await clipAsset(P, "bg", { durationSeconds: 30, width: 1280, height: 720, fps: 25 });
     await clipAsset(P, "ov", { durationSeconds: 10, width: 640, height: 360, fps: 25, color: "orange" });

@@ -1,5 +1,5 @@
 /**
- * Pipeline runs end to end (issue 6), through HTTP only, with the five services as processes: run all with a
+ * Pipeline runs end to end, through HTTP only, with the five services as processes: run all with a
  * failing branch, run to here on a chain of 4, and one 422 listing every graph problem before anything runs.
  */
 import { readFile } from "node:fs/promises";

@@ -1,5 +1,5 @@
 /**
- * Issue 7, acceptance 4: SIGTERM to an executor in the middle of a long merge (re-encode of two 12 s clips).
+ * Graceful shutdown: SIGTERM to an executor in the middle of a long merge (re-encode of two 12 s clips).
  * (a) Grace period longer than the work: the same process finishes the job, acknowledges it and exits 0
  *     within the grace period; the node completes once.
  * (b) Grace period shorter than the work: the process interrupts the job, hands it back (nak) and exits

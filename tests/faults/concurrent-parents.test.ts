@@ -1,5 +1,5 @@
 /**
- * Fault scenario 6 (issue 8): two parents completing at the same instant — their child is dispatched once.
+ * Fault scenario: two parents completing at the same instant — their child is dispatched once.
  * Many small runs whose two parents finish together (one executor running four jobs at once, tiny identical clips), so the scheduler
  * sees both completions back to back; every child must be claimed and dispatched exactly once.
  */
@@ -25,7 +25,7 @@ afterAll(async () => {
   await infra?.destroy();
 });
 
-describe("fault 6: two parents complete at the same instant", () => {
+describe("two parents complete at the same instant", () => {
   it("the child is dispatched once, in every one of 25 runs", async () => {
     const { api, stack } = fx;
     const runs: Array<{ P: string; runId: string }> = [];

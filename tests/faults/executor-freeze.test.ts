@@ -1,5 +1,5 @@
 /**
- * Fault scenario 2 (issue 8): an executor frozen with SIGSTOP past its ack wait while another replica takes the job,
+ * Fault scenario: an executor frozen with SIGSTOP past its ack wait while another replica takes the job,
  * then resumed with SIGCONT. The frozen process goes on where it stopped and reports its result, which belongs to a
  * superseded attempt: the state-writer rejects it and logs why, and the node completes once (by the attempt that
  * took over). Two replicas of each executor; once for a paid AI job (HeyGen, frozen between two polls: the taker
@@ -91,7 +91,7 @@ async function freezeTakeOverResume(name: ServiceName, P: string, nodeId: string
   return { taker, writer, done };
 }
 
-describe("fault 2: an executor frozen past its ack wait, then resumed", () => {
+describe("an executor frozen past its ack wait, then resumed", () => {
   it("paid AI job: the other replica resumes the recorded HeyGen job, the late result of the frozen one is rejected and logged, one create", async () => {
     const { api } = fx;
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "freeze ai" });

@@ -1,5 +1,5 @@
 /**
- * Fault scenario 1 (issue 8): executors killed with SIGKILL mid-job, repeatedly, across 200 nodes.
+ * Fault scenario: executors killed with SIGKILL mid-job, repeatedly, across 200 nodes.
  *
  * 20 pipelines of 10 nodes (two uploaded clips, their merge, two HeyGen talking heads on the fake HeyGen, five text
  * assets), each dispatched by one run command (force: every member really runs), one every 2 s. Two processes of
@@ -60,7 +60,7 @@ beforeAll(async () => {
       JOB_CONCURRENCY: "4",
       TALKING_HEAD_CONCURRENCY: "6",
       // Every SIGKILL costs the jobs in flight one delivery (and a killed pull request can cost more): this scenario
-      // is about exactly-once under kills, not about giving up (scenario 7), so the limits leave room for many.
+      // is about exactly-once under kills, not about giving up (the poison scenario), so the limits leave room for many.
       JOB_MAX_ATTEMPTS: "25",
       MAX_NODE_ATTEMPTS: "25",
       STALLED_AFTER_MS: "9000",
@@ -139,7 +139,7 @@ function killRepeatedly(name: ServiceName, kills: Kill[], stop: { now: boolean }
   })();
 }
 
-describe("fault 1: executors SIGKILLed mid-job, repeatedly, across 200 nodes", () => {
+describe("executors SIGKILLed mid-job, repeatedly, across 200 nodes", () => {
   it("every node of every accepted run completes exactly once; HeyGen creates one job per talking head; no ffmpeg left", async () => {
     const { api, stack, bus, topology } = fx;
     expect(SLOTS.map((slot) => current.get(slot.id)!.proc.exitCode)).toEqual([null, null, null, null]);
@@ -283,7 +283,7 @@ describe("fault 1: executors SIGKILLed mid-job, repeatedly, across 200 nodes", (
     expect(await ffmpegProcessesUnder(fx.scratch)).toEqual([]);
 
     console.log(
-      `fault 1: ${PIPELINES * NODES_PER_PIPELINE} nodes in ${runSeconds.toFixed(0)} s, ${kills.length} SIGKILLs (${midJob.length} mid-job, ` +
+      `executor kills: ${PIPELINES * NODES_PER_PIPELINE} nodes in ${runSeconds.toFixed(0)} s, ${kills.length} SIGKILLs (${midJob.length} mid-job, ` +
         `${midJob.reduce((s, k) => s + k.inFlight, 0)} jobs cut off), ${retried} nodes retried, ${fakes.heygen.creates} HeyGen creates`,
     );
   });

@@ -1,5 +1,5 @@
 /**
- * Fault scenario 8 (issue 8): the gateway is killed (SIGKILL) while 50 SSE clients stream a running pipeline.
+ * Fault scenario: the gateway is killed (SIGKILL) while 50 SSE clients stream a running pipeline.
  * Each client reconnects with Last-Event-ID (header or ?lastEventId=) once a gateway is back and converges to the database's state with
  * no gap and no duplicate: its event ids are strictly increasing across both connections, the union of what it
  * got before and after equals what VP_EVENTS holds for the pipeline after its snapshot, and the node states it
@@ -48,7 +48,7 @@ async function completedCount(P: string): Promise<number> {
   return rows[0].n as number;
 }
 
-describe("fault 8: the gateway is killed while 50 SSE clients stream", () => {
+describe("the gateway is killed while 50 SSE clients stream", () => {
   it("every client resumes with Last-Event-ID: no gap, no duplicate, and ends at the database's state", async () => {
     const { api, stack, topology, bus } = fx;
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "gateway killed under SSE" });
@@ -156,7 +156,7 @@ describe("fault 8: the gateway is killed while 50 SSE clients stream", () => {
       }
       expect(state, `client ${i}: final state equals the database's`).toEqual(dbState);
     }
-    console.log(`[fault 8] ${CLIENTS} clients; completed at kill ${completedAtKill}, at restart ${completedAtRestart}; ${stored.length} events stored`);
+    console.log(`[gateway-sse] ${CLIENTS} clients; completed at kill ${completedAtKill}, at restart ${completedAtRestart}; ${stored.length} events stored`);
     expect(completedAtRestart, "the run committed while the gateway was down").toBeGreaterThan(completedAtKill);
   });
 });

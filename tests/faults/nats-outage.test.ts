@@ -1,5 +1,5 @@
 /**
- * Fault scenario 3 (issue 8): nats-server killed (SIGKILL) and restarted, twice, during 1,000 executes.
+ * Fault scenario: nats-server killed (SIGKILL) and restarted, twice, during 1,000 executes.
  * Every request that got 200/202 (the command is stored) runs exactly once; requests during the outage get a
  * 503 with a reason, and a 503 node is still pending with nothing dispatched for it (never "nothing was
  * queued" for a command that then runs). The services reconnect by themselves: none exits, all keep working.
@@ -44,7 +44,7 @@ interface Sent {
   phase: "before" | "outage" | "after";
 }
 
-describe("fault 3: nats-server killed and restarted during 1,000 executes", () => {
+describe("nats-server killed and restarted during 1,000 executes", () => {
   it("every accepted execute runs exactly once, every 503 stays pending with nothing dispatched, no service dies", async () => {
     const { api, stack } = fx;
     const targets: Array<{ pipelineId: string; nodeId: string }> = [];
@@ -104,7 +104,7 @@ describe("fault 3: nats-server killed and restarted during 1,000 executes", () =
 
     const byStatus = new Map<number, number>();
     for (const s of sent) byStatus.set(s.status, (byStatus.get(s.status) ?? 0) + 1);
-    console.log(`[fault 3] answers ${JSON.stringify(Object.fromEntries(byStatus))}; outages ${JSON.stringify(outages.map((o) => o.startedAt - o.killedAt))} ms`);
+    console.log(`[nats-outage] answers ${JSON.stringify(Object.fromEntries(byStatus))}; outages ${JSON.stringify(outages.map((o) => o.startedAt - o.killedAt))} ms`);
 
     // Only three answers are allowed: 200 (queued), 202 (stored, verdict late), 503 with a reason.
     const unexpected = sent.filter((s) => ![200, 202, 503].includes(s.status));
@@ -162,7 +162,7 @@ describe("fault 3: nats-server killed and restarted during 1,000 executes", () =
 
     const duplicates = executor.logs.filter((l) => l.msg === "duplicate delivery of a job this process already finished; acknowledged without work").length;
     const heldResults = executor.logs.filter((l) => l.msg === "result stored after the bus came back").length;
-    console.log(`[fault 3] duplicate job deliveries acknowledged without work: ${duplicates}; results held through an outage: ${heldResults}`);
+    console.log(`[nats-outage] duplicate job deliveries acknowledged without work: ${duplicates}; results held through an outage: ${heldResults}`);
 
     // No service crashed or was restarted, and each reconnected by itself: a fresh execute after the outages runs.
     for (const [name, service] of stack.services) {

@@ -1,5 +1,5 @@
 /**
- * Fault scenario 7 (issue 8): a poison message (valid subject, payload that fails the schema) and a job that fails
+ * Fault scenario: a poison message (valid subject, payload that fails the schema) and a job that fails
  * on every delivery. Each ends as a failed node with a readable reason, seen over SSE, or — when the message names
  * no node — as a logged rejection with the reason; never as silence, never redelivered forever.
  *
@@ -68,7 +68,7 @@ async function waitFor<T>(what: string, check: () => T | undefined | false, time
   }
 }
 
-describe("fault 7: poison messages and a job that fails on every delivery", () => {
+describe("poison messages and a job that fails on every delivery", () => {
   it("a poison job message naming a claimed node fails that node with the reason over SSE; one naming nothing is a logged rejection; none is redelivered", async () => {
     const { api, bus, topology, stack } = fx;
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "poison job" });

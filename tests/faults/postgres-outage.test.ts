@@ -1,5 +1,5 @@
 /**
- * Fault scenario 4 (issue 8): PostgreSQL stopped for 10 s during a run. No process crashes, the work resumes
+ * Fault scenario: PostgreSQL stopped for 10 s during a run. No process crashes, the work resumes
  * once the database is back, and nothing is marked failed because of the outage alone: every node of the run
  * completes, exactly once, and no committed event ever carried "failed".
  *
@@ -38,7 +38,7 @@ async function query<R extends pg.QueryResultRow>(sql: string, values: unknown[]
   }
 }
 
-describe("fault 4: PostgreSQL stopped for 10 s during a run", () => {
+describe("PostgreSQL stopped for 10 s during a run", () => {
   it("no process crashes, the run resumes and completes, nothing fails because of the outage", async () => {
     const { api, stack, bus, topology } = fx;
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "postgres outage" });
@@ -132,6 +132,6 @@ describe("fault 4: PostgreSQL stopped for 10 s during a run", () => {
       expect(service.proc.exitCode, `${name} exited`).toBeNull();
       expect(service.proc.signalCode, `${name} killed`).toBeNull();
     }
-    console.log(`[fault 4] ${NODES} nodes; completed when the database came back: ${completedAtRestart}`);
+    console.log(`[postgres-outage] ${NODES} nodes; completed when the database came back: ${completedAtRestart}`);
   });
 });

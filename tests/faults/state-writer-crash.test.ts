@@ -1,5 +1,5 @@
 /**
- * Fault scenario 5 (issue 8): the state-writer dies after its commit and before its publish. The fault point
+ * Fault scenario: the state-writer dies after its commit and before its publish. The fault point
  * (`VP_FAULT_POINT=after-commit-before-publish`, services/state-writer/src/handlers/committed.ts; inert unless
  * set) SIGKILLs it once, on the first committed change whose event id contains VP_FAULT_POINT_MATCH. The
  * committed change must still reach SSE clients and the scheduler, exactly once: the unacknowledged fact (or the
@@ -68,7 +68,7 @@ async function crashedStateWriter() {
   expect(sw.logs.some((l) => l.msg === "fault point: killing the state-writer after commit, before publish")).toBe(true);
 }
 
-describe("fault 5: the state-writer crashes after its commit and before its publish", () => {
+describe("the state-writer crashes after its commit and before its publish", () => {
   it("a committed completion still reaches SSE and the scheduler, once", async () => {
     const { api, stack } = fx;
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "state-writer crash: completed" });

@@ -1,5 +1,5 @@
 /**
- * Regression test of a defect found by the soak (fault 10): a paid provider job created twice when an executor-ai replica is frozen
+ * Regression test of a defect found by the soak: a paid provider job created twice when an executor-ai replica is frozen
  * (SIGSTOP, or any long pause) while its record("creating") request is in flight. Run alone with
  * `npx vitest run --config vitest.soak.config.ts tests/soak/paid-create-freeze.test.ts`.
  *

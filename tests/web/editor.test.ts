@@ -1,8 +1,8 @@
 /**
  * The editor end to end in Chromium: build a pipeline from an empty list, upload generated clips, connect
- * them, run everything and watch the merge go live (acceptance 1, 6); refused connections and invalid
- * config (acceptance 2); editing a running node (acceptance 5). Then the node types of issues 4 and 5: a
- * compose-video over two generated clips (its panel, a moving progress bar, a playing output), and a script
+ * them, run everything and watch the merge go live; refused connections and invalid config; editing a
+ * running node. Then the media and AI node types: a compose-video over two generated clips (its panel, a
+ * moving progress bar, a playing output), and a script
  * asset -> generate-voiceover and talking-head on the local providers (providers local first in the panel, the
  * estimated cost before running, the real cost and the "local draft" label after, the talking head playing),
  * then a mix-audio of the two.
@@ -42,7 +42,7 @@ async function nodeRow(pipelineId: string, nodeId: string) {
 }
 
 describe("the editor in Chromium", () => {
-  it("acceptance 1: from the empty list, builds a merge of three uploaded clips and watches it run live", async () => {
+  it("from the empty list, builds a merge of three uploaded clips and watches it run live", async () => {
     const { page, expectNoErrors } = await openPage(env.browser);
     await page.goto(env.web.url);
     await page.getByTestId("empty-list").waitFor();
@@ -150,7 +150,7 @@ describe("the editor in Chromium", () => {
     expectNoErrors();
   });
 
-  it("acceptance 2: refuses an audio asset into merge-videos.segments with the reason, and does not save an invalid config value", async () => {
+  it("refuses an audio asset into merge-videos.segments with the reason, and does not save an invalid config value", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Refusals" });
     const p = `/pipelines/${pipeline.id}/nodes`;
     await env.api.ok("POST", p, { id: "clip", title: "Clip", type: "asset", asset: { type: "video" }, position: { x: 0, y: 0 } });
@@ -202,7 +202,7 @@ describe("the editor in Chromium", () => {
     expectNoErrors();
   });
 
-  it("acceptance 5: editing a running node's title and config keeps both the edits and the execution", async () => {
+  it("editing a running node's title and config keeps both the edits and the execution", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Edit while running" });
     await createCompletedClips(env.api, pipeline.id, [
       { id: "a", durationSeconds: 14, width: 640, height: 360 },
@@ -285,8 +285,8 @@ describe("the editor in Chromium", () => {
   });
 });
 
-describe("the editor with the media and AI nodes (issues 4 and 5)", () => {
-  it("issue 4: a compose-video over two generated clips, configured in its panel; the progress bar moves and the output plays", async () => {
+describe("the editor with the media and AI nodes", () => {
+  it("a compose-video over two generated clips, configured in its panel; the progress bar moves and the output plays", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Picture in picture" });
     await createCompletedClips(env.api, pipeline.id, [
       { id: "bg", durationSeconds: 8, width: 640, height: 360 },
@@ -364,7 +364,7 @@ describe("the editor with the media and AI nodes (issues 4 and 5)", () => {
     expectNoErrors();
   });
 
-  it("issue 5: script -> generate-voiceover and talking-head on the local providers: providers, estimate before, cost and 'local draft' after", async () => {
+  it("script -> generate-voiceover and talking-head on the local providers: providers, estimate before, cost and 'local draft' after", async () => {
     const script = "Welcome to the show. Today we build a video pipeline on this machine, with local voices.";
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Local AI draft" });
     const p = `/pipelines/${pipeline.id}/nodes`;
@@ -467,7 +467,7 @@ describe("the editor with the media and AI nodes (issues 4 and 5)", () => {
     await page.keyboard.press("Escape");
     await page.getByTestId("node-panel").waitFor({ state: "detached" });
 
-    // And a mix-audio (issue 4): the talking head's picture with the voiceover as its only track, connected by hand.
+    // And a mix-audio: the talking head's picture with the voiceover as its only track, connected by hand.
     await env.api.ok("POST", p, { id: "mix-audio-1", title: "Host, voiceover", type: "mix-audio", position: { x: 740, y: 160 } });
     await page.reload();
     await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();

@@ -1,6 +1,6 @@
 /**
  * The editor against the real services in Chromium, continued: the gateway going away and coming back
- * while a node runs (acceptance 3), pipeline as code through the UI (acceptance 4), keyboard editing,
+ * while a node runs, pipeline as code through the UI, keyboard editing,
  * segment reordering, positions, and the list's rename/delete and error states.
  */
 import { readFile } from "node:fs/promises";
@@ -43,7 +43,7 @@ async function canvasGraph(page: Page) {
 }
 
 describe("the editor in Chromium, live", () => {
-  it("acceptance 3: the gateway stops and restarts while a node runs; the page shows it is disconnected, then the final status, without a reload", async () => {
+  it("the gateway stops and restarts while a node runs; the page shows it is disconnected, then the final status, without a reload", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Gateway restart" });
     await createCompletedClips(env.api, pipeline.id, [
       { id: "a", durationSeconds: 14, width: 640, height: 360 },
@@ -92,7 +92,7 @@ describe("the editor in Chromium, live", () => {
     expect(gateway.pid).not.toBe(env.stack.services.get("gateway")!.pid);
   });
 
-  it("acceptance 4: exports a pipeline to JSON, imports it as a new one, and the canvas shows the same graph", async () => {
+  it("exports a pipeline to JSON, imports it as a new one, and the canvas shows the same graph", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "As code" });
     const p = `/pipelines/${pipeline.id}/nodes`;
     await env.api.ok("POST", p, { id: "script", title: "Script", type: "asset", asset: { type: "text", content: "Welcome back!" }, position: { x: 0, y: 0 } });
@@ -164,7 +164,7 @@ describe("the editor in Chromium, live", () => {
     await page.locator(node("m")).waitFor();
     await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
 
-    // Reorder (the seeds' reorderInputsAction): the inputs slot is saved in the new order.
+    // Reorder the segments: the inputs slot is saved in the new order.
     await page.locator(node("m")).click({ position: { x: 120, y: 20 } });
     await page.getByTestId("node-panel").waitFor();
     await page.getByRole("button", { name: "Move A down" }).click();

@@ -1,5 +1,5 @@
 /**
- * Pipeline runs in the editor (issue 6, acceptance 9), in Chromium against the real services: Run all on a
+ * Pipeline runs in the editor, in Chromium against the real services: Run all on a
  * 6-node pipeline (two clips -> merge, a script -> local voiceover -> mix-audio of the two) with the estimate and
  * budget shown first and the run in the history; graph problems marked on the offending nodes before a run and a
  * refused Run all listing them; a cancel (node and pipeline) showing cancelled, and retries of the cancelled node.

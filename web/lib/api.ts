@@ -118,7 +118,7 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
     executeNode: (pipelineId: string, nodeId: string) =>
       request<{ status: "queued" | "accepted"; job_id: string }>("POST", `${nodePath(pipelineId, nodeId)}/execute`),
 
-    // Runs (issue 6): run all, run to here, retry, cancel, history, estimate and budget.
+    // Runs: run all, run to here, retry, cancel, history, estimate and budget.
     runAll: (pipelineId: string, options: { force?: boolean } = {}) =>
       request<RunStarted>("POST", `/pipelines/${encodeURIComponent(pipelineId)}/execute`, options.force ? { force: true } : undefined),
     runToHere: (pipelineId: string, nodeId: string, options: { force?: boolean } = {}) =>

@@ -5,7 +5,7 @@ import { formatCost } from "./format";
 import type { EditorNode } from "./graph-state";
 
 /**
- * The editor's side of pipeline runs (issue 6): graph problems per node, the estimate before a run (the
+ * The editor's side of pipeline runs: graph problems per node, the estimate before a run (the
  * gateway's when it answers, else one computed here from the same price table), and run history rows.
  * Pure functions of the model, so they are unit-testable and cheap to recompute on every change.
  */

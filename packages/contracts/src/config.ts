@@ -136,7 +136,7 @@ export type RenderCodeConfig = z.infer<typeof RenderCodeConfig>;
 
 /**
  * Invoke payloads of the ffmpeg Lambda functions (lambdas/video-merger, audio-mixer, video-composer) and
- * what they return: the seeds' `{ s3_key, duration, size, cost }` plus what the node's output records.
+ * what they return: `{ s3_key, duration, size, cost }` plus what the node's output records.
  * Keys are storage keys (validated again by the function against the key rules), never URLs or paths;
  * `config` is the node's own config, checked with the node type's schema on both sides.
  */

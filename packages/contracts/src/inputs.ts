@@ -9,7 +9,7 @@ export interface InputSlot {
 }
 
 /**
- * The input schema of every node type (the seeds' INPUT_SCHEMAS). `inputs` of a node is
+ * The input schema of every node type: its named input slots. `inputs` of a node is
  * `{ [slot]: [upstreamNodeId, ...] }`; order inside a slot matters (merge-videos.segments is the play order).
  */
 export const INPUT_SCHEMAS: Record<NodeType, Readonly<Record<string, InputSlot>>> = {

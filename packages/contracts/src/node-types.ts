@@ -13,7 +13,7 @@ export const NODE_TYPES = [
 export const NodeType = z.enum(NODE_TYPES);
 export type NodeType = z.infer<typeof NodeType>;
 
-/** The seeds' four statuses plus queued (claimed, job dispatched) and cancelled. */
+/** pending, in_progress, completed, failed, plus queued (claimed, job dispatched) and cancelled. */
 export const NODE_STATUSES = ["pending", "queued", "in_progress", "completed", "failed", "cancelled"] as const;
 export const NodeStatus = z.enum(NODE_STATUSES);
 export type NodeStatus = z.infer<typeof NodeStatus>;

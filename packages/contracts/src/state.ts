@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MediaType, NodeStatus, NodeType } from "./node-types";
 
-/** The output column of a node (seeds: `{ type, s3Key, localFile, duration, size }`). */
+/** The output column of a node (base fields `{ type, s3Key, localFile, duration, size }`, then media facts). */
 /** A sha256 in lowercase hex: a node's cache key, an output's content hash. */
 export const CacheKey = z.string().regex(/^[a-f0-9]{64}$/, "must be a sha256 in hex");
 export type CacheKey = z.infer<typeof CacheKey>;
@@ -56,7 +56,7 @@ export const MediaFacts = z.object(
 );
 export type MediaFacts = z.infer<typeof MediaFacts>;
 
-/** The metadata column of a node (seeds: `{ startedAt, completedAt, jobId, cost, retries, error }`). */
+/** The metadata column of a node (`{ startedAt, completedAt, jobId, cost, retries, error }` and more). */
 export const NodeMetadata = z.looseObject({
   queuedAt: z.string().optional(),
   startedAt: z.string().optional(),
@@ -68,7 +68,7 @@ export const NodeMetadata = z.looseObject({
   retries: z.number().int().nonnegative().optional(),
   error: z.string().optional(),
   progress: z.number().min(0).max(100).optional(),
-  /** The cache key the node was (or is being) made under (issue 6). */
+  /** The cache key the node was (or is being) made under (the result cache). */
   cacheKey: CacheKey.optional(),
   /** Completed from the cache instead of executing: cost is 0 and costSaved what the original cost. */
   cached: z.boolean().optional(),
@@ -92,7 +92,7 @@ export type PipelineProgress = z.infer<typeof PipelineProgress>;
 export const NodePosition = z.strictObject({ x: z.number().min(-1e6).max(1e6), y: z.number().min(-1e6).max(1e6) });
 export type NodePosition = z.infer<typeof NodePosition>;
 
-/** A node as the API serializes it (the seeds' SerializeVideoProduction::Node). */
+/** A node as the API serializes it (GET …/nodes, the `node` SSE event). */
 export interface SerializedNode {
   id: string;
   pipeline_id: string;
@@ -108,7 +108,7 @@ export interface SerializedNode {
   position?: NodePosition | null;
 }
 
-/** A pipeline as the API serializes it (the seeds' SerializeVideoProduction::Pipeline). */
+/** A pipeline as the API serializes it (GET /pipelines, GET /pipelines/:id). */
 export interface SerializedPipeline {
   id: string;
   version: string;

@@ -1,6 +1,6 @@
 -- Up Migration
 
--- Pipeline runs (issue 6): one row per "run all" / "run to here", listable as run history. The member list is
+-- Pipeline runs: one row per "run all" / "run to here", listable as run history. The member list is
 -- stored so a restarted scheduler rebuilds each running run's readiness counters from the nodes' statuses.
 -- Run state is execution state: only the state-writer writes it (column grants, like the nodes).
 CREATE TABLE video_production_runs (

@@ -1,6 +1,6 @@
 -- Up Migration
 
--- The content-addressed result cache (issue 6). One row per cache key (packages/flow-graph cache-key: the sha256
+-- The content-addressed result cache. One row per cache key (packages/flow-graph cache-key: the sha256
 -- of a node's type, work version, normalised config and its inputs' content hashes): the output made under
 -- that key, what it cost, and where it was made. Shared by every pipeline; the stored files it points at are
 -- never deleted by the product. Filled only by the state-writer when a node completes; read by the scheduler

@@ -46,9 +46,9 @@ export function createPool(opts: CreatePoolOptions): pg.Pool {
   };
   pool.on("error", (err) => report(err, "idle"));
   // pg-pool removes its listener while a client is checked out, so a connection lost between two queries of a
-  // transaction (the server stopped or restarted) was an unhandled 'error' event that killed the process (fault
-  // scenario 4, tests/faults/postgres-outage.test.ts). The transaction's next query fails instead, and the pool
-  // drops the broken client when it is released.
+  // transaction (the server stopped or restarted) was an unhandled 'error' event that killed the process
+  // (PostgreSQL-outage fault scenario, tests/faults/postgres-outage.test.ts). The transaction's next query fails
+  // instead, and the pool drops the broken client when it is released.
   const checkedOut = new WeakSet<pg.PoolClient>();
   pool.on("acquire", (client) => checkedOut.add(client));
   pool.on("release", (_err, client) => checkedOut.delete(client));

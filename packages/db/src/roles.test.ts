@@ -140,7 +140,7 @@ describe("vp_reader", () => {
   });
 });
 
-describe("video_production_cache (issue 6): filled only by the state-writer", () => {
+describe("video_production_cache: filled only by the state-writer", () => {
   const KEY = "c".repeat(64);
   const insert = `INSERT INTO video_production_cache (cache_key, node_type, output, cost, pipeline_id, node_id) VALUES ('${KEY}', 'asset', '{"type":"text","s3Key":"k"}', 0.5, '${P}', '${N}')`;
   it.each([["editor" as const], ["reader" as const]])("%s may not insert, change or delete cache entries", async (role) => {

@@ -26,7 +26,7 @@ function iso(value: Date | string): string {
   return (value instanceof Date ? value : new Date(value)).toISOString();
 }
 
-/** The seeds' SerializeVideoProduction::Node. */
+/** A node row as the API serializes it. */
 export function toSerializedNode(row: NodeRow): SerializedNode {
   return {
     id: row.id,
@@ -43,7 +43,7 @@ export function toSerializedNode(row: NodeRow): SerializedNode {
   };
 }
 
-/** The seeds' SerializeVideoProduction::Pipeline; `nodes` is included when given (show endpoint). */
+/** A pipeline row as the API serializes it; `nodes` is included when given (show endpoint). */
 export function toSerializedPipeline(row: PipelineRow, nodes?: readonly NodeRow[]): SerializedPipeline {
   const out: SerializedPipeline = {
     id: row.id,

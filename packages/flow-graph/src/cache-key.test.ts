@@ -42,7 +42,7 @@ describe("cache keys", () => {
     expect(cacheKey(merge("m", ["b", "a"]), lookup(a, b))).not.toBe(key);
     expect(cacheKey(m, lookup(a, asset("b", { output: { type: "video", s3Key: "k", contentHash: hash("z") } })))).not.toBe(key);
     expect(cacheKey(merge("m", ["a", "b"], { config: { reencode: "always" } }), lookup(a, b))).not.toBe(key);
-    // The provider is part of the key (the issue: "provider and model version").
+    // The provider is part of the key (provider and model version decide the result).
     expect(cacheKey(merge("m", ["a", "b"], { config: { provider: "lambda" } }), lookup(a, b))).not.toBe(key);
     // Titles and positions are not: only what decides the result.
     expect(cacheKey({ ...m, title: "renamed", position: { x: 1, y: 2 } } as KeyedNode, lookup(a, b, m))).toBe(key);

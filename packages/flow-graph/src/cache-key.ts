@@ -4,7 +4,7 @@ import { estimateRun } from "./estimate";
 import { downstreamIds, selectRunMembers } from "./pipeline-check";
 
 /**
- * Content-addressed cache keys (issue 6). A node's key is the sha256 of what decides its result:
+ * Content-addressed cache keys. A node's key is the sha256 of what decides its result:
  *   - the node type and the version of its work (WORK_VERSIONS: bump one when its executor's output changes),
  *   - its config, normalised (schema defaults applied, keys sorted) — provider and model live there,
  *   - for an asset, its asset descriptor (uploaded file key, inline text, type),

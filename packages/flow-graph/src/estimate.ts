@@ -1,7 +1,7 @@
 import { AI_PROVIDERS, estimateAiCost, type NodeEstimate, type NodeType, type RunEstimate } from "@vp/contracts";
 
 /**
- * Budgets (issue 6): what a run will cost before it is dispatched. Browser-safe (the editor shows the same
+ * Budgets: what a run will cost before it is dispatched. Browser-safe (the editor shows the same
  * numbers). AI nodes cost what the shared price table says for the provider their config names ("local" when
  * none); ffmpeg work is local and estimated at 0. Members whose result the cache already holds, or that are
  * completed and current, cost nothing.

@@ -5,7 +5,7 @@ const node = (over: Partial<GraphNode> & { id: string }): GraphNode => ({ type: 
 const video = (id: string, status: GraphNode["status"] = "completed") =>
   node({ id, status, asset: { type: "video", source: "k" }, output: status === "completed" ? { type: "video", s3Key: `k/${id}` } : null });
 
-describe("inputsSatisfied (the seeds' model tests)", () => {
+describe("inputsSatisfied", () => {
   it("is true when there are no inputs", () => {
     expect(inputsSatisfied(node({ id: "a" }), lookup([]))).toBe(true);
     expect(inputsSatisfied(node({ id: "a", inputs: { segments: [] } }), lookup([]))).toBe(true);

@@ -8,8 +8,8 @@ import {
 } from "@vp/contracts";
 
 /**
- * Framework-free graph rules shared by the gateway, the scheduler and (later) the editor: readiness
- * (the seeds' inputs_satisfied?), input validation against a node type's input schema, and cycles.
+ * Framework-free graph rules shared by the gateway, the scheduler and the editor: readiness
+ * (inputsSatisfied), input validation against a node type's input schema, and cycles.
  */
 export interface GraphNode {
   id: string;
@@ -33,19 +33,19 @@ export function upstreamIds(node: Pick<GraphNode, "inputs">): string[] {
 }
 
 /**
- * The seeds' `inputs_satisfied?`: true with no inputs, true when every input node is completed, false when
- * any is not. An input id that names no node is not satisfied (the seeds' query silently skipped it).
+ * Whether a node's inputs are satisfied: true with no inputs, true when every input node is completed, false
+ * when any is not. An input id that names no node is not satisfied (it is never silently skipped).
  */
 export function inputsSatisfied(node: Pick<GraphNode, "inputs">, nodes: NodeLookup): boolean {
   return upstreamIds(node).every((id) => nodes.get(id)?.status === "completed");
 }
 
-/** The seeds' `ready_to_execute?`. */
+/** A node can execute when it is pending and its inputs are satisfied. */
 export function readyToExecute(node: GraphNode, nodes: NodeLookup): boolean {
   return node.status === "pending" && inputsSatisfied(node, nodes);
 }
 
-/** The seeds' Execute error text. */
+/** The reason execute refuses a node that is not ready (the API's 422 error text). */
 export function notReadyReason(node: GraphNode, nodes: NodeLookup): string {
   return `Node not ready (status: ${node.status}, inputs satisfied: ${inputsSatisfied(node, nodes)})`;
 }
@@ -121,7 +121,7 @@ export function validateForExecution(node: GraphNode, nodes: NodeLookup): Proble
     }
     for (const id of ids) {
       const upstream = nodes.get(id)!;
-      if (upstream.status !== "completed") continue; // reported by readiness, with the seeds' wording
+      if (upstream.status !== "completed") continue; // reported by readiness, with notReadyReason's wording
       const output = upstream.output as { type?: string; s3Key?: string } | null | undefined;
       if (!output?.s3Key) {
         problems.push({ nodeId: node.id, slot, message: `input "${slot}": node "${id}" is completed but has no output` });

@@ -2,7 +2,7 @@ import { INPUT_SCHEMAS, NODE_TYPES } from "@vp/contracts";
 import { upstreamIds, validateForExecution, validateStructure, type GraphNode, type NodeLookup, type Problem } from "./index";
 
 /**
- * The whole-pipeline check before a run spends anything (issue 6, "graph checks before spending"): every
+ * The whole-pipeline check before a run spends anything (graph checks before spending): every
  * problem of every node at once, node by node, so one 422 lists them all and the editor can highlight each
  * offending node. Checks, for the nodes that would run (`members`, default every node that is not completed):
  * cycles, dangling inputs, media types (by what the upstream type will produce, or its stored output when

@@ -1,5 +1,5 @@
 /**
- * Hostile inputs (acceptance 7 at the media core): each fails with a reason and nothing outside the run's
+ * Hostile inputs at the media core: each fails with a reason and nothing outside the run's
  * directory is read or written. "Not read" is checked through atime: on a relatime mount a read of a file
  * whose atime is older than its mtime updates the atime, which a control read proves first.
  */

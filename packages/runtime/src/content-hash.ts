@@ -5,7 +5,7 @@ import { pipeline } from "node:stream/promises";
 import type { Storage } from "@vp/storage";
 
 /**
- * Content hashes of outputs (issue 6): an output's sha256 enters its dependants' cache keys, so the same bytes
+ * Content hashes of outputs: an output's sha256 enters its dependants' cache keys, so the same bytes
  * made in another pipeline or run hit the cache. The job runner hands work functions a storage that hashes
  * what they store on the way in (no second read); an output stored some other way (an uploaded asset used in
  * place, a Lambda's upload) is hashed by streaming it back once.

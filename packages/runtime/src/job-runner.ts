@@ -62,10 +62,11 @@ export function createJobRunner(deps: JobRunnerDeps) {
   })();
 
   // JetStream may deliver a job message again while (or just after) this process runs it: nats-server 2.9 does so
-  // after a crash and restart (fault scenario 3, tests/faults/nats-outage.test.ts). A second delivery's claim would
-  // take the node over and run the work again, so a duplicate of the same message (same stream sequence) waits for
-  // this process's own attempt and is only acknowledged when that attempt's result is stored. A new message for the
-  // job (the reconciler's revive) is never short-cut. Outcomes are remembered for the last 10,000 messages.
+  // after a crash and restart (NATS-outage fault scenario, tests/faults/nats-outage.test.ts). A second
+  // delivery's claim would take the node over and run the work again, so a duplicate of the same message (same
+  // stream sequence) waits for this process's own attempt and is only acknowledged when that attempt's result is
+  // stored. A new message for the job (the reconciler's revive) is never short-cut. Outcomes are remembered for
+  // the last 10,000 messages.
   const outcomes = new Map<string, Promise<boolean>>();
   const remember = (key: string, outcome: Promise<boolean>) => {
     outcomes.set(key, outcome);

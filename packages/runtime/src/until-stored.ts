@@ -4,9 +4,9 @@ import type { Logger } from "@vp/telemetry";
 /**
  * Publishes a result fact until JetStream confirms it is stored. The work is done and paid for; a NATS outage
  * (server restart, network blip) at that moment must not throw it away: failing the handler would nak the job,
- * and the redelivery would take the node over and run the work a second time (seen in fault scenario 3,
- * tests/faults/nats-outage.test.ts). The fact's Nats-Msg-Id is deterministic, so a retry after a lost ack is
- * dropped as a duplicate. Only bus unavailability is retried; the consume helper keeps sending working()
+ * and the redelivery would take the node over and run the work a second time (seen in the NATS-outage
+ * fault scenario, tests/faults/nats-outage.test.ts). The fact's Nats-Msg-Id is deterministic, so a retry after
+ * a lost ack is dropped as a duplicate. Only bus unavailability is retried; the consume helper keeps sending working()
  * while this waits, and `signal` (shutdown) ends the wait with the last error, handing the job back.
  */
 export function untilStored<T>(publishOnce: () => Promise<T>, signal: AbortSignal, logger: Logger, what: string): Promise<T> {
@@ -65,8 +65,8 @@ function isPostgresUnavailable(error: unknown): boolean {
  * Before any work or spending, a job that cannot be claimed or read because the state-writer, its database or
  * NATS is unavailable is retried later (RetryAfterError: those retries have their own budget, see consume.ts)
  * instead of counting as a failed attempt. Counted, a 10 s Postgres outage used up a job's attempts and failed
- * nodes that had nothing wrong with them (fault scenario 4, tests/faults/postgres-outage.test.ts). Other errors
- * are returned unchanged.
+ * nodes that had nothing wrong with them (PostgreSQL-outage fault scenario, tests/faults/postgres-outage.test.ts).
+ * Other errors are returned unchanged.
  */
 export function retryLaterIfUnavailable(error: unknown, what: string, delayMs = 2_000): unknown {
   const unavailable =

@@ -176,7 +176,7 @@ export async function createTestDatabase(opts: { serverUrl?: string; maxPerPool?
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Fixtures (the seeds' FactoryBot factories), inserted as the superuser so any status/metadata/output works.
+// Fixtures (pipeline and node factories), inserted as the superuser so any status/metadata/output works.
 
 type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
 

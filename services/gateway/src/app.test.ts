@@ -1,7 +1,7 @@
 /**
  * Gateway routes through `app.request()` against the real Postgres and NATS, with the scheduler and the
- * state-writer running as real processes so execute gets a real verdict (the seeds' controller tests,
- * translated, plus bad-input handling).
+ * state-writer running as real processes so execute gets a real verdict: the
+ * pipelines and nodes controllers' contract, plus bad-input handling.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -97,7 +97,7 @@ async function snapshot() {
   return JSON.stringify({ pipelines, nodes });
 }
 
-describe("nodes controller (the seeds' tests)", () => {
+describe("nodes controller", () => {
   it("execute queues a ready pending node and returns its job_id", async () => {
     const pipeline = await insertPipelineFixture(db.admin);
     await insertNodeFixture(db.admin, { pipelineId: pipeline.id, id: "v1", completed: true });
@@ -141,7 +141,7 @@ describe("nodes controller (the seeds' tests)", () => {
     expect(res.body).toEqual({ id: "n", status: "in_progress", metadata: { startedAt }, output: {} });
   });
 
-  it("returns the seeds' 404s", async () => {
+  it("returns 404 for an unknown pipeline or node", async () => {
     const pipeline = await insertPipelineFixture(db.admin);
     expect(await call("POST", `/pipelines/nope/nodes/n/execute`)).toEqual({ status: 404, body: { error: "Pipeline not found" } });
     expect(await call("POST", `/pipelines/${pipeline.id}/nodes/nope/execute`)).toEqual({ status: 404, body: { error: "Node not found" } });
@@ -152,7 +152,7 @@ describe("nodes controller (the seeds' tests)", () => {
 });
 
 describe("pipelines controller", () => {
-  it("lists pipelines paginated, most recently updated first, with the seeds' shapes", async () => {
+  it("lists pipelines paginated, most recently updated first, with the API's shapes", async () => {
     const created = [];
     for (let i = 0; i < 3; i++) created.push((await call("POST", "/pipelines", { title: `List ${i}` })).body.pipeline);
     await call("PATCH", `/pipelines/${created[0].id}`, { title: "List 0 renamed" });
@@ -166,7 +166,7 @@ describe("pipelines controller", () => {
     expect((await call("GET", "/pipelines?per=0")).status).toBe(422);
   });
 
-  it("shows a pipeline with its nodes serialized like the seeds", async () => {
+  it("shows a pipeline with its nodes serialized", async () => {
     const { pipeline } = (await call("POST", "/pipelines", { title: "Show" })).body;
     const created = await call("POST", `/pipelines/${pipeline.id}/nodes`, { id: "s", title: "Script", type: "asset", asset: { type: "text", content: "Hello" } });
     expect(created.status).toBe(201);

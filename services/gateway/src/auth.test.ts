@@ -1,5 +1,5 @@
 /**
- * Auth at the gateway (issue 7, acceptance 3), through `app.request()` on the real Postgres and NATS, with
+ * Auth at the gateway, through `app.request()` on the real Postgres and NATS, with
  * real jose tokens: bearer JWT checks (missing, expired, alg none, another key, wrong issuer or audience),
  * the role table (viewer / editor / operator), CORS for configured origins only, stream tokens for the SSE
  * route, a JWKS served by a local HTTP server, the dev login, AUTH_MODE=off, the output cookie, and a log

@@ -14,7 +14,7 @@ import { CachedBadge, CardRunButtons, ProblemMarker, waitingUpstream } from "./n
 import { OutputPreview } from "./output-preview";
 import { ProgressBar, runnability, StatusBadge } from "./status";
 
-/** The seeds' NodeHeader: icon, title and type, status badge, and the play button when the node can run. */
+/** The node card's header: icon, title and type, status badge, and the play button when the node can run. */
 function NodeHeader({ node }: { node: EditorNode }) {
   const { lookup, execute, executing } = useEditor();
   const info = NODE_TYPE_INFO[node.type];

@@ -1,5 +1,5 @@
 /**
- * Acceptance 4: the merge, mix and compose scenarios on three setups, with the same inputs:
+ * Backend parity: the merge, mix and compose scenarios on three setups, with the same inputs:
  *   local  - local disk storage, this process's ffmpeg;
  *   s3     - STORAGE=s3 against a local S3 server (s3rver), this process's ffmpeg;
  *   lambda - S3 as above, FFMPEG_BACKEND=lambda: the real Lambda client invokes the three functions through

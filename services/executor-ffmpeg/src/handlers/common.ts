@@ -93,8 +93,8 @@ export async function fetchInput(
 }
 
 /**
- * The node's output for a stored MP4: the seeds' fields, then the rest of the file's probe facts, which
- * the nodes reading this output use instead of probing the file again.
+ * The node's output for a stored MP4: the API fields (duration, size, ...), then the rest of the file's probe
+ * facts, which the nodes reading this output use instead of probing the file again.
  */
 export function videoOutput(key: string, size: number, fields: Omit<MediaFacts, "size" | "duration"> & { duration: number; strategy?: string }): NodeOutput {
   const { duration, width, height, videoCodec, audioCodec, strategy, ...facts } = fields;

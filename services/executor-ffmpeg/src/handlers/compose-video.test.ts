@@ -30,7 +30,7 @@ afterAll(async () => {
 describe("compose-video work", () => {
   const work = createComposeVideoWork({ ffmpegTimeoutMs: 60_000 });
 
-  it("lays a 640x360 overlay at bottom-right, 25 % wide, over a 1280x720 background (acceptance 2)", async () => {
+  it("lays a 640x360 overlay at bottom-right, 25 % wide, over a 1280x720 background", async () => {
     const config = { overlays: [{ position: "bottom-right", size: 0.25 }] };
     const { ctx, progress, jobId } = await f.context(f.node("pip", "compose-video", { config }), { background: [background], overlays: [overlay] });
     const { output, cost } = await work(ctx);
@@ -63,7 +63,7 @@ describe("compose-video work", () => {
     expect(await readdir(ctx.workDir)).toEqual([]);
   });
 
-  it("a cancelled compose leaves no ffmpeg behind (acceptance 6)", async () => {
+  it("a cancelled compose leaves no ffmpeg behind", async () => {
     const controller = new AbortController();
     const { ctx, progress } = await f.context(f.node("c4", "compose-video"), { background: [long], overlays: [overlay] }, controller.signal);
     const run = work(ctx).catch((e: unknown) => e);

@@ -1,5 +1,5 @@
 /**
- * Acceptance 7 at the node: hostile inputs fail the node with a reason (WorkInputError: no retry) and
+ * Hostile inputs at the node: they fail the node with a reason (WorkInputError: no retry) and
  * nothing outside the job's directory is read or written. "Not read" is the file's atime: on a relatime
  * mount, a read of a file whose atime is older than its mtime updates it (a control read proves it here).
  */

@@ -1,5 +1,5 @@
 /**
- * The seeds' LambdaInvoker error handling, through the real @aws-sdk/client-lambda against the local
+ * The Lambda invoker's error handling, through the real @aws-sdk/client-lambda against the local
  * endpoint that speaks the Invoke API (lambdas/local-invoke).
  */
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";

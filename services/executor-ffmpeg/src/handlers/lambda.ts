@@ -42,7 +42,7 @@ function parseJson(text: string): unknown {
 }
 
 /**
- * The seeds' LambdaInvoker: a RequestResponse invoke whose failures become failed nodes with the reason:
+ * The Lambda invoker: a RequestResponse invoke whose failures become failed nodes with the reason:
  * a status other than 200 ("Lambda invocation failed: <FunctionError>"), a function error or an
  * `errorMessage`/`error` in the payload ("Lambda error: <message>"), a payload that is not the contract's.
  * Throttling, AWS 5xx and network errors are thrown as they are, so the job is retried with backoff.

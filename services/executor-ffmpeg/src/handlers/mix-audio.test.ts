@@ -30,7 +30,7 @@ afterAll(async () => {
 describe("mix-audio work", () => {
   const work = createMixAudioWork({ ffmpegTimeoutMs: 60_000 });
 
-  it("replaces a 4.0 s video's tone with a 3.0 s voice, padded to 4.0 s (acceptance 1)", async () => {
+  it("replaces a 4.0 s video's tone with a 3.0 s voice, padded to 4.0 s", async () => {
     const { ctx, progress, jobId } = await f.context(f.node("mix", "mix-audio", { config: { lengthMismatch: "pad" } }), { video: [video], audio: [voice] });
     const { output, cost } = await work(ctx);
     expect(output).toMatchObject({ type: "video", s3Key: outputKey(PIPELINE, "mix", jobId, "mp4", 1), width: 320, height: 240, videoCodec: "h264", audioCodec: "aac" });

@@ -43,7 +43,7 @@ afterAll(async () => {
 describe("render-code work", () => {
   const work = () => createRenderCodeWork({ renderer });
 
-  it("renders a 12-line TypeScript snippet to an MP4 of the expected duration and size (acceptance 3)", async () => {
+  it("renders a 12-line TypeScript snippet to an MP4 of the expected duration and size", async () => {
     expect(SNIPPET.split("\n")).toHaveLength(12);
     const codeKey = outputKey(PIPELINE, "code", "j", "txt");
     await f.storage.put(codeKey, Buffer.from(SNIPPET));
@@ -94,7 +94,7 @@ describe("render-code work", () => {
     await expect(work()(ctx3)).rejects.toThrow(/^the animation would last 50002\.0 s .* over the limit of 600 s/);
   });
 
-  it("a cancelled render leaves no Chromium or compositor behind (acceptance 6)", async () => {
+  it("a cancelled render leaves no Chromium or compositor behind", async () => {
     const controller = new AbortController();
     const code = SNIPPET.repeat(3);
     const { ctx, progress } = await f.context(f.node("c1", "render-code", { config: { code, typingSpeed: 60, ...SIZE, fps: FPS } }), {}, controller.signal);

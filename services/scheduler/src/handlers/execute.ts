@@ -16,7 +16,7 @@ export interface ExecuteDeps {
 }
 
 /**
- * An execute command: check readiness (the seeds' ready_to_execute?) and validate the inputs against the
+ * An execute command: check readiness (readyToExecute) and validate the inputs against the
  * node type's schema before anything is spent, claim the node through the state-writer, dispatch one job.
  * Redelivery-safe: a command whose jobId already owns the node skips the checks and re-dispatches, which
  * JetStream deduplicates by jobId.

@@ -85,7 +85,7 @@ function upToDate(row: KeyedNode, key: string | null): boolean {
 export const runJobId = (runId: string, nodeId: string) => `${runId}-${nodeId}`;
 
 /**
- * The DAG engine of issue 6. A run command is checked as a whole (checkPipeline: every problem at once),
+ * The DAG engine of pipeline runs. A run command is checked as a whole (checkPipeline: every problem at once),
  * recorded through the state-writer, and its members' readiness kept in a RunPlan (pending-input counters).
  * Committed events of members (the scheduler-events consumer) drive it: a completion decrements its
  * dependants' counters and dispatches those at zero through the same guarded claim as a single execute;
