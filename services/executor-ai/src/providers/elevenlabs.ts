@@ -6,6 +6,11 @@ import { createProviderHttp, type ProviderHttpOptions } from "./http";
  * and the official SDK (elevenlabs/elevenlabs-js, textToSpeech.convert): POST /v1/text-to-speech/{voice_id}
  * with `xi-api-key`, JSON body { text, model_id, voice_settings }, `output_format` as a query parameter; the
  * response body is the audio itself. Errors: `{ detail: { status, message } }` (or a FastAPI validation list).
+ * Generated audio is kept in the account's history (https://elevenlabs.io/docs/api-reference/history/list and
+ * .../history/get-audio, and the API's openapi.json in elevenlabs/elevenlabs-docs, read 2026-12-07):
+ * GET /v1/history?voice_id&page_size&start_after_history_item_id -> { history: [{ history_item_id, request_id,
+ * voice_id, model_id, text, date_unix, state: created|deleted|processing, settings, source }], has_more,
+ * last_history_item_id }, newest first; GET /v1/history/{history_item_id}/audio -> the audio bytes.
  */
 export const ELEVENLABS_DEFAULT_BASE_URL = "https://api.elevenlabs.io";
 /** "George", the voice of ElevenLabs' own examples. */
@@ -21,6 +26,28 @@ export interface ElevenlabsSpeech {
   similarityBoost?: number;
   speed?: number;
 }
+
+export interface ElevenlabsHistoryItem {
+  history_item_id: string;
+  request_id?: string | null;
+  voice_id?: string | null;
+  model_id?: string | null;
+  text?: string | null;
+  date_unix: number;
+  state: "created" | "deleted" | "processing" | string;
+  source?: string | null;
+}
+
+/** The speech a lost request may have paid for: same voice, model and text, generated at or after `sinceUnix`. */
+export interface ElevenlabsSpeechQuery {
+  voiceId: string;
+  modelId: string;
+  text: string;
+  sinceUnix: number;
+}
+
+/** History pages read while looking for one speech: the newest items come first, so a recent one is on page one. */
+const HISTORY_PAGES = 5;
 
 export function describeElevenlabsError(body: unknown): { message?: string; code?: string } {
   const detail = (body as { detail?: unknown })?.detail;
@@ -63,6 +90,40 @@ export function createElevenlabsClient(options: Omit<ProviderHttpOptions, "provi
       if (audio.length === 0) throw new Error("ElevenLabs text to speech: empty audio");
       await writeFile(dest, audio);
       return { requestId: response.headers.get("request-id") ?? undefined, bytes: audio.length };
+    },
+    /**
+     * The newest history item matching `query` (its state may still be "processing"), or undefined. Reads the
+     * history newest first and stops at the first item older than `sinceUnix`.
+     */
+    async findSpeech(query: ElevenlabsSpeechQuery, signal?: AbortSignal): Promise<ElevenlabsHistoryItem | undefined> {
+      let after: string | undefined;
+      for (let page = 0; page < HISTORY_PAGES; page++) {
+        const { json } = await http.json({
+          method: "GET",
+          path: "/v1/history",
+          query: { voice_id: query.voiceId, page_size: "100", start_after_history_item_id: after },
+          what: "history lookup",
+          signal,
+        });
+        const body = json as { history?: ElevenlabsHistoryItem[]; has_more?: boolean; last_history_item_id?: string | null };
+        const items = Array.isArray(body?.history) ? body.history : [];
+        for (const item of items) {
+          if (item.date_unix < query.sinceUnix) return undefined;
+          if (item.state === "deleted" || (item.source && item.source !== "TTS")) continue;
+          if (item.text === query.text && item.voice_id === query.voiceId && item.model_id === query.modelId) return item;
+        }
+        if (!body?.has_more || !body.last_history_item_id) return undefined;
+        after = body.last_history_item_id;
+      }
+      return undefined;
+    },
+    /** Downloads a history item's audio to `dest`. */
+    async historyAudio(historyItemId: string, dest: string, signal?: AbortSignal): Promise<{ bytes: number }> {
+      const response = await http.binary({ method: "GET", path: `/v1/history/${encodeURIComponent(historyItemId)}/audio`, what: "history audio", signal });
+      const audio = response.bytes ?? Buffer.alloc(0);
+      if (audio.length === 0) throw new Error(`ElevenLabs history item ${historyItemId}: empty audio`);
+      await writeFile(dest, audio);
+      return { bytes: audio.length };
     },
   };
 }

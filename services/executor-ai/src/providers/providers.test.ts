@@ -150,6 +150,24 @@ describe("ElevenLabs client", () => {
     const error = await client().textToSpeech({ voiceId: "nope", modelId: "m", text: "x" }, join(dir, "x.mp3")).then(() => undefined, (e: Error) => e);
     expect(error?.message).toBe("ElevenLabs rejected the request (404 voice_not_found): A voice with the voice_id nope was not found.");
   });
+
+  it("finds a lost request's audio in the history by voice, model and text, across pages, and downloads it", async () => {
+    const c = client();
+    const voice = { voiceId: "JBFqnCBsd6RMkjVDRZzb", modelId: "eleven_multilingual_v2" };
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await c.textToSpeech({ ...voice, text: "The lost one." }, join(dir, "lost.mp3"));
+    // 120 newer items push the wanted one to the second page of 100.
+    for (let i = 0; i < 120; i++) fakes.elevenlabs.history.push({ item: { ...fakes.elevenlabs.history[0]!.item, history_item_id: `other${i}`, text: `Other ${i}.` } });
+    const item = await c.findSpeech({ ...voice, text: "The lost one.", sinceUnix: since });
+    expect(item).toMatchObject({ text: "The lost one.", state: "created", request_id: [...fakes.elevenlabs.jobs.keys()][0] });
+    expect(fakes.elevenlabs.calls.filter((x) => x.endpoint === "lookup")).toHaveLength(2);
+    expect(await c.findSpeech({ ...voice, modelId: "eleven_v3", text: "The lost one.", sinceUnix: since })).toBeUndefined();
+    expect(await c.findSpeech({ ...voice, text: "Never said.", sinceUnix: since })).toBeUndefined();
+    expect(await c.findSpeech({ ...voice, text: "The lost one.", sinceUnix: since + 3600 })).toBeUndefined();
+    const dest = join(dir, "recovered.mp3");
+    await c.historyAudio(item!.history_item_id, dest);
+    expect((await probe(dest)).audio?.codec).toBe("mp3");
+  });
 });
 
 describe("Veo client", () => {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { NodeOutput } from "@vp/contracts";
 import { jobOutputKey, type WorkContext, type WorkFunction, type WorkResult } from "@vp/runtime";
 import type { Logger } from "@vp/telemetry";
-import { createdNothing, WorkInputError, type PaidProvider } from "../errors";
+import { createdNothing, RetryAfterError, WorkInputError, type PaidProvider } from "../errors";
 import { renderLocalAnimation, renderLocalTalkingHead, renderLocalVoiceover } from "../local/render";
 import { AI_DEFAULTS, estimateAiCost, runwayDurationFor, veoDurationFor } from "@vp/contracts";
 import type { Pricing } from "../pricing";
@@ -25,6 +25,10 @@ import {
   type ProviderName,
 } from "./common";
 import { clientRefOf, runPaidJob } from "./paid-job";
+
+/** How long to wait before looking again for audio ElevenLabs is still generating for an earlier attempt. */
+const LOST_SPEECH_RETRY_MS = 2000;
+const CLOCK_MARGIN_S = 300;
 
 export interface AiClients {
   heygen?: HeygenClient;
@@ -165,11 +169,10 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
   };
 
   /**
-   * ElevenLabs answers with the audio itself: there is no job to resume, so the stored output is the
-   * checkpoint. The audio is stored under the job's output key before anything else; an attempt that finds it
-   * there (an earlier one crashed after paying) reuses it instead of paying again. The remaining window is a
-   * crash while the audio is being received: then the next attempt pays again (at most a few cents: the
-   * script's characters), which this node type accepts rather than failing.
+   * ElevenLabs answers with the audio itself: there is no job to resume. An attempt reuses, in order, the audio
+   * an earlier attempt stored under the job's output key, then the audio of an earlier attempt's request whose
+   * answer was lost (timeout, crash while receiving), found in ElevenLabs' history by voice, model and text;
+   * only when neither exists does it pay for a new request.
    */
   async function elevenlabsVoiceover(
     ctx: WorkContext,
@@ -187,10 +190,28 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     const meta = (ctx.node.metadata ?? {}) as Record<string, unknown>;
     let requestId = typeof meta.providerJobId === "string" ? meta.providerJobId : undefined;
 
-    if (await ctx.storage.exists(key)) {
-      ctx.logger.info({ s3Key: key }, "reusing the audio an earlier attempt already paid for");
-      await ctx.storage.download(key, file);
-    } else {
+    const recovered = await (async () => {
+      if (await ctx.storage.exists(key)) {
+        ctx.logger.info({ s3Key: key }, "reusing the audio an earlier attempt already paid for");
+        await ctx.storage.download(key, file);
+        return true;
+      }
+      const lost = lostElevenlabsRequest(ctx, meta);
+      if (!lost) return false;
+      const item = await client.findSpeech({ voiceId, modelId: model, text: script, sinceUnix: lost.sinceUnix }, ctx.signal);
+      if (!item) {
+        ctx.logger.warn({ provider: "elevenlabs" }, "ElevenLabs' history has no audio for the lost request; requesting it now");
+        return false;
+      }
+      if (item.state !== "created") {
+        throw new RetryAfterError(LOST_SPEECH_RETRY_MS, `ElevenLabs is still generating the audio of an earlier attempt (history item ${item.history_item_id}); waiting for it instead of paying again`);
+      }
+      ctx.logger.info({ provider: "elevenlabs", historyItemId: item.history_item_id, requestId: item.request_id }, "taking the audio an earlier attempt paid for from ElevenLabs' history");
+      await client.historyAudio(item.history_item_id, file, ctx.signal);
+      requestId = item.request_id ?? item.history_item_id;
+      return true;
+    })();
+    if (!recovered) {
       await record({ provider: "elevenlabs", phase: "creating", clientRef: clientRefOf(ctx.job.jobId), estimatedCost: cost });
       ctx.progress(10);
       try {
@@ -216,6 +237,15 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
       output: { ...output, ...providerFields("elevenlabs", { providerJobId, voiceId, modelId: model, characters: script.length }) } as NodeOutput,
       cost,
     };
+  }
+
+  /** An earlier attempt of this job sent a request whose answer never arrived: since when to search the history. */
+  function lostElevenlabsRequest(ctx: WorkContext, meta: Record<string, unknown>): { sinceUnix: number } | undefined {
+    const earlier = (meta.providerJob ?? {}) as { provider?: unknown; phase?: unknown; clientRef?: unknown; at?: unknown };
+    if (earlier.provider !== "elevenlabs" || earlier.phase !== "creating" || earlier.clientRef !== clientRefOf(ctx.job.jobId)) return undefined;
+    const at = typeof earlier.at === "string" ? Date.parse(earlier.at) : Number.NaN;
+    // The provider's clock may differ from the database's: search a margin before the recorded time.
+    return { sinceUnix: Math.floor((Number.isNaN(at) ? Date.now() - 86_400_000 : at) / 1000) - CLOCK_MARGIN_S };
   }
 
   const animation: WorkFunction = async (ctx) => {
