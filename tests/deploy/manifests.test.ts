@@ -17,6 +17,7 @@ import { BUS_SERVICES, busInboxPrefix, deployNatsAuthConf, natsPasswordEnv } fro
 import { createTopology, EXECUTOR_OF, NODE_TYPES, type NodeType } from "@vp/contracts";
 import { DB_ROLES, rolePasswordEnv, type DbRole } from "@vp/db";
 import { executorEnvSchema } from "@vp/runtime";
+import { jobTopologyOptions } from "@vp/runtime";
 import { createStorageFromEnv } from "@vp/storage";
 import { Env as GatewayEnv } from "../../services/gateway/src/env";
 import { Env as SchedulerEnv } from "../../services/scheduler/src/env";
@@ -355,12 +356,27 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
     for (const o of objs().filter(podSpec)) {
       for (const c of containers(o)) for (const f of c.envFrom ?? []) if (f.configMapRef) referenced.add(f.configMapRef.name);
     }
-    expect(referenced.size).toBe(3);
+    expect(referenced.size).toBe(4);
     for (const name of referenced) {
       expect(name, "a generated name").toMatch(/-[a-z0-9]{10}$/);
       expect(find(objs(), "ConfigMap", name), `ConfigMap ${name}`).toBeDefined();
     }
-    for (const name of ["vp-common", "vp-storage", "vp-executor-ffmpeg"]) expect(referenced).toContain(generatedConfigMap(objs(), name).metadata.name);
+    for (const name of ["vp-common", "vp-storage", "vp-executor-ffmpeg", "vp-jobs"]) expect(referenced).toContain(generatedConfigMap(objs(), name).metadata.name);
+  });
+
+  it("gives the scheduler and both executors the job settings from one ConfigMap, so the consumers the scheduler creates are the ones the executors consume", () => {
+    const jobs = generatedConfigMap(objs(), "vp-jobs").metadata.name;
+    const settings = (name: ServiceName) => {
+      expect((serviceContainer(objs(), name).envFrom ?? []).map((f: any) => f.configMapRef?.name), name).toContain(jobs);
+      const values = envValues(objs(), serviceContainer(objs(), name));
+      return jobTopologyOptions(SERVICES[name].schema.parse(values) as Parameters<typeof jobTopologyOptions>[0]);
+    };
+    const scheduler = settings("scheduler");
+    for (const executor of ["executor-ffmpeg", "executor-ai"] as const) expect(settings(executor), executor).toEqual(scheduler);
+    for (const name of SERVICE_NAMES) {
+      const own = (serviceContainer(objs(), name).env ?? []).map((e: any) => e.name as string);
+      expect(own.filter((v) => v.startsWith("JOB_") || v.endsWith("_CONCURRENCY")), `${name} sets a job setting of its own`).toEqual([]);
+    }
   });
 
   it("runs the editor on a read-only root file system, writing only to emptyDirs for Next's cache and /tmp", () => {

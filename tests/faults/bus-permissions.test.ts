@@ -131,7 +131,17 @@ describe("the bus's users and permissions", () => {
         `$JS.API.CONSUMER.MSG.NEXT.${jobs}.executor-talking-head`,
         `_INBOX.${ns}.scheduler.x`,
       ],
-      scheduler: [subjects.execute, subjects.run, subjects.cancel, subjects.events("p1"), `$JS.API.CONSUMER.MSG.NEXT.${jobs}.executor-merge-videos`, `_INBOX.${ns}.executor-ai.x`],
+      // It creates every job consumer, but never pulls from, acknowledges on or deletes one.
+      scheduler: [
+        subjects.execute,
+        subjects.run,
+        subjects.cancel,
+        subjects.events("p1"),
+        `$JS.API.CONSUMER.MSG.NEXT.${jobs}.executor-merge-videos`,
+        `$JS.ACK.${jobs}.executor-merge-videos.1.1.1.1.0`,
+        `$JS.API.CONSUMER.DELETE.${jobs}.executor-talking-head`,
+        `_INBOX.${ns}.executor-ai.x`,
+      ],
       // It answers on the inboxes of the services that send it requests: not the gateway's.
       "state-writer": [subjects.execute, subjects.job("asset"), subjects.interrupt, subjects.transition, `$JS.API.STREAM.CREATE.${events}`, `$JS.API.CONSUMER.MSG.NEXT.${jobs}.executor-asset`, `_INBOX.${ns}.gateway.x`],
       "executor-ffmpeg": [
@@ -183,6 +193,11 @@ describe("the bus's users and permissions", () => {
     }
     const gateway = await as("gateway");
     if ((await publishing(gateway, `$JS.API.CONSUMER.INFO.${events}.sse`)) !== "allowed") wrong.push("gateway may not read its SSE consumers' info");
+    const scheduler = await as("scheduler");
+    for (const type of ["talking-head", "merge-videos"] as const) {
+      const subject = `$JS.API.CONSUMER.CREATE.${jobs}.executor-${type}.${subjects.job(type)}`;
+      if ((await publishing(scheduler, subject)) !== "allowed") wrong.push(`scheduler may not create the ${type} job consumer`);
+    }
     expect(wrong).toEqual([]);
   });
 

@@ -51,6 +51,11 @@ function durable(c: ConsumerSpec): string[] {
   ];
 }
 
+/** A durable consumer the service creates and reads the info of, but never pulls from or acknowledges on. */
+function managed(c: ConsumerSpec): string[] {
+  return [`${JS_API}.CONSUMER.CREATE.${c.stream}.${c.durable}`, `${JS_API}.CONSUMER.CREATE.${c.stream}.${c.durable}.>`, `${JS_API}.CONSUMER.INFO.${c.stream}.${c.durable}`];
+}
+
 export function busPermissions(service: BusService, topology: Topology): BusPermissions {
   const { streams, subjects, consumers } = topology;
   const all = topology.allStreams();
@@ -94,6 +99,8 @@ export function busPermissions(service: BusService, topology: Topology): BusPerm
         inbox("gateway"),
         ...durable(consumers.scheduler),
         ...durable(consumers.schedulerEvents),
+        // Every job consumer is created (and kept in step with the settings) by the scheduler; it never pulls from one.
+        ...NODE_TYPES.flatMap((t) => managed(consumers.job(t))),
       );
       break;
     case "state-writer":

@@ -9,6 +9,7 @@ import { createStorageFromEnv, type Storage } from "@vp/storage";
 import { createLogger, initMetrics, startTracing, type Logger } from "@vp/telemetry";
 import { createJobRunner } from "./job-runner";
 import { pathSetting, storageSetting } from "./env";
+import { jobSettingsEnv, jobTopologyOptions } from "./job-settings";
 import { DEFAULT_SHUTDOWN_GRACE_MS, registerShutdown, workGraceMs } from "./lifecycle";
 import { connectServiceBus, natsCredentialsEnv } from "./service-bus";
 import type { WorkFunction } from "./work";
@@ -28,12 +29,8 @@ export function executorEnvSchema(defaults: { workRoot: string; healthPort: numb
     STORAGE_ROOT: pathSetting(".data/storage"),
     /** Scratch space: one directory per job attempt, removed afterwards; made absolute at load. */
     WORK_ROOT: pathSetting(defaults.workRoot),
-    /** How long a job may go without a heartbeat before JetStream hands it to another replica. */
-    JOB_ACK_WAIT_MS: z.coerce.number().int().min(1000).default(30_000),
-    /** Deliveries of one job before the node fails with the last error. */
-    JOB_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(5),
-    /** Jobs of one node type in flight across all replicas (the consumer's max ack pending). */
-    JOB_CONCURRENCY: z.coerce.number().int().min(1).default(2),
+    /** The job consumers' settings, shared with the scheduler (job-settings.ts). */
+    ...jobSettingsEnv,
     /** Port of GET /health and /ready. */
     HEALTH_PORT: z.coerce.number().int().min(0).default(defaults.healthPort),
     LOG_LEVEL: z.string().default("info"),
@@ -76,26 +73,21 @@ export async function runExecutor(options: {
   env: ExecutorEnv;
   works: (deps: { storage: Storage; logger: Logger }) => Partial<Record<NodeType, WorkFunction>>;
   beforeStart?: (deps: { logger: Logger }) => Promise<void>;
-  /** Jobs in flight per node type across all replicas (max ack pending), where it differs from JOB_CONCURRENCY. */
-  concurrency?: Partial<Record<NodeType, number>>;
 }) {
   const { service, types, env } = options;
-  const concurrencyOf = (type: NodeType) => options.concurrency?.[type] ?? env.JOB_CONCURRENCY;
+  const jobs = jobTopologyOptions(env);
+  const concurrencyOf = (type: NodeType) => jobs.jobConcurrency[type];
   const logger = createLogger({ service, level: env.LOG_LEVEL });
   const tracing = startTracing({ serviceName: service });
   initMetrics(service);
   await options.beforeStart?.({ logger });
   const db = createPool({ url: env.DATABASE_URL, applicationName: service });
-  const topology = createTopology({
-    namespace: env.BUS_NAMESPACE,
-    jobAckWaitMs: env.JOB_ACK_WAIT_MS,
-    jobMaxAttempts: env.JOB_MAX_ATTEMPTS,
-    jobConcurrency: Object.fromEntries(types.map((t) => [t, concurrencyOf(t)])),
-  });
+  const topology = createTopology({ namespace: env.BUS_NAMESPACE, ...jobs });
   const busService = options.busService ?? ((BUS_SERVICES as readonly string[]).includes(service) ? (service as BusService) : undefined);
   if (!busService) throw new Error(`${service} is no bus service: name the NATS identity it runs as (busService)`);
   const bus = await connectServiceBus({ service: busService, env, topology, logger });
-  // Streams are the scheduler's to create (its NATS user may; an executor's may not).
+  // Streams are the scheduler's to create (its NATS user may; an executor's may not). The scheduler creates every
+  // job consumer too, from the same settings; an executor makes sure of its own (the same config: no change).
   await ensureTopology(bus, topology, { consumers: types.map((t) => topology.consumers.job(t)), streams: "expect" });
   const storage = createStorageFromEnv({ ...process.env, STORAGE_ROOT: env.STORAGE_ROOT });
   const runner = createJobRunner({ bus, topology, db, storage, workRoot: env.WORK_ROOT, works: options.works({ storage, logger }) });

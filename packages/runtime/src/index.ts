@@ -5,3 +5,4 @@ export * from "./executor";
 export * from "./env";
 export * from "./unavailable";
 export * from "./service-bus";
+export * from "./job-settings";

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createClients } from "./clients";
+import { jobTopologyOptions } from "@vp/runtime";
 import { loadEnv } from "./env";
 import { WorkInputError, type PaidProvider } from "./errors";
 import { createPricing, DEFAULT_PRICES, estimateAiCost, loadPriceTable, spokenSeconds } from "./pricing";
@@ -49,7 +50,8 @@ describe("env and clients", () => {
     expect(() => loadEnv({ JOB_ACK_WAIT_MS: "3000", PROVIDER_HTTP_TIMEOUT_MS: "3000" })).toThrow(
       "PROVIDER_HTTP_TIMEOUT_MS (3000) must be shorter than JOB_ACK_WAIT_MS (3000)",
     );
-    expect(loadEnv({ ...base, TALKING_HEAD_CONCURRENCY: "2" }).TALKING_HEAD_CONCURRENCY).toBe(2);
+    expect(jobTopologyOptions(loadEnv({ ...base, TALKING_HEAD_CONCURRENCY: "2" })).jobConcurrency).toMatchObject({ "talking-head": 2, "generate-voiceover": 2, "render-code": 1 });
+    expect(jobTopologyOptions(loadEnv({ ...base, JOB_CONCURRENCY: "5", GENERATE_ANIMATION_CONCURRENCY: "1" })).jobConcurrency).toMatchObject({ "talking-head": 5, "generate-animation": 1 });
   });
 });
 

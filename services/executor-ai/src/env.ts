@@ -8,7 +8,6 @@ import { VEO_DEFAULT_BASE_URL } from "./providers/veo";
 /** An empty variable counts as not configured. */
 const optionalKey = z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), z.string().trim().min(1).optional());
 const baseUrl = (fallback: string) => z.url({ protocol: /^https?$/ }).default(fallback);
-const concurrency = z.coerce.number().int().min(1).optional();
 
 export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ai", healthPort: 3074 })
   .extend({
@@ -39,10 +38,6 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ai", healt
     PROVIDER_DEFAULT_RETRY_AFTER_MS: z.coerce.number().int().min(0).default(30_000),
     /** Largest provider result accepted. */
     PROVIDER_MAX_DOWNLOAD_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 ** 3),
-    /** Jobs of a node type in flight across every executor-ai replica (max ack pending); default JOB_CONCURRENCY. */
-    TALKING_HEAD_CONCURRENCY: concurrency,
-    GENERATE_VOICEOVER_CONCURRENCY: concurrency,
-    GENERATE_ANIMATION_CONCURRENCY: concurrency,
     /** JSON file replacing sections of the price table (services/executor-ai/src/pricing.ts). */
     PRICE_TABLE_FILE: optionalPathSetting(),
     /** TrueType font for the local presenter cards and animations (default: DejaVu/Liberation if installed). */

@@ -11,11 +11,6 @@ await runExecutor({
   service: "executor-ai",
   types: ["talking-head", "generate-voiceover", "generate-animation"],
   env,
-  concurrency: {
-    "talking-head": env.TALKING_HEAD_CONCURRENCY,
-    "generate-voiceover": env.GENERATE_VOICEOVER_CONCURRENCY,
-    "generate-animation": env.GENERATE_ANIMATION_CONCURRENCY,
-  },
   // espeak-ng/ffmpeg children of a previous process that was killed are still ours to stop.
   beforeStart: async ({ logger }) => {
     // Refuses a work root another live executor owns, then reaps what a killed predecessor left.

@@ -26,8 +26,6 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", h
     LAMBDA_FUNCTION_VIDEO_COMPOSER: z.string().default("video-composer"),
     /** Chromium for render-code (Remotion's browserExecutable): Debian's package. Never downloaded. */
     CHROMIUM_PATH: pathSetting("/usr/bin/chromium"),
-    /** render-code jobs in flight across all replicas: each runs a Chromium. */
-    RENDER_CODE_CONCURRENCY: z.coerce.number().int().min(1).default(1),
     /** Browser tabs one render uses for frames. */
     REMOTION_CONCURRENCY: z.coerce.number().int().min(1).default(1),
     /** Bundle the composition at start-up instead of on the first render-code job. */

@@ -37,7 +37,6 @@ await runExecutor({
   service: "executor-ffmpeg",
   types: ["asset", "merge-videos", "mix-audio", "compose-video", "render-code"],
   env,
-  concurrency: { "render-code": env.RENDER_CODE_CONCURRENCY },
   // ffmpeg children of a previous process that was killed are still ours to stop.
   beforeStart: async ({ logger }) => {
     // Refuses a work root another live executor owns, then reaps what a killed predecessor left.

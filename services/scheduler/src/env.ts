@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
-import { natsCredentialsEnv } from "@vp/runtime";
+import { jobSettingsEnv, natsCredentialsEnv } from "@vp/runtime";
 
 export const Env = z.object({
   /** Postgres as vp_reader: the scheduler decides, the state-writer writes. */
@@ -14,6 +14,8 @@ export const Env = z.object({
    * keeps this on every start: 1 for a single server, 3 for a 3-server cluster (a stream survives one server's loss).
    */
   STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  /** The job consumers' settings (ack wait, attempts, concurrency per type): the scheduler creates every job consumer. */
+  ...jobSettingsEnv,
   /** How often the reconciler looks for in_progress nodes whose executor stopped heart-beating. */
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(15_000),
   /** Silence after which an in_progress node is revived (three job ack waits by default). */

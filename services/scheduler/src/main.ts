@@ -1,8 +1,8 @@
 import "reflect-metadata";
-import { createTopology, ExecuteCommand, ExecuteVerdict, HEADERS, JobFailed, JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
+import { createTopology, NODE_TYPES, ExecuteCommand, ExecuteVerdict, HEADERS, JobFailed, JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
 import { ensureTopology, createWorker, JetStreamServer, startHealthServer, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
 import { createPool } from "@vp/db";
-import { connectServiceBus, registerShutdown, workGraceMs } from "@vp/runtime";
+import { connectServiceBus, jobTopologyOptions, registerShutdown, workGraceMs } from "@vp/runtime";
 import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createExecuteHandler } from "./handlers/execute";
@@ -16,10 +16,11 @@ const logger = createLogger({ service: "scheduler", level: env.LOG_LEVEL });
 const tracing = startTracing({ serviceName: "scheduler" });
 initMetrics("scheduler");
 const db = createPool({ url: env.DATABASE_URL, applicationName: "scheduler" });
-const topology = createTopology({ namespace: env.BUS_NAMESPACE, streamReplicas: env.STREAM_REPLICAS });
+const topology = createTopology({ namespace: env.BUS_NAMESPACE, streamReplicas: env.STREAM_REPLICAS, ...jobTopologyOptions(env) });
 const bus = await connectServiceBus({ service: "scheduler", env, topology, logger });
-// The scheduler is the stream manager (@vp/bus STREAM_MANAGER): it creates and updates the streams the others wait for.
-await ensureTopology(bus, topology, { consumers: [topology.consumers.scheduler, topology.consumers.schedulerEvents] });
+// The scheduler is the stream manager (@vp/bus STREAM_MANAGER): it creates and updates the streams the others wait for,
+// and every job consumer, so a job queued before its executor ever ran waits on its own consumer (KEDA reads its lag).
+await ensureTopology(bus, topology, { consumers: [topology.consumers.scheduler, topology.consumers.schedulerEvents, ...NODE_TYPES.map(topology.consumers.job)] });
 
 const reply = (ctx: ConsumeContext, verdict: ExecuteVerdict) => {
   const inbox = ctx.headers?.get(HEADERS.replyTo);
