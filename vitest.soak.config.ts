@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 
 /**
- * `npm run soak` (issue 8, fault scenario 10): SOAK_MINUTES (default 10) of SOAK_NODES (default 5,000) nodes with
+ * `npm run soak`: SOAK_MINUTES (default 10) of SOAK_NODES (default 5,000) nodes with
  * faults 1-4 at random intervals, on the fault suite's own nats-server and PostgreSQL cluster. Not part of
  * `npm test` or `npm run test:faults` (CI does not run it). The test's budget is the soak plus its start-up and
  * drain.

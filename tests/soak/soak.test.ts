@@ -1,5 +1,5 @@
 /**
- * Fault scenario 10 (issue 8): the soak. `npm run soak`; SOAK_MINUTES (default 10) and SOAK_NODES (default 5,000).
+ * The soak. `npm run soak`; SOAK_MINUTES (default 10) and SOAK_NODES (default 5,000).
  *
  * Load. Runs of 20-node pipelines are submitted at a steady rate over the whole soak (SOAK_NODES / 20 runs, one
  * every SOAK_MINUTES / runs), each a fresh pipeline imported in one request and run with `{ force: true }` (force
@@ -22,7 +22,8 @@
  *
  * At the end (after a drain: every accepted run finished):
  * - zero lost: every node of every accepted run (200/202) is completed by that run (metadata.runId);
- * - zero duplicated: exactly one committed completion per node (state-writer "state committed" completed/applied)
+ * - zero duplicated: exactly one committed completion per node (state-writer "state committed" completed/applied,
+ *   logged at commit, before the event's publish, so a publish lost to a NATS outage does not hide it)
  *   and exactly one completed event per node on VP_EVENTS (read from JetStream directly); HeyGen created exactly
  *   one job per accepted talking head, each used by exactly one node;
  * - refused submissions (503 with a reason) left nothing behind: no run recorded, every node pending, no job id;
@@ -41,8 +42,8 @@
  * ~1,700 nodes for a ~150 MB process, ~20 KB retained per node); a slower leak is not proven absent, which is why
  * the table and the post-warm-up slope (MB/min, least squares) are printed too.
  *
- * Known defect this soak can hit (then "no paid job created twice" fails): a paid create sent by an executor
- * frozen with its "creating" record in flight, after another replica took over; see paid-create-freeze.test.ts.
+ * The narrowest paid-create window (an executor frozen with its "creating" record in flight while another replica
+ * takes the node over) is driven on purpose by paid-create-freeze.test.ts.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -344,7 +345,7 @@ async function query<R extends pg.QueryResultRow>(sql: string, values: unknown[]
   }
 }
 
-describe(`fault 10: a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random intervals`, () => {
+describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random intervals`, () => {
   it("zero lost, zero duplicated, no paid job created twice, refused runs leave nothing behind, RSS flat after warm-up", async () => {
     const { api, stack } = fx;
     const soakStart = Date.now();

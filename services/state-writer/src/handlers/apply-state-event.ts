@@ -65,8 +65,10 @@ export function createApplyStateEvent(deps: { db: Queryable; publishCommitted: P
     };
     await queue(event.pipelineId, apply, async (result) => {
       if (isApplied(result)) {
-        await publishCommitted(result.node, result.pipelineMetadata, eventIdOf(event));
+        // Logged at commit, before the publish: a publish that fails (NATS down) brings the fact back as "already",
+        // so each transition has exactly one "applied" line however its publish went.
         if (event.kind !== "progress") ctx.logger.info({ ...ids, status: result.node.status, outcome: result.outcome }, "state committed");
+        await publishCommitted(result.node, result.pipelineMetadata, eventIdOf(event));
       } else if (event.kind === "progress") {
         ctx.logger.debug({ ...ids, code: result.code, reason: result.reason }, "progress tick ignored");
       } else {

@@ -15,7 +15,7 @@ export type PublishCommitted = (node: CommittedNode, pipelineMetadata: Record<st
 export type CommittedNode = TickNodeRow;
 
 /**
- * Fault injection for the fault suite (issue 8, scenario 5; tests/faults/state-writer-crash.test.ts). Inert unless
+ * Fault injection for the fault suite (the state-writer crash scenario, tests/faults/state-writer-crash.test.ts). Inert unless
  * `VP_FAULT_POINT=after-commit-before-publish` is set: then the first committed change whose event id contains
  * `match` (all when empty) kills this process with SIGKILL after its transaction committed and before its
  * event is published, once per process. Never set in production (deploy/k8s does not know the variable).
