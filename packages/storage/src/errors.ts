@@ -25,3 +25,20 @@ export class TooLargeError extends Error {
     this.maxBytes = maxBytes;
   }
 }
+
+/**
+ * S3 refused to say whether an object exists (403 to HeadObject). Without s3:ListBucket on the bucket, S3 answers 403
+ * instead of 404 for a key that does not exist, so the role lacks a permission the product needs.
+ */
+export class StorageAccessError extends Error {
+  readonly key: string;
+  constructor(key: string, options?: { cause?: unknown }) {
+    super(
+      `S3 answered 403 (access denied) when asked whether ${key} exists: grant the role s3:ListBucket on the bucket ` +
+        "(S3 answers 403 instead of 404 for a missing key without it) and s3:GetObject on its objects; see docs/storage.md",
+      options,
+    );
+    this.name = "StorageAccessError";
+    this.key = key;
+  }
+}

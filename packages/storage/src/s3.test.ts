@@ -3,8 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assetKey, createStorageFromEnv, NotFoundError, outputKey, StorageKeyError, TooLargeError, type S3Storage } from "./index";
+import { assetKey, createS3Storage, createStorageFromEnv, NotFoundError, outputKey, StorageAccessError, StorageKeyError, TooLargeError, type S3Storage } from "./index";
 import { startTestS3, type TestS3 } from "./testing";
 
 let s3: TestS3;
@@ -19,6 +21,33 @@ beforeAll(async () => {
 afterAll(async () => {
   await s3?.close();
   await rm(dir, { recursive: true, force: true });
+});
+
+describe("S3 under a role without s3:ListBucket", () => {
+  it("a HeadObject answered 403 (what S3 says for a missing key without ListBucket) is an error naming the permission, not a crash or a false 'missing'", async () => {
+    // S3 answers HEAD of a missing key with a bare 403 when the caller may not list the bucket.
+    const server = createServer((req, res) => {
+      res.writeHead(403, { "x-amz-request-id": "TEST", "content-type": "application/xml" });
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const denied = createS3Storage({
+        bucket: "media",
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        forcePathStyle: true,
+        credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      });
+      const key = outputKey("p1", "n1", "job-1", "mp3", 1);
+      const error = await denied.exists(key).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageAccessError);
+      expect((error as Error).message).toBe(
+        `S3 answered 403 (access denied) when asked whether ${key} exists: grant the role s3:ListBucket on the bucket (S3 answers 403 instead of 404 for a missing key without it) and s3:GetObject on its objects; see docs/storage.md`,
+      );
+    } finally {
+      server.close();
+    }
+  });
 });
 
 describe("S3 storage (against s3rver)", () => {

@@ -15,7 +15,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { NotFoundError, StorageKeyError, TooLargeError } from "./errors";
+import { NotFoundError, StorageAccessError, StorageKeyError, TooLargeError } from "./errors";
 import { KEY_SEGMENT, validateKey, validatePrefix } from "./keys";
 import type { ByteRange, ListedObject, ObjectStat, PresignOptions, PutOptions, Storage } from "./types";
 
@@ -249,6 +249,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
         return { size: head.ContentLength ?? 0 };
       } catch (error) {
         if (isNotFound(error)) return null;
+        if ((error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 403) throw new StorageAccessError(key, { cause: error });
         throw error;
       }
     },
