@@ -37,7 +37,8 @@ export async function buildLambdas(options: { outDir?: string; functions?: reado
       outfile: bundle,
       bundle: true,
       platform: "node",
-      target: "node20",
+      // Lambda's nodejs24.x (or nodejs22.x) runtime; the same bundle also runs on the Node 20 the tests use.
+      target: "node22",
       format: "esm",
       minifySyntax: true,
       minifyWhitespace: true,
