@@ -39,6 +39,8 @@ const ACK_WAIT_MS = 5000;
  * ffmpeg) on a loaded 2-core machine answers within it: a happy-path answer that came late would be a timeout.
  */
 const PROVIDER_TIMEOUT_MS = 3000;
+/** How long a job may keep getting 429s before its node fails (a spent quota). */
+const RATE_LIMIT_MAX_WAIT_MS = 12_000;
 const HEYGEN_CONFIG = { provider: "heygen", avatarId: "Daisy-inskirt-20220818", voiceId: "2d5b0e6cf36f460aa7fc47e3eee4ba54" };
 
 beforeAll(async () => {
@@ -58,6 +60,7 @@ beforeAll(async () => {
       PROVIDER_HTTP_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS),
       PROVIDER_HTTP_RETRIES: "1",
       PROVIDER_POLL_INTERVAL_MS: "100",
+      PROVIDER_RATE_LIMIT_MAX_WAIT_MS: String(RATE_LIMIT_MAX_WAIT_MS),
       TALKING_HEAD_CONCURRENCY: "2",
     },
   });
@@ -89,10 +92,10 @@ async function textAsset(pipelineId: string, id: string, content: string) {
   expect((await api.waitForStatus(pipelineId, id, ["completed", "failed"])).status).toBe("completed");
 }
 
-/** A completed image asset (a PNG made by ffmpeg, uploaded through the gateway). */
-async function imageAsset(pipelineId: string, id: string) {
+/** A completed image asset (a PNG made by ffmpeg, uploaded through the gateway); `noise` makes a large one. */
+async function imageAsset(pipelineId: string, id: string, source = "testsrc2=s=320x180") {
   const png = join(scratch, `${id}.png`);
-  await exec("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180", "-frames:v", "1", png]);
+  await exec("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", source, "-frames:v", "1", png]);
   await addNode(pipelineId, { id, title: `Image ${id}`, type: "asset", asset: { type: "image" } });
   await api.ok("PUT", `/pipelines/${pipelineId}/nodes/${id}/asset`, new Uint8Array(await readFile(png)), { "content-type": "image/png" });
   await api.ok("POST", `/pipelines/${pipelineId}/nodes/${id}/execute`);
@@ -174,9 +177,11 @@ describe("each provider against its fake", () => {
     for (const id of ["th", "vo", "veo", "rw"]) expect(nodes[id]!.output!.s3Key).toMatch(new RegExp(`^pipelines/${p}/nodes/${id}/[^/]+/output\\.(mp4|mp3)$`));
 
     // What the providers were asked for: the script from the text asset, the image as a data URI, the key only where due.
-    const heygenRequest = [...fakes.heygen.jobs.values()][0]!.request as { video_inputs: Array<{ voice: { input_text: string } }>; title: string };
-    expect(heygenRequest.video_inputs[0]!.voice.input_text).toBe(SCRIPT);
+    const heygenJob = [...fakes.heygen.jobs.values()][0]!;
+    const heygenRequest = heygenJob.request as { script: string; title: string; callback_id: string };
+    expect(heygenRequest).toMatchObject({ type: "avatar", script: SCRIPT, resolution: "720p", aspect_ratio: "16:9" });
     expect(heygenRequest.title).toMatch(/^Presenter \[vp-.+\]$/);
+    expect(heygenJob.extra.idempotencyKey).toBe(heygenRequest.callback_id);
     expect(([...fakes.runway.jobs.values()][0]!.request as { promptImage: string }).promptImage).toMatch(/^data:image\/png;base64,iVBOR/);
     expect(fakes.elevenlabs.calls.filter((c) => c.endpoint === "create").map((c) => c.status)).toEqual([500, 200]);
     for (const fake of [fakes.heygen, fakes.veo, fakes.runway]) expect(fake.keyLeaks).toBe(0);
@@ -198,6 +203,77 @@ describe("rate limits, rejections, hangs and failed jobs", () => {
     expect(fakes.heygen.creates).toBe(1);
     expect(node.metadata).toMatchObject({ attempt: 4, providerJob: { phase: "created", attempt: 4 } });
     expect(node.metadata).not.toHaveProperty("error");
+  });
+
+  it("Google's 429 without Retry-After: the delay its RetryInfo states is honoured, and the node completes", async () => {
+    const p = await newPipeline("AI 429 RetryInfo");
+    await addNode(p, { id: "veo", title: "Rate limited Veo", type: "generate-animation", config: { provider: "veo3", prompt: "waves" } });
+    const retryInfo = {
+      error: {
+        code: 429,
+        message: "Resource has been exhausted (e.g. check quota).",
+        status: "RESOURCE_EXHAUSTED",
+        details: [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "2s" }],
+      },
+    };
+    fakes.veo.fail("create", { kind: "429", body: retryInfo });
+    await execute(p, "veo");
+    const node = await finished(p, "veo");
+    expect(node.status, executorLog("veo")).toBe("completed");
+    const [first, second] = fakes.veo.createTimes;
+    // 2 s as stated, not the 30 s default for a 429 that says nothing.
+    expect(second! - first!).toBeGreaterThanOrEqual(2000);
+    expect(second! - first!).toBeLessThan(10_000);
+  });
+
+  it("Google's per-day quota (QuotaFailure) fails the node at once: waiting cannot help", async () => {
+    const p = await newPipeline("AI daily quota");
+    await addNode(p, { id: "veo", title: "Daily quota", type: "generate-animation", config: { provider: "veo3", prompt: "waves" } });
+    const daily = {
+      error: {
+        code: 429,
+        message: "You exceeded your current quota, please check your plan and billing details.",
+        status: "RESOURCE_EXHAUSTED",
+        details: [
+          { "@type": "type.googleapis.com/google.rpc.QuotaFailure", violations: [{ quotaMetric: "generativelanguage.googleapis.com/generate_requests_per_model_per_day", quotaId: "GenerateRequestsPerDayPerProjectPerModel" }] },
+          { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "41s" },
+        ],
+      },
+    };
+    fakes.veo.fail("create", { kind: "429", body: daily });
+    const started = Date.now();
+    await execute(p, "veo");
+    const node = await finished(p, "veo");
+    expect(node.status).toBe("failed");
+    expect(Date.now() - started).toBeLessThan(ACK_WAIT_MS);
+    expect(node.metadata!.error).toBe(
+      "Veo 3 quota exhausted: the per-day quota GenerateRequestsPerDayPerProjectPerModel is spent; it resets at midnight Pacific time (generate video: You exceeded your current quota, please check your plan and billing details.)",
+    );
+    expect(fakes.veo.creates).toBe(0);
+  });
+
+  it("HeyGen, ElevenLabs and Runway answering 429 for longer than the limit: each node fails with the reason instead of waiting for hours", async () => {
+    const p = await newPipeline("AI quota spent");
+    await addNode(p, { id: "th", title: "HeyGen spent", type: "talking-head", config: { ...HEYGEN_CONFIG, script: SCRIPT } });
+    await addNode(p, { id: "vo", title: "ElevenLabs spent", type: "generate-voiceover", config: { provider: "elevenlabs", script: SCRIPT } });
+    await addNode(p, { id: "rw", title: "Runway spent", type: "generate-animation", config: { provider: "runway", prompt: "spin", modelId: "gen4.5" } });
+    const spent = Array.from({ length: 6 }, () => ({ kind: "429" as const, retryAfterSeconds: 5 }));
+    fakes.heygen.fail("create", ...spent);
+    fakes.elevenlabs.fail("create", ...spent);
+    fakes.runway.fail("create", ...spent);
+    const started = Date.now();
+    await Promise.all(["th", "vo", "rw"].map((id) => execute(p, id)));
+    const label = { th: "HeyGen", vo: "ElevenLabs", rw: "Runway" } as const;
+    for (const id of ["th", "vo", "rw"] as const) {
+      const node = await finished(p, id);
+      expect(node.status, `${id}: ${executorLog(id)}`).toBe("failed");
+      expect(node.metadata!.error).toMatch(
+        new RegExp(`^${label[id]} rate limit on .+ \\(retry after 5 s\\); still refused after \\d+ s \\(the limit is 12 s\\): .+'s quota is likely spent\\. Run the node again when it has been raised or has reset$`),
+      );
+    }
+    // Bounded: about the limit, not hours; and nothing was created (nothing paid).
+    expect(Date.now() - started).toBeLessThan(RATE_LIMIT_MAX_WAIT_MS + 15_000);
+    expect([fakes.heygen.creates, fakes.elevenlabs.creates, fakes.runway.creates]).toEqual([0, 0, 0]);
   });
 
   it("a 400 policy rejection fails the node at once with the provider's own message", async () => {
@@ -244,6 +320,19 @@ describe("rate limits, rejections, hangs and failed jobs", () => {
     expect(node.metadata).toMatchObject({ retries: 1, providerJobId: [...fakes.heygen.jobs.keys()][0], providerJob: { phase: "created", attempt: 2 } });
   });
 
+  it("a create whose answer never came, while HeyGen's list does not show the video yet: the create sent again with the job's Idempotency-Key replays the first video", async () => {
+    const p = await newPipeline("AI lost create, list lags");
+    await addNode(p, { id: "th", title: "Lost reply", type: "talking-head", config: { ...HEYGEN_CONFIG, script: SCRIPT } });
+    fakes.heygen.fail("create", { kind: "hang" });
+    fakes.heygen.listLags = true;
+    await execute(p, "th");
+    const node = await finished(p, "th");
+    expect(node.status, executorLog("th")).toBe("completed");
+    expect(fakes.heygen.creates).toBe(1);
+    expect(fakes.heygen.calls.map((c) => c.endpoint).filter((e) => e !== "status")).toEqual(["create", "lookup", "create", "download"]);
+    expect(node.metadata).toMatchObject({ retries: 1, providerJobId: [...fakes.heygen.jobs.keys()][0], providerJob: { phase: "created", attempt: 2 } });
+  });
+
   it("an ElevenLabs answer that never came: the audio the request paid for is taken from ElevenLabs' history, not requested again", async () => {
     const p = await newPipeline("AI lost speech");
     await addNode(p, { id: "vo", title: "Lost speech", type: "generate-voiceover", config: { provider: "elevenlabs", script: SCRIPT } });
@@ -271,6 +360,18 @@ describe("rate limits, rejections, hangs and failed jobs", () => {
     );
     expect(fakes.veo.creates).toBe(1);
     expect(fakes.veo.createTimes).toHaveLength(1);
+  });
+
+  it("an image whose data URI would reach Runway's 5 MB limit fails the node at once with the limit; nothing is sent", async () => {
+    const p = await newPipeline("AI big image");
+    // About 4 MB of PNG noise: under the 5 MiB any provider takes inline, over what fits a 5 MB data URI.
+    await imageAsset(p, "frame", "color=c=black:s=2000x1400,format=rgb24,geq=r='random(1)*255':g='random(2)*255':b='random(3)*255'");
+    await addNode(p, { id: "rw", title: "Too big", type: "generate-animation", inputs: { image: ["frame"] }, config: { provider: "runway", prompt: "spin" } });
+    await execute(p, "rw");
+    const node = await finished(p, "rw");
+    expect(node.status).toBe("failed");
+    expect(node.metadata!.error).toMatch(/^input "image" is \d+ KiB, a 5\.\d MB data URI; Runway takes a data URI under 5 MB \(about 3662 KiB of image\): use a smaller or more compressed image$/);
+    expect(fakes.runway.calls).toEqual([]);
   });
 
   it("a job that fails after polling fails the node with the provider's reason; the paid job id stays on record", async () => {

@@ -93,6 +93,8 @@ export function estimateNode(node: NodeLike, lookup: ReadonlyMap<string, unknown
     modelId: typeof config.modelId === "string" ? config.modelId : undefined,
     durationSeconds: typeof config.durationSeconds === "number" ? config.durationSeconds : undefined,
     hasImage: (node.inputs?.image?.length ?? 0) > 0,
+    width: typeof config.width === "number" ? config.width : undefined,
+    height: typeof config.height === "number" ? config.height : undefined,
   });
   return { usd, provider, source: "editor" };
 }

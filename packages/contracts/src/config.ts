@@ -46,7 +46,10 @@ export const TalkingHeadConfig = z.strictObject({
   /** Speech rate (1 = normal) and, for the local voice, espeak-ng pitch 0-99. */
   speed: z.number().min(0.5).max(1.5).optional(),
   pitch: z.number().min(0).max(99).optional(),
-  /** Output frame, e.g. 1280x720 (HeyGen dimension; the local card uses it too). */
+  /**
+   * Output frame, e.g. 1280x720 (the local card renders it exactly). HeyGen renders the nearest of its resolutions
+   * (720p, 1080p, 4k) and aspect ratios (16:9, 9:16, 4:5, 5:4, 1:1): heygenFrame().
+   */
   width: z.number().int().min(128).max(3840).multipleOf(2).optional(),
   height: z.number().int().min(128).max(3840).multipleOf(2).optional(),
 });
@@ -272,8 +275,8 @@ export type Asset = z.infer<typeof Asset>;
 export const PriceTable = z.object({
   /** When the prices were read from the providers' pages (YYYY-MM-DD). */
   readOn: z.string().regex(/^\d{4}-\d\d-\d\d$/),
-  /** HeyGen bills per second of generated video (API, Avatar IV, 720p/1080p). */
-  heygen: z.object({ usdPerVideoSecond: z.number().nonnegative() }),
+  /** HeyGen bills per second of generated video (API, Avatar IV/V studio and digital twin): 720p/1080p, and 4K. */
+  heygen: z.object({ usdPerVideoSecond: z.number().nonnegative(), usdPerVideoSecond4k: z.number().nonnegative().optional() }),
   /** ElevenLabs bills per character, by model ("default" for models not listed). */
   elevenlabs: z.object({ usdPer1kCharacters: z.record(z.string(), z.number().nonnegative()) }),
   /** Veo bills per generated second, by model. */
@@ -287,7 +290,8 @@ export type PriceTable = z.infer<typeof PriceTable>;
 
 export const DEFAULT_PRICES: PriceTable = {
   readOn: "2026-11-21",
-  heygen: { usdPerVideoSecond: 0.0667 },
+  // The 4K price was read on 2026-12-07 (docs/providers.md).
+  heygen: { usdPerVideoSecond: 0.0667, usdPerVideoSecond4k: 0.0833 },
   elevenlabs: {
     usdPer1kCharacters: { eleven_multilingual_v2: 0.1, eleven_v3: 0.1, eleven_flash_v2_5: 0.05, eleven_turbo_v2_5: 0.05, default: 0.1 },
   },
@@ -323,6 +327,28 @@ export function spokenSeconds(script: string, speed = 1): number {
   return Math.max(1, words / 2.5 / speed);
 }
 
+export type HeygenResolution = "720p" | "1080p" | "4k";
+export type HeygenAspectRatio = "16:9" | "9:16" | "4:5" | "5:4" | "1:1";
+const HEYGEN_ASPECTS: Array<[HeygenAspectRatio, number]> = [
+  ["16:9", 16 / 9],
+  ["9:16", 9 / 16],
+  ["4:5", 4 / 5],
+  ["5:4", 5 / 4],
+  ["1:1", 1],
+];
+
+/**
+ * HeyGen's API v3 takes a resolution and an aspect ratio, not a free frame: the nearest aspect ratio, and the
+ * smallest resolution whose short edge covers the frame's. What a talking head's width x height renders as (and
+ * is priced at) on HeyGen.
+ */
+export function heygenFrame(width: number, height: number): { resolution: HeygenResolution; aspectRatio: HeygenAspectRatio } {
+  const ratio = width / height;
+  const aspectRatio = HEYGEN_ASPECTS.reduce((best, a) => (Math.abs(Math.log(a[1] / ratio)) < Math.abs(Math.log(best[1] / ratio)) ? a : best))[0];
+  const short = Math.min(width, height);
+  return { resolution: short <= 720 ? "720p" : short <= 1080 ? "1080p" : "4k", aspectRatio };
+}
+
 const usd = (n: number) => Math.round(Math.max(0, n) * 1e6) / 1e6;
 const byModel = (table: Record<string, number>, model: string) => table[model] ?? table.default ?? 0;
 
@@ -330,7 +356,8 @@ const byModel = (table: Record<string, number>, model: string) => table[model] ?
 export function createPricing(prices: PriceTable = DEFAULT_PRICES) {
   return {
     prices,
-    heygen: (videoSeconds: number) => usd(videoSeconds * prices.heygen.usdPerVideoSecond),
+    heygen: (videoSeconds: number, resolution: HeygenResolution = "1080p") =>
+      usd(videoSeconds * (resolution === "4k" ? (prices.heygen.usdPerVideoSecond4k ?? prices.heygen.usdPerVideoSecond) : prices.heygen.usdPerVideoSecond)),
     elevenlabs: (characters: number, model: string) => usd((characters / 1000) * byModel(prices.elevenlabs.usdPer1kCharacters, model)),
     veo3: (videoSeconds: number, model: string) => usd(videoSeconds * byModel(prices.veo3.usdPerVideoSecond, model)),
     runway: (videoSeconds: number, model: string) => usd(videoSeconds * byModel(prices.runway.creditsPerSecond, model) * prices.runway.usdPerCredit),
@@ -347,6 +374,9 @@ export interface AiCostInput {
   durationSeconds?: number;
   /** An image input is connected (Runway then defaults to its image model). */
   hasImage?: boolean;
+  /** The output frame (a talking head: HeyGen prices 4K higher). */
+  width?: number;
+  height?: number;
 }
 
 /**
@@ -362,7 +392,7 @@ export function estimateAiCost(
   const script = input.script ?? "";
   switch (`${type}/${provider}`) {
     case "talking-head/heygen":
-      return pricing.heygen(spokenSeconds(script, input.speed));
+      return pricing.heygen(spokenSeconds(script, input.speed), heygenFrame(input.width ?? 1280, input.height ?? 720).resolution);
     case "talking-head/local":
       return pricing.local(spokenSeconds(script, input.speed) * 0.3);
     case "generate-voiceover/elevenlabs":

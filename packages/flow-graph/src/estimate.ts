@@ -36,6 +36,8 @@ export function estimateNodeCost(node: EstimatedNode, nodes: ReadonlyMap<string,
     modelId: str(config.modelId),
     durationSeconds: num(config.durationSeconds),
     hasImage: (node.inputs?.image?.length ?? 0) > 0,
+    width: num(config.width),
+    height: num(config.height),
   });
 }
 

@@ -60,6 +60,9 @@ describe("prices", () => {
     const p = createPricing(DEFAULT_PRICES);
     expect(spokenSeconds("one two three four five")).toBe(2);
     expect(p.heygen(30)).toBe(2.001);
+    // HeyGen prices 4K higher; a frame is priced at the resolution HeyGen renders it at.
+    expect(p.heygen(30, "4k")).toBe(2.499);
+    expect(p.heygen(30, "720p")).toBe(2.001);
     expect(p.elevenlabs(2500, "eleven_multilingual_v2")).toBe(0.25);
     expect(p.elevenlabs(2500, "eleven_flash_v2_5")).toBe(0.125);
     expect(p.elevenlabs(1000, "some_future_model")).toBe(0.1);
@@ -73,6 +76,8 @@ describe("prices", () => {
   it("estimates a node before it runs with the same rules the executor applies (shared from @vp/contracts)", () => {
     const script = Array.from({ length: 75 }, (_, i) => `w${i}`).join(" "); // 75 words = 30 s at 150 wpm
     expect(estimateAiCost("talking-head", "heygen", { script })).toBe(2.001);
+    expect(estimateAiCost("talking-head", "heygen", { script, width: 3840, height: 2160 })).toBe(2.499);
+    expect(estimateAiCost("talking-head", "heygen", { script, width: 1080, height: 1920 })).toBe(2.001);
     expect(estimateAiCost("generate-voiceover", "elevenlabs", { script: "x".repeat(1200) })).toBe(0.12);
     expect(estimateAiCost("generate-animation", "veo3", { durationSeconds: 5 })).toBe(1.6); // Veo renders 4 s
     expect(estimateAiCost("generate-animation", "veo3", {})).toBe(3.2); // 8 s by default

@@ -36,6 +36,8 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ai", healt
     PROVIDER_MAX_WAIT_MS: z.coerce.number().int().min(1_000).default(30 * 60_000),
     /** Delay of a 429 answer without Retry-After. */
     PROVIDER_DEFAULT_RETRY_AFTER_MS: z.coerce.number().int().min(0).default(30_000),
+    /** A job the provider keeps telling to wait (429s) for longer than this fails its node with the reason (a spent quota). */
+    PROVIDER_RATE_LIMIT_MAX_WAIT_MS: z.coerce.number().int().min(1000).default(60 * 60_000),
     /** Largest provider result accepted. */
     PROVIDER_MAX_DOWNLOAD_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 ** 3),
     /** JSON file replacing sections of the price table (services/executor-ai/src/pricing.ts). */

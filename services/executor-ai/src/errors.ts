@@ -31,6 +31,20 @@ export class ProviderRejectedError extends WorkInputError {
 }
 
 /**
+ * A 429 that no wait will cure within the node's patience: a quota the provider says is spent for the day, or rate
+ * limits that kept answering for longer than PROVIDER_RATE_LIMIT_MAX_WAIT_MS. The node fails with the reason instead
+ * of holding a concurrency slot for hours. Nothing was created.
+ */
+export class ProviderQuotaError extends WorkInputError {
+  readonly provider: PaidProvider;
+  constructor(provider: PaidProvider, message: string) {
+    super(`${PROVIDER_LABEL[provider]} quota exhausted: ${message}`);
+    this.name = "ProviderQuotaError";
+    this.provider = provider;
+  }
+}
+
+/**
  * 5xx after the in-process retries, or a network error. Retryable: the job goes back to JetStream with a
  * backoff. `created` says what is known about a create request: "no" when the provider answered (5xx) or the
  * connection was refused, "unknown" when the request may have reached it (reset, timeout).
@@ -72,7 +86,7 @@ export class UnsafeUrlError extends WorkInputError {
 
 /** Whether an error of a create request proves that the provider created (and charged) nothing. */
 export function createdNothing(error: unknown): boolean {
-  if (error instanceof RetryAfterError || error instanceof ProviderRejectedError) return true;
+  if (error instanceof RetryAfterError || error instanceof ProviderRejectedError || error instanceof ProviderQuotaError) return true;
   if (error instanceof ProviderUnavailableError) return error.created === "no";
   return false;
 }

@@ -31,6 +31,7 @@ await runExecutor({
       maxDownloadBytes: env.PROVIDER_MAX_DOWNLOAD_BYTES,
       localFontFile: env.LOCAL_FONT_FILE,
       localTimeoutMs: env.LOCAL_RENDER_TIMEOUT_MS,
+      rateLimitMaxWaitMs: env.PROVIDER_RATE_LIMIT_MAX_WAIT_MS,
       logger,
     });
   },

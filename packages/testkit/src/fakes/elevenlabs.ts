@@ -6,7 +6,8 @@ import { makeFakeSpeech } from "./media";
 /**
  * ElevenLabs text to speech as documented (elevenlabs.io/docs/api-reference/text-to-speech/convert):
  * POST /v1/text-to-speech/{voice_id}?output_format=mp3_44100_128 with xi-api-key and { text, model_id,
- * voice_settings } -> the MP3 bytes (request-id header). Errors { detail: { status, message } }. The audio is
+ * voice_settings } -> the MP3 bytes (request-id header). Errors { detail: { code, message } } (`status` is the legacy
+ * name of `code`). The audio is
  * the request's text spoken by espeak-ng. Every accepted request is a "job" (counted in `creates`).
  *
  * Every request is kept in the history as ElevenLabs keeps generated audio (elevenlabs.io/docs/api-reference/
@@ -101,7 +102,7 @@ export class FakeElevenlabs extends FakeProvider {
   protected async prepare() {}
 
   protected errorBody(_status: number, message: string, code?: string) {
-    return { detail: { status: code ?? "invalid_request", message } };
+    return { detail: { code: code ?? "invalid_request", message } };
   }
 
   protected authorized(req: IncomingMessage) {

@@ -13,8 +13,8 @@ import { join } from "node:path";
 export type FakeEndpoint = "create" | "status" | "download" | "lookup" | "cancel";
 
 export type Fault =
-  /** 429 Too Many Requests with `Retry-After: <seconds>` (omitted when undefined). */
-  | { kind: "429"; retryAfterSeconds?: number }
+  /** 429 Too Many Requests with `Retry-After: <seconds>` (omitted when undefined); `body` replaces the error body. */
+  | { kind: "429"; retryAfterSeconds?: number; body?: unknown }
   /** 500 with a provider-shaped error body. Nothing is created. */
   | { kind: "500" }
   /** The request is taken (a create creates its job) but never answered: the client's timeout must fire. */
@@ -237,7 +237,9 @@ export abstract class FakeProvider {
       }
       const fault = match.endpoint ? this.faults.get(match.endpoint)?.shift() : undefined;
       if (fault?.kind === "429") {
-        this.error(res, 429, "Too many requests", "rate_limit_exceeded", fault.retryAfterSeconds !== undefined ? { "retry-after": String(fault.retryAfterSeconds) } : {});
+        const headers: Record<string, string> = fault.retryAfterSeconds !== undefined ? { "retry-after": String(fault.retryAfterSeconds) } : {};
+        if (fault.body !== undefined) this.json(res, 429, fault.body, headers);
+        else this.error(res, 429, "Too many requests", "rate_limit_exceeded", headers);
         return finish(429);
       }
       if (fault?.kind === "500") {

@@ -15,8 +15,22 @@ import { createProviderHttp, type ProviderHttpOptions } from "./http";
 export const ELEVENLABS_DEFAULT_BASE_URL = "https://api.elevenlabs.io";
 /** "George", the voice of ElevenLabs' own examples. */
 export const ELEVENLABS_DEFAULT_VOICE = "JBFqnCBsd6RMkjVDRZzb";
-/** Per-request text limit of eleven_multilingual_v2. */
-export const ELEVENLABS_MAX_CHARACTERS = 10_000;
+/**
+ * Characters per request, by model (help.elevenlabs.io "API - Error Code 400 or 401", max_character_limit_exceeded,
+ * and the models page, read 2026-12-07): eleven_v3 5,000; flash/turbo v2.5 40,000; flash/turbo v2 30,000;
+ * multilingual and English v1/v2 10,000. A model not listed gets the smallest, so a request is never refused for length.
+ */
+const MAX_CHARACTERS: Record<string, number> = {
+  eleven_v3: 5_000,
+  eleven_flash_v2_5: 40_000,
+  eleven_turbo_v2_5: 40_000,
+  eleven_flash_v2: 30_000,
+  eleven_turbo_v2: 30_000,
+  eleven_multilingual_v2: 10_000,
+  eleven_multilingual_v1: 10_000,
+  eleven_monolingual_v1: 10_000,
+};
+export const elevenlabsMaxCharacters = (modelId: string): number => MAX_CHARACTERS[modelId] ?? 5_000;
 
 export interface ElevenlabsSpeech {
   voiceId: string;
@@ -52,8 +66,9 @@ const HISTORY_PAGES = 5;
 export function describeElevenlabsError(body: unknown): { message?: string; code?: string } {
   const detail = (body as { detail?: unknown })?.detail;
   if (detail && typeof detail === "object" && !Array.isArray(detail)) {
-    const d = detail as { message?: string; status?: string };
-    return { message: d.message, code: d.status };
+    // `code` is current; `status` is the legacy field older answers carry.
+    const d = detail as { message?: string; code?: string; status?: string };
+    return { message: d.message, code: d.code ?? d.status };
   }
   if (Array.isArray(detail)) {
     return { message: detail.map((d: { msg?: string; loc?: unknown[] }) => `${(d.loc ?? []).join(".")}: ${d.msg ?? ""}`).join("; ") };

@@ -1,6 +1,7 @@
 import { SpanKind, withSpan, type Logger } from "@vp/telemetry";
 import {
   PROVIDER_LABEL,
+  ProviderQuotaError,
   ProviderRejectedError,
   ProviderTimeoutError,
   ProviderUnavailableError,
@@ -26,6 +27,11 @@ export interface ProviderHttpOptions {
   defaultRetryAfterMs: number;
   /** Extracts the provider's own error message (and code) from an error body. */
   describeError(body: unknown): { message?: string; code?: string };
+  /**
+   * Reads a 429's body: the delay it states (Google's RetryInfo), or that waiting cannot help (a per-day quota).
+   * Retry-After, when sent, wins over a stated delay.
+   */
+  describeRateLimit?(body: unknown): { delayMs?: number; exhausted?: string };
   logger?: Logger;
 }
 
@@ -172,7 +178,9 @@ export function createProviderHttp(options: ProviderHttpOptions) {
     const described = options.describeError(body);
     const message = clean((described.message ?? (text.trim().slice(0, 300) || response.statusText || "no message")).replace(/\s+/g, " "));
     if (response.status === 429) {
-      const delayMs = parseRetryAfter(response.headers.get("retry-after")) ?? options.defaultRetryAfterMs;
+      const limit = options.describeRateLimit?.(body) ?? {};
+      if (limit.exhausted) throw new ProviderQuotaError(provider, `${limit.exhausted} (${req.what}: ${message})`);
+      const delayMs = parseRetryAfter(response.headers.get("retry-after")) ?? limit.delayMs ?? options.defaultRetryAfterMs;
       throw new RetryAfterError(delayMs, `${label} rate limit on ${req.what}: ${message} (retry after ${Math.ceil(delayMs / 1000)} s)`);
     }
     if (response.status >= 500) {

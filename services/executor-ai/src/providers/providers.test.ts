@@ -11,11 +11,11 @@ import { startFakeProviders, type FakeProviders } from "@vp/testkit";
 import { RetryAfterError } from "@vp/bus";
 import { ProviderRejectedError, ProviderTimeoutError, ProviderUnavailableError, UnsafeUrlError, createdNothing } from "../errors";
 import { checkProviderUrl, downloadToFile, isBlockedAddress } from "./download";
-import { createElevenlabsClient } from "./elevenlabs";
-import { createHeygenClient } from "./heygen";
+import { createElevenlabsClient, describeElevenlabsError, elevenlabsMaxCharacters } from "./elevenlabs";
+import { createHeygenClient, heygenFrame } from "./heygen";
 import { parseRetryAfter } from "./http";
 import { createRunwayClient } from "./runway";
-import { createVeoClient } from "./veo";
+import { createVeoClient, describeGoogleRateLimit } from "./veo";
 
 let fakes: FakeProviders;
 let dir: string;
@@ -48,9 +48,18 @@ describe("HeyGen client", () => {
     const client = heygen();
     const { id } = await client.createVideo(video);
     expect(fakes.heygen.creates).toBe(1);
-    const sent = fakes.heygen.jobs.get(id)!.request as { video_inputs: Array<Record<string, any>>; dimension: unknown; callback_id: string };
-    expect(sent.video_inputs[0]).toMatchObject({ character: { type: "avatar", avatar_id: video.avatarId }, voice: { type: "text", voice_id: video.voiceId, input_text: "Hello there." } });
-    expect(sent).toMatchObject({ dimension: { width: 1280, height: 720 }, callback_id: "vp-job-1" });
+    const job = fakes.heygen.jobs.get(id)!;
+    expect(job.request).toEqual({
+      type: "avatar",
+      avatar_id: video.avatarId,
+      script: "Hello there.",
+      voice_id: video.voiceId,
+      resolution: "720p",
+      aspect_ratio: "16:9",
+      title: video.title,
+      callback_id: "vp-job-1",
+    });
+    expect(job.extra.idempotencyKey).toBe("vp-job-1");
     expect(await client.poll(id)).toEqual({ state: "running" });
     const done = await client.poll(id);
     expect(done).toMatchObject({ state: "succeeded", durationSeconds: 1 });
@@ -61,6 +70,33 @@ describe("HeyGen client", () => {
     expect(p.audio?.codec).toBe("aac");
     expect(fakes.heygen.keyLeaks).toBe(0);
     expect(fakes.heygen.inFlight).toBe(0);
+  });
+
+  it("sends the job's reference as Idempotency-Key: a repeated create replays the first video, and one still being processed is asked again later", async () => {
+    const client = heygen();
+    const first = await client.createVideo(video);
+    expect(await client.createVideo(video)).toEqual(first);
+    expect(fakes.heygen.creates).toBe(1);
+    fakes.heygen.markInFlight("vp-job-2");
+    const error = await client.createVideo({ ...video, clientRef: "vp-job-2" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RetryAfterError);
+    expect((error as RetryAfterError).delayMs).toBe(2000);
+    expect((error as Error).message).toMatch(/^HeyGen is still processing an earlier create request of this job \(HeyGen rejected the request \(409 conflict\): .+\); asking again$/);
+    expect(fakes.heygen.creates).toBe(1);
+  });
+
+  it("maps the node's frame to v3's resolutions and aspect ratios", () => {
+    expect(heygenFrame(1280, 720)).toEqual({ resolution: "720p", aspectRatio: "16:9" });
+    expect(heygenFrame(1920, 1080)).toEqual({ resolution: "1080p", aspectRatio: "16:9" });
+    expect(heygenFrame(1080, 1920)).toEqual({ resolution: "1080p", aspectRatio: "9:16" });
+    expect(heygenFrame(3840, 2160)).toEqual({ resolution: "4k", aspectRatio: "16:9" });
+    expect(heygenFrame(1000, 1000)).toEqual({ resolution: "1080p", aspectRatio: "1:1" });
+    expect(heygenFrame(1080, 1350)).toEqual({ resolution: "1080p", aspectRatio: "4:5" });
+    expect(heygenFrame(640, 360)).toEqual({ resolution: "720p", aspectRatio: "16:9" });
+  });
+
+  it("refuses to poll an id HeyGen would not issue (it becomes a URL path)", async () => {
+    await expect(heygen().poll("../v3/users")).rejects.toThrow('HeyGen video id "../v3/users" is not an id HeyGen issues');
   });
 
   it("finds a video by our reference after a lost create reply", async () => {
@@ -125,7 +161,7 @@ describe("HeyGen client", () => {
     fakes.heygen.failNextJob("Video is too long (> 3600.0s)");
     const client = heygen();
     const { id } = await client.createVideo(video);
-    expect(await pollUntilDone(() => client.poll(id))).toEqual({ state: "failed", reason: "Video is too long (> 3600.0s): Video is too long (> 3600.0s)" });
+    expect(await pollUntilDone(() => client.poll(id))).toEqual({ state: "failed", reason: "render_failed: Video is too long (> 3600.0s)" });
   });
 });
 
@@ -149,6 +185,15 @@ describe("ElevenLabs client", () => {
     fakes.elevenlabs.fail("create", { kind: "reject", status: 404, message: "A voice with the voice_id nope was not found.", code: "voice_not_found" });
     const error = await client().textToSpeech({ voiceId: "nope", modelId: "m", text: "x" }, join(dir, "x.mp3")).then(() => undefined, (e: Error) => e);
     expect(error?.message).toBe("ElevenLabs rejected the request (404 voice_not_found): A voice with the voice_id nope was not found.");
+  });
+
+  it("reads ElevenLabs' error code from detail.code, or from the legacy detail.status; knows each model's text limit", () => {
+    expect(describeElevenlabsError({ detail: { code: "quota_exceeded", message: "You have 12 credits remaining" } })).toEqual({ code: "quota_exceeded", message: "You have 12 credits remaining" });
+    expect(describeElevenlabsError({ detail: { status: "voice_not_found", message: "A voice with the voice_id nope was not found." } })).toMatchObject({ code: "voice_not_found" });
+    expect(elevenlabsMaxCharacters("eleven_v3")).toBe(5_000);
+    expect(elevenlabsMaxCharacters("eleven_flash_v2_5")).toBe(40_000);
+    expect(elevenlabsMaxCharacters("eleven_multilingual_v2")).toBe(10_000);
+    expect(elevenlabsMaxCharacters("a_future_model")).toBe(5_000);
   });
 
   it("finds a lost request's audio in the history by voice, model and text, across pages, and downloads it", async () => {
@@ -291,6 +336,21 @@ describe("result URLs (no SSRF)", () => {
     await expect(downloadToFile({ provider: "runway", url: done.url, dest: join(dir, "big.mp4"), policy: policy(), idleTimeoutMs: 1000, maxBytes: 1000, secrets: [] })).rejects.toThrow(
       "result URL: result is larger than 1000 bytes",
     );
+  });
+});
+
+describe("Google 429 bodies", () => {
+  it("read RetryInfo's delay, and a per-day QuotaFailure as exhausted", () => {
+    const retry = { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "37.5s" };
+    const perMinute = { "@type": "type.googleapis.com/google.rpc.QuotaFailure", violations: [{ quotaId: "GenerateRequestsPerMinutePerProjectPerModel" }] };
+    const perDay = { "@type": "type.googleapis.com/google.rpc.QuotaFailure", violations: [{ quotaId: "GenerateRequestsPerDayPerProjectPerModel" }] };
+    expect(describeGoogleRateLimit({ error: { code: 429, details: [retry] } })).toEqual({ delayMs: 37_500 });
+    expect(describeGoogleRateLimit({ error: { code: 429, details: [perMinute, retry] } })).toEqual({ delayMs: 37_500 });
+    expect(describeGoogleRateLimit({ error: { code: 429, details: [perDay, retry] } }).exhausted).toBe(
+      "the per-day quota GenerateRequestsPerDayPerProjectPerModel is spent; it resets at midnight Pacific time",
+    );
+    expect(describeGoogleRateLimit({ error: { code: 429, message: "busy" } })).toEqual({});
+    expect(describeGoogleRateLimit("not json")).toEqual({});
   });
 });
 

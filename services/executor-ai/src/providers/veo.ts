@@ -27,6 +27,31 @@ export function describeGoogleError(body: unknown): { message?: string; code?: s
   return {};
 }
 
+/**
+ * A Google 429 (google.rpc.Status, https://cloud.google.com/apis/design/errors and the Gemini API's rate-limit page,
+ * read 2026-12-07): no Retry-After header; `details` may carry `google.rpc.RetryInfo` { retryDelay: "37s" } and
+ * `google.rpc.QuotaFailure` { violations: [{ quotaId, quotaMetric }] }. A per-day quota does not come back with a
+ * short wait.
+ */
+export function describeGoogleRateLimit(body: unknown): { delayMs?: number; exhausted?: string } {
+  const details = (body as { error?: { details?: unknown } })?.error?.details;
+  if (!Array.isArray(details)) return {};
+  let delayMs: number | undefined;
+  for (const d of details as Array<Record<string, unknown>>) {
+    const type = String(d?.["@type"] ?? "");
+    if (type.endsWith("google.rpc.QuotaFailure")) {
+      const violations = Array.isArray(d.violations) ? (d.violations as Array<{ quotaId?: unknown; quotaMetric?: unknown }>) : [];
+      const daily = violations.find((v) => /per_?day|perday/i.test(String(v.quotaId ?? "")));
+      if (daily) return { exhausted: `the per-day quota ${String(daily.quotaId)} is spent; it resets at midnight Pacific time` };
+    }
+    if (type.endsWith("google.rpc.RetryInfo")) {
+      const m = /^(\d+(?:\.\d+)?)s$/.exec(String(d.retryDelay ?? ""));
+      if (m) delayMs = Math.ceil(Number(m[1]) * 1000);
+    }
+  }
+  return { delayMs };
+}
+
 const MODEL = /^[a-z0-9][a-z0-9.-]{0,80}$/;
 /** Operation names are path segments we call back: only the shapes the API produces. */
 const OPERATION = /^(models\/[a-z0-9][a-z0-9.-]{0,80}\/)?operations\/[A-Za-z0-9_-]{1,200}$/;
@@ -38,6 +63,7 @@ export function createVeoClient(options: Omit<ProviderHttpOptions, "provider" | 
     authHeaders: { "x-goog-api-key": options.apiKey },
     secrets: [options.apiKey],
     describeError: describeGoogleError,
+    describeRateLimit: describeGoogleRateLimit,
   });
   return {
     http,

@@ -5,10 +5,10 @@ import { jobOutputKey, type WorkContext, type WorkFunction, type WorkResult } fr
 import type { Logger } from "@vp/telemetry";
 import { createdNothing, RetryAfterError, WorkInputError, type PaidProvider } from "../errors";
 import { renderLocalAnimation, renderLocalTalkingHead, renderLocalVoiceover } from "../local/render";
-import { AI_DEFAULTS, estimateAiCost, runwayDurationFor, veoDurationFor } from "@vp/contracts";
+import { AI_DEFAULTS, estimateAiCost, heygenFrame, runwayDurationFor, veoDurationFor } from "@vp/contracts";
 import type { Pricing } from "../pricing";
 import { downloadToFile, type UrlPolicy } from "../providers/download";
-import { ELEVENLABS_DEFAULT_VOICE, ELEVENLABS_MAX_CHARACTERS, type ElevenlabsClient } from "../providers/elevenlabs";
+import { ELEVENLABS_DEFAULT_VOICE, elevenlabsMaxCharacters, type ElevenlabsClient } from "../providers/elevenlabs";
 import type { HeygenClient } from "../providers/heygen";
 import type { RunwayClient } from "../providers/runway";
 import type { VeoClient } from "../providers/veo";
@@ -49,6 +49,8 @@ export interface AiWorkDeps {
   maxDownloadBytes: number;
   localFontFile?: string;
   localTimeoutMs: number;
+  /** How long a job may keep being told to wait (429s, work still in flight at the provider) before its node fails. */
+  rateLimitMaxWaitMs: number;
   logger?: Logger;
 }
 
@@ -56,6 +58,8 @@ export interface AiWorkDeps {
 const HEYGEN_MAX_CHARACTERS = 5000;
 /** Largest first frame sent inline (Veo bytesBase64Encoded, Runway data URI). */
 const MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024;
+/** Runway's limit for an image sent inline: a data URI under 5 MB (docs.dev.runwayml.com "Inputs", read 2026-12-07). */
+const RUNWAY_MAX_DATA_URI = 5_000_000;
 
 const elapsedSeconds = (started: number) => (performance.now() - started) / 1000;
 
@@ -123,7 +127,7 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
       ctx,
       {
         provider: "heygen",
-        estimatedCost: estimateAiCost("talking-head", "heygen", { script, speed: config.speed }, deps.pricing),
+        estimatedCost: estimateAiCost("talking-head", "heygen", { script, speed: config.speed, width, height }, deps.pricing),
         create: (clientRef, signal) =>
           heygen.createVideo(
             { avatarId: config.avatarId!, voiceId: config.voiceId!, script, speed: config.speed, width, height, clientRef, title: `${ctx.node.title} [${clientRef}]` },
@@ -139,14 +143,14 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     const { output, probe: p } = await storeResult(ctx, file, { type: "video", ext: "mp4", contentType: "video/mp4", what: "the HeyGen video" });
     return {
       output: { ...output, ...providerFields("heygen", { providerJobId: job.id, avatarId: config.avatarId, voiceId: config.voiceId }) },
-      cost: deps.pricing.heygen(p.durationSeconds),
+      cost: deps.pricing.heygen(p.durationSeconds, heygenFrame(width, height).resolution),
     };
   };
 
   const voiceover: WorkFunction = async (ctx) => {
     const config = parseConfig(ctx.node, "generate-voiceover");
     const provider = selectProvider("generate-voiceover", config.provider, configured);
-    const script = await resolveScript(ctx, config.script, provider === "elevenlabs" ? ELEVENLABS_MAX_CHARACTERS : 10_000);
+    const script = await resolveScript(ctx, config.script, provider === "elevenlabs" ? elevenlabsMaxCharacters(config.modelId ?? AI_DEFAULTS.elevenlabsModel) : 10_000);
     const started = performance.now();
 
     if (provider === "local") {
@@ -313,6 +317,12 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     if (model === AI_DEFAULTS.runwayImageModel && !image) throw new WorkInputError(`Runway ${model} needs an image input (first frame)`);
     const duration = runwayDurationFor(config.durationSeconds);
     const promptImage = image && imageBase64 ? `data:${image.mimeType};base64,${imageBase64}` : undefined;
+    if (promptImage && promptImage.length >= RUNWAY_MAX_DATA_URI) {
+      throw new WorkInputError(
+        `input "image" is ${Math.round(image!.bytes / 1024)} KiB, a ${(promptImage.length / 1e6).toFixed(1)} MB data URI; Runway takes a data URI under 5 MB ` +
+          `(about ${Math.floor((RUNWAY_MAX_DATA_URI * 3) / 4 / 1024)} KiB of image): use a smaller or more compressed image`,
+      );
+    }
     const job = await runPaidJob(
       ctx,
       {
@@ -335,5 +345,40 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     };
   };
 
-  return { "talking-head": talkingHead, "generate-voiceover": voiceover, "generate-animation": animation };
+  /**
+   * A provider that keeps saying "later" (429 after 429: a spent quota looks like that too) fails the node with the
+   * reason once the job has been told to wait for rateLimitMaxWaitMs, instead of holding a slot for hours. The clock
+   * starts at the job's first "later" in this process (time queued behind other jobs does not count); a restart, or
+   * a redelivery to another replica, starts it again, so the bound is per process.
+   */
+  const waitingSince = new Map<string, number>();
+  const patient =
+    (work: WorkFunction): WorkFunction =>
+    async (ctx) => {
+      const jobId = ctx.job.jobId;
+      try {
+        const result = await work(ctx);
+        waitingSince.delete(jobId);
+        return result;
+      } catch (error) {
+        if (!(error instanceof RetryAfterError)) {
+          waitingSince.delete(jobId);
+          throw error;
+        }
+        const now = Date.now();
+        for (const [id, since] of waitingSince) if (now - since > 2 * deps.rateLimitMaxWaitMs) waitingSince.delete(id);
+        const since = waitingSince.get(jobId) ?? now;
+        waitingSince.set(jobId, since);
+        const waited = now - since;
+        if (waited + error.delayMs <= deps.rateLimitMaxWaitMs) throw error;
+        waitingSince.delete(jobId);
+        const provider = String((ctx.node.config as { provider?: unknown } | null)?.provider ?? "the provider");
+        throw new WorkInputError(
+          `${error.message}; still refused after ${Math.round(waited / 1000)} s (the limit is ${Math.round(deps.rateLimitMaxWaitMs / 1000)} s): ` +
+            `${provider}'s quota is likely spent. Run the node again when it has been raised or has reset`,
+        );
+      }
+    };
+
+  return { "talking-head": patient(talkingHead), "generate-voiceover": patient(voiceover), "generate-animation": patient(animation) };
 }
