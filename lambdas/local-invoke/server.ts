@@ -8,10 +8,22 @@
  * - a handler that throws: 200 with `X-Amz-Function-Error: Unhandled` and `{ errorType, errorMessage, trace }`;
  * - an unknown function: 404 `ResourceNotFoundException`; a payload that is not JSON: 400 `InvalidRequestContentException`;
  * - another invocation type (Event, DryRun): 400 `InvalidParameterValueException` (not needed here).
+ *
+ * Scripted faults (`fail(functionName, ...)`, taken in order by the next invocations), shaped as Lambda answers them
+ * (the Lambda developer guide's "Troubleshoot invocation issues" and the Invoke API reference, read 2026-12-07):
+ * - timeout: 200, `X-Amz-Function-Error: Unhandled`, `{ errorType: "Sandbox.Timedout", errorMessage: "RequestId: …
+ *   Error: Task timed out after 900.00 seconds" }` (the handler is not run);
+ * - oom: the same with `{ errorType: "Runtime.OutOfMemory", errorMessage: "RequestId: … Error: Runtime exited with
+ *   error: signal: killed" }`;
+ * - throttle: 429 `TooManyRequestsException` `{ Reason: "ReservedFunctionConcurrentInvocationLimitExceeded" }`;
+ * - slow: the handler runs after `delayMs`.
  */
+import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
 export type LambdaFunction = (event: unknown) => Promise<unknown>;
+
+export type LambdaFault = { kind: "timeout" } | { kind: "oom" } | { kind: "throttle" } | { kind: "slow"; delayMs: number };
 
 export interface Invocation {
   functionName: string;
@@ -25,6 +37,8 @@ export interface LocalLambda {
   endpoint: string;
   /** Every invocation so far, in order. */
   invocations: Invocation[];
+  /** Queues faults for the next invocations of `functionName`, in order. */
+  fail(functionName: string, ...faults: LambdaFault[]): void;
   close(): Promise<void>;
 }
 
@@ -50,6 +64,11 @@ async function readBody(req: IncomingMessage): Promise<Buffer | null> {
 
 export async function startLocalLambda(functions: Record<string, LambdaFunction>): Promise<LocalLambda> {
   const invocations: Invocation[] = [];
+  const faults = new Map<string, LambdaFault[]>();
+  const unhandled = (res: ServerResponse, errorType: string, message: string) => {
+    res.writeHead(200, { "content-type": "application/json", "x-amz-executed-version": "$LATEST", "x-amz-function-error": "Unhandled" });
+    res.end(JSON.stringify({ errorType, errorMessage: `RequestId: ${randomUUID()} Error: ${message}` }));
+  };
   const server: Server = createServer((req, res) => {
     void (async () => {
       const match = req.method === "POST" ? INVOKE_PATH.exec((req.url ?? "").split("?")[0]!) : null;
@@ -69,6 +88,19 @@ export async function startLocalLambda(functions: Record<string, LambdaFunction>
       } catch {
         return sendError(res, 400, "InvalidRequestContentException", "Could not parse request body into json");
       }
+      const fault = faults.get(name)?.shift();
+      if (fault?.kind === "throttle") {
+        invocations.push({ functionName: name, event, ok: false, durationMs: 0 });
+        res.writeHead(429, { "content-type": "application/json", "x-amzn-errortype": "TooManyRequestsException", "retry-after": "1" });
+        return res.end(JSON.stringify({ Reason: "ReservedFunctionConcurrentInvocationLimitExceeded", Type: "User", message: "Rate Exceeded." }));
+      }
+      if (fault?.kind === "timeout" || fault?.kind === "oom") {
+        invocations.push({ functionName: name, event, ok: false, durationMs: 0 });
+        return fault.kind === "timeout"
+          ? unhandled(res, "Sandbox.Timedout", "Task timed out after 900.00 seconds")
+          : unhandled(res, "Runtime.OutOfMemory", "Runtime exited with error: signal: killed");
+      }
+      if (fault?.kind === "slow") await new Promise((r) => setTimeout(r, fault.delayMs));
       const started = performance.now();
       try {
         const result = await fn(event);
@@ -91,6 +123,7 @@ export async function startLocalLambda(functions: Record<string, LambdaFunction>
   return {
     endpoint: `http://127.0.0.1:${port}`,
     invocations,
+    fail: (functionName, ...queued) => faults.set(functionName, [...(faults.get(functionName) ?? []), ...queued]),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -9,14 +9,26 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import type { z } from "zod";
 import type { LambdaMediaResult } from "@vp/contracts";
-import { factsOfProbe, lambdaCost, type ProbeResult } from "@vp/media";
-import { createStorageFromEnv, validateKey, type Storage } from "@vp/storage";
+import { factsOfProbe, isInvalidMediaError, lambdaCost, type ProbeResult } from "@vp/media";
+import { createStorageFromEnv, NotFoundError, StorageKeyError, validateKey, type Storage } from "@vp/storage";
 
 /** The event breaks the function's contract; invoking again with the same event cannot succeed. */
 export class LambdaEventError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "LambdaEventError";
+  }
+}
+
+/**
+ * The inputs cannot be processed (not media ffmpeg can read, a key that names nothing or breaks the key rules):
+ * invoking again with the same inputs cannot succeed. Its name travels to the executor as the errorType, which
+ * fails the node instead of retrying; any other error (a timeout, memory, S3) is retried there.
+ */
+export class LambdaInputError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LambdaInputError";
   }
 }
 
@@ -63,6 +75,11 @@ export async function inWorkDir<T>(deps: LambdaDeps, prefix: string, work: (dir:
   const dir = await mkdtemp(join(deps.tmpRoot ?? tmpdir(), `${prefix}-`));
   try {
     return await work(dir);
+  } catch (error) {
+    if (isInvalidMediaError(error) || error instanceof NotFoundError || error instanceof StorageKeyError) {
+      throw new LambdaInputError((error as Error).message, { cause: error });
+    }
+    throw error;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -24,6 +24,15 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", h
     LAMBDA_FUNCTION_VIDEO_MERGER: z.string().default("video-merger"),
     LAMBDA_FUNCTION_AUDIO_MIXER: z.string().default("audio-mixer"),
     LAMBDA_FUNCTION_VIDEO_COMPOSER: z.string().default("video-composer"),
+    /**
+     * From this attempt of a job on, a Lambda invocation that failed for a reason other than its inputs (the
+     * function's timeout or memory, throttling) is followed by the work on this executor's ffmpeg. 0: never.
+     */
+    LAMBDA_LOCAL_FALLBACK_AFTER: z.coerce.number().int().min(0).default(0),
+    /** Inputs larger than this in total (bytes) run locally: with the output they would not fit the function's /tmp. */
+    LAMBDA_MAX_INPUT_BYTES: z.coerce.number().int().min(1).default(4 * 1024 ** 3),
+    /** Inputs longer than this in total (seconds) run locally: their work would not finish within the function's timeout. */
+    LAMBDA_MAX_INPUT_SECONDS: z.coerce.number().min(1).default(3600),
     /** Chromium for render-code (Remotion's browserExecutable): Debian's package. Never downloaded. */
     CHROMIUM_PATH: pathSetting("/usr/bin/chromium"),
     /** Browser tabs one render uses for frames. */

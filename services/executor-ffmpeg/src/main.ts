@@ -32,6 +32,9 @@ const ffmpeg: FfmpegWorkOptions = {
   costPerCpuSecond: env.FFMPEG_COST_PER_CPU_SECOND_USD,
   defaultBackend: env.FFMPEG_BACKEND,
   lambda,
+  lambdaLocalFallbackAfter: env.LAMBDA_LOCAL_FALLBACK_AFTER,
+  lambdaMaxInputBytes: env.LAMBDA_MAX_INPUT_BYTES,
+  lambdaMaxInputSeconds: env.LAMBDA_MAX_INPUT_SECONDS,
 };
 await runExecutor({
   service: "executor-ffmpeg",

@@ -23,7 +23,7 @@ import { createHandler as createVideoMerger } from "../../../../lambdas/video-me
 import type { FfmpegWorkOptions } from "./common";
 import { WorkInputError } from "./errors";
 import { createComposeVideoWork } from "./compose-video";
-import { createLambdaInvoker } from "./lambda";
+import { createLambdaInvoker, LambdaFunctionError } from "./lambda";
 import { createMergeVideosWork } from "./merge-videos";
 import { createMixAudioWork } from "./mix-audio";
 import { createHandlerFixture, PIPELINE, type HandlerFixture } from "./test-fixture";
@@ -180,3 +180,50 @@ describe("the same scenarios on local disk, on S3, and on Lambda + S3", () => {
     await expect(createMixAudioWork(options.lambda)(ctx)).rejects.toThrow(new WorkInputError("Lambda error: the video input has no video stream"));
   });
 });
+
+describe("Lambda work that does not fit or keeps failing runs here", () => {
+  it("a function that times out, then is killed for memory: the first attempt fails to be retried; from LAMBDA_LOCAL_FALLBACK_AFTER the attempt runs on local ffmpeg", async () => {
+    const f = fixtures.lambda;
+    const fallback: FfmpegWorkOptions = { ...options.lambda, lambdaLocalFallbackAfter: 2 };
+    const node = f.node("mix-fallback", "mix-audio");
+    const slots = { video: [inputs.lambda.v4!], audio: [inputs.lambda.voice!] };
+    lambda.fail("audio-mixer", { kind: "timeout" }, { kind: "oom" });
+
+    const first = await f.context(node, slots);
+    const error = await createMixAudioWork(fallback)(first.ctx).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LambdaFunctionError);
+    expect(error).not.toBeInstanceOf(WorkInputError);
+    expect((error as LambdaFunctionError).errorType).toBe("Sandbox.Timedout");
+
+    const second = await f.context(node, slots);
+    const invoked = lambda.invocations.length;
+    const { output, cost } = await createMixAudioWork(fallback)({ ...second.ctx, attempt: 2 });
+    expect(lambda.invocations.length).toBe(invoked + 1);
+    expect(lambda.invocations.at(-1)).toMatchObject({ functionName: "audio-mixer", ok: false });
+    // Made here: local ffmpeg costs nothing in this setup, a function invocation always does.
+    expect(cost).toBe(0);
+    expect(output).toMatchObject({ type: "video", videoCodec: "h264", audioCodec: "aac" });
+    expect(await f.storage.stat(output.s3Key)).not.toBeNull();
+  });
+
+  it("without the fallback setting, every attempt stays on Lambda (the job is retried until its attempts run out)", async () => {
+    const f = fixtures.lambda;
+    lambda.fail("audio-mixer", { kind: "oom" });
+    const { ctx } = await f.context(f.node("mix-no-fallback", "mix-audio"), { video: [inputs.lambda.v4!], audio: [inputs.lambda.voice!] });
+    await expect(createMixAudioWork(options.lambda)({ ...ctx, attempt: 5 })).rejects.toBeInstanceOf(LambdaFunctionError);
+  });
+
+  it("inputs longer or larger than the function takes run locally without invoking it", async () => {
+    const f = fixtures.lambda;
+    const invoked = lambda.invocations.length;
+    const long = await f.context(f.node("merge-long", "merge-videos"), { segments: [inputs.lambda.a!, inputs.lambda.b!] });
+    const merged = await createMergeVideosWork({ ...options.lambda, lambdaMaxInputSeconds: 3 })(long.ctx);
+    expect(merged.cost).toBe(0);
+    const big = await f.context(f.node("compose-big", "compose-video"), { background: [inputs.lambda.bg!], overlays: [inputs.lambda.ov!] });
+    const sized = { ...inputs.lambda.bg!, output: { ...inputs.lambda.bg!.output!, size: 5 * 1024 ** 3 } } as SerializedNode;
+    const composed = await createComposeVideoWork(options.lambda)({ ...big.ctx, inputs: { background: [sized], overlays: [inputs.lambda.ov!] } });
+    expect(composed.cost).toBe(0);
+    expect(lambda.invocations.length).toBe(invoked);
+  });
+});
+

@@ -5,7 +5,7 @@ import { factsOfProbe, probeInput, type MediaFacts, type ProbeResult } from "@vp
 import { validateKey } from "@vp/storage";
 import { asInputError, WorkInputError } from "./errors";
 import { localExtension, round3 } from "./files";
-import type { LambdaInvoker } from "./lambda";
+import { LambdaFunctionError, type LambdaInvoker } from "./lambda";
 import type { WorkContext } from "./types";
 
 /** Where an ffmpeg node's work runs: this process's ffmpeg, or the node type's Lambda function. */
@@ -21,7 +21,20 @@ export interface FfmpegWorkOptions {
   defaultBackend?: FfmpegBackend;
   /** Present when the executor is configured for Lambda (FFMPEG_BACKEND=lambda). */
   lambda?: LambdaInvoker;
+  /**
+   * From this attempt on, a node whose function failed for a reason other than its inputs (timeout, memory,
+   * throttling) runs on this executor's ffmpeg instead (LAMBDA_LOCAL_FALLBACK_AFTER); 0 or unset: never.
+   */
+  lambdaLocalFallbackAfter?: number;
+  /** Inputs (summed) larger than this run here: with the output they would not fit the function's /tmp. */
+  lambdaMaxInputBytes?: number;
+  /** Inputs (summed) longer than this run here: their work would not finish within the function's timeout. */
+  lambdaMaxInputSeconds?: number;
 }
+
+/** Defaults for a function with 10,240 MB of /tmp and 900 s (lambdas/README.md): inputs, output and headroom. */
+export const LAMBDA_MAX_INPUT_BYTES = 4 * 1024 ** 3;
+export const LAMBDA_MAX_INPUT_SECONDS = 3600;
 
 /** The node's config checked against its type's schema; a mistake fails the node with the field named. */
 export function parseConfig<S extends z.ZodType>(schema: S, type: NodeType, config: unknown): z.output<S> {
@@ -33,13 +46,41 @@ export function parseConfig<S extends z.ZodType>(schema: S, type: NodeType, conf
   return parsed.data;
 }
 
-/** The backend a node runs on: its config.provider ("ffmpeg" or "lambda") when set, else the executor's default. */
-export function chooseBackend(type: NodeType, provider: string | undefined, options: FfmpegWorkOptions): FfmpegBackend {
+/**
+ * The backend a node runs on: its config.provider ("ffmpeg" or "lambda") when set, else the executor's default. A
+ * Lambda node whose stored inputs are too large or too long for the function runs here instead, and says why.
+ */
+export function chooseBackend(
+  type: NodeType,
+  provider: string | undefined,
+  options: FfmpegWorkOptions,
+  route?: { ctx: Pick<WorkContext, "logger">; inputs: Array<{ size?: unknown; duration?: unknown }> },
+): FfmpegBackend {
   const backend: FfmpegBackend = provider === "lambda" ? "lambda" : provider === "ffmpeg" ? "local" : (options.defaultBackend ?? "local");
   if (backend === "lambda" && !options.lambda) {
     throw new WorkInputError(`${type} is set to run on Lambda, but this executor has no Lambda backend (FFMPEG_BACKEND=lambda with S3 storage)`);
   }
+  if (backend === "lambda" && route) {
+    const sum = (field: "size" | "duration") => route.inputs.reduce((total, i) => total + (typeof i[field] === "number" ? (i[field] as number) : 0), 0);
+    const bytes = sum("size");
+    const seconds = sum("duration");
+    const maxBytes = options.lambdaMaxInputBytes ?? LAMBDA_MAX_INPUT_BYTES;
+    const maxSeconds = options.lambdaMaxInputSeconds ?? LAMBDA_MAX_INPUT_SECONDS;
+    if (bytes > maxBytes || seconds > maxSeconds) {
+      route.ctx.logger.info({ type, inputBytes: bytes, inputSeconds: seconds, maxBytes, maxSeconds }, "inputs too large for the Lambda function: running locally");
+      return "local";
+    }
+  }
   return backend;
+}
+
+/** Whether a failed Lambda invocation of this attempt falls back to local ffmpeg (see lambdaLocalFallbackAfter). */
+export function fallsBackToLocal(error: unknown, ctx: Pick<WorkContext, "attempt" | "logger">, options: FfmpegWorkOptions): boolean {
+  const after = options.lambdaLocalFallbackAfter ?? 0;
+  const retryable = error instanceof LambdaFunctionError || (error as Error)?.name === "TooManyRequestsException";
+  if (!retryable || after <= 0 || ctx.attempt < after) return false;
+  ctx.logger.warn({ err: error, attempt: ctx.attempt }, "the Lambda function keeps failing: running this attempt on local ffmpeg");
+  return true;
 }
 
 export type MediaKind = "video" | "audio";

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { ComposeVideoConfig } from "@vp/contracts";
 import { computeCost, composeVideo } from "@vp/media";
 import { jobOutputKey } from "@vp/runtime";
-import { chooseBackend, estimateProgress, factsOfOutput, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions } from "./common";
+import { chooseBackend, estimateProgress, factsOfOutput, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions, fallsBackToLocal } from "./common";
 import { asInputError, WorkInputError } from "./errors";
 import type { WorkFunction } from "./types";
 
@@ -27,35 +27,40 @@ export function createComposeVideoWork(options: FfmpegWorkOptions = {}): WorkFun
     if ((config.overlays?.length ?? 0) > overlayNodes.length) {
       throw new WorkInputError(`config.overlays describes ${config.overlays!.length} overlays, but only ${overlayNodes.length} are connected`);
     }
-    const backend = chooseBackend("compose-video", config.provider, options);
+    const backend = chooseBackend("compose-video", config.provider, options, { ctx, inputs: [backgroundOut, ...overlayOuts] });
     const key = jobOutputKey(ctx, "mp4");
 
     if (backend === "lambda") {
-      const stop = estimateProgress(ctx, backgroundOut.duration ?? 10);
       try {
-        const result = await options.lambda!.invoke(
-          "video-composer",
-          {
-            background_key: backgroundOut.s3Key,
-            overlay_keys: overlayOuts.map((o) => o.s3Key),
-            output_key: key,
-            config,
-            input_facts: Object.fromEntries([backgroundOut, ...overlayOuts].map((o) => [o.s3Key, factsOfOutput(o)])),
-          },
-          { signal },
-        );
-        logger.info({ backend, duration: result.duration, size: result.size, cost: result.cost }, "video composed");
-        const output = videoOutput(result.s3_key, result.size, {
-          ...result.facts,
-          duration: result.duration,
-          width: result.width,
-          height: result.height,
-          videoCodec: result.video_codec,
-          audioCodec: result.audio_codec,
-        });
-        return { output, cost: result.cost };
-      } finally {
-        stop();
+        const stop = estimateProgress(ctx, backgroundOut.duration ?? 10);
+        try {
+          const result = await options.lambda!.invoke(
+            "video-composer",
+            {
+              background_key: backgroundOut.s3Key,
+              overlay_keys: overlayOuts.map((o) => o.s3Key),
+              output_key: key,
+              config,
+              input_facts: Object.fromEntries([backgroundOut, ...overlayOuts].map((o) => [o.s3Key, factsOfOutput(o)])),
+            },
+            { signal },
+          );
+          logger.info({ backend, duration: result.duration, size: result.size, cost: result.cost }, "video composed");
+          const output = videoOutput(result.s3_key, result.size, {
+            ...result.facts,
+            duration: result.duration,
+            width: result.width,
+            height: result.height,
+            videoCodec: result.video_codec,
+            audioCodec: result.audio_codec,
+          });
+          return { output, cost: result.cost };
+        } finally {
+          stop();
+        }
+      } catch (error) {
+        // A function that keeps failing for reasons other than its inputs: this attempt runs here instead.
+        if (!fallsBackToLocal(error, ctx, options)) throw error;
       }
     }
 

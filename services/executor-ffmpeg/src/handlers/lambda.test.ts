@@ -6,7 +6,8 @@ import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalLambda, type LocalLambda } from "../../../../lambdas/local-invoke/server";
 import { WorkInputError } from "./errors";
-import { createLambdaInvoker } from "./lambda";
+import { LambdaInputError } from "../../../../lambdas/shared/runtime";
+import { createLambdaInvoker, LambdaFunctionError } from "./lambda";
 
 let local: LocalLambda;
 let client: LambdaClient;
@@ -18,10 +19,13 @@ beforeAll(async () => {
   local = await startLocalLambda({
     "video-merger": async (event) => ({ ...RESULT, echoed: event }),
     "audio-mixer": async () => {
-      throw new Error("the audio input has no audio stream");
+      throw new LambdaInputError("the audio input has no audio stream");
+    },
+    "crashing": async () => {
+      throw new Error("S3 GetObject: socket hang up");
     },
     "video-composer": async () => ({ errorMessage: "ffmpeg exploded" }),
-    "seeds-error": async () => ({ error: "disk full" }),
+    "error-payload": async () => ({ error: "disk full" }),
     "not-media": async () => ({ hello: "world" }),
   });
   client = new LambdaClient({ endpoint: local.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" }, maxAttempts: 1 });
@@ -40,7 +44,7 @@ describe("the local Invoke endpoint", () => {
     const failed = await client.send(new InvokeCommand({ FunctionName: "arn:aws:lambda:us-east-1:123456789012:function:audio-mixer", Payload: Buffer.from("{}") }));
     expect(failed.StatusCode).toBe(200);
     expect(failed.FunctionError).toBe("Unhandled");
-    expect(JSON.parse(Buffer.from(failed.Payload!).toString())).toMatchObject({ errorType: "Error", errorMessage: "the audio input has no audio stream" });
+    expect(JSON.parse(Buffer.from(failed.Payload!).toString())).toMatchObject({ errorType: "LambdaInputError", errorMessage: "the audio input has no audio stream" });
     await expect(client.send(new InvokeCommand({ FunctionName: "nope" }))).rejects.toMatchObject({ name: "ResourceNotFoundException" });
   });
 });
@@ -61,10 +65,28 @@ describe("createLambdaInvoker", () => {
     await expect(invoker().invoke("video-composer", { background_key: "a", overlay_keys: ["b"], output_key: "c" })).rejects.toThrow(
       new WorkInputError("Lambda error: ffmpeg exploded"),
     );
-    const seeds = createLambdaInvoker({ client, functionNames: { "video-merger": "seeds-error" } });
-    await expect(seeds.invoke("video-merger", EVENT)).rejects.toThrow(new WorkInputError("Lambda error: disk full"));
+    const answered = createLambdaInvoker({ client, functionNames: { "video-merger": "error-payload" } });
+    await expect(answered.invoke("video-merger", EVENT)).rejects.toThrow(new WorkInputError("Lambda error: disk full"));
     const odd = createLambdaInvoker({ client, functionNames: { "video-merger": "not-media" } });
     await expect(odd.invoke("video-merger", EVENT)).rejects.toThrow(/^Lambda not-media returned a payload that is not a media result/);
+  });
+
+  it("a timeout, a memory kill, an error inside the function and throttling are retried (not failed nodes), each with its reason", async () => {
+    local.fail("video-merger", { kind: "timeout" }, { kind: "oom" }, { kind: "throttle" });
+    const timedOut = await invoker().invoke("video-merger", EVENT).catch((e: unknown) => e);
+    expect(timedOut).toBeInstanceOf(LambdaFunctionError);
+    expect(timedOut).not.toBeInstanceOf(WorkInputError);
+    expect((timedOut as Error).message).toMatch(/^Lambda video-merger failed \(Sandbox\.Timedout\): RequestId: [\w-]+ Error: Task timed out after 900\.00 seconds$/);
+    const killed = await invoker().invoke("video-merger", EVENT).catch((e: unknown) => e);
+    expect((killed as LambdaFunctionError).errorType).toBe("Runtime.OutOfMemory");
+    const throttled = await invoker().invoke("video-merger", EVENT).catch((e: unknown) => e);
+    expect(throttled).toMatchObject({ name: "TooManyRequestsException" });
+    expect(throttled).not.toBeInstanceOf(WorkInputError);
+    const crashed = await createLambdaInvoker({ client, functionNames: { "video-merger": "crashing" } }).invoke("video-merger", EVENT).catch((e: unknown) => e);
+    expect(crashed).toBeInstanceOf(LambdaFunctionError);
+    expect((crashed as Error).message).toBe("Lambda crashing failed (Error): S3 GetObject: socket hang up");
+    // After the faults, the function answers again.
+    await expect(invoker().invoke("video-merger", EVENT)).resolves.toMatchObject(RESULT);
   });
 
   it("a function that is not deployed fails the node; a network failure is left to the retry policy", async () => {

@@ -29,6 +29,23 @@ const CONFIGURATION_ERRORS = new Set([
   "AccessDeniedException",
 ]);
 
+/** errorTypes the functions throw for an event or inputs that can never succeed (lambdas/shared/runtime.ts). */
+const INPUT_ERROR_TYPES = new Set(["LambdaEventError", "LambdaInputError"]);
+
+/**
+ * A function error that another invocation may not repeat: Lambda's own timeout (Sandbox.Timedout), a runtime killed
+ * for memory (Runtime.OutOfMemory, Runtime.ExitError), an S3 or network error inside the function. Not a
+ * WorkInputError: the job is retried, and after LAMBDA_ATTEMPTS_BEFORE_LOCAL attempts the node may run locally.
+ */
+export class LambdaFunctionError extends Error {
+  readonly errorType: string;
+  constructor(functionName: string, errorType: string, message: string) {
+    super(`Lambda ${functionName} failed (${errorType}): ${message}`);
+    this.name = "LambdaFunctionError";
+    this.errorType = errorType;
+  }
+}
+
 function payloadText(payload: Uint8Array | undefined): string {
   return payload ? Buffer.from(payload).toString("utf8") : "";
 }
@@ -42,10 +59,11 @@ function parseJson(text: string): unknown {
 }
 
 /**
- * The Lambda invoker: a RequestResponse invoke whose failures become failed nodes with the reason:
- * a status other than 200 ("Lambda invocation failed: <FunctionError>"), a function error or an
- * `errorMessage`/`error` in the payload ("Lambda error: <message>"), a payload that is not the contract's.
- * Throttling, AWS 5xx and network errors are thrown as they are, so the job is retried with backoff.
+ * The Lambda invoker: a RequestResponse invoke. Failures that no retry can fix become failed nodes with the reason:
+ * a status other than 200 ("Lambda invocation failed: <FunctionError>"), a function error whose errorType says the
+ * event or inputs are wrong, an `errorMessage`/`error` the function answered with ("Lambda error: <message>"), a
+ * payload that is not the contract's. Other function errors (timeout, memory, S3 inside the function) are
+ * LambdaFunctionError, and throttling, AWS 5xx and network errors are thrown as they are: the job is retried.
  */
 export function createLambdaInvoker(options: LambdaInvokerOptions): LambdaInvoker {
   const { client } = options;
@@ -71,9 +89,13 @@ export function createLambdaInvoker(options: LambdaInvokerOptions): LambdaInvoke
         throw new WorkInputError(`Lambda invocation failed: ${response.FunctionError ?? `status ${response.StatusCode}`}`);
       }
       const message = body && typeof body === "object" ? (body.errorMessage ?? body.error) : undefined;
-      if (response.FunctionError || message !== undefined) {
-        throw new WorkInputError(`Lambda error: ${typeof message === "string" ? message : (response.FunctionError ?? "unknown function error")}`);
+      const reason = typeof message === "string" ? message : (response.FunctionError ?? "unknown function error");
+      if (response.FunctionError) {
+        const errorType = typeof body?.errorType === "string" ? body.errorType : "Unhandled";
+        if (INPUT_ERROR_TYPES.has(errorType)) throw new WorkInputError(`Lambda error: ${reason}`);
+        throw new LambdaFunctionError(functionName, errorType, reason);
       }
+      if (message !== undefined) throw new WorkInputError(`Lambda error: ${reason}`);
       const result = LambdaMediaResult.safeParse(body);
       if (!result.success) {
         throw new WorkInputError(`Lambda ${functionName} returned a payload that is not a media result: ${text.slice(0, 200)}`);

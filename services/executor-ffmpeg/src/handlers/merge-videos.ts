@@ -3,7 +3,7 @@ import { MergeVideosConfig, type NodeOutput, type SerializedNode } from "@vp/con
 import { computeCost, mergeVideos, probeInput, type ProbeResult } from "@vp/media";
 import { jobOutputKey } from "@vp/runtime";
 import { validateKey } from "@vp/storage";
-import { chooseBackend, estimateProgress, factsOfOutput, outputOfProbe, parseConfig, videoOutput, type FfmpegWorkOptions } from "./common";
+import { chooseBackend, estimateProgress, factsOfOutput, outputOfProbe, parseConfig, videoOutput, type FfmpegWorkOptions, fallsBackToLocal } from "./common";
 import { asInputError, WorkInputError } from "./errors";
 import { localExtension } from "./files";
 import type { WorkFunction } from "./types";
@@ -38,47 +38,52 @@ export function createMergeVideosWork(options: MergeVideosWorkOptions = {}): Wor
     const segments = ctx.inputs.segments ?? [];
     if (segments.length === 0) throw new WorkInputError("merge-videos has no segments");
     const outputs = segments.map(segmentOutput);
-    const backend = chooseBackend("merge-videos", config.provider, options);
+    const backend = chooseBackend("merge-videos", config.provider, options, { ctx, inputs: outputs });
     const key = jobOutputKey(ctx, "mp4");
 
     if (backend === "lambda") {
-      outputs.forEach((o, i) => {
-        try {
-          validateKey(o.s3Key);
-        } catch (error) {
-          throw asInputError(error, `segment "${segments[i]!.id}"`);
-        }
-      });
-      const stop = estimateProgress(ctx, outputs.reduce((sum, o) => sum + (o.duration ?? 5), 0) / 4);
       try {
-        const result = await options.lambda!.invoke(
-          "video-merger",
-          {
-            input_keys: outputs.map((o) => o.s3Key),
-            output_key: key,
-            reencode: config.reencode,
-            width: config.width,
-            height: config.height,
-            fps: config.fps,
-            input_facts: Object.fromEntries(outputs.map((o) => [o.s3Key, factsOfOutput(o)])),
-          },
-          { signal },
-        );
-        logger.info({ backend, segments: segments.length, duration: result.duration, size: result.size, cost: result.cost }, "segments merged");
-        return {
-          output: videoOutput(result.s3_key, result.size, {
-            ...result.facts,
-            duration: result.duration,
-            width: result.width,
-            height: result.height,
-            videoCodec: result.video_codec,
-            audioCodec: result.audio_codec,
-            strategy: result.strategy,
-          }),
-          cost: result.cost,
-        };
-      } finally {
-        stop();
+        outputs.forEach((o, i) => {
+          try {
+            validateKey(o.s3Key);
+          } catch (error) {
+            throw asInputError(error, `segment "${segments[i]!.id}"`);
+          }
+        });
+        const stop = estimateProgress(ctx, outputs.reduce((sum, o) => sum + (o.duration ?? 5), 0) / 4);
+        try {
+          const result = await options.lambda!.invoke(
+            "video-merger",
+            {
+              input_keys: outputs.map((o) => o.s3Key),
+              output_key: key,
+              reencode: config.reencode,
+              width: config.width,
+              height: config.height,
+              fps: config.fps,
+              input_facts: Object.fromEntries(outputs.map((o) => [o.s3Key, factsOfOutput(o)])),
+            },
+            { signal },
+          );
+          logger.info({ backend, segments: segments.length, duration: result.duration, size: result.size, cost: result.cost }, "segments merged");
+          return {
+            output: videoOutput(result.s3_key, result.size, {
+              ...result.facts,
+              duration: result.duration,
+              width: result.width,
+              height: result.height,
+              videoCodec: result.video_codec,
+              audioCodec: result.audio_codec,
+              strategy: result.strategy,
+            }),
+            cost: result.cost,
+          };
+        } finally {
+          stop();
+        }
+      } catch (error) {
+        // A function that keeps failing for reasons other than its inputs: this attempt runs here instead.
+        if (!fallsBackToLocal(error, ctx, options)) throw error;
       }
     }
 

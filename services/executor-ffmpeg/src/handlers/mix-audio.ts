@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { MixAudioConfig } from "@vp/contracts";
 import { computeCost, mixAudio } from "@vp/media";
 import { jobOutputKey } from "@vp/runtime";
-import { chooseBackend, estimateProgress, factsOfOutput, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions } from "./common";
+import { chooseBackend, estimateProgress, factsOfOutput, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions, fallsBackToLocal } from "./common";
 import { asInputError } from "./errors";
 import type { WorkFunction } from "./types";
 
@@ -23,35 +23,40 @@ export function createMixAudioWork(options: FfmpegWorkOptions = {}): WorkFunctio
     const [audioNode] = ctx.inputs.audio ?? [];
     const videoOut = requireMediaInput("video", videoNode, "video");
     const audioOut = requireMediaInput("audio", audioNode, "audio");
-    const backend = chooseBackend("mix-audio", config.provider, options);
+    const backend = chooseBackend("mix-audio", config.provider, options, { ctx, inputs: [videoOut, audioOut] });
     const key = jobOutputKey(ctx, "mp4");
 
     if (backend === "lambda") {
-      const stop = estimateProgress(ctx, (videoOut.duration ?? 10) / 8);
       try {
-        const result = await options.lambda!.invoke(
-          "audio-mixer",
-          {
-            video_key: videoOut.s3Key,
-            audio_key: audioOut.s3Key,
-            output_key: key,
-            config,
-            input_facts: { [videoOut.s3Key]: factsOfOutput(videoOut), [audioOut.s3Key]: factsOfOutput(audioOut) },
-          },
-          { signal },
-        );
-        logger.info({ backend, duration: result.duration, size: result.size, cost: result.cost }, "audio mixed");
-        const output = videoOutput(result.s3_key, result.size, {
-          ...result.facts,
-          duration: result.duration,
-          width: result.width,
-          height: result.height,
-          videoCodec: result.video_codec,
-          audioCodec: result.audio_codec,
-        });
-        return { output, cost: result.cost };
-      } finally {
-        stop();
+        const stop = estimateProgress(ctx, (videoOut.duration ?? 10) / 8);
+        try {
+          const result = await options.lambda!.invoke(
+            "audio-mixer",
+            {
+              video_key: videoOut.s3Key,
+              audio_key: audioOut.s3Key,
+              output_key: key,
+              config,
+              input_facts: { [videoOut.s3Key]: factsOfOutput(videoOut), [audioOut.s3Key]: factsOfOutput(audioOut) },
+            },
+            { signal },
+          );
+          logger.info({ backend, duration: result.duration, size: result.size, cost: result.cost }, "audio mixed");
+          const output = videoOutput(result.s3_key, result.size, {
+            ...result.facts,
+            duration: result.duration,
+            width: result.width,
+            height: result.height,
+            videoCodec: result.video_codec,
+            audioCodec: result.audio_codec,
+          });
+          return { output, cost: result.cost };
+        } finally {
+          stop();
+        }
+      } catch (error) {
+        // A function that keeps failing for reasons other than its inputs: this attempt runs here instead.
+        if (!fallsBackToLocal(error, ctx, options)) throw error;
       }
     }
 
