@@ -7,6 +7,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assetKey, createS3Storage, createStorageFromEnv, NotFoundError, outputKey, StorageAccessError, StorageKeyError, TooLargeError, type S3Storage } from "./index";
+import { partSizeFor } from "./s3";
 import { startTestS3, type TestS3 } from "./testing";
 
 let s3: TestS3;
@@ -21,6 +22,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await s3?.close();
   await rm(dir, { recursive: true, force: true });
+});
+
+describe("multipart part size", () => {
+  it("grows with the body so that S3's 10,000 parts hold it (a fixed 8 MiB part would cap an object near 78 GiB)", () => {
+    const MiB = 1024 * 1024;
+    expect(partSizeFor(8 * MiB)).toBe(8 * MiB);
+    expect(partSizeFor(8 * MiB, 2 * 1024 ** 3)).toBe(8 * MiB);
+    const huge = 200 * 1024 ** 3;
+    const part = partSizeFor(8 * MiB, huge);
+    expect(part % MiB).toBe(0);
+    expect(Math.ceil(huge / part)).toBeLessThanOrEqual(9_000);
+    expect(partSizeFor(8 * MiB, 5 * 1024 ** 4)).toBeLessThanOrEqual(5 * 1024 ** 3); // S3's largest part, for its largest object
+  });
 });
 
 describe("S3 under a role without s3:ListBucket", () => {

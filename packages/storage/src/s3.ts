@@ -39,6 +39,17 @@ export interface S3StorageOptions {
 }
 
 const MIN_PART = 5 * 1024 * 1024;
+/** S3 takes at most 10,000 parts per upload; a margin keeps a body that grows a little within it. */
+const MAX_PARTS = 9_000;
+
+/**
+ * The part size for a body of about `expectedBytes` (a file's size, or a stream's maxBytes): the configured size, or
+ * larger in whole MiB so the body fits S3's part count (a fixed 8 MiB part caps an object at about 78 GiB).
+ */
+export function partSizeFor(configured: number, expectedBytes?: number): number {
+  if (!expectedBytes || expectedBytes <= configured * MAX_PARTS) return configured;
+  return Math.ceil(expectedBytes / MAX_PARTS / (1024 * 1024)) * 1024 * 1024;
+}
 
 function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
@@ -102,16 +113,18 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       endpoint: options.endpoint,
       forcePathStyle: options.forcePathStyle,
       credentials: options.credentials,
+      // A bucket in another region than S3_REGION answers 301: follow it instead of failing every call.
+      followRegionRedirects: true,
     });
   const partSize = Math.max(MIN_PART, options.partSizeBytes ?? 8 * 1024 * 1024);
   const queueSize = Math.max(1, options.queueSize ?? 4);
   const objectKey = (key: string) => prefix + validateKey(key);
 
-  async function upload(key: string, body: Readable | Buffer | Uint8Array, contentType: string | undefined) {
+  async function upload(key: string, body: Readable | Buffer | Uint8Array, contentType: string | undefined, expectedBytes?: number) {
     const up = new Upload({
       client,
       params: { Bucket: bucket, Key: objectKey(key), Body: body, ContentType: contentType },
-      partSize,
+      partSize: partSizeFor(partSize, expectedBytes),
       queueSize,
       leavePartsOnError: false,
     });
@@ -155,7 +168,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       let failure: unknown;
       counter.once("error", (error) => (failure ??= error));
       try {
-        await upload(key, body.pipe(counter), contentType);
+        await upload(key, body.pipe(counter), contentType, maxBytes);
       } catch (error) {
         throw failure ?? error;
       }
@@ -166,7 +179,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     async putFile(key, localPath, putOptions = {}) {
       objectKey(key);
       const { size } = await fsStat(localPath);
-      await upload(key, fsReadStream(localPath), putOptions.contentType);
+      await upload(key, fsReadStream(localPath), putOptions.contentType, size);
       return { size };
     },
 
