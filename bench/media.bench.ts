@@ -58,11 +58,13 @@ async function stored(source: string, name: string): Promise<JobInput> {
 
 /** Hard links stand in for the download (not timed on either side): the same bytes, in the page cache. */
 async function placeInputs(workDir: string, inputs: readonly JobInput[]): Promise<string[]> {
-  return Promise.all(inputs.map(async (input) => {
-    const path = join(workDir, input.name);
-    await link(input.source, path);
-    return path;
-  }));
+  return Promise.all(
+    inputs.map(async (input) => {
+      const path = join(workDir, input.name);
+      await link(input.source, path);
+      return path;
+    }),
+  );
 }
 
 /** Alternates bare and ours so drift of the machine (page cache, other load) hits both sides alike. */
@@ -108,10 +110,31 @@ async function main() {
     const segments = [0, 1, 2, 3].map((i) => join(dir, `seg-00${i}.mp4`));
     for (const path of segments) {
       await ffmpeg([
-        "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=25",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=25",
-        "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "8M", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-movflags", "+faststart", path,
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=1280x720:r=30:d=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=25",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-b:v",
+        "8M",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ac",
+        "2",
+        "-movflags",
+        "+faststart",
+        path,
       ]);
     }
     const segmentBytes = (await Promise.all(segments.map((s) => stat(s)))).reduce((n, s) => n + s.size, 0);
@@ -128,7 +151,25 @@ async function main() {
     });
     const background = join(dir, "background.mp4");
     const overlay = join(dir, "overlay.mp4");
-    await ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25:d=20", "-f", "lavfi", "-i", "sine=d=20", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", background]);
+    await ffmpeg([
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=s=1280x720:r=25:d=20",
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=d=20",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-pix_fmt",
+      "yuv420p",
+      "-c:a",
+      "aac",
+      background,
+    ]);
     await ffmpeg(["-f", "lavfi", "-i", "testsrc=s=640x360:r=25:d=20", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", overlay]);
     const box = overlayLayout({ width: 1280, height: 720 }, { width: 640, height: 360 }, { position: "bottom-right", size: 0.25 });
 
@@ -158,7 +199,31 @@ async function main() {
         "100 s 720p video (copied) + 30 s voice, padded",
         1.05,
         mixInputs,
-        (out) => ffmpeg(["-i", video, "-i", voice, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad", "-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-ac", "2", "-shortest", out]),
+        (out) =>
+          ffmpeg([
+            "-i",
+            video,
+            "-i",
+            voice,
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0",
+            "-c:v",
+            "copy",
+            "-af",
+            "apad",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "192k",
+            "-ar",
+            "48000",
+            "-ac",
+            "2",
+            "-shortest",
+            out,
+          ]),
         async ([v, a], output, workDir) => {
           const [pv, pa] = await describe([v!, a!], mixInputs);
           return mixAudio({ video: v!, audio: a!, probes: { video: pv, audio: pa }, output, workDir, lengthMismatch: "pad" });
@@ -174,13 +239,38 @@ async function main() {
         composeInputs,
         (out) =>
           ffmpeg([
-            "-i", background, "-i", overlay,
-            "-filter_complex", `[1:v]scale=${box.width}:${box.height}[o];[0:v][o]overlay=x=${box.x}:y=${box.y}:eof_action=pass[v]`,
-            "-map", "[v]", "-map", "0:a", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "copy", out,
+            "-i",
+            background,
+            "-i",
+            overlay,
+            "-filter_complex",
+            `[1:v]scale=${box.width}:${box.height}[o];[0:v][o]overlay=x=${box.x}:y=${box.y}:eof_action=pass[v]`,
+            "-map",
+            "[v]",
+            "-map",
+            "0:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "20",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "copy",
+            out,
           ]),
         async ([b, o], output, workDir) => {
           const [pb, po] = await describe([b!, o!], composeInputs);
-          return composeVideo({ background: b!, overlays: [o!], probes: { background: pb, overlays: [po!] }, specs: [{ position: "bottom-right", size: 0.25 }], output, workDir });
+          return composeVideo({
+            background: b!,
+            overlays: [o!],
+            probes: { background: pb, overlays: [po!] },
+            specs: [{ position: "bottom-right", size: 0.25 }],
+            output,
+            workDir,
+          });
         },
         dir,
       ),
@@ -189,7 +279,9 @@ async function main() {
     const loadAtEnd = loadavg();
     const load = (l: number[]) => l.map((n) => n.toFixed(2)).join(" / ");
     console.log(`\nMedia core vs bare ffmpeg, ${RUNS} alternating runs each (${new Date().toISOString().slice(0, 10)}):\n`);
-    console.log("| operation | input | bare ffmpeg s (median / best) | media core s (median / best) | overhead ms (median) | ratio median | ratio best | target |");
+    console.log(
+      "| operation | input | bare ffmpeg s (median / best) | media core s (median / best) | overhead ms (median) | ratio median | ratio best | target |",
+    );
     console.log("|---|---|---|---|---|---|---|---|");
     const results = rows.map((r) => {
       const bare = median(r.bare);

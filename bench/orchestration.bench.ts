@@ -39,7 +39,6 @@ interface NodeTimes {
   workSeconds: number;
 }
 
-
 async function measurePipeline(): Promise<number[]> {
   const otlp = TIMELINE ? await startOtlpReceiver() : undefined;
   const times: NodeTimes[] = [];
@@ -53,7 +52,12 @@ async function measurePipeline(): Promise<number[]> {
     namespace: bus.topology.namespace,
     storageRoot: join(scratch, "storage"),
     workRoot: join(scratch, "work"),
-    env: { LOG_LEVEL: "info", JOB_CONCURRENCY: "8", ...profileEnv(process.env.BENCH_PROFILE_DIR), ...(otlp ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: "1000" } : {}) },
+    env: {
+      LOG_LEVEL: "info",
+      JOB_CONCURRENCY: "8",
+      ...profileEnv(process.env.BENCH_PROFILE_DIR),
+      ...(otlp ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: "1000" } : {}),
+    },
   });
   try {
     const root = `${stack.baseUrl}/v1/video_production`;
@@ -83,12 +87,16 @@ async function measurePipeline(): Promise<number[]> {
       const t0 = performance.now();
       await post(`/pipelines/${pipeline.id}/nodes/${nodeId}/execute`);
       const answered = performance.now();
-      await sse.waitFor((events) => events.some((e) => e.event === "node" && (e.data as any).nodeId === nodeId && (e.data as any).status === "completed"), 30_000);
+      await sse.waitFor(
+        (events) => events.some((e) => e.event === "node" && (e.data as any).nodeId === nodeId && (e.data as any).status === "completed"),
+        30_000,
+      );
       const elapsed = performance.now() - t0;
       const done = await executor.waitForLog((l) => l.msg === "work completed" && l.nodeId === nodeId);
       if (i >= WARMUP) overheads.push(elapsed - Number(done.workSeconds) * 1000);
       const origin = performance.timeOrigin;
-      if (i >= WARMUP) times.push({ nodeId, sent: origin + t0, answered: origin + answered, seen: origin + t0 + elapsed, workSeconds: Number(done.workSeconds) });
+      if (i >= WARMUP)
+        times.push({ nodeId, sent: origin + t0, answered: origin + answered, seen: origin + t0 + elapsed, workSeconds: Number(done.workSeconds) });
     }
     const cpuAtEnd = await Promise.all(pids.map(async ([, pid]) => (await cpuMsOf(pid)) ?? 0));
     const cpu = pids.map(([name], i) => `${name} ${round((cpuAtEnd[i]! - cpuAtStart[i]!) / NODES)}`);
@@ -115,7 +123,9 @@ async function measurePipeline(): Promise<number[]> {
 async function printTimeline(otlp: OtlpReceiver, times: NodeTimes[]) {
   const wanted = new Set(times.map((t) => t.nodeId));
   const isDone = (s: ReceivedSpan) => s.service === "state-writer" && s.name === "process state-writer" && wanted.has(String(s.attributes["vp.node.id"]));
-  await otlp.waitFor((spans) => new Set(spans.filter(isDone).map((s) => s.attributes["vp.node.id"])).size >= wanted.size, 30_000).catch((e) => console.error(String(e)));
+  await otlp
+    .waitFor((spans) => new Set(spans.filter(isDone).map((s) => s.attributes["vp.node.id"])).size >= wanted.size, 30_000)
+    .catch((e) => console.error(String(e)));
   await new Promise((r) => setTimeout(r, 2_000));
   if (process.env.BENCH_TIMELINE_DUMP) await writeFile(process.env.BENCH_TIMELINE_DUMP, JSON.stringify({ times, spans: otlp.spans }));
   const ms = (nanos: string) => Number(BigInt(nanos) / 1000n) / 1000;
@@ -135,7 +145,10 @@ async function printTimeline(otlp: OtlpReceiver, times: NodeTimes[]) {
     const trace = byTrace.get(sched.traceId) ?? [];
     const child = (parent: ReceivedSpan | undefined, pred: (s: ReceivedSpan) => boolean) =>
       parent ? trace.find((s) => s.parentSpanId === parent.spanId && pred(s)) : undefined;
-    const named = (prefix: string, contains = "") => (s: ReceivedSpan) => s.name.startsWith(prefix) && s.name.includes(contains);
+    const named =
+      (prefix: string, contains = "") =>
+      (s: ReceivedSpan) =>
+        s.name.startsWith(prefix) && s.name.includes(contains);
     const pgIn = (parent: ReceivedSpan | undefined) => (parent ? trace.filter((s) => s.parentSpanId === parent.spanId && s.scope.includes("pg")) : []);
     // The gateway's request span (app.ts) holds the command publish; with the http instrumentation on, its server
     // span is the trace's root, a little earlier.
@@ -154,9 +167,29 @@ async function printTimeline(otlp: OtlpReceiver, times: NodeTimes[]) {
     const resultPub = child(exec, named("publish ", ".vp.state."));
     const swProc = child(resultPub, named("process "));
     const swDonePub = child(swProc, named("publish "));
-    if (!gw || !gwRoot || !gwPub || !schClaim || !swQueued || !swQueuedPub || !jobPub || !exec || !exClaim || !swRunning || !swRunningPub || !job || !resultPub || !swProc || !swDonePub) continue;
+    if (
+      !gw ||
+      !gwRoot ||
+      !gwPub ||
+      !schClaim ||
+      !swQueued ||
+      !swQueuedPub ||
+      !jobPub ||
+      !exec ||
+      !exClaim ||
+      !swRunning ||
+      !swRunningPub ||
+      !job ||
+      !resultPub ||
+      !swProc ||
+      !swDonePub
+    )
+      continue;
     complete++;
-    const pgTime = (parent: ReceivedSpan) => pgIn(parent).filter((s) => s.name.startsWith("pg.query")).reduce((sum, s) => sum + end(s) - start(s), 0);
+    const pgTime = (parent: ReceivedSpan) =>
+      pgIn(parent)
+        .filter((s) => s.name.startsWith("pg.query"))
+        .reduce((sum, s) => sum + end(s) - start(s), 0);
     add("01 client POST -> gateway HTTP span", start(gwRoot) - t.sent);
     add("02 gateway: auth, node read, readiness (to command publish)", start(gwPub) - start(gwRoot));
     add("   of which pg queries", pgTime(gw));
@@ -241,6 +274,10 @@ const out = resolve(import.meta.dirname, "results");
 await mkdir(out, { recursive: true });
 await writeFile(
   join(out, "orchestration.json"),
-  JSON.stringify({ at: new Date().toISOString(), rows, ratio, target: { p99Ratio: TARGET_P99_RATIO, met }, loadAverage: { start: Number(loadBefore), end: loadavg()[0] } }, null, 2),
+  JSON.stringify(
+    { at: new Date().toISOString(), rows, ratio, target: { p99Ratio: TARGET_P99_RATIO, met }, loadAverage: { start: Number(loadBefore), end: loadavg()[0] } },
+    null,
+    2,
+  ),
 );
 process.exit(0);

@@ -42,7 +42,10 @@ export async function pidsMatching(re: RegExp): Promise<Array<{ pid: number; cmd
   const found: Array<{ pid: number; cmd: string }> = [];
   for (const entry of await readdir("/proc")) {
     if (!/^[0-9]+$/.test(entry)) continue;
-    const cmd = await readFile(`/proc/${entry}/cmdline`, "utf8").then((c) => c.replace(/\0/g, " ").trim(), () => "");
+    const cmd = await readFile(`/proc/${entry}/cmdline`, "utf8").then(
+      (c) => c.replace(/\0/g, " ").trim(),
+      () => "",
+    );
     if (re.test(cmd)) found.push({ pid: Number(entry), cmd });
   }
   return found;
@@ -134,4 +137,3 @@ export class CpuMeter {
     return { byProcess, stackMs, benchMs: (bench.user + bench.system) / 1000, wallMs };
   }
 }
-

@@ -95,9 +95,14 @@ function printCpu(title: string, nodes: number, cpu: CpuReport): void {
   const lines = Object.entries(cpu.byProcess).sort((a, b) => b[1] - a[1]);
   const perNode = cpu.stackMs / nodes;
   console.error(`[bench:runs] CPU during ${title} (wall ${cpu.wallMs} ms, ${nodes} nodes; CLK_TCK ${CLK_TCK}, ${CORES} cores):`);
-  for (const [label, ms] of lines) console.error(`    ${label.padEnd(44)} ${String(Math.round(ms)).padStart(7)} ms  ${(ms / nodes).toFixed(3).padStart(8)} ms/node`);
-  console.error(`    ${"stack total".padEnd(44)} ${String(Math.round(cpu.stackMs)).padStart(7)} ms  ${perNode.toFixed(3).padStart(8)} ms/node  (${(cpu.stackMs / cpu.wallMs).toFixed(2)} cores busy on average)`);
-  console.error(`    ${"(this bench process, not counted)".padEnd(44)} ${String(Math.round(cpu.benchMs)).padStart(7)} ms  ${(cpu.benchMs / nodes).toFixed(3).padStart(8)} ms/node`);
+  for (const [label, ms] of lines)
+    console.error(`    ${label.padEnd(44)} ${String(Math.round(ms)).padStart(7)} ms  ${(ms / nodes).toFixed(3).padStart(8)} ms/node`);
+  console.error(
+    `    ${"stack total".padEnd(44)} ${String(Math.round(cpu.stackMs)).padStart(7)} ms  ${perNode.toFixed(3).padStart(8)} ms/node  (${(cpu.stackMs / cpu.wallMs).toFixed(2)} cores busy on average)`,
+  );
+  console.error(
+    `    ${"(this bench process, not counted)".padEnd(44)} ${String(Math.round(cpu.benchMs)).padStart(7)} ms  ${(cpu.benchMs / nodes).toFixed(3).padStart(8)} ms/node`,
+  );
   console.error(`    physical ceiling: ${CORES} x 1,000 CPU-ms/s / ${perNode.toFixed(3)} ms/node = ${Math.round((CORES * 1000) / perNode)} nodes/s`);
 }
 
@@ -225,7 +230,9 @@ async function measurePipelines(): Promise<Measured[]> {
     // Shared processes, found once: nats-server and the Postgres auxiliary processes (WAL writer, checkpointer...).
     const shared = [
       ...(await pidsMatching(/(^|\/)nats-server( |$)/)).map((p) => ({ pid: p.pid, label: "nats-server (shared)" })),
-      ...(await pidsMatching(/^postgres: .*(walwriter|checkpointer|background writer|autovacuum launcher|logical replication launcher|stats collector|archiver)/)).map((p) => ({
+      ...(
+        await pidsMatching(/^postgres: .*(walwriter|checkpointer|background writer|autovacuum launcher|logical replication launcher|stats collector|archiver)/)
+      ).map((p) => ({
         pid: p.pid,
         label: "postgres auxiliary: walwriter, checkpointer... (shared)",
       })),
@@ -273,7 +280,11 @@ async function measurePipelines(): Promise<Measured[]> {
         cpu,
       };
       const { cpu: _cpu, ...shown } = m;
-      console.error(`[bench:runs] ${shape} ${mode}: ${JSON.stringify(shown)} (load ${loadavg().map((x) => x.toFixed(2)).join(" ")})`);
+      console.error(
+        `[bench:runs] ${shape} ${mode}: ${JSON.stringify(shown)} (load ${loadavg()
+          .map((x) => x.toFixed(2))
+          .join(" ")})`,
+      );
       printCpu(`${shape} ${mode}`, NODES, cpu);
       return m;
     };
@@ -295,7 +306,10 @@ async function measurePipelines(): Promise<Measured[]> {
   } finally {
     if (LOGS_DIR) {
       await mkdir(LOGS_DIR, { recursive: true });
-      const all: [string, Log[]][] = [...[...stack.services].map(([n, s]): [string, Log[]] => [n, s.logs]), ...(noop ? [["executor-bench", noop.logs] as [string, Log[]]] : [])];
+      const all: [string, Log[]][] = [
+        ...[...stack.services].map(([n, s]): [string, Log[]] => [n, s.logs]),
+        ...(noop ? [["executor-bench", noop.logs] as [string, Log[]]] : []),
+      ];
       for (const [n, logs] of all) await writeFile(join(LOGS_DIR, `${n}.jsonl`), logs.map((l) => JSON.stringify(l)).join("\n"));
     }
     await noop?.stop();
@@ -363,10 +377,18 @@ const rows = ours.map((m) => {
   const b = bull.find((x) => x.shape === m.shape)!;
   const oursRate = perSecond(m.nodes, m.orchestrationMs);
   const bullRate = perSecond(b.nodes, b.wallMs);
-  return { ...m, perNodeMs: m.orchestrationMs / m.nodes, nodesPerSecond: oursRate, bullmq: { ...b, perNodeMs: b.wallMs / b.nodes, nodesPerSecond: bullRate }, ratio: oursRate / bullRate };
+  return {
+    ...m,
+    perNodeMs: m.orchestrationMs / m.nodes,
+    nodesPerSecond: oursRate,
+    bullmq: { ...b, perNodeMs: b.wallMs / b.nodes, nodesPerSecond: bullRate },
+    ratio: oursRate / bullRate,
+  };
 });
 
-console.log(`\n| shape | run | nodes | ours: wall ms | work ms (subtracted) | orchestration ms | per node ms | nodes/s | BullMQ ms | BullMQ per node ms | BullMQ nodes/s | ours / BullMQ (nodes/s) |`);
+console.log(
+  `\n| shape | run | nodes | ours: wall ms | work ms (subtracted) | orchestration ms | per node ms | nodes/s | BullMQ ms | BullMQ per node ms | BullMQ nodes/s | ours / BullMQ (nodes/s) |`,
+);
 console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|`);
 for (const r of rows) {
   const subtracted = r.shape === "chain" ? `${round(r.workMs, 0)}` : `0 (${round(r.workMs, 0)} overlapped)`;
@@ -390,10 +412,14 @@ console.log(`|---|${rows.map(() => "---").join("|")}|`);
 for (const label of labels) console.log(`| ${label} | ${rows.map((r) => cell(r.cpu.byProcess[label], r.nodes)).join(" | ")} |`);
 console.log(`| **stack total** | ${rows.map((r) => `**${cell(r.cpu.stackMs, r.nodes)}**`).join(" | ")} |`);
 console.log(`| cores busy on average (stack CPU / wall) | ${rows.map((r) => (r.cpu.stackMs / r.cpu.wallMs).toFixed(2)).join(" | ")} |`);
-console.log(`| physical ceiling, nodes/s (${CORES} x 1,000 / total) | ${rows.map((r) => String(Math.round((CORES * 1000 * r.nodes) / r.cpu.stackMs))).join(" | ")} |`);
+console.log(
+  `| physical ceiling, nodes/s (${CORES} x 1,000 / total) | ${rows.map((r) => String(Math.round((CORES * 1000 * r.nodes) / r.cpu.stackMs))).join(" | ")} |`,
+);
 console.log(`| measured nodes/s | ${rows.map((r) => String(Math.round(r.nodesPerSecond))).join(" | ")} |`);
 console.log(`| (this bench process: log parsing, not counted) | ${rows.map((r) => cell(r.cpu.benchMs, r.nodes)).join(" | ")} |`);
-console.log(`Load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(" ")}, at end ${loadAtEnd.map((x) => x.toFixed(2)).join(" ")}; executor concurrency ${CONCURRENCY}.`);
+console.log(
+  `Load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(" ")}, at end ${loadAtEnd.map((x) => x.toFixed(2)).join(" ")}; executor concurrency ${CONCURRENCY}.`,
+);
 
 const out = resolve(import.meta.dirname, "results");
 await mkdir(out, { recursive: true });

@@ -81,7 +81,14 @@ async function runWorker() {
   let histogram: Histogram = {};
   let failures: string[] = [];
   let phase = { stopped: false };
-  let finish: (m: ToWorker & { cmd: "finish" }) => Promise<Omit<WorkerResult, "load">> = async () => ({ histogram, clients: 0, minEvents: 0, maxEvents: 0, missing: 0, failures });
+  let finish: (m: ToWorker & { cmd: "finish" }) => Promise<Omit<WorkerResult, "load">> = async () => ({
+    histogram,
+    clients: 0,
+    minEvents: 0,
+    maxEvents: 0,
+    missing: 0,
+    failures,
+  });
   // The process's own load while the phase runs (from "opened" to "finish").
   let measure = (): WorkerLoad => ({ busiestSecond: NaN, overall: NaN, delayP99Ms: NaN, delayMaxMs: NaN, cpuShare: NaN });
   const startMeasuring = () => {
@@ -103,7 +110,13 @@ async function runWorker() {
       const overall = performance.eventLoopUtilization(performance.eventLoopUtilization(), first).utilization;
       const cpu = process.cpuUsage(cpu0);
       const cpuShare = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
-      return { busiestSecond: round(busiest, 2), overall: round(overall, 2), delayP99Ms: round(delay.percentile(99) / 1e6), delayMaxMs: round(delay.max / 1e6), cpuShare: round(cpuShare, 2) };
+      return {
+        busiestSecond: round(busiest, 2),
+        overall: round(overall, 2),
+        delayP99Ms: round(delay.percentile(99) / 1e6),
+        delayMaxMs: round(delay.max / 1e6),
+        cpuShare: round(cpuShare, 2),
+      };
     };
   };
 
@@ -210,7 +223,8 @@ async function runWorker() {
       if (m.cmd === "open" && m.mode === "sse") {
         const clients: Awaited<ReturnType<typeof openSse>>[] = [];
         // A few at a time: each open reads a 1,000-node snapshot; opening is not measured.
-        for (let i = 0; i < m.count; i += 10) clients.push(...(await Promise.all(Array.from({ length: Math.min(10, m.count - i) }, () => openSse(m.root, m.pipelineId, m.bearer)))));
+        for (let i = 0; i < m.count; i += 10)
+          clients.push(...(await Promise.all(Array.from({ length: Math.min(10, m.count - i) }, () => openSse(m.root, m.pipelineId, m.bearer)))));
         startMeasuring();
         finish = async ({ expected, drainMs }) => {
           const deadline = Date.now() + drainMs;
@@ -219,7 +233,15 @@ async function runWorker() {
           for (const c of clients) c.close();
           const counts = clients.map((c) => c.events);
           const frameBytes = clients.reduce((sum, c) => sum + c.frameBytes, 0);
-          return { histogram, clients: clients.length, minEvents: Math.min(...counts), maxEvents: Math.max(...counts), missing: counts.filter((n) => n < expected).length, failures, frameBytes };
+          return {
+            histogram,
+            clients: clients.length,
+            minEvents: Math.min(...counts),
+            maxEvents: Math.max(...counts),
+            missing: counts.filter((n) => n < expected).length,
+            failures,
+            frameBytes,
+          };
         };
         send({ ok: "opened" });
       } else if (m.cmd === "open" && m.mode === "poll") {
@@ -257,7 +279,7 @@ async function runWorker() {
         send({ ok: "finished", result: { ...result, load: measure() } });
       }
     } catch (error) {
-      send({ error: error instanceof Error ? error.stack ?? error.message : String(error) });
+      send({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
     }
   });
 }
@@ -278,10 +300,15 @@ const DRAIN_MS = Number(process.env.BENCH_SSE_DRAIN_MS ?? 180_000);
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
 
 function percentile(h: Histogram, p: number): number {
-  const keys = Object.keys(h).map(Number).sort((a, b) => a - b);
+  const keys = Object.keys(h)
+    .map(Number)
+    .sort((a, b) => a - b);
   const total = keys.reduce((s, k) => s + h[k]!, 0);
   let seen = 0;
   for (const k of keys) if ((seen += h[k]!) >= p * total) return k;
@@ -382,7 +409,13 @@ async function main() {
     for (const clients of CLIENT_COUNTS) {
       for (const mode of MODES) {
         const tag = randomUUID().slice(0, 8);
-        const nodes = Array.from({ length: NODES }, (_, i) => ({ id: `w${i}`, title: `Wide ${i}`, type: "asset" as const, inputs: {}, asset: { type: "text", content: `bench sse ${tag} node ${i}` } }));
+        const nodes = Array.from({ length: NODES }, (_, i) => ({
+          id: `w${i}`,
+          title: `Wide ${i}`,
+          type: "asset" as const,
+          inputs: {},
+          asset: { type: "text", content: `bench sse ${tag} node ${i}` },
+        }));
         const { pipeline } = await importPipeline(admin, { pipeline: { id: randomUUID(), title: `bench sse ${mode} ${clients}` }, nodes });
         // The bus's share of the latency: commit -> the published event reaching a plain NATS subscriber (this process).
         const busHistogram: Histogram = {};
@@ -424,7 +457,12 @@ async function main() {
 
         // Every commit of the run, as the recorder saw it (it may lag; `at` is in each event): until every node's
         // completion arrived and nothing more came for 2 s.
-        const completed = () => new Set(recorder.events.filter((e) => e.event === "node" && (e.data as { status?: string }).status === "completed").map((e) => (e.data as { nodeId: string }).nodeId)).size;
+        const completed = () =>
+          new Set(
+            recorder.events
+              .filter((e) => e.event === "node" && (e.data as { status?: string }).status === "completed")
+              .map((e) => (e.data as { nodeId: string }).nodeId),
+          ).size;
         await recorder.waitFor(() => completed() >= NODES, DRAIN_MS);
         let count = -1;
         while (count !== recorder.events.length) {
@@ -508,7 +546,9 @@ if (process.argv.includes("--worker")) {
     const poll = phases.find((p) => p.mode === "poll" && p.clients === clients) ?? none;
     return { clients, sse, poll, ratioP50: poll.p50 / Math.max(sse.p50, 1), ratioP99: poll.p99 / Math.max(sse.p99, 1) };
   });
-  console.log(`\n| clients | SSE p50 ms | SSE p99 ms | SSE max ms | SSE deliveries (commits x clients) | polling (2 s) p50 ms | polling p99 ms | polling detections | polling / SSE p50 | polling / SSE p99 |`);
+  console.log(
+    `\n| clients | SSE p50 ms | SSE p99 ms | SSE max ms | SSE deliveries (commits x clients) | polling (2 s) p50 ms | polling p99 ms | polling detections | polling / SSE p50 | polling / SSE p99 |`,
+  );
   console.log(`|---|---|---|---|---|---|---|---|---|---|`);
   for (const r of rows) {
     console.log(
@@ -518,12 +558,20 @@ if (process.argv.includes("--worker")) {
   const at1000 = rows.find((r) => r.clients === 1000);
   if (at1000) {
     const ok = at1000.sse.p99 <= 100 && at1000.ratioP99 >= 20;
-    console.log(`\nTarget (c): p99 <= 100 ms at 1,000 clients and >= 20x better than polling -> ${ok ? "met" : "NOT met"} (SSE p99 ${at1000.sse.p99} ms, ${round(at1000.ratioP99)}x).`);
+    console.log(
+      `\nTarget (c): p99 <= 100 ms at 1,000 clients and >= 20x better than polling -> ${ok ? "met" : "NOT met"} (SSE p99 ${at1000.sse.p99} ms, ${round(at1000.ratioP99)}x).`,
+    );
   }
-  for (const p of phases) console.log(`  ${p.mode} ${p.clients}: run ${p.runMs} ms, CPU of all processes ${p.coresBusy} cores of ${availableParallelism()}, commit -> NATS subscriber p50/p99 ${p.busP50}/${p.busP99} ms, gateway CPU ${p.gatewayCpuSeconds} s, ${p.frameBytesMean ? `mean node frame ${p.frameBytesMean} bytes, ` : ""}hub flushes ${p.hubFlushes} (${round(p.commits / (p.hubFlushes ?? NaN))} events each), gateway fds ${p.gatewayFds}, VP_EVENTS consumers ${p.eventConsumers}, load at start ${p.loadAtStart}; busiest client process: event-loop utilization ${p.clientLoad.busiestSecond} (busiest second) / ${p.clientLoad.overall} (phase), loop delay p99/max ${p.clientLoad.delayP99Ms}/${p.clientLoad.delayMaxMs} ms, CPU ${Math.round(p.clientLoad.cpuShare * 100)} % of a core`);
+  for (const p of phases)
+    console.log(
+      `  ${p.mode} ${p.clients}: run ${p.runMs} ms, CPU of all processes ${p.coresBusy} cores of ${availableParallelism()}, commit -> NATS subscriber p50/p99 ${p.busP50}/${p.busP99} ms, gateway CPU ${p.gatewayCpuSeconds} s, ${p.frameBytesMean ? `mean node frame ${p.frameBytesMean} bytes, ` : ""}hub flushes ${p.hubFlushes} (${round(p.commits / (p.hubFlushes ?? NaN))} events each), gateway fds ${p.gatewayFds}, VP_EVENTS consumers ${p.eventConsumers}, load at start ${p.loadAtStart}; busiest client process: event-loop utilization ${p.clientLoad.busiestSecond} (busiest second) / ${p.clientLoad.overall} (phase), loop delay p99/max ${p.clientLoad.delayP99Ms}/${p.clientLoad.delayMaxMs} ms, CPU ${Math.round(p.clientLoad.cpuShare * 100)} % of a core`,
+    );
   console.log(`Load average at start ${loadAtStart}, at end ${loadAtEnd}; ${WORKERS} client processes; ${NODES}-node wide pipeline per phase.`);
   const out = resolve(import.meta.dirname, "results");
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, "sse.json"), JSON.stringify({ at: new Date().toISOString(), nodes: NODES, workers: WORKERS, loadAtStart, loadAtEnd, rows, phases }, null, 2));
+  await writeFile(
+    join(out, "sse.json"),
+    JSON.stringify({ at: new Date().toISOString(), nodes: NODES, workers: WORKERS, loadAtStart, loadAtEnd, rows, phases }, null, 2),
+  );
   process.exit(0);
 }

@@ -129,7 +129,11 @@ try {
   const script = join(workDir, "progress.sql");
   await writeFile(
     script,
-    [`\\set p random(0, 10000000) / 100000.0`, `${PROGRESS_TICK_SQL.replace(/\$(\d)/g, (_, i: string) => pgbenchParams[i]!).replace(/\s*\n\s*/g, " ")};`, ""].join("\n"),
+    [
+      `\\set p random(0, 10000000) / 100000.0`,
+      `${PROGRESS_TICK_SQL.replace(/\$(\d)/g, (_, i: string) => pgbenchParams[i]!).replace(/\s*\n\s*/g, " ")};`,
+      "",
+    ].join("\n"),
   );
 
   const pgbench = (synchronousCommit: "on" | "off") =>
@@ -180,7 +184,16 @@ try {
       Array.from({ length: CLIENTS * lanes }, async (_, lane) => {
         const i = lane % CLIENTS;
         while (performance.now() < until) {
-          const event: StateEvent = { v: 1, kind: "progress", pipelineId: PIPELINE, nodeId: nodeId(i), jobId: jobId(i), attempt: 1, at: new Date().toISOString(), percent: nextPercent() };
+          const event: StateEvent = {
+            v: 1,
+            kind: "progress",
+            pipelineId: PIPELINE,
+            nodeId: nodeId(i),
+            jobId: jobId(i),
+            attempt: 1,
+            at: new Date().toISOString(),
+            percent: nextPercent(),
+          };
           await apply(event, ctx);
           answered++;
         }
@@ -211,7 +224,11 @@ try {
       samples.get(mode)!.push(tps);
       if (answered !== undefined) answeredSamples.get(mode)!.push(answered);
       const ticks = answered !== undefined && Math.round(answered) !== Math.round(tps) ? ` (${answered.toFixed(0)} ticks answered/s)` : "";
-      console.error(`[bench:state-writer] round ${round} ${mode}: ${tps.toFixed(0)} transitions/s${ticks} (load ${loadavg().map((x) => x.toFixed(2)).join(" ")})`);
+      console.error(
+        `[bench:state-writer] round ${round} ${mode}: ${tps.toFixed(0)} transitions/s${ticks} (load ${loadavg()
+          .map((x) => x.toFixed(2))
+          .join(" ")})`,
+      );
     }
   }
 } finally {
@@ -258,7 +275,11 @@ const loadAtEnd = loadavg();
 const unbatchedRatio = m["state-writer-unbatched"] / m.pgbench;
 const batchedRatio = m["state-writer-batched"] / m.pgbench;
 const rows = [
-  { what: `pgbench: the state-writer's tick statement, ${CLIENTS} clients, one statement per transaction, synchronous_commit off (baseline)`, tps: m.pgbench, ratio: 1 },
+  {
+    what: `pgbench: the state-writer's tick statement, ${CLIENTS} clients, one statement per transaction, synchronous_commit off (baseline)`,
+    tps: m.pgbench,
+    ratio: 1,
+  },
   {
     what: `state-writer unbatched (STATE_WRITER_BATCH_MAX=1): one transaction (one UPDATE statement) per tick, ${CLIENTS} at once, each published and acked`,
     tps: m["state-writer-unbatched"],
@@ -305,7 +326,28 @@ console.log(
 const out = resolve(import.meta.dirname, "results", "state-writer.json");
 await writeFile(
   out,
-  JSON.stringify({ at: new Date().toISOString(), nodes: NODES, clients: CLIENTS, seconds: SECONDS, rounds: ROUNDS, batchMax: BATCH_MAX, loadAtStart, loadAtEnd, backlog: BACKLOG, samples: Object.fromEntries(samples), answeredSamples: Object.fromEntries(answeredSamples), median: m, answeredMedian, cpuPerWriteUs: cpuMedian, unbatchedRatio, batchedRatio }, null, 2) + "\n",
+  JSON.stringify(
+    {
+      at: new Date().toISOString(),
+      nodes: NODES,
+      clients: CLIENTS,
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      batchMax: BATCH_MAX,
+      loadAtStart,
+      loadAtEnd,
+      backlog: BACKLOG,
+      samples: Object.fromEntries(samples),
+      answeredSamples: Object.fromEntries(answeredSamples),
+      median: m,
+      answeredMedian,
+      cpuPerWriteUs: cpuMedian,
+      unbatchedRatio,
+      batchedRatio,
+    },
+    null,
+    2,
+  ) + "\n",
 );
 console.error(`[bench:state-writer] wrote ${out}`);
 process.exit(0);

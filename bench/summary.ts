@@ -18,7 +18,9 @@ function read(name: string): any | undefined {
 /** The newest media result (media.bench.ts writes one timestamped file per run). */
 function latestMedia(): any | undefined {
   if (!existsSync(dir)) return undefined;
-  const files = readdirSync(dir).filter((f) => /^media-.*\.json$/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /^media-.*\.json$/.test(f))
+    .sort();
   return files.length ? read(files[files.length - 1]!) : undefined;
 }
 
@@ -41,9 +43,25 @@ const missing = (bench: string, what: string) => rows.push({ bench, measure: wha
 const orch = read("orchestration.json");
 if (orch?.rows?.length >= 2) {
   const [ours, bull] = orch.rows;
-  rows.push({ bench: "(a) orchestration", measure: "overhead per node, p50 ms", ours: fmt(ours.p50, 2), baseline: `BullMQ ${fmt(bull.p50, 2)}`, ratio: x(ours.p50 / bull.p50), target: "(none)", met: null });
+  rows.push({
+    bench: "(a) orchestration",
+    measure: "overhead per node, p50 ms",
+    ours: fmt(ours.p50, 2),
+    baseline: `BullMQ ${fmt(bull.p50, 2)}`,
+    ratio: x(ours.p50 / bull.p50),
+    target: "(none)",
+    met: null,
+  });
   const r99 = ours.p99 / bull.p99;
-  rows.push({ bench: "(a) orchestration", measure: "overhead per node, p99 ms", ours: fmt(ours.p99, 2), baseline: `BullMQ ${fmt(bull.p99, 2)}`, ratio: x(r99), target: "<= 3x", met: r99 <= 3 });
+  rows.push({
+    bench: "(a) orchestration",
+    measure: "overhead per node, p99 ms",
+    ours: fmt(ours.p99, 2),
+    baseline: `BullMQ ${fmt(bull.p99, 2)}`,
+    ratio: x(r99),
+    target: "<= 3x",
+    met: r99 <= 3,
+  });
 } else missing("(a) orchestration", "overhead per node");
 
 // (b) 1,000-node wide and chain, nodes/s, against a BullMQ flow of the same shape.
@@ -68,7 +86,15 @@ const sse = read("sse.json");
 if (sse?.rows?.length) {
   for (const r of sse.rows) {
     const at1000 = r.clients >= 1000;
-    rows.push({ bench: "(c) SSE", measure: `${r.clients} clients, p50 ms`, ours: fmt(r.sse.p50, 0), baseline: `polling ${fmt(r.poll.p50, 0)}`, ratio: `${fmt(r.poll.p50 / r.sse.p50, 1)}x better`, target: "(none)", met: null });
+    rows.push({
+      bench: "(c) SSE",
+      measure: `${r.clients} clients, p50 ms`,
+      ours: fmt(r.sse.p50, 0),
+      baseline: `polling ${fmt(r.poll.p50, 0)}`,
+      ratio: `${fmt(r.poll.p50 / r.sse.p50, 1)}x better`,
+      target: "(none)",
+      met: null,
+    });
     const better = r.poll.p99 / r.sse.p99;
     rows.push({
       bench: "(c) SSE",
@@ -86,7 +112,15 @@ if (sse?.rows?.length) {
 const media = latestMedia();
 if (media?.results?.length) {
   for (const r of media.results) {
-    rows.push({ bench: "(d) media", measure: `${r.name}, median s`, ours: fmt(r.medianOurs, 3), baseline: `ffmpeg ${fmt(r.medianBare, 3)}`, ratio: x(r.ratio), target: `<= ${r.target}x`, met: r.ratio <= r.target });
+    rows.push({
+      bench: "(d) media",
+      measure: `${r.name}, median s`,
+      ours: fmt(r.medianOurs, 3),
+      baseline: `ffmpeg ${fmt(r.medianBare, 3)}`,
+      ratio: x(r.ratio),
+      target: `<= ${r.target}x`,
+      met: r.ratio <= r.target,
+    });
   }
 } else missing("(d) media", "wall time");
 
@@ -96,13 +130,31 @@ if (sw?.median) {
   const base = sw.median.pgbench;
   const unbatched = sw.median["state-writer-unbatched"];
   const batched = sw.median["state-writer-batched"];
-  rows.push({ bench: "(e) state-writer", measure: `progress ticks/s, unbatched, ${sw.clients} clients`, ours: fmt(unbatched, 0), baseline: `pgbench ${fmt(base, 0)}`, ratio: x(unbatched / base), target: ">= 0.7x", met: unbatched / base >= 0.7 });
-  rows.push({ bench: "(e) state-writer", measure: `progress ticks/s, batched, ${sw.clients} clients`, ours: fmt(batched, 0), baseline: `pgbench ${fmt(base, 0)}`, ratio: x(batched / base), target: "> 1x", met: batched / base > 1 });
+  rows.push({
+    bench: "(e) state-writer",
+    measure: `progress ticks/s, unbatched, ${sw.clients} clients`,
+    ours: fmt(unbatched, 0),
+    baseline: `pgbench ${fmt(base, 0)}`,
+    ratio: x(unbatched / base),
+    target: ">= 0.7x",
+    met: unbatched / base >= 0.7,
+  });
+  rows.push({
+    bench: "(e) state-writer",
+    measure: `progress ticks/s, batched, ${sw.clients} clients`,
+    ours: fmt(batched, 0),
+    baseline: `pgbench ${fmt(base, 0)}`,
+    ratio: x(batched / base),
+    target: "> 1x",
+    met: batched / base > 1,
+  });
 } else missing("(e) state-writer", "transitions/s");
 
 const verdict = (m: boolean | null) => (m === null ? "" : m ? "met" : "**not met**");
 const at = new Date().toISOString();
-const load = loadavg().map((l) => l.toFixed(2)).join(" ");
+const load = loadavg()
+  .map((l) => l.toFixed(2))
+  .join(" ");
 console.log(`\n## Benchmarks, every ratio (${at}; ${cpus().length} cores, Node ${process.versions.node}; load now ${load})\n`);
 console.log("| bench | measure | ours | baseline (same run) | ratio | target | verdict |\n|---|---|---|---|---|---|---|");
 for (const r of rows) console.log(`| ${r.bench} | ${r.measure} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.target} | ${verdict(r.met)} |`);

@@ -88,7 +88,11 @@ export function demoApi(apiRoot: string, token?: string) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+          const data = block
+            .split("\n")
+            .filter((l) => l.startsWith("data: "))
+            .map((l) => l.slice(6))
+            .join("\n");
           if (!data) continue;
           const payload = JSON.parse(data);
           if (event === "snapshot") for (const n of payload.pipeline.nodes as AiDemoNode[]) note(n.id, n.status, n.metadata);
@@ -123,10 +127,15 @@ export async function runAiDemo(options: AiDemoOptions): Promise<AiDemoResult> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   const at = (dx: number, dy: number) => (options.origin ? { position: { x: options.origin.x + dx, y: options.origin.y + dy } } : {});
   const pipelineId =
-    options.pipelineId ??
-    (await call<{ pipeline: { id: string } }>("POST", "/pipelines", { title: `AI demo ${new Date().toISOString()}` })).pipeline.id;
+    options.pipelineId ?? (await call<{ pipeline: { id: string } }>("POST", "/pipelines", { title: `AI demo ${new Date().toISOString()}` })).pipeline.id;
 
-  await call("POST", `/pipelines/${pipelineId}/nodes`, { id: "script", title: "Lesson script", type: "asset", asset: { type: "text", content: AI_DEMO_SCRIPT }, ...at(0, 0) });
+  await call("POST", `/pipelines/${pipelineId}/nodes`, {
+    id: "script",
+    title: "Lesson script",
+    type: "asset",
+    asset: { type: "text", content: AI_DEMO_SCRIPT },
+    ...at(0, 0),
+  });
   await call("POST", `/pipelines/${pipelineId}/nodes/script/execute`);
   await waitForNodes(pipelineId, ["script"], timeoutMs, log);
 

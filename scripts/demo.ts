@@ -85,7 +85,15 @@ function specs(dir: string): DemoNodeSpec[] {
   return [
     { id: "script", title: "Lesson script", type: "asset", media: "text", asset: { type: "text", content: AI_DEMO_SCRIPT }, position: at(0, 0) },
     { id: "code", title: "Loop code", type: "asset", media: "text", asset: { type: "text", content: DEMO_CODE }, position: at(0, 1) },
-    { id: "still", title: "First frame", type: "asset", media: "image", asset: { type: "image" }, upload: { file: join(dir, "still.png"), contentType: "image/png" }, position: at(0, 2) },
+    {
+      id: "still",
+      title: "First frame",
+      type: "asset",
+      media: "image",
+      asset: { type: "image" },
+      upload: { file: join(dir, "still.png"), contentType: "image/png" },
+      position: at(0, 2),
+    },
     {
       id: "intro",
       title: "Intro",
@@ -106,7 +114,15 @@ function specs(dir: string): DemoNodeSpec[] {
       position: at(0, 4),
       duration: () => ({ seconds: MUSIC_SECONDS, tolerance: 0.1 }),
     },
-    { id: "voiceover", title: "Narration", type: "generate-voiceover", media: "audio", inputs: { script: ["script"] }, config: { voiceId: "en-us", speed: 1.05 }, position: at(1, 0) },
+    {
+      id: "voiceover",
+      title: "Narration",
+      type: "generate-voiceover",
+      media: "audio",
+      inputs: { script: ["script"] },
+      config: { voiceId: "en-us", speed: 1.05 },
+      position: at(1, 0),
+    },
     {
       id: "presenter",
       title: "Loops, lesson 1",
@@ -185,18 +201,25 @@ async function makeMedia(dir: string) {
   await runFfmpeg(["-f", "lavfi", "-i", "testsrc2=s=640x360:d=1", "-frames:v", "1", "-c:v", "png", "-f", "image2", fileArg(join(dir, "still.png"))]);
   // A C major chord, quiet enough to sit under a voice.
   const chord = "0.15*sin(2*PI*261.63*t)+0.1*sin(2*PI*329.63*t)+0.1*sin(2*PI*392*t)";
-  await runFfmpeg(["-f", "lavfi", "-i", `aevalsrc=${chord}:s=48000:d=${MUSIC_SECONDS}`, "-c:a", "aac", "-b:a", "96k", "-f", "mp4", fileArg(join(dir, "music.m4a"))]);
+  await runFfmpeg([
+    "-f",
+    "lavfi",
+    "-i",
+    `aevalsrc=${chord}:s=48000:d=${MUSIC_SECONDS}`,
+    "-c:a",
+    "aac",
+    "-b:a",
+    "96k",
+    "-f",
+    "mp4",
+    fileArg(join(dir, "music.m4a")),
+  ]);
 }
 
 const seconds = (s: number | undefined) => (s === undefined ? "-" : `${s.toFixed(2)} s`);
 
 /** What is wrong with a node's output, or nothing; then the output as the demo prints it. */
-async function checkOutput(
-  spec: DemoNodeSpec,
-  node: AiDemoNode,
-  outputs: Map<string, DemoOutput>,
-  served: (id: string) => Promise<number>,
-): Promise<string[]> {
+async function checkOutput(spec: DemoNodeSpec, node: AiDemoNode, outputs: Map<string, DemoOutput>, served: (id: string) => Promise<number>): Promise<string[]> {
   if (node.status !== "completed") return [`${node.status}: ${String(node.metadata?.error ?? "no error recorded")}`];
   const o = node.output as Partial<DemoOutput> | null;
   if (!o || typeof o.s3Key !== "string") return ["no output"];
@@ -243,13 +266,20 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         position: spec.position,
       });
       if (spec.upload) {
-        await call("PUT", `/pipelines/${pipeline.id}/nodes/${spec.id}/asset`, new Uint8Array(await readFile(spec.upload.file)), { "content-type": spec.upload.contentType });
+        await call("PUT", `/pipelines/${pipeline.id}/nodes/${spec.id}/asset`, new Uint8Array(await readFile(spec.upload.file)), {
+          "content-type": spec.upload.contentType,
+        });
       }
     }
     log("uploaded intro (video), still (image) and music (audio); script and code are text assets");
     const run = await call<{ run_id: string; node_ids: string[] }>("POST", `/pipelines/${pipeline.id}/execute`, {});
     log(`run ${run.run_id}: ${run.node_ids.length} nodes queued in dependency order`);
-    const done = await waitForNodes(pipeline.id, nodes.map((n) => n.id), timeoutMs, log);
+    const done = await waitForNodes(
+      pipeline.id,
+      nodes.map((n) => n.id),
+      timeoutMs,
+      log,
+    );
 
     const served = async (id: string) => {
       // The last byte only: the answer's Content-Range carries the stored file's full size.

@@ -52,7 +52,15 @@ async function localAuthEnv(): Promise<Record<string, string>> {
 }
 let authEnv: Record<string, string> = {};
 
-const COLORS: Record<string, string> = { gateway: "36", scheduler: "35", "state-writer": "33", "executor-ffmpeg": "32", "executor-ai": "34", web: "94", demo: "97" };
+const COLORS: Record<string, string> = {
+  gateway: "36",
+  scheduler: "35",
+  "state-writer": "33",
+  "executor-ffmpeg": "32",
+  "executor-ai": "34",
+  web: "94",
+  demo: "97",
+};
 const say = (name: string, text: string) => console.log(`\x1b[${COLORS[name] ?? "0"}m${name.padEnd(15)}\x1b[0m ${text}`);
 
 /** One readable line per JSON log line, every value escaped and capped (a logged value cannot forge a line). */

@@ -62,7 +62,9 @@ describe("audio-mixer handler (S3 on s3rver)", () => {
       await expect(handler(event)).rejects.toBeInstanceOf(AudioMixerEventError);
     }
     await expect(handler({ video_key: "in/missing.mp4", audio_key: "in/voice.wav", output_key: "out/x.mp4" })).rejects.toBeInstanceOf(NotFoundError);
-    await expect(handler({ video_key: "in/voice.wav", audio_key: "in/voice.wav", output_key: "out/x.mp4" })).rejects.toThrow("the video input has no video stream");
+    await expect(handler({ video_key: "in/voice.wav", audio_key: "in/voice.wav", output_key: "out/x.mp4" })).rejects.toThrow(
+      "the video input has no video stream",
+    );
     expect(await storage.stat("out/x.mp4")).toBeNull();
     expect(await readdir(tmpRoot)).toEqual([]);
   });

@@ -14,7 +14,11 @@ export function createHandler(deps: LambdaDeps) {
   const { storage } = deps;
   return async function handler(event: unknown): Promise<LambdaMediaResult> {
     const started = performance.now();
-    const e = parseEvent(AudioMixerEvent, event, (p) => [["video_key", p.video_key], ["audio_key", p.audio_key], ["output_key", p.output_key]]);
+    const e = parseEvent(AudioMixerEvent, event, (p) => [
+      ["video_key", p.video_key],
+      ["audio_key", p.audio_key],
+      ["output_key", p.output_key],
+    ]);
     return inWorkDir(deps, "audio-mixer", async (dir) => {
       const video = localName(dir, "video", e.video_key, ".mp4");
       const audio = localName(dir, "audio", e.audio_key, ".m4a");

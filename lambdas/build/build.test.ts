@@ -31,7 +31,10 @@ afterAll(async () => {
 
 describe("build:lambdas", () => {
   it("zip() writes archives the zip format reads back, byte for byte and reproducibly", () => {
-    const entries = [{ name: "index.mjs", data: Buffer.from("export const handler = async () => 1;\n".repeat(100)) }, { name: "a/b.txt", data: Buffer.alloc(0) }];
+    const entries = [
+      { name: "index.mjs", data: Buffer.from("export const handler = async () => 1;\n".repeat(100)) },
+      { name: "a/b.txt", data: Buffer.alloc(0) },
+    ];
     const archive = zip(entries);
     expect(zip(entries).equals(archive)).toBe(true);
     const back = unzip(archive);

@@ -111,7 +111,16 @@ export async function startLocalLambda(functions: Record<string, LambdaFunction>
         invocations.push({ functionName: name, event, ok: false, durationMs: performance.now() - started });
         const e = error instanceof Error ? error : new Error(String(error));
         res.writeHead(200, { "content-type": "application/json", "x-amz-executed-version": "$LATEST", "x-amz-function-error": "Unhandled" });
-        res.end(JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: (e.stack ?? "").split("\n").slice(1, 6).map((l) => l.trim()) }));
+        res.end(
+          JSON.stringify({
+            errorType: e.name,
+            errorMessage: e.message,
+            trace: (e.stack ?? "")
+              .split("\n")
+              .slice(1, 6)
+              .map((l) => l.trim()),
+          }),
+        );
       }
     })().catch((error: unknown) => {
       if (!res.headersSent) sendError(res, 500, "ServiceException", (error as Error).message);

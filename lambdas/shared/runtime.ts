@@ -86,7 +86,14 @@ export async function inWorkDir<T>(deps: LambdaDeps, prefix: string, work: (dir:
 }
 
 /** The payload the functions answer with, for an output already uploaded to `key`. */
-export function mediaResult(key: string, size: number, p: ProbeResult, startedMs: number, deps: LambdaDeps, extra: Partial<LambdaMediaResult> = {}): LambdaMediaResult {
+export function mediaResult(
+  key: string,
+  size: number,
+  p: ProbeResult,
+  startedMs: number,
+  deps: LambdaDeps,
+  extra: Partial<LambdaMediaResult> = {},
+): LambdaMediaResult {
   const result: LambdaMediaResult = {
     s3_key: key,
     duration: Math.round(p.durationSeconds * 1000) / 1000,

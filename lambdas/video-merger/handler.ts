@@ -14,7 +14,10 @@ export function createHandler(deps: LambdaDeps) {
   const { storage } = deps;
   return async function handler(event: unknown): Promise<LambdaMediaResult> {
     const started = performance.now();
-    const e = parseEvent(VideoMergerEvent, event, (p) => [...p.input_keys.map((k, i): [string, string] => [`input_keys[${i}]`, k]), ["output_key", p.output_key]]);
+    const e = parseEvent(VideoMergerEvent, event, (p) => [
+      ...p.input_keys.map((k, i): [string, string] => [`input_keys[${i}]`, k]),
+      ["output_key", p.output_key],
+    ]);
     const mode = e.reencode === true || e.reencode === "always" ? "always" : "auto";
     return inWorkDir(deps, "video-merger", async (dir) => {
       const inputs: string[] = [];

@@ -53,10 +53,21 @@ describe("path settings", () => {
       }
     }
     expect(seen).toEqual(
-      expect.arrayContaining(["executor-ai.STORAGE_ROOT", "executor-ai.WORK_ROOT", "executor-ffmpeg.CHROMIUM_PATH", "executor-ffmpeg.STORAGE_ROOT", "executor-ffmpeg.WORK_ROOT", "gateway.STORAGE_ROOT"]),
+      expect.arrayContaining([
+        "executor-ai.STORAGE_ROOT",
+        "executor-ai.WORK_ROOT",
+        "executor-ffmpeg.CHROMIUM_PATH",
+        "executor-ffmpeg.STORAGE_ROOT",
+        "executor-ffmpeg.WORK_ROOT",
+        "gateway.STORAGE_ROOT",
+      ]),
     );
     expect(loadGatewayEnv({}).STORAGE_ROOT).toBe(join(cwd, ".data/storage"));
-    expect(loadExecutorFfmpegEnv({})).toMatchObject({ STORAGE_ROOT: join(cwd, ".data/storage"), WORK_ROOT: join(cwd, ".data/work/executor-ffmpeg"), CHROMIUM_PATH: "/usr/bin/chromium" });
+    expect(loadExecutorFfmpegEnv({})).toMatchObject({
+      STORAGE_ROOT: join(cwd, ".data/storage"),
+      WORK_ROOT: join(cwd, ".data/work/executor-ffmpeg"),
+      CHROMIUM_PATH: "/usr/bin/chromium",
+    });
     expect(loadExecutorAiEnv({})).toMatchObject({ STORAGE_ROOT: join(cwd, ".data/storage"), WORK_ROOT: join(cwd, ".data/work/executor-ai") });
   });
 

@@ -42,8 +42,14 @@ describe("@runwayml/sdk against the Runway fake", () => {
   it("a failed task, a cancel, a 400 and a 429 reach the SDK as it expects them", async () => {
     fakes.runway.failNextJob("The input image was rejected by moderation");
     const failing = await runway().textToVideo.create({ model: "gen4.5", promptText: "waves", ratio: "1280:720", duration: 5 });
-    const failed = await runway().tasks.retrieve(failing.id).waitForTaskOutput({ timeout: 30_000 }).catch((e: unknown) => e as Error & { taskDetails?: { status?: string; failure?: string } });
-    expect((failed as { taskDetails?: { status?: string; failure?: string } }).taskDetails).toMatchObject({ status: "FAILED", failure: "The input image was rejected by moderation" });
+    const failed = await runway()
+      .tasks.retrieve(failing.id)
+      .waitForTaskOutput({ timeout: 30_000 })
+      .catch((e: unknown) => e as Error & { taskDetails?: { status?: string; failure?: string } });
+    expect((failed as { taskDetails?: { status?: string; failure?: string } }).taskDetails).toMatchObject({
+      status: "FAILED",
+      failure: "The input image was rejected by moderation",
+    });
 
     fakes.runway.hold();
     const running = await runway().textToVideo.create({ model: "gen4.5", promptText: "waves", ratio: "1280:720", duration: 5 });
@@ -52,9 +58,13 @@ describe("@runwayml/sdk against the Runway fake", () => {
     fakes.runway.release();
 
     fakes.runway.fail("create", { kind: "reject", message: "promptText: too long" });
-    await expect(runway().textToVideo.create({ model: "gen4.5", promptText: "x", ratio: "1280:720", duration: 5 })).rejects.toBeInstanceOf(RunwayBadRequestError);
+    await expect(runway().textToVideo.create({ model: "gen4.5", promptText: "x", ratio: "1280:720", duration: 5 })).rejects.toBeInstanceOf(
+      RunwayBadRequestError,
+    );
     fakes.runway.fail("create", { kind: "429", retryAfterSeconds: 7 });
-    const limited = await runway().textToVideo.create({ model: "gen4.5", promptText: "x", ratio: "1280:720", duration: 5 }).catch((e: unknown) => e);
+    const limited = await runway()
+      .textToVideo.create({ model: "gen4.5", promptText: "x", ratio: "1280:720", duration: 5 })
+      .catch((e: unknown) => e);
     expect(limited).toBeInstanceOf(RunwayRateLimitError);
     expect((limited as RunwayRateLimitError).headers?.get("retry-after")).toBe("7");
   });
@@ -66,11 +76,20 @@ describe("@elevenlabs/elevenlabs-js against the ElevenLabs fake", () => {
   it("text to speech returns MP3 bytes; the history lists the item (voice, model, text, state) and serves its audio", async () => {
     const voiceId = "JBFqnCBsd6RMkjVDRZzb";
     const audio = await bytesOf(
-      await elevenlabs().textToSpeech.convert(voiceId, { text: "Loops repeat work.", modelId: "eleven_multilingual_v2", outputFormat: "mp3_44100_128", voiceSettings: { stability: 0.5 } }),
+      await elevenlabs().textToSpeech.convert(voiceId, {
+        text: "Loops repeat work.",
+        modelId: "eleven_multilingual_v2",
+        outputFormat: "mp3_44100_128",
+        voiceSettings: { stability: 0.5 },
+      }),
     );
     expect(audio.subarray(0, 3).toString("latin1") === "ID3" || (audio[0] === 0xff && (audio[1]! & 0xe0) === 0xe0)).toBe(true);
     expect(fakes.elevenlabs.jobs.size).toBe(1);
-    expect([...fakes.elevenlabs.jobs.values()][0]!.request).toEqual({ text: "Loops repeat work.", model_id: "eleven_multilingual_v2", voice_settings: { stability: 0.5 } });
+    expect([...fakes.elevenlabs.jobs.values()][0]!.request).toEqual({
+      text: "Loops repeat work.",
+      model_id: "eleven_multilingual_v2",
+      voice_settings: { stability: 0.5 },
+    });
 
     const history = await elevenlabs().history.list({ voiceId, pageSize: 10 });
     expect(history.hasMore).toBe(false);
@@ -82,11 +101,15 @@ describe("@elevenlabs/elevenlabs-js against the ElevenLabs fake", () => {
 
   it("errors carry the fake's detail (code, message) and status to the SDK, a 429 included", async () => {
     fakes.elevenlabs.fail("create", { kind: "reject", status: 404, message: "A voice with the voice_id nope was not found.", code: "voice_not_found" });
-    const missing = await elevenlabs().textToSpeech.convert("nope", { text: "x" }).catch((e: unknown) => e);
+    const missing = await elevenlabs()
+      .textToSpeech.convert("nope", { text: "x" })
+      .catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(ElevenLabsError);
     expect(missing).toMatchObject({ statusCode: 404, body: { detail: { code: "voice_not_found", message: "A voice with the voice_id nope was not found." } } });
     fakes.elevenlabs.fail("create", { kind: "429", retryAfterSeconds: 2 });
-    const limited = await elevenlabs().textToSpeech.convert("JBFqnCBsd6RMkjVDRZzb", { text: "x" }).catch((e: unknown) => e);
+    const limited = await elevenlabs()
+      .textToSpeech.convert("JBFqnCBsd6RMkjVDRZzb", { text: "x" })
+      .catch((e: unknown) => e);
     expect(limited).toMatchObject({ statusCode: 429, body: { detail: { code: "rate_limit_exceeded" } } });
   });
 });
@@ -113,11 +136,25 @@ describe("@google/genai against the Veo fake", () => {
 
   it("a refusal and a 429 with Google's error body reach the SDK with their status and message", async () => {
     fakes.veo.fail("create", { kind: "reject", message: "The prompt was blocked by the safety policy.", code: "INVALID_ARGUMENT" });
-    const refused = await genai().models.generateVideos({ model: "veo-3.0-generate-001", prompt: "x" }).catch((e: unknown) => e as Error & { status?: number });
+    const refused = await genai()
+      .models.generateVideos({ model: "veo-3.0-generate-001", prompt: "x" })
+      .catch((e: unknown) => e as Error & { status?: number });
     expect(refused).toMatchObject({ status: 400 });
     expect((refused as Error).message).toContain("The prompt was blocked by the safety policy.");
-    fakes.veo.fail("create", { kind: "429", body: { error: { code: 429, message: "Resource has been exhausted", status: "RESOURCE_EXHAUSTED", details: [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "3s" }] } } });
-    const limited = await genai().models.generateVideos({ model: "veo-3.0-generate-001", prompt: "x" }).catch((e: unknown) => e as Error & { status?: number });
+    fakes.veo.fail("create", {
+      kind: "429",
+      body: {
+        error: {
+          code: 429,
+          message: "Resource has been exhausted",
+          status: "RESOURCE_EXHAUSTED",
+          details: [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "3s" }],
+        },
+      },
+    });
+    const limited = await genai()
+      .models.generateVideos({ model: "veo-3.0-generate-001", prompt: "x" })
+      .catch((e: unknown) => e as Error & { status?: number });
     expect(limited).toMatchObject({ status: 429 });
     expect((limited as Error).message).toContain("RESOURCE_EXHAUSTED");
   });

@@ -74,10 +74,16 @@ describe.each(DOCKERFILES)("%s", (path) => {
   });
 
   it("ships no install step, no transpiler and no TypeScript entry point", () => {
-    expect(final.lines.some((l) => /npm (ci|install)\b/.test(l)), "no install in the final stage").toBe(false);
+    expect(
+      final.lines.some((l) => /npm (ci|install)\b/.test(l)),
+      "no install in the final stage",
+    ).toBe(false);
     const cmd = JSON.parse(final.lines.find((l) => /^CMD\s/i.test(l))!.replace(/^CMD\s+/i, "")) as string[];
     expect(cmd.join(" ")).not.toMatch(/tsx|\.ts\b/);
-    expect(final.lines.filter((l) => /^COPY\s/i.test(l) && !/--from=/.test(l)), "the final stage copies only from build stages").toEqual([]);
+    expect(
+      final.lines.filter((l) => /^COPY\s/i.test(l) && !/--from=/.test(l)),
+      "the final stage copies only from build stages",
+    ).toEqual([]);
   });
 
   it("carries OCI labels and a registry CA only as a build secret", () => {
@@ -205,7 +211,9 @@ describe("scripts/bundle-service.mjs", () => {
 
 describe(".dockerignore", () => {
   it("keeps installed modules, VCS, local data, builds and env files out of the context", () => {
-    const lines = readFileSync(join(ROOT, ".dockerignore"), "utf8").split(/\r?\n/).map((l) => l.trim());
+    const lines = readFileSync(join(ROOT, ".dockerignore"), "utf8")
+      .split(/\r?\n/)
+      .map((l) => l.trim());
     for (const pattern of ["**/node_modules", ".git", ".data", "**/.next", ".env"]) expect(lines, pattern).toContain(pattern);
     // What the images need must stay in: every workspace manifest, the lockfile, the compiler options and the bundle script.
     for (const needed of ["package.json", "package-lock.json", "tsconfig.json", "packages", "services", "web", "lambdas", "scripts"]) {

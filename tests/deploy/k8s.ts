@@ -21,8 +21,29 @@ export const OVERLAYS = ["dev", "prod"] as const;
 export type Overlay = (typeof OVERLAYS)[number];
 
 // Loose shapes: manifests are data; the tests assert what they need.
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string>; [k: string]: any };
-export type Container = { name: string; image: string; command?: string[]; args?: string[]; env?: any[]; envFrom?: any[]; ports?: any[]; readinessProbe?: any; livenessProbe?: any; startupProbe?: any; securityContext?: any; resources?: any; volumeMounts?: any[] };
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string>;
+  [k: string]: any;
+};
+export type Container = {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: any[];
+  envFrom?: any[];
+  ports?: any[];
+  readinessProbe?: any;
+  livenessProbe?: any;
+  startupProbe?: any;
+  securityContext?: any;
+  resources?: any;
+  volumeMounts?: any[];
+};
 
 export function walk(dir: string, accept: (path: string) => boolean): string[] {
   const out: string[] = [];

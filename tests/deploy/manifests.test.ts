@@ -122,7 +122,10 @@ const serviceContainer = (objs: K8sObject[], name: ServiceName): Container => {
 /** A ConfigMap made by a configMapGenerator: its name is `<name>-<content hash>`. */
 const generatedConfigMap = (objs: K8sObject[], name: string): K8sObject => {
   const found = objs.filter((o) => o.kind === "ConfigMap" && new RegExp(`^${name}-[a-z0-9]{10}$`).test(o.metadata.name));
-  expect(found.map((o) => o.metadata.name), `one generated ConfigMap ${name}-<hash>`).toHaveLength(1);
+  expect(
+    found.map((o) => o.metadata.name),
+    `one generated ConfigMap ${name}-<hash>`,
+  ).toHaveLength(1);
   return found[0]!;
 };
 
@@ -167,7 +170,9 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
     const core = objs().filter(isCore);
     expect(core.length).toBeGreaterThan(25);
     for (const obj of core) validateCore(obj);
-    const other = objs().filter((o) => !isCore(o)).map((o) => `${o.apiVersion} ${o.kind}`);
+    const other = objs()
+      .filter((o) => !isCore(o))
+      .map((o) => `${o.apiVersion} ${o.kind}`);
     // Everything else is checked field by field below.
     expect(new Set(other)).toEqual(new Set(["keda.sh/v1alpha1 ScaledObject", "postgresql.cnpg.io/v1 Cluster"]));
   });
@@ -270,8 +275,7 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
       const { env, secretImports } = containerEnv(objs(), c);
       const known = new Set(Object.keys(schema.shape));
       for (const key of env.keys()) {
-        const outside =
-          READ_OUTSIDE_SCHEMA.some((v) => v.name === key) || PASSWORD_VARS.has(key) || LIBRARY_PREFIXES.some((p) => key.startsWith(p));
+        const outside = READ_OUTSIDE_SCHEMA.some((v) => v.name === key) || PASSWORD_VARS.has(key) || LIBRARY_PREFIXES.some((p) => key.startsWith(p));
         expect(known.has(key) || outside, `${name}: ${key} is set by the manifests but unknown to its env schema and to the allowlist`).toBe(true);
       }
       // Required without a default: a schema field that does not accept "unset".
@@ -308,7 +312,9 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
       if (common.has(key)) continue;
       // LAMBDA_ENDPOINT / LAMBDA_REGION: unset means "AWS itself" and "AWS_REGION"; an empty value would not.
       const optionalWithoutDefault = field.safeParse(undefined).success && field.parse(undefined) === undefined;
-      expect(env.has(key), `executor-ffmpeg: ${key} ${optionalWithoutDefault ? "is optional without a default and must stay unset" : "is not set"}`).toBe(!optionalWithoutDefault);
+      expect(env.has(key), `executor-ffmpeg: ${key} ${optionalWithoutDefault ? "is optional without a default and must stay unset" : "is not set"}`).toBe(
+        !optionalWithoutDefault,
+      );
     }
     const values = Object.fromEntries([...env].map(([k, v]) => [k, v.kind === "value" ? v.value : "x"]));
     expect(ExecutorFfmpegEnv.parse(values)).toMatchObject({ FFMPEG_BACKEND: "local", STORAGE: which === "prod" ? "s3" : "local" });
@@ -361,13 +367,17 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
       expect(name, "a generated name").toMatch(/-[a-z0-9]{10}$/);
       expect(find(objs(), "ConfigMap", name), `ConfigMap ${name}`).toBeDefined();
     }
-    for (const name of ["vp-common", "vp-storage", "vp-executor-ffmpeg", "vp-jobs"]) expect(referenced).toContain(generatedConfigMap(objs(), name).metadata.name);
+    for (const name of ["vp-common", "vp-storage", "vp-executor-ffmpeg", "vp-jobs"])
+      expect(referenced).toContain(generatedConfigMap(objs(), name).metadata.name);
   });
 
   it("gives the scheduler and both executors the job settings from one ConfigMap, so the consumers the scheduler creates are the ones the executors consume", () => {
     const jobs = generatedConfigMap(objs(), "vp-jobs").metadata.name;
     const settings = (name: ServiceName) => {
-      expect((serviceContainer(objs(), name).envFrom ?? []).map((f: any) => f.configMapRef?.name), name).toContain(jobs);
+      expect(
+        (serviceContainer(objs(), name).envFrom ?? []).map((f: any) => f.configMapRef?.name),
+        name,
+      ).toContain(jobs);
       const values = envValues(objs(), serviceContainer(objs(), name));
       return jobTopologyOptions(SERVICES[name].schema.parse(values) as Parameters<typeof jobTopologyOptions>[0]);
     };
@@ -375,7 +385,10 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
     for (const executor of ["executor-ffmpeg", "executor-ai"] as const) expect(settings(executor), executor).toEqual(scheduler);
     for (const name of SERVICE_NAMES) {
       const own = (serviceContainer(objs(), name).env ?? []).map((e: any) => e.name as string);
-      expect(own.filter((v) => v.startsWith("JOB_") || v.endsWith("_CONCURRENCY")), `${name} sets a job setting of its own`).toEqual([]);
+      expect(
+        own.filter((v) => v.startsWith("JOB_") || v.endsWith("_CONCURRENCY")),
+        `${name} sets a job setting of its own`,
+      ).toEqual([]);
     }
   });
 
@@ -500,10 +513,10 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
     const policies = objs().filter((o) => o.kind === "NetworkPolicy");
     const deny = policies.find((p) => p.metadata.name === "default-deny-ingress")!;
     expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ["Ingress"] });
-    const policyFor = (selector: Record<string, string>) =>
-      policies.find((p) => JSON.stringify(p.spec.podSelector?.matchLabels) === JSON.stringify(selector));
+    const policyFor = (selector: Record<string, string>) => policies.find((p) => JSON.stringify(p.spec.podSelector?.matchLabels) === JSON.stringify(selector));
     const clientLabel = (policy: K8sObject | undefined, port: number) =>
-      policy?.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === port) && r.from?.[0]?.podSelector?.matchLabels)?.from[0].podSelector.matchLabels;
+      policy?.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === port) && r.from?.[0]?.podSelector?.matchLabels)?.from[0].podSelector
+        .matchLabels;
 
     const cluster = get(objs(), "Cluster", "vp-postgres");
     const pgPolicy = policyFor({ "cnpg.io/cluster": cluster.metadata.name });
@@ -551,7 +564,10 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
       const target = get(objs(), "Deployment", so.spec.scaleTargetRef.name);
       expect(so.spec.scaleTargetRef.kind ?? "Deployment").toBe("Deployment");
       expect(target.spec.replicas, `${what}: the Deployment must not set replicas (KEDA owns them)`).toBeUndefined();
-      expect(scaled.filter((x) => x.spec.scaleTargetRef.name === target.metadata.name), "one ScaledObject per workload").toHaveLength(1);
+      expect(
+        scaled.filter((x) => x.spec.scaleTargetRef.name === target.metadata.name),
+        "one ScaledObject per workload",
+      ).toHaveLength(1);
       expect(Number.isInteger(so.spec.minReplicaCount) && Number.isInteger(so.spec.maxReplicaCount), what).toBe(true);
       expect(so.spec.minReplicaCount).toBeLessThanOrEqual(so.spec.maxReplicaCount);
       expect(so.spec.maxReplicaCount).toBeGreaterThanOrEqual(1);
@@ -585,8 +601,13 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
       const env = schema.parse(values) as Record<string, unknown>;
       const cap = (t: NodeType) => Number(env[`${t.toUpperCase().replace(/-/g, "_")}_CONCURRENCY`] ?? env.JOB_CONCURRENCY);
       const caps = types.map(cap);
-      expect(caps.every((c) => c >= 1), `${what} caps ${caps}`).toBe(true);
-      expect(so.spec.maxReplicaCount, `${what}: maxReplicaCount above the sum of the per-type caps ${caps}`).toBeLessThanOrEqual(caps.reduce((a, b) => a + b, 0));
+      expect(
+        caps.every((c) => c >= 1),
+        `${what} caps ${caps}`,
+      ).toBe(true);
+      expect(so.spec.maxReplicaCount, `${what}: maxReplicaCount above the sum of the per-type caps ${caps}`).toBeLessThanOrEqual(
+        caps.reduce((a, b) => a + b, 0),
+      );
     }
     // Every node type is scaled, on the Deployment of the executor that serves it (contracts + main.ts).
     for (const type of NODE_TYPES) expect(covered.get(type), type).toBe(EXECUTOR_OF[type]);
@@ -724,7 +745,10 @@ describe("prod storage", () => {
       expect(values.STORAGE, name).toBe("s3");
       expect(values.S3_BUCKET?.trim(), `${name} S3_BUCKET`).toBeTruthy();
       const volumes = podSpec(serviceDeployment(objs, name)).volumes ?? [];
-      expect(volumes.filter((v: any) => v.persistentVolumeClaim), `${name} mounts no claim`).toEqual([]);
+      expect(
+        volumes.filter((v: any) => v.persistentVolumeClaim),
+        `${name} mounts no claim`,
+      ).toEqual([]);
     }
   });
 });
@@ -766,8 +790,13 @@ describe("deploy/k8s/README.md", () => {
     for (const file of kustomizations) {
       const text = readFileSync(file, "utf8");
       // Directories it renders: its own and the kustomizations it builds on (resources that are directories).
-      const dirs = [dirname(file), ...((parseYaml(text, rel(file))[0] as { resources?: string[] }).resources ?? []).map((r) => join(dirname(file), r)).filter((d) => existsSync(d) && statSync(d).isDirectory())];
-      for (const [path] of text.matchAll(/[\w.\/-]+\.(?:ya?ml|md|conf|env)(?![\w=])/g)) {
+      const dirs = [
+        dirname(file),
+        ...((parseYaml(text, rel(file))[0] as { resources?: string[] }).resources ?? [])
+          .map((r) => join(dirname(file), r))
+          .filter((d) => existsSync(d) && statSync(d).isDirectory()),
+      ];
+      for (const [path] of text.matchAll(/[\w./-]+\.(?:ya?ml|md|conf|env)(?![\w=])/g)) {
         // A path from the kustomization's directory or the repository root, or the bare name of a file it renders.
         const found =
           [join(dirname(file), path), join(ROOT, path)].some((c) => existsSync(c)) ||
@@ -806,7 +835,9 @@ describe.each(["base", ...OVERLAYS] as const)("NATS users, rendered %s", (which)
 
   it("the server's users are the ones @vp/bus busPermissions() generates (auth.conf, included by nats.conf), with no anonymous user", () => {
     const config = natsConfig();
-    expect(config["auth.conf"], "deploy/k8s/base/platform/nats/auth.conf is stale: run `node --import tsx scripts/nats-auth-conf.ts`").toBe(deployNatsAuthConf());
+    expect(config["auth.conf"], "deploy/k8s/base/platform/nats/auth.conf is stale: run `node --import tsx scripts/nats-auth-conf.ts`").toBe(
+      deployNatsAuthConf(),
+    );
     expect(config["nats.conf"]).toMatch(/^include \.\/auth\.conf$/m);
     expect(`${config["nats.conf"]}${config["auth.conf"]}`).not.toMatch(/no_auth_user|authorization\s*{[^}]*token/);
   });
@@ -834,10 +865,15 @@ describe.each(["base", ...OVERLAYS] as const)("NATS users, rendered %s", (which)
     }
     for (const o of objs().filter(podSpec)) {
       for (const c of containers(o)) {
-        const secrets = (c.env ?? []).map((e: any) => e.valueFrom?.secretKeyRef?.name).filter((n: unknown): n is string => typeof n === "string" && n.startsWith("vp-nats-"));
+        const secrets = (c.env ?? [])
+          .map((e: any) => e.valueFrom?.secretKeyRef?.name)
+          .filter((n: unknown): n is string => typeof n === "string" && n.startsWith("vp-nats-"));
         const allowed = o.kind === "StatefulSet" && o.metadata.name === "nats" ? BUS_SERVICES.map(natsSecret) : [natsSecret(o.metadata.name)];
         for (const s of secrets) expect(allowed, `${o.kind}/${o.metadata.name} reads ${s}`).toContain(s);
-        expect((c.envFrom ?? []).some((f: any) => f.secretRef?.name?.startsWith("vp-nats-")), `${o.kind}/${o.metadata.name} imports a NATS Secret whole`).toBe(false);
+        expect(
+          (c.envFrom ?? []).some((f: any) => f.secretRef?.name?.startsWith("vp-nats-")),
+          `${o.kind}/${o.metadata.name} imports a NATS Secret whole`,
+        ).toBe(false);
       }
     }
   });
@@ -858,7 +894,10 @@ describe.each(["base", ...OVERLAYS] as const)("NATS users, rendered %s", (which)
     }
     writeFileSync(join(dir, "auth.conf"), natsConfig()["auth.conf"]!);
     writeFileSync(join(dir, "nats.conf"), `listen: "127.0.0.1:${port}"\ninclude ./auth.conf\n`);
-    const server = spawn("/usr/sbin/nats-server", ["-c", join(dir, "nats.conf")], { env: { ...env, PATH: process.env.PATH }, stdio: ["ignore", "ignore", "pipe"] });
+    const server = spawn("/usr/sbin/nats-server", ["-c", join(dir, "nats.conf")], {
+      env: { ...env, PATH: process.env.PATH },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     server.stderr!.on("data", (d) => (stderr += d));
     try {
@@ -874,17 +913,26 @@ describe.each(["base", ...OVERLAYS] as const)("NATS users, rendered %s", (which)
         }
       }
       for (const service of BUS_SERVICES) {
-        const nc = await connect({ servers: url, user: service, pass: secrets.get(natsSecret(service)), reconnect: false, inboxPrefix: busInboxPrefix(service, topology) });
+        const nc = await connect({
+          servers: url,
+          user: service,
+          pass: secrets.get(natsSecret(service)),
+          reconnect: false,
+          inboxPrefix: busInboxPrefix(service, topology),
+        });
         // Commands are the gateway's alone.
         const outcome = await nc.request(topology.subjects.execute, new Uint8Array(), { timeout: 1_000 }).then(
           () => "allowed",
-          (err: unknown) => (err instanceof natsErrors.PermissionViolationError || (err as Error).cause instanceof natsErrors.PermissionViolationError ? "denied" : "allowed"),
+          (err: unknown) =>
+            err instanceof natsErrors.PermissionViolationError || (err as Error).cause instanceof natsErrors.PermissionViolationError ? "denied" : "allowed",
         );
         expect(outcome, service).toBe(service === "gateway" ? "allowed" : "denied");
         await nc.close();
       }
       await expect(connect({ servers: url, reconnect: false })).rejects.toBeInstanceOf(natsErrors.AuthorizationError);
-      await expect(connect({ servers: url, user: "gateway", pass: secrets.get(natsSecret("scheduler")), reconnect: false })).rejects.toBeInstanceOf(natsErrors.AuthorizationError);
+      await expect(connect({ servers: url, user: "gateway", pass: secrets.get(natsSecret("scheduler")), reconnect: false })).rejects.toBeInstanceOf(
+        natsErrors.AuthorizationError,
+      );
     } finally {
       server.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });

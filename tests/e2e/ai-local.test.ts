@@ -82,7 +82,9 @@ describe("AI nodes with local providers (no API keys)", () => {
     expect(anim.duration).toBeCloseTo(4, 0);
 
     // The talking head went pending -> queued -> in_progress -> completed live on SSE, with its progress.
-    await watcher.waitFor((events) => events.some((e) => (e.data as { nodeId?: string; status?: string }).nodeId === "presenter" && (e.data as { status?: string }).status === "completed"));
+    await watcher.waitFor((events) =>
+      events.some((e) => (e.data as { nodeId?: string; status?: string }).nodeId === "presenter" && (e.data as { status?: string }).status === "completed"),
+    );
     const statuses = watcher.events
       .filter((e) => e.event === "node" && (e.data as { nodeId: string }).nodeId === "presenter")
       .map((e) => (e.data as { status: string }).status)
@@ -94,7 +96,12 @@ describe("AI nodes with local providers (no API keys)", () => {
 
   it("takes the script from config when no script input is connected; fails clearly when there is neither", async () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "AI config script" });
-    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "say", title: "Say", type: "generate-voiceover", config: { script: "Short and sweet.", voiceId: "en-gb" } });
+    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "say",
+      title: "Say",
+      type: "generate-voiceover",
+      config: { script: "Short and sweet.", voiceId: "en-gb" },
+    });
     await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "mute", title: "Mute", type: "talking-head", config: {} });
     await api.ok("POST", `/pipelines/${pipeline.id}/nodes/say/execute`);
     await api.ok("POST", `/pipelines/${pipeline.id}/nodes/mute/execute`);
@@ -109,10 +116,25 @@ describe("AI nodes with local providers (no API keys)", () => {
 
   it("fails a node that names a paid provider without its key, at once and without retries", async () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "AI no keys" });
-    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "th", title: "Avatar", type: "talking-head", config: { provider: "heygen", avatarId: "a", voiceId: "v", script: "Hi" } });
-    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "vo", title: "Voice", type: "generate-voiceover", config: { provider: "elevenlabs", script: "Hi" } });
+    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "th",
+      title: "Avatar",
+      type: "talking-head",
+      config: { provider: "heygen", avatarId: "a", voiceId: "v", script: "Hi" },
+    });
+    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "vo",
+      title: "Voice",
+      type: "generate-voiceover",
+      config: { provider: "elevenlabs", script: "Hi" },
+    });
     await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "veo", title: "Veo", type: "generate-animation", config: { provider: "veo3", prompt: "x" } });
-    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "rw", title: "Runway", type: "generate-animation", config: { provider: "runway", prompt: "x" } });
+    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "rw",
+      title: "Runway",
+      type: "generate-animation",
+      config: { provider: "runway", prompt: "x" },
+    });
     for (const id of ["th", "vo", "veo", "rw"]) await api.ok("POST", `/pipelines/${pipeline.id}/nodes/${id}/execute`);
     const expected: Record<string, string> = {
       th: "HEYGEN_API_KEY is not configured",

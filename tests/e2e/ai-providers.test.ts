@@ -134,9 +134,26 @@ describe("each provider against its fake", () => {
     await textAsset(p, "script", SCRIPT);
     await imageAsset(p, "frame");
     await addNode(p, { id: "th", title: "Presenter", type: "talking-head", inputs: { script: ["script"] }, config: HEYGEN_CONFIG });
-    await addNode(p, { id: "vo", title: "Narration", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "elevenlabs", stability: 0.5 } });
-    await addNode(p, { id: "veo", title: "Veo shot", type: "generate-animation", config: { provider: "veo3", prompt: "a paper boat on a pond", durationSeconds: 8 } });
-    await addNode(p, { id: "rw", title: "Runway shot", type: "generate-animation", inputs: { image: ["frame"] }, config: { provider: "runway", prompt: "the pattern starts to spin" } });
+    await addNode(p, {
+      id: "vo",
+      title: "Narration",
+      type: "generate-voiceover",
+      inputs: { script: ["script"] },
+      config: { provider: "elevenlabs", stability: 0.5 },
+    });
+    await addNode(p, {
+      id: "veo",
+      title: "Veo shot",
+      type: "generate-animation",
+      config: { provider: "veo3", prompt: "a paper boat on a pond", durationSeconds: 8 },
+    });
+    await addNode(p, {
+      id: "rw",
+      title: "Runway shot",
+      type: "generate-animation",
+      inputs: { image: ["frame"] },
+      config: { provider: "runway", prompt: "the pattern starts to spin" },
+    });
     // A 500 on the ElevenLabs call is retried inside the attempt.
     fakes.elevenlabs.fail("create", { kind: "500" });
     await Promise.all(["th", "vo", "veo", "rw"].map((id) => execute(p, id)));
@@ -147,7 +164,12 @@ describe("each provider against its fake", () => {
       expect(m.size).toBe(1);
       return [...m.keys()][0]!;
     };
-    const ids = { th: only(fakes.heygen.jobs), vo: only(fakes.elevenlabs.jobs), veo: `models/veo-3.0-generate-001/operations/${only(fakes.veo.jobs)}`, rw: only(fakes.runway.jobs) };
+    const ids = {
+      th: only(fakes.heygen.jobs),
+      vo: only(fakes.elevenlabs.jobs),
+      veo: `models/veo-3.0-generate-001/operations/${only(fakes.veo.jobs)}`,
+      rw: only(fakes.runway.jobs),
+    };
     const provider = { th: "heygen", vo: "elevenlabs", veo: "veo3", rw: "runway" } as const;
     for (const id of ["th", "vo", "veo", "rw"] as const) {
       const { metadata, output } = nodes[id]!;
@@ -160,14 +182,23 @@ describe("each provider against its fake", () => {
     // Real cost from each provider's pricing unit (price table read 2026-11-21).
     expect(nodes.th!.output).toMatchObject({ type: "video", videoCodec: "h264", audioCodec: "aac" });
     expect(nodes.th!.metadata!.cost).toBeCloseTo(0.0667 * (nodes.th!.output!.duration as number), 5);
-    expect(nodes.vo!.output).toMatchObject({ type: "audio", audioCodec: "mp3", contentType: "audio/mpeg", characters: SCRIPT.length, modelId: "eleven_multilingual_v2" });
+    expect(nodes.vo!.output).toMatchObject({
+      type: "audio",
+      audioCodec: "mp3",
+      contentType: "audio/mpeg",
+      characters: SCRIPT.length,
+      modelId: "eleven_multilingual_v2",
+    });
     expect(nodes.vo!.metadata!.cost).toBeCloseTo((SCRIPT.length / 1000) * 0.1, 6);
     expect(nodes.veo!.output).toMatchObject({ type: "video", modelId: "veo-3.0-generate-001" });
     expect(nodes.veo!.metadata!.cost).toBeCloseTo(2 * 0.4, 6); // the fake renders 2 s
     expect(nodes.rw!.output).toMatchObject({ type: "video", modelId: "gen4_turbo", imageToVideo: true });
     expect(nodes.rw!.metadata!.cost).toBeCloseTo(5 * 5 * 0.01, 6); // 5 s x 5 credits/s x $0.01
     const pipeline = (await api.ok("GET", `/pipelines/${p}`)).pipeline;
-    expect(pipeline.metadata.totalCost).toBeCloseTo(["th", "vo", "veo", "rw"].reduce((sum, id) => sum + (nodes[id]!.metadata!.cost as number), 0), 5);
+    expect(pipeline.metadata.totalCost).toBeCloseTo(
+      ["th", "vo", "veo", "rw"].reduce((sum, id) => sum + (nodes[id]!.metadata!.cost as number), 0),
+      5,
+    );
 
     expect(await playable(p, "th")).toEqual(["audio", "video"]);
     expect(await playable(p, "vo")).toEqual(["audio"]);
@@ -235,7 +266,12 @@ describe("rate limits, rejections, hangs and failed jobs", () => {
         message: "You exceeded your current quota, please check your plan and billing details.",
         status: "RESOURCE_EXHAUSTED",
         details: [
-          { "@type": "type.googleapis.com/google.rpc.QuotaFailure", violations: [{ quotaMetric: "generativelanguage.googleapis.com/generate_requests_per_model_per_day", quotaId: "GenerateRequestsPerDayPerProjectPerModel" }] },
+          {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            violations: [
+              { quotaMetric: "generativelanguage.googleapis.com/generate_requests_per_model_per_day", quotaId: "GenerateRequestsPerDayPerProjectPerModel" },
+            ],
+          },
           { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "41s" },
         ],
       },
@@ -268,7 +304,9 @@ describe("rate limits, rejections, hangs and failed jobs", () => {
       const node = await finished(p, id);
       expect(node.status, `${id}: ${executorLog(id)}`).toBe("failed");
       expect(node.metadata!.error).toMatch(
-        new RegExp(`^${label[id]} rate limit on .+ \\(retry after 5 s\\); still refused after \\d+ s \\(the limit is 12 s\\): .+'s quota is likely spent\\. Run the node again when it has been raised or has reset$`),
+        new RegExp(
+          `^${label[id]} rate limit on .+ \\(retry after 5 s\\); still refused after \\d+ s \\(the limit is 12 s\\): .+'s quota is likely spent\\. Run the node again when it has been raised or has reset$`,
+        ),
       );
     }
     // Bounded: about the limit, not hours; and nothing was created (nothing paid).
@@ -370,7 +408,9 @@ describe("rate limits, rejections, hangs and failed jobs", () => {
     await execute(p, "rw");
     const node = await finished(p, "rw");
     expect(node.status).toBe("failed");
-    expect(node.metadata!.error).toMatch(/^input "image" is \d+ KiB, a 5\.\d MB data URI; Runway takes a data URI under 5 MB \(about 3662 KiB of image\): use a smaller or more compressed image$/);
+    expect(node.metadata!.error).toMatch(
+      /^input "image" is \d+ KiB, a 5\.\d MB data URI; Runway takes a data URI under 5 MB \(about 3662 KiB of image\): use a smaller or more compressed image$/,
+    );
     expect(fakes.runway.calls).toEqual([]);
   });
 
@@ -382,7 +422,11 @@ describe("rate limits, rejections, hangs and failed jobs", () => {
     const node = await finished(p, "rw");
     const id = [...fakes.runway.jobs.keys()][0];
     expect(node.status).toBe("failed");
-    expect(node.metadata).toMatchObject({ error: `Runway job ${id} failed: The output did not pass moderation (INTERNAL.BAD_OUTPUT)`, providerJobId: id, retries: 0 });
+    expect(node.metadata).toMatchObject({
+      error: `Runway job ${id} failed: The output did not pass moderation (INTERNAL.BAD_OUTPUT)`,
+      providerJobId: id,
+      retries: 0,
+    });
     expect(fakes.runway.creates).toBe(1);
   });
 });

@@ -56,7 +56,8 @@ async function startProxy(): Promise<Proxy> {
     // Every request line (a keep-alive connection carries several): which gateway each request went to.
     downstream.on("data", (chunk: Buffer) => {
       const text = chunk.toString("latin1");
-      for (const m of text.matchAll(/(?:GET|POST|PUT|PATCH|DELETE) \S+ HTTP\/1\.1\r\n(?:[^\r\n]*\r\n)*?\r\n/g)) requests.push({ backend: backend.name, head: m[0] });
+      for (const m of text.matchAll(/(?:GET|POST|PUT|PATCH|DELETE) \S+ HTTP\/1\.1\r\n(?:[^\r\n]*\r\n)*?\r\n/g))
+        requests.push({ backend: backend.name, head: m[0] });
     });
     upstream.once("data", () => (answered = true));
     upstream.on("error", (error) => {
@@ -216,7 +217,9 @@ describe("rolling restart of the gateway behind a load balancer", () => {
     const producers = ["p", "q"].map(async (producer) => {
       for (let k = 0; !stopping; k++) {
         const nodeId = `${producer}${k}`;
-        const created = await api.call("POST", `/pipelines/${P}/nodes`, { id: nodeId, title: nodeId, type: "asset", asset: { type: "text", content: `note ${nodeId}` } }).catch(asFailure);
+        const created = await api
+          .call("POST", `/pipelines/${P}/nodes`, { id: nodeId, title: nodeId, type: "asset", asset: { type: "text", content: `note ${nodeId}` } })
+          .catch(asFailure);
         if (created.status !== 201) {
           failures.push(`create ${nodeId}: ${created.status} ${JSON.stringify(created.body)}`);
           continue;
@@ -321,7 +324,11 @@ describe("rolling restart of the gateway behind a load balancer", () => {
 
     expect(failures, "every request got its normal answer").toEqual([]);
     expect(proxy.refused, "no connection was refused or broken by a gateway").toEqual([]);
-    for (const old of [a, b]) expect(old.logs.some((l) => l.msg === "draining: /ready answers 503, still serving"), "drained before closing").toBe(true);
+    for (const old of [a, b])
+      expect(
+        old.logs.some((l) => l.msg === "draining: /ready answers 503, still serving"),
+        "drained before closing",
+      ).toBe(true);
 
     const terminated = new Set(["a", "b"]);
     for (const [i, c] of sse.entries()) {
@@ -336,7 +343,11 @@ describe("rolling restart of the gateway behind a load balancer", () => {
       const closedByRoll = c.streams.filter((_, k) => terminated.has(backends[k]!));
       expect(closedByRoll.length, `SSE client ${i}: was on a gateway that rolled`).toBeGreaterThanOrEqual(1);
       for (const s of closedByRoll) expect(s.endedWithRetry, `SSE client ${i}: the stream ended with a retry hint`).toBe(true);
-      for (let k = 1; k < backends.length; k++) expect(backends[k], `SSE client ${i}: resumed on another gateway: ${JSON.stringify([backends, c.streams.map((s) => [s.opened - t0, (s.ended ?? 0) - t0, s.endedWithRetry]), marks])}`).not.toBe(backends[k - 1]);
+      for (let k = 1; k < backends.length; k++)
+        expect(
+          backends[k],
+          `SSE client ${i}: resumed on another gateway: ${JSON.stringify([backends, c.streams.map((s) => [s.opened - t0, (s.ended ?? 0) - t0, s.endedWithRetry]), marks])}`,
+        ).not.toBe(backends[k - 1]);
       expect(backends.at(-1), `SSE client ${i}: ends on a replacement`).toMatch(/^[ab]2$/);
     }
     console.log(

@@ -35,7 +35,7 @@ export function client(baseUrl: string, options: { roles?: Role[]; token?: strin
       body: body === undefined ? undefined : isBytes ? (body as unknown as BodyInit) : JSON.stringify(body),
     });
     const text = await response.text();
-    let json: any = undefined;
+    let json: any;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {

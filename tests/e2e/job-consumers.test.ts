@@ -49,7 +49,14 @@ describe("job consumers before any executor", () => {
       expect(config, type).toMatchObject({ filter_subject: bus.topology.subjects.job(type), ack_wait: 4000 * 1e6, max_ack_pending: expectedConcurrency(type) });
     }
 
-    const job: JobMessage = { v: 1, jobId: "job-before-executors", pipelineId: "p1", nodeId: "n1", type: "talking-head", dispatchedAt: new Date().toISOString() };
+    const job: JobMessage = {
+      v: 1,
+      jobId: "job-before-executors",
+      pipelineId: "p1",
+      nodeId: "n1",
+      type: "talking-head",
+      dispatchedAt: new Date().toISOString(),
+    };
     await publish(bus.bus, bus.topology.subjects.job("talking-head"), JobMessage, job, { msgId: job.jobId });
     for (const type of NODE_TYPES) expect((await info(type)).num_pending, type).toBe(type === "talking-head" ? 1 : 0);
 

@@ -107,7 +107,13 @@ describe("STORAGE=s3 and FFMPEG_BACKEND=lambda through HTTP", () => {
     expect(merged.node.output).toMatchObject({ strategy: "reencode", width: 320, height: 240 });
     expect(Math.abs((merged.node.output!.duration as number) - 6.5)).toBeLessThanOrEqual(0.1);
 
-    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "mix", title: "Voice", type: "mix-audio", inputs: { video: ["merge"], audio: ["voice"] }, config: { lengthMismatch: "pad" } });
+    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "mix",
+      title: "Voice",
+      type: "mix-audio",
+      inputs: { video: ["merge"], audio: ["voice"] },
+      config: { lengthMismatch: "pad" },
+    });
     const mixed = await run(pipeline.id, "mix");
     expect(Math.abs((mixed.node.output!.duration as number) - 6.5)).toBeLessThanOrEqual(0.1);
     expect((await streamSummary(mixed.file)).map((s) => s.type)).toEqual(["video", "audio"]);
@@ -143,7 +149,10 @@ describe("STORAGE=s3 and FFMPEG_BACKEND=lambda through HTTP", () => {
     const costs = await Promise.all(["merge", "mix", "pip"].map(async (id) => (await api.node(pipeline.id, id)).metadata!.cost as number));
     for (const cost of costs) expect(cost).toBeGreaterThan(0);
     const { pipeline: after } = await api.ok("GET", `/pipelines/${pipeline.id}`);
-    expect(after.metadata.totalCost).toBeCloseTo(costs.reduce((a, b) => a + b, 0), 6);
+    expect(after.metadata.totalCost).toBeCloseTo(
+      costs.reduce((a, b) => a + b, 0),
+      6,
+    );
   });
 
   it("a function error fails the node with the function's reason", async () => {

@@ -58,7 +58,9 @@ async function downloadOutput(pipelineId: string, nodeId: string): Promise<strin
 }
 
 const nodeEvents = (events: SseEvent[], nodeId: string) =>
-  events.filter((e) => e.event === "node" && (e.data as { nodeId?: string }).nodeId === nodeId).map((e) => e.data as { status: string; metadata?: { progress?: number; error?: string } });
+  events
+    .filter((e) => e.event === "node" && (e.data as { nodeId?: string }).nodeId === nodeId)
+    .map((e) => e.data as { status: string; metadata?: { progress?: number; error?: string } });
 
 describe("media nodes through HTTP", () => {
   it("compose-video over a 20 s background: the progress bar moves on SSE", async () => {
@@ -81,7 +83,10 @@ describe("media nodes through HTTP", () => {
     const states = nodeEvents(watcher.events, "pip");
     const completedAt = states.findIndex((n) => n.status === "completed");
     expect(completedAt, JSON.stringify(states.at(-1))).toBeGreaterThan(0);
-    const percents = states.slice(0, completedAt).filter((n) => n.status === "in_progress" && typeof n.metadata?.progress === "number").map((n) => n.metadata!.progress!);
+    const percents = states
+      .slice(0, completedAt)
+      .filter((n) => n.status === "in_progress" && typeof n.metadata?.progress === "number")
+      .map((n) => n.metadata!.progress!);
     expect(percents.length, `progress seen: ${percents.join(", ")}`).toBeGreaterThanOrEqual(5);
     expect(percents).toEqual([...new Set(percents)].sort((a, b) => a - b));
 
@@ -100,7 +105,13 @@ describe("media nodes through HTTP", () => {
     await makeSpeechClip({ path: voicePath, text: "This is the voice over, replacing the tone.", durationSeconds: 3, workDir: scratch });
     const voice = await uploadAsset(pipeline.id, "voice", "audio", voicePath, "audio/wav");
     expect(voice.status, JSON.stringify(voice.metadata)).toBe("completed");
-    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "mix", title: "Voice over", type: "mix-audio", inputs: { video: ["video"], audio: ["voice"] }, config: { lengthMismatch: "pad" } });
+    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "mix",
+      title: "Voice over",
+      type: "mix-audio",
+      inputs: { video: ["video"], audio: ["voice"] },
+      config: { lengthMismatch: "pad" },
+    });
     await api.ok("POST", `/pipelines/${pipeline.id}/nodes/mix/execute`);
     const node = await api.waitForStatus(pipeline.id, "mix", ["completed", "failed"]);
     expect(node.status, JSON.stringify(node.metadata)).toBe("completed");
@@ -112,7 +123,12 @@ describe("media nodes through HTTP", () => {
     expect((await audioLevel(file, 3.1, 0.85)).maxDb).toBeLessThan(-80);
 
     // A mix whose "audio" is a video is refused before any work: the edge breaks the input schema.
-    const refused = await api.call("POST", `/pipelines/${pipeline.id}/nodes`, { id: "bad", title: "Wrong", type: "mix-audio", inputs: { video: ["video"], audio: ["video"] } });
+    const refused = await api.call("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "bad",
+      title: "Wrong",
+      type: "mix-audio",
+      inputs: { video: ["video"], audio: ["video"] },
+    });
     expect(refused.status).toBe(422);
     expect(JSON.stringify(refused.body)).toMatch(/input \\?"audio\\?" accepts audio, but node \\?"video\\?" produces video/);
   });
@@ -206,7 +222,7 @@ async function descendants(root: number): Promise<Proc[]> {
   const frontier = [root];
   while (frontier.length) {
     const parent = frontier.pop()!;
-    for (const p of all) if (p.ppid === parent && p.state !== "Z") (found.push(p), frontier.push(p.pid));
+    for (const p of all) if (p.ppid === parent && p.state !== "Z") found.push(p), frontier.push(p.pid);
   }
   return found;
 }

@@ -82,7 +82,12 @@ describe("merge-videos through HTTP", () => {
       jobId: execute.body.job_id,
       cost: expect.any(Number),
     });
-    expect(node.output).toMatchObject({ type: "video", s3Key: expect.stringMatching(/^pipelines\/.+\/output\.mp4$/), duration: expect.any(Number), size: expect.any(Number) });
+    expect(node.output).toMatchObject({
+      type: "video",
+      s3Key: expect.stringMatching(/^pipelines\/.+\/output\.mp4$/),
+      duration: expect.any(Number),
+      size: expect.any(Number),
+    });
     expect(node.output!.duration as number).toBeCloseTo(6.5, 1);
 
     // The output route serves those bytes, and ranges of them.
@@ -95,13 +100,17 @@ describe("merge-videos through HTTP", () => {
     await writeFile(file, bytes);
     expect(Math.abs((await ffprobeDuration(file)) - 6.5)).toBeLessThanOrEqual(0.1);
 
-    const ranged = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: { range: "bytes=100-1123", ...(await api.authHeader()) } });
+    const ranged = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, {
+      headers: { range: "bytes=100-1123", ...(await api.authHeader()) },
+    });
     expect(ranged.status).toBe(206);
     expect(ranged.headers.get("content-range")).toBe(`bytes 100-1123/${bytes.length}`);
     expect(new Uint8Array(await ranged.arrayBuffer())).toEqual(bytes.slice(100, 1124));
     const suffix = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: { range: "bytes=-500", ...(await api.authHeader()) } });
     expect(new Uint8Array(await suffix.arrayBuffer())).toEqual(bytes.slice(bytes.length - 500));
-    const beyond = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, { headers: { range: `bytes=${bytes.length}-`, ...(await api.authHeader()) } });
+    const beyond = await fetch(`${api.root}/pipelines/${pipeline.id}/nodes/merge/output`, {
+      headers: { range: `bytes=${bytes.length}-`, ...(await api.authHeader()) },
+    });
     expect(beyond.status).toBe(416);
 
     // One trace from the HTTP request through scheduler, executor and state-writer (traceparent in NATS headers).
@@ -111,7 +120,9 @@ describe("merge-videos through HTTP", () => {
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(logOf("scheduler", "job dispatched")?.traceId).toBe(traceId);
     expect(logOf("executor-ffmpeg", "work completed")?.traceId).toBe(traceId);
-    expect(stack.services.get("state-writer")!.logs.find((l) => l.msg === "state committed" && l.nodeId === "merge" && l.status === "completed")?.traceId).toBe(traceId);
+    expect(stack.services.get("state-writer")!.logs.find((l) => l.msg === "state committed" && l.nodeId === "merge" && l.status === "completed")?.traceId).toBe(
+      traceId,
+    );
 
     const { pipeline: after } = await api.ok("GET", `/pipelines/${pipeline.id}`);
     expect(after.metadata.progress).toMatchObject({ completed: 4, pending: 0, total: 4 });
@@ -187,7 +198,9 @@ describe("merge-videos through HTTP", () => {
     await watcher.waitFor((events) => statusChanges(events, "m").includes("completed"));
     await new Promise((r) => setTimeout(r, 500));
     await watcher.close();
-    const completions = watcher.events.filter((e) => e.event === "node" && (e.data as { nodeId: string; status: string }).nodeId === "m" && (e.data as { status: string }).status === "completed");
+    const completions = watcher.events.filter(
+      (e) => e.event === "node" && (e.data as { nodeId: string; status: string }).nodeId === "m" && (e.data as { status: string }).status === "completed",
+    );
     expect(completions).toHaveLength(1);
     expect(restarted.logs.filter((l) => l.msg === "work completed" && l.nodeId === "m")).toHaveLength(1);
     expect(await ffmpegProcessesUnder(workRoot)).toEqual([]);
@@ -196,7 +209,9 @@ describe("merge-videos through HTTP", () => {
   it("fails a node with ffmpeg's reason when the uploaded file is not media, visibly over SSE", async () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "E2E bad upload" });
     await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "bad", title: "Not a video", type: "asset", asset: { type: "video" } });
-    await api.ok("PUT", `/pipelines/${pipeline.id}/nodes/bad/asset`, new TextEncoder().encode("this is not an mp4\n".repeat(100)), { "content-type": "video/mp4" });
+    await api.ok("PUT", `/pipelines/${pipeline.id}/nodes/bad/asset`, new TextEncoder().encode("this is not an mp4\n".repeat(100)), {
+      "content-type": "video/mp4",
+    });
     const watcher = openSse(`${api.root}/pipelines/${pipeline.id}/events`);
     await api.ok("POST", `/pipelines/${pipeline.id}/nodes/bad/execute`);
     const events = await watcher.waitFor((all) => statusChanges(all, "bad").includes("failed"));

@@ -88,81 +88,85 @@ afterAll(async () => {
 }, 60_000);
 
 describe("npm start on its own defaults", () => {
-  it("runs the demo pipeline of every node type from relative .data/ paths, checks and prints each output, and exits 0", async () => {
-    const port = await freePort();
-    proc = spawn("npm", ["start", "--", "--exit-after-demo", "--no-editor"], {
-      cwd: checkout,
-      env: {
-        ...shellEnv(),
-        DATABASE_ADMIN_URL: withDatabase(testServerUrl(), database),
-        NATS_URL: testNatsUrl(),
-        BUS_NAMESPACE: namespace,
-        PORT: String(port),
-        HEALTH_PORT: "0",
-        npm_config_update_notifier: "false",
-      },
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
-    proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
-      const timer = setTimeout(() => {
-        if (proc?.pid) process.kill(-proc.pid, "SIGKILL");
-      }, DEMO_TIMEOUT_MS);
-      proc!.once("exit", (code, signal) => {
-        clearTimeout(timer);
-        resolveExit({ code, signal });
+  it(
+    "runs the demo pipeline of every node type from relative .data/ paths, checks and prints each output, and exits 0",
+    async () => {
+      const port = await freePort();
+      proc = spawn("npm", ["start", "--", "--exit-after-demo", "--no-editor"], {
+        cwd: checkout,
+        env: {
+          ...shellEnv(),
+          DATABASE_ADMIN_URL: withDatabase(testServerUrl(), database),
+          NATS_URL: testNatsUrl(),
+          BUS_NAMESPACE: namespace,
+          PORT: String(port),
+          HEALTH_PORT: "0",
+          npm_config_update_notifier: "false",
+        },
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
       });
-    });
-    // eslint-disable-next-line no-control-regex
-    const lines = out.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
-    const demo = lines.filter((l) => l.startsWith("demo ")).map((l) => l.slice(16));
-    // What to read when it fails: the demo's own lines and the services' errors (not every request log).
-    const tail = [...demo.slice(-40), ...lines.filter((l) => /\b(ERROR|FATAL)\b/.test(l)).slice(-10)].join("\n");
-    expect(exit, tail).toEqual({ code: 0, signal: null });
+      let out = "";
+      proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+      proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+      const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
+        const timer = setTimeout(() => {
+          if (proc?.pid) process.kill(-proc.pid, "SIGKILL");
+        }, DEMO_TIMEOUT_MS);
+        proc!.once("exit", (code, signal) => {
+          clearTimeout(timer);
+          resolveExit({ code, signal });
+        });
+      });
+      // eslint-disable-next-line no-control-regex
+      const lines = out.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
+      const demo = lines.filter((l) => l.startsWith("demo ")).map((l) => l.slice(16));
+      // What to read when it fails: the demo's own lines and the services' errors (not every request log).
+      const tail = [...demo.slice(-40), ...lines.filter((l) => /\b(ERROR|FATAL)\b/.test(l)).slice(-10)].join("\n");
+      expect(exit, tail).toEqual({ code: 0, signal: null });
 
-    // One line per node, each checked by the demo itself: "ok   <id> <type> <duration> <size> bytes".
-    const pipelineId = /^pipeline (\S+): 13 nodes, every node type$/.exec(demo.find((l) => l.startsWith("pipeline ")) ?? "")?.[1];
-    expect(pipelineId, tail).toBeDefined();
-    const nodeLines = demo.filter((l) => /^(ok {2}|FAIL) /.test(l));
-    expect(nodeLines, tail).toHaveLength(13);
-    for (const line of nodeLines) expect(line, tail).toMatch(/^ok {3}\S+\s+\S.*\s(-|\d+\.\d\d s)\s+\d+ bytes/);
-    const storage = join(checkout, ".data/storage");
-    const finalLine = demo.find((l) => l.startsWith("final MP4: "));
-    expect(finalLine, tail).toBeDefined();
-    const finalPath = finalLine!.slice("final MP4: ".length);
-    expect(finalPath.startsWith(`${storage}/pipelines/${pipelineId}/nodes/final/`), finalPath).toBe(true);
+      // One line per node, each checked by the demo itself: "ok   <id> <type> <duration> <size> bytes".
+      const pipelineId = /^pipeline (\S+): 13 nodes, every node type$/.exec(demo.find((l) => l.startsWith("pipeline ")) ?? "")?.[1];
+      expect(pipelineId, tail).toBeDefined();
+      const nodeLines = demo.filter((l) => /^(ok {2}|FAIL) /.test(l));
+      expect(nodeLines, tail).toHaveLength(13);
+      for (const line of nodeLines) expect(line, tail).toMatch(/^ok {3}\S+\s+\S.*\s(-|\d+\.\d\d s)\s+\d+ bytes/);
+      const storage = join(checkout, ".data/storage");
+      const finalLine = demo.find((l) => l.startsWith("final MP4: "));
+      expect(finalLine, tail).toBeDefined();
+      const finalPath = finalLine!.slice("final MP4: ".length);
+      expect(finalPath.startsWith(`${storage}/pipelines/${pipelineId}/nodes/final/`), finalPath).toBe(true);
 
-    // The defaults were in force: the executors worked under the copy's .data/work (the code animation's
-    // bundle, which needs an absolute output path, lives there).
-    expect((await stat(join(checkout, ".data/work/executor-ffmpeg/_code-animation"))).isDirectory()).toBe(true);
-    expect((await stat(join(checkout, ".data/work/executor-ai"))).isDirectory()).toBe(true);
-    expect((await stat(join(checkout, ".data/auth-secret"))).isFile()).toBe(true);
+      // The defaults were in force: the executors worked under the copy's .data/work (the code animation's
+      // bundle, which needs an absolute output path, lives there).
+      expect((await stat(join(checkout, ".data/work/executor-ffmpeg/_code-animation"))).isDirectory()).toBe(true);
+      expect((await stat(join(checkout, ".data/work/executor-ai"))).isDirectory()).toBe(true);
+      expect((await stat(join(checkout, ".data/auth-secret"))).isFile()).toBe(true);
 
-    // Every node type ran and completed; every output file is where its key says, as large as recorded, and the
-    // media play as long as recorded.
-    const client = new pg.Client({ connectionString: withDatabase(testServerUrl(), database) });
-    await client.connect();
-    let rows: Array<{ id: string; type: string; status: string; output: { type: string; s3Key: string; size: number; duration?: number } }>;
-    try {
-      ({ rows } = await client.query("SELECT id, type, status, output FROM video_production_nodes WHERE pipeline_id = $1 ORDER BY id", [pipelineId]));
-    } finally {
-      await client.end();
-    }
-    expect(new Set(rows.map((r) => r.type))).toEqual(new Set(NODE_TYPES));
-    expect(new Set(rows.filter((r) => r.type === "asset").map((r) => r.output.type))).toEqual(new Set(["text", "image", "video", "audio"]));
-    for (const row of rows) {
-      expect(row.status, row.id).toBe("completed");
-      const file = resolve(storage, row.output.s3Key);
-      expect(file.startsWith(`${storage}/`), file).toBe(true);
-      expect((await stat(file)).size, row.id).toBe(row.output.size);
-      if (row.output.type === "video" || row.output.type === "audio") {
-        expect(Math.abs((await ffprobeDuration(file)) - row.output.duration!), row.id).toBeLessThan(0.1);
+      // Every node type ran and completed; every output file is where its key says, as large as recorded, and the
+      // media play as long as recorded.
+      const client = new pg.Client({ connectionString: withDatabase(testServerUrl(), database) });
+      await client.connect();
+      let rows: Array<{ id: string; type: string; status: string; output: { type: string; s3Key: string; size: number; duration?: number } }>;
+      try {
+        ({ rows } = await client.query("SELECT id, type, status, output FROM video_production_nodes WHERE pipeline_id = $1 ORDER BY id", [pipelineId]));
+      } finally {
+        await client.end();
       }
-    }
-    // The final composite decodes end to end.
-    await exec("ffmpeg", ["-v", "error", "-i", finalPath, "-f", "null", "-"]);
-  }, DEMO_TIMEOUT_MS + 60_000);
+      expect(new Set(rows.map((r) => r.type))).toEqual(new Set(NODE_TYPES));
+      expect(new Set(rows.filter((r) => r.type === "asset").map((r) => r.output.type))).toEqual(new Set(["text", "image", "video", "audio"]));
+      for (const row of rows) {
+        expect(row.status, row.id).toBe("completed");
+        const file = resolve(storage, row.output.s3Key);
+        expect(file.startsWith(`${storage}/`), file).toBe(true);
+        expect((await stat(file)).size, row.id).toBe(row.output.size);
+        if (row.output.type === "video" || row.output.type === "audio") {
+          expect(Math.abs((await ffprobeDuration(file)) - row.output.duration!), row.id).toBeLessThan(0.1);
+        }
+      }
+      // The final composite decodes end to end.
+      await exec("ffmpeg", ["-v", "error", "-i", finalPath, "-f", "null", "-"]);
+    },
+    DEMO_TIMEOUT_MS + 60_000,
+  );
 });

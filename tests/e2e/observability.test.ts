@@ -102,7 +102,13 @@ describe("tracing (OTLP/HTTP)", () => {
     const completedFactOf = (inTrace: ReceivedSpan[]) => {
       const ids = new Map(inTrace.map((s) => [s.spanId, s]));
       const updates = inTrace.filter((s) => s.service === "state-writer" && s.scope === PG && isUpdate(s));
-      return inTrace.find((s) => s.service === "state-writer" && s.name.startsWith("process ") && s.attributes["vp.job.id"] === jobId && updates.some((q) => ancestors(q, ids).includes(s)));
+      return inTrace.find(
+        (s) =>
+          s.service === "state-writer" &&
+          s.name.startsWith("process ") &&
+          s.attributes["vp.job.id"] === jobId &&
+          updates.some((q) => ancestors(q, ids).includes(s)),
+      );
     };
     await otlp.waitFor(complete, 20_000);
 
@@ -114,7 +120,10 @@ describe("tracing (OTLP/HTTP)", () => {
     expect(new Set(trace.map((s) => s.service))).toEqual(new Set(BACKEND));
     for (const name of BACKEND) {
       const version = (JSON.parse(readFileSync(join(REPO_ROOT, `services/${name}/package.json`), "utf8")) as { version: string }).version;
-      expect(trace.filter((s) => s.service === name).every((s) => s.serviceVersion === version), `${name} service.version`).toBe(true);
+      expect(
+        trace.filter((s) => s.service === name).every((s) => s.serviceVersion === version),
+        `${name} service.version`,
+      ).toBe(true);
     }
     // Every span about this job is in this one trace (no second trace started anywhere on the way).
     const aboutJob = otlp.spans.filter((s) => s.attributes["vp.job.id"] === jobId);
@@ -185,7 +194,13 @@ describe("metrics (/metrics on every service)", () => {
       { id: "a", durationSeconds: 3, width: 640, height: 360 },
       { id: "b", durationSeconds: 3, width: 480, height: 270 },
     ]);
-    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "m", title: "Merge", type: "merge-videos", inputs: { segments: ["a", "b"] }, config: { reencode: "always" } });
+    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "m",
+      title: "Merge",
+      type: "merge-videos",
+      inputs: { segments: ["a", "b"] },
+      config: { reencode: "always" },
+    });
 
     const before = await scrapeAll();
     const handled = (text: string, consumer: string) => sample(text, "vp_messages_handled_total", { consumer }) ?? 0;
@@ -223,7 +238,9 @@ describe("metrics (/metrics on every service)", () => {
     const after = await scrapeAll();
     expect(handled(after.scheduler, bus.topology.consumers.scheduler.durable)).toBe(handled(before.scheduler, bus.topology.consumers.scheduler.durable) + 1);
     expect(handled(after["executor-ffmpeg"], jobConsumer.durable)).toBe(handled(before["executor-ffmpeg"], jobConsumer.durable) + 1);
-    expect(handled(after["state-writer"], bus.topology.consumers.stateWriter.durable)).toBeGreaterThan(handled(before["state-writer"], bus.topology.consumers.stateWriter.durable));
+    expect(handled(after["state-writer"], bus.topology.consumers.stateWriter.durable)).toBeGreaterThan(
+      handled(before["state-writer"], bus.topology.consumers.stateWriter.durable),
+    );
     expect(after["executor-ffmpeg"]).toContain(`vp_messages_handled_total{subject="${jobConsumer.filterSubject}"`);
     expect(sample(after["executor-ffmpeg"], "vp_messages_failed_total") ?? 0).toBe(sample(before["executor-ffmpeg"], "vp_messages_failed_total") ?? 0);
     expect(after["executor-ffmpeg"]).toMatch(/# TYPE vp_messages_failed_total counter/);

@@ -17,7 +17,12 @@ let scratch: string;
 let fixture: TestStack;
 
 beforeAll(async () => {
-  fixture = await startTestStack({ prefix: "vp-reconcile-", jobAckWaitMs: 3000, env: { STALLED_AFTER_MS: "4000", RECONCILE_INTERVAL_MS: "500", MAX_NODE_ATTEMPTS: "3" }, services: ["state-writer", "scheduler", "executor-ffmpeg", "gateway"] });
+  fixture = await startTestStack({
+    prefix: "vp-reconcile-",
+    jobAckWaitMs: 3000,
+    env: { STALLED_AFTER_MS: "4000", RECONCILE_INTERVAL_MS: "500", MAX_NODE_ATTEMPTS: "3" },
+    services: ["state-writer", "scheduler", "executor-ffmpeg", "gateway"],
+  });
   ({ db, bus, stack, scratch } = fixture);
   api = client(stack.baseUrl);
 });
@@ -33,7 +38,13 @@ describe("reconciler", () => {
       { id: "p", durationSeconds: 10, width: 640, height: 360 },
       { id: "q", durationSeconds: 10, width: 480, height: 270 },
     ]);
-    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "m", title: "Merge", type: "merge-videos", inputs: { segments: ["p", "q"] }, config: { reencode: "always" } });
+    await api.ok("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "m",
+      title: "Merge",
+      type: "merge-videos",
+      inputs: { segments: ["p", "q"] },
+      config: { reencode: "always" },
+    });
     await api.ok("POST", `/pipelines/${pipeline.id}/nodes/m/execute`);
 
     const workRoot = stack.env.WORK_ROOT!;

@@ -117,7 +117,14 @@ async function twelveNodes(P: string) {
   await add(P, {
     id: "code",
     type: "render-code",
-    config: { code: "const run = await pipeline.execute();\nconsole.log(run.status);", language: "typescript", typingSpeed: 60, width: 320, height: 180, fps: 15 },
+    config: {
+      code: "const run = await pipeline.execute();\nconsole.log(run.status);",
+      language: "typescript",
+      typingSpeed: 60,
+      width: 320,
+      height: 180,
+      fps: 15,
+    },
   });
   await add(P, { id: "merged", type: "merge-videos", inputs: { segments: ["clipA", "anim", "clipB"] }, config: { width: 320, height: 180, fps: 15 } });
   await add(P, { id: "mixed", type: "mix-audio", inputs: { video: ["merged"], audio: ["vo"] }, config: { lengthMismatch: "pad" } });
@@ -125,9 +132,19 @@ async function twelveNodes(P: string) {
     id: "pip",
     type: "compose-video",
     inputs: { background: ["mixed"], overlays: ["head", "code"] },
-    config: { overlays: [{ position: "top-right", size: 0.3 }, { position: "bottom-left", size: 0.3 }] },
+    config: {
+      overlays: [
+        { position: "top-right", size: 0.3 },
+        { position: "bottom-left", size: 0.3 },
+      ],
+    },
   });
-  await add(P, { id: "final", type: "compose-video", inputs: { background: ["pip"], overlays: ["clipC"] }, config: { overlays: [{ position: "bottom-right", size: 0.25 }] } });
+  await add(P, {
+    id: "final",
+    type: "compose-video",
+    inputs: { background: ["pip"], overlays: ["clipC"] },
+    config: { overlays: [{ position: "bottom-right", size: 0.25 }] },
+  });
 }
 const TWELVE = ["clipA", "clipB", "clipC", "script", "vo", "head", "anim", "code", "merged", "mixed", "pip", "final"];
 const INPUTS: Record<string, string[]> = {
@@ -149,7 +166,11 @@ describe("runs with the cache and budgets", () => {
     await watcher.waitFor((events) => events.some((e) => e.event === "snapshot"));
 
     const { runId, run, estimate } = await runAll(P12);
-    expect(estimate).toMatchObject({ withinBudget: true, maxCost: null, nodes: expect.arrayContaining([expect.objectContaining({ nodeId: "vo", source: "execute" })]) });
+    expect(estimate).toMatchObject({
+      withinBudget: true,
+      maxCost: null,
+      nodes: expect.arrayContaining([expect.objectContaining({ nodeId: "vo", source: "execute" })]),
+    });
     expect(run, JSON.stringify(run)).toMatchObject({ status: "completed", metadata: { counts: { completed: 12 }, executed: 12, cached: 0 } });
     await watcher.waitFor((events) => nodeStatuses(events, "final").includes("completed"), 30_000);
     await watcher.close();
@@ -202,7 +223,9 @@ describe("runs with the cache and budgets", () => {
     const imported = (await api.ok("POST", "/pipelines/import", { ...document, title: "Imported copy" })).pipeline.id as string;
     // Storage keys never travel in a document: the same three files are uploaded again.
     for (const id of ["clipA", "clipB", "clipC"]) {
-      await api.ok("PUT", `/pipelines/${imported}/nodes/${id}/asset`, new Uint8Array(await readFile(join(scratch, `${P12}-${id}.mp4`))), { "content-type": "video/mp4" });
+      await api.ok("PUT", `/pipelines/${imported}/nodes/${id}/asset`, new Uint8Array(await readFile(join(scratch, `${P12}-${id}.mp4`))), {
+        "content-type": "video/mp4",
+      });
     }
     const copy = await runAll(imported);
     const copied = await nodes(imported);
@@ -282,7 +305,12 @@ describe("runs with the cache and budgets", () => {
     const P = await newPipeline("Cancel compose");
     await clipAsset(P, "bg", { durationSeconds: 30, width: 1280, height: 720, fps: 25 });
     await clipAsset(P, "ov", { durationSeconds: 10, width: 640, height: 360, fps: 25, color: "orange" });
-    await add(P, { id: "pip", type: "compose-video", inputs: { background: ["bg"], overlays: ["ov"] }, config: { overlays: [{ position: "bottom-right", size: 0.3, cornerRadius: 12 }] } });
+    await add(P, {
+      id: "pip",
+      type: "compose-video",
+      inputs: { background: ["bg"], overlays: ["ov"] },
+      config: { overlays: [{ position: "bottom-right", size: 0.3, cornerRadius: 12 }] },
+    });
     await add(P, { id: "after", type: "merge-videos", inputs: { segments: ["pip", "bg"] } });
 
     const started = await api.call("POST", `/pipelines/${P}/execute`);

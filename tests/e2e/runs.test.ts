@@ -67,13 +67,25 @@ describe("pipeline runs through HTTP", () => {
     await watcher.waitFor((events) => events.some((e) => e.event === "snapshot"));
     const res = await api.call("POST", `/pipelines/${P}/execute`);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toEqual({ status: "running", run_id: expect.any(String), node_ids: ["a", "b", "bad", "t", "m1", "m2", "mb", "mb2"], estimate: expect.objectContaining({ withinBudget: true, maxCost: null }) });
+    expect(res.body).toEqual({
+      status: "running",
+      run_id: expect.any(String),
+      node_ids: ["a", "b", "bad", "t", "m1", "m2", "mb", "mb2"],
+      estimate: expect.objectContaining({ withinBudget: true, maxCost: null }),
+    });
 
     const run = await waitForRun(P, res.body.run_id);
     expect(run).toMatchObject({ kind: "all", status: "failed", metadata: { counts: { completed: 5, failed: 1, cancelled: 2 } } });
     const nodes = Object.fromEntries((await api.ok("GET", `/pipelines/${P}/nodes`)).nodes.map((n: { id: string }) => [n.id, n]));
     expect(Object.fromEntries(Object.entries(nodes).map(([id, n]: [string, any]) => [id, n.status]))).toEqual({
-      a: "completed", b: "completed", bad: "failed", t: "completed", m1: "completed", m2: "completed", mb: "cancelled", mb2: "cancelled",
+      a: "completed",
+      b: "completed",
+      bad: "failed",
+      t: "completed",
+      m1: "completed",
+      m2: "completed",
+      mb: "cancelled",
+      mb2: "cancelled",
     });
     expect(nodes.mb.metadata).toMatchObject({ error: "upstream bad failed", runId: res.body.run_id });
     expect(nodes.mb2.metadata).toMatchObject({ error: "upstream bad failed" });
@@ -89,14 +101,24 @@ describe("pipeline runs through HTTP", () => {
 
     // Retry: a completed node is refused; the failed one is reset (its error kept in history) and rerun with its
     // dependants. Its file is still not a video, so it fails again and they are cancelled again.
-    expect(await api.call("POST", `/pipelines/${P}/nodes/m1/retry`)).toMatchObject({ status: 422, body: { error: "Node cannot be retried (status: completed); only failed or cancelled nodes are" } });
+    expect(await api.call("POST", `/pipelines/${P}/nodes/m1/retry`)).toMatchObject({
+      status: 422,
+      body: { error: "Node cannot be retried (status: completed); only failed or cancelled nodes are" },
+    });
     const retry = await api.call("POST", `/pipelines/${P}/nodes/bad/retry`, { downstream: true });
     expect(retry.status, JSON.stringify(retry.body)).toBe(200);
     expect(retry.body.node_ids).toEqual(["bad", "mb", "mb2"]);
-    expect(await waitForRun(P, retry.body.run_id)).toMatchObject({ kind: "retry", target_node_id: "bad", status: "failed", metadata: { counts: { failed: 1, cancelled: 2 } } });
+    expect(await waitForRun(P, retry.body.run_id)).toMatchObject({
+      kind: "retry",
+      target_node_id: "bad",
+      status: "failed",
+      metadata: { counts: { failed: 1, cancelled: 2 } },
+    });
     const bad = await api.node(P, "bad");
     expect(bad.metadata).toMatchObject({ runId: retry.body.run_id, error: expect.stringContaining("not a readable media file") });
-    expect(bad.metadata!.history).toEqual([expect.objectContaining({ status: "failed", error: expect.stringContaining("not a readable media file"), runId: res.body.run_id })]);
+    expect(bad.metadata!.history).toEqual([
+      expect.objectContaining({ status: "failed", error: expect.stringContaining("not a readable media file"), runId: res.body.run_id }),
+    ]);
     const mb = await api.node(P, "mb");
     expect(mb).toMatchObject({ status: "cancelled", metadata: { runId: retry.body.run_id, error: "upstream bad failed" } });
     expect(mb.metadata!.history).toEqual([expect.objectContaining({ status: "cancelled", error: "upstream bad failed" })]);
@@ -116,12 +138,20 @@ describe("pipeline runs through HTTP", () => {
     const res = await api.call("POST", `/pipelines/${P}/nodes/c3/execute`, { upstream: true });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.node_ids).toEqual(["c", "c1", "c2", "c3"]);
-    expect(await waitForRun(P, res.body.run_id)).toMatchObject({ kind: "upstream", target_node_id: "c3", status: "completed", node_ids: ["c", "c1", "c2", "c3"] });
+    expect(await waitForRun(P, res.body.run_id)).toMatchObject({
+      kind: "upstream",
+      target_node_id: "c3",
+      status: "completed",
+      node_ids: ["c", "c1", "c2", "c3"],
+    });
     const statuses = Object.fromEntries((await api.ok("GET", `/pipelines/${P}/nodes`)).nodes.map((n: { id: string; status: string }) => [n.id, n.status]));
     expect(statuses).toEqual({ c: "completed", c1: "completed", c2: "completed", c3: "completed", after: "pending", side: "pending" });
 
     // Nothing left upstream of c3: a second run to here is refused; a plain execute body is validated.
-    expect(await api.call("POST", `/pipelines/${P}/nodes/c3/execute`, { upstream: true })).toMatchObject({ status: 422, body: { error: "Nothing to run: node c3 is already completed" } });
+    expect(await api.call("POST", `/pipelines/${P}/nodes/c3/execute`, { upstream: true })).toMatchObject({
+      status: 422,
+      body: { error: "Nothing to run: node c3 is already completed" },
+    });
     expect((await api.call("POST", `/pipelines/${P}/nodes/after/execute`, { upstream: "yes" })).status).toBe(422);
     const { runs } = await api.ok("GET", `/pipelines/${P}/runs`);
     expect(runs).toHaveLength(1);

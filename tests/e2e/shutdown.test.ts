@@ -62,7 +62,13 @@ afterAll(async () => {
 
 /** Adds a merge node that re-encodes p and q, executes it and resolves once its ffmpeg runs. */
 async function startLongMerge(nodeId: string) {
-  await api.ok("POST", `/pipelines/${pipelineId}/nodes`, { id: nodeId, title: nodeId, type: "merge-videos", inputs: { segments: ["p", "q"] }, config: { reencode: "always" } });
+  await api.ok("POST", `/pipelines/${pipelineId}/nodes`, {
+    id: nodeId,
+    title: nodeId,
+    type: "merge-videos",
+    inputs: { segments: ["p", "q"] },
+    config: { reencode: "always" },
+  });
   const watcher = openSse(`${api.root}/pipelines/${pipelineId}/events`);
   await watcher.waitFor((events) => events.some((e) => e.event === "snapshot"));
   const execute = await api.call("POST", `/pipelines/${pipelineId}/nodes/${nodeId}/execute`);

@@ -51,8 +51,13 @@ it("a late output of a node whose pipeline was deleted mid-run is deleted, not l
 
   const executor = t.stack.services.get("executor-ai")!;
   const deadline = Date.now() + 30_000;
-  while (!executor.logs.some((l) => l.nodeId === "th" && l.pipelineId === pipelineId && l.msg === "the node was deleted while it ran; its output is deleted, not reported")) {
-    if (Date.now() > deadline) throw new Error(`no late-output clean-up logged: ${JSON.stringify(executor.logs.filter((l) => l.nodeId === "th").map((l) => l.msg))}`);
+  while (
+    !executor.logs.some(
+      (l) => l.nodeId === "th" && l.pipelineId === pipelineId && l.msg === "the node was deleted while it ran; its output is deleted, not reported",
+    )
+  ) {
+    if (Date.now() > deadline)
+      throw new Error(`no late-output clean-up logged: ${JSON.stringify(executor.logs.filter((l) => l.nodeId === "th").map((l) => l.msg))}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   // The provider's video was downloaded and stored, then deleted: nothing of the pipeline is left.

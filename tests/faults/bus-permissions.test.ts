@@ -83,7 +83,12 @@ describe("the bus's users and permissions", () => {
       await api.ok("PUT", `/pipelines/${P}/nodes/${id}/asset`, clip, { "content-type": "video/mp4" });
     }
     await api.ok("POST", `/pipelines/${P}/nodes`, { id: "merge", title: "merge", type: "merge-videos", inputs: { segments: ["a", "b"] } });
-    await api.ok("POST", `/pipelines/${P}/nodes`, { id: "say", title: "say", type: "generate-voiceover", config: { provider: "local", script: "Hello.", voiceId: "en-gb" } });
+    await api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "say",
+      title: "say",
+      type: "generate-voiceover",
+      config: { provider: "local", script: "Hello.", voiceId: "en-gb" },
+    });
     // A single node (vp.cmd.execute), then the whole pipeline as a run (vp.cmd.run): executor-ffmpeg and executor-ai.
     expect(await api.ok("POST", `/pipelines/${P}/nodes/a/execute`)).toMatchObject({ status: "queued" });
     await api.waitForStatus(P, "a", ["completed"]);
@@ -97,13 +102,25 @@ describe("the bus's users and permissions", () => {
     const cancel = await api.call("POST", `/pipelines/${P}/cancel`);
     expect(cancel.status, JSON.stringify(cancel.body)).toBeLessThan(300);
     // SSE: the gateway's ordered consumer on VP_EVENTS delivered the state-writer's committed events.
-    await sse.waitFor((events) => ["a", "b", "merge", "say"].every((id) => events.some((e) => e.event === "node" && (e.data as { nodeId?: string; status?: string }).nodeId === id && (e.data as { status?: string }).status === "completed")));
+    await sse.waitFor((events) =>
+      ["a", "b", "merge", "say"].every((id) =>
+        events.some(
+          (e) => e.event === "node" && (e.data as { nodeId?: string; status?: string }).nodeId === id && (e.data as { status?: string }).status === "completed",
+        ),
+      ),
+    );
     await sse.close();
 
     expect(fx.permissionDenials()).toEqual([]);
     for (const name of BUS_SERVICES) {
-      expect(fx.logsOf(name).filter((l) => String(l.msg).startsWith("NATS without credentials")), name).toEqual([]);
-      expect(fx.logsOf(name).some((l) => typeof l.msg === "string" && /ready|listening/.test(l.msg)), `${name} started`).toBe(true);
+      expect(
+        fx.logsOf(name).filter((l) => String(l.msg).startsWith("NATS without credentials")),
+        name,
+      ).toEqual([]);
+      expect(
+        fx.logsOf(name).some((l) => typeof l.msg === "string" && /ready|listening/.test(l.msg)),
+        `${name} started`,
+      ).toBe(true);
     }
   });
 
@@ -112,7 +129,12 @@ describe("the bus's users and permissions", () => {
     const ns = fx.topology.namespace;
     const jobs = streams.jobs.name;
     const events = streams.events.name;
-    const everywhere = [`$JS.API.STREAM.DELETE.${jobs}`, `$JS.API.STREAM.PURGE.${jobs}`, `$JS.API.STREAM.DELETE.${events}`, `$JS.API.STREAM.MSG.DELETE.${streams.commands.name}`];
+    const everywhere = [
+      `$JS.API.STREAM.DELETE.${jobs}`,
+      `$JS.API.STREAM.PURGE.${jobs}`,
+      `$JS.API.STREAM.DELETE.${events}`,
+      `$JS.API.STREAM.MSG.DELETE.${streams.commands.name}`,
+    ];
     const refused: Record<BusService, string[]> = {
       gateway: [
         subjects.job("merge-videos"),
@@ -143,7 +165,15 @@ describe("the bus's users and permissions", () => {
         `_INBOX.${ns}.executor-ai.x`,
       ],
       // It answers on the inboxes of the services that send it requests: not the gateway's.
-      "state-writer": [subjects.execute, subjects.job("asset"), subjects.interrupt, subjects.transition, `$JS.API.STREAM.CREATE.${events}`, `$JS.API.CONSUMER.MSG.NEXT.${jobs}.executor-asset`, `_INBOX.${ns}.gateway.x`],
+      "state-writer": [
+        subjects.execute,
+        subjects.job("asset"),
+        subjects.interrupt,
+        subjects.transition,
+        `$JS.API.STREAM.CREATE.${events}`,
+        `$JS.API.CONSUMER.MSG.NEXT.${jobs}.executor-asset`,
+        `_INBOX.${ns}.gateway.x`,
+      ],
       "executor-ffmpeg": [
         subjects.execute,
         subjects.run,
@@ -176,9 +206,11 @@ describe("the bus's users and permissions", () => {
     const wrong: string[] = [];
     for (const service of BUS_SERVICES) {
       const nc = await as(service);
-      for (const subject of [...refused[service], ...everywhere]) if ((await publishing(nc, subject)) !== "denied") wrong.push(`${service} may publish ${subject}`);
+      for (const subject of [...refused[service], ...everywhere])
+        if ((await publishing(nc, subject)) !== "denied") wrong.push(`${service} may publish ${subject}`);
       // What it needs is not refused (the check above tells the two apart): account info and stream info.
-      for (const subject of ["$JS.API.INFO", `$JS.API.STREAM.INFO.${jobs}`]) if ((await publishing(nc, subject)) !== "allowed") wrong.push(`${service} may not publish ${subject}`);
+      for (const subject of ["$JS.API.INFO", `$JS.API.STREAM.INFO.${jobs}`])
+        if ((await publishing(nc, subject)) !== "allowed") wrong.push(`${service} may not publish ${subject}`);
     }
     // Only the state-writer publishes committed events.
     for (const service of BUS_SERVICES) {
@@ -220,7 +252,9 @@ describe("the bus's users and permissions", () => {
   it("a client without credentials, or with a wrong password, is refused at connect", async () => {
     const logger = createLogger({ service: "faults", level: "silent" });
     await expect(connect({ servers: infra.nats.url, reconnect: false })).rejects.toBeInstanceOf(natsErrors.AuthorizationError);
-    await expect(connect({ servers: infra.nats.url, user: fx.credentials.gateway.user, pass: "wrong", reconnect: false })).rejects.toBeInstanceOf(natsErrors.AuthorizationError);
+    await expect(connect({ servers: infra.nats.url, user: fx.credentials.gateway.user, pass: "wrong", reconnect: false })).rejects.toBeInstanceOf(
+      natsErrors.AuthorizationError,
+    );
     await expect(connectBus({ servers: infra.nats.url, name: "anonymous", logger })).rejects.toThrow(/refused a connection without credentials/);
     await expect(connectBus({ servers: infra.nats.url, name: "wrong", logger, user: fx.credentials.scheduler.user, pass: "wrong" })).rejects.toThrow(
       `refused the credentials of user ${fx.credentials.scheduler.user}`,
@@ -229,7 +263,13 @@ describe("the bus's users and permissions", () => {
 
   it("a publish or request outside the user's permissions fails at once with BusPermissionError naming the subject, not at its timeout", async () => {
     const logger = createLogger({ service: "faults", level: "silent" });
-    const bus = await connectBus({ servers: infra.nats.url, name: "gateway-probe", logger, ...fx.credentials.gateway, inboxPrefix: busInboxPrefix("gateway", fx.topology) });
+    const bus = await connectBus({
+      servers: infra.nats.url,
+      name: "gateway-probe",
+      logger,
+      ...fx.credentials.gateway,
+      inboxPrefix: busInboxPrefix("gateway", fx.topology),
+    });
     try {
       const job: JobMessage = { v: 1, jobId: "j1", pipelineId: "p1", nodeId: "n1", type: "talking-head", dispatchedAt: new Date().toISOString() };
       const started = performance.now();
@@ -237,7 +277,9 @@ describe("the bus's users and permissions", () => {
       await expect(published).rejects.toBeInstanceOf(BusPermissionError);
       await expect(published).rejects.toThrow(`publish to ${fx.topology.subjects.job("talking-head")}: denied by NATS`);
       const claim = { v: 1, kind: "claim-running", pipelineId: "p1", nodeId: "n1", jobId: "j1", attempt: 1, claimId: "c1" } as const;
-      await expect(request(bus, fx.topology.subjects.transition, TransitionRequest, claim, TransitionReply, { timeoutMs: 20_000 })).rejects.toBeInstanceOf(BusPermissionError);
+      await expect(request(bus, fx.topology.subjects.transition, TransitionRequest, claim, TransitionReply, { timeoutMs: 20_000 })).rejects.toBeInstanceOf(
+        BusPermissionError,
+      );
       expect(performance.now() - started).toBeLessThan(5_000);
     } finally {
       await bus.close();
@@ -258,7 +300,9 @@ describe("the bus's users and permissions", () => {
     );
     await infra.nats.restart();
     expect(await before.exited).toEqual({ code: 1, signal: null });
-    expect(before.logs.find((l) => l.msg === "NATS connection lost for good; exiting so the process restarts with its current credentials")).toMatchObject({ level: 60 });
+    expect(before.logs.find((l) => l.msg === "NATS connection lost for good; exiting so the process restarts with its current credentials")).toMatchObject({
+      level: 60,
+    });
     // The restarted process reads the new Secret.
     const after = await fx.replica("executor-ai", { NATS_PASSWORD: rotated });
     expect(after.logs.some((l) => l.msg === "executor-ai ready")).toBe(true);

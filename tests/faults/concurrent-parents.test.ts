@@ -58,7 +58,10 @@ describe("two parents complete at the same instant", () => {
       if (line.msg === "run member dispatched" && line.nodeId === "child") dispatched.set(String(line.runId), (dispatched.get(String(line.runId)) ?? 0) + 1);
     }
     expect([...dispatched.keys()].sort()).toEqual(runs.map((r) => r.runId).sort());
-    expect([...dispatched.values()].every((n) => n === 1), JSON.stringify([...dispatched])).toBe(true);
+    expect(
+      [...dispatched.values()].every((n) => n === 1),
+      JSON.stringify([...dispatched]),
+    ).toBe(true);
     const started = stack.services.get("executor-ffmpeg")!.logs.filter((l) => l.msg === "work started" && l.nodeId === "child");
     expect(started).toHaveLength(25);
   });

@@ -67,7 +67,14 @@ function startedBy(name: ServiceName, jobId: string, attempt: number): ServicePr
  * Freezes the replica that runs attempt 1, waits until the other one took the job over (attempt 2) and completed the
  * node, resumes the frozen one and waits for the state-writer to reject its late result. Returns what was seen.
  */
-async function freezeTakeOverResume(name: ServiceName, P: string, nodeId: string, jobId: string, victim: ServiceProcess, hooks: { afterTakeOver?: () => void } = {}) {
+async function freezeTakeOverResume(
+  name: ServiceName,
+  P: string,
+  nodeId: string,
+  jobId: string,
+  victim: ServiceProcess,
+  hooks: { afterTakeOver?: () => void } = {},
+) {
   const frozenAt = Date.now();
   victim.kill("SIGSTOP");
   const taker = await until(`attempt 2 of ${nodeId} on the other replica`, () => startedBy(name, jobId, 2), 60_000);
@@ -96,7 +103,12 @@ describe("an executor frozen past its ack wait, then resumed", () => {
     const { api } = fx;
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "freeze ai" });
     const P = pipeline.id as string;
-    await api.ok("POST", `/pipelines/${P}/nodes`, { id: "th", title: "presenter", type: "talking-head", config: { ...HEYGEN, script: "Frozen in the middle of a sentence." } });
+    await api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "th",
+      title: "presenter",
+      type: "talking-head",
+      config: { ...HEYGEN, script: "Frozen in the middle of a sentence." },
+    });
     const sse = openSse(`${api.root}/pipelines/${P}/events`);
     await sse.opened;
     fakes.heygen.hold();
@@ -128,7 +140,10 @@ describe("an executor frozen past its ack wait, then resumed", () => {
     const { api, stack } = fx;
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "freeze ffmpeg" });
     const P = pipeline.id as string;
-    for (const [id, seconds] of [["a", 20], ["b", 20]] as const) {
+    for (const [id, seconds] of [
+      ["a", 20],
+      ["b", 20],
+    ] as const) {
       const path = join(infra.dir, `${id}.mp4`);
       await makeTestClip({ path, durationSeconds: seconds, width: 320, height: 240, fps: 25, audio: true });
       await api.ok("POST", `/pipelines/${P}/nodes`, { id, title: id, type: "asset", asset: { type: "video" } });
@@ -136,7 +151,13 @@ describe("an executor frozen past its ack wait, then resumed", () => {
       await api.ok("POST", `/pipelines/${P}/nodes/${id}/execute`);
     }
     for (const id of ["a", "b"]) expect((await api.waitForStatus(P, id, ["completed", "failed"], 90_000)).status).toBe("completed");
-    await api.ok("POST", `/pipelines/${P}/nodes`, { id: "m", title: "merge", type: "merge-videos", inputs: { segments: ["a", "b"] }, config: { reencode: "always" } });
+    await api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "m",
+      title: "merge",
+      type: "merge-videos",
+      inputs: { segments: ["a", "b"] },
+      config: { reencode: "always" },
+    });
     const sse = openSse(`${api.root}/pipelines/${P}/events`);
     await sse.opened;
     const { job_id: jobId } = await api.ok("POST", `/pipelines/${P}/nodes/m/execute`);

@@ -87,7 +87,12 @@ function inFlight(p: ServiceProcess): number {
   const open = new Set<string>();
   for (const l of p.logs) {
     if (l.msg === "work started") open.add(String(l.jobId));
-    else if (["work completed", "work cancelled", "attempt superseded; stopping without a result", "handler failed; will retry", "giving up on message"].includes(String(l.msg))) open.delete(String(l.jobId));
+    else if (
+      ["work completed", "work cancelled", "attempt superseded; stopping without a result", "handler failed; will retry", "giving up on message"].includes(
+        String(l.msg),
+      )
+    )
+      open.delete(String(l.jobId));
   }
   return open.size;
 }
@@ -154,12 +159,28 @@ describe("executors SIGKILLed mid-job, repeatedly, across 200 nodes", () => {
         await api.ok("POST", `/pipelines/${P}/nodes`, { id, title: `clip ${id}`, type: "asset", asset: { type: "video" } });
         await api.ok("PUT", `/pipelines/${P}/nodes/${id}/asset`, clip, { "content-type": "video/mp4" });
       }
-      await api.ok("POST", `/pipelines/${P}/nodes`, { id: "m", title: "merge", type: "merge-videos", inputs: { segments: ["a", "b"] }, config: { reencode: "always" } });
+      await api.ok("POST", `/pipelines/${P}/nodes`, {
+        id: "m",
+        title: "merge",
+        type: "merge-videos",
+        inputs: { segments: ["a", "b"] },
+        config: { reencode: "always" },
+      });
       for (const id of HEADS) {
-        await api.ok("POST", `/pipelines/${P}/nodes`, { id, title: `head ${id}`, type: "talking-head", config: { ...HEYGEN, script: `Pipeline ${i}, presenter ${id}, speaking once.` } });
+        await api.ok("POST", `/pipelines/${P}/nodes`, {
+          id,
+          title: `head ${id}`,
+          type: "talking-head",
+          config: { ...HEYGEN, script: `Pipeline ${i}, presenter ${id}, speaking once.` },
+        });
       }
       for (const id of TEXTS) {
-        await api.ok("POST", `/pipelines/${P}/nodes`, { id, title: `text ${id}`, type: "asset", asset: { type: "text", content: `text ${id} of pipeline ${i}` } });
+        await api.ok("POST", `/pipelines/${P}/nodes`, {
+          id,
+          title: `text ${id}`,
+          type: "asset",
+          asset: { type: "text", content: `text ${id} of pipeline ${i}` },
+        });
       }
     }
 
@@ -231,7 +252,8 @@ describe("executors SIGKILLed mid-job, repeatedly, across 200 nodes", () => {
     const countCommits = () => {
       const counts = new Map<string, number>();
       for (const l of stack.services.get("state-writer")!.logs) {
-        if (l.msg === "state committed" && l.status === "completed" && l.outcome === "applied") counts.set(key(l.pipelineId, l.nodeId), (counts.get(key(l.pipelineId, l.nodeId)) ?? 0) + 1);
+        if (l.msg === "state committed" && l.status === "completed" && l.outcome === "applied")
+          counts.set(key(l.pipelineId, l.nodeId), (counts.get(key(l.pipelineId, l.nodeId)) ?? 0) + 1);
       }
       return counts;
     };
@@ -272,7 +294,10 @@ describe("executors SIGKILLed mid-job, repeatedly, across 200 nodes", () => {
     // The kills happened, mid-job, to both executors, and cost work that was then taken over.
     const midJob = kills.filter((k) => k.inFlight > 0);
     expect(kills.every((k) => k.signal === "SIGKILL")).toBe(true);
-    expect(kills.filter((k) => k.strays > 0), "ffmpeg outliving its executor").toEqual([]);
+    expect(
+      kills.filter((k) => k.strays > 0),
+      "ffmpeg outliving its executor",
+    ).toEqual([]);
     expect(midJob).toEqual(kills);
     expect(kills.filter((k) => k.name === "executor-ffmpeg").length, JSON.stringify(kills)).toBeGreaterThanOrEqual(2);
     expect(kills.filter((k) => k.name === "executor-ai").length, JSON.stringify(kills)).toBeGreaterThanOrEqual(AI_KILLS_WHILE_HELD);

@@ -137,7 +137,10 @@ describe("the gateway is killed while 50 SSE clients stream", () => {
       const a = after[i]!.events;
       const snapshot = b.find((e) => e.event === "snapshot")!;
       expect(snapshot, `client ${i} got a snapshot`).toBeDefined();
-      expect(a.some((e) => e.event === "snapshot"), `client ${i} resumed without a new snapshot`).toBe(false);
+      expect(
+        a.some((e) => e.event === "snapshot"),
+        `client ${i} resumed without a new snapshot`,
+      ).toBe(false);
       const events = [...nodeEventsOf(b), ...nodeEventsOf(a)];
       const seqs = events.map((e) => e.seq);
       expect(
@@ -145,7 +148,10 @@ describe("the gateway is killed while 50 SSE clients stream", () => {
         `client ${i}: ids strictly increasing across the reconnect`,
       ).toBe(true);
       const expected = stored.filter((e) => e.seq > Number(snapshot.id));
-      expect(events.map((e) => [e.seq, e.eventId]), `client ${i}: exactly the stored events after its snapshot`).toEqual(expected.map((e) => [e.seq, e.eventId]));
+      expect(
+        events.map((e) => [e.seq, e.eventId]),
+        `client ${i}: exactly the stored events after its snapshot`,
+      ).toEqual(expected.map((e) => [e.seq, e.eventId]));
 
       // Converged: the snapshot plus the events, newest stateVersion per node, equals the database.
       const snap = snapshot.data as Snapshot;

@@ -91,8 +91,7 @@ export async function startOwnNats(dir: string): Promise<OwnNats> {
       configFile,
       `listen: "127.0.0.1:${port}"
 jetstream { store_dir: ${JSON.stringify(storeDir)} }
-` +
-        natsAuthorizationConfig([{ user: admin.user, password: { literal: admin.pass } }, ...users]),
+` + natsAuthorizationConfig([{ user: admin.user, password: { literal: admin.pass } }, ...users]),
     );
   await writeConfig([]);
   let proc: ChildProcess | undefined;
@@ -161,14 +160,28 @@ export async function startOwnPostgres(dir: string): Promise<OwnPostgres> {
   };
   await mkdir(data, { recursive: true });
   if (asRoot) {
-    const { uid, gid } = await exec("id", ["-u", "postgres"]).then(async (u) => ({ uid: Number(u.stdout.trim()), gid: Number((await exec("id", ["-g", "postgres"])).stdout.trim()) }));
+    const { uid, gid } = await exec("id", ["-u", "postgres"]).then(async (u) => ({
+      uid: Number(u.stdout.trim()),
+      gid: Number((await exec("id", ["-g", "postgres"])).stdout.trim()),
+    }));
     await chown(dir, uid, gid);
     await chown(data, uid, gid);
   }
   await chmod(data, 0o700);
   await run("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]);
   const start = async () => {
-    await run("pg_ctl", ["-D", data, "-l", join(data, "server.log"), "-w", "-t", "60", "-o", `-p ${port} -k ${data} -c listen_addresses=127.0.0.1 -c max_connections=200`, "start"]);
+    await run("pg_ctl", [
+      "-D",
+      data,
+      "-l",
+      join(data, "server.log"),
+      "-w",
+      "-t",
+      "60",
+      "-o",
+      `-p ${port} -k ${data} -c listen_addresses=127.0.0.1 -c max_connections=200`,
+      "start",
+    ]);
   };
   await start();
   return {
@@ -245,7 +258,11 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
         BUS_SERVICES.map((service) => [service, { user: `${topology.namespace}-${service}`, pass: randomBytes(16).toString("hex") }]),
       ) as Record<ServiceName, NatsCredentials>;
       serviceUsers.push(
-        ...BUS_SERVICES.map((service) => ({ user: credentials[service].user, password: { literal: credentials[service].pass }, permissions: busPermissions(service, topology) })),
+        ...BUS_SERVICES.map((service) => ({
+          user: credentials[service].user,
+          password: { literal: credentials[service].pass },
+          permissions: busPermissions(service, topology),
+        })),
       );
       await nats.setUsers(serviceUsers);
       const bus = await connectBus({ servers: nats.url, name: `faults-${n}`, logger, ...nats.admin });
@@ -304,7 +321,10 @@ export async function startFaultInfra(prefix: string): Promise<FaultInfra> {
       await nats.kill("SIGKILL").catch(() => undefined);
       await postgres.destroy().catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
-      if (denials.length) throw new Error(`NATS refused ${denials.length} publish/subscribe(s) of the services (packages/bus/src/permissions.ts): ${JSON.stringify(denials.slice(0, 5))}`);
+      if (denials.length)
+        throw new Error(
+          `NATS refused ${denials.length} publish/subscribe(s) of the services (packages/bus/src/permissions.ts): ${JSON.stringify(denials.slice(0, 5))}`,
+        );
     },
   };
 }

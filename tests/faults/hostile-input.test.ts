@@ -67,7 +67,11 @@ interface Reply {
   json: any;
 }
 
-function send(method: string, path: string, options: { headers?: Record<string, string>; body?: Buffer | string; chunked?: boolean; port?: number } = {}): Promise<Reply> {
+function send(
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: Buffer | string; chunked?: boolean; port?: number } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     let done = false;
     const headers: Record<string, string> = { ...options.headers };
@@ -194,7 +198,9 @@ const claims = (over: Record<string, unknown> = {}) => ({
 });
 function hmacJwt(secret: string, payload: unknown, header: Record<string, unknown> = {}, alg: "HS256" | "HS384" | "HS512" = "HS256") {
   const signing = `${b64({ alg, typ: "JWT", ...header })}.${b64(payload)}`;
-  return `${signing}.${createHmac(`sha${alg.slice(2)}`, secret).update(signing).digest("base64url")}`;
+  return `${signing}.${createHmac(`sha${alg.slice(2)}`, secret)
+    .update(signing)
+    .digest("base64url")}`;
 }
 function rsaJwt(payload: unknown) {
   const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -282,30 +288,18 @@ const TITLE_ATTACKS = TRAVERSAL.filter((t) => /(^|[\\/])\.\.([\\/]|$)/.test(t) |
 const FREE_TEXT = new Set(["content", "subject", "script", "prompt"]);
 const TITLES = new Set(["title"]);
 
-const MALFORMED_JSON = [
-  "{",
-  '{"title": }',
-  "not json",
-  '{"a":1}}',
-  "[1,2",
-  "{'title':'x'}",
-  "NaN",
-  "\u0000",
-  '{"title":"x",}',
-  "\ufeff{}{}",
-];
+const MALFORMED_JSON = ["{", '{"title": }', "not json", '{"a":1}}', "[1,2", "{'title':'x'}", "NaN", "\u0000", '{"title":"x",}', "\ufeff{}{}"];
 const NON_OBJECT_JSON = ["[]", '"x"', "1", "null", "true", "[{}]"];
 const DEEP = 50_000;
-const UNKNOWN_FIELDS = [
-  { unknownField: 1 },
-  JSON.parse('{"__proto__": {"admin": true}}'),
-  { constructor: { prototype: { admin: true } } },
-];
+const UNKNOWN_FIELDS = [{ unknownField: 1 }, JSON.parse('{"__proto__": {"admin": true}}'), { constructor: { prototype: { admin: true } } }];
 
 type Leaf = { path: Array<string | number>; value: unknown };
 function leaves(value: unknown, path: Array<string | number> = []): Leaf[] {
   if (Array.isArray(value)) return value.flatMap((v, i) => leaves(v, [...path, i])).concat(path.length ? [{ path, value }] : []);
-  if (value && typeof value === "object") return Object.entries(value).flatMap(([k, v]) => leaves(v, [...path, k])).concat(path.length ? [{ path, value }] : []);
+  if (value && typeof value === "object")
+    return Object.entries(value)
+      .flatMap(([k, v]) => leaves(v, [...path, k]))
+      .concat(path.length ? [{ path, value }] : []);
   return [{ path, value }];
 }
 function objectsIn(value: unknown, path: Array<string | number> = []): Array<{ path: Array<string | number>; keys: string[] }> {
@@ -349,7 +343,9 @@ interface BodySpec {
  * take no body: for them every body is hostile (the generic attacks).
  */
 const BODIES: Record<string, BodySpec[]> = {
-  "POST /v1/video_production/pipelines": [{ valid: { id: "new-pipeline", title: "t", config: { maxCost: 5, storage: { bucket: "my-bucket", prefix: "abc" } } } }],
+  "POST /v1/video_production/pipelines": [
+    { valid: { id: "new-pipeline", title: "t", config: { maxCost: 5, storage: { bucket: "my-bucket", prefix: "abc" } } } },
+  ],
   "PATCH /v1/video_production/pipelines/:id": [{ valid: { title: "t2", config: { maxCost: 5, storage: { bucket: "my-bucket", prefix: "abc" } } } }],
   "POST /v1/video_production/pipelines/import": [
     {
@@ -358,7 +354,15 @@ const BODIES: Record<string, BodySpec[]> = {
         version: 1,
         title: "imported",
         nodes: [
-          { id: "a", title: "a", type: "asset", inputs: {}, config: {}, asset: { type: "video", url: "https://media.example.com/a.mp4" }, position: { x: 1, y: 2 } },
+          {
+            id: "a",
+            title: "a",
+            type: "asset",
+            inputs: {},
+            config: {},
+            asset: { type: "video", url: "https://media.example.com/a.mp4" },
+            position: { x: 1, y: 2 },
+          },
           { id: "m", title: "m", type: "merge-videos", inputs: { segments: ["a"] }, config: { reencode: "auto" } },
           { id: "s", title: "s", type: "asset", asset: { type: "text", content: "a script" } },
           { id: "g", title: "g", type: "generate-animation", config: { provider: "local", prompt: "a cat" } },
@@ -367,7 +371,16 @@ const BODIES: Record<string, BodySpec[]> = {
     },
   ],
   "POST /v1/video_production/pipelines/:pipeline_id/nodes": [
-    { valid: { id: "n-new", title: "t", type: "merge-videos", inputs: { segments: ["clip"] }, config: { reencode: "auto", width: 640 }, position: { x: 1, y: 2 } } },
+    {
+      valid: {
+        id: "n-new",
+        title: "t",
+        type: "merge-videos",
+        inputs: { segments: ["clip"] },
+        config: { reencode: "auto", width: 640 },
+        position: { x: 1, y: 2 },
+      },
+    },
     { valid: { id: "a-new", title: "t", type: "asset", asset: { type: "video", url: "https://media.example.com/clip.mp4" } } },
     { valid: { id: "t-new", title: "t", type: "asset", asset: { type: "text", content: "hello" } } },
     { valid: { id: "v-new", title: "t", type: "generate-voiceover", config: { provider: "local", voiceId: "en-us", script: "hello", speed: 1 } } },
@@ -384,7 +397,19 @@ const BODIES: Record<string, BodySpec[]> = {
 
 /** Hostile query strings per GET route that reads its query. */
 const QUERIES: Record<string, string[]> = {
-  "GET /v1/video_production/pipelines": ["page=abc", "page=0", "page=-1", "page=1.5", "page=1e999", "page=99999999999", "per=abc", "per=0", "per=1000", "page=..%2f..%2fetc%2fpasswd", `per=${"9".repeat(4000)}`],
+  "GET /v1/video_production/pipelines": [
+    "page=abc",
+    "page=0",
+    "page=-1",
+    "page=1.5",
+    "page=1e999",
+    "page=99999999999",
+    "per=abc",
+    "per=0",
+    "per=1000",
+    "page=..%2f..%2fetc%2fpasswd",
+    `per=${"9".repeat(4000)}`,
+  ],
   "GET /v1/video_production/pipelines/:pipeline_id/runs": ["limit=abc", "limit=0", "limit=-5", "limit=100000", "limit=1.5", "limit=..%2f..%2fetc%2fpasswd"],
   "GET /v1/video_production/pipelines/:pipeline_id/estimate": ["force=abc", "force=1", "force=yes", "force=TRUE", "force=..%2f..%2fetc%2fpasswd"],
 };
@@ -435,14 +460,31 @@ function attacksFor(route: { method: string; path: string; key: string }, trapUr
   const auth = isEvents ? {} : bearer();
   const target = (params = base, query = isEvents ? "token=STREAM_P1" : "") => `${fill(route.path, params)}${query ? `?${query}` : ""}`;
   const add = (what: string, a: Omit<Attack, "route" | "what" | "method" | "headers" | "path"> & { headers?: Record<string, string>; path?: string }) =>
-    out.push({ route: route.key, what, method: route.method, path: a.path ?? target(), headers: a.headers ?? auth, body: a.body, chunked: a.chunked, expect: a.expect });
+    out.push({
+      route: route.key,
+      what,
+      method: route.method,
+      path: a.path ?? target(),
+      headers: a.headers ?? auth,
+      body: a.body,
+      chunked: a.chunked,
+      expect: a.expect,
+    });
 
   if (!isV1) return out; // /health, /ready, /metrics: no input (checked apart)
 
   // Credentials.
   if (isEvents) {
     const wrong = "a-secret-that-is-not-the-gateways-at-all-0123456789";
-    const streamClaims = (over: Record<string, unknown> = {}) => ({ iss: "vp-gateway", aud: "vp-event-stream", sub: "mallory", pid: P, iat: now(), exp: now() + 60, ...over });
+    const streamClaims = (over: Record<string, unknown> = {}) => ({
+      iss: "vp-gateway",
+      aud: "vp-event-stream",
+      sub: "mallory",
+      pid: P,
+      iat: now(),
+      exp: now() + 60,
+      ...over,
+    });
     const forged: Array<[string, string]> = [
       ["no token", ""],
       ["a bearer token as the stream token", token],
@@ -458,7 +500,8 @@ function attacksFor(route: { method: string; path: string; key: string }, trapUr
   } else if (!isDevLogin) {
     for (const [what, headers] of forgedAuth(trapUrl)) add(`credentials: ${what}`, { headers, expect: [401] });
     const access = requiredAccess(route.method, fill(route.path, base));
-    if (access.kind === "role" && access.role !== "viewer") add(`credentials: a viewer token where ${access.role} is needed`, { headers: { authorization: "Bearer VIEWER" }, expect: [403] });
+    if (access.kind === "role" && access.role !== "viewer")
+      add(`credentials: a viewer token where ${access.role} is needed`, { headers: { authorization: "Bearer VIEWER" }, expect: [403] });
   }
 
   // Path parameters, one at a time.
@@ -468,7 +511,9 @@ function attacksFor(route: { method: string; path: string; key: string }, trapUr
 
   // Query values.
   for (const q of QUERIES[route.key] ?? []) add(`query ${q.slice(0, 40)}`, { path: target(base, q) });
-  if (isEvents) for (const q of ["lastEventId=abc", "lastEventId=-1", "lastEventId=1e20", "lastEventId=..%2f..%2fetc%2fpasswd"]) add(`query ${q}`, { path: target(base, `token=STREAM_P1&${q}`) });
+  if (isEvents)
+    for (const q of ["lastEventId=abc", "lastEventId=-1", "lastEventId=1e20", "lastEventId=..%2f..%2fetc%2fpasswd"])
+      add(`query ${q}`, { path: target(base, `token=STREAM_P1&${q}`) });
 
   if (route.method === "GET") return out;
 
@@ -481,7 +526,12 @@ function attacksFor(route: { method: string; path: string; key: string }, trapUr
     for (const text of MALFORMED_JSON) add(`malformed JSON ${JSON.stringify(text).slice(0, 30)}`, { path, headers: jsonHeaders, body: text });
     if (!isUpload) for (const text of NON_OBJECT_JSON) add(`JSON ${text}`, { path, headers: jsonHeaders, body: text });
     const huge = Buffer.from(json({ title: "x".repeat(2 * JSON_BODY_LIMIT) }));
-    add("a body over the limit (Content-Length)", { path, headers: isUpload ? { ...auth, "content-type": "video/mp4" } : jsonHeaders, body: huge, expect: [413] });
+    add("a body over the limit (Content-Length)", {
+      path,
+      headers: isUpload ? { ...auth, "content-type": "video/mp4" } : jsonHeaders,
+      body: huge,
+      expect: [413],
+    });
     // The upload's streamed (chunked) case has its own test below: it is refused, but the local backend keeps a directory.
     if (!isUpload) add("a body over the limit (chunked)", { path, headers: jsonHeaders, body: huge, chunked: true, expect: [413] });
     if (isUpload) continue;
@@ -492,30 +542,49 @@ function attacksFor(route: { method: string; path: string; key: string }, trapUr
   for (const spec of specs ?? []) {
     const path = target({ ...base, ...spec.params });
     const b = spec.valid;
-    for (const extra of UNKNOWN_FIELDS) add(`unknown field next to valid ones ${json(extra).slice(0, 30)}`, { path, headers: jsonHeaders, body: json({ ...b, ...extra }) });
+    for (const extra of UNKNOWN_FIELDS)
+      add(`unknown field next to valid ones ${json(extra).slice(0, 30)}`, { path, headers: jsonHeaders, body: json({ ...b, ...extra }) });
     for (const { path: objPath, keys } of objectsIn(b)) {
       add(`unknown field in ${objPath.join(".") || "body"}`, { path, headers: jsonHeaders, body: json(setAt(b, [...objPath, `x-${MARK}`], 1)) });
-      for (const key of keys) for (const t of TRAVERSAL.slice(0, 4)) add(`key ${[...objPath, key].join(".")} renamed ${t}`, { path, headers: jsonHeaders, body: json(renameKey(b, objPath, key, t)) });
+      for (const key of keys)
+        for (const t of TRAVERSAL.slice(0, 4))
+          add(`key ${[...objPath, key].join(".")} renamed ${t}`, { path, headers: jsonHeaders, body: json(renameKey(b, objPath, key, t)) });
     }
     for (const leaf of leaves(b)) {
       const name = String(leaf.path.filter((p) => typeof p === "string").at(-1));
-      for (const wrong of wrongTypes(leaf.value)) add(`${leaf.path.join(".")} = ${json(wrong)}`, { path, headers: jsonHeaders, body: json(setAt(b, leaf.path, wrong)) });
+      for (const wrong of wrongTypes(leaf.value))
+        add(`${leaf.path.join(".")} = ${json(wrong)}`, { path, headers: jsonHeaders, body: json(setAt(b, leaf.path, wrong)) });
       if (typeof leaf.value !== "string") continue;
       // NUL is hostile in any string, free text included (Postgres cannot store it).
       add(`${leaf.path.join(".")} with a NUL character`, { path, headers: jsonHeaders, body: json(setAt(b, leaf.path, `${leaf.value}\u0000`)) });
       add(`${leaf.path.join(".")} with a lone UTF-16 surrogate`, { path, headers: jsonHeaders, body: json(setAt(b, leaf.path, `${leaf.value}\ud800`)) });
       if (FREE_TEXT.has(name)) continue;
-      for (const t of TITLES.has(name) ? TITLE_ATTACKS : TRAVERSAL) add(`${leaf.path.join(".")} = ${json(t).slice(0, 40)}`, { path, headers: jsonHeaders, body: json(setAt(b, leaf.path, t)) });
+      for (const t of TITLES.has(name) ? TITLE_ATTACKS : TRAVERSAL)
+        add(`${leaf.path.join(".")} = ${json(t).slice(0, 40)}`, { path, headers: jsonHeaders, body: json(setAt(b, leaf.path, t)) });
     }
   }
   if (isUpload) {
     const pending = target();
-    for (const ct of ["", "../../etc/passwd", "video/../../mp4", `video/mp4/../../../tmp/${MARK}`, "application/x-sh", "text/html", "audio/mpeg", "application/json", "image/png"]) {
+    for (const ct of [
+      "",
+      "../../etc/passwd",
+      "video/../../mp4",
+      `video/mp4/../../../tmp/${MARK}`,
+      "application/x-sh",
+      "text/html",
+      "audio/mpeg",
+      "application/json",
+      "image/png",
+    ]) {
       add(`upload Content-Type ${ct || "(none)"}`, { path: pending, headers: { ...auth, ...(ct ? { "content-type": ct } : {}) }, body: clipBytes });
     }
     add("an empty upload", { path: pending, headers: { ...auth, "content-type": "video/mp4" }, body: Buffer.alloc(0) });
     add("an upload to a completed node", { path: target({ ...base, id: "clip" }), headers: { ...auth, "content-type": "video/mp4" }, body: clipBytes });
-    add("an upload to a node that is not an asset", { path: target({ ...base, id: "merge" }), headers: { ...auth, "content-type": "video/mp4" }, body: clipBytes });
+    add("an upload to a node that is not an asset", {
+      path: target({ ...base, id: "merge" }),
+      headers: { ...auth, "content-type": "video/mp4" },
+      body: clipBytes,
+    });
   }
   return out;
 }
@@ -592,7 +661,9 @@ afterAll(async () => {
 function stalled(path: string, headers: Record<string, string> = {}): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, "127.0.0.1", () => {
-      const head = Object.entries({ host: `127.0.0.1:${port}`, ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      const head = Object.entries({ host: `127.0.0.1:${port}`, ...headers })
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join("");
       socket.write(`GET ${path} HTTP/1.1\r\n${head}\r\n`);
       socket.pause();
       resolve(socket);
@@ -619,7 +690,11 @@ describe("hostile input: oversized pipelines", () => {
     const small = await freePort();
     const replica = await fx.replica("gateway", { PORT: String(small), MAX_PIPELINE_NODES: "5", MAX_PIPELINE_STRUCTURE_BYTES: "100000" });
     const call = (method: string, path: string, body?: unknown) =>
-      send(method, `${API}${path}`, { port: small, headers: { ...bearer(), "content-type": "application/json" }, body: body === undefined ? undefined : json(body) });
+      send(method, `${API}${path}`, {
+        port: small,
+        headers: { ...bearer(), "content-type": "application/json" },
+        body: body === undefined ? undefined : json(body),
+      });
     const { json: created } = await call("POST", "/pipelines", { title: "limits" });
     const L = created.pipeline.id as string;
     for (const id of ["a", "b", "c", "d"]) expect((await call("POST", `/pipelines/${L}/nodes`, textNode(id))).status).toBe(201);
@@ -673,12 +748,21 @@ describe("hostile input: oversized pipelines", () => {
     const O = imported.json.pipeline.id as string;
     const fill = Math.floor((MAX_STRUCTURE_BYTES - 40_000) / 3);
     for (const id of ["n0", "n1", "n2"]) {
-      const reply = await send("PATCH", `${API}/pipelines/${O}/nodes/${id}`, { headers: { ...bearer(), "content-type": "application/json" }, body: json({ asset: { content: "x".repeat(fill) } }) });
+      const reply = await send("PATCH", `${API}/pipelines/${O}/nodes/${id}`, {
+        headers: { ...bearer(), "content-type": "application/json" },
+        body: json({ asset: { content: "x".repeat(fill) } }),
+      });
       expect(reply.status, reply.text.slice(0, 200)).toBe(200);
     }
-    const over = await send("PATCH", `${API}/pipelines/${O}/nodes/n3`, { headers: { ...bearer(), "content-type": "application/json" }, body: json({ asset: { content: "x".repeat(60_000) } }) });
+    const over = await send("PATCH", `${API}/pipelines/${O}/nodes/n3`, {
+      headers: { ...bearer(), "content-type": "application/json" },
+      body: json({ asset: { content: "x".repeat(60_000) } }),
+    });
     expect(over.status, over.text.slice(0, 200)).toBe(413);
-    const more = await send("POST", `${API}/pipelines/${O}/nodes`, { headers: { ...bearer(), "content-type": "application/json" }, body: json(textNode("one-more")) });
+    const more = await send("POST", `${API}/pipelines/${O}/nodes`, {
+      headers: { ...bearer(), "content-type": "application/json" },
+      body: json(textNode("one-more")),
+    });
     expect(more.status).toBe(422);
     expect(more.json.error).toBe(`A pipeline has at most ${MAX_NODES} nodes; this write would make it ${MAX_NODES + 1}`);
 
@@ -891,12 +975,18 @@ describe("hostile input", () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "ssrf" });
     const S = pipeline.id as string;
     const here = hostname();
-    const hereResolves = await lookup(here).then((a) => a.address.startsWith("127.")).catch(() => false);
+    const hereResolves = await lookup(here)
+      .then((a) => a.address.startsWith("127."))
+      .catch(() => false);
     const redirect = (to: string) => `${media.origin}/redirect?to=${encodeURIComponent(to)}`;
     const targets: Array<[string, string, RegExp]> = [
       ["loopback", `http://127.0.0.1:${T}/secret`, /^refusing to fetch http:\/\/127\.0\.0\.1:\d+\/secret: 127\.0\.0\.1 is a loopback address$/],
       ["loopback, another address", `http://127.0.0.3:${T}/secret`, /127\.0\.0\.3 is a loopback address$/],
-      ["a name resolving to 127.0.0.1", `http://localhost:${T}/secret`, /^refusing to fetch http:\/\/localhost:\d+\/secret: localhost resolves to 127\.0\.0\.1, a loopback address$/],
+      [
+        "a name resolving to 127.0.0.1",
+        `http://localhost:${T}/secret`,
+        /^refusing to fetch http:\/\/localhost:\d+\/secret: localhost resolves to 127\.0\.0\.1, a loopback address$/,
+      ],
       ["a decimal IP", `http://2130706433:${T}/secret`, /: 127\.0\.0\.1 is a loopback address$/],
       ["a hex IP", `http://0x7f000001:${T}/secret`, /: 127\.0\.0\.1 is a loopback address$/],
       ["an octal IP", `http://0177.0.0.1:${T}/secret`, /: 127\.0\.0\.1 is a loopback address$/],
@@ -914,15 +1004,32 @@ describe("hostile input", () => {
       ["CGNAT", "http://100.64.0.1/x.mp4", /100\.64\.0\.1 is a carrier-grade NAT/],
       ["multicast", "http://224.0.0.1/x.mp4", /224\.0\.0\.1 is a multicast address$/],
       ["broadcast", "http://255.255.255.255/x.mp4", /255\.255\.255\.255 is the broadcast address$/],
-      ["a redirect into loopback", redirect(`http://127.0.0.1:${T}/secret`), /\(redirect 1 to http:\/\/127\.0\.0\.1:\d+\/secret\): 127\.0\.0\.1 is a loopback address$/],
-      ["a redirect to localhost", redirect(`http://localhost:${T}/secret`), /\(redirect 1 to http:\/\/localhost:\d+\/secret\): localhost resolves to 127\.0\.0\.1, a loopback address$/],
-      ["a redirect to a decimal IP", redirect(`http://2130706433:${T}/secret`), /\(redirect 1 to http:\/\/127\.0\.0\.1:\d+\/secret\): 127\.0\.0\.1 is a loopback address$/],
+      [
+        "a redirect into loopback",
+        redirect(`http://127.0.0.1:${T}/secret`),
+        /\(redirect 1 to http:\/\/127\.0\.0\.1:\d+\/secret\): 127\.0\.0\.1 is a loopback address$/,
+      ],
+      [
+        "a redirect to localhost",
+        redirect(`http://localhost:${T}/secret`),
+        /\(redirect 1 to http:\/\/localhost:\d+\/secret\): localhost resolves to 127\.0\.0\.1, a loopback address$/,
+      ],
+      [
+        "a redirect to a decimal IP",
+        redirect(`http://2130706433:${T}/secret`),
+        /\(redirect 1 to http:\/\/127\.0\.0\.1:\d+\/secret\): 127\.0\.0\.1 is a loopback address$/,
+      ],
       ["a redirect to the metadata address", redirect("http://169.254.169.254/latest/meta-data/"), /169\.254\.169\.254 is a link-local address/],
       ["a redirect to file:", redirect("file:///etc/passwd"), /only http and https URLs are fetched, not file:$/],
       ["endless redirects", `${media.origin}/hops/0`, /^Asset URL: fetching http:\/\/127\.0\.0\.2:\d+\/hops\/0 took more than 5 redirects$/],
       ["a 404", `${media.origin}/missing.mp4`, /^Asset URL: http:\/\/127\.0\.0\.2:\d+\/missing\.mp4 answered 404 Not Found$/],
     ];
-    if (hereResolves) targets.push([`this machine's name (${here})`, `http://${here}:${T}/secret`, new RegExp(`${here} resolves to 127\\.\\d+\\.\\d+\\.\\d+, a loopback address$`)]);
+    if (hereResolves)
+      targets.push([
+        `this machine's name (${here})`,
+        `http://${here}:${T}/secret`,
+        new RegExp(`${here} resolves to 127\\.\\d+\\.\\d+\\.\\d+, a loopback address$`),
+      ]);
 
     const ids = targets.map((_, i) => `u${i}`);
     for (const [i, [, url]] of targets.entries()) {
@@ -996,7 +1103,14 @@ describe("hostile input: the Host header and request ids", () => {
       // With the dev login on and no HOST, the gateway listens on loopback only.
       expect(replica.logs.find((l) => l.msg === "gateway listening")).toMatchObject({ host: "127.0.0.1", port: devPort });
       const login = `${API}/auth/dev-login`;
-      for (const host of [`attacker.example:${devPort}`, "attacker.example", `localhost.attacker.example:${devPort}`, `127.0.0.1.nip.io:${devPort}`, "localhost.", `${MARK}.example`]) {
+      for (const host of [
+        `attacker.example:${devPort}`,
+        "attacker.example",
+        `localhost.attacker.example:${devPort}`,
+        `127.0.0.1.nip.io:${devPort}`,
+        "localhost.",
+        `${MARK}.example`,
+      ]) {
         const reply = await sendTo(devPort, "POST", login, { host, "content-length": "0" });
         expect(reply.status, `${host}: ${reply.text.slice(0, 200)}`).toBe(403);
         expect(reply.json?.error).toMatch(/^The dev login answers only requests for localhost, 127\.0\.0\.1 or \[::1\]/);

@@ -53,9 +53,11 @@ describe("nats-server killed and restarted during 1,000 executes", () => {
       const ids = Array.from({ length: NODES / PIPELINES }, (_, i) => `t${i}`);
       for (let i = 0; i < ids.length; i += 20) {
         await Promise.all(
-          ids.slice(i, i + 20).map((id) =>
-            api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id, title: id, type: "asset", asset: { type: "text", content: `text ${p}/${id}` } }),
-          ),
+          ids
+            .slice(i, i + 20)
+            .map((id) =>
+              api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id, title: id, type: "asset", asset: { type: "text", content: `text ${p}/${id}` } }),
+            ),
         );
       }
       for (const id of ids) targets.push({ pipelineId: pipeline.id, nodeId: id });
@@ -104,7 +106,9 @@ describe("nats-server killed and restarted during 1,000 executes", () => {
 
     const byStatus = new Map<number, number>();
     for (const s of sent) byStatus.set(s.status, (byStatus.get(s.status) ?? 0) + 1);
-    console.log(`[nats-outage] answers ${JSON.stringify(Object.fromEntries(byStatus))}; outages ${JSON.stringify(outages.map((o) => o.startedAt - o.killedAt))} ms`);
+    console.log(
+      `[nats-outage] answers ${JSON.stringify(Object.fromEntries(byStatus))}; outages ${JSON.stringify(outages.map((o) => o.startedAt - o.killedAt))} ms`,
+    );
 
     // Only three answers are allowed: 200 (queued), 202 (stored, verdict late), 503 with a reason.
     const unexpected = sent.filter((s) => ![200, 202, 503].includes(s.status));
@@ -137,19 +141,30 @@ describe("nats-server killed and restarted during 1,000 executes", () => {
 
     for (const s of refused) {
       const row = rowOf.get(key(s.pipelineId, s.nodeId))!;
-      expect({ node: key(s.pipelineId, s.nodeId), status: row.status, jobId: row.metadata?.jobId }).toEqual({ node: key(s.pipelineId, s.nodeId), status: "pending", jobId: undefined });
+      expect({ node: key(s.pipelineId, s.nodeId), status: row.status, jobId: row.metadata?.jobId }).toEqual({
+        node: key(s.pipelineId, s.nodeId),
+        status: "pending",
+        jobId: undefined,
+      });
     }
 
     // Exactly once: one "work started" per accepted node, across every executor process, none for a 503 node.
     const executor = stack.services.get("executor-ffmpeg")!;
     const startsByNode = new Map<string, number>();
     for (const line of executor.logs) {
-      if (line.msg === "work started") startsByNode.set(key(String(line.pipelineId), String(line.nodeId)), (startsByNode.get(key(String(line.pipelineId), String(line.nodeId))) ?? 0) + 1);
+      if (line.msg === "work started")
+        startsByNode.set(key(String(line.pipelineId), String(line.nodeId)), (startsByNode.get(key(String(line.pipelineId), String(line.nodeId))) ?? 0) + 1);
     }
     const twice = [...startsByNode].filter(([, n]) => n !== 1);
     if (twice.length) {
       const [p, n] = twice[0]![0].split("/");
-      console.log(JSON.stringify(executor.logs.filter((l) => l.pipelineId === p && l.nodeId === n), null, 1).slice(0, 8000));
+      console.log(
+        JSON.stringify(
+          executor.logs.filter((l) => l.pipelineId === p && l.nodeId === n),
+          null,
+          1,
+        ).slice(0, 8000),
+      );
     }
     expect(twice, "nodes whose work started more than once").toEqual([]);
     expect([...startsByNode.keys()].sort()).toEqual([...acceptedKeys].sort());

@@ -87,14 +87,24 @@ describe("poison messages and a job that fails on every delivery", () => {
       ...fx.credentials.scheduler,
       inboxPrefix: busInboxPrefix("scheduler", topology),
     });
-    const claim = await request(asScheduler, topology.subjects.transition, TransitionRequest, { v: 1, kind: "claim-queued", pipelineId: P, nodeId: "m", jobId }, TransitionReply, { timeoutMs: 30_000 }).finally(() => asScheduler.close());
+    const claim = await request(
+      asScheduler,
+      topology.subjects.transition,
+      TransitionRequest,
+      { v: 1, kind: "claim-queued", pipelineId: P, nodeId: "m", jobId },
+      TransitionReply,
+      { timeoutMs: 30_000 },
+    ).finally(() => asScheduler.close());
     expect(claim.ok, JSON.stringify(claim)).toBe(true);
     await sse.waitFor(reachedStatus("m", "queued"));
 
     // ... and publish its job message in a form the executor cannot read (a version it does not know), plus two
     // messages naming no node at all.
     const subject = topology.subjects.job("merge-videos");
-    const poisonSeq = await publishRaw(subject, JSON.stringify({ v: 2, jobId, pipelineId: P, nodeId: "m", type: "merge-videos", dispatchedAt: new Date().toISOString() }));
+    const poisonSeq = await publishRaw(
+      subject,
+      JSON.stringify({ v: 2, jobId, pipelineId: P, nodeId: "m", type: "merge-videos", dispatchedAt: new Date().toISOString() }),
+    );
     const garbageSeq = await publishRaw(subject, "\u0000 this is not JSON {");
     const namelessSeq = await publishRaw(subject, JSON.stringify({ v: 1, type: "merge-videos" }));
 
@@ -135,7 +145,12 @@ describe("poison messages and a job that fails on every delivery", () => {
     fakes.reset();
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "poison state" });
     const P = pipeline.id as string;
-    await api.ok("POST", `/pipelines/${P}/nodes`, { id: "th", title: "presenter", type: "talking-head", config: { ...HEYGEN, script: "A poison fact arrives while I am rendering." } });
+    await api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "th",
+      title: "presenter",
+      type: "talking-head",
+      config: { ...HEYGEN, script: "A poison fact arrives while I am rendering." },
+    });
     const sse = openSse(`${api.root}/pipelines/${P}/events`);
     await sse.opened;
     fakes.heygen.hold(); // the provider job keeps running: the node stays in_progress
@@ -151,11 +166,16 @@ describe("poison messages and a job that fails on every delivery", () => {
     const at = new Date().toISOString();
     const tickSeq = await publishRaw(subject, JSON.stringify({ v: 1, kind: "progress", pipelineId: P, nodeId: "th", jobId, attempt, at, percent: 250 }));
     const garbageSeq = await publishRaw(subject, "{ completed: yes");
-    const resultSeq = await publishRaw(subject, JSON.stringify({ v: 1, kind: "completed", pipelineId: P, nodeId: "th", jobId, attempt, at, output: { s3Key: 42 }, cost: -1 }));
+    const resultSeq = await publishRaw(
+      subject,
+      JSON.stringify({ v: 1, kind: "completed", pipelineId: P, nodeId: "th", jobId, attempt, at, output: { s3Key: 42 }, cost: -1 }),
+    );
 
     const events = await sse.waitFor(reachedStatus("th", "failed"), 90_000);
     const failed = nodeEvents(events, "th").find((e) => e.status === "failed")!;
-    expect(failed.metadata!.error).toMatch(new RegExp(`^The executor's completed report for attempt ${attempt} could not be read \\(.*(output|cost).*\\); run the node again$`));
+    expect(failed.metadata!.error).toMatch(
+      new RegExp(`^The executor's completed report for attempt ${attempt} could not be read \\(.*(output|cost).*\\); run the node again$`),
+    );
 
     const writer = stack.services.get("state-writer")!;
     // (Log lines are written after the publish they follow, so they may arrive after the SSE event.)
@@ -190,7 +210,12 @@ describe("poison messages and a job that fails on every delivery", () => {
     fakes.heygen.fail("create", ...Array.from({ length: 20 }, () => ({ kind: "500" as const })));
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "always failing" });
     const P = pipeline.id as string;
-    await api.ok("POST", `/pipelines/${P}/nodes`, { id: "th", title: "presenter", type: "talking-head", config: { ...HEYGEN, script: "HeyGen is down today." } });
+    await api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "th",
+      title: "presenter",
+      type: "talking-head",
+      config: { ...HEYGEN, script: "HeyGen is down today." },
+    });
     const sse = openSse(`${api.root}/pipelines/${P}/events`);
     await sse.opened;
     const accepted = await api.ok("POST", `/pipelines/${P}/nodes/th/execute`);

@@ -66,7 +66,8 @@ describe("PostgreSQL stopped for 10 s during a run", () => {
     });
 
     const run = await api.ok("POST", `/pipelines/${P}/execute`, { force: true });
-    const completed = async () => (await query<{ n: number }>("select count(*)::int as n from video_production_nodes where pipeline_id = $1 and status = 'completed'", [P]))[0]!.n;
+    const completed = async () =>
+      (await query<{ n: number }>("select count(*)::int as n from video_production_nodes where pipeline_id = $1 and status = 'completed'", [P]))[0]!.n;
     const deadline = Date.now() + 120_000;
     while ((await completed()) < NODES / 5) {
       if (Date.now() > deadline) throw new Error("the run did not get going");
@@ -95,7 +96,9 @@ describe("PostgreSQL stopped for 10 s during a run", () => {
       if (last && last.status !== "running") break;
       for (const [name, service] of stack.services) {
         if (service.proc.exitCode !== null || service.proc.signalCode !== null) {
-          throw new Error(`${name} died during the outage (${service.proc.exitCode ?? service.proc.signalCode}); last logs: ${JSON.stringify(service.logs.slice(-5))}`);
+          throw new Error(
+            `${name} died during the outage (${service.proc.exitCode ?? service.proc.signalCode}); last logs: ${JSON.stringify(service.logs.slice(-5))}`,
+          );
         }
       }
       if (Date.now() > runDeadline) {
@@ -104,7 +107,10 @@ describe("PostgreSQL stopped for 10 s during a run", () => {
       }
       await sleep(500);
     }
-    const rows = await query<{ id: string; status: string; metadata: Record<string, unknown> }>("select id, status, metadata from video_production_nodes where pipeline_id = $1", [P]);
+    const rows = await query<{ id: string; status: string; metadata: Record<string, unknown> }>(
+      "select id, status, metadata from video_production_nodes where pipeline_id = $1",
+      [P],
+    );
     expect(rows.filter((r) => r.status !== "completed").map((r) => [r.id, r.status, r.metadata?.error])).toEqual([]);
     expect(last).toMatchObject({ id: run.run_id, status: "completed" });
     expect(rows.filter((r) => r.metadata?.history).map((r) => [r.id, r.metadata.history])).toEqual([]);
@@ -124,7 +130,10 @@ describe("PostgreSQL stopped for 10 s during a run", () => {
     expect([...workStartsByJob(executor.logs).values()].every((n) => n === 1)).toBe(true);
 
     // The execute refused during the outage queued nothing.
-    const [late] = await query<{ status: string; metadata: Record<string, unknown> | null }>("select status, metadata from video_production_nodes where pipeline_id = $1 and id = 'late'", [other.id]);
+    const [late] = await query<{ status: string; metadata: Record<string, unknown> | null }>(
+      "select status, metadata from video_production_nodes where pipeline_id = $1 and id = 'late'",
+      [other.id],
+    );
     expect({ status: late!.status, jobId: late!.metadata?.jobId }).toEqual({ status: "pending", jobId: undefined });
 
     // No process crashed or restarted.

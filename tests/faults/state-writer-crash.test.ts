@@ -73,8 +73,19 @@ describe("the state-writer crashes after its commit and before its publish", () 
     const { api, stack } = fx;
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "state-writer crash: completed" });
     const P = pipeline.id as string;
-    await api.ok("POST", `/pipelines/${P}/nodes`, { id: "script", title: "Script", type: "asset", asset: { type: "text", content: "Committed once, told once." } });
-    await api.ok("POST", `/pipelines/${P}/nodes`, { id: "vo", title: "Voice", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "local", voiceId: "en-us" } });
+    await api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "script",
+      title: "Script",
+      type: "asset",
+      asset: { type: "text", content: "Committed once, told once." },
+    });
+    await api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "vo",
+      title: "Voice",
+      type: "generate-voiceover",
+      inputs: { script: ["script"] },
+      config: { provider: "local", voiceId: "en-us" },
+    });
     const live = openSse(`${api.root}/pipelines/${P}/events`);
     clients.push(live);
     await live.waitFor((events) => events.some((e) => e.event === "snapshot"));

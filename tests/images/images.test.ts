@@ -66,7 +66,10 @@ afterAll(async () => {
   await dropDatabase(dbName).catch(() => undefined);
   await otlp?.close();
   if (scratch) await rm(scratch, { recursive: true, force: true });
-  const rows = Object.entries(report).map(([name, r]) => `${name.padEnd(16)} ${String(r.buildSeconds?.toFixed(0) ?? "-").padStart(6)} s build ${String(r.sizeMb?.toFixed(0) ?? "-").padStart(6)} MB ${String(r.readyMs?.toFixed(0) ?? "-").padStart(6)} ms to ready`);
+  const rows = Object.entries(report).map(
+    ([name, r]) =>
+      `${name.padEnd(16)} ${String(r.buildSeconds?.toFixed(0) ?? "-").padStart(6)} s build ${String(r.sizeMb?.toFixed(0) ?? "-").padStart(6)} MB ${String(r.readyMs?.toFixed(0) ?? "-").padStart(6)} ms to ready`,
+  );
   console.log(`images:\n${rows.join("\n")}`);
 });
 
@@ -334,7 +337,11 @@ describe("images", () => {
       expect(executors.get("executor-ffmpeg")!.logs.filter((l) => l.msg === "code animation bundled")).toEqual([]);
 
       await otlp.waitFor((spans) => spans.some((s) => s.service === "gateway" && s.scope === "@opentelemetry/instrumentation-http" && s.kind === 2), 30_000);
-      await otlp.waitFor((spans) => ["gateway", "scheduler", "state-writer"].every((svc) => spans.some((s) => s.service === svc && s.scope === "@opentelemetry/instrumentation-pg")), 30_000);
+      await otlp.waitFor(
+        (spans) =>
+          ["gateway", "scheduler", "state-writer"].every((svc) => spans.some((s) => s.service === svc && s.scope === "@opentelemetry/instrumentation-pg")),
+        30_000,
+      );
     });
 
     it("an executor stopped with SIGTERM in the middle of a job loses nothing: the job completes once", async () => {
@@ -342,7 +349,12 @@ describe("images", () => {
       const { pipeline } = await client.call("POST", "/pipelines", { title: "Images: SIGTERM mid-job" });
       const P = pipeline.id as string;
       const code = Array.from({ length: 8 }, (_, i) => `const step${i} = await pipeline.node("n${i}").execute();`).join("\n");
-      await client.call("POST", `/pipelines/${P}/nodes`, { id: "long", title: "long", type: "render-code", config: { code, language: "typescript", typingSpeed: 40, width: 320, height: 180, fps: 15 } });
+      await client.call("POST", `/pipelines/${P}/nodes`, {
+        id: "long",
+        title: "long",
+        type: "render-code",
+        config: { code, language: "typescript", typingSpeed: 40, width: 320, height: 180, fps: 15 },
+      });
       await client.call("POST", `/pipelines/${P}/nodes/long/execute`);
 
       const first = executors.get("executor-ffmpeg")!;

@@ -65,7 +65,10 @@ export interface ImageInfo {
 
 export async function inspectImage(tag: string): Promise<ImageInfo> {
   const { stdout } = await exec("podman", ["image", "inspect", tag]);
-  const [image] = JSON.parse(stdout) as Array<{ Size: number; Config: { User?: string; Labels?: Record<string, string>; Entrypoint?: string[]; Cmd?: string[]; WorkingDir?: string } }>;
+  const [image] = JSON.parse(stdout) as Array<{
+    Size: number;
+    Config: { User?: string; Labels?: Record<string, string>; Entrypoint?: string[]; Cmd?: string[]; WorkingDir?: string };
+  }>;
   return {
     size: image!.Size,
     user: image!.Config.User ?? "",
@@ -78,7 +81,9 @@ export async function inspectImage(tag: string): Promise<ImageInfo> {
 
 /** Runs `sh -c script` in the image (as its own user) and returns stdout. */
 export async function shellIn(tag: string, script: string): Promise<string> {
-  const { stdout } = await exec("podman", ["run", "--rm", ...PODMAN_RUNTIME_FLAGS, "--network", "none", "--entrypoint", "sh", tag, "-c", script], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await exec("podman", ["run", "--rm", ...PODMAN_RUNTIME_FLAGS, "--network", "none", "--entrypoint", "sh", tag, "-c", script], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return stdout;
 }
 

@@ -69,13 +69,19 @@ it("an executor-ai frozen with its 'creating' record in flight does not create a
     await sleep(300);
     const c = new pg.Client({ connectionString: fx.adminUrl });
     await c.connect();
-    const phaseWhenFrozen = (await c.query("select metadata from video_production_nodes where pipeline_id = $1 and id = 'th'", [P])).rows[0]?.metadata?.providerJob?.phase;
+    const phaseWhenFrozen = (await c.query("select metadata from video_production_nodes where pipeline_id = $1 and id = 'th'", [P])).rows[0]?.metadata
+      ?.providerJob?.phase;
     await c.end();
     // Resumed well inside the record request's 10 s timeout, so the frozen process reads the answer, not a timeout.
     const done = await api.waitForStatus(P, "th", ["completed", "failed"], 60_000);
     expect(done.status).toBe("completed");
     victim!.kill("SIGCONT");
-    await victim!.waitForLog((l) => l.jobId === jobId && ["attempt superseded; stopping without a result", "work completed", "job not claimed; skipping"].includes(String(l.msg)), 30_000).catch(() => undefined);
+    await victim!
+      .waitForLog(
+        (l) => l.jobId === jobId && ["attempt superseded; stopping without a result", "work completed", "job not claimed; skipping"].includes(String(l.msg)),
+        30_000,
+      )
+      .catch(() => undefined);
     await sleep(500);
     const creates = [...fakes.heygen.jobs.values()].filter((j) => String(j.extra.title).includes(jobId)).length;
     tries.push({ jobId, phaseWhenFrozen, creates, victim: victim!.logs.filter((l) => l.jobId === jobId).map((l) => [l.attempt, l.msg]) });

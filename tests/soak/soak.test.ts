@@ -137,9 +137,11 @@ function documentOf(i: number, kind: Kind) {
     nodes.push({ id: "m", title: "merge", type: "merge-videos", inputs: { segments: ["a", "b"] }, config: { reencode: "always" } });
   }
   if (kind === "paid") {
-    for (const id of ["h1", "h2"]) nodes.push({ id, title: `head ${id}`, type: "talking-head", config: { ...HEYGEN, script: `Soak run ${i}, presenter ${id}.` } });
+    for (const id of ["h1", "h2"])
+      nodes.push({ id, title: `head ${id}`, type: "talking-head", config: { ...HEYGEN, script: `Soak run ${i}, presenter ${id}.` } });
   }
-  for (let n = 0; nodes.length < NODES_PER_RUN; n++) nodes.push({ id: `t${n}`, title: `text ${n}`, type: "asset", asset: { type: "text", content: `soak ${i} text ${n}` } });
+  for (let n = 0; nodes.length < NODES_PER_RUN; n++)
+    nodes.push({ id: `t${n}`, title: `text ${n}`, type: "asset", asset: { type: "text", content: `soak ${i} text ${n}` } });
   return { format: PIPELINE_DOCUMENT_FORMAT, version: PIPELINE_DOCUMENT_VERSION, title: `soak ${i} (${kind})`, nodes };
 }
 
@@ -182,7 +184,11 @@ function openJobs(p: ServiceProcess): Map<string, number> {
   for (const l of p.logs) {
     if (typeof l.jobId !== "string") continue;
     if (l.msg === "work started") open.set(l.jobId, Number(l.attempt));
-    else if (["work completed", "work cancelled", "attempt superseded; stopping without a result", "handler failed; will retry", "giving up on message"].includes(String(l.msg))) {
+    else if (
+      ["work completed", "work cancelled", "attempt superseded; stopping without a result", "handler failed; will retry", "giving up on message"].includes(
+        String(l.msg),
+      )
+    ) {
       if (open.get(l.jobId) === Number(l.attempt)) open.delete(l.jobId);
     }
   }
@@ -274,8 +280,14 @@ async function describeLeftovers(bus: Awaited<ReturnType<typeof connectBus>>, st
       const at = m.time.getTime();
       const owner = consumers.find((c) => c.config.filter_subject === m.subject || (c.config.filter_subject ?? "").endsWith(">"));
       const belowFloor = owner ? seq <= owner.ack_floor.stream_seq : undefined;
-      const sinceKill = kills.filter((k) => k <= at).map((k) => at - k).sort((a, b) => a - b)[0];
-      const untilKill = kills.filter((k) => k > at).map((k) => k - at).sort((a, b) => a - b)[0];
+      const sinceKill = kills
+        .filter((k) => k <= at)
+        .map((k) => at - k)
+        .sort((a, b) => a - b)[0];
+      const untilKill = kills
+        .filter((k) => k > at)
+        .map((k) => k - at)
+        .sort((a, b) => a - b)[0];
       let job = "";
       try {
         const body = m.json<{ jobId?: string; pipelineId?: string; nodeId?: string }>();
@@ -396,7 +408,13 @@ describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random i
       for (;;) {
         await sleep(Math.min(between(FAULT_GAP_MS), Math.max(0, soakEnd - Date.now())));
         if (Date.now() >= soakEnd) return;
-        if (!bag.length) bag.push(...([1, 2, 3, 4] as const).map((k) => ({ k, r: Math.random() })).sort((a, b) => a.r - b.r).map((x) => x.k));
+        if (!bag.length)
+          bag.push(
+            ...([1, 2, 3, 4] as const)
+              .map((k) => ({ k, r: Math.random() }))
+              .sort((a, b) => a.r - b.r)
+              .map((x) => x.k),
+          );
         const kind = bag.pop()!;
         const at = since();
         const t0 = Date.now();
@@ -440,12 +458,25 @@ describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random i
       const doc = documentOf(index, kind);
       const { pipeline } = await retrying(`import ${index}`, "POST", "/pipelines/import", doc);
       const P = pipeline.id as string;
-      if (kind === "media") for (const id of ["a", "b"]) await retrying(`upload ${P}/${id}`, "PUT", `/pipelines/${P}/nodes/${id}/asset`, clip, { "content-type": "video/mp4" });
+      if (kind === "media")
+        for (const id of ["a", "b"]) await retrying(`upload ${P}/${id}`, "PUT", `/pipelines/${P}/nodes/${id}/asset`, clip, { "content-type": "video/mp4" });
       const sentDuring = duringFault();
       const at = since();
-      const res = await api.call("POST", `/pipelines/${P}/execute`, { force: true }).catch((error: Error) => ({ status: 0, body: String(error), headers: new Headers() }));
+      const res = await api
+        .call("POST", `/pipelines/${P}/execute`, { force: true })
+        .catch((error: Error) => ({ status: 0, body: String(error), headers: new Headers() }));
       const heads = kind === "paid" ? ["h1", "h2"] : [];
-      submissions.push({ index, kind, pipelineId: P, nodeIds: doc.nodes.map((n) => String(n.id)), heads, status: res.status, body: res.body, at, during: sentDuring });
+      submissions.push({
+        index,
+        kind,
+        pipelineId: P,
+        nodeIds: doc.nodes.map((n) => String(n.id)),
+        heads,
+        status: res.status,
+        body: res.body,
+        at,
+        during: sentDuring,
+      });
       if (res.status === 503) {
         owed++;
         await sleep(1000);
@@ -467,7 +498,9 @@ describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random i
         if (Date.now() - lastReport > 60_000) {
           lastReport = Date.now();
           const ok = submissions.filter((s) => s.status === 200 || s.status === 202).length;
-          console.log(`[soak ${since().toFixed(0)} s] runs submitted ${submissions.length} (accepted ${ok}, refused ${submissions.length - ok}), due ${scheduled}`);
+          console.log(
+            `[soak ${since().toFixed(0)} s] runs submitted ${submissions.length} (accepted ${ok}, refused ${submissions.length - ok}), due ${scheduled}`,
+          );
         }
       }
     };
@@ -488,8 +521,13 @@ describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random i
       const finished = runs.filter((r) => runOf.get(r.pipeline_id) === r.id && r.status !== "running").length;
       if (finished === accepted.length) break;
       if (Date.now() > drainDeadline) {
-        const stuck = await query("select status, count(*)::int as n from video_production_nodes where pipeline_id = any($1) and status <> 'completed' group by status", [[...runOf.keys()]]).catch(String);
-        drainError = new Error(`${accepted.length - finished} of ${accepted.length} accepted runs unfinished ${DRAIN_TIMEOUT_MS / 1000} s after the soak; nodes not completed: ${JSON.stringify(stuck)}`);
+        const stuck = await query(
+          "select status, count(*)::int as n from video_production_nodes where pipeline_id = any($1) and status <> 'completed' group by status",
+          [[...runOf.keys()]],
+        ).catch(String);
+        drainError = new Error(
+          `${accepted.length - finished} of ${accepted.length} accepted runs unfinished ${DRAIN_TIMEOUT_MS / 1000} s after the soak; nodes not completed: ${JSON.stringify(stuck)}`,
+        );
         break;
       }
       await sleep(1000);
@@ -531,19 +569,33 @@ describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random i
       const part = (lo: number, hi: number) => soaked.filter((x) => x.t >= lo && x.t < hi).map((x) => x.mb);
       if (!wholeSoak) {
         const mbs = s.samples.map((x) => x.mb);
-        console.log(`[soak] ${label} (pid ${s.pid}) lived ${(s.samples[0]!.t / 1000).toFixed(0)}-${(s.samples[s.samples.length - 1]!.t / 1000).toFixed(0)} s: RSS ${Math.min(...mbs).toFixed(0)}-${Math.max(...mbs).toFixed(0)} MB (not judged: not alive for the whole soak)`);
+        console.log(
+          `[soak] ${label} (pid ${s.pid}) lived ${(s.samples[0]!.t / 1000).toFixed(0)}-${(s.samples[s.samples.length - 1]!.t / 1000).toFixed(0)} s: RSS ${Math.min(...mbs).toFixed(0)}-${Math.max(...mbs).toFixed(0)} MB (not judged: not alive for the whole soak)`,
+        );
         continue;
       }
       const warm = median(part(0, third));
       const middle = median(part(third, 2 * third));
       const last = median(part(2 * third, DURATION_MS + 1));
       const ratio = last / middle;
-      verdicts.push({ process: label, pid: s.pid, warm, middle, last, ratio, slope: slopeMbPerMin(soaked.filter((x) => x.t >= third)), flat: ratio <= FLAT_RATIO });
+      verdicts.push({
+        process: label,
+        pid: s.pid,
+        warm,
+        middle,
+        last,
+        ratio,
+        slope: slopeMbPerMin(soaked.filter((x) => x.t >= third)),
+        flat: ratio <= FLAT_RATIO,
+      });
     }
     console.log(
       `[soak] flat after warm-up (median of the last third <= ${FLAT_RATIO}x the middle third's):\n` +
         verdicts
-          .map((v) => `  ${v.process.padEnd(13)} warm-up ${v.warm.toFixed(0)} MB, middle ${v.middle.toFixed(0)} MB, last ${v.last.toFixed(0)} MB: x${v.ratio.toFixed(3)}, slope after warm-up ${v.slope >= 0 ? "+" : ""}${v.slope.toFixed(2)} MB/min ${v.flat ? "flat" : "GROWING"}`)
+          .map(
+            (v) =>
+              `  ${v.process.padEnd(13)} warm-up ${v.warm.toFixed(0)} MB, middle ${v.middle.toFixed(0)} MB, last ${v.last.toFixed(0)} MB: x${v.ratio.toFixed(3)}, slope after warm-up ${v.slope >= 0 ? "+" : ""}${v.slope.toFixed(2)} MB/min ${v.flat ? "flat" : "GROWING"}`,
+          )
           .join("\n"),
     );
 
@@ -577,9 +629,14 @@ describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random i
     for (const s of notCompletedRuns.slice(0, 5)) {
       for (const row of rows.filter((r) => r.pipeline_id === s.pipelineId && r.status !== "completed")) {
         const lines = (["scheduler", "state-writer", "executor-ai", "executor-ffmpeg"] as const).flatMap((name) =>
-          fx.logsOf(name).filter((l) => l.pipelineId === row.pipeline_id && l.nodeId === row.id).map((l) => `${name}: ${l.msg}${l.err ? ` ${JSON.stringify(l.err).slice(0, 300)}` : ""}`),
+          fx
+            .logsOf(name)
+            .filter((l) => l.pipelineId === row.pipeline_id && l.nodeId === row.id)
+            .map((l) => `${name}: ${l.msg}${l.err ? ` ${JSON.stringify(l.err).slice(0, 300)}` : ""}`),
         );
-        console.log(`[soak] not completed: ${row.pipeline_id}/${row.id} ${row.status}: ${JSON.stringify(row.metadata?.error ?? null)}\n  ${lines.slice(-40).join("\n  ")}`);
+        console.log(
+          `[soak] not completed: ${row.pipeline_id}/${row.id} ${row.status}: ${JSON.stringify(row.metadata?.error ?? null)}\n  ${lines.slice(-40).join("\n  ")}`,
+        );
       }
     }
     expect(
@@ -606,13 +663,19 @@ describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random i
     const expected = accepted.flatMap((s) => s.nodeIds.map((n) => key(s.pipelineId, n))).sort();
     const commits = new Map<string, number>();
     for (const l of fx.logsOf("state-writer")) {
-      if (l.msg === "state committed" && l.status === "completed" && l.outcome === "applied") commits.set(key(l.pipelineId, l.nodeId), (commits.get(key(l.pipelineId, l.nodeId)) ?? 0) + 1);
+      if (l.msg === "state committed" && l.status === "completed" && l.outcome === "applied")
+        commits.set(key(l.pipelineId, l.nodeId), (commits.get(key(l.pipelineId, l.nodeId)) ?? 0) + 1);
     }
     const committedTwice = [...commits].filter(([, n]) => n !== 1);
     expect(committedTwice.slice(0, 10), `${committedTwice.length} nodes committed completed more than once`).toEqual([]);
     expect([...commits.keys()].sort()).toEqual(expected);
 
-    const verifier = await connectBus({ servers: infra.nats.url, name: "soak-verify", logger: createLogger({ service: "soak", level: "warn" }), ...infra.nats.admin });
+    const verifier = await connectBus({
+      servers: infra.nats.url,
+      name: "soak-verify",
+      logger: createLogger({ service: "soak", level: "warn" }),
+      ...infra.nats.admin,
+    });
     const published = new Map<string, number>();
     try {
       const stream = fx.topology.streams.events.name;
@@ -636,7 +699,8 @@ describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random i
       // Nothing left in flight: the work-queue streams (commands, jobs, facts) drain to empty once every message
       // is acknowledged; a message nobody acknowledges would be work still pending behind the finished runs.
       const queues = [fx.topology.streams.commands.name, fx.topology.streams.jobs.name, fx.topology.streams.state.name];
-      const left = async () => Object.fromEntries(await Promise.all(queues.map(async (q) => [q, (await verifier.jsm.streams.info(q)).state.messages] as const)));
+      const left = async () =>
+        Object.fromEntries(await Promise.all(queues.map(async (q) => [q, (await verifier.jsm.streams.info(q)).state.messages] as const)));
       const queueDeadline = Date.now() + 60_000;
       let leftover = await left();
       while (Object.values(leftover).some((n) => n > 0) && Date.now() < queueDeadline) {
@@ -670,7 +734,10 @@ describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random i
         const lines = [...fx.processesOf("executor-ai"), ...fx.processesOf("state-writer")]
           .flatMap((p) => p.logs.filter((l) => l.jobId === jobId).map((l): Record<string, unknown> => ({ ...l, process: `${p.name}:${p.pid}` })))
           .sort((a, b) => String(a.time).localeCompare(String(b.time)))
-          .map((l) => `${String(l.time)} ${l.process} attempt ${String(l.attempt)} ${String(l.msg)} ${JSON.stringify({ phase: l.phase, providerJobId: l.providerJobId, code: l.code, reason: l.reason, err: l.err })}`);
+          .map(
+            (l) =>
+              `${String(l.time)} ${l.process} attempt ${String(l.attempt)} ${String(l.msg)} ${JSON.stringify({ phase: l.phase, providerJobId: l.providerJobId, code: l.code, reason: l.reason, err: l.err })}`,
+          );
         console.log(`[soak] HeyGen jobs for ${ref}: ${JSON.stringify(jobs)}\n  ${lines.join("\n  ")}\n  faults:\n  ${faultTimeline.join("\n  ")}`);
       }
     }
@@ -692,14 +759,21 @@ describe(`a ${MINUTES}-minute soak of ${NODES} nodes with faults 1-4 at random i
     expect(await ffmpegProcessesUnder(fx.scratch)).toEqual([]);
 
     // ---- Faults: each kind came at least once on a soak long enough for four draws.
-    if (DURATION_MS >= 6 * 60_000) for (const k of [1, 2, 3, 4] as const) expect(faults.filter((f) => f.kind === k).length, `fault ${k} (${FAULT_NAMES[k]})`).toBeGreaterThan(0);
+    if (DURATION_MS >= 6 * 60_000)
+      for (const k of [1, 2, 3, 4] as const) expect(faults.filter((f) => f.kind === k).length, `fault ${k} (${FAULT_NAMES[k]})`).toBeGreaterThan(0);
     expect(faults.length).toBeGreaterThan(0);
 
     const late = fx.logsOf("state-writer").filter((l) => l.msg === "late or stale result rejected").length;
     const dupDeliveries = [...fx.logsOf("executor-ffmpeg"), ...fx.logsOf("executor-ai")].filter((l) => String(l.msg).startsWith("duplicate delivery")).length;
-    console.log(`[soak] completions committed ${commits.size} (each once), published ${published.size} (each once); nodes retried ${retried}; late results rejected ${late}; duplicate deliveries acknowledged without work ${dupDeliveries}; HeyGen creates ${fakes.heygen.creates} for ${heads} talking heads`);
+    console.log(
+      `[soak] completions committed ${commits.size} (each once), published ${published.size} (each once); nodes retried ${retried}; late results rejected ${late}; duplicate deliveries acknowledged without work ${dupDeliveries}; HeyGen creates ${fakes.heygen.creates} for ${heads} talking heads`,
+    );
 
-    for (const name of ["gateway", "scheduler", "state-writer", "ffmpeg-2", "ai-2"]) expect(verdicts.map((v) => v.process), `${name} sampled over the whole soak`).toContain(name);
+    for (const name of ["gateway", "scheduler", "state-writer", "ffmpeg-2", "ai-2"])
+      expect(
+        verdicts.map((v) => v.process),
+        `${name} sampled over the whole soak`,
+      ).toContain(name);
     expect(verdicts.filter((v) => !v.flat)).toEqual([]);
   });
 });

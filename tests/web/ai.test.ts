@@ -30,10 +30,20 @@ describe("providersOf", () => {
 describe("estimateNode", () => {
   it("uses the connected script asset's text, else config.script, with the provider named (local by default)", () => {
     const voice = { id: "v", type: "generate-voiceover" as const, status: "pending", inputs: { script: ["s"] }, config: { speed: 1.5 } };
-    expect(estimateNode(voice, lookup)).toEqual({ usd: estimateAiCost("generate-voiceover", "local", { script, speed: 1.5 }), provider: "local", source: "editor" });
+    expect(estimateNode(voice, lookup)).toEqual({
+      usd: estimateAiCost("generate-voiceover", "local", { script, speed: 1.5 }),
+      provider: "local",
+      source: "editor",
+    });
     const paid = { ...voice, inputs: {}, config: { provider: "elevenlabs", script: "Hello there", modelId: "eleven_flash_v2_5" } };
     expect(estimateNode(paid, lookup)!.usd).toBe(estimateAiCost("generate-voiceover", "elevenlabs", { script: "Hello there", modelId: "eleven_flash_v2_5" }));
-    const runway = { id: "a", type: "generate-animation" as const, status: "pending", inputs: { image: ["i"] }, config: { provider: "runway", durationSeconds: 6 } };
+    const runway = {
+      id: "a",
+      type: "generate-animation" as const,
+      status: "pending",
+      inputs: { image: ["i"] },
+      config: { provider: "runway", durationSeconds: 6 },
+    };
     expect(estimateNode(runway, lookup)!.usd).toBe(estimateAiCost("generate-animation", "runway", { durationSeconds: 6, hasImage: true }));
   });
 

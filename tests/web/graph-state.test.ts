@@ -114,7 +114,10 @@ describe("layout", () => {
     expect(placeNewNode("asset", [])).toEqual({ x: 0, y: 0 });
     const first = placeNewNode("asset", [{ position: { x: 0, y: 0 }, height: 200 }]);
     expect(first).toEqual({ x: 0, y: 236 });
-    const merge = placeNewNode("merge-videos", [{ position: { x: 0, y: 0 }, height: 200 }, { position: { x: 0, y: 236 }, height: 200 }]);
+    const merge = placeNewNode("merge-videos", [
+      { position: { x: 0, y: 0 }, height: 200 },
+      { position: { x: 0, y: 236 }, height: 200 },
+    ]);
     expect(merge.x).toBeGreaterThan(NODE_WIDTH);
     expect(merge.y).toBe(0);
   });

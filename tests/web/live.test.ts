@@ -37,7 +37,10 @@ async function canvasGraph(page: Page) {
         transform: n.style.transform,
       };
     });
-    const edges = Array.from(document.querySelectorAll(".react-flow__edge")).map((e) => ({ id: e.getAttribute("data-testid"), label: e.querySelector(".react-flow__edge-text")?.textContent ?? null }));
+    const edges = Array.from(document.querySelectorAll(".react-flow__edge")).map((e) => ({
+      id: e.getAttribute("data-testid"),
+      label: e.querySelector(".react-flow__edge-text")?.textContent ?? null,
+    }));
     return { nodes: nodes.sort((a, b) => String(a.id).localeCompare(String(b.id))), edges: edges.sort((a, b) => String(a.id).localeCompare(String(b.id))) };
   });
 }
@@ -49,7 +52,13 @@ describe("the editor in Chromium, live", () => {
       { id: "a", durationSeconds: 14, width: 640, height: 360 },
       { id: "b", durationSeconds: 14, width: 480, height: 270 },
     ]);
-    await env.api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "final", title: "Final cut", type: "merge-videos", inputs: { segments: ["a", "b"] }, config: { reencode: "always" } });
+    await env.api.ok("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "final",
+      title: "Final cut",
+      type: "merge-videos",
+      inputs: { segments: ["a", "b"] },
+      config: { reencode: "always" },
+    });
 
     const { page, expectNoErrors } = await openPage(env.browser);
     await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);
@@ -69,7 +78,9 @@ describe("the editor in Chromium, live", () => {
     const other = await openPage(env.browser);
     await other.page.goto(env.web.url);
     await other.page.getByTestId("error-state").waitFor();
-    expect(await other.page.getByTestId("error-state").textContent()).toMatch(/The gateway is not reachable.*Cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+/);
+    expect(await other.page.getByTestId("error-state").textContent()).toMatch(
+      /The gateway is not reachable.*Cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+/,
+    );
 
     // The work goes on without the gateway; the page cannot know yet and says it is disconnected.
     await expect.poll(async () => (await nodeRow(pipeline.id, "final")).status, { timeout: 120_000, interval: 250 }).toBe("completed");
@@ -96,10 +107,24 @@ describe("the editor in Chromium, live", () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "As code" });
     const p = `/pipelines/${pipeline.id}/nodes`;
     await env.api.ok("POST", p, { id: "script", title: "Script", type: "asset", asset: { type: "text", content: "Welcome back!" }, position: { x: 0, y: 0 } });
-    await env.api.ok("POST", p, { id: "voice", title: "Voiceover", type: "generate-voiceover", inputs: { script: ["script"] }, config: { speed: 1.1 }, position: { x: 380, y: 0 } });
+    await env.api.ok("POST", p, {
+      id: "voice",
+      title: "Voiceover",
+      type: "generate-voiceover",
+      inputs: { script: ["script"] },
+      config: { speed: 1.1 },
+      position: { x: 380, y: 0 },
+    });
     await env.api.ok("POST", p, { id: "intro", title: "Intro clip", type: "asset", asset: { type: "video" }, position: { x: 0, y: 300 } });
     await env.api.ok("POST", p, { id: "outro", title: "Outro clip", type: "asset", asset: { type: "video" }, position: { x: 0, y: 580 } });
-    await env.api.ok("POST", p, { id: "cut", title: "Cut", type: "merge-videos", inputs: { segments: ["outro", "intro"] }, config: { reencode: "always" }, position: { x: 380, y: 380 } });
+    await env.api.ok("POST", p, {
+      id: "cut",
+      title: "Cut",
+      type: "merge-videos",
+      inputs: { segments: ["outro", "intro"] },
+      config: { reencode: "always" },
+      position: { x: 380, y: 380 },
+    });
 
     const { page, expectNoErrors } = await openPage(env.browser);
     await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);
@@ -136,10 +161,14 @@ describe("the editor in Chromium, live", () => {
         { id: "cut2", title: "Cut 2", type: "merge-videos", inputs: { segments: ["music"] }, config: { fps: 0 } },
       ],
     };
-    await page.getByTestId("import-input").setInputFiles({ name: "broken.pipeline.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(broken)) });
+    await page
+      .getByTestId("import-input")
+      .setInputFiles({ name: "broken.pipeline.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(broken)) });
     const problems = page.getByTestId("import-problems");
     await problems.waitFor();
-    expect(await problems.locator("strong").textContent()).toBe("broken.pipeline.json was not imported: The pipeline document has 3 problems; nothing was created");
+    expect(await problems.locator("strong").textContent()).toBe(
+      "broken.pipeline.json was not imported: The pipeline document has 3 problems; nothing was created",
+    );
     expect(await problems.locator("li").allTextContents()).toEqual([
       'node "cut" inputs.segments: input "segments" refers to node "intro", which does not exist in this pipeline',
       'node "cut2" config.fps: Too small: expected number to be >=1',
@@ -157,7 +186,14 @@ describe("the editor in Chromium, live", () => {
     for (const [i, id] of ["a", "b", "c"].entries()) {
       await env.api.ok("POST", p, { id, title: id.toUpperCase(), type: "asset", asset: { type: "video" }, position: { x: 0, y: i * 280 } });
     }
-    await env.api.ok("POST", p, { id: "m", title: "Merge", type: "merge-videos", inputs: { segments: ["a", "b", "c"] }, config: { reencode: "auto" }, position: { x: 380, y: 200 } });
+    await env.api.ok("POST", p, {
+      id: "m",
+      title: "Merge",
+      type: "merge-videos",
+      inputs: { segments: ["a", "b", "c"] },
+      config: { reencode: "auto" },
+      position: { x: 380, y: 200 },
+    });
 
     const { page, expectNoErrors } = await openPage(env.browser);
     await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);
@@ -223,8 +259,16 @@ describe("the editor in Chromium, live", () => {
 
   it("a failed node shows its error on the node and in the panel", async () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Failure" });
-    await env.api.ok("POST", `/pipelines/${pipeline.id}/nodes`, { id: "bad", title: "Not a video", type: "asset", asset: { type: "video" }, position: { x: 0, y: 0 } });
-    await env.api.ok("PUT", `/pipelines/${pipeline.id}/nodes/bad/asset`, new TextEncoder().encode("this is not a video at all\n".repeat(20)), { "content-type": "video/mp4" });
+    await env.api.ok("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "bad",
+      title: "Not a video",
+      type: "asset",
+      asset: { type: "video" },
+      position: { x: 0, y: 0 },
+    });
+    await env.api.ok("PUT", `/pipelines/${pipeline.id}/nodes/bad/asset`, new TextEncoder().encode("this is not a video at all\n".repeat(20)), {
+      "content-type": "video/mp4",
+    });
 
     const { page, expectNoErrors } = await openPage(env.browser);
     await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);

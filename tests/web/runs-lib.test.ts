@@ -116,7 +116,11 @@ describe("small helpers", () => {
   });
 
   it("cacheInfo only for completed nodes made from the cache", () => {
-    const cached = editorNode({ id: "c", status: "completed", metadata: { cached: true, costSaved: 0.3, cachedFrom: { pipelineId: "q", nodeId: "c", runId: "r" } } });
+    const cached = editorNode({
+      id: "c",
+      status: "completed",
+      metadata: { cached: true, costSaved: 0.3, cachedFrom: { pipelineId: "q", nodeId: "c", runId: "r" } },
+    });
     expect(cacheInfo(cached)).toEqual({ cached: true, costSaved: 0.3, from: { pipelineId: "q", nodeId: "c", runId: "r" } });
     expect(cacheInfo({ ...cached, status: "pending" })).toBeNull();
     expect(cacheInfo(editorNode({ id: "d", status: "completed", metadata: { cost: 1 } }))).toBeNull();

@@ -57,10 +57,36 @@ describe("runs in the editor", () => {
     await videoAsset(P, "clip-b", b!, { x: 0, y: 300 });
     six = { id: P, clips: { "clip-a": a!, "clip-b": b! } };
     const p = `/pipelines/${P}/nodes`;
-    await env.api.ok("POST", p, { id: "script", title: "Script", type: "asset", asset: { type: "text", content: "Three seconds of local speech." }, position: { x: 0, y: 600 } });
-    await env.api.ok("POST", p, { id: "merge", title: "Merge", type: "merge-videos", inputs: { segments: ["clip-a", "clip-b"] }, position: { x: 380, y: 120 } });
-    await env.api.ok("POST", p, { id: "voice", title: "Voiceover", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "local" }, position: { x: 380, y: 560 } });
-    await env.api.ok("POST", p, { id: "mix", title: "Final mix", type: "mix-audio", inputs: { video: ["merge"], audio: ["voice"] }, config: { lengthMismatch: "pad" }, position: { x: 760, y: 320 } });
+    await env.api.ok("POST", p, {
+      id: "script",
+      title: "Script",
+      type: "asset",
+      asset: { type: "text", content: "Three seconds of local speech." },
+      position: { x: 0, y: 600 },
+    });
+    await env.api.ok("POST", p, {
+      id: "merge",
+      title: "Merge",
+      type: "merge-videos",
+      inputs: { segments: ["clip-a", "clip-b"] },
+      position: { x: 380, y: 120 },
+    });
+    await env.api.ok("POST", p, {
+      id: "voice",
+      title: "Voiceover",
+      type: "generate-voiceover",
+      inputs: { script: ["script"] },
+      config: { provider: "local" },
+      position: { x: 380, y: 560 },
+    });
+    await env.api.ok("POST", p, {
+      id: "mix",
+      title: "Final mix",
+      type: "mix-audio",
+      inputs: { video: ["merge"], audio: ["voice"] },
+      config: { lengthMismatch: "pad" },
+      position: { x: 760, y: 320 },
+    });
     const ids = ["clip-a", "clip-b", "script", "merge", "voice", "mix"];
 
     const { page, expectNoErrors } = await openEditor(P);
@@ -100,7 +126,10 @@ describe("runs in the editor", () => {
       const { statuses } = await recordedStatuses(page, id);
       expect(statuses[0], id).toBe("pending");
       expect(statuses.at(-1), id).toBe("completed");
-      expect(statuses.filter((s) => s !== "queued"), `${id}: ${statuses.join(",")}`).toEqual(["pending", "in_progress", "completed"]);
+      expect(
+        statuses.filter((s) => s !== "queued"),
+        `${id}: ${statuses.join(",")}`,
+      ).toEqual(["pending", "in_progress", "completed"]);
     }
     // The mix started only after both of its inputs had completed (dependency order).
     const [merge, voice, mix] = await Promise.all(["merge", "voice", "mix"].map((id) => nodeRow(P, id)));
@@ -133,7 +162,13 @@ describe("runs in the editor", () => {
     const p = `/pipelines/${P}/nodes`;
     await env.api.ok("POST", p, { id: "twice", title: "Twice", type: "merge-videos", inputs: { segments: ["c", "c"] }, position: { x: 360, y: 0 } });
     await env.api.ok("POST", p, { id: "thrice", title: "Thrice", type: "merge-videos", inputs: { segments: ["twice", "c"] }, position: { x: 720, y: 0 } });
-    await env.api.ok("POST", p, { id: "side", title: "Side note", type: "asset", asset: { type: "text", content: "not in this run" }, position: { x: 0, y: 440 } });
+    await env.api.ok("POST", p, {
+      id: "side",
+      title: "Side note",
+      type: "asset",
+      asset: { type: "text", content: "not in this run" },
+      position: { x: 0, y: 440 },
+    });
 
     const { page, expectNoErrors } = await openEditor(P);
     // Waiting on an upstream node: the card offers Run to here instead of the play button.
@@ -171,7 +206,13 @@ describe("runs in the editor", () => {
     const clip = await makeClipBuffer({ durationSeconds: 1, width: 160, height: 120, fps: 15, audio: true });
     await videoAsset(P, "v", clip, { x: 0, y: 0 });
     await videoAsset(P, "w", clip, { x: 0, y: 320 });
-    await env.api.ok("POST", `/pipelines/${P}/nodes`, { id: "txt", title: "Notes", type: "asset", asset: { type: "text", content: "x" }, position: { x: 0, y: 640 } });
+    await env.api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "txt",
+      title: "Notes",
+      type: "asset",
+      asset: { type: "text", content: "x" },
+      position: { x: 0, y: 640 },
+    });
     const { page, expectNoErrors } = await openEditor(P);
     const marker = (id: string) => page.getByTestId(`problems-${id}`);
     // Live: a new merge is marked until it has its two segments.
@@ -191,7 +232,12 @@ describe("runs in the editor", () => {
     await insertNodeFixture(env.db.admin, { pipelineId: P, id: "y", type: "merge-videos", inputs: { segments: ["v", "x"] } });
     await insertNodeFixture(env.db.admin, { pipelineId: P, id: "dangling", type: "merge-videos", inputs: { segments: ["v", "ghost"] } });
     await insertNodeFixture(env.db.admin, { pipelineId: P, id: "mismatch", type: "merge-videos", inputs: { segments: ["v", "txt"] } });
-    for (const [id, x, y] of [["x", 760, 0], ["y", 1140, 0], ["dangling", 760, 360], ["mismatch", 760, 720]] as const) {
+    for (const [id, x, y] of [
+      ["x", 760, 0],
+      ["y", 1140, 0],
+      ["dangling", 760, 360],
+      ["mismatch", 760, 720],
+    ] as const) {
       await env.api.ok("PATCH", `/pipelines/${P}/nodes/${id}`, { title: id, position: { x, y } });
     }
 
@@ -208,12 +254,9 @@ describe("runs in the editor", () => {
     expect(await page.locator(`${node("x")} .node-card.has-problems`).count()).toBe(1);
     expect(await page.getByTestId("problems-toggle").getAttribute("data-count")).toBe("4");
     await page.getByTestId("problems-toggle").click();
-    expect(await page.locator('[data-testid="problems-list"] [data-testid="problem-item"]').evaluateAll((items) => items.map((i) => i.getAttribute("data-node")))).toEqual([
-      "x",
-      "y",
-      "dangling",
-      "mismatch",
-    ]);
+    expect(
+      await page.locator('[data-testid="problems-list"] [data-testid="problem-item"]').evaluateAll((items) => items.map((i) => i.getAttribute("data-node"))),
+    ).toEqual(["x", "y", "dangling", "mismatch"]);
     await page.getByTestId("problems-toggle").click();
     await screenshot(page, "runs-03-problems-before-run");
 
@@ -251,8 +294,20 @@ describe("runs in the editor", () => {
     ]);
     await videoAsset(P, "p", p1, { x: 0, y: 0 });
     await videoAsset(P, "q", q1, { x: 0, y: 320 });
-    await env.api.ok("POST", `/pipelines/${P}/nodes`, { id: "m", title: "Long merge", type: "merge-videos", inputs: { segments: ["p", "q"] }, position: { x: 380, y: 120 } });
-    await env.api.ok("POST", `/pipelines/${P}/nodes`, { id: "after", title: "After", type: "merge-videos", inputs: { segments: ["m", "p"] }, position: { x: 760, y: 120 } });
+    await env.api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "m",
+      title: "Long merge",
+      type: "merge-videos",
+      inputs: { segments: ["p", "q"] },
+      position: { x: 380, y: 120 },
+    });
+    await env.api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "after",
+      title: "After",
+      type: "merge-videos",
+      inputs: { segments: ["m", "p"] },
+      position: { x: 760, y: 120 },
+    });
 
     const { page, expectNoErrors } = await openEditor(P);
     await page.getByTestId("run-all").click();
@@ -313,7 +368,9 @@ describe("runs in the editor", () => {
     ]);
     await page.locator('[data-testid="run-row"]').nth(3).waitFor();
     await expect
-      .poll(() => page.locator('[data-testid="run-row"]').evaluateAll((rows) => rows.map((r) => `${r.getAttribute("data-kind")}:${r.getAttribute("data-status")}`)))
+      .poll(() =>
+        page.locator('[data-testid="run-row"]').evaluateAll((rows) => rows.map((r) => `${r.getAttribute("data-kind")}:${r.getAttribute("data-status")}`)),
+      )
       .toEqual(["retry:completed", "retry:completed", "retry:cancelled", "all:cancelled"]);
     await page.getByTestId("fit-view").click();
     await page.waitForTimeout(300);
@@ -327,7 +384,8 @@ describe("runs in the editor", () => {
     const { pipeline } = await env.api.ok("POST", "/pipelines/import", { ...document, title: "Six nodes (copy)" });
     const P = pipeline.id;
     // Storage keys never travel in a document: the same files are uploaded again.
-    for (const [id, bytes] of Object.entries(original.clips)) await env.api.ok("PUT", `/pipelines/${P}/nodes/${id}/asset`, bytes, { "content-type": "video/mp4" });
+    for (const [id, bytes] of Object.entries(original.clips))
+      await env.api.ok("PUT", `/pipelines/${P}/nodes/${id}/asset`, bytes, { "content-type": "video/mp4" });
     const ids = ["clip-a", "clip-b", "script", "merge", "voice", "mix"];
 
     const { page, expectNoErrors } = await openEditor(P);
@@ -384,8 +442,22 @@ describe("runs in the editor", () => {
     const script = "This presenter speaks for a good while, which is what makes the estimate exceed the budget. ".repeat(6);
     const p = `/pipelines/${P}/nodes`;
     await env.api.ok("POST", p, { id: "script", title: "Script", type: "asset", asset: { type: "text", content: script }, position: { x: 0, y: 120 } });
-    await env.api.ok("POST", p, { id: "head", title: "Presenter", type: "talking-head", inputs: { script: ["script"] }, config: { provider: "heygen", avatarId: "a1", voiceId: "v1" }, position: { x: 380, y: 0 } });
-    await env.api.ok("POST", p, { id: "vo", title: "Voiceover", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "elevenlabs" }, position: { x: 380, y: 330 } });
+    await env.api.ok("POST", p, {
+      id: "head",
+      title: "Presenter",
+      type: "talking-head",
+      inputs: { script: ["script"] },
+      config: { provider: "heygen", avatarId: "a1", voiceId: "v1" },
+      position: { x: 380, y: 0 },
+    });
+    await env.api.ok("POST", p, {
+      id: "vo",
+      title: "Voiceover",
+      type: "generate-voiceover",
+      inputs: { script: ["script"] },
+      config: { provider: "elevenlabs" },
+      position: { x: 380, y: 330 },
+    });
 
     const { page, expectNoErrors } = await openEditor(P);
     const chip = page.locator('[data-testid="run-estimate"][data-origin="gateway"]');
@@ -416,7 +488,11 @@ describe("runs in the editor", () => {
     expect(await refused.getByTestId("refusal-message").textContent()).toMatch(
       /^Estimated cost \$\d+\.\d\d exceeds the pipeline's budget \(maxCost\) of \$0\.05: head \$\d+\.\d\d, vo \$\d+\.\d\d$/,
     );
-    expect(await refused.locator('[data-testid="estimate-node"]').evaluateAll((rows) => rows.map((r) => r.getAttribute("data-node")))).toEqual(["script", "head", "vo"]);
+    expect(await refused.locator('[data-testid="estimate-node"]').evaluateAll((rows) => rows.map((r) => r.getAttribute("data-node")))).toEqual([
+      "script",
+      "head",
+      "vo",
+    ]);
     expect((await env.api.ok("GET", `/pipelines/${P}/runs`)).runs).toEqual([]);
     for (const id of ["script", "head", "vo"]) expect((await nodeRow(P, id)).status).toBe("pending");
     await screenshot(page, "runs-10-budget-refused");

@@ -7,7 +7,10 @@ describe("configFields", () => {
   it("has a field for every key of every node type's config schema", () => {
     for (const type of NODE_TYPES) {
       const keys = Object.keys((CONFIG_SCHEMAS[type] as unknown as { shape: Record<string, unknown> }).shape);
-      expect(configFields(type).map((f) => f.key), type).toEqual(keys);
+      expect(
+        configFields(type).map((f) => f.key),
+        type,
+      ).toEqual(keys);
     }
   });
   it("picks an input per kind", () => {

@@ -21,7 +21,11 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
-const directive = (csp: string, name: string) => csp.split(";").map((d) => d.trim()).find((d) => d.startsWith(`${name} `)) ?? "";
+const directive = (csp: string, name: string) =>
+  csp
+    .split(";")
+    .map((d) => d.trim())
+    .find((d) => d.startsWith(`${name} `)) ?? "";
 
 describe("the editor's security headers", () => {
   it("pages carry a CSP with a fresh nonce that admits the gateway, and refuse framing, sniffing and referrers", async () => {
@@ -81,7 +85,14 @@ describe("the editor's security headers", () => {
     const { page } = await openPage(env.browser);
     await page.setContent(`<iframe id="f" src="${env.web.url}/" width="800" height="600"></iframe>`);
     await expect
-      .poll(() => page.frames().find((f) => f !== page.mainFrame())?.url() ?? "", { timeout: 15_000 })
+      .poll(
+        () =>
+          page
+            .frames()
+            .find((f) => f !== page.mainFrame())
+            ?.url() ?? "",
+        { timeout: 15_000 },
+      )
       .toMatch(/^chrome-error:/);
   });
 });

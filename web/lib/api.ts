@@ -107,12 +107,26 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
 
     createNode: (
       pipelineId: string,
-      node: { id: string; title: string; type: NodeType; inputs?: Record<string, string[]>; config?: Record<string, unknown>; asset?: { type: string; content?: string }; position?: NodePosition },
+      node: {
+        id: string;
+        title: string;
+        type: NodeType;
+        inputs?: Record<string, string[]>;
+        config?: Record<string, unknown>;
+        asset?: { type: string; content?: string };
+        position?: NodePosition;
+      },
     ) => request<{ node: ApiNode }>("POST", nodePath(pipelineId), node),
     updateNode: (
       pipelineId: string,
       nodeId: string,
-      patch: { title?: string; inputs?: Record<string, string[]>; config?: Record<string, unknown>; asset?: { type?: string; content?: string }; position?: NodePosition },
+      patch: {
+        title?: string;
+        inputs?: Record<string, string[]>;
+        config?: Record<string, unknown>;
+        asset?: { type?: string; content?: string };
+        position?: NodePosition;
+      },
     ) => request<{ node: ApiNode }>("PATCH", nodePath(pipelineId, nodeId), patch),
     deleteNode: (pipelineId: string, nodeId: string) => request<void>("DELETE", nodePath(pipelineId, nodeId)),
     executeNode: (pipelineId: string, nodeId: string) =>
@@ -132,7 +146,10 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
     cancelNode: (pipelineId: string, nodeId: string) => request<CancelAnswer>("POST", `${nodePath(pipelineId, nodeId)}/cancel`),
     listRuns: (pipelineId: string, limit = 20) => request<{ runs: RunRecord[] }>("GET", `/pipelines/${encodeURIComponent(pipelineId)}/runs?limit=${limit}`),
     estimate: (pipelineId: string, options: { force?: boolean } = {}) =>
-      request<{ estimate: RunEstimate; problems: GraphProblem[] }>("GET", `/pipelines/${encodeURIComponent(pipelineId)}/estimate${options.force ? "?force=true" : ""}`),
+      request<{ estimate: RunEstimate; problems: GraphProblem[] }>(
+        "GET",
+        `/pipelines/${encodeURIComponent(pipelineId)}/estimate${options.force ? "?force=true" : ""}`,
+      ),
     setBudget: (pipelineId: string, maxCost: number | null) =>
       request<{ pipeline: SerializedPipeline }>("PATCH", `/pipelines/${encodeURIComponent(pipelineId)}`, { config: { maxCost } }),
 

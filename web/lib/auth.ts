@@ -31,7 +31,9 @@ export function createAuth(gatewayUrl: string) {
     if (!response.ok) return null;
     const { token, expires_at } = (await response.json()) as { token: string; expires_at: string };
     current = { token, expiresAt: Date.parse(expires_at) };
-    await fetch(`${root}/auth/session`, { method: "POST", credentials: "include", headers: { authorization: `Bearer ${token}` }, cache: "no-store" }).catch(() => undefined);
+    await fetch(`${root}/auth/session`, { method: "POST", credentials: "include", headers: { authorization: `Bearer ${token}` }, cache: "no-store" }).catch(
+      () => undefined,
+    );
     return token;
   }
 

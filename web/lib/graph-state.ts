@@ -80,7 +80,12 @@ export function graphReducer(state: GraphState, action: GraphAction): GraphState
         const version = action.stateVersions?.[node.id] ?? -1;
         const known = state.nodes.get(node.id);
         const keepState = known !== undefined && known.stateVersion > version;
-        nodes.set(node.id, { ...node, ...structureOf(node), ...(keepState ? executionOf(known) : executionOf(node)), stateVersion: keepState ? known.stateVersion : version });
+        nodes.set(node.id, {
+          ...node,
+          ...structureOf(node),
+          ...(keepState ? executionOf(known) : executionOf(node)),
+          stateVersion: keepState ? known.stateVersion : version,
+        });
       }
       return { pipeline: withoutNodes(action.pipeline), nodes, stale: false };
     }
@@ -91,7 +96,13 @@ export function graphReducer(state: GraphState, action: GraphAction): GraphState
       if (!known) return { ...state, pipeline, stale: true };
       if (event.stateVersion <= known.stateVersion) return state;
       const nodes = new Map(state.nodes);
-      nodes.set(event.nodeId, { ...known, status: event.status, metadata: event.metadata ?? null, output: event.output ?? null, stateVersion: event.stateVersion });
+      nodes.set(event.nodeId, {
+        ...known,
+        status: event.status,
+        metadata: event.metadata ?? null,
+        output: event.output ?? null,
+        stateVersion: event.stateVersion,
+      });
       return { ...state, pipeline, nodes };
     }
     case "saved": {

@@ -28,7 +28,11 @@ export function layoutMissing(nodes: readonly LayoutNode[]): Map<string, NodePos
     if (visiting.has(id)) return 0; // a cycle (refused by the gateway anyway)
     visiting.add(id);
     const node = byId.get(id);
-    const ups = node ? Object.values(node.inputs ?? {}).flat().filter((up) => byId.has(up)) : [];
+    const ups = node
+      ? Object.values(node.inputs ?? {})
+          .flat()
+          .filter((up) => byId.has(up))
+      : [];
     const d = ups.length ? Math.max(...ups.map(depthOf)) + 1 : 0;
     visiting.delete(id);
     depth.set(id, d);

@@ -102,7 +102,10 @@ function parseRaw(field: ConfigField, raw: string): Parsed {
     case "boolean":
       return { ok: true, value: text === "true" };
     case "number-list": {
-      const parts = text.split(/[\s,]+/).filter(Boolean).map(Number);
+      const parts = text
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .map(Number);
       return parts.every(Number.isFinite) ? { ok: true, value: parts } : { ok: false, error: "must be numbers separated by commas" };
     }
     case "json":

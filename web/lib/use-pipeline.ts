@@ -107,5 +107,11 @@ export function usePipeline(api: Api, pipelineId: string) {
   }, [ready, api, pipelineId]);
 
   const apply = useCallback((action: GraphAction) => dispatch(action), []);
-  return { state, load, live, dispatch: apply, retry: fetchStructure } as { state: GraphState; load: Load; live: LiveStatus; dispatch: (a: GraphAction) => void; retry: () => Promise<void> };
+  return { state, load, live, dispatch: apply, retry: fetchStructure } as {
+    state: GraphState;
+    load: Load;
+    live: LiveStatus;
+    dispatch: (a: GraphAction) => void;
+    retry: () => Promise<void>;
+  };
 }

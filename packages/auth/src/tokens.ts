@@ -75,17 +75,20 @@ function explain(error: unknown, what: "token" | "stream token", expected: { iss
     return new UnauthenticatedError(`The ${what} expired${exp}; get a new one`, "invalid_token", { cause: error });
   }
   if (error instanceof errors.JOSEAlgNotAllowed) {
-    return new UnauthenticatedError(`The ${what}'s signing algorithm is not accepted (accepted: ${expected.algorithms.join(", ")})`, "invalid_token", { cause: error });
+    return new UnauthenticatedError(`The ${what}'s signing algorithm is not accepted (accepted: ${expected.algorithms.join(", ")})`, "invalid_token", {
+      cause: error,
+    });
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) {
-    return new UnauthenticatedError(`The ${what}'s signature does not verify with the gateway's key (signed with another key?)`, "invalid_token", { cause: error });
+    return new UnauthenticatedError(`The ${what}'s signature does not verify with the gateway's key (signed with another key?)`, "invalid_token", {
+      cause: error,
+    });
   }
   if (error instanceof errors.JWKSNoMatchingKey) {
     return new UnauthenticatedError(`No key of the configured JWKS matches the ${what} (unknown kid or key type)`, "invalid_token", { cause: error });
   }
   if (error instanceof errors.JWTClaimValidationFailed) {
-    const want =
-      error.claim === "iss" ? ` (expected issuer "${expected.issuer}")` : error.claim === "aud" ? ` (expected audience "${expected.audience}")` : "";
+    const want = error.claim === "iss" ? ` (expected issuer "${expected.issuer}")` : error.claim === "aud" ? ` (expected audience "${expected.audience}")` : "";
     return new UnauthenticatedError(`The ${what}'s "${error.claim}" claim is not accepted: ${error.reason}${want}`, "invalid_token", { cause: error });
   }
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid || error instanceof errors.JOSENotSupported) {
@@ -138,7 +141,10 @@ export function createTokenService(config: AuthConfig): TokenService {
   // jose checks that `sub` is present, not what it is: a number or an object would reach every use of the subject.
   const subjectOf = (payload: JWTPayload, what: "token" | "stream token") => {
     if (typeof payload.sub !== "string" || payload.sub.length === 0) {
-      throw new UnauthenticatedError(`The ${what}'s "sub" claim must be a non-empty string (got ${payload.sub === "" ? "an empty string" : typeof payload.sub})`, "invalid_token");
+      throw new UnauthenticatedError(
+        `The ${what}'s "sub" claim must be a non-empty string (got ${payload.sub === "" ? "an empty string" : typeof payload.sub})`,
+        "invalid_token",
+      );
     }
     return payload.sub;
   };
@@ -175,7 +181,11 @@ export function createTokenService(config: AuthConfig): TokenService {
         ({ payload } = await jwtVerify(token, key, { ...streamExpect, typ: STREAM_TOKEN_TYPE, clockTolerance, requiredClaims: ["exp", "sub", "pid"] }));
       } catch (error) {
         if (error instanceof errors.JWTClaimValidationFailed && error.claim === "typ") {
-          throw new UnauthenticatedError("This is not a stream token (a bearer token does not open the stream): mint one with POST .../events/token", "invalid_token", { cause: error });
+          throw new UnauthenticatedError(
+            "This is not a stream token (a bearer token does not open the stream): mint one with POST .../events/token",
+            "invalid_token",
+            { cause: error },
+          );
         }
         throw explain(error, "stream token", streamExpect);
       }

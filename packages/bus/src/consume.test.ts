@@ -32,7 +32,12 @@ describe("consume (the ack policy) against the real nats-server", () => {
 
   function run(
     handler: (payload: JobMessage, ctx: ConsumeContext) => Promise<void>,
-    extra: { onGiveUp?: (p: JobMessage, i: GiveUpInfo) => Promise<void>; onInvalid?: (i: InvalidMessageInfo) => void; concurrency?: number; type?: "merge-videos" | "mix-audio" } = {},
+    extra: {
+      onGiveUp?: (p: JobMessage, i: GiveUpInfo) => Promise<void>;
+      onInvalid?: (i: InvalidMessageInfo) => void;
+      concurrency?: number;
+      type?: "merge-videos" | "mix-audio";
+    } = {},
   ) {
     const h = consume({
       bus: t.bus,

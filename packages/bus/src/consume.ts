@@ -272,7 +272,9 @@ export function consume<S extends z.ZodType>(options: ConsumeOptions<S>): Consum
   async function onFailure(delivery: Delivery, payload: z.output<S>, ctx: ConsumeContext, err: unknown, delays: number) {
     const { msg } = delivery;
     if (delivery.settled) return;
-    failed(interrupt.signal.aborted ? "interrupted" : err instanceof NonRetryableError ? "non_retryable" : err instanceof RetryAfterError ? "retry_after" : "error");
+    failed(
+      interrupt.signal.aborted ? "interrupted" : err instanceof NonRetryableError ? "non_retryable" : err instanceof RetryAfterError ? "retry_after" : "error",
+    );
     if (err instanceof NonRetryableError) {
       await giveUp(delivery, payload, ctx, err.message, err);
       return;
@@ -366,10 +368,7 @@ function settle(delivery: Delivery, send?: () => void): boolean {
   return true;
 }
 
-function parsePayload<S extends z.ZodType>(
-  raw: string,
-  schema: S,
-): { ok: true; data: z.output<S> } | { ok: false; reason: string } {
+function parsePayload<S extends z.ZodType>(raw: string, schema: S): { ok: true; data: z.output<S> } | { ok: false; reason: string } {
   let json: unknown;
   try {
     json = JSON.parse(raw);

@@ -1,4 +1,12 @@
-export { NonRetryableError, RetryAfterError, BusUnavailableError, BusPermissionError, RequestTimeoutError, InvalidPayloadError, RemoteHandlerError } from "./errors";
+export {
+  NonRetryableError,
+  RetryAfterError,
+  BusUnavailableError,
+  BusPermissionError,
+  RequestTimeoutError,
+  InvalidPayloadError,
+  RemoteHandlerError,
+} from "./errors";
 export { connectBus, type Bus, type ConnectBusOptions } from "./connect";
 export {
   BUS_SERVICES,
@@ -25,7 +33,17 @@ export {
   type GiveUpInfo,
   type InvalidMessageInfo,
 } from "./consume";
-export { serve, request, publishReply, waitForReply, type Responder, type ServeContext, type ServeOptions, type RequestOptions, type InvalidRequestReply } from "./rpc";
+export {
+  serve,
+  request,
+  publishReply,
+  waitForReply,
+  type Responder,
+  type ServeContext,
+  type ServeOptions,
+  type RequestOptions,
+  type InvalidRequestReply,
+} from "./rpc";
 export { replayEvents, lastSequence, type Replay, type ReplayOptions } from "./replay";
 export { startHealthServer, type HealthServer } from "./health";
 export { JetStreamServer, BusExceptionFilter, type JetStreamBinding, type JetStreamServerOptions } from "./nest/jetstream-server";

@@ -53,7 +53,11 @@ function durable(c: ConsumerSpec): string[] {
 
 /** A durable consumer the service creates and reads the info of, but never pulls from or acknowledges on. */
 function managed(c: ConsumerSpec): string[] {
-  return [`${JS_API}.CONSUMER.CREATE.${c.stream}.${c.durable}`, `${JS_API}.CONSUMER.CREATE.${c.stream}.${c.durable}.>`, `${JS_API}.CONSUMER.INFO.${c.stream}.${c.durable}`];
+  return [
+    `${JS_API}.CONSUMER.CREATE.${c.stream}.${c.durable}`,
+    `${JS_API}.CONSUMER.CREATE.${c.stream}.${c.durable}.>`,
+    `${JS_API}.CONSUMER.INFO.${c.stream}.${c.durable}`,
+  ];
 }
 
 export function busPermissions(service: BusService, topology: Topology): BusPermissions {

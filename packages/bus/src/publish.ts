@@ -22,13 +22,7 @@ export interface PublishOptions {
  * The ack comes back on the connection's shared reply inbox (replies.ts), which is what nats.js's `js.publish`
  * does too, with less work per message; a stream's error answer throws its JetStreamApiError.
  */
-export async function publish<S extends z.ZodType>(
-  bus: Bus,
-  subject: string,
-  schema: S,
-  payload: z.input<S>,
-  options: PublishOptions,
-): Promise<PubAck> {
+export async function publish<S extends z.ZodType>(bus: Bus, subject: string, schema: S, payload: z.input<S>, options: PublishOptions): Promise<PubAck> {
   const data = encode(subject, schema, payload);
   // A producer span (the consumer's span is its child): in a trace, the time between the two is the bus's.
   return withSpan(
@@ -90,7 +84,9 @@ export function formatIssues(error: z.ZodError): string {
 }
 
 export function deniedError(what: string, bus: Bus, cause: unknown): BusPermissionError {
-  return new BusPermissionError(`${what}: denied by NATS, outside the permissions of user ${bus.user ?? "(none)"} (packages/bus/src/permissions.ts)`, { cause });
+  return new BusPermissionError(`${what}: denied by NATS, outside the permissions of user ${bus.user ?? "(none)"} (packages/bus/src/permissions.ts)`, {
+    cause,
+  });
 }
 
 /** Connection-level failures become BusUnavailableError / RequestTimeoutError; API errors pass through. */
@@ -121,11 +117,7 @@ export function mapNatsError(err: unknown, what: string, bus: Bus): unknown {
     }
     return new BusUnavailableError(`${what} failed: ${err.message}`, { cause: err });
   }
-  if (
-    err instanceof natsErrors.ClosedConnectionError ||
-    err instanceof natsErrors.DrainingConnectionError ||
-    err instanceof natsErrors.ConnectionError
-  ) {
+  if (err instanceof natsErrors.ClosedConnectionError || err instanceof natsErrors.DrainingConnectionError || err instanceof natsErrors.ConnectionError) {
     return new BusUnavailableError(`${what}: NATS connection unavailable (${err.message})`, { cause: err });
   }
   return err;

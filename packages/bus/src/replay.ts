@@ -64,7 +64,9 @@ export function replayEvents<S extends z.ZodType | undefined = undefined>(bus: B
               payload = parsed.data;
             }
           } catch (err) {
-            options.onError?.(err instanceof InvalidPayloadError ? err : new InvalidPayloadError(`event at seq ${m.seq}: ${errorMessage(err)}`, { cause: err }));
+            options.onError?.(
+              err instanceof InvalidPayloadError ? err : new InvalidPayloadError(`event at seq ${m.seq}: ${errorMessage(err)}`, { cause: err }),
+            );
             continue;
           }
           await options.onEvent(m.seq, payload as never, raw);

@@ -31,7 +31,9 @@ describe("the shared reply inbox (JetStream acks and RPC replies)", () => {
     const subject = `${t.topology.namespace}.slow`;
     const sub = t.bus.nc.subscribe(subject, { callback: (_err, msg) => void setTimeout(() => msg.respond(new TextEncoder().encode("late")), 300) });
     const started = performance.now();
-    const err = await repliesOf(t.bus.nc).request(subject, new Uint8Array(), { timeoutMs: 100 }).catch((e) => e);
+    const err = await repliesOf(t.bus.nc)
+      .request(subject, new Uint8Array(), { timeoutMs: 100 })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(ReplyError);
     expect(err.kind).toBe("timeout");
     expect(performance.now() - started).toBeGreaterThanOrEqual(95);
@@ -44,7 +46,9 @@ describe("the shared reply inbox (JetStream acks and RPC replies)", () => {
   it("says 'no responders' at once when nothing listens, not at the deadline", async () => {
     t = await createTestBus({ logger: testLogger(), ensure: false });
     const started = performance.now();
-    const err = await repliesOf(t.bus.nc).request(`${t.topology.namespace}.nobody`, new Uint8Array(), { timeoutMs: 5_000 }).catch((e) => e);
+    const err = await repliesOf(t.bus.nc)
+      .request(`${t.topology.namespace}.nobody`, new Uint8Array(), { timeoutMs: 5_000 })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(ReplyError);
     expect(err.kind).toBe("no_responders");
     expect(performance.now() - started).toBeLessThan(1_000);
@@ -69,7 +73,9 @@ describe("the shared reply inbox (JetStream acks and RPC replies)", () => {
     const subject = `${t.topology.namespace}.silent`;
     const sub = t.bus.nc.subscribe(subject, { callback: () => {} });
     await t.bus.nc.flush();
-    const waiting = repliesOf(own.nc).request(subject, new Uint8Array(), { timeoutMs: 10_000 }).catch((e) => e);
+    const waiting = repliesOf(own.nc)
+      .request(subject, new Uint8Array(), { timeoutMs: 10_000 })
+      .catch((e) => e);
     await new Promise((r) => setTimeout(r, 50));
     const started = performance.now();
     await own.nc.close();

@@ -83,8 +83,18 @@ describe("surviving a nats-server restart", () => {
       onEvent: (_seq, e) => void events.push(e.eventId),
     });
     const event = (n: number, pipelineId = "p1"): NodeChanged => ({
-      v: 1, kind: "node", eventId: `${pipelineId}-e${n}`, pipelineId, nodeId: "n1", type: "merge-videos", status: "queued",
-      stateVersion: n, metadata: null, output: null, pipelineMetadata: {}, at: new Date().toISOString(),
+      v: 1,
+      kind: "node",
+      eventId: `${pipelineId}-e${n}`,
+      pipelineId,
+      nodeId: "n1",
+      type: "merge-videos",
+      status: "queued",
+      stateVersion: n,
+      metadata: null,
+      output: null,
+      pipelineMetadata: {},
+      at: new Date().toISOString(),
     });
     const sendJob = (m: JobMessage) => publish(bus, topology.subjects.job("merge-videos"), JobMessage, m, { msgId: m.jobId, timeoutMs: 1_000 });
     const sendEvent = (e: NodeChanged) => publish(bus, topology.subjects.events(e.pipelineId), NodeChanged, e, { msgId: e.eventId, timeoutMs: 1_000 });
@@ -100,9 +110,25 @@ describe("surviving a nats-server restart", () => {
       server = startServer(port, dir);
 
       const b = job();
-      await waitFor(() => sendJob(b).then(() => true, () => false), 15_000, "publish after restart");
+      await waitFor(
+        () =>
+          sendJob(b).then(
+            () => true,
+            () => false,
+          ),
+        15_000,
+        "publish after restart",
+      );
       // The library's ordered consumer is recreated after the restart; it must keep its filter subject.
-      await waitFor(() => sendEvent(event(1, "p2")).then(() => true, () => false), 15_000, "event after restart");
+      await waitFor(
+        () =>
+          sendEvent(event(1, "p2")).then(
+            () => true,
+            () => false,
+          ),
+        15_000,
+        "event after restart",
+      );
       await sendEvent(event(2));
       await waitFor(() => handled.length === 2 && events.length === 2, 20_000, "consumers to resume");
       expect(handled).toEqual([a.jobId, b.jobId]);

@@ -59,7 +59,9 @@ describe("request / serve (core NATS, queue group)", () => {
   });
 
   it("maps no responders to BusUnavailableError", async () => {
-    const err = await request(t.bus, `${t.topology.subjects.transition}.nobody`, Claim, { v: 1, nodeId: "n1" }, ClaimReply, { timeoutMs: 1_000 }).catch((e) => e);
+    const err = await request(t.bus, `${t.topology.subjects.transition}.nobody`, Claim, { v: 1, nodeId: "n1" }, ClaimReply, { timeoutMs: 1_000 }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(BusUnavailableError);
   });
 

@@ -77,7 +77,12 @@ export function serve<Req extends z.ZodType, Rep>(
         } catch (err) {
           log.error({ err }, "request handler failed");
           const h = createHeaders();
-          h.set(ERROR_HEADER, errorMessage(err).replace(/[\r\n]+/g, " ").slice(0, 1000));
+          h.set(
+            ERROR_HEADER,
+            errorMessage(err)
+              .replace(/[\r\n]+/g, " ")
+              .slice(0, 1000),
+          );
           msg.respond(new Uint8Array(), { headers: h });
         }
       },
@@ -118,31 +123,35 @@ export async function request<Req extends z.ZodType, Rep extends z.ZodType>(
   replySchema: Rep,
   options: RequestOptions,
 ): Promise<z.output<Rep>> {
-  return withSpan(`request ${subject}`, { kind: SpanKind.CLIENT, attributes: { "messaging.system": "nats", "messaging.destination.name": subject } }, async () => {
-    const data = encode(subject, requestSchema, payload);
-    const h = createHeaders();
-    injectTraceHeaders(h);
-    let msg: Msg;
-    try {
-      msg = await repliesOf(bus.nc).request(subject, data, { timeoutMs: options.timeoutMs, headers: h });
-    } catch (err) {
-      throw mapRequestError(err, subject, options.timeoutMs, bus);
-    }
-    const remoteError = msg.headers?.get(ERROR_HEADER);
-    if (remoteError) throw new RemoteHandlerError(`${subject}: ${remoteError}`);
-    let json: unknown;
-    try {
-      json = msg.json();
-    } catch (err) {
-      throw new InvalidPayloadError(`reply on ${subject} is not JSON: ${errorMessage(err)}`, { cause: err });
-    }
-    const parsed = replySchema.safeParse(json);
-    if (parsed.success) return parsed.data;
-    if (isInvalidRequestReply(json)) {
-      throw new InvalidPayloadError(`request rejected as invalid by ${subject}: ${json.reason}`);
-    }
-    throw new InvalidPayloadError(`invalid reply on ${subject}: ${formatIssues(parsed.error)}`, { cause: parsed.error });
-  });
+  return withSpan(
+    `request ${subject}`,
+    { kind: SpanKind.CLIENT, attributes: { "messaging.system": "nats", "messaging.destination.name": subject } },
+    async () => {
+      const data = encode(subject, requestSchema, payload);
+      const h = createHeaders();
+      injectTraceHeaders(h);
+      let msg: Msg;
+      try {
+        msg = await repliesOf(bus.nc).request(subject, data, { timeoutMs: options.timeoutMs, headers: h });
+      } catch (err) {
+        throw mapRequestError(err, subject, options.timeoutMs, bus);
+      }
+      const remoteError = msg.headers?.get(ERROR_HEADER);
+      if (remoteError) throw new RemoteHandlerError(`${subject}: ${remoteError}`);
+      let json: unknown;
+      try {
+        json = msg.json();
+      } catch (err) {
+        throw new InvalidPayloadError(`reply on ${subject} is not JSON: ${errorMessage(err)}`, { cause: err });
+      }
+      const parsed = replySchema.safeParse(json);
+      if (parsed.success) return parsed.data;
+      if (isInvalidRequestReply(json)) {
+        throw new InvalidPayloadError(`request rejected as invalid by ${subject}: ${json.reason}`);
+      }
+      throw new InvalidPayloadError(`invalid reply on ${subject}: ${formatIssues(parsed.error)}`, { cause: parsed.error });
+    },
+  );
 }
 
 function isInvalidRequestReply(v: unknown): v is InvalidRequestReply {
@@ -156,8 +165,7 @@ function mapRequestError(err: unknown, subject: string, timeoutMs: number, bus: 
     if (err.kind === "denied") return deniedError(`request on ${subject}`, bus, err);
     return new BusUnavailableError(`request on ${subject} failed: ${err.message}`, { cause: err });
   }
-  const timedOut =
-    err instanceof natsErrors.TimeoutError || (err instanceof natsErrors.RequestError && err.cause instanceof natsErrors.TimeoutError);
+  const timedOut = err instanceof natsErrors.TimeoutError || (err instanceof natsErrors.RequestError && err.cause instanceof natsErrors.TimeoutError);
   if (timedOut) return new RequestTimeoutError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
   if (err instanceof natsErrors.RequestError && err.isNoResponders()) {
     return new BusUnavailableError(`no responders on ${subject} (NATS at ${bus.servers})`, { cause: err });

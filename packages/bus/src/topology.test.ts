@@ -43,7 +43,9 @@ describe("stream replicas on a single server", () => {
     const t = await createTestBus({ ensure: false, logger: testLogger(), streamReplicas: 3 });
     try {
       await expect(ensureTopology(t.bus, t.topology, { consumers: [] })).rejects.toThrow(
-        new RegExp(`^stream ${t.topology.streams.commands.name}: could not create it with 3 replicas \\(.+\\); STREAM_REPLICAS must not exceed the servers of the NATS cluster \\(1 on a single server\\)$`),
+        new RegExp(
+          `^stream ${t.topology.streams.commands.name}: could not create it with 3 replicas \\(.+\\); STREAM_REPLICAS must not exceed the servers of the NATS cluster \\(1 on a single server\\)$`,
+        ),
       );
     } finally {
       await t.cleanup();

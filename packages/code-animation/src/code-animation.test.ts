@@ -56,9 +56,17 @@ describe("highlighter", () => {
     expect(py.find((t) => t.text.startsWith('"""'))?.kind).toBe("string");
     expect(py.at(-1)).toEqual({ text: "# why", kind: "comment" });
     expect(languageOf("Brainfuck")).toBe("plain");
-    expect(tokenize("a'b", "cobol").map((t) => t.text).join("")).toBe("a'b");
+    expect(
+      tokenize("a'b", "cobol")
+        .map((t) => t.text)
+        .join(""),
+    ).toBe("a'b");
     const typed = sliceTokens(tokenize("const x = 1;", "js"), 7);
     expect(typed.map((t) => t.text).join("")).toBe("const x");
-    expect(sliceTokens(tokenize("😀😀", "plain"), 1).map((t) => t.text).join("")).toBe("");
+    expect(
+      sliceTokens(tokenize("😀😀", "plain"), 1)
+        .map((t) => t.text)
+        .join(""),
+    ).toBe("");
   });
 });

@@ -83,7 +83,8 @@ export function createCodeRenderer(options: CodeRendererOptions = {}): CodeRende
   const prepare = () =>
     (bundling ??= (async () => {
       if (options.prebuiltBundle) {
-        if (!existsSync(join(options.prebuiltBundle, "index.html"))) throw new Error(`No code animation bundle at ${options.prebuiltBundle} (index.html missing)`);
+        if (!existsSync(join(options.prebuiltBundle, "index.html")))
+          throw new Error(`No code animation bundle at ${options.prebuiltBundle} (index.html missing)`);
         return options.prebuiltBundle;
       }
       const started = performance.now();

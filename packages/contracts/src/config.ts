@@ -109,7 +109,10 @@ export const OverlayConfig = z.strictObject({
   cornerRadius: z.number().int().min(0).max(500).optional(),
   borderWidth: z.number().int().min(0).max(100).optional(),
   /** A colour name or #RRGGBB; default white. */
-  borderColor: z.string().regex(/^(?:[A-Za-z]{1,32}|#[0-9A-Fa-f]{6})$/, "a colour name or #RRGGBB").optional(),
+  borderColor: z
+    .string()
+    .regex(/^(?:[A-Za-z]{1,32}|#[0-9A-Fa-f]{6})$/, "a colour name or #RRGGBB")
+    .optional(),
   /** Distance from the frame's edges for the corner presets, in pixels; default 2.5 % of the shorter side. */
   margin: z.number().int().min(0).max(1000).optional(),
 });

@@ -6,9 +6,7 @@ import { z } from "zod";
  * `../../etc/passwd`, `a.b` (an extra subject token) or `*` out of every place an id is used.
  */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-export const Id = z
-  .string()
-  .regex(ID_PATTERN, "must be 1-64 characters of letters, digits, '-' or '_', starting with a letter or digit");
+export const Id = z.string().regex(ID_PATTERN, "must be 1-64 characters of letters, digits, '-' or '_', starting with a letter or digit");
 export type Id = z.infer<typeof Id>;
 
 /** Free text shown to people (titles). No control characters and no path traversal sequences. */

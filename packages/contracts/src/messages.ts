@@ -345,10 +345,7 @@ export const RunRecord = z.object({
 });
 export type RunRecord = z.infer<typeof RunRecord>;
 
-export const RunReply = z.discriminatedUnion("ok", [
-  z.object({ ok: z.literal(true), run: RunRecord }),
-  z.object({ ok: z.literal(false), reason: z.string() }),
-]);
+export const RunReply = z.discriminatedUnion("ok", [z.object({ ok: z.literal(true), run: RunRecord }), z.object({ ok: z.literal(false), reason: z.string() })]);
 export type RunReply = z.infer<typeof RunReply>;
 
 /** Header names used on the bus. */

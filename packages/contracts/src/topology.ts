@@ -78,7 +78,8 @@ export function createTopology(options: TopologyOptions = {}): Topology {
   const jobAckWaitMs = options.jobAckWaitMs ?? 30_000;
   const jobMaxAttempts = options.jobMaxAttempts ?? 5;
   const replicas = options.streamReplicas ?? 1;
-  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new Error(`stream replicas must be an integer from 1 to 5 (JetStream's limit), got ${replicas}`);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
+    throw new Error(`stream replicas must be an integer from 1 to 5 (JetStream's limit), got ${replicas}`);
 
   const streams = {
     commands: { name: n("VP_COMMANDS"), subjects: [s("vp.cmd.>")], retention: "workqueue", maxAgeSeconds: 0, duplicateWindowSeconds: 120, replicas },

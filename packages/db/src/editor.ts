@@ -88,11 +88,7 @@ export interface UpdatePipelineInput {
 }
 
 /** Partial update; always bumps updated_at. Null when the pipeline does not exist. */
-export async function updatePipeline(
-  db: Queryable,
-  id: string,
-  patch: UpdatePipelineInput,
-): Promise<SerializedPipeline | null> {
+export async function updatePipeline(db: Queryable, id: string, patch: UpdatePipelineInput): Promise<SerializedPipeline | null> {
   try {
     const { rows } = await db.query<PipelineRow>(
       `UPDATE video_production_pipelines
@@ -125,9 +121,7 @@ export async function deletePipeline(db: Queryable, id: string): Promise<boolean
 
 /** Locks the pipeline row (first in the lock order) by bumping updated_at; false when it is missing. */
 async function touchPipeline(db: Queryable, pipelineId: string): Promise<boolean> {
-  const { rowCount } = await db.query(`UPDATE video_production_pipelines SET updated_at = now() WHERE id = $1`, [
-    pipelineId,
-  ]);
+  const { rowCount } = await db.query(`UPDATE video_production_pipelines SET updated_at = now() WHERE id = $1`, [pipelineId]);
   return (rowCount ?? 0) > 0;
 }
 
@@ -252,10 +246,7 @@ export async function updateNodeStructure(
 export async function deleteNode(db: Queryable, pipelineId: string, nodeId: string): Promise<boolean> {
   return withTransaction(db, async (tx) => {
     if (!(await touchPipeline(tx, pipelineId))) return false;
-    const { rowCount } = await tx.query(`DELETE FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`, [
-      pipelineId,
-      nodeId,
-    ]);
+    const { rowCount } = await tx.query(`DELETE FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`, [pipelineId, nodeId]);
     if (!rowCount) return false;
     // The node's stored files (uploads, every attempt's outputs) become garbage once this commits.
     await recordGarbagePrefix(tx, nodeFilesPrefix(pipelineId, nodeId), pipelineId);

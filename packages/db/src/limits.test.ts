@@ -42,7 +42,9 @@ describe("pipeline limits, enforced by the write itself", () => {
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     const refused = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
     expect(refused.reason).toMatchObject({ name: "PipelineLimitError", limit: "structureBytes", max: 10_000 });
-    expect(refused.reason.message).toMatch(/^A pipeline's structure \(titles, inputs, config and assets of its nodes\) is at most 10000 bytes; this write would make it 12\d{3} bytes$/);
+    expect(refused.reason.message).toMatch(
+      /^A pipeline's structure \(titles, inputs, config and assets of its nodes\) is at most 10000 bytes; this write would make it 12\d{3} bytes$/,
+    );
     const contents = (await listNodes(t.admin, P)).map((n) => (n.asset as { content: string }).content.length).sort();
     expect(contents).toEqual([1, 6000]);
     // A move changes no structure: it goes through at the limit.
@@ -52,8 +54,17 @@ describe("pipeline limits, enforced by the write itself", () => {
   it("an import past a limit creates nothing", async () => {
     const limits = { maxNodes: 2, maxStructureBytes: 1024 * 1024 };
     const nodes = ["a", "b", "c"].map((id) => text(id, "x"));
-    await expect(importPipeline(t.pools.editor, { pipeline: { id: "p-import", title: "I" }, nodes }, limits)).rejects.toMatchObject({ limit: "nodes", actual: 3 });
-    await expect(importPipeline(t.pools.editor, { pipeline: { id: "p-import", title: "I" }, nodes: [text("a", "z".repeat(2000))] }, { maxNodes: 5, maxStructureBytes: 1000 })).rejects.toMatchObject({
+    await expect(importPipeline(t.pools.editor, { pipeline: { id: "p-import", title: "I" }, nodes }, limits)).rejects.toMatchObject({
+      limit: "nodes",
+      actual: 3,
+    });
+    await expect(
+      importPipeline(
+        t.pools.editor,
+        { pipeline: { id: "p-import", title: "I" }, nodes: [text("a", "z".repeat(2000))] },
+        { maxNodes: 5, maxStructureBytes: 1000 },
+      ),
+    ).rejects.toMatchObject({
       limit: "structureBytes",
     });
     const { rows } = await t.admin.query("SELECT id FROM video_production_pipelines WHERE id = 'p-import'");

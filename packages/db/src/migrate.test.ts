@@ -27,9 +27,7 @@ async function tables(url: string): Promise<string[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const { rows } = await c.query<{ tablename: string }>(
-      `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
-    );
+    const { rows } = await c.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
     return rows.map((r) => r.tablename);
   } finally {
     await c.end();
@@ -45,7 +43,14 @@ describe("migrate", () => {
     expect(first.applied).toEqual(ALL);
     expect(ALL[0]).toBe("1735689600000_init");
     expect(logs.join("\n")).toContain("1735689600000_init");
-    expect(await tables(adminUrl)).toEqual(["pgmigrations", "video_production_cache", "video_production_nodes", "video_production_pipelines", "video_production_runs", "video_production_storage_garbage"]);
+    expect(await tables(adminUrl)).toEqual([
+      "pgmigrations",
+      "video_production_cache",
+      "video_production_nodes",
+      "video_production_pipelines",
+      "video_production_runs",
+      "video_production_storage_garbage",
+    ]);
 
     const second = await migrate({ adminUrl });
     expect(second).toMatchObject({ createdDatabase: false, applied: [] });
@@ -59,9 +64,7 @@ describe("migrate", () => {
   });
 
   it("refuses database names that are not plain identifiers", async () => {
-    await expect(migrate({ adminUrl: withDatabase(testServerUrl(), 'x"; DROP DATABASE postgres; --') })).rejects.toThrow(
-      /Invalid database name/,
-    );
+    await expect(migrate({ adminUrl: withDatabase(testServerUrl(), 'x"; DROP DATABASE postgres; --') })).rejects.toThrow(/Invalid database name/);
     expect(() => databaseName("postgres://h/Video")).toThrow(/Invalid database name/);
     expect(databaseName("postgres://h:5432/video_production")).toBe("video_production");
   });

@@ -31,8 +31,12 @@ describe("node position", () => {
   });
 
   it("is writable by vp_editor only", async () => {
-    await expect(t.pools.stateWriter.query(`UPDATE video_production_nodes SET position = '{"x":1,"y":1}' WHERE pipeline_id = $1`, [P])).rejects.toThrow(/permission denied/);
-    await expect(t.pools.reader.query(`UPDATE video_production_nodes SET position = '{"x":1,"y":1}' WHERE pipeline_id = $1`, [P])).rejects.toThrow(/permission denied/);
+    await expect(t.pools.stateWriter.query(`UPDATE video_production_nodes SET position = '{"x":1,"y":1}' WHERE pipeline_id = $1`, [P])).rejects.toThrow(
+      /permission denied/,
+    );
+    await expect(t.pools.reader.query(`UPDATE video_production_nodes SET position = '{"x":1,"y":1}' WHERE pipeline_id = $1`, [P])).rejects.toThrow(
+      /permission denied/,
+    );
     const r = await t.pools.editor.query(`UPDATE video_production_nodes SET position = '{"x":1,"y":2}' WHERE pipeline_id = $1 AND id = 'a'`, [P]);
     expect(r.rowCount).toBe(1);
   });
@@ -54,7 +58,10 @@ describe("importPipeline", () => {
       ],
     });
     expect(pipeline.title).toBe("Imported");
-    expect(nodes.map((n) => [n.id, n.status])).toEqual([["s", "pending"], ["v", "pending"]]);
+    expect(nodes.map((n) => [n.id, n.status])).toEqual([
+      ["s", "pending"],
+      ["v", "pending"],
+    ]);
     expect((await listNodes(t.pools.reader, "imp-1")).map((n) => n.inputs)).toEqual([{}, { script: ["s"] }]);
 
     await expect(

@@ -1,14 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, insertNodeFixture, insertPipelineFixture, type TestDatabase } from "../../testkit/src/db";
 import { DEFAULT_DATABASE_URL, roleUrl } from "./connection";
-import {
-  createNode,
-  createPipeline,
-  deleteNode,
-  deletePipeline,
-  updateNodeStructure,
-  updatePipeline,
-} from "./editor";
+import { createNode, createPipeline, deleteNode, deletePipeline, updateNodeStructure, updatePipeline } from "./editor";
 import { ConflictError, NotFoundError, ValidationError } from "./errors";
 import { findDependants, getNode, getNodes, getPipeline, getPipelineRow, listNodes, listPipelines } from "./reader";
 import { toSerializedNode } from "./rows";
@@ -70,9 +63,7 @@ describe("editor and reader queries", () => {
 
     await expect(createNode(ed, { pipelineId: "np", id: "a", title: "A", type: "asset" })).rejects.toBeInstanceOf(ConflictError);
     await expect(createNode(ed, { pipelineId: "nope", id: "a", title: "A", type: "asset" })).rejects.toBeInstanceOf(NotFoundError);
-    await expect(
-      createNode(ed, { pipelineId: "np", id: "bad", title: "B", type: "teleport" as never }),
-    ).rejects.toBeInstanceOf(ValidationError);
+    await expect(createNode(ed, { pipelineId: "np", id: "bad", title: "B", type: "teleport" as never })).rejects.toBeInstanceOf(ValidationError);
     // The same id in another pipeline is fine: the key is (pipeline_id, id).
     await insertPipelineFixture(t.admin, { id: "np2" });
     await createNode(ed, { pipelineId: "np2", id: "a", title: "A", type: "asset" });

@@ -17,46 +17,31 @@ export async function listPipelines(
   const limit = Math.max(1, Math.floor(per));
   const offset = (Math.max(1, Math.floor(page)) - 1) * limit;
   const [rows, count] = await Promise.all([
-    db.query<PipelineRow>(
-      `SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines ORDER BY updated_at DESC, id LIMIT $1 OFFSET $2`,
-      [limit, offset],
-    ),
+    db.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines ORDER BY updated_at DESC, id LIMIT $1 OFFSET $2`, [limit, offset]),
     db.query<{ n: string }>(`SELECT count(*) AS n FROM video_production_pipelines`),
   ]);
   return { pipelines: rows.rows.map((r) => toSerializedPipeline(r)), totalCount: Number(count.rows[0]?.n ?? 0) };
 }
 
 export async function getPipelineRow(db: Queryable, id: string): Promise<PipelineRow | null> {
-  const { rows } = await db.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines WHERE id = $1`, [
-    id,
-  ]);
+  const { rows } = await db.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines WHERE id = $1`, [id]);
   return rows[0] ?? null;
 }
 
 /** The serialized pipeline, with its nodes when `withNodes` (the show endpoint). */
-export async function getPipeline(
-  db: Queryable,
-  id: string,
-  opts: { withNodes?: boolean } = {},
-): Promise<SerializedPipeline | null> {
+export async function getPipeline(db: Queryable, id: string, opts: { withNodes?: boolean } = {}): Promise<SerializedPipeline | null> {
   const row = await getPipelineRow(db, id);
   if (!row) return null;
   return toSerializedPipeline(row, opts.withNodes ? await listNodes(db, id) : undefined);
 }
 
 export async function listNodes(db: Queryable, pipelineId: string): Promise<NodeRow[]> {
-  const { rows } = await db.query<NodeRow>(
-    `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 ORDER BY created_at, id`,
-    [pipelineId],
-  );
+  const { rows } = await db.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 ORDER BY created_at, id`, [pipelineId]);
   return rows;
 }
 
 export async function getNode(db: Queryable, pipelineId: string, nodeId: string): Promise<NodeRow | null> {
-  const { rows } = await db.query<NodeRow>(
-    `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`,
-    [pipelineId, nodeId],
-  );
+  const { rows } = await db.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`, [pipelineId, nodeId]);
   return rows[0] ?? null;
 }
 
@@ -84,10 +69,7 @@ export async function findDependants(db: Queryable, pipelineId: string, nodeId: 
 }
 
 /** Per pipeline: how many nodes it has in each status, for the pipeline list (one grouped query). */
-export async function countNodesByStatus(
-  db: Queryable,
-  pipelineIds: readonly string[],
-): Promise<Map<string, Record<string, number>>> {
+export async function countNodesByStatus(db: Queryable, pipelineIds: readonly string[]): Promise<Map<string, Record<string, number>>> {
   const counts = new Map<string, Record<string, number>>();
   if (pipelineIds.length === 0) return counts;
   const { rows } = await db.query<{ pipeline_id: string; status: string; n: string }>(

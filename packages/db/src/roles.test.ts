@@ -22,9 +22,7 @@ const DENIED = /permission denied/;
 
 describe("roles", () => {
   it("are LOGIN NOINHERIT and not superusers", async () => {
-    const { rows } = await t.admin.query(
-      `SELECT rolname, rolcanlogin, rolinherit, rolsuper FROM pg_roles WHERE rolname LIKE 'vp\\_%' ORDER BY rolname`,
-    );
+    const { rows } = await t.admin.query(`SELECT rolname, rolcanlogin, rolinherit, rolsuper FROM pg_roles WHERE rolname LIKE 'vp\\_%' ORDER BY rolname`);
     const byName = Object.fromEntries(rows.map((r) => [r.rolname, r]));
     for (const role of ["vp_editor", "vp_state_writer", "vp_reader"]) {
       expect(byName[role]).toMatchObject({ rolcanlogin: true, rolinherit: false, rolsuper: false });
@@ -65,10 +63,7 @@ describe("vp_editor", () => {
       [P, N],
     );
     expect(r.rowCount).toBe(1);
-    await t.pools.editor.query(
-      `UPDATE video_production_pipelines SET title = 'P2', version = '1.1', config = '{}', updated_at = now() WHERE id = $1`,
-      [P],
-    );
+    await t.pools.editor.query(`UPDATE video_production_pipelines SET title = 'P2', version = '1.1', config = '{}', updated_at = now() WHERE id = $1`, [P]);
     await t.pools.editor.query(
       `INSERT INTO video_production_pipelines (id, version, title, config, created_at, updated_at) VALUES ('p-ed', '1.0', 'E', '{}', now(), now())`,
     );
@@ -105,10 +100,7 @@ describe("vp_state_writer", () => {
       [P, N],
     );
     expect(r.rowCount).toBe(1);
-    const p = await t.pools.stateWriter.query(
-      `UPDATE video_production_pipelines SET metadata = metadata || '{"x": 1}' WHERE id = $1`,
-      [P],
-    );
+    const p = await t.pools.stateWriter.query(`UPDATE video_production_pipelines SET metadata = metadata || '{"x": 1}' WHERE id = $1`, [P]);
     expect(p.rowCount).toBe(1);
     // Locking the pipeline row (first step of every state transition) is allowed.
     const locked = await t.pools.stateWriter.query(`SELECT id FROM video_production_pipelines WHERE id = $1 FOR UPDATE`, [P]);
@@ -158,7 +150,9 @@ describe("video_production_cache: filled only by the state-writer", () => {
     await t.pools.stateWriter.query(`DELETE FROM video_production_cache WHERE cache_key = '${KEY}'`);
     await t.pools.stateWriter.query(insert);
     await expect(t.pools.stateWriter.query(insert.replace(KEY, "not-a-sha256"))).rejects.toThrow(/video_production_cache_key_check/);
-    await expect(t.pools.stateWriter.query(insert.replace(KEY, "d".repeat(64)).replace(`'{"type":"text","s3Key":"k"}'`, `'{"type":"text"}'`))).rejects.toThrow(/video_production_cache_output_check/);
+    await expect(t.pools.stateWriter.query(insert.replace(KEY, "d".repeat(64)).replace(`'{"type":"text","s3Key":"k"}'`, `'{"type":"text"}'`))).rejects.toThrow(
+      /video_production_cache_output_check/,
+    );
   });
 });
 

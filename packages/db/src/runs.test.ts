@@ -39,9 +39,9 @@ describe("runs", () => {
     await createRun(t.pools.stateWriter, { id: `${P}-r`, pipelineId: P, kind: "all", nodeIds: [] });
     for (const pool of [t.pools.reader, t.pools.editor]) {
       await expect(pool.query(`UPDATE video_production_runs SET status = 'completed'`)).rejects.toThrow(/permission denied/);
-      await expect(
-        pool.query(`INSERT INTO video_production_runs (id, pipeline_id, kind, node_ids) VALUES ('x', '${P}', 'all', '[]')`),
-      ).rejects.toThrow(/permission denied/);
+      await expect(pool.query(`INSERT INTO video_production_runs (id, pipeline_id, kind, node_ids) VALUES ('x', '${P}', 'all', '[]')`)).rejects.toThrow(
+        /permission denied/,
+      );
     }
     await expect(t.pools.stateWriter.query(`DELETE FROM video_production_runs`)).rejects.toThrow(/permission denied/);
     expect((await t.pools.editor.query(`SELECT id FROM video_production_runs WHERE pipeline_id = $1`, [P])).rowCount).toBe(1);
@@ -77,7 +77,10 @@ describe("cancelNode and resetNode", () => {
 
   it("a running or completed node is neither cancelled nor reset here", async () => {
     await insertNodeFixture(t.admin, { pipelineId: P, id: "c", completed: true });
-    expect(await cancelNode(t.pools.stateWriter, { pipelineId: P, nodeId: "c", reason: "r", by: "u" })).toMatchObject({ outcome: "rejected", code: "not_ready" });
+    expect(await cancelNode(t.pools.stateWriter, { pipelineId: P, nodeId: "c", reason: "r", by: "u" })).toMatchObject({
+      outcome: "rejected",
+      code: "not_ready",
+    });
     expect(await resetNode(t.pools.stateWriter, { pipelineId: P, nodeId: "c" })).toMatchObject({ outcome: "rejected" });
   });
 });

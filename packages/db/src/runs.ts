@@ -61,7 +61,15 @@ export async function createRun(db: Queryable, input: CreateRunInput): Promise<R
        WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))
      SELECT ${RUN_COLUMNS} FROM ins
      UNION ALL SELECT ${RUN_COLUMNS} FROM video_production_runs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ins)`,
-    [input.id, input.pipelineId, input.kind, input.targetNodeId ?? null, JSON.stringify(input.nodeIds), JSON.stringify(input.metadata ?? {}), input.metadata?.estimate?.estimatedTotalCost ?? null],
+    [
+      input.id,
+      input.pipelineId,
+      input.kind,
+      input.targetNodeId ?? null,
+      JSON.stringify(input.nodeIds),
+      JSON.stringify(input.metadata ?? {}),
+      input.metadata?.estimate?.estimatedTotalCost ?? null,
+    ],
   );
   return rows[0]!;
 }
@@ -89,10 +97,10 @@ export async function getRun(db: Queryable, id: string): Promise<RunRow | null> 
 
 /** Run history of a pipeline, newest first. */
 export async function listRuns(db: Queryable, pipelineId: string, { limit = 50 } = {}): Promise<RunRow[]> {
-  const { rows } = await db.query<RunRow>(
-    `SELECT ${RUN_COLUMNS} FROM video_production_runs WHERE pipeline_id = $1 ORDER BY created_at DESC, id LIMIT $2`,
-    [pipelineId, limit],
-  );
+  const { rows } = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM video_production_runs WHERE pipeline_id = $1 ORDER BY created_at DESC, id LIMIT $2`, [
+    pipelineId,
+    limit,
+  ]);
   return rows;
 }
 

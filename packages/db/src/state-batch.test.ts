@@ -61,9 +61,9 @@ describe("runStateBatch (group commit)", () => {
     expect(r.map((x) => x.outcome)).toEqual(["applied", "already", "rejected", "rejected", "rejected", "applied"]);
     expect(r.map((x) => x.code)).toEqual([undefined, undefined, "not_ready", "not_ready", "not_found", undefined]);
     expect(r[1]!.node).toMatchObject({ status: "queued", state_version: 1, metadata: { jobId: "ja" } });
-    expect((await getNode(t.admin, P, "a"))).toMatchObject({ status: "queued", state_version: 1, metadata: { jobId: "ja" } });
-    expect((await getNode(t.admin, P, "b"))).toMatchObject({ status: "queued", state_version: 1, metadata: { jobId: "jb" } });
-    expect((await getNode(t.admin, P, "c"))).toMatchObject({ status: "cancelled", state_version: 0 });
+    expect(await getNode(t.admin, P, "a")).toMatchObject({ status: "queued", state_version: 1, metadata: { jobId: "ja" } });
+    expect(await getNode(t.admin, P, "b")).toMatchObject({ status: "queued", state_version: 1, metadata: { jobId: "jb" } });
+    expect(await getNode(t.admin, P, "c")).toMatchObject({ status: "cancelled", state_version: 0 });
   });
 
   it("rolls a failing member back to its savepoint, answers it with its error, and commits the others", async () => {

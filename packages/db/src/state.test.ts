@@ -2,16 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type pg from "pg";
 import { createTestDatabase, insertNodeFixture, insertPipelineFixture, type TestDatabase } from "../../testkit/src/db";
 import { getNode, getPipelineRow } from "./reader";
-import {
-  claimQueued,
-  claimRunning,
-  recordHeartbeat,
-  completeNode,
-  failNode,
-  patchNodeMetadata,
-  recordProgress,
-  recordProviderJob,
-} from "./state";
+import { claimQueued, claimRunning, recordHeartbeat, completeNode, failNode, patchNodeMetadata, recordProgress, recordProviderJob } from "./state";
 
 const ISO_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
@@ -209,9 +200,7 @@ describe("recordProgress / completeNode / failNode", () => {
     expect(failed.pipelineMetadata.progress).toMatchObject({ failed: 1, total: 1, in_progress: 0 });
     expect((await failNode(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2, error: "boom" })).outcome).toBe("already");
     // A failed node cannot be completed by a late result.
-    expect((await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2, output: video, cost: 1 })).outcome).toBe(
-      "rejected",
-    );
+    expect((await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: "j1", attempt: 2, output: video, cost: 1 })).outcome).toBe("rejected");
   });
 
   it("a final failure fails regardless of attempt", async () => {
@@ -265,14 +254,26 @@ describe("pipeline metadata", () => {
 
     const q = await claimQueued(sw, { pipelineId: P, nodeId: "a", jobId: "ja" });
     expect(q.pipelineMetadata.progress).toEqual({
-      completed: 1, in_progress: 0, pending: 1, failed: 0, queued: 1, cancelled: 1, total: 4,
+      completed: 1,
+      in_progress: 0,
+      pending: 1,
+      failed: 0,
+      queued: 1,
+      cancelled: 1,
+      total: 4,
     });
     await claimRunning(sw, { pipelineId: P, nodeId: "a", jobId: "ja", attempt: 1 });
     const p = await recordProgress(sw, { pipelineId: P, nodeId: "a", jobId: "ja", attempt: 1, percent: 50 });
     expect(p.pipelineMetadata.progress).toMatchObject({ in_progress: 1, queued: 0 });
     const c = await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: "ja", attempt: 1, output: video, cost: 0.1 });
     expect(c.pipelineMetadata.progress).toEqual({
-      completed: 2, in_progress: 0, pending: 1, failed: 0, queued: 0, cancelled: 1, total: 4,
+      completed: 2,
+      in_progress: 0,
+      pending: 1,
+      failed: 0,
+      queued: 0,
+      cancelled: 1,
+      total: 4,
     });
     expect(c.pipelineMetadata.totalCost).toBeCloseTo(0.15, 10);
     // Other pipeline metadata keys survive (partial write).
@@ -303,19 +304,37 @@ describe("recordProviderJob", () => {
 
   it("records creating, then the id once; the same id again is 'already', another id or a new create is a conflict", async () => {
     const creating = await recordProviderJob(sw, {
-      pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "creating", clientRef: "vp-j1", estimatedCost: 2.5,
+      pipelineId: P,
+      nodeId: "a",
+      ...base,
+      attempt: 1,
+      phase: "creating",
+      clientRef: "vp-j1",
+      estimatedCost: 2.5,
     });
     expect(creating.outcome).toBe("applied");
     expect(creating.node?.metadata).toMatchObject({
-      jobId: "j1", attempt: 1, cost: 1, provider: "heygen", estimatedCost: 2.5,
+      jobId: "j1",
+      attempt: 1,
+      cost: 1,
+      provider: "heygen",
+      estimatedCost: 2.5,
       providerJob: { provider: "heygen", phase: "creating", clientRef: "vp-j1", attempt: 1 },
     });
-    expect((creating.node?.metadata?.providerJob as { at: string }).at).toMatch(ISO_Z);
+    expect((creating.node!.metadata!.providerJob as { at: string }).at).toMatch(ISO_Z);
     expect(creating.node?.metadata).not.toHaveProperty("providerJobId");
     // A caller that lost the reply asks again.
     expect((await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "creating", clientRef: "vp-j1" })).outcome).toBe("already");
 
-    const created = await recordProviderJob(sw, { pipelineId: P, nodeId: "a", ...base, attempt: 1, phase: "created", providerJobId: "v-1", clientRef: "vp-j1" });
+    const created = await recordProviderJob(sw, {
+      pipelineId: P,
+      nodeId: "a",
+      ...base,
+      attempt: 1,
+      phase: "created",
+      providerJobId: "v-1",
+      clientRef: "vp-j1",
+    });
     expect(created.outcome).toBe("applied");
     expect(created.node?.metadata).toMatchObject({ providerJobId: "v-1", estimatedCost: 2.5, providerJob: { phase: "created", id: "v-1" } });
     const version = created.node!.state_version;

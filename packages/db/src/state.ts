@@ -53,7 +53,9 @@ type Decision =
   | { kind: "reject"; code: StateRejectCode; reason: string };
 
 /** NODE_COLUMNS of the node table aliased `n`. */
-const NODE_COLUMNS_OF_N = NODE_COLUMNS.split(", ").map((c) => `n.${c}`).join(", ");
+const NODE_COLUMNS_OF_N = NODE_COLUMNS.split(", ")
+  .map((c) => `n.${c}`)
+  .join(", ");
 
 /** One row `c` of a pipeline's counts by status and cost sums, over `source` (rows with status and metadata). */
 const PROGRESS_COUNTS = (source: string) => `
@@ -167,10 +169,10 @@ async function transactionBody(
         return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
       }
       pipelineMetadata = batch.pipelineMetadata;
-      const current = await tx.query<NodeRow>(
-        `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2 FOR UPDATE`,
-        [pipelineId, nodeId],
-      );
+      const current = await tx.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2 FOR UPDATE`, [
+        pipelineId,
+        nodeId,
+      ]);
       node = current.rows[0];
     } else {
       const locked = await tx.query<NodeRow & { vp_pipeline_metadata: Record<string, unknown> | null }>(
@@ -299,10 +301,7 @@ export async function runStateBatch(db: Queryable, pipelineId: string, members: 
   }
   return withTransaction(db, async (client) => {
     const batch = new StateBatch(client, pipelineId);
-    const locked = await client.query<PipelineLockRow>(
-      `SELECT metadata FROM video_production_pipelines WHERE id = $1 FOR UPDATE`,
-      [pipelineId],
-    );
+    const locked = await client.query<PipelineLockRow>(`SELECT metadata FROM video_production_pipelines WHERE id = $1 FOR UPDATE`, [pipelineId]);
     batch.pipelineExists = locked.rows.length > 0;
     batch.pipelineMetadata = locked.rows[0]?.metadata ?? {};
     const settled: BatchSettled[] = [];
@@ -481,10 +480,7 @@ export interface RecordProgressInput {
  * transaction form (pipeline and node locked), for a group commit of the pipeline; the state-writer's ticks take the
  * single-statement fast path in ticks.ts (applyProgressTick / applyProgressTicks).
  */
-export function recordProgress(
-  db: Queryable,
-  { pipelineId, nodeId, jobId, attempt, percent }: RecordProgressInput,
-): Promise<StateResult> {
+export function recordProgress(db: Queryable, { pipelineId, nodeId, jobId, attempt, percent }: RecordProgressInput): Promise<StateResult> {
   return transition(
     db,
     pipelineId,
@@ -521,32 +517,35 @@ export interface CompleteNodeInput {
  * in_progress (this job and attempt) -> completed: metadata completedAt, cost, progress 100; output
  * merged. The same job's completion again -> "already"; a superseded attempt's late result -> stale.
  */
-export function completeNode(
-  db: Queryable,
-  { pipelineId, nodeId, jobId, attempt, output, cost }: CompleteNodeInput,
-): Promise<StateResult> {
-  return transition(db, pipelineId, nodeId, (node) => {
-    const sameJob = storedJob(node) === jobId;
-    const stored = storedAttempt(node);
-    if (holds(node, jobId, attempt)) {
-      return {
-        kind: "apply",
-        set: `status = 'completed',
+export function completeNode(db: Queryable, { pipelineId, nodeId, jobId, attempt, output, cost }: CompleteNodeInput): Promise<StateResult> {
+  return transition(
+    db,
+    pipelineId,
+    nodeId,
+    (node) => {
+      const sameJob = storedJob(node) === jobId;
+      const stored = storedAttempt(node);
+      if (holds(node, jobId, attempt)) {
+        return {
+          kind: "apply",
+          set: `status = 'completed',
               metadata = ${META} || jsonb_build_object('completedAt', ${NOW_ISO}, 'cost', $5::numeric, 'progress', 100),
               output = COALESCE(output, '{}'::jsonb) || $6::jsonb`,
-        guard: HOLDER_GUARD,
-        params: [jobId, attempt, cost, JSON.stringify(output ?? {})],
+          guard: HOLDER_GUARD,
+          params: [jobId, attempt, cost, JSON.stringify(output ?? {})],
+        };
+      }
+      if (node.status === "completed" && sameJob) return { kind: "already" };
+      return {
+        kind: "reject",
+        code: "stale",
+        reason: sameJob
+          ? `Result of attempt ${attempt} of job ${jobId} rejected: the node is ${node.status} at attempt ${stored}`
+          : `Result of attempt ${attempt} of job ${jobId} rejected: the node belongs to ${describe(node)}`,
       };
-    }
-    if (node.status === "completed" && sameJob) return { kind: "already" };
-    return {
-      kind: "reject",
-      code: "stale",
-      reason: sameJob
-        ? `Result of attempt ${attempt} of job ${jobId} rejected: the node is ${node.status} at attempt ${stored}`
-        : `Result of attempt ${attempt} of job ${jobId} rejected: the node belongs to ${describe(node)}`,
-    };
-  }, { afterApply: fillCache });
+    },
+    { afterApply: fillCache },
+  );
 }
 
 /**
@@ -659,17 +658,11 @@ export interface FailNodeInput {
  * completedAt. While queued no attempt has claimed the node yet, so any attempt of the job may fail it.
  * Already failed for the same job -> "already".
  */
-export function failNode(
-  db: Queryable,
-  { pipelineId, nodeId, jobId, attempt, error, final = false }: FailNodeInput,
-): Promise<StateResult> {
+export function failNode(db: Queryable, { pipelineId, nodeId, jobId, attempt, error, final = false }: FailNodeInput): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, (node) => {
     const sameJob = storedJob(node) === jobId;
     const stored = storedAttempt(node);
-    const current =
-      sameJob &&
-      ((node.status === "queued" && (final || attempt >= stored)) ||
-        (node.status === "in_progress" && (final || attempt === stored)));
+    const current = sameJob && ((node.status === "queued" && (final || attempt >= stored)) || (node.status === "in_progress" && (final || attempt === stored)));
     if (current) {
       return {
         kind: "apply",
@@ -762,12 +755,7 @@ export function recordProviderJob(db: Queryable, input: RecordProviderJobInput):
 }
 
 /** Generic partial write: metadata = COALESCE(metadata, '{}') || patch (state_version + 1). */
-export function patchNodeMetadata(
-  db: Queryable,
-  pipelineId: string,
-  nodeId: string,
-  patch: Record<string, unknown>,
-): Promise<StateResult> {
+export function patchNodeMetadata(db: Queryable, pipelineId: string, nodeId: string, patch: Record<string, unknown>): Promise<StateResult> {
   return transition(db, pipelineId, nodeId, () => ({
     kind: "apply",
     set: `metadata = ${META} || $3::jsonb`,

@@ -67,15 +67,37 @@ describe("pipeline storage use", () => {
     const Q = (await insertPipelineFixture(t.admin)).id;
     const upload = `pipelines/${Q}/nodes/clip/asset/u.mp4`;
     // An uploaded asset whose output is the upload itself: counted once.
-    await insertNodeFixture(t.admin, { pipelineId: Q, id: "clip", type: "asset", status: "completed", asset: { type: "video", source: upload, size: 1000 }, output: { type: "video", s3Key: upload, size: 1000 } });
-    await insertNodeFixture(t.admin, { pipelineId: Q, id: "merge", type: "merge-videos", status: "completed", output: { type: "video", s3Key: `pipelines/${Q}/nodes/merge/j-a1/output.mp4`, size: 500 } });
+    await insertNodeFixture(t.admin, {
+      pipelineId: Q,
+      id: "clip",
+      type: "asset",
+      status: "completed",
+      asset: { type: "video", source: upload, size: 1000 },
+      output: { type: "video", s3Key: upload, size: 1000 },
+    });
+    await insertNodeFixture(t.admin, {
+      pipelineId: Q,
+      id: "merge",
+      type: "merge-videos",
+      status: "completed",
+      output: { type: "video", s3Key: `pipelines/${Q}/nodes/merge/j-a1/output.mp4`, size: 500 },
+    });
     // A result taken from the cache, stored under another pipeline: still this pipeline's to hold.
-    await insertNodeFixture(t.admin, { pipelineId: Q, id: "cached", type: "merge-videos", status: "completed", output: { type: "video", s3Key: `pipelines/${P}/nodes/x/j-a1/output.mp4`, size: 70 } });
+    await insertNodeFixture(t.admin, {
+      pipelineId: Q,
+      id: "cached",
+      type: "merge-videos",
+      status: "completed",
+      output: { type: "video", s3Key: `pipelines/${P}/nodes/x/j-a1/output.mp4`, size: 70 },
+    });
     await insertNodeFixture(t.admin, { pipelineId: Q, id: "text", type: "asset", asset: { type: "text", content: "inline" } });
     await keepGarbageKeys(t.pools.editor, Q, [{ key: `pipelines/${Q}/nodes/deleted/j-a1/output.mp4`, size: 5 }]);
     expect(await pipelineStorageUsage(t.pools.reader, Q)).toBe(1575);
     // An earlier run's result the node no longer shows, still in the cache; and the current one, counted once.
-    for (const [n, name, bytes] of [[90, "j0-a1", 400], [91, "j-a1", 500]] as const) {
+    for (const [n, name, bytes] of [
+      [90, "j0-a1", 400],
+      [91, "j-a1", 500],
+    ] as const) {
       await t.pools.stateWriter.query(
         `INSERT INTO video_production_cache (cache_key, node_type, output, cost, pipeline_id, node_id) VALUES ($1, 'merge-videos', $2::jsonb, 0, $3, 'merge')`,
         [key(n), JSON.stringify({ type: "video", s3Key: `pipelines/${Q}/nodes/merge/${name}/output.mp4`, size: bytes }), Q],

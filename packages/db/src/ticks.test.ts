@@ -75,12 +75,21 @@ describe("applyProgressTick (one statement)", () => {
     await applyProgressTick(ticks, tickOf("a", 30));
     expect(await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: "j-a", attempt: 1, output: video, cost: 0.1 })).toMatchObject({ outcome: "applied" });
     const late = await applyProgressTick(ticks, tickOf("a", 60));
-    expect(late).toMatchObject({ outcome: "rejected", code: "stale", reason: "Progress of job j-a attempt 1 ignored (status: completed, job: j-a, attempt: 1)" });
+    expect(late).toMatchObject({
+      outcome: "rejected",
+      code: "stale",
+      reason: "Progress of job j-a attempt 1 ignored (status: completed, job: j-a, attempt: 1)",
+    });
     expect(await getNode(t.admin, P, "a")).toMatchObject({ status: "completed", state_version: 2, metadata: { progress: 100 } });
   });
 
   it("answers not_found for a missing node or pipeline", async () => {
-    expect(await applyProgressTick(ticks, tickOf("missing", 10))).toMatchObject({ outcome: "rejected", code: "not_found", reason: "Node not found", node: null });
+    expect(await applyProgressTick(ticks, tickOf("missing", 10))).toMatchObject({
+      outcome: "rejected",
+      code: "not_found",
+      reason: "Node not found",
+      node: null,
+    });
     expect(await applyProgressTick(ticks, { ...tickOf("a", 10), pipelineId: "no-such-pipeline" })).toMatchObject({
       outcome: "rejected",
       code: "not_found",

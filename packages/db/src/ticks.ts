@@ -145,7 +145,13 @@ async function reason(db: TickDb, tick: ProgressTick, final = false): Promise<Ti
   if (holdsAttempt(asNode, jobId, attempt)) {
     if (node.metadata?.progress === percent) return { outcome: "already", node, pipelineMetadata };
     if (!final) return undefined;
-    return { outcome: "rejected", code: "stale", reason: `Progress of job ${jobId} attempt ${attempt} not written: the node changed concurrently`, node, pipelineMetadata };
+    return {
+      outcome: "rejected",
+      code: "stale",
+      reason: `Progress of job ${jobId} attempt ${attempt} not written: the node changed concurrently`,
+      node,
+      pipelineMetadata,
+    };
   }
   return {
     outcome: "rejected",

@@ -93,14 +93,27 @@ describe("stale nodes and run members", () => {
 });
 
 describe("estimates", () => {
-  const script: KeyedNode = { id: "s", type: "asset", inputs: {}, config: {}, asset: { type: "text", content: "word ".repeat(300) }, status: "completed", output: { type: "text", s3Key: "s" } };
+  const script: KeyedNode = {
+    id: "s",
+    type: "asset",
+    inputs: {},
+    config: {},
+    asset: { type: "text", content: "word ".repeat(300) },
+    status: "completed",
+    output: { type: "text", s3Key: "s" },
+  };
   const head: KeyedNode = { id: "h", type: "talking-head", inputs: { script: ["s"] }, config: { provider: "heygen" }, status: "pending" };
   const local: KeyedNode = { id: "l", type: "talking-head", inputs: { script: ["s"] }, config: { provider: "local" }, status: "pending" };
   const mergeNode: KeyedNode = merge("m", ["h", "l"]);
 
   it("prices AI nodes by their provider, local work and cached or current members at 0, and checks the budget", () => {
     const e = estimateRun([script, head, local, mergeNode], ["s", "h", "l", "m"], { upToDate: new Set(["s"]), maxCost: 1 });
-    expect(e.nodes.map((n) => [n.nodeId, n.source])).toEqual([["s", "up-to-date"], ["h", "execute"], ["l", "execute"], ["m", "execute"]]);
+    expect(e.nodes.map((n) => [n.nodeId, n.source])).toEqual([
+      ["s", "up-to-date"],
+      ["h", "execute"],
+      ["l", "execute"],
+      ["m", "execute"],
+    ]);
     const [, h, l, m] = e.nodes;
     expect(h!.estimatedCost).toBeGreaterThan(1);
     expect(l!.estimatedCost).toBeLessThan(h!.estimatedCost / 100);

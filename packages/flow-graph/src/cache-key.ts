@@ -148,11 +148,7 @@ export function keysKnownNow(nodes: Iterable<KeyedNode>, memberIds: Iterable<str
  * not completed and current; retry with downstream adds the target's dependants, completed ones included
  * (they are re-keyed once the target is made again, and made again only if their key moved).
  */
-export function runMembers(
-  rows: KeyedNode[],
-  stale: ReadonlySet<string>,
-  cmd: { targetNodeId?: string; retry?: boolean; downstream?: boolean },
-): string[] {
+export function runMembers(rows: KeyedNode[], stale: ReadonlySet<string>, cmd: { targetNodeId?: string; retry?: boolean; downstream?: boolean }): string[] {
   if (!cmd.targetNodeId) return rows.map((r) => r.id);
   const targets = [cmd.targetNodeId, ...(cmd.retry && cmd.downstream ? downstreamIds(rows, cmd.targetNodeId) : [])];
   const redo = new Set([...stale, ...targets.slice(1)]);
@@ -177,7 +173,11 @@ export async function estimateMembers(
   const upToDate = new Set(members.filter((id) => !stale.has(id) && byId.get(id)?.status === "completed"));
   const cached = new Map<string, number>();
   if (!options.force) {
-    const keys = keysKnownNow(rows, members.filter((id) => !upToDate.has(id)), stale);
+    const keys = keysKnownNow(
+      rows,
+      members.filter((id) => !upToDate.has(id)),
+      stale,
+    );
     const costs = await options.costsOf([...new Set(keys.values())]);
     for (const [id, k] of keys) {
       const cost = costs.get(k);

@@ -42,12 +42,12 @@ describe("validatePipelineDocument", () => {
     expect(lines).toEqual([
       "version: must be 1 (got 2)",
       "extra: unknown field",
-      "node \"m\" config.width: Too small: expected number to be >=16",
+      'node "m" config.width: Too small: expected number to be >=16',
       'node "m" config: Unrecognized key: "shell"',
       'node "m" id: duplicate id (also node #3)',
       'node "m" inputs.segments: input "segments" accepts video, but node "au" produces audio',
       'node "m" inputs.segments: input "segments" refers to node "ghost", which does not exist in this pipeline',
-      "node \"#5\" id: Invalid input: expected string, received undefined",
+      'node "#5" id: Invalid input: expected string, received undefined',
       expect.stringMatching(/^node "#5" type: Invalid option: expected one of "asset"\|/),
       'node "src" asset: Unrecognized key: "source"',
       'node "bare" asset: asset nodes need an asset ({ type: video|audio|text|json|image })',
@@ -68,7 +68,15 @@ describe("validatePipelineDocument", () => {
 
   it("round-trips an exported pipeline, without storage keys or execution state", () => {
     const exported = toPipelineDocument({ title: "Show" }, [
-      { id: "a", title: "A", type: "asset", inputs: {}, config: {}, asset: { type: "video", source: "pipelines/p/nodes/a/asset/x.mp4", size: 10 }, position: { x: 1, y: 2 } },
+      {
+        id: "a",
+        title: "A",
+        type: "asset",
+        inputs: {},
+        config: {},
+        asset: { type: "video", source: "pipelines/p/nodes/a/asset/x.mp4", size: 10 },
+        position: { x: 1, y: 2 },
+      },
       { id: "t", title: "T", type: "asset", inputs: {}, config: {}, asset: { type: "text", content: "Hi" }, position: null },
       { id: "b", title: "B", type: "asset", inputs: {}, config: {}, asset: { type: "video" } },
       { id: "m", title: "M", type: "merge-videos", inputs: { segments: ["b", "a"] }, config: { reencode: "auto" }, asset: null },
@@ -82,7 +90,14 @@ describe("validatePipelineDocument", () => {
 
   it("keeps a URL asset's url (where the media comes from, not a storage key)", () => {
     const exported = toPipelineDocument({ title: "Remote" }, [
-      { id: "u", title: "U", type: "asset", inputs: {}, config: {}, asset: { type: "video", url: "https://media.example.com/clip.mp4", source: "pipelines/p/nodes/u/x/output.mp4" } },
+      {
+        id: "u",
+        title: "U",
+        type: "asset",
+        inputs: {},
+        config: {},
+        asset: { type: "video", url: "https://media.example.com/clip.mp4", source: "pipelines/p/nodes/u/x/output.mp4" },
+      },
     ]);
     expect(exported.nodes[0]!.asset).toEqual({ type: "video", url: "https://media.example.com/clip.mp4" });
     expect(validatePipelineDocument(JSON.parse(JSON.stringify(exported)))).toEqual({ ok: true, document: exported });

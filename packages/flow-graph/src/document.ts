@@ -20,9 +20,7 @@ export interface DocumentProblem {
   message: string;
 }
 
-export type DocumentValidation =
-  | { ok: true; document: PipelineDocument }
-  | { ok: false; problems: DocumentProblem[] };
+export type DocumentValidation = { ok: true; document: PipelineDocument } | { ok: false; problems: DocumentProblem[] };
 
 interface ZodLikeIssue {
   path: PropertyKey[];
@@ -109,7 +107,13 @@ export function validatePipelineDocument(raw: unknown, { maxNodes = DEFAULT_PIPE
       if (!order.has(name)) order.set(name, index);
     });
     const rank = (p: DocumentProblem) => (p.node === undefined ? -1 : (order.get(p.node) ?? Number.MAX_SAFE_INTEGER));
-    return { ok: false, problems: problems.map((p, i) => ({ p, i })).sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i).map(({ p }) => p) };
+    return {
+      ok: false,
+      problems: problems
+        .map((p, i) => ({ p, i }))
+        .sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i)
+        .map(({ p }) => p),
+    };
   }
   // Everything checked above; the strict parse also applies Title's trimming.
   return { ok: true, document: PipelineDocument.parse(raw) };

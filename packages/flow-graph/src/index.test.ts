@@ -30,10 +30,9 @@ describe("validateStructure", () => {
   it("rejects unknown slots, too many inputs, missing nodes, self-references and wrong media types", () => {
     const audio = node({ id: "au", asset: { type: "audio" } });
     const nodes = lookup([video("v1"), audio]);
-    const problems = validateStructure(
-      node({ id: "m", type: "merge-videos", inputs: { segments: ["v1", "au", "ghost", "m"], extra: ["v1"] } }),
-      nodes,
-    ).map((p) => p.message);
+    const problems = validateStructure(node({ id: "m", type: "merge-videos", inputs: { segments: ["v1", "au", "ghost", "m"], extra: ["v1"] } }), nodes).map(
+      (p) => p.message,
+    );
     expect(problems).toEqual([
       'input "segments" accepts video, but node "au" produces audio',
       'input "segments" refers to node "ghost", which does not exist in this pipeline',

@@ -1,11 +1,4 @@
-import {
-  INPUT_SCHEMAS,
-  type MediaType,
-  type NodeStatus,
-  type NodeType,
-  NODE_TYPES,
-  outputMediaType,
-} from "@vp/contracts";
+import { INPUT_SCHEMAS, type MediaType, type NodeStatus, type NodeType, NODE_TYPES, outputMediaType } from "@vp/contracts";
 
 /**
  * Framework-free graph rules shared by the gateway, the scheduler and the editor: readiness

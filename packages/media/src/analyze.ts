@@ -55,10 +55,22 @@ export interface AudioLevel {
 /** Loudness of the first audio stream from `startSeconds` for `durationSeconds` (volumedetect). */
 export async function audioLevel(path: string, startSeconds: number, durationSeconds: number): Promise<AudioLevel> {
   const { stderr } = await run("ffmpeg", [
-    "-nostdin", "-hide_banner", "-v", "info",
-    "-ss", String(startSeconds), "-t", String(durationSeconds),
+    "-nostdin",
+    "-hide_banner",
+    "-v",
+    "info",
+    "-ss",
+    String(startSeconds),
+    "-t",
+    String(durationSeconds),
     ...inputArgs(path),
-    "-map", "0:a:0", "-af", "volumedetect", "-f", "null", "-",
+    "-map",
+    "0:a:0",
+    "-af",
+    "volumedetect",
+    "-f",
+    "null",
+    "-",
   ]);
   const mean = /mean_volume:\s*(-?[\d.]+|-inf) dB/.exec(stderr);
   const max = /max_volume:\s*(-?[\d.]+|-inf) dB/.exec(stderr);
@@ -80,10 +92,21 @@ export interface Frame {
 export async function decodeFrame(path: string, atSeconds: number, size: { width: number; height: number }): Promise<Frame> {
   const { width, height } = size;
   const { stdout } = await run("ffmpeg", [
-    "-nostdin", "-v", "error",
-    "-ss", String(atSeconds),
+    "-nostdin",
+    "-v",
+    "error",
+    "-ss",
+    String(atSeconds),
     ...inputArgs(path),
-    "-frames:v", "1", "-vf", `scale=${width}:${height}`, "-pix_fmt", "rgb24", "-f", "rawvideo", "-",
+    "-frames:v",
+    "1",
+    "-vf",
+    `scale=${width}:${height}`,
+    "-pix_fmt",
+    "rgb24",
+    "-f",
+    "rawvideo",
+    "-",
   ]);
   if (stdout.length !== width * height * 3) throw new MediaError(`no frame at ${atSeconds} s (got ${stdout.length} bytes)`);
   return {

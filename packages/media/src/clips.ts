@@ -41,21 +41,39 @@ function videoSource(o: TestClipOptions): string {
  */
 export async function makeTestClip(options: TestClipOptions): Promise<void> {
   const { durationSeconds: d, width, height, fps, audio = true, sampleRate = 48_000 } = options;
-  for (const [name, v] of [["durationSeconds", d], ["width", width], ["height", height], ["fps", fps], ["sampleRate", sampleRate]] as const) {
+  for (const [name, v] of [
+    ["durationSeconds", d],
+    ["width", width],
+    ["height", height],
+    ["fps", fps],
+    ["sampleRate", sampleRate],
+  ] as const) {
     if (!Number.isFinite(v) || v <= 0) throw new MediaError(`test clip ${name} must be a positive number`);
   }
   if (!Number.isInteger(width) || !Number.isInteger(height) || width % 2 || height % 2) {
     throw new MediaError("test clip width and height must be even integers");
   }
   const args = [
-    "-f", "lavfi", "-i", videoSource(options),
+    "-f",
+    "lavfi",
+    "-i",
+    videoSource(options),
     ...(audio ? ["-f", "lavfi", "-i", `sine=frequency=${Math.round(options.toneHz ?? 440)}:sample_rate=${Math.round(sampleRate)}:duration=${d}`] : []),
-    "-map", "0:v",
+    "-map",
+    "0:v",
     ...(audio ? ["-map", "1:a", "-c:a", "aac", "-b:a", "96k", "-ac", "2"] : []),
-    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-    "-t", String(d),
-    "-movflags", "+faststart",
-    "-f", "mp4",
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-pix_fmt",
+    "yuv420p",
+    "-t",
+    String(d),
+    "-movflags",
+    "+faststart",
+    "-f",
+    "mp4",
     fileArg(options.path),
   ];
   await runFfmpeg(args, { signal: options.signal });
@@ -86,11 +104,9 @@ export async function makeSpeechClip(options: SpeechClipOptions): Promise<void> 
       execFile("espeak-ng", ["-s", "165", "-w", raw, "--", text], { signal }, (error) => (error ? rejectPromise(error) : resolvePromise()));
     });
     const ext = extname(options.path).toLowerCase();
-    const codec = ext === ".m4a" ? ["-c:a", "aac", "-b:a", "128k", "-f", "mp4"] : ext === ".mp3" ? ["-c:a", "libmp3lame", "-f", "mp3"] : ["-c:a", "pcm_s16le", "-f", "wav"];
-    await runFfmpeg(
-      [...inputArgs(raw), "-af", `aresample=48000,apad,atrim=duration=${d}`, "-ac", "1", ...codec, fileArg(options.path)],
-      { signal },
-    );
+    const codec =
+      ext === ".m4a" ? ["-c:a", "aac", "-b:a", "128k", "-f", "mp4"] : ext === ".mp3" ? ["-c:a", "libmp3lame", "-f", "mp3"] : ["-c:a", "pcm_s16le", "-f", "wav"];
+    await runFfmpeg([...inputArgs(raw), "-af", `aresample=48000,apad,atrim=duration=${d}`, "-ac", "1", ...codec, fileArg(options.path)], { signal });
   } finally {
     await rm(raw, { force: true });
   }

@@ -144,7 +144,9 @@ describe("composeVideo", () => {
     const audioOnly = join(dir, "tone.m4a");
     const { runFfmpeg } = await import("./run");
     await runFfmpeg(["-i", `file:${background}`, "-vn", "-c:a", "copy", "-f", "mp4", `file:${audioOnly}`]);
-    await expect(composeVideo({ background: audioOnly, overlays: [overlay], output, workDir })).rejects.toThrow(new MediaError("the background has no video stream"));
+    await expect(composeVideo({ background: audioOnly, overlays: [overlay], output, workDir })).rejects.toThrow(
+      new MediaError("the background has no video stream"),
+    );
     await expect(composeVideo({ background, overlays: [audioOnly], output, workDir })).rejects.toThrow(new MediaError("overlay 1 has no video stream"));
     expect(await readdir(workDir)).toEqual([]);
   });
@@ -157,7 +159,15 @@ describe("composeVideo", () => {
     expect(graph).not.toContain(dir);
     expect(graph).toMatch(/overlay=x=\d+:y=\d+:eof_action=pass/);
     args.forEach((arg, i) => {
-      if (arg === "-i") expect(args.slice(i - 4, i + 2)).toEqual(["-protocol_whitelist", "file", "-format_whitelist", expect.any(String), "-i", expect.stringMatching(/^file:\//)]);
+      if (arg === "-i")
+        expect(args.slice(i - 4, i + 2)).toEqual([
+          "-protocol_whitelist",
+          "file",
+          "-format_whitelist",
+          expect.any(String),
+          "-i",
+          expect.stringMatching(/^file:\//),
+        ]);
     });
   });
 });

@@ -116,14 +116,16 @@ export function overlayLayout(
   const position = spec.position ?? DEFAULT_CORNERS[index % DEFAULT_CORNERS.length]!;
   const right = W - width - margin;
   const bottom = H - height - margin;
-  const [x, y]: readonly [number, number] = ({
-    "top-left": [margin, margin],
-    "top-right": [right, margin],
-    "bottom-left": [margin, bottom],
-    "bottom-right": [right, bottom],
-    center: [(W - width) / 2, (H - height) / 2],
-    custom: [spec.x ?? 0, spec.y ?? 0],
-  } satisfies Record<OverlayPosition, [number, number]>)[position];
+  const [x, y]: readonly [number, number] = (
+    {
+      "top-left": [margin, margin],
+      "top-right": [right, margin],
+      "bottom-left": [margin, bottom],
+      "bottom-right": [right, bottom],
+      center: [(W - width) / 2, (H - height) / 2],
+      custom: [spec.x ?? 0, spec.y ?? 0],
+    } satisfies Record<OverlayPosition, [number, number]>
+  )[position];
   const radius = Math.min(Math.max(0, Math.round(spec.cornerRadius ?? 0)), Math.floor(Math.min(width, height) / 2));
   const startSeconds = Math.max(0, spec.startSeconds ?? 0);
   return {
@@ -210,13 +212,25 @@ export function buildComposeArgs(
   return [
     ...inputArgs(background),
     ...overlays.flatMap((o) => inputArgs(o)),
-    "-filter_complex", chains.join(";"),
-    "-map", "[vout]",
+    "-filter_complex",
+    chains.join(";"),
+    "-map",
+    "[vout]",
     ...audioArgs,
-    "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
-    "-t", secs(duration),
-    "-movflags", "+faststart",
-    "-f", "mp4",
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-crf",
+    "20",
+    "-pix_fmt",
+    "yuv420p",
+    "-t",
+    secs(duration),
+    "-movflags",
+    "+faststart",
+    "-f",
+    "mp4",
     fileArg(output),
   ];
 }
@@ -243,14 +257,17 @@ export async function composeVideo(options: ComposeVideoOptions): Promise<Compos
   logger?.debug({ layouts, background: basename(background), overlays: overlays.length }, "composing");
   let cpuSeconds: number;
   try {
-    ({ cpuSeconds } = await runFfmpeg(buildComposeArgs(background, overlays, { background: pb!, overlays: po }, layouts, options.audio ?? "background", output), {
-      signal,
-      timeoutMs,
-      totalSeconds: pb!.durationSeconds,
-      onProgress,
-      workDir,
-      logger,
-    }));
+    ({ cpuSeconds } = await runFfmpeg(
+      buildComposeArgs(background, overlays, { background: pb!, overlays: po }, layouts, options.audio ?? "background", output),
+      {
+        signal,
+        timeoutMs,
+        totalSeconds: pb!.durationSeconds,
+        onProgress,
+        workDir,
+        logger,
+      },
+    ));
   } catch (error) {
     await rm(output, { force: true });
     throw error;

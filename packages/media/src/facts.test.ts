@@ -239,7 +239,9 @@ describe("facts that lie do not get a hostile file past the checks", () => {
     await copyFile(a, seg0);
     const lying = { ...factsA, size: (await stat(playlist)).size };
     await watch.reset();
-    const error = await mergeVideos({ inputs: [seg0, playlist], facts: [factsA, lying], output: join(workDir, "output.mp4"), workDir }).catch((e: unknown) => e);
+    const error = await mergeVideos({ inputs: [seg0, playlist], facts: [factsA, lying], output: join(workDir, "output.mp4"), workDir }).catch(
+      (e: unknown) => e,
+    );
     expect(await watch.count()).toBe(0);
     expect(isInvalidMediaError(error), String(error)).toBe(true);
     expect((error as Error).message).toMatch(/Format not allowed: not a single media file/);

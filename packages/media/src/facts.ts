@@ -65,7 +65,8 @@ export function probeOfFacts(facts: MediaFacts | undefined): ProbeResult | undef
   const result: ProbeResult = { durationSeconds: facts.duration, sizeBytes: facts.size, formatName: facts.formatName };
   if (facts.videoCodec !== undefined) {
     const { videoCodec, width, height, pixFmt, fps, videoTimeBase, videoProfile } = facts;
-    if (!isText(videoCodec) || !isNumber(width) || !isNumber(height) || !isText(pixFmt) || !isNumber(fps) || typeof videoTimeBase !== "string") return undefined;
+    if (!isText(videoCodec) || !isNumber(width) || !isNumber(height) || !isText(pixFmt) || !isNumber(fps) || typeof videoTimeBase !== "string")
+      return undefined;
     result.video = { codec: videoCodec, ...(isText(videoProfile) ? { profile: videoProfile } : {}), width, height, fps, pixFmt, timeBase: videoTimeBase };
   }
   if (facts.audioCodec !== undefined) {

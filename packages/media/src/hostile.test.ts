@@ -177,7 +177,7 @@ describe("other hostile inputs", () => {
 
   it("names with quotes and newlines never reach a concat list or an argument", async () => {
     const workDir = await jobDir();
-    const quoted = join(outside, "it's \"quoted\".mp4");
+    const quoted = join(outside, 'it\'s "quoted".mp4');
     await copyFile(good, quoted);
     // A quote in a path is harmless: the list names a generated link, never the path.
     const result = await mergeVideos({ inputs: [quoted, good], output: join(workDir, "output.mp4"), workDir });

@@ -27,7 +27,12 @@ beforeAll(async () => {
   const clips = join(dir, "clips");
   await mkdir(clips);
   [a, b, c, wide, fps25, silent] = ["a", "b", "c", "wide", "fps25", "silent"].map((n) => join(clips, `${n}.mp4`)) as [
-    string, string, string, string, string, string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
   ];
   await Promise.all([
     makeTestClip({ path: a, durationSeconds: 2, width: 320, height: 240, fps: 30 }),
@@ -65,9 +70,7 @@ describe("probe", () => {
     await writeFile(notMedia, "just some text\n");
     const error = await probe(notMedia).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MediaError);
-    expect((error as Error).message).toBe(
-      "not a readable media file: [mov,mp4,m4a,3gp,3g2,mj2] moov atom not found; Invalid data found when processing input",
-    );
+    expect((error as Error).message).toBe("not a readable media file: [mov,mp4,m4a,3gp,3g2,mj2] moov atom not found; Invalid data found when processing input");
     await expect(probe(join(dir, "missing.mp4"))).rejects.toBeInstanceOf(MediaError);
   });
 });
@@ -191,9 +194,7 @@ describe("mergeVideos", () => {
     const workDir = await freshWorkDir();
     const junk = join(workDir, "seg-001.mp4");
     await writeFile(junk, Buffer.alloc(2048, 1));
-    await expect(mergeVideos({ inputs: [a, junk], output: join(workDir, "output.mp4"), workDir })).rejects.toThrow(
-      /not a readable media file/,
-    );
+    await expect(mergeVideos({ inputs: [a, junk], output: join(workDir, "output.mp4"), workDir })).rejects.toThrow(/not a readable media file/);
     expect(await readdir(workDir)).toEqual(["seg-001.mp4"]);
   });
 });

@@ -100,13 +100,17 @@ export function reencodeTarget(probes: readonly ProbeResult[], config: { width?:
  */
 export function buildCopyArgs(listPath: string, output: string, hasAudio: boolean, moovBytes?: number): string[] {
   return [
-    "-f", "concat",
+    "-f",
+    "concat",
     ...inputArgs(listPath, ["concat"]),
-    "-map", "0:v:0",
+    "-map",
+    "0:v:0",
     ...(hasAudio ? ["-map", "0:a:0"] : []),
-    "-c", "copy",
+    "-c",
+    "copy",
     ...moovFrontArgs(moovBytes),
-    "-f", "mp4",
+    "-f",
+    "mp4",
     fileArg(output),
   ];
 }
@@ -144,13 +148,24 @@ export function buildReencodeArgs(inputs: readonly string[], probes: readonly Pr
   const graph = [...chains, `${pads.join("")}concat=n=${probes.length}:v=1:a=${withAudio ? 1 : 0}[vout]${withAudio ? "[aout]" : ""}`].join(";");
   return [
     ...inputs.flatMap((input) => inputArgs(input)),
-    "-filter_complex", graph,
-    "-map", "[vout]",
+    "-filter_complex",
+    graph,
+    "-map",
+    "[vout]",
     ...(withAudio ? ["-map", "[aout]"] : []),
-    "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-crf",
+    "20",
+    "-pix_fmt",
+    "yuv420p",
     ...(withAudio ? ["-c:a", "aac", "-b:a", "128k", "-ar", String(AUDIO_RATE), "-ac", "2"] : []),
-    "-movflags", "+faststart",
-    "-f", "mp4",
+    "-movflags",
+    "+faststart",
+    "-f",
+    "mp4",
     fileArg(output),
   ];
 }

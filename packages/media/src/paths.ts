@@ -28,10 +28,24 @@ export function fileArg(path: string): string {
  * The whitelist is inherited by nested inputs (the concat demuxer's children).
  */
 export const SAFE_INPUT_FORMATS = [
-  "mov", "mp4", "m4a", "3gp", "3g2", "mj2",
-  "matroska", "webm",
-  "mp3", "wav", "ogg", "aac", "flac", "avi", "mpegts",
-  "png_pipe", "jpeg_pipe", "webp_pipe",
+  "mov",
+  "mp4",
+  "m4a",
+  "3gp",
+  "3g2",
+  "mj2",
+  "matroska",
+  "webm",
+  "mp3",
+  "wav",
+  "ogg",
+  "aac",
+  "flac",
+  "avi",
+  "mpegts",
+  "png_pipe",
+  "jpeg_pipe",
+  "webp_pipe",
 ] as const;
 
 /**
@@ -40,11 +54,7 @@ export const SAFE_INPUT_FORMATS = [
  * as a `file:` path.
  */
 export function inputArgs(path: string, extraFormats: readonly string[] = []): string[] {
-  return [
-    "-protocol_whitelist", "file",
-    "-format_whitelist", [...extraFormats, ...SAFE_INPUT_FORMATS].join(","),
-    "-i", fileArg(path),
-  ];
+  return ["-protocol_whitelist", "file", "-format_whitelist", [...extraFormats, ...SAFE_INPUT_FORMATS].join(","), "-i", fileArg(path)];
 }
 
 /** One line of an ffmpeg concat script: `file '<name>'`, quoted per the concat syntax. */

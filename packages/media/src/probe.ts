@@ -128,10 +128,16 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
   }
 
   const args = [
-    "-v", "error",
-    "-protocol_whitelist", "file",
-    "-format_whitelist", SAFE_INPUT_FORMATS.join(","),
-    "-print_format", "json", "-show_format", "-show_streams",
+    "-v",
+    "error",
+    "-protocol_whitelist",
+    "file",
+    "-format_whitelist",
+    SAFE_INPUT_FORMATS.join(","),
+    "-print_format",
+    "json",
+    "-show_format",
+    "-show_streams",
     input,
   ];
   const { code, stdout, stderr, stopped } = await new Promise<{

@@ -212,9 +212,7 @@ function runFfmpegProcess(args: readonly string[], options: RunFfmpegOptions): P
     ...args,
   ];
   const setpriv = findSetpriv();
-  const [command, commandArgs] = setpriv
-    ? [setpriv, ["--pdeathsig", "KILL", "--", "ffmpeg", ...fullArgs]]
-    : ["ffmpeg", fullArgs];
+  const [command, commandArgs] = setpriv ? [setpriv, ["--pdeathsig", "KILL", "--", "ffmpeg", ...fullArgs]] : ["ffmpeg", fullArgs];
   const pathArgs = args.filter((a) => a.startsWith("file:") || a.startsWith("/"));
   if (cwd) pathArgs.push(cwd);
 

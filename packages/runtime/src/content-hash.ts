@@ -48,8 +48,8 @@ export function hashingStorage(storage: Storage): { storage: Storage; hashOf(key
 
 export async function hashStream(stream: Readable): Promise<string> {
   const hash = createHash("sha256");
-  await pipeline(stream, async function* (source) {
-    for await (const chunk of source) hash.update(chunk as Buffer);
+  await pipeline(stream, async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) hash.update(chunk);
   });
   return hash.digest("hex");
 }

@@ -9,10 +9,7 @@ const blankIsUnset = (value: unknown) => (typeof value === "string" && value.tri
  * directory when the environment is loaded. Relative paths must not travel further: tools handed them later
  * (Remotion's webpack bundler, child processes with another cwd) refuse them or read them differently.
  */
-export const pathSetting = (fallback: string) =>
-  z
-    .preprocess(blankIsUnset, z.string().default(fallback))
-    .transform((path) => resolve(path));
+export const pathSetting = (fallback: string) => z.preprocess(blankIsUnset, z.string().default(fallback)).transform((path) => resolve(path));
 
 /** An optional filesystem path setting: unset stays undefined, a set one is resolved like pathSetting's. */
 export const optionalPathSetting = () =>

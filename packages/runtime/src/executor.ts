@@ -3,7 +3,16 @@ import { Controller, Module } from "@nestjs/common";
 import { Ctx, EventPattern, Payload } from "@nestjs/microservices";
 import { z } from "zod";
 import { createTopology, JobMessage, type NodeType } from "@vp/contracts";
-import { BUS_SERVICES, createWorker, ensureTopology, JetStreamServer, type BusService, startHealthServer, type ConsumeContext, type InvalidMessageInfo } from "@vp/bus";
+import {
+  BUS_SERVICES,
+  createWorker,
+  ensureTopology,
+  JetStreamServer,
+  type BusService,
+  startHealthServer,
+  type ConsumeContext,
+  type InvalidMessageInfo,
+} from "@vp/bus";
 import { createPool, DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 import { createStorageFromEnv, type Storage } from "@vp/storage";
 import { createLogger, initMetrics, startTracing, type Logger } from "@vp/telemetry";
@@ -106,8 +115,7 @@ export async function runExecutor(options: {
             consumer: topology.consumers.job(type),
             schema: JobMessage,
             concurrency: concurrencyOf(type),
-            onGiveUp: (job: JobMessage, info: { reason: string; ctx?: { attempt: number } }) =>
-              runner.failJob(job, info.reason, info.ctx?.attempt ?? 1),
+            onGiveUp: (job: JobMessage, info: { reason: string; ctx?: { attempt: number } }) => runner.failJob(job, info.reason, info.ctx?.attempt ?? 1),
             onInvalid: (info: InvalidMessageInfo) => runner.rejectInvalidJob(info, logger),
           },
         ]),
@@ -117,11 +125,15 @@ export async function runExecutor(options: {
   const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
   logger.info({ healthPort: health.port, types, concurrency: Object.fromEntries(types.map((t) => [t, concurrencyOf(t)])) }, `${service} ready`);
 
-  registerShutdown(logger, [
-    ["stop consuming", () => app.close()],
-    ["drain NATS", () => bus.close()],
-    ["close pool", () => db.end()],
-    ["stop health", () => health.close()],
-    ["flush traces", () => tracing.shutdown()],
-  ], { graceMs: env.SHUTDOWN_GRACE_MS });
+  registerShutdown(
+    logger,
+    [
+      ["stop consuming", () => app.close()],
+      ["drain NATS", () => bus.close()],
+      ["close pool", () => db.end()],
+      ["stop health", () => health.close()],
+      ["flush traces", () => tracing.shutdown()],
+    ],
+    { graceMs: env.SHUTDOWN_GRACE_MS },
+  );
 }

@@ -56,7 +56,15 @@ export function createJobRunner(deps: JobRunnerDeps) {
   const interrupts = bus.nc.subscribe(topology.subjects.interrupt);
   void (async () => {
     for await (const msg of interrupts) {
-      const parsed = JobInterrupt.safeParse((() => { try { return msg.json(); } catch { return null; } })());
+      const parsed = JobInterrupt.safeParse(
+        (() => {
+          try {
+            return msg.json();
+          } catch {
+            return null;
+          }
+        })(),
+      );
       if (parsed.success) running.get(parsed.data.jobId)?.abort(new Error(parsed.data.reason));
     }
   })();
@@ -111,7 +119,14 @@ export function createJobRunner(deps: JobRunnerDeps) {
     }
   }
 
-  async function claimAndRun(job: JobMessage, ctx: ConsumeContext, work: WorkFunction, claimId: string, workDir: string, madeDir: Promise<unknown>): Promise<void> {
+  async function claimAndRun(
+    job: JobMessage,
+    ctx: ConsumeContext,
+    work: WorkFunction,
+    claimId: string,
+    workDir: string,
+    madeDir: Promise<unknown>,
+  ): Promise<void> {
     const delivery = ctx.attempt;
     const claim = await request(
       bus,
@@ -173,12 +188,15 @@ export function createJobRunner(deps: JobRunnerDeps) {
 
     // Liveness for the reconciler, independent of progress (a provider poll can be silent for minutes).
     let beats = 0;
-    const heartbeat = setInterval(() => {
-      const beat: JobHeartbeat = { v: 1, kind: "heartbeat", ...ids, at: new Date().toISOString() };
-      publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobHeartbeat, beat, {
-        msgId: `${job.jobId}:heartbeat:${attempt}:${++beats}`,
-      }).catch((error: unknown) => logger.debug({ err: error }, "heartbeat not published"));
-    }, Math.max(1000, Math.floor(topology.consumers.job(job.type).ackWaitMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        const beat: JobHeartbeat = { v: 1, kind: "heartbeat", ...ids, at: new Date().toISOString() };
+        publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobHeartbeat, beat, {
+          msgId: `${job.jobId}:heartbeat:${attempt}:${++beats}`,
+        }).catch((error: unknown) => logger.debug({ err: error }, "heartbeat not published"));
+      },
+      Math.max(1000, Math.floor(topology.consumers.job(job.type).ackWaitMs / 3)),
+    );
 
     const cancel = new AbortController();
     running.set(job.jobId, cancel);
@@ -189,7 +207,13 @@ export function createJobRunner(deps: JobRunnerDeps) {
     let outcome = "error";
     try {
       logger.info({ type: job.type }, "work started");
-      const spanAttributes = { "vp.pipeline.id": job.pipelineId, "vp.node.id": job.nodeId, "vp.job.id": job.jobId, "vp.node.type": job.type, "vp.job.attempt": attempt };
+      const spanAttributes = {
+        "vp.pipeline.id": job.pipelineId,
+        "vp.node.id": job.nodeId,
+        "vp.job.id": job.jobId,
+        "vp.node.type": job.type,
+        "vp.job.attempt": attempt,
+      };
       const hashing = hashingStorage(storage);
       const result = await withSpan(`job ${job.type}`, { attributes: spanAttributes }, () =>
         work({
@@ -333,4 +357,3 @@ export async function loadInputs(db: Queryable, node: SerializedNode): Promise<R
   }
   return inputs;
 }
-

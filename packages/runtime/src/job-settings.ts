@@ -37,8 +37,9 @@ export function jobTopologyOptions(env: JobSettings): Required<Pick<TopologyOpti
   return {
     jobAckWaitMs: env.JOB_ACK_WAIT_MS,
     jobMaxAttempts: env.JOB_MAX_ATTEMPTS,
-    jobConcurrency: Object.fromEntries(
-      NODE_TYPES.map((t) => [t, values[concurrencyVar(t)] ?? JOB_CONCURRENCY_DEFAULTS[t] ?? env.JOB_CONCURRENCY]),
-    ) as Record<NodeType, number>,
+    jobConcurrency: Object.fromEntries(NODE_TYPES.map((t) => [t, values[concurrencyVar(t)] ?? JOB_CONCURRENCY_DEFAULTS[t] ?? env.JOB_CONCURRENCY])) as Record<
+      NodeType,
+      number
+    >,
   };
 }

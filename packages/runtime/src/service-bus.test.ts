@@ -24,7 +24,9 @@ describe("connectServiceBus", () => {
     const topology = createTopology({ namespace: "svcbus" });
     const bus = await connectServiceBus({ service: "gateway", env: { NATS_URL }, topology, logger });
     try {
-      const warning = lines.find((l) => typeof l.msg === "string" && l.msg.startsWith("NATS without credentials: any client on the network may publish commands"));
+      const warning = lines.find(
+        (l) => typeof l.msg === "string" && l.msg.startsWith("NATS without credentials: any client on the network may publish commands"),
+      );
       expect(warning).toMatchObject({ level: 40, service: "gateway", natsUrl: NATS_URL });
       expect(bus.inboxPrefix).toBe(busInboxPrefix("gateway", topology));
       expect(bus.inboxPrefix).toBe("_INBOX.svcbus.gateway");
@@ -36,7 +38,11 @@ describe("connectServiceBus", () => {
   it("refuses a user without a password (or a password without a user) before connecting", async () => {
     const { logger } = capture();
     const topology = createTopology();
-    await expect(connectServiceBus({ service: "scheduler", env: { NATS_URL, NATS_USER: "scheduler" }, topology, logger })).rejects.toThrow("NATS_USER and NATS_PASSWORD must be set together");
-    await expect(connectServiceBus({ service: "scheduler", env: { NATS_URL, NATS_PASSWORD: "x" }, topology, logger })).rejects.toThrow("NATS_USER and NATS_PASSWORD must be set together");
+    await expect(connectServiceBus({ service: "scheduler", env: { NATS_URL, NATS_USER: "scheduler" }, topology, logger })).rejects.toThrow(
+      "NATS_USER and NATS_PASSWORD must be set together",
+    );
+    await expect(connectServiceBus({ service: "scheduler", env: { NATS_URL, NATS_PASSWORD: "x" }, topology, logger })).rejects.toThrow(
+      "NATS_USER and NATS_PASSWORD must be set together",
+    );
   });
 });

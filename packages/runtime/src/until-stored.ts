@@ -58,7 +58,10 @@ const PG_UNAVAILABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "57P0
 
 function isPostgresUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return (typeof code === "string" && PG_UNAVAILABLE.has(code)) || (error instanceof Error && /Connection terminated|not queryable|connect ECONNREFUSED/i.test(error.message));
+  return (
+    (typeof code === "string" && PG_UNAVAILABLE.has(code)) ||
+    (error instanceof Error && /Connection terminated|not queryable|connect ECONNREFUSED/i.test(error.message))
+  );
 }
 
 /**

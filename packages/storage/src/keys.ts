@@ -28,9 +28,7 @@ export function validateKey(key: string): string {
       throw new StorageKeyError(`storage key must not contain '.' or '..' segments: ${JSON.stringify(key)}`);
     }
     if (!KEY_SEGMENT.test(segment)) {
-      throw new StorageKeyError(
-        `storage key segment ${JSON.stringify(segment)} must be letters, digits, '.', '_' or '-', starting with a letter or digit`,
-      );
+      throw new StorageKeyError(`storage key segment ${JSON.stringify(segment)} must be letters, digits, '.', '_' or '-', starting with a letter or digit`);
     }
   }
   return key;
@@ -73,9 +71,7 @@ function attemptNumber(attempt: number): number {
 
 /** Where the gateway stores the file uploaded for an asset node. */
 export function assetKey(pipelineId: string, nodeId: string, uploadId: string, ext: string): string {
-  return validateKey(
-    `pipelines/${part("pipelineId", pipelineId)}/nodes/${part("nodeId", nodeId)}/asset/${part("uploadId", uploadId)}.${extension(ext)}`,
-  );
+  return validateKey(`pipelines/${part("pipelineId", pipelineId)}/nodes/${part("nodeId", nodeId)}/asset/${part("uploadId", uploadId)}.${extension(ext)}`);
 }
 
 /**

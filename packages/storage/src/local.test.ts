@@ -4,16 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  assetKey,
-  createLocalStorage,
-  NotFoundError,
-  outputKey,
-  StorageKeyError,
-  TooLargeError,
-  validateKey,
-  type Storage,
-} from "./index";
+import { assetKey, createLocalStorage, NotFoundError, outputKey, StorageKeyError, TooLargeError, validateKey, type Storage } from "./index";
 
 let dir: string;
 let root: string;
@@ -211,7 +202,11 @@ describe("prefixes", () => {
   it("refuses prefixes that are not a key's directories, and follows no symlink out of the root", async () => {
     for (const bad of ["", "/", "pipelines", "../", "pipelines/../", "/etc/", "a//"]) {
       await expect(storage.deletePrefix(bad)).rejects.toBeInstanceOf(StorageKeyError);
-      await expect((async () => { for await (const _ of storage.list(bad)); })()).rejects.toBeInstanceOf(StorageKeyError);
+      await expect(
+        (async () => {
+          for await (const _ of storage.list(bad));
+        })(),
+      ).rejects.toBeInstanceOf(StorageKeyError);
     }
     const outside = join(dir, "outside");
     await mkdir(join(outside, "deep"), { recursive: true });

@@ -31,7 +31,10 @@ function byteCounter(maxBytes: number | undefined, counted: { size: number }): T
 function checkRange(range: ByteRange | undefined): { start?: number; end?: number } {
   if (!range) return {};
   const { start, end } = range;
-  for (const [name, v] of [["start", start], ["end", end]] as const) {
+  for (const [name, v] of [
+    ["start", start],
+    ["end", end],
+  ] as const) {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new RangeError(`range ${name} must be a non-negative integer`);
   }
   if (start !== undefined && end !== undefined && end < start) throw new RangeError("range end is before its start");
@@ -48,10 +51,12 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
   const root = resolve(options.root);
   let realRootPromise: Promise<string> | undefined;
   const realRoot = () =>
-    (realRootPromise ??= mkdir(root, { recursive: true }).then(() => realpath(root)).catch((error: unknown) => {
-      realRootPromise = undefined;
-      throw error;
-    }));
+    (realRootPromise ??= mkdir(root, { recursive: true })
+      .then(() => realpath(root))
+      .catch((error: unknown) => {
+        realRootPromise = undefined;
+        throw error;
+      }));
 
   function pathOf(key: string): string {
     validateKey(key);

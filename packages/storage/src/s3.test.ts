@@ -6,7 +6,17 @@ import { text } from "node:stream/consumers";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assetKey, createS3Storage, createStorageFromEnv, NotFoundError, outputKey, StorageAccessError, StorageKeyError, TooLargeError, type S3Storage } from "./index";
+import {
+  assetKey,
+  createS3Storage,
+  createStorageFromEnv,
+  NotFoundError,
+  outputKey,
+  StorageAccessError,
+  StorageKeyError,
+  TooLargeError,
+  type S3Storage,
+} from "./index";
 import { partSizeFor } from "./s3";
 import { startTestS3, type TestS3 } from "./testing";
 

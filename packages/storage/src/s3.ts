@@ -70,7 +70,10 @@ function normalizePrefix(prefix: string | undefined): string {
 function checkRange(range: ByteRange | undefined): string | undefined {
   if (!range || (range.start === undefined && range.end === undefined)) return undefined;
   const { start, end } = range;
-  for (const [name, v] of [["start", start], ["end", end]] as const) {
+  for (const [name, v] of [
+    ["start", start],
+    ["end", end],
+  ] as const) {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new RangeError(`range ${name} must be a non-negative integer`);
   }
   if (start !== undefined && end !== undefined && end < start) throw new RangeError("range end is before its start");
@@ -306,7 +309,9 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
         );
         const failed = response.Errors ?? [];
         if (failed.length) {
-          throw new Error(`S3 refused to delete ${failed.length} object(s) under ${deletePrefixOf}: ${failed[0]!.Code ?? ""} ${failed[0]!.Message ?? ""}`.trim());
+          throw new Error(
+            `S3 refused to delete ${failed.length} object(s) under ${deletePrefixOf}: ${failed[0]!.Code ?? ""} ${failed[0]!.Message ?? ""}`.trim(),
+          );
         }
         result.deleted += objects.length;
         result.bytes += objects.reduce((sum, o) => sum + o.size, 0);

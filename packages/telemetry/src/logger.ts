@@ -53,9 +53,7 @@ export function createLogger(options: LoggerOptions): Logger {
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
     mixin: () => traceIds(),
     timestamp: pino.stdTimeFunctions.isoTime,
-    ...(pretty
-      ? { transport: { target: "pino-pretty", options: { colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname,service" } } }
-      : {}),
+    ...(pretty ? { transport: { target: "pino-pretty", options: { colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname,service" } } } : {}),
   };
   return options.destination && !pretty ? pino(pinoOptions, options.destination) : pino(pinoOptions);
 }

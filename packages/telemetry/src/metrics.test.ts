@@ -32,7 +32,9 @@ describe("metrics", () => {
     expect(value(body, "vp_state_transaction_seconds_count", { kind: "failed", outcome: "error", service: "metrics-test" })).toBe(1);
     for (const name of ["vp_messages_failed_total", "vp_job_duration_seconds", "vp_sse_connections"]) expect(body).toContain(`# TYPE ${name} `);
     await new Promise((r) => setTimeout(r, 600));
-    expect(value((await metricsText()).body, "vp_consumer_pending_messages", { stream: "VP_JOBS", consumer: "executor-asset", service: "metrics-test" })).toBe(8);
+    expect(value((await metricsText()).body, "vp_consumer_pending_messages", { stream: "VP_JOBS", consumer: "executor-asset", service: "metrics-test" })).toBe(
+      8,
+    );
     unwatch();
   });
 });

@@ -133,11 +133,7 @@ export function watchConsumer(stream: string, consumer: string, read: () => Prom
 }
 
 /** Times `fn` into a histogram with `labels` plus outcome "ok" / "error". */
-export async function timed<T>(
-  histogram: client.Histogram<string>,
-  labels: Record<string, string>,
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function timed<T>(histogram: client.Histogram<string>, labels: Record<string, string>, fn: () => Promise<T>): Promise<T> {
   const end = histogram.startTimer(labels);
   try {
     const result = await fn();

@@ -3,7 +3,11 @@ import { logText } from "./logger";
 import { formatLogLine } from "./pretty-line";
 
 /** What a terminal would act on, other than the printer's own dim styling around the fields. */
-const controls = (line: string) => line.replaceAll("\u001b[2m", "").replaceAll("\u001b[0m", "").match(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g) ?? [];
+const controls = (line: string) =>
+  line
+    .replaceAll("\u001b[2m", "")
+    .replaceAll("\u001b[0m", "")
+    .match(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g) ?? [];
 
 describe("the printed log line", () => {
   it("a value with a newline, ANSI codes or bidi controls stays on one line, escaped", () => {

@@ -39,7 +39,13 @@ describe("telemetry", () => {
       logger.info({ pipelineId: "p1" }, "inside");
       return traceIds();
     });
-    expect(lines[0]).toMatchObject({ service: "svc", msg: "outside", provider: { apiKey: "[redacted]" }, headers: { authorization: "[redacted]" }, db: { password: "[redacted]" } });
+    expect(lines[0]).toMatchObject({
+      service: "svc",
+      msg: "outside",
+      provider: { apiKey: "[redacted]" },
+      headers: { authorization: "[redacted]" },
+      db: { password: "[redacted]" },
+    });
     expect(lines[0]!.traceId).toBeUndefined();
     expect(ids.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(lines[1]).toMatchObject({ msg: "inside", pipelineId: "p1", traceId: ids.traceId, spanId: ids.spanId });

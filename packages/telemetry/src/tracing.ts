@@ -42,7 +42,16 @@ export function startTracing(options: { serviceName: string; serviceVersion?: st
         // The gateway's stream tokens ride in ?token= (EventSource cannot send headers): redacted in url.query
         // like the library's default list (signed-URL parameters), so no token reaches a trace.
         new HttpInstrumentation({
-          redactedQueryParamsServer: ["token", "sig", "Signature", "AWSAccessKeyId", "X-Goog-Signature", "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token"],
+          redactedQueryParamsServer: [
+            "token",
+            "sig",
+            "Signature",
+            "AWSAccessKeyId",
+            "X-Goog-Signature",
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+            "X-Amz-Security-Token",
+          ],
         }),
         new PgInstrumentation(),
       ],

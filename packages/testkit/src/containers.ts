@@ -61,7 +61,11 @@ export async function ensureTestServices(env: NodeJS.ProcessEnv = process.env): 
     stops.push(() => pg.stop());
   }
   if (needNats) {
-    const nats = await new GenericContainer("nats:2.10").withCommand(["-js"]).withExposedPorts(4222).withWaitStrategy(Wait.forLogMessage(/Server is ready/)).start();
+    const nats = await new GenericContainer("nats:2.10")
+      .withCommand(["-js"])
+      .withExposedPorts(4222)
+      .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
+      .start();
     env.NATS_URL = `nats://${nats.getHost()}:${nats.getMappedPort(4222)}`;
     stops.push(() => nats.stop());
   }

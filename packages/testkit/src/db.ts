@@ -5,18 +5,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
-import {
-  DB_ROLES,
-  NODE_COLUMNS,
-  PIPELINE_COLUMNS,
-  createPool,
-  migrate,
-  redactUrl,
-  roleUrl,
-  withDatabase,
-  type NodeRow,
-  type PipelineRow,
-} from "@vp/db";
+import { DB_ROLES, NODE_COLUMNS, PIPELINE_COLUMNS, createPool, migrate, redactUrl, roleUrl, withDatabase, type NodeRow, type PipelineRow } from "@vp/db";
 import type { NodeStatus, NodeType } from "@vp/contracts";
 
 /** The server the tests use (its database part is ignored). */
@@ -69,10 +58,7 @@ export async function dropDatabase(name: string, serverUrl = testServerUrl()): P
 export async function listDatabases(prefix: string, serverUrl = testServerUrl()): Promise<string[]> {
   const client = await connectMaintenance(serverUrl);
   try {
-    const { rows } = await client.query<{ datname: string }>(
-      `SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname`,
-      [prefix],
-    );
+    const { rows } = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname`, [prefix]);
     return rows.map((r) => r.datname);
   } finally {
     await client.end().catch(() => {});
@@ -203,15 +189,7 @@ export async function insertPipelineFixture(admin: Queryable, fx: PipelineFixtur
     `INSERT INTO video_production_pipelines (id, title, version, config, metadata, created_at, updated_at)
      VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, COALESCE($6::timestamptz, now()), COALESCE($7::timestamptz, now()))
      RETURNING ${PIPELINE_COLUMNS}`,
-    [
-      id,
-      fx.title ?? "Test Pipeline",
-      fx.version ?? "1.0",
-      JSON.stringify(config),
-      JSON.stringify(metadata),
-      fx.created_at ?? null,
-      fx.updated_at ?? null,
-    ],
+    [id, fx.title ?? "Test Pipeline", fx.version ?? "1.0", JSON.stringify(config), JSON.stringify(metadata), fx.created_at ?? null, fx.updated_at ?? null],
   );
   return rows[0]!;
 }
@@ -269,9 +247,8 @@ function traitDefaults(traits: readonly NodeTrait[]): Partial<NodeFixture> {
 export async function insertNodeFixture(admin: Queryable, fx: NodeFixture = {}): Promise<NodeRow> {
   const t = traitDefaults([...(fx.traits ?? []), ...(fx.completed ? (["completed"] as const) : [])]);
   const pipelineId = fx.pipelineId ?? (await insertPipelineFixture(admin)).id;
-  const has = <K extends keyof NodeFixture>(k: K) => Object.prototype.hasOwnProperty.call(fx, k) && fx[k] !== undefined;
-  const pick = <K extends keyof NodeFixture>(k: K, fallback: NodeFixture[K]): NodeFixture[K] =>
-    has(k) ? fx[k] : t[k] !== undefined ? t[k] : fallback;
+  const has = <K extends keyof NodeFixture>(k: K) => Object.hasOwn(fx, k) && fx[k] !== undefined;
+  const pick = <K extends keyof NodeFixture>(k: K, fallback: NodeFixture[K]): NodeFixture[K] => (has(k) ? fx[k] : t[k] !== undefined ? t[k] : fallback);
   const jsonOrNull = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
   const { rows } = await admin.query<NodeRow>(
     `INSERT INTO video_production_nodes

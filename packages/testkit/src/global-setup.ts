@@ -7,16 +7,7 @@
  */
 import type { TestProject } from "vitest/node";
 import { migrate, withDatabase } from "@vp/db";
-import {
-  RUN_ID_ENV,
-  TEMPLATE_ENV,
-  TEMPLATE_PREFIX,
-  TEST_DB_PREFIX,
-  connectMaintenance,
-  dropDatabase,
-  listDatabases,
-  testServerUrl,
-} from "./db";
+import { RUN_ID_ENV, TEMPLATE_ENV, TEMPLATE_PREFIX, TEST_DB_PREFIX, connectMaintenance, dropDatabase, listDatabases, testServerUrl } from "./db";
 import { ensureTestServices } from "./containers";
 
 declare module "vitest" {
@@ -36,9 +27,7 @@ function pidAlive(pid: number): boolean {
 
 /** The run id (pid) encoded in a template or test database name. */
 function ownerPid(name: string): number | undefined {
-  const m = name.startsWith(TEMPLATE_PREFIX)
-    ? /^(\d+)$/.exec(name.slice(TEMPLATE_PREFIX.length))
-    : /^(\d+)_[0-9a-f]+$/.exec(name.slice(TEST_DB_PREFIX.length));
+  const m = name.startsWith(TEMPLATE_PREFIX) ? /^(\d+)$/.exec(name.slice(TEMPLATE_PREFIX.length)) : /^(\d+)_[0-9a-f]+$/.exec(name.slice(TEST_DB_PREFIX.length));
   return m ? Number(m[1]) : undefined;
 }
 

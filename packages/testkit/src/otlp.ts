@@ -40,17 +40,17 @@ interface KeyValue {
   value: AnyValue;
 }
 
-function valueOf(v: AnyValue | undefined): unknown {
+function anyValueOf(v: AnyValue | undefined): unknown {
   if (!v) return undefined;
   if (v.stringValue !== undefined) return v.stringValue;
   if (v.boolValue !== undefined) return v.boolValue;
   if (v.intValue !== undefined) return Number(v.intValue);
   if (v.doubleValue !== undefined) return v.doubleValue;
-  if (v.arrayValue) return (v.arrayValue.values ?? []).map(valueOf);
+  if (v.arrayValue) return (v.arrayValue.values ?? []).map(anyValueOf);
   return undefined;
 }
 
-const attrs = (list: KeyValue[] | undefined) => Object.fromEntries((list ?? []).map((kv) => [kv.key, valueOf(kv.value)]));
+const attrs = (list: KeyValue[] | undefined) => Object.fromEntries((list ?? []).map((kv) => [kv.key, anyValueOf(kv.value)]));
 
 /** OTLP ids in JSON are hex strings per the spec; base64 (proto3 JSON mapping) is accepted too. */
 function hexId(id: string | undefined): string | undefined {

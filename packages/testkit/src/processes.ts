@@ -53,7 +53,11 @@ const READY = /(ready|listening)$/;
  * services/<name>/src/main.ts`) with the given
  * environment and waits until it logs that it is ready.
  */
-export async function startService(name: ServiceName, env: Record<string, string>, { readyTimeoutMs = Number(process.env.VP_SERVICE_READY_TIMEOUT_MS ?? 120_000) } = {}): Promise<ServiceProcess> {
+export async function startService(
+  name: ServiceName,
+  env: Record<string, string>,
+  { readyTimeoutMs = Number(process.env.VP_SERVICE_READY_TIMEOUT_MS ?? 120_000) } = {},
+): Promise<ServiceProcess> {
   // register.ts starts OpenTelemetry before main.ts's static imports load pg (as in the images' CMD).
   const proc = spawn(process.execPath, ["--import", "tsx", "--import", "./packages/telemetry/src/register.ts", `services/${name}/src/main.ts`], {
     cwd: REPO_ROOT,
@@ -100,12 +104,18 @@ export async function startService(name: ServiceName, env: Record<string, string
           resolveLine(found);
         } else if (hasExited) {
           cleanup();
-          reject(new Error(`${name} exited before the expected log line; stderr: ${stderr.join("").slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`));
+          reject(
+            new Error(`${name} exited before the expected log line; stderr: ${stderr.join("").slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`),
+          );
         }
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`${name}: expected log line not seen within ${timeoutMs} ms; stderr: ${stderr.join("").slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`));
+        reject(
+          new Error(
+            `${name}: expected log line not seen within ${timeoutMs} ms; stderr: ${stderr.join("").slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);

@@ -80,7 +80,10 @@ export function openSse(url: string, options: { lastEventId?: string; bearer?: s
       while (!predicate(events)) {
         if (failure) throw failure;
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`SSE condition not met within ${timeoutMs} ms; got ${events.length} events: ${JSON.stringify(events.map((e) => [e.event, e.id, (e.data as { status?: string })?.status]))}`);
+        if (left <= 0)
+          throw new Error(
+            `SSE condition not met within ${timeoutMs} ms; got ${events.length} events: ${JSON.stringify(events.map((e) => [e.event, e.id, (e.data as { status?: string })?.status]))}`,
+          );
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(left, 250));
           waiters.push(() => {

@@ -50,8 +50,15 @@ describe("env and clients", () => {
     expect(() => loadEnv({ JOB_ACK_WAIT_MS: "3000", PROVIDER_HTTP_TIMEOUT_MS: "3000" })).toThrow(
       "PROVIDER_HTTP_TIMEOUT_MS (3000) must be shorter than JOB_ACK_WAIT_MS (3000)",
     );
-    expect(jobTopologyOptions(loadEnv({ ...base, TALKING_HEAD_CONCURRENCY: "2" })).jobConcurrency).toMatchObject({ "talking-head": 2, "generate-voiceover": 2, "render-code": 1 });
-    expect(jobTopologyOptions(loadEnv({ ...base, JOB_CONCURRENCY: "5", GENERATE_ANIMATION_CONCURRENCY: "1" })).jobConcurrency).toMatchObject({ "talking-head": 5, "generate-animation": 1 });
+    expect(jobTopologyOptions(loadEnv({ ...base, TALKING_HEAD_CONCURRENCY: "2" })).jobConcurrency).toMatchObject({
+      "talking-head": 2,
+      "generate-voiceover": 2,
+      "render-code": 1,
+    });
+    expect(jobTopologyOptions(loadEnv({ ...base, JOB_CONCURRENCY: "5", GENERATE_ANIMATION_CONCURRENCY: "1" })).jobConcurrency).toMatchObject({
+      "talking-head": 5,
+      "generate-animation": 1,
+    });
   });
 });
 

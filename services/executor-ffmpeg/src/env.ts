@@ -2,12 +2,19 @@ import { z } from "zod";
 import { executorEnvSchema, optionalPathSetting, pathSetting } from "@vp/runtime";
 import { parseCidrList } from "./handlers/url-fetch";
 
-const flag = z.enum(["true", "false", "1", "0"]).default("false").transform((v) => v === "true" || v === "1");
+const flag = z
+  .enum(["true", "false", "1", "0"])
+  .default("false")
+  .transform((v) => v === "true" || v === "1");
 
 export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", healthPort: 3073 })
   .extend({
     /** Upper bound of one ffmpeg run. */
-    FFMPEG_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30 * 60_000),
+    FFMPEG_TIMEOUT_MS: z.coerce
+      .number()
+      .int()
+      .min(1000)
+      .default(30 * 60_000),
     /**
      * Where merge-videos, mix-audio and compose-video run when a node's config.provider does not say:
      * local (this process's ffmpeg) or lambda (the video-merger / audio-mixer / video-composer functions,
@@ -30,7 +37,11 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", h
      */
     LAMBDA_LOCAL_FALLBACK_AFTER: z.coerce.number().int().min(0).default(0),
     /** Inputs larger than this in total (bytes) run locally: with the output they would not fit the function's /tmp. */
-    LAMBDA_MAX_INPUT_BYTES: z.coerce.number().int().min(1).default(4 * 1024 ** 3),
+    LAMBDA_MAX_INPUT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(4 * 1024 ** 3),
     /** Inputs longer than this in total (seconds) run locally: their work would not finish within the function's timeout. */
     LAMBDA_MAX_INPUT_SECONDS: z.coerce.number().min(1).default(3600),
     /** Chromium for render-code (Remotion's browserExecutable): Debian's package. Never downloaded. */
@@ -49,17 +60,28 @@ export const Env = executorEnvSchema({ workRoot: ".data/work/executor-ffmpeg", h
      * e.g. an internal media server's 10.20.0.0/16). Empty (default): loopback, private, link-local (cloud
      * metadata), CGNAT, multicast, broadcast and reserved addresses are all refused.
      */
-    ASSET_URL_ALLOW_CIDRS: z.string().default("").superRefine((value, ctx) => {
-      try {
-        parseCidrList(value);
-      } catch (error) {
-        ctx.addIssue({ code: "custom", message: (error as Error).message });
-      }
-    }),
+    ASSET_URL_ALLOW_CIDRS: z
+      .string()
+      .default("")
+      .superRefine((value, ctx) => {
+        try {
+          parseCidrList(value);
+        } catch (error) {
+          ctx.addIssue({ code: "custom", message: (error as Error).message });
+        }
+      }),
     /** Largest URL asset downloaded, in bytes (default 2 GiB). */
-    ASSET_URL_MAX_BYTES: z.coerce.number().int().min(1).default(2 * 1024 ** 3),
+    ASSET_URL_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(2 * 1024 ** 3),
     /** Upper bound of one URL asset download, redirects included (default 10 min). */
-    ASSET_URL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(10 * 60_000),
+    ASSET_URL_TIMEOUT_MS: z.coerce
+      .number()
+      .int()
+      .min(1000)
+      .default(10 * 60_000),
   })
   .superRefine((env, ctx) => {
     if (env.FFMPEG_BACKEND === "lambda" && env.STORAGE !== "s3") {

@@ -168,11 +168,28 @@ describe("pipelines controller", () => {
 
   it("shows a pipeline with its nodes serialized", async () => {
     const { pipeline } = (await call("POST", "/pipelines", { title: "Show" })).body;
-    const created = await call("POST", `/pipelines/${pipeline.id}/nodes`, { id: "s", title: "Script", type: "asset", asset: { type: "text", content: "Hello" } });
+    const created = await call("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "s",
+      title: "Script",
+      type: "asset",
+      asset: { type: "text", content: "Hello" },
+    });
     expect(created.status).toBe(201);
     const res = await call("GET", `/pipelines/${pipeline.id}`);
     expect(res.body.pipeline.nodes).toEqual([
-      { id: "s", pipeline_id: pipeline.id, title: "Script", type: "asset", inputs: {}, config: {}, asset: { type: "text", content: "Hello" }, status: "pending", metadata: null, output: null, position: null },
+      {
+        id: "s",
+        pipeline_id: pipeline.id,
+        title: "Script",
+        type: "asset",
+        inputs: {},
+        config: {},
+        asset: { type: "text", content: "Hello" },
+        status: "pending",
+        metadata: null,
+        output: null,
+        position: null,
+      },
     ]);
     expect((await call("GET", `/pipelines/${pipeline.id}/nodes`)).body.nodes).toHaveLength(1);
   });
@@ -192,13 +209,34 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
 
   const cases: Array<[string, string, string, unknown, number, RegExp]> = [
     ["unknown node type", "POST", "/nodes", { title: "x", type: "make-coffee" }, 422, /type: Invalid option/],
-    ["inputs naming a missing node", "POST", "/nodes", { title: "x", type: "merge-videos", inputs: { segments: ["v1", "ghost"] } }, 422, /node "ghost", which does not exist/],
-    ["an input of the wrong media type", "POST", "/nodes", { title: "x", type: "merge-videos", inputs: { segments: ["v1", "au"] } }, 422, /accepts video, but node "au" produces audio/],
+    [
+      "inputs naming a missing node",
+      "POST",
+      "/nodes",
+      { title: "x", type: "merge-videos", inputs: { segments: ["v1", "ghost"] } },
+      422,
+      /node "ghost", which does not exist/,
+    ],
+    [
+      "an input of the wrong media type",
+      "POST",
+      "/nodes",
+      { title: "x", type: "merge-videos", inputs: { segments: ["v1", "au"] } },
+      422,
+      /accepts video, but node "au" produces audio/,
+    ],
     ["an unknown input slot", "POST", "/nodes", { title: "x", type: "merge-videos", inputs: { clips: ["v1"] } }, 422, /no input "clips"/],
     ["an unknown config key", "POST", "/nodes", { title: "x", type: "merge-videos", config: { shell: "rm -rf /" } }, 422, /config: .*Unrecognized key/],
     ["an unknown field", "POST", "/nodes", { title: "x", type: "asset", asset: { type: "video" }, owner: "me" }, 422, /Unrecognized key/],
     ["a wrong type", "POST", "/nodes", { title: 42, type: "asset", asset: { type: "video" } }, 422, /title/],
-    ["a client-chosen storage source", "POST", "/nodes", { title: "x", type: "asset", asset: { type: "video", source: "/etc/passwd" } }, 422, /Unrecognized key/],
+    [
+      "a client-chosen storage source",
+      "POST",
+      "/nodes",
+      { title: "x", type: "asset", asset: { type: "video", source: "/etc/passwd" } },
+      422,
+      /Unrecognized key/,
+    ],
     ["a path-like id", "POST", "/nodes", { id: "../../etc/passwd", title: "x", type: "asset", asset: { type: "video" } }, 422, /id: must be/],
     ["a path-like title", "POST", "/nodes", { title: "../../etc/passwd", type: "asset", asset: { type: "video" } }, 422, /path traversal/],
     ["a path-like pipeline title", "POST", "", { title: "../../etc/passwd" }, 422, /path traversal/],
@@ -226,7 +264,9 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
 
   it("a JSON body over the limit", async () => {
     const before = await snapshot();
-    const res = await call("POST", `/pipelines/${pipelineId}/nodes`, JSON.stringify({ title: "x".repeat(2 * 1024 * 1024) }), { "content-type": "application/json" });
+    const res = await call("POST", `/pipelines/${pipelineId}/nodes`, JSON.stringify({ title: "x".repeat(2 * 1024 * 1024) }), {
+      "content-type": "application/json",
+    });
     expect(res.status).toBe(413);
     expect(await snapshot()).toBe(before);
   });
@@ -262,7 +302,7 @@ describe("shutdown", () => {
       topology: bus.topology,
       storage: createLocalStorage({ root: join(scratch, "storage") }),
       logger: createLogger({ service: "gateway-test", level: "warn" }),
-    auth: testAuth(),
+      auth: testAuth(),
       maxUploadBytes: MAX_UPLOAD,
       executeVerdictTimeoutMs: 10_000,
       corsOrigins: [],

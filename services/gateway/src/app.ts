@@ -60,7 +60,14 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
     if (c.req.path !== "/health" && c.req.path !== "/ready") {
       const subject = c.get("principal")?.subject;
       deps.logger.info(
-        { requestId, method: c.req.method, path: logText(c.req.path, 300), status: c.res.status, ms: Math.round(performance.now() - started), sub: subject === undefined ? undefined : logText(subject) },
+        {
+          requestId,
+          method: c.req.method,
+          path: logText(c.req.path, 300),
+          status: c.res.status,
+          ms: Math.round(performance.now() - started),
+          sub: subject === undefined ? undefined : logText(subject),
+        },
         "request",
       );
     }

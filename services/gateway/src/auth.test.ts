@@ -17,7 +17,16 @@ import { ALL_ROLES, generateSecret, signAccessToken, STREAM_AUDIENCE, STREAM_ISS
 import { createPool, roleUrl } from "@vp/db";
 import { createLocalStorage } from "@vp/storage";
 import { createLogger } from "@vp/telemetry";
-import { createTestBus, createTestDatabase, insertNodeFixture, insertPipelineFixture, TEST_AUTH, testToken, type TestBus, type TestDatabase } from "@vp/testkit";
+import {
+  createTestBus,
+  createTestDatabase,
+  insertNodeFixture,
+  insertPipelineFixture,
+  TEST_AUTH,
+  testToken,
+  type TestBus,
+  type TestDatabase,
+} from "@vp/testkit";
 import { createApp } from "./app";
 import { createGatewayAuth, OUTPUT_COOKIE, requiredAccess, type GatewayAuthOptions } from "./auth";
 
@@ -39,7 +48,16 @@ function capture() {
       cb();
     },
   });
-  return { raw, lines: () => raw.join("").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>), destination };
+  return {
+    raw,
+    lines: () =>
+      raw
+        .join("")
+        .split("\n")
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    destination,
+  };
 }
 
 const baseOptions = (over: Partial<GatewayAuthOptions> = {}): GatewayAuthOptions => ({
@@ -207,7 +225,10 @@ describe("roles", () => {
     expect((await call("GET", `/pipelines/${pipelineId}/runs`, { token: viewer })).status).toBe(200);
     const res = await call("POST", `/pipelines/${pipelineId}/nodes/script/execute`, { token: viewer });
     expect(res.status).toBe(403);
-    expect(res.body).toEqual({ error: `POST ${ROOT}/pipelines/${pipelineId}/nodes/script/execute needs the operator role; this token's roles: viewer`, missing_role: "operator" });
+    expect(res.body).toEqual({
+      error: `POST ${ROOT}/pipelines/${pipelineId}/nodes/script/execute needs the operator role; this token's roles: viewer`,
+      missing_role: "operator",
+    });
     expect((await call("POST", `/pipelines/${pipelineId}/execute`, { token: viewer })).status).toBe(403);
     expect((await call("POST", "/pipelines", { token: viewer, body: { title: "no" } })).body.missing_role).toBe("editor");
   });
@@ -218,7 +239,12 @@ describe("roles", () => {
     const editorToken = await token(["editor"]);
     expect((await call("POST", "/pipelines", { token: editorToken, body: { title: "by an editor" } })).status).toBe(201);
     expect((await call("PATCH", `/pipelines/${pipelineId}/nodes/script`, { token: editorToken, body: { title: "Renamed" } })).status).toBe(200);
-    for (const path of [`/pipelines/${pipelineId}/cancel`, `/pipelines/${pipelineId}/nodes/script/cancel`, `/pipelines/${pipelineId}/nodes/script/retry`, `/pipelines/${pipelineId}/nodes/script/execute`]) {
+    for (const path of [
+      `/pipelines/${pipelineId}/cancel`,
+      `/pipelines/${pipelineId}/nodes/script/cancel`,
+      `/pipelines/${pipelineId}/nodes/script/retry`,
+      `/pipelines/${pipelineId}/nodes/script/execute`,
+    ]) {
       const res = await call("POST", path, { token: editorToken });
       expect(res.status, path).toBe(403);
       expect(res.body.error, path).toBe(`POST ${ROOT}${path} needs the operator role; this token's roles: editor, viewer`);
@@ -280,7 +306,9 @@ describe("roles", () => {
 
 const corsHeaders = (headers: Headers) => {
   const names: string[] = [];
-  headers.forEach((_value, name) => name.startsWith("access-control-") && names.push(name));
+  headers.forEach((_value, name) => {
+    if (name.startsWith("access-control-")) names.push(name);
+  });
   return names;
 };
 
@@ -290,13 +318,19 @@ describe("CORS", () => {
     const res = await call("GET", "/pipelines", { headers: { origin: "https://evil.example" } });
     expect(res.status).toBe(200);
     expect(corsHeaders(res.headers)).toEqual([]);
-    const preflight = await call("OPTIONS", "/pipelines", { token: null, headers: { origin: "https://evil.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization" } });
+    const preflight = await call("OPTIONS", "/pipelines", {
+      token: null,
+      headers: { origin: "https://evil.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization" },
+    });
     expect(corsHeaders(preflight.headers)).toEqual([]);
   });
 
   it("answers the editor's origin, with credentials, also on a 401 so the editor can read the reason", async () => {
     const { call } = gateway();
-    const preflight = await call("OPTIONS", "/pipelines", { token: null, headers: { origin: EDITOR_ORIGIN, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" } });
+    const preflight = await call("OPTIONS", "/pipelines", {
+      token: null,
+      headers: { origin: EDITOR_ORIGIN, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+    });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe(EDITOR_ORIGIN);
     expect(preflight.headers.get("access-control-allow-headers")).toBe("authorization,content-type");
@@ -397,7 +431,10 @@ describe("keys from a JWKS URL", () => {
   const keys: Record<string, { privateKey: CryptoKey; jwk: JWK }> = {};
 
   beforeAll(async () => {
-    for (const [kid, alg] of [["rsa-1", "RS256"], ["ec-1", "ES256"]] as const) {
+    for (const [kid, alg] of [
+      ["rsa-1", "RS256"],
+      ["ec-1", "ES256"],
+    ] as const) {
       const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
       keys[kid] = { privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" } };
     }
@@ -423,7 +460,10 @@ describe("keys from a JWKS URL", () => {
   it("accepts RS256 and ES256 tokens of the identity provider, with roles from a nested claim", async () => {
     const { call } = gateway({ jwksUrl, issuer: "https://idp.example/realms/vp", audience: "vp-api", rolesClaim: "realm_access.roles" });
     const pipelineId = await pipelineWithAsset();
-    for (const [kid, alg] of [["rsa-1", "RS256"], ["ec-1", "ES256"]] as const) {
+    for (const [kid, alg] of [
+      ["rsa-1", "RS256"],
+      ["ec-1", "ES256"],
+    ] as const) {
       const t = await idpToken(kid, alg, keys[kid]!.privateKey);
       expect((await call("GET", `/pipelines/${pipelineId}`, { token: t })).status, alg).toBe(200);
       expect((await call("POST", "/pipelines", { token: t, body: { title: "x" } })).body.missing_role, alg).toBe("editor");

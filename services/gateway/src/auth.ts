@@ -58,7 +58,8 @@ const OFF_PRINCIPAL: Principal = { subject: "anonymous (AUTH_MODE=off)", roles: 
  */
 export function createGatewayAuth(options: GatewayAuthOptions, logger: Logger): GatewayAuth {
   if (options.mode === "off") {
-    const banner = "AUTH IS OFF (AUTH_MODE=off): every request is accepted without a token, as viewer, editor and operator. Never run this way where anyone else can reach the gateway.";
+    const banner =
+      "AUTH IS OFF (AUTH_MODE=off): every request is accepted without a token, as viewer, editor and operator. Never run this way where anyone else can reach the gateway.";
     logger.warn({ authMode: "off" }, banner);
     process.stderr.write(`\n${"!".repeat(100)}\n!! ${banner}\n${"!".repeat(100)}\n\n`);
     // Stream tokens are still minted (the editor asks for them) with a throwaway key; nothing checks them.
@@ -70,10 +71,18 @@ export function createGatewayAuth(options: GatewayAuthOptions, logger: Logger): 
       "AUTH_SECRET is not set: the gateway needs it to verify HS256 tokens and to sign its stream tokens (set AUTH_SECRET to at least 32 random bytes, e.g. openssl rand -hex 32; add AUTH_JWKS_URL to take bearer tokens from an identity provider; AUTH_MODE=off turns auth off for local experiments)",
     );
   }
-  if (options.devLogin && options.jwksUrl) throw new Error("AUTH_DEV_LOGIN cannot be on with AUTH_JWKS_URL: dev tokens are signed with AUTH_SECRET, which then verifies no bearer token");
+  if (options.devLogin && options.jwksUrl)
+    throw new Error("AUTH_DEV_LOGIN cannot be on with AUTH_JWKS_URL: dev tokens are signed with AUTH_SECRET, which then verifies no bearer token");
   const tokens = createTokenService({ ...options, secret: options.secret });
   logger.info(
-    { authMode: "jwt", keySource: tokens.keySource, algorithms: tokens.algorithms, issuer: options.issuer, audience: options.audience, devLogin: options.devLogin },
+    {
+      authMode: "jwt",
+      keySource: tokens.keySource,
+      algorithms: tokens.algorithms,
+      issuer: options.issuer,
+      audience: options.audience,
+      devLogin: options.devLogin,
+    },
     "auth: bearer JWT required on /v1",
   );
   if (options.devLogin) {
@@ -91,7 +100,15 @@ export function createGatewayAuth(options: GatewayAuthOptions, logger: Logger): 
 
 function devLoginOf(options: GatewayAuthOptions, secret: string): GatewayAuth["devLogin"] {
   const allowedHosts = new Set((options.devLoginHosts ?? []).map((h) => h.toLowerCase()));
-  return { enabled: true, issuer: options.issuer, audience: options.audience, secret, ttlSeconds: options.devLoginTtlSeconds, rolesClaim: options.rolesClaim, allowedHosts };
+  return {
+    enabled: true,
+    issuer: options.issuer,
+    audience: options.audience,
+    secret,
+    ttlSeconds: options.devLoginTtlSeconds,
+    rolesClaim: options.rolesClaim,
+    allowedHosts,
+  };
 }
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
@@ -226,7 +243,8 @@ export function authRoutes(auth: GatewayAuth) {
 
   app.post("/dev-login", async (c) => {
     const dev = auth.devLogin;
-    if (!dev.enabled) throw new ForbiddenError("The dev login is off: it is for local use (npm start sets AUTH_DEV_LOGIN=1); use a token from your identity provider");
+    if (!dev.enabled)
+      throw new ForbiddenError("The dev login is off: it is for local use (npm start sets AUTH_DEV_LOGIN=1); use a token from your identity provider");
     // The raw Host header where there is one (an absolute request target could name another host in the URL).
     const incoming = (c.env as { incoming?: { headers?: { host?: string }; socket?: { remoteAddress?: string } } } | undefined)?.incoming;
     const host = incoming ? incoming.headers?.host : new URL(c.req.url).host;
@@ -242,7 +260,15 @@ export function authRoutes(auth: GatewayAuth) {
     const body = DevLoginBody.parse(json);
     const roles = body.roles ?? ALL_ROLES;
     const subject = body.subject ?? "dev";
-    const token = await signAccessToken({ secret: dev.secret, issuer: dev.issuer, audience: dev.audience, subject, roles, ttlSeconds: dev.ttlSeconds, rolesClaim: dev.rolesClaim });
+    const token = await signAccessToken({
+      secret: dev.secret,
+      issuer: dev.issuer,
+      audience: dev.audience,
+      subject,
+      roles,
+      ttlSeconds: dev.ttlSeconds,
+      rolesClaim: dev.rolesClaim,
+    });
     const expiresAt = new Date(Date.now() + dev.ttlSeconds * 1000);
     return c.json({ token, token_type: "Bearer", expires_at: expiresAt.toISOString(), roles, subject }, 201);
   });

@@ -12,7 +12,16 @@ import { PIPELINE_DOCUMENT_FORMAT } from "@vp/contracts";
 import { createPool, roleUrl } from "@vp/db";
 import { createLocalStorage } from "@vp/storage";
 import { createLogger } from "@vp/telemetry";
-import { createTestBus, createTestDatabase, insertNodeFixture, insertPipelineFixture, TEST_AUTH, testToken, type TestBus, type TestDatabase } from "@vp/testkit";
+import {
+  createTestBus,
+  createTestDatabase,
+  insertNodeFixture,
+  insertPipelineFixture,
+  TEST_AUTH,
+  testToken,
+  type TestBus,
+  type TestDatabase,
+} from "@vp/testkit";
 import { createApp } from "./app";
 import { createGatewayAuth } from "./auth";
 
@@ -81,14 +90,31 @@ async function row(pipelineId: string, nodeId: string) {
 describe("node positions", () => {
   it("are saved on create and on move, in their own column: config and execution state are untouched", async () => {
     const { pipeline } = (await call("POST", "/pipelines", { title: "Positions" })).body;
-    const created = await call("POST", `/pipelines/${pipeline.id}/nodes`, { id: "m", title: "Merge", type: "merge-videos", config: { reencode: "always" }, position: { x: 120, y: 40.5 } });
+    const created = await call("POST", `/pipelines/${pipeline.id}/nodes`, {
+      id: "m",
+      title: "Merge",
+      type: "merge-videos",
+      config: { reencode: "always" },
+      position: { x: 120, y: 40.5 },
+    });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body.node.position).toEqual({ x: 120, y: 40.5 });
 
-    await insertNodeFixture(db.admin, { pipelineId: pipeline.id, id: "run", type: "merge-videos", status: "in_progress", metadata: { jobId: "j", progress: 30 } });
+    await insertNodeFixture(db.admin, {
+      pipelineId: pipeline.id,
+      id: "run",
+      type: "merge-videos",
+      status: "in_progress",
+      metadata: { jobId: "j", progress: 30 },
+    });
     const moved = await call("PATCH", `/pipelines/${pipeline.id}/nodes/run`, { position: { x: 5, y: 6 } });
     expect(moved.status).toBe(200);
-    expect(await row(pipeline.id, "run")).toMatchObject({ position: { x: 5, y: 6 }, config: {}, status: "in_progress", metadata: { jobId: "j", progress: 30 } });
+    expect(await row(pipeline.id, "run")).toMatchObject({
+      position: { x: 5, y: 6 },
+      config: {},
+      status: "in_progress",
+      metadata: { jobId: "j", progress: 30 },
+    });
 
     expect((await call("PATCH", `/pipelines/${pipeline.id}/nodes/m`, { position: { x: "left", y: 0 } })).status).toBe(422);
     expect((await call("PATCH", `/pipelines/${pipeline.id}/nodes/m`, { position: { x: 1 } })).status).toBe(422);
@@ -162,7 +188,14 @@ describe("pipeline as code", () => {
     await call("POST", p, { id: "clip", title: "Clip", type: "asset", asset: { type: "video" }, position: { x: 0, y: 200 } });
     await call("POST", p, { id: "clip2", title: "Clip 2", type: "asset", asset: { type: "video" } });
     await call("POST", p, { id: "voice", title: "Voice", type: "generate-voiceover", inputs: { script: ["script"] }, config: { speed: 1.25 } });
-    await call("POST", p, { id: "merge", title: "Merge", type: "merge-videos", inputs: { segments: ["clip2", "clip"] }, config: { reencode: "always" }, position: { x: 400, y: 100 } });
+    await call("POST", p, {
+      id: "merge",
+      title: "Merge",
+      type: "merge-videos",
+      inputs: { segments: ["clip2", "clip"] },
+      config: { reencode: "always" },
+      position: { x: 400, y: 100 },
+    });
     // An uploaded file's storage key must not leave the system.
     await db.admin.query(`update video_production_nodes set asset = asset || '{"source":"pipelines/x/nodes/clip/asset/k.mp4","size":9}' where id = 'clip'`);
 
@@ -179,7 +212,14 @@ describe("pipeline as code", () => {
         { id: "clip", title: "Clip", type: "asset", inputs: {}, config: {}, asset: { type: "video" }, position: { x: 0, y: 200 } },
         { id: "clip2", title: "Clip 2", type: "asset", inputs: {}, config: {}, asset: { type: "video" } },
         { id: "voice", title: "Voice", type: "generate-voiceover", inputs: { script: ["script"] }, config: { speed: 1.25 } },
-        { id: "merge", title: "Merge", type: "merge-videos", inputs: { segments: ["clip2", "clip"] }, config: { reencode: "always" }, position: { x: 400, y: 100 } },
+        {
+          id: "merge",
+          title: "Merge",
+          type: "merge-videos",
+          inputs: { segments: ["clip2", "clip"] },
+          config: { reencode: "always" },
+          position: { x: 400, y: 100 },
+        },
       ],
     });
 
@@ -217,7 +257,9 @@ describe("pipeline as code", () => {
     expect((await db.admin.query("select count(*)::int as n from video_production_pipelines")).rows[0].n).toBe(before);
 
     expect((await call("POST", "/pipelines/import", "{ nope")).status).toBe(400);
-    expect((await call("POST", "/pipelines/import", [])).body.problems).toEqual([{ message: "the document must be a JSON object", text: "the document must be a JSON object" }]);
+    expect((await call("POST", "/pipelines/import", [])).body.problems).toEqual([
+      { message: "the document must be a JSON object", text: "the document must be a JSON object" },
+    ]);
   });
 
   it("exporting an unknown pipeline is a 404", async () => {

@@ -33,14 +33,26 @@ export const Env = z.object({
   /** Root directory of the local-disk storage backend; made absolute at load. */
   STORAGE_ROOT: pathSetting(".data/storage"),
   /** Largest accepted asset upload in bytes (default 2 GiB). */
-  MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(2 * 1024 ** 3),
+  MAX_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(2 * 1024 ** 3),
   /**
    * Most bytes one pipeline may hold in storage (default 20 GiB): its uploads, its nodes' outputs and files kept for
    * the cache after a delete. An upload past it is a 413 naming the quota and the use.
    */
-  STORAGE_QUOTA_BYTES: z.coerce.number().int().positive().default(20 * 1024 ** 3),
+  STORAGE_QUOTA_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(20 * 1024 ** 3),
   /** How often the files of deleted pipelines and nodes left for later (kept for the cache, or a failed delete) are collected. */
-  STORAGE_COLLECT_INTERVAL_MS: z.coerce.number().int().positive().default(10 * 60_000),
+  STORAGE_COLLECT_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10 * 60_000),
   /** Most nodes in one pipeline: POST .../nodes and import beyond it are a 422. */
   MAX_PIPELINE_NODES: z.coerce.number().int().positive().default(DEFAULT_PIPELINE_LIMITS.maxNodes),
   /**
@@ -83,7 +95,11 @@ export const Env = z.object({
    */
   AUTH_DEV_LOGIN_HOSTS: z.string().default(""),
   /** Lifetime of a dev-login token, seconds. */
-  AUTH_DEV_LOGIN_TTL_SECONDS: z.coerce.number().int().positive().default(12 * 3600),
+  AUTH_DEV_LOGIN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(12 * 3600),
   /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
   /**

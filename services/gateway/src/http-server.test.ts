@@ -13,7 +13,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPool, roleUrl } from "@vp/db";
 import { createLocalStorage } from "@vp/storage";
 import { createLogger, formatLogLine } from "@vp/telemetry";
-import { createTestBus, createTestDatabase, insertNodeFixture, insertPipelineFixture, TEST_AUTH, testToken, type TestBus, type TestDatabase } from "@vp/testkit";
+import {
+  createTestBus,
+  createTestDatabase,
+  insertNodeFixture,
+  insertPipelineFixture,
+  TEST_AUTH,
+  testToken,
+  type TestBus,
+  type TestDatabase,
+} from "@vp/testkit";
 import type pg from "pg";
 import { createApp } from "./app";
 import { createGatewayAuth, devLoginRefusal } from "./auth";
@@ -47,7 +56,15 @@ beforeAll(async () => {
   });
   const logger = createLogger({ service: "gateway-http-test", level: "info", destination });
   const auth = createGatewayAuth(
-    { mode: "jwt", secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience, devLogin: true, devLoginTtlSeconds: 600, devLoginHosts: ["editor.test"] },
+    {
+      mode: "jwt",
+      secret: TEST_AUTH.secret,
+      issuer: TEST_AUTH.issuer,
+      audience: TEST_AUTH.audience,
+      devLogin: true,
+      devLoginTtlSeconds: 600,
+      devLoginHosts: ["editor.test"],
+    },
     logger,
   );
   const app = createApp({
@@ -111,7 +128,10 @@ function raw(head: string, options: { readWhileSending?: boolean } = {}): Promis
         socket,
         received: () => Buffer.concat(chunks).toString("utf8"),
         closed,
-        write: (data) => new Promise((done) => (socket.destroyed ? done(error ?? Object.assign(new Error("closed"), { code: "ECLOSED" })) : socket.write(data, (e) => done(e ?? undefined)))),
+        write: (data) =>
+          new Promise((done) =>
+            socket.destroyed ? done(error ?? Object.assign(new Error("closed"), { code: "ECLOSED" })) : socket.write(data, (e) => done(e ?? undefined)),
+          ),
       });
     });
     socket.once("error", reject);
@@ -232,7 +252,9 @@ describe("request timeout and uploads", () => {
 
 describe("the dev login's Host rule", () => {
   const devLogin = (host: string) =>
-    raw(`POST ${API}/auth/dev-login HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, { readWhileSending: true }).then((c) => c.closed);
+    raw(`POST ${API}/auth/dev-login HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, { readWhileSending: true }).then(
+      (c) => c.closed,
+    );
 
   it("answers localhost, 127.0.0.1 and [::1] from this machine, and names in AUTH_DEV_LOGIN_HOSTS", async () => {
     for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, "LOCALHOST", `editor.test:${port}`]) {
@@ -265,7 +287,9 @@ describe("the dev login's Host rule", () => {
 
 describe("request ids and logs", () => {
   const get = (headers: string) =>
-    raw(`POST ${API}/auth/session HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${headers}Content-Length: 0\r\nConnection: close\r\n\r\n`, { readWhileSending: true }).then((c) => c.closed);
+    raw(`POST ${API}/auth/session HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${headers}Content-Length: 0\r\nConnection: close\r\n\r\n`, {
+      readWhileSending: true,
+    }).then((c) => c.closed);
   const requestIdOf = (text: string) => /\r\nx-request-id: ([^\r]*)\r\n/i.exec(text)?.[1];
 
   it("a caller's request id is echoed when short and plain; a long or odd one is replaced, never echoed or logged", async () => {
@@ -312,7 +336,9 @@ describe("output answers", () => {
       status: "completed",
       output: { type: "text", s3Key: key, size: 33, contentType: "text/plain" },
     });
-    const response = await fetch(`http://127.0.0.1:${port}${API}/pipelines/${pipeline.id}/nodes/script/output`, { headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(`http://127.0.0.1:${port}${API}/pipelines/${pipeline.id}/nodes/script/output`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("text/plain; charset=utf-8");
     expect(response.headers.get("x-content-type-options")).toBe("nosniff");

@@ -68,7 +68,11 @@ afterAll(async () => {
 async function call(method: string, path: string, body?: unknown, token?: string) {
   const headers: Record<string, string> = { authorization: `Bearer ${token ?? (await testToken())}` };
   if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await app.request(`/v1/video_production${path}`, { method, headers, body: typeof body === "string" ? body : body === undefined ? undefined : JSON.stringify(body) });
+  const res = await app.request(`/v1/video_production${path}`, {
+    method,
+    headers,
+    body: typeof body === "string" ? body : body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -93,7 +97,9 @@ describe("pipeline limits on every write path", () => {
     expect((await call("POST", `/pipelines/${P}/nodes`, textNode("a", "x".repeat(15_000)))).status).toBe(201);
     const post = await call("POST", `/pipelines/${P}/nodes`, textNode("b", "x".repeat(6_000)));
     expect(post.status).toBe(413);
-    expect(post.body.error).toMatch(/^A pipeline's structure \(titles, inputs, config and assets of its nodes\) is at most 20000 bytes; this write would make it 21\d{3} bytes$/);
+    expect(post.body.error).toMatch(
+      /^A pipeline's structure \(titles, inputs, config and assets of its nodes\) is at most 20000 bytes; this write would make it 21\d{3} bytes$/,
+    );
     expect((await call("POST", `/pipelines/${P}/nodes`, textNode("b", "small"))).status).toBe(201);
     const patch = await call("PATCH", `/pipelines/${P}/nodes/b`, { asset: { content: "y".repeat(6_000) } });
     expect(patch.status).toBe(413);
@@ -110,7 +116,9 @@ describe("pipeline limits on every write path", () => {
   it("an import with more nodes than the limit is a 422 naming the limit", async () => {
     const res = await call("POST", "/pipelines/import", doc(["a", "b", "c", "d"].map((id) => textNode(id, "x"))));
     expect(res.status).toBe(422);
-    expect(res.body.problems).toEqual([{ path: "nodes", message: "a pipeline has at most 3 nodes; this document has 4", text: "nodes: a pipeline has at most 3 nodes; this document has 4" }]);
+    expect(res.body.problems).toEqual([
+      { path: "nodes", message: "a pipeline has at most 3 nodes; this document has 4", text: "nodes: a pipeline has at most 3 nodes; this document has 4" },
+    ]);
   });
 });
 
@@ -119,7 +127,9 @@ describe("one field check for every write path", () => {
     const bad = { id: "t", title: "t", type: "asset", asset: { type: "text", url: "https://media.example.com/a.txt" } };
     const imported = await call("POST", "/pipelines/import", doc([bad]));
     expect(imported.status).toBe(422);
-    expect(imported.body.problems.map((p: { text: string }) => p.text)).toEqual(['node "t" asset.url: text assets take inline content or an upload, not a url']);
+    expect(imported.body.problems.map((p: { text: string }) => p.text)).toEqual([
+      'node "t" asset.url: text assets take inline content or an upload, not a url',
+    ]);
     const P = await newPipeline("fields");
     const posted = await call("POST", `/pipelines/${P}/nodes`, bad);
     expect(posted).toMatchObject({ status: 422, body: { error: "asset.url: text assets take inline content or an upload, not a url" } });
@@ -136,8 +146,18 @@ describe("strings Postgres cannot store", () => {
     const P = await newPipeline("surrogates");
     expect((await call("POST", `/pipelines/${P}/nodes`, textNode("s", "ok"))).status).toBe(201);
     const cases: Array<[string, string, string, RegExp]> = [
-      ["POST", `/pipelines/${P}/nodes`, '{"title":"v","type":"generate-voiceover","config":{"script":"hi \\ud800"}}', /^config\.script: must not contain a lone UTF-16 surrogate/],
-      ["POST", `/pipelines/${P}/nodes`, '{"title":"t","type":"asset","asset":{"type":"text","content":"\\udc00 tail"}}', /^asset\.content: must not contain a lone UTF-16 surrogate/],
+      [
+        "POST",
+        `/pipelines/${P}/nodes`,
+        '{"title":"v","type":"generate-voiceover","config":{"script":"hi \\ud800"}}',
+        /^config\.script: must not contain a lone UTF-16 surrogate/,
+      ],
+      [
+        "POST",
+        `/pipelines/${P}/nodes`,
+        '{"title":"t","type":"asset","asset":{"type":"text","content":"\\udc00 tail"}}',
+        /^asset\.content: must not contain a lone UTF-16 surrogate/,
+      ],
       ["PATCH", `/pipelines/${P}/nodes/s`, '{"asset":{"content":"x\\ud83d"}}', /^asset\.content: /],
       ["PATCH", `/pipelines/${P}/nodes/s`, '{"title":"\\udfff"}', /^title: /],
       ["POST", "/pipelines", '{"title":"p \\ud800"}', /^title: /],
@@ -149,7 +169,11 @@ describe("strings Postgres cannot store", () => {
       expect(res.body.error).toMatch(reason);
     }
     // A surrogate pair (an emoji) is text like any other.
-    const emoji = await call("POST", `/pipelines/${P}/nodes`, '{"title":"clip \\ud83c\\udfac","type":"asset","asset":{"type":"text","content":"\\ud83d\\ude00"}}');
+    const emoji = await call(
+      "POST",
+      `/pipelines/${P}/nodes`,
+      '{"title":"clip \\ud83c\\udfac","type":"asset","asset":{"type":"text","content":"\\ud83d\\ude00"}}',
+    );
     expect(emoji.status).toBe(201);
     expect(emoji.body.node.asset.content).toBe("\u{1F600}");
     expect(unhandled()).toEqual([]);

@@ -21,13 +21,17 @@ const auth = createGatewayAuth(
     jwksUrl: env.AUTH_JWKS_URL,
     issuer: env.AUTH_ISSUER,
     audience: env.AUTH_AUDIENCE,
-    algorithms: env.AUTH_ALGORITHMS?.split(",").map((s) => s.trim()).filter(Boolean),
+    algorithms: env.AUTH_ALGORITHMS?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     rolesClaim: env.AUTH_ROLES_CLAIM,
     clockToleranceSeconds: env.AUTH_CLOCK_TOLERANCE_SECONDS,
     streamTokenTtlSeconds: env.AUTH_STREAM_TOKEN_TTL_SECONDS,
     devLogin: env.AUTH_DEV_LOGIN,
     devLoginTtlSeconds: env.AUTH_DEV_LOGIN_TTL_SECONDS,
-    devLoginHosts: env.AUTH_DEV_LOGIN_HOSTS.split(",").map((s) => s.trim()).filter(Boolean),
+    devLoginHosts: env.AUTH_DEV_LOGIN_HOSTS.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     listenHost: listenHost(env),
   },
   logger,
@@ -55,7 +59,9 @@ const app = createApp(
     uploadIdleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS,
     limits: { maxNodes: env.MAX_PIPELINE_NODES, maxStructureBytes: env.MAX_PIPELINE_STRUCTURE_BYTES },
     executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS,
-    corsOrigins: env.CORS_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean),
+    corsOrigins: env.CORS_ORIGINS.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     closing,
   },
   {
@@ -74,22 +80,32 @@ const server = startHttpServer(app.fetch, { port: env.PORT, hostname: listenHost
 );
 const drain = createHttpDrain(server);
 
-registerShutdown(logger, [
-  // Rolling restart: /ready turns 503 and the gateway keeps serving until the load balancer stopped routing here.
-  ["drain", async () => {
-    drain.begin();
-    logger.info({ drainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS }, "draining: /ready answers 503, still serving");
-    await new Promise((resolve) => setTimeout(resolve, env.SHUTDOWN_DRAIN_DELAY_MS));
-  }],
-  // Stop listening, end SSE streams with a retry hint (clients resume with Last-Event-ID elsewhere), let
-  // in-flight requests finish and close connections as they go idle.
-  ["stop HTTP", () => {
-    const closed = drain.close();
-    close();
-    return closed;
-  }],
-  ["drain NATS", () => bus.close()],
-  ["stop file collection", () => collector.stop()],
-  ["close pools", () => Promise.all([reader.end(), editor.end()])],
-  ["flush traces", () => tracing.shutdown()],
-], { graceMs: env.SHUTDOWN_GRACE_MS });
+registerShutdown(
+  logger,
+  [
+    // Rolling restart: /ready turns 503 and the gateway keeps serving until the load balancer stopped routing here.
+    [
+      "drain",
+      async () => {
+        drain.begin();
+        logger.info({ drainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS }, "draining: /ready answers 503, still serving");
+        await new Promise((resolve) => setTimeout(resolve, env.SHUTDOWN_DRAIN_DELAY_MS));
+      },
+    ],
+    // Stop listening, end SSE streams with a retry hint (clients resume with Last-Event-ID elsewhere), let
+    // in-flight requests finish and close connections as they go idle.
+    [
+      "stop HTTP",
+      () => {
+        const closed = drain.close();
+        close();
+        return closed;
+      },
+    ],
+    ["drain NATS", () => bus.close()],
+    ["stop file collection", () => collector.stop()],
+    ["close pools", () => Promise.all([reader.end(), editor.end()])],
+    ["flush traces", () => tracing.shutdown()],
+  ],
+  { graceMs: env.SHUTDOWN_GRACE_MS },
+);

@@ -70,7 +70,8 @@ const perGateway = new WeakMap<object, WholeReads>();
 /** The whole-pipeline reads of one gateway (one per deps object, so each app built in tests has its own). */
 export function wholeReadsOf(deps: object): WholeReads {
   let reads = perGateway.get(deps);
-  if (!reads) perGateway.set(deps, (reads = { gate: createReadGate(WHOLE_READ_SLOTS), shared: createCoalescer<string>(), snapshots: createCoalescer<Buffer>() }));
+  if (!reads)
+    perGateway.set(deps, (reads = { gate: createReadGate(WHOLE_READ_SLOTS), shared: createCoalescer<string>(), snapshots: createCoalescer<Buffer>() }));
   return reads;
 }
 

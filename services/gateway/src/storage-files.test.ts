@@ -97,7 +97,9 @@ async function newPipeline(backend: Backend): Promise<string> {
 
 /** An asset node with an uploaded text file of `bytes` bytes; returns the upload's key. */
 async function uploadedAsset(backend: Backend, pipelineId: string, nodeId: string, bytes: number): Promise<string> {
-  expect((await call(backend, "POST", `/pipelines/${pipelineId}/nodes`, { id: nodeId, title: nodeId, type: "asset", asset: { type: "text" } })).status).toBe(201);
+  expect((await call(backend, "POST", `/pipelines/${pipelineId}/nodes`, { id: nodeId, title: nodeId, type: "asset", asset: { type: "text" } })).status).toBe(
+    201,
+  );
   const res = await upload(backend, pipelineId, nodeId, bytes);
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body.node.asset.source;
@@ -141,7 +143,13 @@ describe.each(["local", "s3"] as const)("deleting a pipeline (%s storage)", (bac
     const second = outputKey(pipelineId, "voice", "job1", "mp3", 2);
     await backends[backend].storage.put(first, Buffer.alloc(7));
     await backends[backend].storage.put(second, Buffer.alloc(11));
-    await insertNodeFixture(db.admin, { pipelineId, id: "voice", type: "generate-voiceover", status: "completed", output: { type: "audio", s3Key: second, size: 11 } });
+    await insertNodeFixture(db.admin, {
+      pipelineId,
+      id: "voice",
+      type: "generate-voiceover",
+      status: "completed",
+      output: { type: "audio", s3Key: second, size: 11 },
+    });
     await cacheEntryFor(pipelineId, "voice", second);
     expect(await keysUnder(backend, `pipelines/${pipelineId}/`)).toEqual([upload, first, second].sort());
 

@@ -58,13 +58,16 @@ describe("URL assets in the node bodies", () => {
     // The patched asset goes through the one field check: a url does not fit a json asset.
     const json = { type: "json", content: "{}" };
     const merged = { ...json, ...assetPatchFor(json, patch({ url: "https://x.example/a.json" })) };
-    expect(nodeFieldProblems({ type: "asset", config: {}, asset: merged })).toEqual([{ path: "asset.url", message: "json assets take inline content or an upload, not a url" }]);
+    expect(nodeFieldProblems({ type: "asset", config: {}, asset: merged })).toEqual([
+      { path: "asset.url", message: "json assets take inline content or an upload, not a url" },
+    ]);
   });
 });
 
 describe("request hygiene", () => {
   it("finds dot segments in the raw request target, however spelled", () => {
-    for (const target of ["/a/../b", "/a/./b", "/a/..", "/a/%2e%2e/b", "/a/%2E./b", "/a/.%2e", "/a/%2e/b", "/v1/x/nodes/../cancel?x=1"]) expect(hasDotSegment(target), target).toBe(true);
+    for (const target of ["/a/../b", "/a/./b", "/a/..", "/a/%2e%2e/b", "/a/%2E./b", "/a/.%2e", "/a/%2e/b", "/v1/x/nodes/../cancel?x=1"])
+      expect(hasDotSegment(target), target).toBe(true);
     for (const target of ["/a/b", "/a/..b/c", "/a/b..", "/a/...", "/a/b?x=../..", "/a/%2e%2e%2fetc"]) expect(hasDotSegment(target), target).toBe(false);
   });
 

@@ -109,7 +109,10 @@ export const PipelineConfig = z.strictObject({
   maxCost: z.number().nonnegative().max(1_000_000).nullable().optional(),
   storage: z
     .strictObject({
-      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be a valid S3 bucket name").optional(),
+      bucket: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be a valid S3 bucket name")
+        .optional(),
       prefix: z.string().regex(SafeName, "must be letters, digits, '.', '-' or '_'").optional(),
     })
     .optional(),
@@ -161,7 +164,9 @@ export function assetPatchFor(current: unknown, patch: z.infer<typeof UpdateNode
   const existing = (current && typeof current === "object" ? current : {}) as Record<string, unknown>;
   const type = patch.type ?? existing.type;
   if (patch.url !== undefined) {
-    const cleared = [...UPLOAD_FIELDS, "content"].filter((key) => (patch as Record<string, unknown>)[key] === undefined && existing[key] !== undefined && existing[key] !== null);
+    const cleared = [...UPLOAD_FIELDS, "content"].filter(
+      (key) => (patch as Record<string, unknown>)[key] === undefined && existing[key] !== undefined && existing[key] !== null,
+    );
     return { ...patch, ...Object.fromEntries(cleared.map((key) => [key, null])) };
   }
   const hasUrl = typeof existing.url === "string";

@@ -20,7 +20,9 @@ const topology = createTopology({ namespace: env.BUS_NAMESPACE, streamReplicas: 
 const bus = await connectServiceBus({ service: "scheduler", env, topology, logger });
 // The scheduler is the stream manager (@vp/bus STREAM_MANAGER): it creates and updates the streams the others wait for,
 // and every job consumer, so a job queued before its executor ever ran waits on its own consumer (KEDA reads its lag).
-await ensureTopology(bus, topology, { consumers: [topology.consumers.scheduler, topology.consumers.schedulerEvents, ...NODE_TYPES.map(topology.consumers.job)] });
+await ensureTopology(bus, topology, {
+  consumers: [topology.consumers.scheduler, topology.consumers.schedulerEvents, ...NODE_TYPES.map(topology.consumers.job)],
+});
 
 const reply = (ctx: ConsumeContext, verdict: ExecuteVerdict) => {
   const inbox = ctx.headers?.get(HEADERS.replyTo);
@@ -84,7 +86,10 @@ const app = await createWorker({
         consumer: topology.consumers.schedulerEvents,
         schema: NodeChanged,
         onGiveUp: async (event: NodeChanged, info: { reason: string }) => {
-          logger.error({ pipelineId: event.pipelineId, nodeId: event.nodeId, eventId: event.eventId, reason: info.reason }, "committed event dropped by the run coordinator");
+          logger.error(
+            { pipelineId: event.pipelineId, nodeId: event.nodeId, eventId: event.eventId, reason: info.reason },
+            "committed event dropped by the run coordinator",
+          );
         },
       },
     },
@@ -114,11 +119,15 @@ const reconciler = setInterval(() => {
 const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
 logger.info({ healthPort: health.port }, "scheduler ready");
 
-registerShutdown(logger, [
-  ["stop reconciler", () => clearInterval(reconciler)],
-  ["stop consuming", () => app.close()],
-  ["drain NATS", () => bus.close()],
-  ["close pool", () => db.end()],
-  ["stop health", () => health.close()],
-  ["flush traces", () => tracing.shutdown()],
-], { graceMs: env.SHUTDOWN_GRACE_MS });
+registerShutdown(
+  logger,
+  [
+    ["stop reconciler", () => clearInterval(reconciler)],
+    ["stop consuming", () => app.close()],
+    ["drain NATS", () => bus.close()],
+    ["close pool", () => db.end()],
+    ["stop health", () => health.close()],
+    ["flush traces", () => tracing.shutdown()],
+  ],
+  { graceMs: env.SHUTDOWN_GRACE_MS },
+);

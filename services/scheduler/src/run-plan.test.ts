@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { RunPlan, selectMembers, type PlanNode } from "./run-plan";
 
-const n = (id: string, inputs: string[] = [], status: PlanNode["status"] = "pending"): PlanNode => ({ id, inputs: inputs.length ? { in: inputs } : {}, status });
+const n = (id: string, inputs: string[] = [], status: PlanNode["status"] = "pending"): PlanNode => ({
+  id,
+  inputs: inputs.length ? { in: inputs } : {},
+  status,
+});
 
 /** Drives a plan to the end the way the scheduler does: dispatch what is ready, complete it, repeat. */
 function drive(plan: RunPlan, fail = new Set<string>()) {
@@ -66,9 +70,19 @@ describe("RunPlan", () => {
   });
 
   it("orchestrates a 1,000-node wide pipeline and a 1,000-node chain in well under a second", () => {
-    const wide = [n("root"), ...Array.from({ length: 998 }, (_, i) => n(`w${i}`, ["root"])), n("sink", Array.from({ length: 998 }, (_, i) => `w${i}`))];
+    const wide = [
+      n("root"),
+      ...Array.from({ length: 998 }, (_, i) => n(`w${i}`, ["root"])),
+      n(
+        "sink",
+        Array.from({ length: 998 }, (_, i) => `w${i}`),
+      ),
+    ];
     const chain = Array.from({ length: 1000 }, (_, i) => n(`c${i}`, i ? [`c${i - 1}`] : []));
-    for (const [name, nodes] of [["wide", wide], ["chain", chain]] as const) {
+    for (const [name, nodes] of [
+      ["wide", wide],
+      ["chain", chain],
+    ] as const) {
       const t0 = performance.now();
       const plan = new RunPlan(nodes, selectMembers(nodes));
       const { order } = drive(plan);

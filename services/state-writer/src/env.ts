@@ -39,9 +39,17 @@ export const Env = z.object({
    * Most bytes of files kept only for the cache after their pipeline or node was deleted (default 100 GiB); past it
    * the least recently used of those entries are evicted, and the gateway then deletes their files.
    */
-  CACHE_MAX_KEPT_BYTES: z.coerce.number().int().min(0).default(100 * 1024 ** 3),
+  CACHE_MAX_KEPT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(100 * 1024 ** 3),
   /** How often cache eviction runs. */
-  CACHE_EVICT_INTERVAL_MS: z.coerce.number().int().positive().default(60 * 60_000),
+  CACHE_EVICT_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(60 * 60_000),
 });
 export type Env = z.infer<typeof Env>;
 export const loadEnv = (source: NodeJS.ProcessEnv = process.env): Env => Env.parse(source);

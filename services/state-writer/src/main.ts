@@ -76,14 +76,18 @@ const eviction = startCacheEviction({
 const health = await startHealthServer(env.HEALTH_PORT, () => !bus.nc.isClosed());
 logger.info({ healthPort: health.port }, "state-writer ready");
 
-registerShutdown(logger, [
-  ["stop consuming", () => app.close()],
-  ["stop transitions", () => rpc.stop()],
-  ["stop run records", () => runRecords.stop()],
-  ["drain NATS", () => bus.close()],
-  ["stop cache eviction", () => eviction.stop()],
-  ["close pool", () => db.end()],
-  ["close tick pool", () => tickDb.end()],
-  ["stop health", () => health.close()],
-  ["flush traces", () => tracing.shutdown()],
-], { graceMs: env.SHUTDOWN_GRACE_MS });
+registerShutdown(
+  logger,
+  [
+    ["stop consuming", () => app.close()],
+    ["stop transitions", () => rpc.stop()],
+    ["stop run records", () => runRecords.stop()],
+    ["drain NATS", () => bus.close()],
+    ["stop cache eviction", () => eviction.stop()],
+    ["close pool", () => db.end()],
+    ["close tick pool", () => tickDb.end()],
+    ["stop health", () => health.close()],
+    ["flush traces", () => tracing.shutdown()],
+  ],
+  { graceMs: env.SHUTDOWN_GRACE_MS },
+);

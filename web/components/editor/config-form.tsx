@@ -94,7 +94,16 @@ export function ConfigForm({ node }: { node: EditorNode }) {
   return (
     <div className="config-form" data-testid="config-form">
       {fields.map((field) => (
-        <FieldInput key={field.key} type={node.type} field={field} value={raw[field.key] ?? ""} error={result.errors[field.key]} onChange={(v) => change(field.key, v)} raw={raw} overlayCount={node.inputs?.overlays?.length ?? 0} />
+        <FieldInput
+          key={field.key}
+          type={node.type}
+          field={field}
+          value={raw[field.key] ?? ""}
+          error={result.errors[field.key]}
+          onChange={(v) => change(field.key, v)}
+          raw={raw}
+          overlayCount={node.inputs?.overlays?.length ?? 0}
+        />
       ))}
       {result.errors[""] && <p className="field-error">{result.errors[""]}</p>}
       <p className={`save-state ${save}`} data-testid="config-save-state" aria-live="polite">
@@ -174,7 +183,14 @@ function FieldInput({
   } else if (isAiType(type) && field.key === "provider") {
     // Local first: the executor's default when the node names none and no API key is configured.
     control = (
-      <select id={id} value={value} onChange={(e) => onChange(e.target.value)} aria-invalid={!!error} aria-describedby={describedBy} data-testid={`field-${field.key}`}>
+      <select
+        id={id}
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+        aria-invalid={!!error}
+        aria-describedby={describedBy}
+        data-testid={`field-${field.key}`}
+      >
         <option value="">(default: local unless an API key is set)</option>
         {providersOf(type).map((o) => (
           <option key={o} value={o}>
@@ -188,7 +204,14 @@ function FieldInput({
   } else if (field.kind === "enum" || field.kind === "boolean") {
     const options = field.kind === "boolean" ? ["true", "false"] : (field.options ?? []);
     control = (
-      <select id={id} value={value} onChange={(e) => onChange(e.target.value)} aria-invalid={!!error} aria-describedby={describedBy} data-testid={`field-${field.key}`}>
+      <select
+        id={id}
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+        aria-invalid={!!error}
+        aria-describedby={describedBy}
+        data-testid={`field-${field.key}`}
+      >
         <option value="">(default)</option>
         {options.map((o) => (
           <option key={o} value={o}>

@@ -60,7 +60,11 @@ export function LocalDraftBadge({ node, prefix = "" }: { node: EditorNode; prefi
   const label = localDraftLabel(node.output as Record<string, unknown> | null);
   if (!label) return null;
   return (
-    <span className="draft-badge" title="Made on this machine by a local stand-in provider: a draft, not the paid provider's result" data-testid={`${prefix}local-draft-${node.id}`}>
+    <span
+      className="draft-badge"
+      title="Made on this machine by a local stand-in provider: a draft, not the paid provider's result"
+      data-testid={`${prefix}local-draft-${node.id}`}
+    >
       {label}
     </span>
   );
@@ -82,7 +86,12 @@ function CostLine({ node }: { node: EditorNode }) {
   const estimate = estimateNode(node, lookup);
   if (estimate) {
     return (
-      <span className="small muted" data-testid={`estimate-${node.id}`} data-estimate={estimate.usd} title={`Estimated with the ${estimate.provider} provider's price`}>
+      <span
+        className="small muted"
+        data-testid={`estimate-${node.id}`}
+        data-estimate={estimate.usd}
+        title={`Estimated with the ${estimate.provider} provider's price`}
+      >
         est. {formatCost(estimate.usd)}
       </span>
     );

@@ -161,7 +161,13 @@ function InputsSection({ node }: { node: EditorNode }) {
                   </span>
                   {slot.max > 1 && (
                     <>
-                      <button type="button" className="icon-button" disabled={index === 0} aria-label={`Move ${nodes.get(id)?.title ?? id} up`} onClick={() => reorder(slot.slot, ids, index, index - 1)}>
+                      <button
+                        type="button"
+                        className="icon-button"
+                        disabled={index === 0}
+                        aria-label={`Move ${nodes.get(id)?.title ?? id} up`}
+                        onClick={() => reorder(slot.slot, ids, index, index - 1)}
+                      >
                         ↑
                       </button>
                       <button

@@ -89,7 +89,14 @@ export function ProblemMarker({ node }: { node: EditorNode }) {
   const texts = problems.map(problemText);
   const origin = runs.serverProblemNodes.has(node.id) ? "gateway" : "browser";
   return (
-    <div className={`node-problems origin-${origin}`} title={texts.join("\n")} role="note" data-testid={`problems-${node.id}`} data-count={problems.length} data-origin={origin}>
+    <div
+      className={`node-problems origin-${origin}`}
+      title={texts.join("\n")}
+      role="note"
+      data-testid={`problems-${node.id}`}
+      data-count={problems.length}
+      data-origin={origin}
+    >
       {texts.slice(0, 2).map((t, i) => (
         <div key={i} className="node-problem" data-testid={`problem-${node.id}`}>
           <span aria-hidden>⚠ </span>
@@ -148,8 +155,8 @@ export function PanelRunActions({ node }: { node: EditorNode }) {
       <div className="panel-run-actions">
         {dependants.length > 0 && (
           <label className="check small">
-            <input type="checkbox" checked={downstream} onChange={(e) => setDownstream(e.target.checked)} data-testid="retry-downstream" /> Also rerun its {dependants.length}{" "}
-            dependant{dependants.length === 1 ? "" : "s"} ({dependants.map((id) => nodes.get(id)?.title ?? id).join(", ")})
+            <input type="checkbox" checked={downstream} onChange={(e) => setDownstream(e.target.checked)} data-testid="retry-downstream" /> Also rerun its{" "}
+            {dependants.length} dependant{dependants.length === 1 ? "" : "s"} ({dependants.map((id) => nodes.get(id)?.title ?? id).join(", ")})
           </label>
         )}
         <button

@@ -19,7 +19,9 @@ function parseCells(value: string): Cells[] | null {
   try {
     const parsed = JSON.parse(value);
     if (!Array.isArray(parsed)) return null;
-    return parsed.map((o) => Object.fromEntries(Object.entries((o ?? {}) as Record<string, unknown>).map(([k, v]) => [k, v === undefined || v === null ? "" : String(v)])));
+    return parsed.map((o) =>
+      Object.fromEntries(Object.entries((o ?? {}) as Record<string, unknown>).map(([k, v]) => [k, v === undefined || v === null ? "" : String(v)])),
+    );
   } catch {
     return null;
   }
@@ -42,7 +44,17 @@ function toValue(rows: Cells[]): string {
   return objects.length ? JSON.stringify(objects) : "";
 }
 
-export function OverlaysEditor({ value, onChange, overlayCount, error }: { value: string; onChange: (value: string) => void; overlayCount: number; error?: string }) {
+export function OverlaysEditor({
+  value,
+  onChange,
+  overlayCount,
+  error,
+}: {
+  value: string;
+  onChange: (value: string) => void;
+  overlayCount: number;
+  error?: string;
+}) {
   // The schema's error path ("0.size: …") marks the one input it is about.
   const bad = error ? /^(\d+)\.(\w+):/.exec(error) : null;
   const invalid = (index: number, key: string) => !!bad && Number(bad[1]) === index && bad[2] === key;
@@ -81,7 +93,8 @@ export function OverlaysEditor({ value, onChange, overlayCount, error }: { value
             <input
               type="text"
               inputMode="decimal"
-              value={row[key] ?? ""} placeholder={placeholder}
+              value={row[key] ?? ""}
+              placeholder={placeholder}
               aria-invalid={invalid(i, key)}
               onChange={(e) => set(i, key, e.target.value)}
               data-testid={`overlay-${i}-${key}`}
@@ -97,7 +110,12 @@ export function OverlaysEditor({ value, onChange, overlayCount, error }: { value
             <div className="mini-grid">
               <label className="mini-field wide">
                 <span>Position</span>
-                <select value={position} aria-invalid={invalid(i, "position")} onChange={(e) => set(i, "position", e.target.value)} data-testid={`overlay-${i}-position`}>
+                <select
+                  value={position}
+                  aria-invalid={invalid(i, "position")}
+                  onChange={(e) => set(i, "position", e.target.value)}
+                  data-testid={`overlay-${i}-position`}
+                >
                   <option value="">(default: {DEFAULT_CORNERS[i % 4]})</option>
                   {POSITIONS.map((p) => (
                     <option key={p} value={p}>

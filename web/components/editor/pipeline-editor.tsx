@@ -22,7 +22,17 @@ import {
 import type { NodeType } from "@vp/contracts";
 import { connectionProblem, type NodeLookup } from "@vp/flow-graph";
 import { ApiError, errorMessage, type Api } from "@/lib/api";
-import { edgesOf, graphLookup, inputsWithout, nextNodeId, statusCounts, totalCost, type EditorNode, type GraphAction, type GraphState } from "@/lib/graph-state";
+import {
+  edgesOf,
+  graphLookup,
+  inputsWithout,
+  nextNodeId,
+  statusCounts,
+  totalCost,
+  type EditorNode,
+  type GraphAction,
+  type GraphState,
+} from "@/lib/graph-state";
 import { layoutMissing, placeNewNode } from "@/lib/layout";
 import { guessMime, mediaOfFile, NODE_TYPE_INFO } from "@/lib/node-types";
 import { usePipeline, type LiveStatus } from "@/lib/use-pipeline";
@@ -77,7 +87,19 @@ export function PipelineEditor({ pipelineId }: { pipelineId: string }) {
   );
 }
 
-function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipelineId: string; state: GraphState; live: LiveStatus; dispatch: (a: GraphAction) => void }) {
+function Editor({
+  api,
+  pipelineId,
+  state,
+  live,
+  dispatch,
+}: {
+  api: Api;
+  pipelineId: string;
+  state: GraphState;
+  live: LiveStatus;
+  dispatch: (a: GraphAction) => void;
+}) {
   const rf = useReactFlow();
   const { toasts, push: toast, dismiss } = useToasts();
   const [rfNodes, setRfNodes] = useState<Node[]>([]);
@@ -203,7 +225,9 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
   );
   useEffect(() => {
     const timers = draftTimers.current;
-    return () => timers.forEach((t) => clearTimeout(t));
+    return () => {
+      for (const t of timers.values()) clearTimeout(t);
+    };
   }, []);
 
   const select = useCallback((id: string | null) => {
@@ -283,7 +307,12 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
   );
 
   const onNodesChange = useCallback((changes: NodeChange[]) => {
-    setRfNodes((nds) => applyNodeChanges(changes.filter((c) => c.type !== "remove"), nds));
+    setRfNodes((nds) =>
+      applyNodeChanges(
+        changes.filter((c) => c.type !== "remove"),
+        nds,
+      ),
+    );
   }, []);
 
   const onEdgesChange = useCallback((changes: EdgeChange[]) => {
@@ -291,7 +320,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
     if (!selects.length) return;
     setSelectedEdges((current) => {
       const next = new Set(current);
-      for (const c of selects) (c.selected ? next.add(c.id) : next.delete(c.id));
+      for (const c of selects) c.selected ? next.add(c.id) : next.delete(c.id);
       return next;
     });
   }, []);
@@ -311,7 +340,8 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
   );
 
   const isValidConnection = useCallback(
-    (c: Connection | Edge) => !!c.targetHandle && connectionProblem(latest.current.lookup, { source: c.source, target: c.target, slot: c.targetHandle }) === null,
+    (c: Connection | Edge) =>
+      !!c.targetHandle && connectionProblem(latest.current.lookup, { source: c.source, target: c.target, slot: c.targetHandle }) === null,
     [],
   );
 
@@ -416,7 +446,12 @@ function Editor({ api, pipelineId, state, live, dispatch }: { api: Api; pipeline
       const url = URL.createObjectURL(blob);
       const a = window.document.createElement("a");
       a.href = url;
-      a.download = `${(document.title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "pipeline").slice(0, 60)}.pipeline.json`;
+      a.download = `${(
+        document.title
+          .toLowerCase()
+          .replace(/[^a-z0-9]+/g, "-")
+          .replace(/^-+|-+$/g, "") || "pipeline"
+      ).slice(0, 60)}.pipeline.json`;
       a.click();
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
     } catch (error) {

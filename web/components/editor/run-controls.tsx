@@ -13,7 +13,17 @@ import "./runs.css";
  * The run bar under the header: Run all (which first shows the estimate against the budget), Cancel run while
  * anything is queued or running, the estimate and budget, the graph problems, and the run history toggle.
  */
-export function RunBar({ runs, counts, nodes, select }: { runs: RunsController; counts: StatusCounts; nodes: ReadonlyMap<string, EditorNode>; select: (id: string | null) => void }) {
+export function RunBar({
+  runs,
+  counts,
+  nodes,
+  select,
+}: {
+  runs: RunsController;
+  counts: StatusCounts;
+  nodes: ReadonlyMap<string, EditorNode>;
+  select: (id: string | null) => void;
+}) {
   const [dialog, setDialog] = useState(false);
   const [problemsOpen, setProblemsOpen] = useState(false);
   const active = counts.queued + counts.in_progress;
@@ -64,12 +74,26 @@ export function RunBar({ runs, counts, nodes, select }: { runs: RunsController; 
 
       {problems.length > 0 && (
         <div className="run-problems-toggle">
-          <button type="button" className="problem-chip" onClick={() => setProblemsOpen((o) => !o)} data-testid="problems-toggle" data-count={problems.length} aria-expanded={problemsOpen}>
+          <button
+            type="button"
+            className="problem-chip"
+            onClick={() => setProblemsOpen((o) => !o)}
+            data-testid="problems-toggle"
+            data-count={problems.length}
+            aria-expanded={problemsOpen}
+          >
             ⚠ {problems.length} problem{problems.length === 1 ? "" : "s"}
           </button>
           {problemsOpen && (
             <div className="popover problems-popover" data-testid="problems-list">
-              <ProblemList problems={problems} nodes={nodes} select={(id) => { select(id); setProblemsOpen(false); }} />
+              <ProblemList
+                problems={problems}
+                nodes={nodes}
+                select={(id) => {
+                  select(id);
+                  setProblemsOpen(false);
+                }}
+              />
             </div>
           )}
         </div>
@@ -92,7 +116,17 @@ export function RunBar({ runs, counts, nodes, select }: { runs: RunsController; 
 }
 
 /** Run all's confirmation: what will run, the estimate against the budget (red when over), the budget itself. */
-function RunDialog({ runs, nodes, onClose, select }: { runs: RunsController; nodes: ReadonlyMap<string, EditorNode>; onClose: () => void; select: (id: string | null) => void }) {
+function RunDialog({
+  runs,
+  nodes,
+  onClose,
+  select,
+}: {
+  runs: RunsController;
+  nodes: ReadonlyMap<string, EditorNode>;
+  onClose: () => void;
+  select: (id: string | null) => void;
+}) {
   const [force, setForce] = useState(false);
   const ref = useRef<HTMLDivElement>(null);
   const { estimate, budget, problems, gatewayEstimate } = runs;
@@ -102,7 +136,12 @@ function RunDialog({ runs, nodes, onClose, select }: { runs: RunsController; nod
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => e.key === "Escape" && onClose();
     const onDown = (e: MouseEvent) => {
-      if (ref.current && !ref.current.contains(e.target as Node) && !(e.target as HTMLElement).closest?.('[data-testid="run-all"], [data-testid="run-estimate"]')) onClose();
+      if (
+        ref.current &&
+        !ref.current.contains(e.target as Node) &&
+        !(e.target as HTMLElement).closest?.('[data-testid="run-all"], [data-testid="run-estimate"]')
+      )
+        onClose();
     };
     window.addEventListener("keydown", onKey);
     window.addEventListener("mousedown", onDown);
@@ -129,7 +168,13 @@ function RunDialog({ runs, nodes, onClose, select }: { runs: RunsController; nod
           ×
         </button>
       </div>
-      <div className={`estimate-total${over ? " over" : ""}`} data-testid="dialog-estimate" data-estimate={estimate.estimatedTotalCost} data-over={over} data-origin={estimate.origin}>
+      <div
+        className={`estimate-total${over ? " over" : ""}`}
+        data-testid="dialog-estimate"
+        data-estimate={estimate.estimatedTotalCost}
+        data-over={over}
+        data-origin={estimate.origin}
+      >
         <div>
           <span className="muted small">Estimated cost</span>
           <div className="big" data-testid="dialog-estimated-total">
@@ -153,12 +198,15 @@ function RunDialog({ runs, nodes, onClose, select }: { runs: RunsController; nod
         {counts.execute} to execute
         {estimate.origin === "gateway" && (
           <>
-            {" "}· {counts.cached} from the cache{estimate.costSaved > 0 ? ` (saves ${formatCost(estimate.costSaved)})` : ""} · {counts.upToDate} up to date
+            {" "}
+            · {counts.cached} from the cache{estimate.costSaved > 0 ? ` (saves ${formatCost(estimate.costSaved)})` : ""} · {counts.upToDate} up to date
           </>
         )}
         {estimate.origin === "browser" && counts.upToDate > 0 && <> · {counts.upToDate} completed</>}
       </p>
-      {gatewayEstimate.phase === "missing" && <p className="muted small">Estimated in the browser from the price table (this gateway gives no cache-aware estimate).</p>}
+      {gatewayEstimate.phase === "missing" && (
+        <p className="muted small">Estimated in the browser from the price table (this gateway gives no cache-aware estimate).</p>
+      )}
       {gatewayEstimate.phase === "error" && <p className="muted small">Estimated in the browser: {gatewayEstimate.message}</p>}
       <EstimateNodes estimate={estimate} nodes={nodes} />
       <BudgetForm runs={runs} />
@@ -255,7 +303,15 @@ function BudgetForm({ runs }: { runs: RunsController }) {
   );
 }
 
-export function ProblemList({ problems, nodes, select }: { problems: Array<{ nodeId: string; slot?: string; message: string }>; nodes: ReadonlyMap<string, EditorNode>; select: (id: string | null) => void }) {
+export function ProblemList({
+  problems,
+  nodes,
+  select,
+}: {
+  problems: Array<{ nodeId: string; slot?: string; message: string }>;
+  nodes: ReadonlyMap<string, EditorNode>;
+  select: (id: string | null) => void;
+}) {
   return (
     <ul className="problem-list">
       {problems.map((p, i) => (
@@ -297,7 +353,8 @@ export function RefusalBanner({ runs, nodes, select }: { runs: RunsController; n
       {refusal.estimate && (
         <>
           <p className="small">
-            Estimated <strong>{formatCost(refusal.estimate.estimatedTotalCost)}</strong> against a budget of <strong>{formatBudget(refusal.estimate.maxCost)}</strong>:
+            Estimated <strong>{formatCost(refusal.estimate.estimatedTotalCost)}</strong> against a budget of{" "}
+            <strong>{formatBudget(refusal.estimate.maxCost)}</strong>:
           </p>
           <EstimateNodes estimate={refusal.estimate} nodes={nodes} />
         </>
@@ -316,7 +373,17 @@ export function StopIcon({ size = 11 }: { size?: number }) {
 
 export function RetryIcon({ size = 13 }: { size?: number }) {
   return (
-    <svg width={size} height={size} viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth={2.4} strokeLinecap="round" strokeLinejoin="round" aria-hidden>
+    <svg
+      width={size}
+      height={size}
+      viewBox="0 0 24 24"
+      fill="none"
+      stroke="currentColor"
+      strokeWidth={2.4}
+      strokeLinecap="round"
+      strokeLinejoin="round"
+      aria-hidden
+    >
       <path d="M3 12a9 9 0 1 0 3-6.7L3 8" />
       <path d="M3 3v5h5" />
     </svg>

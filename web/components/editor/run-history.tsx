@@ -84,7 +84,11 @@ function RunItem({ row }: { row: RunRow }) {
         <span title={new Date(row.startedAt).toLocaleString("en-GB")}>{formatWhen(row.startedAt)}</span>
         {seconds !== null && <span>{seconds < 60 ? `${seconds.toFixed(1)} s` : `${Math.round(seconds / 60)} min`}</span>}
         <span data-testid="run-cost">
-          {row.totalCost !== undefined ? `cost ${formatCost(row.totalCost)}` : row.estimatedTotalCost !== undefined ? `est. ${formatCost(row.estimatedTotalCost)}` : ""}
+          {row.totalCost !== undefined
+            ? `cost ${formatCost(row.totalCost)}`
+            : row.estimatedTotalCost !== undefined
+              ? `est. ${formatCost(row.estimatedTotalCost)}`
+              : ""}
         </span>
         {row.costSaved !== undefined && row.costSaved > 0 && (
           <span className="saved" data-testid="run-saved">

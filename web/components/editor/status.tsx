@@ -17,7 +17,15 @@ export function StatusBadge({ status, testId }: { status: NodeStatus; testId?: s
 export function ProgressBar({ percent, testId, label }: { percent: number | undefined; testId?: string; label?: string }) {
   const value = Math.max(0, Math.min(100, percent ?? 0));
   return (
-    <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(value)} aria-label={label} data-testid={testId}>
+    <div
+      className="progress"
+      role="progressbar"
+      aria-valuemin={0}
+      aria-valuemax={100}
+      aria-valuenow={Math.round(value)}
+      aria-label={label}
+      data-testid={testId}
+    >
       <div className={`progress-fill${percent === undefined ? " indeterminate" : ""}`} style={{ width: percent === undefined ? "35%" : `${value}%` }} />
     </div>
   );

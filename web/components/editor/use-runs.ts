@@ -262,7 +262,13 @@ export function useRuns({
   );
 
   const estimate: ShownEstimate = useMemo(() => {
-    if (gatewayEstimate.phase === "ok") return { ...gatewayEstimate.estimate, maxCost: budget, withinBudget: budget === null || gatewayEstimate.estimate.estimatedTotalCost <= budget, origin: "gateway" };
+    if (gatewayEstimate.phase === "ok")
+      return {
+        ...gatewayEstimate.estimate,
+        maxCost: budget,
+        withinBudget: budget === null || gatewayEstimate.estimate.estimatedTotalCost <= budget,
+        origin: "gateway",
+      };
     return browserEstimate(state.nodes, budget);
   }, [gatewayEstimate, state.nodes, budget]);
 

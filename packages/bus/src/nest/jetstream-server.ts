@@ -6,7 +6,7 @@ import type { Logger } from "@vp/telemetry";
 import { lastValueFrom, throwError, type Observable } from "rxjs";
 import type { z } from "zod";
 import type { Bus } from "../connect";
-import { NonRetryableError, RetryAfterError, steeringErrors } from "../errors";
+import { type NonRetryableError, type RetryAfterError, steeringErrors } from "../errors";
 import { consume, type ConsumeContext, type ConsumerHandle, type GiveUpInfo, type InvalidMessageInfo } from "../consume";
 
 /**

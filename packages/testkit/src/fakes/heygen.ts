@@ -37,9 +37,12 @@ export class FakeHeygen extends FakeProvider {
       if (body.type !== "avatar") return this.error(res, 400, "type: must be one of avatar, image, cinematic_avatar, studio", "invalid_parameter");
       if (typeof body.avatar_id !== "string" || !body.avatar_id) return this.error(res, 400, "avatar_id: field required", "invalid_parameter");
       if (typeof body.script !== "string" || !body.script.trim()) return this.error(res, 400, "script or audio_url is required", "invalid_parameter");
-      if (body.resolution !== undefined && !RESOLUTIONS.includes(body.resolution as string)) return this.error(res, 400, `resolution: must be one of ${RESOLUTIONS.join(", ")}`, "invalid_parameter");
-      if (body.aspect_ratio !== undefined && !ASPECT_RATIOS.includes(body.aspect_ratio as string)) return this.error(res, 400, `aspect_ratio: must be one of ${ASPECT_RATIOS.join(", ")}`, "invalid_parameter");
-      if ("width" in body || "height" in body || "dimension" in body || "video_inputs" in body) return this.error(res, 400, "unknown field: v3 takes resolution and aspect_ratio", "invalid_parameter");
+      if (body.resolution !== undefined && !RESOLUTIONS.includes(body.resolution as string))
+        return this.error(res, 400, `resolution: must be one of ${RESOLUTIONS.join(", ")}`, "invalid_parameter");
+      if (body.aspect_ratio !== undefined && !ASPECT_RATIOS.includes(body.aspect_ratio as string))
+        return this.error(res, 400, `aspect_ratio: must be one of ${ASPECT_RATIOS.join(", ")}`, "invalid_parameter");
+      if ("width" in body || "height" in body || "dimension" in body || "video_inputs" in body)
+        return this.error(res, 400, "unknown field: v3 takes resolution and aspect_ratio", "invalid_parameter");
       if (typeof key === "string") this.keys.set(key, undefined);
       const job = this.newJob(body, { title: body.title, callbackId: body.callback_id, idempotencyKey: key });
       if (typeof key === "string") this.keys.set(key, job.id);

@@ -44,7 +44,9 @@ export async function startFakeProviders(options: { pollsUntilDone?: number } = 
       RUNWAY_API_KEY: runway.apiKey,
       RUNWAY_BASE_URL: runway.url,
     },
-    reset: () => all.forEach((f) => f.reset()),
+    reset: () => {
+      for (const f of all) f.reset();
+    },
     close: async () => {
       await Promise.all(all.map((f) => f.close()));
     },

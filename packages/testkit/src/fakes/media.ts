@@ -3,9 +3,20 @@ import { join } from "node:path";
 import { fileArg, makeTestClip, runFfmpeg } from "@vp/media";
 
 /** A real H.264 + AAC MP4 (ffmpeg lavfi), what the video providers hand back. */
-export async function makeFakeVideo(dir: string, name: string, options: { seconds?: number; width?: number; height?: number; color?: string } = {}): Promise<string> {
+export async function makeFakeVideo(
+  dir: string,
+  name: string,
+  options: { seconds?: number; width?: number; height?: number; color?: string } = {},
+): Promise<string> {
   const path = join(dir, name);
-  await makeTestClip({ path, durationSeconds: options.seconds ?? 1, width: options.width ?? 320, height: options.height ?? 180, fps: 25, color: options.color });
+  await makeTestClip({
+    path,
+    durationSeconds: options.seconds ?? 1,
+    width: options.width ?? 320,
+    height: options.height ?? 180,
+    fps: 25,
+    color: options.color,
+  });
   return path;
 }
 

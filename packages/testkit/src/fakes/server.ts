@@ -139,7 +139,11 @@ export abstract class FakeProvider {
       };
       const timer = setTimeout(() => {
         this.waiters.delete(check);
-        reject(new Error(`${this.constructor.name}: ${what} not reached within ${timeoutMs} ms; calls: ${JSON.stringify(this.calls.map((c) => [c.endpoint, c.status]))}`));
+        reject(
+          new Error(
+            `${this.constructor.name}: ${what} not reached within ${timeoutMs} ms; calls: ${JSON.stringify(this.calls.map((c) => [c.endpoint, c.status]))}`,
+          ),
+        );
       }, timeoutMs);
       this.waiters.add(check);
       check();

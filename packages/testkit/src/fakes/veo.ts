@@ -35,13 +35,22 @@ export class FakeVeo extends FakeProvider {
       if (!job) return this.error(res, 404, "Operation not found", "NOT_FOUND");
       const name = url.pathname.slice("/v1beta/".length);
       const state = this.advance(job);
-      if (state === "running") return this.json(res, 200, { name, done: false, metadata: { "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningMetadata" } });
+      if (state === "running")
+        return this.json(res, 200, {
+          name,
+          done: false,
+          metadata: { "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningMetadata" },
+        });
       if (state === "failed") return this.json(res, 200, { name, done: true, error: { code: 13, message: job.failReason } });
       const filtered = job.extra.filtered as string | undefined;
       const generateVideoResponse = filtered
         ? { raiMediaFilteredCount: 1, raiMediaFilteredReasons: [filtered] }
         : { generatedSamples: [{ video: { uri: `${this.url}/v1beta/files/${job.id}:download?alt=media` } }] };
-      this.json(res, 200, { name, done: true, response: { "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse", generateVideoResponse } });
+      this.json(res, 200, {
+        name,
+        done: true,
+        response: { "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse", generateVideoResponse },
+      });
     });
     this.route("GET", /^\/v1beta\/files\/[a-f0-9]+:download$/, "download", (_req, res, url) => {
       const id = url.pathname.slice("/v1beta/files/".length, -":download".length);

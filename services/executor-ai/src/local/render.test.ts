@@ -15,7 +15,10 @@ const workDir = async () => {
   await mkdir(d);
   return d;
 };
-const sha = async (path: string) => createHash("sha256").update(await readFile(path)).digest("hex");
+const sha = async (path: string) =>
+  createHash("sha256")
+    .update(await readFile(path))
+    .digest("hex");
 
 /** Mean luma and chroma of the frame at `seconds` (how a test "sees" colours without a reference image). */
 async function frameStats(path: string, seconds: number, dir: string): Promise<Buffer> {

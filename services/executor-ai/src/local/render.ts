@@ -21,7 +21,11 @@ const FONT_CANDIDATES = [
 let fontSearch: Promise<string | undefined> | undefined;
 /** A TrueType font on this machine, or undefined (the cards are then drawn without text). */
 export function findFont(preferred?: string): Promise<string | undefined> {
-  if (preferred) return access(preferred).then(() => preferred, () => undefined);
+  if (preferred)
+    return access(preferred).then(
+      () => preferred,
+      () => undefined,
+    );
   fontSearch ??= (async () => {
     for (const candidate of FONT_CANDIDATES) {
       try {
@@ -57,7 +61,13 @@ function hslToHex(h: number, s: number, l: number): string {
   const k = (n: number) => (n + h / 30) % 12;
   const a = s * Math.min(l, 1 - l);
   const f = (n: number) => l - a * Math.max(-1, Math.min(k(n) - 3, Math.min(9 - k(n), 1)));
-  return [f(0), f(8), f(4)].map((v) => Math.round(v * 255).toString(16).padStart(2, "0")).join("");
+  return [f(0), f(8), f(4)]
+    .map((v) =>
+      Math.round(v * 255)
+        .toString(16)
+        .padStart(2, "0"),
+    )
+    .join("");
 }
 
 /** Up to `lines` lines of at most `width` characters, ellipsis on overflow. */
@@ -117,7 +127,27 @@ export async function renderLocalVoiceover(options: LocalVoiceoverOptions): Prom
   await speakLocally({ text: options.text, voice: options.voice, speed: options.speed, pitch: options.pitch, wavPath: wav, signal: options.signal });
   const out = join(options.workDir, "voice.m4a");
   await runFfmpeg(
-    ["-protocol_whitelist", "file", "-f", "wav", "-i", fileArg(wav), "-c:a", "aac", "-b:a", "96k", "-ar", "44100", "-ac", "1", "-movflags", "+faststart", "-f", "mp4", fileArg(out)],
+    [
+      "-protocol_whitelist",
+      "file",
+      "-f",
+      "wav",
+      "-i",
+      fileArg(wav),
+      "-c:a",
+      "aac",
+      "-b:a",
+      "96k",
+      "-ar",
+      "44100",
+      "-ac",
+      "1",
+      "-movflags",
+      "+faststart",
+      "-f",
+      "mp4",
+      fileArg(out),
+    ],
     { signal: options.signal, workDir: options.workDir, timeoutMs: options.timeoutMs },
   );
   return { path: out, probe: await probe(out, { signal: options.signal }) };
@@ -142,7 +172,13 @@ export async function renderLocalTalkingHead(options: LocalTalkingHeadOptions): 
   const seconds = (await probe(wav, { signal: options.signal })).durationSeconds + 0.3;
   const p = paletteOf(options.title);
   const fonts = await prepareFont(options);
-  const initials = options.title.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => [...w][0]!.toUpperCase()).join("") || "AI";
+  const initials =
+    options.title
+      .split(/\s+/)
+      .filter(Boolean)
+      .slice(0, 2)
+      .map((w) => [...w][0]!.toUpperCase())
+      .join("") || "AI";
   await writeFile(join(options.workDir, "title.txt"), wrapText(options.title, 28, 2));
   await writeFile(join(options.workDir, "initials.txt"), initials);
   await writeFile(join(options.workDir, "label.txt"), LABEL);
@@ -157,7 +193,10 @@ export async function renderLocalTalkingHead(options: LocalTalkingHeadOptions): 
   const text = fonts
     ? [
         drawText("initials.txt", `fontsize=${Math.round(tile / 2.4)}:fontcolor=0x${p.background}:x=${tileX}+(${tile}-text_w)/2:y=${tileY}+(${tile}-text_h)/2`),
-        drawText("title.txt", `fontsize=${fs}:line_spacing=${Math.round(fs / 3)}:fontcolor=white:x=${tileX + tile + pad}:y=${tileY + Math.round(tile / 2 - fs)}`),
+        drawText(
+          "title.txt",
+          `fontsize=${fs}:line_spacing=${Math.round(fs / 3)}:fontcolor=white:x=${tileX + tile + pad}:y=${tileY + Math.round(tile / 2 - fs)}`,
+        ),
         drawText("label.txt", `fontsize=${Math.max(10, Math.round(H / 28))}:fontcolor=white@0.9:box=1:boxcolor=black@0.45:boxborderw=6:x=w-text_w-12:y=12`),
       ]
     : [];
@@ -174,13 +213,41 @@ export async function renderLocalTalkingHead(options: LocalTalkingHeadOptions): 
   const out = join(options.workDir, "talking-head.mp4");
   await runFfmpeg(
     [
-      "-f", "lavfi", "-i", `color=c=0x${p.background}:s=${W}x${H}:r=25:d=${seconds.toFixed(2)}`,
-      "-protocol_whitelist", "file", "-f", "wav", "-i", fileArg(wav),
-      "-filter_complex", graph,
-      "-map", "[v]", "-map", "1:a",
-      "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-      "-c:a", "aac", "-b:a", "96k", "-ac", "1",
-      "-t", seconds.toFixed(2), "-movflags", "+faststart", "-f", "mp4", fileArg(out),
+      "-f",
+      "lavfi",
+      "-i",
+      `color=c=0x${p.background}:s=${W}x${H}:r=25:d=${seconds.toFixed(2)}`,
+      "-protocol_whitelist",
+      "file",
+      "-f",
+      "wav",
+      "-i",
+      fileArg(wav),
+      "-filter_complex",
+      graph,
+      "-map",
+      "[v]",
+      "-map",
+      "1:a",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-pix_fmt",
+      "yuv420p",
+      "-c:a",
+      "aac",
+      "-b:a",
+      "96k",
+      "-ac",
+      "1",
+      "-t",
+      seconds.toFixed(2),
+      "-movflags",
+      "+faststart",
+      "-f",
+      "mp4",
+      fileArg(out),
     ],
     { signal: options.signal, workDir: options.workDir, totalSeconds: seconds, onProgress: options.onProgress, timeoutMs: options.timeoutMs },
   );
@@ -232,16 +299,19 @@ export async function renderLocalAnimation(options: LocalAnimationOptions): Prom
   const fs = Math.max(12, Math.round(Math.min(W, H) / 20));
   const text = fonts
     ? [
-        drawText("prompt.txt", `fontsize=${fs}:line_spacing=${Math.round(fs / 3)}:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=10:x=(w-text_w)/2:y=h-text_h-${Math.round(H / 10)}`),
-        drawText("label.txt", `fontsize=${Math.max(10, Math.round(Math.min(W, H) / 28))}:fontcolor=white@0.9:box=1:boxcolor=black@0.45:boxborderw=6:x=w-text_w-12:y=12`),
+        drawText(
+          "prompt.txt",
+          `fontsize=${fs}:line_spacing=${Math.round(fs / 3)}:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=10:x=(w-text_w)/2:y=h-text_h-${Math.round(H / 10)}`,
+        ),
+        drawText(
+          "label.txt",
+          `fontsize=${Math.max(10, Math.round(Math.min(W, H) / 28))}:fontcolor=white@0.9:box=1:boxcolor=black@0.45:boxborderw=6:x=w-text_w-12:y=12`,
+        ),
       ]
     : [];
   // The automaton is black and white: scale its cells up and tint the live ones with the prompt's colour.
   const channel = (i: number) => (parseInt(c0.slice(i, i + 2), 16) / 255).toFixed(3);
-  const hue =
-    pattern === "cellauto"
-      ? [`scale=${W}:${H}:flags=neighbor,format=gbrp,colorchannelmixer=rr=${channel(0)}:gg=${channel(2)}:bb=${channel(4)}`]
-      : [];
+  const hue = pattern === "cellauto" ? [`scale=${W}:${H}:flags=neighbor,format=gbrp,colorchannelmixer=rr=${channel(0)}:gg=${channel(2)}:bb=${channel(4)}`] : [];
   const inputs = ["-f", "lavfi", "-i", source];
   let graph: string;
   if (options.image) {
@@ -259,12 +329,35 @@ export async function renderLocalAnimation(options: LocalAnimationOptions): Prom
   await runFfmpeg(
     [
       ...inputs,
-      "-f", "lavfi", "-i", `anullsrc=r=48000:cl=stereo`,
-      "-filter_complex", graph,
-      "-map", "[v]", "-map", `${audioIndex}:a`,
-      "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-r", "25",
-      "-c:a", "aac", "-b:a", "64k",
-      "-t", String(d), "-movflags", "+faststart", "-f", "mp4", fileArg(out),
+      "-f",
+      "lavfi",
+      "-i",
+      `anullsrc=r=48000:cl=stereo`,
+      "-filter_complex",
+      graph,
+      "-map",
+      "[v]",
+      "-map",
+      `${audioIndex}:a`,
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-pix_fmt",
+      "yuv420p",
+      "-r",
+      "25",
+      "-c:a",
+      "aac",
+      "-b:a",
+      "64k",
+      "-t",
+      String(d),
+      "-movflags",
+      "+faststart",
+      "-f",
+      "mp4",
+      fileArg(out),
     ],
     { signal: options.signal, workDir: options.workDir, totalSeconds: d, onProgress: options.onProgress, timeoutMs: options.timeoutMs },
   );

@@ -195,7 +195,10 @@ export function createProviderHttp(options: ProviderHttpOptions) {
         // One client span per provider call (a child of the job's span), without query strings or headers.
         return await withSpan(
           `${provider} ${req.what}`,
-          { kind: SpanKind.CLIENT, attributes: { "http.request.method": req.method, "url.path": req.path, "vp.provider": provider, "vp.http.attempt": attempt } },
+          {
+            kind: SpanKind.CLIENT,
+            attributes: { "http.request.method": req.method, "url.path": req.path, "vp.provider": provider, "vp.http.attempt": attempt },
+          },
           () => once(req, binary),
         );
       } catch (error) {

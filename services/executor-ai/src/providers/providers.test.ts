@@ -33,7 +33,15 @@ beforeEach(() => fakes.reset());
 
 const heygen = () => createHeygenClient({ ...common, baseUrl: fakes.heygen.url, apiKey: fakes.heygen.apiKey });
 const policy = () => ({ trustedOrigins: [fakes.heygen.url, fakes.elevenlabs.url, fakes.veo.url, fakes.runway.url] });
-const video = { avatarId: "Daisy-inskirt-20220818", voiceId: "2d5b0e6cf36f460aa7fc47e3eee4ba54", script: "Hello there.", width: 1280, height: 720, clientRef: "vp-job-1", title: "Intro [vp-job-1]" };
+const video = {
+  avatarId: "Daisy-inskirt-20220818",
+  voiceId: "2d5b0e6cf36f460aa7fc47e3eee4ba54",
+  script: "Hello there.",
+  width: 1280,
+  height: 720,
+  clientRef: "vp-job-1",
+  title: "Intro [vp-job-1]",
+};
 
 async function pollUntilDone<T extends { state: string }>(poll: () => Promise<T>): Promise<T> {
   for (let i = 0; i < 10; i++) {
@@ -81,7 +89,9 @@ describe("HeyGen client", () => {
     const error = await client.createVideo({ ...video, clientRef: "vp-job-2" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RetryAfterError);
     expect((error as RetryAfterError).delayMs).toBe(2000);
-    expect((error as Error).message).toMatch(/^HeyGen is still processing an earlier create request of this job \(HeyGen rejected the request \(409 conflict\): .+\); asking again$/);
+    expect((error as Error).message).toMatch(
+      /^HeyGen is still processing an earlier create request of this job \(HeyGen rejected the request \(409 conflict\): .+\); asking again$/,
+    );
     expect(fakes.heygen.creates).toBe(1);
   });
 
@@ -108,7 +118,9 @@ describe("HeyGen client", () => {
 
   it("maps 429 + Retry-After to RetryAfterError (nothing created)", async () => {
     fakes.heygen.fail("create", { kind: "429", retryAfterSeconds: 3 });
-    const error = await heygen().createVideo(video).catch((e: unknown) => e);
+    const error = await heygen()
+      .createVideo(video)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RetryAfterError);
     expect((error as RetryAfterError).delayMs).toBe(3000);
     expect((error as Error).message).toMatch(/^HeyGen rate limit on create video: Too many requests \(retry after 3 s\)$/);
@@ -124,7 +136,9 @@ describe("HeyGen client", () => {
 
     fakes.heygen.reset();
     fakes.heygen.fail("status", { kind: "500" }, { kind: "500" }, { kind: "500" });
-    const error = await heygen().poll("nope").catch((e: unknown) => e);
+    const error = await heygen()
+      .poll("nope")
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ProviderUnavailableError);
     expect((error as Error).message).toBe("HeyGen unavailable: video status answered 500: Internal server error");
     expect(fakes.heygen.calls).toHaveLength(3);
@@ -132,13 +146,17 @@ describe("HeyGen client", () => {
 
   it("fails a 400 at once with HeyGen's own message, and redacts the key if an answer echoes it", async () => {
     fakes.heygen.fail("create", { kind: "reject", message: "Avatar Daisy-inskirt-20220818 not found", code: "avatar_not_found" });
-    const error = await heygen().createVideo(video).catch((e: unknown) => e);
+    const error = await heygen()
+      .createVideo(video)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ProviderRejectedError);
     expect((error as Error).message).toBe("HeyGen rejected the request (400 avatar_not_found): Avatar Daisy-inskirt-20220818 not found");
     expect(createdNothing(error)).toBe(true);
 
     fakes.heygen.fail("create", { kind: "reject", status: 403, message: `key ${fakes.heygen.apiKey} has no access` });
-    const leaked = await heygen().createVideo(video).catch((e: unknown) => e);
+    const leaked = await heygen()
+      .createVideo(video)
+      .catch((e: unknown) => e);
     expect((leaked as Error).message).toBe("HeyGen rejected the request (403 invalid_parameter): key [redacted] has no access");
 
     const wrongKey = createHeygenClient({ ...common, baseUrl: fakes.heygen.url, apiKey: "wrong-key-123" });
@@ -148,7 +166,9 @@ describe("HeyGen client", () => {
   it("a hang fails by timeout: retryable, and for a create the outcome is unknown", async () => {
     fakes.heygen.fail("create", { kind: "hang" });
     const started = Date.now();
-    const error = await heygen().createVideo(video).catch((e: unknown) => e);
+    const error = await heygen()
+      .createVideo(video)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ProviderTimeoutError);
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
     expect(createdNothing(error)).toBe(false);
@@ -170,7 +190,10 @@ describe("ElevenLabs client", () => {
 
   it("posts text, model and voice settings and writes the returned MP3", async () => {
     const dest = join(dir, "speech.mp3");
-    const { requestId, bytes } = await client().textToSpeech({ voiceId: "JBFqnCBsd6RMkjVDRZzb", modelId: "eleven_multilingual_v2", text: "Loops repeat work.", stability: 0.4 }, dest);
+    const { requestId, bytes } = await client().textToSpeech(
+      { voiceId: "JBFqnCBsd6RMkjVDRZzb", modelId: "eleven_multilingual_v2", text: "Loops repeat work.", stability: 0.4 },
+      dest,
+    );
     const job = [...fakes.elevenlabs.jobs.values()][0]!;
     expect(requestId).toBe(job.id);
     expect(job.request).toEqual({ text: "Loops repeat work.", model_id: "eleven_multilingual_v2", voice_settings: { stability: 0.4 } });
@@ -183,13 +206,23 @@ describe("ElevenLabs client", () => {
 
   it("fails with ElevenLabs' own message", async () => {
     fakes.elevenlabs.fail("create", { kind: "reject", status: 404, message: "A voice with the voice_id nope was not found.", code: "voice_not_found" });
-    const error = await client().textToSpeech({ voiceId: "nope", modelId: "m", text: "x" }, join(dir, "x.mp3")).then(() => undefined, (e: Error) => e);
+    const error = await client()
+      .textToSpeech({ voiceId: "nope", modelId: "m", text: "x" }, join(dir, "x.mp3"))
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      );
     expect(error?.message).toBe("ElevenLabs rejected the request (404 voice_not_found): A voice with the voice_id nope was not found.");
   });
 
   it("reads ElevenLabs' error code from detail.code, or from the legacy detail.status; knows each model's text limit", () => {
-    expect(describeElevenlabsError({ detail: { code: "quota_exceeded", message: "You have 12 credits remaining" } })).toEqual({ code: "quota_exceeded", message: "You have 12 credits remaining" });
-    expect(describeElevenlabsError({ detail: { status: "voice_not_found", message: "A voice with the voice_id nope was not found." } })).toMatchObject({ code: "voice_not_found" });
+    expect(describeElevenlabsError({ detail: { code: "quota_exceeded", message: "You have 12 credits remaining" } })).toEqual({
+      code: "quota_exceeded",
+      message: "You have 12 credits remaining",
+    });
+    expect(describeElevenlabsError({ detail: { status: "voice_not_found", message: "A voice with the voice_id nope was not found." } })).toMatchObject({
+      code: "voice_not_found",
+    });
     expect(elevenlabsMaxCharacters("eleven_v3")).toBe(5_000);
     expect(elevenlabsMaxCharacters("eleven_flash_v2_5")).toBe(40_000);
     expect(elevenlabsMaxCharacters("eleven_multilingual_v2")).toBe(10_000);
@@ -202,7 +235,8 @@ describe("ElevenLabs client", () => {
     const since = Math.floor(Date.now() / 1000) - 1;
     await c.textToSpeech({ ...voice, text: "The lost one." }, join(dir, "lost.mp3"));
     // 120 newer items push the wanted one to the second page of 100.
-    for (let i = 0; i < 120; i++) fakes.elevenlabs.history.push({ item: { ...fakes.elevenlabs.history[0]!.item, history_item_id: `other${i}`, text: `Other ${i}.` } });
+    for (let i = 0; i < 120; i++)
+      fakes.elevenlabs.history.push({ item: { ...fakes.elevenlabs.history[0]!.item, history_item_id: `other${i}`, text: `Other ${i}.` } });
     const item = await c.findSpeech({ ...voice, text: "The lost one.", sinceUnix: since });
     expect(item).toMatchObject({ text: "The lost one.", state: "created", request_id: [...fakes.elevenlabs.jobs.keys()][0] });
     expect(fakes.elevenlabs.calls.filter((x) => x.endpoint === "lookup")).toHaveLength(2);
@@ -220,7 +254,13 @@ describe("Veo client", () => {
 
   it("starts a long-running operation, polls it, and downloads through the redirect sending the key only to the API", async () => {
     const c = client();
-    const { id } = await c.generate({ model: "veo-3.0-generate-001", prompt: "a paper boat", aspectRatio: "16:9", durationSeconds: 8, image: { base64: "aGk=", mimeType: "image/png" } });
+    const { id } = await c.generate({
+      model: "veo-3.0-generate-001",
+      prompt: "a paper boat",
+      aspectRatio: "16:9",
+      durationSeconds: 8,
+      image: { base64: "aGk=", mimeType: "image/png" },
+    });
     expect(id).toMatch(/^models\/veo-3.0-generate-001\/operations\/[a-f0-9]+$/);
     expect([...fakes.veo.jobs.values()][0]!.request).toEqual({
       instances: [{ prompt: "a paper boat", image: { bytesBase64Encoded: "aGk=", mimeType: "image/png" } }],
@@ -234,7 +274,8 @@ describe("Veo client", () => {
       url: (done as { url: string }).url,
       dest,
       policy: policy(),
-      headersFor: (u): Record<string, string> => (u.origin === c.http.origin && u.pathname.startsWith("/v1beta/") ? { "x-goog-api-key": fakes.veo.apiKey } : {}),
+      headersFor: (u): Record<string, string> =>
+        u.origin === c.http.origin && u.pathname.startsWith("/v1beta/") ? { "x-goog-api-key": fakes.veo.apiKey } : {},
       idleTimeoutMs: 2000,
       maxBytes: 50e6,
       secrets: [],
@@ -247,7 +288,10 @@ describe("Veo client", () => {
     const c = client();
     fakes.veo.filterNextJob("The prompt could not be submitted (celebrity likeness).");
     const a = await c.generate({ model: "veo-3.0-generate-001", prompt: "x", aspectRatio: "16:9", durationSeconds: 4 });
-    expect(await pollUntilDone(() => c.poll(a.id))).toEqual({ state: "failed", reason: "filtered by the safety policy: The prompt could not be submitted (celebrity likeness)." });
+    expect(await pollUntilDone(() => c.poll(a.id))).toEqual({
+      state: "failed",
+      reason: "filtered by the safety policy: The prompt could not be submitted (celebrity likeness).",
+    });
     fakes.veo.failNextJob("Internal error while generating");
     const b = await c.generate({ model: "veo-3.0-generate-001", prompt: "x", aspectRatio: "16:9", durationSeconds: 4 });
     expect(await pollUntilDone(() => c.poll(b.id))).toEqual({ state: "failed", reason: "Internal error while generating" });
@@ -333,9 +377,9 @@ describe("result URLs (no SSRF)", () => {
     const c = createRunwayClient({ ...common, baseUrl: fakes.runway.url, apiKey: fakes.runway.apiKey });
     const { id } = await c.generate({ model: "gen4.5", promptText: "x", ratio: "1280:720", duration: 5 });
     const done = (await pollUntilDone(() => c.poll(id))) as { url: string };
-    await expect(downloadToFile({ provider: "runway", url: done.url, dest: join(dir, "big.mp4"), policy: policy(), idleTimeoutMs: 1000, maxBytes: 1000, secrets: [] })).rejects.toThrow(
-      "result URL: result is larger than 1000 bytes",
-    );
+    await expect(
+      downloadToFile({ provider: "runway", url: done.url, dest: join(dir, "big.mp4"), policy: policy(), idleTimeoutMs: 1000, maxBytes: 1000, secrets: [] }),
+    ).rejects.toThrow("result URL: result is larger than 1000 bytes");
   });
 });
 
@@ -363,5 +407,3 @@ describe("Retry-After", () => {
     expect(parseRetryAfter("soon")).toBeUndefined();
   });
 });
-
-

@@ -74,7 +74,8 @@ export async function readTextInput(ctx: WorkContext, slot: string): Promise<str
 export async function resolveScript(ctx: WorkContext, fromConfig: string | undefined, maxCharacters: number): Promise<string> {
   const script = (await readTextInput(ctx, "script")) ?? fromConfig?.trim();
   if (!script) throw new WorkInputError(`${ctx.node.type} needs a script: connect a text asset to "script" or set config.script`);
-  if (script.length > maxCharacters) throw new WorkInputError(`the script has ${script.length} characters; this provider and model take at most ${maxCharacters}`);
+  if (script.length > maxCharacters)
+    throw new WorkInputError(`the script has ${script.length} characters; this provider and model take at most ${maxCharacters}`);
   return script;
 }
 

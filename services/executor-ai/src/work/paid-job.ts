@@ -123,7 +123,10 @@ async function confirmCreating(ctx: WorkContext, record: ReturnType<typeof requi
     await record(entry);
     const took = performance.now() - asked;
     if (took < lease) return;
-    ctx.logger.warn({ provider: entry.provider, tookMs: Math.round(took), leaseMs: lease, tries }, "the creating record's answer came late; confirming the node is still ours before paying");
+    ctx.logger.warn(
+      { provider: entry.provider, tookMs: Math.round(took), leaseMs: lease, tries },
+      "the creating record's answer came late; confirming the node is still ours before paying",
+    );
     if (tries >= 5) throw new Error(`could not confirm within ${lease} ms that this attempt still holds the node; not creating a paid job`);
   }
 }

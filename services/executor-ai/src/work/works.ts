@@ -65,7 +65,11 @@ const elapsedSeconds = (started: number) => (performance.now() - started) / 1000
 
 /** The work functions of executor-ai: talking-head, generate-voiceover, generate-animation. */
 export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "generate-voiceover" | "generate-animation", WorkFunction> {
-  const configured = new Set(Object.entries(deps.clients).filter(([, c]) => c).map(([p]) => p as PaidProvider));
+  const configured = new Set(
+    Object.entries(deps.clients)
+      .filter(([, c]) => c)
+      .map(([p]) => p as PaidProvider),
+  );
   const secrets = Object.values(deps.secrets).filter((s): s is string => !!s);
 
   /** Downloads a finished provider result into the work directory (never handing its URL to anything else). */
@@ -130,7 +134,16 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
         estimatedCost: estimateAiCost("talking-head", "heygen", { script, speed: config.speed, width, height }, deps.pricing),
         create: (clientRef, signal) =>
           heygen.createVideo(
-            { avatarId: config.avatarId!, voiceId: config.voiceId!, script, speed: config.speed, width, height, clientRef, title: `${ctx.node.title} [${clientRef}]` },
+            {
+              avatarId: config.avatarId!,
+              voiceId: config.voiceId!,
+              script,
+              speed: config.speed,
+              width,
+              height,
+              clientRef,
+              title: `${ctx.node.title} [${clientRef}]`,
+            },
             signal,
           ),
         poll: (id, signal) => heygen.poll(id, signal),
@@ -150,7 +163,11 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
   const voiceover: WorkFunction = async (ctx) => {
     const config = parseConfig(ctx.node, "generate-voiceover");
     const provider = selectProvider("generate-voiceover", config.provider, configured);
-    const script = await resolveScript(ctx, config.script, provider === "elevenlabs" ? elevenlabsMaxCharacters(config.modelId ?? AI_DEFAULTS.elevenlabsModel) : 10_000);
+    const script = await resolveScript(
+      ctx,
+      config.script,
+      provider === "elevenlabs" ? elevenlabsMaxCharacters(config.modelId ?? AI_DEFAULTS.elevenlabsModel) : 10_000,
+    );
     const started = performance.now();
 
     if (provider === "local") {
@@ -208,9 +225,15 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
         return false;
       }
       if (item.state !== "created") {
-        throw new RetryAfterError(LOST_SPEECH_RETRY_MS, `ElevenLabs is still generating the audio of an earlier attempt (history item ${item.history_item_id}); waiting for it instead of paying again`);
+        throw new RetryAfterError(
+          LOST_SPEECH_RETRY_MS,
+          `ElevenLabs is still generating the audio of an earlier attempt (history item ${item.history_item_id}); waiting for it instead of paying again`,
+        );
       }
-      ctx.logger.info({ provider: "elevenlabs", historyItemId: item.history_item_id, requestId: item.request_id }, "taking the audio an earlier attempt paid for from ElevenLabs' history");
+      ctx.logger.info(
+        { provider: "elevenlabs", historyItemId: item.history_item_id, requestId: item.request_id },
+        "taking the audio an earlier attempt paid for from ElevenLabs' history",
+      );
       await client.historyAudio(item.history_item_id, file, ctx.signal);
       requestId = item.request_id ?? item.history_item_id;
       return true;
@@ -280,7 +303,9 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     }
 
     if (image && image.bytes > MAX_INLINE_IMAGE_BYTES) {
-      throw new WorkInputError(`input "image" is ${Math.round(image.bytes / 1024)} KiB; ${provider} takes at most ${MAX_INLINE_IMAGE_BYTES / 1024 ** 2} MiB inline`);
+      throw new WorkInputError(
+        `input "image" is ${Math.round(image.bytes / 1024)} KiB; ${provider} takes at most ${MAX_INLINE_IMAGE_BYTES / 1024 ** 2} MiB inline`,
+      );
     }
     const imageBase64 = image ? (await readFile(image.path)).toString("base64") : undefined;
 
@@ -296,7 +321,14 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
           estimatedCost: estimateAiCost("generate-animation", "veo3", { durationSeconds, modelId: model }, deps.pricing),
           create: (_ref, signal) =>
             veo.generate(
-              { model, prompt, negativePrompt: config.negativePrompt, aspectRatio, durationSeconds, image: image && imageBase64 ? { base64: imageBase64, mimeType: image.mimeType } : undefined },
+              {
+                model,
+                prompt,
+                negativePrompt: config.negativePrompt,
+                aspectRatio,
+                durationSeconds,
+                image: image && imageBase64 ? { base64: imageBase64, mimeType: image.mimeType } : undefined,
+              },
               signal,
             ),
           poll: (id, signal) => veo.poll(id, signal),

@@ -53,7 +53,14 @@ describe("asset work", () => {
     await f.storage.putFile(key, local);
     const { ctx } = await f.context(f.node("a1", "asset", { asset: { type: "audio", source: key, contentType: "audio/mp4" } }));
     const { output } = await work(ctx);
-    expect(output).toMatchObject({ type: "audio", s3Key: key, audioCodec: "aac", sampleRate: 48000, audioChannels: 2, formatName: expect.stringContaining("mp4") });
+    expect(output).toMatchObject({
+      type: "audio",
+      s3Key: key,
+      audioCodec: "aac",
+      sampleRate: 48000,
+      audioChannels: 2,
+      formatName: expect.stringContaining("mp4"),
+    });
     expect(output.width).toBeUndefined();
     expect(output.pixFmt).toBeUndefined();
   });
@@ -65,7 +72,15 @@ describe("asset work", () => {
     await f.storage.putFile(key, png);
     const { ctx } = await f.context(f.node("i1", "asset", { asset: { type: "image", source: key, contentType: "image/png" } }));
     const { output } = await work(ctx);
-    expect(output).toEqual({ type: "image", s3Key: key, size: (await f.storage.stat(key))!.size, width: 200, height: 100, videoCodec: "png", contentType: "image/png" });
+    expect(output).toEqual({
+      type: "image",
+      s3Key: key,
+      size: (await f.storage.stat(key))!.size,
+      width: 200,
+      height: 100,
+      videoCodec: "png",
+      contentType: "image/png",
+    });
   });
 
   it("fails without an uploaded file", async () => {
@@ -123,7 +138,6 @@ describe("asset work", () => {
   });
 });
 
-
 describe("asset work: URL assets", () => {
   /** A fake media host on 127.0.0.2 (the only internal address these tests allow), and a trap on 127.0.0.1. */
   let media: Server;
@@ -166,7 +180,16 @@ describe("asset work: URL assets", () => {
     const { output, cost } = await work(ctx);
     const key = outputKey(PIPELINE, "u1", jobId, "mp4", 1);
     expect(cost).toBe(0);
-    expect(output).toMatchObject({ type: "video", s3Key: key, width: 160, height: 120, videoCodec: "h264", audioCodec: "aac", contentType: "video/mp4", fps: 10 });
+    expect(output).toMatchObject({
+      type: "video",
+      s3Key: key,
+      width: 160,
+      height: 120,
+      videoCodec: "h264",
+      audioCodec: "aac",
+      contentType: "video/mp4",
+      fps: 10,
+    });
     expect(output.size).toBe(files.get("/clip.mp4")!.body.length);
     expect((await f.storage.getBuffer(key)).equals(files.get("/clip.mp4")!.body)).toBe(true);
     expect(await readdir(ctx.workDir)).toEqual(["asset.mp4"]);

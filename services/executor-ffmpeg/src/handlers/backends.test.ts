@@ -78,7 +78,15 @@ beforeAll(async () => {
     makeTestClip({ path: clip("v4.mp4"), durationSeconds: 4, width: 320, height: 240, fps: 30 }),
     makeSpeechClip({ path: clip("voice.wav"), text: "The same voice on every backend.", durationSeconds: 3, workDir: dir }),
   ]);
-  const video = (d: number, w: number, h: number) => ({ type: "video" as const, duration: d, width: w, height: h, videoCodec: "h264", audioCodec: "aac", contentType: "video/mp4" });
+  const video = (d: number, w: number, h: number) => ({
+    type: "video" as const,
+    duration: d,
+    width: w,
+    height: h,
+    videoCodec: "h264",
+    audioCodec: "aac",
+    contentType: "video/mp4",
+  });
   for (const setup of SETUPS) {
     inputs[setup] = await storeInputs(fixtures[setup], {
       a: { path: clip("a.mp4"), output: video(2, 320, 240) },
@@ -118,7 +126,14 @@ async function runEverywhere(
     const { output, cost } = await create(options[setup])(ctx);
     const local = join(f.dir, `${id}-${setup}.mp4`);
     await f.storage.download(output.s3Key, local);
-    outcomes[setup] = { output, cost, md5: createHash("md5").update(await readFile(local)).digest("hex"), probe: await probe(local) };
+    outcomes[setup] = {
+      output,
+      cost,
+      md5: createHash("md5")
+        .update(await readFile(local))
+        .digest("hex"),
+      probe: await probe(local),
+    };
   }
   return outcomes;
 }
@@ -142,21 +157,36 @@ function expectSameEverywhere(o: Record<Setup, Outcome>) {
 
 describe("the same scenarios on local disk, on S3, and on Lambda + S3", () => {
   it("merge-videos: a stream copy and a re-encode", async () => {
-    const copy = await runEverywhere("merge-copy", createMergeVideosWork, (f) => f.node("mc", "merge-videos"), (n) => ({ segments: [n.a!, n.b!, n.a!] }));
+    const copy = await runEverywhere(
+      "merge-copy",
+      createMergeVideosWork,
+      (f) => f.node("mc", "merge-videos"),
+      (n) => ({ segments: [n.a!, n.b!, n.a!] }),
+    );
     expect(copy.local.output).toMatchObject({ strategy: "copy" });
     expect(Math.abs(copy.local.output.duration! - 5.5)).toBeLessThanOrEqual(0.1);
     expectSameEverywhere(copy);
-    const reencode = await runEverywhere("merge-reencode", createMergeVideosWork, (f) => f.node("mr", "merge-videos"), (n) => ({ segments: [n.a!, n.c!] }));
+    const reencode = await runEverywhere(
+      "merge-reencode",
+      createMergeVideosWork,
+      (f) => f.node("mr", "merge-videos"),
+      (n) => ({ segments: [n.a!, n.c!] }),
+    );
     expect(reencode.local.output).toMatchObject({ strategy: "reencode", width: 320, height: 240 });
     expectSameEverywhere(reencode);
     expect(lambda.invocations.filter((i) => i.functionName === "video-merger")).toHaveLength(2);
   });
 
   it("mix-audio: a 3.0 s voice over a 4.0 s video, padded", async () => {
-    const mixed = await runEverywhere("mix", createMixAudioWork, (f) => f.node("mx", "mix-audio", { config: { lengthMismatch: "pad" } }), (n) => ({
-      video: [n.v4!],
-      audio: [n.voice!],
-    }));
+    const mixed = await runEverywhere(
+      "mix",
+      createMixAudioWork,
+      (f) => f.node("mx", "mix-audio", { config: { lengthMismatch: "pad" } }),
+      (n) => ({
+        video: [n.v4!],
+        audio: [n.voice!],
+      }),
+    );
     expect(Math.abs(mixed.local.output.duration! - 4)).toBeLessThanOrEqual(0.05);
     expectSameEverywhere(mixed);
   });
@@ -226,4 +256,3 @@ describe("Lambda work that does not fit or keeps failing runs here", () => {
     expect(lambda.invocations.length).toBe(invoked);
   });
 });
-

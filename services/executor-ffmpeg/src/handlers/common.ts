@@ -67,7 +67,10 @@ export function chooseBackend(
     const maxBytes = options.lambdaMaxInputBytes ?? LAMBDA_MAX_INPUT_BYTES;
     const maxSeconds = options.lambdaMaxInputSeconds ?? LAMBDA_MAX_INPUT_SECONDS;
     if (bytes > maxBytes || seconds > maxSeconds) {
-      route.ctx.logger.info({ type, inputBytes: bytes, inputSeconds: seconds, maxBytes, maxSeconds }, "inputs too large for the Lambda function: running locally");
+      route.ctx.logger.info(
+        { type, inputBytes: bytes, inputSeconds: seconds, maxBytes, maxSeconds },
+        "inputs too large for the Lambda function: running locally",
+      );
       return "local";
     }
   }
@@ -97,7 +100,9 @@ export function requireMediaInput(slot: string, upstream: SerializedNode | undef
     throw new WorkInputError(`input "${slot}": node "${upstream.id}" has no completed ${kind} output`);
   }
   if (output.type !== kind) {
-    throw new WorkInputError(`input "${slot}": node "${upstream.id}" produces ${output.type}, but ${slot} needs ${kind === "audio" ? "an audio file" : "a video"}`);
+    throw new WorkInputError(
+      `input "${slot}": node "${upstream.id}" produces ${output.type}, but ${slot} needs ${kind === "audio" ? "an audio file" : "a video"}`,
+    );
   }
   if (kind === "video" && output.videoCodec === undefined && output.audioCodec !== undefined) {
     throw new WorkInputError(`input "${slot}": node "${upstream.id}" is an audio file, but ${slot} needs a video`);
@@ -171,8 +176,38 @@ export function outputOfProbe(key: string, size: number, p: ProbeResult, strateg
 
 /** The probe facts of an input for a Lambda event (input_facts), from the output that describes it. */
 export function factsOfOutput(output: NodeOutput): MediaFacts {
-  const { duration, size, width, height, videoCodec, audioCodec, formatName, videoProfile, pixFmt, fps, videoTimeBase, sampleRate, audioChannels, audioChannelLayout } = output;
-  const facts: MediaFacts = { duration, size, width, height, videoCodec, audioCodec, formatName, videoProfile, pixFmt, fps, videoTimeBase, sampleRate, audioChannels, audioChannelLayout };
+  const {
+    duration,
+    size,
+    width,
+    height,
+    videoCodec,
+    audioCodec,
+    formatName,
+    videoProfile,
+    pixFmt,
+    fps,
+    videoTimeBase,
+    sampleRate,
+    audioChannels,
+    audioChannelLayout,
+  } = output;
+  const facts: MediaFacts = {
+    duration,
+    size,
+    width,
+    height,
+    videoCodec,
+    audioCodec,
+    formatName,
+    videoProfile,
+    pixFmt,
+    fps,
+    videoTimeBase,
+    sampleRate,
+    audioChannels,
+    audioChannelLayout,
+  };
   for (const k of Object.keys(facts) as (keyof MediaFacts)[]) if (facts[k] === undefined) delete facts[k];
   return facts;
 }

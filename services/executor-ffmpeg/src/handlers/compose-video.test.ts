@@ -19,9 +19,36 @@ beforeAll(async () => {
     f.storeClip(outputKey(PIPELINE, "ov", "j", "mp4"), { durationSeconds: 2, width: 640, height: 360, fps: 25, color: "#ff00ff" }),
     f.storeClip(outputKey(PIPELINE, "long", "j", "mp4"), { durationSeconds: 20, width: 640, height: 360, fps: 25 }),
   ]);
-  background = f.completed("bg", { type: "video", s3Key: bgKey, duration: 2, width: 1280, height: 720, videoCodec: "h264", audioCodec: "aac", contentType: "video/mp4" });
-  overlay = f.completed("ov", { type: "video", s3Key: ovKey, duration: 2, width: 640, height: 360, videoCodec: "h264", audioCodec: "aac", contentType: "video/mp4" });
-  long = f.completed("long", { type: "video", s3Key: longKey, duration: 20, width: 640, height: 360, videoCodec: "h264", audioCodec: "aac", contentType: "video/mp4" });
+  background = f.completed("bg", {
+    type: "video",
+    s3Key: bgKey,
+    duration: 2,
+    width: 1280,
+    height: 720,
+    videoCodec: "h264",
+    audioCodec: "aac",
+    contentType: "video/mp4",
+  });
+  overlay = f.completed("ov", {
+    type: "video",
+    s3Key: ovKey,
+    duration: 2,
+    width: 640,
+    height: 360,
+    videoCodec: "h264",
+    audioCodec: "aac",
+    contentType: "video/mp4",
+  });
+  long = f.completed("long", {
+    type: "video",
+    s3Key: longKey,
+    duration: 20,
+    width: 640,
+    height: 360,
+    videoCodec: "h264",
+    audioCodec: "aac",
+    contentType: "video/mp4",
+  });
 });
 afterAll(async () => {
   await f?.cleanup();
@@ -34,7 +61,14 @@ describe("compose-video work", () => {
     const config = { overlays: [{ position: "bottom-right", size: 0.25 }] };
     const { ctx, progress, jobId } = await f.context(f.node("pip", "compose-video", { config }), { background: [background], overlays: [overlay] });
     const { output, cost } = await work(ctx);
-    expect(output).toMatchObject({ type: "video", s3Key: outputKey(PIPELINE, "pip", jobId, "mp4", 1), width: 1280, height: 720, videoCodec: "h264", audioCodec: "aac" });
+    expect(output).toMatchObject({
+      type: "video",
+      s3Key: outputKey(PIPELINE, "pip", jobId, "mp4", 1),
+      width: 1280,
+      height: 720,
+      videoCodec: "h264",
+      audioCodec: "aac",
+    });
     expect(Math.abs(output.duration! - 2)).toBeLessThanOrEqual(0.05);
     expect(cost).toBe(0);
 

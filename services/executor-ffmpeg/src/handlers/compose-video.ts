@@ -2,7 +2,18 @@ import { join } from "node:path";
 import { ComposeVideoConfig } from "@vp/contracts";
 import { computeCost, composeVideo } from "@vp/media";
 import { jobOutputKey } from "@vp/runtime";
-import { chooseBackend, estimateProgress, factsOfOutput, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions, fallsBackToLocal } from "./common";
+import {
+  chooseBackend,
+  estimateProgress,
+  factsOfOutput,
+  fetchInput,
+  outputOfProbe,
+  parseConfig,
+  requireMediaInput,
+  videoOutput,
+  type FfmpegWorkOptions,
+  fallsBackToLocal,
+} from "./common";
 import { asInputError, WorkInputError } from "./errors";
 import type { WorkFunction } from "./types";
 

@@ -57,7 +57,11 @@ beforeAll(async () => {
     makeTestClip({ path: o, durationSeconds: 2, width: 160, height: 120, fps: 30, color: "red" }),
     makeSpeechClip({ path: v, text: "facts", durationSeconds: 3, workDir: clips }),
   ]);
-  [seg1, seg2, overlay] = await Promise.all([ingest("s1", a, "video", "video/mp4"), ingest("s2", b, "video", "video/mp4"), ingest("o1", o, "video", "video/mp4")]);
+  [seg1, seg2, overlay] = await Promise.all([
+    ingest("s1", a, "video", "video/mp4"),
+    ingest("s2", b, "video", "video/mp4"),
+    ingest("o1", o, "video", "video/mp4"),
+  ]);
   voice = await ingest("v1", v, "audio", "audio/mp4");
   await mkdir(join(f.dir, "bin"));
   watch = await watchFfprobe(join(f.dir, "bin"));
@@ -81,7 +85,9 @@ describe("stored probe facts", () => {
     expect(await watch.count()).toBe(0);
 
     await watch.reset();
-    const { output: composed } = await compose((await f.context(f.node("c1", "compose-video"), { background: [f.completed("x1", mixed)], overlays: [overlay] })).ctx);
+    const { output: composed } = await compose(
+      (await f.context(f.node("c1", "compose-video"), { background: [f.completed("x1", mixed)], overlays: [overlay] })).ctx,
+    );
     // The composite is an encode: its output alone is probed.
     expect(await watch.count()).toBe(1);
 

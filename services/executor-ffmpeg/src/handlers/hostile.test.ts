@@ -90,14 +90,22 @@ describe("hostile inputs fail the node cleanly", () => {
     await expectCleanFailure((await f.context(f.node("c1", "compose-video"), { background: [good], overlays: [playlist] })).ctx, work.compose, reason);
     // The asset ingest refuses the same upload at the door.
     const asset = f.node("up", "asset", { asset: { type: "video", source: playlist.output!.s3Key, contentType: "video/mp4" } });
-    await expectCleanFailure((await f.context(asset)).ctx, createAssetWork(), /^Asset file: not a readable media file: its format \(hls\) is not an accepted media container$/);
+    await expectCleanFailure(
+      (await f.context(asset)).ctx,
+      createAssetWork(),
+      /^Asset file: not a readable media file: its format \(hls\) is not an accepted media container$/,
+    );
   });
 
   it("storage keys with quotes and newlines (a forged output) never reach a file name or a concat list", async () => {
     for (const key of ["pipelines/p1/nodes/q/j/it's.mp4", "pipelines/p1/nodes/q/j/a.mp4\nfile '/etc/passwd'", "../../etc/passwd"]) {
       const forged = f.completed("q", { type: "video", s3Key: key } as NodeOutput);
       await expectCleanFailure((await f.context(f.node("m2", "merge-videos"), { segments: [good, forged] })).ctx, work.merge, /^segment "q": storage key/);
-      await expectCleanFailure((await f.context(f.node("x2", "mix-audio"), { video: [forged], audio: [voice] })).ctx, work.mix, /^input "video" \(node "q"\): storage key/);
+      await expectCleanFailure(
+        (await f.context(f.node("x2", "mix-audio"), { video: [forged], audio: [voice] })).ctx,
+        work.mix,
+        /^input "video" \(node "q"\): storage key/,
+      );
     }
   });
 
@@ -121,9 +129,21 @@ describe("hostile inputs fail the node cleanly", () => {
 
   it("an audio file given as a video", async () => {
     const audioAsVideo = f.completed("aav", { type: "video", s3Key: voice.output!.s3Key, contentType: "audio/wav" });
-    await expectCleanFailure((await f.context(f.node("m5", "merge-videos"), { segments: [good, audioAsVideo] })).ctx, work.merge, /^segment "aav": expected a video file but it has no video stream$/);
-    await expectCleanFailure((await f.context(f.node("x5", "mix-audio"), { video: [audioAsVideo], audio: [voice] })).ctx, work.mix, /^input "video" \(node "aav"\): expected a video file/);
-    await expectCleanFailure((await f.context(f.node("c5", "compose-video"), { background: [audioAsVideo], overlays: [good] })).ctx, work.compose, /^input "background" \(node "aav"\): expected a video file/);
+    await expectCleanFailure(
+      (await f.context(f.node("m5", "merge-videos"), { segments: [good, audioAsVideo] })).ctx,
+      work.merge,
+      /^segment "aav": expected a video file but it has no video stream$/,
+    );
+    await expectCleanFailure(
+      (await f.context(f.node("x5", "mix-audio"), { video: [audioAsVideo], audio: [voice] })).ctx,
+      work.mix,
+      /^input "video" \(node "aav"\): expected a video file/,
+    );
+    await expectCleanFailure(
+      (await f.context(f.node("c5", "compose-video"), { background: [audioAsVideo], overlays: [good] })).ctx,
+      work.compose,
+      /^input "background" \(node "aav"\): expected a video file/,
+    );
     // Declared as what it is, the contract check refuses it before anything is downloaded.
     const declared = f.completed("decl", { type: "audio", s3Key: voice.output!.s3Key, audioCodec: "pcm_s16le" });
     const { ctx } = await f.context(f.node("c6", "compose-video"), { background: [good], overlays: [declared] });

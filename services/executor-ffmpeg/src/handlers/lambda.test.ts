@@ -21,7 +21,7 @@ beforeAll(async () => {
     "audio-mixer": async () => {
       throw new LambdaInputError("the audio input has no audio stream");
     },
-    "crashing": async () => {
+    crashing: async () => {
       throw new Error("S3 GetObject: socket hang up");
     },
     "video-composer": async () => ({ errorMessage: "ffmpeg exploded" }),
@@ -41,10 +41,15 @@ describe("the local Invoke endpoint", () => {
     expect(ok.StatusCode).toBe(200);
     expect(ok.FunctionError).toBeUndefined();
     expect(JSON.parse(Buffer.from(ok.Payload!).toString())).toMatchObject({ ...RESULT, echoed: EVENT });
-    const failed = await client.send(new InvokeCommand({ FunctionName: "arn:aws:lambda:us-east-1:123456789012:function:audio-mixer", Payload: Buffer.from("{}") }));
+    const failed = await client.send(
+      new InvokeCommand({ FunctionName: "arn:aws:lambda:us-east-1:123456789012:function:audio-mixer", Payload: Buffer.from("{}") }),
+    );
     expect(failed.StatusCode).toBe(200);
     expect(failed.FunctionError).toBe("Unhandled");
-    expect(JSON.parse(Buffer.from(failed.Payload!).toString())).toMatchObject({ errorType: "LambdaInputError", errorMessage: "the audio input has no audio stream" });
+    expect(JSON.parse(Buffer.from(failed.Payload!).toString())).toMatchObject({
+      errorType: "LambdaInputError",
+      errorMessage: "the audio input has no audio stream",
+    });
     await expect(client.send(new InvokeCommand({ FunctionName: "nope" }))).rejects.toMatchObject({ name: "ResourceNotFoundException" });
   });
 });
@@ -73,16 +78,26 @@ describe("createLambdaInvoker", () => {
 
   it("a timeout, a memory kill, an error inside the function and throttling are retried (not failed nodes), each with its reason", async () => {
     local.fail("video-merger", { kind: "timeout" }, { kind: "oom" }, { kind: "throttle" });
-    const timedOut = await invoker().invoke("video-merger", EVENT).catch((e: unknown) => e);
+    const timedOut = await invoker()
+      .invoke("video-merger", EVENT)
+      .catch((e: unknown) => e);
     expect(timedOut).toBeInstanceOf(LambdaFunctionError);
     expect(timedOut).not.toBeInstanceOf(WorkInputError);
-    expect((timedOut as Error).message).toMatch(/^Lambda video-merger failed \(Sandbox\.Timedout\): RequestId: [\w-]+ Error: Task timed out after 900\.00 seconds$/);
-    const killed = await invoker().invoke("video-merger", EVENT).catch((e: unknown) => e);
+    expect((timedOut as Error).message).toMatch(
+      /^Lambda video-merger failed \(Sandbox\.Timedout\): RequestId: [\w-]+ Error: Task timed out after 900\.00 seconds$/,
+    );
+    const killed = await invoker()
+      .invoke("video-merger", EVENT)
+      .catch((e: unknown) => e);
     expect((killed as LambdaFunctionError).errorType).toBe("Runtime.OutOfMemory");
-    const throttled = await invoker().invoke("video-merger", EVENT).catch((e: unknown) => e);
+    const throttled = await invoker()
+      .invoke("video-merger", EVENT)
+      .catch((e: unknown) => e);
     expect(throttled).toMatchObject({ name: "TooManyRequestsException" });
     expect(throttled).not.toBeInstanceOf(WorkInputError);
-    const crashed = await createLambdaInvoker({ client, functionNames: { "video-merger": "crashing" } }).invoke("video-merger", EVENT).catch((e: unknown) => e);
+    const crashed = await createLambdaInvoker({ client, functionNames: { "video-merger": "crashing" } })
+      .invoke("video-merger", EVENT)
+      .catch((e: unknown) => e);
     expect(crashed).toBeInstanceOf(LambdaFunctionError);
     expect((crashed as Error).message).toBe("Lambda crashing failed (Error): S3 GetObject: socket hang up");
     // After the faults, the function answers again.
@@ -95,8 +110,15 @@ describe("createLambdaInvoker", () => {
     expect(error).toBeInstanceOf(WorkInputError);
     expect((error as Error).message).toMatch(/^Lambda invocation failed: ResourceNotFoundException: Function not found: video-merger-prod/);
 
-    const unreachable = new LambdaClient({ endpoint: "http://127.0.0.1:9", region: "us-east-1", credentials: { accessKeyId: "t", secretAccessKey: "t" }, maxAttempts: 1 });
-    const down = await createLambdaInvoker({ client: unreachable }).invoke("video-merger", EVENT).catch((e: unknown) => e);
+    const unreachable = new LambdaClient({
+      endpoint: "http://127.0.0.1:9",
+      region: "us-east-1",
+      credentials: { accessKeyId: "t", secretAccessKey: "t" },
+      maxAttempts: 1,
+    });
+    const down = await createLambdaInvoker({ client: unreachable })
+      .invoke("video-merger", EVENT)
+      .catch((e: unknown) => e);
     expect(down).toBeInstanceOf(Error);
     expect(down).not.toBeInstanceOf(WorkInputError);
     unreachable.destroy();

@@ -102,9 +102,13 @@ describe("merge-videos work", () => {
   it("stops ffmpeg on abort and does not call that an input error", async () => {
     const long = await f.storeClip(outputKey(PIPELINE, "long", "j", "mp4"), { durationSeconds: 20, width: 320, height: 240, fps: 30 });
     const controller = new AbortController();
-    const { ctx, progress } = await f.context(f.node("m8", "merge-videos", { config: { reencode: "always" } }), {
-      segments: [f.completedVideo("long", long), s1],
-    }, controller.signal);
+    const { ctx, progress } = await f.context(
+      f.node("m8", "merge-videos", { config: { reencode: "always" } }),
+      {
+        segments: [f.completedVideo("long", long), s1],
+      },
+      controller.signal,
+    );
     const run = work(ctx);
     const abortWhenMerging = setInterval(() => {
       if (progress.some((p) => p > 10)) controller.abort();

@@ -33,7 +33,14 @@ describe("mix-audio work", () => {
   it("replaces a 4.0 s video's tone with a 3.0 s voice, padded to 4.0 s", async () => {
     const { ctx, progress, jobId } = await f.context(f.node("mix", "mix-audio", { config: { lengthMismatch: "pad" } }), { video: [video], audio: [voice] });
     const { output, cost } = await work(ctx);
-    expect(output).toMatchObject({ type: "video", s3Key: outputKey(PIPELINE, "mix", jobId, "mp4", 1), width: 320, height: 240, videoCodec: "h264", audioCodec: "aac" });
+    expect(output).toMatchObject({
+      type: "video",
+      s3Key: outputKey(PIPELINE, "mix", jobId, "mp4", 1),
+      width: 320,
+      height: 240,
+      videoCodec: "h264",
+      audioCodec: "aac",
+    });
     expect(Math.abs(output.duration! - 4)).toBeLessThanOrEqual(0.05);
     expect(cost).toBe(0);
     const local = join(f.dir, "mixed.mp4");

@@ -2,7 +2,18 @@ import { join } from "node:path";
 import { MixAudioConfig } from "@vp/contracts";
 import { computeCost, mixAudio } from "@vp/media";
 import { jobOutputKey } from "@vp/runtime";
-import { chooseBackend, estimateProgress, factsOfOutput, fetchInput, outputOfProbe, parseConfig, requireMediaInput, videoOutput, type FfmpegWorkOptions, fallsBackToLocal } from "./common";
+import {
+  chooseBackend,
+  estimateProgress,
+  factsOfOutput,
+  fetchInput,
+  outputOfProbe,
+  parseConfig,
+  requireMediaInput,
+  videoOutput,
+  type FfmpegWorkOptions,
+  fallsBackToLocal,
+} from "./common";
 import { asInputError } from "./errors";
 import type { WorkFunction } from "./types";
 

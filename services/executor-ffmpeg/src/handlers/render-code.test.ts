@@ -110,7 +110,10 @@ describe("render-code work", () => {
     for (const p of await descendantsOf(process.pid)) seen.set(p.pid, p.comm);
     // Only what the render started (the test runner's own helpers, such as esbuild, are not its business).
     for (const [pid, comm] of seen) if (!RENDER_PROCESS.test(comm)) seen.delete(pid);
-    expect([...seen.values()].some((comm) => /chrom/i.test(comm)), JSON.stringify([...seen.values()])).toBe(true);
+    expect(
+      [...seen.values()].some((comm) => /chrom/i.test(comm)),
+      JSON.stringify([...seen.values()]),
+    ).toBe(true);
     controller.abort(new Error("cancelled by the test"));
     const error = (await run) as Error;
     expect(error.name).toBe("RenderCancelledError");

@@ -99,9 +99,12 @@ describe("addressRefusal", () => {
     expect(addressRefusal(ip)).toBe(reason);
   });
 
-  it.each(["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111", "::ffff:93.184.216.34", "2002:5db8:d822::"])("lets public %s through", (ip) => {
-    expect(addressRefusal(ip)).toBeNull();
-  });
+  it.each(["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111", "::ffff:93.184.216.34", "2002:5db8:d822::"])(
+    "lets public %s through",
+    (ip) => {
+      expect(addressRefusal(ip)).toBeNull();
+    },
+  );
 
   it("lets an allowed range through, and nothing next to it", () => {
     expect(addressRefusal("127.0.0.2", allow)).toBeNull();
@@ -138,7 +141,11 @@ describe("fetchUrlToFile", () => {
   const port = () => trap.port;
   it.each([
     ["loopback", () => `http://127.0.0.1:${port()}/secret`, /: 127\.0\.0\.1 is a loopback address$/],
-    ["a name resolving to 127.0.0.1", () => `http://localhost:${port()}/secret`, /^refusing to fetch http:\/\/localhost:\d+\/secret: localhost resolves to 127\.0\.0\.1, a loopback address$/],
+    [
+      "a name resolving to 127.0.0.1",
+      () => `http://localhost:${port()}/secret`,
+      /^refusing to fetch http:\/\/localhost:\d+\/secret: localhost resolves to 127\.0\.0\.1, a loopback address$/,
+    ],
     ["a decimal IP", () => `http://2130706433:${port()}/secret`, /: 127\.0\.0\.1 is a loopback address$/],
     ["a hex IP", () => `http://0x7f000001:${port()}/secret`, /: 127\.0\.0\.1 is a loopback address$/],
     ["an octal IP", () => `http://0177.0.0.1:${port()}/secret`, /: 127\.0\.0\.1 is a loopback address$/],
@@ -152,11 +159,31 @@ describe("fetchUrlToFile", () => {
     ["CGNAT", () => "http://100.64.0.1/x", /carrier-grade NAT/],
     ["multicast", () => "http://224.0.0.1/x", /multicast/],
     ["broadcast", () => "http://255.255.255.255/x", /the broadcast address/],
-    ["a redirect into loopback", () => `${media.origin}/redirect?to=${encodeURIComponent(`http://127.0.0.1:${port()}/secret`)}`, /\(redirect 1 to http:\/\/127\.0\.0\.1:\d+\/secret\): 127\.0\.0\.1 is a loopback address$/],
-    ["a redirect to localhost", () => `${media.origin}/redirect?to=${encodeURIComponent(`http://localhost:${port()}/secret`)}`, /localhost resolves to 127\.0\.0\.1, a loopback address$/],
-    ["a redirect to a decimal IP", () => `${media.origin}/redirect?to=${encodeURIComponent(`http://2130706433:${port()}/secret`)}`, /127\.0\.0\.1 is a loopback address$/],
-    ["a redirect to file:", () => `${media.origin}/redirect?to=${encodeURIComponent("file:///etc/passwd")}`, /only http and https URLs are fetched, not file:$/],
-    ["a redirect with userinfo", () => `${media.origin}/redirect?to=${encodeURIComponent(`http://u:p@127.0.0.2:${media.port}/clip.mp4`)}`, /user name or password/],
+    [
+      "a redirect into loopback",
+      () => `${media.origin}/redirect?to=${encodeURIComponent(`http://127.0.0.1:${port()}/secret`)}`,
+      /\(redirect 1 to http:\/\/127\.0\.0\.1:\d+\/secret\): 127\.0\.0\.1 is a loopback address$/,
+    ],
+    [
+      "a redirect to localhost",
+      () => `${media.origin}/redirect?to=${encodeURIComponent(`http://localhost:${port()}/secret`)}`,
+      /localhost resolves to 127\.0\.0\.1, a loopback address$/,
+    ],
+    [
+      "a redirect to a decimal IP",
+      () => `${media.origin}/redirect?to=${encodeURIComponent(`http://2130706433:${port()}/secret`)}`,
+      /127\.0\.0\.1 is a loopback address$/,
+    ],
+    [
+      "a redirect to file:",
+      () => `${media.origin}/redirect?to=${encodeURIComponent("file:///etc/passwd")}`,
+      /only http and https URLs are fetched, not file:$/,
+    ],
+    [
+      "a redirect with userinfo",
+      () => `${media.origin}/redirect?to=${encodeURIComponent(`http://u:p@127.0.0.2:${media.port}/clip.mp4`)}`,
+      /user name or password/,
+    ],
   ])("refuses %s", async (_what, url, reason) => {
     const before = trap.requests.length;
     const path = dest();
@@ -169,7 +196,11 @@ describe("fetchUrlToFile", () => {
   });
 
   it("checks the address it connects to, as resolved at connect time (no rebinding between check and connect)", async () => {
-    const answers: Record<string, string[]> = { "media.test": ["127.0.0.2"], "rebind.test": ["93.184.216.34", "127.0.0.1"], "mapped.test": ["::ffff:127.0.0.1"] };
+    const answers: Record<string, string[]> = {
+      "media.test": ["127.0.0.2"],
+      "rebind.test": ["93.184.216.34", "127.0.0.1"],
+      "mapped.test": ["::ffff:127.0.0.1"],
+    };
     const calls: string[] = [];
     const resolver: Resolver = async (hostname) => {
       calls.push(hostname);
@@ -181,7 +212,9 @@ describe("fetchUrlToFile", () => {
     await expect(fetchUrlToFile(`http://rebind.test:${trap.port}/secret`, dest(), { ...options, resolver })).rejects.toThrow(
       /^refusing to fetch http:\/\/rebind\.test:\d+\/secret: rebind\.test resolves to 127\.0\.0\.1, a loopback address$/,
     );
-    await expect(fetchUrlToFile(`http://mapped.test:${trap.port}/secret`, dest(), { ...options, resolver })).rejects.toThrow(/IPv4-mapped form of 127\.0\.0\.1/);
+    await expect(fetchUrlToFile(`http://mapped.test:${trap.port}/secret`, dest(), { ...options, resolver })).rejects.toThrow(
+      /IPv4-mapped form of 127\.0\.0\.1/,
+    );
     await expect(fetchUrlToFile(`http://nowhere.test/x`, dest(), { ...options, resolver })).rejects.toThrow(UrlFetchError);
     expect(trap.requests.length).toBe(before);
     expect(calls).toEqual(["media.test", "rebind.test", "mapped.test", "nowhere.test"]);
@@ -195,7 +228,9 @@ describe("fetchUrlToFile", () => {
   });
 
   it("fails on an answer that is not 2xx, with the status", async () => {
-    await expect(fetchUrlToFile(`${media.origin}/missing?sig=secret`, dest(), options)).rejects.toThrow(new UrlFetchError(`${media.origin}/missing answered 404 Not Found`));
+    await expect(fetchUrlToFile(`${media.origin}/missing?sig=secret`, dest(), options)).rejects.toThrow(
+      new UrlFetchError(`${media.origin}/missing answered 404 Not Found`),
+    );
   });
 
   it("enforces the size limit, declared or counted", async () => {

@@ -218,7 +218,8 @@ export function guardedLookup(allow: readonly Cidr[], resolver: Resolver = syste
         return callback(null, addresses[0]!.address, addresses[0]!.family);
       },
       (error: NodeJS.ErrnoException) => {
-        if (error.code === "ENOTFOUND" || error.code === "ENODATA") return callback(new UrlFetchError(`${hostname} does not resolve (${error.code})`, { cause: error }));
+        if (error.code === "ENOTFOUND" || error.code === "ENODATA")
+          return callback(new UrlFetchError(`${hostname} does not resolve (${error.code})`, { cause: error }));
         callback(error);
       },
     );

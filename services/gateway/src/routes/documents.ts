@@ -10,7 +10,11 @@ import { limitsOf } from "./nodes";
 
 /** A file name for the download, from the title (letters, digits and dashes only). */
 function fileName(title: string): string {
-  const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60);
+  const slug = title
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 60);
   return `${slug || "pipeline"}.pipeline.json`;
 }
 
@@ -43,18 +47,22 @@ export function documentRoutes(deps: GatewayDeps) {
       });
     }
     const { document } = result;
-    const { pipeline, nodes } = await importPipeline(deps.editor, {
-      pipeline: { id: randomUUID(), title: document.title },
-      nodes: document.nodes.map((node) => ({
-        id: node.id,
-        title: node.title,
-        type: node.type,
-        inputs: node.inputs ?? {},
-        config: node.config ?? {},
-        asset: node.asset ?? null,
-        position: node.position ?? null,
-      })),
-    }, limits);
+    const { pipeline, nodes } = await importPipeline(
+      deps.editor,
+      {
+        pipeline: { id: randomUUID(), title: document.title },
+        nodes: document.nodes.map((node) => ({
+          id: node.id,
+          title: node.title,
+          type: node.type,
+          inputs: node.inputs ?? {},
+          config: node.config ?? {},
+          asset: node.asset ?? null,
+          position: node.position ?? null,
+        })),
+      },
+      limits,
+    );
     deps.logger.info({ pipelineId: pipeline.id, nodes: nodes.length }, "pipeline imported");
     return c.json({ pipeline: { ...pipeline, nodes: nodes.map(toSerializedNode) } }, 201);
   });

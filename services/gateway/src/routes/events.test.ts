@@ -136,7 +136,10 @@ function rawSse(url: string, headers: Record<string, string> = {}) {
     /** Complete frames (comments dropped). */
     frames(): Frame[] {
       const text = client.text();
-      const blocks = text.slice(0, text.lastIndexOf("\n\n") + 2).split("\n\n").filter(Boolean);
+      const blocks = text
+        .slice(0, text.lastIndexOf("\n\n") + 2)
+        .split("\n\n")
+        .filter(Boolean);
       return blocks
         .map((block) => {
           const frame: Frame = {};
@@ -149,7 +152,11 @@ function rawSse(url: string, headers: Record<string, string> = {}) {
         })
         .filter((f) => Object.keys(f).length > 0);
     },
-    nodeSeqs: () => client.frames().filter((f) => f.event === "node").map((f) => Number(f.id)),
+    nodeSeqs: () =>
+      client
+        .frames()
+        .filter((f) => f.event === "node")
+        .map((f) => Number(f.id)),
     stopReadingAfterSnapshot: () => void (pauseAfterSnapshot = true),
     resume: () => {
       pauseAfterSnapshot = false;
@@ -209,7 +216,13 @@ describe("SSE write path (Node response)", () => {
     expect(frames.map((f) => Number(f.id))).toEqual(seqs);
     // The event's content as published (the editor parses it).
     for (const f of frames) expect(NodeChanged.parse(JSON.parse(f.data!))).toMatchObject({ pipelineId: P, kind: "node" });
-    expect(reference.toString().split("\n\n").filter(Boolean).every((frame) => /^event: node\ndata: \{.*\}\nid: \d+$/.test(frame))).toBe(true);
+    expect(
+      reference
+        .toString()
+        .split("\n\n")
+        .filter(Boolean)
+        .every((frame) => /^event: node\ndata: \{.*\}\nid: \d+$/.test(frame)),
+    ).toBe(true);
   });
 
   it("ends a client that stopped reading with retry after the cap; it resumes with Last-Event-ID without gap or duplicate", async () => {

@@ -27,7 +27,7 @@ export function executeRoutes(deps: GatewayDeps) {
     const { pipeline, node } = await findNode(deps.reader, c);
     const body = await optionalBody(c, ExecuteBody);
     if (body.upstream) return startRun(deps, c, pipeline.id, node.id, undefined, body.force ?? false);
-    if (body.force) throw new HttpError(422, "force applies to runs: send { \"upstream\": true, \"force\": true } (a single execute never uses the cache)");
+    if (body.force) throw new HttpError(422, 'force applies to runs: send { "upstream": true, "force": true } (a single execute never uses the cache)');
     const upstream = Object.values(node.inputs).flat();
     const inputs = upstream.length ? (await getNodes(deps.reader, pipeline.id, [...new Set(upstream)])).map(toSerializedNode) : [];
     const nodes = lookup([node, ...inputs] as GraphNode[]);

@@ -183,7 +183,9 @@ export function fileRoutes(deps: GatewayDeps) {
     if (!key) throw new HttpError(404, `Node has no output yet (status: ${node.status})`);
     const info = await deps.storage.stat(key);
     if (!info) throw notFound("Output");
-    const contentType = outputContentType((node.output?.contentType as string | undefined) ?? OUTPUT_CONTENT_TYPES[node.output!.type] ?? "application/octet-stream");
+    const contentType = outputContentType(
+      (node.output?.contentType as string | undefined) ?? OUTPUT_CONTENT_TYPES[node.output!.type] ?? "application/octet-stream",
+    );
     const range = parseRange(c.req.header("range"), info.size);
     c.header("Accept-Ranges", "bytes");
     c.header("Content-Type", contentType);

@@ -77,16 +77,20 @@ export function nodeRoutes(deps: GatewayDeps) {
     requireFields({ type: body.type, config: body.config, asset: body.asset ?? null });
     const id = body.id ?? randomUUID();
     await checkGraph(deps, pipeline.id, { id, type: body.type, inputs: body.inputs, status: "pending", asset: body.asset ?? null });
-    const row = await createNode(deps.editor, {
-      pipelineId: pipeline.id,
-      id,
-      title: body.title,
-      type: body.type,
-      inputs: body.inputs,
-      config: body.config,
-      asset: body.asset ?? null,
-      position: body.position ?? null,
-    }, limitsOf(deps));
+    const row = await createNode(
+      deps.editor,
+      {
+        pipelineId: pipeline.id,
+        id,
+        title: body.title,
+        type: body.type,
+        inputs: body.inputs,
+        config: body.config,
+        asset: body.asset ?? null,
+        position: body.position ?? null,
+      },
+      limitsOf(deps),
+    );
     deps.logger.info({ pipelineId: pipeline.id, nodeId: id, type: body.type }, "node created");
     return c.json({ node: toSerializedNode(row) }, 201);
   });
@@ -120,14 +124,20 @@ export function nodeRoutes(deps: GatewayDeps) {
         asset: assetPatch ? { ...node.asset, ...assetPatch } : node.asset,
       });
     }
-    const row = await updateNodeStructure(deps.editor, pipeline.id, node.id, {
-      title: body.title,
-      inputsPatch: body.inputs,
-      configPatch,
-      configRemove: configRemove.length ? configRemove : undefined,
-      assetPatch,
-      position: body.position,
-    }, limitsOf(deps));
+    const row = await updateNodeStructure(
+      deps.editor,
+      pipeline.id,
+      node.id,
+      {
+        title: body.title,
+        inputsPatch: body.inputs,
+        configPatch,
+        configRemove: configRemove.length ? configRemove : undefined,
+        assetPatch,
+        position: body.position,
+      },
+      limitsOf(deps),
+    );
     if (!row) throw notFound("Node");
     return c.json({ node: toSerializedNode(row) });
   });

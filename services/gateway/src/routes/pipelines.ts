@@ -1,7 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { NODE_STATUSES } from "@vp/contracts";
-import { countNodesByStatus, createPipeline, deletePipeline, getPipeline, listNodes, listPipelines, pipelineFilesPrefix, toSerializedNode, updatePipeline } from "@vp/db";
+import {
+  countNodesByStatus,
+  createPipeline,
+  deletePipeline,
+  getPipeline,
+  listNodes,
+  listPipelines,
+  pipelineFilesPrefix,
+  toSerializedNode,
+  updatePipeline,
+} from "@vp/db";
 import type { GatewayDeps } from "../deps";
 import { sharedJson } from "../read-gate";
 import { deleteFilesOf } from "../storage-files";
@@ -18,7 +28,10 @@ export function pipelineRoutes(deps: GatewayDeps) {
     const { page, per } = query.data;
     const { pipelines, totalCount } = await listPipelines(deps.reader, { page, per });
     // Live node counts for the editor's list (metadata.progress only moves when a status changes).
-    const counts = await countNodesByStatus(deps.reader, pipelines.map((p) => p.id));
+    const counts = await countNodesByStatus(
+      deps.reader,
+      pipelines.map((p) => p.id),
+    );
     return c.json({
       pipelines: pipelines.map((p) => {
         const byStatus = counts.get(p.id) ?? {};

@@ -26,14 +26,7 @@ const BooleanQuery = z.enum(["true", "false"]).optional();
  * "running", run_id, node_ids } once the run is recorded and its first nodes dispatched, 422 when refused,
  * 202 when the verdict is late (stored, will run).
  */
-export async function startRun(
-  deps: GatewayDeps,
-  c: Context,
-  pipelineId: string,
-  targetNodeId?: string,
-  retry?: { downstream: boolean },
-  force = false,
-) {
+export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string, targetNodeId?: string, retry?: { downstream: boolean }, force = false) {
   const rows = await readGateOf(deps).run(() => listNodes(deps.reader, pipelineId));
   const stale = staleNodes(rows as KeyedNode[]);
   if (targetNodeId) {
@@ -99,7 +92,15 @@ export async function pipelineEstimate(reader: Queryable, pipelineId: string, fo
  */
 async function cancel(deps: GatewayDeps, c: Context, pipelineId: string, nodeId?: string) {
   const commandId = randomUUID();
-  const command: CancelCommand = { v: 1, kind: "cancel", commandId, pipelineId, ...(nodeId ? { nodeId } : {}), by: "user", requestedAt: new Date().toISOString() };
+  const command: CancelCommand = {
+    v: 1,
+    kind: "cancel",
+    commandId,
+    pipelineId,
+    ...(nodeId ? { nodeId } : {}),
+    by: "user",
+    requestedAt: new Date().toISOString(),
+  };
   const verdict = await waitForReply(deps.bus, CancelVerdict, deps.executeVerdictTimeoutMs, (inbox) =>
     publish(deps.bus, deps.topology.subjects.cancel, CancelCommand, command, { msgId: commandId, headers: { [HEADERS.replyTo]: inbox } }),
   );
@@ -132,7 +133,9 @@ export function runRoutes(deps: GatewayDeps) {
     const pipeline = await requirePipeline(deps.reader, c);
     const force = BooleanQuery.safeParse(c.req.query("force"));
     if (!force.success) throw new HttpError(422, 'force: must be "true" or "false"');
-    const body = await sharedJson(deps, `estimate:${pipeline.id}:${force.data === "true"}`, () => pipelineEstimate(deps.reader, pipeline.id, force.data === "true"));
+    const body = await sharedJson(deps, `estimate:${pipeline.id}:${force.data === "true"}`, () =>
+      pipelineEstimate(deps.reader, pipeline.id, force.data === "true"),
+    );
     return c.body(body, 200, { "content-type": "application/json" });
   });
 

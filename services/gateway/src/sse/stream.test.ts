@@ -19,7 +19,9 @@ async function streamToStalledClient(maxQueuedBytes: number) {
   let overflowed: number | undefined;
   const opened = new Promise<ReturnType<typeof createSseStream>>((resolve) => {
     const server = http.createServer((_req, res) => {
-      resolve(createSseStream(nodeResponseSink(res, { "content-type": "text/event-stream" }), { maxQueuedBytes, onOverflow: (held) => void (overflowed = held) }));
+      resolve(
+        createSseStream(nodeResponseSink(res, { "content-type": "text/event-stream" }), { maxQueuedBytes, onOverflow: (held) => void (overflowed = held) }),
+      );
     });
     server.listen(0, "127.0.0.1");
     closers.push(() => server.close());

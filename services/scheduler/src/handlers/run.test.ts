@@ -4,7 +4,18 @@
  * applied transition is fed back as the committed event the scheduler-events consumer would deliver.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CancelVerdict, JobInterrupt, JobMessage, NodeChanged, RunCommand, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
+import type {
+  CancelVerdict,
+  JobInterrupt,
+  JobMessage,
+  NodeChanged,
+  RunCommand,
+  RunReply,
+  RunRequest,
+  RunVerdict,
+  TransitionReply,
+  TransitionRequest,
+} from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 import {
   cancelNode,
@@ -47,7 +58,20 @@ function harness() {
   const emit = (r: StateResult) => {
     if ((r.outcome === "applied" || r.outcome === "already") && r.node) {
       const n = r.node;
-      events.push({ v: 1, kind: "node", eventId: `${n.id}:${n.state_version}`, pipelineId: n.pipeline_id, nodeId: n.id, type: n.type, status: n.status, stateVersion: n.state_version, metadata: n.metadata ?? null, output: n.output ?? null, pipelineMetadata: r.pipelineMetadata, at: "" });
+      events.push({
+        v: 1,
+        kind: "node",
+        eventId: `${n.id}:${n.state_version}`,
+        pipelineId: n.pipeline_id,
+        nodeId: n.id,
+        type: n.type,
+        status: n.status,
+        stateVersion: n.state_version,
+        metadata: n.metadata ?? null,
+        output: n.output ?? null,
+        pipelineMetadata: r.pipelineMetadata,
+        at: "",
+      });
     }
   };
   const reply = (r: StateResult): TransitionReply =>
@@ -61,7 +85,14 @@ function harness() {
       recordRun: async (req: RunRequest): Promise<RunReply> => {
         const run =
           req.kind === "create"
-            ? await createRun(sw, { id: req.runId, pipelineId: req.pipelineId, kind: req.runKind, targetNodeId: req.targetNodeId, nodeIds: req.nodeIds, metadata: { estimate: req.estimate } })
+            ? await createRun(sw, {
+                id: req.runId,
+                pipelineId: req.pipelineId,
+                kind: req.runKind,
+                targetNodeId: req.targetNodeId,
+                nodeIds: req.nodeIds,
+                metadata: { estimate: req.estimate },
+              })
             : await finishRun(sw, { id: req.runId, status: req.status, summary: req.summary });
         return { ok: true, run: toSerializedRun(run!) };
       },
@@ -106,7 +137,14 @@ function harness() {
       emit(
         fail.has(job.nodeId)
           ? await failNode(sw, { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: 1, error: "provider said 400", final: true })
-          : await completeNode(sw, { pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: 1, output: { type: "video", s3Key: `k/${job.pipelineId}/${job.nodeId}`, ...outputs.get(job.nodeId) }, cost: costs.get(job.nodeId) ?? 0.01 }),
+          : await completeNode(sw, {
+              pipelineId: job.pipelineId,
+              nodeId: job.nodeId,
+              jobId: job.jobId,
+              attempt: 1,
+              output: { type: "video", s3Key: `k/${job.pipelineId}/${job.nodeId}`, ...outputs.get(job.nodeId) },
+              cost: costs.get(job.nodeId) ?? 0.01,
+            }),
       );
     }
   }
@@ -134,7 +172,13 @@ const statuses = async (P: string) => Object.fromEntries((await listNodes(t.admi
 
 describe("run coordinator", () => {
   it("runs every node that is not completed, in dependency order, and records the run", async () => {
-    const P = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["a"] }, { id: "c", inputs: ["b"] }, { id: "x", status: "completed" }, { id: "y", inputs: ["x"] }]);
+    const P = await pipelineWith([
+      { id: "a" },
+      { id: "b", inputs: ["a"] },
+      { id: "c", inputs: ["b"] },
+      { id: "x", status: "completed" },
+      { id: "y", inputs: ["x"] },
+    ]);
     const h = harness();
     const c = h.coordinator();
     await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r1`, pipelineId: P, requestedAt: "" }, h.ctx);
@@ -145,18 +189,35 @@ describe("run coordinator", () => {
     expect(order.slice(0, 2).sort()).toEqual(["a", "y"]);
     expect(order.slice(2)).toEqual(["b", "c"]);
     expect(await statuses(P)).toEqual({ a: "completed", b: "completed", c: "completed", x: "completed", y: "completed" });
-    expect(await getRun(t.admin, `${P}-r1`)).toMatchObject({ status: "completed", metadata: { counts: { completed: 5 }, executed: 4, cached: 0, upToDate: 1 } });
+    expect(await getRun(t.admin, `${P}-r1`)).toMatchObject({
+      status: "completed",
+      metadata: { counts: { completed: 5 }, executed: 4, cached: 0, upToDate: 1 },
+    });
     expect(c.active().size).toBe(0);
   });
 
   it("a failure cancels its dependants with the reason; the independent branch completes; progress counts are right", async () => {
-    const P = await pipelineWith([{ id: "a" }, { id: "b", inputs: ["a"] }, { id: "c", inputs: ["b"] }, { id: "d", inputs: ["c"] }, { id: "z" }, { id: "z2", inputs: ["z"] }]);
+    const P = await pipelineWith([
+      { id: "a" },
+      { id: "b", inputs: ["a"] },
+      { id: "c", inputs: ["b"] },
+      { id: "d", inputs: ["c"] },
+      { id: "z" },
+      { id: "z2", inputs: ["z"] },
+    ]);
     const h = harness();
     const c = h.coordinator();
     await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r`, pipelineId: P, requestedAt: "" }, h.ctx);
     await h.pump(c, new Set(["b"]));
     const nodes = Object.fromEntries((await listNodes(t.admin, P)).map((n) => [n.id, n]));
-    expect(Object.fromEntries(Object.entries(nodes).map(([k, n]) => [k, n.status]))).toEqual({ a: "completed", b: "failed", c: "cancelled", d: "cancelled", z: "completed", z2: "completed" });
+    expect(Object.fromEntries(Object.entries(nodes).map(([k, n]) => [k, n.status]))).toEqual({
+      a: "completed",
+      b: "failed",
+      c: "cancelled",
+      d: "cancelled",
+      z: "completed",
+      z2: "completed",
+    });
     expect(nodes.c!.metadata).toMatchObject({ error: "upstream b failed", cancelledBy: `${P}-r`, runId: `${P}-r` });
     expect(nodes.d!.metadata).toMatchObject({ error: "upstream b failed" });
     const pipeline = await t.admin.query(`SELECT metadata FROM video_production_pipelines WHERE id = $1`, [P]);
@@ -165,7 +226,14 @@ describe("run coordinator", () => {
   });
 
   it("run to here runs only the target and what it needs; failed members are reset with their history", async () => {
-    const P = await pipelineWith([{ id: "a", status: "failed" }, { id: "b", inputs: ["a"] }, { id: "c", inputs: ["b"] }, { id: "d", inputs: ["c"] }, { id: "e", inputs: ["d"] }, { id: "side" }]);
+    const P = await pipelineWith([
+      { id: "a", status: "failed" },
+      { id: "b", inputs: ["a"] },
+      { id: "c", inputs: ["b"] },
+      { id: "d", inputs: ["c"] },
+      { id: "e", inputs: ["d"] },
+      { id: "side" },
+    ]);
     const h = harness();
     const c = h.coordinator();
     await c.start({ v: 1, kind: "run", commandId: "c1", runId: `${P}-r`, pipelineId: P, targetNodeId: "d", requestedAt: "" }, h.ctx);
@@ -186,7 +254,10 @@ describe("run coordinator", () => {
 
     await c.start({ v: 1, kind: "run", commandId: "c2", runId: `${P}-2`, pipelineId: P, targetNodeId: "a", retry: true, requestedAt: "" }, h.ctx);
     expect(h.verdicts.at(-1)).toEqual({ ok: false, reason: "Node cannot be retried (status: completed); only failed or cancelled nodes are" });
-    await c.start({ v: 1, kind: "run", commandId: "c3", runId: `${P}-3`, pipelineId: P, targetNodeId: "b", retry: true, downstream: true, requestedAt: "" }, h.ctx);
+    await c.start(
+      { v: 1, kind: "run", commandId: "c3", runId: `${P}-3`, pipelineId: P, targetNodeId: "b", retry: true, downstream: true, requestedAt: "" },
+      h.ctx,
+    );
     expect(h.verdicts.at(-1)).toMatchObject({ ok: true, runId: `${P}-3`, nodeIds: ["b", "c"] });
     expect(await h.pump(c)).toEqual(["b", "c"]);
     expect(await statuses(P)).toEqual({ a: "completed", b: "completed", c: "completed", ok: "completed" });
@@ -255,14 +326,23 @@ describe("run coordinator", () => {
     expect(h.interrupts).toEqual([{ v: 1, pipelineId: P, nodeId: "a", jobId: ja.jobId, reason: "cancelled by user" }]);
     while (h.events.length) await c.onEvent(h.events.shift()!); // the scheduler-events consumer
     // The executor's late result is rejected: the node is no longer in_progress.
-    expect((await completeNode(t.pools.stateWriter, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1, output: { type: "video", s3Key: "k" }, cost: 0 })).outcome).toBe("rejected");
+    expect(
+      (await completeNode(t.pools.stateWriter, { pipelineId: P, nodeId: "a", jobId: ja.jobId, attempt: 1, output: { type: "video", s3Key: "k" }, cost: 0 }))
+        .outcome,
+    ).toBe("rejected");
 
     // q is queued (its job not yet taken by an executor): the pipeline cancel stops it and q2 never starts.
     await c.cancel({ v: 1, kind: "cancel", commandId: "k2", pipelineId: P, by: "user", requestedAt: "" }, h.ctx);
     expect(h.cancels[1]).toMatchObject({ ok: true, cancelled: expect.arrayContaining(["q", "q2"]) });
     expect(await h.pump(c)).toEqual(["q"]); // the executor finds q cancelled and never starts it
     const nodes = Object.fromEntries((await listNodes(t.admin, P)).map((n) => [n.id, n]));
-    expect(Object.fromEntries(Object.entries(nodes).map(([k, n]) => [k, n.status]))).toEqual({ a: "cancelled", b: "cancelled", c: "cancelled", q: "cancelled", q2: "cancelled" });
+    expect(Object.fromEntries(Object.entries(nodes).map(([k, n]) => [k, n.status]))).toEqual({
+      a: "cancelled",
+      b: "cancelled",
+      c: "cancelled",
+      q: "cancelled",
+      q2: "cancelled",
+    });
     expect(nodes.a!.metadata).toMatchObject({ error: "cancelled by user", cancelledBy: "user" });
     expect(nodes.b!.metadata).toMatchObject({ error: "upstream a was cancelled" });
     expect(nodes.q!.metadata!.startedAt).toBeUndefined();
@@ -284,14 +364,22 @@ describe("run coordinator", () => {
     }
     const nodesOf = async (P: string) => Object.fromEntries((await listNodes(t.admin, P)).map((n) => [n.id, n]));
     const hash = (c: string) => c.repeat(64);
-    const run = (h: ReturnType<typeof harness>, c: ReturnType<ReturnType<typeof harness>["coordinator"]>, P: string, runId: string, extra: Partial<RunCommand> = {}) =>
-      c.start({ v: 1, kind: "run", commandId: runId, runId, pipelineId: P, requestedAt: "", ...extra }, h.ctx);
+    const run = (
+      h: ReturnType<typeof harness>,
+      c: ReturnType<ReturnType<typeof harness>["coordinator"]>,
+      P: string,
+      runId: string,
+      extra: Partial<RunCommand> = {},
+    ) => c.start({ v: 1, kind: "run", commandId: runId, runId, pipelineId: P, requestedAt: "", ...extra }, h.ctx);
 
     it("the same work in another pipeline completes from the cache; a config edit reruns only that node and its dependants; an identical rerun executes nothing", async () => {
       const shared = `shared${seq}`;
       const h = harness();
       const c = h.coordinator();
-      h.outputs.set("a", { contentHash: hash("a") }).set("b", { contentHash: hash("b") }).set("c", { contentHash: hash("c") });
+      h.outputs
+        .set("a", { contentHash: hash("a") })
+        .set("b", { contentHash: hash("b") })
+        .set("c", { contentHash: hash("c") });
       h.costs.set("a", 0).set("b", 0.25).set("c", 0.5);
       const P1 = await chain(shared);
       await run(h, c, P1, `${P1}-1`);
@@ -337,7 +425,10 @@ describe("run coordinator", () => {
       const shared = `forced${seq}`;
       const h = harness();
       const c = h.coordinator();
-      h.outputs.set("a", { contentHash: hash("1") }).set("b", { contentHash: hash("2") }).set("c", { contentHash: hash("3") });
+      h.outputs
+        .set("a", { contentHash: hash("1") })
+        .set("b", { contentHash: hash("2") })
+        .set("c", { contentHash: hash("3") });
       const P1 = await chain(shared);
       await run(h, c, P1, `${P1}-1`);
       await h.pump(c);
@@ -348,7 +439,16 @@ describe("run coordinator", () => {
       const P3 = await chain(shared);
       await run(h, c, P3, `${P3}-1`);
       // Only a's key is known before the run (b and c wait for their inputs): a is estimated as cached.
-      expect(h.verdicts.at(-1)).toMatchObject({ ok: true, estimate: { nodes: [{ nodeId: "a", source: "cached" }, { nodeId: "b", source: "execute" }, { nodeId: "c", source: "execute" }] } });
+      expect(h.verdicts.at(-1)).toMatchObject({
+        ok: true,
+        estimate: {
+          nodes: [
+            { nodeId: "a", source: "cached" },
+            { nodeId: "b", source: "execute" },
+            { nodeId: "c", source: "execute" },
+          ],
+        },
+      });
       expect(await h.pump(c)).toEqual([]);
     });
 
@@ -357,7 +457,13 @@ describe("run coordinator", () => {
       await insertPipelineFixture(t.admin, { id: P, config: { maxCost: 0.5 } });
       await insertNodeFixture(t.admin, { pipelineId: P, id: "script", type: "asset", asset: { type: "text", content: "Hello there. ".repeat(40) } });
       await insertNodeFixture(t.admin, { pipelineId: P, id: "head", type: "talking-head", inputs: { script: ["script"] }, config: { provider: "heygen" } });
-      await insertNodeFixture(t.admin, { pipelineId: P, id: "voice", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "local" } });
+      await insertNodeFixture(t.admin, {
+        pipelineId: P,
+        id: "voice",
+        type: "generate-voiceover",
+        inputs: { script: ["script"] },
+        config: { provider: "local" },
+      });
       const h = harness();
       const c = h.coordinator();
       await run(h, c, P, `${P}-1`);
@@ -365,7 +471,11 @@ describe("run coordinator", () => {
       expect(verdict.ok).toBe(false);
       if (verdict.ok) return;
       expect(verdict.reason).toMatch(/^Estimated cost \$\d+\.\d\d exceeds the pipeline's budget \(maxCost\) of \$0\.50: head \$/);
-      expect(verdict.estimate).toMatchObject({ maxCost: 0.5, withinBudget: false, nodes: [{ nodeId: "script", estimatedCost: 0 }, { nodeId: "head", source: "execute" }, { nodeId: "voice" }] });
+      expect(verdict.estimate).toMatchObject({
+        maxCost: 0.5,
+        withinBudget: false,
+        nodes: [{ nodeId: "script", estimatedCost: 0 }, { nodeId: "head", source: "execute" }, { nodeId: "voice" }],
+      });
       expect(verdict.estimate!.nodes[1]!.estimatedCost).toBeGreaterThan(0.5);
       expect(verdict.estimate!.estimatedTotalCost).toBe(verdict.estimate!.nodes.reduce((sum, n) => sum + n.estimatedCost, 0));
       expect(h.jobs).toEqual([]);

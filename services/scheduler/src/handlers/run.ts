@@ -1,4 +1,18 @@
-import type { CancelCommand, CancelVerdict, GraphProblem, JobInterrupt, JobMessage, NodeChanged, NodeType, RunCommand, RunReply, RunRequest, RunVerdict, TransitionReply, TransitionRequest } from "@vp/contracts";
+import type {
+  CancelCommand,
+  CancelVerdict,
+  GraphProblem,
+  JobInterrupt,
+  JobMessage,
+  NodeChanged,
+  NodeType,
+  RunCommand,
+  RunReply,
+  RunRequest,
+  RunVerdict,
+  TransitionReply,
+  TransitionRequest,
+} from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 import { getCacheCosts, getCacheEntries, getNodes, getPipeline, getRun, listNodes, listRunningRuns, type NodeRow, type Queryable, type RunRow } from "@vp/db";
 import { checkPipeline, formatProblems, maxCostOf, overBudgetReason, type GraphNode } from "@vp/flow-graph";
@@ -134,7 +148,10 @@ export function createRunCoordinator(deps: RunDeps) {
     const run: ActiveRun = {
       id: record.id,
       pipelineId: record.pipeline_id,
-      plan: new RunPlan(planNodes, present.map((r) => r.id)),
+      plan: new RunPlan(
+        planNodes,
+        present.map((r) => r.id),
+      ),
       types: new Map(present.map((r) => [r.id, r.type])),
       upstream: new Map(present.map((r) => [r.id, [...new Set(Object.values(r.inputs ?? {}).flat())]])),
       force: record.force ?? false,
@@ -224,6 +241,7 @@ export function createRunCoordinator(deps: RunDeps) {
       // Every launched member is settled before a failure is passed on (no launch outlives its caller).
       const settled = await Promise.allSettled(started);
       const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+      // biome-ignore lint/correctness/noUnsafeFinally: on purpose: the first launch failure is passed on once all launches settled
       if (failed) throw failed.reason;
     }
   }
@@ -352,7 +370,10 @@ export function createRunCoordinator(deps: RunDeps) {
       costsOf: (keys) => getCacheCosts(deps.db, keys),
     });
     if (!estimate.withinBudget) {
-      ctx.logger.info({ runId: cmd.runId, pipelineId: cmd.pipelineId, estimate: estimate.estimatedTotalCost, maxCost: estimate.maxCost }, "run refused: over budget");
+      ctx.logger.info(
+        { runId: cmd.runId, pipelineId: cmd.pipelineId, estimate: estimate.estimatedTotalCost, maxCost: estimate.maxCost },
+        "run refused: over budget",
+      );
       return deps.reply(ctx, { ok: false, reason: overBudgetReason(estimate), estimate });
     }
 

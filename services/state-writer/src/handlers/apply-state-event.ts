@@ -42,7 +42,8 @@ export function createApplyStateEvent(deps: { db: Queryable; publishCommitted: P
       // Published by the tick queue; answered once the event is acknowledged (a failed publish throws: redelivered).
       const answer = await ticks({ ...ids, percent: event.percent }, eventIdOf(event));
       if (answer.outcome === "rejected") ctx.logger.debug({ ...ids, code: answer.code, reason: answer.reason }, "progress tick ignored");
-      else if (answer.outcome === "superseded") ctx.logger.debug({ ...ids, percent: event.percent, supersededBy: answer.supersededBy }, "progress tick superseded");
+      else if (answer.outcome === "superseded")
+        ctx.logger.debug({ ...ids, percent: event.percent, supersededBy: answer.supersededBy }, "progress tick superseded");
       return;
     }
     if (event.kind === "heartbeat") {
@@ -121,7 +122,10 @@ export function createRejectInvalidStateEvent(deps: { publishCommitted: PublishC
         await publishCommitted(result.node, result.pipelineMetadata, `${fact.jobId}:invalid:${info.seq}`);
         logger.error({ ...ids, status: result.node.status, reason: info.reason }, "invalid state event: the node fails");
       } else {
-        logger.error({ ...ids, subject: info.subject, seq: info.seq, kind: fact.kind, reason: info.reason, code: result.code, state: result.reason }, "invalid state event rejected");
+        logger.error(
+          { ...ids, subject: info.subject, seq: info.seq, kind: fact.kind, reason: info.reason, code: result.code, state: result.reason },
+          "invalid state event rejected",
+        );
       }
     });
   };

@@ -101,7 +101,9 @@ describe("createBatchingQueue", () => {
         ),
       );
       expect(await Promise.all(calls)).toEqual(["c0", "c1", "c2", "c3"]);
-      expect(seen).toEqual(["c0", "c1", "c2", "c3"].flatMap((name) => [`apply ${name} in ${name}`]).concat(["c0", "c1", "c2", "c3"].map((name) => `after ${name} in ${name}`)));
+      expect(seen).toEqual(
+        ["c0", "c1", "c2", "c3"].flatMap((name) => [`apply ${name} in ${name}`]).concat(["c0", "c1", "c2", "c3"].map((name) => `after ${name} in ${name}`)),
+      );
     } finally {
       otelContext.disable();
     }
@@ -113,7 +115,11 @@ describe("createBatchingQueue", () => {
     const txs: Queryable[] = [];
     await Promise.all(
       [0, 1, 2].map(() =>
-        queue(P, (tx) => (txs.push(tx), claimQueued(tx, { pipelineId: P, nodeId: "a", jobId: "ja" })), async (r) => r.outcome),
+        queue(
+          P,
+          (tx) => (txs.push(tx), claimQueued(tx, { pipelineId: P, nodeId: "a", jobId: "ja" })),
+          async (r) => r.outcome,
+        ),
       ),
     );
     expect(txs).toEqual([sw, sw, sw]);

@@ -25,12 +25,25 @@ export interface FaultPoint {
   match: string;
 }
 
-export function createCommittedPublisher({ bus, topology, logger, faultPoint }: { bus: Bus; topology: Topology; logger: Logger; faultPoint?: FaultPoint }): PublishCommitted {
+export function createCommittedPublisher({
+  bus,
+  topology,
+  logger,
+  faultPoint,
+}: {
+  bus: Bus;
+  topology: Topology;
+  logger: Logger;
+  faultPoint?: FaultPoint;
+}): PublishCommitted {
   let faultArmed = faultPoint?.point === "after-commit-before-publish";
   return async (node, pipelineMetadata, eventId) => {
     if (faultArmed && eventId.includes(faultPoint!.match)) {
       faultArmed = false;
-      logger.warn({ pipelineId: node.pipeline_id, nodeId: node.id, eventId, faultPoint: faultPoint!.point }, "fault point: killing the state-writer after commit, before publish");
+      logger.warn(
+        { pipelineId: node.pipeline_id, nodeId: node.id, eventId, faultPoint: faultPoint!.point },
+        "fault point: killing the state-writer after commit, before publish",
+      );
       // pino writes asynchronously: without the flush a loaded machine could lose the line (the fault suite looks for it).
       await new Promise<void>((resolve) => {
         setTimeout(resolve, 1000);
@@ -96,7 +109,11 @@ export function createBatchingQueue({ db, batchMax, pipelineMetadata }: { db: Qu
       const batch = list.splice(0, batchMax);
       let settled: BatchSettled[];
       try {
-        settled = await runStateBatch(db, key, batch.map((p) => (tx: Queryable) => runInContext(p.ctx, () => p.apply(tx))));
+        settled = await runStateBatch(
+          db,
+          key,
+          batch.map((p) => (tx: Queryable) => runInContext(p.ctx, () => p.apply(tx))),
+        );
       } catch (error) {
         for (const p of batch) p.reject(error);
         continue;
@@ -113,7 +130,10 @@ export function createBatchingQueue({ db, batchMax, pipelineMetadata }: { db: Qu
         const s = settled[i]!;
         if (!s.ok) return Promise.resolve({ ok: false, error: s.error });
         try {
-          return runInContext(p.ctx, () => p.after(s.result)).then((value) => ({ ok: true, value }), (error: unknown) => ({ ok: false, error }));
+          return runInContext(p.ctx, () => p.after(s.result)).then(
+            (value) => ({ ok: true, value }),
+            (error: unknown) => ({ ok: false, error }),
+          );
         } catch (error) {
           return Promise.resolve({ ok: false, error });
         }

@@ -35,8 +35,7 @@ const ctx = { logger: silent };
 const video = { type: "video" as const, s3Key: "pipelines/p/nodes/n/j/output.mp4", duration: 3, size: 1000 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const running = (id: string, attempt = 1) =>
-  insertNodeFixture(t.admin, { pipelineId: P, id, status: "in_progress", metadata: { jobId: `j-${id}`, attempt } });
+const running = (id: string, attempt = 1) => insertNodeFixture(t.admin, { pipelineId: P, id, status: "in_progress", metadata: { jobId: `j-${id}`, attempt } });
 const tickOf = (id: string, percent: number, attempt = 1) => ({ pipelineId: P, nodeId: id, jobId: `j-${id}`, attempt, percent });
 const progressEvent = (id: string, percent: number, attempt = 1): StateEvent => ({
   v: 1,
@@ -167,13 +166,21 @@ describe("createTickQueue", () => {
     const busy = tick(tickOf("a", 5, 2), "busy");
     await sleep(10);
     const [, stale, current] = await Promise.all([busy, tick(tickOf("a", 90, 1), "stale"), tick(tickOf("a", 20, 2), "current")]);
-    expect(stale).toMatchObject({ outcome: "rejected", code: "stale", reason: "Progress of job j-a attempt 1 ignored (status: in_progress, job: j-a, attempt: 2)" });
+    expect(stale).toMatchObject({
+      outcome: "rejected",
+      code: "stale",
+      reason: "Progress of job j-a attempt 1 ignored (status: in_progress, job: j-a, attempt: 2)",
+    });
     expect(current).toMatchObject({ outcome: "applied", node: { metadata: { progress: 20 } } });
     expect(writes.map((w) => w.percents)).toEqual([[5], [90], [20]]);
 
     expect(await completeNode(sw, { pipelineId: P, nodeId: "a", jobId: "j-a", attempt: 2, output: video, cost: 0 })).toMatchObject({ outcome: "applied" });
     const late = await tick(tickOf("a", 99, 2), "late");
-    expect(late).toMatchObject({ outcome: "rejected", code: "stale", reason: "Progress of job j-a attempt 2 ignored (status: completed, job: j-a, attempt: 2)" });
+    expect(late).toMatchObject({
+      outcome: "rejected",
+      code: "stale",
+      reason: "Progress of job j-a attempt 2 ignored (status: completed, job: j-a, attempt: 2)",
+    });
     expect(published.map((p) => p.eventId)).toEqual(["busy", "current"]);
     expect(await getNode(t.admin, P, "a")).toMatchObject({ status: "completed", metadata: { progress: 100 } });
   });
@@ -217,7 +224,11 @@ describe("createTickQueue", () => {
     const tick = createTickQueue({ db: slow, publishCommitted, batchMax: 64, pipelineMetadata: log });
     const pending = tick(tickOf("a", 10), "a10");
     await sleep(50);
-    await queue(P, (tx) => claimQueued(tx, { pipelineId: P, nodeId: "b", jobId: "j-b" }), async (r) => publishCommitted(r.node!, r.pipelineMetadata, "j-b:queued"));
+    await queue(
+      P,
+      (tx) => claimQueued(tx, { pipelineId: P, nodeId: "b", jobId: "j-b" }),
+      async (r) => publishCommitted(r.node!, r.pipelineMetadata, "j-b:queued"),
+    );
     await pending;
     const [claim, progress] = [published.find((p) => p.eventId === "j-b:queued")!, published.find((p) => p.eventId === "a10")!];
     expect(claim.pipelineMetadata.progress).toMatchObject({ queued: 1, in_progress: 1 });

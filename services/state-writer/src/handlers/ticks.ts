@@ -128,7 +128,10 @@ export function createTickQueue(options: TickQueueOptions) {
     let results: TickResult[] | undefined;
     let failure: unknown;
     try {
-      results = await applyProgressTicks(db, picks.map((p) => p.winner.tick));
+      results = await applyProgressTicks(
+        db,
+        picks.map((p) => p.winner.tick),
+      );
     } catch (error) {
       failure = error;
     }
@@ -169,6 +172,7 @@ export function createTickQueue(options: TickQueueOptions) {
     );
   }
 
+  // biome-ignore lint/suspicious/noRedeclare: the named function expression is for stack traces; the parameter is the tick
   return function tick(tick: ProgressTick, eventId: string): Promise<TickAnswer> {
     return new Promise<TickAnswer>((resolve, reject) => {
       const key = `${tick.pipelineId}\u0000${tick.nodeId}`;

@@ -1,5 +1,15 @@
 import { assertNever, type TransitionReply, type TransitionRequest } from "@vp/contracts";
-import { cancelNode, claimQueued, claimRunning, completeFromCache, recordProviderJob, resetNode, toSerializedNode, type Queryable, type StateResult } from "@vp/db";
+import {
+  cancelNode,
+  claimQueued,
+  claimRunning,
+  completeFromCache,
+  recordProviderJob,
+  resetNode,
+  toSerializedNode,
+  type Queryable,
+  type StateResult,
+} from "@vp/db";
 import { isApplied, type KeyedQueue, type PublishCommitted } from "./committed";
 
 /**
