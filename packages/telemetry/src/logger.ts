@@ -57,3 +57,17 @@ export function createLogger(options: LoggerOptions): Logger {
   };
   return options.destination && !pretty ? pino(pinoOptions, options.destination) : pino(pinoOptions);
 }
+
+/**
+ * Writes out every line the logger still holds before the process dies on purpose (a SIGKILL loses them): pino's
+ * stdout stream buffers lines while the pipe is full, and its asynchronous flush() answers at once.
+ */
+export function flushLogsSync(logger: Logger): void {
+  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym];
+  try {
+    stream?.flushSync?.();
+  } catch {
+    // Nothing buffered, or a stream that cannot flush: nothing more to do.
+  }
+}
+

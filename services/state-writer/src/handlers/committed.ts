@@ -1,7 +1,7 @@
 import { NodeChanged, type Topology } from "@vp/contracts";
 import { publish, type Bus } from "@vp/bus";
 import { runStateBatch, type BatchMember, type BatchSettled, type Queryable, type StateResult, type TickNodeRow } from "@vp/db";
-import { activeContext, runInContext, type Context, type Logger } from "@vp/telemetry";
+import { activeContext, flushLogsSync, runInContext, type Context, type Logger } from "@vp/telemetry";
 import type { PipelineMetadataLog } from "./pipeline-metadata";
 
 /**
@@ -44,11 +44,9 @@ export function createCommittedPublisher({
         { pipelineId: node.pipeline_id, nodeId: node.id, eventId, faultPoint: faultPoint!.point },
         "fault point: killing the state-writer after commit, before publish",
       );
-      // pino writes asynchronously: without the flush a loaded machine could lose the line (the fault suite looks for it).
-      await new Promise<void>((resolve) => {
-        setTimeout(resolve, 1000);
-        logger.flush(() => resolve());
-      });
+      // pino holds lines while stdout's pipe is full: write them out first, or the kill loses them (the fault suite
+      // looks for this line and for the "state committed" line logged just before).
+      flushLogsSync(logger);
       process.kill(process.pid, "SIGKILL");
       await new Promise(() => undefined);
     }
