@@ -70,4 +70,3 @@ export function flushLogsSync(logger: Logger): void {
     // Nothing buffered, or a stream that cannot flush: nothing more to do.
   }
 }
-
