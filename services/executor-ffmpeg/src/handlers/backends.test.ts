@@ -12,6 +12,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RetryAfterError } from "@vp/bus";
 import type { NodeOutput, SerializedNode } from "@vp/contracts";
 import { makeSpeechClip, makeTestClip, probe, type ProbeResult } from "@vp/media";
 import { outputKey, type Storage } from "@vp/storage";
@@ -254,5 +255,69 @@ describe("Lambda work that does not fit or keeps failing runs here", () => {
     const composed = await createComposeVideoWork(options.lambda)({ ...big.ctx, inputs: { background: [sized], overlays: [inputs.lambda.ov!] } });
     expect(composed.cost).toBe(0);
     expect(lambda.invocations.length).toBe(invoked);
+  });
+});
+
+describe("an invocation outlives the attempt that sent it", () => {
+  it("a later attempt waits for the running invocation's output and adopts it instead of invoking again", async () => {
+    const f = fixtures.lambda;
+    const node = f.node("mix-adopt", "mix-audio");
+    const slots = { video: [inputs.lambda.v4!], audio: [inputs.lambda.voice!] };
+    // What the job runner records, kept on the node as the state-writer would.
+    const metadata: Record<string, unknown> = {};
+    const stopped = new AbortController();
+    const first = await f.context(node, slots, stopped.signal);
+    const recorder = (attempt: number) => async (r: { provider: string; phase: string; providerJobId?: string; clientRef?: string }) => {
+      metadata.providerJob = { ...r, attempt, at: new Date().toISOString() };
+      if (r.providerJobId) metadata.providerJobId = r.providerJobId;
+      return metadata;
+    };
+    lambda.fail("audio-mixer", { kind: "slow", delayMs: 2500 });
+    const invoked = lambda.invocations.length;
+
+    // Attempt 1 invokes; its executor stops (the request is dropped) while the function runs on.
+    const running = createMixAudioWork(options.lambda)({ ...first.ctx, recordProviderJob: recorder(1) as never }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 500));
+    stopped.abort();
+    expect(await running).toBeInstanceOf(Error);
+    expect(metadata.providerJob).toMatchObject({ provider: "lambda", phase: "creating", attempt: 1 });
+
+    // Attempt 2, while the function still runs: no second invocation, a wait.
+    const second = { ...first.ctx, signal: new AbortController().signal, attempt: 2, node: { ...node, metadata }, recordProviderJob: recorder(2) as never };
+    const waiting = await createMixAudioWork(options.lambda)(second).catch((e: unknown) => e);
+    expect(waiting).toBeInstanceOf(RetryAfterError);
+    expect((waiting as Error).message).toMatch(
+      /^the audio-mixer invocation of attempt 1 may still be running \(\d+ s so far\): waiting for its output instead of invoking again$/,
+    );
+
+    // Attempt 3, once the function has stored its output: adopted, with its facts and an estimated cost.
+    const key1 = outputKey(PIPELINE, node.id, first.ctx.job.jobId, "mp4", 1);
+    for (let i = 0; i < 100 && !(await f.storage.stat(key1)); i++) await new Promise((r) => setTimeout(r, 100));
+    const third = { ...second, attempt: 3, recordProviderJob: recorder(3) as never };
+    const adopted = await createMixAudioWork(options.lambda)(third);
+    expect(adopted.output).toMatchObject({ s3Key: key1, type: "video", videoCodec: "h264", audioCodec: "aac" });
+    expect(adopted.output.duration).toBeCloseTo(4, 0);
+    expect(adopted.cost).toBeGreaterThan(0);
+    expect(lambda.invocations.length - invoked).toBe(1);
+  });
+
+  it("an invocation Lambda answered with an error is over: the next attempt invokes again at once", async () => {
+    const f = fixtures.lambda;
+    const node = f.node("mix-ended", "mix-audio");
+    const slots = { video: [inputs.lambda.v4!], audio: [inputs.lambda.voice!] };
+    const metadata: Record<string, unknown> = {};
+    const recorder = (attempt: number) => async (r: { provider: string; phase: string; providerJobId?: string }) => {
+      metadata.providerJob = { ...r, attempt, at: new Date().toISOString() };
+      if (r.providerJobId) metadata.providerJobId = r.providerJobId;
+      return metadata;
+    };
+    lambda.fail("audio-mixer", { kind: "timeout" });
+    const first = await f.context(node, slots);
+    await expect(createMixAudioWork(options.lambda)({ ...first.ctx, recordProviderJob: recorder(1) as never })).rejects.toBeInstanceOf(LambdaFunctionError);
+    expect(metadata.providerJob).toMatchObject({ provider: "lambda", phase: "refused", attempt: 1 });
+    const second = { ...first.ctx, attempt: 2, node: { ...node, metadata }, recordProviderJob: recorder(2) as never };
+    const { output } = await createMixAudioWork(options.lambda)(second);
+    expect(output.s3Key).toBe(outputKey(PIPELINE, node.id, first.ctx.job.jobId, "mp4", 2));
+    expect(metadata).toMatchObject({ providerJob: { phase: "created", attempt: 2 }, providerJobId: output.s3Key });
   });
 });

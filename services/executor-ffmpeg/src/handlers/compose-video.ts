@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { ComposeVideoConfig } from "@vp/contracts";
 import { computeCost, composeVideo } from "@vp/media";
 import { jobOutputKey } from "@vp/runtime";
+import { invokeOnce } from "./lambda-invocation";
 import {
   chooseBackend,
   estimateProgress,
@@ -45,17 +46,13 @@ export function createComposeVideoWork(options: FfmpegWorkOptions = {}): WorkFun
       try {
         const stop = estimateProgress(ctx, backgroundOut.duration ?? 10);
         try {
-          const result = await options.lambda!.invoke(
-            "video-composer",
-            {
-              background_key: backgroundOut.s3Key,
-              overlay_keys: overlayOuts.map((o) => o.s3Key),
-              output_key: key,
-              config,
-              input_facts: Object.fromEntries([backgroundOut, ...overlayOuts].map((o) => [o.s3Key, factsOfOutput(o)])),
-            },
-            { signal },
-          );
+          const result = await invokeOnce(ctx, options.lambda!, "video-composer", {
+            background_key: backgroundOut.s3Key,
+            overlay_keys: overlayOuts.map((o) => o.s3Key),
+            output_key: key,
+            config,
+            input_facts: Object.fromEntries([backgroundOut, ...overlayOuts].map((o) => [o.s3Key, factsOfOutput(o)])),
+          });
           logger.info({ backend, duration: result.duration, size: result.size, cost: result.cost }, "video composed");
           const output = videoOutput(result.s3_key, result.size, {
             ...result.facts,

@@ -3,6 +3,7 @@ import { MergeVideosConfig, type NodeOutput, type SerializedNode } from "@vp/con
 import { computeCost, mergeVideos, probeInput, type ProbeResult } from "@vp/media";
 import { jobOutputKey } from "@vp/runtime";
 import { validateKey } from "@vp/storage";
+import { invokeOnce } from "./lambda-invocation";
 import { chooseBackend, estimateProgress, factsOfOutput, outputOfProbe, parseConfig, videoOutput, type FfmpegWorkOptions, fallsBackToLocal } from "./common";
 import { asInputError, WorkInputError } from "./errors";
 import { localExtension } from "./files";
@@ -52,19 +53,15 @@ export function createMergeVideosWork(options: MergeVideosWorkOptions = {}): Wor
         });
         const stop = estimateProgress(ctx, outputs.reduce((sum, o) => sum + (o.duration ?? 5), 0) / 4);
         try {
-          const result = await options.lambda!.invoke(
-            "video-merger",
-            {
-              input_keys: outputs.map((o) => o.s3Key),
-              output_key: key,
-              reencode: config.reencode,
-              width: config.width,
-              height: config.height,
-              fps: config.fps,
-              input_facts: Object.fromEntries(outputs.map((o) => [o.s3Key, factsOfOutput(o)])),
-            },
-            { signal },
-          );
+          const result = await invokeOnce(ctx, options.lambda!, "video-merger", {
+            input_keys: outputs.map((o) => o.s3Key),
+            output_key: key,
+            reencode: config.reencode,
+            width: config.width,
+            height: config.height,
+            fps: config.fps,
+            input_facts: Object.fromEntries(outputs.map((o) => [o.s3Key, factsOfOutput(o)])),
+          });
           logger.info({ backend, segments: segments.length, duration: result.duration, size: result.size, cost: result.cost }, "segments merged");
           return {
             output: videoOutput(result.s3_key, result.size, {

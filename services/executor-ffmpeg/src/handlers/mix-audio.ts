@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { MixAudioConfig } from "@vp/contracts";
 import { computeCost, mixAudio } from "@vp/media";
 import { jobOutputKey } from "@vp/runtime";
+import { invokeOnce } from "./lambda-invocation";
 import {
   chooseBackend,
   estimateProgress,
@@ -41,17 +42,13 @@ export function createMixAudioWork(options: FfmpegWorkOptions = {}): WorkFunctio
       try {
         const stop = estimateProgress(ctx, (videoOut.duration ?? 10) / 8);
         try {
-          const result = await options.lambda!.invoke(
-            "audio-mixer",
-            {
-              video_key: videoOut.s3Key,
-              audio_key: audioOut.s3Key,
-              output_key: key,
-              config,
-              input_facts: { [videoOut.s3Key]: factsOfOutput(videoOut), [audioOut.s3Key]: factsOfOutput(audioOut) },
-            },
-            { signal },
-          );
+          const result = await invokeOnce(ctx, options.lambda!, "audio-mixer", {
+            video_key: videoOut.s3Key,
+            audio_key: audioOut.s3Key,
+            output_key: key,
+            config,
+            input_facts: { [videoOut.s3Key]: factsOfOutput(videoOut), [audioOut.s3Key]: factsOfOutput(audioOut) },
+          });
           logger.info({ backend, duration: result.duration, size: result.size, cost: result.cost }, "audio mixed");
           const output = videoOutput(result.s3_key, result.size, {
             ...result.facts,
