@@ -5,12 +5,14 @@ import { makeFakeVideo } from "./media";
 /**
  * Runway as documented (docs.dev.runwayml.com, runwayml/sdk-node): POST /v1/image_to_video and
  * /v1/text_to_video with Authorization: Bearer and X-Runway-Version: 2024-11-06 -> { id }; GET /v1/tasks/{id}
- * -> { id, status: PENDING|RUNNING|SUCCEEDED|FAILED|CANCELLED, progress, output: [url], failure, failureCode };
+ * -> { id, status: PENDING|THROTTLED|RUNNING|SUCCEEDED|FAILED|CANCELLED, progress, output: [url], failure, failureCode };
  * DELETE /v1/tasks/{id} cancels (204). Errors { error }. Output URLs point at this server's /files/<id>.mp4.
  */
 export const FAKE_RUNWAY_VERSION = "2024-11-06";
 
 export class FakeRunway extends FakeProvider {
+  /** While true, tasks not yet done answer THROTTLED: queued because the account's concurrency is full (not a failure). */
+  throttled = false;
   private video = "";
   cancels = 0;
 
@@ -31,8 +33,10 @@ export class FakeRunway extends FakeProvider {
     this.route("GET", /^\/v1\/tasks\/[\w-]+$/, "status", (_req, res, url) => {
       const job = this.jobs.get(url.pathname.split("/").pop()!);
       if (!job) return this.error(res, 404, "Task not found");
-      const state = this.advance(job);
       const base = { id: job.id, createdAt: new Date(job.createdAt).toISOString() };
+      // A throttled task waits in Runway's queue: it does not advance.
+      if (this.throttled && !job.cancelled) return this.json(res, 200, { ...base, status: "THROTTLED" });
+      const state = this.advance(job);
       if (state === "cancelled") return this.json(res, 200, { ...base, status: "CANCELLED" });
       if (state === "running") return this.json(res, 200, job.polls <= 1 ? { ...base, status: "PENDING" } : { ...base, status: "RUNNING", progress: 0.5 });
       if (state === "failed") return this.json(res, 200, { ...base, status: "FAILED", failure: job.failReason, failureCode: "INTERNAL.BAD_OUTPUT" });
@@ -60,6 +64,7 @@ export class FakeRunway extends FakeProvider {
 
   override reset(): void {
     super.reset();
+    this.throttled = false;
     this.cancels = 0;
   }
 

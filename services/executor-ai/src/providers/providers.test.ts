@@ -318,6 +318,16 @@ describe("Runway client", () => {
     expect(await c.poll(txt.id)).toEqual({ state: "failed", reason: "the task was cancelled" });
   });
 
+  it("a THROTTLED task (queued: the account's concurrency is full) is still running, not a failure", async () => {
+    const c = client();
+    const task = await c.generate({ model: "gen4.5", promptText: "waves", ratio: "1280:720", duration: 5 });
+    fakes.runway.throttled = true;
+    expect((await c.poll(task.id)).state).toBe("running");
+    expect((await c.poll(task.id)).state).toBe("running");
+    fakes.runway.throttled = false;
+    expect((await pollUntilDone(() => c.poll(task.id))).state).toBe("succeeded");
+  });
+
   it("reports a failed task with Runway's failure and code", async () => {
     fakes.runway.failNextJob("The output did not pass moderation");
     const c = client();
