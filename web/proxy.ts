@@ -12,6 +12,7 @@ export function proxy(request: NextRequest) {
     nonce,
     gatewayUrl: process.env.GATEWAY_URL ?? "http://localhost:3061",
     dev: process.env.NODE_ENV === "development",
+    mediaOrigins: process.env.MEDIA_ORIGINS,
   });
   const headers = new Headers(request.headers);
   headers.set("x-nonce", nonce);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type pg from "pg";
 import { createPool, roleUrl } from "@vp/db";
 import { createLocalStorage } from "@vp/storage";
+import { startTestS3 } from "@vp/storage/testing";
 import { createLogger, metrics } from "@vp/telemetry";
 import {
   createTestBus,
@@ -329,5 +330,55 @@ describe("shutdown", () => {
     }
     expect(text.trimEnd().endsWith("retry: 1000")).toBe(true);
     expect(await open()).toBe(before);
+  });
+});
+
+describe("output delivery by presigned storage URL", () => {
+  it("after the role check, an output is a 302 to a short-lived presigned S3 URL the browser reads (ranges included); no role, no URL", async () => {
+    const s3 = await startTestS3();
+    try {
+      const storage = s3.storage("delivery");
+      const presigned = createApp({
+        reader,
+        editor,
+        bus: bus.bus,
+        topology: bus.topology,
+        storage,
+        logger: createLogger({ service: "gateway-test", level: "warn" }),
+        auth: testAuth(),
+        maxUploadBytes: MAX_UPLOAD,
+        executeVerdictTimeoutMs: 10_000,
+        corsOrigins: ["http://localhost:3065"],
+        outputDelivery: { mode: "presigned", expiresInSeconds: 120 },
+        closing: new Promise(() => {}),
+      });
+      const pipeline = await insertPipelineFixture(db.admin);
+      const key = `pipelines/${pipeline.id}/nodes/clip/job-1-a1/output.mp4`;
+      const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 251));
+      await storage.put(key, bytes, { contentType: "video/mp4" });
+      await insertNodeFixture(db.admin, {
+        pipelineId: pipeline.id,
+        id: "clip",
+        status: "completed",
+        output: { type: "video", s3Key: key, contentType: "video/mp4", size: bytes.length },
+      });
+
+      const path = `/v1/video_production/pipelines/${pipeline.id}/nodes/clip/output`;
+      const res = await presigned.request(path, { headers: { authorization: `Bearer ${await testToken()}` } });
+      expect(res.status).toBe(302);
+      expect(res.headers.get("cache-control")).toBe("private, no-store");
+      const location = new URL(res.headers.get("location")!);
+      expect(location.searchParams.get("X-Amz-Expires")).toBe("120");
+      expect(location.searchParams.get("response-content-type")).toBe("video/mp4");
+      const whole = await fetch(location);
+      expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true);
+      const part = await fetch(location, { headers: { range: "bytes=100-199" } });
+      expect(part.status).toBe(206);
+      expect(Buffer.from(await part.arrayBuffer()).equals(bytes.subarray(100, 200))).toBe(true);
+
+      expect((await presigned.request(path)).status).toBe(401);
+    } finally {
+      await s3.close();
+    }
   });
 });

@@ -28,6 +28,11 @@ export interface GatewayDeps {
   auth: GatewayAuth;
   /** Origins allowed by CORS (the editor); any other origin gets no CORS header at all. */
   corsOrigins: string[];
+  /**
+   * How output bytes reach a client: "proxy" streams them through the gateway; "presigned" answers an authorised
+   * GET with a redirect to a short-lived presigned storage URL (S3), so the bytes flow from storage to the browser.
+   */
+  outputDelivery?: { mode: "proxy" } | { mode: "presigned"; expiresInSeconds: number };
   /** Seconds between SSE keep-alive comments. */
   sseKeepAliveSeconds?: number;
   /** Resolves when the gateway shuts down: open SSE streams end so clients reconnect elsewhere. */

@@ -47,6 +47,13 @@ export const Env = z.object({
     .int()
     .positive()
     .default(20 * 1024 ** 3),
+  /**
+   * How output bytes reach clients: proxy (through the gateway, default) or presigned (STORAGE=s3 only: after the
+   * role check, a 302 to a presigned GetObject URL valid for OUTPUT_URL_TTL_SECONDS, so bytes go from S3 to the
+   * browser; the bucket needs a CORS rule for the editor's origin, and the editor's MEDIA_ORIGINS the bucket's).
+   */
+  OUTPUT_DELIVERY: z.enum(["proxy", "presigned"]).default("proxy"),
+  OUTPUT_URL_TTL_SECONDS: z.coerce.number().int().min(10).max(3600).default(300),
   /** How often the files of deleted pipelines and nodes left for later (kept for the cache, or a failed delete) are collected. */
   STORAGE_COLLECT_INTERVAL_MS: z.coerce
     .number()

@@ -42,6 +42,9 @@ const topology = createTopology({ namespace: env.BUS_NAMESPACE });
 const bus = await connectServiceBus({ service: "gateway", env, topology, logger });
 await ensureTopology(bus, topology, { consumers: [], streams: "expect" });
 const storage = createStorageFromEnv({ ...process.env, STORAGE_ROOT: env.STORAGE_ROOT });
+if (env.OUTPUT_DELIVERY === "presigned" && !storage.presignGet) {
+  throw new Error("OUTPUT_DELIVERY=presigned needs STORAGE=s3: local storage has no presigned URLs");
+}
 
 let close!: () => void;
 const closing = new Promise<void>((resolve) => (close = resolve));
@@ -56,6 +59,7 @@ const app = createApp(
     auth,
     maxUploadBytes: env.MAX_UPLOAD_BYTES,
     storageQuotaBytes: env.STORAGE_QUOTA_BYTES,
+    outputDelivery: env.OUTPUT_DELIVERY === "presigned" ? { mode: "presigned", expiresInSeconds: env.OUTPUT_URL_TTL_SECONDS } : { mode: "proxy" },
     uploadIdleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS,
     limits: { maxNodes: env.MAX_PIPELINE_NODES, maxStructureBytes: env.MAX_PIPELINE_STRUCTURE_BYTES },
     executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS,

@@ -186,6 +186,13 @@ export function fileRoutes(deps: GatewayDeps) {
     const contentType = outputContentType(
       (node.output?.contentType as string | undefined) ?? OUTPUT_CONTENT_TYPES[node.output!.type] ?? "application/octet-stream",
     );
+    const delivery = deps.outputDelivery;
+    if (delivery?.mode === "presigned" && deps.storage.presignGet) {
+      // The role check is done: the browser fetches the bytes (ranges included) from storage itself.
+      const url = await deps.storage.presignGet(key, { expiresInSeconds: delivery.expiresInSeconds, contentType });
+      c.header("Cache-Control", "private, no-store");
+      return c.redirect(url, 302);
+    }
     const range = parseRange(c.req.header("range"), info.size);
     c.header("Accept-Ranges", "bytes");
     c.header("Content-Type", contentType);
