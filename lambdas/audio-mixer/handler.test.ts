@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { audioLevel, makeSpeechClip, makeTestClip, streamSummary } from "@vp/media";
 import { NotFoundError, type Storage } from "@vp/storage";
 import { startTestS3, type TestS3 } from "@vp/storage/testing";
+import { LambdaInputError } from "../shared/runtime";
 import { AudioMixerEventError, createHandler } from "./handler";
 
 let dir: string;
@@ -61,10 +62,14 @@ describe("audio-mixer handler (S3 on s3rver)", () => {
     ]) {
       await expect(handler(event)).rejects.toBeInstanceOf(AudioMixerEventError);
     }
-    await expect(handler({ video_key: "in/missing.mp4", audio_key: "in/voice.wav", output_key: "out/x.mp4" })).rejects.toBeInstanceOf(NotFoundError);
-    await expect(handler({ video_key: "in/voice.wav", audio_key: "in/voice.wav", output_key: "out/x.mp4" })).rejects.toThrow(
-      "the video input has no video stream",
-    );
+    // Input errors reach the executor as errorType LambdaInputError (final), with the reason and its cause.
+    const missing = await handler({ video_key: "in/missing.mp4", audio_key: "in/voice.wav", output_key: "out/x.mp4" }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(LambdaInputError);
+    expect((missing as Error).message).toBe("no stored object at in/missing.mp4");
+    expect((missing as Error).cause).toBeInstanceOf(NotFoundError);
+    const notVideo = await handler({ video_key: "in/voice.wav", audio_key: "in/voice.wav", output_key: "out/x.mp4" }).catch((e: unknown) => e);
+    expect(notVideo).toBeInstanceOf(LambdaInputError);
+    expect((notVideo as Error).message).toBe("the video input has no video stream");
     expect(await storage.stat("out/x.mp4")).toBeNull();
     expect(await readdir(tmpRoot)).toEqual([]);
   });

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { factsOfProbe, makeTestClip, probe, probeOfFacts, watchFfprobe } from "@vp/media";
 import { createLocalStorage, NotFoundError, type Storage } from "@vp/storage";
+import { LambdaInputError } from "../shared/runtime";
 import { createHandler, VideoMergerEventError } from "./handler";
 
 let dir: string;
@@ -91,7 +92,10 @@ describe("video-merger handler", () => {
       { input_keys: ["in/a.mp4"], output_key: "out/x.mp4", reencode: "sometimes" },
     ];
     for (const event of bad) await expect(handler(event)).rejects.toBeInstanceOf(VideoMergerEventError);
-    await expect(handler({ input_keys: ["in/missing.mp4"], output_key: "out/x.mp4" })).rejects.toBeInstanceOf(NotFoundError);
+    // A missing input reaches the executor as errorType LambdaInputError (final), caused by the storage's NotFoundError.
+    const missing = await handler({ input_keys: ["in/missing.mp4"], output_key: "out/x.mp4" }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(LambdaInputError);
+    expect((missing as Error).cause).toBeInstanceOf(NotFoundError);
     expect(await readdir(tmpRoot)).toEqual([]);
   });
 });
