@@ -67,3 +67,18 @@ export const PG = {
   objectInUse: "55006",
   invalidCatalogName: "3D000",
 } as const;
+
+/** Postgres is down, restarting or cut off: connection refused/reset, admin or crash shutdown, starting up, lost link. */
+const PG_UNAVAILABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "57P01", "57P02", "57P03", "08000", "08003", "08006"]);
+
+/**
+ * Whether an error says the database is unavailable rather than that the statement is wrong. A server stopped in the
+ * middle of a statement often reaches node-postgres as "Connection terminated unexpectedly", with no code at all.
+ */
+export function isPostgresUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    (typeof code === "string" && PG_UNAVAILABLE.has(code)) ||
+    (error instanceof Error && /Connection terminated|not queryable|connect ECONNREFUSED/i.test(error.message))
+  );
+}

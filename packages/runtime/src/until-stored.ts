@@ -1,4 +1,5 @@
 import { BusUnavailableError, RemoteHandlerError, RequestTimeoutError, RetryAfterError } from "@vp/bus";
+import { isPostgresUnavailable } from "@vp/db";
 import type { Logger } from "@vp/telemetry";
 
 /**
@@ -51,17 +52,6 @@ async function whileUnavailable<T>(
       });
     }
   }
-}
-
-/** Postgres is down, restarting or cut off (connection refused/reset, admin shutdown, starting up, lost connection). */
-const PG_UNAVAILABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "57P01", "57P02", "57P03", "08000", "08003", "08006"]);
-
-function isPostgresUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return (
-    (typeof code === "string" && PG_UNAVAILABLE.has(code)) ||
-    (error instanceof Error && /Connection terminated|not queryable|connect ECONNREFUSED/i.test(error.message))
-  );
 }
 
 /**

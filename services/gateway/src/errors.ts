@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { ZodError } from "zod";
 import { ForbiddenError, KeySourceUnavailableError, UnauthenticatedError } from "@vp/auth";
 import { BusUnavailableError, RequestTimeoutError } from "@vp/bus";
-import { ConflictError, NotFoundError as DbNotFoundError, PipelineLimitError, ValidationError as DbValidationError } from "@vp/db";
+import { ConflictError, NotFoundError as DbNotFoundError, isPostgresUnavailable, PipelineLimitError, ValidationError as DbValidationError } from "@vp/db";
 import { NotFoundError as StorageNotFoundError, StorageKeyError, TooLargeError } from "@vp/storage";
 import type { Logger } from "@vp/telemetry";
 
@@ -59,8 +59,9 @@ export function createErrorHandler(logger: Logger) {
       return c.json({ error: `The message bus is unavailable, nothing was queued: ${error.message}. Try again shortly.` }, 503);
     }
     if (error instanceof HTTPException) return c.json({ error: error.message || "Bad request" }, error.status);
-    const pgCode = (error as { code?: string }).code;
-    if (pgCode === "ECONNREFUSED" || pgCode === "57P01" || pgCode === "57P03") {
+    // Postgres down or restarting, also in the middle of a statement ("Connection terminated unexpectedly", no code):
+    // a 503 the client retries, never a 500 (a write cut before its COMMIT stored nothing).
+    if (isPostgresUnavailable(error)) {
       logger.warn({ err: error }, "database unavailable");
       return c.json({ error: "The database is unavailable. Try again shortly." }, 503);
     }
