@@ -1,4 +1,4 @@
-export { createLogger, flushLogsSync, logText, REDACT_PATHS, type Logger, type LoggerOptions } from "./logger";
+export { createLogger, flushLogs, logText, REDACT_PATHS, type Logger, type LoggerOptions } from "./logger";
 export { formatLogLine } from "./pretty-line";
 export { startTracing, type Tracing } from "./tracing";
 export {

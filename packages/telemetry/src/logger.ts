@@ -59,14 +59,21 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 /**
- * Writes out every line the logger still holds before the process dies on purpose (a SIGKILL loses them): pino's
- * stdout stream buffers lines while the pipe is full, and its asynchronous flush() answers at once.
+ * Writes out every line the logger still holds before the process dies on purpose (a SIGKILL loses them). pino's
+ * stdout stream writes asynchronously: its flush() answers at once, and flushSync() writes the queued lines but not
+ * the one already being written, so this also waits (up to `timeoutMs`) until that write has finished.
  */
-export function flushLogsSync(logger: Logger): void {
-  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym];
-  try {
-    stream?.flushSync?.();
-  } catch {
-    // Nothing buffered, or a stream that cannot flush: nothing more to do.
-  }
+export async function flushLogs(logger: Logger, timeoutMs = 2000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void; _writing?: boolean } | undefined>)[pino.symbols.streamSym];
+  const flushSync = () => {
+    try {
+      stream?.flushSync?.();
+    } catch {
+      // A write in flight or nothing to write: the wait below covers it.
+    }
+  };
+  flushSync();
+  const deadline = Date.now() + timeoutMs;
+  while (stream?._writing && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  flushSync();
 }

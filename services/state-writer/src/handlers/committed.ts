@@ -1,7 +1,7 @@
 import { NodeChanged, type Topology } from "@vp/contracts";
 import { publish, type Bus } from "@vp/bus";
 import { runStateBatch, type BatchMember, type BatchSettled, type Queryable, type StateResult, type TickNodeRow } from "@vp/db";
-import { activeContext, flushLogsSync, runInContext, type Context, type Logger } from "@vp/telemetry";
+import { activeContext, flushLogs, runInContext, type Context, type Logger } from "@vp/telemetry";
 import type { PipelineMetadataLog } from "./pipeline-metadata";
 
 /**
@@ -46,7 +46,7 @@ export function createCommittedPublisher({
       );
       // pino holds lines while stdout's pipe is full: write them out first, or the kill loses them (the fault suite
       // looks for this line and for the "state committed" line logged just before).
-      flushLogsSync(logger);
+      await flushLogs(logger);
       process.kill(process.pid, "SIGKILL");
       await new Promise(() => undefined);
     }
