@@ -17,7 +17,7 @@ import { BUS_SERVICES, busInboxPrefix, deployNatsAuthConf, natsPasswordEnv } fro
 import { createTopology, EXECUTOR_OF, NODE_TYPES, type NodeType } from "@vp/contracts";
 import { DB_ROLES, rolePasswordEnv, type DbRole } from "@vp/db";
 import { executorEnvSchema } from "@vp/runtime";
-import { jobTopologyOptions } from "@vp/runtime";
+import { concurrencyVar, jobTopologyOptions } from "@vp/runtime";
 import { createStorageFromEnv } from "@vp/storage";
 import { Env as GatewayEnv } from "../../services/gateway/src/env";
 import { Env as SchedulerEnv } from "../../services/scheduler/src/env";
@@ -599,7 +599,7 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
       const { schema } = SERVICES[name];
       const values = Object.fromEntries([...containerEnv(objs(), serviceContainer(objs(), name)).env].map(([k, v]) => [k, v.kind === "value" ? v.value : "x"]));
       const env = schema.parse(values) as Record<string, unknown>;
-      const cap = (t: NodeType) => Number(env[`${t.toUpperCase().replace(/-/g, "_")}_CONCURRENCY`] ?? env.JOB_CONCURRENCY);
+      const cap = (t: NodeType) => Number(env[concurrencyVar(t)] ?? env.JOB_CONCURRENCY);
       const caps = types.map(cap);
       expect(
         caps.every((c) => c >= 1),
