@@ -1,26 +1,32 @@
-import { INPUT_SCHEMAS, NODE_TYPES, type MediaType, type NodeStatus, type NodeType } from "@vp/contracts";
+import {
+  INPUT_SCHEMAS,
+  NODE_CATALOG,
+  NODE_TYPES,
+  type MediaType,
+  type NodeIconName,
+  type NodeStatus,
+  type NodeType,
+  type NodeTypeDefinition,
+} from "@vp/contracts";
 
-/** How each node type looks in the editor: its name, a one-line description and its colour. */
+/** How each node type looks in the editor (from the catalog): its name, a one-line description, glyph and colour. */
 export interface NodeTypeInfo {
   type: NodeType;
   label: string;
   description: string;
+  icon: NodeIconName;
   /** Accent colour (header strip, icon tile, minimap). */
   color: string;
   /** A light tint of the accent for the icon tile background. */
   tint: string;
 }
 
-export const NODE_TYPE_INFO: Record<NodeType, NodeTypeInfo> = {
-  asset: { type: "asset", label: "Asset", description: "A file or text you provide", color: "#0284c7", tint: "#e0f2fe" },
-  "talking-head": { type: "talking-head", label: "Talking head", description: "An avatar speaks a script", color: "#9333ea", tint: "#f3e8ff" },
-  "generate-animation": { type: "generate-animation", label: "Animation", description: "Video generated from a prompt", color: "#ea580c", tint: "#ffedd5" },
-  "generate-voiceover": { type: "generate-voiceover", label: "Voiceover", description: "Speech from a script", color: "#db2777", tint: "#fce7f3" },
-  "render-code": { type: "render-code", label: "Code animation", description: "Code typed out on screen", color: "#16a34a", tint: "#dcfce7" },
-  "mix-audio": { type: "mix-audio", label: "Mix audio", description: "Put a new audio track on a video", color: "#0d9488", tint: "#ccfbf1" },
-  "merge-videos": { type: "merge-videos", label: "Merge videos", description: "Play clips one after another", color: "#4f46e5", tint: "#e0e7ff" },
-  "compose-video": { type: "compose-video", label: "Picture in picture", description: "Overlay videos on a background", color: "#ca8a04", tint: "#fef9c3" },
-};
+export const NODE_TYPE_INFO = Object.fromEntries(
+  NODE_TYPES.map((type) => {
+    const { label, description, icon, color, tint }: NodeTypeDefinition = NODE_CATALOG[type];
+    return [type, { type, label, description, icon, color, tint }];
+  }),
+) as Record<NodeType, NodeTypeInfo>;
 
 export const PALETTE: NodeTypeInfo[] = NODE_TYPES.map((type) => NODE_TYPE_INFO[type]);
 

@@ -1,4 +1,4 @@
-import { createTopology, EXECUTOR_OF, NODE_TYPES, type ConsumerSpec, type Topology } from "@vp/contracts";
+import { createTopology, EXECUTORS, type ExecutorName, NODE_TYPES, nodeTypesOf, type ConsumerSpec, type Topology } from "@vp/contracts";
 
 /**
  * Who may publish and subscribe to what on the bus, per service, derived from the topology (subjects, streams,
@@ -37,7 +37,7 @@ export function busInboxPrefix(service: BusService, topology: Topology): string 
 
 /** Node types whose job consumers a service runs. */
 export function servedTypes(service: BusService) {
-  return NODE_TYPES.filter((t) => EXECUTOR_OF[t] === service);
+  return (EXECUTORS as readonly string[]).includes(service) ? nodeTypesOf(service as ExecutorName) : [];
 }
 
 /** A durable pull consumer of the service's own: (re)create it from its spec, read its info, pull, ack. */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AssetInput } from "./config";
 import { Id, Title } from "./ids";
-import { NodeType } from "./node-types";
+import { NodeType } from "./catalog";
 import { NodePosition } from "./state";
 
 /**

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Id } from "./ids";
-import { NodeStatus, NodeType } from "./node-types";
+import { NodeType } from "./catalog";
+import { NodeStatus } from "./node-types";
 import { CacheKey, NodeMetadata, NodeOutput, SerializedNodeSchema } from "./state";
 
 /**

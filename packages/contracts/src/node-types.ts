@@ -1,17 +1,6 @@
 import { z } from "zod";
 
-export const NODE_TYPES = [
-  "asset",
-  "talking-head",
-  "generate-animation",
-  "generate-voiceover",
-  "render-code",
-  "mix-audio",
-  "merge-videos",
-  "compose-video",
-] as const;
-export const NodeType = z.enum(NODE_TYPES);
-export type NodeType = z.infer<typeof NodeType>;
+// Node types themselves are defined by the catalog (catalog.ts).
 
 /** pending, in_progress, completed, failed, plus queued (claimed, job dispatched) and cancelled. */
 export const NODE_STATUSES = ["pending", "queued", "in_progress", "completed", "failed", "cancelled"] as const;
@@ -21,18 +10,6 @@ export type NodeStatus = z.infer<typeof NodeStatus>;
 export const MEDIA_TYPES = ["text", "json", "video", "audio", "image"] as const;
 export const MediaType = z.enum(MEDIA_TYPES);
 export type MediaType = z.infer<typeof MediaType>;
-
-/** Which executor process serves a node type. Asset ingest is ffmpeg-shaped (it probes the file). */
-export const EXECUTOR_OF: Record<NodeType, "executor-ffmpeg" | "executor-ai"> = {
-  asset: "executor-ffmpeg",
-  "merge-videos": "executor-ffmpeg",
-  "mix-audio": "executor-ffmpeg",
-  "compose-video": "executor-ffmpeg",
-  "render-code": "executor-ffmpeg",
-  "talking-head": "executor-ai",
-  "generate-voiceover": "executor-ai",
-  "generate-animation": "executor-ai",
-};
 
 /** Statuses after which a node does no more work until it is reset. */
 export const TERMINAL_STATUSES: readonly NodeStatus[] = ["completed", "failed", "cancelled"];

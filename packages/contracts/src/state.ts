@@ -1,5 +1,7 @@
 import { z } from "zod";
-import { MediaType, NodeStatus, NodeType } from "./node-types";
+import { NodeType } from "./catalog";
+import { MediaType, NodeStatus } from "./node-types";
+import { SpeechTiming } from "./timing";
 
 /** The output column of a node (base fields `{ type, s3Key, localFile, duration, size }`, then media facts). */
 /** A sha256 in lowercase hex: a node's cache key, an output's content hash. */
@@ -32,6 +34,18 @@ export const NodeOutput = z.looseObject({
   sampleRate: z.number().int().nonnegative().optional(),
   audioChannels: z.number().int().nonnegative().optional(),
   audioChannelLayout: z.string().optional(),
+  /** When each sentence is said (voiceovers; additive): what a captions node times its cues by. */
+  timing: SpeechTiming.optional(),
+  /**
+   * Further files of the result beside the main one (additive), by name: e.g. a captions node's `vtt` and `srt`
+   * sidecars, served by the output route with `?file=<name>`.
+   */
+  files: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),
+      z.object({ s3Key: z.string(), contentType: z.string(), size: z.number().int().nonnegative().optional() }),
+    )
+    .optional(),
 });
 export type NodeOutput = z.infer<typeof NodeOutput>;
 

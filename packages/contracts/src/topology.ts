@@ -1,5 +1,4 @@
-import type { NodeType } from "./node-types";
-import { NODE_TYPES } from "./node-types";
+import { NODE_TYPES, type NodeType } from "./catalog";
 
 /**
  * Streams, subjects and durable consumers, declared as data in one place. `namespace` isolates test runs

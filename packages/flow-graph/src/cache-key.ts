@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
-import { CONFIG_SCHEMAS, type NodeStatus, type NodeType, type RunEstimate } from "@vp/contracts";
+import { CONFIG_SCHEMAS, NODE_CATALOG, NODE_TYPES, type NodeStatus, type NodeType, type RunEstimate } from "@vp/contracts";
 import { estimateRun } from "./estimate";
 import { downstreamIds, selectRunMembers } from "./pipeline-check";
 
 /**
  * Content-addressed cache keys. A node's key is the sha256 of what decides its result:
- *   - the node type and the version of its work (WORK_VERSIONS: bump one when its executor's output changes),
+ *   - the node type and the version of its work (the catalog's workVersion: bumped when its executor's output changes),
  *   - its config, normalised (schema defaults applied, keys sorted) — provider and model live there,
  *   - for an asset, its asset descriptor (uploaded file key, inline text, type),
  *   - for every input slot, in order, the content of the inputs' outputs (output.contentHash, the sha256 of the
@@ -15,17 +15,8 @@ import { downstreamIds, selectRunMembers } from "./pipeline-check";
  * Node-only (node:crypto): the editor imports the browser-safe rest of @vp/flow-graph, not this file.
  */
 
-/** Bump a type's number when its executor starts producing different results for the same inputs. */
-export const WORK_VERSIONS: Record<NodeType, number> = {
-  asset: 1,
-  "talking-head": 1,
-  "generate-animation": 1,
-  "generate-voiceover": 1,
-  "render-code": 1,
-  "mix-audio": 1,
-  "merge-videos": 1,
-  "compose-video": 1,
-};
+/** Each type's work version, from the catalog: bumped when its executor starts producing different results. */
+export const WORK_VERSIONS: Record<NodeType, number> = Object.fromEntries(NODE_TYPES.map((t) => [t, NODE_CATALOG[t].workVersion])) as Record<NodeType, number>;
 
 export interface KeyedNode {
   id: string;

@@ -2,7 +2,7 @@ import "reflect-metadata";
 import { Controller, Module } from "@nestjs/common";
 import { Ctx, EventPattern, Payload } from "@nestjs/microservices";
 import { z } from "zod";
-import { createTopology, JobMessage, type NodeType } from "@vp/contracts";
+import { createTopology, EXECUTORS, type ExecutorName, JobMessage, type NodeType, nodeTypesOf } from "@vp/contracts";
 import {
   BUS_SERVICES,
   createWorker,
@@ -78,12 +78,15 @@ export async function runExecutor(options: {
   service: string;
   /** The NATS identity (user permissions and reply inbox, @vp/bus busPermissions) it runs as; default: `service`. */
   busService?: BusService;
-  types: readonly NodeType[];
+  /** The node types it serves; default: the catalog's types for this executor (nodeTypesOf). */
+  types?: readonly NodeType[];
   env: ExecutorEnv;
   works: (deps: { storage: Storage; logger: Logger }) => Partial<Record<NodeType, WorkFunction>>;
   beforeStart?: (deps: { logger: Logger }) => Promise<void>;
 }) {
-  const { service, types, env } = options;
+  const { service, env } = options;
+  const types = options.types ?? ((EXECUTORS as readonly string[]).includes(service) ? nodeTypesOf(service as ExecutorName) : []);
+  if (types.length === 0) throw new Error(`${service} serves no node type: name its types, or add them to the catalog under this executor`);
   const jobs = jobTopologyOptions(env);
   const concurrencyOf = (type: NodeType) => jobs.jobConcurrency[type];
   const logger = createLogger({ service, level: env.LOG_LEVEL });
@@ -99,7 +102,10 @@ export async function runExecutor(options: {
   // job consumer too, from the same settings; an executor makes sure of its own (the same config: no change).
   await ensureTopology(bus, topology, { consumers: types.map((t) => topology.consumers.job(t)), streams: "expect" });
   const storage = createStorageFromEnv({ ...process.env, STORAGE_ROOT: env.STORAGE_ROOT });
-  const runner = createJobRunner({ bus, topology, db, storage, workRoot: env.WORK_ROOT, works: options.works({ storage, logger }) });
+  const works = options.works({ storage, logger });
+  const unserved = types.filter((type) => !works[type]);
+  if (unserved.length > 0) throw new Error(`${service} subscribes to ${unserved.join(", ")} but has no work function for it: register its handler in main.ts`);
+  const runner = createJobRunner({ bus, topology, db, storage, workRoot: env.WORK_ROOT, works });
 
   const app = await createWorker({
     module: executorModule(types, runner.handleJob),

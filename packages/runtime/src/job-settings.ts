@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { NODE_TYPES, type NodeType, type TopologyOptions } from "@vp/contracts";
+import { NODE_CATALOG, NODE_TYPES, type NodeType, type NodeTypeDefinition, type TopologyOptions } from "@vp/contracts";
 
 /**
  * The job consumers' settings, read by the scheduler (which creates every job consumer at start, so a fresh NATS
@@ -10,8 +10,13 @@ import { NODE_TYPES, type NodeType, type TopologyOptions } from "@vp/contracts";
 /** `<TYPE>_CONCURRENCY`: jobs of that node type in flight across all replicas (its consumer's max ack pending). */
 export const concurrencyVar = (type: NodeType) => `${type.toUpperCase().replace(/-/g, "_")}_CONCURRENCY`;
 
-/** Per-type defaults where JOB_CONCURRENCY does not fit: a render-code job runs a Chromium. */
-export const JOB_CONCURRENCY_DEFAULTS: Partial<Record<NodeType, number>> = { "render-code": 1 };
+/** Per-type defaults where JOB_CONCURRENCY does not fit (the catalog's `concurrency`, e.g. render-code runs a Chromium). */
+export const JOB_CONCURRENCY_DEFAULTS: Partial<Record<NodeType, number>> = Object.fromEntries(
+  NODE_TYPES.flatMap((t) => {
+    const definition: NodeTypeDefinition = NODE_CATALOG[t];
+    return definition.concurrency ? [[t, definition.concurrency]] : [];
+  }),
+);
 
 const concurrency = z.coerce.number().int().min(1).optional();
 

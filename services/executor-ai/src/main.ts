@@ -9,7 +9,6 @@ const env = loadEnv();
 
 await runExecutor({
   service: "executor-ai",
-  types: ["talking-head", "generate-voiceover", "generate-animation"],
   env,
   // espeak-ng/ffmpeg children of a previous process that was killed are still ours to stop.
   beforeStart: async ({ logger }) => {

@@ -38,13 +38,13 @@ const ffmpeg: FfmpegWorkOptions = {
 };
 await runExecutor({
   service: "executor-ffmpeg",
-  types: ["asset", "merge-videos", "mix-audio", "compose-video", "render-code"],
   env,
   // ffmpeg children of a previous process that was killed are still ours to stop.
   beforeStart: async ({ logger }) => {
     // Refuses a work root another live executor owns, then reaps what a killed predecessor left.
     await prepareWorkRoot(env.WORK_ROOT, "executor-ffmpeg", { logger });
   },
+  // The node types it serves are the catalog's for executor-ffmpeg; each needs its handler here.
   works: ({ logger }) => {
     // One renderer for the whole process: the composition is bundled once (on the first render-code job,
     // or now when asked) into WORK_ROOT, so a killed process's bundle is reaped with its job directories.

@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { updateNodeStructure, toSerializedNode } from "@vp/db";
+import type { NodeOutput } from "@vp/contracts";
 import { assetKey, TooLargeError } from "@vp/storage";
 import type { GatewayDeps } from "../deps";
 import { HttpError, notFound } from "../errors";
@@ -82,6 +83,19 @@ function idleTimeout<T>(chunks: AsyncIterator<T>, ms: number, onStall: () => voi
         );
       }),
   };
+}
+
+/** The stored file an output request names: the main result, or one of output.files by name. */
+function requestedFile(output: NodeOutput, name: string | undefined): { key: string; contentType: string } {
+  if (name === undefined) {
+    return { key: output.s3Key, contentType: outputContentType(output.contentType ?? OUTPUT_CONTENT_TYPES[output.type] ?? "application/octet-stream") };
+  }
+  const file = output.files && Object.hasOwn(output.files, name) ? output.files[name] : undefined;
+  if (!file) {
+    const names = Object.keys(output.files ?? {});
+    throw new HttpError(404, `This output has no file "${name.slice(0, 40)}"${names.length ? ` (it has: ${names.join(", ")})` : ""}`);
+  }
+  return { key: file.s3Key, contentType: outputContentType(file.contentType) };
 }
 
 /** Headers of every output answer: the bytes are shown as what they are, never as a page of the gateway's origin. */
@@ -176,16 +190,16 @@ export function fileRoutes(deps: GatewayDeps) {
     }
   });
 
-  /** A node's output bytes, with single-range support so players can seek. */
+  /**
+   * A node's output bytes, with single-range support so players can seek. `?file=<name>` answers one of the
+   * result's further files instead (output.files: a captions node's `vtt` and `srt`).
+   */
   app.get("/:id/output", async (c) => {
     const { node } = await requireNode(deps.reader, c);
-    const key = node.output?.s3Key;
-    if (!key) throw new HttpError(404, `Node has no output yet (status: ${node.status})`);
+    if (!node.output?.s3Key) throw new HttpError(404, `Node has no output yet (status: ${node.status})`);
+    const { key, contentType } = requestedFile(node.output, c.req.query("file"));
     const info = await deps.storage.stat(key);
     if (!info) throw notFound("Output");
-    const contentType = outputContentType(
-      (node.output?.contentType as string | undefined) ?? OUTPUT_CONTENT_TYPES[node.output!.type] ?? "application/octet-stream",
-    );
     const delivery = deps.outputDelivery;
     if (delivery?.mode === "presigned" && deps.storage.presignGet) {
       // The role check is done: the browser fetches the bytes (ranges included) from storage itself.
