@@ -74,3 +74,21 @@ export {
   type AudioLevel,
   type Frame,
 } from "./analyze";
+export {
+  burnCaptions,
+  buildBurnCaptionsArgs,
+  captionsToAss,
+  captionsToSrt,
+  captionsToWebVtt,
+  escapeFilterValue,
+  layoutCues,
+  wrapCaption,
+  CAPTION_FONT,
+  DEFAULT_MAX_CHARS_PER_LINE,
+  MAX_CAPTION_LINES,
+  type BurnCaptionsOptions,
+  type BurnCaptionsResult,
+  type CaptionPosition,
+  type CaptionStyle,
+  type Cue,
+} from "./captions";
