@@ -55,6 +55,7 @@ export interface NodeTypeDefinition {
   cost: "provider" | "compute";
 }
 
+const Colour = z.string().regex(/^#[0-9A-Fa-f]{6}$/, "a colour as #RRGGBB");
 const slot = (min: number, max: number, accepts: readonly MediaType[], description: string): InputSlot => ({ min, max, accepts, description });
 
 export const NODE_CATALOG = {
@@ -170,6 +171,35 @@ export const NODE_CATALOG = {
       overlays: slot(1, 8, ["video"], "picture-in-picture videos"),
     },
     config: ComposeVideoConfig,
+    output: "video",
+    workVersion: 1,
+    cost: "compute",
+  },
+  captions: {
+    label: "Captions",
+    description: "Subtitles burned into a video, with WebVTT and SRT files",
+    icon: "captions",
+    color: "#475569",
+    tint: "#f1f5f9",
+    executor: "executor-ffmpeg",
+    inputs: {
+      video: slot(1, 1, ["video"], "the video to caption"),
+      speech: slot(1, 1, ["audio", "text"], "a voiceover (timed as spoken) or the script (spread over the video by word count)"),
+    },
+    config: z.strictObject({
+      /** Text height in pixels of the video's frame; default 5 % of its height. */
+      fontSize: z.number().int().min(8).max(400).optional(),
+      /** Where the captions sit; default bottom. */
+      position: z.enum(["bottom", "top", "center"]).optional(),
+      /** #RRGGBB; defaults white text with a black outline, no box. */
+      textColor: Colour.optional(),
+      outlineColor: Colour.optional(),
+      backgroundColor: Colour.optional(),
+      /** Characters per caption line (two lines at most per caption); default 42. */
+      maxCharsPerLine: z.number().int().min(10).max(120).optional(),
+      /** Seconds into the video at which the speech starts (a voiceover laid after an intro); default 0. */
+      offsetSeconds: z.number().min(0).max(86_400).optional(),
+    }),
     output: "video",
     workVersion: 1,
     cost: "compute",

@@ -5,6 +5,7 @@ import { prepareWorkRoot } from "@vp/media";
 import { runExecutor } from "@vp/runtime";
 import { loadEnv } from "./env";
 import { createAssetWork } from "./handlers/asset";
+import { createCaptionsWork } from "./handlers/captions";
 import type { FfmpegWorkOptions } from "./handlers/common";
 import { createComposeVideoWork } from "./handlers/compose-video";
 import { createLambdaInvoker } from "./handlers/lambda";
@@ -66,6 +67,7 @@ await runExecutor({
       "mix-audio": createMixAudioWork(ffmpeg),
       "compose-video": createComposeVideoWork(ffmpeg),
       "render-code": createRenderCodeWork({ renderer, costPerCpuSecond: env.FFMPEG_COST_PER_CPU_SECOND_USD }),
+      captions: createCaptionsWork(ffmpeg),
     };
   },
 });
