@@ -4,19 +4,26 @@
  * 429 paths. A fake whose request or response shapes drift from what the SDK sends and parses breaks this file.
  * HeyGen has no official Node SDK: its fake follows the shapes of HeyGen's official CLI (heygen-com/heygen-cli).
  */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import RunwayML, { RateLimitError as RunwayRateLimitError, BadRequestError as RunwayBadRequestError } from "@runwayml/sdk";
 import { ElevenLabsClient, ElevenLabsError } from "@elevenlabs/elevenlabs-js";
 import { GoogleGenAI } from "@google/genai";
+import { probe } from "@vp/media";
 import { startFakeProviders, type FakeProviders } from "@vp/testkit";
 
 let fakes: FakeProviders;
+let dir: string;
 
 beforeAll(async () => {
   fakes = await startFakeProviders({ pollsUntilDone: 1 });
+  dir = await mkdtemp(join(tmpdir(), "vp-provider-sdks-"));
 });
 afterAll(async () => {
   await fakes?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 beforeEach(() => fakes.reset());
 
@@ -97,6 +104,36 @@ describe("@elevenlabs/elevenlabs-js against the ElevenLabs fake", () => {
     expect(history.history[0]).toMatchObject({ voiceId, modelId: "eleven_multilingual_v2", text: "Loops repeat work.", state: "created", source: "TTS" });
     const again = await bytesOf(await elevenlabs().history.getAudio(history.history[0]!.historyItemId));
     expect(again.equals(audio)).toBe(true);
+  });
+
+  it("text to speech with timestamps: base64 MP3 and a character alignment as long as the text, ending where the audio ends", async () => {
+    const voiceId = "JBFqnCBsd6RMkjVDRZzb";
+    const text = "Loops repeat work. They stop when told.";
+    const { data, rawResponse } = await elevenlabs()
+      .textToSpeech.convertWithTimestamps(voiceId, { text, modelId: "eleven_multilingual_v2", outputFormat: "mp3_44100_128" })
+      .withRawResponse();
+    const audio = Buffer.from(data.audioBase64, "base64");
+    expect(audio.subarray(0, 3).toString("latin1") === "ID3" || (audio[0] === 0xff && (audio[1]! & 0xe0) === 0xe0)).toBe(true);
+    for (const alignment of [data.alignment, data.normalizedAlignment]) {
+      expect(alignment?.characters.join("")).toBe(text);
+      expect(alignment?.characterStartTimesSeconds).toHaveLength(text.length);
+      expect(alignment?.characterEndTimesSeconds).toHaveLength(text.length);
+    }
+    const { characterStartTimesSeconds: starts, characterEndTimesSeconds: ends } = data.alignment!;
+    expect(starts[0]).toBe(0);
+    expect(starts.every((t, i) => t <= ends[i]! && (i === 0 || t >= starts[i - 1]!))).toBe(true);
+    const file = join(dir, "with-timestamps.mp3");
+    await writeFile(file, audio);
+    expect(ends.at(-1)).toBeCloseTo((await probe(file)).durationSeconds, 3);
+
+    const job = [...fakes.elevenlabs.jobs.values()][0]!;
+    expect(job.request).toEqual({ text, model_id: "eleven_multilingual_v2" });
+    expect(job.extra).toMatchObject({ voiceId, outputFormat: "mp3_44100_128" });
+    expect(rawResponse.headers.get("request-id")).toBe(job.id);
+    expect(rawResponse.headers.get("history-item-id")).toBe(fakes.elevenlabs.history[0]!.item.history_item_id);
+    expect(rawResponse.headers.get("character-cost")).toBe(String(text.length));
+    const history = await elevenlabs().history.list({ voiceId });
+    expect(history.history[0]).toMatchObject({ text, state: "created", requestId: job.id });
   });
 
   it("errors carry the fake's detail (code, message) and status to the SDK, a 429 included", async () => {

@@ -1,6 +1,8 @@
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
-import { FakeProvider, jsonBody } from "./server";
+import { readFile } from "node:fs/promises";
+import { probe } from "@vp/media";
+import { type FakeJob, FakeProvider, jsonBody } from "./server";
 import { makeFakeSpeech } from "./media";
 
 /**
@@ -9,6 +11,13 @@ import { makeFakeSpeech } from "./media";
  * voice_settings } -> the MP3 bytes (request-id header). Errors { detail: { code, message } } (`status` is the legacy
  * name of `code`). The audio is
  * the request's text spoken by espeak-ng. Every accepted request is a "job" (counted in `creates`).
+ *
+ * With timestamps as documented (elevenlabs.io/docs/api-reference/text-to-speech/convert-with-timestamps, read
+ * 2026-12-07; the official SDK's textToSpeech.convertWithTimestamps and AudioWithTimestampsResponse):
+ * POST /v1/text-to-speech/{voice_id}/with-timestamps, the same body and query -> JSON { audio_base64, alignment,
+ * normalized_alignment }, each alignment { characters, character_start_times_seconds, character_end_times_seconds },
+ * with the request-id, history-item-id and character-cost headers. The alignment spreads the text's characters
+ * evenly over the returned audio's probed length, so its last character ends where the audio does.
  *
  * Every request is kept in the history as ElevenLabs keeps generated audio (elevenlabs.io/docs/api-reference/
  * history/list and history/get-audio; the API's openapi.json in elevenlabs/elevenlabs-docs, read 2026-12-07):
@@ -43,37 +52,33 @@ export class FakeElevenlabs extends FakeProvider {
   constructor(options: ConstructorParameters<typeof FakeProvider>[0]) {
     super(options);
     this.route("POST", /^\/v1\/text-to-speech\/[\w-]+$/, "create", async (_req, res, url, raw) => {
-      const body = jsonBody(raw);
-      if (typeof body.text !== "string" || !body.text.trim()) return this.error(res, 422, "text: field required", "invalid_text");
-      const voiceId = url.pathname.split("/").pop()!;
-      const job = this.newJob(body, { voiceId, outputFormat: url.searchParams.get("output_format") }, randomUUID());
-      const entry: HistoryEntry = {
-        item: {
-          history_item_id: randomUUID().replace(/-/g, "").slice(0, 20),
-          request_id: job.id,
-          voice_id: voiceId,
-          model_id: typeof body.model_id === "string" ? body.model_id : null,
-          text: body.text,
-          date_unix: Math.floor(Date.now() / 1000),
-          character_count_change_from: this.characters,
-          character_count_change_to: (this.characters += body.text.length),
-          content_type: "audio/mpeg",
-          state: "processing",
-          settings: (body.voice_settings as Record<string, unknown> | undefined) ?? null,
-          source: "TTS",
-        },
-      };
-      this.history.push(entry);
+      const speech = await this.speak(res, url, raw);
+      if (!speech) return;
       try {
-        const file = await makeFakeSpeech(this.dir, `speech-${++this.speeches}.mp3`, body.text);
-        entry.file = file;
-        entry.item.state = "created";
-        await this.sendFile(res, file, "audio/mpeg", job, { "request-id": job.id });
+        await this.sendFile(res, speech.file, "audio/mpeg", speech.job, { "request-id": speech.job.id });
       } finally {
-        if (!job.downloaded) {
-          job.downloaded = true;
-          this.inFlight -= 1;
-        }
+        this.settle(speech.job);
+      }
+    });
+    this.route("POST", /^\/v1\/text-to-speech\/[\w-]+\/with-timestamps$/, "create", async (_req, res, url, raw) => {
+      const speech = await this.speak(res, url, raw);
+      if (!speech) return;
+      try {
+        const text = speech.entry.item.text;
+        const alignment = spreadCharacters(text, (await probe(speech.file)).durationSeconds);
+        const audio = (await readFile(speech.file)).toString("base64");
+        this.json(
+          res,
+          200,
+          { audio_base64: audio, alignment, normalized_alignment: alignment },
+          {
+            "request-id": speech.job.id,
+            "history-item-id": speech.entry.item.history_item_id,
+            "character-cost": String(text.length),
+          },
+        );
+      } finally {
+        this.settle(speech.job);
       }
     });
     this.route("GET", /^\/v1\/history$/, "lookup", (_req, res, url) => {
@@ -94,6 +99,52 @@ export class FakeElevenlabs extends FakeProvider {
     });
   }
 
+  /**
+   * One accepted speech request: a job, a history item ("processing" while espeak-ng speaks, then "created") and
+   * the MP3. Undefined when the request was refused (the error is already sent).
+   */
+  private async speak(res: ServerResponse, url: URL, raw: Buffer): Promise<{ job: FakeJob; entry: HistoryEntry; file: string } | undefined> {
+    const body = jsonBody(raw);
+    if (typeof body.text !== "string" || !body.text.trim()) {
+      this.error(res, 422, "text: field required", "invalid_text");
+      return undefined;
+    }
+    const voiceId = url.pathname.split("/")[3]!;
+    const job = this.newJob(body, { voiceId, outputFormat: url.searchParams.get("output_format") }, randomUUID());
+    const entry: HistoryEntry = {
+      item: {
+        history_item_id: randomUUID().replace(/-/g, "").slice(0, 20),
+        request_id: job.id,
+        voice_id: voiceId,
+        model_id: typeof body.model_id === "string" ? body.model_id : null,
+        text: body.text,
+        date_unix: Math.floor(Date.now() / 1000),
+        character_count_change_from: this.characters,
+        character_count_change_to: (this.characters += body.text.length),
+        content_type: "audio/mpeg",
+        state: "processing",
+        settings: (body.voice_settings as Record<string, unknown> | undefined) ?? null,
+        source: "TTS",
+      },
+    };
+    this.history.push(entry);
+    try {
+      entry.file = await makeFakeSpeech(this.dir, `speech-${++this.speeches}.mp3`, body.text);
+    } catch (error) {
+      this.settle(job);
+      throw error;
+    }
+    entry.item.state = "created";
+    return { job, entry, file: entry.file };
+  }
+
+  /** The request is answered (or will never be): it no longer counts as in flight. */
+  private settle(job: FakeJob): void {
+    if (job.downloaded) return;
+    job.downloaded = true;
+    this.inFlight -= 1;
+  }
+
   override reset(): void {
     super.reset();
     this.history.length = 0;
@@ -108,4 +159,15 @@ export class FakeElevenlabs extends FakeProvider {
   protected authorized(req: IncomingMessage) {
     return req.headers["xi-api-key"] === this.apiKey;
   }
+}
+
+/** Each character of `text` gets an equal share of `seconds`, back to back from 0, in whole milliseconds. */
+export function spreadCharacters(text: string, seconds: number) {
+  const characters = Array.from(text);
+  const at = (i: number) => Math.round((seconds * 1000 * i) / characters.length) / 1000;
+  return {
+    characters,
+    character_start_times_seconds: characters.map((_, i) => at(i)),
+    character_end_times_seconds: characters.map((_, i) => at(i + 1)),
+  };
 }

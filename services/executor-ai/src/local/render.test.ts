@@ -48,6 +48,15 @@ describe("local voiceover (espeak-ng)", () => {
     expect(await sha(german.path)).not.toBe(await sha(normal.path));
   });
 
+  it("records when each sentence is said, measured, ending where the encoded audio ends", async () => {
+    const r = await renderLocalVoiceover({ workDir: await workDir(), text });
+    expect(r.timing.source).toBe("measured");
+    expect(r.timing.sentences.map((s) => s.text)).toEqual(["Loops repeat a block of code while a condition holds.", "Today we write three of them."]);
+    expect(r.timing.sentences[0]!.start).toBe(0);
+    expect(r.timing.sentences[1]!.start).toBe(r.timing.sentences[0]!.end);
+    expect(Math.abs(r.timing.sentences[1]!.end - r.probe.durationSeconds)).toBeLessThan(0.05);
+  });
+
   it("refuses a voice espeak-ng does not have, and names that are not voice names", async () => {
     await expect(renderLocalVoiceover({ workDir: await workDir(), text, voice: "xx-nosuch" })).rejects.toThrow(
       new WorkInputError('espeak-ng has no voice "xx-nosuch": Error: The specified espeak-ng voice does not exist.'),
@@ -69,6 +78,9 @@ describe("local talking head", () => {
     expect(r.probe.audio?.codec).toBe("aac");
     expect(r.probe.durationSeconds).toBeGreaterThan(1);
     expect(r.probe.durationSeconds).toBeLessThan(4);
+    // Its sound track is the same measured speech a voiceover has; the picture runs 0.3 s past it.
+    expect(r.timing).toMatchObject({ source: "measured", sentences: [{ start: 0, text: "Welcome." }, { text: "Today: loops." }] });
+    expect(Math.abs(r.timing.sentences[1]!.end + 0.3 - r.probe.durationSeconds)).toBeLessThan(0.1);
     // The title reaches drawtext through a file, untouched.
     expect(await readFile(join(dir, "title.txt"), "utf8")).toBe(`Intro: 100% "loops" %{pts} \\\n'quoted'`);
   });

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { access, copyFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { SpeechTiming } from "@vp/contracts";
 import { fileArg, probe, runFfmpeg, type ProbeResult } from "@vp/media";
-import { speakLocally } from "./voice";
+import { speakSentences } from "./voice";
 
 /**
  * The local providers: real, useful stand-ins for drafting a pipeline on this machine without any API key.
@@ -121,10 +122,17 @@ export interface LocalVoiceoverOptions extends LocalRenderBase {
   pitch?: number;
 }
 
-/** espeak-ng speech, encoded as AAC in an MP4 audio file (voice.m4a). */
-export async function renderLocalVoiceover(options: LocalVoiceoverOptions): Promise<{ path: string; probe: ProbeResult }> {
+/** The script spoken sentence by sentence into voice.wav, with when each sentence is said (measured). */
+async function speakScript(options: LocalVoiceoverOptions): Promise<{ wav: string; timing: SpeechTiming }> {
   const wav = join(options.workDir, "voice.wav");
-  await speakLocally({ text: options.text, voice: options.voice, speed: options.speed, pitch: options.pitch, wavPath: wav, signal: options.signal });
+  const { text, voice, speed, pitch, signal, timeoutMs, workDir } = options;
+  const timing = await speakSentences({ text, voice, speed, pitch, signal, timeoutMs, workDir, wavPath: wav });
+  return { wav, timing };
+}
+
+/** espeak-ng speech, encoded as AAC in an MP4 audio file (voice.m4a), and when each sentence is said in it. */
+export async function renderLocalVoiceover(options: LocalVoiceoverOptions): Promise<{ path: string; probe: ProbeResult; timing: SpeechTiming }> {
+  const { wav, timing } = await speakScript(options);
   const out = join(options.workDir, "voice.m4a");
   await runFfmpeg(
     [
@@ -150,7 +158,7 @@ export async function renderLocalVoiceover(options: LocalVoiceoverOptions): Prom
     ],
     { signal: options.signal, workDir: options.workDir, timeoutMs: options.timeoutMs },
   );
-  return { path: out, probe: await probe(out, { signal: options.signal }) };
+  return { path: out, probe: await probe(out, { signal: options.signal }), timing };
 }
 
 export interface LocalTalkingHeadOptions extends LocalVoiceoverOptions {
@@ -164,11 +172,10 @@ export interface LocalTalkingHeadOptions extends LocalVoiceoverOptions {
  * A presenter card: the node title on a card in colours derived from it, a drawn avatar tile with the title's
  * initials, the voice's waveform below, a "LOCAL DRAFT" label, and the espeak-ng voiceover as the sound track.
  */
-export async function renderLocalTalkingHead(options: LocalTalkingHeadOptions): Promise<{ path: string; probe: ProbeResult }> {
+export async function renderLocalTalkingHead(options: LocalTalkingHeadOptions): Promise<{ path: string; probe: ProbeResult; timing: SpeechTiming }> {
   const W = options.width ?? 640;
   const H = options.height ?? 360;
-  const wav = join(options.workDir, "voice.wav");
-  await speakLocally({ text: options.text, voice: options.voice, speed: options.speed, pitch: options.pitch, wavPath: wav, signal: options.signal });
+  const { wav, timing } = await speakScript(options);
   const seconds = (await probe(wav, { signal: options.signal })).durationSeconds + 0.3;
   const p = paletteOf(options.title);
   const fonts = await prepareFont(options);
@@ -251,7 +258,7 @@ export async function renderLocalTalkingHead(options: LocalTalkingHeadOptions): 
     ],
     { signal: options.signal, workDir: options.workDir, totalSeconds: seconds, onProgress: options.onProgress, timeoutMs: options.timeoutMs },
   );
-  return { path: out, probe: await probe(out, { signal: options.signal }) };
+  return { path: out, probe: await probe(out, { signal: options.signal }), timing };
 }
 
 export interface LocalAnimationOptions extends LocalRenderBase {

@@ -1,4 +1,8 @@
 import { spawn } from "node:child_process";
+import { open, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { splitSentences, type SpeechTiming, type TimedText } from "@vp/contracts";
+import { concatList, fileArg, inputArgs, runFfmpeg } from "@vp/media";
 import { WorkInputError } from "../errors";
 
 /** espeak-ng voice names: "en-us", "de", "en-gb-scotland", with an optional variant "+f3". */
@@ -57,3 +61,98 @@ export function speakLocally(options: LocalVoiceOptions): Promise<void> {
     child.stdin.end(options.text);
   });
 }
+
+/** espeak-ng processes a script's sentences are spoken with at once. */
+const SENTENCE_CONCURRENCY = 2;
+
+export interface SpokenScriptOptions extends Omit<LocalVoiceOptions, "wavPath"> {
+  /** The job's work directory: the sentences' WAVs and the concat list are written there under generated names. */
+  workDir: string;
+  /** The joined WAV (a generated name in workDir). */
+  wavPath: string;
+}
+
+/**
+ * Speaks `text` sentence by sentence (splitSentences; two espeak-ng at a time, joined in order), measuring each
+ * piece from its WAV header, then joins the pieces with ffmpeg's concat demuxer into `wavPath`. Each sentence
+ * starts where the previous one ended, so the timing is exact for the joined audio.
+ */
+export async function speakSentences(options: SpokenScriptOptions): Promise<SpeechTiming> {
+  const split = splitSentences(options.text);
+  const pieces = split.length > 0 ? split : [options.text];
+  const names = pieces.map((_, i) => `sentence-${String(i).padStart(4, "0")}.wav`);
+  const seconds = await mapInOrder(pieces, SENTENCE_CONCURRENCY, async (text, i) => {
+    const wavPath = join(options.workDir, names[i]!);
+    await speakLocally({ ...options, text, wavPath });
+    return wavSeconds(wavPath);
+  });
+  const list = join(options.workDir, "sentences.txt");
+  await writeFile(list, concatList(names));
+  await runFfmpeg(["-f", "concat", ...inputArgs(list, ["concat"]), "-c", "copy", "-f", "wav", fileArg(options.wavPath)], {
+    signal: options.signal,
+    workDir: options.workDir,
+    timeoutMs: options.timeoutMs,
+  });
+  let at = 0;
+  const sentences: TimedText[] = pieces.map((text, i) => {
+    const start = at;
+    at += seconds[i]!;
+    return { start: round3(start), end: round3(at), text };
+  });
+  return { source: "measured", sentences };
+}
+
+/**
+ * The length of a PCM WAV file from its header: data bytes / byte rate. Exact, without running ffprobe. A data
+ * size larger than the file (a header written before the length was known) counts the bytes that are there.
+ */
+export async function wavSeconds(path: string): Promise<number> {
+  const file = await open(path, "r");
+  try {
+    const { size } = await file.stat();
+    const head = Buffer.alloc(Math.min(size, 64 * 1024));
+    await file.read(head, 0, head.length, 0);
+    if (head.toString("latin1", 0, 4) !== "RIFF" || head.toString("latin1", 8, 12) !== "WAVE") throw new Error(`${path} is not a WAV file`);
+    let byteRate = 0;
+    for (let at = 12; at + 8 <= head.length; ) {
+      const id = head.toString("latin1", at, at + 4);
+      const length = head.readUInt32LE(at + 4);
+      if (id === "fmt " && at + 16 <= head.length) byteRate = head.readUInt32LE(at + 16);
+      if (id === "data") {
+        if (!byteRate) throw new Error(`${path}: no fmt chunk before the data`);
+        return Math.min(length, size - (at + 8)) / byteRate;
+      }
+      at += 8 + length + (length % 2);
+    }
+    throw new Error(`${path}: no data chunk in the WAV header`);
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * `fn` over `items` with at most `limit` running at once; results in the items' order. After a failure no new
+ * item starts, and the call rejects once the running ones have ended (no child process outlives it).
+ */
+async function mapInOrder<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!, i);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (rejected) throw rejected.reason;
+  return results;
+}
+
+const round3 = (n: number) => Math.round(n * 1000) / 1000;

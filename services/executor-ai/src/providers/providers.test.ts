@@ -188,20 +188,27 @@ describe("HeyGen client", () => {
 describe("ElevenLabs client", () => {
   const client = () => createElevenlabsClient({ ...common, timeoutMs: 5000, baseUrl: fakes.elevenlabs.url, apiKey: fakes.elevenlabs.apiKey });
 
-  it("posts text, model and voice settings and writes the returned MP3", async () => {
+  it("posts text, model and voice settings to the with-timestamps endpoint, writes the MP3 and returns its alignment", async () => {
     const dest = join(dir, "speech.mp3");
-    const { requestId, bytes } = await client().textToSpeech(
+    const speech = await client().textToSpeech(
       { voiceId: "JBFqnCBsd6RMkjVDRZzb", modelId: "eleven_multilingual_v2", text: "Loops repeat work.", stability: 0.4 },
       dest,
     );
     const job = [...fakes.elevenlabs.jobs.values()][0]!;
-    expect(requestId).toBe(job.id);
+    expect(fakes.elevenlabs.calls.map((c) => c.path)).toEqual(["/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb/with-timestamps"]);
+    expect(speech).toMatchObject({
+      requestId: job.id,
+      historyItemId: fakes.elevenlabs.history[0]!.item.history_item_id,
+      characterCost: "Loops repeat work.".length,
+    });
     expect(job.request).toEqual({ text: "Loops repeat work.", model_id: "eleven_multilingual_v2", voice_settings: { stability: 0.4 } });
     expect(job.extra).toMatchObject({ voiceId: "JBFqnCBsd6RMkjVDRZzb", outputFormat: "mp3_44100_128" });
-    expect(bytes).toBe((await readFile(dest)).length);
+    expect(speech.bytes).toBe((await readFile(dest)).length);
     const p = await probe(dest);
     expect(p.audio?.codec).toBe("mp3");
     expect(p.durationSeconds).toBeGreaterThan(0.5);
+    expect(speech.alignment?.characters.join("")).toBe("Loops repeat work.");
+    expect(speech.alignment?.character_end_times_seconds.at(-1)).toBeCloseTo(p.durationSeconds, 3);
   });
 
   it("fails with ElevenLabs' own message", async () => {

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { NodeOutput } from "@vp/contracts";
+import { type NodeOutput, type SpeechTiming, splitSentences, spreadByWords } from "@vp/contracts";
 import { jobOutputKey, type WorkContext, type WorkFunction, type WorkResult } from "@vp/runtime";
 import type { Logger } from "@vp/telemetry";
 import { createdNothing, RetryAfterError, WorkInputError, type PaidProvider } from "../errors";
@@ -8,7 +8,13 @@ import { renderLocalAnimation, renderLocalTalkingHead, renderLocalVoiceover } fr
 import { AI_DEFAULTS, estimateAiCost, heygenFrame, runwayDurationFor, veoDurationFor } from "@vp/contracts";
 import type { Pricing } from "../pricing";
 import { downloadToFile, type UrlPolicy } from "../providers/download";
-import { ELEVENLABS_DEFAULT_VOICE, elevenlabsMaxCharacters, type ElevenlabsClient } from "../providers/elevenlabs";
+import {
+  ELEVENLABS_DEFAULT_VOICE,
+  elevenlabsMaxCharacters,
+  sentencesFromAlignment,
+  type ElevenlabsAlignment,
+  type ElevenlabsClient,
+} from "../providers/elevenlabs";
 import type { HeygenClient } from "../providers/heygen";
 import type { RunwayClient } from "../providers/runway";
 import type { VeoClient } from "../providers/veo";
@@ -104,7 +110,7 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     if (provider === "local") {
       await recordLocal(ctx, estimateAiCost("talking-head", "local", { script, speed: config.speed }, deps.pricing));
       ctx.progress(5);
-      const { path } = await renderLocalTalkingHead({
+      const { path, timing } = await renderLocalTalkingHead({
         workDir: ctx.workDir,
         signal: ctx.signal,
         fontFile: deps.localFontFile,
@@ -119,7 +125,7 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
         onProgress: progressRange(ctx, 10, 90),
       });
       const { output } = await storeResult(ctx, path, { type: "video", ext: "mp4", contentType: "video/mp4", what: "the local talking head" });
-      return { output: { ...output, ...providerFields("local") }, cost: deps.pricing.local(elapsedSeconds(started)) };
+      return { output: { ...output, ...providerFields("local"), timing }, cost: deps.pricing.local(elapsedSeconds(started)) };
     }
 
     const heygen = deps.clients.heygen!;
@@ -173,7 +179,7 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     if (provider === "local") {
       await recordLocal(ctx, estimateAiCost("generate-voiceover", "local", { script, speed: config.speed }, deps.pricing));
       ctx.progress(5);
-      const { path } = await renderLocalVoiceover({
+      const { path, timing } = await renderLocalVoiceover({
         workDir: ctx.workDir,
         signal: ctx.signal,
         timeoutMs: deps.localTimeoutMs,
@@ -184,7 +190,10 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
       });
       ctx.progress(80);
       const { output } = await storeResult(ctx, path, { type: "audio", ext: "m4a", contentType: "audio/mp4", what: "the local voiceover" });
-      return { output: { ...output, ...providerFields("local", { voiceId: config.voiceId ?? "en-us" }) }, cost: deps.pricing.local(elapsedSeconds(started)) };
+      return {
+        output: { ...output, ...providerFields("local", { voiceId: config.voiceId ?? "en-us" }), timing },
+        cost: deps.pricing.local(elapsedSeconds(started)),
+      };
     }
     return elevenlabsVoiceover(ctx, script, config);
   };
@@ -210,6 +219,7 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
     const file = join(ctx.workDir, "elevenlabs.mp3");
     const meta = (ctx.node.metadata ?? {}) as Record<string, unknown>;
     let requestId = typeof meta.providerJobId === "string" ? meta.providerJobId : undefined;
+    let alignment: ElevenlabsAlignment | undefined;
 
     const recovered = await (async () => {
       if (await ctx.storage.exists(key)) {
@@ -242,28 +252,49 @@ export function createAiWorks(deps: AiWorkDeps): Record<"talking-head" | "genera
       await record({ provider: "elevenlabs", phase: "creating", clientRef: clientRefOf(ctx.job.jobId), estimatedCost: cost });
       ctx.progress(10);
       try {
-        requestId = (
-          await client.textToSpeech(
-            { voiceId, modelId: model, text: script, speed: config.speed, stability: config.stability, similarityBoost: config.similarityBoost },
-            file,
-            ctx.signal,
-          )
-        ).requestId;
+        const speech = await client.textToSpeech(
+          { voiceId, modelId: model, text: script, speed: config.speed, stability: config.stability, similarityBoost: config.similarityBoost },
+          file,
+          ctx.signal,
+        );
+        ctx.logger.info(
+          { provider: "elevenlabs", requestId: speech.requestId, historyItemId: speech.historyItemId, characterCost: speech.characterCost },
+          "ElevenLabs speech received",
+        );
+        requestId = speech.requestId;
+        alignment = speech.alignment;
       } catch (error) {
         if (createdNothing(error)) await record({ provider: "elevenlabs", phase: "refused" }).catch(() => undefined);
         throw error;
       }
     }
     ctx.progress(80);
-    const { output } = await storeResult(ctx, file, { type: "audio", ext: "mp3", contentType: "audio/mpeg", what: "the ElevenLabs audio" });
+    const { output, probe: p } = await storeResult(ctx, file, { type: "audio", ext: "mp3", contentType: "audio/mpeg", what: "the ElevenLabs audio" });
+    const timing = speechTiming(ctx, script, alignment, p.durationSeconds);
     const providerJobId = requestId ?? `${clientRefOf(ctx.job.jobId)}-audio`;
     if (typeof meta.providerJobId !== "string") {
       await record({ provider: "elevenlabs", phase: "created", providerJobId, clientRef: clientRefOf(ctx.job.jobId), estimatedCost: cost });
     }
     return {
-      output: { ...output, ...providerFields("elevenlabs", { providerJobId, voiceId, modelId: model, characters: script.length }) } as NodeOutput,
+      output: { ...output, ...providerFields("elevenlabs", { providerJobId, voiceId, modelId: model, characters: script.length }), timing } as NodeOutput,
       cost,
     };
+  }
+
+  /**
+   * The sentences' timing from ElevenLabs' character alignment; audio recovered from storage or the history has
+   * none (nor does an alignment that is not of the script's characters), so it is then spread by word count over
+   * the audio's probed length, and the log says so.
+   */
+  function speechTiming(ctx: WorkContext, script: string, alignment: ElevenlabsAlignment | undefined, durationSeconds: number): SpeechTiming {
+    const sentences = splitSentences(script);
+    const aligned = alignment ? sentencesFromAlignment(alignment, sentences) : undefined;
+    if (aligned) return { source: "provider", sentences: aligned };
+    ctx.logger.warn(
+      { provider: "elevenlabs", sentences: sentences.length, durationSeconds, reason: alignment ? "alignment does not match the script" : "no alignment" },
+      "sentence timing estimated by word count: this audio came without a usable character alignment",
+    );
+    return { source: "estimated", sentences: spreadByWords(sentences, durationSeconds) };
   }
 
   /** An earlier attempt of this job sent a request whose answer never arrived: since when to search the history. */
