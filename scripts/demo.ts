@@ -11,6 +11,7 @@
  *   music (audio) ───────────────────────────▶ scored (mix-audio: music under the cut)
  *                                                 narrated (mix-audio: the voiceover over the music) ◀┘
  *                                                 final (compose-video: the presenter picture-in-picture) ◀┘
+ *                                                 captioned (captions: the voiceover's sentences burned in, with VTT/SRT)
  *
  * Every node's output is checked (media type, duration, size, and that the API serves exactly that many bytes)
  * and printed on one line; a node that failed or an output that is wrong fails the demo.
@@ -192,6 +193,16 @@ function specs(dir: string): DemoNodeSpec[] {
       position: at(5, 2),
       duration: (o) => ({ seconds: durationOf(o, "narrated"), tolerance: 0.25 }),
     },
+    {
+      id: "captioned",
+      title: "Final, captioned",
+      type: "captions",
+      media: "video",
+      inputs: { video: ["final"], speech: ["voiceover"] },
+      config: { position: "top" },
+      position: at(6, 2),
+      duration: (o) => ({ seconds: durationOf(o, "final"), tolerance: 0.25 }),
+    },
   ];
 }
 
@@ -309,7 +320,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       if (problems.length) failures.push(`${spec.id}: ${problems.join("; ")}`);
     }
     if (failures.length) throw new Error(`the demo pipeline is not right: ${failures.join(" | ")}`);
-    return { pipelineId: pipeline.id, nodes: done, lines, finalKey: outputs.get("final")!.s3Key };
+    return { pipelineId: pipeline.id, nodes: done, lines, finalKey: outputs.get("captioned")!.s3Key };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -126,16 +126,16 @@ describe("npm start on its own defaults", () => {
       expect(exit, tail).toEqual({ code: 0, signal: null });
 
       // One line per node, each checked by the demo itself: "ok   <id> <type> <duration> <size> bytes".
-      const pipelineId = /^pipeline (\S+): 13 nodes, every node type$/.exec(demo.find((l) => l.startsWith("pipeline ")) ?? "")?.[1];
+      const pipelineId = /^pipeline (\S+): 14 nodes, every node type$/.exec(demo.find((l) => l.startsWith("pipeline ")) ?? "")?.[1];
       expect(pipelineId, tail).toBeDefined();
       const nodeLines = demo.filter((l) => /^(ok {2}|FAIL) /.test(l));
-      expect(nodeLines, tail).toHaveLength(13);
+      expect(nodeLines, tail).toHaveLength(14);
       for (const line of nodeLines) expect(line, tail).toMatch(/^ok {3}\S+\s+\S.*\s(-|\d+\.\d\d s)\s+\d+ bytes/);
       const storage = join(checkout, ".data/storage");
       const finalLine = demo.find((l) => l.startsWith("final MP4: "));
       expect(finalLine, tail).toBeDefined();
       const finalPath = finalLine!.slice("final MP4: ".length);
-      expect(finalPath.startsWith(`${storage}/pipelines/${pipelineId}/nodes/final/`), finalPath).toBe(true);
+      expect(finalPath.startsWith(`${storage}/pipelines/${pipelineId}/nodes/captioned/`), finalPath).toBe(true);
 
       // The defaults were in force: the executors worked under the copy's .data/work (the code animation's
       // bundle, which needs an absolute output path, lives there).

@@ -153,8 +153,14 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
     setBudget: (pipelineId: string, maxCost: number | null) =>
       request<{ pipeline: SerializedPipeline }>("PATCH", `/pipelines/${encodeURIComponent(pipelineId)}`, { config: { maxCost } }),
 
-    outputUrl: (pipelineId: string, nodeId: string, version?: string) =>
-      `${root}${nodePath(pipelineId, nodeId)}/output${version ? `?v=${encodeURIComponent(version)}` : ""}`,
+    /** A node's output; `file` names one of its further files (output.files: a captions node's vtt, srt). */
+    outputUrl: (pipelineId: string, nodeId: string, version?: string, file?: string) => {
+      const query = new URLSearchParams();
+      if (version) query.set("v", version);
+      if (file) query.set("file", file);
+      const text = query.toString();
+      return `${root}${nodePath(pipelineId, nodeId)}/output${text ? `?${text}` : ""}`;
+    },
     eventsUrl: (pipelineId: string) => `${root}/pipelines/${encodeURIComponent(pipelineId)}/events`,
     /**
      * The URL to open the event stream with: a fresh stream token (EventSource cannot send headers; the

@@ -283,6 +283,11 @@ function RunSection({ node }: { node: EditorNode }) {
           <a className="link-button" href={api.outputUrl(pipelineId, node.id)} download>
             Download output
           </a>
+          {Object.keys(output.files ?? {}).map((name) => (
+            <a key={name} className="link-button" href={api.outputUrl(pipelineId, node.id, undefined, name)} download data-testid={`download-${name}`}>
+              Download {name.toUpperCase()}
+            </a>
+          ))}
         </>
       )}
     </section>
