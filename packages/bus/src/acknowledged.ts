@@ -1,4 +1,5 @@
-import type { StreamSpec, Topology } from "@vp/contracts";
+import type { ConsumerInfo } from "@nats-io/jetstream";
+import type { Topology } from "@vp/contracts";
 import type { Bus } from "./connect";
 
 /**
@@ -19,22 +20,32 @@ export interface AcknowledgedLeftovers {
   purged: number;
 }
 
-/** Purges the acknowledged leftovers of the topology's work-queue streams; returns what it found per consumer. */
+/**
+ * Purges the acknowledged leftovers of the topology's work-queue streams, asking only the topology's own consumers
+ * (consumer info and stream purge: no listing); returns what it found per consumer.
+ */
 export async function purgeAcknowledged(bus: Bus, topology: Topology): Promise<AcknowledgedLeftovers[]> {
   const found: AcknowledgedLeftovers[] = [];
-  for (const stream of Object.values(topology.streams) as StreamSpec[]) {
-    if (stream.retention === "workqueue") found.push(...(await purgeAcknowledgedIn(bus, stream.name)));
+  for (const stream of topology.allStreams().filter((s) => s.retention === "workqueue")) {
+    const consumers = topology.allConsumers().filter((c) => c.stream === stream.name);
+    found.push(
+      ...(await purgeAcknowledgedIn(
+        bus,
+        stream.name,
+        consumers.map((c) => c.durable),
+      )),
+    );
   }
   return found;
 }
 
-/** Purges, per consumer of one stream, the messages of its filter subject at or below its ack floor. */
-export async function purgeAcknowledgedIn(bus: Bus, stream: string): Promise<AcknowledgedLeftovers[]> {
+/** Purges, per consumer of one stream (all of them, or those named), the messages of its filter subject at or below its ack floor. */
+export async function purgeAcknowledgedIn(bus: Bus, stream: string, durables?: string[]): Promise<AcknowledgedLeftovers[]> {
   const found: AcknowledgedLeftovers[] = [];
   const info = await bus.jsm.streams.info(stream);
   // Nothing stored: no need to ask the consumers.
   if (info.state.messages === 0) return found;
-  for await (const consumer of bus.jsm.consumers.list(stream)) {
+  for (const consumer of await consumersOf(bus, stream, durables)) {
     const ackFloor = consumer.ack_floor.stream_seq;
     if (ackFloor < info.state.first_seq) continue;
     const filter = consumer.config.filter_subject || undefined;
@@ -43,4 +54,21 @@ export async function purgeAcknowledgedIn(bus: Bus, stream: string): Promise<Ack
     if (purged > 0) bus.logger.warn({ stream, consumer: consumer.name, ackFloor, purged }, "purged acknowledged messages the stream kept");
   }
   return found;
+}
+
+async function consumersOf(bus: Bus, stream: string, durables: string[] | undefined): Promise<ConsumerInfo[]> {
+  const all: ConsumerInfo[] = [];
+  if (!durables) {
+    for await (const c of bus.jsm.consumers.list(stream)) all.push(c);
+    return all;
+  }
+  for (const durable of durables) {
+    const info = await bus.jsm.consumers.info(stream, durable).catch((error: unknown) => {
+      // A consumer not created yet holds no ack floor.
+      if ((error as { code?: unknown })?.code === "404" || /consumer not found/i.test(String((error as Error)?.message))) return undefined;
+      throw error;
+    });
+    if (info) all.push(info);
+  }
+  return all;
 }
