@@ -36,21 +36,11 @@ const pathOf = (path: PropertyKey[]) => path.map(String).join(".");
  * gateway and the scheduler apply.
  */
 export function validatePipelineDocument(raw: unknown, { maxNodes = DEFAULT_PIPELINE_LIMITS.maxNodes }: { maxNodes?: number } = {}): DocumentValidation {
-  const problems: DocumentProblem[] = [];
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return { ok: false, problems: [{ message: "the document must be a JSON object" }] };
   }
   const doc = raw as Record<string, unknown>;
-  if (doc.format !== PIPELINE_DOCUMENT_FORMAT) {
-    problems.push({ path: "format", message: `must be "${PIPELINE_DOCUMENT_FORMAT}" (got ${JSON.stringify(doc.format) ?? "nothing"})` });
-  }
-  if (doc.version !== PIPELINE_DOCUMENT_VERSION) {
-    problems.push({ path: "version", message: `must be ${PIPELINE_DOCUMENT_VERSION} (got ${JSON.stringify(doc.version) ?? "nothing"})` });
-  }
-  const title = Title.safeParse(doc.title);
-  if (!title.success) problems.push({ path: "title", message: title.error.issues.map((i) => i.message).join("; ") });
-  const known = new Set(["format", "version", "title", "nodes"]);
-  for (const key of Object.keys(doc)) if (!known.has(key)) problems.push({ path: key, message: "unknown field" });
+  const problems = envelopeProblems(doc);
 
   if (!Array.isArray(doc.nodes)) {
     problems.push({ path: "nodes", message: "must be a list of nodes" });
@@ -61,13 +51,44 @@ export function validatePipelineDocument(raw: unknown, { maxNodes = DEFAULT_PIPE
     return { ok: false, problems };
   }
 
+  const parsed = parseNodes(doc.nodes, problems);
+  problems.push(...graphProblems(parsed));
+
+  if (problems.length) return { ok: false, problems: inDocumentOrder(problems, doc.nodes) };
+  // Everything checked above; the strict parse also applies Title's trimming.
+  return { ok: true, document: PipelineDocument.parse(raw) };
+}
+
+/** The name a problem of the node at `index` is reported under: its id, or `#<n>` when it has none. */
+function nodeName(rawNode: unknown, index: number): string {
+  const rawId = (rawNode as { id?: unknown } | null)?.id;
+  return typeof rawId === "string" && rawId ? rawId : `#${index + 1}`;
+}
+
+/** Problems of the document's own fields: format, version, title, and fields it should not have. */
+function envelopeProblems(doc: Record<string, unknown>): DocumentProblem[] {
+  const problems: DocumentProblem[] = [];
+  if (doc.format !== PIPELINE_DOCUMENT_FORMAT) {
+    problems.push({ path: "format", message: `must be "${PIPELINE_DOCUMENT_FORMAT}" (got ${JSON.stringify(doc.format) ?? "nothing"})` });
+  }
+  if (doc.version !== PIPELINE_DOCUMENT_VERSION) {
+    problems.push({ path: "version", message: `must be ${PIPELINE_DOCUMENT_VERSION} (got ${JSON.stringify(doc.version) ?? "nothing"})` });
+  }
+  const title = Title.safeParse(doc.title);
+  if (!title.success) problems.push({ path: "title", message: title.error.issues.map((i) => i.message).join("; ") });
+  const known = new Set(["format", "version", "title", "nodes"]);
+  for (const key of Object.keys(doc)) if (!known.has(key)) problems.push({ path: key, message: "unknown field" });
+  return problems;
+}
+
+/** The nodes that parse, with unique ids and valid fields; the problems of the others go to `problems`. */
+function parseNodes(rawNodes: unknown[], problems: DocumentProblem[]): DocumentNode[] {
   const parsed: DocumentNode[] = [];
   const seen = new Map<string, number>();
-  doc.nodes.forEach((rawNode, index) => {
-    const rawId = (rawNode as { id?: unknown } | null)?.id;
-    const name = typeof rawId === "string" && rawId ? rawId : `#${index + 1}`;
+  rawNodes.forEach((rawNode, index) => {
     const result = DocumentNode.safeParse(rawNode);
     if (!result.success) {
+      const name = nodeName(rawNode, index);
       for (const issue of result.error.issues as ZodLikeIssue[]) {
         problems.push({ node: name, path: pathOf(issue.path) || undefined, message: issue.message });
       }
@@ -87,8 +108,12 @@ export function validatePipelineDocument(raw: unknown, { maxNodes = DEFAULT_PIPE
     }
     parsed.push(node);
   });
+  return parsed;
+}
 
-  // The graph, over every node that parsed (so a missing input is reported even next to other problems).
+/** The graph's problems over every node that parsed (so a missing input is reported even next to other problems). */
+function graphProblems(parsed: DocumentNode[]): DocumentProblem[] {
+  const problems: DocumentProblem[] = [];
   const graph = lookup(parsed.map(toGraphNode));
   for (const node of graph.values()) {
     for (const problem of validateStructure(node, graph)) {
@@ -97,26 +122,21 @@ export function validatePipelineDocument(raw: unknown, { maxNodes = DEFAULT_PIPE
   }
   const cycle = findCycle(graph);
   if (cycle) problems.push({ node: cycle[0], path: "inputs", message: `inputs form a cycle: ${cycle.join(" -> ")}` });
+  return problems;
+}
 
-  if (problems.length) {
-    // Node by node, in document order (the document's own problems first); stable within a node.
-    const order = new Map<string, number>();
-    doc.nodes.forEach((rawNode, index) => {
-      const rawId = (rawNode as { id?: unknown } | null)?.id;
-      const name = typeof rawId === "string" && rawId ? rawId : `#${index + 1}`;
-      if (!order.has(name)) order.set(name, index);
-    });
-    const rank = (p: DocumentProblem) => (p.node === undefined ? -1 : (order.get(p.node) ?? Number.MAX_SAFE_INTEGER));
-    return {
-      ok: false,
-      problems: problems
-        .map((p, i) => ({ p, i }))
-        .sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i)
-        .map(({ p }) => p),
-    };
-  }
-  // Everything checked above; the strict parse also applies Title's trimming.
-  return { ok: true, document: PipelineDocument.parse(raw) };
+/** Node by node, in document order (the document's own problems first); stable within a node. */
+function inDocumentOrder(problems: DocumentProblem[], rawNodes: unknown[]): DocumentProblem[] {
+  const order = new Map<string, number>();
+  rawNodes.forEach((rawNode, index) => {
+    const name = nodeName(rawNode, index);
+    if (!order.has(name)) order.set(name, index);
+  });
+  const rank = (p: DocumentProblem) => (p.node === undefined ? -1 : (order.get(p.node) ?? Number.MAX_SAFE_INTEGER));
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i)
+    .map(({ p }) => p);
 }
 
 function toGraphNode(node: DocumentNode): GraphNode {
