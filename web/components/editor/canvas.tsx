@@ -1,0 +1,91 @@
+"use client";
+
+import { useMemo } from "react";
+import { Background, Controls, MiniMap, ReactFlow, type Edge, type Node, type OnBeforeDelete, type OnNodeDrag } from "@xyflow/react";
+import { flowEdges } from "@/lib/canvas";
+import type { EditorNode } from "@/lib/graph-state";
+import { NODE_TYPE_INFO } from "@/lib/node-types";
+import type { LiveStatus } from "@/lib/use-pipeline";
+import { ConnectionHint } from "./connection-hint";
+import { NodeCard } from "./node-card";
+import { RefusalBanner } from "./run-controls";
+import type { useConnections } from "./use-connections";
+import type { useFlowNodes } from "./use-flow-nodes";
+import type { RunsController } from "./use-runs";
+import { FIT } from "./use-viewport";
+
+const NODE_TYPES_RF = { vp: NodeCard };
+
+interface CanvasProps {
+  nodes: ReadonlyMap<string, EditorNode>;
+  flow: ReturnType<typeof useFlowNodes>;
+  connections: ReturnType<typeof useConnections>;
+  onBeforeDelete: OnBeforeDelete<Node, Edge>;
+  onNodeDragStop: OnNodeDrag<Node>;
+}
+
+/** The canvas column: the graph, the connection banner, a refused run's reasons, the empty state. */
+export function EditorCanvas({
+  gatewayUrl,
+  live,
+  runs,
+  select,
+  ...graph
+}: CanvasProps & { gatewayUrl: string; live: LiveStatus; runs: RunsController; select: (id: string | null) => void }) {
+  return (
+    <div className="canvas" data-testid="canvas">
+      {live === "reconnecting" && (
+        <div className="banner" role="alert" data-testid="disconnected-banner">
+          Disconnected from the gateway at {gatewayUrl}. Reconnecting… Statuses update again when it is back.
+        </div>
+      )}
+      <FlowGraph {...graph} />
+      <RefusalBanner runs={runs} nodes={graph.nodes} select={select} />
+      {graph.nodes.size === 0 && (
+        <div className="canvas-empty" data-testid="canvas-empty">
+          <strong>This pipeline has no nodes yet</strong>
+          <span>Add one from the palette on the left, then connect an output to an input.</span>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** React Flow over the model: node cards, derived edges, the minimap coloured by node type. */
+function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop }: CanvasProps) {
+  const edges = useMemo(() => flowEdges(nodes, flow.selectedEdges), [nodes, flow.selectedEdges]);
+  return (
+    <ReactFlow
+      nodes={flow.rfNodes}
+      edges={edges}
+      nodeTypes={NODE_TYPES_RF}
+      onNodesChange={flow.onNodesChange}
+      onEdgesChange={flow.onEdgesChange}
+      onConnect={(c) => void connections.onConnect(c)}
+      onConnectEnd={connections.onConnectEnd}
+      isValidConnection={connections.isValidConnection}
+      onBeforeDelete={onBeforeDelete}
+      onNodeDragStop={onNodeDragStop}
+      deleteKeyCode={["Delete", "Backspace"]}
+      fitView
+      fitViewOptions={FIT}
+      minZoom={0.2}
+      maxZoom={2}
+      connectionRadius={24}
+      proOptions={{ hideAttribution: true }}
+    >
+      <Background gap={20} size={1.2} color="#d4d4d8" />
+      <Controls showInteractive={false} position="bottom-left" />
+      <MiniMap
+        pannable
+        zoomable
+        position="bottom-right"
+        nodeColor={(n) => NODE_TYPE_INFO[nodes.get(n.id)?.type ?? "asset"].color}
+        nodeBorderRadius={6}
+        maskColor="rgba(244,244,245,0.7)"
+        style={{ width: 150, height: 100 }}
+      />
+      <ConnectionHint />
+    </ReactFlow>
+  );
+}

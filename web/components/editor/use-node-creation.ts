@@ -1,0 +1,31 @@
+"use client";
+
+import { useCallback, useState } from "react";
+import { useReactFlow } from "@xyflow/react";
+import type { NodeType } from "@vp/contracts";
+import { errorMessage } from "@/lib/api";
+import { newNode } from "@/lib/node-edits";
+import type { WriteDeps } from "./use-node-writes";
+
+/** Adds a node from the palette beside what is on the canvas, then fits the view; `adding` while it is sent. */
+export function useNodeCreation({ api, pipelineId, dispatch, toast, latest, fitSoon }: WriteDeps & { fitSoon: () => void }) {
+  const rf = useReactFlow();
+  const [adding, setAdding] = useState(false);
+  const addNode = useCallback(
+    async (type: NodeType) => {
+      setAdding(true);
+      try {
+        const placed = rf.getNodes().map((n) => ({ position: n.position, height: n.measured?.height }));
+        const { node } = await api.createNode(pipelineId, newNode(type, latest.current.nodes, placed));
+        dispatch({ kind: "added", node });
+        fitSoon();
+      } catch (error) {
+        toast(`Node not added: ${errorMessage(error)}`);
+      } finally {
+        setAdding(false);
+      }
+    },
+    [api, pipelineId, rf, dispatch, toast, fitSoon, latest],
+  );
+  return { addNode, adding };
+}
