@@ -1,6 +1,7 @@
 import type { GraphProblem, NodeEstimate, NodeStatus, RunEstimate, RunRecord } from "@vp/contracts";
 import { checkPipeline, selectRunMembers, type GraphNode } from "@vp/flow-graph";
 import { estimateNode } from "./ai";
+import { ApiError, errorMessage } from "./api";
 import { formatCost } from "./format";
 import type { EditorNode } from "./graph-state";
 
@@ -175,4 +176,56 @@ export function cacheInfo(node: EditorNode): { cached: true; costSaved: number; 
   const m = node.metadata;
   if (!m?.cached || node.status !== "completed") return null;
   return { cached: true, costSaved: m.costSaved ?? 0, from: m.cachedFrom };
+}
+
+/** Why the gateway refused a run: its message, and the problems or per-node estimate it listed. */
+export interface Refusal {
+  message: string;
+  action: string;
+  problems?: GraphProblem[];
+  estimate?: RunEstimate;
+}
+
+export type GatewayEstimate =
+  | { phase: "idle" }
+  | { phase: "loading" }
+  | { phase: "ok"; estimate: RunEstimate; problems: GraphProblem[] }
+  /** The gateway has no estimate route (older gateway): the browser's price-table estimate is shown. */
+  | { phase: "missing" }
+  | { phase: "error"; message: string };
+
+/** A refused run (422) as the editor shows it: the gateway's reasons; null for any other failure. */
+export function refusalOf(action: string, error: unknown): Refusal | null {
+  if (!(error instanceof ApiError) || error.status !== 422) return null;
+  const body = (error.body ?? {}) as { problems?: GraphProblem[]; estimate?: RunEstimate };
+  return { action, message: error.message, problems: body.problems, estimate: body.estimate };
+}
+
+/**
+ * The gateway estimate after a failed request: a gateway without the route (404, 405) is not asked again; a
+ * passing failure (the gateway restarting) keeps the last estimate it gave.
+ */
+export function afterEstimateFailure(previous: GatewayEstimate, error: unknown): GatewayEstimate {
+  if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return { phase: "missing" };
+  return previous.phase === "ok" ? previous : { phase: "error", message: errorMessage(error) };
+}
+
+/** The estimate on screen: the gateway's (cache-aware) against the current budget when it gave one, else the browser's. */
+export function shownEstimate(gateway: GatewayEstimate, nodes: ReadonlyMap<string, EditorNode>, budget: number | null): ShownEstimate {
+  if (gateway.phase !== "ok") return browserEstimate(nodes, budget);
+  return {
+    ...gateway.estimate,
+    maxCost: budget,
+    withinBudget: budget === null || gateway.estimate.estimatedTotalCost <= budget,
+    origin: "gateway",
+  };
+}
+
+/** The gateway's problems first, then the browser's, each (node, slot, message) once. */
+export function mergeProblems(...lists: GraphProblem[][]): GraphProblem[] {
+  const seen = new Set<string>();
+  return lists.flat().filter((p) => {
+    const key = `${p.nodeId}\u0000${p.slot ?? ""}\u0000${p.message}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
 }
