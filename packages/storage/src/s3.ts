@@ -17,7 +17,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { NotFoundError, StorageAccessError, StorageKeyError, TooLargeError } from "./errors";
 import { KEY_SEGMENT, validateKey, validatePrefix } from "./keys";
-import type { ByteRange, ListedObject, ObjectStat, PresignOptions, PutOptions, Storage } from "./types";
+import type { ByteRange, DeletePrefixOptions, DeletePrefixResult, ListedObject, ObjectStat, PresignOptions, PutOptions, Storage } from "./types";
 
 export interface S3StorageOptions {
   bucket: string;
@@ -99,13 +99,18 @@ export interface S3Storage extends Storage {
   presignGet(key: string, options?: PresignOptions): Promise<string>;
 }
 
-/**
- * Objects in one S3 bucket (under an optional prefix), with the same key rules as the local backend. Uploads
- * go through lib-storage's Upload (multipart above one part, so a 2 GiB asset never sits in memory); reads
- * stream GetObject bodies, with HTTP ranges for seeking players; presignGet hands a browser a time-limited URL.
- * A PUT or a completed multipart upload replaces an object atomically, as the interface promises.
- */
-export function createS3Storage(options: S3StorageOptions): S3Storage {
+/** The bucket a storage works on, with its client and upload settings; every key goes through objectKey. */
+interface S3Bucket {
+  client: S3Client;
+  bucket: string;
+  prefix: string;
+  partSize: number;
+  queueSize: number;
+  /** The object's key in the bucket (prefix included), after the key rules. */
+  objectKey(key: string): string;
+}
+
+function s3Bucket(options: S3StorageOptions): S3Bucket {
   const { bucket } = options;
   if (!bucket) throw new Error("S3 storage needs a bucket");
   const prefix = normalizePrefix(options.prefix);
@@ -121,223 +126,244 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     });
   const partSize = Math.max(MIN_PART, options.partSizeBytes ?? 8 * 1024 * 1024);
   const queueSize = Math.max(1, options.queueSize ?? 4);
-  const objectKey = (key: string) => prefix + validateKey(key);
+  return { client, bucket, prefix, partSize, queueSize, objectKey: (key: string) => prefix + validateKey(key) };
+}
 
-  async function upload(key: string, body: Readable | Buffer | Uint8Array, contentType: string | undefined, expectedBytes?: number) {
-    const up = new Upload({
-      client,
-      params: { Bucket: bucket, Key: objectKey(key), Body: body, ContentType: contentType },
-      partSize: partSizeFor(partSize, expectedBytes),
-      queueSize,
-      leavePartsOnError: false,
-    });
-    try {
-      await up.done();
-    } catch (error) {
-      // A body that failed (too large, a broken upload stream) aborts the multipart upload: nothing is stored.
-      await up.abort().catch(() => undefined);
-      throw error;
-    }
-  }
-
-  async function getObject(key: string, range?: string) {
-    const k = objectKey(key);
-    try {
-      return await client.send(new GetObjectCommand({ Bucket: bucket, Key: k, Range: range }));
-    } catch (error) {
-      if (isNotFound(error)) throw new NotFoundError(key, { cause: error });
-      throw error;
-    }
-  }
-
+/**
+ * Objects in one S3 bucket (under an optional prefix), with the same key rules as the local backend. Uploads
+ * go through lib-storage's Upload (multipart above one part, so a 2 GiB asset never sits in memory); reads
+ * stream GetObject bodies, with HTTP ranges for seeking players; presignGet hands a browser a time-limited URL.
+ * A PUT or a completed multipart upload replaces an object atomically, as the interface promises.
+ */
+export function createS3Storage(options: S3StorageOptions): S3Storage {
+  const b = s3Bucket(options);
   const storage: S3Storage = {
     backend: "s3",
-    bucket,
-    prefix,
-    client,
-
-    async put(key, body, putOptions: PutOptions = {}) {
-      objectKey(key);
-      const { maxBytes, contentType } = putOptions;
-      if (body instanceof Uint8Array) {
-        if (maxBytes !== undefined && body.byteLength > maxBytes) throw new TooLargeError(maxBytes);
-        await upload(key, Buffer.from(body.buffer, body.byteOffset, body.byteLength), contentType);
-        return { size: body.byteLength };
-      }
-      const counted = { size: 0 };
-      const counter = byteCounter(maxBytes, counted);
-      // The source's errors (a client that hung up mid-upload) must fail the upload too.
-      body.once("error", (error) => counter.destroy(error));
-      let failure: unknown;
-      counter.once("error", (error) => (failure ??= error));
-      try {
-        await upload(key, body.pipe(counter), contentType, maxBytes);
-      } catch (error) {
-        throw failure ?? error;
-      }
-      if (failure) throw failure;
-      return { size: counted.size };
+    bucket: b.bucket,
+    prefix: b.prefix,
+    client: b.client,
+    put: async (key, body, putOptions: PutOptions = {}) => putObject(b, key, body, putOptions),
+    putFile: async (key, localPath, putOptions = {}) => putFileObject(b, key, localPath, putOptions),
+    download: async (key, localPath) => downloadObject(b, key, localPath),
+    createReadStream: (key, range) => readStream(b, key, range),
+    getBuffer: async (key, getOptions = {}) => getBuffer(b, key, getOptions),
+    stat: async (key): Promise<ObjectStat | null> => statObject(b, key),
+    delete: async (key) => {
+      await b.client.send(new DeleteObjectCommand({ Bucket: b.bucket, Key: b.objectKey(key) }));
     },
-
-    async putFile(key, localPath, putOptions = {}) {
-      objectKey(key);
-      const { size } = await fsStat(localPath);
-      await upload(key, fsReadStream(localPath), putOptions.contentType, size);
-      return { size };
-    },
-
-    async download(key, localPath) {
-      const response = await getObject(key);
-      const counted = { size: 0 };
-      // Written next to the destination and renamed, so a failed download never leaves half a file.
-      const tmp = join(dirname(localPath), `.${basename(localPath)}.${randomUUID()}.part`);
-      try {
-        await pipeline(response.Body as Readable, byteCounter(undefined, counted), createWriteStream(tmp, { flags: "wx" }));
-        await rename(tmp, localPath);
-      } catch (error) {
-        await rm(tmp, { force: true });
-        throw error;
-      }
-      return { size: counted.size };
-    },
-
-    createReadStream(key, range) {
-      objectKey(key);
-      const rangeHeader = checkRange(range);
-      let body: Readable | undefined;
-      async function* chunks() {
-        const response = await getObject(key, rangeHeader);
-        body = response.Body as Readable;
-        const served = /^bytes (\d+)-(\d+)\//.exec(response.ContentRange ?? "");
-        const wantStart = range?.start ?? 0;
-        const wantEnd = range?.end;
-        if (!rangeHeader || (served && Number(served[1]) === wantStart && (wantEnd === undefined || Number(served[2]) <= wantEnd))) {
-          yield* body;
-          return;
-        }
-        // A server that served more than the range (some S3 emulators ignore "bytes=0-0"): cut it out here.
-        let skip = wantStart - (served ? Number(served[1]) : 0);
-        let left = range?.end !== undefined ? range.end - skip + 1 : Number.POSITIVE_INFINITY;
-        for await (const chunk of body as AsyncIterable<Buffer>) {
-          let part = chunk;
-          if (skip > 0) {
-            const drop = Math.min(skip, part.length);
-            part = part.subarray(drop);
-            skip -= drop;
-          }
-          if (part.length > left) part = part.subarray(0, left);
-          if (part.length > 0) {
-            left -= part.length;
-            yield part;
-          }
-          if (left <= 0) break;
-        }
-      }
-      const stream = Readable.from(chunks(), { objectMode: false });
-      stream.once("close", () => body?.destroy());
-      return stream;
-    },
-
-    async getBuffer(key, getOptions = {}) {
-      const response = await getObject(key);
-      const body = response.Body as Readable;
-      const { maxBytes } = getOptions;
-      if (maxBytes !== undefined && (response.ContentLength ?? 0) > maxBytes) {
-        body.destroy();
-        throw new TooLargeError(maxBytes);
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of body) {
-        size += (chunk as Buffer).length;
-        if (maxBytes !== undefined && size > maxBytes) {
-          body.destroy();
-          throw new TooLargeError(maxBytes);
-        }
-        chunks.push(chunk as Buffer);
-      }
-      return Buffer.concat(chunks);
-    },
-
-    async stat(key): Promise<ObjectStat | null> {
-      try {
-        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey(key) }));
-        return { size: head.ContentLength ?? 0 };
-      } catch (error) {
-        if (isNotFound(error)) return null;
-        if ((error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 403) throw new StorageAccessError(key, { cause: error });
-        throw error;
-      }
-    },
-
-    async delete(key) {
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey(key) }));
-    },
-
-    async exists(key) {
-      return (await storage.stat(key)) !== null;
-    },
-
-    async *list(listPrefix) {
-      const full = prefix + validatePrefix(listPrefix);
-      // ListObjects (v1) paged by Marker, the last key seen: keys come in order, and no continuation token is
-      // involved (s3rver makes its v2 tokens with a cipher OpenSSL 3 no longer offers, failing every long listing).
-      let after: string | undefined;
-      for (;;) {
-        const page = await client.send(new ListObjectsCommand({ Bucket: bucket, Prefix: full, Marker: after }));
-        const contents = page.Contents ?? [];
-        for (const object of contents) {
-          if (object.Key?.startsWith(full)) yield { key: object.Key.slice(prefix.length), size: object.Size ?? 0 };
-        }
-        const last = contents.at(-1)?.Key;
-        if (!page.IsTruncated || !last) return;
-        after = last;
-      }
-    },
-
-    async deletePrefix(deletePrefixOf, deleteOptions = {}) {
-      const keep = deleteOptions.keep ?? new Set<string>();
-      const result = { deleted: 0, bytes: 0, kept: [] as ListedObject[] };
-      let batch: ListedObject[] = [];
-      // DeleteObjects takes up to 1,000 keys a request.
-      const flush = async () => {
-        if (!batch.length) return;
-        const objects = batch;
-        batch = [];
-        const response = await client.send(
-          new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects.map((o) => ({ Key: prefix + o.key })), Quiet: true } }),
-        );
-        const failed = response.Errors ?? [];
-        if (failed.length) {
-          throw new Error(
-            `S3 refused to delete ${failed.length} object(s) under ${deletePrefixOf}: ${failed[0]!.Code ?? ""} ${failed[0]!.Message ?? ""}`.trim(),
-          );
-        }
-        result.deleted += objects.length;
-        result.bytes += objects.reduce((sum, o) => sum + o.size, 0);
-      };
-      // Listed whole before deleting: a continuation token need not stay valid while its listing shrinks.
-      const listed: ListedObject[] = [];
-      for await (const object of storage.list(deletePrefixOf)) listed.push(object);
-      for (const object of listed) {
-        if (keep.has(object.key)) result.kept.push(object);
-        else batch.push(object);
-        if (batch.length >= 1000) await flush();
-      }
-      await flush();
-      return result;
-    },
-
-    async presignGet(key, presignOptions = {}) {
-      const { expiresInSeconds = 3600, contentType, downloadName } = presignOptions;
-      const command = new GetObjectCommand({
-        Bucket: bucket,
-        Key: objectKey(key),
-        ResponseContentType: contentType,
-        ResponseContentDisposition: downloadName ? `attachment; filename="${downloadName.replace(/[^A-Za-z0-9._-]/g, "_")}"` : undefined,
-      });
-      return getSignedUrl(client, command, { expiresIn: expiresInSeconds });
-    },
+    exists: async (key) => (await storage.stat(key)) !== null,
+    list: (listPrefix) => listObjects(b, listPrefix),
+    deletePrefix: async (deletePrefixOf, deleteOptions = {}) => deleteUnder(b, (p) => storage.list(p), deletePrefixOf, deleteOptions),
+    presignGet: async (key, presignOptions = {}) => presignGet(b, key, presignOptions),
   };
   return storage;
+}
+
+async function upload(b: S3Bucket, key: string, body: Readable | Buffer | Uint8Array, contentType: string | undefined, expectedBytes?: number) {
+  const up = new Upload({
+    client: b.client,
+    params: { Bucket: b.bucket, Key: b.objectKey(key), Body: body, ContentType: contentType },
+    partSize: partSizeFor(b.partSize, expectedBytes),
+    queueSize: b.queueSize,
+    leavePartsOnError: false,
+  });
+  try {
+    await up.done();
+  } catch (error) {
+    // A body that failed (too large, a broken upload stream) aborts the multipart upload: nothing is stored.
+    await up.abort().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function getObject(b: S3Bucket, key: string, range?: string) {
+  const k = b.objectKey(key);
+  try {
+    return await b.client.send(new GetObjectCommand({ Bucket: b.bucket, Key: k, Range: range }));
+  } catch (error) {
+    if (isNotFound(error)) throw new NotFoundError(key, { cause: error });
+    throw error;
+  }
+}
+
+async function putObject(b: S3Bucket, key: string, body: Readable | Buffer | Uint8Array, putOptions: PutOptions): Promise<ObjectStat> {
+  b.objectKey(key);
+  const { maxBytes, contentType } = putOptions;
+  if (body instanceof Uint8Array) {
+    if (maxBytes !== undefined && body.byteLength > maxBytes) throw new TooLargeError(maxBytes);
+    await upload(b, key, Buffer.from(body.buffer, body.byteOffset, body.byteLength), contentType);
+    return { size: body.byteLength };
+  }
+  const counted = { size: 0 };
+  const counter = byteCounter(maxBytes, counted);
+  // The source's errors (a client that hung up mid-upload) must fail the upload too.
+  body.once("error", (error) => counter.destroy(error));
+  let failure: unknown;
+  counter.once("error", (error) => (failure ??= error));
+  try {
+    await upload(b, key, body.pipe(counter), contentType, maxBytes);
+  } catch (error) {
+    throw failure ?? error;
+  }
+  if (failure) throw failure;
+  return { size: counted.size };
+}
+
+async function putFileObject(b: S3Bucket, key: string, localPath: string, putOptions: Omit<PutOptions, "maxBytes">): Promise<ObjectStat> {
+  b.objectKey(key);
+  const { size } = await fsStat(localPath);
+  await upload(b, key, fsReadStream(localPath), putOptions.contentType, size);
+  return { size };
+}
+
+async function downloadObject(b: S3Bucket, key: string, localPath: string): Promise<ObjectStat> {
+  const response = await getObject(b, key);
+  const counted = { size: 0 };
+  // Written next to the destination and renamed, so a failed download never leaves half a file.
+  const tmp = join(dirname(localPath), `.${basename(localPath)}.${randomUUID()}.part`);
+  try {
+    await pipeline(response.Body as Readable, byteCounter(undefined, counted), createWriteStream(tmp, { flags: "wx" }));
+    await rename(tmp, localPath);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  return { size: counted.size };
+}
+
+/** Key and range errors throw at once; the object is requested when the stream is first read. */
+function readStream(b: S3Bucket, key: string, range: ByteRange | undefined): Readable {
+  b.objectKey(key);
+  const rangeHeader = checkRange(range);
+  const source: { body?: Readable } = {};
+  const stream = Readable.from(rangeChunks(b, key, range, rangeHeader, source), { objectMode: false });
+  stream.once("close", () => source.body?.destroy());
+  return stream;
+}
+
+/** The object's bytes in `range`; `source.body` is the response body, for the stream to destroy when it closes. */
+async function* rangeChunks(b: S3Bucket, key: string, range: ByteRange | undefined, rangeHeader: string | undefined, source: { body?: Readable }) {
+  const response = await getObject(b, key, rangeHeader);
+  const body = response.Body as Readable;
+  source.body = body;
+  const served = /^bytes (\d+)-(\d+)\//.exec(response.ContentRange ?? "");
+  const wantStart = range?.start ?? 0;
+  const wantEnd = range?.end;
+  if (!rangeHeader || (served && Number(served[1]) === wantStart && (wantEnd === undefined || Number(served[2]) <= wantEnd))) {
+    yield* body;
+    return;
+  }
+  // A server that served more than the range (some S3 emulators ignore "bytes=0-0"): cut it out here.
+  let skip = wantStart - (served ? Number(served[1]) : 0);
+  let left = range?.end !== undefined ? range.end - skip + 1 : Number.POSITIVE_INFINITY;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    let part = chunk;
+    if (skip > 0) {
+      const drop = Math.min(skip, part.length);
+      part = part.subarray(drop);
+      skip -= drop;
+    }
+    if (part.length > left) part = part.subarray(0, left);
+    if (part.length > 0) {
+      left -= part.length;
+      yield part;
+    }
+    if (left <= 0) break;
+  }
+}
+
+async function getBuffer(b: S3Bucket, key: string, getOptions: { maxBytes?: number }): Promise<Buffer> {
+  const response = await getObject(b, key);
+  const body = response.Body as Readable;
+  const { maxBytes } = getOptions;
+  if (maxBytes !== undefined && (response.ContentLength ?? 0) > maxBytes) {
+    body.destroy();
+    throw new TooLargeError(maxBytes);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (maxBytes !== undefined && size > maxBytes) {
+      body.destroy();
+      throw new TooLargeError(maxBytes);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function statObject(b: S3Bucket, key: string): Promise<ObjectStat | null> {
+  try {
+    const head = await b.client.send(new HeadObjectCommand({ Bucket: b.bucket, Key: b.objectKey(key) }));
+    return { size: head.ContentLength ?? 0 };
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    if ((error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 403) throw new StorageAccessError(key, { cause: error });
+    throw error;
+  }
+}
+
+async function* listObjects(b: S3Bucket, listPrefix: string): AsyncGenerator<ListedObject> {
+  const full = b.prefix + validatePrefix(listPrefix);
+  // ListObjects (v1) paged by Marker, the last key seen: keys come in order, and no continuation token is
+  // involved (s3rver makes its v2 tokens with a cipher OpenSSL 3 no longer offers, failing every long listing).
+  let after: string | undefined;
+  for (;;) {
+    const page = await b.client.send(new ListObjectsCommand({ Bucket: b.bucket, Prefix: full, Marker: after }));
+    const contents = page.Contents ?? [];
+    for (const object of contents) {
+      if (object.Key?.startsWith(full)) yield { key: object.Key.slice(b.prefix.length), size: object.Size ?? 0 };
+    }
+    const last = contents.at(-1)?.Key;
+    if (!page.IsTruncated || !last) return;
+    after = last;
+  }
+}
+
+async function deleteUnder(
+  b: S3Bucket,
+  list: (prefix: string) => AsyncIterable<ListedObject>,
+  deletePrefixOf: string,
+  deleteOptions: DeletePrefixOptions,
+): Promise<DeletePrefixResult> {
+  const keep = deleteOptions.keep ?? new Set<string>();
+  const result = { deleted: 0, bytes: 0, kept: [] as ListedObject[] };
+  let batch: ListedObject[] = [];
+  // DeleteObjects takes up to 1,000 keys a request.
+  const flush = async () => {
+    if (!batch.length) return;
+    const objects = batch;
+    batch = [];
+    const response = await b.client.send(
+      new DeleteObjectsCommand({ Bucket: b.bucket, Delete: { Objects: objects.map((o) => ({ Key: b.prefix + o.key })), Quiet: true } }),
+    );
+    const failed = response.Errors ?? [];
+    if (failed.length) {
+      throw new Error(`S3 refused to delete ${failed.length} object(s) under ${deletePrefixOf}: ${failed[0]!.Code ?? ""} ${failed[0]!.Message ?? ""}`.trim());
+    }
+    result.deleted += objects.length;
+    result.bytes += objects.reduce((sum, o) => sum + o.size, 0);
+  };
+  // Listed whole before deleting: a continuation token need not stay valid while its listing shrinks.
+  const listed: ListedObject[] = [];
+  for await (const object of list(deletePrefixOf)) listed.push(object);
+  for (const object of listed) {
+    if (keep.has(object.key)) result.kept.push(object);
+    else batch.push(object);
+    if (batch.length >= 1000) await flush();
+  }
+  await flush();
+  return result;
+}
+
+async function presignGet(b: S3Bucket, key: string, presignOptions: PresignOptions): Promise<string> {
+  const { expiresInSeconds = 3600, contentType, downloadName } = presignOptions;
+  const command = new GetObjectCommand({
+    Bucket: b.bucket,
+    Key: b.objectKey(key),
+    ResponseContentType: contentType,
+    ResponseContentDisposition: downloadName ? `attachment; filename="${downloadName.replace(/[^A-Za-z0-9._-]/g, "_")}"` : undefined,
+  });
+  return getSignedUrl(b.client, command, { expiresIn: expiresInSeconds });
 }
