@@ -76,94 +76,114 @@ export class RenderCancelledError extends Error {
  */
 export function createCodeRenderer(options: CodeRendererOptions = {}): CodeRenderer {
   const browserExecutable = options.browserExecutable ?? DEFAULT_BROWSER_EXECUTABLE;
-  const { logger } = options;
+  const { prepare, close } = bundleOnce(options);
+  return {
+    prepare,
+    render: async (renderOptions) => renderCode({ options, browserExecutable, prepare }, renderOptions),
+    close,
+  };
+}
+
+/** The bundle of one renderer: built (or checked, when prebuilt) on first use and again after a failure or close. */
+function bundleOnce(options: CodeRendererOptions): Pick<CodeRenderer, "prepare" | "close"> {
   let bundleDir: string | undefined;
   let bundling: Promise<string> | undefined;
-
   const prepare = () =>
-    (bundling ??= (async () => {
-      if (options.prebuiltBundle) {
-        if (!existsSync(join(options.prebuiltBundle, "index.html")))
-          throw new Error(`No code animation bundle at ${options.prebuiltBundle} (index.html missing)`);
-        return options.prebuiltBundle;
-      }
-      const started = performance.now();
-      const { bundle } = await import("@remotion/bundler");
-      if (options.bundleRoot) await mkdir(options.bundleRoot, { recursive: true });
-      bundleDir = await mkdtemp(join(options.bundleRoot ?? tmpdir(), "code-animation-bundle-"));
-      const dir = bundleDir;
-      process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-      const serveUrl = await bundle({ entryPoint: COMPOSITION_ENTRY, outDir: bundleDir, enableCaching: false, onProgress: () => undefined });
-      logger?.info({ ms: Math.round(performance.now() - started) }, "code animation bundled");
-      return serveUrl;
-    })().catch((error: unknown) => {
+    (bundling ??= buildBundle(options, (dir) => {
+      bundleDir = dir;
+    }).catch((error: unknown) => {
       bundling = undefined;
       throw error;
     }));
-
-  async function render({ props, output, signal, onProgress }: RenderCodeOptions) {
-    if (!existsSync(browserExecutable)) throw new Error(`Chromium not found at ${browserExecutable}`);
-    const serveUrl = await prepare();
-    if (signal?.aborted) throw new RenderCancelledError({ cause: signal.reason });
-    const { durationInFrames } = codeTiming({ code: props.code, typingSpeed: props.typingSpeed, fps: props.fps });
-    const { cancelSignal, cancel } = makeCancelSignal();
-    const onAbort = () => cancel();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      await renderMedia({
-        // The metadata calculateMetadata would compute, known here without opening a browser for it.
-        composition: {
-          id: COMPOSITION_ID,
-          width: props.width,
-          height: props.height,
-          fps: props.fps,
-          durationInFrames,
-          defaultProps: props,
-          props,
-          defaultCodec: null,
-          defaultOutName: null,
-          defaultVideoImageFormat: null,
-          defaultPixelFormat: null,
-          defaultProResProfile: null,
-          defaultSampleRate: null,
-        },
-        serveUrl,
-        inputProps: props,
-        codec: "h264",
-        pixelFormat: "yuv420p",
-        // Limited-range BT.709 (what every other clip of a pipeline is), so a merge can stream-copy it:
-        // Chromium's JPEG frames are full range and would otherwise make a yuvj420p stream.
-        colorSpace: "bt709",
-        crf: 20,
-        x264Preset: "veryfast",
-        imageFormat: "jpeg",
-        outputLocation: output,
-        overwrite: true,
-        browserExecutable,
-        chromeMode: "chrome-for-testing",
-        chromiumOptions: CHROMIUM_OPTIONS,
-        concurrency: options.concurrency ?? 1,
-        timeoutInMilliseconds: options.frameTimeoutMs ?? 30_000,
-        cancelSignal,
-        logLevel: "error",
-        onProgress: ({ progress }) => onProgress?.(progress * 100),
-      });
-    } catch (error) {
-      if (signal?.aborted) throw new RenderCancelledError({ cause: error });
-      throw error;
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
-    }
-    return { durationInFrames, fps: props.fps };
-  }
-
   return {
     prepare,
-    render,
     async close() {
       bundling = undefined;
       if (bundleDir) await rm(bundleDir, { recursive: true, force: true });
       bundleDir = undefined;
     },
+  };
+}
+
+/** The prebuilt bundle's serve URL, or a fresh bundle's in a temp directory named to `onDir` (and removed when the process exits). */
+async function buildBundle(options: CodeRendererOptions, onDir: (dir: string) => void): Promise<string> {
+  if (options.prebuiltBundle) {
+    if (!existsSync(join(options.prebuiltBundle, "index.html"))) throw new Error(`No code animation bundle at ${options.prebuiltBundle} (index.html missing)`);
+    return options.prebuiltBundle;
+  }
+  const started = performance.now();
+  const { bundle } = await import("@remotion/bundler");
+  if (options.bundleRoot) await mkdir(options.bundleRoot, { recursive: true });
+  const dir = await mkdtemp(join(options.bundleRoot ?? tmpdir(), "code-animation-bundle-"));
+  onDir(dir);
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const serveUrl = await bundle({ entryPoint: COMPOSITION_ENTRY, outDir: dir, enableCaching: false, onProgress: () => undefined });
+  options.logger?.info({ ms: Math.round(performance.now() - started) }, "code animation bundled");
+  return serveUrl;
+}
+
+interface RendererSetup {
+  options: CodeRendererOptions;
+  browserExecutable: string;
+  prepare: () => Promise<string>;
+}
+
+async function renderCode({ options, browserExecutable, prepare }: RendererSetup, { props, output, signal, onProgress }: RenderCodeOptions) {
+  if (!existsSync(browserExecutable)) throw new Error(`Chromium not found at ${browserExecutable}`);
+  const serveUrl = await prepare();
+  if (signal?.aborted) throw new RenderCancelledError({ cause: signal.reason });
+  const { durationInFrames } = codeTiming({ code: props.code, typingSpeed: props.typingSpeed, fps: props.fps });
+  const { cancelSignal, cancel } = makeCancelSignal();
+  const onAbort = () => cancel();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await renderMedia({
+      composition: compositionOf(props, durationInFrames),
+      serveUrl,
+      inputProps: props,
+      codec: "h264",
+      pixelFormat: "yuv420p",
+      // Limited-range BT.709 (what every other clip of a pipeline is), so a merge can stream-copy it:
+      // Chromium's JPEG frames are full range and would otherwise make a yuvj420p stream.
+      colorSpace: "bt709",
+      crf: 20,
+      x264Preset: "veryfast",
+      imageFormat: "jpeg",
+      outputLocation: output,
+      overwrite: true,
+      browserExecutable,
+      chromeMode: "chrome-for-testing",
+      chromiumOptions: CHROMIUM_OPTIONS,
+      concurrency: options.concurrency ?? 1,
+      timeoutInMilliseconds: options.frameTimeoutMs ?? 30_000,
+      cancelSignal,
+      logLevel: "error",
+      onProgress: ({ progress }) => onProgress?.(progress * 100),
+    });
+  } catch (error) {
+    if (signal?.aborted) throw new RenderCancelledError({ cause: error });
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+  return { durationInFrames, fps: props.fps };
+}
+
+/** The metadata calculateMetadata would compute, known here without opening a browser for it. */
+function compositionOf(props: CodeAnimationProps, durationInFrames: number) {
+  return {
+    id: COMPOSITION_ID,
+    width: props.width,
+    height: props.height,
+    fps: props.fps,
+    durationInFrames,
+    defaultProps: props,
+    props,
+    defaultCodec: null,
+    defaultOutName: null,
+    defaultVideoImageFormat: null,
+    defaultPixelFormat: null,
+    defaultProResProfile: null,
+    defaultSampleRate: null,
   };
 }
