@@ -65,12 +65,12 @@ export class FakeElevenlabs extends FakeProvider {
       if (!speech) return;
       try {
         const text = speech.entry.item.text;
-        const alignment = spreadCharacters(text, (await probe(speech.file)).durationSeconds);
-        const audio = (await readFile(speech.file)).toString("base64");
+        const mp3 = await readFile(speech.file);
+        const alignment = spreadCharacters(text, mp3Seconds(mp3) ?? (await probe(speech.file)).durationSeconds);
         this.json(
           res,
           200,
-          { audio_base64: audio, alignment, normalized_alignment: alignment },
+          { audio_base64: mp3.toString("base64"), alignment, normalized_alignment: alignment },
           {
             "request-id": speech.job.id,
             "history-item-id": speech.entry.item.history_item_id,
@@ -170,4 +170,15 @@ export function spreadCharacters(text: string, seconds: number) {
     character_start_times_seconds: characters.map((_, i) => at(i)),
     character_end_times_seconds: characters.map((_, i) => at(i + 1)),
   };
+}
+
+/**
+ * The length of an MP3 of makeFakeSpeech (44.1 kHz) from the Info/Xing tag its encoder writes in the first frame:
+ * frames × 1152 samples, what ffprobe reports, without starting a process. Undefined without the tag.
+ */
+function mp3Seconds(mp3: Buffer): number | undefined {
+  const head = mp3.subarray(0, 1024);
+  const at = Math.max(head.indexOf("Info"), head.indexOf("Xing"));
+  if (at < 0 || at + 12 > head.length || !(head.readUInt32BE(at + 4) & 1)) return undefined;
+  return (head.readUInt32BE(at + 8) * 1152) / 44_100;
 }

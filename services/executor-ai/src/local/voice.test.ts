@@ -81,6 +81,14 @@ describe("speakSentences", () => {
     expect(fast.sentences.at(-1)!.end).toBeLessThan(normal.sentences.at(-1)!.end * 0.7);
   });
 
+  it("joins sentences that are only punctuation or symbols too", async () => {
+    const dir = await workDir();
+    const wavPath = join(dir, "voice.wav");
+    const timing = await speakSentences({ text: "Hello. ... ?! 🎉. World.", workDir: dir, wavPath });
+    expect(timing.sentences.map((s) => s.text)).toEqual(["Hello.", "...", "?!", "🎉.", "World."]);
+    expect(timing.sentences.at(-1)!.end).toBeCloseTo((await probe(wavPath)).durationSeconds, 3);
+  });
+
   it("fails as espeak-ng does for a voice it has not, before joining anything", async () => {
     const dir = await workDir();
     await expect(speakSentences({ text: script, voice: "xx-nosuch", workDir: dir, wavPath: join(dir, "voice.wav") })).rejects.toBeInstanceOf(WorkInputError);
