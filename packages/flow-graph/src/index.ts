@@ -177,3 +177,4 @@ export * from "./document";
 export * from "./node-fields";
 export * from "./pipeline-check";
 export * from "./estimate";
+export * from "./execution-verdict";

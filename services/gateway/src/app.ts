@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { activeContext, extractTraceContext, logText, metricsText, SpanKind, traceIds, withSpan } from "@vp/telemetry";
@@ -21,36 +21,38 @@ const JSON_BODY_LIMIT = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const requestIdOf = (header: string | undefined) => (header !== undefined && REQUEST_ID.test(header) ? header : randomUUID());
 
-export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean> } = { ready: async () => true }) {
-  const app = new Hono();
-  app.onError(createErrorHandler(deps.logger));
-  app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
+/**
+ * An answer given before the whole body arrived (413, 401, ...) closes the connection: the server then drops the
+ * rest of the body before closing (http-server.ts), so a client still sending reads the answer.
+ */
+const closeUnreadBodies: MiddlewareHandler = async (c, next) => {
+  await next();
+  const incoming = (c.env as { incoming?: { complete?: boolean } } | undefined)?.incoming;
+  if (incoming && incoming.complete === false && c.req.method !== "GET" && c.req.method !== "HEAD") c.header("connection", "close");
+};
 
-  // An answer given before the whole body arrived (413, 401, ...) closes the connection: the server then drops the
-  // rest of the body before closing (http-server.ts), so a client still sending reads the answer.
-  app.use("*", async (c, next) => {
-    await next();
-    const incoming = (c.env as { incoming?: { complete?: boolean } } | undefined)?.incoming;
-    if (incoming && incoming.complete === false && c.req.method !== "GET" && c.req.method !== "HEAD") c.header("connection", "close");
-  });
-  // One server span per request, continuing the caller's traceparent if it sent one: everything the
-  // request publishes carries it, so gateway -> scheduler -> executor -> state-writer is one trace.
-  app.use("*", (c, next) =>
-    withSpan(
-      `${c.req.method} ${c.req.routePath}`,
-      {
-        kind: SpanKind.SERVER,
-        // Under the http instrumentation's server span when it is on (it already took the caller's traceparent).
-        parent: traceIds().traceId ? activeContext() : extractTraceContext({ get: (key) => c.req.header(key), set: () => undefined }),
-        attributes: { "http.request.method": c.req.method, "url.path": c.req.path },
-      },
-      async (span) => {
-        await next();
-        span.setAttribute("http.response.status_code", c.res.status);
-      },
-    ),
+/**
+ * One server span per request, continuing the caller's traceparent if it sent one: everything the
+ * request publishes carries it, so gateway -> scheduler -> executor -> state-writer is one trace.
+ */
+const traceRequests: MiddlewareHandler = (c, next) =>
+  withSpan(
+    `${c.req.method} ${c.req.routePath}`,
+    {
+      kind: SpanKind.SERVER,
+      // Under the http instrumentation's server span when it is on (it already took the caller's traceparent).
+      parent: traceIds().traceId ? activeContext() : extractTraceContext({ get: (key) => c.req.header(key), set: () => undefined }),
+      attributes: { "http.request.method": c.req.method, "url.path": c.req.path },
+    },
+    async (span) => {
+      await next();
+      span.setAttribute("http.response.status_code", c.res.status);
+    },
   );
-  app.use("*", async (c, next) => {
+
+/** Echoes (or gives) each request its id and logs one line per request but the probes. */
+function logRequests(logger: GatewayDeps["logger"]): MiddlewareHandler {
+  return async (c, next) => {
     const requestId = requestIdOf(c.req.header("x-request-id"));
     const started = performance.now();
     c.header("x-request-id", requestId);
@@ -59,7 +61,7 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
     // token (the dev login's is free text): escaped and capped, so it cannot forge a line in a terminal.
     if (c.req.path !== "/health" && c.req.path !== "/ready") {
       const subject = c.get("principal")?.subject;
-      deps.logger.info(
+      logger.info(
         {
           requestId,
           method: c.req.method,
@@ -71,37 +73,57 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
         "request",
       );
     }
-  });
-  // The path as the client wrote it (Node's request target), before URL parsing resolved any dot segment.
-  app.use("*", async (c, next) => {
-    const raw = (c.env as { incoming?: { url?: unknown } } | undefined)?.incoming?.url;
-    if (typeof raw === "string" && hasDotSegment(raw)) throw new HttpError(400, "The request path must not contain '.' or '..' segments");
-    return next();
-  });
-  // Only the configured origins (the editor) get CORS headers; any other origin gets none at all, so its
-  // pages cannot read answers. Credentials: the editor's output cookie (see auth.ts).
+  };
+}
+
+/** The path as the client wrote it (Node's request target), before URL parsing resolved any dot segment. */
+const refuseDotSegments: MiddlewareHandler = async (c, next) => {
+  const raw = (c.env as { incoming?: { url?: unknown } } | undefined)?.incoming?.url;
+  if (typeof raw === "string" && hasDotSegment(raw)) throw new HttpError(400, "The request path must not contain '.' or '..' segments");
+  return next();
+};
+
+/**
+ * Only the configured origins (the editor) get CORS headers; any other origin gets none at all, so its
+ * pages cannot read answers. Credentials: the editor's output cookie (see auth.ts).
+ */
+function corsForEditor(corsOrigins: string[]): MiddlewareHandler {
   const allowCors = cors({
-    origin: deps.corsOrigins,
+    origin: corsOrigins,
     credentials: true,
     allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     exposeHeaders: ["x-request-id", "www-authenticate"],
   });
-  app.use("/v1/*", (c, next) => {
+  return (c, next) => {
     const origin = c.req.header("origin");
-    return origin && deps.corsOrigins.includes(origin) ? allowCors(c, next) : next();
-  });
-  app.use("/v1/*", authMiddleware(deps.auth));
-  // JSON bodies are small; only the asset upload route streams large bodies (with its own limit).
-  app.use("/v1/*", async (c, next) => {
-    if (c.req.method === "PUT" && c.req.path.endsWith("/asset")) return next();
-    return bodyLimit({
-      maxSize: JSON_BODY_LIMIT,
-      onError: () => {
-        throw new HttpError(413, `Request body exceeds ${JSON_BODY_LIMIT} bytes`);
-      },
-    })(c, next);
-  });
+    return origin && corsOrigins.includes(origin) ? allowCors(c, next) : next();
+  };
+}
 
+/** JSON bodies are small; only the asset upload route streams large bodies (with its own limit). */
+const limitJsonBodies: MiddlewareHandler = async (c, next) => {
+  if (c.req.method === "PUT" && c.req.path.endsWith("/asset")) return next();
+  return bodyLimit({
+    maxSize: JSON_BODY_LIMIT,
+    onError: () => {
+      throw new HttpError(413, `Request body exceeds ${JSON_BODY_LIMIT} bytes`);
+    },
+  })(c, next);
+};
+
+/** What runs around every route, in order: connection handling, tracing, request logs, path checks; under /v1 CORS, auth, body limits. */
+function useMiddleware(app: Hono, deps: GatewayDeps) {
+  app.use("*", closeUnreadBodies);
+  app.use("*", traceRequests);
+  app.use("*", logRequests(deps.logger));
+  app.use("*", refuseDotSegments);
+  app.use("/v1/*", corsForEditor(deps.corsOrigins));
+  app.use("/v1/*", authMiddleware(deps.auth));
+  app.use("/v1/*", limitJsonBodies);
+}
+
+/** The probes and metrics of the process, outside /v1 (no auth). */
+function mountProbes(app: Hono, health: { ready(): Promise<boolean> }) {
   app.get("/health", (c) => c.json({ status: "ok" }));
   // Prometheus metrics of this process (@vp/telemetry's registry).
   app.get("/metrics", async (c) => {
@@ -109,7 +131,10 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
     return c.body(body, 200, { "content-type": contentType });
   });
   app.get("/ready", async (c) => ((await health.ready()) ? c.json({ status: "ready" }) : c.json({ status: "unavailable" }, 503)));
+}
 
+/** The API under /v1/video_production. */
+function mountApi(app: Hono, deps: GatewayDeps) {
   app.route("/v1/video_production/auth", authRoutes(deps.auth));
   const base = "/v1/video_production/pipelines";
   app.route(base, pipelineRoutes(deps));
@@ -119,5 +144,14 @@ export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean>
   app.route(`${base}/:pipeline_id/nodes`, nodeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, executeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, fileRoutes(deps));
+}
+
+export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean> } = { ready: async () => true }) {
+  const app = new Hono();
+  app.onError(createErrorHandler(deps.logger));
+  app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
+  useMiddleware(app, deps);
+  mountProbes(app, health);
+  mountApi(app, deps);
   return app;
 }

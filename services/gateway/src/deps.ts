@@ -1,4 +1,4 @@
-import type { PipelineLimits, Topology } from "@vp/contracts";
+import { DEFAULT_PIPELINE_LIMITS, type PipelineLimits, type Topology } from "@vp/contracts";
 import type { Bus } from "@vp/bus";
 import type { Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
@@ -38,3 +38,6 @@ export interface GatewayDeps {
   /** Resolves when the gateway shuts down: open SSE streams end so clients reconnect elsewhere. */
   closing: Promise<void>;
 }
+
+/** How big one pipeline may grow; enforced by the write itself (race-safe), see @vp/db's editor queries. */
+export const limitsOf = (deps: Pick<GatewayDeps, "limits">) => deps.limits ?? DEFAULT_PIPELINE_LIMITS;

@@ -2,11 +2,10 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { getPipeline, importPipeline, listNodes, toSerializedNode } from "@vp/db";
 import { describeProblem, toPipelineDocument, validatePipelineDocument } from "@vp/flow-graph";
-import type { GatewayDeps } from "../deps";
+import { limitsOf, type GatewayDeps } from "../deps";
 import { readGateOf } from "../read-gate";
 import { HttpError, notFound } from "../errors";
 import { pathId, readJson } from "../validation";
-import { limitsOf } from "./nodes";
 
 /** A file name for the download, from the title (letters, digits and dashes only). */
 function fileName(title: string): string {

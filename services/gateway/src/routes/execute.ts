@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { ExecuteCommand, ExecuteVerdict, HEADERS, ID_PATTERN } from "@vp/contracts";
+import { z } from "zod";
+import { ExecuteCommand, ExecuteVerdict, HEADERS } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
-import { getNode, getNodes, toSerializedNode, type Queryable } from "@vp/db";
-import { formatProblems, lookup, notReadyReason, readyToExecute, validateForExecution, type GraphNode } from "@vp/flow-graph";
+import { getNodes, toSerializedNode } from "@vp/db";
+import { executionVerdict, lookup, type GraphNode } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
 import { HttpError } from "../errors";
-import { requireNode } from "./nodes";
-import { startRun } from "./runs";
-import { optionalBody, pathId } from "../validation";
-import { z } from "zod";
+import { findNode } from "../pipeline-access";
+import { startRun } from "../start-run";
+import { optionalBody } from "../validation";
 
 /** Optional body of a node execute: `{ "upstream": true }` runs the node and whatever it needs first. */
 const ExecuteBody = z.strictObject({ upstream: z.boolean().optional(), force: z.boolean().optional() });
@@ -31,9 +31,8 @@ export function executeRoutes(deps: GatewayDeps) {
     const upstream = Object.values(node.inputs).flat();
     const inputs = upstream.length ? (await getNodes(deps.reader, pipeline.id, [...new Set(upstream)])).map(toSerializedNode) : [];
     const nodes = lookup([node, ...inputs] as GraphNode[]);
-    if (!readyToExecute(node as GraphNode, nodes)) throw new HttpError(422, notReadyReason(node as GraphNode, nodes));
-    const problems = validateForExecution(node as GraphNode, nodes);
-    if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
+    const ready = executionVerdict(node as GraphNode, nodes);
+    if (!ready.ok) throw new HttpError(422, ready.reason, ready.problems.length ? { problems: ready.problems } : undefined);
 
     const jobId = randomUUID();
     const commandId = randomUUID();
@@ -65,16 +64,4 @@ export function executeRoutes(deps: GatewayDeps) {
   });
 
   return app;
-}
-
-/**
- * requireNode in one query on the hot path: a node that exists names an existing pipeline (foreign key), so only a
- * missing node (or a malformed node id) takes requireNode's two reads, which say which of the two is missing.
- */
-async function findNode(db: Queryable, c: Parameters<typeof requireNode>[1]): Promise<{ pipeline: { id: string }; node: ReturnType<typeof toSerializedNode> }> {
-  const pipelineId = pathId(c.req.param("pipeline_id"), "Pipeline");
-  const nodeId = c.req.param("id");
-  const row = nodeId !== undefined && ID_PATTERN.test(nodeId) ? await getNode(db, pipelineId, nodeId) : null;
-  if (!row) return requireNode(db, c);
-  return { pipeline: { id: pipelineId }, node: toSerializedNode(row) };
 }

@@ -1,48 +1,21 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { DEFAULT_PIPELINE_LIMITS, type NodeType } from "@vp/contracts";
-import {
-  createNode,
-  deleteNode,
-  findDependants,
-  getNode,
-  getPipeline,
-  listNodes,
-  nodeFilesPrefix,
-  toSerializedNode,
-  updateNodeStructure,
-  type Queryable,
-} from "@vp/db";
+import type { z } from "zod";
+import type { NodeType } from "@vp/contracts";
+import { createNode, deleteNode, findDependants, listNodes, nodeFilesPrefix, toSerializedNode, updateNodeStructure } from "@vp/db";
 import { findCycle, formatFieldProblems, formatProblems, lookup, nodeFieldProblems, upstreamIds, validateStructure, type GraphNode } from "@vp/flow-graph";
-import type { GatewayDeps } from "../deps";
+import { limitsOf, type GatewayDeps } from "../deps";
 import { deleteFilesOf } from "../storage-files";
 import { readGateOf } from "../read-gate";
 import { HttpError, notFound } from "../errors";
-import { assetPatchFor, CreateNodeBody, jsonBody, noBody, pathId, UpdateNodeBody } from "../validation";
-
-export async function requirePipeline(db: Queryable, c: { req: { param(name: string): string | undefined } }) {
-  const pipelineId = pathId(c.req.param("pipeline_id"), "Pipeline");
-  const pipeline = await getPipeline(db, pipelineId);
-  if (!pipeline) throw notFound("Pipeline");
-  return pipeline;
-}
-
-export async function requireNode(db: Queryable, c: { req: { param(name: string): string | undefined } }) {
-  const pipeline = await requirePipeline(db, c);
-  const nodeId = pathId(c.req.param("id"), "Node");
-  const row = await getNode(db, pipeline.id, nodeId);
-  if (!row) throw notFound("Node");
-  return { pipeline, node: toSerializedNode(row) };
-}
+import { requireNode, requirePipeline } from "../pipeline-access";
+import { assetPatchFor, CreateNodeBody, jsonBody, noBody, UpdateNodeBody } from "../validation";
 
 /** The node's own fields as they will be stored (the one check of every write path: add, edit, import). */
 function requireFields(node: { type: NodeType; config: unknown; asset: unknown }) {
   const problems = nodeFieldProblems(node);
   if (problems.length) throw new HttpError(422, formatFieldProblems(problems), { problems });
 }
-
-/** How big one pipeline may grow; enforced by the write itself (race-safe), see @vp/db's editor queries. */
-export const limitsOf = (deps: Pick<GatewayDeps, "limits">) => deps.limits ?? DEFAULT_PIPELINE_LIMITS;
 
 /**
  * Structure checks against the rest of the pipeline: slots, counts, existing inputs, media types, cycles.
@@ -61,6 +34,41 @@ async function checkGraph(deps: GatewayDeps, pipelineId: string, candidate: Grap
   if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
   const cycle = findCycle(nodes);
   if (cycle) throw new HttpError(422, `inputs would create a cycle: ${cycle.join(" -> ")}`);
+}
+
+type SerializedNode = ReturnType<typeof toSerializedNode>;
+type NodeEdit = z.infer<typeof UpdateNodeBody>;
+
+/** A PATCH body as the structure write it makes (JSON merge patch: a config key set to null is removed; every config field is optional). */
+function structurePatchOf(node: SerializedNode, body: NodeEdit) {
+  const configRemove = body.config ? Object.keys(body.config).filter((key) => body.config![key] === null) : [];
+  const configPatch = body.config ? Object.fromEntries(Object.entries(body.config).filter(([, value]) => value !== null)) : undefined;
+  const assetPatch = body.asset ? assetPatchFor(node.asset, body.asset) : undefined;
+  return { configPatch, configRemove: configRemove.length ? configRemove : undefined, assetPatch };
+}
+
+/** An edited node passes the checks of every write path: its own fields when they change, the graph when its inputs or its asset's media type do. */
+async function checkEdit(deps: GatewayDeps, pipelineId: string, node: SerializedNode, body: NodeEdit, patch: ReturnType<typeof structurePatchOf>) {
+  const asset = patch.assetPatch ? { ...node.asset, ...patch.assetPatch } : node.asset;
+  if (body.config || body.asset) {
+    const config = Object.fromEntries(Object.entries(node.config ?? {}).filter(([key]) => !patch.configRemove?.includes(key)));
+    requireFields({ type: node.type, config: { ...config, ...patch.configPatch }, asset });
+  }
+  const assetTypeChanges = body.asset?.type !== undefined && body.asset.type !== (node.asset as { type?: string } | null)?.type;
+  if (body.inputs || assetTypeChanges) {
+    await checkGraph(deps, pipelineId, { ...(node as GraphNode), inputs: { ...node.inputs, ...body.inputs }, asset });
+  }
+}
+
+/** A node another node takes as an input, or one that is running, stays (409). */
+async function checkDeletable(deps: GatewayDeps, pipelineId: string, node: SerializedNode) {
+  const dependants = await findDependants(deps.reader, pipelineId, node.id);
+  if (dependants.length) {
+    throw new HttpError(409, `Node is an input of ${dependants.join(", ")}; remove it from their inputs first`, { dependants });
+  }
+  if (node.status === "queued" || node.status === "in_progress") {
+    throw new HttpError(409, `Node is ${node.status}; wait for it to finish before deleting it`);
+  }
 }
 
 export function nodeRoutes(deps: GatewayDeps) {
@@ -108,34 +116,13 @@ export function nodeRoutes(deps: GatewayDeps) {
   app.patch("/:id", async (c) => {
     const { pipeline, node } = await requireNode(deps.reader, c);
     const body = await jsonBody(c, UpdateNodeBody);
-    // JSON merge patch: a config key set to null is removed (every config field is optional).
-    const configRemove = body.config ? Object.keys(body.config).filter((key) => body.config![key] === null) : [];
-    const configPatch = body.config ? Object.fromEntries(Object.entries(body.config).filter(([, value]) => value !== null)) : undefined;
-    const assetPatch = body.asset ? assetPatchFor(node.asset, body.asset) : undefined;
-    if (body.config || body.asset) {
-      const config = Object.fromEntries(Object.entries(node.config ?? {}).filter(([key]) => !configRemove.includes(key)));
-      requireFields({ type: node.type, config: { ...config, ...configPatch }, asset: assetPatch ? { ...node.asset, ...assetPatch } : node.asset });
-    }
-    const assetTypeChanges = body.asset?.type !== undefined && body.asset.type !== (node.asset as { type?: string } | null)?.type;
-    if (body.inputs || assetTypeChanges) {
-      await checkGraph(deps, pipeline.id, {
-        ...(node as GraphNode),
-        inputs: { ...node.inputs, ...body.inputs },
-        asset: assetPatch ? { ...node.asset, ...assetPatch } : node.asset,
-      });
-    }
+    const patch = structurePatchOf(node, body);
+    await checkEdit(deps, pipeline.id, node, body, patch);
     const row = await updateNodeStructure(
       deps.editor,
       pipeline.id,
       node.id,
-      {
-        title: body.title,
-        inputsPatch: body.inputs,
-        configPatch,
-        configRemove: configRemove.length ? configRemove : undefined,
-        assetPatch,
-        position: body.position,
-      },
+      { title: body.title, inputsPatch: body.inputs, ...patch, position: body.position },
       limitsOf(deps),
     );
     if (!row) throw notFound("Node");
@@ -145,13 +132,7 @@ export function nodeRoutes(deps: GatewayDeps) {
   app.delete("/:id", async (c) => {
     const { pipeline, node } = await requireNode(deps.reader, c);
     await noBody(c);
-    const dependants = await findDependants(deps.reader, pipeline.id, node.id);
-    if (dependants.length) {
-      throw new HttpError(409, `Node is an input of ${dependants.join(", ")}; remove it from their inputs first`, { dependants });
-    }
-    if (node.status === "queued" || node.status === "in_progress") {
-      throw new HttpError(409, `Node is ${node.status}; wait for it to finish before deleting it`);
-    }
+    await checkDeletable(deps, pipeline.id, node);
     if (await deleteNode(deps.editor, pipeline.id, node.id)) {
       // Its stored files go once the delete has committed (files still referred to by the cache are kept).
       await deleteFilesOf(deps, nodeFilesPrefix(pipeline.id, node.id));

@@ -1,15 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { CancelCommand, CancelVerdict, HEADERS, RunCommand, RunVerdict } from "@vp/contracts";
+import { CancelCommand, CancelVerdict, HEADERS } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
 import { getCacheCosts, getPipeline, listNodes, listRuns, toSerializedRun, type Queryable } from "@vp/db";
-import { checkPipeline, formatProblems, maxCostOf, type GraphNode } from "@vp/flow-graph";
-import { estimateMembers, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
+import { checkPipeline, maxCostOf, type GraphNode } from "@vp/flow-graph";
+import { estimateMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "../deps";
-import { readGateOf, sharedJson } from "../read-gate";
+import { sharedJson } from "../read-gate";
 import { HttpError, zodMessage } from "../errors";
-import { requireNode, requirePipeline } from "./nodes";
+import { requireNode, requirePipeline } from "../pipeline-access";
+import { startRun } from "../start-run";
 import { noBody, optionalBody } from "../validation";
 
 const RetryBody = z.strictObject({ downstream: z.boolean().optional(), force: z.boolean().optional() });
@@ -18,60 +19,6 @@ const RunAllBody = z.strictObject({ force: z.boolean().optional() });
 const RunsQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
 /** A boolean in the query: "true" or "false" (absent: false); anything else is a mistake, not a quiet false. */
 const BooleanQuery = z.enum(["true", "false"]).optional();
-
-/**
- * Starts a run ("run all", or "run to here" with a target): the whole graph is checked from the gateway's
- * read-only view first (one 422 listing every problem, node by node, before anything is published), then a
- * RunCommand is stored in JetStream and the scheduler's verdict awaited like an execute: 200 { status:
- * "running", run_id, node_ids } once the run is recorded and its first nodes dispatched, 422 when refused,
- * 202 when the verdict is late (stored, will run).
- */
-export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string, targetNodeId?: string, retry?: { downstream: boolean }, force = false) {
-  const rows = await readGateOf(deps).run(() => listNodes(deps.reader, pipelineId));
-  const stale = staleNodes(rows as KeyedNode[]);
-  if (targetNodeId) {
-    const target = rows.find((r) => r.id === targetNodeId);
-    if (retry && target && target.status !== "failed" && target.status !== "cancelled") {
-      throw new HttpError(422, `Node cannot be retried (status: ${target.status}); only failed or cancelled nodes are`);
-    }
-    if (target?.status === "completed" && !stale.has(target.id)) throw new HttpError(422, `Nothing to run: node ${targetNodeId} is already completed`);
-  }
-  const members = runMembers(rows as KeyedNode[], stale, { targetNodeId, retry: retry !== undefined, downstream: retry?.downstream });
-  if (!members.length) throw new HttpError(422, "Nothing to run: the pipeline has no nodes");
-  const problems = checkPipeline(rows as GraphNode[], members);
-  if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
-
-  const runId = randomUUID();
-  const commandId = randomUUID();
-  const command: RunCommand = {
-    v: 1,
-    kind: "run",
-    commandId,
-    runId,
-    pipelineId,
-    ...(targetNodeId ? { targetNodeId } : {}),
-    ...(retry ? { retry: true, downstream: retry.downstream } : {}),
-    ...(force ? { force: true } : {}),
-    requestedAt: new Date().toISOString(),
-  };
-  const ids = { pipelineId, runId, commandId, targetNodeId };
-  const verdict = await waitForReply(deps.bus, RunVerdict, deps.executeVerdictTimeoutMs, (inbox) =>
-    publish(deps.bus, deps.topology.subjects.run, RunCommand, command, { msgId: commandId, headers: { [HEADERS.replyTo]: inbox } }),
-  );
-  if (verdict === null) {
-    deps.logger.warn(ids, "run accepted; scheduler verdict not received in time");
-    return c.json({ status: "accepted", run_id: runId, command_id: commandId }, 202);
-  }
-  if (!verdict.ok) {
-    deps.logger.info({ ...ids, reason: verdict.reason }, "run refused by scheduler");
-    return c.json(
-      { error: verdict.reason, ...(verdict.problems ? { problems: verdict.problems } : {}), ...(verdict.estimate ? { estimate: verdict.estimate } : {}) },
-      422,
-    );
-  }
-  deps.logger.info({ ...ids, members: verdict.nodeIds.length }, "run started");
-  return c.json({ status: "running", run_id: verdict.runId, node_ids: verdict.nodeIds, ...(verdict.estimate ? { estimate: verdict.estimate } : {}) });
-}
 
 /** What "run all" would cost now (the same computation the scheduler's budget check makes), and the graph's problems. */
 export async function pipelineEstimate(reader: Queryable, pipelineId: string, force: boolean) {

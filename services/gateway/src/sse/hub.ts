@@ -117,3 +117,5 @@ export function createHubs(deps: Pick<GatewayDeps, "bus" | "topology" | "logger"
     },
   };
 }
+
+export type Hubs = ReturnType<typeof createHubs>;

@@ -2,7 +2,7 @@ import type { ExecuteCommand, ExecuteVerdict, JobMessage, TransitionReply } from
 import type { ConsumeContext } from "@vp/bus";
 import { getNode, getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import { cacheKey, type KeyedNode } from "@vp/flow-graph/cache-key";
-import { formatProblems, lookup, notReadyReason, readyToExecute, validateForExecution, type GraphNode } from "@vp/flow-graph";
+import { executionVerdict, lookup, type GraphNode } from "@vp/flow-graph";
 
 export interface ExecuteDeps {
   /** Postgres as vp_reader. */
@@ -16,8 +16,8 @@ export interface ExecuteDeps {
 }
 
 /**
- * An execute command: check readiness (readyToExecute) and validate the inputs against the
- * node type's schema before anything is spent, claim the node through the state-writer, dispatch one job.
+ * An execute command: check readiness and validate the inputs against the node type's schema (executionVerdict,
+ * the gateway's check too) before anything is spent, claim the node through the state-writer, dispatch one job.
  * Redelivery-safe: a command whose jobId already owns the node skips the checks and re-dispatches, which
  * JetStream deduplicates by jobId.
  */
@@ -37,9 +37,8 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const inputs = upstream.length ? (await getNodes(deps.db, cmd.pipelineId, [...new Set(upstream)])).map(toSerializedNode) : [];
     const nodes = lookup([node, ...inputs] as GraphNode[]);
     if (!ownedByThisCommand) {
-      if (!readyToExecute(node as GraphNode, nodes)) return refuse(notReadyReason(node as GraphNode, nodes));
-      const problems = validateForExecution(node as GraphNode, nodes);
-      if (problems.length) return refuse(formatProblems(problems));
+      const verdict = executionVerdict(node as GraphNode, nodes);
+      if (!verdict.ok) return refuse(verdict.reason);
     }
 
     // A single execute always executes (the user asked for it); its key is recorded so runs find the result.
