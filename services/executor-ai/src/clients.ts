@@ -6,7 +6,7 @@ import { createElevenlabsClient } from "./providers/elevenlabs";
 import { createHeygenClient } from "./providers/heygen";
 import { createRunwayClient } from "./providers/runway";
 import { createVeoClient } from "./providers/veo";
-import type { AiClients } from "./work/works";
+import type { AiClients } from "./handlers/common";
 
 /** One client per provider whose key is configured; base URLs from the environment (test fakes in tests). */
 export function createClients(env: Env, logger?: Logger) {

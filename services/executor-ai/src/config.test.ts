@@ -8,7 +8,7 @@ import { jobTopologyOptions } from "@vp/runtime";
 import { loadEnv } from "./env";
 import { WorkInputError, type PaidProvider } from "./errors";
 import { createPricing, DEFAULT_PRICES, estimateAiCost, loadPriceTable, spokenSeconds } from "./pricing";
-import { selectProvider } from "./work/common";
+import { selectProvider } from "./handlers/common";
 
 const none = new Set<PaidProvider>();
 

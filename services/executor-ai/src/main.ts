@@ -1,8 +1,12 @@
 import { prepareWorkRoot } from "@vp/media";
 import { runExecutor } from "@vp/runtime";
-import { createAiWorks } from "./work/works";
-import { loadEnv } from "./env";
 import { createClients } from "./clients";
+import { loadEnv } from "./env";
+import type { AiWorkDeps } from "./handlers/common";
+import { createGenerateAnimationWork } from "./handlers/generate-animation";
+import { createGenerateVoiceoverWork } from "./handlers/generate-voiceover";
+import { createPatience } from "./handlers/patient";
+import { createTalkingHeadWork } from "./handlers/talking-head";
 import { createPricing, loadPriceTable } from "./pricing";
 
 const env = loadEnv();
@@ -19,7 +23,7 @@ await runExecutor({
     const { clients, secrets, urlPolicy, configured } = createClients(env, logger);
     const pricing = createPricing(loadPriceTable(env.PRICE_TABLE_FILE));
     logger.info({ providers: ["local", ...configured], pricesReadOn: pricing.prices.readOn }, "AI providers");
-    return createAiWorks({
+    const deps: AiWorkDeps = {
       clients,
       secrets,
       pricing,
@@ -30,8 +34,14 @@ await runExecutor({
       maxDownloadBytes: env.PROVIDER_MAX_DOWNLOAD_BYTES,
       localFontFile: env.LOCAL_FONT_FILE,
       localTimeoutMs: env.LOCAL_RENDER_TIMEOUT_MS,
-      rateLimitMaxWaitMs: env.PROVIDER_RATE_LIMIT_MAX_WAIT_MS,
       logger,
-    });
+    };
+    // A provider that keeps answering 429 fails the node after PROVIDER_RATE_LIMIT_MAX_WAIT_MS, whatever the type.
+    const patient = createPatience(env.PROVIDER_RATE_LIMIT_MAX_WAIT_MS);
+    return {
+      "talking-head": patient(createTalkingHeadWork(deps)),
+      "generate-voiceover": patient(createGenerateVoiceoverWork(deps)),
+      "generate-animation": patient(createGenerateAnimationWork(deps)),
+    };
   },
 });

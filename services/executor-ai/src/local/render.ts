@@ -177,46 +177,10 @@ export async function renderLocalTalkingHead(options: LocalTalkingHeadOptions): 
   const H = options.height ?? 360;
   const { wav, timing } = await speakScript(options);
   const seconds = (await probe(wav, { signal: options.signal })).durationSeconds + 0.3;
-  const p = paletteOf(options.title);
   const fonts = await prepareFont(options);
-  const initials =
-    options.title
-      .split(/\s+/)
-      .filter(Boolean)
-      .slice(0, 2)
-      .map((w) => [...w][0]!.toUpperCase())
-      .join("") || "AI";
-  await writeFile(join(options.workDir, "title.txt"), wrapText(options.title, 28, 2));
-  await writeFile(join(options.workDir, "initials.txt"), initials);
-  await writeFile(join(options.workDir, "label.txt"), LABEL);
-
-  const pad = Math.round(W * 0.06);
-  const tile = Math.round(H * 0.36);
-  const card = { x: pad, y: pad, w: W - 2 * pad, h: tile + 2 * Math.round(pad / 2) };
-  const tileX = card.x + Math.round(pad / 2);
-  const tileY = card.y + Math.round(pad / 2);
-  const waves = { w: W - 2 * pad, h: Math.round(H * 0.3), x: pad, y: H - pad - Math.round(H * 0.3) };
-  const fs = Math.max(12, Math.round(H / 14));
-  const text = fonts
-    ? [
-        drawText("initials.txt", `fontsize=${Math.round(tile / 2.4)}:fontcolor=0x${p.background}:x=${tileX}+(${tile}-text_w)/2:y=${tileY}+(${tile}-text_h)/2`),
-        drawText(
-          "title.txt",
-          `fontsize=${fs}:line_spacing=${Math.round(fs / 3)}:fontcolor=white:x=${tileX + tile + pad}:y=${tileY + Math.round(tile / 2 - fs)}`,
-        ),
-        drawText("label.txt", `fontsize=${Math.max(10, Math.round(H / 28))}:fontcolor=white@0.9:box=1:boxcolor=black@0.45:boxborderw=6:x=w-text_w-12:y=12`),
-      ]
-    : [];
-  const video = [
-    `drawbox=x=${card.x}:y=${card.y}:w=${card.w}:h=${card.h}:color=0x${p.card}@0.9:t=fill`,
-    `drawbox=x=${tileX}:y=${tileY}:w=${tile}:h=${tile}:color=0x${p.accent}:t=fill`,
-    ...text,
-  ].join(",");
-  const graph = [
-    `[1:a]aformat=channel_layouts=mono,showwaves=s=${waves.w}x${waves.h}:mode=cline:rate=25:colors=0x${p.accent},format=yuva420p[w]`,
-    `[0:v]${video}[bg]`,
-    `[bg][w]overlay=x=${waves.x}:y=${waves.y}:format=auto,format=yuv420p[v]`,
-  ].join(";");
+  await writeCardTexts(options.workDir, options.title);
+  const p = paletteOf(options.title);
+  const graph = presenterGraph(W, H, p, fonts);
   const out = join(options.workDir, "talking-head.mp4");
   await runFfmpeg(
     [
@@ -261,6 +225,51 @@ export async function renderLocalTalkingHead(options: LocalTalkingHeadOptions): 
   return { path: out, probe: await probe(out, { signal: options.signal }), timing };
 }
 
+/** The card's texts, as files drawtext reads (the title wrapped, its initials, the label). */
+async function writeCardTexts(workDir: string, title: string): Promise<void> {
+  const initials =
+    title
+      .split(/\s+/)
+      .filter(Boolean)
+      .slice(0, 2)
+      .map((w) => [...w][0]!.toUpperCase())
+      .join("") || "AI";
+  await writeFile(join(workDir, "title.txt"), wrapText(title, 28, 2));
+  await writeFile(join(workDir, "initials.txt"), initials);
+  await writeFile(join(workDir, "label.txt"), LABEL);
+}
+
+/** The presenter card's filter graph: input 0 the background colour, input 1 the voice; out [v]. */
+function presenterGraph(W: number, H: number, p: ReturnType<typeof paletteOf>, fonts: boolean): string {
+  const pad = Math.round(W * 0.06);
+  const tile = Math.round(H * 0.36);
+  const card = { x: pad, y: pad, w: W - 2 * pad, h: tile + 2 * Math.round(pad / 2) };
+  const tileX = card.x + Math.round(pad / 2);
+  const tileY = card.y + Math.round(pad / 2);
+  const waves = { w: W - 2 * pad, h: Math.round(H * 0.3), x: pad, y: H - pad - Math.round(H * 0.3) };
+  const fs = Math.max(12, Math.round(H / 14));
+  const text = fonts
+    ? [
+        drawText("initials.txt", `fontsize=${Math.round(tile / 2.4)}:fontcolor=0x${p.background}:x=${tileX}+(${tile}-text_w)/2:y=${tileY}+(${tile}-text_h)/2`),
+        drawText(
+          "title.txt",
+          `fontsize=${fs}:line_spacing=${Math.round(fs / 3)}:fontcolor=white:x=${tileX + tile + pad}:y=${tileY + Math.round(tile / 2 - fs)}`,
+        ),
+        drawText("label.txt", `fontsize=${Math.max(10, Math.round(H / 28))}:fontcolor=white@0.9:box=1:boxcolor=black@0.45:boxborderw=6:x=w-text_w-12:y=12`),
+      ]
+    : [];
+  const video = [
+    `drawbox=x=${card.x}:y=${card.y}:w=${card.w}:h=${card.h}:color=0x${p.card}@0.9:t=fill`,
+    `drawbox=x=${tileX}:y=${tileY}:w=${tile}:h=${tile}:color=0x${p.accent}:t=fill`,
+    ...text,
+  ].join(",");
+  return [
+    `[1:a]aformat=channel_layouts=mono,showwaves=s=${waves.w}x${waves.h}:mode=cline:rate=25:colors=0x${p.accent},format=yuva420p[w]`,
+    `[0:v]${video}[bg]`,
+    `[bg][w]overlay=x=${waves.x}:y=${waves.y}:format=auto,format=yuv420p[v]`,
+  ].join(";");
+}
+
 export interface LocalAnimationOptions extends LocalRenderBase {
   prompt: string;
   durationSeconds: number;
@@ -281,6 +290,29 @@ export function animationLook(prompt: string) {
 }
 
 /**
+ * The prompt's pattern as a lavfi source of W x H at 25 fps lasting d seconds, and the filters that colour it
+ * (the automaton is black and white: its cells are scaled up and the live ones tinted with the prompt's colour).
+ */
+function patternSource(prompt: string, W: number, H: number, d: number): { source: string; hue: string[] } {
+  const { palette: p, pattern } = animationLook(prompt);
+  const [c0, c1, c2, c3] = p.colors as [string, string, string, string];
+  const size = `s=${W}x${H}:r=25`;
+  if (pattern === "gradients") {
+    const speed = (0.01 + p.pick(10, 1) / 400).toFixed(4);
+    return { source: `gradients=${size}:d=${d}:c0=0x${c0}:c1=0x${c1}:c2=0x${c2}:c3=0x${c3}:nb_colors=4:seed=${p.seed}:speed=${speed}`, hue: [] };
+  }
+  if (pattern === "life") {
+    const ratio = (0.2 + p.pick(5, 2) / 20).toFixed(2);
+    return { source: `life=${size}:seed=${p.seed}:ratio=${ratio}:mold=10:life_color=0x${c0}:death_color=0x${p.background}:mold_color=0x${c2}`, hue: [] };
+  }
+  const channel = (i: number) => (parseInt(c0.slice(i, i + 2), 16) / 255).toFixed(3);
+  return {
+    source: `cellauto=s=${W / 4}x${H / 4}:r=25:rule=${RULES[p.pick(RULES.length, 3)]}:seed=${p.seed}:random_fill_ratio=0.5:scroll=1`,
+    hue: [`scale=${W}:${H}:flags=neighbor,format=gbrp,colorchannelmixer=rr=${channel(0)}:gg=${channel(2)}:bb=${channel(4)}`],
+  };
+}
+
+/**
  * An animation whose look follows the prompt deterministically: the prompt's hash picks the pattern (moving
  * gradients, a game of life, a scrolling cellular automaton), its colours and seed; the prompt is written across
  * the bottom.
@@ -291,15 +323,7 @@ export async function renderLocalAnimation(options: LocalAnimationOptions): Prom
   const [W, H] = options.aspectRatio === "9:16" ? [360, 640] : [640, 360];
   const d = Math.max(1, Math.min(60, options.durationSeconds));
   const frames = Math.round(d * 25);
-  const { palette: p, pattern } = animationLook(options.prompt);
-  const [c0, c1, c2, c3] = p.colors as [string, string, string, string];
-  const size = `s=${W}x${H}:r=25`;
-  const source =
-    pattern === "gradients"
-      ? `gradients=${size}:d=${d}:c0=0x${c0}:c1=0x${c1}:c2=0x${c2}:c3=0x${c3}:nb_colors=4:seed=${p.seed}:speed=${(0.01 + p.pick(10, 1) / 400).toFixed(4)}`
-      : pattern === "life"
-        ? `life=${size}:seed=${p.seed}:ratio=${(0.2 + p.pick(5, 2) / 20).toFixed(2)}:mold=10:life_color=0x${c0}:death_color=0x${p.background}:mold_color=0x${c2}`
-        : `cellauto=s=${W / 4}x${H / 4}:r=25:rule=${RULES[p.pick(RULES.length, 3)]}:seed=${p.seed}:random_fill_ratio=0.5:scroll=1`;
+  const { source, hue } = patternSource(options.prompt, W, H, d);
   const fonts = await prepareFont(options);
   await writeFile(join(options.workDir, "prompt.txt"), wrapText(options.prompt, W > H ? 48 : 26, 2));
   await writeFile(join(options.workDir, "label.txt"), LABEL);
@@ -316,9 +340,6 @@ export async function renderLocalAnimation(options: LocalAnimationOptions): Prom
         ),
       ]
     : [];
-  // The automaton is black and white: scale its cells up and tint the live ones with the prompt's colour.
-  const channel = (i: number) => (parseInt(c0.slice(i, i + 2), 16) / 255).toFixed(3);
-  const hue = pattern === "cellauto" ? [`scale=${W}:${H}:flags=neighbor,format=gbrp,colorchannelmixer=rr=${channel(0)}:gg=${channel(2)}:bb=${channel(4)}`] : [];
   const inputs = ["-f", "lavfi", "-i", source];
   let graph: string;
   if (options.image) {

@@ -88,11 +88,10 @@ const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREAC
  * The API key travels only in headers to the configured base URL and is redacted from every message.
  */
 export function createProviderHttp(options: ProviderHttpOptions) {
-  const { provider, timeoutMs, retries, secrets } = options;
+  const { provider, retries } = options;
   const retryBaseMs = options.retryBaseMs ?? 300;
   const base = new URL(options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`);
   const label = PROVIDER_LABEL[provider];
-  const clean = (text: string) => redact(text, secrets);
 
   function url(path: string, query?: Record<string, string | undefined>): URL {
     const u = new URL(path.replace(/^\//, ""), base);
@@ -103,90 +102,19 @@ export function createProviderHttp(options: ProviderHttpOptions) {
 
   async function once(req: ProviderRequest, binary: boolean): Promise<ProviderResponse> {
     const target = url(req.path, req.query);
-    // An idle timeout: no answer, or no further bytes of it, within timeoutMs. A long audio download that
-    // keeps streaming is fine; a provider that stalls is not.
-    const stall = new AbortController();
-    let timer = setTimeout(() => stall.abort(), timeoutMs);
-    const touch = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => stall.abort(), timeoutMs);
-    };
-    const signal = req.signal ? AbortSignal.any([req.signal, stall.signal]) : stall.signal;
     const started = Date.now();
-    let response: Response;
-    let bytes: Buffer;
-    try {
-      try {
-        response = await fetch(target, {
-          method: req.method,
-          headers: {
-            accept: binary ? "*/*" : "application/json",
-            ...(req.body !== undefined ? { "content-type": "application/json" } : {}),
-            ...options.authHeaders,
-            ...req.headers,
-          },
-          body: req.body !== undefined ? JSON.stringify(req.body) : undefined,
-          signal,
-          redirect: "error",
-        });
-      } catch (error) {
-        if (req.signal?.aborted) throw error;
-        if (stall.signal.aborted) throw new ProviderTimeoutError(provider, req.what, timeoutMs);
-        const code = networkCode(error);
-        throw new ProviderUnavailableError(provider, clean(`${req.what}: ${code ?? (error as Error).message}`), code && NOT_SENT.has(code) ? "no" : "unknown", {
-          cause: error,
-        });
-      }
-      try {
-        const chunks: Buffer[] = [];
-        if (response.body) {
-          for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-            touch();
-            chunks.push(Buffer.from(chunk));
-          }
-        }
-        bytes = Buffer.concat(chunks);
-      } catch (error) {
-        if (req.signal?.aborted) throw error;
-        if (stall.signal.aborted) throw new ProviderTimeoutError(provider, `${req.what} (reading the answer)`, timeoutMs);
-        throw new ProviderUnavailableError(provider, clean(`${req.what}: answer cut off`), "unknown", { cause: error });
-      }
-    } finally {
-      clearTimeout(timer);
-    }
+    const { response, bytes } = await send(options, target, req, binary);
     options.logger?.debug({ provider, method: req.method, path: target.pathname, status: response.status, ms: Date.now() - started }, "provider call");
-
-    if (response.ok) {
-      if (binary) return { status: response.status, headers: response.headers, json: undefined, bytes };
-      const text = bytes.toString("utf8");
-      let json: unknown;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        throw new ProviderUnavailableError(provider, `${req.what}: answer is not JSON`, "unknown");
-      }
-      return { status: response.status, headers: response.headers, json };
-    }
-
-    const text = bytes.subarray(0, MAX_ERROR_BODY).toString("utf8");
-    let body: unknown = text;
+    if (!response.ok) throw answerError(options, req, response, bytes);
+    if (binary) return { status: response.status, headers: response.headers, json: undefined, bytes };
+    const text = bytes.toString("utf8");
+    let json: unknown;
     try {
-      body = JSON.parse(text);
+      json = text ? JSON.parse(text) : undefined;
     } catch {
-      // plain-text error body
+      throw new ProviderUnavailableError(provider, `${req.what}: answer is not JSON`, "unknown");
     }
-    const described = options.describeError(body);
-    const message = clean((described.message ?? (text.trim().slice(0, 300) || response.statusText || "no message")).replace(/\s+/g, " "));
-    if (response.status === 429) {
-      const limit = options.describeRateLimit?.(body) ?? {};
-      if (limit.exhausted) throw new ProviderQuotaError(provider, `${limit.exhausted} (${req.what}: ${message})`);
-      const delayMs = parseRetryAfter(response.headers.get("retry-after")) ?? limit.delayMs ?? options.defaultRetryAfterMs;
-      throw new RetryAfterError(delayMs, `${label} rate limit on ${req.what}: ${message} (retry after ${Math.ceil(delayMs / 1000)} s)`);
-    }
-    if (response.status >= 500) {
-      throw new ProviderUnavailableError(provider, `${req.what} answered ${response.status}: ${message}`, "no");
-    }
-    throw new ProviderRejectedError(provider, response.status, message, described.code);
+    return { status: response.status, headers: response.headers, json };
   }
 
   async function call(req: ProviderRequest, binary = false): Promise<ProviderResponse> {
@@ -222,4 +150,83 @@ export function createProviderHttp(options: ProviderHttpOptions) {
     origin: base.origin,
   };
 }
+
+/**
+ * Sends one request and reads the whole answer, with an idle timeout: no answer, or no further bytes of it, within
+ * timeoutMs. A long audio download that keeps streaming is fine; a provider that stalls is not.
+ */
+async function send(options: ProviderHttpOptions, target: URL, req: ProviderRequest, binary: boolean): Promise<{ response: Response; bytes: Buffer }> {
+  const { provider, timeoutMs } = options;
+  const clean = (text: string) => redact(text, options.secrets);
+  const stall = new AbortController();
+  let timer = setTimeout(() => stall.abort(), timeoutMs);
+  const touch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stall.abort(), timeoutMs);
+  };
+  const signal = req.signal ? AbortSignal.any([req.signal, stall.signal]) : stall.signal;
+  try {
+    let response: Response;
+    try {
+      response = await fetch(target, {
+        method: req.method,
+        headers: {
+          accept: binary ? "*/*" : "application/json",
+          ...(req.body !== undefined ? { "content-type": "application/json" } : {}),
+          ...options.authHeaders,
+          ...req.headers,
+        },
+        body: req.body !== undefined ? JSON.stringify(req.body) : undefined,
+        signal,
+        redirect: "error",
+      });
+    } catch (error) {
+      if (req.signal?.aborted) throw error;
+      if (stall.signal.aborted) throw new ProviderTimeoutError(provider, req.what, timeoutMs);
+      const code = networkCode(error);
+      throw new ProviderUnavailableError(provider, clean(`${req.what}: ${code ?? (error as Error).message}`), code && NOT_SENT.has(code) ? "no" : "unknown", {
+        cause: error,
+      });
+    }
+    try {
+      const chunks: Buffer[] = [];
+      if (response.body) {
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          touch();
+          chunks.push(Buffer.from(chunk));
+        }
+      }
+      return { response, bytes: Buffer.concat(chunks) };
+    } catch (error) {
+      if (req.signal?.aborted) throw error;
+      if (stall.signal.aborted) throw new ProviderTimeoutError(provider, `${req.what} (reading the answer)`, timeoutMs);
+      throw new ProviderUnavailableError(provider, clean(`${req.what}: answer cut off`), "unknown", { cause: error });
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The error a non-2xx answer is, by the policy of createProviderHttp, with the provider's own message (redacted). */
+function answerError(options: ProviderHttpOptions, req: ProviderRequest, response: Response, bytes: Buffer): Error {
+  const { provider } = options;
+  const text = bytes.subarray(0, MAX_ERROR_BODY).toString("utf8");
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // plain-text error body
+  }
+  const described = options.describeError(body);
+  const message = redact((described.message ?? (text.trim().slice(0, 300) || response.statusText || "no message")).replace(/\s+/g, " "), options.secrets);
+  if (response.status === 429) {
+    const limit = options.describeRateLimit?.(body) ?? {};
+    if (limit.exhausted) return new ProviderQuotaError(provider, `${limit.exhausted} (${req.what}: ${message})`);
+    const delayMs = parseRetryAfter(response.headers.get("retry-after")) ?? limit.delayMs ?? options.defaultRetryAfterMs;
+    return new RetryAfterError(delayMs, `${PROVIDER_LABEL[provider]} rate limit on ${req.what}: ${message} (retry after ${Math.ceil(delayMs / 1000)} s)`);
+  }
+  if (response.status >= 500) return new ProviderUnavailableError(provider, `${req.what} answered ${response.status}: ${message}`, "no");
+  return new ProviderRejectedError(provider, response.status, message, described.code);
+}
+
 export type ProviderHttp = ReturnType<typeof createProviderHttp>;

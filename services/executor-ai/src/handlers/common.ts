@@ -3,11 +3,81 @@ import { CONFIG_SCHEMAS, type NodeOutput, type NodeType, type SerializedNode } f
 import { isInvalidMediaError, probe, type ProbeResult } from "@vp/media";
 import { jobOutputKey, type WorkContext } from "@vp/runtime";
 import { NotFoundError, StorageKeyError, TooLargeError, validateKey } from "@vp/storage";
+import type { Logger } from "@vp/telemetry";
 import type { z } from "zod";
 import { PROVIDER_LABEL, WorkInputError, type PaidProvider } from "../errors";
+import type { Pricing } from "../pricing";
+import { downloadToFile, type UrlPolicy } from "../providers/download";
+import type { ElevenlabsClient } from "../providers/elevenlabs";
+import type { HeygenClient } from "../providers/heygen";
+import type { RunwayClient } from "../providers/runway";
+import type { VeoClient } from "../providers/veo";
 
 export type AiType = "talking-head" | "generate-voiceover" | "generate-animation";
 export type ProviderName = PaidProvider | "local";
+
+/** One client per paid provider whose key is configured. */
+export interface AiClients {
+  heygen?: HeygenClient;
+  elevenlabs?: ElevenlabsClient;
+  veo3?: VeoClient;
+  runway?: RunwayClient;
+}
+
+/** What every executor-ai work function is built from (handlers never read the environment). */
+export interface AiWorkDeps {
+  clients: AiClients;
+  /** API keys, sent only with downloads from the provider's own origin, and redacted from messages. */
+  secrets: Partial<Record<PaidProvider, string>>;
+  pricing: Pricing;
+  urlPolicy: UrlPolicy;
+  pollIntervalMs: number;
+  maxWaitMs: number;
+  httpTimeoutMs: number;
+  maxDownloadBytes: number;
+  localFontFile?: string;
+  localTimeoutMs: number;
+  logger?: Logger;
+}
+
+/** The paid providers that have a client (their key is configured). */
+export function configuredProviders(clients: AiClients): ReadonlySet<PaidProvider> {
+  return new Set(
+    Object.entries(clients)
+      .filter(([, c]) => c)
+      .map(([p]) => p as PaidProvider),
+  );
+}
+
+/** Downloads a finished provider result into the work directory (never handing its URL to anything else). */
+export async function downloadResult(
+  deps: AiWorkDeps,
+  ctx: WorkContext,
+  result: { provider: PaidProvider; url: string; name: string; keyHeader?: Record<string, string> },
+): Promise<string> {
+  const dest = join(ctx.workDir, result.name);
+  const origin = deps.clients[result.provider]?.http.origin;
+  await downloadToFile({
+    provider: result.provider,
+    url: result.url,
+    dest,
+    policy: deps.urlPolicy,
+    // The key goes only to the provider's own API origin (Veo's download URI), never to a CDN or a redirect.
+    headersFor: (u) => (result.keyHeader && u.origin === origin ? result.keyHeader : {}),
+    idleTimeoutMs: deps.httpTimeoutMs,
+    maxBytes: deps.maxDownloadBytes,
+    secrets: Object.values(deps.secrets).filter((s): s is string => !!s),
+    signal: ctx.signal,
+  });
+  return dest;
+}
+
+/** A local render is recorded like a paid job's intent (phase "local"), with its rough estimate. */
+export async function recordLocal(ctx: WorkContext, estimatedCost: number): Promise<void> {
+  await requireRecorder(ctx)({ provider: "local", phase: "local", estimatedCost });
+}
+
+export const elapsedSeconds = (started: number) => (performance.now() - started) / 1000;
 
 /** The environment variable that holds each paid provider's key (named in "… is not configured"). */
 export const KEY_ENV: Record<PaidProvider, string> = {
