@@ -193,11 +193,59 @@ export function runFfmpeg(args: readonly string[], options: RunFfmpegOptions = {
 }
 
 function runFfmpegProcess(args: readonly string[], options: RunFfmpegOptions): Promise<RunFfmpegResult> {
-  const { signal, timeoutMs, totalSeconds, onProgress, workDir, logger } = options;
+  const { signal, workDir, logger } = options;
   const startedAt = performance.now();
   const cwd = options.cwd ?? workDir;
   if (signal?.aborted) return Promise.reject(new CancelledError(undefined, { cause: signal.reason }));
 
+  const [command, commandArgs] = ffmpegCommand(args);
+  const pathArgs = args.filter((a) => a.startsWith("file:") || a.startsWith("/"));
+  if (cwd) pathArgs.push(cwd);
+
+  return new Promise<RunFfmpegResult>((resolvePromise, rejectPromise) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(command, commandArgs, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    } catch (error) {
+      rejectPromise(error);
+      return;
+    }
+    const pid = child.pid;
+    const pidFile = workDir ? join(workDir, FFMPEG_PID_FILE) : undefined;
+    trackGroup(pid, pidFile, logger);
+    logger?.debug({ pid, args: scrubPaths(args.join(" "), pathArgs) }, "ffmpeg started");
+
+    const stopper = stopOnAbortOrTimeout(pid, signal, options.timeoutMs);
+    const progress = readProgress(child, pid, options);
+    const stderr = collectStderr(child);
+    const finish = () => {
+      untrackGroup(pid, pidFile);
+      stopper.dispose();
+    };
+
+    child.once("error", (error) => {
+      finish();
+      rejectPromise(error);
+    });
+    child.once("close", (code, sig) => {
+      finish();
+      if (stopper.reason) {
+        rejectPromise(stopper.reason);
+        return;
+      }
+      const failure = exitFailure(code, sig, stderr(), pathArgs, options.acceptDamagedInput);
+      if (failure) {
+        rejectPromise(failure);
+        return;
+      }
+      progress.report(100);
+      resolvePromise({ cpuSeconds: progress.cpuSeconds(), wallSeconds: (performance.now() - startedAt) / 1000 });
+    });
+  });
+}
+
+/** The executable and arguments of a run: ffmpeg with the runner's own options first, under setpriv where there is one. */
+function ffmpegCommand(args: readonly string[]): [string, string[]] {
   const fullArgs = [
     "-nostdin",
     "-hide_banner",
@@ -212,122 +260,134 @@ function runFfmpegProcess(args: readonly string[], options: RunFfmpegOptions): P
     ...args,
   ];
   const setpriv = findSetpriv();
-  const [command, commandArgs] = setpriv ? [setpriv, ["--pdeathsig", "KILL", "--", "ffmpeg", ...fullArgs]] : ["ffmpeg", fullArgs];
-  const pathArgs = args.filter((a) => a.startsWith("file:") || a.startsWith("/"));
-  if (cwd) pathArgs.push(cwd);
+  return setpriv ? [setpriv, ["--pdeathsig", "KILL", "--", "ffmpeg", ...fullArgs]] : ["ffmpeg", fullArgs];
+}
 
-  return new Promise<RunFfmpegResult>((resolvePromise, rejectPromise) => {
-    let child: ChildProcess;
-    try {
-      child = spawn(command, commandArgs, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    } catch (error) {
-      rejectPromise(error);
-      return;
-    }
-    const pid = child.pid;
-    const pidFile = workDir ? join(workDir, FFMPEG_PID_FILE) : undefined;
-    if (pid !== undefined) {
-      running.add(pid);
-      installExitHook();
-      if (pidFile) {
-        try {
-          writeFileSync(pidFile, `${pid}\n`);
-        } catch (error) {
-          logger?.warn({ err: error, pidFile }, "could not write ffmpeg pid file");
-        }
-      }
-    }
-    logger?.debug({ pid, args: scrubPaths(args.join(" "), pathArgs) }, "ffmpeg started");
+/** Registers a started process group: killed if this process exits, and named in the pid file for reapOrphans. */
+function trackGroup(pid: number | undefined, pidFile: string | undefined, logger: MediaLogger | undefined): void {
+  if (pid === undefined) return;
+  running.add(pid);
+  installExitHook();
+  if (!pidFile) return;
+  try {
+    writeFileSync(pidFile, `${pid}\n`);
+  } catch (error) {
+    logger?.warn({ err: error, pidFile }, "could not write ffmpeg pid file");
+  }
+}
 
-    let stopReason: CancelledError | TimeoutError | undefined;
-    const stop = (reason: CancelledError | TimeoutError) => {
-      if (stopReason) return;
-      stopReason = reason;
-      if (pid !== undefined) killGroup(pid);
-    };
-    const onAbort = () => stop(new CancelledError(undefined, { cause: signal?.reason }));
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const timer = timeoutMs !== undefined ? setTimeout(() => stop(new TimeoutError(timeoutMs)), timeoutMs) : undefined;
+/** Forgets a process group that has ended, and its pid file. */
+function untrackGroup(pid: number | undefined, pidFile: string | undefined): void {
+  if (pid !== undefined) running.delete(pid);
+  if (pidFile) rmSync(pidFile, { force: true });
+}
 
-    let lastPercent = -1;
-    const report = (percent: number) => {
-      if (!onProgress) return;
-      const p = Math.max(0, Math.min(100, percent));
-      if (p <= lastPercent) return;
-      lastPercent = p;
-      try {
-        onProgress(p);
-      } catch (error) {
-        logger?.warn({ err: error }, "progress callback threw");
-      }
-    };
-
-    // Sampled at every progress block (every 0.5 s) and at "progress=end", which ffmpeg prints when the work
-    // is done; after exit the kernel has reaped the process and its counters with it.
-    let cpuSeconds = 0;
-    const sampleCpu = () => {
-      if (pid === undefined) return;
-      const now = cpuSecondsOf(pid);
-      if (now !== undefined && now > cpuSeconds) cpuSeconds = now;
-    };
-
-    let stdoutBuffer = "";
-    child.stdout?.setEncoding("utf8");
-    child.stdout?.on("data", (chunk: string) => {
-      stdoutBuffer += chunk;
-      let nl: number;
-      while ((nl = stdoutBuffer.indexOf("\n")) >= 0) {
-        const line = stdoutBuffer.slice(0, nl).trim();
-        stdoutBuffer = stdoutBuffer.slice(nl + 1);
-        // out_time_ms is microseconds too (a long-standing ffmpeg misnomer); out_time_us is the honest name.
-        const m = /^out_time_(?:us|ms)=(\d+)$/.exec(line);
-        if (m && totalSeconds && totalSeconds > 0) report((Number(m[1]) / 1e6 / totalSeconds) * 100);
-        if (line.startsWith("progress=")) sampleCpu();
-      }
-    });
-
-    let stderr = "";
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (chunk: string) => {
-      stderr += chunk;
-      if (stderr.length > STDERR_KEEP_BYTES * 2) stderr = stderr.slice(-STDERR_KEEP_BYTES);
-    });
-
-    const finish = () => {
-      if (pid !== undefined) running.delete(pid);
-      if (pidFile) rmSync(pidFile, { force: true });
+/** Kills the process group once, on abort or after timeoutMs; `reason` is then what the run rejects with. */
+function stopOnAbortOrTimeout(
+  pid: number | undefined,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): { readonly reason: CancelledError | TimeoutError | undefined; dispose(): void } {
+  let stopReason: CancelledError | TimeoutError | undefined;
+  const stop = (reason: CancelledError | TimeoutError) => {
+    if (stopReason) return;
+    stopReason = reason;
+    if (pid !== undefined) killGroup(pid);
+  };
+  const onAbort = () => stop(new CancelledError(undefined, { cause: signal?.reason }));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const timer = timeoutMs !== undefined ? setTimeout(() => stop(new TimeoutError(timeoutMs)), timeoutMs) : undefined;
+  return {
+    get reason() {
+      return stopReason;
+    },
+    dispose() {
       signal?.removeEventListener("abort", onAbort);
       if (timer) clearTimeout(timer);
-    };
+    },
+  };
+}
 
-    child.once("error", (error) => {
-      finish();
-      rejectPromise(error);
-    });
-    child.once("close", (code, sig) => {
-      finish();
-      if (stopReason) {
-        rejectPromise(stopReason);
-        return;
-      }
-      const tail = scrubPaths(stderrTail(stderr), pathArgs);
-      if (code === 0 && OUTPUT_UNFINISHED.test(stderr)) {
-        // Not the input's fault (FfmpegError.invalidInput stays false unless the input was damaged too).
-        rejectPromise(new FfmpegError(tail.split("\n").join("; "), { exitCode: 1, signal: null, stderrTail: tail }));
-        return;
-      }
-      if (code === 0 && (options.acceptDamagedInput || !DAMAGED_INPUT.test(stderr))) {
-        report(100);
-        resolvePromise({ cpuSeconds, wallSeconds: (performance.now() - startedAt) / 1000 });
-        return;
-      }
-      if (code === 0) {
-        // Exit code 1 for the caller: ffmpeg stopped at damage in the data (FfmpegError.invalidInput).
-        rejectPromise(new FfmpegError(tail.split("\n").join("; "), { exitCode: 1, signal: null, stderrTail: tail }));
-        return;
-      }
-      const message = tail.split("\n").join("; ") || (sig ? `ffmpeg was killed by ${sig}` : `ffmpeg exited with code ${code}`);
-      rejectPromise(new FfmpegError(message, { exitCode: code, signal: sig, stderrTail: tail }));
-    });
+/**
+ * Reads ffmpeg's `-progress pipe:1` blocks from stdout: out_time becomes a percentage of totalSeconds for
+ * onProgress (never decreasing), and each block samples the process's CPU time.
+ */
+function readProgress(
+  child: ChildProcess,
+  pid: number | undefined,
+  { totalSeconds, onProgress, logger }: Pick<RunFfmpegOptions, "totalSeconds" | "onProgress" | "logger">,
+): { report(percent: number): void; cpuSeconds(): number } {
+  let lastPercent = -1;
+  const report = (percent: number) => {
+    if (!onProgress) return;
+    const p = Math.max(0, Math.min(100, percent));
+    if (p <= lastPercent) return;
+    lastPercent = p;
+    try {
+      onProgress(p);
+    } catch (error) {
+      logger?.warn({ err: error }, "progress callback threw");
+    }
+  };
+
+  // Sampled at every progress block (every 0.5 s) and at "progress=end", which ffmpeg prints when the work
+  // is done; after exit the kernel has reaped the process and its counters with it.
+  let cpuSeconds = 0;
+  const sampleCpu = () => {
+    if (pid === undefined) return;
+    const now = cpuSecondsOf(pid);
+    if (now !== undefined && now > cpuSeconds) cpuSeconds = now;
+  };
+
+  let stdoutBuffer = "";
+  child.stdout?.setEncoding("utf8");
+  child.stdout?.on("data", (chunk: string) => {
+    stdoutBuffer += chunk;
+    let nl: number;
+    while ((nl = stdoutBuffer.indexOf("\n")) >= 0) {
+      const line = stdoutBuffer.slice(0, nl).trim();
+      stdoutBuffer = stdoutBuffer.slice(nl + 1);
+      // out_time_ms is microseconds too (a long-standing ffmpeg misnomer); out_time_us is the honest name.
+      const m = /^out_time_(?:us|ms)=(\d+)$/.exec(line);
+      if (m && totalSeconds && totalSeconds > 0) report((Number(m[1]) / 1e6 / totalSeconds) * 100);
+      if (line.startsWith("progress=")) sampleCpu();
+    }
   });
+  return { report, cpuSeconds: () => cpuSeconds };
+}
+
+/** Keeps the last STDERR_KEEP_BYTES (or up to twice that) of ffmpeg's stderr; the returned function reads it. */
+function collectStderr(child: ChildProcess): () => string {
+  let stderr = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    stderr += chunk;
+    if (stderr.length > STDERR_KEEP_BYTES * 2) stderr = stderr.slice(-STDERR_KEEP_BYTES);
+  });
+  return () => stderr;
+}
+
+/**
+ * The error a run that ended on its own fails with, or undefined when it succeeded. Exit 0 is not enough:
+ * an unfinished output or (unless acceptDamagedInput) damage in an input fails it too.
+ */
+function exitFailure(
+  code: number | null,
+  sig: NodeJS.Signals | null,
+  stderr: string,
+  pathArgs: readonly string[],
+  acceptDamagedInput: boolean | undefined,
+): FfmpegError | undefined {
+  const tail = scrubPaths(stderrTail(stderr), pathArgs);
+  if (code === 0 && OUTPUT_UNFINISHED.test(stderr)) {
+    // Not the input's fault (FfmpegError.invalidInput stays false unless the input was damaged too).
+    return new FfmpegError(tail.split("\n").join("; "), { exitCode: 1, signal: null, stderrTail: tail });
+  }
+  if (code === 0 && (acceptDamagedInput || !DAMAGED_INPUT.test(stderr))) return undefined;
+  if (code === 0) {
+    // Exit code 1 for the caller: ffmpeg stopped at damage in the data (FfmpegError.invalidInput).
+    return new FfmpegError(tail.split("\n").join("; "), { exitCode: 1, signal: null, stderrTail: tail });
+  }
+  const message = tail.split("\n").join("; ") || (sig ? `ffmpeg was killed by ${sig}` : `ffmpeg exited with code ${code}`);
+  return new FfmpegError(message, { exitCode: code, signal: sig, stderrTail: tail });
 }
