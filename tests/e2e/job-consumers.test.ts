@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobMessage, NODE_TYPES, type NodeType } from "@vp/contracts";
+import { type JobMessage, NODE_TYPES, type NodeType } from "@vp/contracts";
 import { publish } from "@vp/bus";
 import { createTestBus, createTestDatabase, startStack, startService, type Stack, type TestBus, type TestDatabase } from "@vp/testkit";
 
@@ -57,7 +57,7 @@ describe("job consumers before any executor", () => {
       type: "talking-head",
       dispatchedAt: new Date().toISOString(),
     };
-    await publish(bus.bus, bus.topology.subjects.job("talking-head"), JobMessage, job, { msgId: job.jobId });
+    await publish(bus.bus, bus.topology.messages.job("talking-head"), job, { msgId: job.jobId });
     for (const type of NODE_TYPES) expect((await info(type)).num_pending, type).toBe(type === "talking-head" ? 1 : 0);
 
     // executor-ffmpeg with the same settings: its consumers keep their configuration (no update, no flip).

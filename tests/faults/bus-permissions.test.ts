@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { errors as natsErrors } from "@nats-io/nats-core";
 import { BUS_SERVICES, BusPermissionError, busInboxPrefix, busPermissions, connectBus, publish, request, type BusService } from "@vp/bus";
-import { JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
+import type { JobMessage } from "@vp/contracts";
 import { makeTestClip } from "@vp/media";
 import { openSse } from "@vp/testkit";
 import { createLogger } from "@vp/telemetry";
@@ -273,11 +273,11 @@ describe("the bus's users and permissions", () => {
     try {
       const job: JobMessage = { v: 1, jobId: "j1", pipelineId: "p1", nodeId: "n1", type: "talking-head", dispatchedAt: new Date().toISOString() };
       const started = performance.now();
-      const published = publish(bus, fx.topology.subjects.job("talking-head"), JobMessage, job, { msgId: "j1", timeoutMs: 20_000 });
+      const published = publish(bus, fx.topology.messages.job("talking-head"), job, { msgId: "j1", timeoutMs: 20_000 });
       await expect(published).rejects.toBeInstanceOf(BusPermissionError);
       await expect(published).rejects.toThrow(`publish to ${fx.topology.subjects.job("talking-head")}: denied by NATS`);
       const claim = { v: 1, kind: "claim-running", pipelineId: "p1", nodeId: "n1", jobId: "j1", attempt: 1, claimId: "c1" } as const;
-      await expect(request(bus, fx.topology.subjects.transition, TransitionRequest, claim, TransitionReply, { timeoutMs: 20_000 })).rejects.toBeInstanceOf(
+      await expect(request(bus, fx.topology.messages.transition, claim, { timeoutMs: 20_000 })).rejects.toBeInstanceOf(
         BusPermissionError,
       );
       expect(performance.now() - started).toBeLessThan(5_000);

@@ -10,7 +10,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busInboxPrefix, connectBus, request } from "@vp/bus";
-import { TransitionReply, TransitionRequest } from "@vp/contracts";
 import { createLogger } from "@vp/telemetry";
 import { openSse, startFakeProviders, type FakeProviders, type SseEvent } from "@vp/testkit";
 import { startFaultInfra, type FaultInfra, type FaultStack } from "./harness";
@@ -89,10 +88,8 @@ describe("poison messages and a job that fails on every delivery", () => {
     });
     const claim = await request(
       asScheduler,
-      topology.subjects.transition,
-      TransitionRequest,
+      topology.messages.transition,
       { v: 1, kind: "claim-queued", pipelineId: P, nodeId: "m", jobId },
-      TransitionReply,
       { timeoutMs: 30_000 },
     ).finally(() => asScheduler.close());
     expect(claim.ok, JSON.stringify(claim)).toBe(true);

@@ -55,7 +55,7 @@ describe("consume (the ack policy) against the real nats-server", () => {
     return h;
   }
 
-  const send = (m: JobMessage) => publish(t.bus, t.topology.subjects.job(m.type), JobMessage, m, { msgId: m.jobId });
+  const send = (m: JobMessage) => publish(t.bus, t.topology.messages.job(m.type), m, { msgId: m.jobId });
   const consumerInfo = (type: "merge-videos" | "mix-audio" = "merge-videos") =>
     t.bus.jsm.consumers.info(t.topology.streams.jobs.name, t.topology.consumers.job(type).durable);
 

@@ -36,6 +36,7 @@ export {
 export {
   serve,
   request,
+  broadcast,
   publishReply,
   waitForReply,
   type Responder,

@@ -17,9 +17,9 @@ describe("publish and ensureTopology", () => {
   it("dedupes by msgId inside the duplicate window", async () => {
     t = await createTestBus({ logger: testLogger() });
     const m = job();
-    const subject = t.topology.subjects.job("merge-videos");
-    const first = await publish(t.bus, subject, JobMessage, m, { msgId: m.jobId });
-    const second = await publish(t.bus, subject, JobMessage, m, { msgId: m.jobId });
+    const message = t.topology.messages.job("merge-videos");
+    const first = await publish(t.bus, message, m, { msgId: m.jobId });
+    const second = await publish(t.bus, message, m, { msgId: m.jobId });
     expect(first.duplicate).toBe(false);
     expect(second.duplicate).toBe(true);
     expect(second.seq).toBe(first.seq);
@@ -29,16 +29,16 @@ describe("publish and ensureTopology", () => {
 
   it("refuses an invalid payload before sending anything (a producer bug)", async () => {
     t = await createTestBus({ logger: testLogger() });
-    const subject = t.topology.subjects.job("merge-videos");
     const bad = { ...job(), pipelineId: "has spaces" };
-    await expect(publish(t.bus, subject, JobMessage, bad, { msgId: "x" })).rejects.toBeInstanceOf(InvalidPayloadError);
+    await expect(publish(t.bus, t.topology.messages.job("merge-videos"), bad, { msgId: "x" })).rejects.toBeInstanceOf(InvalidPayloadError);
     const info = await t.bus.jsm.streams.info(t.topology.streams.jobs.name);
     expect(info.state.messages).toBe(0);
   });
 
   it("maps a subject no stream listens on to BusUnavailableError", async () => {
     t = await createTestBus({ logger: testLogger() });
-    const err = await publish(t.bus, `${t.topology.namespace}.nowhere`, JobMessage, job(), { msgId: "y", timeoutMs: 1_000 }).catch((e) => e);
+    const nowhere = { subject: `${t.topology.namespace}.nowhere`, schema: JobMessage };
+    const err = await publish(t.bus, nowhere, job(), { msgId: "y", timeoutMs: 1_000 }).catch((e) => e);
     expect(err).toBeInstanceOf(BusUnavailableError);
   });
 

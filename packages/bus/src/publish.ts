@@ -1,5 +1,6 @@
 import { JetStreamApiError, type PubAck } from "@nats-io/jetstream";
 import { errors as natsErrors, headers as createHeaders, type Msg, type MsgHdrs } from "@nats-io/nats-core";
+import type { MessageSubject } from "@vp/contracts";
 import { injectTraceHeaders, SpanKind, withSpan } from "@vp/telemetry";
 import type { z } from "zod";
 import type { Bus } from "./connect";
@@ -17,13 +18,16 @@ export interface PublishOptions {
 
 /**
  * Validates, encodes and publishes one message to JetStream and waits for the stream's ack.
+ * `message` is an entry of the topology's catalog (`topology.messages.execute`, `topology.messages.job(type)`):
+ * the payload is typed and validated by the schema its subject carries.
  * A payload that fails its schema is a producer bug and throws InvalidPayloadError before anything is sent.
  * `PubAck.duplicate` is true when the msgId was already stored.
  * The ack comes back on the connection's shared reply inbox (replies.ts), which is what nats.js's `js.publish`
  * does too, with less work per message; a stream's error answer throws its JetStreamApiError.
  */
-export async function publish<S extends z.ZodType>(bus: Bus, subject: string, schema: S, payload: z.input<S>, options: PublishOptions): Promise<PubAck> {
-  const data = encode(subject, schema, payload);
+export async function publish<S extends z.ZodType>(bus: Bus, message: MessageSubject<S>, payload: z.input<S>, options: PublishOptions): Promise<PubAck> {
+  const { subject } = message;
+  const data = encode(subject, message.schema, payload);
   // A producer span (the consumer's span is its child): in a trace, the time between the two is the bus's.
   return withSpan(
     `publish ${subject}`,

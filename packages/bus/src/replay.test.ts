@@ -29,7 +29,7 @@ describe("replayEvents (ordered consumer, one filter subject)", () => {
   });
   afterAll(() => t.cleanup());
 
-  const send = (e: NodeChanged) => publish(t.bus, t.topology.subjects.events(e.pipelineId), NodeChanged, e, { msgId: e.eventId });
+  const send = (e: NodeChanged) => publish(t.bus, t.topology.messages.events(e.pipelineId), e, { msgId: e.eventId });
 
   it("delivers exactly the later messages of its subject from a start sequence, then live ones", async () => {
     const p1 = `a${Date.now()}`;

@@ -1,5 +1,4 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
-import { JobMessage } from "@vp/contracts";
 import { afterEach, describe, expect, it } from "vitest";
 import { createTestBus, type TestBus } from "../../testkit/src/nats";
 import { connectBus } from "./connect";
@@ -17,9 +16,9 @@ describe("the shared reply inbox (JetStream acks and RPC replies)", () => {
 
   it("answers many requests of one turn in order, each with its own ack, and leaves nothing waiting", async () => {
     t = await createTestBus({ logger: testLogger() });
-    const subject = t.topology.subjects.job("merge-videos");
+    const message = t.topology.messages.job("merge-videos");
     const messages = Array.from({ length: 50 }, () => job());
-    const acks = await Promise.all(messages.map((m) => publish(t!.bus, subject, JobMessage, m, { msgId: m.jobId })));
+    const acks = await Promise.all(messages.map((m) => publish(t!.bus, message, m, { msgId: m.jobId })));
     // Written in the order they were made: the stream's sequences follow the calls.
     expect(acks.map((a) => a.seq)).toEqual(acks.map((_, i) => acks[0]!.seq + i));
     expect(acks.every((a) => a.duplicate === false && a.stream === t!.topology.streams.jobs.name)).toBe(true);
@@ -56,13 +55,12 @@ describe("the shared reply inbox (JetStream acks and RPC replies)", () => {
 
   it("a stream's error answer is its JetStreamApiError", async () => {
     t = await createTestBus({ logger: testLogger() });
-    const subject = t.topology.subjects.job("merge-videos");
     const m = job();
     // An expectation the stream refuses: the publish names another stream.
     const { headers } = await import("@nats-io/nats-core");
     const h = headers();
     h.set("Nats-Expected-Stream", "NOT_THIS_ONE");
-    const err = await publish(t.bus, subject, JobMessage, m, { msgId: m.jobId, headers: h }).catch((e) => e);
+    const err = await publish(t.bus, t.topology.messages.job("merge-videos"), m, { msgId: m.jobId, headers: h }).catch((e) => e);
     expect(err).toBeInstanceOf(JetStreamApiError);
     expect(err.message).toMatch(/expected stream/i);
   });
@@ -83,7 +81,7 @@ describe("the shared reply inbox (JetStream acks and RPC replies)", () => {
     expect(err).toBeInstanceOf(ReplyError);
     expect(err.kind).toBe("closed");
     expect(performance.now() - started).toBeLessThan(1_000);
-    const after = await publish(own, t.topology.subjects.job("merge-videos"), JobMessage, job(), { msgId: "x" }).catch((e) => e);
+    const after = await publish(own, t.topology.messages.job("merge-videos"), job(), { msgId: "x" }).catch((e) => e);
     expect(after).toBeInstanceOf(BusUnavailableError);
     sub.unsubscribe();
   });

@@ -96,8 +96,8 @@ describe("surviving a nats-server restart", () => {
       pipelineMetadata: {},
       at: new Date().toISOString(),
     });
-    const sendJob = (m: JobMessage) => publish(bus, topology.subjects.job("merge-videos"), JobMessage, m, { msgId: m.jobId, timeoutMs: 1_000 });
-    const sendEvent = (e: NodeChanged) => publish(bus, topology.subjects.events(e.pipelineId), NodeChanged, e, { msgId: e.eventId, timeoutMs: 1_000 });
+    const sendJob = (m: JobMessage) => publish(bus, topology.messages.job("merge-videos"), m, { msgId: m.jobId, timeoutMs: 1_000 });
+    const sendEvent = (e: NodeChanged) => publish(bus, topology.messages.events(e.pipelineId), e, { msgId: e.eventId, timeoutMs: 1_000 });
 
     try {
       const a = job();

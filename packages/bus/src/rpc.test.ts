@@ -29,22 +29,24 @@ describe("request / serve (core NATS, queue group)", () => {
     await tracing.shutdown();
   });
 
+  const route = (subject: string) => ({ subject, request: Claim, reply: ClaimReply });
+
   function start() {
-    const subject = `${t.topology.subjects.transition}.${Math.random().toString(36).slice(2)}`;
+    const claim = route(`${t.topology.subjects.transition}.${Math.random().toString(36).slice(2)}`);
     responders.push(
-      serve(t.bus, subject, { queue: "state-writer", requestSchema: Claim, logger: testLogger() }, async (req) => {
+      serve(t.bus, claim, { queue: "state-writer", logger: testLogger() }, async (req) => {
         if (req.slowMs) await delay(req.slowMs);
         if (req.fail) throw new Error("database is down");
         return { ok: true as const, nodeId: req.nodeId, traceId: traceIds().traceId };
       }),
     );
-    return subject;
+    return claim;
   }
 
   it("round-trips a validated request and reply, in the caller's trace", async () => {
-    const subject = start();
+    const claim = start();
     const { reply, caller } = await withSpan("caller", {}, async () => ({
-      reply: await request(t.bus, subject, Claim, { v: 1, nodeId: "n1" }, ClaimReply, { timeoutMs: 2_000 }),
+      reply: await request(t.bus, claim, { v: 1, nodeId: "n1" }, { timeoutMs: 2_000 }),
       caller: traceIds(),
     }));
     expect(reply).toMatchObject({ ok: true, nodeId: "n1" });
@@ -52,31 +54,29 @@ describe("request / serve (core NATS, queue group)", () => {
   });
 
   it("times out with RequestTimeoutError when the responder is too slow", async () => {
-    const subject = start();
-    const err = await request(t.bus, subject, Claim, { v: 1, nodeId: "n1", slowMs: 500 }, ClaimReply, { timeoutMs: 200 }).catch((e) => e);
+    const claim = start();
+    const err = await request(t.bus, claim, { v: 1, nodeId: "n1", slowMs: 500 }, { timeoutMs: 200 }).catch((e) => e);
     expect(err).toBeInstanceOf(RequestTimeoutError);
     expect(err.message).toMatch(/within 200 ms/);
   });
 
   it("maps no responders to BusUnavailableError", async () => {
-    const err = await request(t.bus, `${t.topology.subjects.transition}.nobody`, Claim, { v: 1, nodeId: "n1" }, ClaimReply, { timeoutMs: 1_000 }).catch(
-      (e) => e,
-    );
+    const err = await request(t.bus, route(`${t.topology.subjects.transition}.nobody`), { v: 1, nodeId: "n1" }, { timeoutMs: 1_000 }).catch((e) => e);
     expect(err).toBeInstanceOf(BusUnavailableError);
   });
 
   it("reports a failing responder handler as RemoteHandlerError", async () => {
-    const subject = start();
-    const err = await request(t.bus, subject, Claim, { v: 1, nodeId: "n1", fail: true }, ClaimReply, { timeoutMs: 2_000 }).catch((e) => e);
+    const claim = start();
+    const err = await request(t.bus, claim, { v: 1, nodeId: "n1", fail: true }, { timeoutMs: 2_000 }).catch((e) => e);
     expect(err).toBeInstanceOf(RemoteHandlerError);
     expect(err.message).toMatch(/database is down/);
   });
 
   it("answers an invalid request with { ok: false, code: 'invalid' } and request() refuses to send one", async () => {
-    const subject = start();
-    const raw = await t.bus.nc.request(subject, JSON.stringify({ v: 2 }), { timeout: 2_000 });
+    const claim = start();
+    const raw = await t.bus.nc.request(claim.subject, JSON.stringify({ v: 2 }), { timeout: 2_000 });
     expect(raw.json()).toMatchObject({ ok: false, code: "invalid", reason: expect.stringMatching(/nodeId/) });
-    await expect(request(t.bus, subject, Claim, { v: 1 } as never, ClaimReply, { timeoutMs: 500 })).rejects.toBeInstanceOf(InvalidPayloadError);
+    await expect(request(t.bus, claim, { v: 1 } as never, { timeoutMs: 500 })).rejects.toBeInstanceOf(InvalidPayloadError);
   });
 
   it("waitForReply + publishReply: a reply on the inbox named by a message, or null when late", async () => {

@@ -1,4 +1,5 @@
 import { createInbox, headers as createHeaders, type Msg, type MsgHdrs, type Subscription } from "@nats-io/nats-core";
+import type { MessageSubject, RequestSubject } from "@vp/contracts";
 import { extractTraceContext, injectTraceHeaders, SpanKind, withSpan, type Logger } from "@vp/telemetry";
 import type { z } from "zod";
 import type { Bus } from "./connect";
@@ -11,7 +12,7 @@ import { repliesOf, ReplyError } from "./replies";
 /** Header a responder sets when its handler threw; request() turns it into RemoteHandlerError. */
 const ERROR_HEADER = "Vp-Error";
 
-/** Reply of serve() to a request that fails requestSchema (a requester/responder version skew). */
+/** Reply of serve() to a request that fails its request schema (a requester/responder version skew). */
 export interface InvalidRequestReply {
   ok: false;
   code: "invalid";
@@ -24,10 +25,9 @@ export interface ServeContext {
   logger: Logger;
 }
 
-export interface ServeOptions<Req extends z.ZodType> {
+export interface ServeOptions {
   /** Queue group: each request goes to one replica. */
   queue: string;
-  requestSchema: Req;
   logger: Logger;
 }
 
@@ -37,16 +37,18 @@ export interface Responder {
 }
 
 /**
- * Answers core NATS requests on `subject` in a queue group (guarded transitions that need an answer).
- * The handler's return value is JSON-encoded as the reply. A request that fails requestSchema gets
- * `{ ok: false, code: "invalid", reason }`; a handler that throws gets an empty reply with a Vp-Error header.
+ * Answers core NATS requests on a catalog entry's subject (`topology.messages.transition`) in a queue group
+ * (guarded transitions that need an answer). The handler's return value is JSON-encoded as the reply. A request
+ * that fails the entry's request schema gets `{ ok: false, code: "invalid", reason }`; a handler that throws gets
+ * an empty reply with a Vp-Error header.
  */
-export function serve<Req extends z.ZodType, Rep>(
+export function serve<Req extends z.ZodType, Rep extends z.ZodType>(
   bus: Bus,
-  subject: string,
-  options: ServeOptions<Req>,
-  handler: (req: z.output<Req>, ctx: ServeContext) => Promise<Rep>,
+  route: RequestSubject<Req, Rep>,
+  options: ServeOptions,
+  handler: (req: z.output<Req>, ctx: ServeContext) => Promise<z.input<Rep>>,
 ): Responder {
+  const { subject } = route;
   const log = options.logger.child({ responder: subject });
   const sub: Subscription = bus.nc.subscribe(subject, { queue: options.queue });
   const done = (async () => {
@@ -65,7 +67,7 @@ export function serve<Req extends z.ZodType, Rep>(
         } catch (err) {
           return reply(msg, { ok: false, code: "invalid", reason: `not JSON: ${errorMessage(err)}` } satisfies InvalidRequestReply);
         }
-        const parsed = options.requestSchema.safeParse(json);
+        const parsed = route.request.safeParse(json);
         if (!parsed.success) {
           const reason = formatIssues(parsed.error);
           log.warn({ reason }, "invalid request");
@@ -111,23 +113,23 @@ export interface RequestOptions {
 }
 
 /**
- * Sends a validated request and validates the reply. No responder -> BusUnavailableError; no reply in time ->
- * RequestTimeoutError; responder's handler threw -> RemoteHandlerError; reply fails replySchema (or the
- * responder rejected the request as invalid) -> InvalidPayloadError.
+ * Sends a request validated by the catalog entry's request schema and validates the reply by its reply schema.
+ * No responder -> BusUnavailableError; no reply in time -> RequestTimeoutError; responder's handler threw ->
+ * RemoteHandlerError; reply fails the reply schema (or the responder rejected the request as invalid) ->
+ * InvalidPayloadError.
  */
 export async function request<Req extends z.ZodType, Rep extends z.ZodType>(
   bus: Bus,
-  subject: string,
-  requestSchema: Req,
+  route: RequestSubject<Req, Rep>,
   payload: z.input<Req>,
-  replySchema: Rep,
   options: RequestOptions,
 ): Promise<z.output<Rep>> {
+  const { subject } = route;
   return withSpan(
     `request ${subject}`,
     { kind: SpanKind.CLIENT, attributes: { "messaging.system": "nats", "messaging.destination.name": subject } },
     async () => {
-      const data = encode(subject, requestSchema, payload);
+      const data = encode(subject, route.request, payload);
       const h = createHeaders();
       injectTraceHeaders(h);
       let msg: Msg;
@@ -144,7 +146,7 @@ export async function request<Req extends z.ZodType, Rep extends z.ZodType>(
       } catch (err) {
         throw new InvalidPayloadError(`reply on ${subject} is not JSON: ${errorMessage(err)}`, { cause: err });
       }
-      const parsed = replySchema.safeParse(json);
+      const parsed = route.reply.safeParse(json);
       if (parsed.success) return parsed.data;
       if (isInvalidRequestReply(json)) {
         throw new InvalidPayloadError(`request rejected as invalid by ${subject}: ${json.reason}`);
@@ -187,6 +189,11 @@ export function publishReply<S extends z.ZodType>(bus: Bus, inbox: string, schem
   } catch (err) {
     bus.logger.warn({ err: errorMessage(err), inbox }, "could not publish reply");
   }
+}
+
+/** Publishes a catalog entry's message on core NATS to every subscriber (e.g. JobInterrupt); fire-and-forget like publishReply. */
+export function broadcast<S extends z.ZodType>(bus: Bus, message: MessageSubject<S>, payload: z.input<S>): void {
+  publishReply(bus, message.subject, message.schema, payload);
 }
 
 /**

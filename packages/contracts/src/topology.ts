@@ -1,4 +1,18 @@
+import type { z } from "zod";
 import { NODE_TYPES, type NodeType } from "./catalog";
+import {
+  CancelCommand,
+  ExecuteCommand,
+  JobInterrupt,
+  JobMessage,
+  NodeChanged,
+  RunCommand,
+  RunReply,
+  RunRequest,
+  StateEvent,
+  TransitionReply,
+  TransitionRequest,
+} from "./messages";
 
 /**
  * Streams, subjects and durable consumers, declared as data in one place. `namespace` isolates test runs
@@ -39,9 +53,48 @@ export interface TopologyOptions {
   streamReplicas?: number;
 }
 
+/** A catalog entry: a subject and the schema of every message sent on it (publish and consume both use it). */
+export interface MessageSubject<S extends z.ZodType = z.ZodType> {
+  readonly subject: string;
+  readonly schema: S;
+}
+
+/** A catalog entry for core NATS request-reply: the subject, the schema of its requests and of its replies. */
+export interface RequestSubject<Req extends z.ZodType = z.ZodType, Rep extends z.ZodType = z.ZodType> {
+  readonly subject: string;
+  readonly request: Req;
+  readonly reply: Rep;
+}
+
+/**
+ * Every subject a message is sent on, each with its schema: the one place a subject is paired with what it
+ * carries, so publish/request/serve (@vp/bus) take an entry and cannot pair them wrongly. `subjects` derives from it.
+ */
+export interface MessageCatalog {
+  /** VP_COMMANDS: execute one node (gateway -> scheduler). */
+  execute: MessageSubject<typeof ExecuteCommand>;
+  /** VP_COMMANDS: run all / run to here / retry (gateway -> scheduler). */
+  run: MessageSubject<typeof RunCommand>;
+  /** VP_COMMANDS: cancel a node or a pipeline (gateway -> scheduler). */
+  cancel: MessageSubject<typeof CancelCommand>;
+  /** VP_JOBS: the work of one claimed node (scheduler -> the executor serving the type). */
+  job(type: NodeType): MessageSubject<typeof JobMessage>;
+  /** VP_STATE: facts about a running job (executors, scheduler -> state-writer). */
+  state(pipelineId: string, nodeId: string): MessageSubject<typeof StateEvent>;
+  /** VP_EVENTS: committed changes (state-writer -> gateway SSE, scheduler). */
+  events(pipelineId: string): MessageSubject<typeof NodeChanged>;
+  /** Core NATS broadcast: abort the work of a cancelled job (scheduler -> every executor replica). */
+  interrupt: MessageSubject<typeof JobInterrupt>;
+  /** Core NATS request-reply: guarded transitions (state-writer queue group). */
+  transition: RequestSubject<typeof TransitionRequest, typeof TransitionReply>;
+  /** Core NATS request-reply: run records (state-writer queue group). */
+  runRecord: RequestSubject<typeof RunRequest, typeof RunReply>;
+}
+
 export interface Topology {
   namespace: string;
   streams: { commands: StreamSpec; jobs: StreamSpec; state: StreamSpec; events: StreamSpec };
+  messages: MessageCatalog;
   subjects: {
     execute: string;
     job(type: NodeType): string;
@@ -87,16 +140,28 @@ export function createTopology(options: TopologyOptions = {}): Topology {
     events: { name: n("VP_EVENTS"), subjects: [s("vp.events.>")], retention: "limits", maxAgeSeconds: 24 * 3600, duplicateWindowSeconds: 120, replicas },
   } satisfies Topology["streams"];
 
+  const messages: MessageCatalog = {
+    execute: { subject: s("vp.cmd.execute"), schema: ExecuteCommand },
+    run: { subject: s("vp.cmd.run"), schema: RunCommand },
+    cancel: { subject: s("vp.cmd.cancel"), schema: CancelCommand },
+    job: (type) => ({ subject: s(`vp.job.${type}`), schema: JobMessage }),
+    state: (pipelineId, nodeId) => ({ subject: s(`vp.state.${pipelineId}.${nodeId}`), schema: StateEvent }),
+    events: (pipelineId) => ({ subject: s(`vp.events.${pipelineId}`), schema: NodeChanged }),
+    interrupt: { subject: s("vp.interrupt"), schema: JobInterrupt },
+    transition: { subject: s("vp.rpc.transition"), request: TransitionRequest, reply: TransitionReply },
+    runRecord: { subject: s("vp.rpc.run"), request: RunRequest, reply: RunReply },
+  };
+
   const subjects: Topology["subjects"] = {
-    execute: s("vp.cmd.execute"),
-    job: (type) => s(`vp.job.${type}`),
-    state: (pipelineId, nodeId) => s(`vp.state.${pipelineId}.${nodeId}`),
-    events: (pipelineId) => s(`vp.events.${pipelineId}`),
-    transition: s("vp.rpc.transition"),
-    run: s("vp.cmd.run"),
-    runRecord: s("vp.rpc.run"),
-    cancel: s("vp.cmd.cancel"),
-    interrupt: s("vp.interrupt"),
+    execute: messages.execute.subject,
+    job: (type) => messages.job(type).subject,
+    state: (pipelineId, nodeId) => messages.state(pipelineId, nodeId).subject,
+    events: (pipelineId) => messages.events(pipelineId).subject,
+    transition: messages.transition.subject,
+    run: messages.run.subject,
+    runRecord: messages.runRecord.subject,
+    cancel: messages.cancel.subject,
+    interrupt: messages.interrupt.subject,
   };
 
   const consumers: Topology["consumers"] = {
@@ -137,6 +202,7 @@ export function createTopology(options: TopologyOptions = {}): Topology {
   return {
     namespace: ns,
     streams,
+    messages,
     subjects,
     consumers,
     allStreams: () => Object.values(streams),

@@ -2,14 +2,12 @@ import { randomUUID } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  JobCompleted,
-  JobFailed,
-  JobHeartbeat,
+  type JobCompleted,
+  type JobFailed,
+  type JobHeartbeat,
   JobInterrupt,
   JobMessage,
-  JobProgress,
-  TransitionReply,
-  TransitionRequest,
+  type JobProgress,
   type NodeType,
   type SerializedNode,
   type Topology,
@@ -130,10 +128,8 @@ export function createJobRunner(deps: JobRunnerDeps) {
     const delivery = ctx.attempt;
     const claim = await request(
       bus,
-      topology.subjects.transition,
-      TransitionRequest,
+      topology.messages.transition,
       { v: 1, kind: "claim-running", pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt: delivery, claimId },
-      TransitionReply,
       { timeoutMs: deps.claimTimeoutMs ?? 10_000 },
     ).catch((error: unknown) => {
       throw retryLaterIfUnavailable(error, "the node could not be claimed");
@@ -164,7 +160,7 @@ export function createJobRunner(deps: JobRunnerDeps) {
       lastSent = now;
       lastPercent = rounded;
       const tick: JobProgress = { v: 1, kind: "progress", ...ids, percent: rounded, at: new Date(now).toISOString() };
-      publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobProgress, tick, {
+      publish(bus, topology.messages.state(job.pipelineId, job.nodeId), tick, {
         msgId: `${job.jobId}:progress:${attempt}:${rounded}`,
       }).catch((error: unknown) => logger.debug({ err: error }, "progress tick not published"));
     };
@@ -172,10 +168,8 @@ export function createJobRunner(deps: JobRunnerDeps) {
     const recordProviderJob = async (record: ProviderJobRecord) => {
       const reply = await request(
         bus,
-        topology.subjects.transition,
-        TransitionRequest,
+        topology.messages.transition,
         { v: 1, kind: "record-provider-job", pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId, attempt, ...record },
-        TransitionReply,
         { timeoutMs: deps.claimTimeoutMs ?? 10_000 },
       );
       if (reply.ok) {
@@ -191,7 +185,7 @@ export function createJobRunner(deps: JobRunnerDeps) {
     const heartbeat = setInterval(
       () => {
         const beat: JobHeartbeat = { v: 1, kind: "heartbeat", ...ids, at: new Date().toISOString() };
-        publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobHeartbeat, beat, {
+        publish(bus, topology.messages.state(job.pipelineId, job.nodeId), beat, {
           msgId: `${job.jobId}:heartbeat:${attempt}:${++beats}`,
         }).catch((error: unknown) => logger.debug({ err: error }, "heartbeat not published"));
       },
@@ -255,7 +249,7 @@ export function createJobRunner(deps: JobRunnerDeps) {
         at: new Date().toISOString(),
       };
       await untilStored(
-        () => publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobCompleted, completed, { msgId: `${job.jobId}:completed:${attempt}` }),
+        () => publish(bus, topology.messages.state(job.pipelineId, job.nodeId), completed, { msgId: `${job.jobId}:completed:${attempt}` }),
         ctx.signal,
         logger,
         "result",
@@ -297,7 +291,7 @@ export function createJobRunner(deps: JobRunnerDeps) {
       final: true,
       at: new Date().toISOString(),
     };
-    await publish(bus, topology.subjects.state(job.pipelineId, job.nodeId), JobFailed, failed, {
+    await publish(bus, topology.messages.state(job.pipelineId, job.nodeId), failed, {
       msgId: `${job.jobId}:failed`,
     });
   }
@@ -324,7 +318,7 @@ export function createJobRunner(deps: JobRunnerDeps) {
       final: true,
       at: new Date().toISOString(),
     };
-    await publish(bus, topology.subjects.state(ids.pipelineId, ids.nodeId), JobFailed, failed, { msgId: `${ids.jobId}:invalid:${info.seq}` });
+    await publish(bus, topology.messages.state(ids.pipelineId, ids.nodeId), failed, { msgId: `${ids.jobId}:invalid:${info.seq}` });
     logger.error({ ...ids, subject: info.subject, seq: info.seq, reason: info.reason }, "invalid job message rejected; its node fails");
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Context } from "hono";
-import { HEADERS, RunCommand, RunVerdict } from "@vp/contracts";
+import { HEADERS, type RunCommand, RunVerdict } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
 import { listNodes } from "@vp/db";
 import { checkPipeline, formatProblems, type GraphNode } from "@vp/flow-graph";
@@ -46,7 +46,7 @@ export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string
   };
   const ids = { pipelineId, runId, commandId, targetNodeId };
   const verdict = await waitForReply(deps.bus, RunVerdict, deps.executeVerdictTimeoutMs, (inbox) =>
-    publish(deps.bus, deps.topology.subjects.run, RunCommand, command, { msgId: commandId, headers: { [HEADERS.replyTo]: inbox } }),
+    publish(deps.bus, deps.topology.messages.run, command, { msgId: commandId, headers: { [HEADERS.replyTo]: inbox } }),
   );
   if (verdict === null) {
     deps.logger.warn(ids, "run accepted; scheduler verdict not received in time");

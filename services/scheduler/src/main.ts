@@ -1,6 +1,6 @@
 import "reflect-metadata";
-import { createTopology, NODE_TYPES, ExecuteCommand, ExecuteVerdict, HEADERS, JobFailed, JobMessage, TransitionReply, TransitionRequest } from "@vp/contracts";
-import { ensureTopology, createWorker, JetStreamServer, startHealthServer, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
+import { createTopology, NODE_TYPES, ExecuteVerdict, HEADERS } from "@vp/contracts";
+import { ensureTopology, createWorker, JetStreamServer, startHealthServer, broadcast, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
 import { createPool } from "@vp/db";
 import { connectServiceBus, jobTopologyOptions, registerShutdown, workGraceMs } from "@vp/runtime";
 import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
@@ -8,7 +8,7 @@ import { loadEnv } from "./env";
 import { createExecuteHandler } from "./handlers/execute";
 import { createReconciler } from "./handlers/reconcile";
 import { EVENTS_PATTERN, EXECUTE_PATTERN, SchedulerModule } from "./scheduler.module";
-import { CancelVerdict, JobInterrupt, NodeChanged, RunReply, RunRequest, RunVerdict, SchedulerCommand } from "@vp/contracts";
+import { CancelVerdict, NodeChanged, RunVerdict, SchedulerCommand } from "@vp/contracts";
 import { createRunCoordinator } from "./handlers/run";
 
 const env = loadEnv();
@@ -33,24 +33,22 @@ const execute = createExecuteHandler({
   claim: (cmd, cacheKey) =>
     request(
       bus,
-      topology.subjects.transition,
-      TransitionRequest,
+      topology.messages.transition,
       { v: 1, kind: "claim-queued", pipelineId: cmd.pipelineId, nodeId: cmd.nodeId, jobId: cmd.jobId, ...(cacheKey ? { cacheKey } : {}) },
-      TransitionReply,
       { timeoutMs: 10_000 },
     ),
   dispatch: async (job) => {
-    await publish(bus, topology.subjects.job(job.type), JobMessage, job, { msgId: job.jobId });
+    await publish(bus, topology.messages.job(job.type), job, { msgId: job.jobId });
   },
   reply,
 });
 
 const runs = createRunCoordinator({
   db,
-  recordRun: (req) => request(bus, topology.subjects.runRecord, RunRequest, req, RunReply, { timeoutMs: 10_000 }),
-  transition: (req) => request(bus, topology.subjects.transition, TransitionRequest, req, TransitionReply, { timeoutMs: 10_000 }),
+  recordRun: (req) => request(bus, topology.messages.runRecord, req, { timeoutMs: 10_000 }),
+  transition: (req) => request(bus, topology.messages.transition, req, { timeoutMs: 10_000 }),
   dispatch: async (job) => {
-    await publish(bus, topology.subjects.job(job.type), JobMessage, job, { msgId: job.jobId });
+    await publish(bus, topology.messages.job(job.type), job, { msgId: job.jobId });
   },
   reply: (ctx, verdict) => {
     const inbox = ctx.headers?.get(HEADERS.replyTo);
@@ -60,7 +58,7 @@ const runs = createRunCoordinator({
     const inbox = ctx.headers?.get(HEADERS.replyTo);
     if (inbox) publishReply(bus, inbox, CancelVerdict, verdict);
   },
-  interrupt: (msg) => publishReply(bus, topology.subjects.interrupt, JobInterrupt, msg),
+  interrupt: (msg) => broadcast(bus, topology.messages.interrupt, msg),
   logger,
 });
 // Before consuming anything: running runs are rebuilt from the database (members in the runs table, statuses in the nodes).
@@ -98,10 +96,10 @@ const app = await createWorker({
 const reconcileOnce = createReconciler({
   db,
   publishJob: async (job, msgId) => {
-    await publish(bus, topology.subjects.job(job.type), JobMessage, job, { msgId });
+    await publish(bus, topology.messages.job(job.type), job, { msgId });
   },
   publishFailed: async (fact) => {
-    await publish(bus, topology.subjects.state(fact.pipelineId, fact.nodeId), JobFailed, fact, { msgId: `${fact.jobId}:failed` });
+    await publish(bus, topology.messages.state(fact.pipelineId, fact.nodeId), fact, { msgId: `${fact.jobId}:failed` });
   },
   stalledAfterMs: env.STALLED_AFTER_MS,
   maxAttempts: env.MAX_NODE_ATTEMPTS,

@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { createTopology, StateEvent, TransitionRequest } from "@vp/contracts";
+import { createTopology, StateEvent } from "@vp/contracts";
 import { ensureTopology, createWorker, JetStreamServer, startHealthServer, serve, type InvalidMessageInfo } from "@vp/bus";
 import { createPool, createTickPool, observeStateTransactions } from "@vp/db";
 import { connectServiceBus, registerShutdown, workGraceMs } from "@vp/runtime";
@@ -12,7 +12,6 @@ import { createPipelineMetadataLog } from "./handlers/pipeline-metadata";
 import { createTickQueue } from "./handlers/ticks";
 import { startCacheEviction } from "./handlers/cache-eviction";
 import { STATE_PATTERN, StateWriterModule } from "./state-writer.module";
-import { RunRequest } from "@vp/contracts";
 import { createRunRecordHandler } from "./handlers/run-record";
 
 const env = loadEnv();
@@ -46,8 +45,8 @@ const applyStateEvent: typeof applyStateEventUntimed = (event, ctx) =>
 const transitionUntimed = createTransitionHandler({ publishCommitted, queue });
 const transition: typeof transitionUntimed = (req) => timed(metrics.stateTransactionSeconds, { kind: req.kind }, () => transitionUntimed(req));
 
-const rpc = serve(bus, topology.subjects.transition, { queue: "state-writer", requestSchema: TransitionRequest, logger }, transition);
-const runRecords = serve(bus, topology.subjects.runRecord, { queue: "state-writer", requestSchema: RunRequest, logger }, createRunRecordHandler({ db }));
+const rpc = serve(bus, topology.messages.transition, { queue: "state-writer", logger }, transition);
+const runRecords = serve(bus, topology.messages.runRecord, { queue: "state-writer", logger }, createRunRecordHandler({ db }));
 const app = await createWorker({
   module: StateWriterModule.with({ applyStateEvent }),
   logger,

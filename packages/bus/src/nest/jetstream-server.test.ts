@@ -67,13 +67,13 @@ describe("JetStreamServer (NestJS custom transport)", () => {
 
     const ok = job();
     const poison = job({ nodeId: "poison-1" });
-    const subject = t.topology.subjects.job("merge-videos");
-    await publish(t.bus, subject, JobMessage, ok, { msgId: ok.jobId });
-    await publish(t.bus, subject, JobMessage, poison, { msgId: poison.jobId });
+    const message = t.topology.messages.job("merge-videos");
+    await publish(t.bus, message, ok, { msgId: ok.jobId });
+    await publish(t.bus, message, poison, { msgId: poison.jobId });
 
     await waitFor(() => recorder.seen.length === 2 && gaveUp.length === 1, 5_000);
     expect(recorder.seen.map((s) => s.jobId).sort()).toEqual([ok.jobId, poison.jobId].sort());
-    expect(recorder.seen[0]).toMatchObject({ attempt: 1, subject });
+    expect(recorder.seen[0]).toMatchObject({ attempt: 1, subject: message.subject });
     expect(gaveUp[0]!.jobId).toBe(poison.jobId);
     expect(gaveUp[0]!.info.reason).toBe("cannot merge poison-1");
     expect(gaveUp[0]!.info.error).toBeInstanceOf(NonRetryableError);
@@ -99,7 +99,7 @@ describe("JetStreamServer (NestJS custom transport)", () => {
     });
     close = () => app.close();
     const poison = job({ nodeId: "poison-2" });
-    await publish(t.bus, t.topology.subjects.job("merge-videos"), JobMessage, poison, { msgId: poison.jobId });
+    await publish(t.bus, t.topology.messages.job("merge-videos"), poison, { msgId: poison.jobId });
     await waitFor(() => gaveUp.length === 1, 5_000);
     expect(gaveUp).toEqual(["cannot merge poison-2"]);
 
@@ -127,7 +127,7 @@ describe("JetStreamServer (NestJS custom transport)", () => {
     await app.listen();
     close = () => app.close();
     const poison = job({ nodeId: "poison-3" });
-    await publish(t.bus, t.topology.subjects.job("merge-videos"), JobMessage, poison, { msgId: poison.jobId });
+    await publish(t.bus, t.topology.messages.job("merge-videos"), poison, { msgId: poison.jobId });
     await waitFor(() => gaveUp.length === 1, 5_000);
     expect(gaveUp).toEqual(["cannot merge poison-3"]);
   });

@@ -89,7 +89,7 @@ async function publishEvents(P: string, count: number, padBytes = 0): Promise<nu
           pipelineMetadata: padBytes ? { pad: "x".repeat(padBytes) } : { totalCost: n },
           at: new Date().toISOString(),
         };
-        return publish(bus.bus, bus.topology.subjects.events(P), NodeChanged, event, { msgId: event.eventId });
+        return publish(bus.bus, bus.topology.messages.events(P), event, { msgId: event.eventId });
       }),
     );
     seqs.push(...acks.map((a) => a.seq));

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { z } from "zod";
-import { ExecuteCommand, ExecuteVerdict, HEADERS } from "@vp/contracts";
+import { type ExecuteCommand, ExecuteVerdict, HEADERS } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
 import { getNodes, toSerializedNode } from "@vp/db";
 import { executionVerdict, lookup, type GraphNode } from "@vp/flow-graph";
@@ -46,7 +46,7 @@ export function executeRoutes(deps: GatewayDeps) {
     };
     const ids = { pipelineId: pipeline.id, nodeId: node.id, jobId, commandId };
     const verdict = await waitForReply(deps.bus, ExecuteVerdict, deps.executeVerdictTimeoutMs, (inbox) =>
-      publish(deps.bus, deps.topology.subjects.execute, ExecuteCommand, command, {
+      publish(deps.bus, deps.topology.messages.execute, command, {
         msgId: commandId,
         headers: { [HEADERS.replyTo]: inbox },
       }),

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { CancelCommand, CancelVerdict, HEADERS } from "@vp/contracts";
+import { type CancelCommand, CancelVerdict, HEADERS } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
 import { getCacheCosts, getPipeline, listNodes, listRuns, toSerializedRun, type Queryable } from "@vp/db";
 import { checkPipeline, maxCostOf, type GraphNode } from "@vp/flow-graph";
@@ -49,7 +49,7 @@ async function cancel(deps: GatewayDeps, c: Context, pipelineId: string, nodeId?
     requestedAt: new Date().toISOString(),
   };
   const verdict = await waitForReply(deps.bus, CancelVerdict, deps.executeVerdictTimeoutMs, (inbox) =>
-    publish(deps.bus, deps.topology.subjects.cancel, CancelCommand, command, { msgId: commandId, headers: { [HEADERS.replyTo]: inbox } }),
+    publish(deps.bus, deps.topology.messages.cancel, command, { msgId: commandId, headers: { [HEADERS.replyTo]: inbox } }),
   );
   const ids = { pipelineId, nodeId, commandId };
   if (verdict === null) {

@@ -1,4 +1,4 @@
-import { NodeChanged, type Topology } from "@vp/contracts";
+import type { NodeChanged, Topology } from "@vp/contracts";
 import { publish, type Bus } from "@vp/bus";
 import { runStateBatch, type BatchMember, type BatchSettled, type Queryable, type StateResult, type TickNodeRow } from "@vp/db";
 import { activeContext, flushLogs, runInContext, type Context, type Logger } from "@vp/telemetry";
@@ -64,7 +64,7 @@ export function createCommittedPublisher({
       pipelineMetadata,
       at: new Date().toISOString(),
     };
-    await publish(bus, topology.subjects.events(node.pipeline_id), NodeChanged, event, { msgId: eventId });
+    await publish(bus, topology.messages.events(node.pipeline_id), event, { msgId: eventId });
   };
 }
 
