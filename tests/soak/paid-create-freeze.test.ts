@@ -3,7 +3,7 @@
  * (SIGSTOP, or any long pause) while its record("creating") request is in flight. Run alone with
  * `npx vitest run --config vitest.soak.config.ts tests/soak/paid-create-freeze.test.ts`.
  *
- * Sequence (services/executor-ai/src/work/paid-job.ts, runPaidJob):
+ * Sequence (services/executor-ai/src/handlers/paid-job.ts, runPaidJob):
  * 1. attempt 1 asks the state-writer to record phase "creating" and is frozen before it reads the answer; the
  *    state-writer commits "creating" (attempt 1 still holds the node) and answers ok into the frozen process's socket;
  * 2. the job's ack wait runs out, JetStream hands the job to the other replica; attempt 2 claims the node, finds phase

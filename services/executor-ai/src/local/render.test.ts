@@ -52,9 +52,11 @@ describe("local voiceover (espeak-ng)", () => {
     const r = await renderLocalVoiceover({ workDir: await workDir(), text });
     expect(r.timing.source).toBe("measured");
     expect(r.timing.sentences.map((s) => s.text)).toEqual(["Loops repeat a block of code while a condition holds.", "Today we write three of them."]);
-    expect(r.timing.sentences[0]!.start).toBe(0);
-    expect(r.timing.sentences[1]!.start).toBe(r.timing.sentences[0]!.end);
-    expect(Math.abs(r.timing.sentences[1]!.end - r.probe.durationSeconds)).toBeLessThan(0.05);
+    expect(r.timing.sentences[0]!.start).toBeLessThan(0.1);
+    expect(r.timing.sentences[1]!.start).toBeGreaterThan(r.timing.sentences[0]!.end + 0.1);
+    // The last sentence ends with its voice, before espeak-ng's closing pause.
+    expect(r.timing.sentences[1]!.end).toBeLessThanOrEqual(r.probe.durationSeconds);
+    expect(r.timing.sentences[1]!.end).toBeGreaterThan(r.probe.durationSeconds - 0.8);
   });
 
   it("refuses a voice espeak-ng does not have, and names that are not voice names", async () => {
@@ -79,8 +81,9 @@ describe("local talking head", () => {
     expect(r.probe.durationSeconds).toBeGreaterThan(1);
     expect(r.probe.durationSeconds).toBeLessThan(4);
     // Its sound track is the same measured speech a voiceover has; the picture runs 0.3 s past it.
-    expect(r.timing).toMatchObject({ source: "measured", sentences: [{ start: 0, text: "Welcome." }, { text: "Today: loops." }] });
-    expect(Math.abs(r.timing.sentences[1]!.end + 0.3 - r.probe.durationSeconds)).toBeLessThan(0.1);
+    expect(r.timing).toMatchObject({ source: "measured", sentences: [{ text: "Welcome." }, { text: "Today: loops." }] });
+    expect(r.timing.sentences[1]!.end).toBeLessThan(r.probe.durationSeconds - 0.3);
+    expect(r.timing.sentences[1]!.end).toBeGreaterThan(r.probe.durationSeconds - 1.2);
     // The title reaches drawtext through a file, untouched.
     expect(await readFile(join(dir, "title.txt"), "utf8")).toBe(`Intro: 100% "loops" %{pts} \\\n'quoted'`);
   });

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { open, writeFile } from "node:fs/promises";
+import { open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { splitSentences, type SpeechTiming, type TimedText } from "@vp/contracts";
 import { concatList, fileArg, inputArgs, runFfmpeg } from "@vp/media";
@@ -74,17 +74,17 @@ export interface SpokenScriptOptions extends Omit<LocalVoiceOptions, "wavPath"> 
 
 /**
  * Speaks `text` sentence by sentence (splitSentences; two espeak-ng at a time, joined in order), measuring each
- * piece from its WAV header, then joins the pieces with ffmpeg's concat demuxer into `wavPath`. Each sentence
- * starts where the previous one ended, so the timing is exact for the joined audio.
+ * piece from its samples, then joins the pieces with ffmpeg's concat demuxer into `wavPath`. Each piece starts where
+ * the previous one ended, so the timing is exact for the joined audio; a sentence's times are its voiced part.
  */
 export async function speakSentences(options: SpokenScriptOptions): Promise<SpeechTiming> {
   const split = splitSentences(options.text);
   const pieces = split.length > 0 ? split : [options.text];
   const names = pieces.map((_, i) => `sentence-${String(i).padStart(4, "0")}.wav`);
-  const seconds = await mapInOrder(pieces, SENTENCE_CONCURRENCY, async (text, i) => {
+  const spans = await mapInOrder(pieces, SENTENCE_CONCURRENCY, async (text, i) => {
     const wavPath = join(options.workDir, names[i]!);
     await speakLocally({ ...options, text, wavPath });
-    return wavSeconds(wavPath);
+    return wavVoicedSpan(wavPath);
   });
   const list = join(options.workDir, "sentences.txt");
   await writeFile(list, concatList(names));
@@ -93,13 +93,47 @@ export async function speakSentences(options: SpokenScriptOptions): Promise<Spee
     workDir: options.workDir,
     timeoutMs: options.timeoutMs,
   });
+  // Each piece is placed where the previous one ended; its sentence runs from its first to its last voiced sample,
+  // so espeak-ng's pause after a sentence lies between two cues, not inside one.
   let at = 0;
   const sentences: TimedText[] = pieces.map((text, i) => {
-    const start = at;
-    at += seconds[i]!;
-    return { start: round3(start), end: round3(at), text };
+    const span = spans[i]!;
+    const sentence = { start: round3(at + span.from), end: round3(at + span.to), text };
+    at += span.seconds;
+    return sentence;
   });
   return { source: "measured", sentences };
+}
+
+/** Samples below this share of full scale count as silence when finding where speech starts and ends. */
+const VOICED_LEVEL = 0.01;
+
+/**
+ * A 16-bit PCM WAV's length and the span from its first to its last sample above VOICED_LEVEL, in seconds; the
+ * whole file when nothing is louder (or the format is not 16-bit PCM).
+ */
+export async function wavVoicedSpan(path: string): Promise<{ seconds: number; from: number; to: number }> {
+  const seconds = await wavSeconds(path);
+  const bytes = await readFile(path);
+  const fmt = bytes.indexOf("fmt ", 12, "latin1");
+  const data = bytes.indexOf("data", 12, "latin1");
+  if (fmt < 0 || data < 0 || bytes.readUInt16LE(fmt + 8) !== 1 || bytes.readUInt16LE(fmt + 22) !== 16) return { seconds, from: 0, to: seconds };
+  const channels = bytes.readUInt16LE(fmt + 10);
+  const rate = bytes.readUInt32LE(fmt + 12);
+  const start = data + 8;
+  const end = Math.min(bytes.length, start + bytes.readUInt32LE(data + 4)) & ~1;
+  const threshold = VOICED_LEVEL * 32768;
+  let first = -1;
+  let last = -1;
+  for (let at = start; at + 1 < end; at += 2) {
+    if (Math.abs(bytes.readInt16LE(at)) > threshold) {
+      if (first < 0) first = at;
+      last = at;
+    }
+  }
+  if (first < 0) return { seconds, from: 0, to: seconds };
+  const time = (at: number) => Math.floor((at - start) / 2 / channels) / rate;
+  return { seconds, from: time(first), to: Math.min(seconds, time(last) + 1 / rate) };
 }
 
 /**
