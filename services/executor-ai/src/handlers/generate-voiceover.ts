@@ -72,7 +72,7 @@ async function localVoiceover(deps: AiWorkDeps, ctx: WorkContext, script: string
 
 /**
  * ElevenLabs answers with the audio itself: there is no job to resume. An attempt reuses, in order, the audio
- * an earlier attempt stored under the job's output key, then the audio of an earlier attempt's request whose
+ * an earlier attempt stored under its output key (one per attempt of the job), then the audio of an earlier attempt's request whose
  * answer was lost (timeout, crash while receiving), found in ElevenLabs' history by voice, model and text;
  * only when neither exists does it pay for a new request.
  */
@@ -123,9 +123,11 @@ async function reuseSpeech(
   request: ElevenlabsSpeech,
   file: string,
 ): Promise<Speech | undefined> {
-  const key = jobOutputKey(ctx, "mp3");
-  if (await ctx.storage.exists(key)) {
-    ctx.logger.info({ s3Key: key }, "reusing the audio an earlier attempt already paid for");
+  // Each attempt stores under its own key: the newest attempt's audio first, this one's included.
+  for (let attempt = ctx.attempt; attempt >= 1; attempt--) {
+    const key = jobOutputKey({ job: ctx.job, attempt }, "mp3");
+    if (!(await ctx.storage.exists(key))) continue;
+    ctx.logger.info({ s3Key: key, storedBy: attempt }, "reusing the audio an earlier attempt already paid for");
     await ctx.storage.download(key, file);
     return { requestId: typeof meta.providerJobId === "string" ? meta.providerJobId : undefined };
   }
