@@ -44,7 +44,34 @@ export class ApiError extends Error {
  */
 export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl)) {
   const root = `${gatewayUrl.replace(/\/+$/, "")}/v1/video_production`;
+  const { request, bearer } = createTransport(root, gatewayUrl, auth);
 
+  return {
+    root,
+    gatewayUrl,
+    ...pipelineRoutes(request),
+    ...nodeRoutes(request),
+    ...runRoutes(request),
+
+    /** A node's output; `file` names one of its further files (output.files: a captions node's vtt, srt). */
+    outputUrl: (pipelineId: string, nodeId: string, version?: string, file?: string) => {
+      const query = new URLSearchParams();
+      if (version) query.set("v", version);
+      if (file) query.set("file", file);
+      const text = query.toString();
+      return `${root}${nodePath(pipelineId, nodeId)}/output${text ? `?${text}` : ""}`;
+    },
+    ...streamRoutes(root, request),
+    uploadAsset: assetUploader(root, gatewayUrl, bearer),
+  };
+}
+
+/** A JSON call to the gateway's API under its root: the answer's body, or an ApiError with the reason to show. */
+type Request = <T>(method: string, path: string, body?: unknown) => Promise<T>;
+type Bearer = () => Promise<Record<string, string>>;
+
+/** Calls with the signed-in token; after a 401 (the token expired, the gateway's key changed) it signs in again once. */
+function createTransport(root: string, gatewayUrl: string, auth: Auth): { request: Request; bearer: Bearer } {
   async function bearer(): Promise<Record<string, string>> {
     try {
       const token = await auth.token();
@@ -68,43 +95,56 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
     } catch (error) {
       throw new ApiError(0, `Cannot reach the gateway at ${gatewayUrl} (${(error as Error).message}). Is it running?`);
     }
-    // The token expired or the gateway's key changed: sign in again once.
     if (response.status === 401 && authorization.authorization && !retried) {
       auth.invalidate();
       return request<T>(method, path, body, true);
     }
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    if (!response.ok) {
-      const payload = json as { error?: string; problems?: ApiError["problems"] } | undefined;
-      throw new ApiError(response.status, payload?.error ?? `The gateway answered ${response.status} ${response.statusText}`, payload?.problems, json);
-    }
-    return json as T;
+    return readAnswer<T>(response);
   }
 
-  const nodePath = (pipelineId: string, nodeId?: string) =>
-    `/pipelines/${encodeURIComponent(pipelineId)}/nodes${nodeId === undefined ? "" : `/${encodeURIComponent(nodeId)}`}`;
+  return { request: <T>(method: string, path: string, body?: unknown) => request<T>(method, path, body), bearer };
+}
 
+/** The JSON body of an answer; a failed one becomes an ApiError with the gateway's message and listed problems. */
+async function readAnswer<T>(response: Response): Promise<T> {
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!response.ok) {
+    const payload = json as { error?: string; problems?: ApiError["problems"] } | undefined;
+    throw new ApiError(response.status, payload?.error ?? `The gateway answered ${response.status} ${response.statusText}`, payload?.problems, json);
+  }
+  return json as T;
+}
+
+const pipelinePath = (pipelineId: string) => `/pipelines/${encodeURIComponent(pipelineId)}`;
+const nodePath = (pipelineId: string, nodeId?: string) =>
+  `/pipelines/${encodeURIComponent(pipelineId)}/nodes${nodeId === undefined ? "" : `/${encodeURIComponent(nodeId)}`}`;
+
+/** Pipelines: list, read, create, rename, delete, export and import. */
+function pipelineRoutes(request: Request) {
   return {
-    root,
-    gatewayUrl,
     listPipelines: (page = 1, per = 50) =>
       request<{ pipelines: ListedPipeline[]; meta: { current_page: number; total_pages: number; total_count: number } }>(
         "GET",
         `/pipelines?page=${page}&per=${per}`,
       ),
-    getPipeline: (id: string) => request<{ pipeline: SerializedPipeline & { nodes: ApiNode[] } }>("GET", `/pipelines/${encodeURIComponent(id)}`),
+    getPipeline: (id: string) => request<{ pipeline: SerializedPipeline & { nodes: ApiNode[] } }>("GET", pipelinePath(id)),
     createPipeline: (title: string) => request<{ pipeline: SerializedPipeline }>("POST", "/pipelines", { title }),
-    renamePipeline: (id: string, title: string) => request<{ pipeline: SerializedPipeline }>("PATCH", `/pipelines/${encodeURIComponent(id)}`, { title }),
-    deletePipeline: (id: string) => request<void>("DELETE", `/pipelines/${encodeURIComponent(id)}`),
-    exportPipeline: (id: string) => request<PipelineDocument>("GET", `/pipelines/${encodeURIComponent(id)}/export`),
+    renamePipeline: (id: string, title: string) => request<{ pipeline: SerializedPipeline }>("PATCH", pipelinePath(id), { title }),
+    deletePipeline: (id: string) => request<void>("DELETE", pipelinePath(id)),
+    exportPipeline: (id: string) => request<PipelineDocument>("GET", `${pipelinePath(id)}/export`),
     importPipeline: (document: unknown) => request<{ pipeline: SerializedPipeline & { nodes: ApiNode[] } }>("POST", "/pipelines/import", document),
+  };
+}
 
+/** Nodes: create, update (structure and position), delete, execute one. */
+function nodeRoutes(request: Request) {
+  return {
     createNode: (
       pipelineId: string,
       node: {
@@ -131,10 +171,14 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
     deleteNode: (pipelineId: string, nodeId: string) => request<void>("DELETE", nodePath(pipelineId, nodeId)),
     executeNode: (pipelineId: string, nodeId: string) =>
       request<{ status: "queued" | "accepted"; job_id: string }>("POST", `${nodePath(pipelineId, nodeId)}/execute`),
+  };
+}
 
-    // Runs: run all, run to here, retry, cancel, history, estimate and budget.
+/** Runs: run all, run to here, retry, cancel, history, estimate and budget. */
+function runRoutes(request: Request) {
+  return {
     runAll: (pipelineId: string, options: { force?: boolean } = {}) =>
-      request<RunStarted>("POST", `/pipelines/${encodeURIComponent(pipelineId)}/execute`, options.force ? { force: true } : undefined),
+      request<RunStarted>("POST", `${pipelinePath(pipelineId)}/execute`, options.force ? { force: true } : undefined),
     runToHere: (pipelineId: string, nodeId: string, options: { force?: boolean } = {}) =>
       request<RunStarted>("POST", `${nodePath(pipelineId, nodeId)}/execute`, { upstream: true, ...(options.force ? { force: true } : {}) }),
     retryNode: (pipelineId: string, nodeId: string, options: { downstream?: boolean; force?: boolean } = {}) =>
@@ -142,62 +186,58 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
         ...(options.downstream ? { downstream: true } : {}),
         ...(options.force ? { force: true } : {}),
       }),
-    cancelPipeline: (pipelineId: string) => request<CancelAnswer>("POST", `/pipelines/${encodeURIComponent(pipelineId)}/cancel`),
+    cancelPipeline: (pipelineId: string) => request<CancelAnswer>("POST", `${pipelinePath(pipelineId)}/cancel`),
     cancelNode: (pipelineId: string, nodeId: string) => request<CancelAnswer>("POST", `${nodePath(pipelineId, nodeId)}/cancel`),
-    listRuns: (pipelineId: string, limit = 20) => request<{ runs: RunRecord[] }>("GET", `/pipelines/${encodeURIComponent(pipelineId)}/runs?limit=${limit}`),
+    listRuns: (pipelineId: string, limit = 20) => request<{ runs: RunRecord[] }>("GET", `${pipelinePath(pipelineId)}/runs?limit=${limit}`),
     estimate: (pipelineId: string, options: { force?: boolean } = {}) =>
-      request<{ estimate: RunEstimate; problems: GraphProblem[] }>(
-        "GET",
-        `/pipelines/${encodeURIComponent(pipelineId)}/estimate${options.force ? "?force=true" : ""}`,
-      ),
+      request<{ estimate: RunEstimate; problems: GraphProblem[] }>("GET", `${pipelinePath(pipelineId)}/estimate${options.force ? "?force=true" : ""}`),
     setBudget: (pipelineId: string, maxCost: number | null) =>
-      request<{ pipeline: SerializedPipeline }>("PATCH", `/pipelines/${encodeURIComponent(pipelineId)}`, { config: { maxCost } }),
+      request<{ pipeline: SerializedPipeline }>("PATCH", pipelinePath(pipelineId), { config: { maxCost } }),
+  };
+}
 
-    /** A node's output; `file` names one of its further files (output.files: a captions node's vtt, srt). */
-    outputUrl: (pipelineId: string, nodeId: string, version?: string, file?: string) => {
-      const query = new URLSearchParams();
-      if (version) query.set("v", version);
-      if (file) query.set("file", file);
-      const text = query.toString();
-      return `${root}${nodePath(pipelineId, nodeId)}/output${text ? `?${text}` : ""}`;
-    },
-    eventsUrl: (pipelineId: string) => `${root}/pipelines/${encodeURIComponent(pipelineId)}/events`,
+/** The pipeline's event stream (SSE). */
+function streamRoutes(root: string, request: Request) {
+  return {
+    eventsUrl: (pipelineId: string) => `${root}${pipelinePath(pipelineId)}/events`,
     /**
      * The URL to open the event stream with: a fresh stream token (EventSource cannot send headers; the
      * token opens the stream within a minute), and the last event seen so the gateway replays what was missed.
      */
     async streamUrl(pipelineId: string, lastEventId?: string): Promise<string> {
-      const { token } = await request<{ token: string }>("POST", `/pipelines/${encodeURIComponent(pipelineId)}/events/token`);
+      const { token } = await request<{ token: string }>("POST", `${pipelinePath(pipelineId)}/events/token`);
       const query = new URLSearchParams({ token });
       if (lastEventId) query.set("lastEventId", lastEventId);
-      return `${root}/pipelines/${encodeURIComponent(pipelineId)}/events?${query}`;
+      return `${root}${pipelinePath(pipelineId)}/events?${query}`;
     },
+  };
+}
 
-    /** PUT the raw file with upload progress (fetch has none), streamed to storage by the gateway. */
-    async uploadAsset(pipelineId: string, nodeId: string, file: File, contentType: string, onProgress: (fraction: number) => void): Promise<{ node: ApiNode }> {
-      const authorization = await bearer();
-      return new Promise((resolve, reject) => {
-        const xhr = new XMLHttpRequest();
-        xhr.open("PUT", `${root}${nodePath(pipelineId, nodeId)}/asset`);
-        xhr.setRequestHeader("content-type", contentType);
-        if (authorization.authorization) xhr.setRequestHeader("authorization", authorization.authorization);
-        xhr.upload.onprogress = (event) => {
-          if (event.lengthComputable) onProgress(event.loaded / event.total);
-        };
-        xhr.onload = () => {
-          let payload: { error?: string; node?: ApiNode } | undefined;
-          try {
-            payload = JSON.parse(xhr.responseText);
-          } catch {
-            payload = undefined;
-          }
-          if (xhr.status >= 200 && xhr.status < 300 && payload?.node) resolve({ node: payload.node });
-          else reject(new ApiError(xhr.status, payload?.error ?? `Upload failed with ${xhr.status}`));
-        };
-        xhr.onerror = () => reject(new ApiError(0, `Cannot reach the gateway at ${gatewayUrl} to upload ${file.name}`));
-        xhr.send(file);
-      });
-    },
+/** PUT the raw file with upload progress (fetch has none), streamed to storage by the gateway. */
+function assetUploader(root: string, gatewayUrl: string, bearer: Bearer) {
+  return async (pipelineId: string, nodeId: string, file: File, contentType: string, onProgress: (fraction: number) => void): Promise<{ node: ApiNode }> => {
+    const authorization = await bearer();
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("PUT", `${root}${nodePath(pipelineId, nodeId)}/asset`);
+      xhr.setRequestHeader("content-type", contentType);
+      if (authorization.authorization) xhr.setRequestHeader("authorization", authorization.authorization);
+      xhr.upload.onprogress = (event) => {
+        if (event.lengthComputable) onProgress(event.loaded / event.total);
+      };
+      xhr.onload = () => {
+        let payload: { error?: string; node?: ApiNode } | undefined;
+        try {
+          payload = JSON.parse(xhr.responseText);
+        } catch {
+          payload = undefined;
+        }
+        if (xhr.status >= 200 && xhr.status < 300 && payload?.node) resolve({ node: payload.node });
+        else reject(new ApiError(xhr.status, payload?.error ?? `Upload failed with ${xhr.status}`));
+      };
+      xhr.onerror = () => reject(new ApiError(0, `Cannot reach the gateway at ${gatewayUrl} to upload ${file.name}`));
+      xhr.send(file);
+    });
   };
 }
 

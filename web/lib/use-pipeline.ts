@@ -2,19 +2,15 @@
 
 import { useCallback, useEffect, useReducer, useRef, useState } from "react";
 import { flushSync } from "react-dom";
-import { ApiError, type Api, type ApiNode } from "./api";
-import { emptyGraph, graphReducer, type GraphAction, type GraphState, type NodeEvent } from "./graph-state";
-import type { SerializedPipeline } from "@vp/contracts";
+import { ApiError, type Api } from "./api";
+import { emptyGraph, graphReducer, type GraphAction, type GraphState } from "./graph-state";
+import { openPipelineStream } from "./pipeline-stream";
 
 export type Load = { phase: "loading" } | { phase: "ready" } | { phase: "error"; error: ApiError | Error; retryAt?: number };
 /** live: the stream is open. reconnecting: it dropped; the browser is reconnecting with Last-Event-ID. */
 export type LiveStatus = "connecting" | "live" | "reconnecting";
 
 const RETRY_MS = 3000;
-/** After the stream dropped: reopen soon (the gateway's shutdown hint is 1 s). */
-const RECONNECT_MS = 1000;
-/** While the gateway cannot mint a stream token (it is down): try again every two seconds. */
-const REOPEN_MS = 2000;
 
 /**
  * One pipeline, live: the structure from GET /pipelines/:id, then the execution state from the SSE
@@ -23,10 +19,24 @@ const REOPEN_MS = 2000;
  */
 export function usePipeline(api: Api, pipelineId: string) {
   const [state, dispatch] = useReducer(graphReducer, emptyGraph);
-  const [load, setLoad] = useState<Load>({ phase: "loading" });
-  const [live, setLive] = useState<LiveStatus>("connecting");
-  const lastEventId = useRef<string | undefined>(undefined);
+  const { load, retry } = useStructure(api, pipelineId, dispatch, state.stale);
+  const live = usePipelineStream(api, pipelineId, load.phase === "ready", dispatch);
+  const apply = useCallback((action: GraphAction) => dispatch(action), []);
+  return { state, load, live, dispatch: apply, retry } as {
+    state: GraphState;
+    load: Load;
+    live: LiveStatus;
+    dispatch: (a: GraphAction) => void;
+    retry: () => Promise<void>;
+  };
+}
 
+/**
+ * The pipeline's structure (GET /pipelines/:id): loaded once, retried while the gateway is unreachable, and
+ * reloaded when an event named a node this page does not know (`stale`: added in another window).
+ */
+function useStructure(api: Api, pipelineId: string, dispatch: (a: GraphAction) => void, stale: boolean) {
+  const [load, setLoad] = useState<Load>({ phase: "loading" });
   const fetchStructure = useCallback(async () => {
     try {
       const { pipeline } = await api.getPipeline(pipelineId);
@@ -38,7 +48,7 @@ export function usePipeline(api: Api, pipelineId: string) {
         current.phase === "ready" ? current : { phase: "error", error: error as Error, retryAt: retry ? Date.now() + RETRY_MS : undefined },
       );
     }
-  }, [api, pipelineId]);
+  }, [api, pipelineId, dispatch]);
 
   useEffect(() => {
     void fetchStructure();
@@ -50,68 +60,25 @@ export function usePipeline(api: Api, pipelineId: string) {
     return () => clearTimeout(timer);
   }, [load, fetchStructure]);
 
-  // An event named a node this page does not know (added in another window): reload the structure.
   useEffect(() => {
-    if (state.stale) void fetchStructure();
-  }, [state.stale, fetchStructure]);
+    if (stale) void fetchStructure();
+  }, [stale, fetchStructure]);
+  return { load, retry: fetchStructure };
+}
 
-  const ready = load.phase === "ready";
+/** The execution state from the SSE stream once the structure is loaded, and whether the stream is live. */
+function usePipelineStream(api: Api, pipelineId: string, ready: boolean, dispatch: (a: GraphAction) => void): LiveStatus {
+  const [live, setLive] = useState<LiveStatus>("connecting");
+  const lastEventId = useRef<string | undefined>(undefined);
   useEffect(() => {
     if (!ready) return;
-    let source: EventSource | null = null;
-    let reopen: ReturnType<typeof setTimeout> | undefined;
-    let stopped = false;
-
-    // Every (re)connect mints a fresh stream token: the browser's own reconnect would reuse the old URL,
-    // whose token is only good for opening a stream within a minute. So on any error the stream is closed
-    // and reopened here, resuming after the last event seen (?lastEventId=, replayed by the gateway).
-    const open = async () => {
-      let url: string;
-      try {
-        url = await api.streamUrl(pipelineId, lastEventId.current);
-      } catch {
-        if (stopped) return;
-        setLive("reconnecting");
-        reopen = setTimeout(() => void open(), REOPEN_MS);
-        return;
-      }
-      if (stopped) return;
-      source = new EventSource(url);
-      source.onopen = () => setLive("live");
-      source.addEventListener("snapshot", (event) => {
-        const message = event as MessageEvent<string>;
-        if (message.lastEventId) lastEventId.current = message.lastEventId;
-        const data = JSON.parse(message.data) as { pipeline: SerializedPipeline & { nodes: ApiNode[] }; stateVersions?: Record<string, number> };
-        flushSync(() => dispatch({ kind: "snapshot", pipeline: data.pipeline, nodes: data.pipeline.nodes, stateVersions: data.stateVersions }));
-      });
-      source.addEventListener("node", (event) => {
-        const message = event as MessageEvent<string>;
-        if (message.lastEventId) lastEventId.current = message.lastEventId;
-        // Rendered one by one, so each status (queued, in progress, completed) is on screen at least once.
-        flushSync(() => dispatch({ kind: "event", event: JSON.parse(message.data) as NodeEvent }));
-      });
-      source.onerror = () => {
-        if (stopped) return;
-        setLive("reconnecting");
-        source?.close();
-        clearTimeout(reopen);
-        reopen = setTimeout(() => void open(), RECONNECT_MS);
-      };
-    };
-    void open();
-    return () => {
-      stopped = true;
-      clearTimeout(reopen);
-      source?.close();
-    };
-  }, [ready, api, pipelineId]);
-
-  const apply = useCallback((action: GraphAction) => dispatch(action), []);
-  return { state, load, live, dispatch: apply, retry: fetchStructure } as {
-    state: GraphState;
-    load: Load;
-    live: LiveStatus;
-    dispatch: (a: GraphAction) => void;
-    retry: () => Promise<void>;
-  };
+    return openPipelineStream(api, pipelineId, lastEventId, {
+      onOpen: () => setLive("live"),
+      onReconnecting: () => setLive("reconnecting"),
+      onSnapshot: ({ pipeline, stateVersions }) => flushSync(() => dispatch({ kind: "snapshot", pipeline, nodes: pipeline.nodes, stateVersions })),
+      // Rendered one by one, so each status (queued, in progress, completed) is on screen at least once.
+      onEvent: (event) => flushSync(() => dispatch({ kind: "event", event })),
+    });
+  }, [ready, api, pipelineId, dispatch]);
+  return live;
 }
