@@ -239,10 +239,23 @@ describe("runs with the cache and budgets", () => {
     expect(copy.run.metadata.costSaved).toBeGreaterThan(0);
     await downloadAndDecode(imported, "final");
 
-    // force: the copy's voiceover executes again even though its key is in the cache.
+    // force: every member executes again, the ones up to date and the ones whose key is in the cache alike.
     await api.ok("PATCH", `/pipelines/${imported}/nodes/vo`, { config: { provider: "local", voiceId: "en-us" } });
     const forced = await runAll(imported, { force: true });
-    expect(executedIn(forced.runId)).toEqual(["final", "mixed", "pip", "vo"]);
+    expect(executedIn(forced.runId)).toEqual([...TWELVE].sort());
+    const remade = await nodes(imported);
+    for (const id of TWELVE) expect(remade[id]!.metadata, id).toMatchObject({ runId: forced.runId, jobId: `${forced.runId}-${id}` });
+    for (const id of TWELVE) expect(remade[id]!.metadata!.cached, id).not.toBe(true);
+    expect(forced.estimate.nodes.map((n: { source: string }) => n.source)).toEqual(TWELVE.map(() => "execute"));
+
+    // A fresh take of one completed node: run to here, forced, makes it and what it is made from again.
+    const take = await api.call("POST", `/pipelines/${imported}/nodes/vo/execute`, { upstream: true, force: true });
+    expect(take.status, JSON.stringify(take.body)).toBe(200);
+    await waitForRun(imported, take.body.run_id);
+    expect(executedIn(take.body.run_id)).toEqual(["script", "vo"]);
+    // Without force the same request is refused: the node is up to date.
+    const again = await api.call("POST", `/pipelines/${imported}/nodes/vo/execute`, { upstream: true });
+    expect(again).toMatchObject({ status: 422, body: { error: "Nothing to run: node vo is already completed (force makes it again)" } });
   }, 300_000);
 
   it("a paid provider's 400 fails its node; dependants end cancelled with the reason, the other branch completes, progress counts are right", async () => {

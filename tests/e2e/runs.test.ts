@@ -150,7 +150,7 @@ describe("pipeline runs through HTTP", () => {
     // Nothing left upstream of c3: a second run to here is refused; a plain execute body is validated.
     expect(await api.call("POST", `/pipelines/${P}/nodes/c3/execute`, { upstream: true })).toMatchObject({
       status: 422,
-      body: { error: "Nothing to run: node c3 is already completed" },
+      body: { error: "Nothing to run: node c3 is already completed (force makes it again)" },
     });
     expect((await api.call("POST", `/pipelines/${P}/nodes/after/execute`, { upstream: "yes" })).status).toBe(422);
     const { runs } = await api.ok("GET", `/pipelines/${P}/runs`);

@@ -139,10 +139,15 @@ export function keysKnownNow(nodes: Iterable<KeyedNode>, memberIds: Iterable<str
  * not completed and current; retry with downstream adds the target's dependants, completed ones included
  * (they are re-keyed once the target is made again, and made again only if their key moved).
  */
-export function runMembers(rows: KeyedNode[], stale: ReadonlySet<string>, cmd: { targetNodeId?: string; retry?: boolean; downstream?: boolean }): string[] {
+export function runMembers(
+  rows: KeyedNode[],
+  stale: ReadonlySet<string>,
+  cmd: { targetNodeId?: string; retry?: boolean; downstream?: boolean; force?: boolean },
+): string[] {
   if (!cmd.targetNodeId) return rows.map((r) => r.id);
   const targets = [cmd.targetNodeId, ...(cmd.retry && cmd.downstream ? downstreamIds(rows, cmd.targetNodeId) : [])];
-  const redo = new Set([...stale, ...targets.slice(1)]);
+  // Forced: everything upstream of the targets is made again too, so no completed node ends the walk.
+  const redo = new Set(cmd.force ? rows.map((r) => r.id) : [...stale, ...targets.slice(1)]);
   return selectRunMembers(
     rows.map((r) => (redo.has(r.id) && r.status === "completed" ? { ...r, status: "pending" as const } : r)),
     targets,
@@ -161,7 +166,8 @@ export async function estimateMembers(
   options: { force: boolean; maxCost: number | null; costsOf(keys: string[]): Promise<Map<string, number>> },
 ): Promise<RunEstimate> {
   const byId = new Map(rows.map((r) => [r.id, r]));
-  const upToDate = new Set(members.filter((id) => !stale.has(id) && byId.get(id)?.status === "completed"));
+  // A forced run makes every member again: nothing is up to date or taken from the cache.
+  const upToDate = new Set(options.force ? [] : members.filter((id) => !stale.has(id) && byId.get(id)?.status === "completed"));
   const cached = new Map<string, number>();
   if (!options.force) {
     const keys = keysKnownNow(

@@ -24,9 +24,11 @@ export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string
     if (retry && target && target.status !== "failed" && target.status !== "cancelled") {
       throw new HttpError(422, `Node cannot be retried (status: ${target.status}); only failed or cancelled nodes are`);
     }
-    if (target?.status === "completed" && !stale.has(target.id)) throw new HttpError(422, `Nothing to run: node ${targetNodeId} is already completed`);
+    if (target?.status === "completed" && !stale.has(target.id) && !force) {
+      throw new HttpError(422, `Nothing to run: node ${targetNodeId} is already completed (force makes it again)`);
+    }
   }
-  const members = runMembers(rows as KeyedNode[], stale, { targetNodeId, retry: retry !== undefined, downstream: retry?.downstream });
+  const members = runMembers(rows as KeyedNode[], stale, { targetNodeId, retry: retry !== undefined, downstream: retry?.downstream, force });
   if (!members.length) throw new HttpError(422, "Nothing to run: the pipeline has no nodes");
   const problems = checkPipeline(rows as GraphNode[], members);
   if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });

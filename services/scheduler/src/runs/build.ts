@@ -13,12 +13,14 @@ export function buildRun(res: RunResources, record: RunRecord, rows: NodeRow[]):
   const present = rows.filter((r) => members.has(r.id));
   // Completed members whose result no longer matches the graph wait like pending ones; launching re-keys them.
   const stale = staleNodes(rows as KeyedNode[]);
+  // A forced run makes every member again, except what it has already made itself (a rebuild after a restart).
+  const remade = (r: NodeRow) => record.force === true && !(r.status === "completed" && r.metadata?.runId === record.id);
   const planNodes: PlanNode[] = rows.map((r) => ({
     id: r.id,
     inputs: r.inputs,
     status: r.status,
     stateVersion: r.state_version,
-    memberState: endedInRun(r, record.id) ?? (stale.has(r.id) && members.has(r.id) ? "waiting" : undefined),
+    memberState: endedInRun(r, record.id) ?? ((stale.has(r.id) || remade(r)) && members.has(r.id) ? "waiting" : undefined),
   }));
   const run: ActiveRun = {
     id: record.id,

@@ -36,8 +36,8 @@ export async function readWave(
 
 /**
  * One member of a wave, its inputs all complete: key it (type, config, inputs' content) from the wave's rows.
- * Completed and still under the same key: up to date, nothing to do. Completed under another key: back to
- * pending (stale). Then the cache: a stored result for the key completes it at once (unless the run is forced);
+ * Completed and still under the same key: up to date, nothing to do (unless the run is forced). Completed under
+ * another key, or in a forced run: back to pending. Then the cache: a stored result for the key completes it at once (unless the run is forced);
  * otherwise it is claimed and dispatched with the key, so its result fills the cache. Returns the plan's next
  * step when the member ended here (completed, or found ended), for the caller to apply.
  */
@@ -54,16 +54,19 @@ export async function launchOne(
   const row = rows.get(nodeId);
   const key = row ? cacheKey(row, rows) : null;
   if (row?.status === "completed") {
-    if (upToDate(row, key)) {
+    const current = upToDate(row, key);
+    if (current && !run.force) {
       deps.logger.info(ids, "run member up to date");
       return run.plan.observe(nodeId, "completed");
     }
+    // Stale (its key moved), or a forced run, which makes every member again: back to pending, then dispatched.
     const reset = await transition({ v: 1, kind: "reset", pipelineId: run.pipelineId, nodeId, requestId: run.id, stale: true });
     if (!reset.ok) {
-      deps.logger.warn({ ...ids, reason: reset.reason }, "stale member not reset");
+      deps.logger.warn({ ...ids, reason: reset.reason }, "completed member not reset");
       return reset.node ? run.plan.observe(nodeId, reset.node.status) : undefined;
     }
-    deps.logger.info({ ...ids, from: row.metadata?.cacheKey, to: key }, "run member stale: its key changed");
+    if (current) deps.logger.info(ids, "run member made again: the run is forced");
+    else deps.logger.info({ ...ids, from: row.metadata?.cacheKey, to: key }, "run member stale: its key changed");
   }
   if (key && !run.force && hits.has(key)) {
     const hit = await transition({ v: 1, kind: "complete-from-cache", pipelineId: run.pipelineId, nodeId, cacheKey: key, jobId, runId: run.id });

@@ -32,7 +32,8 @@ export async function startRun(res: RunResources, cmd: RunCommand, ctx: ConsumeC
     if (cmd.retry && target.status !== "failed" && target.status !== "cancelled") {
       return refuse(`Node cannot be retried (status: ${target.status}); only failed or cancelled nodes are`);
     }
-    if (target.status === "completed" && !stale.has(target.id)) return refuse(`Nothing to run: node ${target.id} is already completed`);
+    if (target.status === "completed" && !stale.has(target.id) && !cmd.force)
+      return refuse(`Nothing to run: node ${target.id} is already completed (force makes it again)`);
   }
   const members = runMembers(rows as KeyedNode[], stale, cmd);
   if (!members.length) return refuse("Nothing to run: the pipeline has no nodes");
