@@ -12,6 +12,8 @@ import { CacheKey, NodeMetadata, NodeOutput, SerializedNodeSchema } from "./stat
 /** Gateway -> scheduler (VP_COMMANDS): a producer pressed play on one node. */
 export const ExecuteCommand = z.object({
   v: z.literal(1),
+  /** Tells the commands on VP_COMMANDS apart; SchedulerCommand also reads execute commands stored without it. */
+  kind: z.literal("execute"),
   commandId: z.string().min(1),
   /** Chosen by the gateway; becomes metadata.jobId when the claim succeeds. */
   jobId: z.string().min(1),
@@ -269,9 +271,18 @@ export type CancelVerdict = z.infer<typeof CancelVerdict>;
 export const JobInterrupt = z.object({ v: z.literal(1), pipelineId: Id, nodeId: Id, jobId: z.string().min(1), reason: z.string() });
 export type JobInterrupt = z.infer<typeof JobInterrupt>;
 
-/** Everything the scheduler consumes from VP_COMMANDS (one consumer, one filter subject on nats-server 2.9). */
-export const SchedulerCommand = z.union([RunCommand, CancelCommand, ExecuteCommand]);
-export type SchedulerCommand = z.infer<typeof SchedulerCommand>;
+/**
+ * Everything the scheduler consumes from VP_COMMANDS (one consumer, one filter subject on nats-server 2.9), told
+ * apart by `kind`. Execute commands stored before they carried a kind have none (run and cancel always had one),
+ * so a command without a kind is read as an execute.
+ */
+export const SchedulerCommand = z.preprocess(withExecuteKind, z.discriminatedUnion("kind", [RunCommand, CancelCommand, ExecuteCommand]));
+export type SchedulerCommand = z.output<typeof SchedulerCommand>;
+
+function withExecuteKind(value: unknown): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value) || "kind" in value) return value;
+  return { ...value, kind: "execute" };
+}
 
 export const GraphProblem = z.object({ nodeId: z.string(), slot: z.string().optional(), message: z.string() });
 export type GraphProblem = z.infer<typeof GraphProblem>;

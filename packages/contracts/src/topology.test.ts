@@ -22,7 +22,11 @@ const CONSUMER_SCHEMAS: Record<keyof Topology["consumers"], z.ZodType> = {
 function jetStreamSamples(t: Topology): Array<{ name: string; message: MessageSubject; samples: unknown[] }> {
   const state = { v: 1, ...ids, attempt: 1, at };
   return [
-    { name: "execute", message: t.messages.execute, samples: [{ v: 1, commandId: "c1", jobId: "j1", pipelineId: "p1", nodeId: "n1", requestedAt: at }] },
+    {
+      name: "execute",
+      message: t.messages.execute,
+      samples: [{ v: 1, kind: "execute", commandId: "c1", jobId: "j1", pipelineId: "p1", nodeId: "n1", requestedAt: at }],
+    },
     { name: "run", message: t.messages.run, samples: [{ v: 1, kind: "run", commandId: "c1", runId: "r1", pipelineId: "p1", requestedAt: at }] },
     { name: "cancel", message: t.messages.cancel, samples: [{ v: 1, kind: "cancel", commandId: "c1", pipelineId: "p1", by: "user", requestedAt: at }] },
     ...NODE_TYPES.map((type) => ({

@@ -23,9 +23,9 @@ export class SchedulerController {
 
   @EventPattern(EXECUTE_PATTERN)
   execute(@Payload() cmd: SchedulerCommand, @Ctx() ctx: ConsumeContext) {
-    if ("kind" in cmd && cmd.kind === "run") return this.handlers.run(cmd, ctx);
-    if ("kind" in cmd && cmd.kind === "cancel") return this.handlers.cancel(cmd, ctx);
-    return this.handlers.execute(cmd as ExecuteCommand, ctx);
+    if (cmd.kind === "run") return this.handlers.run(cmd, ctx);
+    if (cmd.kind === "cancel") return this.handlers.cancel(cmd, ctx);
+    return this.handlers.execute(cmd, ctx);
   }
 
   @EventPattern(EVENTS_PATTERN)

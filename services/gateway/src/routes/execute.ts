@@ -38,6 +38,7 @@ export function executeRoutes(deps: GatewayDeps) {
     const commandId = randomUUID();
     const command: ExecuteCommand = {
       v: 1,
+      kind: "execute",
       commandId,
       jobId,
       pipelineId: pipeline.id,
