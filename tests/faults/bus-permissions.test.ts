@@ -131,7 +131,7 @@ describe("the bus's users and permissions", () => {
     const events = streams.events.name;
     const everywhere = [
       `$JS.API.STREAM.DELETE.${jobs}`,
-      `$JS.API.STREAM.PURGE.${jobs}`,
+      `$JS.API.STREAM.PURGE.${events}`,
       `$JS.API.STREAM.DELETE.${events}`,
       `$JS.API.STREAM.MSG.DELETE.${streams.commands.name}`,
     ];
@@ -204,6 +204,8 @@ describe("the bus's users and permissions", () => {
       ],
     };
     const wrong: string[] = [];
+    // Only the scheduler may purge a work queue (acknowledged messages a killed nats-server kept, purgeAcknowledged).
+    for (const service of BUS_SERVICES) if (service !== "scheduler") refused[service].push(`$JS.API.STREAM.PURGE.${jobs}`);
     for (const service of BUS_SERVICES) {
       const nc = await as(service);
       for (const subject of [...refused[service], ...everywhere])
@@ -229,6 +231,9 @@ describe("the bus's users and permissions", () => {
     for (const type of ["talking-head", "merge-videos"] as const) {
       const subject = `$JS.API.CONSUMER.CREATE.${jobs}.executor-${type}.${subjects.job(type)}`;
       if ((await publishing(scheduler, subject)) !== "allowed") wrong.push(`scheduler may not create the ${type} job consumer`);
+    }
+    for (const subject of [`$JS.API.STREAM.PURGE.${jobs}`, `$JS.API.CONSUMER.INFO.${streams.state.name}.${fx.topology.consumers.stateWriter.durable}`]) {
+      if ((await publishing(scheduler, subject)) !== "allowed") wrong.push(`scheduler may not publish ${subject}`);
     }
     expect(wrong).toEqual([]);
   });
@@ -277,9 +282,7 @@ describe("the bus's users and permissions", () => {
       await expect(published).rejects.toBeInstanceOf(BusPermissionError);
       await expect(published).rejects.toThrow(`publish to ${fx.topology.subjects.job("talking-head")}: denied by NATS`);
       const claim = { v: 1, kind: "claim-running", pipelineId: "p1", nodeId: "n1", jobId: "j1", attempt: 1, claimId: "c1" } as const;
-      await expect(request(bus, fx.topology.messages.transition, claim, { timeoutMs: 20_000 })).rejects.toBeInstanceOf(
-        BusPermissionError,
-      );
+      await expect(request(bus, fx.topology.messages.transition, claim, { timeoutMs: 20_000 })).rejects.toBeInstanceOf(BusPermissionError);
       expect(performance.now() - started).toBeLessThan(5_000);
     } finally {
       await bus.close();

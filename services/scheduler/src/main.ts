@@ -1,6 +1,17 @@
 import "reflect-metadata";
 import { createTopology, NODE_TYPES, ExecuteVerdict, HEADERS } from "@vp/contracts";
-import { ensureTopology, createWorker, JetStreamServer, startHealthServer, broadcast, publish, publishReply, request, type ConsumeContext } from "@vp/bus";
+import {
+  ensureTopology,
+  createWorker,
+  JetStreamServer,
+  startHealthServer,
+  broadcast,
+  publish,
+  publishReply,
+  purgeAcknowledged,
+  request,
+  type ConsumeContext,
+} from "@vp/bus";
 import { createPool } from "@vp/db";
 import { connectServiceBus, jobTopologyOptions, registerShutdown, workGraceMs } from "@vp/runtime";
 import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
@@ -111,6 +122,9 @@ const reconciler = setInterval(() => {
   reconciling = true;
   reconcileOnce()
     .catch((error: unknown) => logger.warn({ err: error }, "reconcile pass failed; will try again"))
+    // What a killed nats-server kept of acknowledged work-queue messages goes too (packages/bus/src/acknowledged.ts).
+    .then(() => purgeAcknowledged(bus, topology))
+    .catch((error: unknown) => logger.warn({ err: error }, "purging acknowledged messages failed; will try again"))
     .finally(() => (reconciling = false));
 }, env.RECONCILE_INTERVAL_MS);
 
