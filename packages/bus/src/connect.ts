@@ -42,9 +42,26 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   const logger = options.logger.child({ component: "bus" });
   if (!options.user !== !options.pass) throw new BusUnavailableError("NATS credentials need both a user and a password (NATS_USER and NATS_PASSWORD)");
   const inboxPrefix = options.inboxPrefix ?? "_INBOX";
-  let nc: NatsConnection;
+  const nc = await openConnection(options, servers, shown, inboxPrefix);
+  const jsm = await openJetStreamManager(nc, shown);
+  const js = jetstream(nc);
+  void logStatusChanges(nc, logger, options.user);
+  return {
+    nc,
+    js,
+    jsm,
+    servers: shown,
+    user: options.user,
+    inboxPrefix,
+    logger: options.logger,
+    close: drainOnce(nc),
+  };
+}
+
+/** The NATS connection, or a BusUnavailableError saying whether the server is unreachable or refused the credentials. */
+async function openConnection(options: ConnectBusOptions, servers: string[], shown: string, inboxPrefix: string): Promise<NatsConnection> {
   try {
-    nc = await connect({
+    return await connect({
       servers,
       name: options.name,
       ...(options.user ? { user: options.user, pass: options.pass } : {}),
@@ -63,68 +80,65 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
     }
     throw new BusUnavailableError(`NATS is not reachable at ${shown}: ${errorMessage(err)}`, { cause: err });
   }
-  let jsm: JetStreamManager;
+}
+
+/** The JetStream manager; without JetStream the connection is closed and the error says how to start the server. */
+async function openJetStreamManager(nc: NatsConnection, shown: string): Promise<JetStreamManager> {
   try {
-    jsm = await jetstreamManager(nc);
+    return await jetstreamManager(nc);
   } catch (err) {
     await nc.close().catch(() => {});
     throw new BusUnavailableError(`JetStream is not available at ${shown}: ${errorMessage(err)} (start nats-server with -js)`, { cause: err });
   }
-  const js = jetstream(nc);
+}
 
-  void (async () => {
-    for await (const s of nc.status()) {
-      switch (s.type) {
-        case "disconnect":
-          logger.warn({ server: s.server }, "NATS disconnected");
-          break;
-        case "reconnecting":
-          logger.debug("NATS reconnecting");
-          break;
-        case "reconnect":
-          logger.info({ server: s.server }, "NATS reconnected");
-          break;
-        case "error":
-          if (s.error instanceof natsErrors.PermissionViolationError) {
-            // The server and the code disagree on what this user may do (permissions.ts): loud, with the subject.
-            logger.error({ user: options.user, operation: s.error.operation, subject: s.error.subject }, "NATS permission denied");
-          } else logger.warn({ err: s.error }, "NATS error");
-          break;
-        case "ldm":
-          logger.warn({ server: s.server }, "NATS server entering lame duck mode");
-          break;
-        case "staleConnection":
-          logger.warn("NATS connection stale");
-          break;
-        case "slowConsumer":
-          logger.warn({ subject: s.sub.getSubject(), pending: s.pending }, "NATS slow consumer");
-          break;
-        default:
-          break;
-      }
+/** Logs every status change of the connection for as long as it lives. */
+async function logStatusChanges(nc: NatsConnection, logger: Logger, user: string | undefined): Promise<void> {
+  for await (const s of nc.status()) {
+    switch (s.type) {
+      case "disconnect":
+        logger.warn({ server: s.server }, "NATS disconnected");
+        break;
+      case "reconnecting":
+        logger.debug("NATS reconnecting");
+        break;
+      case "reconnect":
+        logger.info({ server: s.server }, "NATS reconnected");
+        break;
+      case "error":
+        if (s.error instanceof natsErrors.PermissionViolationError) {
+          // The server and the code disagree on what this user may do (permissions.ts): loud, with the subject.
+          logger.error({ user, operation: s.error.operation, subject: s.error.subject }, "NATS permission denied");
+        } else logger.warn({ err: s.error }, "NATS error");
+        break;
+      case "ldm":
+        logger.warn({ server: s.server }, "NATS server entering lame duck mode");
+        break;
+      case "staleConnection":
+        logger.warn("NATS connection stale");
+        break;
+      case "slowConsumer":
+        logger.warn({ subject: s.sub.getSubject(), pending: s.pending }, "NATS slow consumer");
+        break;
+      default:
+        break;
     }
-  })();
+  }
+}
 
+/** Bus#close: drains the connection once (closing it if the drain fails); later calls return the same promise. */
+function drainOnce(nc: NatsConnection): () => Promise<void> {
   let closing: Promise<void> | undefined;
-  return {
-    nc,
-    js,
-    jsm,
-    servers: shown,
-    user: options.user,
-    inboxPrefix,
-    logger: options.logger,
-    close: () => {
-      closing ??= (async () => {
-        if (nc.isClosed()) return;
-        try {
-          await nc.drain();
-        } catch {
-          await nc.close().catch(() => {});
-        }
-      })();
-      return closing;
-    },
+  return () => {
+    closing ??= (async () => {
+      if (nc.isClosed()) return;
+      try {
+        await nc.drain();
+      } catch {
+        await nc.close().catch(() => {});
+      }
+    })();
+    return closing;
   };
 }
 

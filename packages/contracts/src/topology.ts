@@ -140,29 +140,8 @@ export function createTopology(options: TopologyOptions = {}): Topology {
     events: { name: n("VP_EVENTS"), subjects: [s("vp.events.>")], retention: "limits", maxAgeSeconds: 24 * 3600, duplicateWindowSeconds: 120, replicas },
   } satisfies Topology["streams"];
 
-  const messages: MessageCatalog = {
-    execute: { subject: s("vp.cmd.execute"), schema: ExecuteCommand },
-    run: { subject: s("vp.cmd.run"), schema: RunCommand },
-    cancel: { subject: s("vp.cmd.cancel"), schema: CancelCommand },
-    job: (type) => ({ subject: s(`vp.job.${type}`), schema: JobMessage }),
-    state: (pipelineId, nodeId) => ({ subject: s(`vp.state.${pipelineId}.${nodeId}`), schema: StateEvent }),
-    events: (pipelineId) => ({ subject: s(`vp.events.${pipelineId}`), schema: NodeChanged }),
-    interrupt: { subject: s("vp.interrupt"), schema: JobInterrupt },
-    transition: { subject: s("vp.rpc.transition"), request: TransitionRequest, reply: TransitionReply },
-    runRecord: { subject: s("vp.rpc.run"), request: RunRequest, reply: RunReply },
-  };
-
-  const subjects: Topology["subjects"] = {
-    execute: messages.execute.subject,
-    job: (type) => messages.job(type).subject,
-    state: (pipelineId, nodeId) => messages.state(pipelineId, nodeId).subject,
-    events: (pipelineId) => messages.events(pipelineId).subject,
-    transition: messages.transition.subject,
-    run: messages.run.subject,
-    runRecord: messages.runRecord.subject,
-    cancel: messages.cancel.subject,
-    interrupt: messages.interrupt.subject,
-  };
+  const messages = messageCatalog(s);
+  const subjects = subjectsOf(messages);
 
   const consumers: Topology["consumers"] = {
     scheduler: {
@@ -207,5 +186,35 @@ export function createTopology(options: TopologyOptions = {}): Topology {
     consumers,
     allStreams: () => Object.values(streams),
     allConsumers: () => [consumers.scheduler, consumers.schedulerEvents, consumers.stateWriter, ...NODE_TYPES.map((t) => consumers.job(t))],
+  };
+}
+
+/** The catalog with every subject under the namespace (`s`). */
+function messageCatalog(s: (subject: string) => string): MessageCatalog {
+  return {
+    execute: { subject: s("vp.cmd.execute"), schema: ExecuteCommand },
+    run: { subject: s("vp.cmd.run"), schema: RunCommand },
+    cancel: { subject: s("vp.cmd.cancel"), schema: CancelCommand },
+    job: (type) => ({ subject: s(`vp.job.${type}`), schema: JobMessage }),
+    state: (pipelineId, nodeId) => ({ subject: s(`vp.state.${pipelineId}.${nodeId}`), schema: StateEvent }),
+    events: (pipelineId) => ({ subject: s(`vp.events.${pipelineId}`), schema: NodeChanged }),
+    interrupt: { subject: s("vp.interrupt"), schema: JobInterrupt },
+    transition: { subject: s("vp.rpc.transition"), request: TransitionRequest, reply: TransitionReply },
+    runRecord: { subject: s("vp.rpc.run"), request: RunRequest, reply: RunReply },
+  };
+}
+
+/** The topology's subjects, each the subject of its catalog entry. */
+function subjectsOf(messages: MessageCatalog): Topology["subjects"] {
+  return {
+    execute: messages.execute.subject,
+    job: (type) => messages.job(type).subject,
+    state: (pipelineId, nodeId) => messages.state(pipelineId, nodeId).subject,
+    events: (pipelineId) => messages.events(pipelineId).subject,
+    transition: messages.transition.subject,
+    run: messages.run.subject,
+    runRecord: messages.runRecord.subject,
+    cancel: messages.cancel.subject,
+    interrupt: messages.interrupt.subject,
   };
 }

@@ -127,12 +127,14 @@ export function observeStateTransactions(observer: TransactionObserver | undefin
   transactionObserver = observer;
 }
 
+type TransitionOptions = { asyncCommit?: boolean; afterApply?: (tx: Queryable, after: NodeRow) => Promise<void> };
+
 async function transition(
   db: Queryable,
   pipelineId: string,
   nodeId: string,
   decide: (node: NodeRow) => Decision,
-  opts: { asyncCommit?: boolean; afterApply?: (tx: Queryable, after: NodeRow) => Promise<void> } = {},
+  opts: TransitionOptions = {},
 ): Promise<StateResult> {
   const started = performance.now();
   try {
@@ -150,75 +152,111 @@ async function transactionBody(
   pipelineId: string,
   nodeId: string,
   decide: (node: NodeRow) => Decision,
-  opts: { asyncCommit?: boolean; afterApply?: (tx: Queryable, after: NodeRow) => Promise<void> } = {},
+  opts: TransitionOptions = {},
 ): Promise<StateResult> {
-  return withTransaction(db, async (tx) => {
-    // Inside a group commit (runStateBatch) this runs under a savepoint: the batch locked the pipeline row, decides
-    // the commit's durability and recomputes the pipeline's metadata once at its end.
-    const scope = tx instanceof StateBatch ? tx : undefined;
-    const batch = scope?.pipelineId === pipelineId ? scope : undefined;
-    if (opts.asyncCommit && !scope) {
-      // A lost progress tick is harmless; terminal writes keep full durability.
-      await tx.query("SET LOCAL synchronous_commit = off");
-    }
-    // Both rows locked by one statement (pipeline first, as everywhere); a batch already holds the pipeline's lock.
-    let pipelineMetadata: Record<string, unknown>;
-    let node: NodeRow | undefined;
-    if (batch) {
-      if (!batch.pipelineExists) {
-        return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
-      }
-      pipelineMetadata = batch.pipelineMetadata;
-      const current = await tx.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2 FOR UPDATE`, [
-        pipelineId,
-        nodeId,
-      ]);
-      node = current.rows[0];
-    } else {
-      const locked = await tx.query<NodeRow & { vp_pipeline_metadata: Record<string, unknown> | null }>(
-        `SELECT p.metadata AS vp_pipeline_metadata, ${NODE_COLUMNS_OF_N}
-         FROM video_production_pipelines p JOIN video_production_nodes n ON n.pipeline_id = p.id AND n.id = $2
-         WHERE p.id = $1 FOR UPDATE OF p, n`,
-        [pipelineId, nodeId],
-      );
-      const row = locked.rows[0];
-      if (row) {
-        const { vp_pipeline_metadata, ...rest } = row;
-        pipelineMetadata = vp_pipeline_metadata ?? {};
-        node = rest;
-      } else {
-        // No such node, or no such pipeline: which one decides the answer (rare, so a second statement).
-        const pipeline = await tx.query<PipelineLockRow>(`SELECT metadata FROM video_production_pipelines WHERE id = $1 FOR UPDATE`, [pipelineId]);
-        if (!pipeline.rows[0]) {
-          return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
-        }
-        pipelineMetadata = pipeline.rows[0].metadata ?? {};
-      }
-    }
-    if (!node) {
-      return { outcome: "rejected", code: "not_found", reason: "Node not found", node: null, pipelineMetadata };
-    }
-    const decision = decide(node);
-    if (decision.kind === "already") return { outcome: "already", node, pipelineMetadata };
-    if (decision.kind === "reject") {
-      return { outcome: "rejected", code: decision.code, reason: decision.reason, node, pipelineMetadata };
-    }
-    const params = [pipelineId, nodeId, ...decision.params];
-    const update = `UPDATE video_production_nodes
+  return withTransaction(db, (tx) => transitionIn(tx, pipelineId, nodeId, decide, opts));
+}
+
+/** The node as locked with the pipeline's metadata, or the answer when the pipeline does not exist. */
+type Locked = { node: NodeRow | undefined; pipelineMetadata: Record<string, unknown> } | StateResult;
+
+/** One transition inside its transaction (or its savepoint of a group commit): lock, decide, guarded UPDATE. */
+async function transitionIn(
+  tx: Queryable,
+  pipelineId: string,
+  nodeId: string,
+  decide: (node: NodeRow) => Decision,
+  opts: TransitionOptions,
+): Promise<StateResult> {
+  // Inside a group commit (runStateBatch) this runs under a savepoint: the batch locked the pipeline row, decides
+  // the commit's durability and recomputes the pipeline's metadata once at its end.
+  const scope = tx instanceof StateBatch ? tx : undefined;
+  const batch = scope?.pipelineId === pipelineId ? scope : undefined;
+  if (opts.asyncCommit && !scope) {
+    // A lost progress tick is harmless; terminal writes keep full durability.
+    await tx.query("SET LOCAL synchronous_commit = off");
+  }
+  // Both rows locked by one statement (pipeline first, as everywhere); a batch already holds the pipeline's lock.
+  const locked = batch ? await lockNodeInBatch(tx, batch, pipelineId, nodeId) : await lockPipelineAndNode(tx, pipelineId, nodeId);
+  if ("outcome" in locked) return locked;
+  const { node } = locked;
+  let { pipelineMetadata } = locked;
+  if (!node) {
+    return { outcome: "rejected", code: "not_found", reason: "Node not found", node: null, pipelineMetadata };
+  }
+  const decision = decide(node);
+  if (decision.kind === "already") return { outcome: "already", node, pipelineMetadata };
+  if (decision.kind === "reject") {
+    return { outcome: "rejected", code: decision.code, reason: decision.reason, node, pipelineMetadata };
+  }
+  const params = [pipelineId, nodeId, ...decision.params];
+  const update = `UPDATE video_production_nodes
        SET ${decision.set}, state_version = state_version + 1
        WHERE pipeline_id = $1 AND id = $2 AND (${decision.guard})
        RETURNING ${NODE_COLUMNS}`;
-    let after: NodeRow | undefined;
-    if (batch) {
-      // The batch recomputes the pipeline's metadata once, before its COMMIT.
-      after = (await tx.query<NodeRow>(update, params)).rows[0];
-      if (after && after.status !== node.status) batch.progressChanged = true;
-    } else {
-      // The node's UPDATE and, when its status changed, the pipeline's recount in one statement. The recount reads
-      // the other nodes from the statement's snapshot, taken while this transaction holds the pipeline's lock (every
-      // writer of a node's status or cost takes it first), and this node from the UPDATE's RETURNING.
-      const updated = await tx.query<NodeRow & { vp_pipeline_metadata: Record<string, unknown> | null }>(
-        `WITH n AS (${update}),
+  const updated = batch ? await updateInBatch(tx, batch, update, params, node) : await updateWithRecount(tx, update, params, node);
+  const after = updated.after;
+  if (updated.pipelineMetadata) pipelineMetadata = updated.pipelineMetadata;
+  if (!after) {
+    // Cannot happen while the row is locked, but never report a write that did not happen.
+    return { outcome: "rejected", code: "stale", reason: `Node changed concurrently (${describe(node)})`, node, pipelineMetadata };
+  }
+  if (opts.afterApply) await opts.afterApply(tx, after);
+  if (scope && !opts.asyncCommit) scope.durable = true;
+  return { outcome: "applied", node: after, pipelineMetadata };
+}
+
+/** In a group commit of the pipeline: the batch holds the pipeline's lock and knows its metadata; lock the node. */
+async function lockNodeInBatch(tx: Queryable, batch: StateBatch, pipelineId: string, nodeId: string): Promise<Locked> {
+  if (!batch.pipelineExists) {
+    return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
+  }
+  const current = await tx.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2 FOR UPDATE`, [
+    pipelineId,
+    nodeId,
+  ]);
+  return { node: current.rows[0], pipelineMetadata: batch.pipelineMetadata };
+}
+
+/** On its own: the pipeline row, then the node row, locked by one statement. */
+async function lockPipelineAndNode(tx: Queryable, pipelineId: string, nodeId: string): Promise<Locked> {
+  const locked = await tx.query<NodeRow & { vp_pipeline_metadata: Record<string, unknown> | null }>(
+    `SELECT p.metadata AS vp_pipeline_metadata, ${NODE_COLUMNS_OF_N}
+         FROM video_production_pipelines p JOIN video_production_nodes n ON n.pipeline_id = p.id AND n.id = $2
+         WHERE p.id = $1 FOR UPDATE OF p, n`,
+    [pipelineId, nodeId],
+  );
+  const row = locked.rows[0];
+  if (row) {
+    const { vp_pipeline_metadata, ...rest } = row;
+    return { node: rest, pipelineMetadata: vp_pipeline_metadata ?? {} };
+  }
+  // No such node, or no such pipeline: which one decides the answer (rare, so a second statement).
+  const pipeline = await tx.query<PipelineLockRow>(`SELECT metadata FROM video_production_pipelines WHERE id = $1 FOR UPDATE`, [pipelineId]);
+  if (!pipeline.rows[0]) {
+    return { outcome: "rejected", code: "not_found", reason: "Pipeline not found", node: null, pipelineMetadata: {} };
+  }
+  return { node: undefined, pipelineMetadata: pipeline.rows[0].metadata ?? {} };
+}
+
+/** The node after its UPDATE (none if the guard refused it), and the pipeline's metadata when the statement recounted it. */
+type Updated = { after?: NodeRow; pipelineMetadata?: Record<string, unknown> };
+
+/** The node's guarded UPDATE in a group commit: the batch recomputes the pipeline's metadata once, before its COMMIT. */
+async function updateInBatch(tx: Queryable, batch: StateBatch, update: string, params: unknown[], node: NodeRow): Promise<Updated> {
+  const after = (await tx.query<NodeRow>(update, params)).rows[0];
+  if (after && after.status !== node.status) batch.progressChanged = true;
+  return { after };
+}
+
+/**
+ * The node's UPDATE and, when its status changed, the pipeline's recount in one statement. The recount reads the
+ * other nodes from the statement's snapshot, taken while this transaction holds the pipeline's lock (every writer of
+ * a node's status or cost takes it first), and this node from the UPDATE's RETURNING.
+ */
+async function updateWithRecount(tx: Queryable, update: string, params: unknown[], node: NodeRow): Promise<Updated> {
+  const updated = await tx.query<NodeRow & { vp_pipeline_metadata: Record<string, unknown> | null }>(
+    `WITH n AS (${update}),
          p AS (
            UPDATE video_production_pipelines p SET metadata = ${PIPELINE_METADATA_FROM_COUNTS}
            FROM (${PROGRESS_COUNTS(`(SELECT status, metadata FROM video_production_nodes WHERE pipeline_id = $1 AND id <> $2
@@ -227,23 +265,12 @@ async function transactionBody(
            RETURNING p.metadata
          )
          SELECT n.*, (SELECT metadata FROM p) AS vp_pipeline_metadata FROM n`,
-        [...params, node.status],
-      );
-      const row = updated.rows[0];
-      if (row) {
-        const { vp_pipeline_metadata, ...rest } = row;
-        after = rest;
-        if (vp_pipeline_metadata) pipelineMetadata = vp_pipeline_metadata;
-      }
-    }
-    if (!after) {
-      // Cannot happen while the row is locked, but never report a write that did not happen.
-      return { outcome: "rejected", code: "stale", reason: `Node changed concurrently (${describe(node)})`, node, pipelineMetadata };
-    }
-    if (opts.afterApply) await opts.afterApply(tx, after);
-    if (scope && !opts.asyncCommit) scope.durable = true;
-    return { outcome: "applied", node: after, pipelineMetadata };
-  });
+    [...params, node.status],
+  );
+  const row = updated.rows[0];
+  if (!row) return {};
+  const { vp_pipeline_metadata, ...rest } = row;
+  return { after: rest, pipelineMetadata: vp_pipeline_metadata ?? undefined };
 }
 
 /**
