@@ -1,25 +1,9 @@
 /** The canvas's view of the model, without a browser: React Flow nodes kept in step, selection, derived edges. */
 import { describe, expect, it } from "vitest";
 import type { Node } from "@xyflow/react";
-import type { ApiNode } from "../../web/lib/api";
 import { deselectAll, flowEdges, selectOnly, storedPosition, syncFlowNodes, withEdgeSelection } from "../../web/lib/canvas";
-import type { EditorNode } from "../../web/lib/graph-state";
+import { editorNode, graph } from "./nodes";
 
-const editorNode = (over: Partial<ApiNode> & { id: string }): EditorNode => ({
-  pipeline_id: "p",
-  title: over.id,
-  type: "asset",
-  inputs: {},
-  config: {},
-  asset: { type: "video" },
-  status: "pending",
-  metadata: null,
-  output: null,
-  position: null,
-  stateVersion: -1,
-  ...over,
-});
-const graph = (...nodes: EditorNode[]) => new Map(nodes.map((n) => [n.id, n]));
 const flowNode = (id: string, selected = false): Node => ({ id, type: "vp", position: { x: 0, y: 0 }, data: {}, selected });
 
 describe("syncFlowNodes", () => {

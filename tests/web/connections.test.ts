@@ -1,25 +1,9 @@
 /** Drawing edges and editing the graph, without a browser: why a connection is refused, the hint, the writes. */
 import { describe, expect, it } from "vitest";
-import type { ApiNode } from "../../web/lib/api";
 import { connectionHint, connectPatch, refusalReason } from "../../web/lib/connections";
-import { graphLookup, type EditorNode } from "../../web/lib/graph-state";
+import { graphLookup } from "../../web/lib/graph-state";
 import { dependantPatches, isRunning, newNode } from "../../web/lib/node-edits";
-
-const editorNode = (over: Partial<ApiNode> & { id: string }): EditorNode => ({
-  pipeline_id: "p",
-  title: over.id,
-  type: "asset",
-  inputs: {},
-  config: {},
-  asset: { type: "video" },
-  status: "pending",
-  metadata: null,
-  output: null,
-  position: null,
-  stateVersion: -1,
-  ...over,
-});
-const graph = (...nodes: EditorNode[]) => new Map(nodes.map((n) => [n.id, n]));
+import { editorNode, graph } from "./nodes";
 
 const nodes = graph(
   editorNode({ id: "clip", title: "Clip" }),

@@ -3,21 +3,9 @@ import { describe, expect, it } from "vitest";
 import { emptyGraph, edgesOf, graphReducer, inputsWithout, nextNodeId, statusCounts, totalCost, type GraphState } from "../../web/lib/graph-state";
 import { layoutMissing, placeNewNode, NODE_WIDTH } from "../../web/lib/layout";
 import type { ApiNode } from "../../web/lib/api";
+import { apiNode } from "./nodes";
 
 const pipeline = { id: "p", version: "1.0", title: "P", created_at: "", updated_at: "", config: {}, metadata: {} };
-const apiNode = (over: Partial<ApiNode> & { id: string }): ApiNode => ({
-  pipeline_id: "p",
-  title: over.id,
-  type: "asset",
-  inputs: {},
-  config: {},
-  asset: { type: "video" },
-  status: "pending",
-  metadata: null,
-  output: null,
-  position: null,
-  ...over,
-});
 const event = (nodeId: string, status: ApiNode["status"], stateVersion: number, extra: Record<string, unknown> = {}) => ({
   kind: "event" as const,
   event: { nodeId, status, stateVersion, metadata: { ...extra }, output: null, pipelineMetadata: { progress: { completed: 0 } } },

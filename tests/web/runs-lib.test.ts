@@ -1,25 +1,11 @@
 /** The editor's run helpers, without a browser: problems per node, the browser's estimate, history rows, budgets. */
 import { describe, expect, it } from "vitest";
 import { estimateAiCost, type RunRecord } from "@vp/contracts";
-import type { ApiNode } from "../../web/lib/api";
-import type { EditorNode } from "../../web/lib/graph-state";
 import { browserEstimate, cacheInfo, formatBudget, groupProblems, pipelineProblems, runRow, structureSignature } from "../../web/lib/runs";
+import { editorNode as node, graph } from "./nodes";
 
-const editorNode = (over: Partial<ApiNode> & { id: string }): EditorNode => ({
-  pipeline_id: "p",
-  title: over.id,
-  type: "asset",
-  inputs: {},
-  config: {},
-  asset: { type: "video", source: "pipelines/p/x.mp4" },
-  status: "pending",
-  metadata: null,
-  output: null,
-  position: null,
-  stateVersion: -1,
-  ...over,
-});
-const graph = (...nodes: EditorNode[]) => new Map(nodes.map((n) => [n.id, n]));
+/** A stored (uploaded) video asset unless `over` says otherwise. */
+const editorNode = (over: Parameters<typeof node>[0]) => node({ asset: { type: "video", source: "pipelines/p/x.mp4" }, ...over });
 
 const run = (over: Partial<RunRecord>): RunRecord => ({
   id: "r1",

@@ -1,24 +1,13 @@
 /** What the editor makes of the gateway's run answers, without a browser: refusals, estimates, merged problems. */
 import { describe, expect, it } from "vitest";
 import type { RunEstimate } from "@vp/contracts";
-import { ApiError, type ApiNode } from "../../web/lib/api";
-import type { EditorNode } from "../../web/lib/graph-state";
+import { ApiError } from "../../web/lib/api";
 import { afterEstimateFailure, mergeProblems, refusalOf, shownEstimate, type GatewayEstimate } from "../../web/lib/runs";
+import { editorNode as node } from "./nodes";
 
-const editorNode = (over: Partial<ApiNode> & { id: string }): EditorNode => ({
-  pipeline_id: "p",
-  title: over.id,
-  type: "asset",
-  inputs: {},
-  config: {},
-  asset: { type: "video", source: "pipelines/p/x.mp4" },
-  status: "pending",
-  metadata: null,
-  output: null,
-  position: null,
-  stateVersion: -1,
-  ...over,
-});
+/** A stored (uploaded) video asset unless `over` says otherwise. */
+const editorNode = (over: Parameters<typeof node>[0]) => node({ asset: { type: "video", source: "pipelines/p/x.mp4" }, ...over });
+
 const gatewayEstimate: RunEstimate = {
   estimatedTotalCost: 0.5,
   maxCost: null,
