@@ -75,6 +75,30 @@ describe("@runwayml/sdk against the Runway fake", () => {
     expect(limited).toBeInstanceOf(RunwayRateLimitError);
     expect((limited as RunwayRateLimitError).headers?.get("retry-after")).toBe("7");
   });
+
+  it("a duration the model does not render is a 400 with Runway's validation issues, and creates nothing", async () => {
+    const png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    const refused = (create: Promise<unknown>) => create.then(() => undefined).catch((e: unknown) => e as RunwayBadRequestError);
+    const tooLong = await refused(runway().textToVideo.create({ model: "gen4.5", promptText: "waves", ratio: "1280:720", duration: 12 }));
+    expect(tooLong).toBeInstanceOf(RunwayBadRequestError);
+    expect(tooLong!.error).toEqual({
+      error: "Validation of body failed",
+      issues: [{ origin: "number", code: "too_big", maximum: 10, inclusive: true, path: ["duration"], message: "Too big: expected number to be <=10" }],
+      docUrl: "https://docs.dev.runwayml.com/api",
+    });
+    const tooShort = await refused(runway().imageToVideo.create({ model: "gen4_turbo", promptImage: png, ratio: "1280:720", duration: 1 }));
+    expect((tooShort!.error as { issues: unknown[] }).issues).toMatchObject([{ code: "too_small", path: ["duration"] }]);
+    const fraction = await refused(runway().imageToVideo.create({ model: "gen4_turbo", promptImage: png, ratio: "1280:720", duration: 2.5 }));
+    expect((fraction!.error as { issues: unknown[] }).issues).toMatchObject([{ code: "invalid_type", expected: "int", path: ["duration"] }]);
+    // @ts-expect-error the SDK's own types refuse it too: veo3.1 takes 4, 6 or 8
+    const veo = await refused(runway().textToVideo.create({ model: "veo3.1", promptText: "waves", ratio: "1280:720", duration: 5 }));
+    expect((veo!.error as { issues: unknown[] }).issues).toMatchObject([{ code: "invalid_value", values: [4, 6, 8], path: ["duration"] }]);
+    expect(fakes.runway.creates).toBe(0);
+
+    // Every duration the SDK's types allow for gen4.5 (an integer from 2 to 10) is taken.
+    for (const duration of [2, 10]) await runway().textToVideo.create({ model: "gen4.5", promptText: "waves", ratio: "1280:720", duration });
+    expect(fakes.runway.creates).toBe(2);
+  });
 });
 
 describe("@elevenlabs/elevenlabs-js against the ElevenLabs fake", () => {

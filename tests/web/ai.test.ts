@@ -45,6 +45,15 @@ describe("estimateNode", () => {
       config: { provider: "runway", durationSeconds: 6 },
     };
     expect(estimateNode(runway, lookup)!.usd).toBe(estimateAiCost("generate-animation", "runway", { durationSeconds: 6, hasImage: true }));
+    const photo = {
+      id: "p",
+      type: "talking-head" as const,
+      status: "pending",
+      inputs: { script: ["s"] },
+      config: { provider: "heygen", avatarType: "photo_avatar" },
+    };
+    expect(estimateNode(photo, lookup)!.usd).toBe(estimateAiCost("talking-head", "heygen", { script, avatarType: "photo_avatar" }));
+    expect(estimateNode(photo, lookup)!.usd).toBeLessThan(estimateAiCost("talking-head", "heygen", { script }));
   });
 
   it("prefers the estimate the executor recorded, and is null for ffmpeg nodes", () => {

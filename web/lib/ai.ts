@@ -95,6 +95,7 @@ export function estimateNode(node: NodeLike, lookup: ReadonlyMap<string, unknown
     hasImage: (node.inputs?.image?.length ?? 0) > 0,
     width: typeof config.width === "number" ? config.width : undefined,
     height: typeof config.height === "number" ? config.height : undefined,
+    avatarType: typeof config.avatarType === "string" ? config.avatarType : undefined,
   });
   return { usd, provider, source: "editor" };
 }

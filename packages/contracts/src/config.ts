@@ -36,9 +36,15 @@ const Script = z.string().trim().min(1).max(10_000);
 /** A provider id as the provider spells it: no spaces, quotes or control characters. */
 const ProviderId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$/, "must be a provider id (letters, digits, . _ : + -)");
 
+/** HeyGen's kinds of avatar (a look's `avatar_type`); one request shape for all, different prices. */
+export const HEYGEN_AVATAR_TYPES = ["studio_avatar", "digital_twin", "photo_avatar"] as const;
+export type HeygenAvatarType = (typeof HEYGEN_AVATAR_TYPES)[number];
+
 export const TalkingHeadConfig = z.strictObject({
   provider: Provider(["heygen", "local"]),
   avatarId: ProviderId.optional(),
+  /** What kind of avatar avatarId is (HeyGen bills photo avatars less); default studio_avatar. */
+  avatarType: z.enum(HEYGEN_AVATAR_TYPES).optional(),
   voiceId: ProviderId.optional(),
   script: Script.optional(),
   /** Speech rate (1 = normal) and, for the local voice, espeak-ng pitch 0-99. */
@@ -64,15 +70,67 @@ export const GenerateVoiceoverConfig = z.strictObject({
   similarityBoost: z.number().min(0).max(1).optional(),
 });
 
-export const GenerateAnimationConfig = z.strictObject({
-  provider: Provider(["veo3", "runway", "local"]),
-  prompt: z.string().max(4000).optional(),
-  durationSeconds: z.number().min(1).max(60).optional(),
-  /** Veo: veo-3.0-generate-001, veo-3.0-fast-generate-001. Runway: gen4_turbo (image), gen4.5. */
-  modelId: ProviderId.optional(),
-  aspectRatio: z.enum(["16:9", "9:16"]).optional(),
-  negativePrompt: z.string().max(1000).optional(),
-});
+/** Seconds each Runway model renders: @runwayml/sdk 4.20.1 and runwayml/sdk-node 0df86ce, read 2026-12-07 (docs/providers.md). */
+export const RUNWAY_DURATIONS = {
+  gen4_turbo: [2, 3, 4, 5, 6, 7, 8, 9, 10],
+  "gen4.5": [2, 3, 4, 5, 6, 7, 8, 9, 10],
+} as const satisfies Record<string, readonly number[]>;
+
+/** The durations Runway's `model` renders, or undefined for a model not in RUNWAY_DURATIONS. */
+export function runwayDurations(model: string): readonly number[] | undefined {
+  return Object.hasOwn(RUNWAY_DURATIONS, model) ? RUNWAY_DURATIONS[model as keyof typeof RUNWAY_DURATIONS] : undefined;
+}
+
+/** "2 to 10 whole seconds" for a run of whole seconds, else "4, 6 or 8 seconds". */
+function secondsList(values: readonly number[]): string {
+  const run = values.length > 2 && values.every((v, i) => i === 0 || v === values[i - 1]! + 1);
+  if (run) return `${values[0]} to ${values.at(-1)} whole seconds`;
+  return `${values.length > 1 ? `${values.slice(0, -1).join(", ")} or ` : ""}${values.at(-1)} seconds`;
+}
+
+/**
+ * Why Runway would refuse `seconds` for any of `models` (the ones it may run: the named model, or both defaults), or
+ * null when every known model among them renders it. Models not in RUNWAY_DURATIONS are left to Runway.
+ */
+export function runwayDurationProblem(models: readonly string[], seconds: number): string | null {
+  const known = models.filter((m) => runwayDurations(m));
+  if (known.length === 0) return null;
+  const accepted = runwayDurations(known[0]!)!.filter((d) => known.every((m) => runwayDurations(m)!.includes(d)));
+  if (accepted.includes(seconds)) return null;
+  return `Runway ${known.join(" and ")} ${known.length > 1 ? "render" : "renders"} ${secondsList(accepted)}, not ${seconds}`;
+}
+
+/** The Runway models a generate-animation config may run with, when it names Runway (by provider or model). */
+function runwayModelsOf(config: { provider?: string; modelId?: string }): string[] {
+  if (config.provider === "runway") return config.modelId ? [config.modelId] : [AI_DEFAULTS.runwayImageModel, AI_DEFAULTS.runwayTextModel];
+  if (config.provider === undefined && config.modelId && runwayDurations(config.modelId)) return [config.modelId];
+  return [];
+}
+
+export const GenerateAnimationConfig = z
+  .strictObject({
+    provider: Provider(["veo3", "runway", "local"]),
+    prompt: z.string().max(4000).optional(),
+    durationSeconds: z
+      .number()
+      .min(1)
+      .max(60)
+      .optional()
+      .describe(
+        `Seconds of video. Runway gen4_turbo and gen4.5: ${secondsList(RUNWAY_DURATIONS["gen4.5"])} (default 5). ` +
+          "Veo 3: 4, 6 or 8 (the longest not above; default 8). Local: default 4.",
+      ),
+    /** Veo: veo-3.0-generate-001, veo-3.0-fast-generate-001. Runway: gen4_turbo (image), gen4.5. */
+    modelId: ProviderId.optional(),
+    aspectRatio: z.enum(["16:9", "9:16"]).optional(),
+    negativePrompt: z.string().max(1000).optional(),
+  })
+  // Refused when saved (a 422 naming the durations) rather than silently rendered at another length.
+  .superRefine((config, ctx) => {
+    if (config.durationSeconds === undefined) return;
+    const problem = runwayDurationProblem(runwayModelsOf(config), config.durationSeconds);
+    if (problem) ctx.addIssue({ code: "custom", path: ["durationSeconds"], message: problem });
+  });
 
 export const RenderCodeConfig = z.strictObject({
   provider: Provider(["remotion"]),
@@ -204,8 +262,15 @@ export type Asset = z.infer<typeof Asset>;
 export const PriceTable = z.object({
   /** When the prices were read from the providers' pages (YYYY-MM-DD). */
   readOn: z.string().regex(/^\d{4}-\d\d-\d\d$/),
-  /** HeyGen bills per second of generated video (API, Avatar IV/V studio and digital twin): 720p/1080p, and 4K. */
-  heygen: z.object({ usdPerVideoSecond: z.number().nonnegative(), usdPerVideoSecond4k: z.number().nonnegative().optional() }),
+  /**
+   * HeyGen bills per second of generated video (API, Avatar IV/V), by avatar type and resolution: studio avatars and
+   * digital twins at 720p/1080p and 4K; photo avatars (absent: priced as the others, never below).
+   */
+  heygen: z.object({
+    usdPerVideoSecond: z.number().nonnegative(),
+    usdPerVideoSecond4k: z.number().nonnegative().optional(),
+    photoAvatar: z.object({ usdPerVideoSecond: z.number().nonnegative(), usdPerVideoSecond4k: z.number().nonnegative().optional() }).optional(),
+  }),
   /** ElevenLabs bills per character, by model ("default" for models not listed). */
   elevenlabs: z.object({ usdPer1kCharacters: z.record(z.string(), z.number().nonnegative()) }),
   /** Veo bills per generated second, by model. */
@@ -219,8 +284,8 @@ export type PriceTable = z.infer<typeof PriceTable>;
 
 export const DEFAULT_PRICES: PriceTable = {
   readOn: "2026-11-21",
-  // The 4K price was read on 2026-12-07 (docs/providers.md).
-  heygen: { usdPerVideoSecond: 0.0667, usdPerVideoSecond4k: 0.0833 },
+  // The 4K and photo-avatar prices were read on 2026-12-07 (docs/providers.md).
+  heygen: { usdPerVideoSecond: 0.0667, usdPerVideoSecond4k: 0.0833, photoAvatar: { usdPerVideoSecond: 0.05, usdPerVideoSecond4k: 0.0667 } },
   elevenlabs: {
     usdPer1kCharacters: { eleven_multilingual_v2: 0.1, eleven_v3: 0.1, eleven_flash_v2_5: 0.05, eleven_turbo_v2_5: 0.05, default: 0.1 },
   },
@@ -245,9 +310,15 @@ export function veoDurationFor(wanted = 8): (typeof AI_DEFAULTS.veoDurations)[nu
   return [...AI_DEFAULTS.veoDurations].reverse().find((d) => d <= wanted) ?? AI_DEFAULTS.veoDurations[0];
 }
 
-/** Runway renders 2-10 whole seconds; default 5. */
-export function runwayDurationFor(wanted = 5): number {
-  return Math.round(Math.min(10, Math.max(2, wanted)));
+/**
+ * The Runway duration for a wish when no provider was named (a named one was checked when saved): the nearest one
+ * `model` renders; default 5. A model not in RUNWAY_DURATIONS gets 2-10 whole seconds, Runway's general range.
+ */
+export function runwayDurationFor(wanted = 5, model?: string): number {
+  const accepted = model === undefined ? undefined : runwayDurations(model);
+  if (!accepted) return Math.round(Math.min(10, Math.max(2, wanted)));
+  // Ties go to the longer duration, as Math.round does.
+  return accepted.reduce((best, d) => (Math.abs(d - wanted) <= Math.abs(best - wanted) ? d : best));
 }
 
 /** Spoken seconds of a script at `speed` (150 words per minute at speed 1), at least one second. */
@@ -285,8 +356,10 @@ const byModel = (table: Record<string, number>, model: string) => table[model] ?
 export function createPricing(prices: PriceTable = DEFAULT_PRICES) {
   return {
     prices,
-    heygen: (videoSeconds: number, resolution: HeygenResolution = "1080p") =>
-      usd(videoSeconds * (resolution === "4k" ? (prices.heygen.usdPerVideoSecond4k ?? prices.heygen.usdPerVideoSecond) : prices.heygen.usdPerVideoSecond)),
+    heygen: (videoSeconds: number, resolution: HeygenResolution = "1080p", avatarType: HeygenAvatarType = "studio_avatar") => {
+      const tier = (avatarType === "photo_avatar" && prices.heygen.photoAvatar) || prices.heygen;
+      return usd(videoSeconds * (resolution === "4k" ? (tier.usdPerVideoSecond4k ?? tier.usdPerVideoSecond) : tier.usdPerVideoSecond));
+    },
     elevenlabs: (characters: number, model: string) => usd((characters / 1000) * byModel(prices.elevenlabs.usdPer1kCharacters, model)),
     veo3: (videoSeconds: number, model: string) => usd(videoSeconds * byModel(prices.veo3.usdPerVideoSecond, model)),
     runway: (videoSeconds: number, model: string) => usd(videoSeconds * byModel(prices.runway.creditsPerSecond, model) * prices.runway.usdPerCredit),
@@ -306,6 +379,8 @@ export interface AiCostInput {
   /** The output frame (a talking head: HeyGen prices 4K higher). */
   width?: number;
   height?: number;
+  /** A talking head's config.avatarType (HeyGen prices photo avatars lower; anything else as a studio avatar). */
+  avatarType?: string;
 }
 
 /**
@@ -321,7 +396,11 @@ export function estimateAiCost(
   const script = input.script ?? "";
   switch (`${type}/${provider}`) {
     case "talking-head/heygen":
-      return pricing.heygen(spokenSeconds(script, input.speed), heygenFrame(input.width ?? 1280, input.height ?? 720).resolution);
+      return pricing.heygen(
+        spokenSeconds(script, input.speed),
+        heygenFrame(input.width ?? 1280, input.height ?? 720).resolution,
+        input.avatarType === "photo_avatar" ? "photo_avatar" : "studio_avatar",
+      );
     case "talking-head/local":
       return pricing.local(spokenSeconds(script, input.speed) * 0.3);
     case "generate-voiceover/elevenlabs":
@@ -330,11 +409,10 @@ export function estimateAiCost(
       return pricing.local(spokenSeconds(script, input.speed) * 0.05);
     case "generate-animation/veo3":
       return pricing.veo3(veoDurationFor(input.durationSeconds), input.modelId ?? AI_DEFAULTS.veoModel);
-    case "generate-animation/runway":
-      return pricing.runway(
-        runwayDurationFor(input.durationSeconds),
-        input.modelId ?? (input.hasImage ? AI_DEFAULTS.runwayImageModel : AI_DEFAULTS.runwayTextModel),
-      );
+    case "generate-animation/runway": {
+      const model = input.modelId ?? (input.hasImage ? AI_DEFAULTS.runwayImageModel : AI_DEFAULTS.runwayTextModel);
+      return pricing.runway(runwayDurationFor(input.durationSeconds, model), model);
+    }
     case "generate-animation/local":
       return pricing.local((input.durationSeconds ?? AI_DEFAULTS.localAnimationSeconds) * 0.2);
     default:

@@ -125,5 +125,10 @@ describe("estimates", () => {
     const cached = estimateRun([script, head, local, mergeNode], ["h"], { cached: new Map([["h", 3.25]]), maxCost: 1 });
     expect(cached).toMatchObject({ estimatedTotalCost: 0, withinBudget: true, costSaved: 3.25, nodes: [{ nodeId: "h", source: "cached", costSaved: 3.25 }] });
     expect(estimateRun([head], ["h"]).withinBudget).toBe(true); // no maxCost: no budget
+
+    // A photo avatar is priced at HeyGen's photo-avatar rate ($0.05/s against $0.0667/s).
+    const photo: KeyedNode = { ...head, id: "p", config: { provider: "heygen", avatarType: "photo_avatar" } };
+    const [studio, photoAvatar] = estimateRun([script, head, photo], ["h", "p"]).nodes;
+    expect(photoAvatar!.estimatedCost / studio!.estimatedCost).toBeCloseTo(0.05 / 0.0667, 3);
   });
 });

@@ -38,6 +38,7 @@ export function estimateNodeCost(node: EstimatedNode, nodes: ReadonlyMap<string,
     hasImage: (node.inputs?.image?.length ?? 0) > 0,
     width: num(config.width),
     height: num(config.height),
+    avatarType: str(config.avatarType),
   });
 }
 

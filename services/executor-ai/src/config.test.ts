@@ -70,6 +70,9 @@ describe("prices", () => {
     // HeyGen prices 4K higher; a frame is priced at the resolution HeyGen renders it at.
     expect(p.heygen(30, "4k")).toBe(2.499);
     expect(p.heygen(30, "720p")).toBe(2.001);
+    // Photo avatars cost less, at every resolution.
+    expect(p.heygen(30, "720p", "photo_avatar")).toBe(1.5);
+    expect(p.heygen(30, "4k", "photo_avatar")).toBe(2.001);
     expect(p.elevenlabs(2500, "eleven_multilingual_v2")).toBe(0.25);
     expect(p.elevenlabs(2500, "eleven_flash_v2_5")).toBe(0.125);
     expect(p.elevenlabs(1000, "some_future_model")).toBe(0.1);
@@ -85,6 +88,7 @@ describe("prices", () => {
     expect(estimateAiCost("talking-head", "heygen", { script })).toBe(2.001);
     expect(estimateAiCost("talking-head", "heygen", { script, width: 3840, height: 2160 })).toBe(2.499);
     expect(estimateAiCost("talking-head", "heygen", { script, width: 1080, height: 1920 })).toBe(2.001);
+    expect(estimateAiCost("talking-head", "heygen", { script, avatarType: "photo_avatar" })).toBe(1.5);
     expect(estimateAiCost("generate-voiceover", "elevenlabs", { script: "x".repeat(1200) })).toBe(0.12);
     expect(estimateAiCost("generate-animation", "veo3", { durationSeconds: 5 })).toBe(1.6); // Veo renders 4 s
     expect(estimateAiCost("generate-animation", "veo3", {})).toBe(3.2); // 8 s by default

@@ -6,9 +6,57 @@ import { makeFakeVideo } from "./media";
  * Runway as documented (docs.dev.runwayml.com, runwayml/sdk-node): POST /v1/image_to_video and
  * /v1/text_to_video with Authorization: Bearer and X-Runway-Version: 2024-11-06 -> { id }; GET /v1/tasks/{id}
  * -> { id, status: PENDING|THROTTLED|RUNNING|SUCCEEDED|FAILED|CANCELLED, progress, output: [url], failure, failureCode };
- * DELETE /v1/tasks/{id} cancels (204). Errors { error }. Output URLs point at this server's /files/<id>.mp4.
+ * DELETE /v1/tasks/{id} cancels (204). Errors { error }; a body Runway refuses is a 400 { error: "Validation of body
+ * failed", issues: [{ code, message, path }], docUrl }. Output URLs point at this server's /files/<id>.mp4.
  */
 export const FAKE_RUNWAY_VERSION = "2024-11-06";
+
+const twoToTen = { min: 2, max: 10 };
+/**
+ * The models each endpoint takes and the durations each renders, as Runway checks them (@runwayml/sdk 4.20.1 types;
+ * gen4_turbo 2-10 from runwayml/sdk-node 0df86ce; read 2026-12-07). Kept apart from @vp/contracts on purpose: the
+ * fake stands for Runway, so a wrong table in the product fails against it.
+ */
+const MODELS: Record<"image" | "text", Record<string, { durations: { min: number; max: number } | number[]; required?: boolean }>> = {
+  image: {
+    "gen4.5": { durations: twoToTen, required: true },
+    gen4_turbo: { durations: twoToTen },
+    "veo3.1": { durations: [4, 6, 8] },
+    "veo3.1_fast": { durations: [4, 6, 8] },
+  },
+  text: { "gen4.5": { durations: twoToTen, required: true }, "veo3.1": { durations: [4, 6, 8] }, "veo3.1_fast": { durations: [4, 6, 8] } },
+};
+
+type Issue = { code: string; message: string; path: string[] } & Record<string, unknown>;
+
+/** The zod-style issue Runway reports for `body.model` and `body.duration` on this endpoint, if any. */
+function modelIssue(kind: "image" | "text", body: Record<string, unknown>): Issue | undefined {
+  const models = MODELS[kind];
+  const spec = typeof body.model === "string" && Object.hasOwn(models, body.model) ? models[body.model]! : undefined;
+  if (!spec) {
+    const values = Object.keys(models);
+    return { code: "invalid_value", values, path: ["model"], message: `Invalid option: expected one of ${values.map((v) => `"${v}"`).join("|")}` };
+  }
+  const d = body.duration;
+  if (d === undefined)
+    return spec.required
+      ? { code: "invalid_type", expected: "number", path: ["duration"], message: "Invalid input: expected number, received undefined" }
+      : undefined;
+  if (typeof d !== "number")
+    return { code: "invalid_type", expected: "number", path: ["duration"], message: `Invalid input: expected number, received ${typeof d}` };
+  if (Array.isArray(spec.durations)) {
+    if (spec.durations.includes(d)) return undefined;
+    return { code: "invalid_value", values: spec.durations, path: ["duration"], message: `Invalid option: expected one of ${spec.durations.join("|")}` };
+  }
+  const { min, max } = spec.durations;
+  if (!Number.isInteger(d))
+    return { code: "invalid_type", expected: "int", received: "number", path: ["duration"], message: "Invalid input: expected int, received number" };
+  if (d < min)
+    return { origin: "number", code: "too_small", minimum: min, inclusive: true, path: ["duration"], message: `Too small: expected number to be >=${min}` };
+  if (d > max)
+    return { origin: "number", code: "too_big", maximum: max, inclusive: true, path: ["duration"], message: `Too big: expected number to be <=${max}` };
+  return undefined;
+}
 
 export class FakeRunway extends FakeProvider {
   /** While true, tasks not yet done answer THROTTLED: queued because the account's concurrency is full (not a failure). */
@@ -25,6 +73,8 @@ export class FakeRunway extends FakeProvider {
         return this.error(res, 400, "promptImage must be an HTTPS URL or a data URI");
       }
       if (kind === "text" && typeof body.promptText !== "string") return this.error(res, 400, "promptText is required");
+      const issue = modelIssue(kind, body);
+      if (issue) return this.json(res, 400, { error: "Validation of body failed", issues: [issue], docUrl: "https://docs.dev.runwayml.com/api" });
       const job = this.newJob(body, { kind });
       this.json(res, 200, { id: job.id });
     };

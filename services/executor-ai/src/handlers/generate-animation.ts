@@ -120,7 +120,8 @@ async function runwayAnimation(deps: AiWorkDeps, ctx: WorkContext, { config, pro
   const runway = deps.clients.runway!;
   const model = config.modelId ?? (image ? AI_DEFAULTS.runwayImageModel : AI_DEFAULTS.runwayTextModel);
   if (model === AI_DEFAULTS.runwayImageModel && !image) throw new WorkInputError(`Runway ${model} needs an image input (first frame)`);
-  const duration = runwayDurationFor(config.durationSeconds);
+  // A config naming Runway was checked against the model's durations when saved; without one, the nearest it renders.
+  const duration = runwayDurationFor(config.durationSeconds, model);
   const promptImage = image?.base64 ? `data:${image.mimeType};base64,${image.base64}` : undefined;
   if (image && promptImage && promptImage.length >= RUNWAY_MAX_DATA_URI) {
     throw new WorkInputError(

@@ -57,10 +57,13 @@ async function localTalkingHead(deps: AiWorkDeps, ctx: WorkContext, script: stri
   return { output: { ...output, ...providerFields("local"), timing }, cost: deps.pricing.local(elapsedSeconds(started)) };
 }
 
-/** A HeyGen avatar video: created once per job (runPaidJob), polled, downloaded, paid by its probed length. */
+/**
+ * A HeyGen avatar video: created once per job (runPaidJob), polled, downloaded, paid by its probed length at the price
+ * of its avatar type (the request is the same for every type: `type: "avatar"` with the look's id).
+ */
 async function heygenTalkingHead(deps: AiWorkDeps, ctx: WorkContext, script: string, config: Config): Promise<WorkResult> {
   const heygen = deps.clients.heygen!;
-  const { avatarId, voiceId } = config;
+  const { avatarId, voiceId, avatarType = "studio_avatar" } = config;
   if (!avatarId) throw new WorkInputError("talking-head with provider heygen needs config.avatarId (a HeyGen avatar id)");
   if (!voiceId) throw new WorkInputError("talking-head with provider heygen needs config.voiceId (a HeyGen voice id)");
   const width = config.width ?? 1280;
@@ -69,7 +72,7 @@ async function heygenTalkingHead(deps: AiWorkDeps, ctx: WorkContext, script: str
     ctx,
     {
       provider: "heygen",
-      estimatedCost: estimateAiCost("talking-head", "heygen", { script, speed: config.speed, width, height }, deps.pricing),
+      estimatedCost: estimateAiCost("talking-head", "heygen", { script, speed: config.speed, width, height, avatarType }, deps.pricing),
       create: (clientRef, signal) =>
         heygen.createVideo({ avatarId, voiceId, script, speed: config.speed, width, height, clientRef, title: `${ctx.node.title} [${clientRef}]` }, signal),
       poll: (id, signal) => heygen.poll(id, signal),
@@ -82,6 +85,6 @@ async function heygenTalkingHead(deps: AiWorkDeps, ctx: WorkContext, script: str
   const { output, probe: p } = await storeResult(ctx, file, { type: "video", ext: "mp4", contentType: "video/mp4", what: "the HeyGen video" });
   return {
     output: { ...output, ...providerFields("heygen", { providerJobId: job.id, avatarId, voiceId }) },
-    cost: deps.pricing.heygen(p.durationSeconds, heygenFrame(width, height).resolution),
+    cost: deps.pricing.heygen(p.durationSeconds, heygenFrame(width, height).resolution, avatarType),
   };
 }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { probe } from "@vp/media";
 import { startFakeProviders, type FakeProviders } from "@vp/testkit";
 import { RetryAfterError } from "@vp/bus";
-import { ProviderRejectedError, ProviderTimeoutError, ProviderUnavailableError, UnsafeUrlError, createdNothing } from "../errors";
+import { ProviderRejectedError, ProviderTimeoutError, ProviderUnavailableError, UnsafeUrlError, WorkInputError, createdNothing } from "../errors";
 import { checkProviderUrl, downloadToFile, isBlockedAddress } from "./download";
 import { createElevenlabsClient, describeElevenlabsError, elevenlabsMaxCharacters } from "./elevenlabs";
 import { createHeygenClient, heygenFrame } from "./heygen";
@@ -333,6 +333,22 @@ describe("Runway client", () => {
     expect((await c.poll(task.id)).state).toBe("running");
     fakes.runway.throttled = false;
     expect((await pollUntilDone(() => c.poll(task.id))).state).toBe("succeeded");
+  });
+
+  it("never sends a duration the model does not render: refused before any request, with the durations it does", async () => {
+    const c = client();
+    await expect(c.generate({ model: "gen4.5", promptText: "waves", ratio: "1280:720", duration: 12 })).rejects.toThrow(
+      new WorkInputError("Runway gen4.5 renders 2 to 10 whole seconds, not 12"),
+    );
+    await expect(
+      c.generate({ model: "gen4_turbo", promptText: "waves", promptImage: "data:image/png;base64,aGk=", ratio: "1280:720", duration: 1 }),
+    ).rejects.toThrow("Runway gen4_turbo renders 2 to 10 whole seconds, not 1");
+    expect(fakes.runway.calls).toEqual([]);
+    // A model outside the product's table goes to Runway, whose 400 names the durations (here from the fake).
+    await expect(c.generate({ model: "veo3.1", promptText: "waves", ratio: "1280:720", duration: 5 })).rejects.toThrow(
+      new ProviderRejectedError("runway", 400, "Validation of body failed (duration: Invalid option: expected one of 4|6|8)"),
+    );
+    expect(fakes.runway.creates).toBe(0);
   });
 
   it("reports a failed task with Runway's failure and code", async () => {

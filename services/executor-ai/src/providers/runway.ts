@@ -1,3 +1,5 @@
+import { runwayDurationProblem } from "@vp/contracts";
+import { WorkInputError } from "../errors";
 import { createProviderHttp, type ProviderHttpOptions } from "./http";
 import type { JobPoll } from "./types";
 
@@ -6,7 +8,8 @@ import type { JobPoll } from "./types";
  * imageToVideo.create, textToVideo.create, tasks.retrieve, tasks.delete): POST /v1/image_to_video or
  * /v1/text_to_video with `Authorization: Bearer <key>` and `X-Runway-Version: 2024-11-06` -> { id };
  * GET /v1/tasks/{id} until status SUCCEEDED (output: [url], URLs expire in 24-48 h) or FAILED (failure,
- * failureCode); DELETE /v1/tasks/{id} cancels a PENDING/THROTTLED/RUNNING task. Errors: `{ error: "..." }`.
+ * failureCode); DELETE /v1/tasks/{id} cancels a PENDING/THROTTLED/RUNNING task. Errors: `{ error: "..." }`, a
+ * refused body `{ error: "Validation of body failed", issues: [{ code, message, path }] }`.
  */
 export const RUNWAY_DEFAULT_BASE_URL = "https://api.dev.runwayml.com";
 export const RUNWAY_API_VERSION = "2024-11-06";
@@ -40,6 +43,9 @@ export function createRunwayClient(options: Omit<ProviderHttpOptions, "provider"
   return {
     http,
     async generate(input: RunwayGenerate, signal?: AbortSignal): Promise<{ id: string }> {
+      // A duration the model does not render is a 400 at Runway: say so here instead of sending it.
+      const problem = runwayDurationProblem([input.model], input.duration);
+      if (problem) throw new WorkInputError(problem);
       const body: Record<string, unknown> = { model: input.model, promptText: input.promptText, ratio: input.ratio, duration: input.duration };
       if (input.promptImage) body.promptImage = input.promptImage;
       const { json } = await http.json({
