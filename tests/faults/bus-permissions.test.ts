@@ -133,7 +133,10 @@ describe("the bus's users and permissions", () => {
       `$JS.API.STREAM.DELETE.${jobs}`,
       `$JS.API.STREAM.PURGE.${events}`,
       `$JS.API.STREAM.DELETE.${events}`,
-      `$JS.API.STREAM.MSG.DELETE.${streams.commands.name}`,
+      `$JS.API.STREAM.MSG.DELETE.${events}`,
+      // A purge would also make nats-server 2.9 forget the messages being worked on (packages/bus/src/acknowledged.ts).
+      `$JS.API.STREAM.PURGE.${jobs}`,
+      `$JS.API.STREAM.PURGE.${streams.commands.name}`,
     ];
     const refused: Record<BusService, string[]> = {
       gateway: [
@@ -204,8 +207,9 @@ describe("the bus's users and permissions", () => {
       ],
     };
     const wrong: string[] = [];
-    // Only the scheduler may purge a work queue (acknowledged messages a killed nats-server kept, purgeAcknowledged).
-    for (const service of BUS_SERVICES) if (service !== "scheduler") refused[service].push(`$JS.API.STREAM.PURGE.${jobs}`);
+    // Only the scheduler may delete single work-queue messages (acknowledged ones a killed nats-server kept, deleteAcknowledged).
+    for (const service of BUS_SERVICES)
+      if (service !== "scheduler") refused[service].push(`$JS.API.STREAM.MSG.DELETE.${jobs}`, `$JS.API.STREAM.MSG.DELETE.${streams.commands.name}`);
     for (const service of BUS_SERVICES) {
       const nc = await as(service);
       for (const subject of [...refused[service], ...everywhere])
@@ -232,7 +236,11 @@ describe("the bus's users and permissions", () => {
       const subject = `$JS.API.CONSUMER.CREATE.${jobs}.executor-${type}.${subjects.job(type)}`;
       if ((await publishing(scheduler, subject)) !== "allowed") wrong.push(`scheduler may not create the ${type} job consumer`);
     }
-    for (const subject of [`$JS.API.STREAM.PURGE.${jobs}`, `$JS.API.CONSUMER.INFO.${streams.state.name}.${fx.topology.consumers.stateWriter.durable}`]) {
+    for (const subject of [
+      `$JS.API.STREAM.MSG.GET.${jobs}`,
+      `$JS.API.STREAM.MSG.DELETE.${jobs}`,
+      `$JS.API.CONSUMER.INFO.${streams.state.name}.${fx.topology.consumers.stateWriter.durable}`,
+    ]) {
       if ((await publishing(scheduler, subject)) !== "allowed") wrong.push(`scheduler may not publish ${subject}`);
     }
     expect(wrong).toEqual([]);

@@ -130,6 +130,14 @@ describe("nats-server killed and restarted during 1,000 executes", () => {
       if (done === acceptedKeys.size) break;
       if (Date.now() > deadline) {
         const stuck = rows.filter((r) => acceptedKeys.has(key(r.pipeline_id, r.id)) && r.status !== "completed");
+        // What each service logged about the first few: the answer the client got, and where the command stopped.
+        for (const r of stuck.slice(0, 3)) {
+          const answer = sent.find((s) => s.pipelineId === r.pipeline_id && s.nodeId === r.id);
+          const lines = [...stack.services].flatMap(([name, service]) =>
+            service.logs.filter((l) => l.pipelineId === r.pipeline_id && l.nodeId === r.id).map((l) => ({ service: name, ...l })),
+          );
+          console.log(`[nats-outage] stuck ${key(r.pipeline_id, r.id)}: answer ${JSON.stringify(answer)}; logs ${JSON.stringify(lines, null, 1)}`);
+        }
         throw new Error(`${stuck.length} accepted nodes never completed: ${JSON.stringify(stuck.slice(0, 5))}`);
       }
       await sleep(500);

@@ -105,10 +105,10 @@ export function busPermissions(service: BusService, topology: Topology): BusPerm
         ...durable(consumers.schedulerEvents),
         // Every job consumer is created (and kept in step with the settings) by the scheduler; it never pulls from one.
         ...NODE_TYPES.flatMap((t) => managed(consumers.job(t))),
-        // Acknowledged messages a killed nats-server kept (purgeAcknowledged): the state-writer's ack floor, and a
-        // purge of the work-queue streams (the scheduler purges only at or below a consumer's ack floor).
+        // Acknowledged messages a killed nats-server kept (deleteAcknowledged): the state-writer's ack floor, and
+        // reading and deleting single messages of the work-queue streams (only at or below a consumer's ack floor).
         `${JS_API}.CONSUMER.INFO.${consumers.stateWriter.stream}.${consumers.stateWriter.durable}`,
-        ...all.filter((s) => s.retention === "workqueue").map((s) => `${JS_API}.STREAM.PURGE.${s.name}`),
+        ...all.filter((s) => s.retention === "workqueue").flatMap((s) => [`${JS_API}.STREAM.MSG.GET.${s.name}`, `${JS_API}.STREAM.MSG.DELETE.${s.name}`]),
       );
       break;
     case "state-writer":

@@ -8,7 +8,7 @@ import {
   broadcast,
   publish,
   publishReply,
-  purgeAcknowledged,
+  deleteAcknowledged,
   request,
   type ConsumeContext,
 } from "@vp/bus";
@@ -123,8 +123,8 @@ const reconciler = setInterval(() => {
   reconcileOnce()
     .catch((error: unknown) => logger.warn({ err: error }, "reconcile pass failed; will try again"))
     // What a killed nats-server kept of acknowledged work-queue messages goes too (packages/bus/src/acknowledged.ts).
-    .then(() => purgeAcknowledged(bus, topology))
-    .catch((error: unknown) => logger.warn({ err: error }, "purging acknowledged messages failed; will try again"))
+    .then(() => deleteAcknowledged(bus, topology))
+    .catch((error: unknown) => logger.warn({ err: error }, "deleting acknowledged messages failed; will try again"))
     .finally(() => (reconciling = false));
 }, env.RECONCILE_INTERVAL_MS);
 
