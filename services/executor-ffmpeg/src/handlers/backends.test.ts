@@ -301,6 +301,48 @@ describe("an invocation outlives the attempt that sent it", () => {
     expect(lambda.invocations.length - invoked).toBe(1);
   });
 
+  it("a cancel keeps the request until the function answers, then deletes what it stored; a shutdown still drops the request", async () => {
+    const f = fixtures.lambda;
+    const node = f.node("mix-cancel", "mix-audio");
+    const slots = { video: [inputs.lambda.v4!], audio: [inputs.lambda.voice!] };
+    const recorded: string[] = [];
+    const record = async (r: { phase: string }) => {
+      recorded.push(r.phase);
+      return {};
+    };
+    // As the job runner builds it: the work's signal aborts on a cancel too, and `cancelled` says which it was.
+    const run = async (abortWith: "cancel" | "shutdown") => {
+      const shutdown = new AbortController();
+      const cancel = new AbortController();
+      const { ctx } = await f.context(node, slots, AbortSignal.any([shutdown.signal, cancel.signal]));
+      const key = outputKey(PIPELINE, node.id, ctx.job.jobId, "mp4", 1);
+      lambda.fail("audio-mixer", { kind: "slow", delayMs: 2000 });
+      const invoked = lambda.invocations.length;
+      const startedAt = Date.now();
+      const work = createMixAudioWork(options.lambda)({ ...ctx, cancelled: cancel.signal, recordProviderJob: record as never }).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 400));
+      (abortWith === "cancel" ? cancel : shutdown).abort(new Error(`${abortWith} by the test`));
+      const error = await work;
+      return { error, key, ms: Date.now() - startedAt, invocations: lambda.invocations.length - invoked };
+    };
+
+    const cancelled = await run("cancel");
+    expect((cancelled.error as Error).message).toBe("cancel by the test");
+    // It waited for the function (about its 2 s) instead of returning at the cancel, and then deleted the output.
+    expect(cancelled.ms).toBeGreaterThanOrEqual(1800);
+    expect(cancelled.invocations).toBe(1);
+    expect(await f.storage.stat(cancelled.key)).toBeNull();
+    expect(recorded).toEqual(["creating"]);
+
+    recorded.length = 0;
+    const stopped = await run("shutdown");
+    expect(stopped.ms).toBeLessThan(1500);
+    expect(recorded).toEqual(["creating"]);
+    // The dropped invocation runs on and stores its output, which a later attempt adopts.
+    for (let i = 0; i < 100 && !(await f.storage.stat(stopped.key)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await f.storage.stat(stopped.key)).not.toBeNull();
+  });
+
   it("an invocation Lambda answered with an error is over: the next attempt invokes again at once", async () => {
     const f = fixtures.lambda;
     const node = f.node("mix-ended", "mix-audio");

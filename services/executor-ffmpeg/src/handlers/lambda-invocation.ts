@@ -59,7 +59,7 @@ export async function invokeOnce<F extends LambdaFunction>(
   await ctx.recordProviderJob?.({ provider: "lambda", phase: "creating", clientRef });
   let result: LambdaMediaResult;
   try {
-    result = await lambda.invoke(fn, event, { signal: ctx.signal });
+    result = await lambda.invoke(fn, event, { signal: exceptOnCancel(ctx) });
   } catch (error) {
     // Lambda answered (a function error, throttling, a refusal): that invocation is over and stored nothing, so the
     // next attempt need not wait for it. A dropped request (shutdown, network) leaves it "creating": it may run on.
@@ -70,8 +70,33 @@ export async function invokeOnce<F extends LambdaFunction>(
     }
     throw error;
   }
+  if (ctx.cancelled?.aborted) return discard(ctx, fn, result);
   await ctx.recordProviderJob?.({ provider: "lambda", phase: "created", providerJobId: result.s3_key, clientRef });
   return result;
+}
+
+/**
+ * The work's signal without the user's cancel. A cancelled node's invocation runs on (and bills, and stores its
+ * output) whether or not its request is dropped, so the request is kept until the function answers and its output
+ * is then deleted; a shutdown or a timeout still drops it (the next attempt adopts or waits for that invocation).
+ */
+function exceptOnCancel(ctx: WorkContext): AbortSignal {
+  const { cancelled, signal } = ctx;
+  if (!cancelled) return signal;
+  const kept = new AbortController();
+  const follow = () => {
+    if (!cancelled.aborted) kept.abort(signal.reason);
+  };
+  if (signal.aborted) follow();
+  else signal.addEventListener("abort", follow, { once: true });
+  return kept.signal;
+}
+
+/** The node was cancelled while the function ran: what it stored is deleted, and the work ends as cancelled. */
+async function discard(ctx: WorkContext, fn: LambdaFunction, result: LambdaMediaResult): Promise<never> {
+  await ctx.storage.delete(result.s3_key);
+  ctx.logger.info({ fn, s3Key: result.s3_key }, "the node was cancelled while its Lambda invocation ran: its output is deleted");
+  throw ctx.cancelled?.reason ?? new Error("cancelled");
 }
 
 /** Whether Lambda answered the invocation (so it is over), as opposed to a request that never got its answer. */
