@@ -129,14 +129,21 @@ export interface WebProcess {
  * `next start` on `port` with the gateway URL the browser should use. Resolves when the server answers.
  * `next start` serves from this one process (no workers), so stopping it stops the editor.
  */
-export async function startWeb(options: { port: number; gatewayUrl: string; hostname?: string; onLine?: (line: string) => void }): Promise<WebProcess> {
+export async function startWeb(options: {
+  port: number;
+  gatewayUrl: string;
+  hostname?: string;
+  onLine?: (line: string) => void;
+  /** More environment for the editor (MEDIA_ORIGINS, say). */
+  env?: Record<string, string>;
+}): Promise<WebProcess> {
   // Loopback unless told otherwise (HOST, as for the gateway): the editor drives an API whose dev login hands out
   // all-roles tokens, and it is no page for the network. Browsers fall back from ::1 to 127.0.0.1 for localhost.
   const host = options.hostname ?? (process.env.HOST || "127.0.0.1");
   const output: string[] = [];
   const proc = spawn(process.execPath, [NEXT_BIN, "start", "-p", String(options.port), ...(host ? ["-H", host] : [])], {
     cwd: WEB_DIR,
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production", GATEWAY_URL: options.gatewayUrl },
+    env: { ...process.env, ...options.env, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production", GATEWAY_URL: options.gatewayUrl },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const onData = (chunk: string) => {

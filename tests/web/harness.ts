@@ -45,7 +45,15 @@ export interface EditorStack {
   cleanup(): Promise<void>;
 }
 
-export async function startEditorStack(options: { jobAckWaitMs?: number } = {}): Promise<EditorStack> {
+export interface EditorStackOptions {
+  jobAckWaitMs?: number;
+  /** More environment for the services (S3 storage and delivery settings, say). */
+  env?: Record<string, string>;
+  /** More environment for the editor (MEDIA_ORIGINS, say). */
+  webEnv?: Record<string, string>;
+}
+
+export async function startEditorStack(options: EditorStackOptions = {}): Promise<EditorStack> {
   const scratch = await mkdtemp(join(tmpdir(), "vp-web-"));
   const [build, webPort, db, bus] = await Promise.all([
     ensureWebBuild(),
@@ -60,9 +68,17 @@ export async function startEditorStack(options: { jobAckWaitMs?: number } = {}):
     storageRoot: join(scratch, "storage"),
     workRoot: join(scratch, "work"),
     // The editor signs in through the dev login, as with `npm start`.
-    env: { CORS_ORIGINS: webOrigin, AUTH_DEV_LOGIN: "1", ...(options.jobAckWaitMs ? { JOB_ACK_WAIT_MS: String(options.jobAckWaitMs) } : {}) },
+    env: {
+      CORS_ORIGINS: webOrigin,
+      AUTH_DEV_LOGIN: "1",
+      ...(options.jobAckWaitMs ? { JOB_ACK_WAIT_MS: String(options.jobAckWaitMs) } : {}),
+      ...options.env,
+    },
   });
-  const [webStart, browserStart] = await Promise.allSettled([startWeb({ port: webPort, gatewayUrl: stack.baseUrl, hostname: "127.0.0.1" }), launchChromium()]);
+  const [webStart, browserStart] = await Promise.allSettled([
+    startWeb({ port: webPort, gatewayUrl: stack.baseUrl, hostname: "127.0.0.1", env: options.webEnv }),
+    launchChromium(),
+  ]);
   if (webStart.status === "rejected" || browserStart.status === "rejected") {
     // Nobody gets a cleanup() for a stack that failed to start: stop what did start, so no service outlives the file.
     if (browserStart.status === "fulfilled") await browserStart.value.close().catch(() => {});

@@ -1,6 +1,9 @@
 import type { GraphProblem, NodePosition, NodeType, PipelineDocument, RunEstimate, RunRecord, SerializedNode, SerializedPipeline } from "@vp/contracts";
-import type { DocumentProblem } from "@vp/flow-graph";
+import { ApiError } from "./api-error";
+import { assetUploader } from "./asset-upload";
 import { createAuth, SignInUnreachableError, type Auth } from "./auth";
+
+export { ApiError } from "./api-error";
 
 /** A node as the API serializes it, with the editor's canvas position. */
 export type ApiNode = SerializedNode & { position?: NodePosition | null };
@@ -20,23 +23,6 @@ export type RunStarted = { status: "running"; run_id: string; node_ids: string[]
 export type CancelAnswer = { status: "cancelled"; cancelled: string[] } | { status: "accepted" };
 
 export type ListedPipeline = SerializedPipeline & { node_counts?: NodeCounts };
-
-/** A failed call to the gateway, with the reason to show. `status` 0 means the gateway was unreachable. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly problems?: Array<DocumentProblem & { text?: string }>,
-    /** The whole JSON answer (a refused run's `estimate`, say). */
-    readonly body?: unknown,
-  ) {
-    super(message);
-    this.name = "ApiError";
-  }
-  get unreachable(): boolean {
-    return this.status === 0 || this.status === 503;
-  }
-}
 
 /**
  * The gateway's HTTP API as the browser uses it. Every structure write goes through these validated
@@ -62,13 +48,13 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
       return `${root}${nodePath(pipelineId, nodeId)}/output${text ? `?${text}` : ""}`;
     },
     ...streamRoutes(root, request),
-    uploadAsset: assetUploader(root, gatewayUrl, bearer),
+    uploadAsset: assetUploader({ root, gatewayUrl, request, bearer, nodePath }),
   };
 }
 
 /** A JSON call to the gateway's API under its root: the answer's body, or an ApiError with the reason to show. */
-type Request = <T>(method: string, path: string, body?: unknown) => Promise<T>;
-type Bearer = () => Promise<Record<string, string>>;
+export type Request = <T>(method: string, path: string, body?: unknown) => Promise<T>;
+export type Bearer = () => Promise<Record<string, string>>;
 
 /** Calls with the signed-in token; after a 401 (the token expired, the gateway's key changed) it signs in again once. */
 function createTransport(root: string, gatewayUrl: string, auth: Auth): { request: Request; bearer: Bearer } {
@@ -210,34 +196,6 @@ function streamRoutes(root: string, request: Request) {
       if (lastEventId) query.set("lastEventId", lastEventId);
       return `${root}${pipelinePath(pipelineId)}/events?${query}`;
     },
-  };
-}
-
-/** PUT the raw file with upload progress (fetch has none), streamed to storage by the gateway. */
-function assetUploader(root: string, gatewayUrl: string, bearer: Bearer) {
-  return async (pipelineId: string, nodeId: string, file: File, contentType: string, onProgress: (fraction: number) => void): Promise<{ node: ApiNode }> => {
-    const authorization = await bearer();
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open("PUT", `${root}${nodePath(pipelineId, nodeId)}/asset`);
-      xhr.setRequestHeader("content-type", contentType);
-      if (authorization.authorization) xhr.setRequestHeader("authorization", authorization.authorization);
-      xhr.upload.onprogress = (event) => {
-        if (event.lengthComputable) onProgress(event.loaded / event.total);
-      };
-      xhr.onload = () => {
-        let payload: { error?: string; node?: ApiNode } | undefined;
-        try {
-          payload = JSON.parse(xhr.responseText);
-        } catch {
-          payload = undefined;
-        }
-        if (xhr.status >= 200 && xhr.status < 300 && payload?.node) resolve({ node: payload.node });
-        else reject(new ApiError(xhr.status, payload?.error ?? `Upload failed with ${xhr.status}`));
-      };
-      xhr.onerror = () => reject(new ApiError(0, `Cannot reach the gateway at ${gatewayUrl} to upload ${file.name}`));
-      xhr.send(file);
-    });
   };
 }
 

@@ -7,7 +7,8 @@
 export function contentSecurityPolicy(options: { nonce: string; gatewayUrl: string; dev?: boolean; mediaOrigins?: string }): string {
   const gateway = originOf(options.gatewayUrl);
   const sources = (...extra: string[]) => ["'self'", ...extra, ...(gateway ? [gateway] : [])].join(" ");
-  // Where output bytes come from when the gateway redirects to presigned storage URLs (OUTPUT_DELIVERY=presigned).
+  // The bucket: where outputs come from when the gateway redirects to presigned URLs (OUTPUT_DELIVERY=presigned), and
+  // where the editor sends upload parts (UPLOAD_DELIVERY=presigned; connect-src covers its PUTs).
   const media = mediaOriginsOf(options.mediaOrigins);
   return [
     "default-src 'self'",
@@ -25,7 +26,7 @@ export function contentSecurityPolicy(options: { nonce: string; gatewayUrl: stri
   ].join("; ");
 }
 
-/** MEDIA_ORIGINS: comma-separated http(s) origins (the bucket's); anything else is dropped, never put into the policy. */
+/** MEDIA_ORIGINS: comma-separated http(s) origins (the bucket's, for presigned outputs and uploads); anything else is dropped, never put into the policy. */
 export function mediaOriginsOf(value: string | undefined): string[] {
   return (value ?? "")
     .split(",")

@@ -2,7 +2,7 @@ import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { AuthConfigError, UnauthenticatedError } from "./errors";
 import { rolesFromClaim } from "./roles";
-import { createTokenService, generateSecret, signAccessToken, STREAM_AUDIENCE } from "./tokens";
+import { createTokenService, generateSecret, signAccessToken, STREAM_AUDIENCE, UPLOAD_AUDIENCE } from "./tokens";
 
 const secret = generateSecret();
 const config = { issuer: "iss-test", audience: "aud-test", secret };
@@ -85,11 +85,27 @@ describe("createTokenService", () => {
     await expect(tokens.verifyBearer(token)).rejects.toThrow(UnauthenticatedError);
   });
 
+  it("mints upload tickets only their subject can use, that are neither bearer nor stream tokens", async () => {
+    const tokens = createTokenService(config);
+    const { token, expiresAt } = await tokens.mintUploadTicket("u1", { key: "pipelines/p/nodes/n/asset/x.mp4", size: 42 }, 120);
+    expect(expiresAt.getTime() - Date.now()).toBeLessThanOrEqual(120_000);
+    expect(await tokens.verifyUploadTicket(token, "u1")).toMatchObject({ key: "pipelines/p/nodes/n/asset/x.mp4", size: 42, sub: "u1" });
+    await expect(tokens.verifyUploadTicket(token, "u2")).rejects.toThrow(/another user/);
+    await expect(tokens.verifyBearer(token)).rejects.toThrow(UnauthenticatedError);
+    await expect(tokens.verifyStreamToken(token, "p")).rejects.toThrow(UnauthenticatedError);
+    const stream = (await tokens.mintStreamToken("u1", "p")).token;
+    await expect(tokens.verifyUploadTicket(stream, "u1")).rejects.toThrow(UnauthenticatedError);
+    await expect(tokens.verifyUploadTicket(await sign(), "u1")).rejects.toThrow(UnauthenticatedError);
+    const foreign = createTokenService({ ...config, secret: generateSecret() });
+    await expect(foreign.verifyUploadTicket(token, "u1")).rejects.toThrow(/signature/);
+  });
+
   it("refuses configurations that cannot be safe", () => {
     expect(() => createTokenService({ ...config, secret: "x".repeat(31) })).toThrow(AuthConfigError);
     expect(() => createTokenService({ ...config, algorithms: ["HS256", "none"] })).toThrow(/"none"/);
     expect(() => createTokenService({ ...config, jwksUrl: "https://idp.example/jwks", algorithms: ["HS256"] })).toThrow(/asymmetric/);
     expect(() => createTokenService({ ...config, audience: STREAM_AUDIENCE })).toThrow(/stream tokens' audience/);
+    expect(() => createTokenService({ ...config, audience: UPLOAD_AUDIENCE })).toThrow(/upload tickets' audience/);
     expect(createTokenService({ ...config, jwksUrl: "https://idp.example/jwks" }).algorithms).toEqual(["RS256", "ES256"]);
   });
 });

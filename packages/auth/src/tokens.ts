@@ -11,6 +11,9 @@ export const JWKS_ALGORITHMS = ["RS256", "ES256"];
 export const STREAM_ISSUER = "vp-gateway";
 export const STREAM_AUDIENCE = "vp-event-stream";
 export const STREAM_TOKEN_TYPE = "vp-stream+jwt";
+/** Upload tickets: the gateway's record of an upload in progress, handed to the client and back (never a bearer or stream token). */
+export const UPLOAD_AUDIENCE = "vp-upload";
+export const UPLOAD_TOKEN_TYPE = "vp-upload+jwt";
 
 export interface AuthConfig {
   /** Expected `iss` of bearer tokens. */
@@ -69,7 +72,11 @@ export async function signAccessToken(options: {
 }
 
 /** A verification failure turned into a reason a client can act on (never containing the token). */
-function explain(error: unknown, what: "token" | "stream token", expected: { issuer: string; audience: string; algorithms: string[] }): Error {
+function explain(
+  error: unknown,
+  what: "token" | "stream token" | "upload ticket",
+  expected: { issuer: string; audience: string; algorithms: string[] },
+): Error {
   if (error instanceof errors.JWTExpired) {
     const exp = typeof error.payload.exp === "number" ? ` at ${new Date(error.payload.exp * 1000).toISOString()}` : "";
     return new UnauthenticatedError(`The ${what} expired${exp}; get a new one`, "invalid_token", { cause: error });
@@ -115,6 +122,13 @@ export interface TokenService {
   mintStreamToken(subject: string, pipelineId: string): Promise<{ token: string; expiresAt: Date }>;
   /** Verifies a stream token for this pipeline and returns its subject (a viewer of that stream only). */
   verifyStreamToken(token: string, pipelineId: string): Promise<Principal>;
+  /**
+   * A signed record the gateway hands a client for an upload in progress (what was declared, where it goes) and
+   * reads back when the client continues it: the client cannot change it, and only `subject` can use it.
+   */
+  mintUploadTicket(subject: string, claims: Record<string, string | number>, ttlSeconds: number): Promise<{ token: string; expiresAt: Date }>;
+  /** The claims of an upload ticket minted for `subject`; UnauthenticatedError with the reason for anything else. */
+  verifyUploadTicket(token: string, subject: string): Promise<Record<string, unknown>>;
   /** Which key source verifies bearer tokens (for the start-up log). */
   readonly keySource: "secret" | "jwks";
   readonly algorithms: string[];
@@ -123,6 +137,7 @@ export interface TokenService {
 export function createTokenService(config: AuthConfig): TokenService {
   checkSecret(config.secret);
   if (config.audience === STREAM_AUDIENCE) throw new AuthConfigError(`AUTH_AUDIENCE must not be "${STREAM_AUDIENCE}" (the stream tokens' audience)`);
+  if (config.audience === UPLOAD_AUDIENCE) throw new AuthConfigError(`AUTH_AUDIENCE must not be "${UPLOAD_AUDIENCE}" (the upload tickets' audience)`);
   const algorithms = config.algorithms?.length ? config.algorithms : config.jwksUrl ? JWKS_ALGORITHMS : ["HS256"];
   if (algorithms.some((alg) => alg.toLowerCase() === "none")) throw new AuthConfigError('AUTH_ALGORITHMS must not contain "none"');
   if (config.jwksUrl && algorithms.some((alg) => alg.startsWith("HS"))) {
@@ -137,6 +152,7 @@ export function createTokenService(config: AuthConfig): TokenService {
   const ttl = config.streamTokenTtlSeconds ?? 60;
   const bearerExpect = { issuer: config.issuer, audience: config.audience, algorithms };
   const streamExpect = { issuer: STREAM_ISSUER, audience: STREAM_AUDIENCE, algorithms: ["HS256"] };
+  const uploadExpect = { issuer: STREAM_ISSUER, audience: UPLOAD_AUDIENCE, algorithms: ["HS256"] };
 
   // jose checks that `sub` is present, not what it is: a number or an object would reach every use of the subject.
   const subjectOf = (payload: JWTPayload, what: "token" | "stream token") => {
@@ -191,6 +207,28 @@ export function createTokenService(config: AuthConfig): TokenService {
       }
       if (payload.pid !== pipelineId) throw new UnauthenticatedError("The stream token was minted for another pipeline");
       return { subject: subjectOf(payload, "stream token"), roles: new Set<Role>(["viewer"]) };
+    },
+    async mintUploadTicket(subject, claims, ttlSeconds) {
+      const now = Math.floor(Date.now() / 1000);
+      const token = await new SignJWT(claims)
+        .setProtectedHeader({ alg: "HS256", typ: UPLOAD_TOKEN_TYPE })
+        .setIssuer(STREAM_ISSUER)
+        .setAudience(UPLOAD_AUDIENCE)
+        .setSubject(subject)
+        .setIssuedAt(now)
+        .setExpirationTime(now + ttlSeconds)
+        .sign(key);
+      return { token, expiresAt: new Date((now + ttlSeconds) * 1000) };
+    },
+    async verifyUploadTicket(token, subject) {
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, key, { ...uploadExpect, typ: UPLOAD_TOKEN_TYPE, clockTolerance, requiredClaims: ["exp", "sub"] }));
+      } catch (error) {
+        throw explain(error, "upload ticket", uploadExpect);
+      }
+      if (payload.sub !== subject) throw new UnauthenticatedError("The upload ticket was given to another user: only who started an upload may go on with it");
+      return payload;
     },
   };
 }

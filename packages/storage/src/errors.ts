@@ -42,3 +42,17 @@ export class StorageAccessError extends Error {
     this.key = key;
   }
 }
+
+/**
+ * The store refused to assemble or take part of a multipart upload: `code` is S3's (NoSuchUpload: it was aborted,
+ * completed or never existed; InvalidPart: a part is missing or its ETag differs; InvalidPartOrder; EntityTooSmall:
+ * a part but the last is under 5 MiB).
+ */
+export class MultipartUploadError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "MultipartUploadError";
+    this.code = code;
+  }
+}

@@ -5,19 +5,23 @@ import { randomUUID } from "node:crypto";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsCommand,
   S3Client,
+  UploadPartCommand,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { NotFoundError, StorageAccessError, StorageKeyError, TooLargeError } from "./errors";
+import { MultipartUploadError, NotFoundError, StorageAccessError, StorageKeyError, TooLargeError } from "./errors";
 import { KEY_SEGMENT, validateKey, validatePrefix } from "./keys";
-import type { ByteRange, DeletePrefixOptions, DeletePrefixResult, ListedObject, ObjectStat, PresignOptions, PutOptions, Storage } from "./types";
+import type { ByteRange, ClientUploads, DeletePrefixOptions, DeletePrefixResult, ListedObject, ObjectStat, PresignOptions, PutOptions, Storage } from "./types";
 
 export interface S3StorageOptions {
   bucket: string;
@@ -34,7 +38,7 @@ export interface S3StorageOptions {
   partSizeBytes?: number;
   /** Parts uploaded in parallel. */
   queueSize?: number;
-  /** A client to use instead of building one (tests, shared agents). */
+  /** A client to use instead of building one (tests, shared agents); it also presigns, as it is configured. */
   client?: S3Client;
 }
 
@@ -97,11 +101,14 @@ export interface S3Storage extends Storage {
   readonly prefix: string;
   readonly client: S3Client;
   presignGet(key: string, options?: PresignOptions): Promise<string>;
+  readonly clientUploads: ClientUploads;
 }
 
 /** The bucket a storage works on, with its client and upload settings; every key goes through objectKey. */
 interface S3Bucket {
   client: S3Client;
+  /** Signs URLs for browsers: the client's settings without checksums of a body it never sees (see s3Bucket). */
+  presigner: S3Client;
   bucket: string;
   prefix: string;
   partSize: number;
@@ -114,19 +121,21 @@ function s3Bucket(options: S3StorageOptions): S3Bucket {
   const { bucket } = options;
   if (!bucket) throw new Error("S3 storage needs a bucket");
   const prefix = normalizePrefix(options.prefix);
-  const client =
-    options.client ??
-    new S3Client({
-      region: options.region ?? "us-east-1",
-      endpoint: options.endpoint,
-      forcePathStyle: options.forcePathStyle,
-      credentials: options.credentials,
-      // A bucket in another region than S3_REGION answers 301: follow it instead of failing every call.
-      followRegionRedirects: true,
-    });
+  const config: S3ClientConfig = {
+    region: options.region ?? "us-east-1",
+    endpoint: options.endpoint,
+    forcePathStyle: options.forcePathStyle,
+    credentials: options.credentials,
+    // A bucket in another region than S3_REGION answers 301: follow it instead of failing every call.
+    followRegionRedirects: true,
+  };
+  const client = options.client ?? new S3Client(config);
+  // By default the SDK puts a CRC32 of the (empty) body it signs into a presigned UploadPart URL, which S3 then
+  // checks against the browser's bytes and refuses. Checksums only where S3 requires them (never for parts).
+  const presigner = options.client ?? new S3Client({ ...config, requestChecksumCalculation: "WHEN_REQUIRED" });
   const partSize = Math.max(MIN_PART, options.partSizeBytes ?? 8 * 1024 * 1024);
   const queueSize = Math.max(1, options.queueSize ?? 4);
-  return { client, bucket, prefix, partSize, queueSize, objectKey: (key: string) => prefix + validateKey(key) };
+  return { client, presigner, bucket, prefix, partSize, queueSize, objectKey: (key: string) => prefix + validateKey(key) };
 }
 
 /**
@@ -155,6 +164,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     list: (listPrefix) => listObjects(b, listPrefix),
     deletePrefix: async (deletePrefixOf, deleteOptions = {}) => deleteUnder(b, (p) => storage.list(p), deletePrefixOf, deleteOptions),
     presignGet: async (key, presignOptions = {}) => presignGet(b, key, presignOptions),
+    clientUploads: clientUploads(b),
   };
   return storage;
 }
@@ -366,4 +376,65 @@ async function presignGet(b: S3Bucket, key: string, presignOptions: PresignOptio
     ResponseContentDisposition: downloadName ? `attachment; filename="${downloadName.replace(/[^A-Za-z0-9._-]/g, "_")}"` : undefined,
   });
   return getSignedUrl(b.client, command, { expiresIn: expiresInSeconds });
+}
+
+const errorCode = (error: unknown) => (error as { name?: string; Code?: string } | undefined)?.Code ?? (error as { name?: string } | undefined)?.name ?? "";
+
+/** What S3 says when it refuses to assemble an upload, as a MultipartUploadError; anything else as it is. */
+function multipartRefusal(error: unknown): unknown {
+  const code = errorCode(error);
+  const reasons: Record<string, string> = {
+    NoSuchUpload: "the upload does not exist (it was aborted, completed, or expired)",
+    InvalidPart: "a listed part was not uploaded, or its ETag differs from the one its upload answered",
+    InvalidPartOrder: "the parts are not listed in ascending order",
+    EntityTooSmall: "a part other than the last is smaller than 5 MiB",
+  };
+  const reason = reasons[code];
+  return reason ? new MultipartUploadError(code, `S3 refused the multipart upload: ${reason}`, { cause: error }) : error;
+}
+
+function clientUploads(b: S3Bucket): ClientUploads {
+  return {
+    partSize: (size) => partSizeFor(b.partSize, size),
+    async start(key, { contentType }) {
+      const created = await b.client.send(new CreateMultipartUploadCommand({ Bucket: b.bucket, Key: b.objectKey(key), ContentType: contentType }));
+      if (!created.UploadId) throw new Error(`S3 started no multipart upload for ${key} (no UploadId in its answer)`);
+      return { uploadId: created.UploadId };
+    },
+    async presignPart(key, uploadId, part, expiresInSeconds) {
+      // ContentLength is signed: S3 takes exactly this many bytes with the URL, so a client cannot store more than it declared.
+      const command = new UploadPartCommand({ Bucket: b.bucket, Key: b.objectKey(key), UploadId: uploadId, PartNumber: part.number, ContentLength: part.size });
+      return getSignedUrl(b.presigner, command, { expiresIn: expiresInSeconds });
+    },
+    async complete(key, uploadId, parts) {
+      const command = new CompleteMultipartUploadCommand({
+        Bucket: b.bucket,
+        Key: b.objectKey(key),
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.number, ETag: p.etag })) },
+      });
+      try {
+        await b.client.send(command);
+      } catch (error) {
+        throw multipartRefusal(error);
+      }
+    },
+    async abort(key, uploadId) {
+      try {
+        await b.client.send(new AbortMultipartUploadCommand({ Bucket: b.bucket, Key: b.objectKey(key), UploadId: uploadId }));
+      } catch (error) {
+        if (errorCode(error) !== "NoSuchUpload") throw error;
+      }
+    },
+    async head(key) {
+      try {
+        const head = await b.client.send(new HeadObjectCommand({ Bucket: b.bucket, Key: b.objectKey(key) }));
+        return { size: head.ContentLength ?? 0, contentType: head.ContentType };
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        if ((error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 403) throw new StorageAccessError(key, { cause: error });
+        throw error;
+      }
+    },
+  };
 }

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import S3rver from "s3rver";
 import { createS3Storage, type S3Storage } from "./s3";
+import { startStrictS3Front } from "./strict-s3";
 
 /** s3rver accepts exactly this key pair. */
 const CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
@@ -18,15 +19,30 @@ export interface TestS3 {
   env: Record<string, string>;
   /** A storage on the bucket, optionally under a prefix. */
   storage(prefix?: string): S3Storage;
+  /** Ids of multipart uploads the server holds parts of (started, neither completed nor aborted); `strict` only. */
+  pendingUploads(): Promise<string[]>;
   close(): Promise<void>;
 }
 
-export async function startTestS3(options: { bucket?: string } = {}): Promise<TestS3> {
+export interface TestS3Options {
+  bucket?: string;
+  /**
+   * Put the checks S3 makes and s3rver 3.7 does not in front of it (strict-s3.ts): presigned signatures and
+   * checksums, AbortMultipartUpload, unknown uploads, the parts listed on completion.
+   */
+  strict?: boolean;
+  /** The bucket's CORS configuration (S3's CORSConfiguration XML), for browsers that PUT or GET presigned URLs. */
+  cors?: string;
+}
+
+export async function startTestS3(options: TestS3Options = {}): Promise<TestS3> {
   const bucket = options.bucket ?? "vp-test";
   const directory = await mkdtemp(join(tmpdir(), "vp-s3rver-"));
-  const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
+  const configs = options.cors ? [options.cors] : undefined;
+  const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket, configs }] });
   const { port } = await server.run();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const front = options.strict ? await startStrictS3Front({ targetPort: port, directory, bucket, secret: CREDENTIALS.secretAccessKey }) : null;
+  const endpoint = `http://127.0.0.1:${front?.port ?? port}`;
   const clients: S3Storage[] = [];
   return {
     endpoint,
@@ -45,8 +61,13 @@ export async function startTestS3(options: { bucket?: string } = {}): Promise<Te
       clients.push(storage);
       return storage;
     },
+    async pendingUploads() {
+      if (!front) throw new Error("pendingUploads needs startTestS3({ strict: true })");
+      return front.pendingUploads();
+    },
     async close() {
       for (const s of clients) s.client.destroy();
+      await front?.close();
       await server.close();
       await rm(directory, { recursive: true, force: true });
     },

@@ -80,6 +80,28 @@ export interface Storage {
    * its objects are served through the gateway's output route).
    */
   presignGet?(key: string, options?: PresignOptions): Promise<string>;
+  /** Multipart uploads whose parts a browser sends straight to storage (S3 only; the local backend has none). */
+  readonly clientUploads?: ClientUploads;
+}
+
+/**
+ * Multipart uploads whose parts a client sends to storage itself, through presigned UploadPart URLs, while the
+ * caller starts, completes and aborts them with its own credentials. The object appears only on completion,
+ * whole; an upload neither completed nor aborted keeps its parts until the bucket's lifecycle rule aborts it.
+ */
+export interface ClientUploads {
+  /** The size of every part but the last for an object of `size` bytes: the backend's part size, larger when S3's part count would not do. */
+  partSize(size: number): number;
+  /** Starts an upload to `key`; the object gets this Content-Type. */
+  start(key: string, options: { contentType: string }): Promise<{ uploadId: string }>;
+  /** A URL that takes one PUT of exactly `part.size` bytes as part `part.number`, until it expires. */
+  presignPart(key: string, uploadId: string, part: { number: number; size: number }, expiresInSeconds: number): Promise<string>;
+  /** Assembles the parts (ascending numbers, the ETags their PUTs answered); MultipartUploadError with the store's reason when it refuses. */
+  complete(key: string, uploadId: string, parts: ReadonlyArray<{ number: number; etag: string }>): Promise<void>;
+  /** Drops the upload and its stored parts; an upload that no longer exists is not an error. */
+  abort(key: string, uploadId: string): Promise<void>;
+  /** The stored object's size and Content-Type; null when there is none. */
+  head(key: string): Promise<{ size: number; contentType: string | undefined } | null>;
 }
 
 export interface PresignOptions {

@@ -7,6 +7,7 @@ import { authMiddleware, authRoutes } from "./auth";
 import type { GatewayDeps } from "./deps";
 import { createErrorHandler, HttpError } from "./errors";
 import { hasDotSegment } from "./validation";
+import { directUploadRoutes } from "./routes/direct-uploads";
 import { documentRoutes } from "./routes/documents";
 import { eventRoutes } from "./routes/events";
 import { executeRoutes } from "./routes/execute";
@@ -144,6 +145,7 @@ function mountApi(app: Hono, deps: GatewayDeps) {
   app.route(`${base}/:pipeline_id/nodes`, nodeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, executeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, fileRoutes(deps));
+  app.route(`${base}/:pipeline_id/nodes`, directUploadRoutes(deps));
 }
 
 export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean> } = { ready: async () => true }) {

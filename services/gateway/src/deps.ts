@@ -33,6 +33,11 @@ export interface GatewayDeps {
    * GET with a redirect to a short-lived presigned storage URL (S3), so the bytes flow from storage to the browser.
    */
   outputDelivery?: { mode: "proxy" } | { mode: "presigned"; expiresInSeconds: number };
+  /**
+   * How asset bytes reach storage: "proxy" through the gateway (PUT .../asset); "presigned" from the browser straight
+   * to S3 as a multipart upload the gateway starts, presigns (URLs valid `urlTtlSeconds`) and completes. Default proxy.
+   */
+  uploadDelivery?: { mode: "proxy" } | { mode: "presigned"; urlTtlSeconds: number };
   /** Seconds between SSE keep-alive comments. */
   sseKeepAliveSeconds?: number;
   /** Resolves when the gateway shuts down: open SSE streams end so clients reconnect elsewhere. */

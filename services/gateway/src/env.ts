@@ -54,6 +54,14 @@ export const Env = z.object({
    */
   OUTPUT_DELIVERY: z.enum(["proxy", "presigned"]).default("proxy"),
   OUTPUT_URL_TTL_SECONDS: z.coerce.number().int().min(10).max(3600).default(300),
+  /**
+   * How asset uploads reach storage: proxy (PUT .../asset through the gateway, default) or presigned (STORAGE=s3
+   * only: the editor sends the file's parts straight to S3 with presigned UploadPart URLs valid for
+   * UPLOAD_URL_TTL_SECONDS, and the gateway starts and completes the multipart upload; the bucket needs a CORS rule
+   * allowing PUT from the editor's origin and exposing ETag, and the editor's MEDIA_ORIGINS the bucket's).
+   */
+  UPLOAD_DELIVERY: z.enum(["proxy", "presigned"]).default("proxy"),
+  UPLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(10).max(3600).default(900),
   /** How often the files of deleted pipelines and nodes left for later (kept for the cache, or a failed delete) are collected. */
   STORAGE_COLLECT_INTERVAL_MS: z.coerce
     .number()

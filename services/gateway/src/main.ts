@@ -45,6 +45,9 @@ const storage = createStorageFromEnv({ ...process.env, STORAGE_ROOT: env.STORAGE
 if (env.OUTPUT_DELIVERY === "presigned" && !storage.presignGet) {
   throw new Error("OUTPUT_DELIVERY=presigned needs STORAGE=s3: local storage has no presigned URLs");
 }
+if (env.UPLOAD_DELIVERY === "presigned" && !storage.clientUploads) {
+  throw new Error("UPLOAD_DELIVERY=presigned needs STORAGE=s3: local storage takes uploads through the gateway only");
+}
 
 let close!: () => void;
 const closing = new Promise<void>((resolve) => (close = resolve));
@@ -60,6 +63,7 @@ const app = createApp(
     maxUploadBytes: env.MAX_UPLOAD_BYTES,
     storageQuotaBytes: env.STORAGE_QUOTA_BYTES,
     outputDelivery: env.OUTPUT_DELIVERY === "presigned" ? { mode: "presigned", expiresInSeconds: env.OUTPUT_URL_TTL_SECONDS } : { mode: "proxy" },
+    uploadDelivery: env.UPLOAD_DELIVERY === "presigned" ? { mode: "presigned", urlTtlSeconds: env.UPLOAD_URL_TTL_SECONDS } : { mode: "proxy" },
     uploadIdleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS,
     limits: { maxNodes: env.MAX_PIPELINE_NODES, maxStructureBytes: env.MAX_PIPELINE_STRUCTURE_BYTES },
     executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS,

@@ -2,30 +2,13 @@ import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
-import { updateNodeStructure, toSerializedNode } from "@vp/db";
 import type { NodeOutput } from "@vp/contracts";
 import { assetKey, TooLargeError } from "@vp/storage";
+import { acceptedUpload, checkUploadSize, recordUpload } from "../asset-uploads";
 import type { GatewayDeps } from "../deps";
 import { HttpError, notFound } from "../errors";
 import { requireNode } from "../pipeline-access";
-import { DEFAULT_STORAGE_QUOTA_BYTES, quotaExceeded, releaseFile, uploadAllowance, type UploadAllowance } from "../storage-files";
-
-/** Content types accepted for uploads, with the extension the stored file gets. Anything else is a 415. */
-const UPLOAD_TYPES: Record<string, { ext: string; media: string }> = {
-  "video/mp4": { ext: "mp4", media: "video" },
-  "video/quicktime": { ext: "mov", media: "video" },
-  "video/webm": { ext: "webm", media: "video" },
-  "video/x-matroska": { ext: "mkv", media: "video" },
-  "audio/mpeg": { ext: "mp3", media: "audio" },
-  "audio/wav": { ext: "wav", media: "audio" },
-  "audio/x-wav": { ext: "wav", media: "audio" },
-  "audio/mp4": { ext: "m4a", media: "audio" },
-  "audio/ogg": { ext: "ogg", media: "audio" },
-  "image/png": { ext: "png", media: "image" },
-  "image/jpeg": { ext: "jpg", media: "image" },
-  "text/plain": { ext: "txt", media: "text" },
-  "application/json": { ext: "json", media: "json" },
-};
+import { DEFAULT_STORAGE_QUOTA_BYTES, quotaExceeded, uploadAllowance, type UploadAllowance } from "../storage-files";
 
 const OUTPUT_CONTENT_TYPES: Record<string, string> = {
   video: "video/mp4",
@@ -104,27 +87,6 @@ const OUTPUT_HEADERS = {
   "Content-Security-Policy": "default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
 };
 
-type SerializedNode = ReturnType<typeof toSerializedNode>;
-
-/**
- * What an upload to `node` is stored as, from its Content-Type: only a pending asset node takes one, of a type in
- * UPLOAD_TYPES that matches the media type the asset declares (if it declares one).
- */
-function acceptedUpload(node: SerializedNode, header: string | undefined): { contentType: string; ext: string; media: string } {
-  if (node.type !== "asset") throw new HttpError(422, `Only asset nodes take an upload, this node is ${node.type}`);
-  if (node.status !== "pending") throw new HttpError(409, `The asset can only be replaced while the node is pending (it is ${node.status})`);
-  const contentType = (header ?? "").split(";")[0]!.trim().toLowerCase();
-  const kind = UPLOAD_TYPES[contentType];
-  if (!kind) {
-    throw new HttpError(415, `Unsupported Content-Type "${contentType || "(none)"}"; use one of ${Object.keys(UPLOAD_TYPES).join(", ")}`);
-  }
-  const declared = (node.asset as { type?: string } | null)?.type;
-  if (declared && declared !== kind.media) {
-    throw new HttpError(422, `This asset is declared as ${declared}, but the upload is ${contentType}`);
-  }
-  return { contentType, ext: kind.ext, media: declared ?? kind.media };
-}
-
 /**
  * The request body from its first bytes on, read before storage is touched so that an empty upload is refused
  * without leaving anything behind; a wait of more than `idleMs` for the client is a 408.
@@ -165,31 +127,6 @@ async function storeUpload(deps: GatewayDeps, key: string, upload: Readable, con
 }
 
 /**
- * Makes the stored file the asset's one origin (a url set before is dropped: null, as the column takes partial
- * writes). The file is deleted when that write fails or the node was deleted while it streamed.
- */
-async function recordUpload(
-  deps: GatewayDeps,
-  pipelineId: string,
-  node: SerializedNode,
-  file: { key: string; size: number; contentType: string; media: string },
-) {
-  const hadUrl = typeof (node.asset as { url?: unknown } | null)?.url === "string";
-  const { key, size, contentType } = file;
-  const row = await updateNodeStructure(deps.editor, pipelineId, node.id, {
-    assetPatch: { type: file.media, source: key, size, contentType, uploadedAt: new Date().toISOString(), ...(hadUrl ? { url: null } : {}) },
-  }).catch(async (error: unknown) => {
-    await deps.storage.delete(key);
-    throw error;
-  });
-  if (!row) {
-    await deps.storage.delete(key);
-    throw notFound("Node");
-  }
-  return row;
-}
-
-/**
  * PUT .../nodes/:id/asset: an asset node's file, the raw body streamed to storage under a generated key, within the
  * upload limit and the pipeline's storage quota (refused before streaming when it is full or the declared length
  * does not fit; the room is reserved for this upload until it is stored and recorded, or fails).
@@ -198,9 +135,7 @@ async function uploadAsset(deps: GatewayDeps, c: Context) {
   const { pipeline, node } = await requireNode(deps.reader, c);
   const accepted = acceptedUpload(node, c.req.header("content-type"));
   const length = Number(c.req.header("content-length") ?? NaN);
-  if (Number.isFinite(length) && length > deps.maxUploadBytes) {
-    throw new HttpError(413, `Upload is ${length} bytes; the limit is ${deps.maxUploadBytes} bytes`);
-  }
+  if (Number.isFinite(length)) checkUploadSize(deps, length);
   const body = c.req.raw.body;
   if (!body) throw new HttpError(400, "The request has no body; send the file as the raw request body");
   const quota = await uploadAllowance(deps.reader, pipeline.id, deps.storageQuotaBytes ?? DEFAULT_STORAGE_QUOTA_BYTES, {
@@ -211,12 +146,7 @@ async function uploadAsset(deps: GatewayDeps, c: Context) {
     const upload = await nonEmptyBody(body, deps.uploadIdleTimeoutMs ?? 60_000);
     const key = assetKey(pipeline.id, node.id, randomUUID(), accepted.ext);
     const size = await storeUpload(deps, key, upload, accepted.contentType, quota);
-    const row = await recordUpload(deps, pipeline.id, node, { key, size, contentType: accepted.contentType, media: accepted.media });
-    // The replaced upload goes, unless the cache still refers to it (then it is kept until that entry is evicted).
-    const previous = (node.asset as { source?: string } | null)?.source;
-    if (previous && previous !== key) await releaseFile(deps, pipeline.id, previous);
-    deps.logger.info({ pipelineId: pipeline.id, nodeId: node.id, size, key }, "asset uploaded");
-    return c.json({ node: toSerializedNode(row) });
+    return c.json({ node: await recordUpload(deps, pipeline.id, node, { key, size, contentType: accepted.contentType, media: accepted.media }) });
   } finally {
     quota.release();
   }
