@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure what the project needs from the machine is there: Debian packages (ffmpeg, chromium for the
-# editor's browser tests and render-code, espeak-ng for local voiceovers) and the local PostgreSQL, NATS
+# editor's browser tests and render-code, espeak-ng for local voiceovers, zip for the Lambda layer commands that
+# lambdas/build/readme.test.ts runs) and the local PostgreSQL, NATS
 # (JetStream) and Redis. As root on Debian it installs/starts what is missing; otherwise it says how.
 # Runs before `npm start` and `npm test`, and from .ci/run. Quiet when everything is already there.
 set -euo pipefail
@@ -10,6 +11,7 @@ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missi
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+command -v zip >/dev/null 2>&1 || missing+=(zip)
 
 can_root() { [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; }
 

@@ -69,25 +69,56 @@ export function zip(entries: readonly ZipEntry[]): Buffer {
   return Buffer.concat([...locals, ...centrals, end]);
 }
 
-/** Reads back what zip() wrote (for checks): name -> data. */
-export function unzip(archive: Buffer): Map<string, Buffer> {
-  const files = new Map<string, Buffer>();
+/** One entry of an archive's central directory. */
+export interface ZipListing {
+  name: string;
+  /** Uncompressed size in bytes. */
+  size: number;
+  compressedSize: number;
+  /** Unix permission bits when the archive was made on Unix (what `zip` and zip() write), else undefined. */
+  mode: number | undefined;
+  directory: boolean;
+  /** Offset of the entry's local header. */
+  localHeader: number;
+  crc: number;
+}
+
+/** Lists an archive's entries from its central directory (any zip without ZIP64, also one the `zip` CLI wrote). */
+export function listZip(archive: Buffer): ZipListing[] {
   const endAt = archive.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
   if (endAt < 0) throw new Error("not a zip archive");
   let at = archive.readUInt32LE(endAt + 16);
   const count = archive.readUInt16LE(endAt + 10);
+  const entries: ZipListing[] = [];
   for (let i = 0; i < count; i++) {
     if (archive.readUInt32LE(at) !== 0x02014b50) throw new Error("bad central directory");
-    const size = archive.readUInt32LE(at + 20);
     const nameLength = archive.readUInt16LE(at + 28);
-    const skip = nameLength + archive.readUInt16LE(at + 30) + archive.readUInt16LE(at + 32);
     const name = archive.subarray(at + 46, at + 46 + nameLength).toString("utf8");
-    const local = archive.readUInt32LE(at + 42);
+    const madeOnUnix = archive.readUInt16LE(at + 4) >> 8 === 3;
+    const attributes = archive.readUInt32LE(at + 38);
+    entries.push({
+      name,
+      size: archive.readUInt32LE(at + 24),
+      compressedSize: archive.readUInt32LE(at + 20),
+      mode: madeOnUnix ? (attributes >>> 16) & 0o7777 : undefined,
+      directory: name.endsWith("/"),
+      localHeader: archive.readUInt32LE(at + 42),
+      crc: archive.readUInt32LE(at + 16),
+    });
+    at += 46 + nameLength + archive.readUInt16LE(at + 30) + archive.readUInt16LE(at + 32);
+  }
+  return entries;
+}
+
+/** Reads back what zip() wrote (for checks): name -> data. */
+export function unzip(archive: Buffer): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  for (const entry of listZip(archive)) {
+    const local = entry.localHeader;
     const dataAt = local + 30 + archive.readUInt16LE(local + 26) + archive.readUInt16LE(local + 28);
-    const data = inflateRawSync(archive.subarray(dataAt, dataAt + size));
-    if (crc32(data) !== archive.readUInt32LE(at + 16)) throw new Error(`CRC mismatch in ${name}`);
-    files.set(name, data);
-    at += 46 + skip;
+    const data = inflateRawSync(archive.subarray(dataAt, dataAt + entry.compressedSize));
+    if (crc32(data) !== entry.crc) throw new Error(`CRC mismatch in ${entry.name}`);
+    files.set(entry.name, data);
   }
   return files;
 }
