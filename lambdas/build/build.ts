@@ -1,6 +1,6 @@
 /**
  * `npm run build:lambdas`: one deployment package per function, lambdas/dist/<name>.zip, holding a single
- * esbuild bundle `index.mjs` (Node.js 20, ESM; handler "index.handler") with @vp/media, @vp/storage,
+ * esbuild bundle `index.mjs` (Node.js 22 syntax, ESM; handler "index.handler") with @vp/media, @vp/storage,
  * @vp/contracts and the AWS SDK inside. ffmpeg/ffprobe are not in the zip: they come from a Lambda layer
  * (see lambdas/README.md), on the PATH at /opt/bin.
  */
