@@ -25,6 +25,8 @@ export interface Principal {
   /** The token's `sub` (a user or service id; never the token itself). */
   subject: string;
   roles: ReadonlySet<Role>;
+  /** The only pipelines this principal may use (an API key limited to them); absent: every pipeline. */
+  pipelines?: ReadonlySet<string>;
 }
 
 export const hasRole = (principal: Principal, role: Role) => principal.roles.has(role);

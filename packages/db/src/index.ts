@@ -8,3 +8,4 @@ export * from "./migrate";
 export * from "./runs";
 export * from "./ticks";
 export * from "./storage-files";
+export * from "./api-keys";

@@ -45,6 +45,7 @@ describe("migrate", () => {
     expect(logs.join("\n")).toContain("1735689600000_init");
     expect(await tables(adminUrl)).toEqual([
       "pgmigrations",
+      "video_production_api_keys",
       "video_production_cache",
       "video_production_nodes",
       "video_production_pipelines",

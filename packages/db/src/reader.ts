@@ -8,17 +8,25 @@ export interface ListPipelinesOptions {
   /** 1-based. */
   page?: number;
   per?: number;
+  /** Only these pipelines (a caller limited to them); absent: all. */
+  ids?: Iterable<string>;
 }
 
 export async function listPipelines(
   db: Queryable,
-  { page = 1, per = 25 }: ListPipelinesOptions = {},
+  { page = 1, per = 25, ids }: ListPipelinesOptions = {},
 ): Promise<{ pipelines: SerializedPipeline[]; totalCount: number }> {
   const limit = Math.max(1, Math.floor(per));
   const offset = (Math.max(1, Math.floor(page)) - 1) * limit;
+  const only = ids === undefined ? null : [...ids];
+  const where = "WHERE ($1::varchar[] IS NULL OR id = ANY($1::varchar[]))";
   const [rows, count] = await Promise.all([
-    db.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines ORDER BY updated_at DESC, id LIMIT $1 OFFSET $2`, [limit, offset]),
-    db.query<{ n: string }>(`SELECT count(*) AS n FROM video_production_pipelines`),
+    db.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines ${where} ORDER BY updated_at DESC, id LIMIT $2 OFFSET $3`, [
+      only,
+      limit,
+      offset,
+    ]),
+    db.query<{ n: string }>(`SELECT count(*) AS n FROM video_production_pipelines ${where}`, [only]),
   ]);
   return { pipelines: rows.rows.map((r) => toSerializedPipeline(r)), totalCount: Number(count.rows[0]?.n ?? 0) };
 }

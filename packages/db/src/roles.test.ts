@@ -173,3 +173,42 @@ describe("video_production_storage_garbage: recorded and collected only by the g
     expect((await t.pools.editor.query(`DELETE FROM video_production_storage_garbage`)).rowCount).toBe(1);
   });
 });
+
+describe("video_production_api_keys: read and written only by the gateway's editor role", () => {
+  const HASH = `'\\x${"ab".repeat(32)}'::bytea`;
+  const insert = (id: string) =>
+    `INSERT INTO video_production_api_keys (id, name, roles, pipeline_ids, secret_hash, created_by) VALUES ('${id}', 'CI', '{viewer}', NULL, ${HASH}, 'dev')`;
+
+  it.each([["stateWriter" as const], ["reader" as const]])("%s may not read, create, change or delete keys", async (role) => {
+    const pool = t.pools[role];
+    await expect(pool.query(`SELECT id FROM video_production_api_keys`)).rejects.toThrow(DENIED);
+    await expect(pool.query(insert("00000000000000aa"))).rejects.toThrow(DENIED);
+    await expect(pool.query(`UPDATE video_production_api_keys SET revoked_at = now()`)).rejects.toThrow(DENIED);
+    await expect(pool.query(`DELETE FROM video_production_api_keys`)).rejects.toThrow(DENIED);
+  });
+
+  it("the editor creates, reads, revokes and touches keys, but cannot change a key's secret, roles, pipelines or author, nor delete one", async () => {
+    const id = "00000000000000ab";
+    await t.pools.editor.query(insert(id));
+    await t.pools.editor.query(`UPDATE video_production_api_keys SET revoked_at = now(), last_used_at = now() WHERE id = '${id}'`);
+    for (const set of [`secret_hash = ${HASH}`, `roles = '{operator}'`, `pipeline_ids = '{p}'`, `name = 'x'`, `created_by = 'x'`, `created_at = now()`]) {
+      await expect(t.pools.editor.query(`UPDATE video_production_api_keys SET ${set} WHERE id = '${id}'`), set).rejects.toThrow(DENIED);
+    }
+    await expect(
+      t.pools.editor.query(
+        `INSERT INTO video_production_api_keys (id, name, roles, secret_hash, created_by, revoked_at) VALUES ('00000000000000ac', 'CI', '{viewer}', ${HASH}, 'dev', NULL)`,
+      ),
+    ).rejects.toThrow(DENIED);
+    await expect(t.pools.editor.query(`DELETE FROM video_production_api_keys WHERE id = '${id}'`)).rejects.toThrow(DENIED);
+  });
+
+  it("refuses malformed keys: id, roles, an empty pipeline list, a hash that is not 32 bytes", async () => {
+    await expect(t.pools.editor.query(insert("not-hex"))).rejects.toThrow(/video_production_api_keys_id_check/);
+    await expect(t.pools.editor.query(insert("00000000000000ad").replace("'{viewer}'", "'{admin}'"))).rejects.toThrow(/video_production_api_keys_roles_check/);
+    await expect(t.pools.editor.query(insert("00000000000000ad").replace("'{viewer}'", "'{}'"))).rejects.toThrow(/video_production_api_keys_roles_check/);
+    await expect(t.pools.editor.query(insert("00000000000000ad").replace("NULL", "'{}'"))).rejects.toThrow(/video_production_api_keys_pipeline_ids_check/);
+    await expect(t.pools.editor.query(insert("00000000000000ad").replace(HASH, `'\\x00'::bytea`))).rejects.toThrow(
+      /video_production_api_keys_secret_hash_check/,
+    );
+  });
+});

@@ -3,6 +3,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { activeContext, extractTraceContext, logText, metricsText, SpanKind, traceIds, withSpan } from "@vp/telemetry";
+import { apiKeyRoutes, createApiKeyVerifier } from "./api-keys";
 import { authMiddleware, authRoutes } from "./auth";
 import type { GatewayDeps } from "./deps";
 import { createErrorHandler, HttpError } from "./errors";
@@ -119,7 +120,7 @@ function useMiddleware(app: Hono, deps: GatewayDeps) {
   app.use("*", logRequests(deps.logger));
   app.use("*", refuseDotSegments);
   app.use("/v1/*", corsForEditor(deps.corsOrigins));
-  app.use("/v1/*", authMiddleware(deps.auth));
+  app.use("/v1/*", authMiddleware(deps.auth, createApiKeyVerifier({ db: deps.editor, logger: deps.logger })));
   app.use("/v1/*", limitJsonBodies);
 }
 
@@ -137,6 +138,7 @@ function mountProbes(app: Hono, health: { ready(): Promise<boolean> }) {
 /** The API under /v1/video_production. */
 function mountApi(app: Hono, deps: GatewayDeps) {
   app.route("/v1/video_production/auth", authRoutes(deps.auth));
+  app.route("/v1/video_production/api-keys", apiKeyRoutes(deps));
   const base = "/v1/video_production/pipelines";
   app.route(base, pipelineRoutes(deps));
   app.route(base, eventRoutes(deps));

@@ -278,15 +278,17 @@ describe("roles", () => {
       const expected =
         path === `${ROOT}/auth/dev-login`
           ? { kind: "public" }
-          : method === "GET" && path.endsWith("/events")
-            ? { kind: "stream", pipelineId: "x" }
-            : method === "GET"
-              ? { kind: "role", role: "viewer" }
-              : path.endsWith("/events/token") || path === `${ROOT}/auth/session`
+          : path.startsWith(`${ROOT}/api-keys`)
+            ? { kind: "role", role: "operator" }
+            : method === "GET" && path.endsWith("/events")
+              ? { kind: "stream", pipelineId: "x" }
+              : method === "GET"
                 ? { kind: "role", role: "viewer" }
-                : /\/(execute|cancel|retry)$/.test(path)
-                  ? { kind: "role", role: "operator" }
-                  : { kind: "role", role: "editor" };
+                : path.endsWith("/events/token") || path === `${ROOT}/auth/session`
+                  ? { kind: "role", role: "viewer" }
+                  : /\/(execute|cancel|retry)$/.test(path)
+                    ? { kind: "role", role: "operator" }
+                    : { kind: "role", role: "editor" };
       expect(access, `${method} ${path}`).toMatchObject(expected);
     }
     // Not yet written routes fall into the same rules.

@@ -6,6 +6,7 @@ import {
   createTokenService,
   ForbiddenError,
   generateSecret,
+  isApiKey,
   ROLES,
   signAccessToken,
   UnauthenticatedError,
@@ -15,7 +16,9 @@ import {
   type TokenService,
 } from "@vp/auth";
 import type { Logger } from "@vp/telemetry";
+import type { ApiKeyVerifier } from "./api-keys";
 import { HttpError } from "./errors";
+import { pipelineLimitRefusal } from "./pipeline-access";
 import { noBody } from "./validation";
 
 declare module "hono" {
@@ -151,6 +154,8 @@ const EVENTS = /^\/v1\/video_production\/pipelines\/([^/]+)\/events$/;
 const EVENTS_TOKEN = /^\/v1\/video_production\/pipelines\/[^/]+\/events\/token$/;
 const OUTPUT = /^\/v1\/video_production\/pipelines\/[^/]+\/nodes\/[^/]+\/output$/;
 const OPERATOR_ACTIONS = /\/(execute|cancel|retry)$/;
+const API_KEYS = "/v1/video_production/api-keys";
+const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 const decode = (segment: string) => {
   try {
@@ -170,6 +175,10 @@ export function requiredAccess(method: string, path: string): Access {
   if (method === "POST" && path === "/v1/video_production/auth/dev-login") return { kind: "public" };
   // CORS preflights of allowed origins never get here (the CORS middleware answers them).
   if (method === "OPTIONS") return { kind: "public" };
+  // API keys are handed out and revoked by operators, reads included (the list shows who holds which roles).
+  if ((path === API_KEYS || path.startsWith(`${API_KEYS}/`)) && (method === "GET" || method === "HEAD" || WRITES.has(method))) {
+    return { kind: "role", role: "operator", cookie: false };
+  }
   if (method === "GET" || method === "HEAD") {
     const events = EVENTS.exec(path);
     if (events) return { kind: "stream", pipelineId: decode(events[1]!) };
@@ -178,7 +187,7 @@ export function requiredAccess(method: string, path: string): Access {
   if (method === "POST" && EVENTS_TOKEN.test(path)) return { kind: "role", role: "viewer", cookie: false };
   if (method === "POST" && path === "/v1/video_production/auth/session") return { kind: "role", role: "viewer", cookie: false };
   if (method === "POST" && OPERATOR_ACTIONS.test(path)) return { kind: "role", role: "operator", cookie: false };
-  if (method === "POST" || method === "PUT" || method === "PATCH" || method === "DELETE") return { kind: "role", role: "editor", cookie: false };
+  if (WRITES.has(method)) return { kind: "role", role: "editor", cookie: false };
   return { kind: "deny", reason: `${method} is not an allowed method on the API` };
 }
 
@@ -191,8 +200,12 @@ function bearerFrom(header: string | undefined): string | undefined {
 
 const roleList = (principal: Principal) => (principal.roles.size ? [...principal.roles].join(", ") : "none");
 
-/** Checks every /v1 request against the role table; the reason of a refusal names what is missing. */
-export function authMiddleware(auth: GatewayAuth): MiddlewareHandler {
+/**
+ * Checks every /v1 request against the role table; the reason of a refusal names what is missing. A bearer
+ * credential is a JWT or an API key (`vpk_...`); both become the same Principal, and a key limited to some pipelines
+ * is also held to them (pipelineLimitRefusal).
+ */
+export function authMiddleware(auth: GatewayAuth, apiKeys: ApiKeyVerifier): MiddlewareHandler {
   return async (c, next) => {
     const access = requiredAccess(c.req.method, c.req.path);
     if (access.kind === "public") return next();
@@ -217,10 +230,14 @@ export function authMiddleware(auth: GatewayAuth): MiddlewareHandler {
       const hint = auth.devLogin.enabled ? " (locally: POST /v1/video_production/auth/dev-login gives one)" : "";
       throw new UnauthenticatedError(`This API needs a bearer token: send Authorization: Bearer <token>${hint}`, "invalid_request");
     }
-    const principal = await auth.tokens.verifyBearer(token);
+    const key = isApiKey(token);
+    const principal = key ? await apiKeys.verify(token) : await auth.tokens.verifyBearer(token);
     if (!principal.roles.has(access.role)) {
-      throw new ForbiddenError(`${c.req.method} ${c.req.path} needs the ${access.role} role; this token's roles: ${roleList(principal)}`, access.role);
+      const what = key ? "API key" : "token";
+      throw new ForbiddenError(`${c.req.method} ${c.req.path} needs the ${access.role} role; this ${what}'s roles: ${roleList(principal)}`, access.role);
     }
+    const refusal = principal.pipelines ? pipelineLimitRefusal(c.req.method, c.req.path, principal.pipelines) : null;
+    if (refusal) throw new ForbiddenError(refusal);
     c.set("principal", principal);
     return next();
   };

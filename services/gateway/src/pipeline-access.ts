@@ -36,3 +36,38 @@ export async function findNode(db: Queryable, c: PathParams): Promise<{ pipeline
   if (!row) return requireNode(db, c);
   return { pipeline: { id: pipelineId }, node: toSerializedNode(row) };
 }
+
+const API = "/v1/video_production";
+const PIPELINES = `${API}/pipelines`;
+
+/** A path segment decoded as Hono decodes route parameters; undecodable text is kept (it names no pipeline). */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/**
+ * Why a principal limited to `allowed` pipelines (an API key) may not make this request, or null. By path, before any
+ * route runs, so every pipeline-scoped route (present or added later: all live under /pipelines/:id) is covered and
+ * the answer is the same 403 whether the pipeline exists or not. Such a principal may list pipelines (the list holds
+ * only its own) and use its pipelines' routes; it may not create or import a pipeline (it would be outside the
+ * limit) nor use any other route (the API-key routes among them).
+ */
+export function pipelineLimitRefusal(method: string, path: string, allowed: ReadonlySet<string>): string | null {
+  const creates =
+    "This API key is limited to some pipelines, so it cannot create one (the new pipeline would be outside its limit); use a key without a pipeline limit";
+  if (path === PIPELINES) return method === "GET" || method === "HEAD" ? null : creates;
+  if (path === `${API}/auth/session`) return null;
+  if (!path.startsWith(`${PIPELINES}/`)) {
+    return `This API key is limited to some pipelines: it may only list pipelines and use its own (${method} ${shownPath(path)} is neither)`;
+  }
+  if (method === "POST" && path === `${PIPELINES}/import`) return creates;
+  const id = decodeSegment(path.slice(PIPELINES.length + 1).split("/", 1)[0]!);
+  if (allowed.has(id)) return null;
+  return `This API key may not use pipeline ${JSON.stringify(id.slice(0, 100))}: it is limited to ${allowed.size} pipeline${allowed.size === 1 ? "" : "s"} (GET ${PIPELINES} lists them)`;
+}
+
+const shownPath = (path: string) => (path.length > 200 ? `${path.slice(0, 200)}…` : path);

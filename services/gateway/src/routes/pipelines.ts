@@ -26,7 +26,8 @@ export function pipelineRoutes(deps: GatewayDeps) {
     const query = PageQuery.safeParse({ page: c.req.query("page"), per: c.req.query("per") });
     if (!query.success) throw new HttpError(422, zodMessage(query.error));
     const { page, per } = query.data;
-    const { pipelines, totalCount } = await listPipelines(deps.reader, { page, per });
+    // A caller limited to some pipelines (an API key) sees only those.
+    const { pipelines, totalCount } = await listPipelines(deps.reader, { page, per, ids: c.get("principal")?.pipelines });
     // Live node counts for the editor's list (metadata.progress only moves when a status changes).
     const counts = await countNodesByStatus(
       deps.reader,
