@@ -7,6 +7,7 @@
  * is done, 0 when it passed (tests/e2e/npm-start.test.ts runs `npm start` so, on its own defaults).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { generateSecret, MIN_SECRET_BYTES } from "@vp/auth";
@@ -50,6 +51,25 @@ async function localAuthEnv(): Promise<Record<string, string>> {
   }
   return { ...env, AUTH_SECRET: secret };
 }
+
+/**
+ * The key webhook signing secrets are encrypted with, generated once under .data/ like the auth secret (kept across
+ * restarts: endpoints made with it stay usable). WEBHOOK_SECRET_KEY in the environment wins.
+ */
+async function localWebhookKeyEnv(): Promise<Record<string, string>> {
+  if (process.env.WEBHOOK_SECRET_KEY) return {};
+  const file = resolve(ROOT, ".data/webhook-secret-key");
+  let key = (await readFile(file, "utf8").catch(() => "")).trim();
+  if (Buffer.from(key, "base64").length !== 32) {
+    key = randomBytes(32).toString("base64");
+    await mkdir(resolve(ROOT, ".data"), { recursive: true });
+    await writeFile(file, `${key}\n`, { mode: 0o600 });
+    await chmod(file, 0o600);
+    say("demo", "generated a local webhook key in .data/webhook-secret-key (it encrypts webhook signing secrets)");
+  }
+  return { WEBHOOK_SECRET_KEY: key };
+}
+
 let authEnv: Record<string, string> = {};
 
 const COLORS: Record<string, string> = {
@@ -133,7 +153,7 @@ async function shutdown(code: number): Promise<never> {
 async function main() {
   say("demo", `migrating ${adminUrl.replace(/:[^:@/]*@/, ":***@")}`);
   await migrate({ adminUrl, log: (msg: string) => say("demo", msg) });
-  authEnv = await localAuthEnv();
+  authEnv = { ...(await localAuthEnv()), ...(await localWebhookKeyEnv()) };
   await mkdir(storageRoot, { recursive: true });
   // The editor builds (only when its sources changed) while the services start.
   const build = servicesOnly || noEditor ? undefined : ensureWebBuild((line) => say("web", line));

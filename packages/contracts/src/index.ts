@@ -10,3 +10,4 @@ export * from "./topology";
 export * from "./document";
 export * from "./limits";
 export * from "./timing";
+export * from "./webhooks";

@@ -9,3 +9,4 @@ export * from "./runs";
 export * from "./ticks";
 export * from "./storage-files";
 export * from "./api-keys";
+export * from "./webhooks";

@@ -51,6 +51,9 @@ describe("migrate", () => {
       "video_production_pipelines",
       "video_production_runs",
       "video_production_storage_garbage",
+      "video_production_webhook_attempts",
+      "video_production_webhook_deliveries",
+      "video_production_webhook_endpoints",
     ]);
 
     const second = await migrate({ adminUrl });

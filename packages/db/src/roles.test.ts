@@ -212,3 +212,72 @@ describe("video_production_api_keys: read and written only by the gateway's edit
     );
   });
 });
+
+describe("webhook tables: read and written only by the gateway's editor role", () => {
+  const CIPHER = `'\\x${"cd".repeat(40)}'::bytea`;
+  const endpoint = (id: string) =>
+    `INSERT INTO video_production_webhook_endpoints (id, pipeline_id, url, events, secret_ciphertext, created_by)
+     VALUES ('${id}', '${P}', 'https://example.com/hook', '{run.finished}', ${CIPHER}, 'dev')`;
+  const delivery = (id: string, endpointId: string) =>
+    `INSERT INTO video_production_webhook_deliveries (id, endpoint_id, pipeline_id, event_type, event_key, payload, next_attempt_at)
+     VALUES ('${id}', '${endpointId}', '${P}', 'run.finished', 'run:${id}', '{}', now())`;
+  const attempt = (deliveryId: string) =>
+    `INSERT INTO video_production_webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code) VALUES ('${deliveryId}', 1, now(), 5, 200)`;
+
+  it.each([["stateWriter" as const], ["reader" as const]])("%s may not read or write endpoints, deliveries or their log", async (role) => {
+    const pool = t.pools[role];
+    for (const table of ["endpoints", "deliveries", "attempts"]) {
+      await expect(pool.query(`SELECT * FROM video_production_webhook_${table}`), table).rejects.toThrow(DENIED);
+    }
+    await expect(pool.query(endpoint("wh-denied"))).rejects.toThrow(DENIED);
+    await expect(pool.query(delivery("msg-denied", "wh-denied"))).rejects.toThrow(DENIED);
+    await expect(pool.query(attempt("msg-denied"))).rejects.toThrow(DENIED);
+    await expect(pool.query(`UPDATE video_production_webhook_deliveries SET status = 'delivered'`)).rejects.toThrow(DENIED);
+    await expect(pool.query(`DELETE FROM video_production_webhook_endpoints`)).rejects.toThrow(DENIED);
+  });
+
+  it("the editor creates and deletes endpoints, queues and moves deliveries, logs attempts; it cannot rewrite an endpoint or the log", async () => {
+    const editor = t.pools.editor;
+    await editor.query(endpoint("wh-1"));
+    await editor.query(delivery("msg-1", "wh-1"));
+    await editor.query(
+      `UPDATE video_production_webhook_deliveries SET attempts = 1, claim = gen_random_uuid(), claimed_at = now(), next_attempt_at = now() WHERE id = 'msg-1'`,
+    );
+    await editor.query(attempt("msg-1"));
+    await editor.query(`UPDATE video_production_webhook_deliveries SET status = 'delivered', next_attempt_at = NULL, finished_at = now() WHERE id = 'msg-1'`);
+    await editor.query(`UPDATE video_production_webhook_endpoints SET scan_from = now() WHERE id = 'wh-1'`);
+    for (const set of [
+      "url = 'https://elsewhere.example/'",
+      "events = '{node.failed}'",
+      `secret_ciphertext = ${CIPHER}`,
+      "pipeline_id = 'x'",
+      "created_at = now()",
+    ]) {
+      await expect(editor.query(`UPDATE video_production_webhook_endpoints SET ${set} WHERE id = 'wh-1'`), set).rejects.toThrow(DENIED);
+    }
+    for (const set of ["payload = '{}'", "event_key = 'x'", "endpoint_id = 'wh-1'"]) {
+      await expect(editor.query(`UPDATE video_production_webhook_deliveries SET ${set} WHERE id = 'msg-1'`), set).rejects.toThrow(DENIED);
+    }
+    await expect(editor.query(`UPDATE video_production_webhook_attempts SET status_code = 500`)).rejects.toThrow(DENIED);
+    await expect(editor.query(`DELETE FROM video_production_webhook_attempts`)).rejects.toThrow(DENIED);
+    await expect(editor.query(`DELETE FROM video_production_webhook_deliveries`)).rejects.toThrow(DENIED);
+    // Deleting the endpoint takes its deliveries and their log with it.
+    expect((await editor.query(`DELETE FROM video_production_webhook_endpoints WHERE id = 'wh-1'`)).rowCount).toBe(1);
+    expect((await t.admin.query(`SELECT count(*)::int AS n FROM video_production_webhook_attempts`)).rows).toEqual([{ n: 0 }]);
+  });
+
+  it("refuses event types it does not know, one delivery twice per endpoint and event, and a pending delivery without a due time", async () => {
+    const editor = t.pools.editor;
+    await expect(editor.query(endpoint("wh-2").replace("'{run.finished}'", "'{run.started}'"))).rejects.toThrow(
+      /video_production_webhook_endpoints_events_check/,
+    );
+    await expect(editor.query(endpoint("wh-2").replace("'{run.finished}'", "'{}'"))).rejects.toThrow(/video_production_webhook_endpoints_events_check/);
+    // Reserved for batches: the table accepts them already.
+    await editor.query(endpoint("wh-2").replace("'{run.finished}'", "'{batch.finished,row.finished}'"));
+    await editor.query(delivery("msg-2", "wh-2"));
+    await expect(editor.query(delivery("msg-3", "wh-2").replace("'run:msg-3'", "'run:msg-2'"))).rejects.toThrow(
+      /video_production_webhook_deliveries_event_unique/,
+    );
+    await expect(editor.query(delivery("msg-4", "wh-2").replace(", now())", ", NULL)"))).rejects.toThrow(/video_production_webhook_deliveries_due_check/);
+  });
+});

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { executorEnvSchema, optionalPathSetting, pathSetting } from "@vp/runtime";
-import { parseCidrList } from "./handlers/url-fetch";
+import { parseCidrList } from "@vp/url-guard";
 
 const flag = z
   .enum(["true", "false", "1", "0"])

@@ -3,6 +3,7 @@ import { LambdaClient } from "@aws-sdk/client-lambda";
 import { createCodeRenderer } from "@vp/code-animation/render";
 import { prepareWorkRoot } from "@vp/media";
 import { runExecutor } from "@vp/runtime";
+import { parseCidrList } from "@vp/url-guard";
 import { loadEnv } from "./env";
 import { createAssetWork } from "./handlers/asset";
 import { createCaptionsWork } from "./handlers/captions";
@@ -12,7 +13,6 @@ import { createLambdaInvoker } from "./handlers/lambda";
 import { createMergeVideosWork } from "./handlers/merge-videos";
 import { createMixAudioWork } from "./handlers/mix-audio";
 import { createRenderCodeWork } from "./handlers/render-code";
-import { parseCidrList } from "./handlers/url-fetch";
 
 const env = loadEnv();
 

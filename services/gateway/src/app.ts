@@ -16,6 +16,7 @@ import { fileRoutes } from "./routes/files";
 import { nodeRoutes } from "./routes/nodes";
 import { pipelineRoutes } from "./routes/pipelines";
 import { runRoutes } from "./routes/runs";
+import { webhookRoutes } from "./routes/webhooks";
 
 const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -144,6 +145,7 @@ function mountApi(app: Hono, deps: GatewayDeps) {
   app.route(base, eventRoutes(deps));
   app.route(base, documentRoutes(deps));
   app.route(base, runRoutes(deps));
+  app.route(base, webhookRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, nodeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, executeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, fileRoutes(deps));

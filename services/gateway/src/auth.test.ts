@@ -280,15 +280,17 @@ describe("roles", () => {
           ? { kind: "public" }
           : path.startsWith(`${ROOT}/api-keys`)
             ? { kind: "role", role: "operator" }
-            : method === "GET" && path.endsWith("/events")
-              ? { kind: "stream", pipelineId: "x" }
-              : method === "GET"
-                ? { kind: "role", role: "viewer" }
-                : path.endsWith("/events/token") || path === `${ROOT}/auth/session`
+            : path.includes("/webhooks")
+              ? { kind: "role", role: "editor" }
+              : method === "GET" && path.endsWith("/events")
+                ? { kind: "stream", pipelineId: "x" }
+                : method === "GET"
                   ? { kind: "role", role: "viewer" }
-                  : /\/(execute|cancel|retry)$/.test(path)
-                    ? { kind: "role", role: "operator" }
-                    : { kind: "role", role: "editor" };
+                  : path.endsWith("/events/token") || path === `${ROOT}/auth/session`
+                    ? { kind: "role", role: "viewer" }
+                    : /\/(execute|cancel|retry)$/.test(path)
+                      ? { kind: "role", role: "operator" }
+                      : { kind: "role", role: "editor" };
       expect(access, `${method} ${path}`).toMatchObject(expected);
     }
     // Not yet written routes fall into the same rules.
@@ -296,6 +298,9 @@ describe("roles", () => {
     expect(requiredAccess("POST", `${ROOT}/pipelines/p/nodes/n/retry`)).toMatchObject({ kind: "role", role: "operator" });
     expect(requiredAccess("POST", `${ROOT}/pipelines/p/duplicate`)).toMatchObject({ kind: "role", role: "editor" });
     expect(requiredAccess("PROPFIND", `${ROOT}/pipelines`)).toMatchObject({ kind: "deny" });
+    // A pipeline's webhooks are the editor's, reads included.
+    expect(requiredAccess("GET", `${ROOT}/pipelines/p/webhooks/w/deliveries`)).toMatchObject({ kind: "role", role: "editor" });
+    expect(requiredAccess("GET", `${ROOT}/pipelines/webhooks`)).toMatchObject({ kind: "role", role: "viewer" });
   });
 
   it("answers an unknown method with 403, not a pass", async () => {

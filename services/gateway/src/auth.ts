@@ -155,6 +155,7 @@ const EVENTS_TOKEN = /^\/v1\/video_production\/pipelines\/[^/]+\/events\/token$/
 const OUTPUT = /^\/v1\/video_production\/pipelines\/[^/]+\/nodes\/[^/]+\/output$/;
 const OPERATOR_ACTIONS = /\/(execute|cancel|retry)$/;
 const API_KEYS = "/v1/video_production/api-keys";
+const WEBHOOKS = /^\/v1\/video_production\/pipelines\/[^/]+\/webhooks(?:\/|$)/;
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 const decode = (segment: string) => {
@@ -167,8 +168,8 @@ const decode = (segment: string) => {
 
 /**
  * The route -> role table, by method and path so that a route added later is covered by default: reads need
- * viewer, POST .../execute|cancel|retry need operator, every other write needs editor, and a method not
- * listed is refused.
+ * viewer (a pipeline's webhooks: editor), POST .../execute|cancel|retry need operator, every other write needs
+ * editor, and a method not listed is refused.
  */
 export function requiredAccess(method: string, path: string): Access {
   if (!path.startsWith("/v1/")) return { kind: "public" };
@@ -179,6 +180,8 @@ export function requiredAccess(method: string, path: string): Access {
   if ((path === API_KEYS || path.startsWith(`${API_KEYS}/`)) && (method === "GET" || method === "HEAD" || WRITES.has(method))) {
     return { kind: "role", role: "operator", cookie: false };
   }
+  // Webhooks are the editor's, reads included: their URLs and the receivers' answers may carry secrets.
+  if (WEBHOOKS.test(path) && (method === "GET" || method === "HEAD")) return { kind: "role", role: "editor", cookie: false };
   if (method === "GET" || method === "HEAD") {
     const events = EVENTS.exec(path);
     if (events) return { kind: "stream", pipelineId: decode(events[1]!) };

@@ -3,6 +3,7 @@ import type { Bus } from "@vp/bus";
 import type { Queryable } from "@vp/db";
 import type { Storage } from "@vp/storage";
 import type { Logger } from "@vp/telemetry";
+import type { Cidr, Resolver } from "@vp/url-guard";
 import type { GatewayAuth } from "./auth";
 
 export interface GatewayDeps {
@@ -40,9 +41,22 @@ export interface GatewayDeps {
   uploadDelivery?: { mode: "proxy" } | { mode: "presigned"; urlTtlSeconds: number };
   /** Seconds between SSE keep-alive comments. */
   sseKeepAliveSeconds?: number;
+  /** Webhook settings (WEBHOOK_*); absent, or without a key, endpoints cannot be created (503 naming the setting). */
+  webhooks?: GatewayWebhooks;
   /** Resolves when the gateway shuts down: open SSE streams end so clients reconnect elsewhere. */
   closing: Promise<void>;
 }
 
 /** How big one pipeline may grow; enforced by the write itself (race-safe), see @vp/db's editor queries. */
 export const limitsOf = (deps: Pick<GatewayDeps, "limits">) => deps.limits ?? DEFAULT_PIPELINE_LIMITS;
+
+export interface GatewayWebhooks {
+  /** WEBHOOK_SECRET_KEY: encrypts the endpoints' signing secrets. */
+  key?: Buffer;
+  /** Internal ranges a webhook URL may point at anyway (WEBHOOK_ALLOW_CIDRS). */
+  allow: readonly Cidr[];
+  /** Name resolution for the URL check (tests replace it). */
+  resolver?: Resolver;
+  /** Most endpoints per pipeline (default MAX_WEBHOOKS_PER_PIPELINE). */
+  maxPerPipeline?: number;
+}

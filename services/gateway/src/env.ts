@@ -2,6 +2,7 @@ import { z } from "zod";
 import { DEFAULT_PIPELINE_LIMITS } from "@vp/contracts";
 import { DEFAULT_DATABASE_URL, roleUrl } from "@vp/db";
 import { natsCredentialsEnv, pathSetting, storageSetting } from "@vp/runtime";
+import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/settings";
 
 const admin = () => process.env.DATABASE_ADMIN_URL ?? DEFAULT_DATABASE_URL;
 
@@ -115,6 +116,23 @@ export const Env = z.object({
     .int()
     .positive()
     .default(12 * 3600),
+  /**
+   * 32 bytes (64 hex characters or base64; openssl rand -base64 32) encrypting webhook signing secrets (AES-256-GCM),
+   * the same on every replica. Unset: webhook endpoints cannot be created and nothing is delivered (npm start makes a
+   * local one in .data/webhook-secret-key).
+   */
+  WEBHOOK_SECRET_KEY: z.string().optional(),
+  /**
+   * Comma-separated CIDR ranges a webhook URL may point at although they are internal (loopback, private, link-local,
+   * ...; refused otherwise, at creation and again when sending), e.g. a receiver on 10.20.0.0/16. Default: none.
+   */
+  WEBHOOK_ALLOW_CIDRS: z.string().default(""),
+  /** Waits before each retry of a failed webhook delivery (Standard Webhooks' schedule); past the last it fails. */
+  WEBHOOK_RETRY_SCHEDULE: z.string().default(DEFAULT_RETRY_SCHEDULE),
+  /** Time a webhook receiver has to answer; no answer counts as a failed attempt. */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  /** How often finished runs and failed nodes are looked for and due deliveries sent. */
+  WEBHOOK_POLL_INTERVAL_MS: z.coerce.number().int().positive().default(1_000),
   /** Time from SIGTERM to exit (in-flight work finishes or is handed back within it); under the pod's terminationGracePeriodSeconds. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
   /**

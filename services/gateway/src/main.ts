@@ -9,6 +9,8 @@ import { createGatewayAuth } from "./auth";
 import { loadEnv } from "./env";
 import { startFileCollector } from "./storage-files";
 import { createHttpDrain, listenHost, startHttpServer } from "./http-server";
+import { webhookSettings } from "./webhooks/settings";
+import { startWebhookWorker } from "./webhooks/worker";
 
 const env = loadEnv();
 const logger = createLogger({ service: "gateway", level: env.LOG_LEVEL });
@@ -36,6 +38,7 @@ const auth = createGatewayAuth(
   },
   logger,
 );
+const webhooks = webhookSettings(env);
 const reader = createPool({ url: env.DATABASE_URL, applicationName: "gateway-reader" });
 const editor = createPool({ url: env.EDITOR_DATABASE_URL, applicationName: "gateway-editor" });
 const topology = createTopology({ namespace: env.BUS_NAMESPACE });
@@ -67,6 +70,7 @@ const app = createApp(
     uploadIdleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS,
     limits: { maxNodes: env.MAX_PIPELINE_NODES, maxStructureBytes: env.MAX_PIPELINE_STRUCTURE_BYTES },
     executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS,
+    webhooks,
     corsOrigins: env.CORS_ORIGINS.split(",")
       .map((s) => s.trim())
       .filter(Boolean),
@@ -82,6 +86,11 @@ const app = createApp(
 );
 
 const collector = startFileCollector({ reader, editor, storage, logger }, env.STORAGE_COLLECT_INTERVAL_MS);
+// Webhook deliveries (as the editor role, which owns the webhook tables and only reads runs and nodes).
+const webhookWorker = webhooks.key
+  ? startWebhookWorker({ db: editor, logger, ...webhooks, key: webhooks.key }, { pollIntervalMs: webhooks.pollIntervalMs })
+  : undefined;
+if (!webhookWorker) logger.info({ webhooks: "off" }, "webhook deliveries off: WEBHOOK_SECRET_KEY is not set");
 
 const server = startHttpServer(app.fetch, { port: env.PORT, hostname: listenHost(env), requestTimeoutMs: env.REQUEST_TIMEOUT_MS }, (info) =>
   logger.info({ host: info.address, port: info.port }, "gateway listening"),
@@ -112,6 +121,7 @@ registerShutdown(
     ],
     ["drain NATS", () => bus.close()],
     ["stop file collection", () => collector.stop()],
+    ["stop webhook deliveries", async () => webhookWorker?.stop()],
     ["close pools", () => Promise.all([reader.end(), editor.end()])],
     ["flush traces", () => tracing.shutdown()],
   ],

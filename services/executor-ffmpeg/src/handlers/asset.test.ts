@@ -6,7 +6,7 @@ import { assetKey, outputKey } from "@vp/storage";
 import { createAssetWork } from "./asset";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WorkInputError } from "./errors";
-import { parseCidr } from "./url-fetch";
+import { parseCidr } from "@vp/url-guard";
 import { createHandlerFixture, PIPELINE, type HandlerFixture } from "./test-fixture";
 
 let f: HandlerFixture;

@@ -7,7 +7,7 @@ import { validateKey } from "@vp/storage";
 import { asInputError, WorkInputError } from "./errors";
 import { localExtension, round3 } from "./files";
 import type { WorkContext, WorkFunction } from "./types";
-import { fetchUrlToFile, UrlFetchError, UrlRefusedError, type Cidr } from "./url-fetch";
+import { fetchUrlToFile, UrlFetchError, UrlRefusedError, type Cidr } from "@vp/url-guard";
 
 /** How URL assets are downloaded (executor-ffmpeg's ASSET_URL_* settings). */
 export interface AssetUrlOptions {
@@ -74,7 +74,7 @@ async function ingestMedia(ctx: WorkContext, asset: MediaAsset): Promise<NodeOut
 }
 
 /**
- * video, audio, image from a URL: downloaded into the job directory through the SSRF guard (url-fetch.ts), probed
+ * video, audio, image from a URL: downloaded into the job directory through the SSRF guard (@vp/url-guard), probed
  * like an upload, then stored under the node's output key. The local name is generated; the server's
  * Content-Type only picks an extension and a content type from the allow-list of files.ts, and only when it is
  * of the asset's own kind.

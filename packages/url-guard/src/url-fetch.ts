@@ -1,15 +1,17 @@
 /**
- * Downloads of URL assets, safe against server-side request forgery: the URL is the user's, the network is
- * ours. Every address the download would connect to is checked, at connect time, against the ranges a user
- * must never reach through the executor (loopback, private, link-local with the cloud metadata address,
- * CGNAT, multicast, broadcast, reserved, and their IPv4-mapped / NAT64 / 6to4 IPv6 forms):
+ * Requests to URLs a user chose (URL asset downloads, webhook deliveries), safe against server-side request
+ * forgery: the URL is the user's, the network is ours. Every address a request would connect to is checked, at
+ * connect time, against the ranges a user must never reach through our services (loopback, private, link-local
+ * with the cloud metadata address, CGNAT, multicast, broadcast, reserved, and their IPv4-mapped / NAT64 / 6to4
+ * IPv6 forms):
  *   - names are resolved by our own `lookup` passed to the http/https request, so the address checked is the
  *     address connected to (DNS rebinding cannot swap it between a check and the connect);
  *   - IP literals (which Node connects to without a lookup) are checked before the request; WHATWG URL has
  *     already normalised decimal, hex, octal and short spellings (`http://2130706433/` is 127.0.0.1);
- *   - redirects are followed by hand, at most MAX_REDIRECTS, each hop checked like the first;
- *   - a byte limit (Content-Length and counted) and an overall timeout.
- * An operator allowlist (ASSET_URL_ALLOW_CIDRS) admits specific ranges, e.g. an internal media server.
+ *   - downloads (fetchUrlToFile) follow redirects by hand, at most MAX_REDIRECTS, each hop checked like the
+ *     first, under a byte limit (Content-Length and counted) and an overall timeout; posts (post.ts) follow none.
+ * An operator allowlist (ASSET_URL_ALLOW_CIDRS, WEBHOOK_ALLOW_CIDRS) admits specific ranges, e.g. an internal
+ * media server.
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
 import { createWriteStream } from "node:fs";
@@ -21,7 +23,7 @@ import { pipeline } from "node:stream/promises";
 
 export const MAX_REDIRECTS = 5;
 
-/** The address (or the name) is one the executor must not reach. No retry can fix it. */
+/** The address (or the name) is one our services must not reach. No retry can fix it. */
 export class UrlRefusedError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -1,0 +1,2 @@
+export * from "./url-fetch";
+export * from "./post";
