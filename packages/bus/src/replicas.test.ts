@@ -57,7 +57,20 @@ beforeAll(async () => {
     45_000,
     "JetStream on the 3-server cluster",
   );
-}, 60_000);
+  // Two servers already elect a leader; a 3-replica stream needs the third to have joined (slow on a loaded machine).
+  await waitFor(
+    async () => {
+      const placed = await bus.jsm.streams.add({ name: "R3_PROBE", subjects: ["r3probe.>"], num_replicas: 3 }).then(
+        () => true,
+        () => false,
+      );
+      if (placed) await bus.jsm.streams.delete("R3_PROBE");
+      return placed || undefined;
+    },
+    45_000,
+    "all three servers in the JetStream cluster",
+  );
+}, 120_000);
 
 afterAll(async () => {
   await bus?.close().catch(() => undefined);
