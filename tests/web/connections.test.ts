@@ -21,7 +21,7 @@ describe("refusalReason", () => {
   });
 
   it("gives the gateway's reason for an input that does not accept the source, from either end", () => {
-    const reason = 'input "segments" accepts video, but node "script" produces text';
+    const reason = 'input "segments" accepts video, but "Script" (script) produces text';
     expect(refusalReason(lookup, out("script"), slot("merge", "segments"))).toBe(reason);
     expect(refusalReason(lookup, slot("merge", "segments"), out("script"))).toBe(reason);
     expect(refusalReason(lookup, out("clip"), slot("merge", "segments"))).toBe('"clip" is already connected to segments');
@@ -49,7 +49,7 @@ describe("connectionHint", () => {
     });
     expect(connectionHint({ fromHandle: out("script"), toHandle: slot("merge", "segments"), isValid: false }, lookup, nodes)).toEqual({
       kind: "invalid",
-      text: 'Cannot connect: input "segments" accepts video, but node "script" produces text',
+      text: 'Cannot connect: input "segments" accepts video, but "Script" (script) produces text',
     });
   });
 });

@@ -174,10 +174,10 @@ describe("the editor in Chromium", () => {
     await dragConnection(page, "music", "merge", "segments", { release: false });
     const hint = page.locator('[data-testid="connection-hint"][data-kind="invalid"]');
     await hint.waitFor();
-    expect(await hint.textContent()).toBe('Cannot connect: input "segments" accepts video, but node "music" produces audio');
+    expect(await hint.textContent()).toBe('Cannot connect: input "segments" accepts video, but "Music" (music) produces audio');
     await screenshot(page, "05-refused-connection");
     await page.mouse.up();
-    await page.locator('[data-testid="toast"]', { hasText: 'Not connected: input "segments" accepts video, but node "music" produces audio' }).waitFor();
+    await page.locator('[data-testid="toast"]', { hasText: 'Not connected: input "segments" accepts video, but "Music" (music) produces audio' }).waitFor();
     expect(await page.locator('[data-testid="rf__edge-music->merge.segments"]').count()).toBe(0);
     expect((await nodeRow(pipeline.id, "merge")).inputs).toEqual({ segments: ["clip"] });
 
@@ -380,7 +380,7 @@ describe("the editor with the media and AI nodes", () => {
     expect(played.error).toBeNull();
     expect(played.now - played.start).toBeGreaterThan(0.4);
     expect({ width: played.width, height: played.height }).toEqual({ width: 640, height: 360 });
-    expect(await page.getByTestId("cost-compose-video-1").textContent()).toMatch(/^\$\d/);
+    expect(await page.getByTestId("cost-compose-video-1").textContent()).toMatch(/^(\$\d|< \$0\.01)/);
     await page.getByTestId("fit-view").click();
     await page.waitForTimeout(400);
     await screenshot(page, "13-compose-completed");
@@ -412,7 +412,7 @@ describe("the editor with the media and AI nodes", () => {
     await page.getByTestId("node-panel").waitFor();
     expect(await page.getByTestId("field-provider").locator("option").allTextContents()).toEqual([
       "(default: local unless an API key is set)",
-      "Local draft (this machine, free)",
+      "Local draft (this machine: compute only, no provider fee)",
       "ElevenLabs",
     ]);
     await page.getByTestId("field-provider").selectOption("local");
@@ -434,7 +434,7 @@ describe("the editor with the media and AI nodes", () => {
     await page.getByTestId("node-panel").waitFor();
     expect(await page.getByTestId("field-provider").locator("option").allTextContents()).toEqual([
       "(default: local unless an API key is set)",
-      "Local draft (this machine, free)",
+      "Local draft (this machine: compute only, no provider fee)",
       "HeyGen",
     ]);
     await page.getByTestId("field-avatarId").waitFor();
@@ -447,8 +447,8 @@ describe("the editor with the media and AI nodes", () => {
     await expect.poll(async () => (await nodeRow(pipeline.id, "host")).config).toEqual({ provider: "local", width: 640, height: 360 });
     const hostEstimate = estimateAiCost("talking-head", "local", { script });
     await page.locator(`[data-testid="estimate-host"][data-estimate="${hostEstimate}"]`).waitFor();
-    expect(await page.getByTestId("estimate-host").textContent()).toBe(`est. ${formatCost(hostEstimate)}`);
-    expect(await page.getByTestId("estimate-voice").textContent()).toBe(`est. ${formatCost(voiceEstimate)}`);
+    expect(await page.getByTestId("estimate-host").textContent()).toBe(`est. ${formatCost(hostEstimate)} compute`);
+    expect(await page.getByTestId("estimate-voice").textContent()).toBe(`est. ${formatCost(voiceEstimate)} compute`);
     await page.keyboard.press("Escape");
     await page.getByTestId("node-panel").waitFor({ state: "detached" });
     await page.getByTestId("fit-view").click();

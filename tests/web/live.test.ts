@@ -145,7 +145,7 @@ describe("the editor in Chromium, live", () => {
     await page.waitForURL((url) => /\/pipelines\/[^/]+$/.test(url.pathname) && !url.pathname.endsWith(pipeline.id));
     await page.locator(node("cut")).waitFor();
     await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
-    expect(await page.getByTestId("pipeline-title").textContent()).toBe("As code");
+    expect(await page.getByTestId("pipeline-title").textContent()).toBe("As code (imported)");
     expect(await canvasGraph(page)).toEqual(original);
     await screenshot(page, "08-imported-pipeline");
 

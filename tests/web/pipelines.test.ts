@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, type ListedPipeline } from "../../web/lib/api";
 import { exportFileName } from "../../web/lib/download";
-import { checkTitle, importFailure, pipelineProgress, readImport } from "../../web/lib/pipelines";
+import { checkTitle, filterPipelines, importFailure, pipelineProgress, readImport, sortPipelines } from "../../web/lib/pipelines";
 
 const listed = (over: Partial<ListedPipeline>): ListedPipeline => ({
   id: "p",
@@ -62,5 +62,27 @@ describe("exportFileName", () => {
     expect(exportFileName("Episode 12: Intro & Outro!")).toBe("episode-12-intro-outro.pipeline.json");
     expect(exportFileName("¡¡¡")).toBe("pipeline.pipeline.json");
     expect(exportFileName("a".repeat(80))).toBe(`${"a".repeat(60)}.pipeline.json`);
+  });
+});
+
+describe("sortPipelines and filterPipelines", () => {
+  const a = listed({ id: "a", title: "Episode 12 intro", updated_at: "2026-12-01T10:00:00Z" });
+  const b = listed({ id: "b", title: "Café trailer", updated_at: "2026-12-03T10:00:00Z" });
+  const c = listed({ id: "c", title: "Episode 13 outro", updated_at: "2026-12-03T10:00:00Z" });
+
+  it("orders as the gateway does: last updated first, then by id", () => {
+    expect(sortPipelines([a, c, b]).map((p) => p.id)).toEqual(["b", "c", "a"]);
+    // A rename updates the row: it moves to the top.
+    const renamed = { ...a, title: "Episode 12 opening", updated_at: "2026-12-04T09:00:00Z" };
+    expect(sortPipelines([b, c, renamed]).map((p) => p.id)).toEqual(["a", "b", "c"]);
+  });
+
+  it("keeps titles holding every word searched, ignoring case and accents", () => {
+    const list = [a, b, c];
+    expect(filterPipelines(list, "").map((p) => p.id)).toEqual(["a", "b", "c"]);
+    expect(filterPipelines(list, "  episode ").map((p) => p.id)).toEqual(["a", "c"]);
+    expect(filterPipelines(list, "OUTRO 13").map((p) => p.id)).toEqual(["c"]);
+    expect(filterPipelines(list, "cafe").map((p) => p.id)).toEqual(["b"]);
+    expect(filterPipelines(list, "finale")).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { estimateAiCost, type RunRecord } from "@vp/contracts";
 import { browserEstimate, cacheInfo, formatBudget, groupProblems, pipelineProblems, runRow, structureSignature } from "../../web/lib/runs";
+import { exactCost, formatCost } from "../../web/lib/format";
 import { editorNode as node, graph } from "./nodes";
 
 /** A stored (uploaded) video asset unless `over` says otherwise. */
@@ -99,6 +100,7 @@ describe("runRow", () => {
 describe("small helpers", () => {
   it("formatBudget keeps whole cents as typed", () => {
     expect([formatBudget(null), formatBudget(0.05), formatBudget(12), formatBudget(0.0025)]).toEqual(["none", "$0.05", "$12.00", "$0.0025"]);
+    expect(formatBudget(0.0001)).toBe("$0.0001");
   });
 
   it("cacheInfo only for completed nodes made from the cache", () => {
@@ -118,5 +120,13 @@ describe("small helpers", () => {
     const c = graph(editorNode({ id: "a", inputs: {}, config: { x: 1 } }));
     expect(structureSignature(a)).toBe(structureSignature(b));
     expect(structureSignature(a)).not.toBe(structureSignature(c));
+  });
+});
+
+describe("formatCost", () => {
+  it('shows cents, and an amount under a cent as "< $0.01" with the exact amount for its hover text', () => {
+    expect([0, 0.00013, 0.000003, 0.004, 0.012, 1.5, 12.3].map(formatCost)).toEqual(["$0.00", "< $0.01", "< $0.01", "< $0.01", "$0.01", "$1.50", "$12.30"]);
+    expect([formatCost(undefined), formatCost(null), formatCost(Number.NaN)]).toEqual(["$0.00", "$0.00", "$0.00"]);
+    expect([0.00013, 0.000003, 0.05, 2.5, 2.561234, 0].map(exactCost)).toEqual(["$0.00013", "$0.000003", "$0.05", "$2.50", "$2.561234", "$0.00"]);
   });
 });

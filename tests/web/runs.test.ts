@@ -25,6 +25,7 @@ const failedLoad = (status: number, path: RegExp) =>
   new RegExp(`^console\\.error: Failed to load resource: the server responded with a status of ${status} .*${path.source}\\)$`);
 /** The refusals a test provokes show in the console as failed loads; nothing else may. */
 const refusedRun = failedLoad(422, /\/pipelines\/[^/]+\/execute/);
+const refusedRunToHere = failedLoad(422, /\/pipelines\/[^/]+\/nodes\/[^/]+\/execute/);
 
 async function nodeRow(pipelineId: string, nodeId: string) {
   const { rows } = await env.db.admin.query("select * from video_production_nodes where pipeline_id = $1 and id = $2", [pipelineId, nodeId]);
@@ -248,7 +249,7 @@ describe("runs in the editor", () => {
     expect(await marker("x").textContent()).toBe("⚠ Is part of a cycle: x -> y -> x");
     expect(await marker("y").textContent()).toBe("⚠ Is part of a cycle: x -> y -> x");
     expect(await marker("dangling").textContent()).toBe('⚠ Input "segments" refers to node "ghost", which does not exist in this pipeline');
-    expect(await marker("mismatch").textContent()).toBe('⚠ Input "segments" accepts video, but node "txt" produces text');
+    expect(await marker("mismatch").textContent()).toBe('⚠ Input "segments" accepts video, but "Notes" (txt) produces text');
     expect(await marker("mismatch").getAttribute("data-origin")).toBe("browser");
     for (const id of ["v", "w", "txt"]) expect(await marker(id).count(), id).toBe(0);
     expect(await page.locator(`${node("x")} .node-card.has-problems`).count()).toBe(1);
@@ -272,7 +273,7 @@ describe("runs in the editor", () => {
       "xIs part of a cycle: x -> y -> x",
       "yIs part of a cycle: x -> y -> x",
       'danglingInput "segments" refers to node "ghost", which does not exist in this pipeline',
-      'mismatchInput "segments" accepts video, but node "txt" produces text',
+      'mismatchInput "segments" accepts video, but "Notes" (txt) produces text',
     ]);
     // The offending nodes now carry the gateway's problems; nothing ran.
     expect(await marker("mismatch").getAttribute("data-origin")).toBe("gateway");
@@ -319,7 +320,7 @@ describe("runs in the editor", () => {
     await page.locator(status("m", "cancelled")).waitFor({ timeout: 15_000 });
     await page.locator(status("after", "cancelled")).waitFor({ timeout: 15_000 });
     expect(await page.getByTestId("error-m").textContent()).toBe("cancelled by user");
-    expect(await page.getByTestId("error-after").textContent()).toBe("upstream m was cancelled");
+    expect(await page.getByTestId("error-after").textContent()).toBe('upstream "Long merge" (m) was cancelled');
     await page.getByTestId("cancel-run").waitFor({ state: "detached" });
     await page.getByTestId("history-toggle").click();
     await page.locator('[data-testid="run-row"][data-kind="all"][data-status="cancelled"]').waitFor();
@@ -476,22 +477,24 @@ describe("runs in the editor", () => {
     expect((await env.api.ok("GET", `/pipelines/${P}`)).pipeline.config).toMatchObject({ maxCost: 0.05 });
     expect(await page.getByTestId("dialog-budget").textContent()).toBe("$0.05");
     expect(await page.getByTestId("over-budget").textContent()).toBe(
-      `Over budget by ${formatCost(estimated - 0.05)}: the gateway will refuse this run. Raise or clear the budget.`,
+      `Over budget by ${formatCost(estimated - 0.05)}: the gateway would refuse this run, so Start run is off. Raise or clear the budget.`,
     );
     expect(await page.locator('[data-testid="dialog-estimate"][data-over="true"]').count()).toBe(1);
+    // Start run is not offered for a run the gateway would refuse.
+    expect(await page.getByTestId("start-run").isDisabled()).toBe(true);
     await screenshot(page, "runs-09-over-budget");
 
-    // Started anyway: refused with the reason and the per-node estimates; nothing ran.
-    await page.getByTestId("start-run").click();
+    // Run to here on the presenter: the gateway refuses it with the reason (nodes by title) and the per-node estimates; nothing ran.
+    await page.keyboard.press("Escape");
+    await page.getByTestId("run-to-here-head").click();
     const refused = page.getByTestId("run-refused");
     await refused.waitFor();
     expect(await refused.getByTestId("refusal-message").textContent()).toMatch(
-      /^Estimated cost \$\d+\.\d\d exceeds the pipeline's budget \(maxCost\) of \$0\.05: head \$\d+\.\d\d, vo \$\d+\.\d\d$/,
+      /^Estimated cost \$\d+\.\d\d exceeds the pipeline's budget \(maxCost\) of \$0\.05: "Presenter" \(head\) \$\d+\.\d\d$/,
     );
     expect(await refused.locator('[data-testid="estimate-node"]').evaluateAll((rows) => rows.map((r) => r.getAttribute("data-node")))).toEqual([
       "script",
       "head",
-      "vo",
     ]);
     expect((await env.api.ok("GET", `/pipelines/${P}/runs`)).runs).toEqual([]);
     for (const id of ["script", "head", "vo"]) expect((await nodeRow(P, id)).status).toBe("pending");
@@ -504,6 +507,6 @@ describe("runs in the editor", () => {
     await page.locator('[data-testid="run-estimate"][data-budget=""][data-over="false"]').waitFor();
     expect(await page.getByTestId("run-budget").textContent()).toBe("none");
     expect((await env.api.ok("GET", `/pipelines/${P}`)).pipeline.config.maxCost ?? null).toBeNull();
-    expectNoErrors(refusedRun);
+    expectNoErrors(refusedRunToHere);
   }, 240_000);
 });

@@ -3,7 +3,7 @@
 import { useRouter } from "next/navigation";
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError, errorMessage, type Api, type ListedPipeline } from "@/lib/api";
-import { checkTitle, importFailure, readImport, type ImportFailure } from "@/lib/pipelines";
+import { checkTitle, filterPipelines, importFailure, readImport, sortPipelines, type ImportFailure } from "@/lib/pipelines";
 import { useApi } from "./gateway";
 import { PipelineTable } from "./pipeline-table";
 import { ErrorState, LoadingState } from "./states";
@@ -18,6 +18,8 @@ export function PipelineList() {
   const [formError, setFormError] = useState<string | null>(null);
   const { pipelines, load, refresh, rename, remove } = usePipelines(api, setFormError);
   const { importProblems, importFile } = useImport(api);
+  const [search, setSearch] = useState("");
+  const shown = filterPipelines(pipelines, search);
   return (
     <main className="page">
       <ListHeader onImport={(file) => void importFile(file)} />
@@ -44,7 +46,26 @@ export function PipelineList() {
           <p>Create one above, or import a pipeline JSON file.</p>
         </div>
       )}
-      {load.phase === "ready" && pipelines.length > 0 && <PipelineTable pipelines={pipelines} rename={rename} remove={remove} />}
+      {load.phase === "ready" && pipelines.length > 0 && (
+        <>
+          <input
+            type="search"
+            className="list-search"
+            aria-label="Search pipelines by title"
+            placeholder="Search by title"
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+            data-testid="pipeline-search"
+          />
+          {shown.length > 0 ? (
+            <PipelineTable pipelines={shown} rename={rename} remove={remove} />
+          ) : (
+            <p className="muted" data-testid="no-matches">
+              No pipeline title matches “{search.trim()}”.
+            </p>
+          )}
+        </>
+      )}
     </main>
   );
 }
@@ -60,7 +81,7 @@ function usePipelines(api: Api, setFormError: (message: string | null) => void) 
   const refresh = useCallback(async () => {
     try {
       const { pipelines } = await api.listPipelines(1, 100);
-      setPipelines(pipelines);
+      setPipelines(sortPipelines(pipelines));
       setLoad({ phase: "ready" });
     } catch (error) {
       const unreachable = error instanceof ApiError && error.unreachable;
@@ -84,7 +105,8 @@ function usePipelines(api: Api, setFormError: (message: string | null) => void) 
     }
     try {
       const { pipeline } = await api.renamePipeline(id, checked.title);
-      setPipelines((list) => list.map((p) => (p.id === id ? { ...p, ...pipeline } : p)));
+      // The renamed row takes its place in the gateway's order (it was just updated).
+      setPipelines((list) => sortPipelines(list.map((p) => (p.id === id ? { ...p, ...pipeline } : p))));
       setFormError(null);
       return true;
     } catch (error) {

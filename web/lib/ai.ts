@@ -18,7 +18,8 @@ export function providersOf(type: AiNodeType): readonly string[] {
 }
 
 export const PROVIDER_LABEL: Record<string, string> = {
-  local: "Local draft (this machine, free)",
+  // Local work pays no provider; its cost is this machine's compute (the price table's local rate).
+  local: "Local draft (this machine: compute only, no provider fee)",
   heygen: "HeyGen",
   elevenlabs: "ElevenLabs",
   veo3: "Google Veo 3",
@@ -98,6 +99,11 @@ export function estimateNode(node: NodeLike, lookup: ReadonlyMap<string, unknown
     avatarType: typeof config.avatarType === "string" ? config.avatarType : undefined,
   });
   return { usd, provider, source: "editor" };
+}
+
+/** Hover text of a local provider's cost: what it is (compute, not a provider's price) and its exact amount. */
+export function computeCostNote(exact: string): string {
+  return `Compute on this machine (no provider fee): ${exact}`;
 }
 
 /** The visible label of an output made by a local provider ("local draft"), or null. */

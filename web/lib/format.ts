@@ -1,10 +1,16 @@
-/** $0.0012 for small amounts, $12.30 for large ones; never scientific notation. */
+import { exactUsd } from "@vp/flow-graph";
+
+/** Dollars and cents ("$12.30"); an amount under a cent reads "< $0.01" (exactCost gives it in full, for a tooltip). */
 export function formatCost(usd: number | undefined | null): string {
-  if (usd === undefined || usd === null || !Number.isFinite(usd)) return "$0.00";
-  if (usd === 0) return "$0.00";
-  if (usd >= 1) return `$${usd.toFixed(2)}`;
-  const digits = Math.min(8, Math.max(2, -Math.floor(Math.log10(usd)) + 1));
-  return `$${usd.toFixed(digits)}`;
+  if (usd === undefined || usd === null || !Number.isFinite(usd) || usd <= 0) return "$0.00";
+  if (usd < 0.005) return "< $0.01";
+  return `$${usd.toFixed(2)}`;
+}
+
+/** The amount as precisely as it is kept ("$0.00013"): the hover text of a formatCost. */
+export function exactCost(usd: number | undefined | null): string {
+  if (usd === undefined || usd === null || !Number.isFinite(usd) || usd <= 0) return "$0.00";
+  return exactUsd(usd);
 }
 
 export function formatBytes(bytes: number | undefined | null): string {

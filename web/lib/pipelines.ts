@@ -52,3 +52,20 @@ export function importFailure(fileName: string, error: unknown): ImportFailure {
   const problems = error instanceof ApiError ? (error.problems ?? []).map((p) => p.text ?? p.message) : [];
   return { message: `${fileName} was not imported: ${errorMessage(error)}`, problems };
 }
+
+/** The list's order, the gateway's own (last updated first, then id), kept after this page's renames. */
+export function sortPipelines<T extends Pick<ListedPipeline, "id" | "updated_at">>(list: readonly T[]): T[] {
+  const time = (p: T) => Date.parse(p.updated_at) || 0;
+  return [...list].sort((a, b) => time(b) - time(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** The pipelines whose title holds every word of the search (case- and accent-insensitive); all of them for an empty one. */
+export function filterPipelines<T extends Pick<ListedPipeline, "title">>(list: readonly T[], search: string): T[] {
+  const fold = (s: string) => s.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+  const words = fold(search).split(/\s+/).filter(Boolean);
+  if (!words.length) return [...list];
+  return list.filter((p) => {
+    const title = fold(p.title);
+    return words.every((w) => title.includes(w));
+  });
+}

@@ -2,7 +2,7 @@ import type { GraphProblem, NodeEstimate, NodeStatus, RunEstimate, RunRecord } f
 import { checkPipeline, selectRunMembers, type GraphNode } from "@vp/flow-graph";
 import { estimateNode } from "./ai";
 import { ApiError, errorMessage } from "./api";
-import { formatCost } from "./format";
+import { exactCost } from "./format";
 import type { EditorNode } from "./graph-state";
 
 /**
@@ -77,10 +77,10 @@ export function estimateCounts(estimate: RunEstimate): { execute: number; cached
   return counts;
 }
 
-/** A budget as it was typed: whole cents as "$0.05" (formatCost would say "$0.050"), finer amounts in full. */
+/** A budget as it was typed: whole cents as "$0.05", finer amounts in full ("$0.0001"). */
 export function formatBudget(usd: number | null): string {
   if (usd === null) return "none";
-  return Math.abs(usd * 100 - Math.round(usd * 100)) < 1e-9 ? `$${usd.toFixed(2)}` : formatCost(usd);
+  return exactCost(usd);
 }
 
 /** The pipeline's budget (config.maxCost in USD), null when it has none. */

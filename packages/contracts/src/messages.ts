@@ -87,7 +87,7 @@ export type StateEvent = z.infer<typeof StateEvent>;
  *   for a job is never overwritten, so a redelivered attempt finds it and resumes polling instead of paying again.
  */
 export const PROVIDER_JOB_PHASES = [
-  /** A local (free) provider runs the work; nothing is created anywhere. */
+  /** A local provider runs the work on this machine (compute cost only, no provider fee); nothing is created anywhere. */
   "local",
   /** The create request is about to be sent; its outcome is unknown until "created" or "refused". */
   "creating",
@@ -291,6 +291,8 @@ export type GraphProblem = z.infer<typeof GraphProblem>;
 /** One member's estimate before a run: what it may cost, and whether the cache already holds its result. */
 export const NodeEstimate = z.object({
   nodeId: z.string(),
+  /** The node's title, for messages that name it. */
+  title: z.string().optional(),
   type: NodeType,
   /** US dollars if it executes (0 for local work and for members found in the cache or up to date). */
   estimatedCost: z.number().nonnegative(),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { cacheKey, canonicalJson, keysKnownNow, outputIdentity, runMembers, staleNodes, type KeyedNode } from "./cache-key";
-import { estimateRun, overBudgetReason } from "./estimate";
+import { estimateRun, formatUsd, formatUsdApart, overBudgetReason } from "./estimate";
 
 const hash = (c: string) => c.repeat(64);
 const asset = (id: string, extra: Partial<KeyedNode> = {}): KeyedNode => ({
@@ -130,5 +130,31 @@ describe("estimates", () => {
     const photo: KeyedNode = { ...head, id: "p", config: { provider: "heygen", avatarType: "photo_avatar" } };
     const [studio, photoAvatar] = estimateRun([script, head, photo], ["h", "p"]).nodes;
     expect(photoAvatar!.estimatedCost / studio!.estimatedCost).toBeCloseTo(0.05 / 0.0667, 3);
+  });
+
+  it("over budget: amounts shown precisely enough to differ, nodes named by title", () => {
+    const titled = { ...local, title: "Local presenter" };
+    const e = estimateRun([script, titled], ["l"], { maxCost: 0 });
+    expect(e.withinBudget).toBe(false);
+    const cost = e.estimatedTotalCost;
+    expect(cost).toBeGreaterThan(0);
+    expect(cost).toBeLessThan(0.01);
+    const reason = overBudgetReason(e);
+    expect(reason).not.toContain("$0.00 exceeds");
+    const [shown, zero] = formatUsdApart(cost, 0);
+    expect(reason).toBe(`Estimated cost ${shown} exceeds the pipeline's budget (maxCost) of ${zero}: "Local presenter" (l) ${formatUsd(cost)}`);
+    expect(formatUsd(cost)).toMatch(/^\$0\.00\d*[1-9]\d*$/);
+    expect(e.nodes[0]).toMatchObject({ nodeId: "l", title: "Local presenter" });
+  });
+});
+
+describe("formatUsdApart", () => {
+  it("uses cents when they tell the amounts apart, more decimals when they do not, never $0.00 for a non-zero amount", () => {
+    expect(formatUsdApart(1.2, 1)).toEqual(["$1.20", "$1.00"]);
+    expect(formatUsdApart(0.00013, 0)).toEqual(["$0.0001", "$0.0000"]);
+    expect(formatUsdApart(0.00013, 0.0001)).toEqual(["$0.00013", "$0.00010"]);
+    expect(formatUsdApart(0.000003)).toEqual(["$0.000003"]);
+    expect(formatUsdApart(0.05, 0.05)).toEqual(["$0.05", "$0.05"]);
+    expect(formatUsdApart(0)).toEqual(["$0.00"]);
   });
 });

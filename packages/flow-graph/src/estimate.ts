@@ -8,6 +8,7 @@ import { AI_PROVIDERS, estimateAiCost, type NodeEstimate, type NodeType, type Ru
  */
 export interface EstimatedNode {
   id: string;
+  title?: string;
   type: NodeType;
   inputs: Record<string, string[]>;
   config?: Record<string, unknown> | null;
@@ -49,6 +50,7 @@ export function maxCostOf(config: Record<string, unknown> | null | undefined): n
 }
 
 const cents = (n: number) => Math.round(n * 1e6) / 1e6;
+const titleOf = (n: EstimatedNode) => (typeof n.title === "string" && n.title ? { title: n.title } : {});
 
 /**
  * The run's estimate. `cached` maps members whose key is in the cache to what their result cost when it was
@@ -68,15 +70,15 @@ export function estimateRun(
     const n = byId.get(id);
     if (!n) continue;
     if (options.upToDate?.has(id)) {
-      list.push({ nodeId: id, type: n.type, estimatedCost: 0, source: "up-to-date" });
+      list.push({ nodeId: id, ...titleOf(n), type: n.type, estimatedCost: 0, source: "up-to-date" });
     } else if (options.cached?.has(id)) {
       const costSaved = cents(options.cached.get(id)!);
       saved += costSaved;
-      list.push({ nodeId: id, type: n.type, estimatedCost: 0, source: "cached", costSaved });
+      list.push({ nodeId: id, ...titleOf(n), type: n.type, estimatedCost: 0, source: "cached", costSaved });
     } else {
       const estimatedCost = cents(estimateNodeCost(n, byId));
       total += estimatedCost;
-      list.push({ nodeId: id, type: n.type, estimatedCost, source: "execute" });
+      list.push({ nodeId: id, ...titleOf(n), type: n.type, estimatedCost, source: "execute" });
     }
   }
   const maxCost = options.maxCost ?? null;
@@ -84,9 +86,37 @@ export function estimateRun(
   return { estimatedTotalCost, maxCost, withinBudget: maxCost === null || estimatedTotalCost <= maxCost, costSaved: cents(saved), nodes: list };
 }
 
-/** "Estimated cost $1.20 exceeds the pipeline's budget (maxCost) of $1.00: n1 $0.80, n2 $0.40". */
+/**
+ * Dollar amounts with as few decimals as tell them apart (2 to 6; amounts are kept to 1e-6): different
+ * amounts never read the same and a non-zero amount never reads as $0.00. ($0.00013 against $0.00010, not
+ * $0.00 against $0.00.)
+ */
+export function formatUsdApart(...amounts: number[]): string[] {
+  for (let digits = 2; digits < 6; digits++) {
+    const texts = amounts.map((a) => `$${a.toFixed(digits)}`);
+    const zero = `$${(0).toFixed(digits)}`;
+    const clear = amounts.every((a, i) => (a <= 0 || texts[i] !== zero) && amounts.every((b, j) => Math.abs(a - b) < 5e-7 || texts[i] !== texts[j]));
+    if (clear) return texts;
+  }
+  return amounts.map((a) => `$${a.toFixed(6)}`);
+}
+
+/** One amount: cents from a cent up, else in full ($0.00013). */
+export function formatUsd(amount: number): string {
+  return amount >= 0.01 || amount <= 0 ? `$${Math.max(0, amount).toFixed(2)}` : exactUsd(amount);
+}
+
+/** An amount as precisely as it is kept, at least to the cent: $2.561234, $0.00013, $0.05. */
+export function exactUsd(amount: number): string {
+  return `$${Math.max(0, amount)
+    .toFixed(6)
+    .replace(/(\.\d\d\d*?)0+$/, "$1")}`;
+}
+
+/** "Estimated cost $1.20 exceeds the pipeline's budget (maxCost) of $1.00: "Presenter" (n1) $0.80, n2 $0.40". */
 export function overBudgetReason(estimate: RunEstimate): string {
-  const usd = (n: number) => `$${n.toFixed(2)}`;
-  const parts = estimate.nodes.filter((n) => n.estimatedCost > 0).map((n) => `${n.nodeId} ${usd(n.estimatedCost)}`);
-  return `Estimated cost ${usd(estimate.estimatedTotalCost)} exceeds the pipeline's budget (maxCost) of ${usd(estimate.maxCost ?? 0)}: ${parts.join(", ")}`;
+  const [total, budget] = formatUsdApart(estimate.estimatedTotalCost, estimate.maxCost ?? 0);
+  const name = (n: RunEstimate["nodes"][number]) => (n.title && n.title !== n.nodeId ? `"${n.title}" (${n.nodeId})` : n.nodeId);
+  const parts = estimate.nodes.filter((n) => n.estimatedCost > 0).map((n) => `${name(n)} ${formatUsd(n.estimatedCost)}`);
+  return `Estimated cost ${total} exceeds the pipeline's budget (maxCost) of ${budget}: ${parts.join(", ")}`;
 }

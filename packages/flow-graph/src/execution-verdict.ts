@@ -11,6 +11,6 @@ export type ExecutionVerdict = { ok: true } | { ok: false; reason: string; probl
 export function executionVerdict(node: GraphNode, nodes: NodeLookup): ExecutionVerdict {
   if (!readyToExecute(node, nodes)) return { ok: false, reason: notReadyReason(node, nodes), problems: [] };
   const problems = validateForExecution(node, nodes);
-  if (problems.length) return { ok: false, reason: formatProblems(problems), problems };
+  if (problems.length) return { ok: false, reason: formatProblems(problems, new Map([...nodes, [node.id, node]])), problems };
   return { ok: true };
 }

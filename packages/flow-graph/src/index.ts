@@ -9,6 +9,8 @@ export interface GraphNode {
   type: NodeType;
   inputs: Record<string, string[]>;
   status: NodeStatus;
+  /** The title people know the node by; messages name nodes by it (the id stays in the structured fields). */
+  title?: string;
   asset?: { type?: MediaType; source?: string; content?: string } | Record<string, unknown> | null;
   output?: { type?: string; s3Key?: string } | Record<string, unknown> | null;
 }
@@ -16,10 +18,23 @@ export interface GraphNode {
 export interface Problem {
   nodeId: string;
   slot?: string;
+  /** Names other nodes by title, the id after it ("Music" (music)); the node itself is nodeId. */
   message: string;
 }
 
 export type NodeLookup = ReadonlyMap<string, GraphNode>;
+
+/** A node as people know it: its title with the id after it when they differ ("Music" (music)), else the id. */
+export function nodeLabel(id: string, nodes: NodeLookup | undefined): string {
+  const title = nodes?.get(id)?.title;
+  return title && title !== id ? `"${title}" (${id})` : id;
+}
+
+/** How a problem names another node: "Music" (music), or node "music" when it has no other title (or does not exist). */
+export function nodeName(id: string, nodes: NodeLookup): string {
+  const label = nodeLabel(id, nodes);
+  return label === id ? `node "${id}"` : label;
+}
 
 export function upstreamIds(node: Pick<GraphNode, "inputs">): string[] {
   return Object.values(node.inputs ?? {}).flat();
@@ -92,7 +107,7 @@ export function validateStructure(node: GraphNode, nodes: NodeLookup): Problem[]
         problems.push({
           nodeId: node.id,
           slot,
-          message: `input "${slot}" accepts ${spec.accepts.join(" or ")}, but node "${id}" produces ${produces}`,
+          message: `input "${slot}" accepts ${spec.accepts.join(" or ")}, but ${nodeName(id, nodes)} produces ${produces}`,
         });
       }
     }
@@ -117,12 +132,12 @@ export function validateForExecution(node: GraphNode, nodes: NodeLookup): Proble
       if (upstream.status !== "completed") continue; // reported by readiness, with notReadyReason's wording
       const output = upstream.output as { type?: string; s3Key?: string } | null | undefined;
       if (!output?.s3Key) {
-        problems.push({ nodeId: node.id, slot, message: `input "${slot}": node "${id}" is completed but has no output` });
+        problems.push({ nodeId: node.id, slot, message: `input "${slot}": ${nodeName(id, nodes)} is completed but has no output` });
       } else if (!spec.accepts.includes(output.type as MediaType)) {
         problems.push({
           nodeId: node.id,
           slot,
-          message: `input "${slot}" accepts ${spec.accepts.join(" or ")}, but node "${id}" output is ${output.type ?? "untyped"}`,
+          message: `input "${slot}" accepts ${spec.accepts.join(" or ")}, but ${nodeName(id, nodes)} output is ${output.type ?? "untyped"}`,
         });
       }
     }
@@ -164,8 +179,9 @@ export function findCycle(nodes: NodeLookup): string[] | null {
   return null;
 }
 
-export function formatProblems(problems: Problem[]): string {
-  return problems.map((p) => `${p.nodeId}${p.slot ? `.${p.slot}` : ""}: ${p.message}`).join("; ");
+/** One line of every problem, each led by its node: the title (the id after it) when `nodes` knows one, else the id. */
+export function formatProblems(problems: Problem[], nodes?: NodeLookup): string {
+  return problems.map((p) => `${nodeLabel(p.nodeId, nodes)}${p.slot ? `.${p.slot}` : ""}: ${p.message}`).join("; ");
 }
 
 export function lookup(nodes: Iterable<GraphNode>): Map<string, GraphNode> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkPipeline, findCycles, type GraphNode } from "./index";
+import { checkPipeline, executionVerdict, findCycles, formatProblems, lookup, type GraphNode } from "./index";
 
 const node = (over: Partial<GraphNode> & { id: string }): GraphNode => ({ type: "asset", inputs: {}, status: "pending", ...over });
 const videoAsset = (id: string) => node({ id, asset: { type: "video", source: "k" } });
@@ -44,5 +44,45 @@ describe("checkPipeline", () => {
     const cycles = findCycles(nodes);
     expect(cycles).toHaveLength(1);
     expect(cycles[0]).toHaveLength(n + 1);
+  });
+});
+
+describe("problems name nodes by title", () => {
+  it("names other nodes by title with the id after it, in messages, cycles and the one-line text", () => {
+    const nodes = [
+      { ...videoAsset("v1"), title: "Intro clip" },
+      { ...textAsset("t1"), title: "Notes" },
+      node({ id: "a", title: "Cut A", type: "merge-videos", inputs: { segments: ["v1", "b"] } }),
+      node({ id: "b", title: "Cut B", type: "merge-videos", inputs: { segments: ["v1", "a"] } }),
+      node({ id: "m", title: "Final merge", type: "merge-videos", inputs: { segments: ["v1", "t1", "ghost"] } }),
+      node({ id: "same", title: "same", type: "merge-videos", inputs: { segments: ["v1"] } }),
+    ];
+    const problems = checkPipeline(nodes);
+    // The structured field keeps the id; the text is for people.
+    expect(problems).toEqual([
+      { nodeId: "a", message: 'is part of a cycle: "Cut A" (a) -> "Cut B" (b) -> "Cut A" (a)' },
+      { nodeId: "b", message: 'is part of a cycle: "Cut A" (a) -> "Cut B" (b) -> "Cut A" (a)' },
+      { nodeId: "m", slot: "segments", message: 'input "segments" accepts video, but "Notes" (t1) produces text' },
+      { nodeId: "m", slot: "segments", message: 'input "segments" refers to node "ghost", which does not exist in this pipeline' },
+      { nodeId: "same", slot: "segments", message: 'input "segments" needs at least 2 node(s), got 1' },
+    ]);
+    expect(formatProblems(problems.slice(2, 3), lookup(nodes))).toBe(
+      '"Final merge" (m).segments: input "segments" accepts video, but "Notes" (t1) produces text',
+    );
+    // A title equal to the id (or none) leaves the id alone.
+    expect(formatProblems(problems.slice(4), lookup(nodes))).toBe('same.segments: input "segments" needs at least 2 node(s), got 1');
+    expect(formatProblems(problems.slice(2, 3))).toMatch(/^m\.segments: /);
+  });
+
+  it("a single execute's refusal names the node and its input by title", () => {
+    const input = { ...videoAsset("v1"), title: "Intro clip", status: "completed" as const, output: { type: "video" } };
+    const other = { ...videoAsset("v2"), status: "completed" as const, output: { type: "video", s3Key: "k2" } };
+    const merge = node({ id: "m", title: "Final merge", type: "merge-videos", inputs: { segments: ["v1", "v2"] } });
+    const verdict = executionVerdict(merge, lookup([input, other]));
+    expect(verdict).toEqual({
+      ok: false,
+      reason: '"Final merge" (m).segments: input "segments": "Intro clip" (v1) is completed but has no output',
+      problems: [{ nodeId: "m", slot: "segments", message: 'input "segments": "Intro clip" (v1) is completed but has no output' }],
+    });
   });
 });

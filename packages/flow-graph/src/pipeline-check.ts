@@ -1,5 +1,5 @@
 import { INPUT_SCHEMAS, NODE_TYPES } from "@vp/contracts";
-import { upstreamIds, validateForExecution, validateStructure, type GraphNode, type NodeLookup, type Problem } from "./index";
+import { nodeLabel, upstreamIds, validateForExecution, validateStructure, type GraphNode, type NodeLookup, type Problem } from "./index";
 
 /**
  * The whole-pipeline check before a run spends anything (graph checks before spending): every
@@ -15,7 +15,11 @@ export function checkPipeline(all: Iterable<GraphNode>, members?: Iterable<strin
   const problems: Problem[] = [];
 
   for (const cycle of findCycles(nodes, runIds)) {
-    const path = [...cycle].reverse().join(" -> "); // in data-flow order
+    // In data-flow order, each node by its title.
+    const path = [...cycle]
+      .reverse()
+      .map((id) => nodeLabel(id, nodes))
+      .join(" -> ");
     for (const id of new Set(cycle)) problems.push({ nodeId: id, message: `is part of a cycle: ${path}` });
   }
   for (const id of runIds) {

@@ -224,7 +224,7 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
       "/nodes",
       { title: "x", type: "merge-videos", inputs: { segments: ["v1", "au"] } },
       422,
-      /accepts video, but node "au" produces audio/,
+      /accepts video, but "Test Node" \(au\) produces audio/,
     ],
     ["an unknown input slot", "POST", "/nodes", { title: "x", type: "merge-videos", inputs: { clips: ["v1"] } }, 422, /no input "clips"/],
     ["an unknown config key", "POST", "/nodes", { title: "x", type: "merge-videos", config: { shell: "rm -rf /" } }, 422, /config: .*Unrecognized key/],
@@ -243,7 +243,7 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
     ["a path-like pipeline title", "POST", "", { title: "../../etc/passwd" }, 422, /path traversal/],
     ["a path-like storage prefix", "POST", "", { title: "ok", config: { storage: { prefix: "../../etc" } } }, 422, /prefix/],
     ["merge-videos with one segment", "POST", "/nodes/one/execute", undefined, 422, /needs at least 2 node\(s\), got 1/],
-    ["a segment whose output is missing", "POST", "/nodes/hole/execute", undefined, 422, /node "broken" is completed but has no output/],
+    ["a segment whose output is missing", "POST", "/nodes/hole/execute", undefined, 422, /"Test Node" \(broken\) is completed but has no output/],
   ];
 
   it.each(cases)("%s", async (_name, method, suffix, body, status, message) => {

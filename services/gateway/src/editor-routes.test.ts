@@ -139,11 +139,13 @@ describe("config merge patch", () => {
 describe("asset media type changes", () => {
   it("are refused when a downstream slot would no longer accept the asset", async () => {
     const { pipeline } = (await call("POST", "/pipelines", { title: "Types" })).body;
-    for (const id of ["a", "b"]) await call("POST", `/pipelines/${pipeline.id}/nodes`, { id, title: id, type: "asset", asset: { type: "video" } });
+    for (const id of ["a", "b"]) await call("POST", `/pipelines/${pipeline.id}/nodes`, { id, title: `Clip ${id}`, type: "asset", asset: { type: "video" } });
     await call("POST", `/pipelines/${pipeline.id}/nodes`, { id: "m", title: "Merge", type: "merge-videos", inputs: { segments: ["a", "b"] } });
     const res = await call("PATCH", `/pipelines/${pipeline.id}/nodes/a`, { asset: { type: "audio" } });
     expect(res.status).toBe(422);
-    expect(res.body.error).toBe('m.segments: input "segments" accepts video, but node "a" produces audio');
+    // Nodes by title, the id after it; the problem's node id stays a field of its own.
+    expect(res.body.error).toBe('"Merge" (m).segments: input "segments" accepts video, but "Clip a" (a) produces audio');
+    expect(res.body.problems).toEqual([{ nodeId: "m", slot: "segments", message: 'input "segments" accepts video, but "Clip a" (a) produces audio' }]);
     expect((await row(pipeline.id, "a")).asset).toEqual({ type: "video" });
     await call("POST", `/pipelines/${pipeline.id}/nodes`, { id: "free", title: "free", type: "asset", asset: { type: "video" } });
     expect((await call("PATCH", `/pipelines/${pipeline.id}/nodes/free`, { asset: { type: "audio" } })).status).toBe(200);
@@ -226,11 +228,32 @@ describe("pipeline as code", () => {
     const imported = await call("POST", "/pipelines/import", exported.body);
     expect(imported.status, JSON.stringify(imported.body)).toBe(201);
     expect(imported.body.pipeline.id).not.toBe(pipeline.id);
-    expect(imported.body.pipeline.title).toBe("Show: 1/2");
+    // Told apart from the pipeline it came from.
+    expect(imported.body.pipeline.title).toBe("Show: 1/2 (imported)");
     const again = await call("GET", `/pipelines/${imported.body.pipeline.id}/export`);
-    expect(again.body).toEqual(exported.body);
+    expect(again.body).toEqual({ ...exported.body, title: "Show: 1/2 (imported)" });
     const nodes = (await call("GET", `/pipelines/${imported.body.pipeline.id}/nodes`)).body.nodes;
     expect(nodes.every((n: { status: string; output: unknown }) => n.status === "pending" && n.output === null)).toBe(true);
+  });
+
+  it('titles an import "<title> (imported)" unless ?title= names it', async () => {
+    const document = { format: PIPELINE_DOCUMENT_FORMAT, version: 1, title: "Episode 12", nodes: [] };
+    const listed = async () => (await call("GET", "/pipelines")).body.pipelines.map((p: { title: string }) => p.title);
+    const first = await call("POST", "/pipelines/import", document);
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    expect(first.body.pipeline.title).toBe("Episode 12 (imported)");
+    // A title that already says it is a copy is kept: suffixes do not stack.
+    expect((await call("POST", "/pipelines/import", { ...document, title: "Episode 12 (imported)" })).body.pipeline.title).toBe("Episode 12 (imported)");
+    expect((await call("POST", "/pipelines/import", { ...document, title: "Episode 12 (copy)" })).body.pipeline.title).toBe("Episode 12 (copy)");
+    const named = await call("POST", `/pipelines/import?title=${encodeURIComponent("  Episode 12, take 2 ")}`, document);
+    expect(named.body.pipeline.title).toBe("Episode 12, take 2");
+    expect(await listed()).toContain("Episode 12, take 2");
+    // A long title keeps the suffix within the 200-character limit.
+    const long = await call("POST", "/pipelines/import", { ...document, title: "x".repeat(200) });
+    expect(long.body.pipeline.title).toBe(`${"x".repeat(189)} (imported)`);
+    const refused = await call("POST", "/pipelines/import?title=", document);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe("title must not be empty");
   });
 
   it("lists every problem of an invalid document and creates nothing", async () => {

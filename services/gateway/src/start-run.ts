@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { HEADERS, type RunCommand, RunVerdict } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
 import { listNodes } from "@vp/db";
-import { checkPipeline, formatProblems, type GraphNode } from "@vp/flow-graph";
+import { checkPipeline, formatProblems, lookup, type GraphNode } from "@vp/flow-graph";
 import { runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "./deps";
 import { readGateOf } from "./read-gate";
@@ -31,7 +31,7 @@ export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string
   const members = runMembers(rows as KeyedNode[], stale, { targetNodeId, retry: retry !== undefined, downstream: retry?.downstream, force });
   if (!members.length) throw new HttpError(422, "Nothing to run: the pipeline has no nodes");
   const problems = checkPipeline(rows as GraphNode[], members);
-  if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
+  if (problems.length) throw new HttpError(422, formatProblems(problems, lookup(rows as GraphNode[])), { problems });
 
   const runId = randomUUID();
   const commandId = randomUUID();

@@ -75,7 +75,8 @@ function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop }:
       proOptions={{ hideAttribution: true }}
     >
       <Background gap={20} size={1.2} color="#d4d4d8" />
-      <Controls showInteractive={false} position="bottom-left" />
+      {/* Zoom only: "Fit view" is the header's button. */}
+      <Controls showInteractive={false} showFitView={false} position="bottom-left" />
       <MiniMap
         pannable
         zoomable

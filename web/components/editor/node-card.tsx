@@ -3,8 +3,8 @@
 import { memo } from "react";
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { outputMediaType, type MediaType } from "@vp/contracts";
-import { estimateNode, localDraftLabel } from "@/lib/ai";
-import { formatCost, formatDuration } from "@/lib/format";
+import { computeCostNote, estimateNode, isAiType, localDraftLabel } from "@/lib/ai";
+import { exactCost, formatCost, formatDuration } from "@/lib/format";
 import { inputSlots, MEDIA_LABEL, NODE_TYPE_INFO } from "@/lib/node-types";
 import type { EditorNode } from "@/lib/graph-state";
 import { NodeTypeIcon, PlayIcon } from "../icons";
@@ -75,24 +75,34 @@ function CostLine({ node }: { node: EditorNode }) {
   const { lookup } = useEditor();
   const metadata = node.metadata ?? {};
   const duration = node.output?.duration !== undefined ? ` · ${formatDuration(node.output.duration)}` : "";
+  // A local provider's amount is compute on this machine, not a provider's price: said so, exact on hover.
+  const local = (metadata.provider ?? node.output?.provider ?? node.config?.provider ?? "local") === "local" && isAiType(node.type);
   if (metadata.cost !== undefined) {
     return (
-      <span className="small muted" data-testid={`cost-${node.id}`} data-cost={metadata.cost}>
+      <span
+        className="small muted"
+        data-testid={`cost-${node.id}`}
+        data-cost={metadata.cost}
+        title={local ? computeCostNote(exactCost(metadata.cost)) : exactCost(metadata.cost)}
+      >
         {formatCost(metadata.cost)}
+        {local && " compute"}
         {duration}
       </span>
     );
   }
   const estimate = estimateNode(node, lookup);
   if (estimate) {
+    const compute = estimate.provider === "local";
     return (
       <span
         className="small muted"
         data-testid={`estimate-${node.id}`}
         data-estimate={estimate.usd}
-        title={`Estimated with the ${estimate.provider} provider's price`}
+        title={compute ? computeCostNote(exactCost(estimate.usd)) : `Estimated with the ${estimate.provider} provider's price: ${exactCost(estimate.usd)}`}
       >
         est. {formatCost(estimate.usd)}
+        {compute && " compute"}
       </span>
     );
   }

@@ -3,8 +3,8 @@
 import { useEffect, useRef, useState } from "react";
 import { MEDIA_TYPES, Title, type MediaType } from "@vp/contracts";
 import { estimateNode, isAiType, PROVIDER_LABEL } from "@/lib/ai";
-import { formatBytes, formatCost, formatDuration } from "@/lib/format";
-import { inputSlots, MEDIA_LABEL, NODE_TYPE_INFO, STATUS_LABEL } from "@/lib/node-types";
+import { exactCost, formatBytes, formatCost, formatDuration } from "@/lib/format";
+import { inputSlots, MEDIA_LABEL, NODE_TYPE_INFO } from "@/lib/node-types";
 import type { EditorNode } from "@/lib/graph-state";
 import { NodeTypeIcon } from "../icons";
 import { AssetText, AssetUpload, isTextAsset } from "./asset-body";
@@ -206,19 +206,29 @@ function EstimateStrip({ node }: { node: EditorNode }) {
   if (!estimate) return null;
   const cost = node.metadata?.cost;
   const provider = PROVIDER_LABEL[estimate.provider] ?? estimate.provider;
+  // A local provider charges nothing: what it costs is this machine's compute.
+  const kind = estimate.provider === "local" ? "compute cost" : "cost";
   return (
     <div className="estimate-strip" data-testid="panel-estimate">
       {cost !== undefined ? (
         <>
           <span>
-            Cost <strong data-testid="panel-cost">{formatCost(cost)}</strong>
+            {kind === "cost" ? "Cost" : "Compute cost"}{" "}
+            <strong data-testid="panel-cost" title={exactCost(cost)}>
+              {formatCost(cost)}
+            </strong>
           </span>
-          <span className="muted">estimated {formatCost(estimate.usd)}</span>
+          <span className="muted" title={exactCost(estimate.usd)}>
+            estimated {formatCost(estimate.usd)}
+          </span>
         </>
       ) : (
         <>
           <span>
-            Estimated cost <strong data-testid="panel-estimated">{formatCost(estimate.usd)}</strong>
+            Estimated {kind}{" "}
+            <strong data-testid="panel-estimated" title={exactCost(estimate.usd)}>
+              {formatCost(estimate.usd)}
+            </strong>
           </span>
           <span className="muted">{provider.replace(/ \(.*\)$/, "")}</span>
         </>
@@ -254,8 +264,7 @@ function RunSection({ node }: { node: EditorNode }) {
     <section className="panel-section">
       <h3>Run</h3>
       <div className="row">
-        <StatusBadge status={node.status} />
-        <span className="muted small">{STATUS_LABEL[node.status]}</span>
+        <StatusBadge status={node.status} testId="panel-status" />
       </div>
       {rows.length > 0 && (
         <dl className="facts">

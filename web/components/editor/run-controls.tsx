@@ -1,7 +1,8 @@
 "use client";
 
 import { useState, type Dispatch, type SetStateAction } from "react";
-import { formatCost } from "@/lib/format";
+import { formatUsdApart } from "@vp/flow-graph";
+import { exactCost, formatCost } from "@/lib/format";
 import type { EditorNode, StatusCounts } from "@/lib/graph-state";
 import { formatBudget, type ShownEstimate } from "@/lib/runs";
 import { PlayIcon } from "../icons";
@@ -83,6 +84,8 @@ function RunActions({ runs, counts, onRunAll }: { runs: RunsController; counts: 
 function EstimateButton({ runs, onClick }: { runs: RunsController; onClick: () => void }) {
   const { estimate, budget } = runs;
   const over = !estimate.withinBudget;
+  const [total, shownBudget] =
+    budget === null ? [formatCost(estimate.estimatedTotalCost), formatBudget(null)] : formatUsdApart(estimate.estimatedTotalCost, budget);
   return (
     <button
       type="button"
@@ -95,9 +98,9 @@ function EstimateButton({ runs, onClick }: { runs: RunsController; onClick: () =
       data-over={over}
       data-origin={estimate.origin}
     >
-      <span className="muted">Estimate</span> <strong>{formatCost(estimate.estimatedTotalCost)}</strong>
+      <span className="muted">Estimate</span> <strong title={exactCost(estimate.estimatedTotalCost)}>{total}</strong>
       <span className="muted"> · budget </span>
-      <strong data-testid="run-budget">{formatBudget(budget)}</strong>
+      <strong data-testid="run-budget">{shownBudget}</strong>
       {over && <span className="over-label"> over budget</span>}
     </button>
   );
@@ -150,6 +153,11 @@ function ProblemsToggle({
 export function RefusalBanner({ runs, nodes, select }: { runs: RunsController; nodes: ReadonlyMap<string, EditorNode>; select: (id: string | null) => void }) {
   const refusal = runs.refusal;
   if (!refusal) return null;
+  const [refusedTotal, refusedBudget] = refusal.estimate
+    ? refusal.estimate.maxCost === null
+      ? [formatCost(refusal.estimate.estimatedTotalCost), formatBudget(null)]
+      : formatUsdApart(refusal.estimate.estimatedTotalCost, refusal.estimate.maxCost)
+    : ["", ""];
   return (
     <div className="refusal" role="alert" data-testid="run-refused">
       <div className="refusal-head">
@@ -173,8 +181,7 @@ export function RefusalBanner({ runs, nodes, select }: { runs: RunsController; n
       {refusal.estimate && (
         <>
           <p className="small">
-            Estimated <strong>{formatCost(refusal.estimate.estimatedTotalCost)}</strong> against a budget of{" "}
-            <strong>{formatBudget(refusal.estimate.maxCost)}</strong>:
+            Estimated <strong>{refusedTotal}</strong> against a budget of <strong>{refusedBudget}</strong>:
           </p>
           <EstimateNodes estimate={refusal.estimate} nodes={nodes} />
         </>

@@ -1,9 +1,10 @@
 "use client";
 
 import { useEffect, useRef, useState, type RefObject } from "react";
-import { formatCost } from "@/lib/format";
+import { formatUsd, formatUsdApart } from "@vp/flow-graph";
+import { exactCost, formatCost } from "@/lib/format";
 import type { EditorNode } from "@/lib/graph-state";
-import { estimateCounts, formatBudget, type ShownEstimate } from "@/lib/runs";
+import { estimateCounts, type ShownEstimate } from "@/lib/runs";
 import { PlayIcon } from "../icons";
 import { EstimateNodes, ProblemList } from "./run-lists";
 import type { RunsController } from "./use-runs";
@@ -23,6 +24,8 @@ export function RunDialog({
   const [force, setForce] = useState(false);
   const ref = useRef<HTMLDivElement>(null);
   const { estimate, budget, problems } = runs;
+  // The gateway refuses a run over budget: it is not offered.
+  const overBudget = !estimate.withinBudget;
   useDismiss(ref, onClose);
   useDialogEstimate(runs.refreshEstimate, force);
 
@@ -51,7 +54,9 @@ export function RunDialog({
         <button
           type="button"
           className="button small"
-          disabled={runs.busy.has("all")}
+          disabled={runs.busy.has("all") || overBudget}
+          title={overBudget ? "Over budget: raise or clear the budget to start this run" : undefined}
+          aria-describedby={overBudget ? "over-budget" : undefined}
           onClick={async () => {
             // Started, or refused: either way what follows is on the canvas (statuses, or the refusal's reasons).
             await runs.runAll({ force });
@@ -103,6 +108,8 @@ function useDialogEstimate(refreshEstimate: RunsController["refreshEstimate"], f
 /** The estimated cost of the run beside the budget, and by how much it is over. */
 function EstimateTotal({ estimate, budget }: { estimate: ShownEstimate; budget: number | null }) {
   const over = !estimate.withinBudget;
+  // Side by side, the two read differently whenever they differ ($0.00013 of $0.00010, not $0.00 of $0.00).
+  const [total, shownBudget] = budget === null ? [formatCost(estimate.estimatedTotalCost), "none"] : formatUsdApart(estimate.estimatedTotalCost, budget);
   return (
     <>
       <div
@@ -114,21 +121,22 @@ function EstimateTotal({ estimate, budget }: { estimate: ShownEstimate; budget: 
       >
         <div>
           <span className="muted small">Estimated cost</span>
-          <div className="big" data-testid="dialog-estimated-total">
-            {formatCost(estimate.estimatedTotalCost)}
+          <div className="big" data-testid="dialog-estimated-total" title={exactCost(estimate.estimatedTotalCost)}>
+            {total}
           </div>
         </div>
         <div className="vs">of</div>
         <div>
           <span className="muted small">Budget</span>
           <div className="big" data-testid="dialog-budget">
-            {formatBudget(budget)}
+            {shownBudget}
           </div>
         </div>
       </div>
       {over && (
-        <p className="over-text" role="alert" data-testid="over-budget">
-          Over budget by {formatCost(estimate.estimatedTotalCost - (budget ?? 0))}: the gateway will refuse this run. Raise or clear the budget.
+        <p className="over-text" role="alert" data-testid="over-budget" id="over-budget">
+          Over budget by {formatUsd(Math.max(0, estimate.estimatedTotalCost - (budget ?? 0)))}: the gateway would refuse this run, so Start run is off. Raise or
+          clear the budget.
         </p>
       )}
     </>

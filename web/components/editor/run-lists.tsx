@@ -1,7 +1,7 @@
 "use client";
 
 import type { RunEstimate } from "@vp/contracts";
-import { formatCost } from "@/lib/format";
+import { exactCost, formatCost } from "@/lib/format";
 import type { EditorNode } from "@/lib/graph-state";
 import { problemText } from "@/lib/runs";
 
@@ -13,12 +13,30 @@ export function EstimateNodes({ estimate, nodes }: { estimate: RunEstimate; node
     <ul className="estimate-nodes" data-testid="estimate-nodes">
       {shown.map((n) => (
         <li key={n.nodeId} data-testid="estimate-node" data-node={n.nodeId} data-source={n.source}>
-          <span className="estimate-node-title">{nodes.get(n.nodeId)?.title ?? n.nodeId}</span>
+          <span className="estimate-node-title">
+            <NodeName id={n.nodeId} nodes={nodes} />
+          </span>
           <span className={`source source-${n.source}`}>{n.source === "execute" ? "runs" : n.source}</span>
-          <span className="estimate-node-cost">{n.source === "cached" ? `saves ${formatCost(n.costSaved ?? 0)}` : formatCost(n.estimatedCost)}</span>
+          <span className="estimate-node-cost" title={exactCost(n.source === "cached" ? n.costSaved : n.estimatedCost)}>
+            {n.source === "cached" ? `saves ${formatCost(n.costSaved ?? 0)}` : formatCost(n.estimatedCost)}
+          </span>
         </li>
       ))}
     </ul>
+  );
+}
+
+/** A node by its title; the id follows as secondary text when it differs (the id alone for a node not on the canvas). */
+export function NodeName({ id, nodes }: { id: string; nodes: ReadonlyMap<string, EditorNode> }) {
+  const title = nodes.get(id)?.title;
+  if (!title || title === id) return <>{id}</>;
+  return (
+    <>
+      {title}{" "}
+      <span className="node-id muted" data-testid="node-id">
+        {id}
+      </span>
+    </>
   );
 }
 
@@ -37,7 +55,7 @@ export function ProblemList({
       {problems.map((p, i) => (
         <li key={`${p.nodeId}-${p.slot ?? ""}-${i}`} data-testid="problem-item" data-node={p.nodeId}>
           <button type="button" className="link-like" onClick={() => select(nodes.has(p.nodeId) ? p.nodeId : null)}>
-            {nodes.get(p.nodeId)?.title ?? p.nodeId}
+            <NodeName id={p.nodeId} nodes={nodes} />
           </button>
           <span>{problemText(p)}</span>
         </li>

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { getPipeline, importPipeline, listNodes, toSerializedNode } from "@vp/db";
+import { Title } from "@vp/contracts";
 import { describeProblem, toPipelineDocument, validatePipelineDocument } from "@vp/flow-graph";
 import { limitsOf, type GatewayDeps } from "../deps";
 import { readGateOf } from "../read-gate";
@@ -17,10 +18,28 @@ function fileName(title: string): string {
   return `${slug || "pipeline"}.pipeline.json`;
 }
 
+const IMPORTED = " (imported)";
+
+/**
+ * An import's title: `?title=` when given, else the document's with " (imported)" after it, so the copy
+ * is told apart from the pipeline it was exported from (the document's title is cut to make room). A title
+ * that already says it is a copy is kept.
+ */
+function importTitle(given: string | undefined, documentTitle: string): string {
+  if (given !== undefined) {
+    const parsed = Title.safeParse(given);
+    if (!parsed.success) throw new HttpError(400, `title ${parsed.error.issues[0]?.message ?? "is invalid"}`);
+    return parsed.data;
+  }
+  if (/\((copy|imported)\)$/i.test(documentTitle)) return documentTitle;
+  return `${documentTitle.slice(0, 200 - IMPORTED.length).trimEnd()}${IMPORTED}`;
+}
+
 /**
  * Pipeline as code. GET /pipelines/:id/export answers the pipeline's structure as a versioned document
  * (@vp/contracts PipelineDocument); POST /pipelines/import validates a whole document (every problem,
- * node by node, in one 422) and only then creates the pipeline and all its nodes in one editor transaction.
+ * node by node, in one 422) and only then creates the pipeline and all its nodes in one editor transaction,
+ * titled "<title> (imported)" unless `?title=` names it.
  */
 export function documentRoutes(deps: GatewayDeps) {
   const app = new Hono();
@@ -38,6 +57,7 @@ export function documentRoutes(deps: GatewayDeps) {
 
   app.post("/import", async (c) => {
     const limits = limitsOf(deps);
+    const given = c.req.query("title");
     const result = validatePipelineDocument(await readJson(c), { maxNodes: limits.maxNodes });
     if (!result.ok) {
       const count = result.problems.length;
@@ -49,7 +69,7 @@ export function documentRoutes(deps: GatewayDeps) {
     const { pipeline, nodes } = await importPipeline(
       deps.editor,
       {
-        pipeline: { id: randomUUID(), title: document.title },
+        pipeline: { id: randomUUID(), title: importTitle(given, document.title) },
         nodes: document.nodes.map((node) => ({
           id: node.id,
           title: node.title,

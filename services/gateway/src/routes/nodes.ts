@@ -3,7 +3,18 @@ import { Hono } from "hono";
 import type { z } from "zod";
 import type { NodeType } from "@vp/contracts";
 import { createNode, deleteNode, findDependants, listNodes, nodeFilesPrefix, toSerializedNode, updateNodeStructure } from "@vp/db";
-import { findCycle, formatFieldProblems, formatProblems, lookup, nodeFieldProblems, upstreamIds, validateStructure, type GraphNode } from "@vp/flow-graph";
+import {
+  findCycle,
+  formatFieldProblems,
+  formatProblems,
+  lookup,
+  nodeFieldProblems,
+  nodeLabel,
+  nodeName,
+  upstreamIds,
+  validateStructure,
+  type GraphNode,
+} from "@vp/flow-graph";
 import { limitsOf, type GatewayDeps } from "../deps";
 import { deleteFilesOf } from "../storage-files";
 import { readGateOf } from "../read-gate";
@@ -29,11 +40,11 @@ async function checkGraph(deps: GatewayDeps, pipelineId: string, candidate: Grap
   const problems = validateStructure(candidate, nodes);
   for (const other of nodes.values()) {
     if (other.id === candidate.id || !upstreamIds(other).includes(candidate.id)) continue;
-    problems.push(...validateStructure(other, nodes).filter((p) => p.message.includes(`node "${candidate.id}"`)));
+    problems.push(...validateStructure(other, nodes).filter((p) => p.message.includes(nodeName(candidate.id, nodes))));
   }
-  if (problems.length) throw new HttpError(422, formatProblems(problems), { problems });
+  if (problems.length) throw new HttpError(422, formatProblems(problems, nodes), { problems });
   const cycle = findCycle(nodes);
-  if (cycle) throw new HttpError(422, `inputs would create a cycle: ${cycle.join(" -> ")}`);
+  if (cycle) throw new HttpError(422, `inputs would create a cycle: ${cycle.map((id) => nodeLabel(id, nodes)).join(" -> ")}`);
 }
 
 type SerializedNode = ReturnType<typeof toSerializedNode>;

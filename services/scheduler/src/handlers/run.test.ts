@@ -218,8 +218,8 @@ describe("run coordinator", () => {
       z: "completed",
       z2: "completed",
     });
-    expect(nodes.c!.metadata).toMatchObject({ error: "upstream b failed", cancelledBy: `${P}-r`, runId: `${P}-r` });
-    expect(nodes.d!.metadata).toMatchObject({ error: "upstream b failed" });
+    expect(nodes.c!.metadata).toMatchObject({ error: 'upstream "Test Node" (b) failed', cancelledBy: `${P}-r`, runId: `${P}-r` });
+    expect(nodes.d!.metadata).toMatchObject({ error: 'upstream "Test Node" (b) failed' });
     const pipeline = await t.admin.query(`SELECT metadata FROM video_production_pipelines WHERE id = $1`, [P]);
     expect(pipeline.rows[0].metadata.progress).toMatchObject({ completed: 3, failed: 1, cancelled: 2, pending: 0, in_progress: 0, total: 6 });
     expect(await getRun(t.admin, `${P}-r`)).toMatchObject({ status: "failed", metadata: { counts: { completed: 3, failed: 1, cancelled: 2 } } });
@@ -344,7 +344,7 @@ describe("run coordinator", () => {
       q2: "cancelled",
     });
     expect(nodes.a!.metadata).toMatchObject({ error: "cancelled by user", cancelledBy: "user" });
-    expect(nodes.b!.metadata).toMatchObject({ error: "upstream a was cancelled" });
+    expect(nodes.b!.metadata).toMatchObject({ error: 'upstream "Test Node" (a) was cancelled' });
     expect(nodes.q!.metadata!.startedAt).toBeUndefined();
     expect(await getRun(t.admin, `${P}-r`)).toMatchObject({ status: "cancelled", metadata: { counts: { cancelled: 5 } } });
     // Cancelling a node that is already cancelled is answered as done (idempotent); a completed one is refused.
@@ -470,7 +470,7 @@ describe("run coordinator", () => {
       const verdict = h.verdicts.at(-1)!;
       expect(verdict.ok).toBe(false);
       if (verdict.ok) return;
-      expect(verdict.reason).toMatch(/^Estimated cost \$\d+\.\d\d exceeds the pipeline's budget \(maxCost\) of \$0\.50: head \$/);
+      expect(verdict.reason).toMatch(/^Estimated cost \$\d+\.\d\d exceeds the pipeline's budget \(maxCost\) of \$0\.50: "Test Node" \(head\) \$/);
       expect(verdict.estimate).toMatchObject({
         maxCost: 0.5,
         withinBudget: false,

@@ -18,7 +18,7 @@ export { summarise } from "../runs/finish";
  * recorded through the state-writer, and its members' readiness kept in a RunPlan (pending-input counters).
  * Committed events of members (the scheduler-events consumer) drive it: a completion decrements its
  * dependants' counters and dispatches those at zero through the same guarded claim as a single execute;
- * a failure or cancellation cancels every dependant through the state-writer ("upstream <id> failed") while
+ * a failure or cancellation cancels every dependant through the state-writer ("upstream "<title>" (<id>) failed") while
  * independent branches go on. How many run at once is bounded by the executors' consumers (max ack pending).
  *
  * The plans live in memory and are rebuilt from the database on start (`resume`): the runs table keeps each

@@ -7,6 +7,8 @@ export interface ActiveRun {
   pipelineId: string;
   plan: RunPlan;
   types: Map<string, NodeType>;
+  /** Titles of the members: a dependant's cancel reason names its cause by title. */
+  titles: Map<string, string>;
   /** Upstream ids of each member (to key it when it becomes ready). */
   upstream: Map<string, string[]>;
   /** Bypass the cache (results still fill it). */

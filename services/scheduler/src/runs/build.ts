@@ -30,6 +30,7 @@ export function buildRun(res: RunResources, record: RunRecord, rows: NodeRow[]):
       present.map((r) => r.id),
     ),
     types: new Map(present.map((r) => [r.id, r.type])),
+    titles: new Map(present.map((r) => [r.id, r.title])),
     upstream: new Map(present.map((r) => [r.id, [...new Set(Object.values(r.inputs ?? {}).flat())]])),
     force: record.force ?? false,
     finishing: false,

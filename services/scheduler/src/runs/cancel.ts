@@ -5,7 +5,7 @@ import type { RunResources } from "./resources";
 
 /**
  * A cancel command. One node: pending, queued or in_progress -> cancelled through the state-writer, and its
- * job interrupted; a run holding it then cancels its dependants ("upstream <id> was cancelled"). A pipeline:
+ * job interrupted; a run holding it then cancels its dependants ("upstream "<title>" (<id>) was cancelled"). A pipeline:
  * its runs stop dispatching, and every queued or running node and every pending run member is cancelled, so
  * no queued node ever starts.
  */

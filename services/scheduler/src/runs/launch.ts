@@ -13,7 +13,10 @@ export const LAUNCH_CHUNK = 128;
 export async function apply(res: RunResources, run: ActiveRun, step: PlanStep, launched?: () => void): Promise<void> {
   await Promise.all([
     ...step.cancel.map(async ({ nodeId, cause }) => {
-      const reason = `upstream ${cause} ${run.plan.state(cause) === "cancelled" ? "was cancelled" : "failed"}`;
+      // The cause by title with its id after it ("Long merge" (m)); the id alone when they are the same.
+      const title = run.titles.get(cause);
+      const name = title && title !== cause ? `"${title}" (${cause})` : cause;
+      const reason = `upstream ${name} ${run.plan.state(cause) === "cancelled" ? "was cancelled" : "failed"}`;
       const r = await res.transition({ v: 1, kind: "cancel", pipelineId: run.pipelineId, nodeId, reason, by: run.id, runId: run.id, requestId: run.id });
       if (!r.ok) res.deps.logger.warn({ runId: run.id, pipelineId: run.pipelineId, nodeId, reason: r.reason }, "dependant not cancelled");
     }),

@@ -1,7 +1,7 @@
 import type { GraphProblem, RunCommand } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 import { getCacheCosts, getPipeline, getRun, listNodes } from "@vp/db";
-import { checkPipeline, formatProblems, maxCostOf, overBudgetReason, type GraphNode } from "@vp/flow-graph";
+import { checkPipeline, formatProblems, lookup, maxCostOf, overBudgetReason, type GraphNode } from "@vp/flow-graph";
 import { estimateMembers, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import { buildRun, runForced } from "./build";
 import { answerThenProceed } from "./proceed";
@@ -38,7 +38,7 @@ export async function startRun(res: RunResources, cmd: RunCommand, ctx: ConsumeC
   const members = runMembers(rows as KeyedNode[], stale, cmd);
   if (!members.length) return refuse("Nothing to run: the pipeline has no nodes");
   const problems = checkPipeline(rows as GraphNode[], members);
-  if (problems.length) return refuse(formatProblems(problems), problems);
+  if (problems.length) return refuse(formatProblems(problems, lookup(rows as GraphNode[])), problems);
   const busy = members.map((id) => res.active.holding(cmd.pipelineId, id)).find(Boolean);
   if (busy) return refuse(`Pipeline already has run ${busy.id} over some of these nodes; cancel it or wait`);
 

@@ -1,0 +1,211 @@
+/**
+ * What a producer reads in the editor, in Chromium against the real services: the pipelines list searched by
+ * title and kept in order after a rename; a local AI node's cost shown as compute on this machine (under a cent
+ * as "< $0.01", exact on hover); one status label and one "Fit view"; an estimate over budget shown with amounts
+ * that differ, Start run off with the reason, and the gateway's refusal naming nodes by title.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatUsd, formatUsdApart } from "@vp/flow-graph";
+import { exactCost } from "../../web/lib/format";
+import { node, openPage, screenshot, startEditorStack, type EditorStack } from "./harness";
+
+let env: EditorStack;
+
+beforeAll(async () => {
+  env = await startEditorStack();
+}, 300_000);
+
+afterAll(async () => {
+  await env?.cleanup();
+});
+
+/** The refusal a test provokes shows in the console as a failed load; nothing else may. */
+const refusedRun = /^console\.error: Failed to load resource: the server responded with a status of 422 .*\/pipelines\/[^/]+\/nodes\/[^/]+\/execute\)$/;
+
+const SCRIPT = "Welcome back to the show. Today we read twenty words aloud on this machine, slowly and clearly, for the draft.";
+
+/** A text script and a local voiceover of it ("Voiceover", id voice). */
+async function localVoicePipeline(title: string): Promise<string> {
+  const { pipeline } = await env.api.ok("POST", "/pipelines", { title });
+  const p = `/pipelines/${pipeline.id}/nodes`;
+  await env.api.ok("POST", p, { id: "script", title: "Script", type: "asset", asset: { type: "text", content: SCRIPT }, position: { x: 0, y: 80 } });
+  await env.api.ok("POST", p, {
+    id: "voice",
+    title: "Voiceover",
+    type: "generate-voiceover",
+    inputs: { script: ["script"] },
+    config: { provider: "local" },
+    position: { x: 380, y: 60 },
+  });
+  return pipeline.id;
+}
+
+async function openEditor(pipelineId: string) {
+  const watched = await openPage(env.browser);
+  await watched.page.goto(`${env.web.url}/pipelines/${pipelineId}`);
+  await watched.page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+  await watched.page.getByTestId("fit-view").click();
+  await watched.page.waitForTimeout(300);
+  return watched;
+}
+
+async function nodeRow(pipelineId: string, nodeId: string) {
+  const { rows } = await env.db.admin.query("select * from video_production_nodes where pipeline_id = $1 and id = $2", [pipelineId, nodeId]);
+  return rows[0];
+}
+
+describe("the editor, as a producer reads it", () => {
+  it("the pipelines list: a search box filters by title; a renamed pipeline takes its place in the order, as after a reload", async () => {
+    const ids: string[] = [];
+    for (const title of ["Alpha reel", "Beta teaser", "Gamma promo"]) ids.push((await env.api.ok("POST", "/pipelines", { title })).pipeline.id);
+    const [alpha, beta, gamma] = ids as [string, string, string];
+    const { page, expectNoErrors } = await openPage(env.browser);
+    await page.goto(env.web.url);
+    await page.getByTestId("pipeline-table").waitFor();
+    const order = async () =>
+      (await page.locator('[data-testid="pipeline-row"]').evaluateAll((rows) => rows.map((r) => r.getAttribute("data-id")))).filter((id) => ids.includes(id!));
+    const titles = () => page.locator('[data-testid="pipeline-row"] .pipeline-link').allTextContents();
+    // Last updated first, as the gateway lists them.
+    expect(await order()).toEqual([gamma, beta, alpha]);
+
+    // Search: case-insensitive, by every word typed; nothing matching says so.
+    const search = page.getByTestId("pipeline-search");
+    await search.fill("TEASER");
+    await page.locator('[data-testid="pipeline-row"]').first().waitFor();
+    expect(await titles()).toEqual(["Beta teaser"]);
+    await screenshot(page, "polish-01-list-search");
+    await search.fill("reel alpha");
+    expect(await titles()).toEqual(["Alpha reel"]);
+    await search.fill("finale");
+    await page.getByTestId("no-matches").waitFor();
+    expect(await page.getByTestId("no-matches").textContent()).toBe("No pipeline title matches “finale”.");
+    expect(await page.locator('[data-testid="pipeline-row"]').count()).toBe(0);
+    await search.fill("");
+    await page.locator(`[data-testid="pipeline-row"][data-id="${alpha}"]`).waitFor();
+
+    // Rename the oldest: it was just updated, so it moves to the top, where a reload puts it too.
+    const row = page.locator(`[data-testid="pipeline-row"][data-id="${alpha}"]`);
+    await row.getByRole("button", { name: "Rename" }).click();
+    await row.getByLabel("Pipeline title").fill("Alpha reel, final cut");
+    await row.getByRole("button", { name: "Save" }).click();
+    await row.locator(".pipeline-link", { hasText: "Alpha reel, final cut" }).waitFor();
+    expect(await order()).toEqual([alpha, gamma, beta]);
+    await screenshot(page, "polish-02-list-renamed");
+    await page.reload();
+    await page.getByTestId("pipeline-table").waitFor();
+    expect(await order()).toEqual([alpha, gamma, beta]);
+    // The search still finds it under its new title.
+    await page.getByTestId("pipeline-search").fill("final");
+    expect(await titles()).toEqual(["Alpha reel, final cut"]);
+    expectNoErrors();
+  });
+
+  it('a local voiceover: its cost is compute on this machine, under a cent as "< $0.01" with the exact amount on hover; one status label, one Fit view', async () => {
+    const P = await localVoicePipeline("Local compute");
+    const { page, expectNoErrors } = await openEditor(P);
+
+    // One "Fit view": the header's; the canvas controls only zoom.
+    expect(await page.getByRole("button", { name: /fit view/i }).count()).toBe(1);
+    expect(await page.locator(".react-flow__controls-fitview").count()).toBe(0);
+    expect(await page.locator(".react-flow__controls-zoomin").count()).toBe(1);
+
+    // Before the run: the estimate reads as compute, exact on hover.
+    const estimate = page.getByTestId("estimate-voice");
+    const estimated = Number(await estimate.getAttribute("data-estimate"));
+    expect(estimated).toBeGreaterThan(0);
+    expect(estimated).toBeLessThan(0.005);
+    expect(await estimate.textContent()).toBe("est. < $0.01 compute");
+    expect(await estimate.getAttribute("title")).toBe(`Compute on this machine (no provider fee): ${exactCost(estimated)}`);
+    expect(exactCost(estimated)).toMatch(/^\$0\.0000\d*[1-9]$/);
+
+    // The panel: the provider says what local costs, the status shows once.
+    await page.locator(node("voice")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("node-panel").waitFor();
+    expect(await page.getByTestId("field-provider").locator("option:checked").textContent()).toBe("Local draft (this machine: compute only, no provider fee)");
+    expect(await page.getByTestId("panel-estimate").textContent()).toMatch(/^Estimated compute cost < \$0\.01/);
+    expect(await page.getByTestId("panel-estimated").getAttribute("title")).toBe(exactCost(estimated));
+    const runSection = page.getByTestId("node-panel").locator("section.panel-section", { has: page.locator("h3", { hasText: /^Run$/ }) });
+    expect(await page.getByTestId("panel-status").textContent()).toBe("Pending");
+    expect((await runSection.textContent())?.match(/Pending/g)).toHaveLength(1);
+    await screenshot(page, "polish-03-local-estimate");
+
+    // Run it: the recorded cost is compute, shown the same way, exact on hover.
+    await page.getByTestId("run-all").click();
+    await page.getByTestId("start-run").click();
+    await page.locator('[data-testid="status-voice"][data-status="completed"]').waitFor({ timeout: 120_000 });
+    const row = await nodeRow(P, "voice");
+    expect(row.metadata.provider).toBe("local");
+    expect(row.metadata.cost).toBeGreaterThan(0);
+    const cost = page.locator(`[data-testid="cost-voice"][data-cost="${row.metadata.cost}"]`);
+    await cost.waitFor();
+    expect(await cost.textContent()).toMatch(/^< \$0\.01 compute · \d+\.\d s$/);
+    expect(await cost.getAttribute("title")).toBe(`Compute on this machine (no provider fee): ${exactCost(row.metadata.cost)}`);
+    expect(await page.getByTestId("panel-estimate").textContent()).toMatch(/^Compute cost < \$0\.01/);
+    expect(await page.getByTestId("panel-status").textContent()).toBe("Completed");
+    expect((await runSection.textContent())?.match(/Completed/g)).toHaveLength(1);
+    // Nowhere does an amount read with a tail of zeros ($0.00013, $0.0000030).
+    expect((await page.locator("body").allInnerTexts()).join("\n")).not.toMatch(/\$0\.000/);
+    await screenshot(page, "polish-04-local-cost");
+    expectNoErrors();
+  }, 240_000);
+
+  it("over budget: amounts that differ, Start run off with the reason, and the gateway's refusal naming the node by title", async () => {
+    const P = await localVoicePipeline("Tiny budget");
+    const { page, expectNoErrors } = await openEditor(P);
+    const chip = page.locator('[data-testid="run-estimate"][data-origin="gateway"]');
+    await chip.waitFor();
+    const estimated = Number(await chip.getAttribute("data-estimate"));
+    expect(estimated).toBeGreaterThan(0);
+    expect(estimated).toBeLessThan(0.005);
+
+    // A budget of $0: the estimate is over it, and the two never read the same.
+    await page.getByTestId("run-all").click();
+    await page.getByTestId("run-dialog").waitFor();
+    await expectStartEnabled(page, true);
+    await page.getByTestId("budget-input").fill("0");
+    await page.getByTestId("budget-save").click();
+    await page.locator('[data-testid="run-estimate"][data-budget="0"][data-over="true"]').waitFor();
+    const [shownEstimate, shownBudget] = formatUsdApart(estimated, 0) as [string, string];
+    expect(shownEstimate).not.toBe(shownBudget);
+    expect(shownEstimate).toMatch(/^\$0\.0+[1-9]$/);
+    expect(await page.getByTestId("dialog-estimated-total").textContent()).toBe(shownEstimate);
+    expect(await page.getByTestId("dialog-estimated-total").getAttribute("title")).toBe(exactCost(estimated));
+    expect(await page.getByTestId("dialog-budget").textContent()).toBe(shownBudget);
+    expect(await page.getByTestId("run-estimate").textContent()).toBe(`Estimate ${shownEstimate} · budget ${shownBudget} over budget`);
+
+    // Start run is off, and says why.
+    await expectStartEnabled(page, false);
+    expect(await page.getByTestId("start-run").getAttribute("title")).toBe("Over budget: raise or clear the budget to start this run");
+    expect(await page.getByTestId("over-budget").textContent()).toBe(
+      `Over budget by ${formatUsd(estimated)}: the gateway would refuse this run, so Start run is off. Raise or clear the budget.`,
+    );
+    await screenshot(page, "polish-05-over-budget");
+
+    // Run to here is still offered: the gateway refuses it, naming the node by title with its id, amounts that differ.
+    await page.keyboard.press("Escape");
+    await page.getByTestId("run-dialog").waitFor({ state: "detached" });
+    await page.getByTestId("run-to-here-voice").click();
+    const refused = page.getByTestId("run-refused");
+    await refused.waitFor();
+    expect(await refused.getByTestId("refusal-message").textContent()).toBe(
+      `Estimated cost ${shownEstimate} exceeds the pipeline's budget (maxCost) of ${shownBudget}: "Voiceover" (voice) ${formatUsd(estimated)}`,
+    );
+    expect(await refused.locator('[data-testid="estimate-node"][data-node="voice"] .estimate-node-title').textContent()).toBe("Voiceover voice");
+    expect(await refused.locator('[data-testid="estimate-node"][data-node="voice"] [data-testid="node-id"]').textContent()).toBe("voice");
+    expect(await refused.textContent()).toContain(`Estimated ${shownEstimate} against a budget of ${shownBudget}`);
+    for (const id of ["script", "voice"]) expect((await nodeRow(P, id)).status).toBe("pending");
+    await screenshot(page, "polish-06-budget-refused");
+
+    // Cleared: Start run is on again.
+    await page.getByTestId("dismiss-refusal").click();
+    await page.getByTestId("run-all").click();
+    await page.getByTestId("budget-clear").click();
+    await page.locator('[data-testid="run-estimate"][data-budget=""][data-over="false"]').waitFor();
+    await expectStartEnabled(page, true);
+    expectNoErrors(refusedRun);
+  }, 240_000);
+});
+
+async function expectStartEnabled(page: import("playwright-core").Page, enabled: boolean) {
+  await page.locator(`[data-testid="start-run"]${enabled ? ":not([disabled])" : "[disabled]"}`).waitFor();
+}
