@@ -115,12 +115,21 @@ async function completionProblem(dir: string, xml: string): Promise<{ code: stri
 /** Starts the front on a free loopback port, forwarding to s3rver on `targetPort`; `secret` is s3rver's key. */
 export async function startStrictS3Front(options: { targetPort: number; directory: string; bucket: string; secret: string }): Promise<StrictS3Front> {
   const uploadsDir = join(options.directory, options.bucket, "._S3rver_uploads");
+  // Requests to s3rver in flight: a client that goes away (a video player seeking) takes its upstream with it, and
+  // close() ends the rest, so s3rver's own close never waits on a response nobody reads.
+  const upstreams = new Set<http.ClientRequest>();
   const forward = (req: http.IncomingMessage, res: http.ServerResponse, body?: Buffer) => {
-    const upstream = http.request({ host: "127.0.0.1", port: options.targetPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+    const { connection: _hopByHop, ...headers } = req.headers;
+    const upstream = http.request({ host: "127.0.0.1", port: options.targetPort, method: req.method, path: req.url, headers, agent: false }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
-    upstream.on("error", (error) => s3Error(res, 502, "InternalError", error.message));
+    upstreams.add(upstream);
+    upstream.on("close", () => upstreams.delete(upstream));
+    res.on("close", () => upstream.destroy());
+    upstream.on("error", (error) => {
+      if (!res.headersSent) s3Error(res, 502, "InternalError", error.message);
+    });
     if (body) upstream.end(body);
     else req.pipe(upstream);
   };
@@ -174,6 +183,7 @@ export async function startStrictS3Front(options: { targetPort: number; director
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const upstream of upstreams) upstream.destroy();
       }),
   };
 }
