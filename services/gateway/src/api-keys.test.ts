@@ -12,11 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type pg from "pg";
 import { signAccessToken, type Role } from "@vp/auth";
 import { createPool, roleUrl } from "@vp/db";
-import { createLocalStorage } from "@vp/storage";
 import { createLogger } from "@vp/telemetry";
 import { createTestBus, createTestDatabase, insertNodeFixture, insertPipelineFixture, TEST_AUTH, type TestBus, type TestDatabase } from "@vp/testkit";
-import { createApp } from "./app";
-import { createGatewayAuth } from "./auth";
+import type { createApp } from "./app";
+import { testApp, testAuth } from "./test-app";
 
 const ROOT = "/v1/video_production";
 
@@ -35,31 +34,7 @@ function gateway(options: { devLogin?: boolean } = {}) {
     },
   });
   const logger = createLogger({ service: "gateway-api-keys-test", level: "debug", destination });
-  const auth = createGatewayAuth(
-    {
-      mode: "jwt",
-      secret: TEST_AUTH.secret,
-      issuer: TEST_AUTH.issuer,
-      audience: TEST_AUTH.audience,
-      devLogin: options.devLogin ?? false,
-      devLoginTtlSeconds: 3600,
-    },
-    logger,
-  );
-  return createApp({
-    reader,
-    editor,
-    bus: bus.bus,
-    topology: bus.topology,
-    storage: createLocalStorage({ root: join(scratch, "storage") }),
-    logger,
-    auth,
-    maxUploadBytes: 64 * 1024,
-    // No scheduler runs here: an accepted execute answers 202 after this wait.
-    executeVerdictTimeoutMs: 200,
-    corsOrigins: [],
-    closing: new Promise(() => {}),
-  });
+  return testApp({ reader, editor, bus, scratch, logger }, { auth: testAuth(logger, { devLogin: options.devLogin }) });
 }
 
 let app: ReturnType<typeof createApp>;

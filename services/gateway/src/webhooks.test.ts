@@ -17,12 +17,11 @@ import type pg from "pg";
 import { signAccessToken, type Role } from "@vp/auth";
 import { WebhookPayload } from "@vp/contracts";
 import { createPool, roleUrl } from "@vp/db";
-import { createLocalStorage } from "@vp/storage";
 import { createLogger } from "@vp/telemetry";
 import { createTestBus, createTestDatabase, insertNodeFixture, insertPipelineFixture, TEST_AUTH, type TestBus, type TestDatabase } from "@vp/testkit";
 import { parseCidr, type Resolver } from "@vp/url-guard";
-import { createApp } from "./app";
-import { createGatewayAuth } from "./auth";
+import type { createApp } from "./app";
+import { testApp } from "./test-app";
 import type { GatewayWebhooks } from "./deps";
 import { decryptWebhookSecret } from "./webhooks/secrets";
 import { startWebhookWorker } from "./webhooks/worker";
@@ -49,24 +48,7 @@ const logger = createLogger({
 });
 
 function gateway(webhooks?: GatewayWebhooks) {
-  const auth = createGatewayAuth(
-    { mode: "jwt", secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience, devLogin: false, devLoginTtlSeconds: 3600 },
-    logger,
-  );
-  return createApp({
-    reader,
-    editor,
-    bus: bus.bus,
-    topology: bus.topology,
-    storage: createLocalStorage({ root: join(scratch, "storage") }),
-    logger,
-    auth,
-    maxUploadBytes: 64 * 1024,
-    executeVerdictTimeoutMs: 200,
-    corsOrigins: [],
-    webhooks,
-    closing: new Promise(() => {}),
-  });
+  return testApp({ reader, editor, bus, scratch, logger }, { webhooks });
 }
 
 const jwt = (roles: Role[]) =>

@@ -15,9 +15,9 @@ import { createPool, roleUrl } from "@vp/db";
 import { createLocalStorage, type Storage } from "@vp/storage";
 import { startTestS3, type TestS3 } from "@vp/storage/testing";
 import { createLogger } from "@vp/telemetry";
-import { createTestBus, createTestDatabase, TEST_AUTH, testToken, type TestBus, type TestDatabase } from "@vp/testkit";
+import { createTestBus, createTestDatabase, testToken, type TestBus, type TestDatabase } from "@vp/testkit";
 import { createApp } from "../app";
-import { createGatewayAuth } from "../auth";
+import { testAuth } from "../test-app";
 import type { GatewayDeps } from "../deps";
 
 const logger = createLogger({ service: "gateway-direct-upload-test", level: "warn" });
@@ -41,10 +41,7 @@ function appWith(over: Partial<GatewayDeps> = {}) {
     topology: bus.topology,
     storage,
     logger,
-    auth: createGatewayAuth(
-      { mode: "jwt", secret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience, devLogin: false, devLoginTtlSeconds: 3600 },
-      logger,
-    ),
+    auth: testAuth(logger),
     maxUploadBytes: MAX_UPLOAD,
     storageQuotaBytes: QUOTA,
     uploadDelivery: { mode: "presigned", urlTtlSeconds: 120 },
