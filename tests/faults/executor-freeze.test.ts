@@ -12,10 +12,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTestClip } from "@vp/media";
 import { openSse, startFakeProviders, type FakeProviders, type ServiceName, type ServiceProcess, type SseEvent } from "@vp/testkit";
-import { startFaultInfra, type FaultInfra, type FaultStack } from "./harness";
+import { startFaultInfra, type FaultInfra, type FaultStack, HEYGEN_TALKING_HEAD, until } from "./harness";
 
 const ACK_WAIT_MS = 3000;
-const HEYGEN = { provider: "heygen", avatarId: "Daisy-inskirt-20220818", voiceId: "2d5b0e6cf36f460aa7fc47e3eee4ba54" };
 
 let infra: FaultInfra;
 let fx: FaultStack;
@@ -47,16 +46,6 @@ afterAll(async () => {
 type NodeEvent = { nodeId: string; status: string; metadata: Record<string, unknown> | null; output: Record<string, unknown> | null };
 const nodeEvents = (events: SseEvent[], nodeId: string) =>
   events.filter((e) => e.event === "node" && (e.data as NodeEvent).nodeId === nodeId).map((e) => e.data as NodeEvent);
-
-async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The replica of `name` that logged "work started" for the job at `attempt`. */
 function startedBy(name: ServiceName, jobId: string, attempt: number): ServiceProcess | undefined {
@@ -107,7 +96,7 @@ describe("an executor frozen past its ack wait, then resumed", () => {
       id: "th",
       title: "presenter",
       type: "talking-head",
-      config: { ...HEYGEN, script: "Frozen in the middle of a sentence." },
+      config: { ...HEYGEN_TALKING_HEAD, script: "Frozen in the middle of a sentence." },
     });
     const sse = openSse(`${api.root}/pipelines/${P}/events`);
     await sse.opened;

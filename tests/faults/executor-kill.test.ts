@@ -19,13 +19,12 @@ import { NodeChanged } from "@vp/contracts";
 import { makeTestClip } from "@vp/media";
 import { startFakeProviders, type FakeProviders, type ServiceName, type ServiceProcess } from "@vp/testkit";
 import { ffmpegProcessesUnder } from "../e2e/helpers";
-import { startFaultInfra, type FaultInfra, type FaultStack } from "./harness";
+import { startFaultInfra, type FaultInfra, type FaultStack, HEYGEN_TALKING_HEAD } from "./harness";
 
 const PIPELINES = 20;
 const TEXTS = ["t1", "t2", "t3", "t4", "t5"];
 const HEADS = ["h1", "h2"];
 const NODES_PER_PIPELINE = 2 + 1 + HEADS.length + TEXTS.length;
-const HEYGEN = { provider: "heygen", avatarId: "Daisy-inskirt-20220818", voiceId: "2d5b0e6cf36f460aa7fc47e3eee4ba54" };
 
 let infra: FaultInfra;
 let fx: FaultStack;
@@ -171,7 +170,7 @@ describe("executors SIGKILLed mid-job, repeatedly, across 200 nodes", () => {
           id,
           title: `head ${id}`,
           type: "talking-head",
-          config: { ...HEYGEN, script: `Pipeline ${i}, presenter ${id}, speaking once.` },
+          config: { ...HEYGEN_TALKING_HEAD, script: `Pipeline ${i}, presenter ${id}, speaking once.` },
         });
       }
       for (const id of TEXTS) {

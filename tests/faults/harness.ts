@@ -341,3 +341,17 @@ export function workStartsByJob(logs: Array<Record<string, unknown>>): Map<strin
   }
   return starts;
 }
+
+/** A talking head on HeyGen (the fake's avatar and voice), for scenarios that pay a provider. */
+export const HEYGEN_TALKING_HEAD = { provider: "heygen", avatarId: "Daisy-inskirt-20220818", voiceId: "2d5b0e6cf36f460aa7fc47e3eee4ba54" };
+
+/** Resolves with `check`'s first truthy value, polling every 20 ms; fails naming `what` after timeoutMs. */
+export async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}

@@ -6,10 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeProviders, type FakeProviders, type ServiceProcess } from "@vp/testkit";
-import { startFaultInfra, type FaultInfra, type FaultStack } from "./harness";
+import { startFaultInfra, type FaultInfra, type FaultStack, HEYGEN_TALKING_HEAD, until } from "./harness";
 
 const ACK_WAIT_MS = 3000;
-const HEYGEN = { provider: "heygen", avatarId: "Daisy-inskirt-20220818", voiceId: "2d5b0e6cf36f460aa7fc47e3eee4ba54" };
 
 let infra: FaultInfra;
 let fx: FaultStack;
@@ -36,16 +35,6 @@ afterAll(async () => {
   await fakes?.close();
 });
 
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 const startedBy = (jobId: string, attempt: number): ServiceProcess | undefined =>
   fx.processesOf("executor-ai").find((p) => p.logs.some((l) => l.msg === "work started" && l.jobId === jobId && l.attempt === attempt));
 
@@ -58,7 +47,7 @@ describe("executor-ai killed between HeyGen's create and its answer", () => {
       id: "th",
       title: "presenter",
       type: "talking-head",
-      config: { ...HEYGEN, script: "Killed while the create was on the wire." },
+      config: { ...HEYGEN_TALKING_HEAD, script: "Killed while the create was on the wire." },
     });
     fakes.heygen.listLags = true;
     // HeyGen takes the create (the video exists) and the answer never leaves.

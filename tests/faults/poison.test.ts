@@ -12,14 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busInboxPrefix, connectBus, request } from "@vp/bus";
 import { createLogger } from "@vp/telemetry";
 import { openSse, startFakeProviders, type FakeProviders, type SseEvent } from "@vp/testkit";
-import { startFaultInfra, type FaultInfra, type FaultStack } from "./harness";
+import { startFaultInfra, type FaultInfra, type FaultStack, HEYGEN_TALKING_HEAD } from "./harness";
 
 let infra: FaultInfra;
 let fx: FaultStack;
 let fakes: FakeProviders;
 
 const JOB_MAX_ATTEMPTS = 3;
-const HEYGEN = { provider: "heygen", avatarId: "Daisy-inskirt-20220818", voiceId: "2d5b0e6cf36f460aa7fc47e3eee4ba54" };
 
 beforeAll(async () => {
   fakes = await startFakeProviders({ pollsUntilDone: 1 });
@@ -146,7 +145,7 @@ describe("poison messages and a job that fails on every delivery", () => {
       id: "th",
       title: "presenter",
       type: "talking-head",
-      config: { ...HEYGEN, script: "A poison fact arrives while I am rendering." },
+      config: { ...HEYGEN_TALKING_HEAD, script: "A poison fact arrives while I am rendering." },
     });
     const sse = openSse(`${api.root}/pipelines/${P}/events`);
     await sse.opened;
@@ -211,7 +210,7 @@ describe("poison messages and a job that fails on every delivery", () => {
       id: "th",
       title: "presenter",
       type: "talking-head",
-      config: { ...HEYGEN, script: "HeyGen is down today." },
+      config: { ...HEYGEN_TALKING_HEAD, script: "HeyGen is down today." },
     });
     const sse = openSse(`${api.root}/pipelines/${P}/events`);
     await sse.opened;
