@@ -184,7 +184,7 @@ describe("nats-server killed and restarted during 1,000 executes", () => {
     }
 
     const duplicates = executor.logs.filter((l) => l.msg === "duplicate delivery of a job this process already finished; acknowledged without work").length;
-    const heldResults = executor.logs.filter((l) => l.msg === "result stored after the bus came back").length;
+    const heldResults = executor.logs.filter((l) => l.msg === "storing the result done after the bus came back").length;
     console.log(`[nats-outage] duplicate job deliveries acknowledged without work: ${duplicates}; results held through an outage: ${heldResults}`);
 
     // No service crashed or was restarted, and each reconnected by itself: a fresh execute after the outages runs.

@@ -4,7 +4,9 @@
  * completes, exactly once, and no committed event ever carried "failed".
  *
  * The suite's own cluster is stopped with `pg_ctl -m immediate` (a crash: no checkpoint, every connection cut)
- * while a run of 120 text assets is under way, and started again 10 s later.
+ * while a run of 120 text assets is under way on two executor-ffmpeg replicas, and started again 10 s later. A job
+ * that cannot be claimed meanwhile waits in its executor: the outage uses up no delivery of any job (handed back
+ * instead, a job could reach the other replica with its hand-backs counted as failed attempts, and fail).
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,7 +22,8 @@ let fx: FaultStack;
 
 beforeAll(async () => {
   infra = await startFaultInfra("faults-pg");
-  fx = await infra.stack({ jobAckWaitMs: 10_000, env: { JOB_CONCURRENCY: "2" } });
+  fx = await infra.stack({ jobAckWaitMs: 10_000, env: { JOB_CONCURRENCY: "4" } });
+  await fx.replica("executor-ffmpeg");
 });
 
 afterAll(async () => {
@@ -114,6 +117,8 @@ describe("PostgreSQL stopped for 10 s during a run", () => {
     expect(rows.filter((r) => r.status !== "completed").map((r) => [r.id, r.status, r.metadata?.error])).toEqual([]);
     expect(last).toMatchObject({ id: run.run_id, status: "completed" });
     expect(rows.filter((r) => r.metadata?.history).map((r) => [r.id, r.metadata.history])).toEqual([]);
+    // The outage used up no delivery: every node was claimed by its job message's first delivery.
+    expect(rows.filter((r) => r.metadata?.delivery !== 1).map((r) => [r.id, r.metadata?.delivery])).toEqual([]);
 
     // No committed event ever said "failed".
     await sleep(1500);
@@ -121,13 +126,14 @@ describe("PostgreSQL stopped for 10 s during a run", () => {
     expect(statuses.filter((s) => s.status === "failed")).toEqual([]);
     expect(new Set(statuses.filter((s) => s.status === "completed").map((s) => s.nodeId)).size).toBe(NODES);
 
-    // Exactly once: one work start per node, one per job.
-    const executor = stack.services.get("executor-ffmpeg")!;
+    // Exactly once: one work start per node, one per job, across both replicas.
+    const executorLogs = fx.logsOf("executor-ffmpeg");
     const starts = new Map<string, number>();
-    for (const l of executor.logs) if (l.msg === "work started" && l.pipelineId === P) starts.set(String(l.nodeId), (starts.get(String(l.nodeId)) ?? 0) + 1);
+    for (const l of executorLogs) if (l.msg === "work started" && l.pipelineId === P) starts.set(String(l.nodeId), (starts.get(String(l.nodeId)) ?? 0) + 1);
     expect([...starts].filter(([, n]) => n !== 1)).toEqual([]);
     expect(starts.size).toBe(NODES);
-    expect([...workStartsByJob(executor.logs).values()].every((n) => n === 1)).toBe(true);
+    expect([...workStartsByJob(executorLogs).values()].every((n) => n === 1)).toBe(true);
+    const waited = executorLogs.filter((l) => l.msg === "claiming the node: the state-writer is unavailable; retrying until it is").length;
 
     // The execute refused during the outage queued nothing.
     const [late] = await query<{ status: string; metadata: Record<string, unknown> | null }>(
@@ -137,10 +143,10 @@ describe("PostgreSQL stopped for 10 s during a run", () => {
     expect({ status: late!.status, jobId: late!.metadata?.jobId }).toEqual({ status: "pending", jobId: undefined });
 
     // No process crashed or restarted.
-    for (const [name, service] of stack.services) {
+    for (const [name, service] of [...stack.services, ["executor-ffmpeg replica", fx.processesOf("executor-ffmpeg")[1]!] as const]) {
       expect(service.proc.exitCode, `${name} exited`).toBeNull();
       expect(service.proc.signalCode, `${name} killed`).toBeNull();
     }
-    console.log(`[postgres-outage] ${NODES} nodes; completed when the database came back: ${completedAtRestart}`);
+    console.log(`[postgres-outage] ${NODES} nodes; completed when the database came back: ${completedAtRestart}; claims that waited for it: ${waited}`);
   });
 });

@@ -25,7 +25,7 @@ export async function storeResult(
   if (!result.output.contentHash) result.output.contentHash = await hashing.hashOf(result.output.s3Key);
   // A node deleted while it ran: the gateway deletes its files after the delete commits, so files stored before
   // that are gone with them and files stored after it are this attempt's to delete (checked after storing).
-  if (!(await untilRead(() => getNode(db, job.pipelineId, job.nodeId), ctx.signal, logger, "the check that the node still exists"))) {
+  if (!(await untilRead(() => getNode(db, job.pipelineId, job.nodeId), ctx.signal, logger, "checking that the node still exists"))) {
     // What this attempt stored: through its storage, or elsewhere (a Lambda) under this attempt's own directory.
     const ownDirectory = `pipelines/${job.pipelineId}/nodes/${job.nodeId}/${job.jobId}-a${attempt}/`;
     const written = [...new Set([...hashing.written(), ...(result.output.s3Key.startsWith(ownDirectory) ? [result.output.s3Key] : [])])];
@@ -47,7 +47,7 @@ export async function storeResult(
     () => publish(bus, topology.messages.state(job.pipelineId, job.nodeId), completed, { msgId: `${job.jobId}:completed:${attempt}` }),
     ctx.signal,
     logger,
-    "result",
+    "storing the result",
   );
   logger.info({ workSeconds, cost: result.cost, s3Key: result.output.s3Key }, "work completed");
   return "completed";

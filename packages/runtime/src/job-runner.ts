@@ -15,7 +15,7 @@ import { listenForInterrupts } from "./job-interrupts";
 import { progressReporter, startHeartbeat } from "./job-liveness";
 import { storeResult } from "./job-result";
 import { runWork } from "./job-work";
-import { retryLaterIfUnavailable } from "./until-stored";
+import { UNAVAILABLE_WAIT_MS, untilReachable } from "./until-stored";
 import type { WorkFunction } from "./work";
 
 export { loadInputs } from "./job-inputs";
@@ -32,6 +32,8 @@ export interface JobRunnerDeps {
   /** Minimum time between forwarded progress ticks. */
   progressIntervalMs?: number;
   claimTimeoutMs?: number;
+  /** How long a job waits in this process for an unavailable state-writer or database before it is handed back. */
+  unavailableWaitMs?: number;
 }
 
 /** What one runner's deliveries share: its dependencies, the jobs it runs (for interrupts), recent outcomes. */
@@ -131,7 +133,7 @@ async function claimAndRun(
 ): Promise<void> {
   const { deps, running } = runner;
   const delivery = ctx.attempt;
-  const claim = await claimJob(deps, job, delivery, claimId);
+  const claim = await claimJob(deps, job, ctx, claimId);
   if (!claim.ok) {
     // already_done, stale, not_found: nothing to do, and retrying cannot change that. If a newer holder
     // dies later, the scheduler's reconciler revives the node from its stopped heartbeat.
@@ -145,9 +147,14 @@ async function claimAndRun(
   const claimed: ClaimedAttempt = { job, ctx, attempt, ids, logger };
 
   const node = claim.node;
-  const inputs = await loadInputs(deps.db, node).catch((error: unknown) => {
-    throw retryLaterIfUnavailable(error, "the node's inputs could not be read");
-  });
+  const inputs = await untilReachable(
+    () => loadInputs(deps.db, node),
+    ctx.signal,
+    logger,
+    "reading the node's inputs",
+    deps.unavailableWaitMs ?? UNAVAILABLE_WAIT_MS,
+    "the database",
+  );
   await madeDir;
 
   const progress = progressReporter(deps, claimed, runner.progressIntervalMs);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BusUnavailableError, InvalidPayloadError, RemoteHandlerError, RequestTimeoutError, RetryAfterError } from "@vp/bus";
 import { createLogger } from "@vp/telemetry";
-import { retryLaterIfUnavailable, untilStored } from "./until-stored";
+import { retryLaterIfUnavailable, untilReachable, untilStored } from "./until-stored";
 
 const logger = createLogger({ service: "test", level: "silent" });
 
@@ -49,6 +49,87 @@ describe("untilStored", () => {
         "result",
       ),
     ).rejects.toBeInstanceOf(RequestTimeoutError);
+  });
+});
+
+describe("untilReachable", () => {
+  const never = new AbortController().signal;
+
+  it("asks again while the state-writer is unavailable, then returns its answer", async () => {
+    const errors = [
+      new BusUnavailableError("no responders"),
+      new RemoteHandlerError("vp.rpc.transition: connect ECONNREFUSED"),
+      new RequestTimeoutError("no reply"),
+    ];
+    let calls = 0;
+    const answer = await untilReachable(
+      async () => {
+        const error = errors[calls++];
+        if (error) throw error;
+        return "claimed";
+      },
+      never,
+      logger,
+      "claiming the node",
+      60_000,
+    );
+    expect({ answer, calls }).toEqual({ answer: "claimed", calls: 4 });
+  });
+
+  it("hands the job back with a RetryAfterError once it has waited maxWaitMs", async () => {
+    let calls = 0;
+    const startedAt = Date.now();
+    const waited = untilReachable(
+      async () => {
+        calls++;
+        throw new BusUnavailableError("no responders");
+      },
+      never,
+      logger,
+      "claiming the node",
+      600,
+    );
+    await expect(waited).rejects.toBeInstanceOf(RetryAfterError);
+    await expect(waited).rejects.toThrow("claiming the node failed: no responders");
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(600);
+    expect(calls).toBeGreaterThan(1);
+  });
+
+  it("hands the job back at once when its signal is aborted (shutdown)", async () => {
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 200);
+    const startedAt = Date.now();
+    await expect(
+      untilReachable(
+        async () => {
+          throw new RequestTimeoutError("no reply");
+        },
+        abort.signal,
+        logger,
+        "claiming the node",
+        60_000,
+      ),
+    ).rejects.toBeInstanceOf(RetryAfterError);
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+  });
+
+  it("throws any other error unchanged, without asking again", async () => {
+    let calls = 0;
+    const error = Object.assign(new Error("permission denied for table video_production_nodes"), { code: "42501" });
+    await expect(
+      untilReachable(
+        async () => {
+          calls++;
+          throw error;
+        },
+        never,
+        logger,
+        "reading the node's inputs",
+        60_000,
+        "the database",
+      ),
+    ).rejects.toBe(error);
+    expect(calls).toBe(1);
   });
 });
 

@@ -30,7 +30,9 @@ async function whileUnavailable<T>(
   logger: Logger,
   what: string,
   dependency: string,
+  maxWaitMs = Number.POSITIVE_INFINITY,
 ): Promise<T> {
+  const startedAt = Date.now();
   let failures = 0;
   for (;;) {
     try {
@@ -38,9 +40,9 @@ async function whileUnavailable<T>(
       if (failures > 0) logger.info({ failures }, `${what} done after ${dependency} came back`);
       return done;
     } catch (error) {
-      if (!unavailable(error) || signal.aborted) throw error;
+      if (!unavailable(error) || signal.aborted || Date.now() - startedAt >= maxWaitMs) throw error;
       failures++;
-      if (failures === 1) logger.warn({ err: error }, `${what} not done: ${dependency} is unavailable; retrying until it is`);
+      if (failures === 1) logger.warn({ err: error }, `${what}: ${dependency} is unavailable; retrying until it is`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.min(2_000, 250 * failures));
         function done() {
@@ -54,17 +56,44 @@ async function whileUnavailable<T>(
   }
 }
 
+/** How long a job waits in its executor for an unavailable state-writer before it is handed back. */
+export const UNAVAILABLE_WAIT_MS = 5 * 60_000;
+
 /**
- * Before any work or spending, a job that cannot be claimed or read because the state-writer, its database or
- * NATS is unavailable is retried later (RetryAfterError: those retries have their own budget, see consume.ts)
- * instead of counting as a failed attempt. Counted, a 10 s Postgres outage used up a job's attempts and failed
- * nodes that had nothing wrong with them (PostgreSQL-outage fault scenario, tests/faults/postgres-outage.test.ts).
- * Other errors are returned unchanged.
+ * Before any work or spending: claims the node or reads its inputs, waiting out an unavailable state-writer, database
+ * or bus in this process for up to `maxWaitMs`. The consume helper keeps the delivery alive (working()) meanwhile, so
+ * an outage uses up no delivery of the job: handed back instead, its deliveries would count as failed attempts on any
+ * replica that did not hand it back itself, and a database restart could fail nodes with nothing wrong with them.
+ * Past `maxWaitMs`, or at shutdown (`signal`), the job is handed back with a RetryAfterError; other errors are
+ * thrown unchanged. `once` must be safe to repeat (the claim repeats its claimId, which the state-writer answers
+ * idempotently).
+ */
+export async function untilReachable<T>(
+  once: () => Promise<T>,
+  signal: AbortSignal,
+  logger: Logger,
+  what: string,
+  maxWaitMs: number,
+  dependency = "the state-writer",
+): Promise<T> {
+  try {
+    return await whileUnavailable(once, isUnavailable, signal, logger, what, dependency, maxWaitMs);
+  } catch (error) {
+    throw retryLaterIfUnavailable(error, `${what} failed`);
+  }
+}
+
+/** A state-writer that answered with its handler's error, did not answer, or cannot be reached; or Postgres down. */
+function isUnavailable(error: unknown): boolean {
+  return error instanceof RemoteHandlerError || error instanceof RequestTimeoutError || error instanceof BusUnavailableError || isPostgresUnavailable(error);
+}
+
+/**
+ * An unavailable state-writer, database or bus as a RetryAfterError (the job is handed back and tried later; those
+ * hand-backs have their own budget in the consume helper); other errors are returned unchanged.
  */
 export function retryLaterIfUnavailable(error: unknown, what: string, delayMs = 2_000): unknown {
-  const unavailable =
-    error instanceof RemoteHandlerError || error instanceof RequestTimeoutError || error instanceof BusUnavailableError || isPostgresUnavailable(error);
-  if (!unavailable) return error;
+  if (!isUnavailable(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new RetryAfterError(delayMs, `${what}: ${message}`, { cause: error });
 }
