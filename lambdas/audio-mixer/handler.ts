@@ -34,6 +34,9 @@ export function createHandler(deps: LambdaDeps) {
         lengthMismatch: config.lengthMismatch,
         mode: config.mode,
         originalGain: config.originalGain,
+        startSeconds: config.startSeconds,
+        fadeInSeconds: config.fadeInSeconds,
+        fadeOutSeconds: config.fadeOutSeconds,
         timeoutMs: deps.ffmpegTimeoutMs,
       });
       const { size } = await storage.putFile(e.output_key, output, { contentType: "video/mp4" });

@@ -172,7 +172,7 @@ export const NODE_CATALOG = {
     },
     config: ComposeVideoConfig,
     output: "video",
-    workVersion: 1,
+    workVersion: 2,
     cost: "compute",
   },
   captions: {

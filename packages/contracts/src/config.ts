@@ -153,6 +153,11 @@ export const MixAudioConfig = z.strictObject({
   /** replace: the new audio replaces the original. duck: the original stays underneath at originalGain. */
   mode: z.enum(["replace", "duck"]).optional(),
   originalGain: z.number().min(0).max(1).optional(),
+  /** Where the new audio starts in the video; before it, silence (replace) or the original alone (duck). */
+  startSeconds: z.number().min(0).max(3600).optional().describe("Seconds into the video at which the new audio starts"),
+  fadeInSeconds: z.number().min(0).max(60).optional().describe("Fade the new audio in over this many seconds"),
+  /** Ends where the new audio is last heard: its own end, or the output's end when it is cut. */
+  fadeOutSeconds: z.number().min(0).max(60).optional().describe("Fade the new audio out over this many seconds before it ends"),
 });
 
 export const OverlayConfig = z.strictObject({
@@ -176,7 +181,8 @@ export const OverlayConfig = z.strictObject({
 export const ComposeVideoConfig = z.strictObject({
   provider: Provider(["ffmpeg", "lambda"]),
   overlays: z.array(OverlayConfig).max(8).optional(),
-  audio: z.enum(["background", "overlay", "mix"]).optional(),
+  /** Default mix: the background's audio and each overlay's from its start (a presenter overlay is heard). */
+  audio: z.enum(["background", "overlay", "mix"]).optional().describe("Whose audio the output carries; default mix (background and overlays)"),
 });
 
 export type MergeVideosConfig = z.infer<typeof MergeVideosConfig>;

@@ -67,6 +67,7 @@ describe("composeVideo", () => {
       background,
       overlays: [overlay],
       specs: [{ position: "bottom-right", size: 0.25 }],
+      audio: "background",
       output,
       workDir,
       onProgress: (p) => progress.push(p),
@@ -112,6 +113,21 @@ describe("composeVideo", () => {
     expect(gTop).toBeGreaterThan(180);
     const corner = regionDifference(after, plain, { x: box.x, y: box.y, width: 6, height: 6 });
     expect(corner).toBeLessThan(12);
+  });
+
+  it("by default mixes an overlay's audio in, and copies the background's audio when the overlays are silent", async () => {
+    const workDir = await freshWorkDir();
+    const spoken = join(workDir, "spoken.mp4");
+    const result = await composeVideo({ background, overlays: [overlay], specs: [{ startSeconds: 1 }], output: spoken, workDir });
+    expect(result.probe.audio?.codec).toBe("aac");
+    // The overlay's 880 Hz tone joins the background's 440 Hz tone from its start: louder after 1 s than before.
+    const before = await audioLevel(spoken, 0.1, 0.8);
+    const after = await audioLevel(spoken, 1.1, 0.8);
+    expect(after.meanDb).toBeGreaterThan(before.meanDb + 2);
+    expect(before.meanDb).toBeGreaterThan(-30);
+    const silent = join(workDir, "silent-overlay.mp4");
+    await composeVideo({ background, overlays: [portrait], output: silent, workDir });
+    expect(await streamHash(silent, "a:0")).toBe(await streamHash(background, "a:0"));
   });
 
   it("keeps the overlay's audio from its start, or mixes both", async () => {

@@ -7,7 +7,10 @@ import { probe, type ProbeResult } from "./probe";
 import { runFfmpeg, type MediaLogger } from "./run";
 
 export type OverlayPosition = "top-left" | "top-right" | "bottom-left" | "bottom-right" | "center" | "custom";
-/** background: keep the background's audio. overlay: the overlays' audio (each from its start). mix: both. */
+/**
+ * background: keep the background's audio. overlay: the overlays' audio (each from its start). mix (the default):
+ * both, so a presenter overlay is heard; with silent overlays it is the background's audio, copied as it was.
+ */
 export type ComposeAudio = "background" | "overlay" | "mix";
 
 export interface OverlaySpec {
@@ -257,17 +260,14 @@ export async function composeVideo(options: ComposeVideoOptions): Promise<Compos
   logger?.debug({ layouts, background: basename(background), overlays: overlays.length }, "composing");
   let cpuSeconds: number;
   try {
-    ({ cpuSeconds } = await runFfmpeg(
-      buildComposeArgs(background, overlays, { background: pb!, overlays: po }, layouts, options.audio ?? "background", output),
-      {
-        signal,
-        timeoutMs,
-        totalSeconds: pb!.durationSeconds,
-        onProgress,
-        workDir,
-        logger,
-      },
-    ));
+    ({ cpuSeconds } = await runFfmpeg(buildComposeArgs(background, overlays, { background: pb!, overlays: po }, layouts, options.audio ?? "mix", output), {
+      signal,
+      timeoutMs,
+      totalSeconds: pb!.durationSeconds,
+      onProgress,
+      workDir,
+      logger,
+    }));
   } catch (error) {
     await rm(output, { force: true });
     throw error;

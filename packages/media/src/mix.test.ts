@@ -98,6 +98,47 @@ describe("mixAudio", () => {
     expect(Math.abs(result.probe.durationSeconds - 2)).toBeLessThanOrEqual(0.05);
   });
 
+  it("startSeconds: the new audio is heard from its start offset, silence before it (replace)", async () => {
+    const workDir = await freshWorkDir();
+    const output = join(workDir, "output.mp4");
+    // video4's own tone is replaced by video2's 2.0 s tone, placed at 1.5 s: heard from 1.5 s to 3.5 s of 4.0 s.
+    const result = await mixAudio({ video: video4, audio: video2, output, workDir, startSeconds: 1.5 });
+    expect(Math.abs(result.probe.durationSeconds - 4)).toBeLessThanOrEqual(0.05);
+    expect((await audioLevel(output, 0, 1.4)).maxDb).toBeLessThan(-80);
+    expect((await audioLevel(output, 1.6, 1.8)).meanDb).toBeGreaterThan(-30);
+    expect((await audioLevel(output, 3.6, 0.35)).maxDb).toBeLessThan(-80);
+  });
+
+  it("startSeconds with trim: the output ends where the delayed audio ends", async () => {
+    const workDir = await freshWorkDir();
+    const result = await mixAudio({ video: video4, audio: video2, output: join(workDir, "output.mp4"), workDir, startSeconds: 1.5, lengthMismatch: "trim" });
+    expect(result.targetSeconds).toBeCloseTo(3.5, 2);
+    expect(Math.abs(result.probe.durationSeconds - 3.5)).toBeLessThanOrEqual(0.1);
+  });
+
+  it("fades the new audio in from its start and out to where it is last heard", async () => {
+    const workDir = await freshWorkDir();
+    const output = join(workDir, "output.mp4");
+    await mixAudio({ video: video4, audio: video2, output, workDir, startSeconds: 1, fadeInSeconds: 0.8, fadeOutSeconds: 0.8 });
+    // Heard from 1.0 s to 3.0 s: rising over 1.0-1.8, full over 1.8-2.2, falling over 2.2-3.0.
+    const rising = await audioLevel(output, 1.05, 0.15);
+    const full = await audioLevel(output, 1.85, 0.3);
+    const falling = await audioLevel(output, 2.8, 0.15);
+    expect(full.meanDb).toBeGreaterThan(-30);
+    expect(rising.meanDb).toBeLessThan(full.meanDb - 10);
+    expect(falling.meanDb).toBeLessThan(full.meanDb - 10);
+    expect((await audioLevel(output, 0, 0.9)).maxDb).toBeLessThan(-80);
+  });
+
+  it("refuses a start offset at or past the video's end, before running ffmpeg", async () => {
+    const workDir = await freshWorkDir();
+    const output = join(workDir, "output.mp4");
+    await expect(mixAudio({ video: video2, audio: voice3, output, workDir, startSeconds: 2 })).rejects.toThrow(
+      new MediaError("the audio would start at 2 s, but the video lasts 2.00 s: choose a start offset inside the video"),
+    );
+    expect(await readdir(workDir)).toEqual([]);
+  });
+
   it("refuses inputs without the needed stream, before running ffmpeg", async () => {
     const workDir = await freshWorkDir();
     const output = join(workDir, "output.mp4");

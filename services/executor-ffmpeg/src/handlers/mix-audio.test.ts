@@ -89,4 +89,19 @@ describe("mix-audio work", () => {
     const { output } = await work(ctx);
     expect(Math.abs(output.duration! - 3)).toBeLessThanOrEqual(0.1);
   });
+
+  it("starts the voice at its offset with a fade-in, and refuses an offset past the video's end", async () => {
+    const config = { startSeconds: 0.5, fadeInSeconds: 0.3, lengthMismatch: "trim" };
+    const { ctx } = await f.context(f.node("m9", "mix-audio", { config }), { video: [video], audio: [voice] });
+    const { output } = await work(ctx);
+    // Trim: the 3.0 s voice starting at 0.5 s ends at 3.5 s, before the 4.0 s video does.
+    expect(Math.abs(output.duration! - 3.5)).toBeLessThanOrEqual(0.1);
+    const local = join(f.dir, "offset.mp4");
+    await f.storage.download(output.s3Key, local);
+    expect((await audioLevel(local, 0, 0.45)).maxDb).toBeLessThan(-80);
+    expect((await audioLevel(local, 0.9, 2)).meanDb).toBeGreaterThan(-45);
+
+    const { ctx: late } = await f.context(f.node("m10", "mix-audio", { config: { startSeconds: 5 } }), { video: [video], audio: [voice] });
+    await expect(work(late)).rejects.toThrow(/the audio would start at 5 s, but the video lasts 4\.\d\d s: choose a start offset inside the video/);
+  });
 });

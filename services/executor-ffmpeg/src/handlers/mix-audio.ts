@@ -23,7 +23,8 @@ const MIX_SHARE = 85;
 
 /**
  * mix-audio: replaces the `video` input's audio with the `audio` input (or lays it over the original at a
- * gain), the video stream copied and the audio encoded once; pad or trim decides the length. Runs here or
+ * gain), starting at `startSeconds` with optional fades, the video stream copied and the audio encoded once;
+ * pad or trim decides the length. Runs here or
  * in the audio-mixer Lambda. The inputs' media contract is checked before any work: a video where the
  * audio belongs, an audio file where the video belongs, fail the node at once with that reason.
  */
@@ -85,6 +86,9 @@ export function createMixAudioWork(options: FfmpegWorkOptions = {}): WorkFunctio
         lengthMismatch: config.lengthMismatch,
         mode: config.mode,
         originalGain: config.originalGain,
+        startSeconds: config.startSeconds,
+        fadeInSeconds: config.fadeInSeconds,
+        fadeOutSeconds: config.fadeOutSeconds,
         signal,
         timeoutMs: options.ffmpegTimeoutMs,
         onProgress: (percent) => ctx.progress(DOWNLOAD_SHARE + (percent * MIX_SHARE) / 100),
