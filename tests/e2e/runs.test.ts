@@ -157,6 +157,45 @@ describe("pipeline runs through HTTP", () => {
     expect(runs).toHaveLength(1);
   });
 
+  it("a disabled node: run all skips it and what is downstream of it; executing it or a dependant is refused with the reason", async () => {
+    const { pipeline } = await api.ok("POST", "/pipelines", { title: "Disabled nodes" });
+    const P = pipeline.id;
+    await videoAsset(P, "d");
+    await merge(P, "m", ["d", "d"]);
+    // A disconnected node that would fail every run, switched off.
+    await videoAsset(P, "broken", new TextEncoder().encode("definitely not a video"));
+    await merge(P, "after", ["broken", "d"]);
+    const { node } = await api.ok("PATCH", `/pipelines/${P}/nodes/broken`, { disabled: true });
+    expect(node).toMatchObject({ id: "broken", disabled: true, status: "pending" });
+    expect((await db.admin.query("select disabled from video_production_nodes where pipeline_id = $1 and id = 'broken'", [P])).rows[0]).toEqual({
+      disabled: true,
+    });
+
+    const { estimate } = await api.ok("GET", `/pipelines/${P}/estimate`);
+    expect(estimate.nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual(["d", "m"]);
+    const res = await api.call("POST", `/pipelines/${P}/execute`, {});
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.node_ids).toEqual(["d", "m"]);
+    expect(await waitForRun(P, res.body.run_id)).toMatchObject({ status: "completed", node_ids: ["d", "m"] });
+    const statuses = Object.fromEntries((await api.ok("GET", `/pipelines/${P}/nodes`)).nodes.map((n: { id: string; status: string }) => [n.id, n.status]));
+    expect(statuses).toEqual({ d: "completed", m: "completed", broken: "pending", after: "pending" });
+
+    expect(await api.call("POST", `/pipelines/${P}/nodes/broken/execute`)).toMatchObject({
+      status: 422,
+      body: { error: 'Node "broken" is disabled: enable it to run it' },
+    });
+    expect(await api.call("POST", `/pipelines/${P}/nodes/after/execute`, { upstream: true })).toMatchObject({
+      status: 422,
+      body: { error: 'Node "after" cannot run: node "broken" upstream of it is disabled (enable it first)' },
+    });
+    // Enabled again, it runs (and fails on its bytes, as it would have all along).
+    await api.ok("PATCH", `/pipelines/${P}/nodes/broken`, { disabled: false });
+    const again = await api.call("POST", `/pipelines/${P}/nodes/broken/execute`);
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    const { runs } = await api.ok("GET", `/pipelines/${P}/runs`);
+    expect(runs).toHaveLength(1);
+  });
+
   it("graph errors: a cycle, a dangling input and a type mismatch in one pipeline -> one 422 listing all, nothing runs", async () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "Broken" });
     const P = pipeline.id;

@@ -2,7 +2,8 @@
  * What a producer reads in the editor, in Chromium against the real services: the pipelines list searched by
  * title and kept in order after a rename; a local AI node's cost shown as compute on this machine (under a cent
  * as "< $0.01", exact on hover); one status label and one "Fit view"; an estimate over budget shown with amounts
- * that differ, Start run off with the reason, and the gateway's refusal naming nodes by title.
+ * that differ, Start run off with the reason, and the gateway's refusal naming nodes by title; a result marked
+ * "Outdated" after an edit until a run replaces it; a node switched off, greyed and skipped by Run all.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatUsd, formatUsdApart } from "@vp/flow-graph";
@@ -203,6 +204,87 @@ describe("the editor, as a producer reads it", () => {
     await page.locator('[data-testid="run-estimate"][data-budget=""][data-over="false"]').waitFor();
     await expectStartEnabled(page, true);
     expectNoErrors(refusedRun);
+  }, 240_000);
+});
+
+describe("outdated results", () => {
+  it("a changed speed marks the voiceover Outdated (card, panel, download) until a run makes it again", async () => {
+    const P = await localVoicePipeline("Outdated after an edit");
+    const { page, expectNoErrors } = await openEditor(P);
+    await page.getByTestId("run-all").click();
+    await page.getByTestId("start-run").click();
+    await page.locator('[data-testid="status-voice"][data-status="completed"]').waitFor({ timeout: 120_000 });
+    expect(await env.api.ok("GET", `/pipelines/${P}/outdated`)).toEqual({ node_ids: [] });
+    await page.locator(node("voice")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("node-panel").waitFor();
+    expect(await page.getByTestId("download-output").textContent()).toBe("Download output");
+    expect(await page.getByTestId("panel-outdated").count()).toBe(0);
+    const firstKey = (await nodeRow(P, "voice")).output.s3Key;
+
+    // The producer changes the voice's speed: the node still holds the take made at the old speed, and says so.
+    await page.getByTestId("field-speed").fill("1.5");
+    const outdatedVoice = page.locator('[data-testid="status-voice"][data-outdated="true"]');
+    await outdatedVoice.waitFor({ timeout: 10_000 });
+    expect(await outdatedVoice.textContent()).toBe("Outdated");
+    expect(await outdatedVoice.getAttribute("title")).toBe("Made before its config or an input changed: run it again to replace this result");
+    expect(await page.getByTestId("panel-status").textContent()).toBe("Outdated");
+    expect(await page.getByTestId("panel-outdated").textContent()).toMatch(/^This result is outdated/);
+    expect(await page.getByTestId("download-output").textContent()).toBe("Download outdated output");
+    expect(await env.api.ok("GET", `/pipelines/${P}/outdated`)).toEqual({ node_ids: ["voice"] });
+    expect((await nodeRow(P, "voice")).config).toEqual({ provider: "local", speed: 1.5 });
+    await screenshot(page, "polish-07-outdated");
+
+    // Run all makes it again: a new result, and the mark is gone.
+    await page.getByTestId("run-all").click();
+    await page.getByTestId("start-run").click();
+    await page.locator('[data-testid="status-voice"][data-status="completed"]:not([data-outdated])').waitFor({ timeout: 120_000 });
+    await page.locator('[data-testid="download-output"]', { hasText: /^Download output$/ }).waitFor();
+    expect(await page.getByTestId("panel-outdated").count()).toBe(0);
+    expect((await nodeRow(P, "voice")).output.s3Key).not.toBe(firstKey);
+    expect(await env.api.ok("GET", `/pipelines/${P}/outdated`)).toEqual({ node_ids: [] });
+    await screenshot(page, "polish-08-outdated-replaced");
+    expectNoErrors();
+  }, 300_000);
+});
+
+describe("disabled nodes", () => {
+  it("a node left unfinished blocks Run all until it is switched off: greyed, skipped by the run, switched on again", async () => {
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Switch a node off" });
+    const P = pipeline.id as string;
+    const nodes = `/pipelines/${P}/nodes`;
+    await env.api.ok("POST", nodes, { id: "script", title: "Script", type: "asset", asset: { type: "text", content: SCRIPT }, position: { x: 0, y: 0 } });
+    // An asset nobody filled in: every Run all is refused for it.
+    await env.api.ok("POST", nodes, { id: "draft", title: "Unfinished note", type: "asset", asset: { type: "text" }, position: { x: 0, y: 260 } });
+    const refused = await env.api.call("POST", `/pipelines/${P}/execute`, {});
+    expect(refused.status).toBe(422);
+    expect(refused.body.error).toMatch(/Unfinished note/);
+
+    const { page, expectNoErrors } = await openEditor(P);
+    await page.locator(node("draft")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("node-panel").waitFor();
+    expect(await page.getByTestId("toggle-disabled").textContent()).toBe("Disable node");
+    await page.getByTestId("toggle-disabled").click();
+    await page.getByTestId("disabled-draft").waitFor();
+    expect(await page.getByTestId("node-draft").getAttribute("class")).toMatch(/\bdisabled\b/);
+    expect(await page.getByTestId("toggle-disabled").textContent()).toBe("Enable node");
+    expect((await nodeRow(P, "draft")).disabled).toBe(true);
+    await screenshot(page, "polish-09-node-disabled");
+
+    // Run all now runs the rest; the switched-off node stays as it was.
+    await page.getByTestId("run-all").click();
+    await page.getByTestId("start-run").click();
+    await page.locator('[data-testid="status-script"][data-status="completed"]').waitFor({ timeout: 60_000 });
+    const { runs } = await env.api.ok("GET", `/pipelines/${P}/runs`);
+    expect(runs[0]).toMatchObject({ node_ids: ["script"] });
+    expect((await nodeRow(P, "draft")).status).toBe("pending");
+    await screenshot(page, "polish-10-run-without-disabled");
+
+    // Switched on again: no longer greyed, and the database says so.
+    await page.getByTestId("toggle-disabled").click();
+    await page.getByTestId("disabled-draft").waitFor({ state: "detached" });
+    expect(await page.getByTestId("node-draft").getAttribute("class")).not.toMatch(/\bdisabled\b/);
+    expect((await nodeRow(P, "draft")).disabled).toBe(false);
+    expectNoErrors();
   }, 240_000);
 });
 

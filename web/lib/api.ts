@@ -152,6 +152,7 @@ function nodeRoutes(request: Request) {
         config?: Record<string, unknown>;
         asset?: { type?: string; content?: string };
         position?: NodePosition;
+        disabled?: boolean;
       },
     ) => request<{ node: ApiNode }>("PATCH", nodePath(pipelineId, nodeId), patch),
     deleteNode: (pipelineId: string, nodeId: string) => request<void>("DELETE", nodePath(pipelineId, nodeId)),
@@ -160,7 +161,7 @@ function nodeRoutes(request: Request) {
   };
 }
 
-/** Runs: run all, run to here, retry, cancel, history, estimate and budget. */
+/** Runs: run all, run to here, retry, cancel, history, estimate, outdated results and budget. */
 function runRoutes(request: Request) {
   return {
     runAll: (pipelineId: string, options: { force?: boolean } = {}) =>
@@ -177,6 +178,8 @@ function runRoutes(request: Request) {
     listRuns: (pipelineId: string, limit = 20) => request<{ runs: RunRecord[] }>("GET", `${pipelinePath(pipelineId)}/runs?limit=${limit}`),
     estimate: (pipelineId: string, options: { force?: boolean } = {}) =>
       request<{ estimate: RunEstimate; problems: GraphProblem[] }>("GET", `${pipelinePath(pipelineId)}/estimate${options.force ? "?force=true" : ""}`),
+    /** Completed nodes whose result no longer matches the graph (config, asset or an input changed since). */
+    outdated: (pipelineId: string) => request<{ node_ids: string[] }>("GET", `${pipelinePath(pipelineId)}/outdated`),
     setBudget: (pipelineId: string, maxCost: number | null) =>
       request<{ pipeline: SerializedPipeline }>("PATCH", pipelinePath(pipelineId), { config: { maxCost } }),
   };

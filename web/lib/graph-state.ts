@@ -55,6 +55,7 @@ const structureOf = (node: ApiNode) => ({
   config: node.config ?? {},
   asset: node.asset ?? null,
   position: node.position ?? null,
+  disabled: node.disabled === true,
 });
 const executionOf = (node: ApiNode) => ({ status: node.status, metadata: node.metadata ?? null, output: node.output ?? null });
 

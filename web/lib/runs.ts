@@ -25,7 +25,8 @@ export function groupProblems(problems: Iterable<GraphProblem>): ProblemsByNode 
  * that is not completed), so the offending nodes are marked before anything is sent.
  */
 export function pipelineProblems(nodes: ReadonlyMap<string, EditorNode>): GraphProblem[] {
-  return checkPipeline([...nodes.values()] as GraphNode[]);
+  // What run all would check: disabled nodes and what is downstream of them are not part of it.
+  return checkPipeline([...nodes.values()] as GraphNode[], runMembers(nodes));
 }
 
 /** "input \"segments\" needs…" reads better as "Input \"segments\" needs…" on its own line. */
@@ -169,6 +170,16 @@ export function statusSignature(nodes: ReadonlyMap<string, EditorNode>): string 
 /** A string that changes with the graph's structure (ids, inputs, assets, config): stale server problems go. */
 export function structureSignature(nodes: ReadonlyMap<string, EditorNode>): string {
   return JSON.stringify([...nodes.values()].map((n) => [n.id, n.type, n.inputs, n.asset, n.config, n.status === "completed"]));
+}
+
+/**
+ * A string that changes whenever a node's result may have become outdated or current: its type, inputs, asset and
+ * config, and which result it holds. Titles, positions and progress do not change it.
+ */
+export function outdatedSignature(nodes: ReadonlyMap<string, EditorNode>): string {
+  return JSON.stringify(
+    [...nodes.values()].map((n) => [n.id, n.type, n.inputs, n.asset, n.config, n.status, n.status === "completed" ? (n.output?.s3Key ?? null) : null]),
+  );
 }
 
 /** Whether a node completed from the cache, and what that saved. */

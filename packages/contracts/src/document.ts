@@ -6,7 +6,7 @@ import { NodePosition } from "./state";
 
 /**
  * "Pipeline as code": a pipeline's structure as a versioned JSON document that can live in a repository.
- * Only structure travels (titles, types, inputs, config, inline asset content, canvas positions), never
+ * Only structure travels (titles, types, inputs, config, inline asset content, canvas positions, disabled), never
  * execution state or storage keys: an imported pipeline starts pending and its media assets are uploaded
  * again. Slots, media types, cycles and config are checked by @vp/flow-graph's validatePipelineDocument.
  */
@@ -25,6 +25,8 @@ export const DocumentNode = z.strictObject({
   /** Asset nodes only: the media type and, for text/json, the inline content. No `source`: strict. */
   asset: AssetInput.optional(),
   position: NodePosition.optional(),
+  /** Switched off in the editor (runs skip it); absent means enabled. */
+  disabled: z.boolean().optional(),
 });
 export type DocumentNode = z.infer<typeof DocumentNode>;
 

@@ -120,6 +120,8 @@ export interface SerializedNode {
   output: NodeOutput | null;
   /** Canvas position (added; null until the editor places the node). */
   position?: NodePosition | null;
+  /** Switched off: runs skip it and what is downstream of it; an execute of it is refused. */
+  disabled?: boolean;
 }
 
 /** A pipeline as the API serializes it (GET /pipelines, GET /pipelines/:id). */
@@ -146,4 +148,5 @@ export const SerializedNodeSchema = z.object({
   metadata: NodeMetadata.nullable(),
   output: NodeOutput.nullable(),
   position: NodePosition.nullable().optional(),
+  disabled: z.boolean().optional(),
 });

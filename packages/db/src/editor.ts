@@ -135,6 +135,8 @@ export interface CreateNodeInput {
   asset?: Record<string, unknown> | null;
   /** Canvas position (editor only). */
   position?: NodePosition | null;
+  /** Switched off: runs skip it (default false). */
+  disabled?: boolean;
 }
 
 /**
@@ -148,8 +150,8 @@ export async function createNode(db: Queryable, input: CreateNodeInput, limits?:
     }
     try {
       const { rows } = await tx.query<NodeRow>(
-        `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset, position)
-         VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, '{}'::jsonb), COALESCE($6::jsonb, '{}'::jsonb), $7::jsonb, $8::jsonb)
+        `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset, position, disabled)
+         VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, '{}'::jsonb), COALESCE($6::jsonb, '{}'::jsonb), $7::jsonb, $8::jsonb, $9)
          RETURNING ${NODE_COLUMNS}`,
         [
           input.id,
@@ -160,6 +162,7 @@ export async function createNode(db: Queryable, input: CreateNodeInput, limits?:
           json(input.config),
           input.asset == null ? null : JSON.stringify(input.asset),
           input.position == null ? null : JSON.stringify(input.position),
+          input.disabled === true,
         ],
       );
       await checkLimits(tx, input.pipelineId, limits);
@@ -185,6 +188,8 @@ export interface UpdateNodeStructureInput {
   assetPatch?: Record<string, unknown>;
   /** Replaces the canvas position (its own column: moving a node is not a config change). */
   position?: NodePosition;
+  /** Switches the node off (true) or on (false). */
+  disabled?: boolean;
 }
 
 /**
@@ -211,7 +216,8 @@ export async function updateNodeStructure(
                inputs = (COALESCE(inputs, '{}'::jsonb) - COALESCE($6::text[], '{}'::text[])) || COALESCE($5::jsonb, '{}'::jsonb),
                config = (COALESCE(config, '{}'::jsonb) - COALESCE($8::text[], '{}'::text[])) || COALESCE($7::jsonb, '{}'::jsonb),
                asset = CASE WHEN $9::jsonb IS NULL THEN asset ELSE COALESCE(asset, '{}'::jsonb) || $9::jsonb END,
-               position = COALESCE($10::jsonb, position)
+               position = COALESCE($10::jsonb, position),
+               disabled = COALESCE($11::boolean, disabled)
            WHERE pipeline_id = $1 AND id = $2
            RETURNING ${NODE_COLUMNS}`,
           [
@@ -225,6 +231,7 @@ export async function updateNodeStructure(
             patch.configRemove ? [...patch.configRemove] : null,
             json(patch.assetPatch),
             json(patch.position),
+            patch.disabled ?? null,
           ],
         );
         if (!rows[0]) throw missing; // roll back the pipeline bump
@@ -275,8 +282,8 @@ export async function importPipeline(
     for (const node of input.nodes) {
       try {
         const { rows } = await tx.query<NodeRow>(
-          `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset, position)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb)
+          `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset, position, disabled)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9)
            RETURNING ${NODE_COLUMNS}`,
           [
             node.id,
@@ -287,6 +294,7 @@ export async function importPipeline(
             JSON.stringify(node.config ?? {}),
             node.asset == null ? null : JSON.stringify(node.asset),
             node.position == null ? null : JSON.stringify(node.position),
+            node.disabled === true,
           ],
         );
         nodes.push(rows[0]!);

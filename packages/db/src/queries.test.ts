@@ -71,7 +71,7 @@ describe("editor and reader queries", () => {
 
     const ser = toSerializedNode(a);
     expect(Object.keys(ser).sort()).toEqual(
-      ["asset", "config", "id", "inputs", "metadata", "output", "pipeline_id", "position", "status", "title", "type"].sort(),
+      ["asset", "config", "disabled", "id", "inputs", "metadata", "output", "pipeline_id", "position", "status", "title", "type"].sort(),
     );
   });
 

@@ -19,7 +19,7 @@ export interface NodeRow extends SerializedNode {
 }
 
 export const PIPELINE_COLUMNS = "id, version, title, config, metadata, created_at, updated_at";
-export const NODE_COLUMNS = "id, pipeline_id, title, type, inputs, config, asset, status, metadata, output, state_version, created_at, position";
+export const NODE_COLUMNS = "id, pipeline_id, title, type, inputs, config, asset, status, metadata, output, state_version, created_at, position, disabled";
 
 function iso(value: Date | string): string {
   return (value instanceof Date ? value : new Date(value)).toISOString();
@@ -39,6 +39,7 @@ export function toSerializedNode(row: NodeRow): SerializedNode {
     metadata: row.metadata ?? null,
     output: row.output ?? null,
     position: row.position ?? null,
+    disabled: row.disabled === true,
   };
 }
 

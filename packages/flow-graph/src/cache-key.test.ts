@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cacheKey, canonicalJson, keysKnownNow, outputIdentity, runMembers, staleNodes, type KeyedNode } from "./cache-key";
+import { cacheKey, canonicalJson, keysKnownNow, nothingToRunReason, outputIdentity, runMembers, staleNodes, type KeyedNode } from "./cache-key";
 import { estimateRun, formatUsd, formatUsdApart, overBudgetReason } from "./estimate";
 
 const hash = (c: string) => c.repeat(64);
@@ -89,6 +89,24 @@ describe("stale nodes and run members", () => {
     expect(runMembers(rows, stale, {})).toEqual(["a", "b", "m1", "m2", "m3"]);
     expect(runMembers(rows, stale, { targetNodeId: "m2" })).toEqual(["m1", "m2"]);
     expect(keysKnownNow(rows, ["m1", "m2"], stale)).toEqual(new Map([["m1", cacheKey(rows[2]!, lookup(...rows))]]));
+  });
+
+  it("a disabled node and everything downstream of it are left out of runs; a target among them runs nothing, with the reason", () => {
+    const m1 = { ...merge("m1", ["a", "b"]), title: "Intro", disabled: true };
+    const m2 = { ...merge("m2", ["m1", "a"]), title: "Final" };
+    const side = merge("s", ["a", "b"]);
+    const rows = [a, b, m1, m2, side];
+    const stale = staleNodes(rows);
+    expect(runMembers(rows, stale, {})).toEqual(["a", "b", "s"]);
+    expect(runMembers(rows, stale, { targetNodeId: "m2" })).toEqual([]);
+    expect(runMembers(rows, stale, { targetNodeId: "m1" })).toEqual([]);
+    expect(runMembers(rows, stale, { targetNodeId: "s" })).toEqual(["s"]);
+    expect(nothingToRunReason(rows, { targetNodeId: "m2" })).toBe('"Final" (m2) cannot run: "Intro" (m1) upstream of it is disabled (enable it first)');
+    expect(nothingToRunReason(rows, { targetNodeId: "m1" })).toBe('"Intro" (m1) is disabled: enable it to run it');
+    expect(nothingToRunReason([{ ...a, disabled: true }], {})).toBe("Nothing to run: every node is disabled or downstream of a disabled node");
+    expect(nothingToRunReason([], {})).toBe("Nothing to run: the pipeline has no nodes");
+    // Enabled again, it is a member like any other.
+    expect(runMembers([a, b, { ...m1, disabled: false }, m2, side], stale, {})).toEqual(["a", "b", "m1", "m2", "s"]);
   });
 });
 

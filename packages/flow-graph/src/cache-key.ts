@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { CONFIG_SCHEMAS, NODE_CATALOG, NODE_TYPES, type NodeStatus, type NodeType, type RunEstimate } from "@vp/contracts";
 import { estimateRun } from "./estimate";
-import { downstreamIds, selectRunMembers } from "./pipeline-check";
+import { nodeName, type GraphNode } from "./index";
+import { blockedByDisabled, downstreamIds, selectRunMembers } from "./pipeline-check";
 
 /**
  * Content-addressed cache keys. A node's key is the sha256 of what decides its result:
@@ -27,6 +28,7 @@ export interface KeyedNode {
   status: NodeStatus;
   metadata?: Record<string, unknown> | null;
   output?: Record<string, unknown> | null;
+  disabled?: boolean;
 }
 
 /** JSON with object keys sorted at every level and undefined dropped: equal values, equal text. */
@@ -144,14 +146,34 @@ export function runMembers(
   stale: ReadonlySet<string>,
   cmd: { targetNodeId?: string; retry?: boolean; downstream?: boolean; force?: boolean },
 ): string[] {
-  if (!cmd.targetNodeId) return rows.map((r) => r.id);
-  const targets = [cmd.targetNodeId, ...(cmd.retry && cmd.downstream ? downstreamIds(rows, cmd.targetNodeId) : [])];
+  // Disabled nodes and everything downstream of them are left out; a target among them runs nothing.
+  const blocked = blockedByDisabled(rows);
+  if (!cmd.targetNodeId) return rows.filter((r) => !blocked.has(r.id)).map((r) => r.id);
+  if (blocked.has(cmd.targetNodeId)) return [];
+  const targets = [cmd.targetNodeId, ...(cmd.retry && cmd.downstream ? downstreamIds(rows, cmd.targetNodeId).filter((id) => !blocked.has(id)) : [])];
   // Forced: everything upstream of the targets is made again too, so no completed node ends the walk.
   const redo = new Set(cmd.force ? rows.map((r) => r.id) : [...stale, ...targets.slice(1)]);
   return selectRunMembers(
     rows.map((r) => (redo.has(r.id) && r.status === "completed" ? { ...r, status: "pending" as const } : r)),
     targets,
   );
+}
+
+/** Why runMembers chose nothing: a target that is (or is fed by) a disabled node, every node switched off, or no nodes. */
+export function nothingToRunReason(rows: Array<KeyedNode & { title?: string }>, cmd: { targetNodeId?: string }): string {
+  const blocked = blockedByDisabled(rows);
+  const nodes = new Map(rows.map((r) => [r.id, r as GraphNode]));
+  const name = (id: string) => nodeName(id, nodes);
+  if (cmd.targetNodeId && blocked.has(cmd.targetNodeId)) {
+    const by = blocked.get(cmd.targetNodeId)!;
+    const target = name(cmd.targetNodeId);
+    const subject = target.charAt(0).toUpperCase() + target.slice(1);
+    return by === cmd.targetNodeId
+      ? `${subject} is disabled: enable it to run it`
+      : `${subject} cannot run: ${name(by)} upstream of it is disabled (enable it first)`;
+  }
+  if (rows.length > 0) return "Nothing to run: every node is disabled or downstream of a disabled node";
+  return "Nothing to run: the pipeline has no nodes";
 }
 
 /**

@@ -154,11 +154,11 @@ export function describeProblem(p: DocumentProblem): string {
 
 /**
  * The document of a pipeline: structure only. Assets keep their media type and inline content, never
- * their storage key; config is copied as is; positions are kept so the canvas looks the same.
+ * their storage key; config is copied as is; positions are kept so the canvas looks the same; a disabled node stays so.
  */
 export function toPipelineDocument(
   pipeline: { title: string },
-  nodes: ReadonlyArray<Pick<SerializedNode, "id" | "title" | "type" | "inputs" | "config" | "asset"> & { position?: NodePosition | null }>,
+  nodes: ReadonlyArray<Pick<SerializedNode, "id" | "title" | "type" | "inputs" | "config" | "asset"> & { position?: NodePosition | null; disabled?: boolean }>,
 ): PipelineDocument {
   return {
     format: PIPELINE_DOCUMENT_FORMAT,
@@ -174,6 +174,7 @@ export function toPipelineDocument(
         if (typeof asset.url === "string") out.asset.url = asset.url;
       }
       if (node.position) out.position = { x: node.position.x, y: node.position.y };
+      if (node.disabled) out.disabled = true;
       return out;
     }),
   };

@@ -13,6 +13,8 @@ export interface GraphNode {
   title?: string;
   asset?: { type?: MediaType; source?: string; content?: string } | Record<string, unknown> | null;
   output?: { type?: string; s3Key?: string } | Record<string, unknown> | null;
+  /** Switched off by the producer: runs skip it and everything downstream of it; an execute of it is refused. */
+  disabled?: boolean;
 }
 
 export interface Problem {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkPipeline, executionVerdict, findCycles, formatProblems, lookup, type GraphNode } from "./index";
+import { blockedByDisabled, checkPipeline, executionVerdict, findCycles, formatProblems, lookup, selectRunMembers, type GraphNode } from "./index";
 
 const node = (over: Partial<GraphNode> & { id: string }): GraphNode => ({ type: "asset", inputs: {}, status: "pending", ...over });
 const videoAsset = (id: string) => node({ id, asset: { type: "video", source: "k" } });
@@ -84,5 +84,29 @@ describe("problems name nodes by title", () => {
       reason: '"Final merge" (m).segments: input "segments": "Intro clip" (v1) is completed but has no output',
       problems: [{ nodeId: "m", slot: "segments", message: 'input "segments": "Intro clip" (v1) is completed but has no output' }],
     });
+  });
+});
+
+describe("disabled nodes", () => {
+  it("an execute of a disabled node, or of a node fed by one, is refused with the reason; selectRunMembers leaves them out", () => {
+    const intro = { ...videoAsset("v1"), title: "Intro", disabled: true };
+    const outro = videoAsset("v2");
+    const final = node({ id: "m", title: "Final", type: "merge-videos", inputs: { segments: ["v1", "v2"] } });
+    const nodes = lookup([intro, outro, final]);
+    expect(executionVerdict(intro, nodes)).toEqual({ ok: false, reason: '"Intro" (v1) is disabled: enable it to run it', problems: [] });
+    expect(executionVerdict(final, nodes)).toEqual({
+      ok: false,
+      reason: '"Final" (m) cannot run: its input "Intro" (v1) is disabled (enable it first)',
+      problems: [],
+    });
+    expect(executionVerdict(outro, nodes)).toEqual({ ok: true });
+    expect(blockedByDisabled([intro, outro, final])).toEqual(
+      new Map([
+        ["v1", "v1"],
+        ["m", "v1"],
+      ]),
+    );
+    expect(selectRunMembers([intro, outro, final])).toEqual(["v2"]);
+    expect(selectRunMembers([{ ...intro, disabled: false }, outro, final])).toEqual(["v1", "v2", "m"]);
   });
 });

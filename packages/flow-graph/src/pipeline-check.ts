@@ -1,5 +1,5 @@
 import { INPUT_SCHEMAS, NODE_TYPES } from "@vp/contracts";
-import { nodeLabel, upstreamIds, validateForExecution, validateStructure, type GraphNode, type NodeLookup, type Problem } from "./index";
+import { nodeLabel, nodeName, upstreamIds, validateForExecution, validateStructure, type GraphNode, type NodeLookup, type Problem } from "./index";
 
 /**
  * The whole-pipeline check before a run spends anything (graph checks before spending): every
@@ -100,10 +100,13 @@ export function requiredSlots(type: GraphNode["type"]): string[] {
  * of them that is not completed (run to here). Upstream of a completed node is not followed: its output
  * is what the run uses.
  */
-export function selectRunMembers(nodes: Iterable<Pick<GraphNode, "id" | "inputs" | "status">>, targets?: string[]): string[] {
-  const byId = new Map<string, Pick<GraphNode, "id" | "inputs" | "status">>();
+export function selectRunMembers(nodes: Iterable<Pick<GraphNode, "id" | "inputs" | "status" | "disabled">>, targets?: string[]): string[] {
+  const byId = new Map<string, Pick<GraphNode, "id" | "inputs" | "status" | "disabled">>();
   for (const n of nodes) byId.set(n.id, n);
-  if (!targets) return [...byId.values()].filter((n) => n.status !== "completed").map((n) => n.id);
+  if (!targets) {
+    const blocked = blockedByDisabled(byId.values());
+    return [...byId.values()].filter((n) => n.status !== "completed" && !blocked.has(n.id)).map((n) => n.id);
+  }
   const seen = new Set<string>();
   const queue = targets.filter((t) => byId.get(t) && byId.get(t)!.status !== "completed");
   for (const t of queue) seen.add(t);
@@ -116,6 +119,36 @@ export function selectRunMembers(nodes: Iterable<Pick<GraphNode, "id" | "inputs"
     }
   }
   return [...byId.keys()].filter((id) => seen.has(id));
+}
+
+/**
+ * Nodes a run must leave out because of a disabled node: each disabled node, and everything downstream of it (its
+ * result is not to be made, so nothing may be made from it). Maps each such node to the disabled node that blocks it.
+ * Linear in nodes + edges.
+ */
+export function blockedByDisabled(nodes: Iterable<Pick<GraphNode, "id" | "inputs" | "disabled">>): Map<string, string> {
+  const list = [...nodes];
+  const blocked = new Map<string, string>();
+  for (const n of list) {
+    if (!n.disabled || blocked.has(n.id)) continue;
+    blocked.set(n.id, n.id);
+    for (const d of downstreamIds(list, n.id)) if (!blocked.has(d)) blocked.set(d, n.id);
+  }
+  return blocked;
+}
+
+/** Why an execute of `node` is refused because it or one of its inputs is disabled; undefined when neither is. */
+export function disabledReason(node: GraphNode, nodes: NodeLookup): string | undefined {
+  const named = new Map(nodes).set(node.id, node);
+  if (node.disabled) return `${capitalised(nodeName(node.id, named))} is disabled: enable it to run it`;
+  for (const up of new Set(upstreamIds(node))) {
+    if (nodes.get(up)?.disabled) return `${capitalised(nodeName(node.id, named))} cannot run: its input ${nodeName(up, named)} is disabled (enable it first)`;
+  }
+  return undefined;
+}
+
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Every node downstream of `id` (its dependants, theirs, ...), in the order given; linear in nodes + edges. */

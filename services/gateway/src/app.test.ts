@@ -190,6 +190,7 @@ describe("pipelines controller", () => {
         metadata: null,
         output: null,
         position: null,
+        disabled: false,
       },
     ]);
     expect((await call("GET", `/pipelines/${pipeline.id}/nodes`)).body.nodes).toHaveLength(1);

@@ -4,7 +4,7 @@ import { HEADERS, type RunCommand, RunVerdict } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
 import { listNodes } from "@vp/db";
 import { checkPipeline, formatProblems, lookup, type GraphNode } from "@vp/flow-graph";
-import { runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
+import { nothingToRunReason, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "./deps";
 import { readGateOf } from "./read-gate";
 import { HttpError } from "./errors";
@@ -29,7 +29,7 @@ export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string
     }
   }
   const members = runMembers(rows as KeyedNode[], stale, { targetNodeId, retry: retry !== undefined, downstream: retry?.downstream, force });
-  if (!members.length) throw new HttpError(422, "Nothing to run: the pipeline has no nodes");
+  if (!members.length) throw new HttpError(422, nothingToRunReason(rows as KeyedNode[], { targetNodeId }));
   const problems = checkPipeline(rows as GraphNode[], members);
   if (problems.length) throw new HttpError(422, formatProblems(problems, lookup(rows as GraphNode[])), { problems });
 

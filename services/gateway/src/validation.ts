@@ -137,6 +137,8 @@ export const CreateNodeBody = z.strictObject({
   asset: AssetInput.optional(),
   /** Canvas position (the editor's). */
   position: NodePosition.optional(),
+  /** Switched off: runs skip it and what is downstream of it. */
+  disabled: z.boolean().optional(),
 });
 
 export const UpdateNodeBody = z
@@ -148,8 +150,10 @@ export const UpdateNodeBody = z
     asset: AssetInput.partial().optional(),
     /** Canvas position: its own column, never a config change. */
     position: NodePosition.optional(),
+    /** Switches the node off (true) or on (false): runs skip a disabled node and what is downstream of it. */
+    disabled: z.boolean().optional(),
   })
-  .refine((b) => Object.values(b).some((v) => v !== undefined), "nothing to update (title, inputs, config, asset or position)");
+  .refine((b) => Object.values(b).some((v) => v !== undefined), "nothing to update (title, inputs, config, asset, position or disabled)");
 
 /** Keys of an uploaded file in the asset column (set by the upload route). */
 const UPLOAD_FIELDS = ["source", "size", "contentType", "uploadedAt"] as const;

@@ -11,6 +11,8 @@ export interface NodePatch {
   inputs?: Record<string, string[]>;
   config?: Record<string, unknown>;
   asset?: { type?: string; content?: string };
+  /** Switch the node off (runs skip it and what is downstream of it) or on. */
+  disabled?: boolean;
 }
 
 /** What node cards and the panel need from the editor: the model and the one write path. */
@@ -35,6 +37,8 @@ export interface EditorContextValue {
   select(id: string | null): void;
   /** Runs: run to here, cancel, retry, and the graph problems a run would be refused for, per node. */
   runs: RunsController;
+  /** Completed nodes whose result no longer matches the graph (shown as "Outdated" until a run replaces it). */
+  outdated: ReadonlySet<string>;
 }
 
 export const EditorContext = createContext<EditorContextValue | null>(null);

@@ -16,7 +16,7 @@ import { ProgressBar, runnability, StatusBadge } from "./status";
 
 /** The node card's header: icon, title and type, status badge, and the play button when the node can run. */
 function NodeHeader({ node }: { node: EditorNode }) {
-  const { lookup, execute, executing } = useEditor();
+  const { lookup, execute, executing, outdated } = useEditor();
   const info = NODE_TYPE_INFO[node.type];
   const { canRun, reason } = runnability(node, lookup);
   const busy = executing.has(node.id);
@@ -32,8 +32,8 @@ function NodeHeader({ node }: { node: EditorNode }) {
         <div className="node-type">{info.label}</div>
       </div>
       <div className="node-actions">
-        <StatusBadge status={node.status} testId={`status-${node.id}`} />
-        {node.status === "pending" && !waitingUpstream(node, lookup) && (
+        <StatusBadge status={node.status} outdated={outdated.has(node.id)} testId={`status-${node.id}`} />
+        {node.status === "pending" && !node.disabled && !waitingUpstream(node, lookup) && (
           <button
             type="button"
             className="play nodrag"
@@ -127,7 +127,7 @@ function NodeCardImpl({ id, selected }: NodeProps) {
 
   return (
     <div
-      className={`node-card status-${node.status}${selected ? " selected" : ""}${hasProblems ? " has-problems" : ""}`}
+      className={`node-card status-${node.status}${selected ? " selected" : ""}${hasProblems ? " has-problems" : ""}${node.disabled ? " disabled" : ""}`}
       style={{ ["--accent" as string]: info.color, ["--tint" as string]: info.tint }}
       data-testid={`node-${node.id}`}
       data-node-type={node.type}
@@ -152,6 +152,11 @@ function NodeCardImpl({ id, selected }: NodeProps) {
       )}
 
       <div className="node-body">
+        {node.disabled && (
+          <span className="badge disabled-badge" data-testid={`disabled-${node.id}`} title="Switched off: runs skip it and everything downstream of it">
+            Disabled
+          </span>
+        )}
         <CachedBadge node={node} />
         {node.status === "completed" && node.output ? (
           <div className={`output-wrap output-${node.output.type}`}>

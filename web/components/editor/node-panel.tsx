@@ -238,7 +238,8 @@ function EstimateStrip({ node }: { node: EditorNode }) {
 }
 
 function RunSection({ node }: { node: EditorNode }) {
-  const { api, pipelineId, lookup } = useEditor();
+  const { api, pipelineId, lookup, outdated } = useEditor();
+  const isOutdated = node.status === "completed" && outdated.has(node.id);
   const m = node.metadata ?? {};
   const output = node.output;
   const rows: Array<[string, string]> = [];
@@ -264,7 +265,7 @@ function RunSection({ node }: { node: EditorNode }) {
     <section className="panel-section">
       <h3>Run</h3>
       <div className="row">
-        <StatusBadge status={node.status} testId="panel-status" />
+        <StatusBadge status={node.status} outdated={isOutdated} testId="panel-status" />
       </div>
       {rows.length > 0 && (
         <dl className="facts">
@@ -288,9 +289,14 @@ function RunSection({ node }: { node: EditorNode }) {
         <>
           <LocalDraftBadge node={node} prefix="panel-" />
           <CachedBadge node={node} prefix="panel-" />
+          {isOutdated && (
+            <p className="outdated-note" data-testid="panel-outdated">
+              This result is outdated: it was made before the node's config or one of its inputs changed. Run the node again to replace it.
+            </p>
+          )}
           <OutputPreview node={node} large />
-          <a className="link-button" href={api.outputUrl(pipelineId, node.id)} download>
-            Download output
+          <a className="link-button" href={api.outputUrl(pipelineId, node.id)} download data-testid="download-output">
+            {isOutdated ? "Download outdated output" : "Download output"}
           </a>
           {Object.keys(output.files ?? {}).map((name) => (
             <a key={name} className="link-button" href={api.outputUrl(pipelineId, node.id, undefined, name)} download data-testid={`download-${name}`}>
@@ -304,10 +310,24 @@ function RunSection({ node }: { node: EditorNode }) {
 }
 
 function DeleteSection({ node }: { node: EditorNode }) {
-  const { removeNode } = useEditor();
+  const { removeNode, updateNode } = useEditor();
   const running = node.status === "queued" || node.status === "in_progress";
   return (
-    <section className="panel-section">
+    <section className="panel-section row">
+      <button
+        type="button"
+        className="button small"
+        aria-pressed={node.disabled === true}
+        title={
+          node.disabled
+            ? "Switch the node back on: runs include it again"
+            : "Switch the node off: runs skip it and everything downstream of it, and its result is kept"
+        }
+        onClick={() => void updateNode(node.id, { disabled: !node.disabled })}
+        data-testid="toggle-disabled"
+      >
+        {node.disabled ? "Enable node" : "Disable node"}
+      </button>
       <button
         type="button"
         className="button small danger"

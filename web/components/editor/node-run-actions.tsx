@@ -1,7 +1,7 @@
 "use client";
 
 import { useState } from "react";
-import { downstreamIds, upstreamIds } from "@vp/flow-graph";
+import { blockedByDisabled, downstreamIds, upstreamIds } from "@vp/flow-graph";
 import { formatCost } from "@/lib/format";
 import type { EditorNode } from "@/lib/graph-state";
 import { cacheInfo, problemText } from "@/lib/runs";
@@ -21,7 +21,7 @@ export function CardRunButtons({ node }: { node: EditorNode }) {
   const busy = runs.busy.has(node.id);
   if (node.status === "pending") {
     // With every input completed the play button runs it; while something upstream has to run first, this replaces it.
-    if (!waitingUpstream(node, nodes)) return null;
+    if (!waitingUpstream(node, nodes) || blockedByDisabled(nodes.values()).has(node.id)) return null;
     const waiting = upstreamIds(node)
       .filter((id) => nodes.get(id)?.status !== "completed")
       .map((id) => `"${nodes.get(id)?.title ?? id}"`);
@@ -132,9 +132,17 @@ export function PanelRunActions({ node }: { node: EditorNode }) {
   const busy = runs.busy.has(node.id);
   const dependants = downstreamIds(nodes.values(), node.id).filter((id) => nodes.get(id)?.status !== "completed");
   if (node.status === "pending") {
+    const blocked = blockedByDisabled(nodes.values()).has(node.id);
     return (
       <div className="row panel-run-actions">
-        <button type="button" className="button small" disabled={busy} onClick={() => void runs.runToHere(node.id)} data-testid="panel-run-to-here">
+        <button
+          type="button"
+          className="button small"
+          disabled={busy || blocked}
+          title={blocked ? "This node or a node upstream of it is disabled: enable it to run this node" : undefined}
+          onClick={() => void runs.runToHere(node.id)}
+          data-testid="panel-run-to-here"
+        >
           <RunToHereIcon /> Run to here
         </button>
         <span className="muted small">this node and whatever it needs first</span>

@@ -21,6 +21,7 @@ import { useFlowNodes } from "./use-flow-nodes";
 import { useEscapeToDeselect } from "./use-keyboard";
 import { useNodeCreation } from "./use-node-creation";
 import { useNodeRemoval } from "./use-node-removal";
+import { useOutdated } from "./use-outdated";
 import { useExecute, usePositionSave, useUpdateNode, type WriteDeps } from "./use-node-writes";
 import { useRuns } from "./use-runs";
 import { useTextDrafts } from "./use-text-drafts";
@@ -134,6 +135,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
   const { drafts, setTextDraft } = useTextDrafts(updateNode, latest);
   const { removeNode, onBeforeDelete } = useNodeRemoval({ ...writes, updateNode, onDeleted: flow.clearEdgeSelection });
   const runs = useRuns({ api, pipelineId, state, dispatch, toast });
+  const outdated = useOutdated(api, pipelineId, state.nodes);
   const { select } = flow;
 
   const context: EditorContextValue = useMemo(
@@ -153,8 +155,9 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
       toast,
       select,
       runs,
+      outdated,
     }),
-    [pipelineId, api, state.nodes, lookup, updateNode, execute, executing, upload, uploads, drafts, setTextDraft, removeNode, toast, select, runs],
+    [pipelineId, api, state.nodes, lookup, updateNode, execute, executing, upload, uploads, drafts, setTextDraft, removeNode, toast, select, runs, outdated],
   );
   return { context, flow, writes, onBeforeDelete };
 }

@@ -1,15 +1,25 @@
 "use client";
 
 import type { NodeStatus } from "@vp/contracts";
-import { inputsSatisfied, validateForExecution, type GraphNode, type NodeLookup } from "@vp/flow-graph";
+import { disabledReason, inputsSatisfied, validateForExecution, type GraphNode, type NodeLookup } from "@vp/flow-graph";
 import { STATUS_LABEL } from "@/lib/node-types";
 import type { EditorNode } from "@/lib/graph-state";
 
-export function StatusBadge({ status, testId }: { status: NodeStatus; testId?: string }) {
+export const OUTDATED_REASON = "Made before its config or an input changed: run it again to replace this result";
+
+/** The node's status; a completed node whose result no longer matches the graph reads "Outdated". */
+export function StatusBadge({ status, outdated = false, testId }: { status: NodeStatus; outdated?: boolean; testId?: string }) {
+  const stale = outdated && status === "completed";
   return (
-    <span className={`badge status-${status}`} data-testid={testId} data-status={status}>
+    <span
+      className={`badge status-${status}${stale ? " outdated" : ""}`}
+      data-testid={testId}
+      data-status={status}
+      data-outdated={stale ? "true" : undefined}
+      title={stale ? OUTDATED_REASON : undefined}
+    >
       <span className="badge-dot" aria-hidden />
-      {STATUS_LABEL[status]}
+      {stale ? "Outdated" : STATUS_LABEL[status]}
     </span>
   );
 }
@@ -36,6 +46,8 @@ export function ProgressBar({ percent, testId, label }: { percent: number | unde
  * and the scheduler apply: pending, every input completed, the input schema satisfied).
  */
 export function runnability(node: EditorNode, lookup: NodeLookup): { canRun: boolean; reason?: string } {
+  const disabled = disabledReason(node as GraphNode, lookup);
+  if (disabled) return { canRun: false, reason: disabled };
   if (node.status !== "pending") return { canRun: false, reason: `The node is ${STATUS_LABEL[node.status].toLowerCase()}` };
   const graphNode = node as GraphNode;
   if (!inputsSatisfied(graphNode, lookup)) {

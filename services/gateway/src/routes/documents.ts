@@ -78,6 +78,7 @@ export function documentRoutes(deps: GatewayDeps) {
           config: node.config ?? {},
           asset: node.asset ?? null,
           position: node.position ?? null,
+          disabled: node.disabled === true,
         })),
       },
       limits,

@@ -107,6 +107,7 @@ export function nodeRoutes(deps: GatewayDeps) {
         config: body.config,
         asset: body.asset ?? null,
         position: body.position ?? null,
+        disabled: body.disabled ?? false,
       },
       limitsOf(deps),
     );
@@ -133,7 +134,7 @@ export function nodeRoutes(deps: GatewayDeps) {
       deps.editor,
       pipeline.id,
       node.id,
-      { title: body.title, inputsPatch: body.inputs, ...patch, position: body.position },
+      { title: body.title, inputsPatch: body.inputs, ...patch, position: body.position, disabled: body.disabled },
       limitsOf(deps),
     );
     if (!row) throw notFound("Node");

@@ -5,7 +5,7 @@ import { type CancelCommand, CancelVerdict, HEADERS } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
 import { getCacheCosts, getPipeline, listNodes, listRuns, toSerializedRun, type Queryable } from "@vp/db";
 import { checkPipeline, maxCostOf, type GraphNode } from "@vp/flow-graph";
-import { estimateMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
+import { estimateMembers, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "../deps";
 import { sharedJson } from "../read-gate";
 import { HttpError, zodMessage } from "../errors";
@@ -24,7 +24,7 @@ const BooleanQuery = z.enum(["true", "false"]).optional();
 export async function pipelineEstimate(reader: Queryable, pipelineId: string, force: boolean) {
   const [pipeline, rows] = await Promise.all([getPipeline(reader, pipelineId), listNodes(reader, pipelineId)]);
   const stale = staleNodes(rows as KeyedNode[]);
-  const members = rows.map((r) => r.id);
+  const members = runMembers(rows as KeyedNode[], stale, {});
   const estimate = await estimateMembers(rows as KeyedNode[], members, stale, {
     force,
     maxCost: maxCostOf(pipeline?.config),
@@ -83,6 +83,20 @@ export function runRoutes(deps: GatewayDeps) {
     const body = await sharedJson(deps, `estimate:${pipeline.id}:${force.data === "true"}`, () =>
       pipelineEstimate(deps.reader, pipeline.id, force.data === "true"),
     );
+    return c.body(body, 200, { "content-type": "application/json" });
+  });
+
+  /**
+   * GET /pipelines/:pipeline_id/outdated: `{ node_ids }`, the completed nodes whose result no longer matches the
+   * graph (their config, asset or an input changed since it was made: the cache key knows). A run makes them again.
+   */
+  app.get("/:pipeline_id/outdated", async (c) => {
+    const pipeline = await requirePipeline(deps.reader, c);
+    const body = await sharedJson(deps, `outdated:${pipeline.id}`, async () => {
+      const rows = await listNodes(deps.reader, pipeline.id);
+      const stale = staleNodes(rows as KeyedNode[]);
+      return { node_ids: rows.filter((r) => stale.has(r.id)).map((r) => r.id) };
+    });
     return c.body(body, 200, { "content-type": "application/json" });
   });
 

@@ -2,7 +2,7 @@ import type { GraphProblem, RunCommand } from "@vp/contracts";
 import type { ConsumeContext } from "@vp/bus";
 import { getCacheCosts, getPipeline, getRun, listNodes } from "@vp/db";
 import { checkPipeline, formatProblems, lookup, maxCostOf, overBudgetReason, type GraphNode } from "@vp/flow-graph";
-import { estimateMembers, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
+import { estimateMembers, nothingToRunReason, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import { buildRun, runForced } from "./build";
 import { answerThenProceed } from "./proceed";
 import type { RunResources } from "./resources";
@@ -36,7 +36,7 @@ export async function startRun(res: RunResources, cmd: RunCommand, ctx: ConsumeC
       return refuse(`Nothing to run: node ${target.id} is already completed (force makes it again)`);
   }
   const members = runMembers(rows as KeyedNode[], stale, cmd);
-  if (!members.length) return refuse("Nothing to run: the pipeline has no nodes");
+  if (!members.length) return refuse(nothingToRunReason(rows as KeyedNode[], cmd));
   const problems = checkPipeline(rows as GraphNode[], members);
   if (problems.length) return refuse(formatProblems(problems, lookup(rows as GraphNode[])), problems);
   const busy = members.map((id) => res.active.holding(cmd.pipelineId, id)).find(Boolean);
