@@ -77,13 +77,16 @@ describe("validatePipelineDocument", () => {
         asset: { type: "video", source: "pipelines/p/nodes/a/asset/x.mp4", size: 10 },
         position: { x: 1, y: 2 },
       },
-      { id: "t", title: "T", type: "asset", inputs: {}, config: {}, asset: { type: "text", content: "Hi" }, position: null },
-      { id: "b", title: "B", type: "asset", inputs: {}, config: {}, asset: { type: "video" } },
+      { id: "t", title: "T", type: "asset", inputs: {}, config: {}, asset: { type: "text", content: "Hi" }, position: null, disabled: true },
+      { id: "b", title: "B", type: "asset", inputs: {}, config: {}, asset: { type: "video" }, disabled: false },
       { id: "m", title: "M", type: "merge-videos", inputs: { segments: ["b", "a"] }, config: { reencode: "auto" }, asset: null },
     ]);
     expect(JSON.stringify(exported)).not.toMatch(/"source"|"size"|nodes\/a\/asset/);
     expect(exported.nodes[0]).toEqual({ id: "a", title: "A", type: "asset", inputs: {}, config: {}, asset: { type: "video" }, position: { x: 1, y: 2 } });
     expect(exported.nodes[1]!.asset).toEqual({ type: "text", content: "Hi" });
+    // A switched-off node stays off; an enabled one carries nothing.
+    expect(exported.nodes[1]!.disabled).toBe(true);
+    expect("disabled" in exported.nodes[2]!).toBe(false);
     const again = validatePipelineDocument(JSON.parse(JSON.stringify(exported)));
     expect(again).toEqual({ ok: true, document: exported });
   });
