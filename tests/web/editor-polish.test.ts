@@ -3,7 +3,7 @@
  * title and kept in order after a rename; a local AI node's cost shown as compute on this machine (under a cent
  * as "< $0.01", exact on hover); one status label and one "Fit view"; an estimate over budget shown with amounts
  * that differ, Start run off with the reason, and the gateway's refusal naming nodes by title; a result marked
- * "Outdated" after an edit until a run replaces it; a node switched off, greyed and skipped by Run all.
+ * "Outdated" after an edit until a run replaces it; a node switched off, greyed and skipped by Run all; undo and redo.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatUsd, formatUsdApart } from "@vp/flow-graph";
@@ -284,6 +284,71 @@ describe("disabled nodes", () => {
     await page.getByTestId("disabled-draft").waitFor({ state: "detached" });
     expect(await page.getByTestId("node-draft").getAttribute("class")).not.toMatch(/\bdisabled\b/);
     expect((await nodeRow(P, "draft")).disabled).toBe(false);
+    expectNoErrors();
+  }, 240_000);
+});
+
+describe("undo and redo", () => {
+  /** Polls the database until `check` holds for the node's row (or its absence). */
+  async function untilRow(P: string, id: string, check: (row: Record<string, unknown> | undefined) => boolean) {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const row = await nodeRow(P, id);
+      if (check(row)) return row;
+      if (Date.now() > deadline) throw new Error(`node ${id} never reached the expected state: ${JSON.stringify(row)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it("a config change, a disconnect, a delete and an added node are undone and redone, the database matching after each", async () => {
+    const P = await localVoicePipeline("Undo and redo");
+    const { page, expectNoErrors } = await openEditor(P);
+    const undo = page.getByTestId("undo");
+    const redo = page.getByTestId("redo");
+    expect(await undo.isDisabled()).toBe(true);
+
+    // A config change: undone, then redone, by the buttons.
+    await page.locator(node("voice")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("field-speed").fill("1.5");
+    await untilRow(P, "voice", (r) => (r?.config as { speed?: number })?.speed === 1.5);
+    await page.locator('[data-testid="undo"]:not([disabled])').waitFor();
+    expect(await undo.getAttribute("title")).toBe('Undo: Change speed of "Voiceover" (Ctrl+Z)');
+    await screenshot(page, "polish-11-undo-config");
+    await undo.click();
+    await untilRow(P, "voice", (r) => JSON.stringify(r?.config) === JSON.stringify({ provider: "local" }));
+    expect(await page.getByTestId("field-speed").inputValue()).toBe("");
+    expect(await redo.getAttribute("title")).toBe('Redo: Change speed of "Voiceover" (Ctrl+Shift+Z)');
+    await redo.click();
+    await untilRow(P, "voice", (r) => (r?.config as { speed?: number })?.speed === 1.5);
+
+    // A disconnect in the panel, undone.
+    await page.getByRole("button", { name: "Disconnect Script" }).click();
+    await untilRow(P, "voice", (r) => JSON.stringify(r?.inputs) === JSON.stringify({ script: [] }));
+    await undo.click();
+    await untilRow(P, "voice", (r) => JSON.stringify(r?.inputs) === JSON.stringify({ script: ["script"] }));
+
+    // Delete the voiceover, then bring it back with Ctrl+Z (outside a text field) and delete it again with Ctrl+Shift+Z.
+    await page.getByTestId("delete-node").click();
+    await untilRow(P, "voice", (r) => r === undefined);
+    await page.locator(node("voice")).waitFor({ state: "detached" });
+    await page.locator(".react-flow__pane").click({ position: { x: 20, y: 20 } });
+    await page.keyboard.press("Control+z");
+    const back = await untilRow(P, "voice", (r) => r !== undefined);
+    expect(back).toMatchObject({ title: "Voiceover", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "local", speed: 1.5 } });
+    await page.locator(node("voice")).waitFor();
+    await screenshot(page, "polish-12-undo-delete");
+    await page.keyboard.press("Control+Shift+z");
+    await untilRow(P, "voice", (r) => r === undefined);
+    await page.keyboard.press("Control+z");
+    await untilRow(P, "voice", (r) => r !== undefined);
+
+    // A node added from the palette, undone: gone from the canvas and the database.
+    await page.getByTestId("palette-merge-videos").click();
+    await untilRow(P, "merge-videos-1", (r) => r !== undefined);
+    await page.locator(node("merge-videos-1")).waitFor();
+    await undo.click();
+    await untilRow(P, "merge-videos-1", (r) => r === undefined);
+    await page.locator(node("merge-videos-1")).waitFor({ state: "detached" });
     expectNoErrors();
   }, 240_000);
 });

@@ -139,8 +139,9 @@ function nodeRoutes(request: Request) {
         type: NodeType;
         inputs?: Record<string, string[]>;
         config?: Record<string, unknown>;
-        asset?: { type: string; content?: string };
+        asset?: { type: string; content?: string; url?: string };
         position?: NodePosition;
+        disabled?: boolean;
       },
     ) => request<{ node: ApiNode }>("POST", nodePath(pipelineId), node),
     updateNode: (

@@ -5,6 +5,7 @@ import type { NodeLookup } from "@vp/flow-graph";
 import type { Api } from "@/lib/api";
 import type { EditorNode } from "@/lib/graph-state";
 import type { RunsController } from "./use-runs";
+import type { UndoController } from "./use-undo";
 
 export interface NodePatch {
   title?: string;
@@ -21,8 +22,8 @@ export interface EditorContextValue {
   api: Api;
   nodes: ReadonlyMap<string, EditorNode>;
   lookup: NodeLookup;
-  /** Saves a structure change through the gateway; resolves false (and shows why) when it was refused. */
-  updateNode(id: string, patch: NodePatch): Promise<boolean>;
+  /** Saves a structure change through the gateway (recorded for undo); resolves false (and shows why) when it was refused. */
+  updateNode(id: string, patch: NodePatch, options?: { undoable?: boolean }): Promise<boolean>;
   execute(id: string): Promise<void>;
   executing: ReadonlySet<string>;
   upload(id: string, file: File): Promise<void>;
@@ -39,6 +40,8 @@ export interface EditorContextValue {
   runs: RunsController;
   /** Completed nodes whose result no longer matches the graph (shown as "Outdated" until a run replaces it). */
   outdated: ReadonlySet<string>;
+  /** Undo and redo of structure edits. */
+  undo: UndoController;
 }
 
 export const EditorContext = createContext<EditorContextValue | null>(null);

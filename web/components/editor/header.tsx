@@ -4,6 +4,7 @@ import Link from "next/link";
 import { formatCost } from "@/lib/format";
 import type { StatusCounts } from "@/lib/graph-state";
 import type { LiveStatus } from "@/lib/use-pipeline";
+import type { UndoController } from "./use-undo";
 
 /** The pipeline page's header: title, live progress counts and total cost, connection state, actions. */
 export function EditorHeader({
@@ -11,6 +12,7 @@ export function EditorHeader({
   counts,
   cost,
   live,
+  undo,
   onFitView,
   onExport,
 }: {
@@ -18,6 +20,7 @@ export function EditorHeader({
   counts: StatusCounts;
   cost: number;
   live: LiveStatus;
+  undo: UndoController;
   onFitView: () => void;
   onExport: () => void;
 }) {
@@ -51,6 +54,26 @@ export function EditorHeader({
         {live === "live" ? "Live" : live === "connecting" ? "Connecting…" : "Reconnecting…"}
       </div>
       <div className="row">
+        <button
+          type="button"
+          className="button secondary small"
+          disabled={!undo.undoLabel}
+          title={undo.undoLabel ? `Undo: ${undo.undoLabel} (Ctrl+Z)` : "Nothing to undo"}
+          onClick={() => void undo.undo()}
+          data-testid="undo"
+        >
+          Undo
+        </button>
+        <button
+          type="button"
+          className="button secondary small"
+          disabled={!undo.redoLabel}
+          title={undo.redoLabel ? `Redo: ${undo.redoLabel} (Ctrl+Shift+Z)` : "Nothing to redo"}
+          onClick={() => void undo.redo()}
+          data-testid="redo"
+        >
+          Redo
+        </button>
         <button type="button" className="button secondary small" onClick={onFitView} data-testid="fit-view">
           Fit view
         </button>

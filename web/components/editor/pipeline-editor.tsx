@@ -22,6 +22,7 @@ import { useEscapeToDeselect } from "./use-keyboard";
 import { useNodeCreation } from "./use-node-creation";
 import { useNodeRemoval } from "./use-node-removal";
 import { useOutdated } from "./use-outdated";
+import { useUndo } from "./use-undo";
 import { useExecute, usePositionSave, useUpdateNode, type WriteDeps } from "./use-node-writes";
 import { useRuns } from "./use-runs";
 import { useTextDrafts } from "./use-text-drafts";
@@ -94,7 +95,15 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
   return (
     <EditorContext.Provider value={context}>
       <div className="editor">
-        <EditorHeader title={state.pipeline?.title ?? ""} counts={counts} cost={cost} live={live} onFitView={fitNow} onExport={() => void onExport()} />
+        <EditorHeader
+          title={state.pipeline?.title ?? ""}
+          counts={counts}
+          cost={cost}
+          live={live}
+          undo={context.undo}
+          onFitView={fitNow}
+          onExport={() => void onExport()}
+        />
         <RunBar runs={runs} counts={counts} nodes={state.nodes} select={select} />
         <div className={`editor-body${selectedNode ? " with-panel" : ""}${runs.historyOpen ? " with-history" : ""}`}>
           <Palette onAdd={(type) => void addNode(type)} disabled={adding} />
@@ -126,9 +135,10 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
   const lookup = useMemo(() => graphLookup(state.nodes), [state.nodes]);
   const latest = useRef({ nodes: state.nodes, lookup });
   latest.current = { nodes: state.nodes, lookup };
-  const writes: WriteDeps = { api, pipelineId, dispatch, toast, latest };
-
   const flow = useFlowNodes(state.nodes);
+  const undo = useUndo({ api, pipelineId, dispatch, toast, onMoved: flow.moveNode });
+  const writes: WriteDeps = { api, pipelineId, dispatch, toast, latest, record: undo.record };
+
   const updateNode = useUpdateNode(writes);
   const { execute, executing } = useExecute(writes);
   const { upload, uploads } = useUpload({ ...writes, updateNode });
@@ -156,8 +166,27 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
       select,
       runs,
       outdated,
+      undo,
     }),
-    [pipelineId, api, state.nodes, lookup, updateNode, execute, executing, upload, uploads, drafts, setTextDraft, removeNode, toast, select, runs, outdated],
+    [
+      pipelineId,
+      api,
+      state.nodes,
+      lookup,
+      updateNode,
+      execute,
+      executing,
+      upload,
+      uploads,
+      drafts,
+      setTextDraft,
+      removeNode,
+      toast,
+      select,
+      runs,
+      outdated,
+      undo,
+    ],
   );
   return { context, flow, writes, onBeforeDelete };
 }

@@ -18,6 +18,11 @@ export function useFlowNodes(nodes: ReadonlyMap<string, EditorNode>) {
   }, [nodes]);
 
   const select = useCallback((id: string | null) => setRfNodes((nds) => selectOnly(nds, id)), []);
+  /** Puts a node where an undo or redo moved it (React Flow owns positions once a node is on the canvas). */
+  const moveNode = useCallback(
+    (id: string, position: { x: number; y: number }) => setRfNodes((nds) => nds.map((n) => (n.id === id ? { ...n, position } : n))),
+    [],
+  );
 
   const clearEdgeSelection = useCallback(() => setSelectedEdges(new Set()), []);
 
@@ -41,5 +46,5 @@ export function useFlowNodes(nodes: ReadonlyMap<string, EditorNode>) {
     setSelectedEdges((current) => withEdgeSelection(current, selects));
   }, []);
 
-  return { rfNodes, selectedEdges, select, clearEdgeSelection, deselect, onNodesChange, onEdgesChange };
+  return { rfNodes, selectedEdges, select, moveNode, clearEdgeSelection, deselect, onNodesChange, onEdgesChange };
 }

@@ -8,7 +8,7 @@ import { newNode } from "@/lib/node-edits";
 import type { WriteDeps } from "./use-node-writes";
 
 /** Adds a node from the palette beside what is on the canvas, then fits the view; `adding` while it is sent. */
-export function useNodeCreation({ api, pipelineId, dispatch, toast, latest, fitSoon }: WriteDeps & { fitSoon: () => void }) {
+export function useNodeCreation({ api, pipelineId, dispatch, toast, latest, record, fitSoon }: WriteDeps & { fitSoon: () => void }) {
   const rf = useReactFlow();
   const [adding, setAdding] = useState(false);
   const addNode = useCallback(
@@ -16,8 +16,10 @@ export function useNodeCreation({ api, pipelineId, dispatch, toast, latest, fitS
       setAdding(true);
       try {
         const placed = rf.getNodes().map((n) => ({ position: n.position, height: n.measured?.height }));
-        const { node } = await api.createNode(pipelineId, newNode(type, latest.current.nodes, placed));
+        const body = newNode(type, latest.current.nodes, placed);
+        const { node } = await api.createNode(pipelineId, body);
         dispatch({ kind: "added", node });
+        record?.({ label: `Add "${node.title}"`, undo: [{ kind: "delete", id: node.id }], redo: [{ kind: "create", node: body }] });
         fitSoon();
       } catch (error) {
         toast(`Node not added: ${errorMessage(error)}`);
@@ -25,7 +27,7 @@ export function useNodeCreation({ api, pipelineId, dispatch, toast, latest, fitS
         setAdding(false);
       }
     },
-    [api, pipelineId, rf, dispatch, toast, fitSoon, latest],
+    [api, pipelineId, rf, dispatch, toast, fitSoon, latest, record],
   );
   return { addNode, adding };
 }

@@ -5,6 +5,7 @@ import type { Edge, Node } from "@xyflow/react";
 import { errorMessage } from "@/lib/api";
 import { inputsWithout } from "@/lib/graph-state";
 import { dependantPatches, isRunning } from "@/lib/node-edits";
+import { inversePatch, nodeBody, type StructureWrite } from "@/lib/undo";
 import type { UpdateNode, WriteDeps } from "./use-node-writes";
 
 /**
@@ -17,6 +18,7 @@ export function useNodeRemoval({
   dispatch,
   toast,
   latest,
+  record,
   updateNode,
   onDeleted,
 }: WriteDeps & { updateNode: UpdateNode; onDeleted: () => void }) {
@@ -29,15 +31,25 @@ export function useNodeRemoval({
         toast(`"${node.title}" is running; delete it when it has finished`);
         return;
       }
-      for (const patch of dependantPatches(nodes, id)) if (!(await updateNode(patch.id, { inputs: patch.inputs }))) return;
+      const dependants = dependantPatches(nodes, id);
+      const undo: StructureWrite[] = [{ kind: "create", node: nodeBody(node) }];
+      const redo: StructureWrite[] = [];
+      for (const patch of dependants) {
+        const before = nodes.get(patch.id);
+        if (!(await updateNode(patch.id, { inputs: patch.inputs }, { undoable: false }))) return;
+        if (before) undo.push({ kind: "update", id: patch.id, patch: inversePatch(before, { inputs: patch.inputs }) });
+        redo.push({ kind: "update", id: patch.id, patch: { inputs: patch.inputs } });
+      }
       try {
         await api.deleteNode(pipelineId, id);
         dispatch({ kind: "removed", id });
+        redo.push({ kind: "delete", id });
+        record?.({ label: `Delete "${node.title}"`, undo, redo });
       } catch (error) {
         toast(`"${node.title}" not deleted: ${errorMessage(error)}`);
       }
     },
-    [api, pipelineId, dispatch, toast, updateNode, latest],
+    [api, pipelineId, dispatch, toast, updateNode, latest, record],
   );
 
   const removeEdge = useCallback(

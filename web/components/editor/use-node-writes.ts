@@ -6,6 +6,7 @@ import type { NodeLookup } from "@vp/flow-graph";
 import { errorMessage, type Api } from "@/lib/api";
 import { storedPosition } from "@/lib/canvas";
 import type { EditorNode, GraphAction } from "@/lib/graph-state";
+import { describePatch, inversePatch, type StructureWrite, type UndoEntry } from "@/lib/undo";
 import type { NodePatch } from "./context";
 
 /** The model as of the last render, for callbacks that must not change identity with every event. */
@@ -18,24 +19,36 @@ export interface WriteDeps {
   dispatch: (a: GraphAction) => void;
   toast: (message: string, kind?: "error" | "info") => void;
   latest: LatestGraph;
+  /** Records an accepted edit in the undo history (absent: nothing is recorded). */
+  record?: (entry: UndoEntry) => void;
 }
 
-export type UpdateNode = (id: string, patch: NodePatch) => Promise<boolean>;
+/** `undoable: false` for writes that are part of a larger edit (which records itself) or are an undo themselves. */
+export type UpdateNode = (id: string, patch: NodePatch, options?: { undoable?: boolean }) => Promise<boolean>;
 
 /** The one structure write: PATCH the node, put the saved node in the model, or say why it was refused. */
-export function useUpdateNode({ api, pipelineId, dispatch, toast }: WriteDeps): UpdateNode {
+export function useUpdateNode({ api, pipelineId, dispatch, toast, latest, record }: WriteDeps): UpdateNode {
   return useCallback(
-    async (id: string, patch: NodePatch): Promise<boolean> => {
+    async (id: string, patch: NodePatch, options: { undoable?: boolean } = {}): Promise<boolean> => {
+      const nodes = latest.current.nodes;
+      const before = nodes.get(id);
       try {
         const { node } = await api.updateNode(pipelineId, id, patch);
         dispatch({ kind: "saved", node });
+        if (before && options.undoable !== false) {
+          record?.({
+            label: describePatch(before, patch, nodes),
+            undo: [{ kind: "update", id, patch: inversePatch(before, patch) }],
+            redo: [{ kind: "update", id, patch }],
+          });
+        }
         return true;
       } catch (error) {
         toast(`Not saved: ${errorMessage(error)}`);
         return false;
       }
     },
-    [api, pipelineId, dispatch, toast],
+    [api, pipelineId, dispatch, toast, latest, record],
   );
 }
 
@@ -63,16 +76,30 @@ export function useExecute({ api, pipelineId, toast }: WriteDeps) {
 }
 
 /** Saves where nodes were dragged to. Positions are their own column: saving one is never a config change. */
-export function usePositionSave({ api, pipelineId, dispatch, toast }: WriteDeps) {
+export function usePositionSave({ api, pipelineId, dispatch, toast, latest, record }: WriteDeps) {
   return useCallback(
-    (_event: unknown, _node: Node, moved: Node[]) => {
-      for (const n of moved) {
-        api
-          .updateNode(pipelineId, n.id, { position: storedPosition(n.position) })
-          .then(({ node }) => dispatch({ kind: "saved", node }))
-          .catch((error) => toast(`Position not saved: ${errorMessage(error)}`));
-      }
+    async (_event: unknown, _node: Node, moved: Node[]) => {
+      const nodes = latest.current.nodes;
+      const undo: StructureWrite[] = [];
+      const redo: StructureWrite[] = [];
+      await Promise.all(
+        moved.map(async (n) => {
+          const position = storedPosition(n.position);
+          const before = nodes.get(n.id)?.position;
+          try {
+            const { node } = await api.updateNode(pipelineId, n.id, { position });
+            dispatch({ kind: "saved", node });
+            redo.push({ kind: "update", id: n.id, patch: { position } });
+            if (before) undo.push({ kind: "update", id: n.id, patch: { position: { x: before.x, y: before.y } } });
+          } catch (error) {
+            toast(`Position not saved: ${errorMessage(error)}`);
+          }
+        }),
+      );
+      if (!undo.length) return;
+      const label = moved.length === 1 ? `Move "${nodes.get(moved[0]!.id)?.title ?? moved[0]!.id}"` : `Move ${moved.length} nodes`;
+      record?.({ label, undo, redo });
     },
-    [api, pipelineId, dispatch, toast],
+    [api, pipelineId, dispatch, toast, latest, record],
   );
 }
