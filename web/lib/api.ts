@@ -1,4 +1,14 @@
-import type { GraphProblem, NodePosition, NodeType, PipelineDocument, RunEstimate, RunRecord, SerializedNode, SerializedPipeline } from "@vp/contracts";
+import type {
+  DocumentNode,
+  GraphProblem,
+  NodePosition,
+  NodeType,
+  PipelineDocument,
+  RunEstimate,
+  RunRecord,
+  SerializedNode,
+  SerializedPipeline,
+} from "@vp/contracts";
 import { ApiError } from "./api-error";
 import { assetUploader } from "./asset-upload";
 import { createAuth, SignInUnreachableError, type Auth } from "./auth";
@@ -7,6 +17,20 @@ export { ApiError } from "./api-error";
 
 /** A node as the API serializes it, with the editor's canvas position. */
 export type ApiNode = SerializedNode & { position?: NodePosition | null };
+
+/** The fields of a node PATCH the editor writes (config is a JSON merge patch: null removes a key). */
+export interface StructurePatch {
+  title?: string;
+  inputs?: Record<string, string[]>;
+  config?: Record<string, unknown>;
+  asset?: { type?: string; content?: string };
+  position?: NodePosition;
+  disabled?: boolean;
+}
+
+/** What POST …/nodes takes: a new node's structure (the pipeline document's node shape, or less). */
+export type NewNodeBody = Pick<DocumentNode, "id" | "title" | "type"> &
+  Partial<Omit<DocumentNode, "id" | "title" | "type" | "asset">> & { asset?: { type: string; content?: string; url?: string } };
 
 export interface NodeCounts {
   total: number;
@@ -131,31 +155,8 @@ function pipelineRoutes(request: Request) {
 /** Nodes: create, update (structure and position), delete, execute one. */
 function nodeRoutes(request: Request) {
   return {
-    createNode: (
-      pipelineId: string,
-      node: {
-        id: string;
-        title: string;
-        type: NodeType;
-        inputs?: Record<string, string[]>;
-        config?: Record<string, unknown>;
-        asset?: { type: string; content?: string; url?: string };
-        position?: NodePosition;
-        disabled?: boolean;
-      },
-    ) => request<{ node: ApiNode }>("POST", nodePath(pipelineId), node),
-    updateNode: (
-      pipelineId: string,
-      nodeId: string,
-      patch: {
-        title?: string;
-        inputs?: Record<string, string[]>;
-        config?: Record<string, unknown>;
-        asset?: { type?: string; content?: string };
-        position?: NodePosition;
-        disabled?: boolean;
-      },
-    ) => request<{ node: ApiNode }>("PATCH", nodePath(pipelineId, nodeId), patch),
+    createNode: (pipelineId: string, node: NewNodeBody) => request<{ node: ApiNode }>("POST", nodePath(pipelineId), node),
+    updateNode: (pipelineId: string, nodeId: string, patch: StructurePatch) => request<{ node: ApiNode }>("PATCH", nodePath(pipelineId, nodeId), patch),
     deleteNode: (pipelineId: string, nodeId: string) => request<void>("DELETE", nodePath(pipelineId, nodeId)),
     executeNode: (pipelineId: string, nodeId: string) =>
       request<{ status: "queued" | "accepted"; job_id: string }>("POST", `${nodePath(pipelineId, nodeId)}/execute`),

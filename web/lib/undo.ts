@@ -1,5 +1,8 @@
-import type { NodePosition, NodeType } from "@vp/contracts";
+import { toDocumentNode } from "@vp/flow-graph";
+import type { NewNodeBody, StructurePatch } from "./api";
 import type { EditorNode } from "./graph-state";
+
+export type { StructurePatch };
 
 /**
  * The editor's undo history. Every structure change the producer makes (add, delete, connect, disconnect, move,
@@ -7,27 +10,8 @@ import type { EditorNode } from "./graph-state";
  * from the model before the change. Undo and redo send those writes through the gateway like any other edit.
  */
 
-/** The fields of a node PATCH that the editor writes (config is a JSON merge patch: null removes a key). */
-export interface StructurePatch {
-  title?: string;
-  inputs?: Record<string, string[]>;
-  config?: Record<string, unknown>;
-  asset?: { type?: string; content?: string };
-  position?: NodePosition;
-  disabled?: boolean;
-}
-
-/** What re-creates a deleted node: its structure (an uploaded file or a result cannot come back). */
-export interface NodeBody {
-  id: string;
-  title: string;
-  type: NodeType;
-  inputs?: Record<string, string[]>;
-  config?: Record<string, unknown>;
-  asset?: { type: string; content?: string; url?: string };
-  position?: NodePosition;
-  disabled?: boolean;
-}
+/** What re-creates a deleted node: its structure as a pipeline document carries it (a file or a result cannot come back). */
+export type NodeBody = NewNodeBody;
 
 export type StructureWrite = { kind: "update"; id: string; patch: StructurePatch } | { kind: "create"; node: NodeBody } | { kind: "delete"; id: string };
 
@@ -64,16 +48,7 @@ export function inversePatch(before: EditorNode, patch: StructurePatch): Structu
 
 /** The body that re-creates `node` as it is now (structure only). */
 export function nodeBody(node: EditorNode): NodeBody {
-  const body: NodeBody = { id: node.id, title: node.title, type: node.type, inputs: node.inputs ?? {}, config: node.config ?? {} };
-  const asset = node.asset as { type?: string; content?: unknown; url?: unknown } | null;
-  if (node.type === "asset" && asset?.type) {
-    body.asset = { type: asset.type };
-    if (typeof asset.content === "string") body.asset.content = asset.content;
-    if (typeof asset.url === "string") body.asset.url = asset.url;
-  }
-  if (node.position) body.position = { x: node.position.x, y: node.position.y };
-  if (node.disabled) body.disabled = true;
-  return body;
+  return toDocumentNode(node);
 }
 
 /** The name of an edit for the Undo/Redo buttons. */

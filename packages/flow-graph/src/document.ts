@@ -152,30 +152,36 @@ export function describeProblem(p: DocumentProblem): string {
   return where ? `${where}: ${p.message}` : p.message;
 }
 
+/** A node as the document carries it (and as the editor re-creates it): structure only, no storage key or state. */
+export type DocumentSource = Pick<SerializedNode, "id" | "title" | "type" | "inputs" | "config" | "asset"> & {
+  position?: NodePosition | null;
+  disabled?: boolean;
+};
+
 /**
- * The document of a pipeline: structure only. Assets keep their media type and inline content, never
- * their storage key; config is copied as is; positions are kept so the canvas looks the same; a disabled node stays so.
+ * One node of a pipeline document: an asset keeps its media type and inline content, never its storage key; config
+ * is copied as is; its position is kept so the canvas looks the same; a disabled node stays so.
  */
-export function toPipelineDocument(
-  pipeline: { title: string },
-  nodes: ReadonlyArray<Pick<SerializedNode, "id" | "title" | "type" | "inputs" | "config" | "asset"> & { position?: NodePosition | null; disabled?: boolean }>,
-): PipelineDocument {
+export function toDocumentNode(node: DocumentSource): DocumentNode {
+  const out: DocumentNode = { id: node.id, title: node.title, type: node.type, inputs: node.inputs ?? {}, config: node.config ?? {} };
+  const asset = node.asset as { type?: MediaType; content?: unknown; url?: unknown } | null;
+  if (node.type === "asset" && asset?.type) {
+    out.asset = { type: asset.type };
+    if (typeof asset.content === "string") out.asset.content = asset.content;
+    // A URL is where the media comes from, not a storage key: it travels with the document.
+    if (typeof asset.url === "string") out.asset.url = asset.url;
+  }
+  if (node.position) out.position = { x: node.position.x, y: node.position.y };
+  if (node.disabled) out.disabled = true;
+  return out;
+}
+
+/** The document of a pipeline: structure only (see toDocumentNode). */
+export function toPipelineDocument(pipeline: { title: string }, nodes: ReadonlyArray<DocumentSource>): PipelineDocument {
   return {
     format: PIPELINE_DOCUMENT_FORMAT,
     version: PIPELINE_DOCUMENT_VERSION,
     title: pipeline.title,
-    nodes: nodes.map((node) => {
-      const out: DocumentNode = { id: node.id, title: node.title, type: node.type, inputs: node.inputs ?? {}, config: node.config ?? {} };
-      const asset = node.asset as { type?: MediaType; content?: unknown; url?: unknown } | null;
-      if (node.type === "asset" && asset?.type) {
-        out.asset = { type: asset.type };
-        if (typeof asset.content === "string") out.asset.content = asset.content;
-        // A URL is where the media comes from, not a storage key: it travels with the document.
-        if (typeof asset.url === "string") out.asset.url = asset.url;
-      }
-      if (node.position) out.position = { x: node.position.x, y: node.position.y };
-      if (node.disabled) out.disabled = true;
-      return out;
-    }),
+    nodes: nodes.map(toDocumentNode),
   };
 }

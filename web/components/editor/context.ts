@@ -4,17 +4,12 @@ import { createContext, useContext } from "react";
 import type { NodeLookup } from "@vp/flow-graph";
 import type { Api } from "@/lib/api";
 import type { EditorNode } from "@/lib/graph-state";
+import type { StructurePatch } from "@/lib/undo";
 import type { RunsController } from "./use-runs";
 import type { UndoController } from "./use-undo";
 
-export interface NodePatch {
-  title?: string;
-  inputs?: Record<string, string[]>;
-  config?: Record<string, unknown>;
-  asset?: { type?: string; content?: string };
-  /** Switch the node off (runs skip it and what is downstream of it) or on. */
-  disabled?: boolean;
-}
+/** A structure change of one node, as the gateway's PATCH takes it. */
+export type NodePatch = StructurePatch;
 
 /** What node cards and the panel need from the editor: the model and the one write path. */
 export interface EditorContextValue {
