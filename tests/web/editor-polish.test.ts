@@ -353,6 +353,69 @@ describe("undo and redo", () => {
   }, 240_000);
 });
 
+describe("auto-layout", () => {
+  it("30 nodes piled on top of each other: Auto-layout spreads them left to right with no two boxes overlapping, saved, and undoable", async () => {
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Thirty nodes in a pile" });
+    const P = pipeline.id as string;
+    const add = (body: Record<string, unknown>, i: number) =>
+      env.api.ok("POST", `/pipelines/${P}/nodes`, { ...body, title: body.id, position: { x: (i % 5) * 8, y: (i % 7) * 8 } });
+    let i = 0;
+    for (let k = 0; k < 10; k++) await add({ id: `clip${k}`, type: "asset", asset: { type: "video" } }, i++);
+    for (let k = 0; k < 10; k++) await add({ id: `pair${k}`, type: "merge-videos", inputs: { segments: [`clip${k}`, `clip${(k + 1) % 10}`] } }, i++);
+    for (let k = 0; k < 9; k++) await add({ id: `joined${k}`, type: "merge-videos", inputs: { segments: [`pair${k}`, `pair${k + 1}`] } }, i++);
+    await add({ id: "final", type: "merge-videos", inputs: { segments: Array.from({ length: 9 }, (_, k) => `joined${k}`) } }, i++);
+
+    const { page, expectNoErrors } = await openEditor(P);
+    const boxesOnScreen = () =>
+      page.locator(".react-flow__node").evaluateAll((els) =>
+        els.map((el) => {
+          const r = el.getBoundingClientRect();
+          return { id: el.getAttribute("data-id")!, x: r.x, y: r.y, width: r.width, height: r.height };
+        }),
+      );
+    type Box = Awaited<ReturnType<typeof boxesOnScreen>>[number];
+    const overlaps = (all: Box[]) =>
+      all.flatMap((a, k) =>
+        all.slice(k + 1).filter((b) => a.x < b.x + b.width - 0.5 && b.x < a.x + a.width - 0.5 && a.y < b.y + b.height - 0.5 && b.y < a.y + a.height - 0.5),
+      );
+    expect((await boxesOnScreen()).length).toBe(30);
+    expect(overlaps(await boxesOnScreen()).length).toBeGreaterThan(0);
+    await screenshot(page, "polish-13-pile");
+
+    await page.getByTestId("auto-layout").click();
+    // Saved: every node's stored position moved off the pile.
+    const deadline = Date.now() + 15_000;
+    let rows: Array<{ id: string; position: { x: number; y: number } }> = [];
+    for (;;) {
+      rows = (await env.db.admin.query("select id, position from video_production_nodes where pipeline_id = $1", [P])).rows;
+      if (rows.every((r) => r.position.x > 40 || r.position.y > 48 || r.id.startsWith("clip"))) break;
+      if (Date.now() > deadline) throw new Error(`positions not saved: ${JSON.stringify(rows)}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await page.waitForTimeout(500);
+    const laidOut = await boxesOnScreen();
+    expect(overlaps(laidOut)).toEqual([]);
+    // Data flows left to right: every merge sits to the right of its inputs.
+    const at = new Map(laidOut.map((b) => [b.id, b]));
+    expect(at.get("final")!.x).toBeGreaterThan(at.get("joined0")!.x);
+    expect(at.get("joined0")!.x).toBeGreaterThan(at.get("pair0")!.x);
+    expect(at.get("pair0")!.x).toBeGreaterThan(at.get("clip0")!.x);
+    await screenshot(page, "polish-14-auto-layout");
+
+    // One undo puts the pile back, in the database too.
+    expect(await page.getByTestId("undo").getAttribute("title")).toBe("Undo: Auto-layout (Ctrl+Z)");
+    await page.getByTestId("undo").click();
+    const back = Date.now() + 15_000;
+    for (;;) {
+      rows = (await env.db.admin.query("select id, position from video_production_nodes where pipeline_id = $1", [P])).rows;
+      if (rows.every((r) => r.position.x <= 32 && r.position.y <= 48)) break;
+      if (Date.now() > back) throw new Error(`positions not restored: ${JSON.stringify(rows)}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    expectNoErrors();
+  }, 240_000);
+});
+
 async function expectStartEnabled(page: import("playwright-core").Page, enabled: boolean) {
   await page.locator(`[data-testid="start-run"]${enabled ? ":not([disabled])" : "[disabled]"}`).waitFor();
 }

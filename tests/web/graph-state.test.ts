@@ -1,7 +1,8 @@
 /** The editor's model, without a browser: the stale-status guard, snapshots, edges, ids and layout. */
 import { describe, expect, it } from "vitest";
 import { emptyGraph, edgesOf, graphReducer, inputsWithout, nextNodeId, statusCounts, totalCost, type GraphState } from "../../web/lib/graph-state";
-import { layoutMissing, placeNewNode, NODE_WIDTH } from "../../web/lib/layout";
+import { COLUMN_GAP, layoutMissing, placeNewNode, NODE_WIDTH, ROW_GAP } from "../../web/lib/layout";
+import { inputSlots } from "../../web/lib/node-types";
 import type { ApiNode } from "../../web/lib/api";
 import { apiNode } from "./nodes";
 
@@ -108,5 +109,22 @@ describe("layout", () => {
     ]);
     expect(merge.x).toBeGreaterThan(NODE_WIDTH);
     expect(merge.y).toBe(0);
+  });
+  it("with a node selected, puts the new node to its right, below anything already there", () => {
+    const selected = { position: { x: 400, y: 100 }, width: 264, height: 200 };
+    expect(placeNewNode("merge-videos", [selected], selected)).toEqual({ x: 400 + 264 + COLUMN_GAP, y: 100 });
+    const taken = { position: { x: 400 + 264 + COLUMN_GAP, y: 50 }, width: 264, height: 300 };
+    expect(placeNewNode("asset", [selected, taken], selected)).toEqual({ x: 400 + 264 + COLUMN_GAP, y: 50 + 300 + ROW_GAP });
+  });
+});
+
+describe("inputSlots", () => {
+  it("says what each slot takes in words: how many, of what", () => {
+    expect(inputSlots("generate-voiceover").map((s) => [s.slot, s.hint])).toEqual([["script", "up to 1 text"]]);
+    expect(inputSlots("merge-videos").map((s) => [s.slot, s.hint])).toEqual([["segments", "2–100 videos"]]);
+    expect(inputSlots("mix-audio").map((s) => [s.slot, s.hint])).toEqual([
+      ["video", "1 video"],
+      ["audio", "1 audio"],
+    ]);
   });
 });

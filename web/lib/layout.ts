@@ -55,14 +55,17 @@ export function layoutMissing(nodes: readonly LayoutNode[]): Map<string, NodePos
 
 interface PlacedNode {
   position: NodePosition;
+  width?: number;
   height?: number;
 }
 
 /**
- * Where a node added from the palette goes: sources (no input slots) in the first column, everything
- * else in the column right of the rightmost node that is not a source; below whatever is in that column.
+ * Where a node added from the palette goes. Beside the selected node when there is one (to its right, moved down
+ * past anything already there), where the producer is working; else sources (no input slots) in the first column,
+ * everything else in the column right of the rightmost node that is not a source, below whatever is in that column.
  */
-export function placeNewNode(type: NodeType, existing: readonly PlacedNode[]): NodePosition {
+export function placeNewNode(type: NodeType, existing: readonly PlacedNode[], selected?: PlacedNode): NodePosition {
+  if (selected) return besideSelected(existing, selected);
   const isSource = Object.keys(INPUT_SCHEMAS[type]).length === 0;
   const step = NODE_WIDTH + COLUMN_GAP;
   const minX = existing.length ? Math.min(...existing.map((n) => n.position.x)) : 0;
@@ -74,5 +77,19 @@ export function placeNewNode(type: NodeType, existing: readonly PlacedNode[]): N
   }
   const column = existing.filter((n) => Math.abs(n.position.x - x) < step / 2);
   const y = column.length ? Math.max(...column.map((n) => n.position.y + (n.height ?? ESTIMATED_HEIGHT))) + ROW_GAP : 0;
+  return { x: Math.round(x), y: Math.round(y) };
+}
+
+function besideSelected(existing: readonly PlacedNode[], selected: PlacedNode): NodePosition {
+  const x = selected.position.x + (selected.width ?? NODE_WIDTH) + COLUMN_GAP;
+  let y = selected.position.y;
+  const overlaps = (n: PlacedNode) =>
+    n.position.x < x + NODE_WIDTH &&
+    x < n.position.x + (n.width ?? NODE_WIDTH) &&
+    n.position.y < y + ESTIMATED_HEIGHT &&
+    y < n.position.y + (n.height ?? ESTIMATED_HEIGHT);
+  for (let blocker = existing.find(overlaps); blocker; blocker = existing.find(overlaps)) {
+    y = blocker.position.y + (blocker.height ?? ESTIMATED_HEIGHT) + ROW_GAP;
+  }
   return { x: Math.round(x), y: Math.round(y) };
 }

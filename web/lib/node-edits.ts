@@ -17,16 +17,21 @@ export interface NewNode {
 }
 
 /**
- * A node added from the palette: a readable free id, "<Label> <n>" as title, placed beside the nodes already on the
- * canvas; an asset starts as a video.
+ * A node added from the palette: a readable free id, "<Label> <n>" as title, placed beside the selected node (or the
+ * nodes already on the canvas); an asset starts as a video.
  */
-export function newNode(type: NodeType, nodes: ReadonlyMap<string, EditorNode>, placed: Array<{ position: NodePosition; height?: number }>): NewNode {
+export function newNode(
+  type: NodeType,
+  nodes: ReadonlyMap<string, EditorNode>,
+  placed: Array<{ position: NodePosition; width?: number; height?: number }>,
+  selected?: { position: NodePosition; width?: number; height?: number },
+): NewNode {
   const sameType = [...nodes.values()].filter((n) => n.type === type).length;
   return {
     id: nextNodeId(type, nodes.keys()),
     title: `${NODE_TYPE_INFO[type].label} ${sameType + 1}`,
     type,
-    position: placeNewNode(type, placed),
+    position: placeNewNode(type, placed, selected),
     ...(type === "asset" ? { asset: { type: "video" } } : {}),
   };
 }

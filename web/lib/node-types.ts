@@ -41,13 +41,13 @@ export const STATUS_LABEL: Record<NodeStatus, string> = {
 
 export const MEDIA_LABEL: Record<MediaType, string> = { video: "Video", audio: "Audio", text: "Text", json: "JSON", image: "Image" };
 
-/** The input slots of a type in schema order, with a short label of what they take. */
+/** The input slots of a type in schema order, with a short label of what they take ("up to 1 text", "2–100 videos"). */
 export function inputSlots(type: NodeType) {
-  return Object.entries(INPUT_SCHEMAS[type]).map(([slot, spec]) => ({
-    slot,
-    ...spec,
-    hint: `${spec.min === spec.max ? spec.max : `${spec.min}–${spec.max}`} ${spec.accepts.join("/")}`,
-  }));
+  return Object.entries(INPUT_SCHEMAS[type]).map(([slot, spec]) => {
+    const count = spec.min === spec.max ? `${spec.max}` : spec.min === 0 ? `up to ${spec.max}` : `${spec.min}–${spec.max}`;
+    const media = spec.accepts.map((m) => (spec.max > 1 && m !== "audio" && m !== "json" && m !== "text" ? `${m}s` : m)).join(" or ");
+    return { slot, ...spec, hint: `${count} ${media}` };
+  });
 }
 
 /** Human label of a config key: `typingSpeed` -> `Typing speed`. */

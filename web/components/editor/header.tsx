@@ -14,6 +14,7 @@ export function EditorHeader({
   live,
   undo,
   onFitView,
+  onAutoLayout,
   onExport,
 }: {
   title: string;
@@ -22,6 +23,7 @@ export function EditorHeader({
   live: LiveStatus;
   undo: UndoController;
   onFitView: () => void;
+  onAutoLayout: () => void;
   onExport: () => void;
 }) {
   const running = counts.in_progress + counts.queued;
@@ -73,6 +75,15 @@ export function EditorHeader({
           data-testid="redo"
         >
           Redo
+        </button>
+        <button
+          type="button"
+          className="button secondary small"
+          onClick={onAutoLayout}
+          title="Arrange every node left to right by its data flow, with nothing overlapping"
+          data-testid="auto-layout"
+        >
+          Auto-layout
         </button>
         <button type="button" className="button secondary small" onClick={onFitView} data-testid="fit-view">
           Fit view

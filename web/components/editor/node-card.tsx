@@ -143,7 +143,7 @@ function NodeCardImpl({ id, selected }: NodeProps) {
                 <Handle type="target" position={Position.Left} id={slot.slot} className="handle handle-in" />
                 <span className="slot-name">{slot.slot}</span>
                 <span className={`slot-hint${count < slot.min ? " short" : ""}`} title={slot.description}>
-                  {count} · {slot.hint}
+                  {count} of {slot.hint}
                 </span>
               </div>
             );

@@ -15,6 +15,7 @@ import { Palette } from "./palette";
 import { RunBar } from "./run-controls";
 import { RunHistory } from "./run-history";
 import { Toasts, useToasts } from "./toasts";
+import { useAutoLayout } from "./use-auto-layout";
 import { useConnections } from "./use-connections";
 import { useExport } from "./use-export";
 import { useFlowNodes } from "./use-flow-nodes";
@@ -81,6 +82,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
   const connections = useConnections({ ...writes, updateNode: context.updateNode });
   const onNodeDragStop = usePositionSave(writes);
   const onExport = useExport(api, pipelineId, toast);
+  const onAutoLayout = useAutoLayout({ ...writes, moveNode: flow.moveNode, fitSoon });
   useEscapeToDeselect(flow.deselect);
 
   const selectedIds = flow.rfNodes.filter((n) => n.selected).map((n) => n.id);
@@ -102,6 +104,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
           live={live}
           undo={context.undo}
           onFitView={fitNow}
+          onAutoLayout={() => void onAutoLayout()}
           onExport={() => void onExport()}
         />
         <RunBar runs={runs} counts={counts} nodes={state.nodes} select={select} />
