@@ -1,11 +1,16 @@
 /**
- * What a producer reads in the editor, in Chromium against the real services: the pipelines list searched by
- * title and kept in order after a rename; a local AI node's cost shown as compute on this machine (under a cent
+ * What a producer reads and does in the editor, in Chromium against the real services: the pipelines list searched
+ * by title and kept in order after a rename; a local AI node's cost shown as compute on this machine (under a cent
  * as "< $0.01", exact on hover); one status label and one "Fit view"; an estimate over budget shown with amounts
  * that differ, Start run off with the reason, and the gateway's refusal naming nodes by title; a result marked
- * "Outdated" after an edit until a run replaces it; a node switched off, greyed and skipped by Run all; undo and redo.
+ * "Outdated" after an edit until a run replaces it; a node switched off, greyed and skipped by Run all; undo and
+ * redo; copy, paste and duplicate; the shortcut sheet, node search and context menu; a merge's timeline;
+ * auto-layout of 30 nodes.
  */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTestClip } from "@vp/media";
 import { formatUsd, formatUsdApart } from "@vp/flow-graph";
 import { exactCost } from "../../web/lib/format";
 import { node, openPage, screenshot, startEditorStack, type EditorStack } from "./harness";
@@ -349,6 +354,143 @@ describe("undo and redo", () => {
     await undo.click();
     await untilRow(P, "merge-videos-1", (r) => r === undefined);
     await page.locator(node("merge-videos-1")).waitFor({ state: "detached" });
+    expectNoErrors();
+  }, 240_000);
+});
+
+describe("copy, paste and duplicate", () => {
+  it("select all and copy in one pipeline, paste into another with the connection kept; duplicate in the panel, undone", async () => {
+    const from = await localVoicePipeline("Copy from here");
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Paste into here" });
+    const into = pipeline.id as string;
+    const { page, expectNoErrors } = await openEditor(from);
+    await page.locator(".react-flow__pane").click({ position: { x: 20, y: 20 } });
+    await page.keyboard.press("Control+a");
+    await page.locator(".react-flow__node.selected").nth(1).waitFor();
+    await page.keyboard.press("Control+c");
+    await page.getByText("Copied 2 nodes").waitFor();
+
+    await page.goto(`${env.web.url}/pipelines/${into}`);
+    await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+    await page.locator(".react-flow__pane").click({ position: { x: 20, y: 20 } });
+    await page.keyboard.press("Control+v");
+    await page.locator(node("voice")).waitFor();
+    const pasted = (
+      await env.db.admin.query("select id, title, type, inputs, config, asset from video_production_nodes where pipeline_id = $1 order by id", [into])
+    ).rows;
+    expect(pasted).toEqual([
+      { id: "script", title: "Script", type: "asset", inputs: {}, config: {}, asset: { type: "text", content: SCRIPT } },
+      { id: "voice", title: "Voiceover", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "local" }, asset: null },
+    ]);
+    await screenshot(page, "polish-15-pasted");
+
+    // Duplicate in the panel: a copy beside it, fed by the same script; one undo removes it.
+    await page.locator(node("voice")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("duplicate-node").click();
+    await page.locator(node("generate-voiceover-1")).waitFor();
+    expect(await nodeRow(into, "generate-voiceover-1")).toMatchObject({
+      title: "Voiceover (copy)",
+      inputs: { script: ["script"] },
+      config: { provider: "local" },
+    });
+    expect(await page.getByTestId("undo").getAttribute("title")).toBe('Undo: Paste "Voiceover (copy)" (Ctrl+Z)');
+    await page.getByTestId("undo").click();
+    await page.locator(node("generate-voiceover-1")).waitFor({ state: "detached" });
+    expect(await nodeRow(into, "generate-voiceover-1")).toBeUndefined();
+    expectNoErrors();
+  }, 240_000);
+});
+
+describe("menus and keyboard", () => {
+  it("? lists the shortcuts; Ctrl+K finds a node type and adds it beside the selected node; a right-click menu disables, duplicates and deletes", async () => {
+    const P = await localVoicePipeline("Menus and search");
+    const { page, expectNoErrors } = await openEditor(P);
+    await page.locator(".react-flow__pane").click({ position: { x: 20, y: 20 } });
+    await page.keyboard.press("Shift+?");
+    await page.getByTestId("shortcut-sheet").waitFor();
+    expect(await page.getByTestId("shortcut-sheet").textContent()).toContain("Ctrl+Z");
+    await screenshot(page, "polish-17-shortcuts");
+    await page.keyboard.press("Escape");
+    await page.getByTestId("shortcut-sheet").waitFor({ state: "detached" });
+
+    // Search: with the voiceover selected, "merge" + Enter adds a merge to its right.
+    await page.locator(node("voice")).click({ position: { x: 120, y: 20 } });
+    await page.keyboard.press("Control+k");
+    await page.getByTestId("node-search-input").fill("merge");
+    expect(await page.locator('[data-testid^="node-search-item-"]').count()).toBe(1);
+    await screenshot(page, "polish-18-node-search");
+    await page.keyboard.press("Enter");
+    await page.locator(node("merge-videos-1")).waitFor();
+    const [voice, merge] = [await nodeRow(P, "voice"), await nodeRow(P, "merge-videos-1")];
+    expect(merge.position.x).toBeGreaterThan(voice.position.x + 200);
+    expect(merge.position.y).toBe(voice.position.y);
+
+    // The context menu.
+    await page.locator(node("voice")).click({ button: "right", position: { x: 120, y: 20 } });
+    await page.getByTestId("node-menu").waitFor();
+    await screenshot(page, "polish-19-node-menu");
+    await page.getByTestId("menu-toggle-disabled").click();
+    await page.getByTestId("disabled-voice").waitFor();
+    expect((await nodeRow(P, "voice")).disabled).toBe(true);
+    await page.locator(node("voice")).click({ button: "right", position: { x: 120, y: 20 } });
+    expect(await page.getByTestId("menu-toggle-disabled").textContent()).toBe("Enable");
+    await page.getByTestId("menu-duplicate").click();
+    await page.locator(node("generate-voiceover-1")).waitFor();
+    await page.locator(node("generate-voiceover-1")).click({ button: "right", position: { x: 120, y: 20 } });
+    await page.getByTestId("menu-delete").click();
+    await page.locator(node("generate-voiceover-1")).waitFor({ state: "detached" });
+    expect(await nodeRow(P, "generate-voiceover-1")).toBeUndefined();
+    expectNoErrors();
+  }, 240_000);
+});
+
+describe("a merge's timeline", () => {
+  it("shows each segment's duration and start in play order; a click plays the merged output from that segment", async () => {
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Timeline" });
+    const P = pipeline.id as string;
+    for (const [id, seconds, y] of [
+      ["short", 1, 0],
+      ["long", 2, 260],
+    ] as const) {
+      const path = join(env.scratch, `${id}.mp4`);
+      await makeTestClip({ path, durationSeconds: seconds, width: 160, height: 120, fps: 15 });
+      await env.api.ok("POST", `/pipelines/${P}/nodes`, { id, title: `Clip ${id}`, type: "asset", asset: { type: "video" }, position: { x: 0, y } });
+      await env.api.ok("PUT", `/pipelines/${P}/nodes/${id}/asset`, new Uint8Array(await readFile(path)), { "content-type": "video/mp4" });
+    }
+    await env.api.ok("POST", `/pipelines/${P}/nodes`, {
+      id: "m",
+      title: "Sequence",
+      type: "merge-videos",
+      inputs: { segments: ["long", "short", "long"] },
+      position: { x: 400, y: 100 },
+    });
+    const { page, expectNoErrors } = await openEditor(P);
+    await page.getByTestId("run-all").click();
+    await page.getByTestId("start-run").click();
+    await page.locator('[data-testid="status-m"][data-status="completed"]').waitFor({ timeout: 120_000 });
+    await page.locator(node("m")).click({ position: { x: 120, y: 20 } });
+    await page.getByTestId("merge-timeline").waitFor();
+
+    const segments = await page
+      .getByTestId("timeline-segment")
+      .evaluateAll((els) => els.map((el) => [el.getAttribute("data-id"), Number(el.getAttribute("data-start")), Number(el.getAttribute("data-duration"))]));
+    expect(segments.map(([id]) => id)).toEqual(["long", "short", "long"]);
+    const [long, short] = [Number(segments[0]![2]), Number(segments[1]![2])];
+    expect(Math.abs(long - 2)).toBeLessThan(0.1);
+    expect(Math.abs(short - 1)).toBeLessThan(0.1);
+    expect(segments.map(([, start]) => start)).toEqual([0, long, long + short]);
+    expect(await page.getByTestId("timeline-total").textContent()).toBe(`${(2 * long + short).toFixed(1)} s in 3 segments`);
+    // The merged output lasts what the timeline adds up to.
+    expect(Math.abs((await nodeRow(P, "m")).output.duration - (2 * long + short))).toBeLessThan(0.2);
+
+    await page.getByTestId("timeline-segment").nth(2).locator("button").click();
+    const video = page.getByTestId("panel-output-video-m");
+    await page.waitForFunction(
+      ([selector, from]) => (document.querySelector(selector as string) as HTMLVideoElement | null)!.currentTime >= (from as number) - 0.05,
+      ['[data-testid="panel-output-video-m"]', long + short],
+    );
+    expect(await video.evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThanOrEqual(long + short - 0.05);
+    await screenshot(page, "polish-16-timeline");
     expectNoErrors();
   }, 240_000);
 });

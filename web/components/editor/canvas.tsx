@@ -1,6 +1,6 @@
 "use client";
 
-import { useMemo } from "react";
+import { useMemo, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, type Edge, type Node, type OnBeforeDelete, type OnNodeDrag } from "@xyflow/react";
 import { flowEdges } from "@/lib/canvas";
 import type { EditorNode } from "@/lib/graph-state";
@@ -8,6 +8,7 @@ import { NODE_TYPE_INFO } from "@/lib/node-types";
 import type { LiveStatus } from "@/lib/use-pipeline";
 import { ConnectionHint } from "./connection-hint";
 import { NodeCard } from "./node-card";
+import { NodeMenu, type MenuAt } from "./node-menu";
 import { RefusalBanner } from "./run-controls";
 import type { useConnections } from "./use-connections";
 import type { useFlowNodes } from "./use-flow-nodes";
@@ -32,6 +33,7 @@ export function EditorCanvas({
   select,
   ...graph
 }: CanvasProps & { gatewayUrl: string; live: LiveStatus; runs: RunsController; select: (id: string | null) => void }) {
+  const [menu, setMenu] = useState<MenuAt | null>(null);
   return (
     <div className="canvas" data-testid="canvas">
       {live === "reconnecting" && (
@@ -39,7 +41,8 @@ export function EditorCanvas({
           Disconnected from the gateway at {gatewayUrl}. Reconnecting… Statuses update again when it is back.
         </div>
       )}
-      <FlowGraph {...graph} />
+      <FlowGraph {...graph} onMenu={setMenu} />
+      {menu && <NodeMenu at={menu} onClose={() => setMenu(null)} />}
       <RefusalBanner runs={runs} nodes={graph.nodes} select={select} />
       {graph.nodes.size === 0 && (
         <div className="canvas-empty" data-testid="canvas-empty">
@@ -52,7 +55,7 @@ export function EditorCanvas({
 }
 
 /** React Flow over the model: node cards, derived edges, the minimap coloured by node type. */
-function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop }: CanvasProps) {
+function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop, onMenu }: CanvasProps & { onMenu: (at: MenuAt) => void }) {
   const edges = useMemo(() => flowEdges(nodes, flow.selectedEdges), [nodes, flow.selectedEdges]);
   return (
     <ReactFlow
@@ -66,6 +69,10 @@ function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop }:
       isValidConnection={connections.isValidConnection}
       onBeforeDelete={onBeforeDelete}
       onNodeDragStop={onNodeDragStop}
+      onNodeContextMenu={(event, node) => {
+        event.preventDefault();
+        onMenu({ id: node.id, x: event.clientX, y: event.clientY });
+      }}
       deleteKeyCode={["Delete", "Backspace"]}
       fitView
       fitViewOptions={FIT}

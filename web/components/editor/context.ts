@@ -37,6 +37,8 @@ export interface EditorContextValue {
   outdated: ReadonlySet<string>;
   /** Undo and redo of structure edits. */
   undo: UndoController;
+  /** Copies these nodes (with the connections between them) beside the originals. */
+  duplicate(ids: string[]): Promise<void>;
 }
 
 export const EditorContext = createContext<EditorContextValue | null>(null);

@@ -9,6 +9,7 @@ import type { EditorNode } from "@/lib/graph-state";
 import { NodeTypeIcon } from "../icons";
 import { AssetText, AssetUpload, isTextAsset } from "./asset-body";
 import { ConfigForm } from "./config-form";
+import { MergeTimeline } from "./merge-timeline";
 import { useEditor } from "./context";
 import { LocalDraftBadge } from "./node-card";
 import { CachedBadge, PanelRunActions } from "./node-run-actions";
@@ -17,7 +18,7 @@ import { StatusBadge } from "./status";
 
 const TITLE_SAVE_DELAY_MS = 450;
 
-/** The side panel of the selected node: title, asset, inputs (with the segment order), config, run. */
+/** The side panel of the selected node: title, asset, inputs (with the segment order), config, run, a merge's timeline. */
 export function NodePanel({ node, onClose }: { node: EditorNode; onClose: () => void }) {
   const info = NODE_TYPE_INFO[node.type];
   return (
@@ -48,6 +49,7 @@ export function NodePanel({ node, onClose }: { node: EditorNode; onClose: () => 
           </section>
         )}
         <RunSection node={node} />
+        {node.type === "merge-videos" && <MergeTimeline node={node} />}
         <DeleteSection node={node} />
       </div>
     </aside>
@@ -310,7 +312,7 @@ function RunSection({ node }: { node: EditorNode }) {
 }
 
 function DeleteSection({ node }: { node: EditorNode }) {
-  const { removeNode, updateNode } = useEditor();
+  const { removeNode, updateNode, duplicate } = useEditor();
   const running = node.status === "queued" || node.status === "in_progress";
   return (
     <section className="panel-section row">
@@ -327,6 +329,15 @@ function DeleteSection({ node }: { node: EditorNode }) {
         data-testid="toggle-disabled"
       >
         {node.disabled ? "Enable node" : "Disable node"}
+      </button>
+      <button
+        type="button"
+        className="button small"
+        title="Copy this node beside it (Ctrl+D; Ctrl+C and Ctrl+V copy into another pipeline too)"
+        onClick={() => void duplicate([node.id])}
+        data-testid="duplicate-node"
+      >
+        Duplicate
       </button>
       <button
         type="button"

@@ -8,6 +8,7 @@ import { usePipeline, type LiveStatus } from "@/lib/use-pipeline";
 import { useApi } from "../gateway";
 import { ErrorState, LoadingState } from "../states";
 import { EditorCanvas } from "./canvas";
+import { NodeSearch, ShortcutSheet, useCommandDialogs } from "./command-dialogs";
 import { EditorContext, type EditorContextValue } from "./context";
 import { EditorHeader } from "./header";
 import { NodePanel } from "./node-panel";
@@ -16,6 +17,7 @@ import { RunBar } from "./run-controls";
 import { RunHistory } from "./run-history";
 import { Toasts, useToasts } from "./toasts";
 import { useAutoLayout } from "./use-auto-layout";
+import { useClipboard } from "./use-clipboard";
 import { useConnections } from "./use-connections";
 import { useExport } from "./use-export";
 import { useFlowNodes } from "./use-flow-nodes";
@@ -83,6 +85,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
   const onNodeDragStop = usePositionSave(writes);
   const onExport = useExport(api, pipelineId, toast);
   const onAutoLayout = useAutoLayout({ ...writes, moveNode: flow.moveNode, fitSoon });
+  const dialogs = useCommandDialogs();
   useEscapeToDeselect(flow.deselect);
 
   const selectedIds = flow.rfNodes.filter((n) => n.selected).map((n) => n.id);
@@ -125,6 +128,8 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
           {selectedNode && <NodePanel key={selectedNode.id} node={selectedNode} onClose={() => select(null)} />}
         </div>
         <Toasts toasts={toasts} dismiss={dismiss} />
+        {dialogs.open === "shortcuts" && <ShortcutSheet onClose={() => dialogs.setOpen(null)} />}
+        {dialogs.open === "search" && <NodeSearch onAdd={(type) => void addNode(type)} onClose={() => dialogs.setOpen(null)} />}
       </div>
     </EditorContext.Provider>
   );
@@ -148,6 +153,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
   const { drafts, setTextDraft } = useTextDrafts(updateNode, latest);
   const { removeNode, onBeforeDelete } = useNodeRemoval({ ...writes, updateNode, onDeleted: flow.clearEdgeSelection });
   const runs = useRuns({ api, pipelineId, state, dispatch, toast });
+  const { duplicate } = useClipboard({ ...writes, selectMany: flow.selectMany });
   const outdated = useOutdated(api, pipelineId, state.nodes);
   const { select } = flow;
 
@@ -170,6 +176,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
       runs,
       outdated,
       undo,
+      duplicate,
     }),
     [
       pipelineId,
@@ -189,6 +196,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
       runs,
       outdated,
       undo,
+      duplicate,
     ],
   );
   return { context, flow, writes, onBeforeDelete };

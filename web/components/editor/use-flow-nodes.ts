@@ -18,6 +18,11 @@ export function useFlowNodes(nodes: ReadonlyMap<string, EditorNode>) {
   }, [nodes]);
 
   const select = useCallback((id: string | null) => setRfNodes((nds) => selectOnly(nds, id)), []);
+  /** Exactly these nodes selected (select all, pasted nodes). */
+  const selectMany = useCallback((ids: string[]) => {
+    const wanted = new Set(ids);
+    setRfNodes((nds) => nds.map((n) => (n.selected === wanted.has(n.id) ? n : { ...n, selected: wanted.has(n.id) })));
+  }, []);
   /** Puts a node where an undo or redo moved it (React Flow owns positions once a node is on the canvas). */
   const moveNode = useCallback(
     (id: string, position: { x: number; y: number }) => setRfNodes((nds) => nds.map((n) => (n.id === id ? { ...n, position } : n))),
@@ -46,5 +51,5 @@ export function useFlowNodes(nodes: ReadonlyMap<string, EditorNode>) {
     setSelectedEdges((current) => withEdgeSelection(current, selects));
   }, []);
 
-  return { rfNodes, selectedEdges, select, moveNode, clearEdgeSelection, deselect, onNodesChange, onEdgesChange };
+  return { rfNodes, selectedEdges, select, selectMany, moveNode, clearEdgeSelection, deselect, onNodesChange, onEdgesChange };
 }
