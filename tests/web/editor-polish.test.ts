@@ -4,8 +4,8 @@
  * as "< $0.01", exact on hover); one status label and one "Fit view"; an estimate over budget shown with amounts
  * that differ, Start run off with the reason, and the gateway's refusal naming nodes by title; a result marked
  * "Outdated" after an edit until a run replaces it; a node switched off, greyed and skipped by Run all; undo and
- * redo; copy, paste and duplicate; the shortcut sheet, node search and context menu; a merge's timeline;
- * auto-layout of 30 nodes.
+ * redo; copy, paste and duplicate; the shortcut sheet, node search and context menu; drops on the canvas (a palette
+ * item, a connection); a merge's timeline; auto-layout of 30 nodes.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTestClip } from "@vp/media";
 import { formatUsd, formatUsdApart } from "@vp/flow-graph";
 import { exactCost } from "../../web/lib/format";
-import { node, openPage, screenshot, startEditorStack, type EditorStack } from "./harness";
+import { centre, node, openPage, screenshot, startEditorStack, type EditorStack } from "./harness";
 
 let env: EditorStack;
 
@@ -440,6 +440,38 @@ describe("menus and keyboard", () => {
     await page.getByTestId("menu-delete").click();
     await page.locator(node("generate-voiceover-1")).waitFor({ state: "detached" });
     expect(await nodeRow(P, "generate-voiceover-1")).toBeUndefined();
+    expectNoErrors();
+  }, 240_000);
+});
+
+describe("dropping on the canvas", () => {
+  it("a palette item dragged onto the canvas lands there; a connection dropped on empty canvas offers the types that take it and connects the one picked", async () => {
+    const P = await localVoicePipeline("Drops");
+    const { page, expectNoErrors } = await openEditor(P);
+    const canvas = await page.locator(".react-flow__pane").boundingBox();
+
+    // From the palette, let go low on the canvas: the node is created there (not in the palette's column).
+    await page.getByTestId("palette-merge-videos").dragTo(page.locator(".react-flow__pane"), { targetPosition: { x: 80, y: canvas!.height - 120 } });
+    await page.locator(node("merge-videos-1")).waitFor();
+    const dropped = await page.locator(node("merge-videos-1")).boundingBox();
+    expect(Math.abs(dropped!.x - (canvas!.x + 80))).toBeLessThan(30);
+    expect(Math.abs(dropped!.y - (canvas!.y + canvas!.height - 120))).toBeLessThan(30);
+
+    // A connection out of the voiceover, dropped on empty canvas: a node that takes audio, fed by it.
+    const from = await centre(page, `${node("voice")} .react-flow__handle.source`);
+    await page.mouse.move(from.x, from.y);
+    await page.mouse.down();
+    await page.mouse.move(from.x + 80, from.y + 150, { steps: 8 });
+    await page.mouse.up();
+    await page.getByTestId("node-search").waitFor();
+    expect(await page.getByTestId("node-search").locator("h2").textContent()).toBe('Add a node fed by "Voiceover"');
+    const offered = await page.locator('[data-testid^="node-search-item-"]').evaluateAll((els) => els.map((el) => el.getAttribute("data-testid")!.slice(17)));
+    expect(offered).toContain("mix-audio");
+    expect(offered).not.toContain("merge-videos");
+    await screenshot(page, "polish-20-connection-dropped");
+    await page.getByTestId("node-search-item-mix-audio").click();
+    await page.locator(node("mix-audio-1")).waitFor();
+    expect((await nodeRow(P, "mix-audio-1")).inputs).toEqual({ audio: ["voice"] });
     expectNoErrors();
   }, 240_000);
 });

@@ -1,4 +1,4 @@
-import type { NodePosition, NodeType } from "@vp/contracts";
+import { INPUT_SCHEMAS, NODE_TYPES, outputMediaType, type MediaType, type NodePosition, type NodeType } from "@vp/contracts";
 import { inputsWithout, nextNodeId, type EditorNode } from "./graph-state";
 import { placeNewNode } from "./layout";
 import { NODE_TYPE_INFO } from "./node-types";
@@ -13,6 +13,7 @@ export interface NewNode {
   title: string;
   type: NodeType;
   position: NodePosition;
+  inputs?: Record<string, string[]>;
   asset?: { type: string };
 }
 
@@ -49,4 +50,17 @@ export function dependantPatches(nodes: ReadonlyMap<string, EditorNode>, id: str
 /** A node cannot be deleted while it is queued or running. */
 export function isRunning(node: EditorNode): boolean {
   return node.status === "queued" || node.status === "in_progress";
+}
+
+/**
+ * The node types a connection dropped on empty canvas can create, each with the input slot the dragged output would
+ * feed: the first slot that accepts what the source node produces.
+ */
+export function typesTakingOutputOf(source: EditorNode): Array<{ type: NodeType; slot: string }> {
+  const media = outputMediaType(source.type, source.asset as { type?: MediaType } | null);
+  if (!media) return [];
+  return NODE_TYPES.flatMap((type) => {
+    const slot = Object.entries(INPUT_SCHEMAS[type]).find(([, spec]) => spec.accepts.includes(media))?.[0];
+    return slot ? [{ type, slot }] : [];
+  });
 }

@@ -2,6 +2,7 @@
 
 import { useMemo, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, type Edge, type Node, type OnBeforeDelete, type OnNodeDrag } from "@xyflow/react";
+import type { NodeType } from "@vp/contracts";
 import { flowEdges } from "@/lib/canvas";
 import type { EditorNode } from "@/lib/graph-state";
 import { NODE_TYPE_INFO } from "@/lib/node-types";
@@ -9,6 +10,7 @@ import type { LiveStatus } from "@/lib/use-pipeline";
 import { ConnectionHint } from "./connection-hint";
 import { NodeCard } from "./node-card";
 import { NodeMenu, type MenuAt } from "./node-menu";
+import { NODE_TYPE_MIME } from "./palette";
 import { RefusalBanner } from "./run-controls";
 import type { useConnections } from "./use-connections";
 import type { useFlowNodes } from "./use-flow-nodes";
@@ -31,11 +33,35 @@ export function EditorCanvas({
   live,
   runs,
   select,
+  onDropType,
   ...graph
-}: CanvasProps & { gatewayUrl: string; live: LiveStatus; runs: RunsController; select: (id: string | null) => void }) {
+}: CanvasProps & {
+  gatewayUrl: string;
+  live: LiveStatus;
+  runs: RunsController;
+  select: (id: string | null) => void;
+  /** A node type dragged from the palette and let go over the canvas, at this point of the screen. */
+  onDropType: (type: NodeType, at: { x: number; y: number }) => void;
+}) {
   const [menu, setMenu] = useState<MenuAt | null>(null);
   return (
-    <div className="canvas" data-testid="canvas">
+    <div
+      className="canvas"
+      role="application"
+      aria-label="Pipeline canvas: drop a node type from the palette here"
+      data-testid="canvas"
+      onDragOver={(e) => {
+        if (!e.dataTransfer.types.includes(NODE_TYPE_MIME)) return;
+        e.preventDefault();
+        e.dataTransfer.dropEffect = "copy";
+      }}
+      onDrop={(e) => {
+        const type = e.dataTransfer.getData(NODE_TYPE_MIME) as NodeType;
+        if (!type || !(type in NODE_TYPE_INFO)) return;
+        e.preventDefault();
+        onDropType(type, { x: e.clientX, y: e.clientY });
+      }}
+    >
       {live === "reconnecting" && (
         <div className="banner" role="alert" data-testid="disconnected-banner">
           Disconnected from the gateway at {gatewayUrl}. Reconnecting… Statuses update again when it is back.

@@ -77,21 +77,35 @@ export function ShortcutSheet({ onClose }: { onClose: () => void }) {
 }
 
 /** Type to find a node type by its name or description; Enter (or a click) adds the first match, arrows pick another. */
-export function NodeSearch({ onAdd, onClose }: { onAdd: (type: NodeType) => void; onClose: () => void }) {
+export function NodeSearch({
+  onAdd,
+  onClose,
+  types,
+  title = "Add a node",
+}: {
+  onAdd: (type: NodeType) => void;
+  onClose: () => void;
+  /** Only these types (a connection dropped on the canvas: the types that can take its output). */
+  types?: NodeType[];
+  title?: string;
+}) {
   const [query, setQuery] = useState("");
   const [index, setIndex] = useState(0);
   const input = useRef<HTMLInputElement>(null);
   useEffect(() => input.current?.focus(), []);
   const matches = useMemo(() => {
     const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-    return PALETTE.filter((info) => words.every((w) => `${info.label} ${info.description} ${info.type}`.toLowerCase().includes(w)));
-  }, [query]);
+    return PALETTE.filter(
+      (info) => (!types || types.includes(info.type)) && words.every((w) => `${info.label} ${info.description} ${info.type}`.toLowerCase().includes(w)),
+    );
+  }, [query, types]);
   const choose = (type: NodeType) => {
     onClose();
     onAdd(type);
   };
   return (
-    <Modal label="Add a node" onClose={onClose} testId="node-search">
+    <Modal label={title} onClose={onClose} testId="node-search">
+      <h2>{title}</h2>
       <input
         ref={input}
         className="input"

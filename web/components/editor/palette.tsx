@@ -4,7 +4,10 @@ import type { NodeType } from "@vp/contracts";
 import { PALETTE } from "@/lib/node-types";
 import { NodeTypeIcon } from "../icons";
 
-/** The eight node types; a click adds one to the canvas. */
+/** What a palette item carries when dragged onto the canvas. */
+export const NODE_TYPE_MIME = "application/x-video-pipelines-node-type";
+
+/** The node types; a click adds one beside the selected node, a drag drops one where it is let go. */
 export function Palette({ onAdd, disabled }: { onAdd: (type: NodeType) => void; disabled?: boolean }) {
   return (
     <nav className="palette" aria-label="Node palette" data-testid="palette">
@@ -15,6 +18,11 @@ export function Palette({ onAdd, disabled }: { onAdd: (type: NodeType) => void; 
           type="button"
           className="palette-item"
           onClick={() => onAdd(info.type)}
+          draggable={!disabled}
+          onDragStart={(e) => {
+            e.dataTransfer.setData(NODE_TYPE_MIME, info.type);
+            e.dataTransfer.effectAllowed = "copy";
+          }}
           disabled={disabled}
           title={info.description}
           data-testid={`palette-${info.type}`}

@@ -3,6 +3,7 @@
 import { useMemo, useRef } from "react";
 import { ReactFlowProvider } from "@xyflow/react";
 import { ApiError, errorMessage, type Api } from "@/lib/api";
+import { typesTakingOutputOf } from "@/lib/node-edits";
 import { graphLookup, statusCounts, totalCost, type EditorNode, type GraphAction, type GraphState } from "@/lib/graph-state";
 import { usePipeline, type LiveStatus } from "@/lib/use-pipeline";
 import { useApi } from "../gateway";
@@ -17,6 +18,7 @@ import { RunBar } from "./run-controls";
 import { RunHistory } from "./run-history";
 import { Toasts, useToasts } from "./toasts";
 import { useAutoLayout } from "./use-auto-layout";
+import { useCanvasDrops } from "./use-canvas-drops";
 import { useClipboard } from "./use-clipboard";
 import { useConnections } from "./use-connections";
 import { useExport } from "./use-export";
@@ -81,7 +83,8 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
   const { context, flow, writes, onBeforeDelete } = useGraphEditing({ api, pipelineId, state, dispatch, toast });
   const { fitSoon, fitNow } = useFitView();
   const { addNode, adding } = useNodeCreation({ ...writes, fitSoon });
-  const connections = useConnections({ ...writes, updateNode: context.updateNode });
+  const drops = useCanvasDrops(addNode);
+  const connections = useConnections({ ...writes, updateNode: context.updateNode, onDropOnCanvas: drops.connectionDropped });
   const onNodeDragStop = usePositionSave(writes);
   const onExport = useExport(api, pipelineId, toast);
   const onAutoLayout = useAutoLayout({ ...writes, moveNode: flow.moveNode, fitSoon });
@@ -114,6 +117,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
         <div className={`editor-body${selectedNode ? " with-panel" : ""}${runs.historyOpen ? " with-history" : ""}`}>
           <Palette onAdd={(type) => void addNode(type)} disabled={adding} />
           <EditorCanvas
+            onDropType={drops.typeDropped}
             gatewayUrl={api.gatewayUrl}
             live={live}
             runs={runs}
@@ -130,6 +134,14 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
         <Toasts toasts={toasts} dismiss={dismiss} />
         {dialogs.open === "shortcuts" && <ShortcutSheet onClose={() => dialogs.setOpen(null)} />}
         {dialogs.open === "search" && <NodeSearch onAdd={(type) => void addNode(type)} onClose={() => dialogs.setOpen(null)} />}
+        {drops.picking && (
+          <NodeSearch
+            title={`Add a node fed by "${state.nodes.get(drops.picking.sourceId)?.title ?? drops.picking.sourceId}"`}
+            types={typesTakingOutputOf(state.nodes.get(drops.picking.sourceId)!).map((t) => t.type)}
+            onAdd={(type) => drops.pick(type, state.nodes.get(drops.picking!.sourceId)!)}
+            onClose={drops.cancel}
+          />
+        )}
       </div>
     </EditorContext.Provider>
   );

@@ -10,7 +10,18 @@ import type { LatestGraph, UpdateNode } from "./use-node-writes";
  * Drawing edges: React Flow asks whether a connection is allowed (the same check the gateway applies), a
  * finished one is saved as the target's inputs, and a refused drop says why in a toast.
  */
-export function useConnections({ latest, toast, updateNode }: { latest: LatestGraph; toast: (message: string) => void; updateNode: UpdateNode }) {
+export function useConnections({
+  latest,
+  toast,
+  updateNode,
+  onDropOnCanvas,
+}: {
+  latest: LatestGraph;
+  toast: (message: string) => void;
+  updateNode: UpdateNode;
+  /** An output's connection dropped on empty canvas, at this point of the screen: offer to create a node fed by it. */
+  onDropOnCanvas: (sourceId: string, at: { x: number; y: number }) => void;
+}) {
   const isValidConnection = useCallback(
     (c: Connection | Edge) =>
       !!c.targetHandle && connectionProblem(latest.current.lookup, { source: c.source, target: c.target, slot: c.targetHandle }) === null,
@@ -32,12 +43,17 @@ export function useConnections({ latest, toast, updateNode }: { latest: LatestGr
   );
 
   const onConnectEnd = useCallback(
-    (_event: MouseEvent | TouchEvent, state: FinalConnectionState) => {
+    (event: MouseEvent | TouchEvent, state: FinalConnectionState) => {
+      if (!state.toHandle && state.fromHandle?.type === "source" && state.fromNode) {
+        const point = "changedTouches" in event ? event.changedTouches[0]! : event;
+        onDropOnCanvas(state.fromNode.id, { x: point.clientX, y: point.clientY });
+        return;
+      }
       if (state.isValid !== false || !state.toHandle || !state.fromHandle || !state.fromNode) return;
       const reason = refusalReason(latest.current.lookup, state.fromHandle, state.toHandle);
       if (reason) toast(`Not connected: ${reason}`);
     },
-    [toast, latest],
+    [toast, latest, onDropOnCanvas],
   );
 
   return { isValidConnection, onConnect, onConnectEnd };

@@ -2,7 +2,7 @@
 
 import { useCallback, useState } from "react";
 import { useReactFlow } from "@xyflow/react";
-import type { NodeType } from "@vp/contracts";
+import type { NodePosition, NodeType } from "@vp/contracts";
 import { errorMessage } from "@/lib/api";
 import { newNode } from "@/lib/node-edits";
 import type { WriteDeps } from "./use-node-writes";
@@ -12,16 +12,20 @@ export function useNodeCreation({ api, pipelineId, dispatch, toast, latest, reco
   const rf = useReactFlow();
   const [adding, setAdding] = useState(false);
   const addNode = useCallback(
-    async (type: NodeType) => {
+    async (type: NodeType, at?: { position: NodePosition; inputs?: Record<string, string[]> }) => {
       setAdding(true);
       try {
         const onCanvas = rf.getNodes().map((n) => ({ position: n.position, width: n.measured?.width, height: n.measured?.height, selected: n.selected }));
         const selected = onCanvas.filter((n) => n.selected);
-        const body = newNode(type, latest.current.nodes, onCanvas, selected.length === 1 ? selected[0] : undefined);
+        const placed = newNode(type, latest.current.nodes, onCanvas, selected.length === 1 ? selected[0] : undefined);
+        // Dropped on the canvas (from the palette, or a connection dragged out of an output): there, connected.
+        const body = at
+          ? { ...placed, position: { x: Math.round(at.position.x), y: Math.round(at.position.y) }, ...(at.inputs ? { inputs: at.inputs } : {}) }
+          : placed;
         const { node } = await api.createNode(pipelineId, body);
         dispatch({ kind: "added", node });
         record?.({ label: `Add "${node.title}"`, undo: [{ kind: "delete", id: node.id }], redo: [{ kind: "create", node: body }] });
-        fitSoon();
+        if (!at) fitSoon();
       } catch (error) {
         toast(`Node not added: ${errorMessage(error)}`);
       } finally {
