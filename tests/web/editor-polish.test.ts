@@ -575,6 +575,14 @@ describe("auto-layout", () => {
     expect(at.get("joined0")!.x).toBeGreaterThan(at.get("pair0")!.x);
     expect(at.get("pair0")!.x).toBeGreaterThan(at.get("clip0")!.x);
     await screenshot(page, "polish-14-auto-layout");
+    // Fitted to the screen, 30 cards are small: each shows its title large enough to read (at least 10 px on screen).
+    await page.getByTestId("fit-view").click();
+    await page.waitForTimeout(500);
+    await page.locator(".node-card.compact").first().waitFor();
+    const titleHeights = await page.locator(".node-card .node-title").evaluateAll((els) => els.map((el) => el.getBoundingClientRect().height));
+    expect(titleHeights).toHaveLength(30);
+    expect(Math.min(...titleHeights)).toBeGreaterThanOrEqual(10);
+    await screenshot(page, "polish-14b-fit-compact");
 
     // One undo puts the pile back, in the database too.
     expect(await page.getByTestId("undo").getAttribute("title")).toBe("Undo: Auto-layout (Ctrl+Z)");

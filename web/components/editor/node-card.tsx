@@ -1,7 +1,7 @@
 "use client";
 
 import { memo } from "react";
-import { Handle, Position, type NodeProps } from "@xyflow/react";
+import { Handle, Position, useStore, type NodeProps } from "@xyflow/react";
 import { outputMediaType, type MediaType } from "@vp/contracts";
 import { computeCostNote, estimateNode, isAiType, localDraftLabel } from "@/lib/ai";
 import { exactCost, formatCost, formatDuration } from "@/lib/format";
@@ -113,8 +113,13 @@ function CostLine({ node }: { node: EditorNode }) {
   );
 }
 
+/** Below this zoom a card's small text is unreadable: cards show their title and status large, nothing else. */
+export const COMPACT_ZOOM = 0.6;
+
 function NodeCardImpl({ id, selected }: NodeProps) {
   const { nodes, runs } = useEditor();
+  // A boolean selector: cards re-render when the zoom crosses the threshold, not on every zoom step.
+  const compact = useStore((s) => s.transform[2] < COMPACT_ZOOM);
   const node = nodes.get(id);
   if (!node) return null;
   const hasProblems = !!runs.problemsByNode.get(id)?.length;
@@ -127,7 +132,7 @@ function NodeCardImpl({ id, selected }: NodeProps) {
 
   return (
     <div
-      className={`node-card status-${node.status}${selected ? " selected" : ""}${hasProblems ? " has-problems" : ""}${node.disabled ? " disabled" : ""}`}
+      className={`node-card status-${node.status}${selected ? " selected" : ""}${hasProblems ? " has-problems" : ""}${node.disabled ? " disabled" : ""}${compact ? " compact" : ""}`}
       style={{ ["--accent" as string]: info.color, ["--tint" as string]: info.tint }}
       data-testid={`node-${node.id}`}
       data-node-type={node.type}
