@@ -5,10 +5,12 @@
  * moving progress bar, a playing output), and a script
  * asset -> generate-voiceover and talking-head on the local providers (providers local first in the panel, the
  * estimated cost before running, the real cost and the "local draft" label after, the talking head playing),
- * then a mix-audio of the two.
+ * then a mix-audio of the two with the voice starting a second in (measured in the output with ffmpeg).
  */
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { estimateAiCost } from "@vp/contracts";
+import { audioLevel } from "@vp/media";
 import { makeClipBuffer } from "@vp/testkit";
 import { formatCost } from "../../web/lib/format";
 import { createCompletedClips } from "../e2e/helpers";
@@ -514,6 +516,8 @@ describe("the editor with the media and AI nodes", () => {
     await page.locator(node("mix-audio-1")).click({ position: { x: 120, y: 20 } });
     expect(await page.getByTestId("field-mode").locator("option").allTextContents()).toEqual(["(default)", "replace", "duck"]);
     await page.getByTestId("field-lengthMismatch").selectOption("pad");
+    // The voiceover starts one second into the picture.
+    await page.getByTestId("field-startSeconds").fill("1");
     await page.locator('[data-testid="config-save-state"]', { hasText: "Saved" }).waitFor();
     await page.keyboard.press("Escape");
     await page.getByTestId("node-panel").waitFor({ state: "detached" });
@@ -522,8 +526,12 @@ describe("the editor with the media and AI nodes", () => {
     await page.locator('[data-testid="status-mix-audio-1"][data-status="completed"]').waitFor({ timeout: 60_000 });
     expect((await recordedStatuses(page, "mix-audio-1")).statuses).toEqual(["pending", "queued", "in_progress", "completed"]);
     const mixed = await nodeRow(pipeline.id, "mix-audio-1");
-    expect(mixed.config).toEqual({ lengthMismatch: "pad" });
+    expect(mixed.config).toEqual({ lengthMismatch: "pad", startSeconds: 1 });
     expect(mixed.output).toMatchObject({ type: "video", width: 640, height: 360 });
+    // Measured with ffmpeg in the stored output: silence for the first second, the voice after it.
+    const mixedFile = join(env.scratch, "storage", mixed.output.s3Key);
+    expect((await audioLevel(mixedFile, 0, 0.9)).maxDb).toBeLessThan(-80);
+    expect((await audioLevel(mixedFile, 1.1, 1.5)).meanDb).toBeGreaterThan(-45);
     const mixPlayed = await playFor(page, "output-video-mix-audio-1", 600);
     expect(mixPlayed.error).toBeNull();
     expect(mixPlayed.now).toBeGreaterThan(mixPlayed.start);
