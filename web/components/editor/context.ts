@@ -33,6 +33,8 @@ export interface EditorContextValue {
   select(id: string | null): void;
   /** Runs: run to here, cancel, retry, and the graph problems a run would be refused for, per node. */
   runs: RunsController;
+  /** Nodes runs leave out: each disabled node and everything downstream of it (blockedByDisabled, once per change). */
+  blocked: ReadonlyMap<string, string>;
   /** Completed nodes whose result no longer matches the graph (shown as "Outdated" until a run replaces it). */
   outdated: ReadonlySet<string>;
   /** Undo and redo of structure edits. */

@@ -1,7 +1,6 @@
 "use client";
 
 import { useEffect } from "react";
-import { blockedByDisabled } from "@vp/flow-graph";
 import { useEditor } from "./context";
 
 export interface MenuAt {
@@ -12,7 +11,7 @@ export interface MenuAt {
 
 /** A node's context menu (right-click): run to here, duplicate, disable or enable, delete. Closes on any choice, click or Escape. */
 export function NodeMenu({ at, onClose }: { at: MenuAt; onClose: () => void }) {
-  const { nodes, runs, duplicate, updateNode, removeNode, select } = useEditor();
+  const { nodes, runs, duplicate, updateNode, removeNode, select, blocked } = useEditor();
   const node = nodes.get(at.id);
   useEffect(() => {
     const close = (event: Event) => {
@@ -29,7 +28,6 @@ export function NodeMenu({ at, onClose }: { at: MenuAt; onClose: () => void }) {
   }, [onClose]);
   if (!node) return null;
   const running = node.status === "queued" || node.status === "in_progress";
-  const blocked = blockedByDisabled(nodes.values()).has(node.id);
   const item = (label: string, action: () => unknown, options: { disabled?: boolean; danger?: boolean; testId: string }) => (
     <button
       type="button"
@@ -48,7 +46,7 @@ export function NodeMenu({ at, onClose }: { at: MenuAt; onClose: () => void }) {
   return (
     <div className="node-menu" role="menu" aria-label={`${node.title} actions`} style={{ left: at.x, top: at.y }} data-testid="node-menu">
       {item("Open settings", () => select(node.id), { testId: "menu-open" })}
-      {item("Run to here", () => runs.runToHere(node.id), { disabled: node.status !== "pending" || blocked, testId: "menu-run-to-here" })}
+      {item("Run to here", () => runs.runToHere(node.id), { disabled: node.status !== "pending" || blocked.has(node.id), testId: "menu-run-to-here" })}
       {item("Duplicate", () => duplicate([node.id]), { testId: "menu-duplicate" })}
       {item(node.disabled ? "Enable" : "Disable", () => updateNode(node.id, { disabled: !node.disabled }), { testId: "menu-toggle-disabled" })}
       {item("Delete", () => removeNode(node.id), { disabled: running, danger: true, testId: "menu-delete" })}

@@ -1,7 +1,7 @@
 "use client";
 
 import { useState } from "react";
-import { blockedByDisabled, downstreamIds, upstreamIds } from "@vp/flow-graph";
+import { downstreamIds, upstreamIds } from "@vp/flow-graph";
 import { formatCost } from "@/lib/format";
 import type { EditorNode } from "@/lib/graph-state";
 import { cacheInfo, problemText } from "@/lib/runs";
@@ -17,11 +17,11 @@ export function waitingUpstream(node: EditorNode, lookup: ReadonlyMap<string, { 
 
 /** The card's run buttons beside the play button: run to here (pending), cancel (queued, running), retry (failed, cancelled). */
 export function CardRunButtons({ node }: { node: EditorNode }) {
-  const { runs, nodes } = useEditor();
+  const { runs, nodes, blocked } = useEditor();
   const busy = runs.busy.has(node.id);
   if (node.status === "pending") {
     // With every input completed the play button runs it; while something upstream has to run first, this replaces it.
-    if (!waitingUpstream(node, nodes) || blockedByDisabled(nodes.values()).has(node.id)) return null;
+    if (!waitingUpstream(node, nodes) || blocked.has(node.id)) return null;
     const waiting = upstreamIds(node)
       .filter((id) => nodes.get(id)?.status !== "completed")
       .map((id) => `"${nodes.get(id)?.title ?? id}"`);
@@ -127,19 +127,18 @@ export function CachedBadge({ node, prefix = "" }: { node: EditorNode; prefix?: 
 
 /** The side panel's run actions: run to here, cancel, retry with or without the dependants. */
 export function PanelRunActions({ node }: { node: EditorNode }) {
-  const { runs, nodes } = useEditor();
+  const { runs, nodes, blocked } = useEditor();
   const [downstream, setDownstream] = useState(true);
   const busy = runs.busy.has(node.id);
   const dependants = downstreamIds(nodes.values(), node.id).filter((id) => nodes.get(id)?.status !== "completed");
   if (node.status === "pending") {
-    const blocked = blockedByDisabled(nodes.values()).has(node.id);
     return (
       <div className="row panel-run-actions">
         <button
           type="button"
           className="button small"
-          disabled={busy || blocked}
-          title={blocked ? "This node or a node upstream of it is disabled: enable it to run this node" : undefined}
+          disabled={busy || blocked.has(node.id)}
+          title={blocked.has(node.id) ? "This node or a node upstream of it is disabled: enable it to run this node" : undefined}
           onClick={() => void runs.runToHere(node.id)}
           data-testid="panel-run-to-here"
         >

@@ -3,6 +3,7 @@
 import { useMemo, useRef } from "react";
 import { ReactFlowProvider } from "@xyflow/react";
 import { ApiError, errorMessage, type Api } from "@/lib/api";
+import { blockedByDisabled } from "@vp/flow-graph";
 import { typesTakingOutputOf } from "@/lib/node-edits";
 import { graphLookup, statusCounts, totalCost, type EditorNode, type GraphAction, type GraphState } from "@/lib/graph-state";
 import { usePipeline, type LiveStatus } from "@/lib/use-pipeline";
@@ -167,6 +168,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
   const runs = useRuns({ api, pipelineId, state, dispatch, toast });
   const { duplicate } = useClipboard({ ...writes, selectMany: flow.selectMany });
   const outdated = useOutdated(api, pipelineId, state.nodes);
+  const blocked = useMemo(() => blockedByDisabled(state.nodes.values()), [state.nodes]);
   const { select } = flow;
 
   const context: EditorContextValue = useMemo(
@@ -187,6 +189,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
       select,
       runs,
       outdated,
+      blocked,
       undo,
       duplicate,
     }),
@@ -207,6 +210,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
       select,
       runs,
       outdated,
+      blocked,
       undo,
       duplicate,
     ],

@@ -2,6 +2,7 @@
 
 import { useCallback, useState, type RefObject } from "react";
 import type { Node } from "@xyflow/react";
+import type { NodePosition } from "@vp/contracts";
 import type { NodeLookup } from "@vp/flow-graph";
 import { errorMessage, type Api } from "@/lib/api";
 import { storedPosition } from "@/lib/canvas";
@@ -75,30 +76,43 @@ export function useExecute({ api, pipelineId, toast }: WriteDeps) {
   return { execute, executing };
 }
 
-/** Saves where nodes were dragged to. Positions are their own column: saving one is never a config change. */
+/** A node's move: where it was (for undo) and where it goes. */
+export interface Move {
+  id: string;
+  from?: NodePosition;
+  to: NodePosition;
+}
+
+/**
+ * Saves new positions (their own column: a move is never a config change) and records the saved ones as one
+ * undoable edit named `label`. Used by dragging and by Auto-layout.
+ */
+export async function savePositions({ api, pipelineId, dispatch, toast, record }: WriteDeps, moves: Move[], label: string): Promise<void> {
+  const undo: StructureWrite[] = [];
+  const redo: StructureWrite[] = [];
+  await Promise.all(
+    moves.map(async ({ id, from, to }) => {
+      try {
+        const { node } = await api.updateNode(pipelineId, id, { position: to });
+        dispatch({ kind: "saved", node });
+        redo.push({ kind: "update", id, patch: { position: to } });
+        if (from) undo.push({ kind: "update", id, patch: { position: { x: from.x, y: from.y } } });
+      } catch (error) {
+        toast(`Position not saved: ${errorMessage(error)}`);
+      }
+    }),
+  );
+  if (undo.length) record?.({ label, undo, redo });
+}
+
+/** Saves where nodes were dragged to, as one undoable move. */
 export function usePositionSave({ api, pipelineId, dispatch, toast, latest, record }: WriteDeps) {
   return useCallback(
     async (_event: unknown, _node: Node, moved: Node[]) => {
       const nodes = latest.current.nodes;
-      const undo: StructureWrite[] = [];
-      const redo: StructureWrite[] = [];
-      await Promise.all(
-        moved.map(async (n) => {
-          const position = storedPosition(n.position);
-          const before = nodes.get(n.id)?.position;
-          try {
-            const { node } = await api.updateNode(pipelineId, n.id, { position });
-            dispatch({ kind: "saved", node });
-            redo.push({ kind: "update", id: n.id, patch: { position } });
-            if (before) undo.push({ kind: "update", id: n.id, patch: { position: { x: before.x, y: before.y } } });
-          } catch (error) {
-            toast(`Position not saved: ${errorMessage(error)}`);
-          }
-        }),
-      );
-      if (!undo.length) return;
       const label = moved.length === 1 ? `Move "${nodes.get(moved[0]!.id)?.title ?? moved[0]!.id}"` : `Move ${moved.length} nodes`;
-      record?.({ label, undo, redo });
+      const moves = moved.map((n) => ({ id: n.id, from: nodes.get(n.id)?.position ?? undefined, to: storedPosition(n.position) }));
+      await savePositions({ api, pipelineId, dispatch, toast, latest, record }, moves, label);
     },
     [api, pipelineId, dispatch, toast, latest, record],
   );
