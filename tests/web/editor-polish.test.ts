@@ -375,6 +375,9 @@ describe("copy, paste and duplicate", () => {
     await page.locator(".react-flow__pane").click({ position: { x: 20, y: 20 } });
     await page.keyboard.press("Control+v");
     await page.locator(node("voice")).waitFor();
+    // The paste is over when it is recorded for undo (it then selects the pasted nodes, which must not land on
+    // top of the click below).
+    await page.locator('[data-testid="undo"][title="Undo: Paste 2 nodes (Ctrl+Z)"]').waitFor();
     const pasted = (
       await env.db.admin.query("select id, title, type, inputs, config, asset from video_production_nodes where pipeline_id = $1 order by id", [into])
     ).rows;
