@@ -1,7 +1,9 @@
 import type { Metadata } from "next";
 import type { ReactNode } from "react";
+import { headers } from "next/headers";
 import { connection } from "next/server";
 import { GatewayProvider } from "@/components/gateway";
+import { THEME_SCRIPT } from "@/lib/theme";
 import "@xyflow/react/dist/style.css";
 import "./globals.css";
 
@@ -17,8 +19,14 @@ function gatewayUrl(): string {
 
 export default async function RootLayout({ children }: { children: ReactNode }) {
   await connection();
+  // proxy.ts's per-request nonce: the CSP admits this inline script, which applies the stored theme before paint.
+  const nonce = (await headers()).get("x-nonce") ?? undefined;
   return (
-    <html lang="en">
+    <html lang="en" suppressHydrationWarning>
+      <head>
+        {/* biome-ignore lint/security/noDangerouslySetInnerHtml: a constant of ours (THEME_SCRIPT), nothing from a request. */}
+        <script nonce={nonce} dangerouslySetInnerHTML={{ __html: THEME_SCRIPT }} />
+      </head>
       <body>
         <GatewayProvider gatewayUrl={gatewayUrl()}>{children}</GatewayProvider>
       </body>

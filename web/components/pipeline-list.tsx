@@ -7,6 +7,7 @@ import { checkTitle, filterPipelines, importFailure, readImport, sortPipelines, 
 import { useApi } from "./gateway";
 import { PipelineTable } from "./pipeline-table";
 import { ErrorState, LoadingState } from "./states";
+import { ThemeSwitch } from "./theme-switch";
 
 type Load = { phase: "loading" } | { phase: "ready" } | { phase: "error"; error: ApiError | Error; retryAt?: number };
 
@@ -158,6 +159,7 @@ function ListHeader({ onImport }: { onImport: (file: File) => void }) {
         <p className="muted">Draw a graph of video steps, press play, watch every node run live.</p>
       </div>
       <div className="row">
+        <ThemeSwitch />
         <button type="button" className="button secondary" onClick={() => fileInput.current?.click()} data-testid="import-button">
           Import JSON
         </button>

@@ -16,6 +16,7 @@ import type { useConnections } from "./use-connections";
 import type { useFlowNodes } from "./use-flow-nodes";
 import type { RunsController } from "./use-runs";
 import { FIT } from "./use-viewport";
+import { useTheme } from "../theme-switch";
 
 const NODE_TYPES_RF = { vp: NodeCard };
 
@@ -83,6 +84,7 @@ export function EditorCanvas({
 /** React Flow over the model: node cards, derived edges, the minimap coloured by node type. */
 function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop, onMenu }: CanvasProps & { onMenu: (at: MenuAt) => void }) {
   const edges = useMemo(() => flowEdges(nodes, flow.selectedEdges), [nodes, flow.selectedEdges]);
+  const { theme } = useTheme();
   return (
     <ReactFlow
       nodes={flow.rfNodes}
@@ -106,8 +108,9 @@ function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop, o
       maxZoom={2}
       connectionRadius={24}
       proOptions={{ hideAttribution: true }}
+      colorMode={theme}
     >
-      <Background gap={20} size={1.2} color="#d4d4d8" />
+      <Background gap={20} size={1.2} color="var(--grid)" />
       {/* Zoom only: "Fit view" is the header's button. */}
       <Controls showInteractive={false} showFitView={false} position="bottom-left" />
       <MiniMap
@@ -116,7 +119,7 @@ function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop, o
         position="bottom-right"
         nodeColor={(n) => NODE_TYPE_INFO[nodes.get(n.id)?.type ?? "asset"].color}
         nodeBorderRadius={6}
-        maskColor="rgba(244,244,245,0.7)"
+        maskColor="var(--minimap-mask)"
         style={{ width: 150, height: 100 }}
       />
       <ConnectionHint />

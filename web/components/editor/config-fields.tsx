@@ -8,6 +8,7 @@ import { idSuggestions, isAiType, PROVIDER_LABEL, providersOf } from "@/lib/ai";
 import { choiceOptions, fieldControl, languageOptions, overlayError, textHint, type FieldControl } from "@/lib/field-controls";
 import type { ConfigField } from "@/lib/schema-form";
 import { OverlaysEditor } from "./overlays-editor";
+import { useTheme } from "../theme-switch";
 
 export interface FieldInputProps {
   type: NodeType;
@@ -82,12 +83,13 @@ function codeExtensions(language: string) {
 
 /** The code animation's code, highlighted in the language picked beside it. */
 function CodeField({ value, onChange, raw }: ControlProps) {
+  const { resolved } = useTheme();
   return (
     <div className="code-editor" data-testid="code-editor">
       <CodeMirror
         value={value}
         height="180px"
-        theme="light"
+        theme={resolved}
         extensions={codeExtensions(raw.language || "javascript")}
         onChange={onChange}
         basicSetup={{ lineNumbers: true, foldGutter: false, highlightActiveLine: true }}

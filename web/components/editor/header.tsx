@@ -5,6 +5,7 @@ import { formatCost } from "@/lib/format";
 import type { StatusCounts } from "@/lib/graph-state";
 import type { LiveStatus } from "@/lib/use-pipeline";
 import type { UndoController } from "./use-undo";
+import { ThemeSwitch } from "../theme-switch";
 
 /** The pipeline page's header: title, live progress counts and total cost, connection state, actions. */
 export function EditorHeader({
@@ -91,6 +92,7 @@ export function EditorHeader({
         <button type="button" className="button secondary small" onClick={onExport} data-testid="export-button">
           Export JSON
         </button>
+        <ThemeSwitch />
       </div>
     </header>
   );
