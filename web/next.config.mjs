@@ -4,8 +4,9 @@ const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
 /** @type {import("next").NextConfig} */
 const config = {
-  // The workspace packages export TypeScript sources (src/index.ts); Next compiles them with the app.
-  transpilePackages: ["@vp/contracts", "@vp/flow-graph"],
+  // The workspace packages export TypeScript sources (src/index.ts); Next compiles them with the app. From
+  // @vp/media only its pure overlay layout (@vp/media/layout) is imported.
+  transpilePackages: ["@vp/contracts", "@vp/flow-graph", "@vp/media"],
   // The image runs .next/standalone (server.js and only the node_modules files the server traces), not `next start`.
   output: "standalone",
   turbopack: { root: repoRoot },

@@ -52,18 +52,8 @@ export {
   type LengthMismatch,
   type MixMode,
 } from "./mix";
-export {
-  composeVideo,
-  overlayLayout,
-  buildComposeArgs,
-  MAX_OVERLAYS,
-  type ComposeVideoOptions,
-  type ComposeVideoResult,
-  type OverlaySpec,
-  type OverlayLayout,
-  type OverlayPosition,
-  type ComposeAudio,
-} from "./compose";
+export { composeVideo, buildComposeArgs, MAX_OVERLAYS, type ComposeVideoOptions, type ComposeVideoResult, type ComposeAudio } from "./compose";
+export { overlayLayout, type OverlaySpec, type OverlayLayout, type OverlayPosition } from "./layout";
 export {
   streamSummary,
   audioLevel,

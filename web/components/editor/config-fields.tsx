@@ -19,6 +19,8 @@ export interface FieldInputProps {
   /** Every field's raw value: the code editor highlights the chosen language, id suggestions follow the provider. */
   raw: Record<string, string>;
   overlayCount?: number;
+  /** The node's inputs (compose-video's placement preview draws its background and overlays). */
+  inputs?: Record<string, string[]>;
 }
 
 /** What each control gets: the field's props, its input id, and the id of its error (when it has one). */
@@ -54,7 +56,7 @@ function Control({ control, ...props }: ControlProps & { control: FieldControl }
     case "provider":
       return <ProviderField {...props} />;
     case "overlays":
-      return <OverlaysEditor value={props.value} onChange={props.onChange} overlayCount={props.overlayCount ?? 0} error={props.error} />;
+      return <OverlaysEditor value={props.value} onChange={props.onChange} overlayCount={props.overlayCount ?? 0} inputs={props.inputs} error={props.error} />;
     case "choice":
       return <ChoiceField {...props} />;
     case "multiline":

@@ -78,6 +78,7 @@ export function ConfigForm({ node }: { node: EditorNode }) {
           onChange={(v) => change(field.key, v)}
           raw={raw}
           overlayCount={node.inputs?.overlays?.length ?? 0}
+          inputs={node.inputs}
         />
       ))}
       {result.errors[""] && <p className="field-error">{result.errors[""]}</p>}

@@ -2,21 +2,26 @@
 
 import { useEffect, useRef, useState } from "react";
 import { DEFAULT_CORNERS, errorCell, parseCells, POSITIONS, toValue, withCell, type Cells } from "@/lib/overlays";
+import { OverlayPlacement } from "./overlay-placement";
 
 /**
  * compose-video's `overlays` config as one card per overlay (position preset or x/y, size, start, corners,
  * border) instead of raw JSON. It edits the same value the config form validates with the contracts'
- * schema: the JSON of the overlays array, so schema errors still show under the field.
+ * schema: the JSON of the overlays array, so schema errors still show under the field. Above the cards, the
+ * placement preview edits the same cells by dragging the overlays over a frame of the background.
  */
 export function OverlaysEditor({
   value,
   onChange,
   overlayCount,
+  inputs,
   error,
 }: {
   value: string;
   onChange: (value: string) => void;
   overlayCount: number;
+  /** The node's inputs: the background's frame and each overlay's picture size for the preview. */
+  inputs?: Record<string, string[]>;
   error?: string;
 }) {
   // The schema's error path ("0.size: …") marks the one input it is about.
@@ -36,8 +41,9 @@ export function OverlaysEditor({
   }
 
   const count = Math.max(1, overlayCount, rows.length);
-  const set = (index: number, key: string, cell: string) => {
-    const next = withCell(rows, index, key, cell);
+  const set = (index: number, key: string, cell: string) => setCells(index, { [key]: cell });
+  const setCells = (index: number, cells: Cells) => {
+    const next = Object.entries(cells).reduce((r, [key, cell]) => withCell(r, index, key, cell), rows);
     setRows(next);
     const v = toValue(next);
     emitted.current = v;
@@ -46,6 +52,7 @@ export function OverlaysEditor({
 
   return (
     <div className="overlays" data-testid="overlays-editor">
+      <OverlayPlacement rows={rows} count={count} inputs={inputs} setCells={setCells} />
       {Array.from({ length: count }, (_, i) => (
         <OverlayCard
           key={i}
