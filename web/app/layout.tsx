@@ -17,6 +17,11 @@ function gatewayUrl(): string {
   return process.env.GATEWAY_URL ?? "http://localhost:3061";
 }
 
+/** OIDC_ISSUER set: users sign in at that provider (web/README.md, "Signing in"); unset: the gateway's dev login. */
+function signIn(): "dev" | "oidc" {
+  return process.env.OIDC_ISSUER ? "oidc" : "dev";
+}
+
 export default async function RootLayout({ children }: { children: ReactNode }) {
   await connection();
   // proxy.ts's per-request nonce: the CSP admits this inline script, which applies the stored theme before paint.
@@ -28,7 +33,9 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
         <script nonce={nonce} dangerouslySetInnerHTML={{ __html: THEME_SCRIPT }} />
       </head>
       <body>
-        <GatewayProvider gatewayUrl={gatewayUrl()}>{children}</GatewayProvider>
+        <GatewayProvider gatewayUrl={gatewayUrl()} signIn={signIn()}>
+          {children}
+        </GatewayProvider>
       </body>
     </html>
   );

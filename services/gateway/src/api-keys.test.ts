@@ -263,6 +263,8 @@ describe("a key limited to pipelines", () => {
     expect((await call("GET", `/pipelines/${a}`, { token: key })).status).toBe(200);
     expect((await call("PATCH", `/pipelines/${a}/nodes/script`, { token: key, body: { title: "Mine" } })).status).toBe(200);
     expect((await call("POST", `/pipelines/${a}/events/token`, { token: key })).status).toBe(201);
+    // Who it is concerns no pipeline.
+    expect((await call("GET", "/auth/me", { token: key })).body.roles).toEqual(["viewer", "editor", "operator"]);
 
     const refused: Array<[string, string, unknown?]> = [
       ["GET", `/pipelines/${b}`],

@@ -541,6 +541,17 @@ describe("the dev login and the output cookie", () => {
     expect((await call("POST", "/pipelines", { token: viewer.body.token, body: { title: "no" } })).status).toBe(403);
   });
 
+  it("answers the caller's subject and roles as the gateway reads the token (GET /auth/me), and needs a role", async () => {
+    const { call } = gateway();
+    const me = await call("GET", "/auth/me", { token: await token(["editor"]) });
+    expect(me.status).toBe(200);
+    expect(me.body).toEqual({ subject: "someone", roles: ["viewer", "editor"] });
+    expect((await call("GET", "/auth/me", { token: null })).status).toBe(401);
+    const none = await call("GET", "/auth/me", { token: await token([]) });
+    expect(none.status).toBe(403);
+    expect(none.body.error).toMatch(/needs the viewer role; this token's roles: none/);
+  });
+
   it("sets an HttpOnly SameSite cookie that only opens node outputs, and only for reads", async () => {
     const { call } = gateway();
     const pipelineId = await pipelineWithAsset();

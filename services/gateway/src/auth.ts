@@ -255,8 +255,9 @@ function setOutputCookie(c: Parameters<MiddlewareHandler>[0], token: string, max
 const DevLoginBody = z.strictObject({ roles: z.array(z.enum(ROLES)).min(1).optional(), subject: z.string().min(1).max(200).optional() });
 
 /**
- * /v1/video_production/auth: POST /dev-login (local only: an all-roles token, when AUTH_DEV_LOGIN is on) and POST /session
- * (sets the output cookie from the caller's bearer token, so media elements can load outputs).
+ * /v1/video_production/auth: POST /dev-login (local only: an all-roles token, when AUTH_DEV_LOGIN is on), POST /session
+ * (sets the output cookie from the caller's bearer token, so media elements can load outputs) and GET /me (the caller as
+ * the gateway reads its token: what the editor shows, and what it may offer).
  */
 export function authRoutes(auth: GatewayAuth) {
   const app = new Hono();
@@ -291,6 +292,11 @@ export function authRoutes(auth: GatewayAuth) {
     });
     const expiresAt = new Date(Date.now() + dev.ttlSeconds * 1000);
     return c.json({ token, token_type: "Bearer", expires_at: expiresAt.toISOString(), roles, subject }, 201);
+  });
+
+  app.get("/me", (c) => {
+    const principal = c.get("principal");
+    return c.json({ subject: principal.subject, roles: ROLES.filter((role) => principal.roles.has(role)) });
   });
 
   app.post("/session", async (c) => {

@@ -60,7 +60,7 @@ export function pipelineLimitRefusal(method: string, path: string, allowed: Read
   const creates =
     "This API key is limited to some pipelines, so it cannot create one (the new pipeline would be outside its limit); use a key without a pipeline limit";
   if (path === PIPELINES) return method === "GET" || method === "HEAD" ? null : creates;
-  if (path === `${API}/auth/session`) return null;
+  if (path === `${API}/auth/session` || path === `${API}/auth/me`) return null;
   if (!path.startsWith(`${PIPELINES}/`)) {
     return `This API key is limited to some pipelines: it may only list pipelines and use its own (${method} ${shownPath(path)} is neither)`;
   }
