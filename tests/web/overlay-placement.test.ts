@@ -77,6 +77,8 @@ describe("compose-video's placement preview", () => {
     await page.goto(`${env.web.url}/pipelines/${P}`);
     await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
     await page.getByTestId("fit-view").click();
+    // The fit animates; a click during it can land beside the node.
+    await page.waitForTimeout(300);
     await page.locator(node("pip-comp")).click({ position: { x: 120, y: 20 } });
     await page.getByTestId("overlays-editor").waitFor();
 
@@ -180,6 +182,8 @@ describe("compose-video's placement preview", () => {
     await page.goto(`${env.web.url}/pipelines/${P}`);
     await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
     await page.getByTestId("fit-view").click();
+    // The fit animates; a click during it can land beside the node.
+    await page.waitForTimeout(300);
     await page.locator(node("pip-comp")).click({ position: { x: 120, y: 20 } });
     await page.getByTestId("overlays-editor").waitFor();
     const frame = page.getByTestId("placement-frame");

@@ -130,6 +130,8 @@ describe("light and dark themes", () => {
     await page.goto(`${env.web.url}/pipelines/${pipeline.id}`);
     await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
     await page.getByTestId("fit-view").click();
+    // The fit animates; a click during it can land beside the node.
+    await page.waitForTimeout(300);
 
     // No choice yet: System, which follows the (light) browser.
     expect(await page.getByTestId("theme-switch").getAttribute("data-theme-choice")).toBe("system");
@@ -138,6 +140,13 @@ describe("light and dark themes", () => {
     await openSurfaces(page);
     const light = await measure(page);
     expectReadable(light, "light");
+    // The light tile is the catalog's tint of the type's colour (compose-video: #fef9c3 on #ca8a04).
+    expect(
+      await page
+        .getByTestId("palette-compose-video")
+        .locator(".node-icon")
+        .evaluate((e) => [getComputedStyle(e).backgroundColor, getComputedStyle(e).color]),
+    ).toEqual(["rgb(254, 249, 195)", "rgb(202, 138, 4)"]);
     expect(await flowIsDark(page)).toBe(false);
     await screenshot(page, "theme-01-light");
 
@@ -146,6 +155,7 @@ describe("light and dark themes", () => {
     await page.getByTestId("theme-dark").click();
     expect(await page.getByTestId("theme-dark").getAttribute("aria-checked")).toBe("true");
     expect(await htmlTheme(page)).toBe("dark");
+    await screenshot(page, "theme-02-dark-editor");
     await page.keyboard.press("Shift+?");
     await page.getByTestId("shortcut-sheet").waitFor();
     const dark = await measure(page);
@@ -163,7 +173,16 @@ describe("light and dark themes", () => {
     expect(luminance(parseColour(controlsBg))).toBeLessThan(0.05);
     const minimapBg = await page.locator(".react-flow__minimap").evaluate((e) => getComputedStyle(e).backgroundColor);
     expect(luminance(parseColour(minimapBg))).toBeLessThan(0.05);
-    await screenshot(page, "theme-02-dark");
+    // Node type icons: a dark tile of the type's colour, its glyph visible on it (3:1, the level for graphics).
+    const iconColours = (p: Page) =>
+      p
+        .getByTestId("palette-compose-video")
+        .locator(".node-icon")
+        .evaluate((e) => [getComputedStyle(e).backgroundColor, getComputedStyle(e).color]);
+    const [tile, glyph] = (await iconColours(page)).map(parseColour) as [Rgba, Rgba];
+    expect(luminance(tile)).toBeLessThan(0.05);
+    expect(contrast(glyph, tile)).toBeGreaterThanOrEqual(3);
+    await screenshot(page, "theme-03-dark-dialog");
 
     // A reload keeps it, applied by the pre-paint script before the body is parsed.
     await page.reload();
@@ -171,6 +190,8 @@ describe("light and dark themes", () => {
     expect(await page.evaluate(() => (window as unknown as { __themeAtParse?: string | null }).__themeAtParse)).toBe("dark");
     expect(await page.getByTestId("theme-dark").getAttribute("aria-checked")).toBe("true");
     await page.getByTestId("fit-view").click();
+    // The fit animates; a click during it can land beside the node.
+    await page.waitForTimeout(300);
     await openSurfaces(page);
     expect(await measure(page)).toEqual(dark);
     expect(await flowIsDark(page)).toBe(true);
@@ -209,7 +230,7 @@ describe("light and dark themes", () => {
     ]);
     expect(luminance(parseColour(tableBg))).toBeLessThan(0.05);
     expect(contrast(parseColour(linkColour), parseColour(tableBg))).toBeGreaterThanOrEqual(4.5);
-    await screenshot(page, "theme-03-list-dark");
+    await screenshot(page, "theme-04-list-dark");
     expectNoErrors();
   }, 180_000);
 });

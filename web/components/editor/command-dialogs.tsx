@@ -135,7 +135,7 @@ export function NodeSearch({
               onClick={() => choose(info.type)}
               data-testid={`node-search-item-${info.type}`}
             >
-              <span className="node-icon" style={{ color: info.color, background: info.tint }}>
+              <span className="node-icon" style={{ ["--accent" as string]: info.color, ["--tint" as string]: info.tint }}>
                 <NodeTypeIcon type={info.type} />
               </span>
               <span>

@@ -22,7 +22,7 @@ function NodeHeader({ node }: { node: EditorNode }) {
   const busy = executing.has(node.id);
   return (
     <div className="node-header">
-      <span className="node-icon" style={{ color: info.color, background: info.tint }}>
+      <span className="node-icon" style={{ ["--accent" as string]: info.color, ["--tint" as string]: info.tint }}>
         <NodeTypeIcon type={node.type} />
       </span>
       <div className="node-titles">

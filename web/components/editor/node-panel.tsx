@@ -24,7 +24,7 @@ export function NodePanel({ node, onClose }: { node: EditorNode; onClose: () => 
   return (
     <aside className="panel" aria-label={`${node.title} settings`} data-testid="node-panel">
       <div className="panel-head" style={{ borderTopColor: info.color }}>
-        <span className="node-icon" style={{ color: info.color, background: info.tint }}>
+        <span className="node-icon" style={{ ["--accent" as string]: info.color, ["--tint" as string]: info.tint }}>
           <NodeTypeIcon type={node.type} />
         </span>
         <div className="node-titles">

@@ -27,7 +27,7 @@ export function Palette({ onAdd, disabled }: { onAdd: (type: NodeType) => void; 
           title={info.description}
           data-testid={`palette-${info.type}`}
         >
-          <span className="node-icon" style={{ color: info.color, background: info.tint }}>
+          <span className="node-icon" style={{ ["--accent" as string]: info.color, ["--tint" as string]: info.tint }}>
             <NodeTypeIcon type={info.type} />
           </span>
           <span className="palette-text">
