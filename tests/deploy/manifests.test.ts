@@ -96,7 +96,15 @@ const LIBRARY_PREFIXES = ["OTEL_", "NODE_", "AWS_"];
 /** Secrets the manifests reference and the operator creates (deploy/k8s/README.md "Secrets"), or CloudNativePG does. */
 /** Each service's NATS password: `vp-nats-<service>`, key `password` (read by the service and by nats-server). */
 const natsSecret = (service: string) => `vp-nats-${service}`;
-const OPERATOR_SECRETS = ["vp-db-editor", "vp-db-state-writer", "vp-db-reader", "vp-provider-keys", "vp-gateway-auth", ...BUS_SERVICES.map(natsSecret)];
+const OPERATOR_SECRETS = [
+  "vp-db-editor",
+  "vp-db-state-writer",
+  "vp-db-reader",
+  "vp-provider-keys",
+  "vp-gateway-auth",
+  "vp-web-oidc",
+  ...BUS_SERVICES.map(natsSecret),
+];
 const GENERATED_SECRETS = ["vp-postgres-app"];
 
 /** Node types whose work costs money (paid providers, headless Chromium): their executors may idle at zero. */
@@ -483,6 +491,30 @@ describe.each(["base", ...OVERLAYS] as const)("rendered %s", (which) => {
   it("has the gateway listen on the pod's interfaces explicitly (unset, it listens on loopback while the dev login is on)", () => {
     const { env } = containerEnv(objs(), serviceContainer(objs(), "gateway"));
     expect(env.get("HOST")).toEqual({ kind: "value", value: "0.0.0.0" });
+  });
+
+  it("signs editor users in at the gateway's identity provider in prod (OIDC), with the dev login elsewhere", () => {
+    const { env } = containerEnv(objs(), containers(get(objs(), "Deployment", "web"))[0]!);
+    const gateway = containerEnv(objs(), serviceContainer(objs(), "gateway")).env;
+    const value = (e: Map<string, unknown>, key: string) => (e.get(key) as { value?: string } | undefined)?.value;
+    if (which !== "prod") {
+      expect(env.has("OIDC_ISSUER"), "without OIDC_ISSUER the editor uses the dev login").toBe(false);
+      return;
+    }
+    // The tokens the editor gets are the ones the gateway accepts: the same issuer, over https.
+    expect(value(env, "OIDC_ISSUER")).toBe(value(gateway, "AUTH_ISSUER"));
+    expect(new URL(value(env, "OIDC_ISSUER")!).protocol).toBe("https:");
+    expect(value(env, "OIDC_CLIENT_ID")).toBeTruthy();
+    // The redirect URIs are made from EDITOR_URL, the origin the gateway's CORS_ORIGINS admits.
+    const editor = new URL(value(env, "EDITOR_URL")!);
+    expect(editor.protocol).toBe("https:");
+    expect(
+      value(gateway, "CORS_ORIGINS")!
+        .split(",")
+        .map((o) => o.trim()),
+    ).toContain(editor.origin);
+    expect(env.get("OIDC_COOKIE_SECRET")).toEqual({ kind: "secret", secret: "vp-web-oidc", key: "cookie-secret" });
+    expect(env.get("OIDC_CLIENT_SECRET")).toEqual({ kind: "secret", secret: "vp-web-oidc", key: "client-secret" });
   });
 
   it("tells the editor where the browser finds the gateway, and lets the gateway answer the editor's origin", () => {
