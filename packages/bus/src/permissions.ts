@@ -4,7 +4,8 @@ import { createTopology, EXECUTORS, type ExecutorName, NODE_TYPES, nodeTypesOf, 
  * Who may publish and subscribe to what on the bus, per service, derived from the topology (subjects, streams,
  * durable consumers) so the nats-server users (tests and deploy/k8s) and the code can never disagree.
  *
- * - gateway: publishes commands, reads committed events (an ephemeral ordered consumer per SSE stream).
+ * - gateway: publishes commands, reads committed events (an ephemeral ordered consumer per SSE stream), publishes and
+ *   hears structure changes (core NATS, every replica).
  * - scheduler: consumes commands and committed events, publishes jobs (and the reconciler's failed facts),
  *   asks the state-writer for transitions and run records, interrupts jobs, answers the gateway's verdict
  *   inbox, and is the one service that creates and updates the streams.
@@ -84,6 +85,9 @@ export function busPermissions(service: BusService, topology: Topology): BusPerm
         `${JS_API}.CONSUMER.MSG.NEXT.${events}.*`,
         `${JS_API}.CONSUMER.DELETE.${events}.*`,
       );
+      // Structure changes go from the replica that wrote them to every replica's open event streams.
+      publish.push(subjects.structure("*"));
+      subscribe.push(subjects.structure("*"));
       // ...but never another service's durable consumer on that stream (replace, pull from or delete it).
       for (const c of topology.allConsumers().filter((c) => c.stream === events)) {
         for (const op of ["CREATE", "MSG.NEXT", "DELETE"]) deny.push(`${JS_API}.CONSUMER.${op}.${events}.${c.durable}`);

@@ -218,6 +218,26 @@ export const CommittedEvent = NodeChanged;
 export type CommittedEvent = NodeChanged;
 
 /**
+ * Gateway -> gateways (core NATS, `vp.structure.<pipelineId>`, after the write committed): the pipeline's structure
+ * changed (`revision`, one higher than the one before). Each node entry is the node as written (null: removed).
+ * Not stored: an open editor that sees a revision gap, or reconnects, reloads the structure instead.
+ */
+export const StructureChanged = z.object({
+  v: z.literal(1),
+  kind: z.literal("structure"),
+  pipelineId: Id,
+  revision: z.number().int().positive(),
+  /** The subject of who made the change. */
+  by: z.string(),
+  /** The editor tab that made it (its X-Vp-Client header), so that tab knows the change is its own. */
+  client: z.string().optional(),
+  at: z.string(),
+  pipeline: z.object({ title: z.string(), config: z.record(z.string(), z.unknown()) }).optional(),
+  nodes: z.array(z.object({ id: z.string(), node: SerializedNodeSchema.nullable() })),
+});
+export type StructureChanged = z.infer<typeof StructureChanged>;
+
+/**
  * Gateway -> scheduler (VP_COMMANDS, `vp.cmd.run`): run every node of the pipeline that is not completed
  * ("run all"), or `targetNodeId` and whatever it needs first ("run to here"). The scheduler answers a
  * RunVerdict on the Vp-Reply-To inbox.

@@ -122,6 +122,8 @@ export interface SerializedNode {
   position?: NodePosition | null;
   /** Switched off: runs skip it and what is downstream of it; an execute of it is refused. */
   disabled?: boolean;
+  /** The pipeline revision of the node's last structure change (what a conditional write names in If-Match). */
+  revision?: number;
 }
 
 /** A pipeline as the API serializes it (GET /pipelines, GET /pipelines/:id). */
@@ -133,6 +135,8 @@ export interface SerializedPipeline {
   updated_at: string;
   config: Record<string, unknown>;
   metadata: Record<string, unknown>;
+  /** Grows by one with every structure write (see GET …/revisions). */
+  revision?: number;
   nodes?: SerializedNode[];
 }
 
@@ -149,4 +153,5 @@ export const SerializedNodeSchema = z.object({
   output: NodeOutput.nullable(),
   position: NodePosition.nullable().optional(),
   disabled: z.boolean().optional(),
+  revision: z.number().int().optional(),
 });

@@ -10,6 +10,7 @@ import {
   RunReply,
   RunRequest,
   StateEvent,
+  StructureChanged,
   TransitionReply,
   TransitionRequest,
 } from "./messages";
@@ -85,6 +86,8 @@ export interface MessageCatalog {
   events(pipelineId: string): MessageSubject<typeof NodeChanged>;
   /** Core NATS broadcast: abort the work of a cancelled job (scheduler -> every executor replica). */
   interrupt: MessageSubject<typeof JobInterrupt>;
+  /** Core NATS broadcast: a committed structure change (gateway -> every gateway replica's open event streams). */
+  structure(pipelineId: string): MessageSubject<typeof StructureChanged>;
   /** Core NATS request-reply: guarded transitions (state-writer queue group). */
   transition: RequestSubject<typeof TransitionRequest, typeof TransitionReply>;
   /** Core NATS request-reply: run records (state-writer queue group). */
@@ -100,6 +103,8 @@ export interface Topology {
     job(type: NodeType): string;
     state(pipelineId: string, nodeId: string): string;
     events(pipelineId: string): string;
+    /** Core NATS: structure changes of one pipeline (`structure("*")` for all). */
+    structure(pipelineId: string): string;
     /** Core NATS request-reply subject for guarded transitions (state-writer queue group). */
     transition: string;
     /** Run all / run to here commands (VP_COMMANDS). */
@@ -199,6 +204,7 @@ function messageCatalog(s: (subject: string) => string): MessageCatalog {
     state: (pipelineId, nodeId) => ({ subject: s(`vp.state.${pipelineId}.${nodeId}`), schema: StateEvent }),
     events: (pipelineId) => ({ subject: s(`vp.events.${pipelineId}`), schema: NodeChanged }),
     interrupt: { subject: s("vp.interrupt"), schema: JobInterrupt },
+    structure: (pipelineId) => ({ subject: s(`vp.structure.${pipelineId}`), schema: StructureChanged }),
     transition: { subject: s("vp.rpc.transition"), request: TransitionRequest, reply: TransitionReply },
     runRecord: { subject: s("vp.rpc.run"), request: RunRequest, reply: RunReply },
   };
@@ -211,6 +217,7 @@ function subjectsOf(messages: MessageCatalog): Topology["subjects"] {
     job: (type) => messages.job(type).subject,
     state: (pipelineId, nodeId) => messages.state(pipelineId, nodeId).subject,
     events: (pipelineId) => messages.events(pipelineId).subject,
+    structure: (pipelineId) => messages.structure(pipelineId).subject,
     transition: messages.transition.subject,
     run: messages.run.subject,
     runRecord: messages.runRecord.subject,

@@ -1,15 +1,36 @@
 import type { NodePosition, NodeType, PipelineLimits, SerializedPipeline } from "@vp/contracts";
 import { withTransaction, type Queryable } from "./connection";
-import { ConflictError, NotFoundError, PG, PipelineLimitError, ValidationError, pgCode } from "./errors";
+import { ConflictError, NotFoundError, PG, PipelineLimitError, StaleRevisionError, ValidationError, pgCode } from "./errors";
+import {
+  changedFields,
+  nextRevision,
+  recordRevision,
+  structureOf,
+  SYSTEM_AUTHOR,
+  type NodeStructure,
+  type PipelineStructure,
+  type RevisionChanges,
+  type StructureAt,
+} from "./revisions";
 import { NODE_COLUMNS, PIPELINE_COLUMNS, toSerializedPipeline, type NodeRow, type PipelineRow } from "./rows";
 import { nodeFilesPrefix, pipelineFilesPrefix, recordGarbagePrefix } from "./storage-files";
 
 /**
  * Editor queries (run as vp_editor): structure columns only. Every JSONB write is a partial merge
- * (`COALESCE(col, '{}') || $patch`), never a whole-column write. Every write to a node first bumps
- * the pipeline's updated_at (locking the pipeline row), the same lock order as the state-writer
- * (pipeline row, then node row), so the two never deadlock.
+ * (`COALESCE(col, '{}') || $patch`), never a whole-column write. Every structure write first bumps
+ * the pipeline's revision and updated_at (locking the pipeline row), the same lock order as the
+ * state-writer (pipeline row, then node row), so the two never deadlock, and records the revision
+ * (revisions.ts) in the same transaction.
  */
+
+/** Who makes a write (recorded in the revision); a conditional node write also names the revision it was based on. */
+export interface WriteOptions {
+  by?: string;
+}
+export interface ConditionalWriteOptions extends WriteOptions {
+  /** The node's revision the write was based on (If-Match): a node changed since is not written (StaleRevisionError). */
+  ifRevision?: number;
+}
 
 function json(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);
@@ -33,7 +54,7 @@ function mapWriteError(err: unknown, what: string): never {
 
 /**
  * Refuses (PipelineLimitError, the transaction rolls back) a write that left the pipeline past its limits. Run
- * inside the write's transaction after the write, with the pipeline row locked (touchPipeline, or the import's
+ * inside the write's transaction after the write, with the pipeline row locked (nextRevision, or the import's
  * own new row): two writers of one pipeline take turns, so neither can slip past a limit the other reached.
  */
 async function checkLimits(tx: Queryable, pipelineId: string, limits: PipelineLimits | undefined): Promise<void> {
@@ -87,21 +108,47 @@ export interface UpdatePipelineInput {
   configPatch?: Record<string, unknown>;
 }
 
-/** Partial update; always bumps updated_at. Null when the pipeline does not exist. */
-export async function updatePipeline(db: Queryable, id: string, patch: UpdatePipelineInput): Promise<SerializedPipeline | null> {
+/**
+ * Partial update of the pipeline's own fields, recorded as a revision when its title or config changes. Null when
+ * the pipeline does not exist.
+ */
+export async function updatePipeline(db: Queryable, id: string, patch: UpdatePipelineInput, options: WriteOptions = {}): Promise<SerializedPipeline | null> {
+  const unchanged = Symbol("unchanged");
+  let current: PipelineRow | undefined;
   try {
-    const { rows } = await db.query<PipelineRow>(
-      `UPDATE video_production_pipelines
-       SET title = COALESCE($2, title),
-           version = COALESCE($3, version),
-           config = COALESCE(config, '{}'::jsonb) || COALESCE($4::jsonb, '{}'::jsonb),
-           updated_at = now()
-       WHERE id = $1
-       RETURNING ${PIPELINE_COLUMNS}`,
-      [id, patch.title ?? null, patch.version ?? null, json(patch.configPatch)],
-    );
-    return rows[0] ? toSerializedPipeline(rows[0]) : null;
+    return await withTransaction(db, async (tx) => {
+      const revision = await nextRevision(tx, id);
+      if (revision === null) return null;
+      const { rows: beforeRows } = await tx.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines WHERE id = $1`, [id]);
+      const { rows } = await tx.query<PipelineRow>(
+        `UPDATE video_production_pipelines
+         SET title = COALESCE($2, title),
+             version = COALESCE($3, version),
+             config = COALESCE(config, '{}'::jsonb) || COALESCE($4::jsonb, '{}'::jsonb)
+         WHERE id = $1
+         RETURNING ${PIPELINE_COLUMNS}`,
+        [id, patch.title ?? null, patch.version ?? null, json(patch.configPatch)],
+      );
+      const row = rows[0]!;
+      const before = { title: beforeRows[0]!.title, config: beforeRows[0]!.config ?? {} };
+      const after = { title: row.title, config: row.config ?? {} };
+      const summary =
+        before.title !== after.title
+          ? `Renamed the pipeline to ${after.title}`
+          : JSON.stringify(before.config) !== JSON.stringify(after.config)
+            ? "Changed the pipeline's settings"
+            : row.version !== beforeRows[0]!.version
+              ? `Set the pipeline's version to ${row.version}`
+              : null;
+      if (!summary) {
+        current = { ...beforeRows[0]!, revision: revision - 1 };
+        throw unchanged; // roll back the revision bump: nothing changed
+      }
+      await recordRevision(tx, id, revision, options.by ?? SYSTEM_AUTHOR, summary, { pipeline: { before, after }, nodes: [] });
+      return toSerializedPipeline(row);
+    });
   } catch (err) {
+    if (err === unchanged && current) return toSerializedPipeline(current);
     mapWriteError(err, `Pipeline ${id}`);
   }
 }
@@ -119,12 +166,6 @@ export async function deletePipeline(db: Queryable, id: string): Promise<boolean
   });
 }
 
-/** Locks the pipeline row (first in the lock order) by bumping updated_at; false when it is missing. */
-async function touchPipeline(db: Queryable, pipelineId: string): Promise<boolean> {
-  const { rowCount } = await db.query(`UPDATE video_production_pipelines SET updated_at = now() WHERE id = $1`, [pipelineId]);
-  return (rowCount ?? 0) > 0;
-}
-
 export interface CreateNodeInput {
   pipelineId: string;
   id: string;
@@ -137,40 +178,56 @@ export interface CreateNodeInput {
   position?: NodePosition | null;
   /** Switched off: runs skip it (default false). */
   disabled?: boolean;
+  /** Who adds it (recorded in the revision). */
+  by?: string;
 }
 
 /**
- * Inserts a pending node (status, metadata, output take their defaults) and bumps the pipeline's updated_at.
+ * Inserts a pending node (status, metadata, output take their defaults) as a new revision of the pipeline.
  * With `limits`, refuses (PipelineLimitError) a node that takes the pipeline past them.
  */
 export async function createNode(db: Queryable, input: CreateNodeInput, limits?: PipelineLimits): Promise<NodeRow> {
   return withTransaction(db, async (tx) => {
-    if (!(await touchPipeline(tx, input.pipelineId))) {
-      throw new NotFoundError(`Pipeline ${input.pipelineId} not found`);
-    }
+    const revision = await nextRevision(tx, input.pipelineId);
+    if (revision === null) throw new NotFoundError(`Pipeline ${input.pipelineId} not found`);
     try {
-      const { rows } = await tx.query<NodeRow>(
-        `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset, position, disabled)
-         VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, '{}'::jsonb), COALESCE($6::jsonb, '{}'::jsonb), $7::jsonb, $8::jsonb, $9)
-         RETURNING ${NODE_COLUMNS}`,
-        [
-          input.id,
-          input.pipelineId,
-          input.title,
-          input.type,
-          json(input.inputs),
-          json(input.config),
-          input.asset == null ? null : JSON.stringify(input.asset),
-          input.position == null ? null : JSON.stringify(input.position),
-          input.disabled === true,
-        ],
-      );
+      const row = await insertNode(tx, input.pipelineId, revision, { ...input, inputs: input.inputs ?? {}, config: input.config ?? {} });
       await checkLimits(tx, input.pipelineId, limits);
-      return rows[0]!;
+      await recordRevision(tx, input.pipelineId, revision, input.by ?? SYSTEM_AUTHOR, `Added ${row.title}`, {
+        nodes: [{ id: row.id, before: null, after: structureOf(row) }],
+      });
+      return row;
     } catch (err) {
+      if (err instanceof PipelineLimitError) throw err;
       mapWriteError(err, `Node ${input.id}`);
     }
   });
+}
+
+async function insertNode(
+  tx: Queryable,
+  pipelineId: string,
+  revision: number,
+  node: Omit<CreateNodeInput, "pipelineId" | "by"> | (NodeStructure & { id: string }),
+): Promise<NodeRow> {
+  const { rows } = await tx.query<NodeRow>(
+    `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset, position, disabled, revision)
+     VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, '{}'::jsonb), COALESCE($6::jsonb, '{}'::jsonb), $7::jsonb, $8::jsonb, $9, $10)
+     RETURNING ${NODE_COLUMNS}`,
+    [
+      node.id,
+      pipelineId,
+      node.title,
+      node.type,
+      json(node.inputs),
+      json(node.config),
+      node.asset == null ? null : JSON.stringify(node.asset),
+      node.position == null ? null : JSON.stringify(node.position),
+      node.disabled === true,
+      revision,
+    ],
+  );
+  return rows[0]!;
 }
 
 export interface UpdateNodeStructureInput {
@@ -193,9 +250,11 @@ export interface UpdateNodeStructureInput {
 }
 
 /**
- * Partial structure update of one node in one transaction: bump (and lock) the pipeline, then update
- * the node. Null when the pipeline or node does not exist. With `limits`, refuses (PipelineLimitError) an
- * update that takes the pipeline past them (a move alone changes no structure and is not checked).
+ * Partial structure update of one node as a new revision of the pipeline (lock order: the pipeline row, then
+ * the node). Null when the pipeline or node does not exist. With `options.ifRevision`, a node whose revision
+ * differs is left as it is (StaleRevisionError with the current node). A patch that changes nothing writes
+ * nothing and records no revision. With `limits`, refuses (PipelineLimitError) an update that takes the pipeline
+ * past them (a move alone changes no structure and is not checked).
  */
 export async function updateNodeStructure(
   db: Queryable,
@@ -203,11 +262,19 @@ export async function updateNodeStructure(
   nodeId: string,
   patch: UpdateNodeStructureInput,
   limits?: PipelineLimits,
+  options: ConditionalWriteOptions = {},
 ): Promise<NodeRow | null> {
   const missing = Symbol("missing");
+  let unchanged: NodeRow | undefined;
   try {
     return await withTransaction(db, async (tx) => {
-      if (!(await touchPipeline(tx, pipelineId))) throw missing;
+      const revision = await nextRevision(tx, pipelineId);
+      if (revision === null) throw missing;
+      const current = await lockedNode(tx, pipelineId, nodeId);
+      if (!current) throw missing;
+      if (options.ifRevision !== undefined && Number(current.revision) !== options.ifRevision) {
+        throw new StaleRevisionError(`${current.title} was changed since revision ${options.ifRevision} (it is at revision ${current.revision})`, current);
+      }
       try {
         const { rows } = await tx.query<NodeRow>(
           `UPDATE video_production_nodes
@@ -217,7 +284,8 @@ export async function updateNodeStructure(
                config = (COALESCE(config, '{}'::jsonb) - COALESCE($8::text[], '{}'::text[])) || COALESCE($7::jsonb, '{}'::jsonb),
                asset = CASE WHEN $9::jsonb IS NULL THEN asset ELSE COALESCE(asset, '{}'::jsonb) || $9::jsonb END,
                position = COALESCE($10::jsonb, position),
-               disabled = COALESCE($11::boolean, disabled)
+               disabled = COALESCE($11::boolean, disabled),
+               revision = $12
            WHERE pipeline_id = $1 AND id = $2
            RETURNING ${NODE_COLUMNS}`,
           [
@@ -232,77 +300,224 @@ export async function updateNodeStructure(
             json(patch.assetPatch),
             json(patch.position),
             patch.disabled ?? null,
+            revision,
           ],
         );
-        if (!rows[0]) throw missing; // roll back the pipeline bump
+        const row = rows[0]!;
+        const before = structureOf(current);
+        const after = structureOf(row);
+        const fields = changedFields(before, after);
+        if (fields.length === 0) {
+          unchanged = current;
+          throw missing; // roll back the revision bump: nothing changed
+        }
         const grows = patch.title !== undefined || patch.inputsPatch || patch.configPatch || patch.assetPatch || patch.type;
         if (grows) await checkLimits(tx, pipelineId, limits);
-        return rows[0];
+        await recordRevision(tx, pipelineId, revision, options.by ?? SYSTEM_AUTHOR, updateSummary(before, after, fields), {
+          nodes: [{ id: nodeId, before, after }],
+        });
+        return row;
       } catch (err) {
         if (err === missing || err instanceof PipelineLimitError) throw err;
         mapWriteError(err, `Node ${nodeId}`);
       }
     });
   } catch (err) {
-    if (err === missing) return null;
+    if (err === missing) return unchanged ?? null;
     throw err;
   }
 }
 
-/** Deletes one node (bumping the pipeline first, same lock order). False when it did not exist. */
-export async function deleteNode(db: Queryable, pipelineId: string, nodeId: string): Promise<boolean> {
-  return withTransaction(db, async (tx) => {
-    if (!(await touchPipeline(tx, pipelineId))) return false;
-    const { rowCount } = await tx.query(`DELETE FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`, [pipelineId, nodeId]);
-    if (!rowCount) return false;
-    // The node's stored files (uploads, every attempt's outputs) become garbage once this commits.
-    await recordGarbagePrefix(tx, nodeFilesPrefix(pipelineId, nodeId), pipelineId);
-    return true;
-  });
+async function lockedNode(tx: Queryable, pipelineId: string, nodeId: string): Promise<NodeRow | undefined> {
+  const { rows } = await tx.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2 FOR UPDATE`, [
+    pipelineId,
+    nodeId,
+  ]);
+  return rows[0];
+}
+
+/** "Moved Intro", "Renamed Intro to Opening", "Changed config and inputs of Merge". */
+function updateSummary(before: NodeStructure, after: NodeStructure, fields: (keyof NodeStructure)[]): string {
+  if (fields.length === 1) {
+    switch (fields[0]) {
+      case "position":
+        return `Moved ${after.title}`;
+      case "title":
+        return `Renamed ${before.title} to ${after.title}`;
+      case "disabled":
+        return `${after.disabled ? "Switched off" : "Switched on"} ${after.title}`;
+    }
+  }
+  const names = fields.filter((f) => f !== "position").map((f) => (f === "asset" ? "content" : f));
+  return `Changed ${names.join(" and ")} of ${after.title}`;
+}
+
+/**
+ * Deletes one node as a new revision of the pipeline. Its stored files become garbage once this commits. The
+ * revision it made, or false when the pipeline or node did not exist. With `options.ifRevision`, a node whose
+ * revision differs is left as it is (StaleRevisionError).
+ */
+export async function deleteNode(db: Queryable, pipelineId: string, nodeId: string, options: ConditionalWriteOptions = {}): Promise<number | false> {
+  const missing = Symbol("missing");
+  try {
+    return await withTransaction(db, async (tx) => {
+      const revision = await nextRevision(tx, pipelineId);
+      if (revision === null) throw missing;
+      const current = await lockedNode(tx, pipelineId, nodeId);
+      if (!current) throw missing;
+      if (options.ifRevision !== undefined && Number(current.revision) !== options.ifRevision) {
+        throw new StaleRevisionError(`${current.title} was changed since revision ${options.ifRevision} (it is at revision ${current.revision})`, current);
+      }
+      await tx.query(`DELETE FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`, [pipelineId, nodeId]);
+      await recordGarbagePrefix(tx, nodeFilesPrefix(pipelineId, nodeId), pipelineId);
+      await recordRevision(tx, pipelineId, revision, options.by ?? SYSTEM_AUTHOR, `Removed ${current.title}`, {
+        nodes: [{ id: nodeId, before: structureOf(current), after: null }],
+      });
+      return revision;
+    });
+  } catch (err) {
+    if (err === missing) return false;
+    throw err;
+  }
 }
 
 export interface ImportPipelineInput {
   pipeline: CreatePipelineInput;
-  nodes: ReadonlyArray<Omit<CreateNodeInput, "pipelineId">>;
+  nodes: ReadonlyArray<Omit<CreateNodeInput, "pipelineId" | "by">>;
 }
 
 /**
- * Creates a pipeline and every one of its nodes in one transaction (pipeline as code): either the whole
- * graph exists afterwards or nothing does. The caller validates the graph first. With `limits`, refuses
- * (PipelineLimitError) a document past them.
+ * Creates a pipeline and every one of its nodes in one transaction (pipeline as code), as its first revision:
+ * either the whole graph exists afterwards or nothing does. The caller validates the graph first. With `limits`,
+ * refuses (PipelineLimitError) a document past them.
  */
 export async function importPipeline(
   db: Queryable,
   input: ImportPipelineInput,
   limits?: PipelineLimits,
+  options: WriteOptions = {},
 ): Promise<{ pipeline: SerializedPipeline; nodes: NodeRow[] }> {
   return withTransaction(db, async (tx) => {
-    const pipeline = await createPipeline(tx, input.pipeline);
+    const created = await createPipeline(tx, input.pipeline);
+    const revision = (await nextRevision(tx, created.id))!;
     const nodes: NodeRow[] = [];
     for (const node of input.nodes) {
       try {
-        const { rows } = await tx.query<NodeRow>(
-          `INSERT INTO video_production_nodes (id, pipeline_id, title, type, inputs, config, asset, position, disabled)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9)
-           RETURNING ${NODE_COLUMNS}`,
-          [
-            node.id,
-            pipeline.id,
-            node.title,
-            node.type,
-            JSON.stringify(node.inputs ?? {}),
-            JSON.stringify(node.config ?? {}),
-            node.asset == null ? null : JSON.stringify(node.asset),
-            node.position == null ? null : JSON.stringify(node.position),
-            node.disabled === true,
-          ],
-        );
-        nodes.push(rows[0]!);
+        nodes.push(await insertNode(tx, created.id, revision, { ...node, inputs: node.inputs ?? {}, config: node.config ?? {} }));
       } catch (err) {
         mapWriteError(err, `Node ${node.id}`);
       }
     }
-    await checkLimits(tx, pipeline.id, limits);
-    return { pipeline, nodes };
+    await checkLimits(tx, created.id, limits);
+    await recordRevision(tx, created.id, revision, options.by ?? SYSTEM_AUTHOR, `Imported ${nodes.length} node${nodes.length === 1 ? "" : "s"}`, {
+      nodes: nodes.map((row) => ({ id: row.id, before: null, after: structureOf(row) })),
+    });
+    return { pipeline: { ...created, revision }, nodes };
   });
+}
+
+/** What a restore changed: the revision it made, the nodes written (added or changed) and the ids removed. */
+export interface RestoreResult {
+  revision: number;
+  pipeline: SerializedPipeline;
+  written: NodeRow[];
+  removed: string[];
+}
+
+/**
+ * Makes the pipeline's structure what `target` (structureAt) says, as one new revision ("Restored revision N"):
+ * nodes missing from it are removed (their files become garbage), nodes it has that the pipeline lacks come back
+ * pending, and changed ones get its title, type, inputs, config, asset, position and switch. A node that is queued
+ * or running is never removed (ConflictError). Refused (StaleRevisionError) when the pipeline moved past
+ * `target.current` since it was read. With `limits`, refuses (PipelineLimitError) a result past them.
+ */
+export async function restoreStructure(
+  db: Queryable,
+  pipelineId: string,
+  target: StructureAt,
+  limits?: PipelineLimits,
+  options: WriteOptions = {},
+): Promise<RestoreResult | null> {
+  return withTransaction(db, async (tx) => {
+    const revision = await nextRevision(tx, pipelineId);
+    if (revision === null) return null;
+    if (revision !== target.current + 1)
+      throw new StaleRevisionError(`The pipeline changed while revision ${target.revision} was being restored; try again`, null);
+    const { rows: currentRows } = await tx.query<NodeRow>(
+      `SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 ORDER BY created_at, id FOR UPDATE`,
+      [pipelineId],
+    );
+    const current = new Map(currentRows.map((row) => [row.id, row]));
+    const changes: RevisionChanges = { nodes: [] };
+    const removed: string[] = [];
+    const written: NodeRow[] = [];
+    for (const row of currentRows) {
+      if (target.nodes.has(row.id)) continue;
+      if (row.status === "queued" || row.status === "in_progress") {
+        throw new ConflictError(
+          `${row.title} is ${row.status === "queued" ? "queued" : "running"}; wait for it to finish or cancel it before restoring revision ${target.revision}`,
+        );
+      }
+      await tx.query(`DELETE FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`, [pipelineId, row.id]);
+      await recordGarbagePrefix(tx, nodeFilesPrefix(pipelineId, row.id), pipelineId);
+      changes.nodes.push({ id: row.id, before: structureOf(row), after: null });
+      removed.push(row.id);
+    }
+    for (const [id, structure] of target.nodes) {
+      const row = current.get(id);
+      if (!row) {
+        const added = await insertNode(tx, pipelineId, revision, { id, ...structure });
+        changes.nodes.push({ id, before: null, after: structureOf(added) });
+        written.push(added);
+        continue;
+      }
+      const before = structureOf(row);
+      if (changedFields(before, structure).length === 0) continue;
+      const { rows } = await tx.query<NodeRow>(
+        `UPDATE video_production_nodes
+         SET title = $3, type = $4,
+             inputs = (COALESCE(inputs, '{}'::jsonb) - $5::text[]) || $6::jsonb,
+             config = (COALESCE(config, '{}'::jsonb) - $7::text[]) || $8::jsonb,
+             asset = CASE WHEN $9::jsonb IS NULL THEN NULL ELSE (COALESCE(asset, '{}'::jsonb) - $10::text[]) || $9::jsonb END,
+             position = $11::jsonb, disabled = $12, revision = $13
+         WHERE pipeline_id = $1 AND id = $2
+         RETURNING ${NODE_COLUMNS}`,
+        [
+          pipelineId,
+          id,
+          structure.title,
+          structure.type,
+          keysNotIn(before.inputs, structure.inputs),
+          JSON.stringify(structure.inputs),
+          keysNotIn(before.config, structure.config),
+          JSON.stringify(structure.config),
+          structure.asset === null ? null : JSON.stringify(structure.asset),
+          keysNotIn(before.asset ?? {}, structure.asset ?? {}),
+          structure.position === null ? null : JSON.stringify(structure.position),
+          structure.disabled,
+          revision,
+        ],
+      );
+      changes.nodes.push({ id, before, after: structureOf(rows[0]!) });
+      written.push(rows[0]!);
+    }
+    const { rows: pipelineRows } = await tx.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines WHERE id = $1`, [pipelineId]);
+    let pipelineRow = pipelineRows[0]!;
+    const pipelineBefore = { title: pipelineRow.title, config: pipelineRow.config ?? {} };
+    if (JSON.stringify(pipelineBefore) !== JSON.stringify(target.pipeline)) {
+      const { rows } = await tx.query<PipelineRow>(
+        `UPDATE video_production_pipelines SET title = $2, config = (COALESCE(config, '{}'::jsonb) - $3::text[]) || $4::jsonb WHERE id = $1 RETURNING ${PIPELINE_COLUMNS}`,
+        [pipelineId, target.pipeline.title, keysNotIn(pipelineBefore.config, target.pipeline.config), JSON.stringify(target.pipeline.config)],
+      );
+      pipelineRow = rows[0]!;
+      changes.pipeline = { before: pipelineBefore, after: { title: pipelineRow.title, config: pipelineRow.config ?? {} } };
+    }
+    await checkLimits(tx, pipelineId, limits);
+    await recordRevision(tx, pipelineId, revision, options.by ?? SYSTEM_AUTHOR, `Restored revision ${target.revision}`, changes);
+    return { revision, pipeline: toSerializedPipeline(pipelineRow), written, removed };
+  });
+}
+
+function keysNotIn(from: Record<string, unknown>, to: Record<string, unknown>): string[] {
+  return Object.keys(from).filter((key) => !(key in to));
 }

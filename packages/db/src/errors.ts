@@ -82,3 +82,17 @@ export function isPostgresUnavailable(error: unknown): boolean {
     (error instanceof Error && /Connection terminated|not queryable|connect ECONNREFUSED/i.test(error.message))
   );
 }
+
+/**
+ * A conditional write (If-Match) based on a revision of a node that is no longer its current one: someone changed
+ * or removed it since. Nothing was written; `current` is the node as it is now (absent when it was removed).
+ */
+export class StaleRevisionError extends ConflictError {
+  constructor(
+    message: string,
+    readonly current: import("./rows").NodeRow | null,
+  ) {
+    super(message);
+    this.name = "StaleRevisionError";
+  }
+}

@@ -10,3 +10,4 @@ export * from "./ticks";
 export * from "./storage-files";
 export * from "./api-keys";
 export * from "./webhooks";
+export * from "./revisions";

@@ -48,6 +48,7 @@ describe("migrate", () => {
       "video_production_api_keys",
       "video_production_cache",
       "video_production_nodes",
+      "video_production_pipeline_revisions",
       "video_production_pipelines",
       "video_production_runs",
       "video_production_storage_garbage",

@@ -9,17 +9,22 @@ export interface PipelineRow {
   metadata: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;
+  /** The structure revision (bigint: pg returns it as a string). */
+  revision: string | number;
 }
 
 /** A row of video_production_nodes as pg returns it: the API shape plus the added columns. */
-export interface NodeRow extends SerializedNode {
+export interface NodeRow extends Omit<SerializedNode, "revision"> {
   /** Grows by one with every state-writer write of the row. Not part of the API shape. */
   state_version: number;
   created_at: Date;
+  /** The pipeline revision of the node's last structure change (bigint: pg returns it as a string). */
+  revision: string | number;
 }
 
-export const PIPELINE_COLUMNS = "id, version, title, config, metadata, created_at, updated_at";
-export const NODE_COLUMNS = "id, pipeline_id, title, type, inputs, config, asset, status, metadata, output, state_version, created_at, position, disabled";
+export const PIPELINE_COLUMNS = "id, version, title, config, metadata, created_at, updated_at, revision";
+export const NODE_COLUMNS =
+  "id, pipeline_id, title, type, inputs, config, asset, status, metadata, output, state_version, created_at, position, disabled, revision";
 
 function iso(value: Date | string): string {
   return (value instanceof Date ? value : new Date(value)).toISOString();
@@ -40,6 +45,7 @@ export function toSerializedNode(row: NodeRow): SerializedNode {
     output: row.output ?? null,
     position: row.position ?? null,
     disabled: row.disabled === true,
+    revision: Number(row.revision ?? 0),
   };
 }
 
@@ -53,6 +59,7 @@ export function toSerializedPipeline(row: PipelineRow, nodes?: readonly NodeRow[
     updated_at: iso(row.updated_at),
     config: row.config ?? {},
     metadata: row.metadata ?? {},
+    revision: Number(row.revision ?? 0),
   };
   if (nodes) out.nodes = nodes.map(toSerializedNode);
   return out;

@@ -161,7 +161,17 @@ describe("pipelines controller", () => {
     expect(page1.status).toBe(200);
     expect(page1.body.pipelines).toHaveLength(2);
     expect(page1.body.pipelines[0]).toMatchObject({ id: created[0].id, title: "List 0 renamed", version: "1.0", config: {}, metadata: expect.any(Object) });
-    expect(Object.keys(page1.body.pipelines[0]).sort()).toEqual(["config", "created_at", "id", "metadata", "node_counts", "title", "updated_at", "version"]);
+    expect(Object.keys(page1.body.pipelines[0]).sort()).toEqual([
+      "config",
+      "created_at",
+      "id",
+      "metadata",
+      "node_counts",
+      "revision",
+      "title",
+      "updated_at",
+      "version",
+    ]);
     expect(page1.body.pipelines[0].node_counts).toEqual({ total: 0, pending: 0, queued: 0, in_progress: 0, completed: 0, failed: 0, cancelled: 0 });
     expect(page1.body.meta).toEqual({ current_page: 1, total_pages: Math.ceil(page1.body.meta.total_count / 2), total_count: expect.any(Number) });
     expect((await call("GET", "/pipelines?per=0")).status).toBe(422);
@@ -191,8 +201,10 @@ describe("pipelines controller", () => {
         output: null,
         position: null,
         disabled: false,
+        revision: 1,
       },
     ]);
+    expect(res.body.pipeline.revision).toBe(1);
     expect((await call("GET", `/pipelines/${pipeline.id}/nodes`)).body.nodes).toHaveLength(1);
   });
 });

@@ -15,6 +15,7 @@ import { executeRoutes } from "./routes/execute";
 import { fileRoutes } from "./routes/files";
 import { nodeRoutes } from "./routes/nodes";
 import { pipelineRoutes } from "./routes/pipelines";
+import { revisionRoutes } from "./routes/revisions";
 import { runRoutes } from "./routes/runs";
 import { webhookRoutes } from "./routes/webhooks";
 
@@ -144,6 +145,7 @@ function mountApi(app: Hono, deps: GatewayDeps) {
   app.route(base, pipelineRoutes(deps));
   app.route(base, eventRoutes(deps));
   app.route(base, documentRoutes(deps));
+  app.route(base, revisionRoutes(deps));
   app.route(base, runRoutes(deps));
   app.route(base, webhookRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, nodeRoutes(deps));

@@ -2,6 +2,7 @@ import { toSerializedNode, updateNodeStructure } from "@vp/db";
 import type { GatewayDeps } from "./deps";
 import { HttpError, notFound } from "./errors";
 import { releaseFile } from "./storage-files";
+import { announceStructure } from "./structure";
 
 /**
  * The rules every asset upload follows, whichever way its bytes travel (PUT .../asset through the gateway, or a
@@ -62,12 +63,18 @@ export async function recordUpload(
   pipelineId: string,
   node: SerializedNode,
   file: { key: string; size: number; contentType: string; media: string },
+  by: string,
 ): Promise<SerializedNode> {
   const hadUrl = typeof (node.asset as { url?: unknown } | null)?.url === "string";
   const { key, size, contentType } = file;
-  const row = await updateNodeStructure(deps.editor, pipelineId, node.id, {
-    assetPatch: { type: file.media, source: key, size, contentType, uploadedAt: new Date().toISOString(), ...(hadUrl ? { url: null } : {}) },
-  }).catch(async (error: unknown) => {
+  const row = await updateNodeStructure(
+    deps.editor,
+    pipelineId,
+    node.id,
+    { assetPatch: { type: file.media, source: key, size, contentType, uploadedAt: new Date().toISOString(), ...(hadUrl ? { url: null } : {}) } },
+    undefined,
+    { by },
+  ).catch(async (error: unknown) => {
     await deps.storage.delete(key);
     throw error;
   });
@@ -78,5 +85,6 @@ export async function recordUpload(
   const previous = (node.asset as { source?: string } | null)?.source;
   if (previous && previous !== key) await releaseFile(deps, pipelineId, previous);
   deps.logger.info({ pipelineId, nodeId: node.id, size, key }, "asset uploaded");
+  announceStructure(deps, { pipelineId, revision: Number(row.revision), by, nodes: [{ id: node.id, row }] });
   return toSerializedNode(row);
 }

@@ -3,7 +3,15 @@ import { HTTPException } from "hono/http-exception";
 import { ZodError } from "zod";
 import { ForbiddenError, KeySourceUnavailableError, UnauthenticatedError } from "@vp/auth";
 import { BusUnavailableError, RequestTimeoutError } from "@vp/bus";
-import { ConflictError, NotFoundError as DbNotFoundError, isPostgresUnavailable, PipelineLimitError, ValidationError as DbValidationError } from "@vp/db";
+import {
+  ConflictError,
+  NotFoundError as DbNotFoundError,
+  isPostgresUnavailable,
+  PipelineLimitError,
+  StaleRevisionError,
+  toSerializedNode,
+  ValidationError as DbValidationError,
+} from "@vp/db";
 import { NotFoundError as StorageNotFoundError, StorageKeyError, TooLargeError } from "@vp/storage";
 import type { Logger } from "@vp/telemetry";
 
@@ -19,7 +27,7 @@ export class HttpError extends Error {
   }
 }
 
-export const notFound = (what: "Pipeline" | "Node" | "Output") => new HttpError(404, `${what} not found`);
+export const notFound = (what: "Pipeline" | "Node" | "Output" | "Revision") => new HttpError(404, `${what} not found`);
 
 export function zodMessage(error: ZodError): string {
   return error.issues
@@ -45,6 +53,13 @@ export function createErrorHandler(logger: Logger) {
       return c.json({ error: error.message }, 503);
     }
     if (error instanceof ZodError) return c.json({ error: zodMessage(error) }, 422);
+    // A conditional write based on an older revision: the current node comes back so the editor can show both.
+    if (error instanceof StaleRevisionError) {
+      return c.json(
+        { error: error.message, ...(error.current ? { node: toSerializedNode(error.current), revision: Number(error.current.revision) } : {}) },
+        409,
+      );
+    }
     if (error instanceof ConflictError) return c.json({ error: error.message }, 409);
     if (error instanceof DbNotFoundError) return c.json({ error: error.message }, 404);
     // Node count: the request is fine, the pipeline is full (422); structure bytes: the content is too large (413).

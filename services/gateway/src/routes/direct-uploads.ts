@@ -5,6 +5,7 @@ import { UnauthenticatedError } from "@vp/auth";
 import { assetKey, MultipartUploadError, type ClientUploads } from "@vp/storage";
 import { logText } from "@vp/telemetry";
 import { acceptedUpload, checkUploadSize, recordUpload } from "../asset-uploads";
+import { authorOf } from "../structure";
 import type { GatewayDeps } from "../deps";
 import { HttpError, zodMessage } from "../errors";
 import { requireNode } from "../pipeline-access";
@@ -181,7 +182,7 @@ async function completeUpload(deps: GatewayDeps, c: Context) {
       throw new HttpError(422, `${mismatch}; nothing was recorded: start the upload again and send every part`);
     }
     const file = { key: upload.key, size: stored.size, contentType: accepted.contentType, media: accepted.media };
-    return c.json({ node: await recordUpload(deps, target.pipeline.id, target.node, file) });
+    return c.json({ node: await recordUpload(deps, target.pipeline.id, target.node, file, authorOf(c)) });
   } finally {
     quota.release();
   }

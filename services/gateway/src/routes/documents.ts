@@ -6,6 +6,7 @@ import { describeProblem, toPipelineDocument, validatePipelineDocument } from "@
 import { limitsOf, type GatewayDeps } from "../deps";
 import { readGateOf } from "../read-gate";
 import { HttpError, notFound } from "../errors";
+import { authorOf } from "../structure";
 import { pathId, readJson } from "../validation";
 
 /** A file name for the download, from the title (letters, digits and dashes only). */
@@ -82,6 +83,7 @@ export function documentRoutes(deps: GatewayDeps) {
         })),
       },
       limits,
+      { by: authorOf(c) },
     );
     deps.logger.info({ pipelineId: pipeline.id, nodes: nodes.length }, "pipeline imported");
     return c.json({ pipeline: { ...pipeline, nodes: nodes.map(toSerializedNode) } }, 201);

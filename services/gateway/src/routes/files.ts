@@ -5,6 +5,7 @@ import { stream } from "hono/streaming";
 import type { NodeOutput } from "@vp/contracts";
 import { assetKey, TooLargeError } from "@vp/storage";
 import { acceptedUpload, checkUploadSize, recordUpload } from "../asset-uploads";
+import { authorOf } from "../structure";
 import type { GatewayDeps } from "../deps";
 import { HttpError, notFound } from "../errors";
 import { requireNode } from "../pipeline-access";
@@ -146,7 +147,7 @@ async function uploadAsset(deps: GatewayDeps, c: Context) {
     const upload = await nonEmptyBody(body, deps.uploadIdleTimeoutMs ?? 60_000);
     const key = assetKey(pipeline.id, node.id, randomUUID(), accepted.ext);
     const size = await storeUpload(deps, key, upload, accepted.contentType, quota);
-    return c.json({ node: await recordUpload(deps, pipeline.id, node, { key, size, contentType: accepted.contentType, media: accepted.media }) });
+    return c.json({ node: await recordUpload(deps, pipeline.id, node, { key, size, contentType: accepted.contentType, media: accepted.media }, authorOf(c)) });
   } finally {
     quota.release();
   }

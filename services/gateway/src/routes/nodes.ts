@@ -20,6 +20,7 @@ import { deleteFilesOf } from "../storage-files";
 import { readGateOf } from "../read-gate";
 import { HttpError, notFound } from "../errors";
 import { requireNode, requirePipeline } from "../pipeline-access";
+import { announceStructure, authorOf, clientOf, etagOf, ifMatchRevision } from "../structure";
 import { assetPatchFor, CreateNodeBody, jsonBody, noBody, UpdateNodeBody } from "../validation";
 
 /** The node's own fields as they will be stored (the one check of every write path: add, edit, import). */
@@ -108,16 +109,18 @@ export function nodeRoutes(deps: GatewayDeps) {
         asset: body.asset ?? null,
         position: body.position ?? null,
         disabled: body.disabled ?? false,
+        by: authorOf(c),
       },
       limitsOf(deps),
     );
-    deps.logger.info({ pipelineId: pipeline.id, nodeId: id, type: body.type }, "node created");
-    return c.json({ node: toSerializedNode(row) }, 201);
+    deps.logger.info({ pipelineId: pipeline.id, nodeId: id, type: body.type, revision: Number(row.revision) }, "node created");
+    announceStructure(deps, { pipelineId: pipeline.id, revision: Number(row.revision), by: authorOf(c), client: clientOf(c), nodes: [{ id, row }] });
+    return c.json({ node: toSerializedNode(row) }, 201, { etag: etagOf(row) });
   });
 
   app.get("/:id", async (c) => {
     const { node } = await requireNode(deps.reader, c);
-    return c.json({ node });
+    return c.json({ node }, 200, { etag: etagOf(node) });
   });
 
   app.get("/:id/status", async (c) => {
@@ -128,6 +131,7 @@ export function nodeRoutes(deps: GatewayDeps) {
   app.patch("/:id", async (c) => {
     const { pipeline, node } = await requireNode(deps.reader, c);
     const body = await jsonBody(c, UpdateNodeBody);
+    const ifRevision = ifMatchRevision(c);
     const patch = structurePatchOf(node, body);
     await checkEdit(deps, pipeline.id, node, body, patch);
     const row = await updateNodeStructure(
@@ -136,16 +140,24 @@ export function nodeRoutes(deps: GatewayDeps) {
       node.id,
       { title: body.title, inputsPatch: body.inputs, ...patch, position: body.position, disabled: body.disabled },
       limitsOf(deps),
+      { by: authorOf(c), ifRevision },
     );
     if (!row) throw notFound("Node");
-    return c.json({ node: toSerializedNode(row) });
+    // A patch that changed nothing made no revision: nothing to announce.
+    if (Number(row.revision) !== node.revision) {
+      announceStructure(deps, { pipelineId: pipeline.id, revision: Number(row.revision), by: authorOf(c), client: clientOf(c), nodes: [{ id: node.id, row }] });
+    }
+    return c.json({ node: toSerializedNode(row) }, 200, { etag: etagOf(row) });
   });
 
   app.delete("/:id", async (c) => {
     const { pipeline, node } = await requireNode(deps.reader, c);
     await noBody(c);
+    const ifRevision = ifMatchRevision(c);
     await checkDeletable(deps, pipeline.id, node);
-    if (await deleteNode(deps.editor, pipeline.id, node.id)) {
+    const revision = await deleteNode(deps.editor, pipeline.id, node.id, { by: authorOf(c), ifRevision });
+    if (revision) {
+      announceStructure(deps, { pipelineId: pipeline.id, revision, by: authorOf(c), client: clientOf(c), nodes: [{ id: node.id, row: null }] });
       // Its stored files go once the delete has committed (files still referred to by the cache are kept).
       await deleteFilesOf(deps, nodeFilesPrefix(pipeline.id, node.id));
     }

@@ -16,6 +16,7 @@ import type { GatewayDeps } from "../deps";
 import { sharedJson } from "../read-gate";
 import { deleteFilesOf } from "../storage-files";
 import { notFound } from "../errors";
+import { announceStructure, authorOf, clientOf } from "../structure";
 import { CreatePipelineBody, jsonBody, noBody, PageQuery, pathId, UpdatePipelineBody } from "../validation";
 import { HttpError, zodMessage } from "../errors";
 
@@ -64,8 +65,15 @@ export function pipelineRoutes(deps: GatewayDeps) {
   app.patch("/:id", async (c) => {
     const id = pathId(c.req.param("id"), "Pipeline");
     const body = await jsonBody(c, UpdatePipelineBody);
-    const pipeline = await updatePipeline(deps.editor, id, { title: body.title, configPatch: body.config });
+    const pipeline = await updatePipeline(deps.editor, id, { title: body.title, configPatch: body.config }, { by: authorOf(c) });
     if (!pipeline) throw notFound("Pipeline");
+    announceStructure(deps, {
+      pipelineId: id,
+      revision: pipeline.revision!,
+      by: authorOf(c),
+      client: clientOf(c),
+      pipeline: { title: pipeline.title, config: pipeline.config },
+    });
     return c.json({ pipeline });
   });
 

@@ -1,4 +1,4 @@
-import { NodeChanged } from "@vp/contracts";
+import { NodeChanged, StructureChanged } from "@vp/contracts";
 import { lastSequence, replayEvents, type Replay } from "@vp/bus";
 import type { GatewayDeps } from "../deps";
 
@@ -28,11 +28,20 @@ export function framesAfter(batch: FrameBatch, lastSent: number): Buffer | undef
   return i < 0 ? undefined : batch.bytes.subarray(batch.offsets[i]);
 }
 
+/** An SSE `structure` frame: no `id:` (structure changes are not stored; a client that sees a revision gap reloads). */
+export function structureFrame(event: StructureChanged): Buffer {
+  return Buffer.from(`event: structure\ndata: ${JSON.stringify(event)}\n\n`);
+}
+
 type Listener = (batch: FrameBatch) => void;
+type StructureListener = (frame: Buffer) => void;
 
 interface Hub {
   listeners: Set<Listener>;
+  structureListeners: Set<StructureListener>;
   replay: Replay;
+  /** The pipeline's structure changes (core NATS, from whichever replica wrote them). */
+  structure: { unsubscribe(): void };
   /** Logged when the hub closes: events per flush is what one socket write per stream buys. */
   stats: { flushes: number; events: number };
   logger: GatewayDeps["logger"];
@@ -60,6 +69,22 @@ export function createHubs(deps: Pick<GatewayDeps, "bus" | "topology" | "logger"
     const logger = deps.logger.child({ pipelineId, sse: true });
     const hub = (async (): Promise<Hub> => {
       const listeners = new Set<Listener>();
+      const structureListeners = new Set<StructureListener>();
+      // Subscribed before the stream's start is read, so no change committed after a client's snapshot is missed.
+      const structure = deps.bus.nc.subscribe(deps.topology.subjects.structure(pipelineId), {
+        callback: (error, msg) => {
+          if (error) return logger.warn({ err: error }, "structure subscription error");
+          let parsed: ReturnType<typeof StructureChanged.safeParse>;
+          try {
+            parsed = StructureChanged.safeParse(msg.json());
+          } catch {
+            return logger.warn({ subject: msg.subject }, "structure change is not JSON; dropped");
+          }
+          if (!parsed.success) return logger.warn({ subject: msg.subject }, "structure change does not match its schema; dropped");
+          const frame = structureFrame(parsed.data);
+          for (const listener of structureListeners) listener(frame);
+        },
+      });
       let frames: Buffer[] = [];
       let seqs: number[] = [];
       const stats = { flushes: 0, events: 0 };
@@ -89,7 +114,7 @@ export function createHubs(deps: Pick<GatewayDeps, "bus" | "topology" | "logger"
         },
         onError: (error: unknown) => logger.warn({ err: error }, "event replay error"),
       });
-      return { listeners, replay, stats, logger };
+      return { listeners, structureListeners, replay, structure, stats, logger };
     })();
     hubs.set(pipelineId, hub);
     hub.catch(() => hubs.get(pipelineId) === hub && hubs.delete(pipelineId));
@@ -97,18 +122,24 @@ export function createHubs(deps: Pick<GatewayDeps, "bus" | "topology" | "logger"
   };
 
   return {
-    /** Adds `listener` to the pipeline's hub (opening it if needed); the returned function removes it. */
-    async attach(pipelineId: string, listener: Listener): Promise<() => Promise<void>> {
+    /**
+     * Adds `listener` (committed node events) and `onStructure` (structure changes) to the pipeline's hub, opening
+     * it if needed; the returned function removes them.
+     */
+    async attach(pipelineId: string, listener: Listener, onStructure?: StructureListener): Promise<() => Promise<void>> {
       for (;;) {
         const pending = hubs.get(pipelineId) ?? open(pipelineId);
         const hub = await pending;
         // The hub may have been closed by its last listener while this one waited for it to open.
         if (hubs.get(pipelineId) !== pending) continue;
         hub.listeners.add(listener);
+        if (onStructure) hub.structureListeners.add(onStructure);
         return async () => {
           hub.listeners.delete(listener);
+          if (onStructure) hub.structureListeners.delete(onStructure);
           if (hub.listeners.size === 0 && hubs.get(pipelineId) === pending) {
             hubs.delete(pipelineId);
+            hub.structure.unsubscribe();
             await hub.replay.stop();
             hub.logger.info(hub.stats, "event hub closed");
           }

@@ -29,6 +29,7 @@ function createForwarder(stream: SseStream) {
   let live = false;
   let lastSent = 0;
   const early: FrameBatch[] = [];
+  const earlyStructure: Buffer[] = [];
   const deliver = (batch: FrameBatch) => {
     const frames = framesAfter(batch, lastSent);
     if (!frames) return;
@@ -49,9 +50,15 @@ function createForwarder(stream: SseStream) {
       if (live) deliver(batch);
       else early.push(batch);
     },
+    /** The hub's structure listener: structure frames carry their own revision (a client drops the ones it has). */
+    receiveStructure(frame: Buffer) {
+      if (live) stream.write(frame);
+      else earlyStructure.push(frame);
+    },
     /** The start is written: what waited goes out, then every batch as it comes. */
     goLive() {
       for (const batch of early.splice(0)) deliver(batch);
+      for (const frame of earlyStructure.splice(0)) stream.write(frame);
       live = true;
     },
   };
@@ -119,6 +126,10 @@ async function writeStart(deps: GatewayDeps, pipelineId: string, lastEventId: nu
   if (lastEventId !== null && lastEventId <= lastSeq && lastEventId + 1 >= firstSeq) {
     forwarder.startAfter(lastEventId);
     await catchUp(deps, pipelineId, stream, forwarder, logger);
+    // Structure changes made while the client was away are not replayed: it learns the current revision and
+    // reloads the structure if it is behind.
+    const pipeline = await getPipeline(deps.reader, pipelineId);
+    stream.write(Buffer.from(`event: revision\ndata: ${JSON.stringify({ revision: pipeline?.revision ?? 0 })}\n\n`));
     return;
   }
   if (lastEventId !== null) logger.info({ lastEventId, firstSeq, lastSeq }, "Last-Event-ID outside the stream; sending a snapshot");
@@ -142,7 +153,7 @@ export async function servePipelineStream(resources: PipelineStreamResources, pi
   let shuttingDown = false;
   metrics.sseConnections.inc();
   try {
-    detach = await hubs.attach(pipelineId, forwarder.receive);
+    detach = await hubs.attach(pipelineId, forwarder.receive, forwarder.receiveStructure);
     await writeStart(deps, pipelineId, lastEventId, stream, forwarder, logger);
     forwarder.goLive();
     keepAlive = setInterval(() => stream.write(KEEP_ALIVE), (deps.sseKeepAliveSeconds ?? 15) * 1000);
