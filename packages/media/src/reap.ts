@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { FFMPEG_PID_FILE, type MediaLogger } from "./run";
 
@@ -87,30 +87,92 @@ function alive(pid: number): boolean {
 }
 
 /**
+ * What tells a process apart beyond its pid, where /proc has it (Linux): a pid names a process only within one
+ * pid namespace (a restarted container has a new one) and one boot, and a pid is reused once its process is gone.
+ */
+export interface ProcessIdentity {
+  pid: number;
+  /** `readlink /proc/self/ns/pid`, e.g. "pid:[4026531836]". */
+  pidNs?: string;
+  /** /proc/sys/kernel/random/boot_id. */
+  bootId?: string;
+  /** /proc/<pid>/stat field 22: clock ticks after boot. */
+  startTime?: string;
+}
+
+async function readOrUndefined(read: () => Promise<string>): Promise<string | undefined> {
+  try {
+    return (await read()).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat; comm (field 2) may hold spaces and ')', so count from after the last ')'. */
+async function startTimeOf(pid: number | "self"): Promise<string | undefined> {
+  return readOrUndefined(async () => {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+  });
+}
+
+/** A process's identity, this process's by default (the pid alone where there is no /proc). */
+export async function processIdentity(pid: number = process.pid): Promise<ProcessIdentity> {
+  const proc = pid === process.pid ? "self" : pid;
+  const [pidNs, bootId, startTime] = await Promise.all([
+    readOrUndefined(() => readlink(`/proc/${proc}/ns/pid`)),
+    readOrUndefined(() => readFile("/proc/sys/kernel/random/boot_id", "utf8")),
+    startTimeOf(proc),
+  ]);
+  return { pid, pidNs, bootId, startTime };
+}
+
+/**
+ * Whether the process a recorded identity names is alive and the same process. With /proc: only an owner of our
+ * pid namespace and boot whose pid answers and started when recorded; an owner without a namespace (an older
+ * build) can't be told from a reused pid, so it is not. Without /proc (macOS): the pid answering.
+ */
+async function ownerAlive(owner: ProcessIdentity, me: ProcessIdentity): Promise<boolean> {
+  if (me.pidNs === undefined) return alive(owner.pid);
+  if (owner.pidNs !== me.pidNs) return false;
+  if (owner.bootId !== undefined && me.bootId !== undefined && owner.bootId !== me.bootId) return false;
+  if (!alive(owner.pid)) return false;
+  const startTime = await startTimeOf(owner.pid);
+  return owner.startTime === undefined || startTime === undefined || startTime === owner.startTime;
+}
+
+/**
  * Takes a work root for this process before anything under it is reaped: an executor deletes every job
  * directory it finds at start, so two live executors on one root would delete each other's work. The owner file
- * of a process that is gone (killed, or a container restarted as the same pid) is taken over; one of a live
- * other process refuses the start with WorkRootInUseError.
+ * names its process by pid, pid namespace, boot and start time, so the claim of a process that is gone (killed, a
+ * restarted container, a reused pid) is taken over; one of a live other process refuses the start with
+ * WorkRootInUseError.
  */
 export async function claimWorkRoot(workRoot: string, service: string): Promise<void> {
   await mkdir(workRoot, { recursive: true });
   const file = join(workRoot, WORK_ROOT_OWNER_FILE);
-  const mine = JSON.stringify({ pid: process.pid, service, at: new Date().toISOString() });
+  const me = await processIdentity();
+  const mine = JSON.stringify({ ...me, service, at: new Date().toISOString() });
   try {
     await writeFile(file, mine, { flag: "wx" });
     return;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
   }
-  let owner: { pid?: unknown; service?: unknown } = {};
+  let owner: Record<string, unknown> = {};
   try {
-    owner = JSON.parse(await readFile(file, "utf8")) as typeof owner;
+    const parsed: unknown = JSON.parse(await readFile(file, "utf8"));
+    if (parsed && typeof parsed === "object") owner = parsed as Record<string, unknown>;
   } catch {
     // Unreadable (a crash mid-write): nobody can be proven to own it.
   }
-  const pid = typeof owner.pid === "number" ? owner.pid : undefined;
-  if (pid !== undefined && pid !== process.pid && alive(pid)) {
-    throw new WorkRootInUseError(workRoot, { pid, service: typeof owner.service === "string" ? owner.service : undefined });
+  const text = (value: unknown) => (typeof value === "string" ? value : undefined);
+  const pid = owner.pid;
+  if (typeof pid === "number" && Number.isSafeInteger(pid) && pid > 0) {
+    const recorded: ProcessIdentity = { pid, pidNs: text(owner.pidNs), bootId: text(owner.bootId), startTime: text(owner.startTime) };
+    // Our own pid in our namespace: this process, or a previous life of it that had the same pid.
+    const ours = pid === me.pid && recorded.pidNs === me.pidNs;
+    if (!ours && (await ownerAlive(recorded, me))) throw new WorkRootInUseError(workRoot, { pid, service: text(owner.service) });
   }
   await writeFile(file, mine);
 }
