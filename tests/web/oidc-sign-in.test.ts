@@ -158,6 +158,15 @@ describe("signing in to the editor through OpenID Connect", () => {
     const grants = idp.grants.length;
     expect((await currentToken(page)).body.access_token).toBe(tokenB);
     expect(idp.grants).toHaveLength(grants);
+    // After the gateway refused a token the page asks with ?renew: renewed at once, whatever its lifetime. Two such
+    // requests at once (two tabs) share one refresh, so a rotating refresh token is never spent twice.
+    const [renewed, alongside] = await page.evaluate(() =>
+      Promise.all([1, 2].map(async () => (await (await fetch("/auth/token?renew=1", { cache: "no-store" })).json()).access_token as string)),
+    );
+    expect(renewed).not.toBe(tokenB);
+    expect(alongside).toBe(renewed);
+    expect(idp.grants).toHaveLength(grants + 1);
+    expect((await client(env.stack.baseUrl, { token: renewed }).call("GET", "/auth/me")).status).toBe(200);
 
     // Sign-out: the editor drops its cookies and revokes the refresh token; the provider ends its own sign-in.
     await page.getByTestId("sign-out").click();
@@ -224,6 +233,12 @@ describe("signing in to the editor through OpenID Connect", () => {
       await page.waitForURL((url) => url.href.startsWith(env.web.url) && !url.pathname.startsWith("/auth/"));
       expect(new URL(page.url()).pathname, returnTo).toBe("/");
     }
+    // Sign-out is taken from the editor's own pages only: another site posting it (with the cookies) is refused.
+    for (const headers of [{ origin: "https://elsewhere.example" }, { "sec-fetch-site": "cross-site" }]) {
+      const refused = await page.request.post(`${env.web.url}/auth/sign-out`, { headers });
+      expect(refused.status(), JSON.stringify(headers)).toBe(403);
+    }
+    expect((await currentToken(page)).status).toBe(200);
     // A callback whose state is not the one the editor sent (a forged or replayed answer) is refused: a new browser
     // starts a sign-in (the provider shows its login form) and an answer with another state arrives instead.
     const other = await openPage(env.browser);

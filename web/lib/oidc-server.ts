@@ -43,9 +43,6 @@ const Settings = z.object({
 });
 type Settings = z.infer<typeof Settings>;
 
-/** Whether sign-in goes through an OIDC provider (OIDC_ISSUER set) or the gateway's dev login. */
-export const oidcEnabled = () => Boolean(process.env.OIDC_ISSUER);
-
 let settingsCache: { settings: Settings; key: Buffer } | null = null;
 
 function settings(): { settings: Settings; key: Buffer } {
@@ -270,10 +267,11 @@ export function idTokenCookieValue(idToken: string | undefined): string | null {
 }
 
 /**
- * Refreshes run once per refresh token at a time, and a result is kept a little while: two tabs asking at
- * once would otherwise both spend the same (rotating) refresh token, and the provider revokes a reused one.
+ * Refreshes run once per refresh token at a time, and a result is kept a little while for callers still holding
+ * the access token it replaced: two tabs asking at once would otherwise both spend the same (rotating) refresh
+ * token, and the provider revokes a reused one. A caller that already has the result's token gets a new refresh.
  */
-const refreshes = new Map<string, { result: Promise<Session>; until: number }>();
+const refreshes = new Map<string, { result: Promise<Session>; settled?: Session; until: number }>();
 const REFRESH_REUSE_MS = 30_000;
 
 export function refreshSession(session: Session): Promise<Session> {
@@ -282,15 +280,26 @@ export function refreshSession(session: Session): Promise<Session> {
   const now = Date.now();
   for (const [key, entry] of refreshes) if (entry.until < now) refreshes.delete(key);
   const known = refreshes.get(refreshToken);
-  if (known) return known.result;
+  if (known && (!known.settled || known.settled.accessToken !== session.accessToken)) return known.result;
   const result = (async () => {
     const config = await provider();
     let tokens: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
     try {
       tokens = await oidc.refreshTokenGrant(config, refreshToken);
     } catch (error) {
-      if (error instanceof oidc.ResponseBodyError) {
+      // invalid_grant: the refresh token expired or was revoked, so the user signs in again; any other refusal
+      // (invalid_client, say) is the editor's registration, which signing in again would not fix.
+      if (error instanceof oidc.ResponseBodyError && error.error === "invalid_grant") {
         throw new SessionEndedError(`The provider refused to renew the sign-in (${error.error}): sign in again`, { cause: error });
+      }
+      if (error instanceof oidc.ResponseBodyError) {
+        const detail = error.error_description ? `: ${error.error_description}` : "";
+        throw new ProviderUnavailableError(
+          `The identity provider refused to renew the sign-in (${error.error}${detail}); check the editor's client registration`,
+          {
+            cause: error,
+          },
+        );
       }
       throw new ProviderUnavailableError(`Cannot renew the sign-in at the identity provider (${(error as Error).message})`, { cause: error });
     }
@@ -303,8 +312,12 @@ export function refreshSession(session: Session): Promise<Session> {
       ...(claims ? nameOf(claims) : { subject: session.subject, name: session.name }),
     };
   })();
-  refreshes.set(refreshToken, { result, until: now + REFRESH_REUSE_MS });
-  result.catch(() => refreshes.delete(refreshToken));
+  const entry: { result: Promise<Session>; settled?: Session; until: number } = { result, until: now + REFRESH_REUSE_MS };
+  refreshes.set(refreshToken, entry);
+  result.then(
+    (renewed) => (entry.settled = renewed),
+    () => refreshes.get(refreshToken) === entry && refreshes.delete(refreshToken),
+  );
   return result;
 }
 
