@@ -17,6 +17,41 @@ function loaded(...nodes: ApiNode[]): GraphState {
 }
 
 describe("graphReducer", () => {
+  it("applies structure changes in revision order, drops ones it has, and reloads after a gap", () => {
+    const at = (revision: number, ...nodes: ApiNode[]) => graphReducer(emptyGraph, { kind: "loaded", pipeline: { ...pipeline, revision }, nodes });
+    let s = at(2, apiNode({ id: "a", title: "A", revision: 1 }), apiNode({ id: "b", title: "B", revision: 2 }));
+    expect(s.revision).toBe(2);
+    const change = (revision: number, nodes: Array<{ id: string; node: ApiNode | null }>, extra = {}) => ({
+      kind: "structure" as const,
+      own: false,
+      event: { revision, by: "ben", at: "", nodes, ...extra },
+    });
+    // The next revision: a rename, an addition and a removal, with a notice of who did what.
+    s = graphReducer(s, change(3, [{ id: "a", node: apiNode({ id: "a", title: "Intro", revision: 3 }) }]));
+    expect(s.nodes.get("a")?.title).toBe("Intro");
+    expect(s.remoteChange).toEqual({ revision: 3, by: "ben", what: 'changed "Intro"' });
+    s = graphReducer(s, change(4, [{ id: "c", node: apiNode({ id: "c", title: "C", revision: 4, status: "pending" }) }]));
+    s = graphReducer(s, change(5, [{ id: "b", node: null }], { pipeline: { title: "Renamed", config: {} } }));
+    expect([...s.nodes.keys()]).toEqual(["a", "c"]);
+    expect(s.pipeline?.title).toBe("Renamed");
+    expect(s.remoteChange?.what).toBe('renamed the pipeline, removed "B"');
+    expect(s.revision).toBe(5);
+    // A revision it has (a replay, or its own write already applied) changes nothing.
+    expect(graphReducer(s, change(4, [{ id: "c", node: null }]))).toBe(s);
+    // Its own change: applied, no notice.
+    const own = graphReducer(s, { ...change(6, [{ id: "c", node: apiNode({ id: "c", title: "Mine", revision: 6 }) }]), own: true });
+    expect(own.nodes.get("c")?.title).toBe("Mine");
+    expect(own.remoteChange?.revision).toBe(5);
+    // A save answered after a newer change from elsewhere arrived is not put back.
+    expect(graphReducer(own, { kind: "saved", node: apiNode({ id: "c", title: "Older", revision: 4 }) }).nodes.get("c")?.title).toBe("Mine");
+    // Missing revision 7: the structure is reloaded; so is a resumed stream that is ahead.
+    const gap = graphReducer(own, change(8, [{ id: "a", node: null }]));
+    expect(gap.stale).toBe(true);
+    expect(gap.nodes.has("a")).toBe(true);
+    expect(graphReducer(own, { kind: "revision", revision: 6 }).stale).toBe(false);
+    expect(graphReducer(own, { kind: "revision", revision: 7 }).stale).toBe(true);
+  });
+
   it("applies node events in version order and drops older or repeated ones (no stale status)", () => {
     let s = graphReducer(loaded(apiNode({ id: "m" })), { kind: "snapshot", pipeline, nodes: [apiNode({ id: "m" })], stateVersions: { m: 3 } });
     s = graphReducer(s, event("m", "queued", 4));

@@ -48,19 +48,52 @@ export type CancelAnswer = { status: "cancelled"; cancelled: string[] } | { stat
 
 export type ListedPipeline = SerializedPipeline & { node_counts?: NodeCounts };
 
+/** One structure revision of a pipeline (GET …/revisions). */
+export interface RevisionEntry {
+  revision: number;
+  created_at: string;
+  created_by: string;
+  summary: string;
+}
+
+/** A node's structure as a revision recorded it. */
+export type RevisionNode = Pick<ApiNode, "id" | "title" | "type" | "inputs" | "config" | "asset" | "position" | "disabled">;
+
+/** The pipeline as it was right after one revision (GET …/revisions/:revision). */
+export interface RevisionDetail {
+  revision: RevisionEntry | { revision: number };
+  current: number;
+  pipeline: { title: string; config: Record<string, unknown> };
+  nodes: RevisionNode[];
+  changes: {
+    pipeline?: { before: { title: string }; after: { title: string } };
+    nodes: Array<{ id: string; before: RevisionNode | null; after: RevisionNode | null }>;
+  } | null;
+}
+
+/** A write based on a node revision (If-Match): refused with 409 and the node as it is now when that changed since. */
+export interface WriteCondition {
+  ifRevision?: number;
+}
+
 /**
  * The gateway's HTTP API as the browser uses it. Every structure write goes through these validated
  * routes (the one write path); nothing in the editor writes execution state.
  */
 export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl)) {
   const root = `${gatewayUrl.replace(/\/+$/, "")}/v1/video_production`;
-  const { request, bearer } = createTransport(root, gatewayUrl, auth);
+  // This page's id on every write (X-Vp-Client): the gateway names it in the structure events the write causes, so
+  // the page knows which changes on its event stream are its own.
+  const clientId = newClientId();
+  const { request, bearer } = createTransport(root, gatewayUrl, auth, { "x-vp-client": clientId });
 
   return {
     root,
     gatewayUrl,
+    clientId,
     ...pipelineRoutes(request),
     ...nodeRoutes(request),
+    ...revisionRoutes(request),
     ...runRoutes(request),
 
     /** A node's output; `file` names one of its further files (output.files: a captions node's vtt, srt). */
@@ -72,16 +105,20 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
       return `${root}${nodePath(pipelineId, nodeId)}/output${text ? `?${text}` : ""}`;
     },
     ...streamRoutes(root, request),
-    uploadAsset: assetUploader({ root, gatewayUrl, request, bearer, nodePath }),
+    uploadAsset: assetUploader({ root, gatewayUrl, request, bearer, nodePath, clientId }),
   };
 }
 
+function newClientId(): string {
+  return typeof crypto !== "undefined" && "randomUUID" in crypto ? crypto.randomUUID() : `c${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+}
+
 /** A JSON call to the gateway's API under its root: the answer's body, or an ApiError with the reason to show. */
-export type Request = <T>(method: string, path: string, body?: unknown) => Promise<T>;
+export type Request = <T>(method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<T>;
 export type Bearer = () => Promise<Record<string, string>>;
 
 /** Calls with the signed-in token; after a 401 (the token expired, the gateway's key changed) it signs in again once. */
-function createTransport(root: string, gatewayUrl: string, auth: Auth): { request: Request; bearer: Bearer } {
+function createTransport(root: string, gatewayUrl: string, auth: Auth, fixedHeaders: Record<string, string> = {}): { request: Request; bearer: Bearer } {
   async function bearer(): Promise<Record<string, string>> {
     try {
       const token = await auth.token();
@@ -92,13 +129,14 @@ function createTransport(root: string, gatewayUrl: string, auth: Auth): { reques
     }
   }
 
-  async function request<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
+  async function request<T>(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}, retried = false): Promise<T> {
     let response: Response;
     const authorization = await bearer();
+    const headers = { ...(method === "GET" ? {} : fixedHeaders), ...extraHeaders, ...authorization };
     try {
       response = await fetch(`${root}${path}`, {
         method,
-        headers: body === undefined ? authorization : { ...authorization, "content-type": "application/json" },
+        headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
         cache: "no-store",
       });
@@ -107,12 +145,12 @@ function createTransport(root: string, gatewayUrl: string, auth: Auth): { reques
     }
     if (response.status === 401 && authorization.authorization && !retried) {
       auth.invalidate();
-      return request<T>(method, path, body, true);
+      return request<T>(method, path, body, extraHeaders, true);
     }
     return readAnswer<T>(response);
   }
 
-  return { request: <T>(method: string, path: string, body?: unknown) => request<T>(method, path, body), bearer };
+  return { request: <T>(method: string, path: string, body?: unknown, headers?: Record<string, string>) => request<T>(method, path, body, headers), bearer };
 }
 
 /** The JSON body of an answer; a failed one becomes an ApiError with the gateway's message and listed problems. */
@@ -156,10 +194,27 @@ function pipelineRoutes(request: Request) {
 function nodeRoutes(request: Request) {
   return {
     createNode: (pipelineId: string, node: NewNodeBody) => request<{ node: ApiNode }>("POST", nodePath(pipelineId), node),
-    updateNode: (pipelineId: string, nodeId: string, patch: StructurePatch) => request<{ node: ApiNode }>("PATCH", nodePath(pipelineId, nodeId), patch),
-    deleteNode: (pipelineId: string, nodeId: string) => request<void>("DELETE", nodePath(pipelineId, nodeId)),
+    updateNode: (pipelineId: string, nodeId: string, patch: StructurePatch, condition: WriteCondition = {}) =>
+      request<{ node: ApiNode }>("PATCH", nodePath(pipelineId, nodeId), patch, ifMatch(condition)),
+    deleteNode: (pipelineId: string, nodeId: string, condition: WriteCondition = {}) =>
+      request<void>("DELETE", nodePath(pipelineId, nodeId), undefined, ifMatch(condition)),
     executeNode: (pipelineId: string, nodeId: string) =>
       request<{ status: "queued" | "accepted"; job_id: string }>("POST", `${nodePath(pipelineId, nodeId)}/execute`),
+  };
+}
+
+const ifMatch = ({ ifRevision }: WriteCondition): Record<string, string> => (ifRevision === undefined ? {} : { "if-match": `"${ifRevision}"` });
+
+/** The pipeline's structure history: list, read one revision, restore one (a new revision). */
+function revisionRoutes(request: Request) {
+  return {
+    listRevisions: (pipelineId: string, options: { limit?: number; before?: number } = {}) => {
+      const query = new URLSearchParams({ limit: String(options.limit ?? 50), ...(options.before ? { before: String(options.before) } : {}) });
+      return request<{ current: number; revisions: RevisionEntry[] }>("GET", `${pipelinePath(pipelineId)}/revisions?${query}`);
+    },
+    getRevision: (pipelineId: string, revision: number) => request<RevisionDetail>("GET", `${pipelinePath(pipelineId)}/revisions/${revision}`),
+    restoreRevision: (pipelineId: string, revision: number) =>
+      request<{ pipeline: SerializedPipeline & { nodes: ApiNode[] }; revision: number }>("POST", `${pipelinePath(pipelineId)}/revisions/${revision}/restore`),
   };
 }
 

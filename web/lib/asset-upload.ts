@@ -34,6 +34,8 @@ interface UploaderDeps {
   request: Request;
   bearer: Bearer;
   nodePath: (pipelineId: string, nodeId: string) => string;
+  /** The page's id (X-Vp-Client), so the structure change an upload makes is known as its own. */
+  clientId: string;
 }
 
 /** The gateway checks the name too: a base name without control characters, at most 255 characters. */
@@ -55,6 +57,7 @@ async function putThroughGateway(deps: UploaderDeps, asset: string, file: File, 
     const xhr = new XMLHttpRequest();
     xhr.open("PUT", `${deps.root}${asset}`);
     xhr.setRequestHeader("content-type", contentType);
+    xhr.setRequestHeader("x-vp-client", deps.clientId);
     if (authorization.authorization) xhr.setRequestHeader("authorization", authorization.authorization);
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);

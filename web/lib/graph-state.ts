@@ -17,8 +17,25 @@ export interface GraphState {
   pipeline: SerializedPipeline | null;
   /** In creation order. */
   nodes: ReadonlyMap<string, EditorNode>;
-  /** Set when an event named a node this page does not know (created elsewhere): reload the structure. */
+  /** The pipeline's structure revision this page has (-1 until known). */
+  revision: number;
+  /** The last structure change another page made (for a notice): who, and what, in words. */
+  remoteChange?: { revision: number; by: string; what: string };
+  /**
+   * Set when the page may miss structure: an event named a node it does not know, or a structure event or the
+   * stream's revision skipped past what it has. The structure is reloaded.
+   */
   stale: boolean;
+}
+
+/** What the gateway's SSE `structure` event carries (StructureChanged). */
+export interface StructureEvent {
+  revision: number;
+  by: string;
+  client?: string;
+  at: string;
+  pipeline?: { title: string; config: Record<string, unknown> };
+  nodes: Array<{ id: string; node: ApiNode | null }>;
 }
 
 /** What the gateway's SSE `node` event carries (NodeChanged). */
@@ -38,7 +55,9 @@ export type GraphAction =
   | { kind: "saved"; node: ApiNode }
   | { kind: "added"; node: ApiNode }
   | { kind: "removed"; id: string }
-  | { kind: "pipeline"; pipeline: SerializedPipeline };
+  | { kind: "pipeline"; pipeline: SerializedPipeline }
+  | { kind: "structure"; event: StructureEvent; own: boolean }
+  | { kind: "revision"; revision: number };
 
 /** The pipeline's own fields; its nodes live in the node map. */
 function withoutNodes(pipeline: SerializedPipeline): SerializedPipeline {
@@ -46,7 +65,7 @@ function withoutNodes(pipeline: SerializedPipeline): SerializedPipeline {
   return rest;
 }
 
-export const emptyGraph: GraphState = { pipeline: null, nodes: new Map(), stale: false };
+export const emptyGraph: GraphState = { pipeline: null, nodes: new Map(), revision: -1, stale: false };
 
 const structureOf = (node: ApiNode) => ({
   title: node.title,
@@ -56,6 +75,7 @@ const structureOf = (node: ApiNode) => ({
   asset: node.asset ?? null,
   position: node.position ?? null,
   disabled: node.disabled === true,
+  revision: node.revision ?? 0,
 });
 const executionOf = (node: ApiNode) => ({ status: node.status, metadata: node.metadata ?? null, output: node.output ?? null });
 
@@ -73,7 +93,7 @@ export function graphReducer(state: GraphState, action: GraphAction): GraphState
             : { ...node, ...structureOf(node), ...executionOf(node), stateVersion: known?.stateVersion ?? -1 },
         );
       }
-      return { pipeline: withoutNodes({ ...state.pipeline, ...action.pipeline }), nodes, stale: false };
+      return { pipeline: withoutNodes({ ...state.pipeline, ...action.pipeline }), nodes, revision: action.pipeline.revision ?? state.revision, stale: false };
     }
     case "snapshot": {
       const nodes = new Map<string, EditorNode>();
@@ -88,8 +108,15 @@ export function graphReducer(state: GraphState, action: GraphAction): GraphState
           stateVersion: keepState ? known.stateVersion : version,
         });
       }
-      return { pipeline: withoutNodes(action.pipeline), nodes, stale: false };
+      return { pipeline: withoutNodes(action.pipeline), nodes, revision: action.pipeline.revision ?? state.revision, stale: false };
     }
+    case "structure": {
+      const next = applyStructure(state, action.event);
+      if (action.own || next.revision !== action.event.revision || next === state) return next;
+      return { ...next, remoteChange: { revision: action.event.revision, by: action.event.by, what: describeChange(state, action.event) } };
+    }
+    case "revision":
+      return action.revision > state.revision && state.revision >= 0 ? { ...state, stale: true } : state;
     case "event": {
       const { event } = action;
       const known = state.nodes.get(event.nodeId);
@@ -109,6 +136,8 @@ export function graphReducer(state: GraphState, action: GraphAction): GraphState
     case "saved": {
       const known = state.nodes.get(action.node.id);
       if (!known) return state;
+      // An answer older than what the stream already brought (another tab's later change) is not put back.
+      if ((known.revision ?? 0) > (action.node.revision ?? 0)) return state;
       const nodes = new Map(state.nodes);
       nodes.set(action.node.id, { ...known, ...structureOf(action.node) });
       return { ...state, nodes };
@@ -128,6 +157,45 @@ export function graphReducer(state: GraphState, action: GraphAction): GraphState
     case "pipeline":
       return { ...state, pipeline: { ...state.pipeline, ...action.pipeline } };
   }
+}
+
+/**
+ * A structure change from the stream: the next revision is applied (each node only if it is newer than the one
+ * shown: this page's own write may have put it there already), one this page has is dropped, and one past the next
+ * means changes were missed: the structure is reloaded.
+ */
+function applyStructure(state: GraphState, event: StructureEvent): GraphState {
+  if (event.revision <= state.revision) return state;
+  if (state.revision >= 0 && event.revision > state.revision + 1) return { ...state, stale: true };
+  const nodes = new Map(state.nodes);
+  for (const { id, node } of event.nodes) {
+    const known = nodes.get(id);
+    if (!node) {
+      nodes.delete(id);
+      continue;
+    }
+    if (known && (known.revision ?? 0) >= (node.revision ?? 0)) continue;
+    nodes.set(id, known ? { ...known, ...structureOf(node) } : { ...node, ...structureOf(node), ...executionOf(node), stateVersion: -1 });
+  }
+  const pipeline = state.pipeline && event.pipeline ? { ...state.pipeline, ...event.pipeline, revision: event.revision } : state.pipeline;
+  return { ...state, pipeline, nodes, revision: event.revision };
+}
+
+/** "renamed the pipeline", "added Intro", "removed Outro", "changed Voice and 2 more". */
+export function describeChange(before: GraphState, event: StructureEvent): string {
+  const title = (id: string, node: ApiNode | null) => `"${node?.title ?? before.nodes.get(id)?.title ?? id}"`;
+  const added = event.nodes.filter((n) => n.node && !before.nodes.has(n.id));
+  const removed = event.nodes.filter((n) => !n.node);
+  const changed = event.nodes.filter((n) => n.node && before.nodes.has(n.id));
+  const list = (items: typeof event.nodes) =>
+    items.length === 1 ? title(items[0]!.id, items[0]!.node) : `${title(items[0]!.id, items[0]!.node)} and ${items.length - 1} more`;
+  const parts: string[] = [];
+  if (event.pipeline && event.pipeline.title !== before.pipeline?.title) parts.push("renamed the pipeline");
+  else if (event.pipeline) parts.push("changed the pipeline's settings");
+  if (added.length) parts.push(`added ${list(added)}`);
+  if (removed.length) parts.push(`removed ${list(removed)}`);
+  if (changed.length) parts.push(`changed ${list(changed)}`);
+  return parts.join(", ") || "changed the pipeline";
 }
 
 /** The flow-graph view of the model (what readiness and connection checks take). */

@@ -1,6 +1,6 @@
 import type { SerializedPipeline } from "@vp/contracts";
 import type { Api, ApiNode } from "./api";
-import type { NodeEvent } from "./graph-state";
+import type { NodeEvent, StructureEvent } from "./graph-state";
 
 /** After the stream dropped: reopen soon (the gateway's shutdown hint is 1 s). */
 const RECONNECT_MS = 1000;
@@ -18,6 +18,10 @@ export interface StreamHandlers {
   onReconnecting(): void;
   onSnapshot(snapshot: StreamSnapshot): void;
   onEvent(event: NodeEvent): void;
+  /** Another write (from any page) changed the structure. */
+  onStructure(event: StructureEvent): void;
+  /** The stream resumed: the pipeline's current structure revision (changes made meanwhile are not replayed). */
+  onRevision(revision: number): void;
 }
 
 /**
@@ -51,6 +55,8 @@ export function openPipelineStream(api: Api, pipelineId: string, lastEventId: { 
     source.onopen = () => handlers.onOpen();
     source.addEventListener("snapshot", (event) => handlers.onSnapshot(seen(event) as StreamSnapshot));
     source.addEventListener("node", (event) => handlers.onEvent(seen(event) as NodeEvent));
+    source.addEventListener("structure", (event) => handlers.onStructure(seen(event) as StructureEvent));
+    source.addEventListener("revision", (event) => handlers.onRevision((seen(event) as { revision: number }).revision));
     source.onerror = () => {
       if (stopped) return;
       handlers.onReconnecting();

@@ -3,7 +3,7 @@
 import { useCallback, useEffect, useReducer, useRef, useState } from "react";
 import { flushSync } from "react-dom";
 import { ApiError, type Api } from "./api";
-import { emptyGraph, graphReducer, type GraphAction, type GraphState } from "./graph-state";
+import { emptyGraph, graphReducer, type GraphAction, type GraphState, type StructureEvent } from "./graph-state";
 import { openPipelineStream } from "./pipeline-stream";
 
 export type Load = { phase: "loading" } | { phase: "ready" } | { phase: "error"; error: ApiError | Error; retryAt?: number };
@@ -17,10 +17,10 @@ const RETRY_MS = 3000;
  * stream (a `snapshot`, then `node` events). After a dropped connection we reopen the stream ourselves with
  * a new stream token and ?lastEventId=, so the gateway replays exactly the missed events.
  */
-export function usePipeline(api: Api, pipelineId: string) {
+export function usePipeline(api: Api, pipelineId: string, onStructure?: (event: StructureEvent) => void) {
   const [state, dispatch] = useReducer(graphReducer, emptyGraph);
   const { load, retry } = useStructure(api, pipelineId, dispatch, state.stale);
-  const live = usePipelineStream(api, pipelineId, load.phase === "ready", dispatch);
+  const live = usePipelineStream(api, pipelineId, load.phase === "ready", dispatch, onStructure);
   const apply = useCallback((action: GraphAction) => dispatch(action), []);
   return { state, load, live, dispatch: apply, retry } as {
     state: GraphState;
@@ -67,9 +67,17 @@ function useStructure(api: Api, pipelineId: string, dispatch: (a: GraphAction) =
 }
 
 /** The execution state from the SSE stream once the structure is loaded, and whether the stream is live. */
-function usePipelineStream(api: Api, pipelineId: string, ready: boolean, dispatch: (a: GraphAction) => void): LiveStatus {
+function usePipelineStream(
+  api: Api,
+  pipelineId: string,
+  ready: boolean,
+  dispatch: (a: GraphAction) => void,
+  onStructure?: (event: StructureEvent) => void,
+): LiveStatus {
   const [live, setLive] = useState<LiveStatus>("connecting");
   const lastEventId = useRef<string | undefined>(undefined);
+  const structureListener = useRef(onStructure);
+  structureListener.current = onStructure;
   useEffect(() => {
     if (!ready) return;
     return openPipelineStream(api, pipelineId, lastEventId, {
@@ -78,6 +86,11 @@ function usePipelineStream(api: Api, pipelineId: string, ready: boolean, dispatc
       onSnapshot: ({ pipeline, stateVersions }) => flushSync(() => dispatch({ kind: "snapshot", pipeline, nodes: pipeline.nodes, stateVersions })),
       // Rendered one by one, so each status (queued, in progress, completed) is on screen at least once.
       onEvent: (event) => flushSync(() => dispatch({ kind: "event", event })),
+      onStructure: (event) => {
+        dispatch({ kind: "structure", event, own: event.client === api.clientId });
+        structureListener.current?.(event);
+      },
+      onRevision: (revision) => dispatch({ kind: "revision", revision }),
     });
   }, [ready, api, pipelineId, dispatch]);
   return live;

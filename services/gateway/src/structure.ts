@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { broadcast } from "@vp/bus";
 import type { StructureChanged } from "@vp/contracts";
-import { SYSTEM_AUTHOR, toSerializedNode, type NodeRow } from "@vp/db";
+import { StaleRevisionError, SYSTEM_AUTHOR, toSerializedNode, type NodeRow, type Queryable } from "@vp/db";
 import type { GatewayDeps } from "./deps";
 import { HttpError } from "./errors";
 
@@ -65,4 +65,23 @@ export function announceStructure(
       "structure change not announced; open editors reload on their next gap",
     );
   }
+}
+
+/**
+ * A conditional write refused because the node changed since the revision it was based on: 409 with who changed it,
+ * and the node as it is now, so the editor can show both instead of overwriting.
+ */
+export async function conflictOf(reader: Queryable, pipelineId: string, error: unknown): Promise<unknown> {
+  if (!(error instanceof StaleRevisionError) || !error.current) return error;
+  const current = error.current;
+  const { rows } = await reader.query<{ created_by: string }>(
+    `SELECT created_by FROM video_production_pipeline_revisions WHERE pipeline_id = $1 AND revision = $2`,
+    [pipelineId, current.revision],
+  );
+  const by = rows[0]?.created_by;
+  return new HttpError(409, `"${current.title}" was changed${by ? ` by ${by}` : ""} since you loaded it; your change was not saved`, {
+    node: toSerializedNode(current),
+    revision: Number(current.revision),
+    ...(by ? { by } : {}),
+  });
 }

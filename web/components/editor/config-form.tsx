@@ -9,7 +9,13 @@ import { useEditor } from "./context";
 
 const SAVE_DELAY_MS = 450;
 
-type SaveState = "idle" | "pending" | "saving" | "saved" | "invalid" | "failed";
+type SaveState = "idle" | "pending" | "saving" | "saved" | "invalid" | "failed" | "conflict";
+
+/** An edit refused because someone else changed the node's config meanwhile: theirs is stored, mine is kept here. */
+interface ConfigConflict {
+  mine: Record<string, unknown>;
+  message: string;
+}
 
 /**
  * The node's config as a form generated from the contracts' config schema. Each change is validated
@@ -26,6 +32,9 @@ export function ConfigForm({ node }: { node: EditorNode }) {
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const storedRef = useRef(stored);
   storedRef.current = stored;
+  // The node revision the producer's edit started from: a save is refused if the config changed elsewhere since.
+  const base = useRef<number | undefined>(undefined);
+  const [conflict, setConflict] = useState<ConfigConflict | null>(null);
 
   // Another writer (or our own save) changed the stored config: show it unless the producer is editing.
   const storedJson = JSON.stringify(stored);
@@ -42,6 +51,7 @@ export function ConfigForm({ node }: { node: EditorNode }) {
   function change(key: string, value: string) {
     const nextRaw = { ...raw, [key]: value };
     setRaw(nextRaw);
+    if (!touched && !conflict) base.current = node.revision;
     setTouched(true);
     clearTimeout(timer.current);
     const evaluated = evaluateForm(node.type, storedRef.current, nextRaw);
@@ -58,16 +68,70 @@ export function ConfigForm({ node }: { node: EditorNode }) {
         return;
       }
       setSave("saving");
-      const ok = await updateNode(node.id, { config: patch });
-      setSave(ok ? "saved" : "failed");
+      let refused = false;
+      const ok = await updateNode(
+        node.id,
+        { config: patch },
+        {
+          ifRevision: base.current,
+          onSaved: (saved) => void (base.current = saved.revision),
+          onConflict: ({ message }) => {
+            refused = true;
+            setConflict({ mine: patch, message });
+          },
+        },
+      );
+      setSave(ok ? "saved" : refused ? "conflict" : "failed");
       if (ok) setTouched(false);
     }, SAVE_DELAY_MS);
+  }
+
+  /** Writes the producer's values over the other change (a deliberate choice, based on the revision now shown). */
+  async function keepMine() {
+    if (!conflict) return;
+    setSave("saving");
+    const ok = await updateNode(
+      node.id,
+      { config: conflict.mine },
+      { ifRevision: node.revision, onConflict: ({ message }) => setConflict({ ...conflict, message }) },
+    );
+    if (ok) {
+      setConflict(null);
+      setTouched(false);
+      setSave("saved");
+    } else setSave("conflict");
+  }
+
+  /** Drops the producer's edit and shows the config as it is stored now. */
+  function takeTheirs() {
+    setConflict(null);
+    setTouched(false);
+    setRaw(rawOf(fields, storedRef.current));
+    setSave("idle");
   }
 
   if (fields.length === 0) return <p className="muted small">This node type has no settings.</p>;
 
   return (
     <div className="config-form" data-testid="config-form">
+      {conflict && (
+        <div className="config-conflict" role="alert" data-testid="config-conflict">
+          <p>
+            <strong>Changed elsewhere.</strong> {conflict.message}.
+          </p>
+          <p className="small">
+            Yours: <code>{JSON.stringify(conflict.mine)}</code> · Now stored: <code>{JSON.stringify(pick(stored, Object.keys(conflict.mine)))}</code>
+          </p>
+          <div className="row">
+            <button type="button" className="button small" onClick={() => void keepMine()} data-testid="conflict-keep-mine">
+              Keep mine
+            </button>
+            <button type="button" className="button secondary small" onClick={takeTheirs} data-testid="conflict-use-theirs">
+              Use theirs
+            </button>
+          </div>
+        </div>
+      )}
       {fields.map((field) => (
         <FieldInput
           key={field.key}
@@ -91,7 +155,9 @@ export function ConfigForm({ node }: { node: EditorNode }) {
               ? "Not saved: fix the field marked in red"
               : save === "failed"
                 ? "Not saved: the gateway refused the change"
-                : ""}
+                : save === "conflict"
+                  ? "Not saved: changed elsewhere (see above)"
+                  : ""}
       </p>
     </div>
   );
@@ -108,4 +174,9 @@ function orderFields(type: NodeType, fields: ConfigField[]): ConfigField[] {
 
 function rawOf(fields: ConfigField[], stored: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(fields.map((f) => [f.key, toRaw(f, stored[f.key])]));
+}
+
+/** The values of `keys` in `config` (missing ones as null), for showing both sides of a conflict. */
+function pick(config: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.map((key) => [key, config[key] ?? null]));
 }

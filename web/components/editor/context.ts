@@ -6,6 +6,7 @@ import type { Api } from "@/lib/api";
 import type { EditorNode } from "@/lib/graph-state";
 import type { StructurePatch } from "@/lib/undo";
 import type { RunsController } from "./use-runs";
+import type { UpdateOptions } from "./use-node-writes";
 import type { UndoController } from "./use-undo";
 
 /** A structure change of one node, as the gateway's PATCH takes it. */
@@ -18,7 +19,7 @@ export interface EditorContextValue {
   nodes: ReadonlyMap<string, EditorNode>;
   lookup: NodeLookup;
   /** Saves a structure change through the gateway (recorded for undo); resolves false (and shows why) when it was refused. */
-  updateNode(id: string, patch: NodePatch, options?: { undoable?: boolean }): Promise<boolean>;
+  updateNode(id: string, patch: NodePatch, options?: UpdateOptions): Promise<boolean>;
   execute(id: string): Promise<void>;
   executing: ReadonlySet<string>;
   upload(id: string, file: File): Promise<void>;

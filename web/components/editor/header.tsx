@@ -17,6 +17,7 @@ export function EditorHeader({
   onFitView,
   onAutoLayout,
   onExport,
+  onVersions,
 }: {
   title: string;
   counts: StatusCounts;
@@ -26,6 +27,7 @@ export function EditorHeader({
   onFitView: () => void;
   onAutoLayout: () => void;
   onExport: () => void;
+  onVersions: () => void;
 }) {
   const running = counts.in_progress + counts.queued;
   const pct = (n: number) => (counts.total ? `${(n / counts.total) * 100}%` : "0%");
@@ -91,6 +93,15 @@ export function EditorHeader({
         </button>
         <button type="button" className="button secondary small" onClick={onExport} data-testid="export-button">
           Export JSON
+        </button>
+        <button
+          type="button"
+          className="button secondary small"
+          onClick={onVersions}
+          title="Every change to this pipeline: who made it and when; view or restore an earlier version"
+          data-testid="versions-button"
+        >
+          Versions
         </button>
         <ThemeSwitch />
       </div>

@@ -62,6 +62,8 @@ function TitleField({ node }: { node: EditorNode }) {
   const [error, setError] = useState<string | null>(null);
   const [editing, setEditing] = useState(false);
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  // The revision the rename started from: a title changed elsewhere meanwhile is not overwritten.
+  const base = useRef<number | undefined>(undefined);
   useEffect(() => {
     if (!editing) setValue(node.title);
   }, [node.title, editing]);
@@ -75,7 +77,10 @@ function TitleField({ node }: { node: EditorNode }) {
           value={value}
           data-testid="panel-title"
           aria-invalid={!!error}
-          onFocus={() => setEditing(true)}
+          onFocus={() => {
+            base.current = node.revision;
+            setEditing(true);
+          }}
           onBlur={() => setEditing(false)}
           onChange={(e) => {
             const next = e.target.value;
@@ -88,7 +93,9 @@ function TitleField({ node }: { node: EditorNode }) {
             }
             setError(null);
             timer.current = setTimeout(() => {
-              if (parsed.data !== node.title) void updateNode(node.id, { title: parsed.data });
+              if (parsed.data !== node.title) {
+                void updateNode(node.id, { title: parsed.data }, { ifRevision: base.current, onSaved: (saved) => void (base.current = saved.revision) });
+              }
             }, TITLE_SAVE_DELAY_MS);
           }}
         />

@@ -1,6 +1,6 @@
 "use client";
 
-import { useMemo, useRef } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { ReactFlowProvider } from "@xyflow/react";
 import { ApiError, errorMessage, type Api } from "@/lib/api";
 import { blockedByDisabled } from "@vp/flow-graph";
@@ -34,6 +34,7 @@ import { useRuns } from "./use-runs";
 import { useTextDrafts } from "./use-text-drafts";
 import { useUpload } from "./use-upload";
 import { useFitView, useRefitOn, useRevealSelected } from "./use-viewport";
+import { VersionHistory } from "./version-history";
 
 /** The pipeline page: loads the pipeline (with loading and gateway-down states), then the editor. */
 export function PipelineEditor({ pipelineId }: { pipelineId: string }) {
@@ -96,8 +97,19 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
   const selectedNode = selectedIds.length === 1 ? state.nodes.get(selectedIds[0]!) : undefined;
   useRevealSelected(selectedNode?.id);
   const { runs, select } = context;
+  const [versionsOpen, setVersionsOpen] = useState(false);
+  // One history column at a time: run history or versions.
+  useEffect(() => {
+    if (runs.historyOpen) setVersionsOpen(false);
+  }, [runs.historyOpen]);
+  const historyColumn = runs.historyOpen || versionsOpen;
   // The history column narrows (or widens) the canvas: fit the graph to what is left.
-  useRefitOn(runs.historyOpen, fitSoon);
+  useRefitOn(historyColumn, fitSoon);
+  // What other pages change shows up at once; a notice says who changed what.
+  const remote = state.remoteChange;
+  useEffect(() => {
+    if (remote) toast(`${remote.by} ${remote.what}`, "info");
+  }, [remote, toast]);
   const counts = useMemo(() => statusCounts(state.nodes.values()), [state.nodes]);
   const cost = useMemo(() => totalCost(state.nodes.values()), [state.nodes]);
 
@@ -113,9 +125,13 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
           onFitView={fitNow}
           onAutoLayout={() => void onAutoLayout()}
           onExport={() => void onExport()}
+          onVersions={() => {
+            if (!versionsOpen) runs.setHistoryOpen(false);
+            setVersionsOpen(!versionsOpen);
+          }}
         />
         <RunBar runs={runs} counts={counts} nodes={state.nodes} select={select} />
-        <div className={`editor-body${selectedNode ? " with-panel" : ""}${runs.historyOpen ? " with-history" : ""}`}>
+        <div className={`editor-body${selectedNode ? " with-panel" : ""}${historyColumn ? " with-history" : ""}`}>
           <Palette onAdd={(type) => void addNode(type)} disabled={adding} />
           <EditorCanvas
             onDropType={drops.typeDropped}
@@ -130,6 +146,16 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
             onNodeDragStop={onNodeDragStop}
           />
           <RunHistory runs={runs} nodes={state.nodes} />
+          {versionsOpen && (
+            <VersionHistory
+              api={api}
+              pipelineId={pipelineId}
+              revision={state.revision}
+              toast={toast}
+              onClose={() => setVersionsOpen(false)}
+              onRestored={(pipeline) => dispatch({ kind: "loaded", pipeline, nodes: pipeline.nodes })}
+            />
+          )}
           {selectedNode && <NodePanel key={selectedNode.id} node={selectedNode} onClose={() => select(null)} />}
         </div>
         <Toasts toasts={toasts} dismiss={dismiss} />
@@ -163,7 +189,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
   const updateNode = useUpdateNode(writes);
   const { execute, executing } = useExecute(writes);
   const { upload, uploads } = useUpload({ ...writes, updateNode });
-  const { drafts, setTextDraft } = useTextDrafts(updateNode, latest);
+  const { drafts, setTextDraft } = useTextDrafts(updateNode, latest, toast);
   const { removeNode, onBeforeDelete } = useNodeRemoval({ ...writes, updateNode, onDeleted: flow.clearEdgeSelection });
   const runs = useRuns({ api, pipelineId, state, dispatch, toast });
   const { duplicate } = useClipboard({ ...writes, selectMany: flow.selectMany });

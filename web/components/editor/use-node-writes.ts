@@ -4,7 +4,7 @@ import { useCallback, useState, type RefObject } from "react";
 import type { Node } from "@xyflow/react";
 import type { NodePosition } from "@vp/contracts";
 import type { NodeLookup } from "@vp/flow-graph";
-import { errorMessage, type Api } from "@/lib/api";
+import { ApiError, errorMessage, type Api, type ApiNode } from "@/lib/api";
 import { storedPosition } from "@/lib/canvas";
 import type { EditorNode, GraphAction } from "@/lib/graph-state";
 import { describePatch, inversePatch, type StructureWrite, type UndoEntry } from "@/lib/undo";
@@ -24,18 +24,47 @@ export interface WriteDeps {
   record?: (entry: UndoEntry) => void;
 }
 
-/** `undoable: false` for writes that are part of a larger edit (which records itself) or are an undo themselves. */
-export type UpdateNode = (id: string, patch: NodePatch, options?: { undoable?: boolean }) => Promise<boolean>;
+/** A refused conditional write: the node as it is now, who changed it and the gateway's sentence. */
+export interface Conflict {
+  current: ApiNode;
+  by?: string;
+  message: string;
+}
 
-/** The one structure write: PATCH the node, put the saved node in the model, or say why it was refused. */
+export interface UpdateOptions {
+  /** False for writes that are part of a larger edit (which records itself) or are an undo themselves. */
+  undoable?: boolean;
+  /** The node revision the edit was based on: a node changed since (elsewhere) is not overwritten. */
+  ifRevision?: number;
+  /** Called instead of a toast when the write was refused because the node changed since `ifRevision`. */
+  onConflict?: (conflict: Conflict) => void;
+  /** Called with the saved node (its new revision is what a later edit of the same draft is based on). */
+  onSaved?: (node: ApiNode) => void;
+}
+
+export type UpdateNode = (id: string, patch: NodePatch, options?: UpdateOptions) => Promise<boolean>;
+
+/** The conflict a 409 answer describes, if it is one (the node changed since the revision the write named). */
+export function conflictOf(error: unknown): Conflict | undefined {
+  if (!(error instanceof ApiError) || error.status !== 409) return undefined;
+  const body = error.body as { node?: ApiNode; by?: string } | undefined;
+  return body?.node ? { current: body.node, by: body.by, message: error.message } : undefined;
+}
+
+/**
+ * The one structure write: PATCH the node, put the saved node in the model, or say why it was refused. A write
+ * based on a revision another page has since replaced is refused by the gateway; the model then shows the current
+ * node and the caller (or a toast) says what happened.
+ */
 export function useUpdateNode({ api, pipelineId, dispatch, toast, latest, record }: WriteDeps): UpdateNode {
   return useCallback(
-    async (id: string, patch: NodePatch, options: { undoable?: boolean } = {}): Promise<boolean> => {
+    async (id: string, patch: NodePatch, options: UpdateOptions = {}): Promise<boolean> => {
       const nodes = latest.current.nodes;
       const before = nodes.get(id);
       try {
-        const { node } = await api.updateNode(pipelineId, id, patch);
+        const { node } = await api.updateNode(pipelineId, id, patch, { ifRevision: options.ifRevision });
         dispatch({ kind: "saved", node });
+        options.onSaved?.(node);
         if (before && options.undoable !== false) {
           record?.({
             label: describePatch(before, patch, nodes),
@@ -45,6 +74,13 @@ export function useUpdateNode({ api, pipelineId, dispatch, toast, latest, record
         }
         return true;
       } catch (error) {
+        const conflict = conflictOf(error);
+        if (conflict) {
+          dispatch({ kind: "saved", node: conflict.current });
+          if (options.onConflict) options.onConflict(conflict);
+          else toast(`${conflict.message}. It now shows the current version.`);
+          return false;
+        }
         toast(`Not saved: ${errorMessage(error)}`);
         return false;
       }

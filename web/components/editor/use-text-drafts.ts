@@ -7,11 +7,14 @@ const TEXT_SAVE_DELAY_MS = 500;
 
 /**
  * Text and JSON asset content as it is typed, shared by the node card and the panel, saved after a pause in
- * typing. Invalid JSON is not saved (the field shows why); a draft is dropped once what it says is saved.
+ * typing. Invalid JSON is not saved (the field shows why); a draft is dropped once what it says is saved. Each save
+ * names the revision the typing started from: if the text was changed elsewhere meanwhile, the save is refused, the
+ * typed text stays in the field and a toast says who changed it (typing on saves it over theirs).
  */
-export function useTextDrafts(updateNode: UpdateNode, latest: LatestGraph) {
+export function useTextDrafts(updateNode: UpdateNode, latest: LatestGraph, toast: (message: string) => void) {
   const [drafts, setDrafts] = useState<ReadonlyMap<string, string>>(new Map());
   const timers = useRef(new Map<string, ReturnType<typeof setTimeout>>());
+  const bases = useRef(new Map<string, number | undefined>());
 
   const save = useCallback(
     async (id: string, text: string) => {
@@ -23,19 +26,33 @@ export function useTextDrafts(updateNode: UpdateNode, latest: LatestGraph) {
           return; // shown under the field; not saved
         }
       }
-      if (!(await updateNode(id, { asset: { content: text } }))) return;
+      const saved = await updateNode(
+        id,
+        { asset: { content: text } },
+        {
+          ifRevision: bases.current.get(id),
+          onSaved: (node) => bases.current.set(id, node.revision),
+          onConflict: ({ message, current }) => {
+            bases.current.set(id, current.revision);
+            toast(`${message}. Your text is still in the field; typing on saves it over theirs.`);
+          },
+        },
+      );
+      if (!saved) return;
       setDrafts((m) => {
         if (m.get(id) !== text) return m;
         const next = new Map(m);
         next.delete(id);
+        bases.current.delete(id);
         return next;
       });
     },
-    [updateNode, latest],
+    [updateNode, latest, toast],
   );
 
   const setTextDraft = useCallback(
     (id: string, text: string) => {
+      if (!bases.current.has(id)) bases.current.set(id, latest.current.nodes.get(id)?.revision);
       setDrafts((m) => new Map(m).set(id, text));
       clearTimeout(timers.current.get(id));
       timers.current.set(
@@ -43,7 +60,7 @@ export function useTextDrafts(updateNode: UpdateNode, latest: LatestGraph) {
         setTimeout(() => void save(id, text), TEXT_SAVE_DELAY_MS),
       );
     },
-    [save],
+    [save, latest],
   );
 
   useEffect(() => {

@@ -20,7 +20,7 @@ import { deleteFilesOf } from "../storage-files";
 import { readGateOf } from "../read-gate";
 import { HttpError, notFound } from "../errors";
 import { requireNode, requirePipeline } from "../pipeline-access";
-import { announceStructure, authorOf, clientOf, etagOf, ifMatchRevision } from "../structure";
+import { announceStructure, authorOf, clientOf, conflictOf, etagOf, ifMatchRevision } from "../structure";
 import { assetPatchFor, CreateNodeBody, jsonBody, noBody, UpdateNodeBody } from "../validation";
 
 /** The node's own fields as they will be stored (the one check of every write path: add, edit, import). */
@@ -141,7 +141,9 @@ export function nodeRoutes(deps: GatewayDeps) {
       { title: body.title, inputsPatch: body.inputs, ...patch, position: body.position, disabled: body.disabled },
       limitsOf(deps),
       { by: authorOf(c), ifRevision },
-    );
+    ).catch(async (error: unknown) => {
+      throw await conflictOf(deps.reader, pipeline.id, error);
+    });
     if (!row) throw notFound("Node");
     // A patch that changed nothing made no revision: nothing to announce.
     if (Number(row.revision) !== node.revision) {
@@ -155,7 +157,9 @@ export function nodeRoutes(deps: GatewayDeps) {
     await noBody(c);
     const ifRevision = ifMatchRevision(c);
     await checkDeletable(deps, pipeline.id, node);
-    const revision = await deleteNode(deps.editor, pipeline.id, node.id, { by: authorOf(c), ifRevision });
+    const revision = await deleteNode(deps.editor, pipeline.id, node.id, { by: authorOf(c), ifRevision }).catch(async (error: unknown) => {
+      throw await conflictOf(deps.reader, pipeline.id, error);
+    });
     if (revision) {
       announceStructure(deps, { pipelineId: pipeline.id, revision, by: authorOf(c), client: clientOf(c), nodes: [{ id: node.id, row: null }] });
       // Its stored files go once the delete has committed (files still referred to by the cache are kept).

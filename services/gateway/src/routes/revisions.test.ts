@@ -168,8 +168,8 @@ describe("structure revisions over HTTP", () => {
     expect(tabA.etag).toBe('"2"');
     const tabB = await call(base, "PATCH", `/pipelines/${P}/nodes/vo`, { as: "ben", headers: { "if-match": shown.etag! }, body: { config: { speed: 0.5 } } });
     expect(tabB.status).toBe(409);
-    expect(tabB.body.error).toMatch(/V was changed since revision 1/);
-    expect(tabB.body).toMatchObject({ revision: 2, node: { id: "vo", config: { speed: 1.5 }, revision: 2 } });
+    expect(tabB.body.error).toBe('"V" was changed by ana since you loaded it; your change was not saved');
+    expect(tabB.body).toMatchObject({ revision: 2, by: "ana", node: { id: "vo", config: { speed: 1.5 }, revision: 2 } });
     expect((await call(base, "GET", `/pipelines/${P}/nodes/vo`)).body.node.config).toEqual({ speed: 1.5 });
     expect((await call(base, "DELETE", `/pipelines/${P}/nodes/vo`, { headers: { "if-match": '"1"' } })).status).toBe(409);
     expect((await call(base, "PATCH", `/pipelines/${P}/nodes/vo`, { headers: { "if-match": "yesterday" }, body: { title: "X" } })).status).toBe(400);
