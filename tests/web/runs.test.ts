@@ -509,4 +509,54 @@ describe("runs in the editor", () => {
     expect((await env.api.ok("GET", `/pipelines/${P}`)).pipeline.config.maxCost ?? null).toBeNull();
     expectNoErrors(refusedRunToHere);
   }, 240_000);
+  it("Run all with Ignore the cache makes every node again, completed ones included, as new results", async () => {
+    const { pipeline } = await env.api.ok("POST", "/pipelines", { title: "Fresh takes" });
+    const P = pipeline.id;
+    const p = `/pipelines/${P}/nodes`;
+    await env.api.ok("POST", p, {
+      id: "script",
+      title: "Script",
+      type: "asset",
+      asset: { type: "text", content: "A fresh take, please." },
+      position: { x: 0, y: 60 },
+    });
+    await env.api.ok("POST", p, {
+      id: "voice",
+      title: "Voiceover",
+      type: "generate-voiceover",
+      inputs: { script: ["script"] },
+      config: { provider: "local" },
+      position: { x: 380, y: 60 },
+    });
+    const { page, expectNoErrors } = await openEditor(P);
+    await page.getByTestId("run-all").click();
+    await page.getByTestId("start-run").click();
+    for (const id of ["script", "voice"]) await page.locator(status(id, "completed")).waitFor({ timeout: 60_000 });
+    const first = await Promise.all(["script", "voice"].map((id) => nodeRow(P, id)));
+
+    // Everything is up to date: a plain Run all would have nothing to do. Ignoring the cache runs both again.
+    await page.getByTestId("run-all").click();
+    await page.getByTestId("run-dialog").waitFor();
+    await page.getByTestId("force-run").check();
+    await recordStatuses(page, "voice");
+    await page.getByTestId("start-run").click();
+    await page.getByTestId("run-dialog").waitFor({ state: "detached" });
+    await page.locator('[data-testid="pipeline-progress"][data-completed="2"][data-total="2"]').waitFor();
+    await expect.poll(async () => (await env.api.ok("GET", `/pipelines/${P}/runs`)).runs.length).toBe(2);
+    await expect.poll(async () => (await env.api.ok("GET", `/pipelines/${P}/runs`)).runs[0].status, { timeout: 60_000 }).toBe("completed");
+    const { runs } = await env.api.ok("GET", `/pipelines/${P}/runs`);
+    expect(runs[0]).toMatchObject({ kind: "all", node_ids: ["script", "voice"] });
+    const second = await Promise.all(["script", "voice"].map((id) => nodeRow(P, id)));
+    for (const [i, row] of second.entries()) {
+      // Made by the forced run, not taken from the cache: a new run id, a later completion, no cache hit.
+      expect(row.metadata.runId, row.id).toBe(runs[0].id);
+      expect(Date.parse(row.metadata.completedAt)).toBeGreaterThan(Date.parse(first[i]!.metadata.completedAt));
+      expect(row.metadata.cachedFrom, row.id).toBeUndefined();
+    }
+    // The voiceover went through in progress again on screen.
+    expect((await recordedStatuses(page, "voice")).statuses).toContain("in_progress");
+    expect((await recordedStatuses(page, "voice")).statuses.at(-1)).toBe("completed");
+    await screenshot(page, "runs-07-forced-run");
+    expectNoErrors();
+  }, 180_000);
 });
