@@ -75,6 +75,16 @@ async function currentToken(page: Page): Promise<{ status: number; body: Record<
   });
 }
 
+/** The open pipeline's title; a page that never shows one fails with what it shows instead. */
+async function pipelineTitle(page: Page): Promise<string | null> {
+  try {
+    await page.getByTestId("pipeline-title").waitFor();
+  } catch (error) {
+    throw new Error(`No pipeline title at ${page.url()}; the page shows: ${(await page.locator("body").innerText()).slice(0, 1500)}`, { cause: error });
+  }
+  return page.getByTestId("pipeline-title").textContent();
+}
+
 /** The editor's cookies on every path (the sign-in cookies live under /auth). */
 async function editorCookies(page: Page) {
   const host = new URL(env.web.url).hostname;
@@ -129,7 +139,7 @@ describe("signing in to the editor through OpenID Connect", () => {
     await page.getByTestId("create-pipeline").click();
     await page.waitForURL(/\/pipelines\/[^/]+$/);
     pipelineId = decodeURIComponent(new URL(page.url()).pathname.split("/").pop()!);
-    await expect.poll(() => page.getByTestId("pipeline-title").textContent()).toBe("Signed-in pipeline");
+    expect(await pipelineTitle(page)).toBe("Signed-in pipeline");
     await screenshot(page, "oidc-signed-in-editor");
     const gatewayAsA = client(env.stack.baseUrl, { token: tokenA });
     expect((await gatewayAsA.call("GET", "/auth/me")).body).toEqual({ subject: "ed", roles: ["viewer", "editor"] });
@@ -192,13 +202,24 @@ describe("signing in to the editor through OpenID Connect", () => {
     await page.goto(`${env.web.url}/pipelines/${encodeURIComponent(pipelineId)}`);
     await signInAtProvider(page, "vera");
     await page.waitForURL(`${env.web.url}/pipelines/${encodeURIComponent(pipelineId)}`);
-    await expect.poll(() => page.getByTestId("pipeline-title").textContent()).toBe("Signed-in pipeline");
+    expect(await pipelineTitle(page)).toBe("Signed-in pipeline");
     expect(await page.getByTestId("account-name").textContent()).toBe("Vera Viewer");
     expect(await page.getByTestId("account-roles").getAttribute("data-roles")).toBe("viewer");
     const banner = await page.getByTestId("read-only").textContent();
     expect(banner).toContain("Read only.");
     expect(banner).toContain("Changes need the editor role; your roles: viewer.");
     await screenshot(page, "oidc-viewer-read-only");
+    // The list offers no change either: creating, importing, renaming and deleting are off, with the reason.
+    await page.getByRole("link", { name: "Back to the pipelines" }).click();
+    await page.waitForURL(`${env.web.url}/`);
+    await page.getByTestId("pipeline-row").first().waitFor();
+    const reason = "Changes need the editor role; your roles: viewer.";
+    for (const control of [page.getByTestId("create-pipeline"), page.getByTestId("import-button"), page.getByRole("button", { name: "Rename" }).first()]) {
+      expect(await control.isDisabled()).toBe(true);
+      expect(await control.getAttribute("title")).toContain(reason);
+    }
+    expect(await page.getByRole("button", { name: "Delete" }).first().isDisabled()).toBe(true);
+    await screenshot(page, "oidc-viewer-list");
     // The gateway agrees: the viewer's token reads, and a write is refused with the same reason.
     const token = (await currentToken(page)).body.access_token!;
     const asViewer = client(env.stack.baseUrl, { token });
@@ -234,7 +255,7 @@ describe("signing in to the editor through OpenID Connect", () => {
       expect(new URL(page.url()).pathname, returnTo).toBe("/");
     }
     // Sign-out is taken from the editor's own pages only: another site posting it (with the cookies) is refused.
-    for (const headers of [{ origin: "https://elsewhere.example" }, { "sec-fetch-site": "cross-site" }]) {
+    for (const headers of [{ origin: "https://elsewhere.example" }, { "sec-fetch-site": "cross-site" }] as Record<string, string>[]) {
       const refused = await page.request.post(`${env.web.url}/auth/sign-out`, { headers });
       expect(refused.status(), JSON.stringify(headers)).toBe(403);
     }

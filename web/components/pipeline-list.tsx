@@ -4,6 +4,7 @@ import { useRouter } from "next/navigation";
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError, errorMessage, type Api, type ListedPipeline } from "@/lib/api";
 import { checkTitle, filterPipelines, importFailure, readImport, sortPipelines, type ImportFailure } from "@/lib/pipelines";
+import { useCanEdit } from "./account";
 import { useApi } from "./gateway";
 import { PipelineTable } from "./pipeline-table";
 import { ErrorState, LoadingState } from "./states";
@@ -152,6 +153,7 @@ function useImport(api: Api) {
 
 function ListHeader({ onImport }: { onImport: (file: File) => void }) {
   const fileInput = useRef<HTMLInputElement>(null);
+  const { canEdit, reason } = useCanEdit();
   return (
     <header className="page-header">
       <div>
@@ -160,7 +162,14 @@ function ListHeader({ onImport }: { onImport: (file: File) => void }) {
       </div>
       <div className="row">
         <ThemeSwitch />
-        <button type="button" className="button secondary" onClick={() => fileInput.current?.click()} data-testid="import-button">
+        <button
+          type="button"
+          className="button secondary"
+          disabled={!canEdit}
+          title={reason}
+          onClick={() => fileInput.current?.click()}
+          data-testid="import-button"
+        >
           Import JSON
         </button>
         <input
@@ -185,6 +194,7 @@ function CreateForm({ api, setFormError }: { api: Api; setFormError: (message: s
   const router = useRouter();
   const [title, setTitle] = useState("");
   const [busy, setBusy] = useState(false);
+  const { canEdit, reason } = useCanEdit();
   async function create(event: FormEvent) {
     event.preventDefault();
     const checked = checkTitle(title);
@@ -211,9 +221,11 @@ function CreateForm({ api, setFormError }: { api: Api; setFormError: (message: s
           setTitle(e.target.value);
           setFormError(null);
         }}
+        disabled={!canEdit}
+        title={reason}
         data-testid="new-pipeline-title"
       />
-      <button type="submit" className="button" disabled={busy} data-testid="create-pipeline">
+      <button type="submit" className="button" disabled={busy || !canEdit} title={reason} data-testid="create-pipeline">
         Create pipeline
       </button>
     </form>

@@ -5,6 +5,7 @@ import { useState } from "react";
 import type { ListedPipeline } from "@/lib/api";
 import { formatCost, formatWhen } from "@/lib/format";
 import { pipelineProgress } from "@/lib/pipelines";
+import { useCanEdit } from "./account";
 
 type Rename = (id: string, title: string) => Promise<boolean>;
 type Remove = (id: string) => Promise<boolean>;
@@ -136,15 +137,17 @@ function ConfirmDelete({ onConfirm, onCancel }: { onConfirm: () => Promise<void>
 }
 
 function RowActions({ id, onRename, onDelete }: { id: string; onRename: () => void; onDelete: () => void }) {
+  // Read-only users (signed in without the editor role) see why instead of a refusal after the click.
+  const { canEdit, reason } = useCanEdit();
   return (
     <>
       <Link className="button small" href={`/pipelines/${id}`}>
         Open
       </Link>
-      <button type="button" className="button small secondary" onClick={onRename}>
+      <button type="button" className="button small secondary" disabled={!canEdit} title={reason} onClick={onRename}>
         Rename
       </button>
-      <button type="button" className="button small secondary" onClick={onDelete}>
+      <button type="button" className="button small secondary" disabled={!canEdit} title={reason} onClick={onDelete}>
         Delete
       </button>
     </>
