@@ -106,7 +106,13 @@ export function AccountProvider({ auth, children }: { auth: OidcAuth | null; chi
           <div className="state-box error" role="alert" data-testid={state.status === "no-access" ? "no-access" : "sign-in-error"}>
             <strong>{state.status === "no-access" ? "You have no access to the pipelines" : "Signing in did not work"}</strong>
             <p>{state.reason}</p>
-            {state.status === "no-access" && <p>Ask whoever manages sign-in at your identity provider for the viewer or editor role, then sign in again.</p>}
+            {state.status === "no-access" ? (
+              <p>Ask whoever manages sign-in at your identity provider for the viewer or editor role, then sign in again.</p>
+            ) : (
+              <button type="button" className="button" onClick={() => window.location.reload()}>
+                Try again
+              </button>
+            )}
           </div>
         </main>
       ) : (
