@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTestClip } from "@vp/media";
 import { formatUsd, formatUsdApart } from "@vp/flow-graph";
 import { exactCost } from "../../web/lib/format";
-import { centre, node, openPage, screenshot, startEditorStack, type EditorStack } from "./harness";
+import { centre, node, openPage, screenshot, startEditorStack, type EditorStack, storedNode, openEditor as openEditorOf } from "./harness";
 
 let env: EditorStack;
 
@@ -46,19 +46,9 @@ async function localVoicePipeline(title: string): Promise<string> {
   return pipeline.id;
 }
 
-async function openEditor(pipelineId: string) {
-  const watched = await openPage(env.browser);
-  await watched.page.goto(`${env.web.url}/pipelines/${pipelineId}`);
-  await watched.page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
-  await watched.page.getByTestId("fit-view").click();
-  await watched.page.waitForTimeout(300);
-  return watched;
-}
+const openEditor = (pipelineId: string) => openEditorOf(env, pipelineId);
 
-async function nodeRow(pipelineId: string, nodeId: string) {
-  const { rows } = await env.db.admin.query("select * from video_production_nodes where pipeline_id = $1 and id = $2", [pipelineId, nodeId]);
-  return rows[0];
-}
+const nodeRow = (pipelineId: string, nodeId: string) => storedNode(env, pipelineId, nodeId);
 
 describe("the editor, as a producer reads it", () => {
   it("the pipelines list: a search box filters by title; a renamed pipeline takes its place in the order, as after a reload", async () => {

@@ -26,6 +26,7 @@ import {
   screenshot,
   startEditorStack,
   type EditorStack,
+  storedNode,
 } from "./harness";
 
 let env: EditorStack;
@@ -38,10 +39,7 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
-async function nodeRow(pipelineId: string, nodeId: string) {
-  const { rows } = await env.db.admin.query("select * from video_production_nodes where pipeline_id = $1 and id = $2", [pipelineId, nodeId]);
-  return rows[0];
-}
+const nodeRow = (pipelineId: string, nodeId: string) => storedNode(env, pipelineId, nodeId);
 
 describe("the editor in Chromium", () => {
   it("from the empty list, builds a merge of three uploaded clips and watches it run live", async () => {

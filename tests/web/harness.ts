@@ -224,3 +224,19 @@ export async function playFor(page: Page, testId: string, ms = 1000) {
     return { start, now: v.currentTime, duration: v.duration, width: v.videoWidth, height: v.videoHeight, error: v.error?.message ?? null };
   }, ms);
 }
+
+/** A node's row as stored (every column), or undefined. */
+export async function storedNode(env: Pick<EditorStack, "db">, pipelineId: string, nodeId: string) {
+  const { rows } = await env.db.admin.query("select * from video_production_nodes where pipeline_id = $1 and id = $2", [pipelineId, nodeId]);
+  return rows[0];
+}
+
+/** A new page on the pipeline's editor: live, and fitted to the graph (the fit's animation over). */
+export async function openEditor(env: Pick<EditorStack, "browser" | "web">, pipelineId: string): Promise<WatchedPage> {
+  const watched = await openPage(env.browser);
+  await watched.page.goto(`${env.web.url}/pipelines/${pipelineId}`);
+  await watched.page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+  await watched.page.getByTestId("fit-view").click();
+  await watched.page.waitForTimeout(300);
+  return watched;
+}

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import { node, openPage, screenshot, startEditorStack, type EditorStack } from "./harness";
+import { node, openPage, screenshot, startEditorStack, type EditorStack, storedNode, openEditor as openEditorOf } from "./harness";
 
 let env: EditorStack;
 
@@ -33,19 +33,9 @@ async function pipelineWithVoiceover(title: string): Promise<string> {
   return pipeline.id;
 }
 
-async function openEditor(pipelineId: string) {
-  const watched = await openPage(env.browser);
-  await watched.page.goto(`${env.web.url}/pipelines/${pipelineId}`);
-  await watched.page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
-  await watched.page.getByTestId("fit-view").click();
-  await watched.page.waitForTimeout(300);
-  return watched;
-}
+const openEditor = (pipelineId: string) => openEditorOf(env, pipelineId);
 
-async function nodeRow(pipelineId: string, nodeId: string) {
-  const { rows } = await env.db.admin.query("select * from video_production_nodes where pipeline_id = $1 and id = $2", [pipelineId, nodeId]);
-  return rows[0];
-}
+const nodeRow = (pipelineId: string, nodeId: string) => storedNode(env, pipelineId, nodeId);
 
 /** Milliseconds until `predicate` holds in the page (polled every 20 ms), failing after `limitMs`. */
 async function within(page: Page, limitMs: number, predicate: () => Promise<boolean>): Promise<number> {

@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PIPELINE_DOCUMENT_FORMAT } from "@vp/contracts";
 import { createCompletedClips } from "../e2e/helpers";
-import { node, openPage, recordedStatuses, recordStatuses, screenshot, startEditorStack, type EditorStack } from "./harness";
+import { node, openPage, recordedStatuses, recordStatuses, screenshot, startEditorStack, type EditorStack, storedNode } from "./harness";
 import type { Page } from "playwright-core";
 
 let env: EditorStack;
@@ -20,10 +20,7 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
-async function nodeRow(pipelineId: string, nodeId: string) {
-  const { rows } = await env.db.admin.query("select * from video_production_nodes where pipeline_id = $1 and id = $2", [pipelineId, nodeId]);
-  return rows[0];
-}
+const nodeRow = (pipelineId: string, nodeId: string) => storedNode(env, pipelineId, nodeId);
 
 /** What the canvas shows: every node (id, title, type, position) and every edge, sorted. */
 async function canvasGraph(page: Page) {

@@ -7,7 +7,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { insertNodeFixture, makeClipBuffer } from "@vp/testkit";
 import { formatCost } from "../../web/lib/format";
-import { dragConnection, node, openPage, recordedStatuses, recordStatuses, screenshot, startEditorStack, type EditorStack } from "./harness";
+import {
+  dragConnection,
+  node,
+  openPage,
+  recordedStatuses,
+  recordStatuses,
+  screenshot,
+  startEditorStack,
+  type EditorStack,
+  storedNode,
+  openEditor as openEditorOf,
+} from "./harness";
 
 let env: EditorStack;
 /** The 6-node pipeline of the first test and its clips: the cache test imports a copy of it. */
@@ -27,10 +38,7 @@ const failedLoad = (status: number, path: RegExp) =>
 const refusedRun = failedLoad(422, /\/pipelines\/[^/]+\/execute/);
 const refusedRunToHere = failedLoad(422, /\/pipelines\/[^/]+\/nodes\/[^/]+\/execute/);
 
-async function nodeRow(pipelineId: string, nodeId: string) {
-  const { rows } = await env.db.admin.query("select * from video_production_nodes where pipeline_id = $1 and id = $2", [pipelineId, nodeId]);
-  return rows[0];
-}
+const nodeRow = (pipelineId: string, nodeId: string) => storedNode(env, pipelineId, nodeId);
 
 /** A video asset with its file uploaded, not executed: the run executes it. */
 async function videoAsset(pipelineId: string, id: string, bytes: Uint8Array, position: { x: number; y: number }) {
@@ -38,14 +46,7 @@ async function videoAsset(pipelineId: string, id: string, bytes: Uint8Array, pos
   await env.api.ok("PUT", `/pipelines/${pipelineId}/nodes/${id}/asset`, bytes, { "content-type": "video/mp4" });
 }
 
-async function openEditor(pipelineId: string) {
-  const watched = await openPage(env.browser);
-  await watched.page.goto(`${env.web.url}/pipelines/${pipelineId}`);
-  await watched.page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
-  await watched.page.getByTestId("fit-view").click();
-  await watched.page.waitForTimeout(300);
-  return watched;
-}
+const openEditor = (pipelineId: string) => openEditorOf(env, pipelineId);
 
 const status = (id: string, value: string) => `[data-testid="status-${id}"][data-status="${value}"]`;
 

@@ -270,11 +270,8 @@ export async function updateNodeStructure(
     return await withTransaction(db, async (tx) => {
       const revision = await nextRevision(tx, pipelineId);
       if (revision === null) throw missing;
-      const current = await lockedNode(tx, pipelineId, nodeId);
+      const current = await lockedNode(tx, pipelineId, nodeId, options.ifRevision);
       if (!current) throw missing;
-      if (options.ifRevision !== undefined && Number(current.revision) !== options.ifRevision) {
-        throw new StaleRevisionError(`${current.title} was changed since revision ${options.ifRevision} (it is at revision ${current.revision})`, current);
-      }
       try {
         const { rows } = await tx.query<NodeRow>(
           `UPDATE video_production_nodes
@@ -328,12 +325,17 @@ export async function updateNodeStructure(
   }
 }
 
-async function lockedNode(tx: Queryable, pipelineId: string, nodeId: string): Promise<NodeRow | undefined> {
+/** The node, locked for the write; a node whose revision is not `ifRevision` (when given) is refused. */
+async function lockedNode(tx: Queryable, pipelineId: string, nodeId: string, ifRevision: number | undefined): Promise<NodeRow | undefined> {
   const { rows } = await tx.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2 FOR UPDATE`, [
     pipelineId,
     nodeId,
   ]);
-  return rows[0];
+  const current = rows[0];
+  if (current && ifRevision !== undefined && Number(current.revision) !== ifRevision) {
+    throw new StaleRevisionError(`${current.title} was changed since revision ${ifRevision} (it is at revision ${current.revision})`, current);
+  }
+  return current;
 }
 
 /** "Moved Intro", "Renamed Intro to Opening", "Changed config and inputs of Merge". */
@@ -363,11 +365,8 @@ export async function deleteNode(db: Queryable, pipelineId: string, nodeId: stri
     return await withTransaction(db, async (tx) => {
       const revision = await nextRevision(tx, pipelineId);
       if (revision === null) throw missing;
-      const current = await lockedNode(tx, pipelineId, nodeId);
+      const current = await lockedNode(tx, pipelineId, nodeId, options.ifRevision);
       if (!current) throw missing;
-      if (options.ifRevision !== undefined && Number(current.revision) !== options.ifRevision) {
-        throw new StaleRevisionError(`${current.title} was changed since revision ${options.ifRevision} (it is at revision ${current.revision})`, current);
-      }
       await tx.query(`DELETE FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`, [pipelineId, nodeId]);
       await recordGarbagePrefix(tx, nodeFilesPrefix(pipelineId, nodeId), pipelineId);
       await recordRevision(tx, pipelineId, revision, options.by ?? SYSTEM_AUTHOR, `Removed ${current.title}`, {
