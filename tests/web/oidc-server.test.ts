@@ -13,15 +13,15 @@ import {
   provider,
   renewMarginMs,
   requestOrigin,
-  SESSION_COOKIE,
-  type Session,
+  SIGNED_IN_COOKIE,
+  type SignedIn,
   SIGN_IN_COOKIE,
   seal,
-  sessionCookieValue,
+  signedInCookieValue,
   unseal,
 } from "../../web/lib/oidc-server";
 
-const session = (over: Partial<Session> = {}): Session => ({
+const signedIn = (over: Partial<SignedIn> = {}): SignedIn => ({
   accessToken: "access",
   issuedAt: Date.now(),
   expiresAt: Date.now() + 300_000,
@@ -54,34 +54,34 @@ describe("the sign-in cookies", () => {
   });
 
   it("open only unaltered, under their own name", () => {
-    const sealed = seal(SESSION_COOKIE, session());
-    expect(unseal<Session>(SESSION_COOKIE, sealed)).toMatchObject({ accessToken: "access", refreshToken: "refresh", name: "Ed Editor" });
+    const sealed = seal(SIGNED_IN_COOKIE, signedIn());
+    expect(unseal<SignedIn>(SIGNED_IN_COOKIE, sealed)).toMatchObject({ accessToken: "access", refreshToken: "refresh", name: "Ed Editor" });
     expect(sealed).not.toContain("refresh");
     // Each seal is fresh (a new IV): equal values do not show as equal cookies.
-    expect(seal(SESSION_COOKIE, session({ issuedAt: 1, expiresAt: 2 }))).not.toBe(seal(SESSION_COOKIE, session({ issuedAt: 1, expiresAt: 2 })));
+    expect(seal(SIGNED_IN_COOKIE, signedIn({ issuedAt: 1, expiresAt: 2 }))).not.toBe(seal(SIGNED_IN_COOKIE, signedIn({ issuedAt: 1, expiresAt: 2 })));
     const raw = Buffer.from(sealed, "base64url");
     raw[raw.length - 1]! ^= 1;
-    expect(unseal(SESSION_COOKIE, raw.toString("base64url"))).toBeNull();
-    // A sign-in cookie's value is not accepted as a session, nor the ID token's.
-    expect(unseal(SESSION_COOKIE, seal(SIGN_IN_COOKIE, session()))).toBeNull();
-    expect(unseal(SESSION_COOKIE, seal(ID_TOKEN_COOKIE, session()))).toBeNull();
-    expect(unseal(SESSION_COOKIE, undefined)).toBeNull();
-    expect(unseal(SESSION_COOKIE, "not-a-cookie")).toBeNull();
+    expect(unseal(SIGNED_IN_COOKIE, raw.toString("base64url"))).toBeNull();
+    // A sign-in cookie's value is not accepted as the signed-in cookie, nor the ID token's.
+    expect(unseal(SIGNED_IN_COOKIE, seal(SIGN_IN_COOKIE, signedIn()))).toBeNull();
+    expect(unseal(SIGNED_IN_COOKIE, seal(ID_TOKEN_COOKIE, signedIn()))).toBeNull();
+    expect(unseal(SIGNED_IN_COOKIE, undefined)).toBeNull();
+    expect(unseal(SIGNED_IN_COOKIE, "not-a-cookie")).toBeNull();
   });
 
   it("are HttpOnly, SameSite=Lax, Secure on https, each on the narrowest path that reads it", () => {
-    expect(cookieOptions(SESSION_COOKIE, "https://editor.example.com")).toEqual({ httpOnly: true, sameSite: "lax", secure: true, path: "/auth" });
-    expect(cookieOptions(SESSION_COOKIE, "http://127.0.0.1:3065").secure).toBe(false);
+    expect(cookieOptions(SIGNED_IN_COOKIE, "https://editor.example.com")).toEqual({ httpOnly: true, sameSite: "lax", secure: true, path: "/auth" });
+    expect(cookieOptions(SIGNED_IN_COOKIE, "http://127.0.0.1:3065").secure).toBe(false);
     expect(cookieOptions(SIGN_IN_COOKIE, "https://editor.example.com", 600)).toMatchObject({ path: "/auth/callback", maxAge: 600 });
     expect(cookieOptions(ID_TOKEN_COOKIE, "https://editor.example.com").path).toBe("/auth/sign-out");
   });
 
   it("keep the refresh token when the tokens are too large for one cookie, leaving the access token to be renewed", () => {
-    expect(unseal<Session>(SESSION_COOKIE, sessionCookieValue(session()))?.accessToken).toBe("access");
-    const big = unseal<Session>(SESSION_COOKIE, sessionCookieValue(session({ accessToken: "a".repeat(4000) })));
+    expect(unseal<SignedIn>(SIGNED_IN_COOKIE, signedInCookieValue(signedIn()))?.accessToken).toBe("access");
+    const big = unseal<SignedIn>(SIGNED_IN_COOKIE, signedInCookieValue(signedIn({ accessToken: "a".repeat(4000) })));
     expect(big).toMatchObject({ accessToken: "", refreshToken: "refresh", name: "Ed Editor" });
     expect(dueForRenewal(big!)).toBe(true);
-    expect(() => sessionCookieValue(session({ refreshToken: "r".repeat(4000) }))).toThrow(OidcConfigError);
+    expect(() => signedInCookieValue(signedIn({ refreshToken: "r".repeat(4000) }))).toThrow(OidcConfigError);
   });
 });
 
@@ -90,10 +90,10 @@ describe("renewal", () => {
     expect(renewMarginMs(3_600_000)).toBe(60_000);
     expect(renewMarginMs(15_000)).toBe(5_000);
     const now = Date.now();
-    const short = session({ issuedAt: now, expiresAt: now + 15_000 });
+    const short = signedIn({ issuedAt: now, expiresAt: now + 15_000 });
     expect(dueForRenewal(short, now + 9_000)).toBe(false);
     expect(dueForRenewal(short, now + 10_000)).toBe(true);
-    const hour = session({ issuedAt: now, expiresAt: now + 3_600_000 });
+    const hour = signedIn({ issuedAt: now, expiresAt: now + 3_600_000 });
     expect(dueForRenewal(hour, now + 3_500_000)).toBe(false);
     expect(dueForRenewal(hour, now + 3_540_000)).toBe(true);
   });

@@ -120,11 +120,11 @@ describe("signing in to the editor through OpenID Connect", () => {
 
     // The refresh token stays in HttpOnly cookies on /auth paths; page scripts see no sign-in cookie at all.
     const cookies = await editorCookies(page);
-    const session = cookies.find((c) => c.name === "vp_session");
-    expect(session).toMatchObject({ httpOnly: true, sameSite: "Lax", path: "/auth" });
+    const signedIn = cookies.find((c) => c.name === "vp_signed_in");
+    expect(signedIn).toMatchObject({ httpOnly: true, sameSite: "Lax", path: "/auth" });
     expect(cookies.find((c) => c.name === "vp_id_token")).toMatchObject({ httpOnly: true, path: "/auth/sign-out" });
     expect(cookies.find((c) => c.name === "vp_sign_in")).toBeUndefined();
-    expect(await page.evaluate(() => document.cookie)).not.toMatch(/vp_session|vp_id_token/);
+    expect(await page.evaluate(() => document.cookie)).not.toMatch(/vp_signed_in|vp_id_token/);
 
     // What the page gets: a short-lived access token the provider issued for the gateway, nothing else.
     const first = await currentToken(page);
@@ -188,7 +188,7 @@ describe("signing in to the editor through OpenID Connect", () => {
     await screenshot(page, "oidc-signed-out");
     expect(idp.signOuts).toBe(1);
     expect(idp.revocations).toBe(1);
-    expect((await editorCookies(page)).map((c) => c.name)).not.toContain("vp_session");
+    expect((await editorCookies(page)).map((c) => c.name)).not.toContain("vp_signed_in");
     expect((await currentToken(page)).status).toBe(401);
     // Signed out at the provider too: the editor sends the browser to its login form again.
     await page.goto(`${env.web.url}/`);

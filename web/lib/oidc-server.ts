@@ -97,11 +97,11 @@ export function provider(): Promise<oidc.Configuration> {
 /** The sign-in in progress (PKCE verifier, state, nonce, where to return), read back by the callback only. */
 export const SIGN_IN_COOKIE = "vp_sign_in";
 /** The signed-in user: refresh token, the current access token, name. Sent to /auth routes only. */
-export const SESSION_COOKIE = "vp_session";
+export const SIGNED_IN_COOKIE = "vp_signed_in";
 /** The ID token, kept for the provider's sign-out (id_token_hint). Sent to /auth/sign-out only. */
 export const ID_TOKEN_COOKIE = "vp_id_token";
 
-export const COOKIE_PATHS = { [SIGN_IN_COOKIE]: "/auth/callback", [SESSION_COOKIE]: "/auth", [ID_TOKEN_COOKIE]: "/auth/sign-out" } as const;
+export const COOKIE_PATHS = { [SIGN_IN_COOKIE]: "/auth/callback", [SIGNED_IN_COOKIE]: "/auth", [ID_TOKEN_COOKIE]: "/auth/sign-out" } as const;
 type CookieName = keyof typeof COOKIE_PATHS;
 
 /** AES-256-GCM with the cookie's name as associated data, so one cookie's value is never accepted as another's. */
@@ -136,7 +136,7 @@ export interface CookieOptions {
 /**
  * HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET from its site), Secure on https, each on
  * the narrowest path that reads it. Without maxAge a cookie lasts as long as the browser; the provider's own
- * session decides how long a signed-out browser stays signed in there.
+ * sign-in decides how long a browser that left the editor stays signed in.
  */
 export function cookieOptions(name: CookieName, origin: string, maxAge?: number): CookieOptions {
   return { httpOnly: true, sameSite: "lax", secure: origin.startsWith("https:"), path: COOKIE_PATHS[name], ...(maxAge === undefined ? {} : { maxAge }) };
@@ -193,7 +193,8 @@ export async function startSignIn(origin: string, returnTo: string): Promise<{ u
   return { url, pending };
 }
 
-export interface Session {
+/** The signed-in user as the signed-in cookie holds it: tokens, and the name to show. */
+export interface SignedIn {
   accessToken: string;
   /** Epoch milliseconds. */
   issuedAt: number;
@@ -214,7 +215,7 @@ function nameOf(claims: oidc.IDToken | undefined): { subject: string; name: stri
 const DEFAULT_LIFETIME_S = 300;
 
 /** Checks the provider's answer on the callback URL (state, PKCE, nonce, ID token) and exchanges the code. */
-export async function finishSignIn(origin: string, callbackUrl: URL, pending: SignInState): Promise<{ session: Session; idToken?: string }> {
+export async function finishSignIn(origin: string, callbackUrl: URL, pending: SignInState): Promise<{ signedIn: SignedIn; idToken?: string }> {
   const config = await provider();
   // The redirect URI at the token endpoint must be the registered one, also behind a proxy that rewrites the host.
   const current = new URL(`${redirectUri(origin)}${callbackUrl.search}`);
@@ -225,7 +226,7 @@ export async function finishSignIn(origin: string, callbackUrl: URL, pending: Si
     idTokenExpected: true,
   });
   return {
-    session: {
+    signedIn: {
       accessToken: tokens.access_token,
       issuedAt: Date.now(),
       expiresAt: Date.now() + (tokens.expiresIn() ?? DEFAULT_LIFETIME_S) * 1000,
@@ -241,20 +242,20 @@ export function renewMarginMs(lifetimeMs: number): number {
   return Math.min(60_000, Math.max(0, lifetimeMs) / 3);
 }
 
-/** Whether the session's access token is due for renewal (expired, or within the margin). */
-export const dueForRenewal = (session: Session, now = Date.now()) => session.expiresAt - now <= renewMarginMs(session.expiresAt - session.issuedAt);
+/** Whether the access token is due for renewal (expired, or within the margin). */
+export const dueForRenewal = (signedIn: SignedIn, now = Date.now()) => signedIn.expiresAt - now <= renewMarginMs(signedIn.expiresAt - signedIn.issuedAt);
 
 /** Browsers drop a cookie over 4096 bytes (name and attributes included) without a word. */
 const MAX_COOKIE_VALUE = 3800;
 
 /**
- * The session cookie's value. A provider with large tokens may not fit them all: then the access token is left
+ * The signed-in cookie's value. A provider with large tokens may not fit them all: then the access token is left
  * out and renewed on each GET /auth/token instead (the refresh token is what must be kept).
  */
-export function sessionCookieValue(session: Session): string {
-  const sealed = seal(SESSION_COOKIE, session);
+export function signedInCookieValue(signedIn: SignedIn): string {
+  const sealed = seal(SIGNED_IN_COOKIE, signedIn);
   if (sealed.length <= MAX_COOKIE_VALUE) return sealed;
-  const slim = seal(SESSION_COOKIE, { ...session, accessToken: "", issuedAt: 0, expiresAt: 0 });
+  const slim = seal(SIGNED_IN_COOKIE, { ...signedIn, accessToken: "", issuedAt: 0, expiresAt: 0 });
   if (slim.length > MAX_COOKIE_VALUE) throw new OidcConfigError("The provider's refresh token is too large to keep in a cookie (over 2.5 kB)");
   return slim;
 }
@@ -271,16 +272,16 @@ export function idTokenCookieValue(idToken: string | undefined): string | null {
  * the access token it replaced: two tabs asking at once would otherwise both spend the same (rotating) refresh
  * token, and the provider revokes a reused one. A caller that already has the result's token gets a new refresh.
  */
-const refreshes = new Map<string, { result: Promise<Session>; settled?: Session; until: number }>();
+const refreshes = new Map<string, { result: Promise<SignedIn>; settled?: SignedIn; until: number }>();
 const REFRESH_REUSE_MS = 30_000;
 
-export function refreshSession(session: Session): Promise<Session> {
-  const refreshToken = session.refreshToken;
-  if (!refreshToken) return Promise.reject(new SessionEndedError("The provider gave no refresh token (is offline_access among OIDC_SCOPES?)"));
+export function renewSignIn(signedIn: SignedIn): Promise<SignedIn> {
+  const refreshToken = signedIn.refreshToken;
+  if (!refreshToken) return Promise.reject(new SignInEndedError("The provider gave no refresh token (is offline_access among OIDC_SCOPES?)"));
   const now = Date.now();
   for (const [key, entry] of refreshes) if (entry.until < now) refreshes.delete(key);
   const known = refreshes.get(refreshToken);
-  if (known && (!known.settled || known.settled.accessToken !== session.accessToken)) return known.result;
+  if (known && (!known.settled || known.settled.accessToken !== signedIn.accessToken)) return known.result;
   const result = (async () => {
     const config = await provider();
     let tokens: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
@@ -290,7 +291,7 @@ export function refreshSession(session: Session): Promise<Session> {
       // invalid_grant: the refresh token expired or was revoked, so the user signs in again; any other refusal
       // (invalid_client, say) is the editor's registration, which signing in again would not fix.
       if (error instanceof oidc.ResponseBodyError && error.error === "invalid_grant") {
-        throw new SessionEndedError(`The provider refused to renew the sign-in (${error.error}): sign in again`, { cause: error });
+        throw new SignInEndedError(`The provider refused to renew the sign-in (${error.error}): sign in again`, { cause: error });
       }
       if (error instanceof oidc.ResponseBodyError) {
         const detail = error.error_description ? `: ${error.error_description}` : "";
@@ -309,10 +310,10 @@ export function refreshSession(session: Session): Promise<Session> {
       issuedAt: Date.now(),
       expiresAt: Date.now() + (tokens.expiresIn() ?? DEFAULT_LIFETIME_S) * 1000,
       refreshToken: tokens.refresh_token ?? refreshToken,
-      ...(claims ? nameOf(claims) : { subject: session.subject, name: session.name }),
+      ...(claims ? nameOf(claims) : { subject: signedIn.subject, name: signedIn.name }),
     };
   })();
-  const entry: { result: Promise<Session>; settled?: Session; until: number } = { result, until: now + REFRESH_REUSE_MS };
+  const entry: { result: Promise<SignedIn>; settled?: SignedIn; until: number } = { result, until: now + REFRESH_REUSE_MS };
   refreshes.set(refreshToken, entry);
   result.then(
     (renewed) => (entry.settled = renewed),
@@ -322,10 +323,10 @@ export function refreshSession(session: Session): Promise<Session> {
 }
 
 /** The provider will not renew this sign-in (refresh token expired or revoked): the user signs in again. */
-export class SessionEndedError extends Error {
+export class SignInEndedError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = "SessionEndedError";
+    this.name = "SignInEndedError";
   }
 }
 

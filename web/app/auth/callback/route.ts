@@ -6,10 +6,10 @@ import {
   requestOrigin,
   ID_TOKEN_COOKIE,
   idTokenCookieValue,
-  SESSION_COOKIE,
+  SIGNED_IN_COOKIE,
   SIGN_IN_COOKIE,
   type SignInState,
-  sessionCookieValue,
+  signedInCookieValue,
   unseal,
 } from "@/lib/oidc-server";
 import { safeReturnTo } from "@/lib/return-to";
@@ -32,9 +32,9 @@ export async function GET(request: NextRequest) {
   const refusal = request.nextUrl.searchParams.get("error");
   if (refusal) return clearSignIn(problemRedirect(origin, "refused", refusal), origin);
   try {
-    const { session, idToken } = await finishSignIn(origin, request.nextUrl, pending);
+    const { signedIn, idToken } = await finishSignIn(origin, request.nextUrl, pending);
     const response = NextResponse.redirect(new URL(safeReturnTo(pending.returnTo), origin), 303);
-    response.cookies.set(SESSION_COOKIE, sessionCookieValue(session), cookieOptions(SESSION_COOKIE, origin));
+    response.cookies.set(SIGNED_IN_COOKIE, signedInCookieValue(signedIn), cookieOptions(SIGNED_IN_COOKIE, origin));
     const idCookie = idTokenCookieValue(idToken);
     if (idCookie) response.cookies.set(ID_TOKEN_COOKIE, idCookie, cookieOptions(ID_TOKEN_COOKIE, origin));
     return clearSignIn(response, origin);

@@ -1,5 +1,5 @@
 import { type NextRequest, NextResponse } from "next/server";
-import { cookieOptions, editorOrigin, ID_TOKEN_COOKIE, SESSION_COOKIE, type Session, signOutUrl, unseal } from "@/lib/oidc-server";
+import { cookieOptions, editorOrigin, ID_TOKEN_COOKIE, SIGNED_IN_COOKIE, type SignedIn, signOutUrl, unseal } from "@/lib/oidc-server";
 
 /**
  * POST /auth/sign-out (from the editor's own pages only): drops the sign-in cookies, revokes the refresh token
@@ -12,11 +12,11 @@ export async function POST(request: NextRequest) {
   if ((site && site !== "same-origin") || (from && from !== origin)) {
     return NextResponse.json({ error: "Sign-out is accepted from the editor's own pages only" }, { status: 403 });
   }
-  const session = unseal<Session>(SESSION_COOKIE, request.cookies.get(SESSION_COOKIE)?.value);
+  const signedIn = unseal<SignedIn>(SIGNED_IN_COOKIE, request.cookies.get(SIGNED_IN_COOKIE)?.value);
   const idToken = unseal<string>(ID_TOKEN_COOKIE, request.cookies.get(ID_TOKEN_COOKIE)?.value) ?? undefined;
-  const redirect = await signOutUrl(origin, idToken, session?.refreshToken);
+  const redirect = await signOutUrl(origin, idToken, signedIn?.refreshToken);
   const response = NextResponse.json({ redirect }, { headers: { "cache-control": "no-store" } });
-  response.cookies.set(SESSION_COOKIE, "", cookieOptions(SESSION_COOKIE, origin, 0));
+  response.cookies.set(SIGNED_IN_COOKIE, "", cookieOptions(SIGNED_IN_COOKIE, origin, 0));
   response.cookies.set(ID_TOKEN_COOKIE, "", cookieOptions(ID_TOKEN_COOKIE, origin, 0));
   return response;
 }

@@ -5,11 +5,11 @@ import {
   editorOrigin,
   ID_TOKEN_COOKIE,
   ProviderUnavailableError,
-  refreshSession,
-  SESSION_COOKIE,
-  type Session,
-  SessionEndedError,
-  sessionCookieValue,
+  renewSignIn,
+  SIGNED_IN_COOKIE,
+  type SignedIn,
+  SignInEndedError,
+  signedInCookieValue,
   unseal,
 } from "@/lib/oidc-server";
 
@@ -21,18 +21,18 @@ const NO_STORE = { "cache-control": "no-store" };
  */
 export async function GET(request: NextRequest) {
   const origin = editorOrigin(request);
-  const session = unseal<Session>(SESSION_COOKIE, request.cookies.get(SESSION_COOKIE)?.value);
-  if (!session) return NextResponse.json({ error: "Not signed in", sign_in: "/auth/sign-in" }, { status: 401, headers: NO_STORE });
-  let current = session;
+  const signedIn = unseal<SignedIn>(SIGNED_IN_COOKIE, request.cookies.get(SIGNED_IN_COOKIE)?.value);
+  if (!signedIn) return NextResponse.json({ error: "Not signed in", sign_in: "/auth/sign-in" }, { status: 401, headers: NO_STORE });
+  let current = signedIn;
   let renewed = false;
-  if (request.nextUrl.searchParams.has("renew") || !session.accessToken || dueForRenewal(session)) {
+  if (request.nextUrl.searchParams.has("renew") || !signedIn.accessToken || dueForRenewal(signedIn)) {
     try {
-      current = await refreshSession(session);
+      current = await renewSignIn(signedIn);
       renewed = true;
     } catch (error) {
-      if (error instanceof SessionEndedError) {
+      if (error instanceof SignInEndedError) {
         const response = NextResponse.json({ error: error.message, sign_in: "/auth/sign-in" }, { status: 401, headers: NO_STORE });
-        response.cookies.set(SESSION_COOKIE, "", cookieOptions(SESSION_COOKIE, origin, 0));
+        response.cookies.set(SIGNED_IN_COOKIE, "", cookieOptions(SIGNED_IN_COOKIE, origin, 0));
         response.cookies.set(ID_TOKEN_COOKIE, "", cookieOptions(ID_TOKEN_COOKIE, origin, 0));
         return response;
       }
@@ -45,6 +45,6 @@ export async function GET(request: NextRequest) {
     { access_token: current.accessToken, expires_at: new Date(current.expiresAt).toISOString(), subject: current.subject, name: current.name },
     { headers: NO_STORE },
   );
-  if (renewed) response.cookies.set(SESSION_COOKIE, sessionCookieValue(current), cookieOptions(SESSION_COOKIE, origin));
+  if (renewed) response.cookies.set(SIGNED_IN_COOKIE, signedInCookieValue(current), cookieOptions(SIGNED_IN_COOKIE, origin));
   return response;
 }
