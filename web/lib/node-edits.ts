@@ -64,3 +64,39 @@ export function typesTakingOutputOf(source: EditorNode): Array<{ type: NodeType;
     return slot ? [{ type, slot }] : [];
   });
 }
+
+/**
+ * The revisions this page's own writes moved each node through (from → to). An edit begun at revision r (a title,
+ * a config change, typed text) still holds when only this page changed the node since: `rebase` then names the
+ * revision the node is at, so quick edits of one node (rename it, then pick a provider) do not refuse each other. A
+ * change from another page seen on the event stream breaks the chain and the write is refused as before (one not yet
+ * seen when this page wrote over it is not noticed).
+ */
+export class OwnRevisions {
+  private readonly links = new Map<string, Map<number, number>>();
+  private readonly latest = new Map<string, number>();
+
+  /** The node's revision as last known: the model's, or a later one this page's own write produced. */
+  current(id: string, modelRevision: number | undefined): number | undefined {
+    const own = this.latest.get(id);
+    return own === undefined ? modelRevision : Math.max(own, modelRevision ?? own);
+  }
+
+  /** This page's write moved the node from `from` (its revision as known when sent) to `to`. */
+  wrote(id: string, from: number | undefined, to: number | undefined) {
+    if (to === undefined) return;
+    this.latest.set(id, Math.max(to, this.latest.get(id) ?? to));
+    if (from === undefined || from === to) return;
+    const links = this.links.get(id) ?? new Map<number, number>();
+    links.set(from, to);
+    this.links.set(id, links);
+  }
+
+  /** `base`, or the node's current revision when every change since `base` was this page's own. */
+  rebase(id: string, base: number, current: number | undefined): number {
+    const links = this.links.get(id);
+    let at = base;
+    for (let steps = 0; links && at !== current && links.has(at) && steps <= links.size; steps++) at = links.get(at)!;
+    return at === current ? at : base;
+  }
+}

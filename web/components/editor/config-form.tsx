@@ -46,7 +46,16 @@ export function ConfigForm({ node }: { node: EditorNode }) {
   const result = useMemo(() => evaluateForm(node.type, stored, raw), [node.type, stored, raw]);
   const valid = Object.keys(result.errors).length === 0;
 
-  useEffect(() => () => clearTimeout(timer.current), []);
+  // The save waiting for a pause in typing; sent at once when the panel closes first (Escape right after a change),
+  // its refusal then said in a notice, as the form is gone.
+  const pending = useRef<((closing?: boolean) => Promise<void>) | undefined>(undefined);
+  useEffect(
+    () => () => {
+      clearTimeout(timer.current);
+      void pending.current?.(true);
+    },
+    [],
+  );
 
   function change(key: string, value: string) {
     const nextRaw = { ...raw, [key]: value };
@@ -54,13 +63,15 @@ export function ConfigForm({ node }: { node: EditorNode }) {
     if (!touched && !conflict) base.current = node.revision;
     setTouched(true);
     clearTimeout(timer.current);
+    pending.current = undefined;
     const evaluated = evaluateForm(node.type, storedRef.current, nextRaw);
     if (Object.keys(evaluated.errors).length) {
       setSave("invalid");
       return;
     }
     setSave("pending");
-    timer.current = setTimeout(async () => {
+    pending.current = async (closing = false) => {
+      pending.current = undefined;
       const patch = configPatch(storedRef.current, evaluated.config);
       if (!patch) {
         setSave("saved");
@@ -75,15 +86,18 @@ export function ConfigForm({ node }: { node: EditorNode }) {
         {
           ifRevision: base.current,
           onSaved: (saved) => void (base.current = saved.revision),
-          onConflict: ({ message }) => {
-            refused = true;
-            setConflict({ mine: patch, message });
-          },
+          onConflict: closing
+            ? undefined
+            : ({ message }) => {
+                refused = true;
+                setConflict({ mine: patch, message });
+              },
         },
       );
       setSave(ok ? "saved" : refused ? "conflict" : "failed");
       if (ok) setTouched(false);
-    }, SAVE_DELAY_MS);
+    };
+    timer.current = setTimeout(() => void pending.current?.(), SAVE_DELAY_MS);
   }
 
   /** Writes the producer's values over the other change (a deliberate choice, based on the revision now shown). */

@@ -15,7 +15,7 @@ import { OutputPreview } from "./output-preview";
 import { ProgressBar, runnability, StatusBadge } from "./status";
 
 /** The node card's header: icon, title and type, status badge, and the play button when the node can run. */
-function NodeHeader({ node }: { node: EditorNode }) {
+function NodeHeader({ node, compact }: { node: EditorNode; compact: boolean }) {
   const { lookup, execute, executing, outdated } = useEditor();
   const info = NODE_TYPE_INFO[node.type];
   const { canRun, reason } = runnability(node, lookup);
@@ -26,9 +26,14 @@ function NodeHeader({ node }: { node: EditorNode }) {
         <NodeTypeIcon type={node.type} />
       </span>
       <div className="node-titles">
-        <div className="node-title" title={node.title} data-testid={`node-title-${node.id}`}>
-          {node.title}
-        </div>
+        {compact ? (
+          // Zoomed out, the title is drawn large in the body's place; this keeps the header's height.
+          <div className="node-title-space" aria-hidden>
+            {node.title}
+          </div>
+        ) : (
+          <NodeTitle node={node} />
+        )}
         <div className="node-type">{info.label}</div>
       </div>
       <div className="node-actions">
@@ -51,6 +56,14 @@ function NodeHeader({ node }: { node: EditorNode }) {
         )}
         <CardRunButtons node={node} />
       </div>
+    </div>
+  );
+}
+
+function NodeTitle({ node, compact }: { node: EditorNode; compact?: boolean }) {
+  return (
+    <div className={`node-title${compact ? " compact-title" : ""}`} title={node.title} data-testid={`node-title-${node.id}`}>
+      {node.title}
     </div>
   );
 }
@@ -113,7 +126,10 @@ function CostLine({ node }: { node: EditorNode }) {
   );
 }
 
-/** Below this zoom a card's small text is unreadable: cards show their title and status large, nothing else. */
+/**
+ * Below this zoom a card's small text is unreadable: cards show their title large in place of the body (wrapped inside
+ * the card, which keeps its size) and their status enlarged, nothing else.
+ */
 export const COMPACT_ZOOM = 0.6;
 
 function NodeCardImpl({ id, selected }: NodeProps) {
@@ -137,7 +153,7 @@ function NodeCardImpl({ id, selected }: NodeProps) {
       data-testid={`node-${node.id}`}
       data-node-type={node.type}
     >
-      <NodeHeader node={node} />
+      <NodeHeader node={node} compact={compact} />
 
       {slots.length > 0 && (
         <div className="node-slots">
@@ -157,6 +173,7 @@ function NodeCardImpl({ id, selected }: NodeProps) {
       )}
 
       <div className="node-body">
+        {compact && <NodeTitle node={node} compact />}
         {node.disabled && (
           <span className="badge disabled-badge" data-testid={`disabled-${node.id}`} title="Switched off: runs skip it and everything downstream of it">
             Disabled

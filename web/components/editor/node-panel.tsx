@@ -62,12 +62,20 @@ function TitleField({ node }: { node: EditorNode }) {
   const [error, setError] = useState<string | null>(null);
   const [editing, setEditing] = useState(false);
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  // The save waiting for a pause in typing; sent at once when the panel closes first (Escape right after typing).
+  const pending = useRef<(() => void) | undefined>(undefined);
   // The revision the rename started from: a title changed elsewhere meanwhile is not overwritten.
   const base = useRef<number | undefined>(undefined);
   useEffect(() => {
     if (!editing) setValue(node.title);
   }, [node.title, editing]);
-  useEffect(() => () => clearTimeout(timer.current), []);
+  useEffect(
+    () => () => {
+      clearTimeout(timer.current);
+      pending.current?.();
+    },
+    [],
+  );
   return (
     <section className="panel-section">
       <div className={`field${error ? " invalid" : ""}`}>
@@ -86,17 +94,20 @@ function TitleField({ node }: { node: EditorNode }) {
             const next = e.target.value;
             setValue(next);
             clearTimeout(timer.current);
+            pending.current = undefined;
             const parsed = Title.safeParse(next);
             if (!parsed.success) {
               setError(`Title ${parsed.error.issues[0]?.message ?? "is invalid"}; not saved`);
               return;
             }
             setError(null);
-            timer.current = setTimeout(() => {
+            pending.current = () => {
+              pending.current = undefined;
               if (parsed.data !== node.title) {
                 void updateNode(node.id, { title: parsed.data }, { ifRevision: base.current, onSaved: (saved) => void (base.current = saved.revision) });
               }
-            }, TITLE_SAVE_DELAY_MS);
+            };
+            timer.current = setTimeout(() => pending.current?.(), TITLE_SAVE_DELAY_MS);
           }}
         />
         {error && (

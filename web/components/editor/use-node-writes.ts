@@ -1,12 +1,13 @@
 "use client";
 
-import { useCallback, useState, type RefObject } from "react";
+import { useCallback, useRef, useState, type RefObject } from "react";
 import type { Node } from "@xyflow/react";
 import type { NodePosition } from "@vp/contracts";
 import type { NodeLookup } from "@vp/flow-graph";
 import { ApiError, errorMessage, type Api, type ApiNode } from "@/lib/api";
 import { storedPosition } from "@/lib/canvas";
 import type { EditorNode, GraphAction } from "@/lib/graph-state";
+import { OwnRevisions } from "@/lib/node-edits";
 import { describePatch, inversePatch, type StructureWrite, type UndoEntry } from "@/lib/undo";
 import type { NodePatch } from "./context";
 
@@ -57,12 +58,18 @@ export function conflictOf(error: unknown): Conflict | undefined {
  * node and the caller (or a toast) says what happened.
  */
 export function useUpdateNode({ api, pipelineId, dispatch, toast, latest, record }: WriteDeps): UpdateNode {
-  return useCallback(
-    async (id: string, patch: NodePatch, options: UpdateOptions = {}): Promise<boolean> => {
+  // One write per node at a time, each based on what the one before it saved (see OwnRevisions).
+  const [own] = useState(() => new OwnRevisions());
+  const queues = useRef(new Map<string, Promise<unknown>>());
+  const write = useCallback(
+    async (id: string, patch: NodePatch, options: UpdateOptions): Promise<boolean> => {
       const nodes = latest.current.nodes;
       const before = nodes.get(id);
+      const current = own.current(id, before?.revision);
+      const ifRevision = options.ifRevision === undefined ? undefined : own.rebase(id, options.ifRevision, current);
       try {
-        const { node } = await api.updateNode(pipelineId, id, patch, { ifRevision: options.ifRevision });
+        const { node } = await api.updateNode(pipelineId, id, patch, { ifRevision });
+        own.wrote(id, current, node.revision);
         dispatch({ kind: "saved", node });
         options.onSaved?.(node);
         if (before && options.undoable !== false) {
@@ -85,7 +92,15 @@ export function useUpdateNode({ api, pipelineId, dispatch, toast, latest, record
         return false;
       }
     },
-    [api, pipelineId, dispatch, toast, latest, record],
+    [api, pipelineId, dispatch, toast, latest, record, own],
+  );
+  return useCallback(
+    (id: string, patch: NodePatch, options: UpdateOptions = {}) => {
+      const next = (queues.current.get(id) ?? Promise.resolve()).catch(() => undefined).then(() => write(id, patch, options));
+      queues.current.set(id, next);
+      return next;
+    },
+    [write],
   );
 }
 
