@@ -64,6 +64,10 @@ describe("the editor's upload with UPLOAD_DELIVERY=presigned", () => {
     expect(rows[0].asset).toMatchObject({ type: "video", size: clip.length, contentType: "video/mp4", source: expect.stringMatching(/^pipelines\//) });
     expect((await s3.storage("web").getBuffer(rows[0].asset.source)).equals(clip)).toBe(true);
     expect(await s3.pendingUploads()).toEqual([]);
+    // The card shows the file by name, with its duration read from the bucket (the asset route redirects there).
+    expect(rows[0].asset.name).toBe("noise.mp4");
+    expect(await page.getByTestId("asset-name-asset-1").textContent()).toBe("noise.mp4");
+    await page.locator('[data-testid="asset-facts-asset-1"]', { hasText: /^3\.0 s · / }).waitFor();
 
     await page.getByTestId("execute-asset-1").click();
     await page.locator('[data-testid="status-asset-1"][data-status="completed"]').waitFor({ timeout: 60_000 });

@@ -104,6 +104,9 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
       const text = query.toString();
       return `${root}${nodePath(pipelineId, nodeId)}/output${text ? `?${text}` : ""}`;
     },
+    /** An asset node's uploaded file (its thumbnail and duration in the editor); `version` names the upload (its key). */
+    assetUrl: (pipelineId: string, nodeId: string, version?: string) =>
+      `${root}${nodePath(pipelineId, nodeId)}/asset${version ? `?${new URLSearchParams({ v: version })}` : ""}`,
     ...streamRoutes(root, request),
     uploadAsset: assetUploader({ root, gatewayUrl, request, bearer, nodePath, clientId }),
   };

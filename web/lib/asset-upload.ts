@@ -55,7 +55,8 @@ async function putThroughGateway(deps: UploaderDeps, asset: string, file: File, 
   const authorization = await deps.bearer();
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("PUT", `${deps.root}${asset}`);
+    // The name is kept with the asset for the editor to show (the gateway checks it as it checks a direct upload's).
+    xhr.open("PUT", `${deps.root}${asset}?${new URLSearchParams({ name: safeName(file.name) })}`);
     xhr.setRequestHeader("content-type", contentType);
     xhr.setRequestHeader("x-vp-client", deps.clientId);
     if (authorization.authorization) xhr.setRequestHeader("authorization", authorization.authorization);

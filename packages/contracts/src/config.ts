@@ -256,6 +256,8 @@ export const Asset = AssetInput.extend({
   source: z.string().optional(),
   size: z.number().int().nonnegative().optional(),
   contentType: z.string().optional(),
+  /** The uploaded file's name as the browser gave it (a base name, at most 255 characters), for the editor to show. */
+  name: z.string().max(255).optional(),
   uploadedAt: z.string().optional(),
 });
 export type Asset = z.infer<typeof Asset>;

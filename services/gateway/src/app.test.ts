@@ -395,3 +395,39 @@ describe("output delivery by presigned storage URL", () => {
     }
   });
 });
+
+describe("an uploaded file", () => {
+  it("keeps its name with the asset (a base name, checked) and is served back at .../asset, ranges included", async () => {
+    const { body } = await call("POST", "/pipelines", { title: "Named upload" });
+    const P = body.pipeline.id as string;
+    await insertNodeFixture(db.admin, { pipelineId: P, id: "clip", type: "asset", asset: { type: "video" } });
+    const bytes = new Uint8Array(2000).map((_, i) => i % 251);
+    const put = (name?: string) =>
+      call("PUT", `/pipelines/${P}/nodes/clip/asset${name === undefined ? "" : `?name=${encodeURIComponent(name)}`}`, bytes, { "content-type": "video/mp4" });
+
+    // A path, a control character or an overlong name is refused before anything is stored.
+    for (const name of ["../../etc/passwd", "C:\\clips\\a.mp4", "a\u0007.mp4", `${"a".repeat(252)}.mp4`]) {
+      const refused = await put(name);
+      expect(refused.status, name).toBe(422);
+      expect(refused.body.error).toMatch(/^name: /);
+    }
+    const named = await put("Launch teaser <final>.mp4");
+    expect(named.status).toBe(200);
+    expect(named.body.node.asset).toMatchObject({ type: "video", name: "Launch teaser <final>.mp4", size: 2000, contentType: "video/mp4" });
+
+    const res = await app.request(`/v1/video_production/pipelines/${P}/nodes/clip/asset`, {
+      headers: { authorization: `Bearer ${await testToken()}`, range: "bytes=10-19" },
+    });
+    expect(res.status).toBe(206);
+    expect(res.headers.get("content-type")).toBe("video/mp4");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(bytes.slice(10, 20));
+
+    // Replaced without a name: the old name goes with the old file.
+    expect((await put()).body.node.asset.name).toBeNull();
+    // A node without an uploaded file has nothing to serve.
+    await insertNodeFixture(db.admin, { pipelineId: P, id: "note", type: "asset", asset: { type: "text", content: "hi" } });
+    const none = await app.request(`/v1/video_production/pipelines/${P}/nodes/note/asset`, { headers: { authorization: `Bearer ${await testToken()}` } });
+    expect(none.status).toBe(404);
+  });
+});

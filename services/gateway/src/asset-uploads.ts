@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { toSerializedNode, updateNodeStructure } from "@vp/db";
 import type { GatewayDeps } from "./deps";
 import { HttpError, notFound } from "./errors";
@@ -28,6 +29,16 @@ export const UPLOAD_TYPES: Record<string, { ext: string; media: string }> = {
 };
 
 export type SerializedNode = ReturnType<typeof toSerializedNode>;
+
+/**
+ * An uploaded file's name as the browser gave it, kept with the asset for the editor to show (as text): a base name,
+ * no path separators or control characters, at most 255 characters. Never part of a storage key.
+ */
+export const UploadFileName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[^\u0000-\u001f\u007f/\\]+$/, "must be a file name, without path separators or control characters");
 
 /**
  * What an upload to `node` is stored as, from its Content-Type: only a pending asset node takes one, of a type in
@@ -62,16 +73,19 @@ export async function recordUpload(
   deps: GatewayDeps,
   pipelineId: string,
   node: SerializedNode,
-  file: { key: string; size: number; contentType: string; media: string },
-  by: string,
+  file: { key: string; size: number; contentType: string; media: string; name?: string },
+  author: { by: string; client?: string },
 ): Promise<SerializedNode> {
+  const { by, client } = author;
   const hadUrl = typeof (node.asset as { url?: unknown } | null)?.url === "string";
   const { key, size, contentType } = file;
+  // A file sent without its name clears the name of the one it replaces (null: the column takes partial writes).
+  const name = file.name ?? null;
   const row = await updateNodeStructure(
     deps.editor,
     pipelineId,
     node.id,
-    { assetPatch: { type: file.media, source: key, size, contentType, uploadedAt: new Date().toISOString(), ...(hadUrl ? { url: null } : {}) } },
+    { assetPatch: { type: file.media, source: key, size, contentType, name, uploadedAt: new Date().toISOString(), ...(hadUrl ? { url: null } : {}) } },
     undefined,
     { by },
   ).catch(async (error: unknown) => {
@@ -85,6 +99,7 @@ export async function recordUpload(
   const previous = (node.asset as { source?: string } | null)?.source;
   if (previous && previous !== key) await releaseFile(deps, pipelineId, previous);
   deps.logger.info({ pipelineId, nodeId: node.id, size, key }, "asset uploaded");
-  announceStructure(deps, { pipelineId, revision: Number(row.revision), by, nodes: [{ id: node.id, row }] });
+  // With the uploading page's id, so that page knows the change as its own (no "someone changed" notice).
+  announceStructure(deps, { pipelineId, revision: Number(row.revision), by, client, nodes: [{ id: node.id, row }] });
   return toSerializedNode(row);
 }

@@ -552,7 +552,7 @@ describe("the dev login and the output cookie", () => {
     expect(none.body.error).toMatch(/needs the viewer role; this token's roles: none/);
   });
 
-  it("sets an HttpOnly SameSite cookie that only opens node outputs, and only for reads", async () => {
+  it("sets an HttpOnly SameSite cookie that only opens node outputs and uploaded files, and only for reads", async () => {
     const { call } = gateway();
     const pipelineId = await pipelineWithAsset();
     const session = await call("POST", "/auth/session");
@@ -563,6 +563,8 @@ describe("the dev login and the output cookie", () => {
     // The node has no output yet: past auth, the route says 404.
     const output = await call("GET", `/pipelines/${pipelineId}/nodes/script/output`, { token: null, headers: { cookie: pair } });
     expect(output.status).toBe(404);
+    // An asset's uploaded file too (the editor's thumbnail); this one has none: past auth, 404.
+    expect((await call("GET", `/pipelines/${pipelineId}/nodes/script/asset`, { token: null, headers: { cookie: pair } })).status).toBe(404);
     expect((await call("GET", `/pipelines/${pipelineId}`, { token: null, headers: { cookie: pair } })).status).toBe(401);
     expect((await call("POST", "/pipelines", { token: null, headers: { cookie: pair }, body: { title: "csrf" } })).status).toBe(401);
   });

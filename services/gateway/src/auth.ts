@@ -152,7 +152,8 @@ export type Access =
 
 const EVENTS = /^\/v1\/video_production\/pipelines\/([^/]+)\/events$/;
 const EVENTS_TOKEN = /^\/v1\/video_production\/pipelines\/[^/]+\/events\/token$/;
-const OUTPUT = /^\/v1\/video_production\/pipelines\/[^/]+\/nodes\/[^/]+\/output$/;
+/** What media elements load with the output cookie: a node's output, an asset's uploaded file. */
+const OUTPUT = /^\/v1\/video_production\/pipelines\/[^/]+\/nodes\/[^/]+\/(?:output|asset)$/;
 const OPERATOR_ACTIONS = /\/(execute|cancel|retry)$/;
 const API_KEYS = "/v1/video_production/api-keys";
 const WEBHOOKS = /^\/v1\/video_production\/pipelines\/[^/]+\/webhooks(?:\/|$)/;
@@ -246,7 +247,7 @@ export function authMiddleware(auth: GatewayAuth, apiKeys: ApiKeyVerifier): Midd
   };
 }
 
-/** Sets the HttpOnly output cookie (read only on GET .../nodes/:id/output) to the given bearer token. */
+/** Sets the HttpOnly output cookie (read only on GET .../nodes/:id/output and .../asset) to the given bearer token. */
 function setOutputCookie(c: Parameters<MiddlewareHandler>[0], token: string, maxAgeSeconds: number) {
   const secure = new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
   setCookie(c, OUTPUT_COOKIE, token, { httpOnly: true, sameSite: "Strict", path: COOKIE_PATH, maxAge: Math.max(0, maxAgeSeconds), secure });

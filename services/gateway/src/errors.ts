@@ -27,7 +27,7 @@ export class HttpError extends Error {
   }
 }
 
-export const notFound = (what: "Pipeline" | "Node" | "Output" | "Revision") => new HttpError(404, `${what} not found`);
+export const notFound = (what: "Pipeline" | "Node" | "Output" | "Uploaded file" | "Revision") => new HttpError(404, `${what} not found`);
 
 export function zodMessage(error: ZodError): string {
   return error.issues

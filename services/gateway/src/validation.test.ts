@@ -42,13 +42,21 @@ describe("URL assets in the node bodies", () => {
   });
 
   it("gives an asset one origin on PATCH: a url drops an upload and content, content or text drops a url", () => {
-    const uploaded = { type: "video", source: "pipelines/p/nodes/n/assets/u.mp4", size: 10, contentType: "video/mp4", uploadedAt: "2026-11-21T00:00:00Z" };
+    const uploaded = {
+      type: "video",
+      source: "pipelines/p/nodes/n/assets/u.mp4",
+      size: 10,
+      contentType: "video/mp4",
+      name: "clip.mp4",
+      uploadedAt: "2026-11-21T00:00:00Z",
+    };
     const patch = (asset: unknown) => UpdateNodeBody.parse({ asset }).asset!;
     expect(assetPatchFor(uploaded, patch({ url: "https://x.example/a.mp4" }))).toEqual({
       url: "https://x.example/a.mp4",
       source: null,
       size: null,
       contentType: null,
+      name: null,
       uploadedAt: null,
     });
     expect(assetPatchFor(null, patch({ url: "https://x.example/a.mp4" }))).toEqual({ url: "https://x.example/a.mp4" });

@@ -156,7 +156,7 @@ export const UpdateNodeBody = z
   .refine((b) => Object.values(b).some((v) => v !== undefined), "nothing to update (title, inputs, config, asset, position or disabled)");
 
 /** Keys of an uploaded file in the asset column (set by the upload route). */
-const UPLOAD_FIELDS = ["source", "size", "contentType", "uploadedAt"] as const;
+const UPLOAD_FIELDS = ["source", "size", "contentType", "name", "uploadedAt"] as const;
 
 /**
  * The asset patch to write for a PATCH of an asset node. An asset has one origin, the last one set: a url

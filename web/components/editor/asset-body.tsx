@@ -2,12 +2,12 @@
 
 import { useRef, useState, type DragEvent } from "react";
 import type { MediaType } from "@vp/contracts";
-import { formatBytes } from "@/lib/format";
 import { MEDIA_LABEL } from "@/lib/node-types";
 import type { EditorNode } from "@/lib/graph-state";
 import { UploadIcon } from "../icons";
 import { useEditor } from "./context";
 import { ProgressBar } from "./status";
+import { UploadedFile } from "./uploaded-file";
 
 const ACCEPT: Record<MediaType, string> = {
   video: "video/mp4,video/quicktime,video/webm,video/x-matroska,.mp4,.mov,.webm,.mkv",
@@ -68,9 +68,7 @@ export function AssetUpload({ node, compact }: { node: EditorNode; compact?: boo
   if (asset.source) {
     return (
       <div className={`asset-box uploaded${compact ? " compact" : ""}`} data-testid={`asset-uploaded-${node.id}`}>
-        <span className="small">
-          {MEDIA_LABEL[asset.type ?? "video"]} file uploaded{asset.size ? ` · ${formatBytes(asset.size)}` : ""}
-        </span>
+        <UploadedFile node={node} large={compact} />
         {editable && (
           <button type="button" className="link-button nodrag" onClick={() => input.current?.click()}>
             Replace

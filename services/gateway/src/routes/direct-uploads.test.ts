@@ -151,16 +151,17 @@ describe("direct uploads to S3 (UPLOAD_DELIVERY=presigned)", () => {
     const done = await call("POST", `${nodePath}/asset/uploads/complete`, { upload, parts: etags });
     expect(done.status, JSON.stringify(done.body)).toBe(200);
     const asset = done.body.node.asset;
-    expect(asset).toMatchObject({ type: "video", size: file.length, contentType: "video/mp4" });
+    expect(asset).toMatchObject({ type: "video", size: file.length, contentType: "video/mp4", name: "holiday clip.mp4" });
     expect(asset.source).toMatch(new RegExp(`^pipelines/${pipelineId}/nodes/clip/asset/[0-9a-f-]{36}\\.mp4$`));
     expect(await assetOf(nodePath)).toEqual(asset);
     expect((await storage.getBuffer(asset.source)).equals(file)).toBe(true);
     expect(await s3.pendingUploads()).toEqual([]);
 
     // Recorded exactly as a PUT records it: the same fields; a later upload replaces it and its file goes.
-    const put = await call("PUT", `${nodePath}/asset`, new Uint8Array(1000).fill(7), { headers: { "content-type": "video/mp4" } });
+    const put = await call("PUT", `${nodePath}/asset?name=take%202.mp4`, new Uint8Array(1000).fill(7), { headers: { "content-type": "video/mp4" } });
     expect(put.status).toBe(200);
     expect(Object.keys(put.body.node.asset).sort()).toEqual(Object.keys(asset).sort());
+    expect(put.body.node.asset.name).toBe("take 2.mp4");
     expect(await storage.stat(asset.source)).toBeNull();
   });
 

@@ -4,8 +4,8 @@ import { z, ZodError } from "zod";
 import { UnauthenticatedError } from "@vp/auth";
 import { assetKey, MultipartUploadError, type ClientUploads } from "@vp/storage";
 import { logText } from "@vp/telemetry";
-import { acceptedUpload, checkUploadSize, recordUpload } from "../asset-uploads";
-import { authorOf } from "../structure";
+import { acceptedUpload, checkUploadSize, recordUpload, UploadFileName } from "../asset-uploads";
+import { authorOf, clientOf } from "../structure";
 import type { GatewayDeps } from "../deps";
 import { HttpError, zodMessage } from "../errors";
 import { requireNode } from "../pipeline-access";
@@ -29,14 +29,9 @@ export const URLS_PER_ANSWER = 100;
 /** How long an upload may take from start to completion: the bucket's lifecycle rule aborts what is left after a day. */
 const TICKET_TTL_SECONDS = 24 * 3600;
 
-const FileName = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[^\u0000-\u001f\u007f/\\]+$/, "must be a file name, without path separators or control characters");
 const StartBody = z.strictObject({
-  /** The file's name in the browser; only logged (the key is generated). */
-  name: FileName,
+  /** The file's name in the browser: logged, and kept with the asset for the editor to show (the key is generated). */
+  name: UploadFileName,
   content_type: z.string().min(1).max(255),
   size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
 });
@@ -61,6 +56,7 @@ const TicketClaims = z.object({
   size: z.number().int().positive(),
   content_type: z.string(),
   part_size: z.number().int().positive(),
+  name: z.string().optional(),
 });
 type Upload = z.infer<typeof TicketClaims>;
 
@@ -181,8 +177,8 @@ async function completeUpload(deps: GatewayDeps, c: Context) {
       deps.logger.warn({ pipelineId: upload.pipeline, nodeId: upload.node, key: upload.key, mismatch }, "a direct upload did not match its declaration");
       throw new HttpError(422, `${mismatch}; nothing was recorded: start the upload again and send every part`);
     }
-    const file = { key: upload.key, size: stored.size, contentType: accepted.contentType, media: accepted.media };
-    return c.json({ node: await recordUpload(deps, target.pipeline.id, target.node, file, authorOf(c)) });
+    const file = { key: upload.key, size: stored.size, contentType: accepted.contentType, media: accepted.media, name: upload.name };
+    return c.json({ node: await recordUpload(deps, target.pipeline.id, target.node, file, { by: authorOf(c), client: clientOf(c) }) });
   } finally {
     quota.release();
   }
@@ -217,6 +213,7 @@ export function directUploadRoutes(deps: GatewayDeps) {
       size: body.size,
       content_type: accepted.contentType,
       part_size: direct.uploads.partSize(body.size),
+      name: body.name,
     };
     const ticket = await deps.auth.tokens.mintUploadTicket(c.get("principal").subject, upload, TICKET_TTL_SECONDS);
     const count = partCount(upload);

@@ -4,10 +4,10 @@ import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
 import type { NodeOutput } from "@vp/contracts";
 import { assetKey, TooLargeError } from "@vp/storage";
-import { acceptedUpload, checkUploadSize, recordUpload } from "../asset-uploads";
-import { authorOf } from "../structure";
+import { acceptedUpload, checkUploadSize, recordUpload, UploadFileName } from "../asset-uploads";
+import { authorOf, clientOf } from "../structure";
 import type { GatewayDeps } from "../deps";
-import { HttpError, notFound } from "../errors";
+import { HttpError, notFound, zodMessage } from "../errors";
 import { requireNode } from "../pipeline-access";
 import { DEFAULT_STORAGE_QUOTA_BYTES, quotaExceeded, uploadAllowance, type UploadAllowance } from "../storage-files";
 
@@ -127,14 +127,24 @@ async function storeUpload(deps: GatewayDeps, key: string, upload: Readable, con
   return size;
 }
 
+/** The `?name=` of an upload (the file's name in the browser, kept for the editor to show), checked; undefined when absent. */
+function uploadName(c: Context): string | undefined {
+  const raw = c.req.query("name");
+  if (raw === undefined) return undefined;
+  const parsed = UploadFileName.safeParse(raw);
+  if (!parsed.success) throw new HttpError(422, `name: ${zodMessage(parsed.error)}`);
+  return parsed.data;
+}
+
 /**
- * PUT .../nodes/:id/asset: an asset node's file, the raw body streamed to storage under a generated key, within the
- * upload limit and the pipeline's storage quota (refused before streaming when it is full or the declared length
- * does not fit; the room is reserved for this upload until it is stored and recorded, or fails).
+ * PUT .../nodes/:id/asset[?name=<file name>]: an asset node's file, the raw body streamed to storage under a generated
+ * key, within the upload limit and the pipeline's storage quota (refused before streaming when it is full or the
+ * declared length does not fit; the room is reserved for this upload until it is stored and recorded, or fails).
  */
 async function uploadAsset(deps: GatewayDeps, c: Context) {
   const { pipeline, node } = await requireNode(deps.reader, c);
   const accepted = acceptedUpload(node, c.req.header("content-type"));
+  const name = uploadName(c);
   const length = Number(c.req.header("content-length") ?? NaN);
   if (Number.isFinite(length)) checkUploadSize(deps, length);
   const body = c.req.raw.body;
@@ -147,7 +157,8 @@ async function uploadAsset(deps: GatewayDeps, c: Context) {
     const upload = await nonEmptyBody(body, deps.uploadIdleTimeoutMs ?? 60_000);
     const key = assetKey(pipeline.id, node.id, randomUUID(), accepted.ext);
     const size = await storeUpload(deps, key, upload, accepted.contentType, quota);
-    return c.json({ node: await recordUpload(deps, pipeline.id, node, { key, size, contentType: accepted.contentType, media: accepted.media }, authorOf(c)) });
+    const file = { key, size, contentType: accepted.contentType, media: accepted.media, name };
+    return c.json({ node: await recordUpload(deps, pipeline.id, node, file, { by: authorOf(c), client: clientOf(c) }) });
   } finally {
     quota.release();
   }
@@ -166,38 +177,51 @@ export function fileRoutes(deps: GatewayDeps) {
     const { node } = await requireNode(deps.reader, c);
     if (!node.output?.s3Key) throw new HttpError(404, `Node has no output yet (status: ${node.status})`);
     const { key, contentType } = requestedFile(node.output, c.req.query("file"));
-    const info = await deps.storage.stat(key);
-    if (!info) throw notFound("Output");
-    const delivery = deps.outputDelivery;
-    if (delivery?.mode === "presigned" && deps.storage.presignGet) {
-      // The role check is done: the browser fetches the bytes (ranges included) from storage itself.
-      const url = await deps.storage.presignGet(key, { expiresInSeconds: delivery.expiresInSeconds, contentType });
-      c.header("Cache-Control", "private, no-store");
-      return c.redirect(url, 302);
-    }
-    const range = parseRange(c.req.header("range"), info.size);
-    c.header("Accept-Ranges", "bytes");
-    c.header("Content-Type", contentType);
-    for (const [name, value] of Object.entries(OUTPUT_HEADERS)) c.header(name, value);
-    if (range === "invalid") {
-      c.header("Content-Range", `bytes */${info.size}`);
-      return c.body(null, 416);
-    }
-    const { start, end } = range ?? { start: 0, end: info.size - 1 };
-    c.header("Content-Length", String(end - start + 1));
-    if (range) {
-      c.status(206);
-      c.header("Content-Range", `bytes ${start}-${end}/${info.size}`);
-    }
-    if (c.req.method === "HEAD" || info.size === 0) return c.body(null);
-    return stream(c, async (out) => {
-      const source = deps.storage.createReadStream(key, { start, end });
-      out.onAbort(() => {
-        source.destroy();
-      });
-      for await (const chunk of source) await out.write(chunk as Uint8Array);
-    });
+    return serveStored(deps, c, key, contentType, "Output");
+  });
+
+  /** An asset node's uploaded file as it was stored (before the node runs: the editor's thumbnail), served as outputs are. */
+  app.get("/:id/asset", async (c) => {
+    const { node } = await requireNode(deps.reader, c);
+    const asset = node.asset as { source?: string; contentType?: string } | null;
+    if (node.type !== "asset" || !asset?.source) throw new HttpError(404, "This node has no uploaded file");
+    return serveStored(deps, c, asset.source, outputContentType(asset.contentType ?? "application/octet-stream"), "Uploaded file");
   });
 
   return app;
+}
+
+/** A stored file's bytes with single-range support (players seek), or a redirect to storage when outputs are presigned. */
+async function serveStored(deps: GatewayDeps, c: Context, key: string, contentType: string, what: "Output" | "Uploaded file") {
+  const info = await deps.storage.stat(key);
+  if (!info) throw notFound(what);
+  const delivery = deps.outputDelivery;
+  if (delivery?.mode === "presigned" && deps.storage.presignGet) {
+    // The role check is done: the browser fetches the bytes (ranges included) from storage itself.
+    const url = await deps.storage.presignGet(key, { expiresInSeconds: delivery.expiresInSeconds, contentType });
+    c.header("Cache-Control", "private, no-store");
+    return c.redirect(url, 302);
+  }
+  const range = parseRange(c.req.header("range"), info.size);
+  c.header("Accept-Ranges", "bytes");
+  c.header("Content-Type", contentType);
+  for (const [name, value] of Object.entries(OUTPUT_HEADERS)) c.header(name, value);
+  if (range === "invalid") {
+    c.header("Content-Range", `bytes */${info.size}`);
+    return c.body(null, 416);
+  }
+  const { start, end } = range ?? { start: 0, end: info.size - 1 };
+  c.header("Content-Length", String(end - start + 1));
+  if (range) {
+    c.status(206);
+    c.header("Content-Range", `bytes ${start}-${end}/${info.size}`);
+  }
+  if (c.req.method === "HEAD" || info.size === 0) return c.body(null);
+  return stream(c, async (out) => {
+    const source = deps.storage.createReadStream(key, { start, end });
+    out.onAbort(() => {
+      source.destroy();
+    });
+    for await (const chunk of source) await out.write(chunk as Uint8Array);
+  });
 }
