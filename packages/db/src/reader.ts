@@ -109,3 +109,19 @@ export async function findStalledNodes(db: Queryable, { stalledAfterMs, limit = 
   );
   return rows;
 }
+
+/**
+ * Nodes queued (claimed for a job, not yet started by an executor) for longer than `queuedForMs`, oldest first:
+ * the reconciler checks whether their job message still exists.
+ */
+export async function findLongQueuedNodes(db: Queryable, { queuedForMs, limit = 100 }: { queuedForMs: number; limit?: number }): Promise<NodeRow[]> {
+  const { rows } = await db.query<NodeRow>(
+    `SELECT ${NODE_COLUMNS} FROM video_production_nodes
+     WHERE status = 'queued'
+       AND COALESCE((metadata ->> 'queuedAt')::timestamptz, 'epoch') < now() - make_interval(secs => $1::float8 / 1000)
+     ORDER BY COALESCE((metadata ->> 'queuedAt')::timestamptz, 'epoch')
+     LIMIT $2`,
+    [queuedForMs, limit],
+  );
+  return rows;
+}

@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { createTopology, NODE_TYPES, ExecuteVerdict, HEADERS } from "@vp/contracts";
+import { createTopology, NODE_TYPES, ExecuteVerdict, HEADERS, type JobMessage } from "@vp/contracts";
 import {
   ensureTopology,
   createWorker,
@@ -13,11 +13,11 @@ import {
   type ConsumeContext,
 } from "@vp/bus";
 import { createPool } from "@vp/db";
-import { connectServiceBus, jobTopologyOptions, registerShutdown, workGraceMs } from "@vp/runtime";
+import { connectServiceBus, jobTopologyOptions, registerShutdown, untilStored, workGraceMs } from "@vp/runtime";
 import { createLogger, initMetrics, startTracing } from "@vp/telemetry";
 import { loadEnv } from "./env";
 import { createExecuteHandler } from "./handlers/execute";
-import { createReconciler } from "./handlers/reconcile";
+import { createReconciler, jobBacklogOf } from "./handlers/reconcile";
 import { EVENTS_PATTERN, EXECUTE_PATTERN, SchedulerModule } from "./scheduler.module";
 import { CancelVerdict, NodeChanged, RunVerdict, SchedulerCommand } from "@vp/contracts";
 import { createRunCoordinator } from "./handlers/run";
@@ -39,6 +39,21 @@ const reply = (ctx: ConsumeContext, verdict: ExecuteVerdict) => {
   const inbox = ctx.headers?.get(HEADERS.replyTo);
   if (inbox) publishReply(bus, inbox, ExecuteVerdict, verdict);
 };
+// Ends the dispatch retries below at shutdown, once consuming has stopped.
+const stopping = new AbortController();
+/**
+ * A claimed node's job, published until JetStream stores it: the node is already queued for this job, and a
+ * publish lost to a NATS outage would leave it queued with no message (the run has moved on). The job id is the
+ * message id, so a retry after a lost ack is dropped as a duplicate.
+ */
+const dispatchJob = async (job: JobMessage) => {
+  await untilStored(
+    () => publish(bus, topology.messages.job(job.type), job, { msgId: job.jobId }),
+    stopping.signal,
+    logger.child({ pipelineId: job.pipelineId, nodeId: job.nodeId, jobId: job.jobId }),
+    "job dispatch",
+  );
+};
 const execute = createExecuteHandler({
   db,
   claim: (cmd, cacheKey) =>
@@ -48,9 +63,7 @@ const execute = createExecuteHandler({
       { v: 1, kind: "claim-queued", pipelineId: cmd.pipelineId, nodeId: cmd.nodeId, jobId: cmd.jobId, ...(cacheKey ? { cacheKey } : {}) },
       { timeoutMs: 10_000 },
     ),
-  dispatch: async (job) => {
-    await publish(bus, topology.messages.job(job.type), job, { msgId: job.jobId });
-  },
+  dispatch: dispatchJob,
   reply,
 });
 
@@ -58,9 +71,7 @@ const runs = createRunCoordinator({
   db,
   recordRun: (req) => request(bus, topology.messages.runRecord, req, { timeoutMs: 10_000 }),
   transition: (req) => request(bus, topology.messages.transition, req, { timeoutMs: 10_000 }),
-  dispatch: async (job) => {
-    await publish(bus, topology.messages.job(job.type), job, { msgId: job.jobId });
-  },
+  dispatch: dispatchJob,
   reply: (ctx, verdict) => {
     const inbox = ctx.headers?.get(HEADERS.replyTo);
     if (inbox) publishReply(bus, inbox, RunVerdict, verdict);
@@ -112,6 +123,7 @@ const reconcileOnce = createReconciler({
   publishFailed: async (fact) => {
     await publish(bus, topology.messages.state(fact.pipelineId, fact.nodeId), fact, { msgId: `${fact.jobId}:failed` });
   },
+  jobBacklog: jobBacklogOf(bus, topology),
   stalledAfterMs: env.STALLED_AFTER_MS,
   maxAttempts: env.MAX_NODE_ATTEMPTS,
   logger,
@@ -136,6 +148,7 @@ registerShutdown(
   [
     ["stop reconciler", () => clearInterval(reconciler)],
     ["stop consuming", () => app.close()],
+    ["stop dispatch retries", () => stopping.abort()],
     ["drain NATS", () => bus.close()],
     ["close pool", () => db.end()],
     ["stop health", () => health.close()],
