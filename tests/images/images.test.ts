@@ -6,19 +6,24 @@
  * node type) runs through the containerised gateway, scheduler, executors and state-writer; an executor stopped with
  * SIGTERM in the middle of a job loses nothing and the job completes once.
  *
+ * The documents' commands are the test's: the images build with deploy/images.md's `docker build` lines (as
+ * `buildah bud`), every render of deploy/k8s/README.md and deploy/images.md renders, and the README's first run
+ * with curl and its metrics check run as bash scripts against the containers (tests/images/walkthrough.ts).
+ *
  * Run with `npm run test:images` (scripts/ensure-images.sh installs buildah/podman and builds the local base).
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chown, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestBus, dropDatabase, freePort, startOtlpReceiver, testAuthEnv, testToken, type OtlpReceiver, type TestBus } from "@vp/testkit";
-import { containerEnv, containers, get, K8S_DIR, kustomize, podSpec, ROOT, type Container, type K8sObject } from "../deploy/k8s";
+import { containerEnv, containers, get, K8S_DIR, kustomize, parseYaml, podSpec, ROOT, type Container, type K8sObject } from "../deploy/k8s";
 import { runDemo } from "../../scripts/demo";
 import { buildImage, inspectImage, runContainer, shellIn, waitForHttpOk, type RunningContainer } from "./podman";
+import { docBuilds, renderCommands, runnableScript, shellBlocks, sseCommand, walkthroughBlock, IMAGES_DOC, README, WALKTHROUGH_BLOCKS } from "./walkthrough";
 
 const exec = promisify(execFile);
 
@@ -43,6 +48,8 @@ const READY_WITHIN_MS = 5000;
 const BASE_IMAGE = process.env.VP_BASE_IMAGE ?? "localhost/video-pipelines/node:24-bookworm-slim";
 const tagOf = (name: ImageName) => `localhost/video-pipelines/${name}:test`;
 const ARTIFACTS = join(ROOT, ".artifacts/images");
+/** deploy/images.md's builds, by image. */
+const DOC_BUILDS = new Map(docBuilds().map((b) => [b.image, b]));
 
 const run = randomBytes(3).toString("hex");
 const dbName = `vp_img_${run}`;
@@ -211,13 +218,49 @@ const workLines = (c: RunningContainer, msg: string, nodeId: string) => c.logs.f
 
 // --- the tests -------------------------------------------------------------------------------------------------
 
+describe("the operator walkthrough (deploy/k8s/README.md, deploy/images.md)", () => {
+  it("every shell block is run by this test or listed as one that cannot run here, with the reason", () => {
+    const unlisted: string[] = [];
+    for (const block of [...shellBlocks(README), ...shellBlocks(IMAGES_DOC)]) {
+      const entries = WALKTHROUGH_BLOCKS.filter((e) => e.file === block.file && block.text.includes(e.holds));
+      if (entries.length !== 1) unlisted.push(`${block.file} (${block.heading}), ${entries.length} entries:\n${block.text}`);
+    }
+    expect(unlisted, "blocks WALKTHROUGH_BLOCKS (tests/images/walkthrough.ts) does not name exactly once").toEqual([]);
+    for (const entry of WALKTHROUGH_BLOCKS) {
+      const blocks = shellBlocks(entry.file).filter((b) => b.text.includes(entry.holds));
+      expect(blocks, `${entry.file}: one block holds \`${entry.holds}\``).toHaveLength(1);
+    }
+  });
+
+  // `kubectl apply -k <dir> -l <label>` needs a cluster even with --dry-run=client; its rendering runs here, and
+  // the label must select something (kubectl would apply nothing and say so only as "no objects passed to apply").
+  it.each(renderCommands().map((r) => [r.file, r.command, r] as const))("%s: `%s` renders", async (_file, _command, render) => {
+    const [program, ...args] = render.argv;
+    const { stdout } = await exec(program!, args, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+    const rendered = parseYaml(stdout, render.command) as K8sObject[];
+    expect(rendered.length, "objects rendered").toBeGreaterThan(0);
+    if (render.selector) {
+      const { key, value } = render.selector;
+      expect(rendered.filter((o) => o.metadata.labels?.[key] === value).length, `objects labelled ${key}=${value}`).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe("images", () => {
+  it("deploy/images.md builds exactly these images", () => {
+    expect([...DOC_BUILDS.keys()].sort()).toEqual([...IMAGES].sort());
+  });
+
+  // deploy/images.md's `docker build` line as `buildah bud`: its -f, --build-arg and context; the local base as
+  // NODE_IMAGE (and the machine's CA as the secret `ca`, as the document says for a TLS-intercepting proxy).
   it.each(IMAGES)("%s builds from the repository root on Node 24 and stays within its size", async (name) => {
+    const doc = DOC_BUILDS.get(name);
+    expect(doc, `deploy/images.md builds ${name}`).toBeDefined();
     const buildSeconds = await buildImage({
-      file: name === "web" ? "web/Dockerfile" : "deploy/Dockerfile.service",
+      file: doc!.file,
       tag: tagOf(name),
-      context: ROOT,
-      buildArgs: { NODE_IMAGE: BASE_IMAGE, ...(name === "web" ? {} : { SERVICE: name }) },
+      context: join(ROOT, doc!.context),
+      buildArgs: { ...doc!.buildArgs, NODE_IMAGE: BASE_IMAGE },
       logFile: join(ARTIFACTS, `build-${name}.log`),
     });
     const info = await inspectImage(tagOf(name));
@@ -227,6 +270,9 @@ describe("images", () => {
     expect(info.user).toBe("1000:1000");
     expect(info.labels["org.opencontainers.image.title"]).toContain(name);
     expect(info.labels["org.opencontainers.image.version"]).toBeTruthy();
+    // The document's VERSION and REVISION reach the labels.
+    if (doc!.buildArgs.VERSION) expect(info.labels["org.opencontainers.image.version"]).toBe(doc!.buildArgs.VERSION);
+    if (doc!.buildArgs.REVISION) expect(info.labels["org.opencontainers.image.revision"]).toBe(doc!.buildArgs.REVISION);
     expect((await shellIn(tagOf(name), "node --version")).trim()).toMatch(/^v24\./);
   });
 
@@ -251,6 +297,7 @@ describe("images", () => {
   describe("run as the dev overlay runs them", () => {
     let gateway: { container: RunningContainer; env: Record<string, string> };
     const executors = new Map<Service, RunningContainer>();
+    const healthPorts = new Map<Service, number>();
 
     it("the migration Job's command migrates a fresh database from the gateway image", async () => {
       const job = get(objs, "Job", "vp-migrate");
@@ -283,6 +330,7 @@ describe("images", () => {
         report[service] = { ...report[service], readyMs };
         if (service === "gateway") gateway = { container, env };
         if (service.startsWith("executor-")) executors.set(service, container);
+        if (env.HEALTH_PORT) healthPorts.set(service, Number(env.HEALTH_PORT));
         expect(readyMs, `${service} /ready`).toBeLessThanOrEqual(READY_WITHIN_MS);
       },
     );
@@ -342,6 +390,36 @@ describe("images", () => {
           ["gateway", "scheduler", "state-writer"].every((svc) => spans.some((s) => s.service === svc && s.scope === "@opentelemetry/instrumentation-pg")),
         30_000,
       );
+    });
+
+    it("deploy/k8s/README.md's first run with curl runs as written: two clips merged into a 4 s video, and its live events start with a snapshot", async () => {
+      const dir = join(scratch, "first-run");
+      await mkdir(dir, { recursive: true });
+      // The block, then the SSE one-liner for a few seconds (it streams until stopped), then the pipeline's id.
+      const script = [
+        runnableScript(walkthroughBlock("first run"), { "svc/gateway": Number(gateway.env.PORT) }),
+        `timeout 5 ${sseCommand()} > events.txt || [ $? -eq 124 ]`,
+        `echo "$P" > pipeline-id`,
+      ].join("\n");
+      await exec("bash", ["-c", script], { cwd: dir, timeout: 5 * 60_000 }).catch((error: { stdout?: string; stderr?: string; message: string }) => {
+        throw new Error(`the first run failed: ${error.message}\nstdout: ${error.stdout}\nstderr: ${error.stderr}`);
+      });
+
+      const { stdout } = await exec("ffprobe", ["-v", "error", "-show_entries", "format=duration:stream=codec_type", "-of", "json", join(dir, "merged.mp4")]);
+      const probe = JSON.parse(stdout) as { format: { duration: string }; streams: Array<{ codec_type: string }> };
+      expect(probe.streams.map((s) => s.codec_type)).toContain("video");
+      expect(Number(probe.format.duration)).toBeCloseTo(4, 0);
+      expect(await readFile(join(dir, "events.txt"), "utf8")).toMatch(/^event: snapshot$/m);
+      // Step 5 finds the run's trace by the traceId of the gateway's `execute queued` line.
+      const P = (await readFile(join(dir, "pipeline-id"), "utf8")).trim();
+      const queued = gateway.container.logs.find((l) => l.msg === "execute queued" && l.pipelineId === P && l.nodeId === "merge");
+      expect(queued?.traceId, "the merge's `execute queued` line carries a traceId").toMatch(/^[0-9a-f]{32}$/);
+    });
+
+    it("deploy/k8s/README.md's metrics check runs as written against executor-ffmpeg", async () => {
+      const script = runnableScript(walkthroughBlock("metrics"), { "deploy/executor-ffmpeg": healthPorts.get("executor-ffmpeg")! }, 30);
+      const { stdout } = await exec("bash", ["-c", script], { timeout: 60_000 });
+      expect(stdout).toMatch(/^vp_job_duration_seconds_count\{.*\} [1-9]/m);
     });
 
     it("an executor stopped with SIGTERM in the middle of a job loses nothing: the job completes once", async () => {
