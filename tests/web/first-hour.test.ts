@@ -330,9 +330,22 @@ describe("a producer's first hour", () => {
         { id: "render-code-1", title: "Code demo", type: "render-code", inputs: {}, config: { code: CODE }, asset: null },
         { id: "talking-head-1", title: "Presenter", type: "talking-head", inputs: { script: ["asset-1"] }, config: { provider: "local" }, asset: null },
       ]);
-    // Nothing was left where Auto-layout put it on top of another: the stored positions are the laid-out ones.
-    const { rows } = await env.db.admin.query("select count(distinct position) as n from video_production_nodes where pipeline_id = $1", [P]);
-    expect(Number(rows[0].n)).toBe(8);
+    // Auto-layout's positions were saved: each stored position is where the card is drawn, in canvas coordinates.
+    const drawn = await page.locator(".react-flow").evaluate((flow) => {
+      const origin = flow.getBoundingClientRect();
+      const view = new DOMMatrixReadOnly(getComputedStyle(flow.querySelector(".react-flow__viewport")!).transform);
+      return Array.from(flow.querySelectorAll(".react-flow__node")).map((el) => {
+        const box = el.getBoundingClientRect();
+        return { id: el.getAttribute("data-id")!, x: (box.x - origin.x - view.e) / view.a, y: (box.y - origin.y - view.f) / view.a };
+      });
+    });
+    await expect
+      .poll(async () => {
+        const { rows } = await env.db.admin.query("select id, position from video_production_nodes where pipeline_id = $1", [P]);
+        const stored = new Map(rows.map((r: { id: string; position: { x: number; y: number } }) => [r.id, r.position]));
+        return drawn.filter((d) => Math.abs(stored.get(d.id)!.x - d.x) > 1.5 || Math.abs(stored.get(d.id)!.y - d.y) > 1.5).map((d) => d.id);
+      })
+      .toEqual([]);
     expectNoErrors();
   }, 240_000);
 });
