@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "@vp/testkit";
+import { freePort, insertNodeFixture } from "@vp/testkit";
 import { client } from "../e2e/helpers";
 import { openPage, screenshot, startEditorStack, type EditorStack } from "./harness";
 import { startIdentityProvider, type IdentityProvider } from "./identity-provider";
@@ -198,6 +198,7 @@ describe("signing in to the editor through OpenID Connect", () => {
   }, 120_000);
 
   it("a viewer opening a pipeline's link signs in, lands on it, and sees read-only pages with the reason", async () => {
+    await insertNodeFixture(env.db.admin, { pipelineId, id: "voice", title: "Voiceover", type: "generate-voiceover", config: { provider: "local", speed: 1 } });
     const { page, expectNoErrors } = await openPage(env.browser);
     await page.goto(`${env.web.url}/pipelines/${encodeURIComponent(pipelineId)}`);
     await signInAtProvider(page, "vera");
@@ -208,6 +209,37 @@ describe("signing in to the editor through OpenID Connect", () => {
     const banner = await page.getByTestId("read-only").textContent();
     expect(banner).toContain("Read only.");
     expect(banner).toContain("Changes need the editor role; your roles: viewer.");
+    // The editor offers no change: no palette (the reason instead), a panel whose fields and buttons are off,
+    // nodes that neither move nor go with Delete, and no undo or auto-layout.
+    expect(await page.getByTestId("palette-read-only").textContent()).toContain("Changes need the editor role; your roles: viewer.");
+    expect(await page.locator('[data-testid^="palette-"][data-testid$="-videos"]').count()).toBe(0);
+    const card = page.locator('.react-flow__node[data-id="voice"]');
+    await card.locator(".node-title").click();
+    await page.getByTestId("node-panel").waitFor();
+    for (const control of [
+      page.getByTestId("panel-title"),
+      page.getByTestId("field-speed"),
+      page.getByTestId("delete-node"),
+      page.getByTestId("toggle-disabled"),
+    ]) {
+      expect(await control.isDisabled()).toBe(true);
+    }
+    // Where the node sits on the canvas (its transform, in canvas coordinates: a drag that only pans the view keeps it).
+    const placed = () => card.evaluate((el) => (el as HTMLElement).style.transform);
+    const before = await placed();
+    const box = await card.boundingBox();
+    await page.mouse.move(box!.x + 60, box!.y + 12);
+    await page.mouse.down();
+    await page.mouse.move(box!.x + 260, box!.y + 160, { steps: 8 });
+    await page.mouse.up();
+    await card.locator(".node-title").click();
+    await page.keyboard.press("Delete");
+    await page.waitForTimeout(300);
+    expect(await placed()).toBe(before);
+    expect(await card.count()).toBe(1);
+    const { rows } = await env.db.admin.query("select title, config, position from video_production_nodes where pipeline_id = $1", [pipelineId]);
+    expect(rows).toEqual([{ title: "Voiceover", config: { provider: "local", speed: 1 }, position: null }]);
+    for (const id of ["undo", "redo", "auto-layout"]) expect(await page.getByTestId(id).isDisabled()).toBe(true);
     await screenshot(page, "oidc-viewer-read-only");
     // The list offers no change either: creating, importing, renaming and deleting are off, with the reason.
     await page.getByRole("link", { name: "Back to the pipelines" }).click();

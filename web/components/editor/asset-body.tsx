@@ -104,10 +104,10 @@ export function AssetUpload({ node, compact }: { node: EditorNode; compact?: boo
 
 /** Text and JSON assets are typed in place; saved as the producer types (debounced). */
 export function AssetText({ node, rows = 4 }: { node: EditorNode; rows?: number }) {
-  const { textDraft, setTextDraft } = useEditor();
+  const { textDraft, setTextDraft, readOnly } = useEditor();
   const asset = (node.asset ?? {}) as AssetShape;
   const value = textDraft(node.id) ?? asset.content ?? "";
-  const editable = node.status === "pending";
+  const editable = node.status === "pending" && !readOnly;
   let jsonError: string | null = null;
   if (asset.type === "json" && value.trim()) {
     try {

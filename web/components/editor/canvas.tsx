@@ -26,6 +26,8 @@ interface CanvasProps {
   connections: ReturnType<typeof useConnections>;
   onBeforeDelete: OnBeforeDelete<Node, Edge>;
   onNodeDragStop: OnNodeDrag<Node>;
+  /** Nodes cannot be moved, connected, deleted or changed (the user lacks the editor role). */
+  readOnly?: boolean;
 }
 
 /** The canvas column: the graph, the connection banner, a refused run's reasons, the empty state. */
@@ -82,7 +84,7 @@ export function EditorCanvas({
 }
 
 /** React Flow over the model: node cards, derived edges, the minimap coloured by node type. */
-function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop, onMenu }: CanvasProps & { onMenu: (at: MenuAt) => void }) {
+function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop, onMenu, readOnly }: CanvasProps & { onMenu: (at: MenuAt) => void }) {
   const edges = useMemo(() => flowEdges(nodes, flow.selectedEdges), [nodes, flow.selectedEdges]);
   const { theme } = useTheme();
   return (
@@ -99,9 +101,11 @@ function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop, o
       onNodeDragStop={onNodeDragStop}
       onNodeContextMenu={(event, node) => {
         event.preventDefault();
-        onMenu({ id: node.id, x: event.clientX, y: event.clientY });
+        if (!readOnly) onMenu({ id: node.id, x: event.clientX, y: event.clientY });
       }}
-      deleteKeyCode={["Delete", "Backspace"]}
+      nodesDraggable={!readOnly}
+      nodesConnectable={!readOnly}
+      deleteKeyCode={readOnly ? null : ["Delete", "Backspace"]}
       fitView
       fitViewOptions={FIT}
       minZoom={0.2}

@@ -42,6 +42,8 @@ export interface EditorContextValue {
   undo: UndoController;
   /** Copies these nodes (with the connections between them) beside the originals. */
   duplicate(ids: string[]): Promise<void>;
+  /** Why this user cannot change the pipeline (signed in without the editor role), or null: every control is live. */
+  readOnly: string | null;
 }
 
 export const EditorContext = createContext<EditorContextValue | null>(null);

@@ -18,6 +18,7 @@ export function EditorHeader({
   onAutoLayout,
   onExport,
   onVersions,
+  readOnly,
 }: {
   title: string;
   counts: StatusCounts;
@@ -28,6 +29,8 @@ export function EditorHeader({
   onAutoLayout: () => void;
   onExport: () => void;
   onVersions: () => void;
+  /** Why edits are off, or null. */
+  readOnly: string | null;
 }) {
   const running = counts.in_progress + counts.queued;
   const pct = (n: number) => (counts.total ? `${(n / counts.total) * 100}%` : "0%");
@@ -62,7 +65,7 @@ export function EditorHeader({
         <button
           type="button"
           className="button secondary small"
-          disabled={!undo.undoLabel}
+          disabled={!undo.undoLabel || readOnly !== null}
           title={undo.undoLabel ? `Undo: ${undo.undoLabel} (Ctrl+Z)` : "Nothing to undo"}
           onClick={() => void undo.undo()}
           data-testid="undo"
@@ -72,7 +75,7 @@ export function EditorHeader({
         <button
           type="button"
           className="button secondary small"
-          disabled={!undo.redoLabel}
+          disabled={!undo.redoLabel || readOnly !== null}
           title={undo.redoLabel ? `Redo: ${undo.redoLabel} (Ctrl+Shift+Z)` : "Nothing to redo"}
           onClick={() => void undo.redo()}
           data-testid="redo"
@@ -83,6 +86,7 @@ export function EditorHeader({
           type="button"
           className="button secondary small"
           onClick={onAutoLayout}
+          disabled={readOnly !== null}
           title="Arrange every node left to right by its data flow, with nothing overlapping"
           data-testid="auto-layout"
         >

@@ -21,6 +21,7 @@ const TITLE_SAVE_DELAY_MS = 450;
 /** The side panel of the selected node: title, asset, inputs (with the segment order), config, run, a merge's timeline. */
 export function NodePanel({ node, onClose }: { node: EditorNode; onClose: () => void }) {
   const info = NODE_TYPE_INFO[node.type];
+  const { readOnly } = useEditor();
   return (
     <aside className="panel" aria-label={`${node.title} settings`} data-testid="node-panel">
       <div className="panel-head" style={{ borderTopColor: info.color }}>
@@ -37,7 +38,8 @@ export function NodePanel({ node, onClose }: { node: EditorNode; onClose: () => 
           ×
         </button>
       </div>
-      <div className="panel-scroll">
+      {/* Read-only: every field and button of the panel is off (outputs still play and download). */}
+      <fieldset className="panel-scroll panel-fieldset" disabled={readOnly !== null} title={readOnly ?? undefined}>
         <TitleField key={`title-${node.id}`} node={node} />
         {node.type === "asset" && <AssetSection node={node} />}
         {inputSlots(node.type).length > 0 && <InputsSection node={node} />}
@@ -51,7 +53,7 @@ export function NodePanel({ node, onClose }: { node: EditorNode; onClose: () => 
         <RunSection node={node} />
         {node.type === "merge-videos" && <MergeTimeline node={node} />}
         <DeleteSection node={node} />
-      </div>
+      </fieldset>
     </aside>
   );
 }

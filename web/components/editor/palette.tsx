@@ -8,7 +8,17 @@ import { NodeTypeIcon } from "../icons";
 export const NODE_TYPE_MIME = "application/x-video-pipelines-node-type";
 
 /** The node types; a click adds one beside the selected node, a drag drops one where it is let go. */
-export function Palette({ onAdd, disabled }: { onAdd: (type: NodeType) => void; disabled?: boolean }) {
+export function Palette({ onAdd, disabled, readOnly }: { onAdd: (type: NodeType) => void; disabled?: boolean; readOnly?: string | null }) {
+  if (readOnly) {
+    return (
+      <nav className="palette" aria-label="Node palette" data-testid="palette">
+        <h2>Read only</h2>
+        <p className="muted small" data-testid="palette-read-only">
+          {readOnly}
+        </p>
+      </nav>
+    );
+  }
   return (
     <nav className="palette" aria-label="Node palette" data-testid="palette">
       <h2>Add a node</h2>

@@ -7,6 +7,7 @@ import { blockedByDisabled } from "@vp/flow-graph";
 import { typesTakingOutputOf } from "@/lib/node-edits";
 import { graphLookup, statusCounts, totalCost, type EditorNode, type GraphAction, type GraphState } from "@/lib/graph-state";
 import { usePipeline, type LiveStatus } from "@/lib/use-pipeline";
+import { useCanEdit } from "../account";
 import { useApi } from "../gateway";
 import { ErrorState, LoadingState } from "../states";
 import { EditorCanvas } from "./canvas";
@@ -35,6 +36,7 @@ import { useTextDrafts } from "./use-text-drafts";
 import { useUpload } from "./use-upload";
 import { useFitView, useRefitOn, useRevealSelected } from "./use-viewport";
 import { VersionHistory } from "./version-history";
+import "./editing.css";
 
 /** The pipeline page: loads the pipeline (with loading and gateway-down states), then the editor. */
 export function PipelineEditor({ pipelineId }: { pipelineId: string }) {
@@ -82,9 +84,13 @@ interface EditorProps {
 /** One loaded pipeline: header and run bar, palette, canvas, run history and the selected node's panel. */
 function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
   const { toasts, push: toast, dismiss } = useToasts();
-  const { context, flow, writes, onBeforeDelete } = useGraphEditing({ api, pipelineId, state, dispatch, toast });
+  const { canEdit, reason } = useCanEdit();
+  const readOnly = canEdit ? null : (reason ?? "Changes need the editor role.");
+  const { context, flow, writes, onBeforeDelete } = useGraphEditing({ api, pipelineId, state, dispatch, toast, readOnly });
   const { fitSoon, fitNow } = useFitView();
-  const { addNode, adding } = useNodeCreation({ ...writes, fitSoon });
+  const creation = useNodeCreation({ ...writes, fitSoon });
+  const { adding } = creation;
+  const addNode: typeof creation.addNode = readOnly ? async () => void toast(readOnly) : creation.addNode;
   const drops = useCanvasDrops(addNode);
   const connections = useConnections({ ...writes, updateNode: context.updateNode, onDropOnCanvas: drops.connectionDropped });
   const onNodeDragStop = usePositionSave(writes);
@@ -125,6 +131,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
           onFitView={fitNow}
           onAutoLayout={() => void onAutoLayout()}
           onExport={() => void onExport()}
+          readOnly={readOnly}
           onVersions={() => {
             if (!versionsOpen) runs.setHistoryOpen(false);
             setVersionsOpen(!versionsOpen);
@@ -132,7 +139,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
         />
         <RunBar runs={runs} counts={counts} nodes={state.nodes} select={select} />
         <div className={`editor-body${selectedNode ? " with-panel" : ""}${historyColumn ? " with-history" : ""}`}>
-          <Palette onAdd={(type) => void addNode(type)} disabled={adding} />
+          <Palette onAdd={(type) => void addNode(type)} disabled={adding} readOnly={readOnly} />
           <EditorCanvas
             onDropType={drops.typeDropped}
             gatewayUrl={api.gatewayUrl}
@@ -144,6 +151,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
             connections={connections}
             onBeforeDelete={onBeforeDelete}
             onNodeDragStop={onNodeDragStop}
+            readOnly={readOnly !== null}
           />
           <RunHistory runs={runs} nodes={state.nodes} />
           {versionsOpen && (
@@ -152,6 +160,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
               pipelineId={pipelineId}
               revision={state.revision}
               toast={toast}
+              readOnly={readOnly}
               onClose={() => setVersionsOpen(false)}
               onRestored={(pipeline) => dispatch({ kind: "loaded", pipeline, nodes: pipeline.nodes })}
             />
@@ -178,7 +187,7 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
  * The model and its writes, as node cards and the panel read them (the editor context), with React Flow's side of
  * the canvas. The context changes with the model, not with every drag tick of React Flow.
  */
-function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<WriteDeps, "latest"> & { state: GraphState }) {
+function useGraphEditing({ api, pipelineId, state, dispatch, toast, readOnly }: Omit<WriteDeps, "latest"> & { state: GraphState; readOnly: string | null }) {
   const lookup = useMemo(() => graphLookup(state.nodes), [state.nodes]);
   const latest = useRef({ nodes: state.nodes, lookup });
   latest.current = { nodes: state.nodes, lookup };
@@ -192,7 +201,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
   const { drafts, setTextDraft } = useTextDrafts(updateNode, latest, toast);
   const { removeNode, onBeforeDelete } = useNodeRemoval({ ...writes, updateNode, onDeleted: flow.clearEdgeSelection });
   const runs = useRuns({ api, pipelineId, state, dispatch, toast });
-  const { duplicate } = useClipboard({ ...writes, selectMany: flow.selectMany });
+  const { duplicate } = useClipboard({ ...writes, selectMany: flow.selectMany, readOnly: readOnly !== null });
   const outdated = useOutdated(api, pipelineId, state.nodes);
   const blocked = useMemo(() => blockedByDisabled(state.nodes.values()), [state.nodes]);
   const { select } = flow;
@@ -218,6 +227,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
       blocked,
       undo,
       duplicate,
+      readOnly,
     }),
     [
       pipelineId,
@@ -239,6 +249,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast }: Omit<Write
       blocked,
       undo,
       duplicate,
+      readOnly,
     ],
   );
   return { context, flow, writes, onBeforeDelete };

@@ -17,7 +17,16 @@ function inField(target: EventTarget | null): boolean {
  * Copy (Ctrl+C), paste (Ctrl+V, also into another pipeline), duplicate (Ctrl+D or the panel's button) and select
  * all (Ctrl+A) on the canvas. Pasted nodes are created through the gateway, selected, and undone as one edit.
  */
-export function useClipboard({ api, pipelineId, dispatch, toast, latest, record, selectMany }: WriteDeps & { selectMany: (ids: string[]) => void }) {
+export function useClipboard({
+  api,
+  pipelineId,
+  dispatch,
+  toast,
+  latest,
+  record,
+  selectMany,
+  readOnly = false,
+}: WriteDeps & { selectMany: (ids: string[]) => void; readOnly?: boolean }) {
   const rf = useReactFlow();
 
   const paste = useCallback(
@@ -66,7 +75,7 @@ export function useClipboard({ api, pipelineId, dispatch, toast, latest, record,
       toast(ids.length === 1 ? "Copied 1 node" : `Copied ${ids.length} nodes`, "info");
     };
     const onPaste = (event: ClipboardEvent) => {
-      if (inField(event.target)) return;
+      if (inField(event.target) || readOnly) return;
       const copied = parseCopied(event.clipboardData?.getData("text/plain") ?? "");
       if (!copied) return;
       event.preventDefault();
@@ -75,7 +84,7 @@ export function useClipboard({ api, pipelineId, dispatch, toast, latest, record,
     const onKey = (event: KeyboardEvent) => {
       if (!(event.ctrlKey || event.metaKey) || event.altKey || event.shiftKey || inField(event.target)) return;
       const key = event.key.toLowerCase();
-      if (key === "d") {
+      if (key === "d" && !readOnly) {
         event.preventDefault();
         const ids = selectedIds();
         if (ids.length) void duplicate(ids);
@@ -92,7 +101,7 @@ export function useClipboard({ api, pipelineId, dispatch, toast, latest, record,
       document.removeEventListener("paste", onPaste);
       window.removeEventListener("keydown", onKey);
     };
-  }, [rf, latest, toast, paste, duplicate, selectMany]);
+  }, [rf, latest, toast, paste, duplicate, selectMany, readOnly]);
 
   return { duplicate };
 }

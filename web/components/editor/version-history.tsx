@@ -4,7 +4,6 @@ import { useCallback, useEffect, useState } from "react";
 import type { SerializedPipeline } from "@vp/contracts";
 import { errorMessage, type Api, type ApiNode, type RevisionDetail, type RevisionEntry } from "@/lib/api";
 import { formatWhen } from "@/lib/format";
-import "./versions.css";
 
 interface VersionHistoryProps {
   api: Api;
@@ -15,6 +14,8 @@ interface VersionHistoryProps {
   /** A restore answered with the pipeline as it now is. */
   onRestored(pipeline: SerializedPipeline & { nodes: ApiNode[] }, revision: number, restored: number): void;
   toast(message: string, kind?: "error" | "info"): void;
+  /** Why restoring is off (no editor role), or null. */
+  readOnly: string | null;
 }
 
 /**
@@ -22,7 +23,7 @@ interface VersionHistoryProps {
  * the pipeline as it was then; restoring it makes that the current structure as a new version, so a restore can
  * itself be undone by restoring the version before it.
  */
-export function VersionHistory({ api, pipelineId, revision, onClose, onRestored, toast }: VersionHistoryProps) {
+export function VersionHistory({ api, pipelineId, revision, onClose, onRestored, toast, readOnly }: VersionHistoryProps) {
   const [list, setList] = useState<RevisionEntry[] | undefined>();
   const [error, setError] = useState<string | null>(null);
   const [selected, setSelected] = useState<number | null>(null);
@@ -91,7 +92,7 @@ export function VersionHistory({ api, pipelineId, revision, onClose, onRestored,
               </span>
             </button>
             {selected === entry.revision && detail && detail.current >= entry.revision && (
-              <VersionDetail detail={detail} current={revision} restoring={restoring} onRestore={() => void restore()} />
+              <VersionDetail detail={detail} current={revision} restoring={restoring} readOnly={readOnly} onRestore={() => void restore()} />
             )}
           </li>
         ))}
@@ -100,7 +101,19 @@ export function VersionHistory({ api, pipelineId, revision, onClose, onRestored,
   );
 }
 
-function VersionDetail({ detail, current, restoring, onRestore }: { detail: RevisionDetail; current: number; restoring: boolean; onRestore(): void }) {
+function VersionDetail({
+  detail,
+  current,
+  restoring,
+  readOnly,
+  onRestore,
+}: {
+  detail: RevisionDetail;
+  current: number;
+  restoring: boolean;
+  readOnly: string | null;
+  onRestore(): void;
+}) {
   const number = detail.revision.revision;
   return (
     <div className="version-detail" data-testid="version-detail">
@@ -117,8 +130,8 @@ function VersionDetail({ detail, current, restoring, onRestore }: { detail: Revi
       <button
         type="button"
         className="button small"
-        disabled={restoring || number === current}
-        title={number === current ? "This is the current version" : "Make this the current structure (as a new version)"}
+        disabled={restoring || number === current || readOnly !== null}
+        title={readOnly ?? (number === current ? "This is the current version" : "Make this the current structure (as a new version)")}
         onClick={onRestore}
         data-testid="version-restore"
       >
