@@ -143,13 +143,6 @@ export async function structureAt(db: Queryable, pipelineId: string, revision: n
   });
 }
 
-/** A summary line: "Changed config of Voiceover", "Added Intro and 2 more". */
-export function describeNodes(verb: string, titles: string[]): string {
-  if (titles.length === 0) return verb;
-  if (titles.length === 1) return `${verb} ${titles[0]}`;
-  return `${verb} ${titles[0]} and ${titles.length - 1} more`;
-}
-
 /** Which structure fields differ between two states of a node ("config", "title", …). */
 export function changedFields(before: NodeStructure, after: NodeStructure): (keyof NodeStructure)[] {
   return (Object.keys(after) as (keyof NodeStructure)[]).filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
