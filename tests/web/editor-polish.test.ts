@@ -379,6 +379,8 @@ describe("copy, paste and duplicate", () => {
 
     // Duplicate in the panel: a copy beside it, fed by the same script; one undo removes it.
     await page.locator(node("voice")).click({ position: { x: 120, y: 20 } });
+    // The panel is the voiceover's (the paste selected both nodes) before its Duplicate is pressed.
+    await page.getByRole("complementary", { name: "Voiceover settings" }).waitFor();
     await page.getByTestId("duplicate-node").click();
     await page.locator(node("generate-voiceover-1")).waitFor();
     expect(await nodeRow(into, "generate-voiceover-1")).toMatchObject({
