@@ -134,7 +134,7 @@ describe("the bus's users and permissions", () => {
       `$JS.API.STREAM.PURGE.${events}`,
       `$JS.API.STREAM.DELETE.${events}`,
       `$JS.API.STREAM.MSG.DELETE.${events}`,
-      // A purge would also make nats-server 2.9 forget the messages being worked on (packages/bus/src/acknowledged.ts).
+      // A purge would also make nats-server 2.9 forget the messages being worked on (packages/bus/src/stranded.ts).
       `$JS.API.STREAM.PURGE.${jobs}`,
       `$JS.API.STREAM.PURGE.${streams.commands.name}`,
     ];
@@ -156,7 +156,8 @@ describe("the bus's users and permissions", () => {
         `$JS.API.CONSUMER.MSG.NEXT.${jobs}.executor-talking-head`,
         `_INBOX.${ns}.scheduler.x`,
       ],
-      // It creates every job consumer, but never pulls from, acknowledges on or deletes one.
+      // It creates every job consumer (and resets one by deleting it, packages/bus/src/stranded.ts), but never pulls
+      // from or acknowledges on one; no work-queue message is its to delete.
       scheduler: [
         subjects.execute,
         subjects.run,
@@ -164,7 +165,7 @@ describe("the bus's users and permissions", () => {
         subjects.events("p1"),
         `$JS.API.CONSUMER.MSG.NEXT.${jobs}.executor-merge-videos`,
         `$JS.ACK.${jobs}.executor-merge-videos.1.1.1.1.0`,
-        `$JS.API.CONSUMER.DELETE.${jobs}.executor-talking-head`,
+        `$JS.API.CONSUMER.DELETE.${events}.scheduler-events`,
         `_INBOX.${ns}.executor-ai.x`,
       ],
       // It answers on the inboxes of the services that send it requests: not the gateway's.
@@ -207,9 +208,12 @@ describe("the bus's users and permissions", () => {
       ],
     };
     const wrong: string[] = [];
-    // Only the scheduler may delete single work-queue messages (acknowledged ones a killed nats-server kept, deleteAcknowledged).
-    for (const service of BUS_SERVICES)
-      if (service !== "scheduler") refused[service].push(`$JS.API.STREAM.MSG.DELETE.${jobs}`, `$JS.API.STREAM.MSG.DELETE.${streams.commands.name}`);
+    // No service deletes single work-queue messages; only the scheduler deletes (resets) a work-queue consumer.
+    for (const service of BUS_SERVICES) {
+      refused[service].push(`$JS.API.STREAM.MSG.DELETE.${jobs}`, `$JS.API.STREAM.MSG.DELETE.${streams.commands.name}`);
+      if (service !== "scheduler")
+        refused[service].push(`$JS.API.CONSUMER.DELETE.${jobs}.executor-talking-head`, `$JS.API.CONSUMER.DELETE.${streams.commands.name}.scheduler`);
+    }
     for (const service of BUS_SERVICES) {
       const nc = await as(service);
       for (const subject of [...refused[service], ...everywhere])
@@ -238,8 +242,10 @@ describe("the bus's users and permissions", () => {
     }
     for (const subject of [
       `$JS.API.STREAM.MSG.GET.${jobs}`,
-      `$JS.API.STREAM.MSG.DELETE.${jobs}`,
       `$JS.API.CONSUMER.INFO.${streams.state.name}.${fx.topology.consumers.stateWriter.durable}`,
+      `$JS.API.CONSUMER.DELETE.${jobs}.executor-talking-head`,
+      `$JS.API.CONSUMER.DELETE.${streams.commands.name}.scheduler`,
+      `$JS.API.CONSUMER.DELETE.${streams.state.name}.${fx.topology.consumers.stateWriter.durable}`,
     ]) {
       if ((await publishing(scheduler, subject)) !== "allowed") wrong.push(`scheduler may not publish ${subject}`);
     }

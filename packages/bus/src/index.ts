@@ -51,4 +51,4 @@ export { JetStreamServer, BusExceptionFilter, type JetStreamBinding, type JetStr
 export { createWorker, nestLogger, type CreateWorkerOptions } from "./nest/worker";
 export type { MsgHdrs } from "@nats-io/nats-core";
 export type { PubAck } from "@nats-io/jetstream";
-export { deleteAcknowledged, deleteAcknowledgedIn, type AcknowledgedLeftovers } from "./acknowledged";
+export { watchStranded, watchStrandedIn, type ConsumerReset, type StrandedWatch } from "./stranded";

@@ -109,10 +109,14 @@ export function busPermissions(service: BusService, topology: Topology): BusPerm
         ...durable(consumers.schedulerEvents),
         // Every job consumer is created (and kept in step with the settings) by the scheduler; it never pulls from one.
         ...NODE_TYPES.flatMap((t) => managed(consumers.job(t))),
-        // Acknowledged messages a killed nats-server kept (deleteAcknowledged): the state-writer's ack floor, and
-        // reading and deleting single messages of the work-queue streams (only at or below a consumer's ack floor).
+        // Messages a killed nats-server left where their consumer will never deliver them (watchStranded): the
+        // state-writer's consumer info, reading single messages of the work-queue streams, and deleting a work-queue
+        // consumer to reset it (never a message, never a purge).
         `${JS_API}.CONSUMER.INFO.${consumers.stateWriter.stream}.${consumers.stateWriter.durable}`,
-        ...all.filter((s) => s.retention === "workqueue").flatMap((s) => [`${JS_API}.STREAM.MSG.GET.${s.name}`, `${JS_API}.STREAM.MSG.DELETE.${s.name}`]),
+        ...all.filter((s) => s.retention === "workqueue").map((s) => `${JS_API}.STREAM.MSG.GET.${s.name}`),
+        ...[consumers.scheduler, consumers.stateWriter, ...NODE_TYPES.map((t) => consumers.job(t))].map(
+          (c) => `${JS_API}.CONSUMER.DELETE.${c.stream}.${c.durable}`,
+        ),
       );
       break;
     case "state-writer":

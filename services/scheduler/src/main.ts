@@ -8,7 +8,7 @@ import {
   broadcast,
   publish,
   publishReply,
-  deleteAcknowledged,
+  watchStranded,
   request,
   type ConsumeContext,
 } from "@vp/bus";
@@ -128,15 +128,18 @@ const reconcileOnce = createReconciler({
   maxAttempts: env.MAX_NODE_ATTEMPTS,
   logger,
 });
+// Work-queue messages a killed nats-server left where their consumer will never deliver them (packages/bus/src/stranded.ts):
+// the consumer is reset. The scheduler creates its command consumer and the job consumers again itself; the
+// state-writer creates its own again when its next pull finds it gone.
+const stranded = watchStranded(bus, topology, new Set([topology.consumers.scheduler.durable, ...NODE_TYPES.map((t) => topology.consumers.job(t).durable)]));
 let reconciling = false;
 const reconciler = setInterval(() => {
   if (reconciling) return;
   reconciling = true;
   reconcileOnce()
     .catch((error: unknown) => logger.warn({ err: error }, "reconcile pass failed; will try again"))
-    // What a killed nats-server kept of acknowledged work-queue messages goes too (packages/bus/src/acknowledged.ts).
-    .then(() => deleteAcknowledged(bus, topology))
-    .catch((error: unknown) => logger.warn({ err: error }, "deleting acknowledged messages failed; will try again"))
+    .then(() => stranded.pass())
+    .catch((error: unknown) => logger.warn({ err: error }, "checking the work queues for stranded messages failed; will try again"))
     .finally(() => (reconciling = false));
 }, env.RECONCILE_INTERVAL_MS);
 
