@@ -45,7 +45,7 @@
  * The narrowest paid-create window (an executor frozen with its "creating" record in flight while another replica
  * takes the node over) is driven on purpose by paid-create-freeze.test.ts.
  */
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -117,7 +117,20 @@ beforeAll(async () => {
   clip = new Uint8Array(await readFile(path));
 }, 600_000);
 
+/** Every service process's log lines, one NDJSON file per process, kept after the soak (its own directory is removed). */
+const LOG_DIR = join(process.cwd(), ".artifacts", "soak-logs");
+async function keepLogs(): Promise<void> {
+  await rm(LOG_DIR, { recursive: true, force: true });
+  await mkdir(LOG_DIR, { recursive: true });
+  const names: ServiceName[] = ["gateway", "scheduler", "state-writer", "executor-ffmpeg", "executor-ai"];
+  for (const name of names)
+    for (const [i, p] of (fx?.processesOf(name) ?? []).entries())
+      await writeFile(join(LOG_DIR, `${name}-${i + 1}-${p.pid}.ndjson`), p.logs.map((l) => JSON.stringify(l)).join("\n"));
+  console.log(`soak service logs: ${LOG_DIR}`);
+}
+
 afterAll(async () => {
+  await keepLogs().catch((error: unknown) => console.log(`soak service logs not kept: ${String(error)}`));
   // A failure half-way may leave an executor stopped; a stopped process cannot handle SIGTERM.
   for (const p of [...(fx?.processesOf("executor-ai") ?? []), ...(fx?.processesOf("executor-ffmpeg") ?? [])]) p.kill("SIGCONT");
   await infra?.destroy();
