@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { MediaType } from "./node-types";
+import { VariableName } from "./variables";
 
 /**
  * Config schemas per node type. Strict: an unknown key is a mistake the producer should hear about,
@@ -237,6 +238,8 @@ export const AssetInput = z.strictObject({
   content: z.string().max(1_000_000).optional(),
   /** A video, audio or image asset's media, fetched by the executor (see AssetUrl). */
   url: AssetUrl.optional(),
+  /** A media asset bound to a pipeline variable of its type: each batch row gives its own file; a plain run uses this asset's own. */
+  variable: VariableName.optional(),
 });
 export type AssetInput = z.infer<typeof AssetInput>;
 

@@ -11,3 +11,4 @@ export * from "./document";
 export * from "./limits";
 export * from "./timing";
 export * from "./webhooks";
+export * from "./variables";
