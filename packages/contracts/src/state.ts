@@ -2,6 +2,7 @@ import { z } from "zod";
 import { NodeType } from "./catalog";
 import { MediaType, NodeStatus } from "./node-types";
 import { SpeechTiming } from "./timing";
+import type { Variable } from "./variables";
 
 /** The output column of a node (base fields `{ type, s3Key, localFile, duration, size }`, then media facts). */
 /** A sha256 in lowercase hex: a node's cache key, an output's content hash. */
@@ -137,6 +138,8 @@ export interface SerializedPipeline {
   metadata: Record<string, unknown>;
   /** Grows by one with every structure write (see GET …/revisions). */
   revision?: number;
+  /** The pipeline's variables (see variables.ts); `{{name}}` placeholders in its nodes refer to them. */
+  variables?: Variable[];
   nodes?: SerializedNode[];
 }
 

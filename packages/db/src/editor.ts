@@ -1,4 +1,4 @@
-import type { NodePosition, NodeType, PipelineLimits, SerializedPipeline } from "@vp/contracts";
+import type { NodePosition, NodeType, PipelineLimits, SerializedPipeline, Variable } from "@vp/contracts";
 import { withTransaction, type Queryable } from "./connection";
 import { ConflictError, NotFoundError, PG, PipelineLimitError, StaleRevisionError, ValidationError, pgCode } from "./errors";
 import {
@@ -85,15 +85,17 @@ export interface CreatePipelineInput {
   title: string;
   version?: string;
   config?: Record<string, unknown>;
+  /** Declared variables (the caller validates them); none by default. */
+  variables?: Variable[];
 }
 
 export async function createPipeline(db: Queryable, input: CreatePipelineInput): Promise<SerializedPipeline> {
   try {
     const { rows } = await db.query<PipelineRow>(
-      `INSERT INTO video_production_pipelines (id, title, version, config)
-       VALUES ($1, $2, COALESCE($3, '1.0'), COALESCE($4::jsonb, '{}'::jsonb))
+      `INSERT INTO video_production_pipelines (id, title, version, config, variables)
+       VALUES ($1, $2, COALESCE($3, '1.0'), COALESCE($4::jsonb, '{}'::jsonb), COALESCE($5::jsonb, '[]'::jsonb))
        RETURNING ${PIPELINE_COLUMNS}`,
-      [input.id, input.title, input.version ?? null, json(input.config)],
+      [input.id, input.title, input.version ?? null, json(input.config), json(input.variables)],
     );
     return toSerializedPipeline(rows[0]!);
   } catch (err) {
@@ -145,6 +147,47 @@ export async function updatePipeline(db: Queryable, id: string, patch: UpdatePip
         throw unchanged; // roll back the revision bump: nothing changed
       }
       await recordRevision(tx, id, revision, options.by ?? SYSTEM_AUTHOR, summary, { pipeline: { before, after }, nodes: [] });
+      return toSerializedPipeline(row);
+    });
+  } catch (err) {
+    if (err === unchanged && current) return toSerializedPipeline(current);
+    mapWriteError(err, `Pipeline ${id}`);
+  }
+}
+
+/**
+ * Replaces the pipeline's variable declarations (the caller validated them against its nodes) as a new revision
+ * ("Changed the pipeline's variables"). Declarations equal to the current ones write nothing and record no revision.
+ * Null when the pipeline does not exist.
+ */
+export async function updatePipelineVariables(
+  db: Queryable,
+  id: string,
+  variables: readonly Variable[],
+  options: WriteOptions = {},
+): Promise<SerializedPipeline | null> {
+  const unchanged = Symbol("unchanged");
+  let current: PipelineRow | undefined;
+  try {
+    return await withTransaction(db, async (tx) => {
+      const revision = await nextRevision(tx, id);
+      if (revision === null) return null;
+      const { rows: beforeRows } = await tx.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines WHERE id = $1`, [id]);
+      const before = beforeRows[0]!;
+      if (JSON.stringify(before.variables ?? []) === JSON.stringify(variables)) {
+        current = { ...before, revision: revision - 1 };
+        throw unchanged; // roll back the revision bump: nothing changed
+      }
+      const { rows } = await tx.query<PipelineRow>(`UPDATE video_production_pipelines SET variables = $2::jsonb WHERE id = $1 RETURNING ${PIPELINE_COLUMNS}`, [
+        id,
+        JSON.stringify(variables),
+      ]);
+      const row = rows[0]!;
+      const structure = (r: PipelineRow) => ({ title: r.title, config: r.config ?? {}, variables: r.variables ?? [] });
+      await recordRevision(tx, id, revision, options.by ?? SYSTEM_AUTHOR, "Changed the pipeline's variables", {
+        pipeline: { before: structure(before), after: structure(row) },
+        nodes: [],
+      });
       return toSerializedPipeline(row);
     });
   } catch (err) {
@@ -502,14 +545,24 @@ export async function restoreStructure(
     }
     const { rows: pipelineRows } = await tx.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines WHERE id = $1`, [pipelineId]);
     let pipelineRow = pipelineRows[0]!;
-    const pipelineBefore = { title: pipelineRow.title, config: pipelineRow.config ?? {} };
-    if (JSON.stringify(pipelineBefore) !== JSON.stringify(target.pipeline)) {
+    const pipelineBefore = { title: pipelineRow.title, config: pipelineRow.config ?? {}, variables: pipelineRow.variables ?? [] };
+    const targetPipeline = { ...target.pipeline, variables: target.pipeline.variables ?? pipelineBefore.variables };
+    if (JSON.stringify(pipelineBefore) !== JSON.stringify(targetPipeline)) {
       const { rows } = await tx.query<PipelineRow>(
-        `UPDATE video_production_pipelines SET title = $2, config = (COALESCE(config, '{}'::jsonb) - $3::text[]) || $4::jsonb WHERE id = $1 RETURNING ${PIPELINE_COLUMNS}`,
-        [pipelineId, target.pipeline.title, keysNotIn(pipelineBefore.config, target.pipeline.config), JSON.stringify(target.pipeline.config)],
+        `UPDATE video_production_pipelines SET title = $2, config = (COALESCE(config, '{}'::jsonb) - $3::text[]) || $4::jsonb, variables = $5::jsonb WHERE id = $1 RETURNING ${PIPELINE_COLUMNS}`,
+        [
+          pipelineId,
+          targetPipeline.title,
+          keysNotIn(pipelineBefore.config, targetPipeline.config),
+          JSON.stringify(targetPipeline.config),
+          JSON.stringify(targetPipeline.variables),
+        ],
       );
       pipelineRow = rows[0]!;
-      changes.pipeline = { before: pipelineBefore, after: { title: pipelineRow.title, config: pipelineRow.config ?? {} } };
+      changes.pipeline = {
+        before: pipelineBefore,
+        after: { title: pipelineRow.title, config: pipelineRow.config ?? {}, variables: pipelineRow.variables ?? [] },
+      };
     }
     await checkLimits(tx, pipelineId, limits);
     await recordRevision(tx, pipelineId, revision, options.by ?? SYSTEM_AUTHOR, `Restored revision ${target.revision}`, changes);

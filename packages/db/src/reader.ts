@@ -1,4 +1,4 @@
-import type { SerializedPipeline } from "@vp/contracts";
+import type { SerializedPipeline, Variable } from "@vp/contracts";
 import type { Queryable } from "./connection";
 import { NODE_COLUMNS, PIPELINE_COLUMNS, toSerializedPipeline, type NodeRow, type PipelineRow } from "./rows";
 
@@ -34,6 +34,12 @@ export async function listPipelines(
 export async function getPipelineRow(db: Queryable, id: string): Promise<PipelineRow | null> {
   const { rows } = await db.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines WHERE id = $1`, [id]);
   return rows[0] ?? null;
+}
+
+/** The pipeline's declared variables; null when the pipeline does not exist. */
+export async function getPipelineVariables(db: Queryable, id: string): Promise<Variable[] | null> {
+  const { rows } = await db.query<{ variables: Variable[] }>(`SELECT variables FROM video_production_pipelines WHERE id = $1`, [id]);
+  return rows[0] ? (rows[0].variables ?? []) : null;
 }
 
 /** The serialized pipeline, with its nodes when `withNodes` (the show endpoint). */

@@ -104,7 +104,7 @@ describe("structure revisions", () => {
     const at1 = await structureAt(t.pools.reader, P, 1);
     expect(at1?.current).toBe(7);
     expect(at1?.entry?.summary).toBe("Imported 2 nodes");
-    expect(at1?.pipeline).toEqual({ title: "Doc", config: {} });
+    expect(at1?.pipeline).toEqual({ title: "Doc", config: {}, variables: [] });
     expect([...at1!.nodes.keys()].sort()).toEqual(["script", "voice"]);
     expect(at1?.nodes.get("script")?.asset).toEqual({ type: "text", content: "Hello" });
     expect(at1?.nodes.get("voice")).toMatchObject({ config: { speed: 1 }, inputs: { text: ["script"] } });
@@ -129,7 +129,7 @@ describe("structure revisions", () => {
     // The restore is a revision like any other: undoing it rebuilds revision 7.
     const at7 = await structureAt(t.pools.reader, P, 7);
     expect([...at7!.nodes.keys()].sort()).toEqual(["extra", "voice"]);
-    expect(at7?.pipeline).toEqual({ title: "Doc renamed", config: { maxCost: 2 } });
+    expect(at7?.pipeline).toEqual({ title: "Doc renamed", config: { maxCost: 2 }, variables: [] });
 
     // A restore read before another write is refused rather than undoing that write unseen.
     const stale = await structureAt(t.pools.reader, P, 7);

@@ -1,4 +1,4 @@
-import type { NodePosition, NodeType } from "@vp/contracts";
+import type { NodePosition, NodeType, Variable } from "@vp/contracts";
 import { withTransaction, type Queryable } from "./connection";
 import type { NodeRow } from "./rows";
 
@@ -24,6 +24,8 @@ export interface NodeStructure {
 export interface PipelineStructure {
   title: string;
   config: Record<string, unknown>;
+  /** Recorded by the writes that change variables; a change that leaves it out left them as they were. */
+  variables?: Variable[];
 }
 
 export interface NodeChange {
@@ -110,8 +112,8 @@ export interface StructureAt {
 export async function structureAt(db: Queryable, pipelineId: string, revision: number): Promise<StructureAt | null> {
   return withTransaction(db, async (tx) => {
     await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-    const { rows: pipelines } = await tx.query<{ title: string; config: Record<string, unknown>; revision: string }>(
-      `SELECT title, config, revision FROM video_production_pipelines WHERE id = $1`,
+    const { rows: pipelines } = await tx.query<{ title: string; config: Record<string, unknown>; revision: string; variables: Variable[] }>(
+      `SELECT title, config, revision, variables FROM video_production_pipelines WHERE id = $1`,
       [pipelineId],
     );
     const pipelineRow = pipelines[0];
@@ -125,7 +127,7 @@ export async function structureAt(db: Queryable, pipelineId: string, revision: n
        WHERE pipeline_id = $1 AND revision >= $2 ORDER BY revision DESC`,
       [pipelineId, revision],
     );
-    let pipeline: PipelineStructure = { title: pipelineRow.title, config: pipelineRow.config ?? {} };
+    let pipeline: PipelineStructure = { title: pipelineRow.title, config: pipelineRow.config ?? {}, variables: pipelineRow.variables ?? [] };
     const nodes = new Map(nodeRows.map((row) => [row.id, structureOf(row)]));
     let entry: StructureAt["entry"];
     for (const row of later) {
@@ -133,7 +135,8 @@ export async function structureAt(db: Queryable, pipelineId: string, revision: n
         entry = { revision, created_at: row.created_at.toISOString(), created_by: row.created_by, summary: row.summary, changes: row.changes };
         continue;
       }
-      if (row.changes.pipeline) pipeline = row.changes.pipeline.before;
+      // A change that did not record variables (a rename, a settings change) left them as they were.
+      if (row.changes.pipeline) pipeline = { ...pipeline, ...row.changes.pipeline.before };
       for (const change of row.changes.nodes) {
         if (change.before) nodes.set(change.id, change.before);
         else nodes.delete(change.id);

@@ -1,4 +1,4 @@
-import type { SerializedNode, SerializedPipeline } from "@vp/contracts";
+import type { SerializedNode, SerializedPipeline, Variable } from "@vp/contracts";
 
 /** A row of video_production_pipelines as pg returns it. */
 export interface PipelineRow {
@@ -11,6 +11,8 @@ export interface PipelineRow {
   updated_at: Date;
   /** The structure revision (bigint: pg returns it as a string). */
   revision: string | number;
+  /** The declared variables (a JSON array; see @vp/contracts Variables). */
+  variables: Variable[];
 }
 
 /** A row of video_production_nodes as pg returns it: the API shape plus the added columns. */
@@ -22,7 +24,7 @@ export interface NodeRow extends Omit<SerializedNode, "revision"> {
   revision: string | number;
 }
 
-export const PIPELINE_COLUMNS = "id, version, title, config, metadata, created_at, updated_at, revision";
+export const PIPELINE_COLUMNS = "id, version, title, config, metadata, created_at, updated_at, revision, variables";
 export const NODE_COLUMNS =
   "id, pipeline_id, title, type, inputs, config, asset, status, metadata, output, state_version, created_at, position, disabled, revision";
 
@@ -60,6 +62,7 @@ export function toSerializedPipeline(row: PipelineRow, nodes?: readonly NodeRow[
     config: row.config ?? {},
     metadata: row.metadata ?? {},
     revision: Number(row.revision ?? 0),
+    variables: row.variables ?? [],
   };
   if (nodes) out.nodes = nodes.map(toSerializedNode);
   return out;
