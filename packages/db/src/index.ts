@@ -11,3 +11,4 @@ export * from "./storage-files";
 export * from "./api-keys";
 export * from "./webhooks";
 export * from "./revisions";
+export * from "./batches";
