@@ -75,10 +75,22 @@ async function roomOnCanvas(page: Page, near: { x: number; y: number }): Promise
   return spot;
 }
 
+/** An element's box once the canvas has stopped moving (a node just added fits the view a few frames later). */
+async function settledBox(page: Page, selector: string): Promise<{ x: number; y: number; width: number; height: number }> {
+  let last = "";
+  for (let tries = 0; tries < 50; tries++) {
+    const box = await page.locator(selector).boundingBox();
+    if (box && JSON.stringify(box) === last) return box;
+    last = JSON.stringify(box);
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`${selector} kept moving for 5 s`);
+}
+
 /** Drags a connection out of a node's output and lets go on empty canvas, then picks a node type in the offered list. */
 async function dropConnectionAndPick(page: Page, sourceId: string, type: string): Promise<void> {
-  const handle = await page.locator(`${node(sourceId)} .react-flow__handle.source`).boundingBox();
-  const from = { x: handle!.x + handle!.width / 2, y: handle!.y + handle!.height / 2 };
+  const handle = await settledBox(page, `${node(sourceId)} .react-flow__handle.source`);
+  const from = { x: handle.x + handle.width / 2, y: handle.y + handle.height / 2 };
   const to = await roomOnCanvas(page, { x: from.x + 60, y: from.y });
   await page.mouse.move(from.x, from.y);
   await page.mouse.down();

@@ -360,6 +360,8 @@ describe("runs in the editor", () => {
     await page.getByTestId("retry-after").click();
     await page.locator(status("after", "completed")).waitFor({ timeout: 60_000 });
     await page.locator('[data-testid="pipeline-progress"][data-completed="4"][data-total="4"]').waitFor();
+    // A run is recorded as finished a moment after its last node completes: both retries shown completed first.
+    await page.locator('[data-testid="run-row"][data-kind="retry"][data-status="completed"]').nth(1).waitFor();
 
     const { runs } = await env.api.ok("GET", `/pipelines/${P}/runs`);
     expect(runs.map((r: { kind: string; status: string; target_node_id: string | null }) => [r.kind, r.status, r.target_node_id])).toEqual([
