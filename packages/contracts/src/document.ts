@@ -3,6 +3,7 @@ import { AssetInput } from "./config";
 import { Id, Title } from "./ids";
 import { NodeType } from "./catalog";
 import { NodePosition } from "./state";
+import { Variables } from "./variables";
 
 /**
  * "Pipeline as code": a pipeline's structure as a versioned JSON document that can live in a repository.
@@ -34,6 +35,8 @@ export const PipelineDocument = z.strictObject({
   format: z.literal(PIPELINE_DOCUMENT_FORMAT),
   version: z.literal(PIPELINE_DOCUMENT_VERSION),
   title: Title,
+  /** The pipeline's variables (absent: none); the nodes' placeholders and bound assets must fit them. */
+  variables: Variables.optional(),
   /** As many as the pipeline limits allow (validatePipelineDocument checks the count). */
   nodes: z.array(DocumentNode),
 });

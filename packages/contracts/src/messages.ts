@@ -3,6 +3,7 @@ import { Id } from "./ids";
 import { NodeType } from "./catalog";
 import { NodeStatus } from "./node-types";
 import { CacheKey, NodeMetadata, NodeOutput, SerializedNodeSchema } from "./state";
+import { Variable } from "./variables";
 
 /**
  * Every message on the bus. Wire schemas carry `v` and never use `.transform()`.
@@ -232,7 +233,8 @@ export const StructureChanged = z.object({
   /** The editor tab that made it (its X-Vp-Client header), so that tab knows the change is its own. */
   client: z.string().optional(),
   at: z.string(),
-  pipeline: z.object({ title: z.string(), config: z.record(z.string(), z.unknown()) }).optional(),
+  /** The pipeline's own fields after the change; `variables` when the change was to them. */
+  pipeline: z.object({ title: z.string(), config: z.record(z.string(), z.unknown()), variables: z.array(Variable).optional() }).optional(),
   nodes: z.array(z.object({ id: z.string(), node: SerializedNodeSchema.nullable() })),
 });
 export type StructureChanged = z.infer<typeof StructureChanged>;

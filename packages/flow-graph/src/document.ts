@@ -5,12 +5,15 @@ import {
   PIPELINE_DOCUMENT_VERSION,
   PipelineDocument,
   Title,
+  Variables,
   type MediaType,
   type NodePosition,
   type SerializedNode,
+  type Variable,
 } from "@vp/contracts";
 import { findCycle, lookup, validateStructure, type GraphNode } from "./index";
 import { nodeFieldProblems } from "./node-fields";
+import { variableProblems } from "./variables";
 
 /** One problem of an imported document; `node` names the node it belongs to (its id, or `#<n>` if it has none). */
 export interface DocumentProblem {
@@ -53,6 +56,7 @@ export function validatePipelineDocument(raw: unknown, { maxNodes = DEFAULT_PIPE
 
   const parsed = parseNodes(doc.nodes, problems);
   problems.push(...graphProblems(parsed));
+  problems.push(...documentVariableProblems(doc.variables, parsed));
 
   if (problems.length) return { ok: false, problems: inDocumentOrder(problems, doc.nodes) };
   // Everything checked above; the strict parse also applies Title's trimming.
@@ -76,7 +80,7 @@ function envelopeProblems(doc: Record<string, unknown>): DocumentProblem[] {
   }
   const title = Title.safeParse(doc.title);
   if (!title.success) problems.push({ path: "title", message: title.error.issues.map((i) => i.message).join("; ") });
-  const known = new Set(["format", "version", "title", "nodes"]);
+  const known = new Set(["format", "version", "title", "variables", "nodes"]);
   for (const key of Object.keys(doc)) if (!known.has(key)) problems.push({ path: key, message: "unknown field" });
   return problems;
 }
@@ -125,6 +129,17 @@ function graphProblems(parsed: DocumentNode[]): DocumentProblem[] {
   return problems;
 }
 
+/**
+ * The document's variables (optional: absent means none) and whether the nodes' placeholders and bound assets fit
+ * them, with the rules of the API's variable and node writes.
+ */
+function documentVariableProblems(raw: unknown, parsed: DocumentNode[]): DocumentProblem[] {
+  if (raw === undefined) return variableProblems(parsed, []).map((p) => ({ node: p.nodeId, path: p.slot, message: p.message }));
+  const declared = Variables.safeParse(raw);
+  if (!declared.success) return declared.error.issues.map((issue) => ({ path: ["variables", ...issue.path].map(String).join("."), message: issue.message }));
+  return variableProblems(parsed, declared.data).map((p) => ({ node: p.nodeId, path: p.slot, message: p.message }));
+}
+
 /** Node by node, in document order (the document's own problems first); stable within a node. */
 function inDocumentOrder(problems: DocumentProblem[], rawNodes: unknown[]): DocumentProblem[] {
   const order = new Map<string, number>();
@@ -170,18 +185,21 @@ export function toDocumentNode(node: DocumentSource): DocumentNode {
     if (typeof asset.content === "string") out.asset.content = asset.content;
     // A URL is where the media comes from, not a storage key: it travels with the document.
     if (typeof asset.url === "string") out.asset.url = asset.url;
+    const bound = (node.asset as { variable?: unknown }).variable;
+    if (typeof bound === "string") out.asset.variable = bound;
   }
   if (node.position) out.position = { x: node.position.x, y: node.position.y };
   if (node.disabled) out.disabled = true;
   return out;
 }
 
-/** The document of a pipeline: structure only (see toDocumentNode). */
-export function toPipelineDocument(pipeline: { title: string }, nodes: ReadonlyArray<DocumentSource>): PipelineDocument {
+/** The document of a pipeline: structure only (see toDocumentNode), with its variables when it has any. */
+export function toPipelineDocument(pipeline: { title: string; variables?: readonly Variable[] }, nodes: ReadonlyArray<DocumentSource>): PipelineDocument {
   return {
     format: PIPELINE_DOCUMENT_FORMAT,
     version: PIPELINE_DOCUMENT_VERSION,
     title: pipeline.title,
+    ...(pipeline.variables?.length ? { variables: [...pipeline.variables] } : {}),
     nodes: nodes.map(toDocumentNode),
   };
 }

@@ -170,6 +170,7 @@ describe("pipelines controller", () => {
       "revision",
       "title",
       "updated_at",
+      "variables",
       "version",
     ]);
     expect(page1.body.pipelines[0].node_counts).toEqual({ total: 0, pending: 0, queued: 0, in_progress: 0, completed: 0, failed: 0, cancelled: 0 });

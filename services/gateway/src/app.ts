@@ -17,6 +17,7 @@ import { nodeRoutes } from "./routes/nodes";
 import { pipelineRoutes } from "./routes/pipelines";
 import { revisionRoutes } from "./routes/revisions";
 import { runRoutes } from "./routes/runs";
+import { variableRoutes } from "./routes/variables";
 import { webhookRoutes } from "./routes/webhooks";
 
 const JSON_BODY_LIMIT = 1024 * 1024;
@@ -147,6 +148,7 @@ function mountApi(app: Hono, deps: GatewayDeps) {
   app.route(base, documentRoutes(deps));
   app.route(base, revisionRoutes(deps));
   app.route(base, runRoutes(deps));
+  app.route(base, variableRoutes(deps));
   app.route(base, webhookRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, nodeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, executeRoutes(deps));

@@ -2,12 +2,13 @@ import { randomUUID } from "node:crypto";
 import type { Context } from "hono";
 import { HEADERS, type RunCommand, RunVerdict } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
-import { listNodes } from "@vp/db";
+import { getPipelineVariables, listNodes } from "@vp/db";
 import { checkPipeline, formatProblems, lookup, type GraphNode } from "@vp/flow-graph";
 import { nothingToRunReason, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "./deps";
 import { readGateOf } from "./read-gate";
 import { HttpError } from "./errors";
+import { filledByDefaults, requireFilledByDefaults } from "./routes/variables";
 
 /**
  * Starts a run ("run all", or "run to here" with a target): the whole graph is checked from the gateway's
@@ -17,7 +18,12 @@ import { HttpError } from "./errors";
  * 202 when the verdict is late (stored, will run).
  */
 export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string, targetNodeId?: string, retry?: { downstream: boolean }, force = false) {
-  const rows = await readGateOf(deps).run(() => listNodes(deps.reader, pipelineId));
+  const [stored, variables] = await Promise.all([
+    readGateOf(deps).run(() => listNodes(deps.reader, pipelineId)),
+    getPipelineVariables(deps.reader, pipelineId).then((v) => v ?? []),
+  ]);
+  // Keys and checks see each node as it will run: its placeholders filled from the variables' defaults.
+  const rows = filledByDefaults(stored, variables);
   const stale = staleNodes(rows as KeyedNode[]);
   if (targetNodeId) {
     const target = rows.find((r) => r.id === targetNodeId);
@@ -32,6 +38,12 @@ export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string
   if (!members.length) throw new HttpError(422, nothingToRunReason(rows as KeyedNode[], { targetNodeId }));
   const problems = checkPipeline(rows as GraphNode[], members);
   if (problems.length) throw new HttpError(422, formatProblems(problems, lookup(rows as GraphNode[])), { problems });
+  const memberIds = new Set(members);
+  requireFilledByDefaults(
+    stored.filter((r) => memberIds.has(r.id)),
+    variables,
+    stored,
+  );
 
   const runId = randomUUID();
   const commandId = randomUUID();

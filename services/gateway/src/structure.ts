@@ -43,7 +43,7 @@ export function announceStructure(
     by: string;
     client?: string;
     nodes?: Array<{ id: string; row: NodeRow | null }>;
-    pipeline?: { title: string; config: Record<string, unknown> };
+    pipeline?: StructureChanged["pipeline"];
   },
 ): void {
   const event: StructureChanged = {

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { z } from "zod";
-import { AssetInput, Id, NodeInputs, NodePosition, NodeType, Title } from "@vp/contracts";
+import { AssetInput, Id, NodeInputs, NodePosition, NodeType, Title, VariableName } from "@vp/contracts";
 import { HttpError, zodMessage } from "./errors";
 
 /** A UTF-16 surrogate without its pair: JSON can escape one (`"\ud800"`), UTF-8 and Postgres cannot hold it. */
@@ -147,7 +147,8 @@ export const UpdateNodeBody = z
     inputs: NodeInputs.optional(),
     /** Merged into config; a key set to null is removed (JSON merge patch). */
     config: z.record(z.string(), z.unknown()).optional(),
-    asset: AssetInput.partial().optional(),
+    /** Merged into the asset; `variable: null` unbinds it from its variable. */
+    asset: AssetInput.partial().extend({ variable: VariableName.nullable().optional() }).optional(),
     /** Canvas position: its own column, never a config change. */
     position: NodePosition.optional(),
     /** Switches the node off (true) or on (false): runs skip a disabled node and what is downstream of it. */

@@ -70,7 +70,7 @@ export function documentRoutes(deps: GatewayDeps) {
     const { pipeline, nodes } = await importPipeline(
       deps.editor,
       {
-        pipeline: { id: randomUUID(), title: importTitle(given, document.title) },
+        pipeline: { id: randomUUID(), title: importTitle(given, document.title), variables: document.variables ?? [] },
         nodes: document.nodes.map((node) => ({
           id: node.id,
           title: node.title,

@@ -3,12 +3,14 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { type ExecuteCommand, ExecuteVerdict, HEADERS } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
-import { getNodes, toSerializedNode } from "@vp/db";
+import { getNodes, getPipelineVariables, toSerializedNode } from "@vp/db";
+import { variablesUsedBy } from "@vp/flow-graph/variables";
 import { executionVerdict, lookup, type GraphNode } from "@vp/flow-graph";
 import type { GatewayDeps } from "../deps";
 import { HttpError } from "../errors";
 import { findNode } from "../pipeline-access";
 import { startRun } from "../start-run";
+import { requireFilledByDefaults } from "./variables";
 import { optionalBody } from "../validation";
 
 /** Optional body of a node execute: `{ "upstream": true }` runs the node and whatever it needs first. */
@@ -33,6 +35,8 @@ export function executeRoutes(deps: GatewayDeps) {
     const nodes = lookup([node, ...inputs] as GraphNode[]);
     const ready = executionVerdict(node as GraphNode, nodes);
     if (!ready.ok) throw new HttpError(422, ready.reason, ready.problems.length ? { problems: ready.problems } : undefined);
+    // A node with placeholders runs with the variables' defaults: one without a default is refused before anything runs.
+    if (variablesUsedBy(node).length) requireFilledByDefaults([node], (await getPipelineVariables(deps.reader, pipeline.id)) ?? []);
 
     const jobId = randomUUID();
     const commandId = randomUUID();

@@ -22,6 +22,8 @@ import { HttpError, notFound } from "../errors";
 import { requireNode, requirePipeline } from "../pipeline-access";
 import { announceStructure, authorOf, clientOf, conflictOf, etagOf, ifMatchRevision } from "../structure";
 import { assetPatchFor, CreateNodeBody, jsonBody, noBody, UpdateNodeBody } from "../validation";
+import { requireVariablesFit } from "./variables";
+import type { Variable } from "@vp/contracts";
 
 /** The node's own fields as they will be stored (the one check of every write path: add, edit, import). */
 function requireFields(node: { type: NodeType; config: unknown; asset: unknown }) {
@@ -59,12 +61,23 @@ function structurePatchOf(node: SerializedNode, body: NodeEdit) {
   return { configPatch, configRemove: configRemove.length ? configRemove : undefined, assetPatch };
 }
 
-/** An edited node passes the checks of every write path: its own fields when they change, the graph when its inputs or its asset's media type do. */
-async function checkEdit(deps: GatewayDeps, pipelineId: string, node: SerializedNode, body: NodeEdit, patch: ReturnType<typeof structurePatchOf>) {
+/**
+ * An edited node passes the checks of every write path: its own fields and its placeholders and bound asset
+ * (against the pipeline's variables) when they change, the graph when its inputs or its asset's media type do.
+ */
+async function checkEdit(
+  deps: GatewayDeps,
+  pipeline: { id: string; variables?: Variable[] },
+  node: SerializedNode,
+  body: NodeEdit,
+  patch: ReturnType<typeof structurePatchOf>,
+) {
+  const pipelineId = pipeline.id;
   const asset = patch.assetPatch ? { ...node.asset, ...patch.assetPatch } : node.asset;
   if (body.config || body.asset) {
     const config = Object.fromEntries(Object.entries(node.config ?? {}).filter(([key]) => !patch.configRemove?.includes(key)));
     requireFields({ type: node.type, config: { ...config, ...patch.configPatch }, asset });
+    requireVariablesFit([{ ...node, config: { ...config, ...patch.configPatch }, asset }], pipeline.variables ?? []);
   }
   const assetTypeChanges = body.asset?.type !== undefined && body.asset.type !== (node.asset as { type?: string } | null)?.type;
   if (body.inputs || assetTypeChanges) {
@@ -96,6 +109,7 @@ export function nodeRoutes(deps: GatewayDeps) {
     const body = await jsonBody(c, CreateNodeBody);
     requireFields({ type: body.type, config: body.config, asset: body.asset ?? null });
     const id = body.id ?? randomUUID();
+    requireVariablesFit([{ id, title: body.title, config: body.config, asset: body.asset ?? null }], pipeline.variables ?? []);
     await checkGraph(deps, pipeline.id, { id, type: body.type, inputs: body.inputs, status: "pending", asset: body.asset ?? null });
     const row = await createNode(
       deps.editor,
@@ -133,7 +147,7 @@ export function nodeRoutes(deps: GatewayDeps) {
     const body = await jsonBody(c, UpdateNodeBody);
     const ifRevision = ifMatchRevision(c);
     const patch = structurePatchOf(node, body);
-    await checkEdit(deps, pipeline.id, node, body, patch);
+    await checkEdit(deps, pipeline, node, body, patch);
     const row = await updateNodeStructure(
       deps.editor,
       pipeline.id,

@@ -3,7 +3,8 @@ import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { type CancelCommand, CancelVerdict, HEADERS } from "@vp/contracts";
 import { publish, waitForReply } from "@vp/bus";
-import { getCacheCosts, getPipeline, listNodes, listRuns, toSerializedRun, type Queryable } from "@vp/db";
+import { getCacheCosts, getPipeline, getPipelineVariables, listNodes, listRuns, toSerializedRun, type Queryable } from "@vp/db";
+import { unfilledProblems } from "@vp/flow-graph/variables";
 import { checkPipeline, maxCostOf, type GraphNode } from "@vp/flow-graph";
 import { estimateMembers, runMembers, staleNodes, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { GatewayDeps } from "../deps";
@@ -12,6 +13,7 @@ import { HttpError, zodMessage } from "../errors";
 import { requireNode, requirePipeline } from "../pipeline-access";
 import { startRun } from "../start-run";
 import { noBody, optionalBody } from "../validation";
+import { filledByDefaults } from "./variables";
 
 const RetryBody = z.strictObject({ downstream: z.boolean().optional(), force: z.boolean().optional() });
 const RunAllBody = z.strictObject({ force: z.boolean().optional() });
@@ -22,7 +24,10 @@ const BooleanQuery = z.enum(["true", "false"]).optional();
 
 /** What "run all" would cost now (the same computation the scheduler's budget check makes), and the graph's problems. */
 export async function pipelineEstimate(reader: Queryable, pipelineId: string, force: boolean) {
-  const [pipeline, rows] = await Promise.all([getPipeline(reader, pipelineId), listNodes(reader, pipelineId)]);
+  const [pipeline, stored] = await Promise.all([getPipeline(reader, pipelineId), listNodes(reader, pipelineId)]);
+  // Keyed as a run keys them: placeholders filled from the variables' defaults.
+  const variables = pipeline?.variables ?? [];
+  const rows = filledByDefaults(stored, variables);
   const stale = staleNodes(rows as KeyedNode[]);
   const members = runMembers(rows as KeyedNode[], stale, {});
   const estimate = await estimateMembers(rows as KeyedNode[], members, stale, {
@@ -30,7 +35,13 @@ export async function pipelineEstimate(reader: Queryable, pipelineId: string, fo
     maxCost: maxCostOf(pipeline?.config),
     costsOf: (keys) => getCacheCosts(reader, keys),
   });
-  return { estimate, problems: checkPipeline(rows as GraphNode[], members) };
+  const memberIds = new Set(members);
+  const unfilled = unfilledProblems(
+    stored.filter((r) => memberIds.has(r.id)),
+    variables,
+    {},
+  );
+  return { estimate, problems: [...checkPipeline(rows as GraphNode[], members), ...unfilled] };
 }
 
 /**
@@ -93,7 +104,9 @@ export function runRoutes(deps: GatewayDeps) {
   app.get("/:pipeline_id/outdated", async (c) => {
     const pipeline = await requirePipeline(deps.reader, c);
     const body = await sharedJson(deps, `outdated:${pipeline.id}`, async () => {
-      const rows = await listNodes(deps.reader, pipeline.id);
+      const [stored, variables] = await Promise.all([listNodes(deps.reader, pipeline.id), getPipelineVariables(deps.reader, pipeline.id)]);
+      // A changed default changes the key of every node that uses the variable: those results are outdated.
+      const rows = filledByDefaults(stored, variables ?? []);
       const stale = staleNodes(rows as KeyedNode[]);
       return { node_ids: rows.filter((r) => stale.has(r.id)).map((r) => r.id) };
     });
