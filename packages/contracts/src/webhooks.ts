@@ -1,14 +1,11 @@
 import { z } from "zod";
 
-/**
- * Every webhook event type. batch.finished and row.finished are reserved for batches (the database accepts them
- * already); endpoints may subscribe only to DELIVERED_WEBHOOK_EVENTS.
- */
+/** Every webhook event type; endpoints may subscribe to DELIVERED_WEBHOOK_EVENTS (today all of them). */
 export const WEBHOOK_EVENT_TYPES = ["run.finished", "node.failed", "batch.finished", "row.finished"] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** The event types the gateway delivers. */
-export const DELIVERED_WEBHOOK_EVENTS = ["run.finished", "node.failed"] as const satisfies readonly WebhookEventType[];
+export const DELIVERED_WEBHOOK_EVENTS = ["run.finished", "node.failed", "batch.finished", "row.finished"] as const satisfies readonly WebhookEventType[];
 export type DeliveredWebhookEvent = (typeof DELIVERED_WEBHOOK_EVENTS)[number];
 
 /** A run of the pipeline completed, failed or was cancelled. `run` is the run as GET .../runs shows it. */
@@ -52,6 +49,45 @@ export const NodeFailedWebhook = z.object({
 });
 export type NodeFailedWebhook = z.infer<typeof NodeFailedWebhook>;
 
+/** A batch row as its webhook and GET /batches/:id show it (`output.url`: where the row's result is served). */
+export const BatchRowWebhookData = z.object({
+  index: z.number().int(),
+  values: z.record(z.string(), z.union([z.string(), z.number()])),
+  status: z.enum(["waiting", "running", "completed", "failed", "cancelled"]),
+  pipeline_id: z.string().nullable(),
+  run_id: z.string().nullable(),
+  cost: z.number().nullable(),
+  output: z.object({ url: z.string(), node_id: z.string() }).nullable(),
+  error: z.string().nullable(),
+});
+
+/** A row of a batch of the pipeline ended (completed, failed or cancelled): once per run of the row. */
+export const RowFinishedWebhook = z.object({
+  type: z.literal("row.finished"),
+  timestamp: z.string(),
+  data: z.object({ pipeline_id: z.string(), batch_id: z.string(), row: BatchRowWebhookData }),
+});
+export type RowFinishedWebhook = z.infer<typeof RowFinishedWebhook>;
+
+/** A batch of the pipeline ended: every row completed, failed or was cancelled. */
+export const BatchFinishedWebhook = z.object({
+  type: z.literal("batch.finished"),
+  timestamp: z.string(),
+  data: z.object({
+    pipeline_id: z.string(),
+    batch: z.object({
+      id: z.string(),
+      status: z.enum(["completed", "failed", "cancelled"]),
+      counts: z.record(z.string(), z.number()),
+      cost: z.number(),
+      cost_saved: z.number(),
+      created_at: z.string(),
+      finished_at: z.string(),
+    }),
+  }),
+});
+export type BatchFinishedWebhook = z.infer<typeof BatchFinishedWebhook>;
+
 /** The JSON body of a delivery: `{ type, timestamp, data }` (Standard Webhooks). */
-export const WebhookPayload = z.discriminatedUnion("type", [RunFinishedWebhook, NodeFailedWebhook]);
+export const WebhookPayload = z.discriminatedUnion("type", [RunFinishedWebhook, NodeFailedWebhook, RowFinishedWebhook, BatchFinishedWebhook]);
 export type WebhookPayload = z.infer<typeof WebhookPayload>;

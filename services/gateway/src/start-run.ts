@@ -18,6 +18,35 @@ import { filledByDefaults, requireFilledByDefaults } from "./routes/variables";
  * 202 when the verdict is late (stored, will run).
  */
 export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string, targetNodeId?: string, retry?: { downstream: boolean }, force = false) {
+  const result = await requestRun(deps, pipelineId, { targetNodeId, retry, force });
+  switch (result.outcome) {
+    case "accepted":
+      return c.json({ status: "accepted", run_id: result.runId, command_id: result.commandId }, 202);
+    case "refused":
+      return c.json(
+        { error: result.reason, ...(result.problems ? { problems: result.problems } : {}), ...(result.estimate ? { estimate: result.estimate } : {}) },
+        422,
+      );
+    case "running":
+      return c.json({ status: "running", run_id: result.runId, node_ids: result.nodeIds, ...(result.estimate ? { estimate: result.estimate } : {}) });
+  }
+}
+
+/** What became of a run request: running (recorded, first nodes dispatched), accepted (stored, verdict late) or refused by the scheduler. */
+export type RunRequestResult =
+  | { outcome: "running"; runId: string; nodeIds: string[]; estimate?: RunVerdict["estimate"] }
+  | { outcome: "accepted"; runId: string; commandId: string }
+  | { outcome: "refused"; runId: string; reason: string; problems?: unknown; estimate?: RunVerdict["estimate"] };
+
+/**
+ * startRun without the HTTP answer (the batch driver starts row pipelines with it). The gateway's own checks throw
+ * HttpError 422 as for a request; `runId` names the run (a caller that records it first may ask again with it).
+ */
+export async function requestRun(
+  deps: GatewayDeps,
+  pipelineId: string,
+  { targetNodeId, retry, force = false, runId = randomUUID() }: { targetNodeId?: string; retry?: { downstream: boolean }; force?: boolean; runId?: string },
+): Promise<RunRequestResult> {
   const [stored, variables] = await Promise.all([
     readGateOf(deps).run(() => listNodes(deps.reader, pipelineId)),
     getPipelineVariables(deps.reader, pipelineId).then((v) => v ?? []),
@@ -45,7 +74,6 @@ export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string
     stored,
   );
 
-  const runId = randomUUID();
   const commandId = randomUUID();
   const command: RunCommand = {
     v: 1,
@@ -64,15 +92,12 @@ export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string
   );
   if (verdict === null) {
     deps.logger.warn(ids, "run accepted; scheduler verdict not received in time");
-    return c.json({ status: "accepted", run_id: runId, command_id: commandId }, 202);
+    return { outcome: "accepted", runId, commandId };
   }
   if (!verdict.ok) {
     deps.logger.info({ ...ids, reason: verdict.reason }, "run refused by scheduler");
-    return c.json(
-      { error: verdict.reason, ...(verdict.problems ? { problems: verdict.problems } : {}), ...(verdict.estimate ? { estimate: verdict.estimate } : {}) },
-      422,
-    );
+    return { outcome: "refused", runId, reason: verdict.reason, problems: verdict.problems, estimate: verdict.estimate };
   }
   deps.logger.info({ ...ids, members: verdict.nodeIds.length }, "run started");
-  return c.json({ status: "running", run_id: verdict.runId, node_ids: verdict.nodeIds, ...(verdict.estimate ? { estimate: verdict.estimate } : {}) });
+  return { outcome: "running", runId: verdict.runId, nodeIds: verdict.nodeIds, estimate: verdict.estimate };
 }

@@ -44,11 +44,11 @@ export async function pipelineEstimate(reader: Queryable, pipelineId: string, fo
   return { estimate, problems: [...checkPipeline(rows as GraphNode[], members), ...unfilled] };
 }
 
-/**
- * Cancel through the scheduler (it holds the runs): 200 { status: "cancelled", cancelled: [ids] }, 422 when the
- * node cannot be cancelled (completed, failed), 202 when the verdict is late (stored, will be applied).
- */
-async function cancel(deps: GatewayDeps, c: Context, pipelineId: string, nodeId?: string) {
+/** What became of a cancel: applied (the ids cancelled), refused with the reason, or accepted (stored, verdict late). */
+export type CancelResult = { outcome: "cancelled"; cancelled: string[] } | { outcome: "refused"; reason: string } | { outcome: "accepted"; commandId: string };
+
+/** Cancels a pipeline's queued and running work (or one node's) through the scheduler, which holds the runs. */
+export async function requestCancel(deps: GatewayDeps, pipelineId: string, nodeId?: string): Promise<CancelResult> {
   const commandId = randomUUID();
   const command: CancelCommand = {
     v: 1,
@@ -65,11 +65,22 @@ async function cancel(deps: GatewayDeps, c: Context, pipelineId: string, nodeId?
   const ids = { pipelineId, nodeId, commandId };
   if (verdict === null) {
     deps.logger.warn(ids, "cancel accepted; scheduler verdict not received in time");
-    return c.json({ status: "accepted", command_id: commandId }, 202);
+    return { outcome: "accepted", commandId };
   }
-  if (!verdict.ok) return c.json({ error: verdict.reason }, 422);
+  if (!verdict.ok) return { outcome: "refused", reason: verdict.reason };
   deps.logger.info({ ...ids, cancelled: verdict.cancelled.length }, "cancelled");
-  return c.json({ status: "cancelled", cancelled: verdict.cancelled });
+  return { outcome: "cancelled", cancelled: verdict.cancelled };
+}
+
+/**
+ * Cancel through the scheduler (it holds the runs): 200 { status: "cancelled", cancelled: [ids] }, 422 when the
+ * node cannot be cancelled (completed, failed), 202 when the verdict is late (stored, will be applied).
+ */
+async function cancel(deps: GatewayDeps, c: Context, pipelineId: string, nodeId?: string) {
+  const result = await requestCancel(deps, pipelineId, nodeId);
+  if (result.outcome === "accepted") return c.json({ status: "accepted", command_id: result.commandId }, 202);
+  if (result.outcome === "refused") return c.json({ error: result.reason }, 422);
+  return c.json({ status: "cancelled", cancelled: result.cancelled });
 }
 
 /** POST /pipelines/:pipeline_id/execute (run all) and GET /pipelines/:pipeline_id/runs (run history, newest first). */

@@ -30,7 +30,7 @@ const RESERVED = WEBHOOK_EVENT_TYPES.filter((type) => !(DELIVERED_WEBHOOK_EVENTS
 export const CreateWebhookBody = z.strictObject({
   /** Where deliveries are POSTed: http or https, no user name or password, not an internal address. */
   url: z.string().min(1).max(2048),
-  /** What it wants: run.finished, node.failed (batch.finished and row.finished are reserved). */
+  /** What it wants: run.finished, node.failed, batch.finished, row.finished. */
   events: z
     .array(z.enum(WEBHOOK_EVENT_TYPES))
     .min(1)
