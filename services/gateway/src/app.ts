@@ -8,6 +8,7 @@ import { authMiddleware, authRoutes } from "./auth";
 import type { GatewayDeps } from "./deps";
 import { createErrorHandler, HttpError } from "./errors";
 import { hasDotSegment } from "./validation";
+import { batchEventRoutes } from "./routes/batch-events";
 import { directUploadRoutes } from "./routes/direct-uploads";
 import { documentRoutes } from "./routes/documents";
 import { eventRoutes } from "./routes/events";
@@ -154,6 +155,7 @@ function mountApi(app: Hono, deps: GatewayDeps) {
   app.route(`${base}/:pipeline_id/nodes`, executeRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, fileRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, directUploadRoutes(deps));
+  app.route("/v1/video_production/batches", batchEventRoutes(deps));
 }
 
 export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean> } = { ready: async () => true }) {

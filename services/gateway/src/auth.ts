@@ -152,6 +152,9 @@ export type Access =
 
 const EVENTS = /^\/v1\/video_production\/pipelines\/([^/]+)\/events$/;
 const EVENTS_TOKEN = /^\/v1\/video_production\/pipelines\/[^/]+\/events\/token$/;
+/** A batch's row stream, opened with a stream token minted for `batch:<id>` (routes/batch-events.ts). */
+const BATCH_EVENTS = /^\/v1\/video_production\/batches\/([^/]+)\/events$/;
+const BATCH_EVENTS_TOKEN = /^\/v1\/video_production\/batches\/[^/]+\/events\/token$/;
 /** What media elements load with the output cookie: a node's output, an asset's uploaded file. */
 const OUTPUT = /^\/v1\/video_production\/pipelines\/[^/]+\/nodes\/[^/]+\/(?:output|asset)$/;
 const OPERATOR_ACTIONS = /\/(execute|cancel|retry)$/;
@@ -186,9 +189,11 @@ export function requiredAccess(method: string, path: string): Access {
   if (method === "GET" || method === "HEAD") {
     const events = EVENTS.exec(path);
     if (events) return { kind: "stream", pipelineId: decode(events[1]!) };
+    const batchEvents = BATCH_EVENTS.exec(path);
+    if (batchEvents) return { kind: "stream", pipelineId: `batch:${decode(batchEvents[1]!)}` };
     return { kind: "role", role: "viewer", cookie: OUTPUT.test(path) };
   }
-  if (method === "POST" && EVENTS_TOKEN.test(path)) return { kind: "role", role: "viewer", cookie: false };
+  if (method === "POST" && (EVENTS_TOKEN.test(path) || BATCH_EVENTS_TOKEN.test(path))) return { kind: "role", role: "viewer", cookie: false };
   if (method === "POST" && path === "/v1/video_production/auth/session") return { kind: "role", role: "viewer", cookie: false };
   if (method === "POST" && OPERATOR_ACTIONS.test(path)) return { kind: "role", role: "operator", cookie: false };
   if (WRITES.has(method)) return { kind: "role", role: "editor", cookie: false };
