@@ -5,5 +5,6 @@ export * from "./executor";
 export * from "./env";
 export * from "./unavailable";
 export { untilStored } from "./until-stored";
+export * from "./variables";
 export * from "./service-bus";
 export * from "./job-settings";

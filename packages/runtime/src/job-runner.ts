@@ -11,6 +11,7 @@ import type { ClaimedAttempt } from "./job-attempt";
 import { claimJob, providerJobRecorder } from "./job-claim";
 import { failJob, failureOutcome, rejectInvalidJob, settleFailure } from "./job-failure";
 import { loadInputs } from "./job-inputs";
+import { withVariableDefaults } from "./variables";
 import { listenForInterrupts } from "./job-interrupts";
 import { progressReporter, startHeartbeat } from "./job-liveness";
 import { storeResult } from "./job-result";
@@ -146,7 +147,16 @@ async function claimAndRun(
   const logger = ctx.logger.child({ ...ids, delivery });
   const claimed: ClaimedAttempt = { job, ctx, attempt, ids, logger };
 
-  const node = claim.node;
+  // The work reads the node's text and config with its placeholders filled from the pipeline's variable defaults,
+  // as the scheduler keyed it.
+  const [node] = (await untilReachable(
+    () => withVariableDefaults(deps.db, job.pipelineId, [claim.node]),
+    ctx.signal,
+    logger,
+    "reading the pipeline's variables",
+    deps.unavailableWaitMs ?? UNAVAILABLE_WAIT_MS,
+    "the database",
+  )) as [typeof claim.node];
   const inputs = await untilReachable(
     () => loadInputs(deps.db, node),
     ctx.signal,

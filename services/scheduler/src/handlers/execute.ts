@@ -2,7 +2,8 @@ import type { ExecuteCommand, ExecuteVerdict, JobMessage, TransitionReply } from
 import type { ConsumeContext } from "@vp/bus";
 import { getNode, getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import { cacheKey, type KeyedNode } from "@vp/flow-graph/cache-key";
-import { executionVerdict, lookup, type GraphNode } from "@vp/flow-graph";
+import { executionVerdict, formatProblems, lookup, type GraphNode } from "@vp/flow-graph";
+import { unfilledByDefaults, withVariableDefaults } from "@vp/runtime";
 
 export interface ExecuteDeps {
   /** Postgres as vp_reader. */
@@ -28,9 +29,11 @@ export function createExecuteHandler(deps: ExecuteDeps) {
       deps.reply(ctx, { ok: false, reason });
     };
 
-    const row = await getNode(deps.db, cmd.pipelineId, cmd.nodeId);
-    if (!row) return refuse("Node not found");
-    const node = toSerializedNode(row);
+    const stored = await getNode(deps.db, cmd.pipelineId, cmd.nodeId);
+    if (!stored) return refuse("Node not found");
+    // Keyed as it will run: its placeholders filled from the pipeline's variable defaults.
+    const [row] = await withVariableDefaults(deps.db, cmd.pipelineId, [stored]);
+    const node = toSerializedNode(row!);
     const ownedByThisCommand = node.metadata?.jobId === cmd.jobId && node.status !== "pending";
 
     const upstream = Object.values(node.inputs).flat();
@@ -39,6 +42,8 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     if (!ownedByThisCommand) {
       const verdict = executionVerdict(node as GraphNode, nodes);
       if (!verdict.ok) return refuse(verdict.reason);
+      const unfilled = await unfilledByDefaults(deps.db, cmd.pipelineId, [stored]);
+      if (unfilled.length) return refuse(`Give every variable this node uses a default: ${formatProblems(unfilled, nodes)}`);
     }
 
     // A single execute always executes (the user asked for it); its key is recorded so runs find the result.

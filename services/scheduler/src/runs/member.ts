@@ -3,6 +3,7 @@ import { getCacheEntries, getNodes } from "@vp/db";
 import { cacheKey, type KeyedNode } from "@vp/flow-graph/cache-key";
 import type { ActiveRun } from "./active-runs";
 import type { RunResources } from "./resources";
+import { withVariableDefaults } from "@vp/runtime";
 
 /** A completed member is current when its recorded key (if any) is the key it has now. */
 function upToDate(row: KeyedNode, key: string | null): boolean {
@@ -21,7 +22,9 @@ export async function readWave(
 ): Promise<{ rows: Map<string, KeyedNode>; hits: ReadonlySet<string> }> {
   const wanted = new Set(chunk);
   for (const nodeId of chunk) for (const up of run.upstream.get(nodeId) ?? []) wanted.add(up);
-  const rows = new Map((await getNodes(res.deps.db, run.pipelineId, [...wanted])).map((r) => [r.id, r as KeyedNode]));
+  const read = await getNodes(res.deps.db, run.pipelineId, [...wanted]);
+  // Keyed and dispatched as they will run: placeholders filled from the pipeline's variable defaults.
+  const rows = new Map((await withVariableDefaults(res.deps.db, run.pipelineId, read)).map((r) => [r.id, r as KeyedNode]));
   if (run.force) return { rows, hits: new Set() };
   // Keys of the members that may need work (a current completed member needs no lookup; a stale one does).
   const keys = new Set<string>();
