@@ -8,6 +8,7 @@ import type {
   RunRecord,
   SerializedNode,
   SerializedPipeline,
+  Variable,
 } from "@vp/contracts";
 import { ApiError } from "./api-error";
 import { assetUploader } from "./asset-upload";
@@ -23,7 +24,8 @@ export interface StructurePatch {
   title?: string;
   inputs?: Record<string, string[]>;
   config?: Record<string, unknown>;
-  asset?: { type?: string; content?: string };
+  /** `variable`: the media variable a media asset is bound to (null unbinds). */
+  asset?: { type?: string; content?: string; variable?: string | null };
   position?: NodePosition;
   disabled?: boolean;
 }
@@ -95,6 +97,8 @@ export function createApi(gatewayUrl: string, auth: Auth = createAuth(gatewayUrl
     ...nodeRoutes(request),
     ...revisionRoutes(request),
     ...runRoutes(request),
+    ...variableRoutes(request),
+    ...batchRoutes(root, request, bearer),
 
     /** A node's output; `file` names one of its further files (output.files: a captions node's vtt, srt). */
     outputUrl: (pipelineId: string, nodeId: string, version?: string, file?: string) => {
@@ -242,6 +246,97 @@ function runRoutes(request: Request) {
     outdated: (pipelineId: string) => request<{ node_ids: string[] }>("GET", `${pipelinePath(pipelineId)}/outdated`),
     setBudget: (pipelineId: string, maxCost: number | null) =>
       request<{ pipeline: SerializedPipeline }>("PATCH", pipelinePath(pipelineId), { config: { maxCost } }),
+  };
+}
+
+/** The pipeline's variables: what changes from one video to the next (a batch row gives each its value). */
+function variableRoutes(request: Request) {
+  return {
+    getVariables: (pipelineId: string) => request<{ variables: Variable[] }>("GET", `${pipelinePath(pipelineId)}/variables`),
+    /** Replaces the declarations; 422 lists every problem (a declaration's path, or a node whose placeholders would not fit). */
+    putVariables: (pipelineId: string, variables: Variable[]) =>
+      request<{ variables: Variable[] }>("PUT", `${pipelinePath(pipelineId)}/variables`, { variables }),
+  };
+}
+
+export type BatchRowStatus = "waiting" | "running" | "completed" | "failed" | "cancelled";
+export type BatchCounts = Record<BatchRowStatus, number>;
+
+/** What a batch costs before it starts: the work every row shares (made once), each row's own, and what sharing saves. */
+export interface BatchEstimate {
+  total: number;
+  shared: number;
+  perRow: number;
+  rows: number;
+  saved: number;
+}
+
+export interface BatchRow {
+  index: number;
+  values: Record<string, string | number>;
+  status: BatchRowStatus;
+  pipelineId: string | null;
+  runId: string | null;
+  cost: number | null;
+  output: { url: string; nodeId: string } | null;
+  error: string | null;
+}
+
+export interface Batch {
+  id: string;
+  pipelineId: string;
+  status: "running" | "completed" | "failed" | "cancelled";
+  concurrency: number;
+  counts: BatchCounts;
+  cost: number;
+  costSaved: number;
+  estimate: BatchEstimate | Record<string, never>;
+  createdAt: string;
+  finishedAt: string | null;
+  rows?: BatchRow[];
+}
+
+/** What starting a batch takes: the rows' values by variable name (as a CSV's columns), and its limits. */
+export interface BatchRequest {
+  rows: Array<Record<string, string | number>>;
+  concurrency?: number;
+  maxCost?: number;
+  outputNodeId?: string;
+}
+
+/** A problem of a batch's rows: which row (1-based) and column, and what is wrong. */
+export interface BatchRowProblem {
+  row: number;
+  column: string;
+  message: string;
+}
+
+/** Batches: a pipeline run once per row of variable values. */
+function batchRoutes(root: string, request: Request, bearer: Bearer) {
+  const batchPath = (batchId: string) => `/batches/${encodeURIComponent(batchId)}`;
+  return {
+    /** Checks the rows and prices the batch without starting it (422 lists the rows' problems). */
+    checkBatch: (pipelineId: string, body: BatchRequest) =>
+      request<{ rows: number; estimate: BatchEstimate }>("POST", `${pipelinePath(pipelineId)}/batches`, { ...body, dryRun: true }),
+    startBatch: (pipelineId: string, body: BatchRequest) => request<{ batch: Batch }>("POST", `${pipelinePath(pipelineId)}/batches`, body),
+    listBatches: (pipelineId: string) => request<{ batches: Batch[] }>("GET", `${pipelinePath(pipelineId)}/batches`),
+    getBatch: (batchId: string) => request<{ batch: Batch & { rows: BatchRow[] } }>("GET", batchPath(batchId)),
+    cancelBatch: (batchId: string) => request<unknown>("POST", `${batchPath(batchId)}/cancel`),
+    cancelBatchRow: (batchId: string, index: number) => request<unknown>("POST", `${batchPath(batchId)}/rows/${index}/cancel`),
+    retryBatch: (batchId: string) => request<unknown>("POST", `${batchPath(batchId)}/retry`),
+    /** Every completed row's output in one zip, fetched with the bearer token (a link cannot send it). */
+    async batchOutputsZip(batchId: string): Promise<Blob> {
+      const response = await fetch(`${root}${batchPath(batchId)}/outputs.zip`, { headers: await bearer(), cache: "no-store" });
+      if (!response.ok) await readAnswer(response);
+      return response.blob();
+    },
+    /** The URL to open a batch's row stream with: a fresh stream token, and the last event seen (see streamUrl). */
+    async batchStreamUrl(batchId: string, lastEventId?: string): Promise<string> {
+      const { token } = await request<{ token: string }>("POST", `${batchPath(batchId)}/events/token`);
+      const query = new URLSearchParams({ token });
+      if (lastEventId) query.set("lastEventId", lastEventId);
+      return `${root}${batchPath(batchId)}/events?${query}`;
+    },
   };
 }
 

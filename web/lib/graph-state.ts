@@ -1,4 +1,4 @@
-import { NODE_STATUSES, type NodeStatus, type SerializedPipeline } from "@vp/contracts";
+import { NODE_STATUSES, type NodeStatus, type SerializedPipeline, type Variable } from "@vp/contracts";
 import { lookup, type GraphNode, type NodeLookup } from "@vp/flow-graph";
 import type { ApiNode } from "./api";
 
@@ -34,7 +34,7 @@ export interface StructureEvent {
   by: string;
   client?: string;
   at: string;
-  pipeline?: { title: string; config: Record<string, unknown> };
+  pipeline?: { title: string; config: Record<string, unknown>; variables?: Variable[] };
   nodes: Array<{ id: string; node: ApiNode | null }>;
 }
 

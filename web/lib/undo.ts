@@ -40,6 +40,7 @@ export function inversePatch(before: EditorNode, patch: StructurePatch): Structu
     inverse.asset = {};
     if (patch.asset.type !== undefined && asset.type !== undefined) inverse.asset.type = asset.type;
     if (patch.asset.content !== undefined) inverse.asset.content = asset.content ?? "";
+    if (patch.asset.variable !== undefined) inverse.asset.variable = (before.asset as { variable?: string } | null)?.variable ?? null;
   }
   if (patch.position && before.position) inverse.position = { x: before.position.x, y: before.position.y };
   if (patch.disabled !== undefined) inverse.disabled = before.disabled === true;

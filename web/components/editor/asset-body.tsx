@@ -6,6 +6,7 @@ import { MEDIA_LABEL } from "@/lib/node-types";
 import type { EditorNode } from "@/lib/graph-state";
 import { UploadIcon } from "../icons";
 import { useEditor } from "./context";
+import { PlaceholderChips } from "./placeholders";
 import { ProgressBar } from "./status";
 import { UploadedFile } from "./uploaded-file";
 
@@ -129,6 +130,7 @@ export function AssetText({ node, rows = 4 }: { node: EditorNode; rows?: number 
         data-testid={`asset-text-${node.id}`}
       />
       {jsonError && <span className="field-error">Not valid JSON: {jsonError}</span>}
+      <PlaceholderChips text={value} testId={`placeholders-${node.id}`} />
     </div>
   );
 }

@@ -8,6 +8,7 @@ import { idSuggestions, isAiType, PROVIDER_LABEL, providersOf } from "@/lib/ai";
 import { choiceOptions, fieldControl, languageOptions, overlayError, textHint, type FieldControl } from "@/lib/field-controls";
 import type { ConfigField } from "@/lib/schema-form";
 import { OverlaysEditor } from "./overlays-editor";
+import { PlaceholderChips } from "./placeholders";
 import { useTheme } from "../theme-switch";
 
 export interface FieldInputProps {
@@ -37,6 +38,7 @@ export function FieldInput(props: FieldInputProps) {
     <div className={`field${error ? " invalid" : ""}${control === "overlays" ? " overlays-field" : ""}`}>
       <label htmlFor={id}>{field.label}</label>
       <Control control={control} {...props} id={id} describedBy={describedBy} />
+      {(control === "text" || control === "multiline") && <PlaceholderChips text={props.value} testId={`placeholders-config-${field.key}`} />}
       {field.description && <span className="field-help">{field.description}</span>}
       {error && (
         <span className="field-error" id={describedBy} data-testid={`field-error-${field.key}`}>

@@ -1,6 +1,7 @@
 "use client";
 
 import { createContext, useContext } from "react";
+import type { Variable } from "@vp/contracts";
 import type { NodeLookup } from "@vp/flow-graph";
 import type { Api } from "@/lib/api";
 import type { EditorNode } from "@/lib/graph-state";
@@ -42,6 +43,8 @@ export interface EditorContextValue {
   undo: UndoController;
   /** Copies these nodes (with the connections between them) beside the originals. */
   duplicate(ids: string[]): Promise<void>;
+  /** The pipeline's declared variables (placeholders are checked against them, media assets bound to them). */
+  variables: readonly Variable[];
   /** Why this user cannot change the pipeline (signed in without the editor role), or null: every control is live. */
   readOnly: string | null;
 }

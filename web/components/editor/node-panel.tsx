@@ -147,7 +147,45 @@ function AssetSection({ node }: { node: EditorNode }) {
         </select>
       </div>
       {isTextAsset(node) ? <AssetText node={node} rows={8} /> : <AssetUpload node={node} compact />}
+      {(asset.type === "video" || asset.type === "audio" || asset.type === "image") && <VariableBinding node={node} type={asset.type} />}
     </section>
+  );
+}
+
+/** A media asset bound to a media variable of its type: each batch row gives its own file; a plain run uses this one. */
+function VariableBinding({ node, type }: { node: EditorNode; type: "video" | "audio" | "image" }) {
+  const { updateNode, variables } = useEditor();
+  const bound = (node.asset as { variable?: string } | null)?.variable ?? "";
+  const fitting = variables.filter((v) => v.type === type);
+  const missing = bound && !fitting.some((v) => v.name === bound);
+  return (
+    <div className={`field${missing ? " invalid" : ""}`}>
+      <label htmlFor="asset-variable">Variable</label>
+      <select
+        id="asset-variable"
+        value={bound}
+        disabled={node.status !== "pending"}
+        onChange={(e) => void updateNode(node.id, { asset: { variable: e.target.value || null } })}
+        data-testid="asset-variable"
+      >
+        <option value="">None: this file in every run</option>
+        {missing && (
+          <option value={bound}>
+            {bound} (not a {type} variable)
+          </option>
+        )}
+        {fitting.map((v) => (
+          <option key={v.name} value={v.name}>
+            {v.name}
+          </option>
+        ))}
+      </select>
+      <span className="field-help">
+        {fitting.length === 0
+          ? `Declare a ${type} variable in Variables to give each batch row its own file.`
+          : "Bound: each batch row gives its own file (an upload or a URL); a plain run uses the file above."}
+      </span>
+    </div>
   );
 }
 

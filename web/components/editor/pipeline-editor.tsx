@@ -35,8 +35,10 @@ import { useRuns } from "./use-runs";
 import { useTextDrafts } from "./use-text-drafts";
 import { useUpload } from "./use-upload";
 import { useFitView, useRefitOn, useRevealSelected } from "./use-viewport";
+import { VariablesPanel } from "./variables-panel";
 import { VersionHistory } from "./version-history";
 import "./editing.css";
+import "./variables.css";
 
 /** The pipeline page: loads the pipeline (with loading and gateway-down states), then the editor. */
 export function PipelineEditor({ pipelineId }: { pipelineId: string }) {
@@ -104,11 +106,15 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
   useRevealSelected(selectedNode?.id);
   const { runs, select } = context;
   const [versionsOpen, setVersionsOpen] = useState(false);
-  // One history column at a time: run history or versions.
+  const [variablesOpen, setVariablesOpen] = useState(false);
+  // One column at a time: run history, versions or variables.
   useEffect(() => {
-    if (runs.historyOpen) setVersionsOpen(false);
+    if (runs.historyOpen) {
+      setVersionsOpen(false);
+      setVariablesOpen(false);
+    }
   }, [runs.historyOpen]);
-  const historyColumn = runs.historyOpen || versionsOpen;
+  const historyColumn = runs.historyOpen || versionsOpen || variablesOpen;
   // The history column narrows (or widens) the canvas: fit the graph to what is left.
   useRefitOn(historyColumn, fitSoon);
   // What other pages change shows up at once; a notice says who changed what.
@@ -134,8 +140,15 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
           readOnly={readOnly}
           onVersions={() => {
             if (!versionsOpen) runs.setHistoryOpen(false);
+            setVariablesOpen(false);
             setVersionsOpen(!versionsOpen);
           }}
+          onVariables={() => {
+            if (!variablesOpen) runs.setHistoryOpen(false);
+            setVersionsOpen(false);
+            setVariablesOpen(!variablesOpen);
+          }}
+          batchesHref={`/pipelines/${encodeURIComponent(pipelineId)}/batches`}
         />
         <RunBar runs={runs} counts={counts} nodes={state.nodes} select={select} />
         <div className={`editor-body${selectedNode ? " with-panel" : ""}${historyColumn ? " with-history" : ""}`}>
@@ -163,6 +176,19 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
               readOnly={readOnly}
               onClose={() => setVersionsOpen(false)}
               onRestored={(pipeline) => dispatch({ kind: "loaded", pipeline, nodes: pipeline.nodes })}
+            />
+          )}
+          {variablesOpen && (
+            <VariablesPanel
+              api={api}
+              pipelineId={pipelineId}
+              variables={context.variables}
+              nodes={state.nodes}
+              select={select}
+              toast={toast}
+              readOnly={readOnly}
+              onClose={() => setVariablesOpen(false)}
+              onSaved={(variables) => state.pipeline && dispatch({ kind: "pipeline", pipeline: { ...state.pipeline, variables } })}
             />
           )}
           {selectedNode && <NodePanel key={selectedNode.id} node={selectedNode} onClose={() => select(null)} />}
@@ -205,6 +231,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast, readOnly }: 
   const outdated = useOutdated(api, pipelineId, state.nodes);
   const blocked = useMemo(() => blockedByDisabled(state.nodes.values()), [state.nodes]);
   const { select } = flow;
+  const variables = state.pipeline?.variables ?? NO_VARIABLES;
 
   const context: EditorContextValue = useMemo(
     () => ({
@@ -228,6 +255,7 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast, readOnly }: 
       undo,
       duplicate,
       readOnly,
+      variables,
     }),
     [
       pipelineId,
@@ -250,9 +278,12 @@ function useGraphEditing({ api, pipelineId, state, dispatch, toast, readOnly }: 
       undo,
       duplicate,
       readOnly,
+      variables,
     ],
   );
   return { context, flow, writes, onBeforeDelete };
 }
+
+const NO_VARIABLES: never[] = [];
 
 export type { EditorNode };

@@ -13,6 +13,8 @@ import { useRunProblems } from "./use-run-problems";
 
 export type { GatewayEstimate, Refusal };
 
+const NO_VARIABLES: never[] = [];
+
 export interface RunsController {
   /** Every problem a run would be refused for: the browser's live check plus the gateway's last refusal. */
   problems: GraphProblem[];
@@ -64,7 +66,7 @@ export function useRuns({
   const statuses = useMemo(() => statusSignature(state.nodes), [state.nodes]);
 
   const { refusal, server, refused, clearRefusal, dismissRefusal } = useRefusal(structure, toast);
-  const problems = useRunProblems(state.nodes, structure, server);
+  const problems = useRunProblems(state.nodes, structure, server, state.pipeline?.variables ?? NO_VARIABLES);
   const estimate = useRunEstimate({ api, pipelineId, nodes: state.nodes, budget, structure, statuses });
   const history = useRunHistory(api, pipelineId, statuses);
   const { historyOpen, refreshHistory } = history;

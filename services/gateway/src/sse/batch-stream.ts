@@ -26,6 +26,7 @@ interface RowRecord {
   index: number;
   status: string;
   cost: string | number | null;
+  cost_saved: string | number | null;
   output: { nodeId?: unknown } | null;
   error: string | null;
   /** The row's own pipeline (its output is that pipeline's node's). */
@@ -36,7 +37,6 @@ interface RowRecord {
 
 interface BatchRecord {
   status: string;
-  cost_saved: string | number | null;
   /** The database's clock when it was read, in microseconds (text). */
   now: string;
 }
@@ -44,7 +44,7 @@ interface BatchRecord {
 /** The batch's rows changed after `afterMicros` (all of them for null), oldest change first. */
 async function changedRows(db: Queryable, batchId: string, afterMicros: number | null): Promise<RowRecord[]> {
   const { rows } = await db.query<RowRecord>(
-    `SELECT index, status, cost, output, error, pipeline_id,
+    `SELECT index, status, cost, cost_saved, output, error, pipeline_id,
             (extract(epoch FROM updated_at) * 1000000)::bigint::text AS us
        FROM video_production_batch_rows
       WHERE batch_id = $1 AND ($2::bigint IS NULL OR updated_at > timestamptz 'epoch' + $2::bigint * interval '1 microsecond')
@@ -57,7 +57,7 @@ async function changedRows(db: Queryable, batchId: string, afterMicros: number |
 /** The batch, and the database's clock read before its rows are (what makes a safe point). */
 async function batchRecord(db: Queryable, batchId: string): Promise<BatchRecord | undefined> {
   const { rows } = await db.query<BatchRecord>(
-    `SELECT status, cost_saved, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text AS now
+    `SELECT status, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text AS now
        FROM video_production_batches WHERE id = $1`,
     [batchId],
   );
@@ -94,6 +94,7 @@ interface KeptRow {
   us: number;
   status: string;
   cost: number;
+  costSaved: number;
   /** The row's state as JSON (a frame's data). */
   data: string;
 }
@@ -129,14 +130,18 @@ export function createBatchHubs(deps: Pick<GatewayDeps, "reader" | "logger">, op
   const pollMs = options.pollMs ?? 1000;
   const hubs = new Map<string, Promise<BatchHub>>();
 
-  const countsOf = (hub: BatchHub, costSaved: number) => {
+  /** The counts and totals over the rows, as GET /batches/:id gives them. */
+  const countsOf = (hub: BatchHub) => {
     const counts = { waiting: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
     let cost = 0;
+    let costSaved = 0;
     for (const row of hub.rows.values()) {
       if (row.status in counts) counts[row.status as keyof typeof counts]++;
       cost += row.cost;
+      costSaved += row.costSaved;
     }
-    return `event: counts\ndata: ${JSON.stringify({ ...counts, cost: Math.round(cost * 1e6) / 1e6, costSaved })}\n\n`;
+    const money = (n: number) => Math.round(n * 1e6) / 1e6;
+    return `event: counts\ndata: ${JSON.stringify({ ...counts, cost: money(cost), costSaved: money(costSaved) })}\n\n`;
   };
   const batchFrame = (status: string) => `event: batch\ndata: ${JSON.stringify({ status })}\n\n`;
 
@@ -149,7 +154,7 @@ export function createBatchHubs(deps: Pick<GatewayDeps, "reader" | "logger">, op
       if (kept?.us === us) continue;
       const state = rowState(record);
       const data = JSON.stringify(state);
-      hub.rows.set(record.index, { us, status: state.status, cost: state.cost, data });
+      hub.rows.set(record.index, { us, status: state.status, cost: state.cost, costSaved: money(record.cost_saved), data });
       // Written again with nothing a client sees changed (a driver touching it): nothing to send.
       if (kept?.data === data) continue;
       hub.newest = Math.max(hub.newest, us);
@@ -172,7 +177,7 @@ export function createBatchHubs(deps: Pick<GatewayDeps, "reader" | "logger">, op
         out = markFrame(hub.safe);
         hub.newestSentAs = hub.safe;
       }
-      const counts = countsOf(hub, money(batch.cost_saved));
+      const counts = countsOf(hub);
       if (counts !== hub.countsFrame) out += hub.countsFrame = counts;
       if (batch.status !== hub.status) {
         hub.status = batch.status;
@@ -204,7 +209,7 @@ export function createBatchHubs(deps: Pick<GatewayDeps, "reader" | "logger">, op
       };
       apply(hub, await changedRows(deps.reader, batchId, null));
       hub.newestSentAs = hub.safe;
-      hub.countsFrame = countsOf(hub, money(batch.cost_saved));
+      hub.countsFrame = countsOf(hub);
       // One poll at a time: the next is scheduled when this one is done, so a slow database is not piled on.
       const loop = () => {
         hub.timer = setTimeout(() => void poll(batchId, hub, logger).finally(() => hubs.get(batchId) === pending && loop()), pollMs);
