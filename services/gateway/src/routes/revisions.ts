@@ -64,7 +64,7 @@ export function revisionRoutes(deps: GatewayDeps) {
       revision: result.revision,
       by,
       client: clientOf(c),
-      pipeline: { title: result.pipeline.title, config: result.pipeline.config },
+      pipeline: { title: result.pipeline.title, config: result.pipeline.config, variables: result.pipeline.variables ?? [] },
       nodes: [...result.written.map((row) => ({ id: row.id, row })), ...result.removed.map((id) => ({ id, row: null }))],
     });
     // Removed nodes' stored files go once the restore has committed (files still referred to by the cache are kept).
