@@ -26,7 +26,7 @@ CREATE TABLE video_production_batches (
   CONSTRAINT video_production_batches_max_cost_check CHECK (max_cost IS NULL OR max_cost >= 0)
 );
 CREATE INDEX index_video_production_batches_on_pipeline_id ON video_production_batches (pipeline_id, created_at DESC);
-CREATE INDEX index_video_production_batches_running ON video_production_batches (created_at) WHERE status = 'running';
+CREATE INDEX index_video_production_batches_active ON video_production_batches (created_at) WHERE finished_at IS NULL;
 
 -- One row of values (1-based index) and the pipeline and run made for it.
 CREATE TABLE video_production_batch_rows (

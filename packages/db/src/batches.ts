@@ -145,13 +145,9 @@ export async function listBatchRows(db: Queryable, batchId: string): Promise<Bat
   return rows;
 }
 
-/** Batches the driver looks after: running ones, and cancelled ones whose rows have not all ended yet. */
+/** Batches the driver looks after: those not ended yet (running ones, and cancelled ones whose running rows have not all ended). */
 export async function listActiveBatches(db: Queryable): Promise<BatchRecord[]> {
-  const { rows } = await db.query<BatchRecord>(
-    `SELECT ${BATCH_COLUMNS} FROM video_production_batches b
-     WHERE status = 'running' OR (finished_at IS NULL AND EXISTS (SELECT 1 FROM video_production_batch_rows r WHERE r.batch_id = b.id AND r.status IN ('waiting', 'running')))
-     ORDER BY created_at`,
-  );
+  const { rows } = await db.query<BatchRecord>(`SELECT ${BATCH_COLUMNS} FROM video_production_batches WHERE finished_at IS NULL ORDER BY created_at`);
   return rows;
 }
 
@@ -258,12 +254,40 @@ export async function setBatchStatus(db: Queryable, id: string, status: BatchSta
 /** Advisory lock key of the batch driver: one gateway drives batches at a time. */
 const DRIVER_LOCK = 7_366_400_000;
 
-/** Runs `fn` in a transaction holding the driver's lock, or returns null at once when another gateway holds it. */
-export function withBatchDriverLock<T>(db: Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T | null> {
+/**
+ * Runs `fn` in a transaction holding the driver's lock, or returns null at once when another gateway holds it. With
+ * `wait`, waits for the lock instead (a cancel or retry: a driver pass is short, and then cannot start rows meanwhile).
+ */
+export function withBatchDriverLock<T>(db: Queryable, fn: (tx: Queryable) => Promise<T>, { wait = false } = {}): Promise<T | null> {
   return withTransaction(db, async (tx) => {
+    if (wait) {
+      await tx.query(`SELECT pg_advisory_xact_lock($1)`, [DRIVER_LOCK]);
+      return fn(tx);
+    }
     const { rows } = await tx.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [DRIVER_LOCK]);
     return rows[0]?.locked ? fn(tx) : null;
   });
+}
+
+/** Waiting rows (all, or the one at `index`) become cancelled; returns their indexes. */
+export async function cancelWaitingRows(db: Queryable, batchId: string, index?: number): Promise<number[]> {
+  const { rows } = await db.query<{ index: number }>(
+    `UPDATE video_production_batch_rows SET status = 'cancelled', error = 'cancelled before it started', updated_at = clock_timestamp()
+     WHERE batch_id = $1 AND status = 'waiting' AND ($2::int IS NULL OR index = $2) RETURNING index`,
+    [batchId, index ?? null],
+  );
+  return rows.map((r) => r.index).sort((a, b) => a - b);
+}
+
+/** Failed and cancelled rows wait again (their last run's cost, output and error cleared); returns their indexes. */
+export async function resetRowsForRetry(db: Queryable, batchId: string): Promise<number[]> {
+  const { rows } = await db.query<{ index: number }>(
+    `UPDATE video_production_batch_rows SET status = 'waiting', run_id = NULL, cost = NULL, cost_saved = NULL, output = NULL, error = NULL,
+       updated_at = clock_timestamp()
+     WHERE batch_id = $1 AND status IN ('failed', 'cancelled') RETURNING index`,
+    [batchId],
+  );
+  return rows.map((r) => r.index).sort((a, b) => a - b);
 }
 
 /** Webhook endpoints of a pipeline that want `event`. */

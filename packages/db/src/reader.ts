@@ -10,16 +10,18 @@ export interface ListPipelinesOptions {
   per?: number;
   /** Only these pipelines (a caller limited to them); absent: all. */
   ids?: Iterable<string>;
+  /** Include the pipelines batches made for their rows (left out by default). */
+  batchRows?: boolean;
 }
 
 export async function listPipelines(
   db: Queryable,
-  { page = 1, per = 25, ids }: ListPipelinesOptions = {},
+  { page = 1, per = 25, ids, batchRows = false }: ListPipelinesOptions = {},
 ): Promise<{ pipelines: SerializedPipeline[]; totalCount: number }> {
   const limit = Math.max(1, Math.floor(per));
   const offset = (Math.max(1, Math.floor(page)) - 1) * limit;
   const only = ids === undefined ? null : [...ids];
-  const where = "WHERE ($1::varchar[] IS NULL OR id = ANY($1::varchar[]))";
+  const where = `WHERE ($1::varchar[] IS NULL OR id = ANY($1::varchar[]))${batchRows ? "" : " AND batch_id IS NULL"}`;
   const [rows, count] = await Promise.all([
     db.query<PipelineRow>(`SELECT ${PIPELINE_COLUMNS} FROM video_production_pipelines ${where} ORDER BY updated_at DESC, id LIMIT $2 OFFSET $3`, [
       only,

@@ -9,6 +9,7 @@ import type { GatewayDeps } from "./deps";
 import { createErrorHandler, HttpError } from "./errors";
 import { hasDotSegment } from "./validation";
 import { batchEventRoutes } from "./routes/batch-events";
+import { batchRoutes, pipelineBatchRoutes } from "./routes/batches";
 import { directUploadRoutes } from "./routes/direct-uploads";
 import { documentRoutes } from "./routes/documents";
 import { eventRoutes } from "./routes/events";
@@ -156,6 +157,8 @@ function mountApi(app: Hono, deps: GatewayDeps) {
   app.route(`${base}/:pipeline_id/nodes`, fileRoutes(deps));
   app.route(`${base}/:pipeline_id/nodes`, directUploadRoutes(deps));
   app.route("/v1/video_production/batches", batchEventRoutes(deps));
+  app.route(base, pipelineBatchRoutes(deps));
+  app.route("/v1/video_production/batches", batchRoutes(deps));
 }
 
 export function createApp(deps: GatewayDeps, health: { ready(): Promise<boolean> } = { ready: async () => true }) {

@@ -283,12 +283,12 @@ describe("roles", () => {
             : path.includes("/webhooks")
               ? { kind: "role", role: "editor" }
               : method === "GET" && path.endsWith("/events")
-                ? { kind: "stream", pipelineId: "x" }
+                ? { kind: "stream", pipelineId: path.startsWith(`${ROOT}/batches/`) ? "batch:x" : "x" }
                 : method === "GET"
                   ? { kind: "role", role: "viewer" }
                   : path.endsWith("/events/token") || path === `${ROOT}/auth/session`
                     ? { kind: "role", role: "viewer" }
-                    : /\/(execute|cancel|retry)$/.test(path)
+                    : /\/(execute|cancel|retry)$/.test(path) || path === `${ROOT}/pipelines/:pipeline_id/batches`
                       ? { kind: "role", role: "operator" }
                       : { kind: "role", role: "editor" };
       expect(access, `${method} ${path}`).toMatchObject(expected);

@@ -157,7 +157,8 @@ const BATCH_EVENTS = /^\/v1\/video_production\/batches\/([^/]+)\/events$/;
 const BATCH_EVENTS_TOKEN = /^\/v1\/video_production\/batches\/[^/]+\/events\/token$/;
 /** What media elements load with the output cookie: a node's output, an asset's uploaded file. */
 const OUTPUT = /^\/v1\/video_production\/pipelines\/[^/]+\/nodes\/[^/]+\/(?:output|asset)$/;
-const OPERATOR_ACTIONS = /\/(execute|cancel|retry)$/;
+/** Operator actions: run, cancel, retry (a node, a pipeline, a batch or a batch's row) and starting a batch. */
+const OPERATOR_ACTIONS = /\/(execute|cancel|retry)$|^\/v1\/video_production\/pipelines\/[^/]+\/batches$/;
 const API_KEYS = "/v1/video_production/api-keys";
 const WEBHOOKS = /^\/v1\/video_production\/pipelines\/[^/]+\/webhooks(?:\/|$)/;
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);

@@ -11,6 +11,7 @@ import { startFileCollector } from "./storage-files";
 import { createHttpDrain, listenHost, startHttpServer } from "./http-server";
 import { webhookSettings } from "./webhooks/settings";
 import { startWebhookWorker } from "./webhooks/worker";
+import { startBatchDriver } from "./batches/driver";
 
 const env = loadEnv();
 const logger = createLogger({ service: "gateway", level: env.LOG_LEVEL });
@@ -91,6 +92,8 @@ const webhookWorker = webhooks.key
   ? startWebhookWorker({ db: editor, logger, ...webhooks, key: webhooks.key }, { pollIntervalMs: webhooks.pollIntervalMs })
   : undefined;
 if (!webhookWorker) logger.info({ webhooks: "off" }, "webhook deliveries off: WEBHOOK_SECRET_KEY is not set");
+// Batches: starts each batch's rows and records them as their runs end (one gateway drives at a time, under a lock).
+const batchDriver = startBatchDriver({ reader, editor, bus, topology, logger, executeVerdictTimeoutMs: env.EXECUTE_VERDICT_TIMEOUT_MS });
 
 const server = startHttpServer(app.fetch, { port: env.PORT, hostname: listenHost(env), requestTimeoutMs: env.REQUEST_TIMEOUT_MS }, (info) =>
   logger.info({ host: info.address, port: info.port }, "gateway listening"),
@@ -119,6 +122,7 @@ registerShutdown(
         return closed;
       },
     ],
+    ["stop batch driver", () => batchDriver.stop()],
     ["drain NATS", () => bus.close()],
     ["stop file collection", () => collector.stop()],
     ["stop webhook deliveries", async () => webhookWorker?.stop()],

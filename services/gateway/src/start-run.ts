@@ -32,6 +32,9 @@ export async function startRun(deps: GatewayDeps, c: Context, pipelineId: string
   }
 }
 
+/** What starting a run needs of the gateway. */
+export type RunDeps = Pick<GatewayDeps, "reader" | "bus" | "topology" | "logger" | "executeVerdictTimeoutMs">;
+
 /** What became of a run request: running (recorded, first nodes dispatched), accepted (stored, verdict late) or refused by the scheduler. */
 export type RunRequestResult =
   | { outcome: "running"; runId: string; nodeIds: string[]; estimate?: RunVerdict["estimate"] }
@@ -43,7 +46,7 @@ export type RunRequestResult =
  * HttpError 422 as for a request; `runId` names the run (a caller that records it first may ask again with it).
  */
 export async function requestRun(
-  deps: GatewayDeps,
+  deps: RunDeps,
   pipelineId: string,
   { targetNodeId, retry, force = false, runId = randomUUID() }: { targetNodeId?: string; retry?: { downstream: boolean }; force?: boolean; runId?: string },
 ): Promise<RunRequestResult> {

@@ -27,8 +27,11 @@ export function pipelineRoutes(deps: GatewayDeps) {
     const query = PageQuery.safeParse({ page: c.req.query("page"), per: c.req.query("per") });
     if (!query.success) throw new HttpError(422, zodMessage(query.error));
     const { page, per } = query.data;
+    // The pipelines batches made for their rows only with ?batch_rows=true (GET /batches/:id names them).
+    const batchRows = c.req.query("batch_rows");
+    if (batchRows !== undefined && batchRows !== "true" && batchRows !== "false") throw new HttpError(422, 'batch_rows: must be "true" or "false"');
     // A caller limited to some pipelines (an API key) sees only those.
-    const { pipelines, totalCount } = await listPipelines(deps.reader, { page, per, ids: c.get("principal")?.pipelines });
+    const { pipelines, totalCount } = await listPipelines(deps.reader, { page, per, ids: c.get("principal")?.pipelines, batchRows: batchRows === "true" });
     // Live node counts for the editor's list (metadata.progress only moves when a status changes).
     const counts = await countNodesByStatus(
       deps.reader,

@@ -48,7 +48,11 @@ export async function pipelineEstimate(reader: Queryable, pipelineId: string, fo
 export type CancelResult = { outcome: "cancelled"; cancelled: string[] } | { outcome: "refused"; reason: string } | { outcome: "accepted"; commandId: string };
 
 /** Cancels a pipeline's queued and running work (or one node's) through the scheduler, which holds the runs. */
-export async function requestCancel(deps: GatewayDeps, pipelineId: string, nodeId?: string): Promise<CancelResult> {
+export async function requestCancel(
+  deps: Pick<GatewayDeps, "bus" | "topology" | "logger" | "executeVerdictTimeoutMs">,
+  pipelineId: string,
+  nodeId?: string,
+): Promise<CancelResult> {
   const commandId = randomUUID();
   const command: CancelCommand = {
     v: 1,
