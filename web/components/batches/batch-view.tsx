@@ -117,7 +117,7 @@ export function BatchView({ pipelineId }: { pipelineId: string }) {
             {reason ?? "Starting a batch needs the editor role."} You can follow the batches and download their videos.
           </p>
         )}
-        {selected && <BatchDetail key={selected} batchId={selected} template={template} canEdit={canEdit} onChanged={() => void loadBatches()} />}
+        {selected && <BatchDetail key={selected} batchId={selected} template={template} canEdit={canEdit} onChanged={loadBatches} />}
         <BatchList batches={batches} selected={selected} onSelect={setSelected} />
       </main>
     </div>
@@ -338,7 +338,7 @@ function CsvPreview({ table, problems }: { table: CsvTable; problems: BatchRowPr
   const shown = table.rows.slice(0, 10);
   return (
     <div className="batch-table-wrap">
-      <table className="batch-table preview" data-testid="batch-preview">
+      <table className="batch-table csv-preview" data-testid="batch-preview">
         <thead>
           <tr>
             <th>#</th>
@@ -414,7 +414,18 @@ function EstimateSummary({ estimate }: { estimate: BatchEstimate }) {
 }
 
 /** One batch, live: its counts and cost, the row table (filter by status), Retry failed, Cancel, the zip of its videos. */
-function BatchDetail({ batchId, template, canEdit, onChanged }: { batchId: string; template: Template; canEdit: boolean; onChanged(): void }) {
+function BatchDetail({
+  batchId,
+  template,
+  canEdit,
+  onChanged,
+}: {
+  batchId: string;
+  template: Template;
+  canEdit: boolean;
+  /** Reloads the list of batches (a stable function: the list follows when this batch ends). */
+  onChanged(): Promise<void>;
+}) {
   const api = useApi();
   const { batch, rows, error, live, reload } = useLiveBatch(api, batchId);
   const [filter, setFilter] = useState<BatchRowStatus | "all">("all");
@@ -424,7 +435,7 @@ function BatchDetail({ batchId, template, canEdit, onChanged }: { batchId: strin
   const finished = batch?.status !== undefined && batch.status !== "running";
   // The list's status and counts follow once the batch ends.
   useEffect(() => {
-    if (finished) onChanged();
+    if (finished) void onChanged();
   }, [finished, onChanged]);
 
   const act = async (name: string, action: () => Promise<unknown>) => {
@@ -433,7 +444,7 @@ function BatchDetail({ batchId, template, canEdit, onChanged }: { batchId: strin
     try {
       await action();
       await reload();
-      onChanged();
+      await onChanged();
     } catch (e) {
       setActionError(errorMessage(e));
     } finally {

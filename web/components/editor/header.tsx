@@ -18,8 +18,6 @@ export function EditorHeader({
   onAutoLayout,
   onExport,
   onVersions,
-  onVariables,
-  batchesHref,
   readOnly,
 }: {
   title: string;
@@ -31,9 +29,6 @@ export function EditorHeader({
   onAutoLayout: () => void;
   onExport: () => void;
   onVersions: () => void;
-  onVariables: () => void;
-  /** The pipeline's batches page (a run per row of variable values). */
-  batchesHref: string;
   /** Why edits are off, or null. */
   readOnly: string | null;
 }) {
@@ -112,23 +107,7 @@ export function EditorHeader({
         >
           Versions
         </button>
-        <button
-          type="button"
-          className="button secondary small"
-          onClick={onVariables}
-          title="What changes from one video to the next: {{name}} in texts, media assets bound to a variable"
-          data-testid="variables-button"
-        >
-          Variables
-        </button>
-        <Link
-          href={batchesHref}
-          className="button secondary small"
-          title="Run this pipeline once per row of a CSV of variable values"
-          data-testid="batches-link"
-        >
-          Batches
-        </Link>
+
         <ThemeSwitch />
       </div>
     </header>

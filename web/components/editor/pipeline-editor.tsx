@@ -1,6 +1,7 @@
 "use client";
 
 import { useEffect, useMemo, useRef, useState } from "react";
+import Link from "next/link";
 import { ReactFlowProvider } from "@xyflow/react";
 import { ApiError, errorMessage, type Api } from "@/lib/api";
 import { blockedByDisabled } from "@vp/flow-graph";
@@ -143,14 +144,31 @@ function Editor({ api, pipelineId, state, live, dispatch }: EditorProps) {
             setVariablesOpen(false);
             setVersionsOpen(!versionsOpen);
           }}
-          onVariables={() => {
-            if (!variablesOpen) runs.setHistoryOpen(false);
-            setVersionsOpen(false);
-            setVariablesOpen(!variablesOpen);
-          }}
-          batchesHref={`/pipelines/${encodeURIComponent(pipelineId)}/batches`}
         />
-        <RunBar runs={runs} counts={counts} nodes={state.nodes} select={select} />
+        <RunBar runs={runs} counts={counts} nodes={state.nodes} select={select}>
+          <button
+            type="button"
+            className={`button small secondary${variablesOpen ? " pressed" : ""}`}
+            aria-pressed={variablesOpen}
+            onClick={() => {
+              if (!variablesOpen) runs.setHistoryOpen(false);
+              setVersionsOpen(false);
+              setVariablesOpen(!variablesOpen);
+            }}
+            title="What changes from one video to the next: {{name}} in texts, media assets bound to a variable"
+            data-testid="variables-button"
+          >
+            Variables{context.variables.length ? ` (${context.variables.length})` : ""}
+          </button>
+          <Link
+            href={`/pipelines/${encodeURIComponent(pipelineId)}/batches`}
+            className="button small secondary"
+            title="Run this pipeline once per row of a CSV of variable values"
+            data-testid="batches-link"
+          >
+            Batches
+          </Link>
+        </RunBar>
         <div className={`editor-body${selectedNode ? " with-panel" : ""}${historyColumn ? " with-history" : ""}`}>
           <Palette onAdd={(type) => void addNode(type)} disabled={adding} readOnly={readOnly} />
           <EditorCanvas

@@ -1,6 +1,6 @@
 "use client";
 
-import { useState, type Dispatch, type SetStateAction } from "react";
+import { useState, type Dispatch, type ReactNode, type SetStateAction } from "react";
 import { formatUsdApart } from "@vp/flow-graph";
 import { exactCost, formatCost } from "@/lib/format";
 import type { EditorNode, StatusCounts } from "@/lib/graph-state";
@@ -24,11 +24,14 @@ export function RunBar({
   counts,
   nodes,
   select,
+  children,
 }: {
   runs: RunsController;
   counts: StatusCounts;
   nodes: ReadonlyMap<string, EditorNode>;
   select: Select;
+  /** More buttons on the right, before Run history (Variables, Batches). */
+  children?: ReactNode;
 }) {
   const [dialog, setDialog] = useState(false);
   const [problemsOpen, setProblemsOpen] = useState(false);
@@ -42,6 +45,7 @@ export function RunBar({
       <EstimateButton runs={runs} onClick={openDialog} />
       {runs.problems.length > 0 && <ProblemsToggle runs={runs} nodes={nodes} select={select} open={problemsOpen} setOpen={setProblemsOpen} />}
       <span className="run-bar-spacer" />
+      {children}
       <button
         type="button"
         className={`button small secondary${runs.historyOpen ? " pressed" : ""}`}

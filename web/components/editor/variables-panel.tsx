@@ -114,8 +114,9 @@ export function VariablesPanel({ api, pipelineId, variables, nodes, onSaved, onC
       onSaved(answer.variables);
       toast("Variables saved", "info");
     } catch (e) {
-      setError(`Not saved: ${errorMessage(e)}`);
-      if (e instanceof ApiError && e.status === 422) setProblems(((e.body as { problems?: SaveProblem[] } | undefined)?.problems ?? []) as SaveProblem[]);
+      const listed = e instanceof ApiError && e.status === 422 ? ((e.body as { problems?: SaveProblem[] } | undefined)?.problems ?? []) : [];
+      setProblems(listed);
+      setError(listed.length ? `Not saved: ${listed.length} problem${listed.length === 1 ? "" : "s"}` : `Not saved: ${errorMessage(e)}`);
     } finally {
       setSaving(false);
     }
