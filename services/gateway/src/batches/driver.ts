@@ -145,7 +145,17 @@ async function stepBatch(deps: BatchDriverDeps, tx: Queryable, batch: BatchRecor
       rows[i] = { ...written, run: row.run };
       deps.logger.info({ batchId: batch.id, row: row.index, runId: row.run_id, status: written.status, cost: written.cost }, "batch row finished");
       await deliver(tx, batch.pipeline_id, "row.finished", `batch:${batch.id}:row:${row.index}:${row.run_id}`, rowFinishedPayload(batch, written));
-    } else if (!row.run && row.pipeline_id && now - row.updated_at.getTime() > RUN_REQUEST_AGAIN_MS) {
+    } else if (!row.pipeline_id) {
+      // Its pipeline (and with it the run) was deleted while it ran.
+      const gone = await updateBatchRow(
+        tx,
+        batch.id,
+        row.index,
+        { status: "failed", error: "the row's pipeline was deleted" },
+        { from: ["running"], runId: row.run_id },
+      );
+      if (gone) rows[i] = { ...gone, run: null };
+    } else if (!row.run && now - row.updated_at.getTime() > RUN_REQUEST_AGAIN_MS) {
       await updateBatchRow(tx, batch.id, row.index, {}, { from: ["running"], runId: row.run_id });
       starts.push({ batchId: batch.id, index: row.index, pipelineId: row.pipeline_id, runId: row.run_id });
     }

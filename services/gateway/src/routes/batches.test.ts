@@ -221,6 +221,10 @@ describe("starting a batch", () => {
     expect(made.status, made.text).toBe(201);
     expect((await call("GET", `/batches/${made.body.batch.id}`, { token: viewerKey })).status).toBe(200);
     expect((await call("POST", `/batches/${made.body.batch.id}/cancel`, { token: viewerKey })).status).toBe(403);
+    const limited = await ok("POST", "/api-keys", { name: "limited", roles: ["operator"], pipelines: [P] });
+    const refused = await call("POST", `/pipelines/${P}/batches`, { token: limited.key, body });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatch(/cannot start a batch/);
     await ok("DELETE", `/api-keys/${operator.api_key.id}`);
     const revoked = await call("POST", `/pipelines/${P}/batches`, { token: operator.key, body });
     expect(revoked.status).toBe(401);
@@ -308,6 +312,20 @@ describe("running a batch", () => {
     expect(retried.batch).toMatchObject({ status: "running", finishedAt: null });
     expect(retried.batch.rows[0]).toMatchObject({ status: "waiting", error: null, runId: null });
     expect((await call("POST", `/batches/${batch.id}/retry`)).status).toBe(422);
+  });
+
+  it("fails a running row whose pipeline was deleted", async () => {
+    const P = await template();
+    const { batch } = await ok("POST", `/pipelines/${P}/batches`, { rows: [{ name: "Ada" }, { name: "Grace" }] });
+    await driveBatches(deps());
+    const first = (await rowsOf(batch.id)).rows[0];
+    expect(first.status).toBe("running");
+    await ok("DELETE", `/pipelines/${first.pipelineId}`);
+    await driveBatches(deps());
+    expect((await rowsOf(batch.id)).rows.map((r: any) => [r.status, r.error])).toEqual([
+      ["failed", "the row's pipeline was deleted"],
+      ["running", null],
+    ]);
   });
 
   it("cancels waiting rows (one, or the whole batch)", async () => {

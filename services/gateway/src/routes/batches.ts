@@ -5,6 +5,7 @@ import archiver from "archiver";
 import { CsvError, parse } from "csv-parse/sync";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
+import { ForbiddenError } from "@vp/auth";
 import {
   cancelWaitingRows,
   createBatch,
@@ -139,6 +140,11 @@ export function pipelineBatchRoutes(deps: GatewayDeps) {
 
   app.post("/:pipeline_id/batches", async (c) => {
     const pipeline = await requirePipeline(deps.reader, c);
+    if (c.get("principal")?.pipelines) {
+      throw new ForbiddenError(
+        "This API key is limited to some pipelines, so it cannot start a batch (each row becomes a pipeline outside its limit); use a key without a pipeline limit",
+      );
+    }
     const input = await readBatchInput(c);
     const [nodes, rawVariables] = await Promise.all([listNodes(deps.reader, pipeline.id), getPipelineVariables(deps.reader, pipeline.id)]);
     const { variables, problem } = parseVariables(rawVariables);
