@@ -4,7 +4,7 @@
  * variable while it is used refused with the node that uses it, then the
  * Batches page: a CSV with bad rows refused with its problems by row and column, a good CSV of three rows checked
  * and priced, started, and its live row table followed until every row completed, with a row's result and the
- * batch's zip downloaded.
+ * batch's zip downloaded; last, a video asset bound to a video variable in its panel.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -161,6 +161,23 @@ describe("variables and batches in the editor", () => {
     expect(await page.locator('[data-testid="batch-row"]').count()).toBe(0);
     await page.getByTestId("batch-filter-completed").click();
     expect(await page.locator('[data-testid="batch-row"]').count()).toBe(3);
+    // Back in the editor: a video asset bound to a video variable (each row would give its own clip).
+    await env.api.ok("PUT", `/pipelines/${P}/variables`, {
+      variables: [
+        { name: "name", type: "text", description: "Who the video greets" },
+        { name: "clip", type: "video" },
+      ],
+    });
+    await env.api.ok("POST", `/pipelines/${P}/nodes`, { id: "clip", title: "Clip", type: "asset", asset: { type: "video" }, position: { x: 0, y: 400 } });
+    await page.getByTestId("back-to-editor").click();
+    await page.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+    await page.locator(node("clip")).click({ position: { x: 120, y: 20 } });
+    const binding = page.getByTestId("node-panel").getByTestId("asset-variable");
+    expect(await binding.locator("option").allTextContents()).toEqual(["None: this file in every run", "clip"]);
+    await binding.selectOption("clip");
+    await expect.poll(async () => (await storedNode(env, P, "clip")).asset.variable, { timeout: 10_000 }).toBe("clip");
+    await screenshot(page, "batches-10-bound-asset");
+
     // Refusals the test provokes: the variable still in use, the bad CSV's dry run, and the text with the undeclared
     // placeholder if it was saved before it was corrected.
     expectNoErrors(/status of 422 .*\/pipelines\/[^/]+\/(?:variables|batches|nodes\/script)\)$/);
