@@ -46,6 +46,8 @@ describe("migrate", () => {
     expect(await tables(adminUrl)).toEqual([
       "pgmigrations",
       "video_production_api_keys",
+      "video_production_batch_rows",
+      "video_production_batches",
       "video_production_cache",
       "video_production_nodes",
       "video_production_pipeline_revisions",
