@@ -161,7 +161,18 @@ async function stepBatch(deps: BatchDriverDeps, tx: Queryable, batch: BatchRecor
     }
   }
 
-  if (batch.status === "running") {
+  // The batch's own budget (maxCost) is checked against what its rows really cost: once spent, no row starts.
+  const spent = batch.max_cost !== null && rowTotals(rows).cost >= batch.max_cost;
+  if (batch.status === "running" && spent) {
+    const error = `the batch's budget (maxCost ${batch.max_cost}) is spent: its rows cost ${rowTotals(rows).cost}`;
+    for (const [i, row] of rows.entries()) {
+      if (row.status !== "waiting") continue;
+      const stopped = await updateBatchRow(tx, batch.id, row.index, { status: "cancelled", error }, { from: ["waiting"] });
+      if (stopped) rows[i] = { ...stopped, run: null };
+    }
+  }
+
+  if (batch.status === "running" && !spent) {
     // The first row runs alone: the work every row shares is made once, by it, and cached for the others.
     const first = rows[0];
     const firstPending = first !== undefined && (first.status === "waiting" || first.status === "running");

@@ -314,6 +314,20 @@ describe("running a batch", () => {
     expect((await call("POST", `/batches/${batch.id}/retry`)).status).toBe(422);
   });
 
+  it("starts no more rows once what they cost reaches the batch's maxCost", async () => {
+    const P = await template();
+    const rows = [{ name: "Ada" }, { name: "Grace" }, { name: "Linus" }];
+    const { estimate } = await ok("POST", `/pipelines/${P}/batches`, { rows, dryRun: true });
+    const { batch } = await ok("POST", `/pipelines/${P}/batches`, { rows, maxCost: estimate.total });
+    await driveBatches(deps());
+    await finishRowRun((await rowsOf(batch.id)).rows[0], "completed", estimate.total, 0);
+    await driveBatches(deps());
+    const now = await rowsOf(batch.id);
+    expect(now.rows.map((r: any) => r.status)).toEqual(["completed", "cancelled", "cancelled"]);
+    expect(now.rows[1].error).toMatch(/^the batch's budget \(maxCost [\d.]+\) is spent/);
+    expect(now).toMatchObject({ status: "cancelled", counts: { completed: 1, cancelled: 2 } });
+  });
+
   it("fails a running row whose pipeline was deleted", async () => {
     const P = await template();
     const { batch } = await ok("POST", `/pipelines/${P}/batches`, { rows: [{ name: "Ada" }, { name: "Grace" }] });
