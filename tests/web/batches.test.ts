@@ -130,7 +130,7 @@ describe("variables and batches in the editor", () => {
       .first()
       .waitFor({ timeout: 60_000 });
     await screenshot(page, "batches-07-running");
-    await expect.poll(() => page.locator('[data-testid="batch-row"][data-status="completed"]').count(), { timeout: 120_000, intervals: [500] }).toBe(3);
+    await expect.poll(() => page.locator('[data-testid="batch-row"][data-status="completed"]').count(), { timeout: 120_000, interval: 500 }).toBe(3);
     await page.locator('[data-testid="batch-status"]', { hasText: "completed" }).waitFor({ timeout: 20_000 });
     expect(await page.locator('[data-testid="batch-row-preview"]').count()).toBe(3);
     const values = await page.locator('[data-testid="batch-row"] .batch-value').allTextContents();

@@ -16,7 +16,7 @@ import {
 } from "@/lib/api";
 import { batchRowsOf, parseCsv, type CsvTable } from "@/lib/csv";
 import { exactCost, formatCost, formatWhen } from "@/lib/format";
-import { useCanEdit } from "../account";
+import { useAccount } from "../account";
 import { useApi } from "../gateway";
 import { ErrorState, LoadingState } from "../states";
 import { ThemeSwitch } from "../theme-switch";
@@ -39,11 +39,11 @@ interface Template {
 /**
  * A pipeline's batches: a CSV of variable values (one row per video) checked and priced before it starts, the live
  * table of a batch's rows (status, cost, each finished row's video and download), and the earlier batches. Users
- * without the editor role see all of it without the controls.
+ * without the operator role see all of it without the controls.
  */
 export function BatchView({ pipelineId }: { pipelineId: string }) {
   const api = useApi();
-  const { canEdit, reason } = useCanEdit();
+  const { canEdit, reason } = useCanRunBatches();
   const [template, setTemplate] = useState<Template | null>(null);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [batches, setBatches] = useState<Batch[] | null>(null);
@@ -114,7 +114,7 @@ export function BatchView({ pipelineId }: { pipelineId: string }) {
           />
         ) : (
           <p className="muted small read-only-note" data-testid="batches-read-only">
-            {reason ?? "Starting a batch needs the editor role."} You can follow the batches and download their videos.
+            {reason} You can follow the batches and download their videos.
           </p>
         )}
         {selected && <BatchDetail key={selected} batchId={selected} template={template} canEdit={canEdit} onChanged={loadBatches} />}
@@ -122,6 +122,19 @@ export function BatchView({ pipelineId }: { pipelineId: string }) {
       </main>
     </div>
   );
+}
+
+/**
+ * Whether the user may start, cancel and retry batches (the gateway's operator role: a batch runs work); with the dev
+ * login always. Anyone else sees the batches and their results without those controls.
+ */
+function useCanRunBatches(): { canEdit: boolean; reason?: string } {
+  const state = useAccount();
+  if (state.status !== "signed-in" || state.account.roles.includes("operator")) return { canEdit: true };
+  return {
+    canEdit: false,
+    reason: `Starting, cancelling and retrying batches needs the operator role; your roles: ${state.account.roles.join(", ") || "none"}.`,
+  };
 }
 
 type Check =

@@ -1,5 +1,6 @@
 import type { Queryable } from "@vp/db";
 import { metrics } from "@vp/telemetry";
+import { rowOutput } from "../batches/records";
 import type { GatewayDeps } from "../deps";
 import type { SseSink } from "./sink";
 import { createSseStream, RETRY_SOON } from "./stream";
@@ -27,7 +28,7 @@ interface RowRecord {
   status: string;
   cost: string | number | null;
   cost_saved: string | number | null;
-  output: { nodeId?: unknown } | null;
+  output: { nodeId?: string } | null;
   error: string | null;
   /** The row's own pipeline (its output is that pipeline's node's). */
   pipeline_id: string | null;
@@ -66,15 +67,9 @@ async function batchRecord(db: Queryable, batchId: string): Promise<BatchRecord 
 
 const money = (value: string | number | null) => (value === null ? 0 : Number(value));
 
-/** Where a completed row's output is served: its pipeline's output node's output, as GET /batches/:id gives it. */
-export function rowOutputUrl(pipelineId: string, nodeId: string): string {
-  return `/v1/video_production/pipelines/${encodeURIComponent(pipelineId)}/nodes/${encodeURIComponent(nodeId)}/output`;
-}
-
+/** The row as GET /batches/:id gives it (its output's URL included), without its values. */
 function rowState(record: RowRecord): RowState {
-  const nodeId = record.output?.nodeId;
-  const output = record.pipeline_id && typeof nodeId === "string" ? { url: rowOutputUrl(record.pipeline_id, nodeId), nodeId } : null;
-  return { index: record.index, status: record.status, cost: money(record.cost), output, error: record.error };
+  return { index: record.index, status: record.status, cost: money(record.cost), output: rowOutput(record), error: record.error };
 }
 
 /**
