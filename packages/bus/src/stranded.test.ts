@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
@@ -13,6 +12,7 @@ import { connect } from "@nats-io/transport-node";
 import type { ConsumerSpec } from "@vp/contracts";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { freePort } from "../../testkit/src/processes";
 import { connectBus, type Bus } from "./connect";
 import { consume, type ConsumerHandle } from "./consume";
 import { watchStrandedIn } from "./stranded";
@@ -22,17 +22,6 @@ import { testLogger, waitFor } from "./test-helpers";
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const Payload = z.object({ n: z.number() });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 let cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
