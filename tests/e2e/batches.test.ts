@@ -1,16 +1,19 @@
 /**
- * A batch end to end: the five services as processes, local providers only (espeak-ng), ffmpeg. A template with a
- * shared uploaded intro, a shared background clip and a shared outro (voiceover -> mix), and per row "Hello {{name}}"
- * -> local voiceover -> mix onto the background -> merge with the intro and the outro, run over ROWS rows. The work
- * no row changes is executed once for the whole batch (the first row makes it; every other row takes it from the
- * cache), every row's video plays for a plausible time, the voices differ, and the zip holds one file per row.
+ * A batch end to end: the five services as processes, local providers only (espeak-ng, Chromium, ffmpeg). A
+ * template with a shared uploaded intro and a shared code-typing animation, and per row a script "Hi {{name}}." ->
+ * local voiceover and local talking head -> the intro, the animation and the talking head merged -> the voiceover
+ * mixed over them, run over ROWS rows. The work no variable reaches is executed once for the whole batch (the first
+ * row makes it; every other row takes it from the cache), every row's video lasts exactly its parts, each row speaks
+ * its own script for its own length, the batch's cost saved is the shared work's cost in every row after the first,
+ * and the zip holds one file per row.
  */
 import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestClip, type TestClipOptions } from "@vp/media";
+import { codeTiming, resolveProps } from "@vp/code-animation";
+import { makeTestClip } from "@vp/media";
 import { startTestStack, type TestStack } from "@vp/testkit";
 import { client, ffprobeDuration, type Client } from "./helpers";
 
@@ -18,31 +21,38 @@ const exec = promisify(execFile);
 
 /** Rows in one batch (the product's target size). */
 const ROWS = 50;
-const FIRST_NAMES = [
-  "Ada",
-  "Grace Hopper",
-  "Alan",
-  "Katherine Johnson",
-  "Linus",
-  "Margaret Hamilton",
-  "Edsger",
-  "Barbara Liskov",
-  "Dennis",
-  "Frances Elizabeth Allen",
+/** Fifty different names, two to eleven letters long: each row's script, and so its voice, has its own length. */
+const NAMES = [
+  ...["Al", "Bo", "Ed", "Jo", "Cy", "Ada", "Ben", "Eve", "Kim", "Ray", "Alan", "Anna", "Ivan", "Omar", "Yuki"],
+  ...["Grace", "Linus", "Ellen", "Barry", "Sofia", "Dennis", "Edsger", "Hannah", "Ingrid", "Jordan"],
+  ...["Barbara", "Frances", "Douglas", "Leonard", "Tatiana", "Margaret", "Jennifer", "Florence", "Benedict", "Clarissa"],
+  ...["Katherine", "Guglielmo", "Alexandra", "Annabelle", "Sebastian", "Maximilian", "Wilhelmina", "Evangeline"],
+  ...["Christabel", "Fitzgerald", "Jacqueline", "Theodosia", "Christopher", "Bartholomew", "Constantine"],
 ];
-/** A different name per row, of different lengths (so are the voices). */
-const nameOf = (i: number) => `${FIRST_NAMES[i % FIRST_NAMES.length]}${i >= FIRST_NAMES.length ? ` number ${i + 1}` : ""}`;
-const SHARED = ["intro", "background", "outro_voice", "outro"];
-const PER_ROW = ["script", "voice", "scene", "final"];
+/** The smallest frame the local talking head renders at this aspect ratio; every part is made at it. */
+const FRAME = { width: 256, height: 144 };
 const INTRO_SECONDS = 1;
-const OUTRO_BACKGROUND_SECONDS = 4;
+const CODE = 'git clone "$REPO" && npm ci && npm test';
+const CODE_CONFIG = { code: CODE, language: "bash", typingSpeed: 40, ...FRAME, fps: 15 };
+/** What a compute second costs on the executors here, so the shared animation's work has a price. */
+const USD_PER_COMPUTE_SECOND = 0.001;
+const SHARED = ["intro", "code"];
+const PER_ROW = ["script", "voice", "head", "merged", "final"];
+/** The local talking head holds its card this long after the voice ends. */
+const HEAD_TAIL_SECONDS = 0.3;
+/** Container durations of encoded media differ from the sum of their parts by a frame or an audio packet. */
+const TOLERANCE_SECONDS = 0.15;
 
 let fixture: TestStack;
 let api: Client;
 let scratch: string;
 
 beforeAll(async () => {
-  fixture = await startTestStack({ prefix: "vp-e2e-batches-", jobAckWaitMs: 5000, env: { HEYGEN_API_KEY: "", ELEVENLABS_API_KEY: "" } });
+  fixture = await startTestStack({
+    prefix: "vp-e2e-batches-",
+    jobAckWaitMs: 5000,
+    env: { HEYGEN_API_KEY: "", ELEVENLABS_API_KEY: "", FFMPEG_COST_PER_CPU_SECOND_USD: String(USD_PER_COMPUTE_SECOND) },
+  });
   ({ scratch } = fixture);
   api = client(fixture.stack.baseUrl);
 });
@@ -55,13 +65,6 @@ type ApiNode = { id: string; status: string; metadata: Record<string, any> | nul
 
 const add = (P: string, node: Record<string, unknown>) => api.ok("POST", `/pipelines/${P}/nodes`, { title: String(node.id), ...node });
 
-async function clipAsset(P: string, id: string, clip: Omit<TestClipOptions, "path">) {
-  const path = join(scratch, `${id}.mp4`);
-  await makeTestClip({ ...clip, path });
-  await add(P, { id, type: "asset", asset: { type: "video" } });
-  await api.ok("PUT", `/pipelines/${P}/nodes/${id}/asset`, new Uint8Array(await readFile(path)), { "content-type": "video/mp4" });
-}
-
 async function download(path: string, file: string): Promise<string> {
   const res = await fetch(`${fixture.stack.baseUrl}${path}`, { headers: await api.authHeader() });
   expect(res.status, path).toBe(200);
@@ -70,26 +73,39 @@ async function download(path: string, file: string): Promise<string> {
   return target;
 }
 
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 describe("batches", () => {
-  it(`runs one template over ${ROWS} rows: shared work once, a video per row, a zip of them all`, { timeout: 300_000 }, async () => {
+  it(`runs one template over ${ROWS} rows: shared intro and code animation once, a talking head per row, a zip of them all`, { timeout: 300_000 }, async () => {
     const { pipeline } = await api.ok("POST", "/pipelines", { title: "Welcome videos" });
     const P = pipeline.id as string;
     await api.ok("PUT", `/pipelines/${P}/variables`, { variables: [{ name: "name", type: "text", description: "who is welcomed" }] });
-    const clip = { width: 640, height: 360, fps: 25, audio: true };
-    await clipAsset(P, "intro", { ...clip, durationSeconds: INTRO_SECONDS });
-    await clipAsset(P, "background", { ...clip, durationSeconds: OUTRO_BACKGROUND_SECONDS });
-    await add(P, { id: "outro_voice", type: "generate-voiceover", config: { provider: "local", script: "Thanks for watching." } });
-    await add(P, { id: "outro", type: "mix-audio", inputs: { video: ["background"], audio: ["outro_voice"] } });
-    await add(P, { id: "script", type: "asset", asset: { type: "text", content: "Hello {{name}}, welcome to the team." } });
+    const introPath = join(scratch, "intro.mp4");
+    await makeTestClip({ ...FRAME, fps: 15, audio: true, durationSeconds: INTRO_SECONDS, path: introPath });
+    await add(P, { id: "intro", type: "asset", asset: { type: "video" } });
+    await api.ok("PUT", `/pipelines/${P}/nodes/intro/asset`, new Uint8Array(await readFile(introPath)), { "content-type": "video/mp4" });
+    await add(P, { id: "code", type: "render-code", config: CODE_CONFIG });
+    await add(P, { id: "script", type: "asset", asset: { type: "text", content: "Hi {{name}}." } });
     await add(P, { id: "voice", type: "generate-voiceover", inputs: { script: ["script"] }, config: { provider: "local" } });
-    await add(P, { id: "scene", type: "mix-audio", inputs: { video: ["background"], audio: ["voice"] } });
-    await add(P, { id: "final", type: "merge-videos", inputs: { segments: ["intro", "scene", "outro"] } });
+    await add(P, { id: "head", type: "talking-head", inputs: { script: ["script"] }, config: { provider: "local", ...FRAME } });
+    await add(P, { id: "merged", type: "merge-videos", inputs: { segments: ["intro", "code", "head"] } });
+    // The voiceover narrates from the end of the intro; the talking head's own voice stays underneath.
+    await add(P, {
+      id: "final",
+      type: "mix-audio",
+      inputs: { video: ["merged"], audio: ["voice"] },
+      config: { mode: "duck", originalGain: 0.4, startSeconds: INTRO_SECONDS },
+    });
 
-    const rows = Array.from({ length: ROWS }, (_, i) => ({ name: nameOf(i) }));
-    expect(rows).toHaveLength(ROWS);
+    const rows = NAMES.slice(0, ROWS).map((name) => ({ name }));
+    expect(new Set(rows.map((r) => r.name)).size).toBe(ROWS);
     const dry = await api.ok("POST", `/pipelines/${P}/batches`, { rows, dryRun: true });
     expect(dry.estimate.sharedNodeIds.sort()).toEqual([...SHARED].sort());
-    expect(dry.estimate.saved).toBeGreaterThan(0);
+    // The estimate prices provider work (the voiceovers and talking heads, once per row); compute is priced by what
+    // it really took, so the shared intro and animation are estimated at 0 and their saving is seen only after the run.
+    expect(dry.estimate.perRow).toBeGreaterThan(0);
+    expect(dry.estimate.saved).toBeCloseTo(dry.estimate.shared * (ROWS - 1), 6);
+    expect(dry.estimate.total).toBeCloseTo(dry.estimate.shared + dry.estimate.perRow * ROWS, 5);
 
     const started = Date.now();
     const { batch: created } = await api.ok("POST", `/pipelines/${P}/batches`, { rows, concurrency: 4, outputNodeId: "final" });
@@ -102,53 +118,87 @@ describe("batches", () => {
     const errors = batch.rows.filter((r: any) => r.error).map((r: any) => `${r.index}: ${r.error}`);
     expect(batch.status, errors.join("; ")).toBe("completed");
     expect(batch.counts).toEqual({ waiting: 0, running: 0, completed: ROWS, failed: 0, cancelled: 0 });
+    expect(batch.rows.map((r: any) => r.values.name)).toEqual(rows.map((r) => r.name));
 
-    // Every row's own pipeline: the shared nodes executed in exactly one row (the first), from the cache in the rest.
-    const runs: Array<{ created_at: string; finished_at: string }> = [];
-    const executed: Record<string, number> = {};
-    const fromCache: Record<string, number> = {};
-    const voices: number[] = [];
-    const scripts: string[] = [];
+    // Every row's own pipeline, read node by node: in its run, each node was executed or completed from the cache.
+    const runs: Array<{ created_at: string; finished_at: string; metadata: Record<string, any> }> = [];
+    const executedIn: Record<string, number[]> = {};
+    const cachedIn: Record<string, number[]> = {};
+    const byRow: Array<Record<string, ApiNode>> = [];
     for (const row of batch.rows) {
       const nodes: ApiNode[] = (await api.ok("GET", `/pipelines/${row.pipelineId}/nodes`)).nodes;
+      expect(nodes.map((n) => n.id).sort()).toEqual([...SHARED, ...PER_ROW].sort());
       for (const n of nodes) {
         expect(n.status, `row ${row.index} ${n.id}`).toBe("completed");
-        const bucket = n.metadata?.cached === true ? fromCache : executed;
-        bucket[n.id] = (bucket[n.id] ?? 0) + 1;
+        expect(n.metadata?.runId, `row ${row.index} ${n.id} done by the row's run`).toBe(row.runId);
+        const bucket = n.metadata?.cached === true ? cachedIn : executedIn;
+        (bucket[n.id] ??= []).push(row.index);
       }
+      byRow.push(Object.fromEntries(nodes.map((n) => [n.id, n])));
       const run = (await api.ok("GET", `/pipelines/${row.pipelineId}/runs`)).runs.find((r: any) => r.id === row.runId);
       runs.push(run);
-      expect(run.metadata).toMatchObject({ counts: { completed: 8 } });
-      voices.push(nodes.find((n) => n.id === "voice")!.output!.duration);
-      scripts.push(await readFile(await download(`/v1/video_production/pipelines/${row.pipelineId}/nodes/script/output`, `script-${row.index}.txt`), "utf8"));
     }
+    const first = batch.rows[0].index;
     for (const id of SHARED) {
-      expect(executed[id], `${id} executed`).toBe(1);
-      expect(fromCache[id], `${id} from the cache`).toBe(ROWS - 1);
+      expect(executedIn[id], `${id} executed`).toEqual([first]);
+      expect(cachedIn[id]?.length ?? 0, `${id} from the cache`).toBe(ROWS - 1);
     }
-    for (const id of PER_ROW) expect(executed[id], `${id} executed`).toBe(ROWS);
+    for (const id of PER_ROW) {
+      expect(executedIn[id]?.length ?? 0, `${id} executed`).toBe(ROWS);
+      expect(cachedIn[id], `${id} never from the cache`).toBeUndefined();
+    }
+    // Each run's own summary says the same: the first made all seven nodes, the others five and took two.
+    expect(runs[0]!.metadata).toMatchObject({ executed: 7, cached: 0 });
+    for (const run of runs.slice(1)) expect(run.metadata).toMatchObject({ executed: PER_ROW.length, cached: SHARED.length });
     // The first row ran alone: every other row's run started after its run had ended.
     for (const run of runs.slice(1)) expect(Date.parse(run.created_at)).toBeGreaterThanOrEqual(Date.parse(runs[0]!.finished_at));
 
-    expect(scripts).toEqual(rows.map((r) => `Hello ${r.name}, welcome to the team.`));
-    expect(new Set(voices).size).toBeGreaterThan(ROWS / 2);
-    expect(Math.max(...voices)).toBeGreaterThan(Math.min(...voices) + 0.3);
-
-    // Cost: every row's own voiceover; saved: the shared outro voiceover, taken from the cache in ROWS - 1 rows.
-    expect(batch.cost).toBeGreaterThan(0);
-    expect(batch.costSaved).toBeGreaterThan(0);
-    const outroCost = (await api.ok("GET", `/pipelines/${batch.rows[0].pipelineId}/nodes/outro_voice`)).node.metadata.cost;
-    expect(batch.costSaved).toBeCloseTo(outroCost * (ROWS - 1), 6);
-
-    // Each row's final video: intro, its scene, the outro; it plays (every frame decodes) for a plausible time.
+    // Each row speaks its own script, and its voice and talking head last as long as that script takes to say.
+    const scripts: string[] = [];
     for (const row of batch.rows) {
+      const file = await download(`/v1/video_production/pipelines/${row.pipelineId}/nodes/script/output`, `script-${row.index}.txt`);
+      scripts.push(await readFile(file, "utf8"));
+    }
+    expect(scripts).toEqual(rows.map((r) => `Hi ${r.name}.`));
+    const voices = byRow.map((n) => n.voice!.output!.duration as number);
+    const heads = byRow.map((n) => n.head!.output!.duration as number);
+    for (const [i, head] of heads.entries()) expect(head, `row ${i + 1}: talking head vs its voice`).toBeCloseTo(voices[i]! + HEAD_TAIL_SECONDS, 1);
+    expect(new Set(voices).size, `voice lengths ${voices.join(", ")}`).toBeGreaterThan(ROWS * 0.8);
+    const shortest = voices.slice(0, 10);
+    const longest = voices.slice(-10);
+    expect(mean(longest), "the longest names are said for longer than the shortest").toBeGreaterThan(mean(shortest) + 0.2);
+
+    // The shared parts: the intro as uploaded, the animation as long as its code takes to type (known before rendering).
+    const made = byRow[0]!;
+    const codeSeconds = codeTiming(resolveProps(CODE_CONFIG)).durationSeconds;
+    expect(made.intro!.output!.duration).toBeCloseTo(INTRO_SECONDS, 1);
+    expect(made.code!.output!.duration).toBeCloseTo(codeSeconds, 1);
+    for (const nodes of byRow) for (const id of SHARED) expect(nodes[id]!.output!.s3Key, id).toBe(made[id]!.output!.s3Key);
+
+    // Each row's final video: intro + animation + its own talking head, every frame decodable.
+    for (const [i, row] of batch.rows.entries()) {
       expect(row.output).toEqual({ nodeId: "final", url: `/v1/video_production/pipelines/${row.pipelineId}/nodes/final/output` });
       const file = await download(row.output.url, `final-${row.index}.mp4`);
+      const expected = INTRO_SECONDS + codeSeconds + heads[i]!;
       const duration = await ffprobeDuration(file);
-      expect(duration, `row ${row.index}`).toBeGreaterThan(INTRO_SECONDS + 1);
-      expect(duration, `row ${row.index}`).toBeLessThan(INTRO_SECONDS + 3 * OUTRO_BACKGROUND_SECONDS + 1);
+      expect(Math.abs(duration - expected), `row ${row.index}: ${duration} s, its parts ${expected} s`).toBeLessThan(TOLERANCE_SECONDS);
     }
-    await exec("ffmpeg", ["-v", "error", "-i", join(scratch, "final-1.mp4"), "-f", "null", "-"]);
+    await exec("ffmpeg", ["-v", "error", "-xerror", "-i", join(scratch, `final-${batch.rows.at(-1).index}.mp4`), "-f", "null", "-"]);
+
+    // Cost: every row pays its own work; saved: the shared work's cost, taken from the cache in every row after the first.
+    const sharedCost = SHARED.reduce((sum, id) => sum + made[id]!.metadata!.cost, 0);
+    expect(made.code!.metadata!.cost, "the animation's rendering has a price").toBeGreaterThan(0);
+    for (const [i, row] of batch.rows.entries()) {
+      const own = PER_ROW.reduce((sum, id) => sum + byRow[i]![id]!.metadata!.cost, 0);
+      expect(row.cost, `row ${row.index} cost`).toBeCloseTo(i === 0 ? own + sharedCost : own, 6);
+      expect(row.costSaved, `row ${row.index} cost saved`).toBeCloseTo(i === 0 ? 0 : sharedCost, 6);
+      if (i > 0) for (const id of SHARED) expect(byRow[i]![id]!.metadata!.costSaved, `row ${row.index} ${id}`).toBe(made[id]!.metadata!.cost);
+    }
+    expect(batch.cost).toBeCloseTo(
+      batch.rows.reduce((sum: number, r: any) => sum + r.cost, 0),
+      6,
+    );
+    expect(batch.costSaved).toBeCloseTo(sharedCost * (ROWS - 1), 6);
 
     // The zip: one file per row, named by its index.
     const zip = await download(`/v1/video_production/batches/${created.id}/outputs.zip`, "outputs.zip");
