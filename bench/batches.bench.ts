@@ -20,7 +20,7 @@
  * BENCH_BATCH_PROFILE_DIR=dir writes a V8 CPU profile per service (bench/cpu-profile.mjs).
  */
 import { get as httpGet } from "node:http";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { createPool } from "@vp/db";
@@ -44,6 +44,13 @@ const CORES = availableParallelism();
 type Log = Record<string, unknown>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+
+/** CPU ms of this process's ended children (the fake providers' espeak-ng and ffmpeg): cutime + cstime of /proc/self/stat. */
+async function childrenCpuMs(): Promise<number> {
+  const stat = await readFile("/proc/self/stat", "utf8").catch(() => "");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK || 0;
+}
 
 /** The first log line at or after `from` matching `predicate`. */
 async function nextLog(logs: Log[], from: number, predicate: (l: Log) => boolean, timeoutMs: number): Promise<Log> {
@@ -148,6 +155,7 @@ try {
     const from = gateway.logs.length;
     const fakeFrom = fakes.elevenlabs.history.length;
     await meter.start();
+    const children0 = await childrenCpuMs();
     const t0 = Date.now();
     const { batch } = await call("POST", `/pipelines/${P}/batches`, { rows: rowsOf(tag, rows), concurrency: CONCURRENCY });
     const acceptedMs = Date.now() - t0;
@@ -155,6 +163,7 @@ try {
     const finished = await nextLog(gateway.logs, from, (l) => l.msg === "batch finished" && l.batchId === batch.id, TIMEOUT_MS);
     const wallMs = Date.parse(String(finished.time)) - t0;
     const cpu = await meter.stop();
+    const providersChildrenMs = (await childrenCpuMs()) - children0;
     // Let the streams send the batch's end, then measure each client's traffic over the time it was connected.
     await sleep(2500);
     const sse = clients.map((c) => {
@@ -199,6 +208,11 @@ try {
       providerCalls,
       sse,
       cpu,
+      /** CPU of the whole machine's work for the batch: the stack, this process (the fakes' HTTP) and the fakes' children. */
+      allCpuMsPerRow: (cpu.stackMs + cpu.benchMs + providersChildrenMs) / rows,
+      coresBusy: (cpu.stackMs + cpu.benchMs + providersChildrenMs) / cpu.wallMs,
+      providersChildrenMs,
+      timeline: rowTimeline(batch.id, from),
     };
     const { cpu: _cpu, ...shown } = m;
     console.error(
@@ -206,15 +220,51 @@ try {
         .map((x) => x.toFixed(2))
         .join(" ")})`,
     );
-    printCpu(`${rows} rows`, rows, cpu);
+    printCpu(`${rows} rows`, rows, cpu, providersChildrenMs);
     return m;
   };
 
-  const printCpu = (title: string, rows: number, cpu: CpuReport) => {
+  /**
+   * Where a row's time goes, from the services' log lines: the scheduler's "run started" and "run finished" of the
+   * row's run, the gateway's "batch row started" (the run's verdict received) and "batch row finished" (the driver
+   * recorded the ended run), and the driver's passes (bursts of those lines at least 200 ms apart).
+   */
+  function rowTimeline(batchId: string, gatewayFrom: number) {
+    const at = (l: Log) => Date.parse(String(l.time));
+    const own = gateway.logs.slice(gatewayFrom).filter((l) => l.batchId === batchId);
+    const started = new Map(own.filter((l) => l.msg === "batch row started").map((l) => [String(l.runId), at(l)]));
+    const recorded = new Map(own.filter((l) => l.msg === "batch row finished").map((l) => [String(l.runId), at(l)]));
+    const runStarted = new Map<string, number>();
+    const runFinished = new Map<string, number>();
+    for (const l of scheduler.logs) {
+      const id = String(l.runId);
+      if (!recorded.has(id)) continue;
+      if (l.msg === "run started") runStarted.set(id, at(l));
+      if (l.msg === "run finished") runFinished.set(id, at(l));
+    }
+    const stats = (xs: number[]) => {
+      const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+      const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN;
+      return { n: s.length, p50: q(0.5), p90: q(0.9), max: s[s.length - 1] ?? Number.NaN };
+    };
+    const ids = [...recorded.keys()];
+    const times = [...new Set(own.filter((l) => l.msg === "batch row started" || l.msg === "batch row finished").map(at))].sort((a, b) => a - b);
+    const bursts = times.filter((t, i) => i === 0 || t - times[i - 1]! >= 200);
+    return {
+      runRecordedToVerdict: stats(ids.map((id) => started.get(id)! - runStarted.get(id)!)),
+      runStartedToFinished: stats(ids.map((id) => runFinished.get(id)! - runStarted.get(id)!)),
+      runFinishedToRowRecorded: stats(ids.map((id) => recorded.get(id)! - runFinished.get(id)!)),
+      driverPasses: bursts.length,
+      betweenPasses: stats(bursts.slice(1).map((t, i) => t - bursts[i]!)),
+    };
+  }
+
+  const printCpu = (title: string, rows: number, cpu: CpuReport, childrenMs: number) => {
     console.error(`[bench:batches] CPU during ${title} (wall ${cpu.wallMs} ms; CLK_TCK ${CLK_TCK}, ${CORES} cores):`);
     for (const [label, ms] of Object.entries(cpu.byProcess).sort((a, b) => b[1] - a[1]))
       console.error(`    ${label.padEnd(44)} ${String(Math.round(ms)).padStart(7)} ms  ${(ms / rows).toFixed(2).padStart(8)} ms/row`);
     console.error(`    ${"(this bench process, fake providers included)".padEnd(44)} ${String(Math.round(cpu.benchMs)).padStart(7)} ms`);
+    console.error(`    ${"(the fake providers' espeak-ng and ffmpeg)".padEnd(44)} ${String(Math.round(childrenMs)).padStart(7)} ms`);
   };
 
   const loadAtStart = loadavg();
@@ -257,6 +307,10 @@ try {
   console.log(
     `\nSSE clients: ${big.sse.map((c) => `${c.bytes.toLocaleString("en-US")} bytes over ${c.minutes} min, frames ${JSON.stringify(c.frames)}, closed by ${c.closedBy}`).join("; ")}.`,
   );
+  console.log(
+    `All CPU for the batch (services, their Postgres backends, nats-server not included, the fake providers and their espeak-ng/ffmpeg): ${round(big.allCpuMsPerRow, 1)} ms per row, ${round(big.coresBusy)} of ${CORES} cores busy on average; the machine's ceiling at that cost: ${round((CORES * 1000) / big.allCpuMsPerRow, 1)} rows/s.`,
+  );
+  console.log(`Where a row's time goes (ms; median / p90 / max): ${JSON.stringify(big.timeline)}.`);
   console.log(
     `Batch accepted (rows' pipelines created) in ${big.acceptedMs} ms; concurrency ${CONCURRENCY}, executor jobs ${JOB_CONCURRENCY}; load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(" ")}, at end ${loadAtEnd.map((x) => x.toFixed(2)).join(" ")}.`,
   );

@@ -258,12 +258,19 @@ export async function driveBatches(deps: BatchDriverDeps): Promise<number | null
   return starts.length;
 }
 
+/**
+ * How long the driver waits after a pass that took `passMs` (its rows' run requests included): passes begin every
+ * `intervalMs`, and after a longer pass the next waits a tenth of it, so a slow database is not asked back to back.
+ */
+export const passDelay = (intervalMs: number, passMs: number) => Math.max(intervalMs / 10, intervalMs - passMs);
+
 /** The driver's loop: a pass every `intervalMs` (a failed pass is logged and the next one goes on). */
 export function startBatchDriver(deps: BatchDriverDeps, { intervalMs = 1000 }: { intervalMs?: number } = {}) {
   let stopped = false;
   let wake: (() => void) | undefined;
   const loop = (async () => {
     while (!stopped) {
+      const began = Date.now();
       try {
         await driveBatches(deps);
       } catch (error) {
@@ -272,7 +279,7 @@ export function startBatchDriver(deps: BatchDriverDeps, { intervalMs = 1000 }: {
       }
       if (stopped) break;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, intervalMs);
+        const timer = setTimeout(resolve, passDelay(intervalMs, Date.now() - began));
         wake = () => {
           clearTimeout(timer);
           resolve();
