@@ -63,6 +63,7 @@ async function nextLog(logs: Log[], from: number, predicate: (l: Log) => boolean
   }
 }
 
+if (PROFILE_DIR) await mkdir(PROFILE_DIR, { recursive: true });
 const fakes = await startFakeProviders();
 const fixture = await startTestStack({
   prefix: "vp-bench-batches-",
