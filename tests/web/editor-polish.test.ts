@@ -311,8 +311,9 @@ describe("undo and redo", () => {
     await screenshot(page, "polish-11-undo-config");
     await undo.click();
     await untilRow(P, "voice", (r) => JSON.stringify(r?.config) === JSON.stringify({ provider: "local" }));
-    expect(await page.getByTestId("field-speed").inputValue()).toBe("");
-    expect(await redo.getAttribute("title")).toBe('Redo: Change speed of "Voiceover" (Ctrl+Shift+Z)');
+    // The page shows the undo once the gateway has answered it, a moment after the row changed.
+    await expect.poll(() => page.getByTestId("field-speed").inputValue(), { timeout: 10_000 }).toBe("");
+    await expect.poll(() => redo.getAttribute("title"), { timeout: 10_000 }).toBe('Redo: Change speed of "Voiceover" (Ctrl+Shift+Z)');
     await redo.click();
     await untilRow(P, "voice", (r) => (r?.config as { speed?: number })?.speed === 1.5);
 
@@ -379,7 +380,7 @@ describe("copy, paste and duplicate", () => {
 
     // Duplicate in the panel: a copy beside it, fed by the same script; one undo removes it.
     await page.locator(node("voice")).click({ position: { x: 120, y: 20 } });
-    // The panel is the voiceover's (the paste selected both nodes) before its Duplicate is pressed.
+    // A click on a pasted node selects it alone (whether the paste left one or both selected) and opens its panel.
     await page.getByRole("complementary", { name: "Voiceover settings" }).waitFor();
     await page.getByTestId("duplicate-node").click();
     await page.locator(node("generate-voiceover-1")).waitFor();

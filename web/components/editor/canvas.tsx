@@ -1,6 +1,6 @@
 "use client";
 
-import { useMemo, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 import { Background, Controls, MiniMap, ReactFlow, type Edge, type Node, type OnBeforeDelete, type OnNodeDrag } from "@xyflow/react";
 import type { NodeType } from "@vp/contracts";
 import { flowEdges } from "@/lib/canvas";
@@ -87,8 +87,19 @@ export function EditorCanvas({
 function FlowGraph({ nodes, flow, connections, onBeforeDelete, onNodeDragStop, onMenu, readOnly }: CanvasProps & { onMenu: (at: MenuAt) => void }) {
   const edges = useMemo(() => flowEdges(nodes, flow.selectedEdges), [nodes, flow.selectedEdges]);
   const { theme } = useTheme();
+  // Where the last press on the canvas began: a click that ends elsewhere was a drag, not a pick.
+  const pressedAt = useRef<{ x: number; y: number } | null>(null);
   return (
     <ReactFlow
+      onPointerDownCapture={(event) => (pressedAt.current = { x: event.clientX, y: event.clientY })}
+      onNodeClick={(event, node) => {
+        // React Flow keeps a multi-selection when one of its nodes is clicked; a plain click picks that node alone
+        // (so its panel opens), as a drag of the selection or a Shift/Ctrl click still does not.
+        const from = pressedAt.current;
+        if (event.shiftKey || event.ctrlKey || event.metaKey) return;
+        if (from && Math.hypot(event.clientX - from.x, event.clientY - from.y) > 4) return;
+        if (flow.rfNodes.filter((n) => n.selected).length > 1) flow.select(node.id);
+      }}
       nodes={flow.rfNodes}
       edges={edges}
       nodeTypes={NODE_TYPES_RF}
