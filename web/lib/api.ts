@@ -317,7 +317,11 @@ function batchRoutes(root: string, request: Request, bearer: Bearer) {
   return {
     /** Checks the rows and prices the batch without starting it (422 lists the rows' problems). */
     checkBatch: (pipelineId: string, body: BatchRequest) =>
-      request<{ rows: Array<{ index: number; values: Record<string, string | number> }>; estimate: BatchEstimate }>("POST", `${pipelinePath(pipelineId)}/batches`, { ...body, dryRun: true }),
+      request<{ rows: Array<{ index: number; values: Record<string, string | number> }>; estimate: BatchEstimate }>(
+        "POST",
+        `${pipelinePath(pipelineId)}/batches`,
+        { ...body, dryRun: true },
+      ),
     startBatch: (pipelineId: string, body: BatchRequest) => request<{ batch: Batch }>("POST", `${pipelinePath(pipelineId)}/batches`, body),
     listBatches: (pipelineId: string) => request<{ batches: Batch[] }>("GET", `${pipelinePath(pipelineId)}/batches`),
     getBatch: (batchId: string) => request<{ batch: Batch & { rows: BatchRow[] } }>("GET", batchPath(batchId)),

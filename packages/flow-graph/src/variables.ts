@@ -35,7 +35,7 @@ export function textFieldsOf(node: VariableNode): Array<{ field: string; text: s
   if (asset && typeof asset.content === "string") fields.push({ field: "asset", text: asset.content });
   const walk = (value: unknown, path: string) => {
     if (typeof value === "string") fields.push({ field: path, text: value });
-    else if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}.${i}`));
+    else if (Array.isArray(value)) for (const [i, v] of value.entries()) walk(v, `${path}.${i}`);
     else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) walk(v, `${path}.${k}`);
   };
   walk(node.config ?? {}, "config");
