@@ -10,21 +10,24 @@ import { defaultValues, placeholdersIn, resolveNode, textFieldsOf, unfilledProbl
 
 const hasPlaceholders = (node: VariableNode) => textFieldsOf(node).some((field) => placeholdersIn(field.text).length > 0);
 
-/** The pipeline's variables, read only when one of `rows` has a placeholder (most pipelines have none). */
-async function variablesFor(db: Queryable, pipelineId: string, rows: readonly VariableNode[]): Promise<Variable[]> {
-  if (!rows.some(hasPlaceholders)) return [];
-  return (await getPipelineVariables(db, pipelineId)) ?? [];
+/** The rows as a plain run keys and dispatches them, and the placeholders of some of them no default fills. */
+export interface FilledByDefaults<N> {
+  rows: N[];
+  /** Placeholders of `nodes` (some of the rows, as stored) that no default fills, one problem per node and variable. */
+  unfilled(nodes: readonly VariableNode[]): GraphProblem[];
+}
+
+/** Fills the rows' placeholders from the pipeline's variable defaults; the variables are read (once) only when a row has a placeholder. */
+export async function fillFromDefaults<N extends VariableNode>(db: Queryable, pipelineId: string, rows: N[]): Promise<FilledByDefaults<N>> {
+  const variables: Variable[] = rows.some(hasPlaceholders) ? ((await getPipelineVariables(db, pipelineId)) ?? []) : [];
+  const values = defaultValues(variables);
+  return {
+    rows: variables.length ? rows.map((row) => resolveNode(row, values)) : rows,
+    unfilled: (nodes) => unfilledProblems(nodes, variables, {}),
+  };
 }
 
 /** The rows as a plain run keys and dispatches them: placeholders filled from the variables' defaults. */
 export async function withVariableDefaults<N extends VariableNode>(db: Queryable, pipelineId: string, rows: N[]): Promise<N[]> {
-  const variables = await variablesFor(db, pipelineId, rows);
-  if (!variables.length) return rows;
-  const values = defaultValues(variables);
-  return rows.map((row) => resolveNode(row, values));
-}
-
-/** Placeholders of `rows` that no default fills (one problem per node and variable): their run is refused before anything runs. */
-export async function unfilledByDefaults(db: Queryable, pipelineId: string, rows: readonly VariableNode[]): Promise<GraphProblem[]> {
-  return unfilledProblems(rows, await variablesFor(db, pipelineId, rows), {});
+  return (await fillFromDefaults(db, pipelineId, rows)).rows;
 }

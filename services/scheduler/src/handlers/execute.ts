@@ -3,7 +3,7 @@ import type { ConsumeContext } from "@vp/bus";
 import { getNode, getNodes, toSerializedNode, type Queryable } from "@vp/db";
 import { cacheKey, type KeyedNode } from "@vp/flow-graph/cache-key";
 import { executionVerdict, formatProblems, lookup, type GraphNode } from "@vp/flow-graph";
-import { unfilledByDefaults, withVariableDefaults } from "@vp/runtime";
+import { fillFromDefaults } from "@vp/runtime";
 
 export interface ExecuteDeps {
   /** Postgres as vp_reader. */
@@ -32,8 +32,8 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const stored = await getNode(deps.db, cmd.pipelineId, cmd.nodeId);
     if (!stored) return refuse("Node not found");
     // Keyed as it will run: its placeholders filled from the pipeline's variable defaults.
-    const [row] = await withVariableDefaults(deps.db, cmd.pipelineId, [stored]);
-    const node = toSerializedNode(row!);
+    const filled = await fillFromDefaults(deps.db, cmd.pipelineId, [stored]);
+    const node = toSerializedNode(filled.rows[0]!);
     const ownedByThisCommand = node.metadata?.jobId === cmd.jobId && node.status !== "pending";
 
     const upstream = Object.values(node.inputs).flat();
@@ -42,7 +42,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     if (!ownedByThisCommand) {
       const verdict = executionVerdict(node as GraphNode, nodes);
       if (!verdict.ok) return refuse(verdict.reason);
-      const unfilled = await unfilledByDefaults(deps.db, cmd.pipelineId, [stored]);
+      const unfilled = filled.unfilled([stored]);
       if (unfilled.length) return refuse(`Give every variable this node uses a default: ${formatProblems(unfilled, nodes)}`);
     }
 

@@ -6,7 +6,7 @@ import { estimateMembers, nothingToRunReason, runMembers, staleNodes, type Keyed
 import { buildRun, runForced } from "./build";
 import { answerThenProceed } from "./proceed";
 import type { RunResources } from "./resources";
-import { unfilledByDefaults, withVariableDefaults } from "@vp/runtime";
+import { fillFromDefaults, withVariableDefaults } from "@vp/runtime";
 
 /** A run command: check the whole graph, record the run, dispatch what is ready. Redelivery-safe. */
 export async function startRun(res: RunResources, cmd: RunCommand, ctx: ConsumeContext): Promise<void> {
@@ -26,7 +26,8 @@ export async function startRun(res: RunResources, cmd: RunCommand, ctx: ConsumeC
   }
 
   const stored = await listNodes(deps.db, cmd.pipelineId);
-  const rows = await withVariableDefaults(deps.db, cmd.pipelineId, stored);
+  const filled = await fillFromDefaults(deps.db, cmd.pipelineId, stored);
+  const { rows } = filled;
   const stale = staleNodes(rows as KeyedNode[]);
   if (cmd.targetNodeId) {
     const target = rows.find((r) => r.id === cmd.targetNodeId);
@@ -41,11 +42,7 @@ export async function startRun(res: RunResources, cmd: RunCommand, ctx: ConsumeC
   if (!members.length) return refuse(nothingToRunReason(rows as KeyedNode[], cmd));
   const problems = checkPipeline(rows as GraphNode[], members);
   if (problems.length) return refuse(formatProblems(problems, lookup(rows as GraphNode[])), problems);
-  const unfilled = await unfilledByDefaults(
-    deps.db,
-    cmd.pipelineId,
-    stored.filter((r) => members.includes(r.id)),
-  );
+  const unfilled = filled.unfilled(stored.filter((r) => members.includes(r.id)));
   if (unfilled.length) return refuse(`Give every variable these nodes use a default: ${formatProblems(unfilled, lookup(rows as GraphNode[]))}`, unfilled);
   const busy = members.map((id) => res.active.holding(cmd.pipelineId, id)).find(Boolean);
   if (busy) return refuse(`Pipeline already has run ${busy.id} over some of these nodes; cancel it or wait`);
