@@ -1,4 +1,16 @@
-import { BATCH_ROW_STATUSES, type BatchCounts, type BatchRecord, type BatchRowRecord } from "@vp/db";
+import type { Context } from "hono";
+import { BATCH_ROW_STATUSES, getBatch, type BatchCounts, type BatchRecord, type BatchRowRecord, type Queryable } from "@vp/db";
+import { HttpError } from "../errors";
+
+const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The batch the route's `:id` names, or 404. */
+export async function requireBatch(reader: Queryable, c: Context): Promise<BatchRecord> {
+  const id = c.req.param("id");
+  const batch = id && BATCH_ID.test(id) ? await getBatch(reader, id) : null;
+  if (!batch) throw new HttpError(404, "Batch not found");
+  return batch;
+}
 
 /** Where a completed row's result is served: its own pipeline's output node's output. */
 export function rowOutputUrl(pipelineId: string, nodeId: string): string {

@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import type { GatewayDeps } from "../deps";
 import { HttpError } from "../errors";
+import { requireBatch } from "../batches/records";
 import { createBatchHubs, serveBatchStream, type BatchHubOptions } from "../sse/batch-stream";
 import { nodeResponseOf, nodeResponseSink, readableStreamSink, responseAlreadySent, sseHeaders } from "../sse/sink";
 import { noBody } from "../validation";
@@ -8,16 +9,8 @@ import { noBody } from "../validation";
 /** Most bytes one batch stream holds for a client that does not keep up; past it the stream ends and the client resumes. */
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
-const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
 /** A batch's stream tokens are stream tokens for this scope (a pipeline's never open a batch's stream, nor the reverse). */
 export const batchStreamScope = (batchId: string) => `batch:${batchId}`;
-
-function batchIdOf(c: Context): string {
-  const id = c.req.param("id");
-  if (!id || !BATCH_ID.test(id)) throw new HttpError(404, "Batch not found");
-  return id;
-}
 
 /** The id a reconnecting client resumes after (Last-Event-ID, or `?lastEventId=`): a safe point in microseconds. */
 function lastEventIdOf(c: Context): number | null {
@@ -25,11 +18,6 @@ function lastEventIdOf(c: Context): number | null {
   if (raw === undefined || raw === "") return null;
   if (!/^\d{1,16}$/.test(raw)) throw new HttpError(400, "Last-Event-ID must be a non-negative integer (the id of the last event received)");
   return Number(raw);
-}
-
-async function batchExists(deps: GatewayDeps, batchId: string): Promise<boolean> {
-  const { rows } = await deps.reader.query("SELECT 1 FROM video_production_batches WHERE id::text = $1", [batchId]);
-  return rows.length > 0;
 }
 
 /**
@@ -45,16 +33,14 @@ export function batchEventRoutes(deps: GatewayDeps, options: BatchHubOptions = {
   const streams = { deps, hubs: createBatchHubs(deps, options), maxQueuedBytes: MAX_QUEUED_BYTES };
 
   app.post("/:id/events/token", async (c) => {
-    const batchId = batchIdOf(c);
-    if (!(await batchExists(deps, batchId))) throw new HttpError(404, "Batch not found");
+    const batchId = (await requireBatch(deps.reader, c)).id;
     await noBody(c);
     const { token, expiresAt } = await deps.auth.tokens.mintStreamToken(c.get("principal").subject, batchStreamScope(batchId));
     return c.json({ token, expires_at: expiresAt.toISOString() }, 201);
   });
 
   app.get("/:id/events", async (c) => {
-    const batchId = batchIdOf(c);
-    if (!(await batchExists(deps, batchId))) throw new HttpError(404, "Batch not found");
+    const batchId = (await requireBatch(deps.reader, c)).id;
     const lastEventId = lastEventIdOf(c);
     const headers = sseHeaders(c.res.headers);
     const res = nodeResponseOf(c.env);

@@ -17,7 +17,6 @@ import {
   resetRowsForRetry,
   setBatchStatus,
   withBatchDriverLock,
-  type BatchRecord,
   type NodeRow,
 } from "@vp/db";
 import { checkPipeline, formatProblems, formatUsdApart, lookup, maxCostOf, type GraphNode } from "@vp/flow-graph";
@@ -34,7 +33,7 @@ import {
   type BatchEstimate,
   type RawRow,
 } from "../batches/plan";
-import { serializeBatch } from "../batches/records";
+import { requireBatch, serializeBatch } from "../batches/records";
 import { limitsOf, type GatewayDeps } from "../deps";
 import { HttpError, zodMessage } from "../errors";
 import { requirePipeline } from "../pipeline-access";
@@ -63,8 +62,6 @@ const CsvQuery = z.strictObject({
 });
 
 type BatchInput = { rows: RawRow[]; concurrency?: number; maxCost?: number; outputNodeId?: string; dryRun?: boolean };
-
-const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Rows from a CSV body: the header row names the variables; every later row is one batch row. */
 function parseCsv(text: string, delimiter: string): RawRow[] {
@@ -117,13 +114,6 @@ function budgetOf(config: Record<string, unknown>, given: number | undefined): n
 function overBudget(estimate: BatchEstimate): string {
   const [total, budget, shared, perRow] = formatUsdApart(estimate.total, estimate.maxCost ?? 0, estimate.shared, estimate.perRow);
   return `Estimated cost ${total} for ${estimate.rows} rows exceeds the budget (maxCost) of ${budget}: shared work ${shared} once, each row's own work about ${perRow}`;
-}
-
-async function requireBatch(deps: GatewayDeps, c: Context): Promise<BatchRecord> {
-  const id = c.req.param("id");
-  const batch = id && BATCH_ID.test(id) ? await getBatch(deps.reader, id) : null;
-  if (!batch) throw new HttpError(404, "Batch not found");
-  return batch;
 }
 
 async function batchAnswer(deps: GatewayDeps, id: string) {
@@ -215,13 +205,13 @@ export function batchRoutes(deps: GatewayDeps) {
   const app = new Hono();
 
   app.get("/:id", async (c) => {
-    const batch = await requireBatch(deps, c);
+    const batch = await requireBatch(deps.reader, c);
     return c.json(await batchAnswer(deps, batch.id));
   });
 
   /** Waiting rows are cancelled; running rows' runs are cancelled through the scheduler (the driver records them). */
   app.post("/:id/cancel", async (c) => {
-    const batch = await requireBatch(deps, c);
+    const batch = await requireBatch(deps.reader, c);
     await noBody(c);
     if (batch.status !== "running") throw new HttpError(422, `The batch is already ${batch.status}`);
     const running = await withBatchDriverLock(
@@ -239,7 +229,7 @@ export function batchRoutes(deps: GatewayDeps) {
   });
 
   app.post("/:id/rows/:index/cancel", async (c) => {
-    const batch = await requireBatch(deps, c);
+    const batch = await requireBatch(deps.reader, c);
     await noBody(c);
     const index = Number(c.req.param("index"));
     const row = Number.isInteger(index) ? (await listBatchRows(deps.reader, batch.id)).find((r) => r.index === index) : undefined;
@@ -254,7 +244,7 @@ export function batchRoutes(deps: GatewayDeps) {
 
   /** Failed and cancelled rows run again (each row's pipeline runs what it has not completed). */
   app.post("/:id/retry", async (c) => {
-    const batch = await requireBatch(deps, c);
+    const batch = await requireBatch(deps.reader, c);
     await noBody(c);
     const reset = await withBatchDriverLock(
       deps.editor,
@@ -272,7 +262,7 @@ export function batchRoutes(deps: GatewayDeps) {
 
   /** Every completed row's output file, named by row index (row-001.mp4), streamed as a zip (stored, not compressed). */
   app.get("/:id/outputs.zip", async (c) => {
-    const batch = await requireBatch(deps, c);
+    const batch = await requireBatch(deps.reader, c);
     const rows = (await listBatchRows(deps.reader, batch.id)).filter((r) => r.status === "completed" && typeof r.output?.s3Key === "string");
     if (!rows.length) throw new HttpError(404, "No row of this batch has an output yet");
     const width = Math.max(3, String(rows.at(-1)!.index).length);
