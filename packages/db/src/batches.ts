@@ -125,6 +125,15 @@ export function createBatch(db: Queryable, input: NewBatch, limits?: PipelineLim
   });
 }
 
+/** A pipeline's first failed node (by id) with its error, for a batch row's reason; null when none failed. */
+export async function firstFailedNode(db: Queryable, pipelineId: string): Promise<{ id: string; title: string; error: string | null } | null> {
+  const { rows } = await db.query<{ id: string; title: string; error: string | null }>(
+    `SELECT id, title, metadata ->> 'error' AS error FROM video_production_nodes WHERE pipeline_id = $1 AND status = 'failed' ORDER BY id LIMIT 1`,
+    [pipelineId],
+  );
+  return rows[0] ?? null;
+}
+
 export async function getBatch(db: Queryable, id: string): Promise<BatchRecord | null> {
   const { rows } = await db.query<BatchRecord>(`SELECT ${BATCH_COLUMNS} FROM video_production_batches WHERE id = $1`, [id]);
   return rows[0] ?? null;

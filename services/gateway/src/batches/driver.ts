@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { BatchFinishedWebhook, RowFinishedWebhook } from "@vp/contracts";
 import {
   endpointsFor,
+  firstFailedNode,
+  getNode,
   insertWebhookDeliveries,
   isPostgresUnavailable,
   listActiveBatches,
@@ -52,18 +54,11 @@ async function rowOutcome(db: Queryable, batch: BatchRecord, row: BatchRowWithRu
   let output: Record<string, unknown> | null = null;
   let error: string | null = null;
   if (row.pipeline_id && run.status === "completed" && batch.output_node_id) {
-    const { rows } = await db.query<{ output: Record<string, unknown> | null; status: string }>(
-      `SELECT output, status FROM video_production_nodes WHERE pipeline_id = $1 AND id = $2`,
-      [row.pipeline_id, batch.output_node_id],
-    );
-    if (rows[0]?.status === "completed" && rows[0].output) output = { nodeId: batch.output_node_id, ...rows[0].output };
+    const node = await getNode(db, row.pipeline_id, batch.output_node_id);
+    if (node?.status === "completed" && node.output) output = { nodeId: batch.output_node_id, ...node.output };
   }
   if (row.pipeline_id && run.status !== "completed") {
-    const { rows } = await db.query<{ id: string; title: string; error: string | null }>(
-      `SELECT id, title, metadata ->> 'error' AS error FROM video_production_nodes WHERE pipeline_id = $1 AND status = 'failed' ORDER BY id LIMIT 1`,
-      [row.pipeline_id],
-    );
-    const failed = rows[0];
+    const failed = await firstFailedNode(db, row.pipeline_id);
     error = failed ? `${failed.title || failed.id}: ${failed.error ?? "failed"}` : run.status === "cancelled" ? "cancelled" : "the run failed";
   }
   return {
