@@ -26,6 +26,7 @@ import { join, resolve } from "node:path";
 import { createPool } from "@vp/db";
 import { startFakeProviders, startTestStack, testServerUrl } from "@vp/testkit";
 import { CLK_TCK, CpuMeter, profileEnv, type CpuReport } from "./proc";
+import { apiCaller } from "./http";
 
 const ROWS = Number(process.env.BENCH_BATCH_ROWS ?? 1000);
 const SMALL_ROWS = Number(process.env.BENCH_BATCH_SMALL_ROWS ?? 50);
@@ -77,15 +78,7 @@ const monitor = createPool({ url: testServerUrl(), applicationName: "bench-batch
 try {
   const root = `${stack.baseUrl}/v1/video_production`;
   const token = await stack.token();
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${root}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${(await res.text()).slice(0, 500)}`);
-    return res.json() as Promise<any>;
-  };
+  const call = apiCaller(stack.baseUrl, token);
   const gateway = stack.services.get("gateway")!;
   const scheduler = stack.services.get("scheduler")!;
   const meter = new CpuMeter(() => [...stack.services].map(([name, s]) => ({ pid: s.pid, label: name })), monitor, db.name);

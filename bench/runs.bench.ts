@@ -58,6 +58,7 @@ import { join, resolve } from "node:path";
 import { FlowProducer, Queue, Worker, type FlowJob } from "bullmq";
 import { createTestBus, startStack, dropDatabase, testServerUrl, REPO_ROOT, type ServiceProcess } from "@vp/testkit";
 import { createPool, importPipeline, migrate, withDatabase, type Queryable } from "@vp/db";
+import { apiCaller } from "./http";
 
 const NODES = Number(process.env.BENCH_RUN_NODES ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_RUN_CONCURRENCY ?? 8);
@@ -214,17 +215,8 @@ async function measurePipelines(): Promise<Measured[]> {
   });
   let noop: Awaited<ReturnType<typeof startNoopExecutor>> | undefined;
   try {
-    const root = `${stack.baseUrl}/v1/video_production`;
     const token = await stack.token();
-    const call = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${root}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${(await res.text()).slice(0, 500)}`);
-      return res.json() as Promise<any>;
-    };
+    const call = apiCaller(stack.baseUrl, token);
     const scheduler = stack.services.get("scheduler")!;
     const tag = randomUUID().slice(0, 8);
     // Shared processes, found once: nats-server and the Postgres auxiliary processes (WAL writer, checkpointer...).
